@@ -1,0 +1,214 @@
+//! The command line: parse, pick a front end, turn errors into one clear line and an exit code.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::headless::{self, ClientOpts, Ending};
+use crate::lab::{ClosePolicy, LabConfig};
+use crate::protocol::{Charset, DEFAULT_MESSAGE};
+use crate::session::Format;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tcp-lab",
+    version,
+    about = "A terminal lab for the TCP connection lifecycle, on real kernel sockets.",
+    long_about = "tcp-lab runs a TCP echo server and clients in one process and shows what the kernel \
+does with each socket: ESTABLISHED, FIN_WAIT_2, CLOSE_WAIT, TIME_WAIT with its 2MSL countdown, and every \
+transition on a timeline.\n\nFrames are a 4-digit decimal byte length then the message, MS949 by default: \
+0014Hello 모종닷컴.",
+    after_help = "Examples:\n  tcp-lab server --port 9999            headless echo server, prints the timeline\n  \
+tcp-lab client --port 9999            send \"Hello 모종닷컴\", print the reply, close\n  \
+tcp-lab run assets/scenarios/client-closes-first.toml --port 0\n                                        replay a scripted demonstration"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Headless echo server: prints every lab event and kernel state change until Ctrl-C.
+    Server(ServerArgs),
+    /// Headless client: connect, send messages, print each reply, then close.
+    Client(ClientArgs),
+    /// Run a scenario (TOML) on real sockets and print its timeline; exits 1 if an expectation fails.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// TCP port of the lab server (0 picks a free one).
+    #[arg(long, short, default_value_t = 9999)]
+    pub port: u16,
+    /// Character set of message bodies.
+    #[arg(long, value_enum, default_value_t = Charset::Ms949)]
+    pub charset: Charset,
+    /// Output: readable text lines or JSON lines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Reply with this fixed text instead of echoing (e.g. "i am mojong").
+    #[arg(long)]
+    pub reply: Option<String>,
+    /// What the server does when the client's FIN arrives.
+    #[arg(long, value_enum, default_value_t = ClosePolicy::Auto)]
+    pub policy: ClosePolicy,
+    /// Close connections that send nothing for this many seconds (0: never).
+    #[arg(long, default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// Most connections served at once; more are closed at once, with a log line.
+    #[arg(long, default_value_t = 256)]
+    pub max_conns: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Server host to connect to.
+    #[arg(long, alias = "bind", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Message to send; repeat the flag to send several, one reply awaited after each.
+    #[arg(long, short)]
+    pub message: Vec<String>,
+    /// Send the message(s) this many times.
+    #[arg(long, short = 'n', default_value_t = 1)]
+    pub count: usize,
+    /// End with shutdown(SHUT_WR), read until the server closes, then close.
+    #[arg(long, conflicts_with = "abort")]
+    pub half_close: bool,
+    /// End with an abort: SO_LINGER 0 then close, so the kernel sends RST.
+    #[arg(long)]
+    pub abort: bool,
+    /// Seconds to wait for the connection and for each reply.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Seconds to keep watching the kernel after closing (TIME_WAIT appears here).
+    #[arg(long, default_value_t = 0.3)]
+    pub linger: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario file, e.g. assets/scenarios/client-closes-first.toml.
+    pub file: PathBuf,
+    /// Port for the scenario's server (default: the scenario's own, else 0 = a free one).
+    #[arg(long, short)]
+    pub port: Option<u16>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(cmd) = cli.command else {
+        // The dashboard arrives in a later issue; until then, show what there is.
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return ExitCode::SUCCESS;
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tcp-lab: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cmd)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tcp-lab: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout();
+    match cmd {
+        Cmd::Server(a) => {
+            let cfg = LabConfig {
+                bind: a.bind,
+                port: a.common.port,
+                charset: a.common.charset,
+                reply: a.reply,
+                policy: a.policy,
+                idle_timeout: (a.idle_timeout > 0).then(|| Duration::from_secs(a.idle_timeout)),
+                max_conns: a.max_conns.max(1),
+                ..LabConfig::default()
+            };
+            headless::server(cfg, a.common.format, &mut out).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Client(a) => {
+            let target = resolve(&a.host, a.common.port)?;
+            let base = if a.message.is_empty() {
+                vec![DEFAULT_MESSAGE.to_string()]
+            } else {
+                a.message
+            };
+            let messages: Vec<String> = (0..a.count.max(1))
+                .flat_map(|_| base.iter().cloned())
+                .collect();
+            let opts = ClientOpts {
+                target,
+                messages,
+                ending: if a.abort {
+                    Ending::Abort
+                } else if a.half_close {
+                    Ending::HalfClose
+                } else {
+                    Ending::Close
+                },
+                timeout: secs(a.timeout, "--timeout")?,
+                linger: secs(a.linger, "--linger")?,
+            };
+            let cfg = LabConfig {
+                charset: a.common.charset,
+                port: a.common.port,
+                ..LabConfig::default()
+            };
+            let ok = headless::client(cfg, opts, a.common.format, &mut out).await?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Cmd::Run(a) => {
+            let scenario = crate::scenario::Scenario::load(&a.file)?;
+            let ok = crate::scenario::run(&scenario, a.port, a.format, &mut out).await?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn secs(v: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| anyhow::anyhow!("{flag} {v}: give a number of seconds, 0 or more"))
+}
+
+fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow::anyhow!("cannot resolve --host {host}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("--host {host} has no address"))
+}

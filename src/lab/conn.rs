@@ -1,0 +1,297 @@
+//! One task per connection, either side: reads frames (cancellation-safe buffer decoding, so it can
+//! `select!` on commands too), replies on the server side, and carries out send/half-close/close/abort.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::{ClosePolicy, ConnId, EventKind, Shared, Side};
+use crate::protocol::{self, FrameDecoder, FrameError};
+
+#[derive(Debug)]
+pub enum ConnCmd {
+    Send(String),
+    HalfClose,
+    Close,
+    Abort,
+    /// The server close policy changed: re-check a connection whose peer already closed.
+    PolicyChanged,
+}
+
+/// A write that cannot finish in this time means the peer stopped reading; give up on it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+enum Next {
+    Continue,
+    /// Drop the socket (close()).
+    Stop,
+}
+
+struct Conn {
+    stream: TcpStream,
+    side: Side,
+    conn: ConnId,
+    shared: Arc<Shared>,
+    peer_closed: bool,
+    write_shut: bool,
+}
+
+pub(super) async fn run(
+    stream: TcpStream,
+    side: Side,
+    conn: ConnId,
+    mut rx: mpsc::UnboundedReceiver<ConnCmd>,
+    shared: Arc<Shared>,
+) {
+    let decoder = FrameDecoder::new(shared.cfg.charset);
+    let idle = if side == Side::Server {
+        shared.cfg.idle_timeout
+    } else {
+        None
+    };
+    let mut c = Conn {
+        stream,
+        side,
+        conn,
+        shared: shared.clone(),
+        peer_closed: false,
+        write_shut: false,
+    };
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut idle_deadline = idle.map(|d| tokio::time::Instant::now() + d);
+    loop {
+        let idle_sleep = async {
+            match idle_deadline {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let next = tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => c.command(cmd).await,
+                None => Next::Stop,
+            },
+            r = c.stream.read_buf(&mut buf), if !c.peer_closed => {
+                idle_deadline = idle.map(|d| tokio::time::Instant::now() + d);
+                c.received(r, &mut buf, decoder).await
+            }
+            _ = idle_sleep, if !c.peer_closed => {
+                let after = idle.unwrap_or_default();
+                shared.emit(EventKind::IdleTimeout { conn, after });
+                shared.emit(EventKind::CloseCalled { side, conn, reason: "idle timeout" });
+                Next::Stop
+            }
+        };
+        if let Next::Stop = next {
+            break;
+        }
+    }
+    shared.unregister(side, conn);
+    // Dropping the stream here is the close() the events announced.
+}
+
+impl Conn {
+    fn emit(&self, kind: EventKind) {
+        self.shared.emit(kind);
+    }
+
+    async fn command(&mut self, cmd: ConnCmd) -> Next {
+        let (side, conn) = (self.side, self.conn);
+        match cmd {
+            ConnCmd::Send(text) => match protocol::encode_frame(&text, self.shared.cfg.charset) {
+                Ok(raw) => self.write_frame(raw, text).await,
+                Err(error) => {
+                    self.emit(EventKind::SendRefused { side, conn, error });
+                    Next::Continue
+                }
+            },
+            ConnCmd::HalfClose => {
+                if self.write_shut {
+                    self.emit(EventKind::Refused {
+                        text: format!("{} #{conn} already half-closed", side.name()),
+                    });
+                    return Next::Continue;
+                }
+                self.write_shut = true;
+                self.emit(EventKind::ShutdownCalled { side, conn });
+                if let Err(e) = self.stream.shutdown().await {
+                    self.error(format!("shutdown(SHUT_WR) failed: {e}"));
+                }
+                Next::Continue
+            }
+            ConnCmd::Close => {
+                if side == Side::Server && self.shared.policy() == ClosePolicy::Never {
+                    self.emit(EventKind::Refused {
+                        text: format!(
+                            "server #{conn}: policy 'never' forgets to close (that is the bug on show); change the policy to close it"
+                        ),
+                    });
+                    return Next::Continue;
+                }
+                self.emit(EventKind::CloseCalled {
+                    side,
+                    conn,
+                    reason: "command",
+                });
+                Next::Stop
+            }
+            ConnCmd::Abort => {
+                // SO_LINGER 0: close() discards unsent data and the kernel sends RST instead of FIN.
+                if let Err(e) =
+                    socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO))
+                {
+                    self.error(format!("setsockopt(SO_LINGER, 0) failed: {e}"));
+                }
+                self.emit(EventKind::AbortCalled { side, conn });
+                Next::Stop
+            }
+            ConnCmd::PolicyChanged => self.apply_policy(),
+        }
+    }
+
+    async fn write_frame(&mut self, raw: Vec<u8>, text: String) -> Next {
+        let (side, conn) = (self.side, self.conn);
+        if self.write_shut {
+            self.emit(EventKind::Refused {
+                text: format!(
+                    "{} #{conn} has half-closed its sending side; it cannot send any more",
+                    side.name()
+                ),
+            });
+            return Next::Continue;
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, self.stream.write_all(&raw)).await {
+            Ok(Ok(())) => {
+                self.emit(EventKind::FrameSent {
+                    side,
+                    conn,
+                    raw,
+                    text,
+                });
+                Next::Continue
+            }
+            Ok(Err(e)) if is_reset(&e) => {
+                self.emit(EventKind::Reset { side, conn });
+                Next::Stop
+            }
+            Ok(Err(e)) => {
+                self.error(format!("write failed: {e}"));
+                Next::Continue
+            }
+            Err(_) => {
+                self.error(format!(
+                    "write did not finish in {}s: the peer is not reading",
+                    WRITE_TIMEOUT.as_secs()
+                ));
+                Next::Continue
+            }
+        }
+    }
+
+    async fn received(
+        &mut self,
+        r: std::io::Result<usize>,
+        buf: &mut BytesMut,
+        decoder: FrameDecoder,
+    ) -> Next {
+        let (side, conn) = (self.side, self.conn);
+        match r {
+            Ok(0) => {
+                self.peer_closed = true;
+                match decoder.at_eof(buf) {
+                    FrameError::ClosedBetweenFrames => {}
+                    error => self.emit(EventKind::ProtocolError { side, conn, error }),
+                }
+                buf.clear();
+                self.emit(EventKind::PeerClosed { side, conn });
+                self.apply_policy()
+            }
+            Ok(_) => loop {
+                match decoder.decode(buf) {
+                    Ok(Some(frame)) => {
+                        let reply = (side == Side::Server).then(|| self.reply_for(frame.body()));
+                        self.emit(EventKind::FrameReceived { side, conn, frame });
+                        if let Some(reply) = reply {
+                            match reply {
+                                Ok((raw, text)) => {
+                                    if let Next::Stop = self.write_frame(raw, text).await {
+                                        return Next::Stop;
+                                    }
+                                }
+                                Err(error) => {
+                                    self.emit(EventKind::SendRefused { side, conn, error })
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) => return Next::Continue,
+                    Err(error) => {
+                        // No way to find the next frame boundary in a broken stream: drop the connection.
+                        self.emit(EventKind::ProtocolError { side, conn, error });
+                        self.emit(EventKind::CloseCalled {
+                            side,
+                            conn,
+                            reason: "protocol error",
+                        });
+                        return Next::Stop;
+                    }
+                }
+            },
+            Err(e) if is_reset(&e) => {
+                self.emit(EventKind::Reset { side, conn });
+                Next::Stop
+            }
+            Err(e) => {
+                self.error(format!("read failed: {e}"));
+                Next::Stop
+            }
+        }
+    }
+
+    /// Echo the body's exact bytes, or the configured fixed reply.
+    fn reply_for(&self, body: &[u8]) -> Result<(Vec<u8>, String), FrameError> {
+        let charset = self.shared.cfg.charset;
+        match &self.shared.cfg.reply {
+            Some(text) => Ok((protocol::encode_frame(text, charset)?, text.clone())),
+            None => Ok((
+                protocol::frame_bytes(body),
+                protocol::decode_body(body, charset).0,
+            )),
+        }
+    }
+
+    /// After the peer's FIN: the server closes now under `auto`, clients and other policies wait.
+    fn apply_policy(&self) -> Next {
+        if self.side == Side::Server
+            && self.peer_closed
+            && self.shared.policy() == ClosePolicy::Auto
+        {
+            self.emit(EventKind::CloseCalled {
+                side: self.side,
+                conn: self.conn,
+                reason: "policy auto",
+            });
+            return Next::Stop;
+        }
+        Next::Continue
+    }
+
+    fn error(&self, text: String) {
+        self.emit(EventKind::Error {
+            side: Some(self.side),
+            conn: Some(self.conn),
+            text,
+        });
+    }
+}
+
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+    )
+}

@@ -1,0 +1,413 @@
+//! Reads the kernel's socket table for the lab port: sources behind one trait, ownership labels, and
+//! the poll policy (cheap exact lookups for known sockets, a filtered dump now and then to discover).
+
+pub mod netstat;
+pub mod platform;
+pub mod procs;
+#[cfg(target_os = "linux")]
+pub mod sockdiag;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::lab::{ConnId, EventKind, Side};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TcpState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+}
+
+impl TcpState {
+    /// Linux numbering (include/net/tcp_states.h). NEW_SYN_RECV (12) is a request socket: SYN_RECV.
+    pub fn from_linux(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => Self::Established,
+            2 => Self::SynSent,
+            3 | 12 => Self::SynRecv,
+            4 => Self::FinWait1,
+            5 => Self::FinWait2,
+            6 => Self::TimeWait,
+            7 => Self::Close,
+            8 => Self::CloseWait,
+            9 => Self::LastAck,
+            10 => Self::Listen,
+            11 => Self::Closing,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Established => "ESTABLISHED",
+            Self::SynSent => "SYN_SENT",
+            Self::SynRecv => "SYN_RECV",
+            Self::FinWait1 => "FIN_WAIT_1",
+            Self::FinWait2 => "FIN_WAIT_2",
+            Self::TimeWait => "TIME_WAIT",
+            Self::Close => "CLOSED",
+            Self::CloseWait => "CLOSE_WAIT",
+            Self::LastAck => "LAST_ACK",
+            Self::Listen => "LISTEN",
+            Self::Closing => "CLOSING",
+        }
+    }
+
+    /// Accepts `FIN_WAIT_2`, `fin-wait-2`, `FIN-WAIT-2`, `ESTAB` (as `ss` prints) and friends.
+    pub fn parse(s: &str) -> Option<Self> {
+        let norm: String = s
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        Some(match norm.as_str() {
+            "ESTABLISHED" | "ESTAB" => Self::Established,
+            "SYNSENT" => Self::SynSent,
+            "SYNRECV" | "SYNRECEIVED" => Self::SynRecv,
+            "FINWAIT1" => Self::FinWait1,
+            "FINWAIT2" => Self::FinWait2,
+            "TIMEWAIT" => Self::TimeWait,
+            "CLOSED" | "CLOSE" | "UNCONN" => Self::Close,
+            "CLOSEWAIT" => Self::CloseWait,
+            "LASTACK" => Self::LastAck,
+            "LISTEN" => Self::Listen,
+            "CLOSING" => Self::Closing,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    Retransmit,
+    Keepalive,
+    TimeWait,
+    ZeroWindowProbe,
+}
+
+impl TimerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerKind::Retransmit => "retransmit",
+            TimerKind::Keepalive => "keepalive",
+            TimerKind::TimeWait => "timewait",
+            TimerKind::ZeroWindowProbe => "zero-window probe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timer {
+    pub kind: TimerKind,
+    /// Time left when the row was read.
+    pub remaining: Duration,
+}
+
+/// One socket as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketRow {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub state: TcpState,
+    pub timer: Option<Timer>,
+    pub retrans: u8,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub uid: Option<u32>,
+    /// 0 for sockets no process holds (TIME_WAIT, orphans).
+    pub inode: u32,
+}
+
+impl SocketRow {
+    pub fn tuple(&self) -> (SocketAddr, SocketAddr) {
+        (self.local, self.remote)
+    }
+}
+
+/// Whose socket a row is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Listener,
+    Lab(Side, ConnId),
+    External {
+        pid: Option<u32>,
+        process: Option<String>,
+    },
+}
+
+impl Owner {
+    pub fn label(&self) -> String {
+        match self {
+            Owner::Listener => "listener".into(),
+            Owner::Lab(Side::Client, n) => format!("client #{n}"),
+            Owner::Lab(Side::Server, n) => format!("server #{n}"),
+            Owner::External { pid, process } => match (pid, process) {
+                (Some(pid), Some(p)) => format!("external pid {pid} ({p})"),
+                (Some(pid), None) => format!("external pid {pid}"),
+                _ => "external".into(),
+            },
+        }
+    }
+
+    pub fn side(&self) -> Option<Side> {
+        match self {
+            Owner::Lab(side, _) => Some(*side),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ObservedSocket {
+    pub row: SocketRow,
+    pub owner: Owner,
+}
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub at: Instant,
+    pub sockets: Vec<ObservedSocket>,
+}
+
+impl Snapshot {
+    pub fn find(&self, side: Side, conn: ConnId) -> Option<&ObservedSocket> {
+        self.sockets
+            .iter()
+            .find(|s| s.owner == Owner::Lab(side, conn))
+    }
+}
+
+/// A source of socket rows for one port.
+pub trait SocketSource: Send {
+    fn name(&self) -> &'static str;
+    /// Every socket whose local or remote port is `port`.
+    fn dump(&mut self, port: u16, out: &mut Vec<SocketRow>) -> io::Result<()>;
+    /// One exact 4-tuple. `Err(Unsupported)` where the source cannot look up (the observer then dumps).
+    fn lookup(&mut self, local: SocketAddr, remote: SocketAddr) -> io::Result<Option<SocketRow>>;
+}
+
+/// The best source for this system.
+pub fn default_source() -> io::Result<Box<dyn SocketSource>> {
+    #[cfg(target_os = "linux")]
+    {
+        Ok(Box::new(sockdiag::SockDiag::open()?))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Ok(Box::new(netstat::Netstat2::new()))
+    }
+}
+
+/// Which 4-tuples and addresses are the lab's own, learned from lab events.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    by_tuple: HashMap<(SocketAddr, SocketAddr), (Side, ConnId)>,
+    by_conn: HashMap<(Side, ConnId), (SocketAddr, SocketAddr)>,
+    listener: Option<SocketAddr>,
+}
+
+impl Registry {
+    pub fn learn(&mut self, ev: &EventKind) {
+        match ev {
+            EventKind::Listening { addr } => self.listener = Some(unmap(*addr)),
+            // connect() is still running when the kernel already shows the socket: name it now.
+            EventKind::ConnectCalled {
+                conn,
+                local,
+                remote,
+            }
+            | EventKind::Connected {
+                conn,
+                local,
+                remote,
+            } => {
+                self.insert(Side::Client, *conn, *local, *remote);
+                // Our own server will accept it under the same number.
+                if self.listener == Some(unmap(*remote)) {
+                    self.insert(Side::Server, *conn, *remote, *local);
+                }
+            }
+            EventKind::Accepted {
+                conn,
+                local,
+                remote,
+            } => self.insert(Side::Server, *conn, *local, *remote),
+            _ => {}
+        }
+    }
+
+    fn insert(&mut self, side: Side, conn: ConnId, local: SocketAddr, remote: SocketAddr) {
+        let t = (unmap(local), unmap(remote));
+        self.by_tuple.insert(t, (side, conn));
+        self.by_conn.insert((side, conn), t);
+    }
+
+    pub fn owner(&self, row: &SocketRow) -> Option<Owner> {
+        if row.state == TcpState::Listen && Some(row.local) == self.listener {
+            return Some(Owner::Listener);
+        }
+        self.by_tuple
+            .get(&row.tuple())
+            .map(|&(side, conn)| Owner::Lab(side, conn))
+    }
+
+    pub fn tuple_of(&self, side: Side, conn: ConnId) -> Option<(SocketAddr, SocketAddr)> {
+        self.by_conn.get(&(side, conn)).copied()
+    }
+
+    pub fn listener(&self) -> Option<SocketAddr> {
+        self.listener
+    }
+}
+
+/// IPv4-mapped IPv6 (`[::ffff:127.0.0.1]`, from a dual-stack listener) shown as the IPv4 it is.
+pub fn unmap(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
+            None => a,
+        },
+        IpAddr::V4(_) => a,
+    }
+}
+
+/// Polls one port: exact lookups for sockets it already knows (microseconds each), a filtered dump
+/// to discover new ones when the lab reports a new connection or every `discover_every`.
+pub struct Observer {
+    source: Box<dyn SocketSource>,
+    port: u16,
+    last: Vec<SocketRow>,
+    last_dump: Option<Instant>,
+    discover_every: Duration,
+    discover_now: bool,
+    procs: procs::ProcCache,
+}
+
+impl Observer {
+    pub fn new(source: Box<dyn SocketSource>, port: u16) -> Self {
+        Self {
+            source,
+            port,
+            last: Vec::new(),
+            last_dump: None,
+            discover_every: Duration::from_millis(500),
+            discover_now: true,
+            procs: procs::ProcCache::default(),
+        }
+    }
+
+    pub fn source_name(&self) -> &'static str {
+        self.source.name()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// How often a full (filtered) dump runs when nothing prompts one.
+    pub fn set_discover_every(&mut self, d: Duration) {
+        self.discover_every = d;
+    }
+
+    /// The next poll dumps: call when the lab reports a new connection.
+    pub fn discover(&mut self) {
+        self.discover_now = true;
+    }
+
+    pub fn poll(&mut self, registry: &Registry) -> io::Result<Snapshot> {
+        let now = Instant::now();
+        let due = self.discover_now
+            || self
+                .last_dump
+                .is_none_or(|t| now.duration_since(t) >= self.discover_every);
+        let rows = if due {
+            self.dump()?
+        } else {
+            match self.lookups() {
+                Ok(rows) => rows,
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => self.dump()?,
+                Err(e) => return Err(e),
+            }
+        };
+        self.last = rows;
+        Ok(self.label(now, registry))
+    }
+
+    fn dump(&mut self) -> io::Result<Vec<SocketRow>> {
+        let mut rows = Vec::with_capacity(self.last.len() + 4);
+        self.source.dump(self.port, &mut rows)?;
+        self.last_dump = Some(Instant::now());
+        self.discover_now = false;
+        Ok(rows)
+    }
+
+    /// Re-reads each socket seen last time by its 4-tuple; listeners cannot change state, keep them.
+    /// New sockets are found by the next dump, which the front ends request on every new lab connection.
+    fn lookups(&mut self) -> io::Result<Vec<SocketRow>> {
+        let mut rows = Vec::with_capacity(self.last.len());
+        for row in &self.last {
+            if row.state == TcpState::Listen {
+                rows.push(row.clone());
+            } else if let Some(r) = self.source.lookup(row.local, row.remote)? {
+                rows.push(r);
+            }
+        }
+        Ok(rows)
+    }
+
+    fn label(&mut self, at: Instant, registry: &Registry) -> Snapshot {
+        let unknown: Vec<u32> = self
+            .last
+            .iter()
+            .filter(|r| registry.owner(r).is_none() && r.inode != 0)
+            .map(|r| r.inode)
+            .collect();
+        self.procs.resolve(&unknown);
+        let mut sockets: Vec<ObservedSocket> = self
+            .last
+            .iter()
+            .map(|row| ObservedSocket {
+                owner: registry.owner(row).unwrap_or_else(|| {
+                    let (pid, process) = self.procs.get(row.inode);
+                    Owner::External { pid, process }
+                }),
+                row: row.clone(),
+            })
+            .collect();
+        sockets.sort_by_key(sort_key);
+        Snapshot { at, sockets }
+    }
+}
+
+/// Listener first, then connections by number with the client above its server side, then others
+/// grouped by connection (both directions of a 4-tuple together).
+fn sort_key(s: &ObservedSocket) -> (u8, u64, u8, (SocketAddr, SocketAddr)) {
+    let pair = {
+        let (a, b) = s.row.tuple();
+        if a <= b { (a, b) } else { (b, a) }
+    };
+    match &s.owner {
+        Owner::Listener => (0, 0, 0, pair),
+        Owner::Lab(side, n) => (1, u64::from(*n), *side as u8, pair),
+        Owner::External { .. } => (2 + u8::from(s.row.state != TcpState::Listen), 0, 0, pair),
+    }
+}

@@ -1,0 +1,101 @@
+//! The platform's TCP timer facts, with where each figure comes from.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct PlatformFacts {
+    /// How long TIME_WAIT lasts (2MSL as this kernel implements it).
+    pub time_wait: Duration,
+    pub time_wait_source: String,
+    /// How long an orphaned FIN_WAIT_2 is kept (Linux: net.ipv4.tcp_fin_timeout).
+    pub fin_timeout: Option<Duration>,
+    /// net.ipv4.tcp_tw_reuse, explained.
+    pub tw_reuse: Option<String>,
+}
+
+impl PlatformFacts {
+    pub fn read() -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            let fin = read_sysctl("/proc/sys/net/ipv4/tcp_fin_timeout")
+                .and_then(|s| s.parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let reuse = read_sysctl("/proc/sys/net/ipv4/tcp_tw_reuse").map(|v| {
+                let what = match v.as_str() {
+                    "0" => "off",
+                    "1" => "on for outgoing connections",
+                    "2" => "loopback only",
+                    _ => "unknown value",
+                };
+                format!("{v} ({what})")
+            });
+            PlatformFacts {
+                time_wait: Duration::from_secs(60),
+                time_wait_source: "Linux TCP_TIMEWAIT_LEN, fixed in the kernel".into(),
+                fin_timeout: fin,
+                tw_reuse: reuse,
+            }
+        }
+        #[cfg(target_os = "macos")]
+        {
+            let msl = std::process::Command::new("sysctl")
+                .args(["-n", "net.inet.tcp.msl"])
+                .output()
+                .ok()
+                .and_then(|o| String::from_utf8(o.stdout).ok())
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            let (tw, src) = match msl {
+                Some(ms) => (
+                    Duration::from_millis(2 * ms),
+                    format!("2 × net.inet.tcp.msl ({ms} ms)"),
+                ),
+                None => (
+                    Duration::from_secs(30),
+                    "2 × net.inet.tcp.msl (default 15 s; sysctl unreadable)".into(),
+                ),
+            };
+            PlatformFacts {
+                time_wait: tw,
+                time_wait_source: src,
+                fin_timeout: None,
+                tw_reuse: None,
+            }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+        {
+            PlatformFacts {
+                time_wait: Duration::from_secs(120),
+                time_wait_source:
+                    "Windows TcpTimedWaitDelay default (120 s; registry value not read)".into(),
+                fin_timeout: None,
+                tw_reuse: None,
+            }
+        }
+    }
+
+    /// One line for headers and the status bar.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "TIME_WAIT {}s ({})",
+            self.time_wait.as_secs(),
+            self.time_wait_source
+        );
+        if let Some(fin) = self.fin_timeout {
+            s.push_str(&format!(
+                "; orphaned FIN_WAIT_2 {}s (net.ipv4.tcp_fin_timeout)",
+                fin.as_secs()
+            ));
+        }
+        if let Some(r) = &self.tw_reuse {
+            s.push_str(&format!("; tcp_tw_reuse {r}"));
+        }
+        s
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn read_sysctl(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
