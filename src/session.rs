@@ -190,7 +190,7 @@ impl Session {
                 self.port(),
                 self.lab
                     .listen_addr()
-                    .map(|a| format!("listening on {a}"))
+                    .map(|a| format!("server on {a}"))
                     .unwrap_or_else(|| format!("connecting to {}", self.lab.target())),
                 cfg.charset,
                 self.lab.policy().name(),

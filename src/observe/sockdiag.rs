@@ -92,7 +92,10 @@ impl SockDiag {
         self.send(&msg)?;
         let mut out = Vec::with_capacity(1);
         match self.recv_all(&mut out) {
-            Ok(()) => Ok(out.pop()),
+            // The kernel's lookup is the receive path's: a closed connection's tuple finds the listener.
+            Ok(()) => Ok(out
+                .pop()
+                .filter(|r| r.local == unmap(local) && r.remote == unmap(remote))),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(e),
         }
@@ -324,6 +327,31 @@ pub(super) fn parse_diag_msg(p: &[u8]) -> Option<SocketRow> {
     })
 }
 
+impl super::SocketSource for SockDiag {
+    fn name(&self) -> &'static str {
+        "sock_diag"
+    }
+
+    fn dump(&mut self, port: u16, out: &mut Vec<SocketRow>) -> io::Result<()> {
+        self.dump_port(port, out)
+    }
+
+    fn lookup(&mut self, local: SocketAddr, remote: SocketAddr) -> io::Result<Option<SocketRow>> {
+        if let Some(row) = SockDiag::lookup(self, local, remote)? {
+            return Ok(Some(row));
+        }
+        // Rows show IPv4-mapped addresses as IPv4; a dual-stack socket is still AF_INET6 in the kernel.
+        match (local, remote) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => SockDiag::lookup(
+                self,
+                SocketAddr::new(l.ip().to_ipv6_mapped().into(), l.port()),
+                SocketAddr::new(r.ip().to_ipv6_mapped().into(), r.port()),
+            ),
+            _ => Ok(None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,30 +389,5 @@ mod tests {
             )
             .unwrap();
         assert!(missing.is_none());
-    }
-}
-
-impl super::SocketSource for SockDiag {
-    fn name(&self) -> &'static str {
-        "sock_diag"
-    }
-
-    fn dump(&mut self, port: u16, out: &mut Vec<SocketRow>) -> io::Result<()> {
-        self.dump_port(port, out)
-    }
-
-    fn lookup(&mut self, local: SocketAddr, remote: SocketAddr) -> io::Result<Option<SocketRow>> {
-        if let Some(row) = SockDiag::lookup(self, local, remote)? {
-            return Ok(Some(row));
-        }
-        // Rows show IPv4-mapped addresses as IPv4; a dual-stack socket is still AF_INET6 in the kernel.
-        match (local, remote) {
-            (SocketAddr::V4(l), SocketAddr::V4(r)) => SockDiag::lookup(
-                self,
-                SocketAddr::new(l.ip().to_ipv6_mapped().into(), l.port()),
-                SocketAddr::new(r.ip().to_ipv6_mapped().into(), r.port()),
-            ),
-            _ => Ok(None),
-        }
     }
 }

@@ -1,0 +1,264 @@
+//! The headless server and client on real loopback sockets.
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::{BIN, Proc};
+
+const HELLO: [u8; 18] = [
+    b'0', b'0', b'1', b'4', 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x20, 0xb8, 0xf0, 0xc1, 0xbe, 0xb4, 0xe5,
+    0xc4, 0xc4,
+];
+const T: Duration = Duration::from_secs(10);
+
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    s
+}
+
+fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn echoes_the_exact_frame() {
+    let (mut srv, port) = Proc::server(&[]);
+    let mut c = connect(port);
+    c.write_all(&HELLO).unwrap();
+    assert_eq!(read_n(&mut c, HELLO.len()), HELLO);
+    srv.wait_line("#1 received 18 bytes \"0014\": Hello 모종닷컴", T);
+}
+
+#[test]
+fn echoes_a_frame_written_one_byte_at_a_time() {
+    let (_srv, port) = Proc::server(&[]);
+    let mut c = connect(port);
+    c.set_nodelay(true).unwrap();
+    for b in HELLO {
+        c.write_all(&[b]).unwrap();
+        c.flush().unwrap();
+    }
+    assert_eq!(read_n(&mut c, HELLO.len()), HELLO);
+}
+
+#[test]
+fn echoes_two_frames_sent_in_one_write() {
+    let (_srv, port) = Proc::server(&[]);
+    let mut c = connect(port);
+    let mut two = HELLO.to_vec();
+    two.extend_from_slice(b"0002hi");
+    c.write_all(&two).unwrap();
+    assert_eq!(read_n(&mut c, two.len()), two);
+}
+
+#[test]
+fn fixed_reply_and_utf8() {
+    let (_srv, port) = Proc::server(&["--reply", "i am mojong", "--charset", "utf-8"]);
+    let mut c = connect(port);
+    c.write_all("0018Hello 모종닷컴".as_bytes()).unwrap();
+    assert_eq!(read_n(&mut c, 15), b"0011i am mojong");
+}
+
+/// The classic exercise's server: read one frame, answer "i am mojong" in MS949, close after the client's FIN.
+#[test]
+fn client_prints_the_reply_of_a_plain_server_and_exits_0() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut prefix = [0u8; 4];
+        s.read_exact(&mut prefix).unwrap();
+        let n: usize = std::str::from_utf8(&prefix).unwrap().parse().unwrap();
+        let mut body = vec![0u8; n];
+        s.read_exact(&mut body).unwrap();
+        let (reply, _, _) = encoding_rs::EUC_KR.encode("i am mojong");
+        s.write_all(format!("{:04}", reply.len()).as_bytes())
+            .unwrap();
+        s.write_all(&reply).unwrap();
+        let mut rest = vec![];
+        s.read_to_end(&mut rest).unwrap(); // until the client's FIN
+        (prefix, body)
+    });
+    let out = std::process::Command::new(BIN)
+        .args(["client", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("received 15 bytes \"0011\": i am mojong"),
+        "{stdout}"
+    );
+    let (prefix, body) = server.join().unwrap();
+    assert_eq!(&prefix, b"0014");
+    assert_eq!(body, &HELLO[4..]);
+}
+
+#[test]
+fn client_half_close_and_abort_are_seen_by_the_server() {
+    let (mut srv, port) = Proc::server(&[]);
+    let p = port.to_string();
+    let out = std::process::Command::new(BIN)
+        .args(["client", "--port", &p, "--half-close", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"event\":\"shutdown_called\""), "{stdout}");
+    assert!(stdout.contains("\"event\":\"peer_closed\""), "{stdout}");
+    srv.wait_line("#1 peer closed its side", T);
+    let out = std::process::Command::new(BIN)
+        .args(["client", "--port", &p, "--abort", "-m", "a", "-m", "b"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("received 5 bytes \"0001\": b"));
+    srv.wait_line("connection reset by peer (RST received)", T);
+}
+
+#[test]
+fn client_refuses_what_ms949_cannot_carry() {
+    let (_srv, port) = Proc::server(&[]);
+    let out = std::process::Command::new(BIN)
+        .args(["client", "--port", &port.to_string(), "-m", "smile 🙂"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("send refused: MS949 cannot represent the character '🙂' (U+1F642)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn client_says_when_nothing_listens() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = std::process::Command::new(BIN)
+        .args(["client", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing listens on 127.0.0.1"));
+}
+
+/// Bad input of every kind, while a well-behaved client keeps working.
+#[test]
+fn bad_input_never_disturbs_a_good_client() {
+    let (mut srv, port) = Proc::server(&["--idle-timeout", "1"]);
+    // The good client talks all along (more often than the idle timeout) and checks every echo.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let good = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut good = connect(port);
+            let mut echoes = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                good.write_all(&HELLO).unwrap();
+                assert_eq!(read_n(&mut good, 18), HELLO);
+                echoes += 1;
+                // Pacing, not synchronisation: the client is meant to be slow but steady.
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            echoes
+        })
+    };
+
+    let mut bad = connect(port);
+    bad.write_all(b"ABCDhello").unwrap();
+    srv.wait_line(
+        "bad input: length prefix is not 4 decimal digits: got 41 42 43 44 (as text \"ABCD\")",
+        T,
+    );
+
+    let mut trunc = connect(port);
+    trunc.write_all(b"9999abc").unwrap();
+    trunc.shutdown(std::net::Shutdown::Write).unwrap();
+    srv.wait_line(
+        "connection closed inside a frame: 3 of 9999 bytes arrived (in the body)",
+        T,
+    );
+
+    // Random bytes: a fixed pseudo-random sequence, so a failure can be replayed.
+    let mut x: u32 = 0x2545_f491;
+    let junk: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect();
+    let mut rnd = connect(port);
+    let _ = rnd.write_all(&junk);
+
+    let idle: Vec<TcpStream> = (0..100).map(|_| connect(port)).collect();
+    srv.wait_line("sent nothing for 1s: idle timeout", T);
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let echoes = good.join().expect("the good client saw every echo");
+    assert!(echoes >= 5, "only {echoes} echoes");
+    // Every idle connection was closed by the server: each read sees EOF.
+    for mut s in idle {
+        let mut b = [0u8; 1];
+        assert_eq!(s.read(&mut b).unwrap_or(0), 0);
+    }
+    assert!(
+        srv.child.try_wait().unwrap().is_none(),
+        "server must still run"
+    );
+}
+
+#[test]
+fn connection_cap_is_logged() {
+    let (mut srv, port) = Proc::server(&["--max-conns", "3"]);
+    let held: Vec<TcpStream> = (0..3).map(|_| connect(port)).collect();
+    srv.wait_line("#3 accept() returned", T);
+    let _extra = connect(port);
+    srv.wait_line("connection limit 3 reached", T);
+    drop(held);
+}
+
+#[test]
+fn busy_port_names_the_holder() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let out = std::process::Command::new(BIN)
+        .args(["server", "--port", &port])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let me = std::process::id();
+    assert!(
+        err.contains(&format!("port {port} on 127.0.0.1 is in use by pid {me} ("))
+            && err.contains("pass --port"),
+        "{err}"
+    );
+}
+
+#[test]
+fn server_stops_cleanly_on_sigterm() {
+    let (mut srv, _port) = Proc::server(&[]);
+    let pid = srv.child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    srv.wait_line("stopping (signal received)", T);
+    let status = common::eventually(T, || srv.child.try_wait().unwrap()).expect("exited");
+    assert!(status.success());
+}
