@@ -25,9 +25,38 @@ transition on a timeline.\n\nFrames are a 4-digit decimal byte length then the m
 tcp-lab client --port 9999            send \"Hello 모종닷컴\", print the reply, close\n  \
 tcp-lab run assets/scenarios/client-closes-first.toml --port 0\n                                        replay a scripted demonstration"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Cmd>,
+    #[command(flatten)]
+    pub dash: DashArgs,
+}
+
+/// Options of the dashboard (`tcp-lab` with no subcommand).
+#[derive(Args, Debug)]
+pub struct DashArgs {
+    /// TCP port of the lab server (0 picks a free one).
+    #[arg(long, short, default_value_t = 9999)]
+    pub port: u16,
+    /// Address the embedded server listens on (and clients connect to).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Character set of message bodies.
+    #[arg(long, value_enum, default_value_t = Charset::Ms949)]
+    pub charset: Charset,
+    /// Reply with this fixed text instead of echoing.
+    #[arg(long)]
+    pub reply: Option<String>,
+    /// Server close policy when the client's FIN arrives (p cycles it live).
+    #[arg(long, value_enum, default_value_t = ClosePolicy::Manual)]
+    pub policy: ClosePolicy,
+    /// How often to read the kernel's socket table, in milliseconds.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=10_000))]
+    pub poll_ms: u64,
+    /// Run no server: observe and connect to a server someone else runs on --port.
+    #[arg(long)]
+    pub no_server: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,12 +143,6 @@ pub struct RunArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Some(cmd) = cli.command else {
-        // The dashboard arrives in a later issue; until then, show what there is.
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
-        return ExitCode::SUCCESS;
-    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -127,7 +150,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cmd)) {
+    let res = match cli.command {
+        Some(cmd) => rt.block_on(run(cmd)),
+        None => rt.block_on(dashboard(cli.dash)).map(|_| ExitCode::SUCCESS),
+    };
+    match res {
         Ok(code) => code,
         Err(e) => {
             eprintln!("tcp-lab: {e:#}");
@@ -198,6 +225,28 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+async fn dashboard(a: DashArgs) -> anyhow::Result<()> {
+    let cfg = LabConfig {
+        bind: a.bind,
+        port: a.port,
+        charset: a.charset,
+        reply: a.reply,
+        policy: a.policy,
+        server: !a.no_server,
+        idle_timeout: None,
+        ..LabConfig::default()
+    };
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    crate::tui::run(
+        cfg,
+        crate::tui::Options {
+            poll: Duration::from_millis(a.poll_ms),
+            color,
+        },
+    )
+    .await
 }
 
 fn secs(v: f64, flag: &str) -> anyhow::Result<Duration> {

@@ -11,3 +11,4 @@ pub mod protocol;
 pub mod scenario;
 pub mod session;
 pub mod timeline;
+pub mod tui;

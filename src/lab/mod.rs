@@ -123,7 +123,7 @@ impl Default for LabConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Open a new client connection.
     Connect,

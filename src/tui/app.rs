@@ -1,0 +1,276 @@
+//! Dashboard state and key handling. `App::key` turns keys into lab commands; nothing here draws.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::lab::{ClosePolicy, Command, ConnId, Side};
+use crate::observe::{ObservedSocket, Owner, Snapshot};
+use crate::protocol::DEFAULT_MESSAGE;
+
+/// How long a socket that left the kernel's table stays on screen as "gone".
+pub const GONE_LINGER: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Connections,
+    Timeline,
+    Messages,
+}
+
+impl Pane {
+    fn next(self) -> Self {
+        match self {
+            Pane::Connections => Pane::Timeline,
+            Pane::Timeline => Pane::Messages,
+            Pane::Messages => Pane::Connections,
+        }
+    }
+}
+
+/// Fixed facts the status bar shows.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub port: u16,
+    pub bind: String,
+    pub charset: String,
+    pub poll: Duration,
+    pub time_wait: String,
+    pub fin_timeout: Option<Duration>,
+    pub privileged: bool,
+    pub server: bool,
+    pub color: bool,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub policy: ClosePolicy,
+    pub focus: Pane,
+    /// The selected lab connection.
+    pub selected: Option<ConnId>,
+    /// Lines scrolled up from the newest timeline entry.
+    pub scroll: usize,
+    /// The send prompt, when open.
+    pub input: Option<String>,
+    pub help: bool,
+    /// A one-line message for the user (export done, nothing selected...).
+    pub flash: Option<(String, Instant)>,
+    pub quit: bool,
+    /// Sockets that left the table recently, with when they left.
+    pub gone: Vec<(ObservedSocket, Instant)>,
+    last_rows: HashMap<(SocketAddr, SocketAddr), ObservedSocket>,
+}
+
+/// What a key asks for beyond the app's own state.
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    None,
+    Lab(Command),
+    Export,
+}
+
+impl App {
+    pub fn new(settings: Settings, policy: ClosePolicy) -> Self {
+        Self {
+            settings,
+            policy,
+            focus: Pane::Connections,
+            selected: None,
+            scroll: 0,
+            input: None,
+            help: false,
+            flash: None,
+            quit: false,
+            gone: Vec::new(),
+            last_rows: HashMap::new(),
+        }
+    }
+
+    pub fn say(&mut self, text: impl Into<String>, now: Instant) {
+        self.flash = Some((text.into(), now));
+    }
+
+    /// Keeps the "gone" list and the selection in step with a new snapshot.
+    pub fn on_snapshot(&mut self, snap: &Snapshot, now: Instant) {
+        let mut rows = HashMap::new();
+        for s in &snap.sockets {
+            rows.insert(s.row.tuple(), s.clone());
+        }
+        for (t, old) in self.last_rows.drain() {
+            if !rows.contains_key(&t) {
+                self.gone.push((old, now));
+            }
+        }
+        self.gone.retain(|(s, at)| {
+            now.duration_since(*at) < GONE_LINGER && !rows.contains_key(&s.row.tuple())
+        });
+        self.last_rows = rows;
+        let ids = self.conn_ids(snap);
+        if self.selected.is_none_or(|s| !ids.contains(&s)) {
+            self.selected = ids.last().copied();
+        }
+    }
+
+    /// Drops "gone" rows whose time is up; returns whether any went.
+    pub fn expire(&mut self, now: Instant) -> bool {
+        let before = self.gone.len();
+        self.gone
+            .retain(|(_, at)| now.duration_since(*at) < GONE_LINGER);
+        before != self.gone.len()
+    }
+
+    /// Lab connections on screen, in order.
+    pub fn conn_ids(&self, snap: &Snapshot) -> Vec<ConnId> {
+        let mut ids: Vec<ConnId> = snap
+            .sockets
+            .iter()
+            .chain(self.gone.iter().map(|(s, _)| s))
+            .filter_map(|s| match s.owner {
+                Owner::Lab(_, n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    pub fn key(&mut self, k: KeyEvent, snap: Option<&Snapshot>, now: Instant) -> Action {
+        if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+            self.quit = true;
+            return Action::None;
+        }
+        if let Some(buf) = self.input.as_mut() {
+            match k.code {
+                KeyCode::Enter => {
+                    let text = std::mem::take(buf);
+                    self.input = None;
+                    return self.on_conn(Side::Client, now, |conn| Command::Send {
+                        side: Side::Client,
+                        conn,
+                        text,
+                    });
+                }
+                KeyCode::Esc => self.input = None,
+                KeyCode::Backspace => {
+                    buf.pop();
+                }
+                KeyCode::Char(c) => buf.push(c),
+                _ => {}
+            }
+            return Action::None;
+        }
+        if self.help {
+            // Any key closes help; q still quits.
+            self.help = false;
+            if k.code != KeyCode::Char('q') {
+                return Action::None;
+            }
+        }
+        match k.code {
+            KeyCode::Char('q') => self.quit = true,
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Char('c') => return Action::Lab(Command::Connect),
+            KeyCode::Char('s') => {
+                if self.selected.is_none() {
+                    self.say("no connection selected: press c to connect first", now);
+                } else {
+                    self.input = Some(DEFAULT_MESSAGE.to_string());
+                }
+            }
+            KeyCode::Char('x') => {
+                return self.on_conn(Side::Client, now, |conn| Command::Close {
+                    side: Side::Client,
+                    conn,
+                });
+            }
+            KeyCode::Char('X') => {
+                return self.on_conn(Side::Server, now, |conn| Command::Close {
+                    side: Side::Server,
+                    conn,
+                });
+            }
+            KeyCode::Char('h') => {
+                return self.on_conn(Side::Client, now, |conn| Command::HalfClose {
+                    side: Side::Client,
+                    conn,
+                });
+            }
+            KeyCode::Char('H') => {
+                return self.on_conn(Side::Server, now, |conn| Command::HalfClose {
+                    side: Side::Server,
+                    conn,
+                });
+            }
+            KeyCode::Char('a') => {
+                return self.on_conn(Side::Client, now, |conn| Command::Abort {
+                    side: Side::Client,
+                    conn,
+                });
+            }
+            KeyCode::Char('A') => {
+                return self.on_conn(Side::Server, now, |conn| Command::Abort {
+                    side: Side::Server,
+                    conn,
+                });
+            }
+            KeyCode::Char('p') => {
+                if !self.settings.server {
+                    self.say("--no-server: the server is not ours, its policy cannot change", now);
+                    return Action::None;
+                }
+                self.policy = self.policy.next();
+                return Action::Lab(Command::SetPolicy(self.policy));
+            }
+            KeyCode::Char('e') => return Action::Export,
+            KeyCode::Tab => self.focus = self.focus.next(),
+            KeyCode::Up | KeyCode::Char('k') => self.move_sel(snap, -1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_sel(snap, 1),
+            KeyCode::PageUp => self.scroll = self.scroll.saturating_add(10),
+            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(10),
+            KeyCode::End => self.scroll = 0,
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn on_conn(&mut self, side: Side, now: Instant, f: impl FnOnce(ConnId) -> Command) -> Action {
+        match self.selected {
+            Some(conn) => {
+                if side == Side::Server && !self.settings.server {
+                    self.say("--no-server: the server side belongs to another process", now);
+                    return Action::None;
+                }
+                Action::Lab(f(conn))
+            }
+            None => {
+                self.say("no connection selected: press c to connect first", now);
+                Action::None
+            }
+        }
+    }
+
+    fn move_sel(&mut self, snap: Option<&Snapshot>, by: i32) {
+        if self.focus == Pane::Timeline {
+            self.scroll = if by < 0 {
+                self.scroll.saturating_add(1)
+            } else {
+                self.scroll.saturating_sub(1)
+            };
+            return;
+        }
+        let Some(snap) = snap else { return };
+        let ids = self.conn_ids(snap);
+        if ids.is_empty() {
+            return;
+        }
+        let i = self
+            .selected
+            .and_then(|s| ids.iter().position(|x| *x == s))
+            .unwrap_or(0) as i32;
+        let j = (i + by).clamp(0, ids.len() as i32 - 1) as usize;
+        self.selected = Some(ids[j]);
+    }
+}

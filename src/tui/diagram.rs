@@ -1,0 +1,137 @@
+//! The RFC 793 state machine, drawn with box characters, with the selected pair's states lit.
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+
+use crate::observe::TcpState;
+
+const DIAGRAM: &[&str] = &[
+    "              ┌────────┐",
+    "     ┌────────┤ CLOSED ├─────────┐",
+    "     │listen  └────────┘  connect│SYN",
+    "┌────▼───┐               ┌───────▼──┐",
+    "│ LISTEN │               │ SYN_SENT │",
+    "└────┬───┘               └────┬─────┘",
+    "SYN/ │SYN+ACK       SYN+ACK/  │ACK",
+    "┌────▼─────┐  ACK   ┌─────────▼───┐",
+    "│ SYN_RECV ├───────►│ ESTABLISHED │",
+    "└──────────┘        └─┬─────────┬─┘",
+    "          close/FIN   │         │ FIN/ACK",
+    "┌────────────┐◄───────┘         └─►┌────────────┐",
+    "│ FIN_WAIT_1 ├─FIN/ACK─►┌─────────┐│ CLOSE_WAIT │",
+    "└─────┬──────┘          │ CLOSING │└─────┬──────┘",
+    "   ACK│                 └────┬────┘ close│FIN",
+    "┌─────▼──────┐            ACK│     ┌─────▼────┐",
+    "│ FIN_WAIT_2 ├─FIN/ACK─►┌────▼────┐│ LAST_ACK │",
+    "└────────────┘          │TIME_WAIT│└─────┬────┘",
+    "                        └────┬────┘      │ACK",
+    "                        2MSL └─► CLOSED ◄┘",
+];
+
+pub const WIDTH: u16 = 50;
+
+/// Labels as drawn, longest first so FIN_WAIT_1 is not found inside something shorter.
+const LABELS: &[(&str, TcpState)] = &[
+    ("ESTABLISHED", TcpState::Established),
+    ("FIN_WAIT_1", TcpState::FinWait1),
+    ("FIN_WAIT_2", TcpState::FinWait2),
+    ("CLOSE_WAIT", TcpState::CloseWait),
+    ("TIME_WAIT", TcpState::TimeWait),
+    ("SYN_SENT", TcpState::SynSent),
+    ("SYN_RECV", TcpState::SynRecv),
+    ("LAST_ACK", TcpState::LastAck),
+    ("CLOSING", TcpState::Closing),
+    ("LISTEN", TcpState::Listen),
+    ("CLOSED", TcpState::Close),
+];
+
+pub fn client_style(color: bool) -> Style {
+    if color {
+        Style::default().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+    }
+}
+
+pub fn server_style(color: bool) -> Style {
+    if color {
+        Style::default().fg(Color::Black).bg(Color::Magenta).add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().add_modifier(Modifier::UNDERLINED | Modifier::BOLD)
+    }
+}
+
+fn both_style(color: bool) -> Style {
+    if color {
+        Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED | Modifier::UNDERLINED | Modifier::BOLD)
+    }
+}
+
+/// The diagram with `client` and `server` states lit in two styles (a third when they coincide).
+pub fn lines(client: Option<TcpState>, server: Option<TcpState>, color: bool) -> Vec<Line<'static>> {
+    DIAGRAM
+        .iter()
+        .map(|row| {
+            // Find every label on this row, by byte range.
+            let mut hits: Vec<(usize, usize, TcpState)> = Vec::new();
+            for (label, st) in LABELS {
+                let mut from = 0;
+                while let Some(i) = row[from..].find(label) {
+                    let start = from + i;
+                    let end = start + label.len();
+                    if !hits.iter().any(|(s, e, _)| start < *e && end > *s) {
+                        hits.push((start, end, *st));
+                    }
+                    from = end;
+                }
+            }
+            hits.sort_by_key(|h| h.0);
+            let mut spans = Vec::new();
+            let mut at = 0;
+            for (s, e, st) in hits {
+                spans.push(Span::raw(row[at..s].to_string()));
+                let style = match (client == Some(st), server == Some(st)) {
+                    (true, true) => both_style(color),
+                    (true, false) => client_style(color),
+                    (false, true) => server_style(color),
+                    _ => Style::default(),
+                };
+                spans.push(Span::styled(row[s..e].to_string(), style));
+                at = e;
+            }
+            spans.push(Span::raw(row[at..].to_string()));
+            Line::from(spans)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unicode_width::UnicodeWidthStr;
+
+    #[test]
+    fn fits_and_names_every_state() {
+        for row in DIAGRAM {
+            assert!(row.width() <= WIDTH as usize, "{row}");
+        }
+        let all = DIAGRAM.join("\n");
+        for (label, _) in LABELS {
+            assert!(all.contains(label), "{label}");
+        }
+    }
+
+    #[test]
+    fn lights_the_two_states() {
+        let lines = lines(Some(TcpState::FinWait2), Some(TcpState::CloseWait), true);
+        let lit: Vec<String> = lines
+            .iter()
+            .flat_map(|l| l.spans.iter())
+            .filter(|s| s.style.bg.is_some())
+            .map(|s| s.content.to_string())
+            .collect();
+        assert_eq!(lit, vec!["CLOSE_WAIT", "FIN_WAIT_2"]);
+    }
+}

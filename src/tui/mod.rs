@@ -1,0 +1,194 @@
+//! The dashboard: ratatui + crossterm over a lab session. One loop: keys, poll ticks and signals come
+//! in; the app updates; the screen is redrawn only when something changed.
+
+pub mod app;
+pub mod diagram;
+pub mod render;
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
+use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use crate::lab::{Command, EventKind, LabConfig};
+use crate::session::Session;
+use app::{Action, App, Settings};
+
+pub struct Options {
+    pub poll: Duration,
+    pub color: bool,
+}
+
+/// Restores the terminal when dropped: on quit, on error and during a panic's unwind.
+struct TermGuard;
+
+impl TermGuard {
+    fn enter() -> std::io::Result<Self> {
+        crossterm::terminal::enable_raw_mode()?;
+        let guard = TermGuard;
+        crossterm::execute!(std::io::stdout(), EnterAlternateScreen, crossterm::cursor::Hide)?;
+        Ok(guard)
+    }
+}
+
+fn restore() {
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = crossterm::execute!(std::io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
+}
+
+impl Drop for TermGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+pub fn privileged() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "the dashboard needs a terminal, and stdin/stdout is not one; for scripts use \
+`tcp-lab server`, `tcp-lab client` or `tcp-lab run SCENARIO` (see --help)"
+        );
+    }
+    let server = cfg.server;
+    let bind = cfg.bind.to_string();
+    let mut s = Session::start(cfg).await?;
+    if let Some(o) = s.observer_mut() {
+        o.set_discover_every(Duration::from_millis(500).max(opts.poll * 5));
+    }
+    let settings = Settings {
+        port: s.port(),
+        bind,
+        charset: s.lab.config().charset.name().to_string(),
+        poll: opts.poll,
+        time_wait: format!(
+            "{}s ({})",
+            s.facts.time_wait.as_secs(),
+            s.facts.time_wait_source.split(',').next().unwrap_or_default()
+        ),
+        fin_timeout: s.facts.fin_timeout,
+        privileged: privileged(),
+        server,
+        color: opts.color,
+    };
+    let mut app = App::new(settings, s.lab.policy());
+
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        hook(info);
+    }));
+    let _guard = TermGuard::enter()?;
+    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    term.clear()?;
+
+    let mut keys = EventStream::new();
+    let mut poll = tokio::time::interval(opts.poll);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let stop = crate::headless::shutdown_signal();
+    tokio::pin!(stop);
+    let mut dirty = true;
+    let mut last_second = 0u64;
+    loop {
+        if dirty {
+            let now = Instant::now();
+            term.draw(|f| render::render(f, &app, &s.timeline, now))?;
+            dirty = false;
+        }
+        tokio::select! {
+            ev = keys.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+                    let now = Instant::now();
+                    match app.key(k, s.timeline.snapshot(), now) {
+                        Action::Lab(cmd) => {
+                            let connect = matches!(cmd, Command::Connect);
+                            if let Some(id) = s.lab.command(cmd)
+                                && connect
+                            {
+                                app.selected = Some(id);
+                            }
+                        }
+                        Action::Export => export(&mut app, &s, now),
+                        Action::None => {}
+                    }
+                    dirty = true;
+                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => app.quit = true,
+            },
+            _ = poll.tick() => {
+                let now = Instant::now();
+                let before = s.timeline.entries().len();
+                s.drain();
+                let policy_changed = s.timeline.entries()[before..]
+                    .iter()
+                    .any(|e| matches!(e.what, crate::timeline::What::Lab(EventKind::PolicyChanged(_))));
+                s.poll_kernel();
+                if s.timeline.entries().len() != before || policy_changed {
+                    if let Some(snap) = s.timeline.snapshot() {
+                        app.on_snapshot(snap, now);
+                    }
+                    dirty = true;
+                }
+                // Countdowns and "gone" rows change once a second.
+                let sec = now.duration_since(s.timeline.start()).as_secs();
+                if sec != last_second {
+                    last_second = sec;
+                    let counting = s.timeline.snapshot().is_some_and(|x| x.sockets.iter().any(|o| o.row.timer.is_some()));
+                    if app.expire(now) || counting || !app.gone.is_empty() || app.flash.is_some() {
+                        if let Some(snap) = s.timeline.snapshot() {
+                            app.on_snapshot(snap, now);
+                        }
+                        dirty = true;
+                    }
+                }
+            }
+            _ = &mut stop => app.quit = true,
+        }
+        if app.quit {
+            break;
+        }
+    }
+    drop(term);
+    Ok(())
+}
+
+fn export(app: &mut App, s: &Session, now: Instant) {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = format!("tcp-lab-timeline-{stamp}.jsonl");
+    let path = std::env::current_dir()
+        .map(|d| d.join(&name))
+        .unwrap_or_else(|_| name.clone().into());
+    let res = std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(s.timeline.json_lines().as_bytes()));
+    match res {
+        Ok(()) => app.say(
+            format!(
+                "exported {} entries to {}",
+                s.timeline.entries().len(),
+                path.display()
+            ),
+            now,
+        ),
+        Err(e) => app.say(format!("export to {} failed: {e}", path.display()), now),
+    }
+}

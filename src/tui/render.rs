@@ -1,0 +1,408 @@
+//! Drawing: a pure function of the app state, the timeline and `now` (injected, so tests are stable).
+
+use std::time::{Duration, Instant};
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::app::{App, GONE_LINGER, Pane};
+use super::diagram;
+use crate::lab::{EventKind, Side};
+use crate::observe::{ObservedSocket, Owner, TcpState, TimerKind};
+use crate::protocol;
+use crate::timeline::{Timeline, What};
+
+pub const MIN_W: u16 = 40;
+pub const MIN_H: u16 = 12;
+
+pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
+    let area = f.area();
+    if area.width < MIN_W || area.height < MIN_H {
+        let msg = format!("terminal too small ({}×{}); need {MIN_W}×{MIN_H}", area.width, area.height);
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Length(1), Constraint::Min(4), Constraint::Length(1)])
+        .split(area);
+    f.render_widget(status_bar(app, tl), rows[0]);
+    f.render_widget(key_bar(app, now), rows[2]);
+    let body = rows[1];
+    if area.width >= 110 && area.height >= 34 {
+        // Full layout: connections | diagram, then timeline | messages.
+        let v = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Length(22), Constraint::Min(5)])
+            .split(body);
+        let top = Layout::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Min(40), Constraint::Length(diagram::WIDTH + 2)])
+            .split(v[0]);
+        connections(f, app, tl, now, top[0]);
+        diagram_pane(f, app, tl, top[1]);
+        let bottom = Layout::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Percentage(60), Constraint::Percentage(40)])
+            .split(v[1]);
+        timeline_pane(f, app, tl, bottom[0]);
+        messages_pane(f, app, tl, bottom[1]);
+    } else if area.height >= 20 {
+        // Medium: the diagram collapses to the selected pair's states in the connections title.
+        let v = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Percentage(45), Constraint::Percentage(30), Constraint::Min(4)])
+            .split(body);
+        connections(f, app, tl, now, v[0]);
+        timeline_pane(f, app, tl, v[1]);
+        messages_pane(f, app, tl, v[2]);
+    } else {
+        connections(f, app, tl, now, body);
+    }
+    if let Some(buf) = &app.input {
+        send_prompt(f, buf, area);
+    }
+    if app.help {
+        help_popup(f, area);
+    }
+}
+
+fn badge_style(state: Option<TcpState>, color: bool) -> Style {
+    let base = Style::default().add_modifier(Modifier::BOLD);
+    if !color {
+        return base;
+    }
+    let c = match state {
+        Some(TcpState::Established) => Color::Green,
+        Some(TcpState::Listen) => Color::Blue,
+        Some(TcpState::SynSent | TcpState::SynRecv) => Color::Cyan,
+        Some(TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing) => Color::Yellow,
+        Some(TcpState::CloseWait | TcpState::LastAck) => Color::Magenta,
+        Some(TcpState::TimeWait) => Color::LightRed,
+        Some(TcpState::Close) | None => Color::DarkGray,
+    };
+    base.fg(c)
+}
+
+fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
+    let s = &app.settings;
+    let _ = tl;
+    let text = format!(
+        " tcp-lab │ {}:{} │ {} │ policy {} │ poll {}ms │ TIME_WAIT {} │ {}{}",
+        s.bind,
+        s.port,
+        s.charset,
+        if s.server { app.policy.name() } else { "n/a (--no-server)" },
+        s.poll.as_millis(),
+        s.time_wait,
+        if s.privileged { "privileged" } else { "unprivileged" },
+        if s.server { "" } else { " │ observing another server" },
+    );
+    let style = if s.color {
+        Style::default().fg(Color::Black).bg(Color::Gray)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED)
+    };
+    Paragraph::new(text).style(style)
+}
+
+fn key_bar(app: &App, now: Instant) -> Paragraph<'static> {
+    if let Some((msg, at)) = &app.flash
+        && now.duration_since(*at) < Duration::from_secs(5)
+    {
+        return Paragraph::new(format!(" {msg}")).style(Style::default().add_modifier(Modifier::BOLD));
+    }
+    Paragraph::new(
+        " c connect  s send  x/X close  h/H half-close  a/A abort  p policy  e export  ? help  q quit",
+    )
+}
+
+fn pane_block(title: String, focused: bool) -> Block<'static> {
+    let b = Block::default().borders(Borders::ALL).title(title);
+    if focused {
+        b.border_style(Style::default().add_modifier(Modifier::BOLD))
+            .title_style(Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED))
+    } else {
+        b
+    }
+}
+
+/// The selected pair's states, for titles and the diagram.
+fn selected_states(app: &App, tl: &Timeline) -> (Option<TcpState>, Option<TcpState>) {
+    let (Some(id), Some(snap)) = (app.selected, tl.snapshot()) else {
+        return (None, None);
+    };
+    (
+        snap.find(Side::Client, id).map(|s| s.row.state),
+        snap.find(Side::Server, id).map(|s| s.row.state),
+    )
+}
+
+fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
+    let Some(t) = s.row.timer else {
+        return String::new();
+    };
+    let left = t.remaining.as_secs_f64();
+    let (total, what) = match (t.kind, s.row.state) {
+        (TimerKind::TimeWait, TcpState::TimeWait) => (60.0, "2MSL"),
+        (TimerKind::TimeWait, _) => (
+            app.settings.fin_timeout.map_or(60.0, |d| d.as_secs_f64()),
+            "fin_timeout",
+        ),
+        (k, _) => return format!("{} {:.1}s", k.name(), left),
+    };
+    let frac = (left / total).clamp(0.0, 1.0);
+    let cells = width.clamp(4, 20);
+    let filled = (frac * cells as f64).round() as usize;
+    let tail = if width >= 20 { " left of " } else { " " };
+    format!(
+        "{}{} {:>2}s{tail}{what}",
+        "█".repeat(filled),
+        "░".repeat(cells - filled),
+        left.ceil() as u64
+    )
+}
+
+fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
+    let (c, s) = selected_states(app, tl);
+    let mut title = " Connections ".to_string();
+    if let Some(id) = app.selected {
+        title = format!(
+            " Connections │ #{id}: client {} · server {} ",
+            c.map_or("gone", |s| s.name()),
+            s.map_or("gone", |s| s.name())
+        );
+    }
+    let mut lines: Vec<Line> = Vec::new();
+    let Some(snap) = tl.snapshot() else {
+        lines.push(Line::from(" reading the kernel's socket table…"));
+        f.render_widget(
+            Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Connections)),
+            area,
+        );
+        return;
+    };
+    let mut all: Vec<(&ObservedSocket, Option<Instant>)> =
+        snap.sockets.iter().map(|s| (s, None)).collect();
+    all.extend(app.gone.iter().map(|(s, at)| (s, Some(*at))));
+    all.sort_by_key(|(s, _)| group_key(s));
+    let wide = area.width >= 100;
+    let mut last_group = None;
+    for (s, gone_at) in all {
+        let g = group_key(s);
+        let (selected, head) = match &s.owner {
+            Owner::Lab(_, n) => (Some(*n) == app.selected, format!("#{n}")),
+            Owner::Listener => (false, String::new()),
+            Owner::External { .. } => (false, "ext".into()),
+        };
+        let first = last_group != Some(g.0.clone());
+        last_group = Some(g.0.clone());
+        let marker = if selected && first { "▶" } else { " " };
+        let head = if first { head } else { String::new() };
+        let who = match &s.owner {
+            Owner::Lab(side, _) => side.name().to_string(),
+            o => o.label(),
+        };
+        let state = if gone_at.is_some() {
+            None
+        } else {
+            Some(s.row.state)
+        };
+        let state_text = state.map_or("gone".to_string(), |st| st.name().to_string());
+        let mut spans = vec![
+            Span::raw(format!("{marker}{head:<5} ")),
+            Span::raw(format!("{who:<8} ")),
+            Span::raw(format!("{:<21} ", s.row.local.to_string())),
+            Span::styled(format!("{state_text:<11}"), badge_style(state, app.settings.color)),
+        ];
+        if let Some(at) = gone_at {
+            let left = GONE_LINGER.saturating_sub(now.duration_since(at)).as_secs();
+            spans.push(Span::raw(format!(" left the table ({left}s)")));
+        } else {
+            let cd = countdown(s, app, if wide { 20 } else { 6 });
+            if !cd.is_empty() {
+                spans.push(Span::raw(format!(" {cd}")));
+            }
+            if wide && s.row.state != TcpState::Listen {
+                spans.push(Span::raw(format!(
+                    " q {}/{} rtx {}",
+                    s.row.recv_q, s.row.send_q, s.row.retrans
+                )));
+            }
+        }
+        let mut line = Line::from(spans);
+        if selected {
+            line = line.style(Style::default().add_modifier(Modifier::BOLD));
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(" no sockets on this port yet"));
+    }
+    if app.selected.is_none() {
+        lines.push(Line::from(" press c to connect a client"));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Connections)),
+        area,
+    );
+}
+
+/// Groups a connection's two sides together: (group, order within).
+fn group_key(s: &ObservedSocket) -> ((u8, u64, String), u8) {
+    let (a, b) = s.row.tuple();
+    let pair = if a <= b { format!("{a}{b}") } else { format!("{b}{a}") };
+    match &s.owner {
+        Owner::Listener => ((0, 0, String::new()), 0),
+        Owner::Lab(side, n) => ((1, u64::from(*n), String::new()), *side as u8),
+        Owner::External { .. } => ((2, 0, pair), 0),
+    }
+}
+
+fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
+    let (c, s) = selected_states(app, tl);
+    let last = tl.entries().iter().rev().find_map(|e| match &e.what {
+        What::Kernel(ch) if ch.owner.side().is_some() => Some(ch.clone()),
+        _ => None,
+    });
+    let mut lines = diagram::lines(c, s, app.settings.color);
+    lines.push(Line::from(vec![
+        Span::styled(" C ", diagram::client_style(app.settings.color)),
+        Span::raw(" client  "),
+        Span::styled(" S ", diagram::server_style(app.settings.color)),
+        Span::raw(" server"),
+    ]));
+    if let Some(ch) = last {
+        lines.push(Line::from(format!(
+            " last: {} {} ──► {}",
+            ch.owner.label(),
+            ch.from.map_or("(new)", |s| s.name()),
+            ch.to.map_or("closed", |s| s.name())
+        )));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(pane_block(" RFC 793 state diagram ".into(), false)),
+        area,
+    );
+}
+
+fn timeline_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
+    let h = area.height.saturating_sub(2) as usize;
+    let n = tl.entries().len();
+    let end = n.saturating_sub(app.scroll.min(n.saturating_sub(h.min(n))));
+    let start = end.saturating_sub(h);
+    let lines: Vec<Line> = tl.entries()[start..end]
+        .iter()
+        .map(|e| {
+            let style = match &e.what {
+                What::Kernel(_) if app.settings.color => Style::default().fg(Color::Cyan),
+                What::Lab(EventKind::Error { .. } | EventKind::ProtocolError { .. })
+                    if app.settings.color =>
+                {
+                    Style::default().fg(Color::Red)
+                }
+                _ => Style::default(),
+            };
+            Line::styled(tl.text(e), style)
+        })
+        .collect();
+    let title = if app.scroll > 0 {
+        format!(" Timeline (scrolled up {}; End to follow) ", app.scroll)
+    } else {
+        " Timeline ".to_string()
+    };
+    f.render_widget(
+        Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Timeline)),
+        area,
+    );
+}
+
+fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
+    let h = area.height.saturating_sub(2) as usize;
+    let per = 2;
+    let mut items: Vec<Vec<Line>> = Vec::new();
+    for e in tl.entries().iter().rev() {
+        let (dir, side, conn, raw, text) = match &e.what {
+            What::Lab(EventKind::FrameSent { side, conn, raw, text }) => ("sent", side, conn, raw, text),
+            What::Lab(EventKind::FrameReceived { side, conn, frame }) => {
+                ("recv", side, conn, &frame.raw, &frame.text)
+            }
+            _ => continue,
+        };
+        let prefix = String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())]).to_string();
+        let body = &raw[protocol::PREFIX_LEN.min(raw.len())..];
+        items.push(vec![
+            Line::from(vec![
+                Span::raw(format!("{} #{conn} {dir} ", side.name())),
+                Span::styled(prefix, Style::default().add_modifier(Modifier::BOLD)),
+                Span::raw(format!(" {text}")),
+            ]),
+            Line::from(format!("  {}", protocol::hex(body))),
+        ]);
+        if items.len() * per >= h {
+            break;
+        }
+    }
+    let lines: Vec<Line> = items.into_iter().rev().flatten().collect();
+    let lines = if lines.is_empty() {
+        vec![Line::from(" no frames yet: press s to send")]
+    } else {
+        lines
+    };
+    f.render_widget(
+        Paragraph::new(lines).block(pane_block(" Messages ".into(), app.focus == Pane::Messages)),
+        area,
+    );
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+}
+
+fn send_prompt(f: &mut Frame, buf: &str, area: Rect) {
+    let r = centered(area, 60, 3);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(format!("{buf}▏")).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" send from the client (Enter sends, Esc cancels) "),
+        ),
+        r,
+    );
+}
+
+pub const HELP: &[(&str, &str)] = &[
+    ("c", "connect a new client"),
+    ("s", "send a message from the client (editable; Enter sends)"),
+    ("x / X", "close the client / server side"),
+    ("h / H", "half-close (shutdown SHUT_WR) client / server"),
+    ("a / A", "abort (RST) client / server"),
+    ("p", "cycle server close policy: manual → auto → never"),
+    ("↑↓ / j k", "select a connection (timeline: scroll)"),
+    ("Tab", "move between panes"),
+    ("PgUp / PgDn", "scroll the timeline (End follows)"),
+    ("e", "export the timeline as JSON lines"),
+    ("?", "this help"),
+    ("q / Ctrl-C", "quit"),
+];
+
+fn help_popup(f: &mut Frame, area: Rect) {
+    let r = centered(area, 66, HELP.len() as u16 + 4);
+    f.render_widget(Clear, r);
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, v)| Line::from(format!(" {k:<12} {v}")))
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(" any key closes this help"));
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" keys ")),
+        r,
+    );
+}
