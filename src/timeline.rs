@@ -213,10 +213,11 @@ impl Timeline {
 
 fn change_text(c: &Change) -> String {
     let who = c.owner.label();
-    let port = if c.owner == Owner::Listener {
-        c.local.to_string()
-    } else {
-        format!("{} ↔ {}", c.local, c.remote)
+    // The lab's own sockets are named by number; their local port is enough to match `ss`.
+    let port = match c.owner {
+        Owner::Listener => c.local.to_string(),
+        Owner::Lab(..) => format!(":{}", c.local.port()),
+        Owner::External { .. } => format!("{} ↔ {}", c.local, c.remote),
     };
     let mut s = match (c.from, c.to) {
         (None, Some(to)) => format!("{who} {port} appeared in {to}"),

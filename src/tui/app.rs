@@ -218,7 +218,10 @@ impl App {
             }
             KeyCode::Char('p') => {
                 if !self.settings.server {
-                    self.say("--no-server: the server is not ours, its policy cannot change", now);
+                    self.say(
+                        "--no-server: the server is not ours, its policy cannot change",
+                        now,
+                    );
                     return Action::None;
                 }
                 self.policy = self.policy.next();
@@ -240,7 +243,10 @@ impl App {
         match self.selected {
             Some(conn) => {
                 if side == Side::Server && !self.settings.server {
-                    self.say("--no-server: the server side belongs to another process", now);
+                    self.say(
+                        "--no-server: the server side belongs to another process",
+                        now,
+                    );
                     return Action::None;
                 }
                 Action::Lab(f(conn))

@@ -47,7 +47,10 @@ const LABELS: &[(&str, TcpState)] = &[
 
 pub fn client_style(color: bool) -> Style {
     if color {
-        Style::default().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD)
+        Style::default()
+            .fg(Color::Black)
+            .bg(Color::Cyan)
+            .add_modifier(Modifier::BOLD)
     } else {
         Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
     }
@@ -55,7 +58,10 @@ pub fn client_style(color: bool) -> Style {
 
 pub fn server_style(color: bool) -> Style {
     if color {
-        Style::default().fg(Color::Black).bg(Color::Magenta).add_modifier(Modifier::BOLD)
+        Style::default()
+            .fg(Color::Black)
+            .bg(Color::Magenta)
+            .add_modifier(Modifier::BOLD)
     } else {
         Style::default().add_modifier(Modifier::UNDERLINED | Modifier::BOLD)
     }
@@ -63,14 +69,21 @@ pub fn server_style(color: bool) -> Style {
 
 fn both_style(color: bool) -> Style {
     if color {
-        Style::default().fg(Color::Black).bg(Color::Yellow).add_modifier(Modifier::BOLD)
+        Style::default()
+            .fg(Color::Black)
+            .bg(Color::Yellow)
+            .add_modifier(Modifier::BOLD)
     } else {
         Style::default().add_modifier(Modifier::REVERSED | Modifier::UNDERLINED | Modifier::BOLD)
     }
 }
 
 /// The diagram with `client` and `server` states lit in two styles (a third when they coincide).
-pub fn lines(client: Option<TcpState>, server: Option<TcpState>, color: bool) -> Vec<Line<'static>> {
+pub fn lines(
+    client: Option<TcpState>,
+    server: Option<TcpState>,
+    color: bool,
+) -> Vec<Line<'static>> {
     DIAGRAM
         .iter()
         .map(|row| {

@@ -30,14 +30,22 @@ impl TermGuard {
     fn enter() -> std::io::Result<Self> {
         crossterm::terminal::enable_raw_mode()?;
         let guard = TermGuard;
-        crossterm::execute!(std::io::stdout(), EnterAlternateScreen, crossterm::cursor::Hide)?;
+        crossterm::execute!(
+            std::io::stdout(),
+            EnterAlternateScreen,
+            crossterm::cursor::Hide
+        )?;
         Ok(guard)
     }
 }
 
 fn restore() {
     let _ = crossterm::terminal::disable_raw_mode();
-    let _ = crossterm::execute!(std::io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
 }
 
 impl Drop for TermGuard {
@@ -79,7 +87,11 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
         time_wait: format!(
             "{}s ({})",
             s.facts.time_wait.as_secs(),
-            s.facts.time_wait_source.split(',').next().unwrap_or_default()
+            s.facts
+                .time_wait_source
+                .split(',')
+                .next()
+                .unwrap_or_default()
         ),
         fin_timeout: s.facts.fin_timeout,
         privileged: privileged(),

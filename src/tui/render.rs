@@ -21,13 +21,20 @@ pub const MIN_H: u16 = 12;
 pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     let area = f.area();
     if area.width < MIN_W || area.height < MIN_H {
-        let msg = format!("terminal too small ({}×{}); need {MIN_W}×{MIN_H}", area.width, area.height);
+        let msg = format!(
+            "terminal too small ({}×{}); need {MIN_W}×{MIN_H}",
+            area.width, area.height
+        );
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
     let rows = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([Constraint::Length(1), Constraint::Min(4), Constraint::Length(1)])
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Min(4),
+            Constraint::Length(1),
+        ])
         .split(area);
     f.render_widget(status_bar(app, tl), rows[0]);
     f.render_widget(key_bar(app, now), rows[2]);
@@ -36,7 +43,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
         // Full layout: connections | diagram, then timeline | messages.
         let v = Layout::default()
             .direction(Direction::Vertical)
-            .constraints([Constraint::Length(22), Constraint::Min(5)])
+            .constraints([Constraint::Length(24), Constraint::Min(5)])
             .split(body);
         let top = Layout::default()
             .direction(Direction::Horizontal)
@@ -54,7 +61,11 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
         // Medium: the diagram collapses to the selected pair's states in the connections title.
         let v = Layout::default()
             .direction(Direction::Vertical)
-            .constraints([Constraint::Percentage(45), Constraint::Percentage(30), Constraint::Min(4)])
+            .constraints([
+                Constraint::Percentage(45),
+                Constraint::Percentage(30),
+                Constraint::Min(4),
+            ])
             .split(body);
         connections(f, app, tl, now, v[0]);
         timeline_pane(f, app, tl, v[1]);
@@ -95,11 +106,23 @@ fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
         s.bind,
         s.port,
         s.charset,
-        if s.server { app.policy.name() } else { "n/a (--no-server)" },
+        if s.server {
+            app.policy.name()
+        } else {
+            "n/a (--no-server)"
+        },
         s.poll.as_millis(),
         s.time_wait,
-        if s.privileged { "privileged" } else { "unprivileged" },
-        if s.server { "" } else { " │ observing another server" },
+        if s.privileged {
+            "privileged"
+        } else {
+            "unprivileged"
+        },
+        if s.server {
+            ""
+        } else {
+            " │ observing another server"
+        },
     );
     let style = if s.color {
         Style::default().fg(Color::Black).bg(Color::Gray)
@@ -113,7 +136,8 @@ fn key_bar(app: &App, now: Instant) -> Paragraph<'static> {
     if let Some((msg, at)) = &app.flash
         && now.duration_since(*at) < Duration::from_secs(5)
     {
-        return Paragraph::new(format!(" {msg}")).style(Style::default().add_modifier(Modifier::BOLD));
+        return Paragraph::new(format!(" {msg}"))
+            .style(Style::default().add_modifier(Modifier::BOLD));
     }
     Paragraph::new(
         " c connect  s send  x/X close  h/H half-close  a/A abort  p policy  e export  ? help  q quit",
@@ -213,16 +237,25 @@ fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect
         };
         let state_text = state.map_or("gone".to_string(), |st| st.name().to_string());
         let mut spans = vec![
-            Span::raw(format!("{marker}{head:<5} ")),
+            Span::raw(format!("{marker}{head:<4} ")),
             Span::raw(format!("{who:<8} ")),
-            Span::raw(format!("{:<21} ", s.row.local.to_string())),
-            Span::styled(format!("{state_text:<11}"), badge_style(state, app.settings.color)),
+            Span::raw(match (&s.owner, area.width) {
+                (_, w) if w < 60 => String::new(),
+                (_, w) if w >= 100 => format!("{:<21} ", s.row.local.to_string()),
+                // Narrow: a lab socket's local port is what tells it apart.
+                (Owner::Lab(..), _) => format!("{:<15} ", format!(":{}", s.row.local.port())),
+                _ => format!("{:<15} ", s.row.local.to_string()),
+            }),
+            Span::styled(
+                format!("{state_text:<11}"),
+                badge_style(state, app.settings.color),
+            ),
         ];
         if let Some(at) = gone_at {
             let left = GONE_LINGER.saturating_sub(now.duration_since(at)).as_secs();
             spans.push(Span::raw(format!(" left the table ({left}s)")));
         } else {
-            let cd = countdown(s, app, if wide { 20 } else { 6 });
+            let cd = countdown(s, app, if wide { 20 } else { 4 });
             if !cd.is_empty() {
                 spans.push(Span::raw(format!(" {cd}")));
             }
@@ -254,7 +287,11 @@ fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect
 /// Groups a connection's two sides together: (group, order within).
 fn group_key(s: &ObservedSocket) -> ((u8, u64, String), u8) {
     let (a, b) = s.row.tuple();
-    let pair = if a <= b { format!("{a}{b}") } else { format!("{b}{a}") };
+    let pair = if a <= b {
+        format!("{a}{b}")
+    } else {
+        format!("{b}{a}")
+    };
     match &s.owner {
         Owner::Listener => ((0, 0, String::new()), 0),
         Owner::Lab(side, n) => ((1, u64::from(*n), String::new()), *side as u8),
@@ -326,13 +363,19 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     let mut items: Vec<Vec<Line>> = Vec::new();
     for e in tl.entries().iter().rev() {
         let (dir, side, conn, raw, text) = match &e.what {
-            What::Lab(EventKind::FrameSent { side, conn, raw, text }) => ("sent", side, conn, raw, text),
+            What::Lab(EventKind::FrameSent {
+                side,
+                conn,
+                raw,
+                text,
+            }) => ("sent", side, conn, raw, text),
             What::Lab(EventKind::FrameReceived { side, conn, frame }) => {
                 ("recv", side, conn, &frame.raw, &frame.text)
             }
             _ => continue,
         };
-        let prefix = String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())]).to_string();
+        let prefix =
+            String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())]).to_string();
         let body = &raw[protocol::PREFIX_LEN.min(raw.len())..];
         items.push(vec![
             Line::from(vec![
@@ -361,7 +404,12 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
 }
 
 fn send_prompt(f: &mut Frame, buf: &str, area: Rect) {
@@ -379,7 +427,10 @@ fn send_prompt(f: &mut Frame, buf: &str, area: Rect) {
 
 pub const HELP: &[(&str, &str)] = &[
     ("c", "connect a new client"),
-    ("s", "send a message from the client (editable; Enter sends)"),
+    (
+        "s",
+        "send a message from the client (editable; Enter sends)",
+    ),
     ("x / X", "close the client / server side"),
     ("h / H", "half-close (shutdown SHUT_WR) client / server"),
     ("a / A", "abort (RST) client / server"),

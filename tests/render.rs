@@ -1,0 +1,311 @@
+//! Render tests: the dashboard drawn into ratatui's TestBackend at several sizes, with an injected
+//! clock and fixed addresses so the text is stable.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tcp_lab::lab::{ClosePolicy, EventKind, LabEvent, Side};
+use tcp_lab::observe::{ObservedSocket, Owner, Snapshot, SocketRow, TcpState, Timer, TimerKind};
+use tcp_lab::protocol::{self, Charset, FrameDecoder};
+use tcp_lab::timeline::Timeline;
+use tcp_lab::tui::app::{App, Settings};
+use tcp_lab::tui::render::render;
+
+const SIZES: [(u16, u16); 3] = [(120, 40), (80, 24), (40, 12)];
+
+struct Lab {
+    t0: Instant,
+    tl: Timeline,
+    app: App,
+}
+
+fn at(t0: Instant, ms: u64) -> Instant {
+    t0 + Duration::from_millis(ms)
+}
+
+impl Lab {
+    fn new() -> Self {
+        let t0 = Instant::now();
+        let mut tl = Timeline::new(t0, Charset::Ms949);
+        tl.lab(LabEvent {
+            at: at(t0, 1),
+            kind: EventKind::Listening {
+                addr: "127.0.0.1:9999".parse().unwrap(),
+            },
+        });
+        let settings = Settings {
+            port: 9999,
+            bind: "127.0.0.1".into(),
+            charset: "MS949".into(),
+            poll: Duration::from_millis(50),
+            time_wait: "60s (Linux TCP_TIMEWAIT_LEN)".into(),
+            fin_timeout: Some(Duration::from_secs(60)),
+            privileged: true,
+            server: true,
+            color: true,
+        };
+        let mut lab = Lab {
+            t0,
+            tl,
+            app: App::new(settings, ClosePolicy::Manual),
+        };
+        lab.kernel(20, &[]);
+        lab
+    }
+
+    fn ev(&mut self, ms: u64, kind: EventKind) {
+        self.tl.lab(LabEvent {
+            at: at(self.t0, ms),
+            kind,
+        });
+    }
+
+    /// A snapshot with the listener plus the given (side, state, timer ms) rows of connection #1.
+    fn kernel(&mut self, ms: u64, rows: &[(Side, TcpState, Option<u64>)]) {
+        let listener = ObservedSocket {
+            row: row("127.0.0.1:9999", "0.0.0.0:0", TcpState::Listen, None),
+            owner: Owner::Listener,
+        };
+        let mut sockets = vec![listener];
+        for (side, state, timer) in rows {
+            let (l, r) = match side {
+                Side::Client => ("127.0.0.1:53412", "127.0.0.1:9999"),
+                Side::Server => ("127.0.0.1:9999", "127.0.0.1:53412"),
+            };
+            sockets.push(ObservedSocket {
+                row: row(l, r, *state, *timer),
+                owner: Owner::Lab(*side, 1),
+            });
+        }
+        let snap = Snapshot {
+            at: at(self.t0, ms),
+            sockets,
+        };
+        self.tl.observe(snap);
+        let snap = self.tl.snapshot().unwrap().clone();
+        self.app.on_snapshot(&snap, at(self.t0, ms));
+    }
+
+    fn established_after_send(&mut self) {
+        self.ev(
+            1000,
+            EventKind::ConnectCalled {
+                conn: 1,
+                local: "127.0.0.1:53412".parse().unwrap(),
+                remote: "127.0.0.1:9999".parse().unwrap(),
+            },
+        );
+        self.ev(
+            1001,
+            EventKind::Connected {
+                conn: 1,
+                local: "127.0.0.1:53412".parse().unwrap(),
+                remote: "127.0.0.1:9999".parse().unwrap(),
+            },
+        );
+        self.ev(
+            1001,
+            EventKind::Accepted {
+                conn: 1,
+                local: "127.0.0.1:9999".parse().unwrap(),
+                remote: "127.0.0.1:53412".parse().unwrap(),
+            },
+        );
+        self.kernel(
+            1010,
+            &[
+                (Side::Client, TcpState::Established, None),
+                (Side::Server, TcpState::Established, None),
+            ],
+        );
+        let raw = protocol::encode_frame(protocol::DEFAULT_MESSAGE, Charset::Ms949).unwrap();
+        let frame = FrameDecoder::new(Charset::Ms949)
+            .decode(&mut bytes::BytesMut::from(&raw[..]))
+            .unwrap()
+            .unwrap();
+        let text = protocol::DEFAULT_MESSAGE.to_string();
+        self.ev(
+            2000,
+            EventKind::FrameSent {
+                side: Side::Client,
+                conn: 1,
+                raw: raw.clone(),
+                text: text.clone(),
+            },
+        );
+        self.ev(
+            2001,
+            EventKind::FrameReceived {
+                side: Side::Server,
+                conn: 1,
+                frame: frame.clone(),
+            },
+        );
+        self.ev(
+            2001,
+            EventKind::FrameSent {
+                side: Side::Server,
+                conn: 1,
+                raw,
+                text,
+            },
+        );
+        self.ev(
+            2002,
+            EventKind::FrameReceived {
+                side: Side::Client,
+                conn: 1,
+                frame,
+            },
+        );
+    }
+
+    fn client_closed_first(&mut self) {
+        self.established_after_send();
+        self.ev(
+            3000,
+            EventKind::CloseCalled {
+                side: Side::Client,
+                conn: 1,
+                reason: "command",
+            },
+        );
+        self.ev(
+            3001,
+            EventKind::PeerClosed {
+                side: Side::Server,
+                conn: 1,
+            },
+        );
+        self.kernel(
+            3050,
+            &[
+                (Side::Client, TcpState::FinWait2, Some(59_950)),
+                (Side::Server, TcpState::CloseWait, None),
+            ],
+        );
+    }
+
+    fn time_wait(&mut self) {
+        self.client_closed_first();
+        self.ev(
+            4000,
+            EventKind::CloseCalled {
+                side: Side::Server,
+                conn: 1,
+                reason: "command",
+            },
+        );
+        self.kernel(4010, &[(Side::Client, TcpState::TimeWait, Some(42_300))]);
+    }
+
+    fn draw(&self, w: u16, h: u16, now_ms: u64) -> String {
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        let now = at(self.t0, now_ms);
+        term.draw(|f| render(f, &self.app, &self.tl, now)).unwrap();
+        let buf = term.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..h {
+            let mut skip = 0;
+            for x in 0..w {
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                let sym = buf[(x, y)].symbol();
+                skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
+                out.push_str(sym);
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn row(l: &str, r: &str, state: TcpState, timer_ms: Option<u64>) -> SocketRow {
+    SocketRow {
+        local: l.parse().unwrap(),
+        remote: r.parse().unwrap(),
+        state,
+        timer: timer_ms.map(|ms| Timer {
+            kind: TimerKind::TimeWait,
+            remaining: Duration::from_millis(ms),
+        }),
+        retrans: 0,
+        recv_q: 0,
+        send_q: 0,
+        uid: Some(0),
+        inode: 0,
+    }
+}
+
+fn snap_all(name: &str, lab: &Lab, now_ms: u64) {
+    for (w, h) in SIZES {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), lab.draw(w, h, now_ms));
+    }
+}
+
+#[test]
+fn idle_listener() {
+    let lab = Lab::new();
+    let screen = lab.draw(120, 40, 100);
+    assert!(screen.contains("LISTEN"));
+    assert!(screen.contains("press c to connect"));
+    snap_all("idle", &lab, 100);
+}
+
+#[test]
+fn established_after_a_send() {
+    let mut lab = Lab::new();
+    lab.established_after_send();
+    let screen = lab.draw(120, 40, 2100);
+    assert!(
+        screen.contains("client #1 recv 0014 Hello 모종닷컴"),
+        "{screen}"
+    );
+    assert!(screen.contains("48 65 6c 6c 6f 20 b8 f0 c1 be b4 e5 c4 c4"));
+    snap_all("established", &lab, 2100);
+}
+
+#[test]
+fn client_closed_first() {
+    let mut lab = Lab::new();
+    lab.client_closed_first();
+    let screen = lab.draw(120, 40, 3100);
+    assert!(screen.contains("FIN_WAIT_2") && screen.contains("CLOSE_WAIT"));
+    assert!(screen.contains("60s fin_timeout"), "{screen}");
+    snap_all("client_closed_first", &lab, 3100);
+}
+
+#[test]
+fn time_wait_countdown() {
+    let mut lab = Lab::new();
+    lab.time_wait();
+    let screen = lab.draw(120, 40, 4100);
+    assert!(screen.contains("43s 2MSL"), "{screen}");
+    // The server side left the table: shown as gone for a few seconds.
+    assert!(screen.contains("gone"), "{screen}");
+    snap_all("time_wait", &lab, 4100);
+}
+
+#[test]
+fn help_popup() {
+    let mut lab = Lab::new();
+    let now = at(lab.t0, 200);
+    lab.app.key(
+        KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE),
+        None,
+        now,
+    );
+    let screen = lab.draw(120, 40, 200);
+    assert!(screen.contains("half-close (shutdown SHUT_WR) client / server"));
+    snap_all("help", &lab, 200);
+}
+
+#[test]
+fn too_small_says_so() {
+    let lab = Lab::new();
+    assert!(lab.draw(30, 8, 100).contains("terminal too small"));
+}
