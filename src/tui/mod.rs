@@ -77,7 +77,8 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
     let bind = cfg.bind.to_string();
     let mut s = Session::start(cfg).await?;
     if let Some(o) = s.observer_mut() {
-        o.set_discover_every(Duration::from_millis(500).max(opts.poll * 5));
+        // Lab events trigger a dump at once; this only paces discovery of sockets that are not the lab's.
+        o.set_discover_every(Duration::from_secs(1).max(opts.poll * 10));
     }
     let settings = Settings {
         port: s.port(),
