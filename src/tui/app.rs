@@ -180,40 +180,17 @@ impl App {
                     self.input = Some(DEFAULT_MESSAGE.to_string());
                 }
             }
-            KeyCode::Char('x') => {
-                return self.on_conn(Side::Client, now, |conn| Command::Close {
-                    side: Side::Client,
-                    conn,
-                });
-            }
-            KeyCode::Char('X') => {
-                return self.on_conn(Side::Server, now, |conn| Command::Close {
-                    side: Side::Server,
-                    conn,
-                });
-            }
-            KeyCode::Char('h') => {
-                return self.on_conn(Side::Client, now, |conn| Command::HalfClose {
-                    side: Side::Client,
-                    conn,
-                });
-            }
-            KeyCode::Char('H') => {
-                return self.on_conn(Side::Server, now, |conn| Command::HalfClose {
-                    side: Side::Server,
-                    conn,
-                });
-            }
-            KeyCode::Char('a') => {
-                return self.on_conn(Side::Client, now, |conn| Command::Abort {
-                    side: Side::Client,
-                    conn,
-                });
-            }
-            KeyCode::Char('A') => {
-                return self.on_conn(Side::Server, now, |conn| Command::Abort {
-                    side: Side::Server,
-                    conn,
+            KeyCode::Char(ch @ ('x' | 'X' | 'h' | 'H' | 'a' | 'A')) => {
+                // Lower case acts on the client side, upper case on the server side.
+                let side = if ch.is_ascii_uppercase() {
+                    Side::Server
+                } else {
+                    Side::Client
+                };
+                return self.on_conn(side, now, |conn| match ch.to_ascii_lowercase() {
+                    'x' => Command::Close { side, conn },
+                    'h' => Command::HalfClose { side, conn },
+                    _ => Command::Abort { side, conn },
                 });
             }
             KeyCode::Char('p') => {

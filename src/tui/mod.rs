@@ -14,7 +14,7 @@ use futures::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::lab::{Command, EventKind, LabConfig};
+use crate::lab::{Command, LabConfig};
 use crate::session::Session;
 use app::{Action, App, Settings};
 
@@ -149,11 +149,9 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
                 let now = Instant::now();
                 let before = s.timeline.entries().len();
                 s.drain();
-                let policy_changed = s.timeline.entries()[before..]
-                    .iter()
-                    .any(|e| matches!(e.what, crate::timeline::What::Lab(EventKind::PolicyChanged(_))));
                 s.poll_kernel();
-                if s.timeline.entries().len() != before || policy_changed {
+                // Lab events (policy changes included) and kernel transitions all land in the timeline.
+                if s.timeline.entries().len() != before {
                     if let Some(snap) = s.timeline.snapshot() {
                         app.on_snapshot(snap, now);
                     }

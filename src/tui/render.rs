@@ -36,7 +36,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             Constraint::Length(1),
         ])
         .split(area);
-    f.render_widget(status_bar(app, tl), rows[0]);
+    f.render_widget(status_bar(app), rows[0]);
     f.render_widget(key_bar(app, now), rows[2]);
     let body = rows[1];
     if area.width >= 110 && area.height >= 34 {
@@ -98,9 +98,8 @@ fn badge_style(state: Option<TcpState>, color: bool) -> Style {
     base.fg(c)
 }
 
-fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
+fn status_bar(app: &App) -> Paragraph<'static> {
     let s = &app.settings;
-    let _ = tl;
     let text = format!(
         " tcp-lab │ {}:{} │ {} │ policy {} │ poll {}ms │ TIME_WAIT {} │ {}{}",
         s.bind,
