@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -11,6 +12,7 @@ use crate::headless::{self, ClientOpts, Ending};
 use crate::lab::{ClosePolicy, LabConfig};
 use crate::protocol::{Charset, DEFAULT_MESSAGE};
 use crate::session::Format;
+use crate::wire::{Hosts, Slow, WireSettings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,8 +57,81 @@ pub struct DashArgs {
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=10_000))]
     pub poll_ms: u64,
     /// Run no server: observe and connect to a server someone else runs on --port.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "slow")]
     pub no_server: bool,
+    #[command(flatten)]
+    pub slow: SlowArgs,
+    /// Slow motion: start in step mode (every packet waits mid-wire; space releases the next).
+    #[arg(long)]
+    pub step: bool,
+    /// Slow motion: one-way delay of the wire (e.g. 500ms, 1s; + and - change it live). Implies --slow.
+    #[arg(long, value_name = "DELAY", value_parser = parse_delay)]
+    pub delay: Option<Duration>,
+}
+
+/// Slow motion, shared by the dashboard and `run`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SlowArgs {
+    /// Slow motion: client and server on two private hosts (network namespaces) joined by
+    /// tcp-lab's own wire, which delays every packet DELAY each way (default 500ms), so SYN_SENT,
+    /// SYN_RECV, FIN_WAIT_1, LAST_ACK and CLOSING become visible. Needs root, or unprivileged user
+    /// namespaces with a usable /dev/net/tun; without them tcp-lab says what is missing and runs
+    /// on loopback.
+    #[arg(long, value_name = "DELAY", num_args = 0..=1, default_missing_value = "500ms",
+          value_parser = parse_delay)]
+    pub slow: Option<Duration>,
+    /// Slow motion: drop this percentage of packets at random (0-100). Implies --slow.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_loss)]
+    pub loss: Option<f64>,
+    /// Slow motion: write every packet that crosses the wire to this pcap file (for Wireshark).
+    /// Implies --slow.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+}
+
+impl SlowArgs {
+    /// The wire's settings, when slow motion is asked for (by --slow or any option that implies it).
+    pub fn settings(&self, delay: Option<Duration>, step: bool) -> Option<WireSettings> {
+        let wanted = self.slow.is_some() || self.loss.is_some() || self.pcap.is_some();
+        (wanted || delay.is_some() || step).then(|| WireSettings {
+            delay: delay.or(self.slow).unwrap_or(crate::wire::DEFAULT_DELAY),
+            loss: self.loss.unwrap_or(0.0),
+            step,
+            pcap: self.pcap.clone(),
+        })
+    }
+}
+
+/// "500ms", "0.5s", "2s" or a bare number of milliseconds.
+fn parse_delay(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (t, 1e-3)
+    };
+    let d = num
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|v| Duration::try_from_secs_f64(v * scale).ok())
+        .ok_or_else(|| format!("{s:?} is not a delay: write e.g. 500ms, 1.5s or 0"))?;
+    if d > crate::wire::MAX_DELAY {
+        return Err(format!(
+            "{s}: at most {}s each way",
+            crate::wire::MAX_DELAY.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_loss(s: &str) -> Result<f64, String> {
+    match s.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: give a percentage from 0 to 100")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -137,12 +212,33 @@ pub struct RunArgs {
     /// Port for the scenario's server (default: the scenario's own, else 0 = a free one).
     #[arg(long, short)]
     pub port: Option<u16>,
+    #[command(flatten)]
+    pub slow: SlowArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Namespaces first: an unprivileged user namespace needs a process with one thread.
+    let wanted = match &cli.command {
+        None => cli.dash.slow.settings(cli.dash.delay, cli.dash.step),
+        Some(Cmd::Run(a)) => a.slow.settings(None, false),
+        Some(_) => None,
+    };
+    let (slow, slow_error) = match wanted {
+        None => (None, None),
+        Some(settings) => match Hosts::create() {
+            Ok(hosts) => (Some(Arc::new(Slow { hosts, settings })), None),
+            Err(e) => {
+                let msg = format!(
+                    "slow motion is unavailable: {e}. Running the normal loopback lab instead."
+                );
+                eprintln!("tcp-lab: {msg}");
+                (None, Some(msg))
+            }
+        },
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -151,8 +247,10 @@ pub fn main() -> ExitCode {
         }
     };
     let res = match cli.command {
-        Some(cmd) => rt.block_on(run(cmd)),
-        None => rt.block_on(dashboard(cli.dash)).map(|_| ExitCode::SUCCESS),
+        Some(cmd) => rt.block_on(run(cmd, slow)),
+        None => rt
+            .block_on(dashboard(cli.dash, slow, slow_error))
+            .map(|_| ExitCode::SUCCESS),
     };
     match res {
         Ok(code) => code,
@@ -163,7 +261,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
+async fn run(cmd: Cmd, slow: Option<Arc<Slow>>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
     match cmd {
         Cmd::Server(a) => {
@@ -217,7 +315,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Run(a) => {
             let scenario = crate::scenario::Scenario::load(&a.file)?;
-            let ok = crate::scenario::run(&scenario, a.port, a.format, &mut out).await?;
+            let ok = crate::scenario::run(&scenario, a.port, slow, a.format, &mut out).await?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -227,9 +325,17 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn dashboard(a: DashArgs) -> anyhow::Result<()> {
+async fn dashboard(
+    a: DashArgs,
+    slow: Option<Arc<Slow>>,
+    notice: Option<String>,
+) -> anyhow::Result<()> {
     let cfg = LabConfig {
-        bind: a.bind,
+        bind: match &slow {
+            Some(s) => s.hosts.server.addr.into(),
+            None => a.bind,
+        },
+        slow,
         port: a.port,
         charset: a.charset,
         reply: a.reply,
@@ -244,6 +350,7 @@ async fn dashboard(a: DashArgs) -> anyhow::Result<()> {
         crate::tui::Options {
             poll: Duration::from_millis(a.poll_ms),
             color,
+            notice,
         },
     )
     .await

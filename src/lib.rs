@@ -12,3 +12,4 @@ pub mod scenario;
 pub mod session;
 pub mod timeline;
 pub mod tui;
+pub mod wire;

@@ -242,16 +242,25 @@ struct Runner<'a> {
     clients: HashMap<String, ConnId>,
     out: &'a mut dyn Write,
     format: Format,
+    /// Added to every wait in slow motion.
+    stretch: Duration,
 }
 
 /// Runs a scenario; returns whether every expectation held.
 pub async fn run(
     sc: &Scenario,
     port: Option<u16>,
+    slow: Option<std::sync::Arc<crate::wire::Slow>>,
     format: Format,
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
+    // Every exchange takes a round trip or more on the slow wire: stretch each wait to match.
+    let stretch = slow.as_ref().map_or(Duration::ZERO, |s| s.settings.delay * 8);
     let cfg = LabConfig {
+        bind: slow
+            .as_ref()
+            .map_or(LabConfig::default().bind, |s| s.hosts.server.addr.into()),
+        slow,
         port: port.or(sc.port).unwrap_or(0),
         charset: sc.charset,
         policy: sc.policy,
@@ -264,6 +273,7 @@ pub async fn run(
         clients: HashMap::new(),
         out,
         format,
+        stretch,
     };
     let _ = writeln!(
         r.out,
@@ -360,7 +370,7 @@ impl Runner<'_> {
                 let mut connected = false;
                 let mut accepted = !has_server;
                 let got = self
-                    .until(ACTION_TIMEOUT, |k| {
+                    .until(ACTION_TIMEOUT + self.stretch, |k| {
                         match k {
                             EventKind::Connected { conn, .. } if *conn == id => connected = true,
                             EventKind::Accepted { conn, .. } if *conn == id => accepted = true,
@@ -385,7 +395,7 @@ impl Runner<'_> {
                 });
                 // A client's send is done when the reply is back; a server's when the client has it.
                 let got = self
-                    .until(ACTION_TIMEOUT, |k| match k {
+                    .until(ACTION_TIMEOUT + self.stretch, |k| match k {
                         EventKind::FrameReceived {
                             side: Side::Client,
                             conn,
@@ -412,7 +422,7 @@ impl Runner<'_> {
                 };
                 lab.command(cmd);
                 let got = self
-                    .until(ACTION_TIMEOUT, |k| match k {
+                    .until(ACTION_TIMEOUT + self.stretch, |k| match k {
                         EventKind::ShutdownCalled { side: s, conn }
                         | EventKind::CloseCalled { side: s, conn, .. }
                         | EventKind::AbortCalled { side: s, conn } => *s == side && *conn == id,
@@ -464,6 +474,7 @@ impl Runner<'_> {
             );
             return false;
         };
+        let timeout = timeout + self.stretch;
         let deadline = Instant::now() + timeout;
         loop {
             let seen = self

@@ -9,6 +9,20 @@ use tokio::sync::mpsc;
 use crate::lab::{EventKind, Lab, LabConfig, LabError, LabEvent};
 use crate::observe::{self, Observer, platform::PlatformFacts};
 use crate::timeline::Timeline;
+use crate::wire::{Slow, Wire, WireEvent};
+
+/// One sock_diag source per private host, each opened inside its namespace.
+fn both_hosts(s: &Slow) -> std::io::Result<Box<dyn observe::SocketSource>> {
+    let mut sources: Vec<Box<dyn observe::SocketSource>> = Vec::new();
+    for side in [crate::lab::Side::Client, crate::lab::Side::Server] {
+        let src = s.hosts.run_in(side, observe::sockdiag::SockDiag::open)?;
+        sources.push(Box::new(src));
+    }
+    Ok(Box::new(observe::MultiSource {
+        name: "sock_diag in both hosts",
+        sources,
+    }))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -28,6 +42,8 @@ pub struct Session {
     pub observer_error: Option<String>,
     events: mpsc::UnboundedReceiver<LabEvent>,
     printed: usize,
+    /// Slow motion's wire, when it runs.
+    pub wire: Option<Wire>,
 }
 
 impl Session {
@@ -35,9 +51,23 @@ impl Session {
         let start = Instant::now();
         let charset = cfg.charset;
         let (tx, rx) = mpsc::unbounded_channel();
+        let slow = cfg.slow.clone();
+        let wire = match &slow {
+            Some(s) => Some(
+                s.hosts
+                    .tun_fds()
+                    .and_then(|tuns| Wire::start(tuns, s.settings.clone(), tx.clone()))
+                    .map_err(LabError::Wire)?,
+            ),
+            None => None,
+        };
         let lab = Lab::start(cfg, tx).await?;
         let port = lab.listen_addr().map_or(lab.target().port(), |a| a.port());
-        let (observer, observer_error) = match observe::default_source() {
+        let source = match &slow {
+            Some(s) => both_hosts(s),
+            None => observe::default_source(),
+        };
+        let (observer, observer_error) = match source {
             Ok(src) => (Some(Observer::new(src, port)), None),
             Err(e) => (
                 Some(Observer::new(
@@ -57,6 +87,7 @@ impl Session {
             observer_error,
             events: rx,
             printed: 0,
+            wire,
         };
         if let Some(e) = s.observer_error.clone() {
             s.timeline.note(start, e);
@@ -94,11 +125,14 @@ impl Session {
         batch.sort_by_key(|e| e.at);
         let n = batch.len();
         for ev in batch {
+            // A delivered packet is what changes states in slow motion (a SYN makes a SYN_RECV
+            // socket appear): look again at once.
             if matches!(
                 ev.kind,
                 EventKind::Connected { .. }
                     | EventKind::Accepted { .. }
                     | EventKind::Listening { .. }
+                    | EventKind::Wire(WireEvent::Delivered { .. })
             ) && let Some(o) = self.observer.as_mut()
             {
                 o.discover();

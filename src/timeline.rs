@@ -10,6 +10,8 @@ use serde_json::{Map, Value, json};
 use crate::lab::{EventKind, LabEvent, Side};
 use crate::observe::{Owner, Registry, Snapshot, TcpState, Timer};
 use crate::protocol::{self, Charset};
+use crate::wire::track::{Packet, Status, Tracker};
+use crate::wire::WireEvent;
 
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -32,6 +34,23 @@ pub enum What {
         text: String,
     },
     Note(String),
+    /// Slow motion: a packet entered the wire, arrived, or was dropped (as it was at that moment).
+    Packet(Stage, Packet),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Sent,
+    Delivered,
+    Dropped,
+}
+
+/// The wire's settings as last reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WireState {
+    pub delay: Duration,
+    pub loss: f64,
+    pub step: bool,
 }
 
 /// One socket's state change as the poller saw it.
@@ -62,6 +81,8 @@ pub struct Timeline {
     registry: Registry,
     seen: HashMap<(SocketAddr, SocketAddr), Seen>,
     last: Option<Snapshot>,
+    packets: Tracker,
+    wire: Option<WireState>,
 }
 
 impl Timeline {
@@ -73,7 +94,19 @@ impl Timeline {
             registry: Registry::default(),
             seen: HashMap::new(),
             last: None,
+            packets: Tracker::default(),
+            wire: None,
         }
+    }
+
+    /// Every packet that entered the wire (slow motion), with its current fate.
+    pub fn packets(&self) -> &Tracker {
+        &self.packets
+    }
+
+    /// The wire's settings; None outside slow motion.
+    pub fn wire(&self) -> Option<WireState> {
+        self.wire
     }
 
     pub fn start(&self) -> Instant {
@@ -104,8 +137,99 @@ impl Timeline {
     }
 
     pub fn lab(&mut self, ev: LabEvent) {
+        if let EventKind::Wire(w) = ev.kind {
+            return self.wire_event(ev.at, w);
+        }
         self.registry.learn(&ev.kind);
         self.push(ev.at, What::Lab(ev.kind));
+    }
+
+    fn wire_event(&mut self, at: Instant, w: WireEvent) {
+        let sent = self.since(at);
+        let registry = &self.registry;
+        let conn_of = |c: SocketAddr, s: SocketAddr| registry.conn_of(c, s);
+        let (stage, p) = match w {
+            WireEvent::Sent {
+                id,
+                dir,
+                data,
+                wall,
+                delay,
+                held,
+            } => {
+                let status = if held { Status::Held } else { Status::InFlight };
+                let p = self.packets.add(
+                    id,
+                    dir,
+                    data,
+                    wall,
+                    sent,
+                    delay,
+                    status,
+                    self.charset,
+                    conn_of,
+                );
+                (Stage::Sent, p.clone())
+            }
+            WireEvent::Dropped {
+                id,
+                dir,
+                data,
+                wall,
+                reason,
+            } => {
+                let status = Status::Dropped(reason);
+                let p = match self.packets.get(id) {
+                    Some(_) => self.packets.set(id, status),
+                    None => Some(self.packets.add(
+                        id,
+                        dir,
+                        data,
+                        wall,
+                        sent,
+                        Duration::ZERO,
+                        status,
+                        self.charset,
+                        conn_of,
+                    )),
+                };
+                match p {
+                    Some(p) => (Stage::Dropped, p.clone()),
+                    None => return,
+                }
+            }
+            WireEvent::Delivered { id } => match self.packets.set(id, Status::Delivered(sent)) {
+                Some(p) => (Stage::Delivered, p.clone()),
+                None => return,
+            },
+            WireEvent::Held { ids } => {
+                for id in ids {
+                    self.packets.set(id, Status::Held);
+                }
+                return;
+            }
+            WireEvent::Resumed { ids } => {
+                for id in ids {
+                    self.packets.set(id, Status::InFlight);
+                }
+                return;
+            }
+            WireEvent::Settings { delay, loss, step } => {
+                self.wire = Some(WireState { delay, loss, step });
+                let text = format!(
+                    "wire: delay {} ms each way, loss {loss}%, step mode {}",
+                    delay.as_millis(),
+                    if step { "on" } else { "off" }
+                );
+                self.push(at, What::Note(text));
+                return;
+            }
+            WireEvent::Error { text } => {
+                self.push(at, What::Note(text));
+                return;
+            }
+        };
+        self.push(at, What::Packet(stage, p));
     }
 
     pub fn say(&mut self, at: Instant, text: impl Into<String>) {
@@ -238,6 +362,37 @@ fn change_text(c: &Change) -> String {
     s
 }
 
+fn packet_text(stage: Stage, p: &Packet) -> String {
+    let conn = p.conn.map(|c| format!(" #{c}")).unwrap_or_default();
+    let text = p
+        .text
+        .as_ref()
+        .map(|t| format!(" {t:?}"))
+        .unwrap_or_default();
+    let label = p.label();
+    match stage {
+        Stage::Sent => {
+            let fate = if p.status == Status::Held {
+                "held (step mode)".to_string()
+            } else {
+                format!("in flight {} ms", p.delay.as_millis())
+            };
+            format!("pkt {}{conn} {} {label}{text}, {fate}", p.id, p.dir.arrow())
+        }
+        Stage::Delivered => {
+            let to = p.dir.from_side().peer().name();
+            format!("pkt {}{conn} {label} arrived at the {to}", p.id)
+        }
+        Stage::Dropped => {
+            let why = match p.status {
+                Status::Dropped(r) => r.name(),
+                _ => "dropped",
+            };
+            format!("pkt {}{conn} {} {label} DROPPED: {why}", p.id, p.dir.arrow())
+        }
+    }
+}
+
 /// Who (column) and what, in words a student reads.
 pub fn describe(what: &What, charset: Charset) -> (String, String) {
     use EventKind as K;
@@ -251,7 +406,9 @@ pub fn describe(what: &What, charset: Charset) -> (String, String) {
             format!("{} {text}", if *ok { "ok:" } else { "FAILED:" }),
         ),
         What::Note(t) => ("note".into(), t.clone()),
+        What::Packet(stage, p) => ("wire".into(), packet_text(*stage, p)),
         What::Lab(k) => match k {
+            K::Wire(w) => ("wire".into(), format!("{w:?}")),
             K::Listening { addr } => ("server".into(), format!("listening on {addr}")),
             K::ConnectCalled { conn, remote, .. } => (
                 "client".into(),
@@ -411,6 +568,38 @@ fn to_json(e: &Entry, charset: Charset) -> Value {
             };
             put("event", json!(ev));
         }
+        What::Packet(stage, p) => {
+            put("source", json!("wire"));
+            put("packet", json!(p.id));
+            if let Some(c) = p.conn {
+                put("conn", json!(c));
+            }
+            put("from", json!(p.dir.from_side().name()));
+            put("to", json!(p.dir.from_side().peer().name()));
+            put("flags", json!(p.flags()));
+            put("seq", json!(p.rel_seq));
+            put("ack", json!(p.rel_ack));
+            put("len", json!(p.len()));
+            if let Some(t) = &p.text {
+                put("text", json!(t));
+            }
+            put("retransmission", json!(p.retransmission));
+            let ev = match stage {
+                Stage::Sent => {
+                    put("held", json!(p.status == Status::Held));
+                    put("delay_ms", json!(p.delay.as_millis() as u64));
+                    "packet_sent"
+                }
+                Stage::Delivered => "packet_delivered",
+                Stage::Dropped => {
+                    if let Status::Dropped(r) = p.status {
+                        put("reason", json!(r.name()));
+                    }
+                    "packet_dropped"
+                }
+            };
+            put("event", json!(ev));
+        }
         What::Check { ok, .. } => {
             put("source", json!("scenario"));
             put("event", json!("check"));
@@ -529,6 +718,7 @@ fn to_json(e: &Entry, charset: Charset) -> Value {
                     "policy_changed"
                 }
                 K::Refused { .. } => "refused",
+                K::Wire(_) => "wire",
                 K::Error { side, conn, text } => {
                     if let Some(s) = side {
                         put("side", json!(s.name()));

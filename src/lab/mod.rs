@@ -78,6 +78,13 @@ pub enum Side {
 }
 
 impl Side {
+    pub fn peer(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Side::Client => "client",
@@ -105,6 +112,8 @@ pub struct LabConfig {
     pub server: bool,
     /// Where clients connect to (defaults to bind:port).
     pub target: Option<SocketAddr>,
+    /// Slow motion: the server's sockets live in the server host, clients in the client host.
+    pub slow: Option<Arc<crate::wire::Slow>>,
 }
 
 impl Default for LabConfig {
@@ -119,6 +128,7 @@ impl Default for LabConfig {
             max_conns: 256,
             server: true,
             target: None,
+            slow: None,
         }
     }
 }
@@ -155,6 +165,8 @@ pub struct LabEvent {
 
 #[derive(Debug, Clone)]
 pub enum EventKind {
+    /// Slow motion: a packet or a setting on the wire.
+    Wire(crate::wire::WireEvent),
     Listening {
         addr: SocketAddr,
     },
@@ -242,6 +254,8 @@ pub enum EventKind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
+    #[error("cannot start the slow-motion wire: {0}")]
+    Wire(std::io::Error),
     #[error("port {port} on {bind} is in use{holder}; pass --port to pick another")]
     PortInUse {
         bind: IpAddr,
@@ -315,7 +329,7 @@ impl Lab {
         events: mpsc::UnboundedSender<LabEvent>,
     ) -> Result<Lab, LabError> {
         let listener = if cfg.server {
-            Some(bind_listener(cfg.bind, cfg.port)?)
+            Some(bind_listener(cfg.bind, cfg.port, cfg.slow.as_deref())?)
         } else {
             None
         };
@@ -405,13 +419,29 @@ impl Lab {
     }
 }
 
-fn bind_listener(bind: IpAddr, port: u16) -> Result<TcpListener, LabError> {
-    let addr = SocketAddr::new(bind, port);
-    let sock = match bind {
-        IpAddr::V4(_) => TcpSocket::new_v4(),
-        IpAddr::V6(_) => TcpSocket::new_v6(),
+/// A TCP socket for `side`: in that side's private host in slow motion, else right here.
+fn new_socket(slow: Option<&crate::wire::Slow>, side: Side, v6: bool) -> std::io::Result<TcpSocket> {
+    let make = move || {
+        if v6 {
+            TcpSocket::new_v6()
+        } else {
+            TcpSocket::new_v4()
+        }
+    };
+    match slow {
+        Some(s) => s.hosts.run_in(side, make),
+        None => make(),
     }
-    .map_err(|source| LabError::Listen { addr, source })?;
+}
+
+fn bind_listener(
+    bind: IpAddr,
+    port: u16,
+    slow: Option<&crate::wire::Slow>,
+) -> Result<TcpListener, LabError> {
+    let addr = SocketAddr::new(bind, port);
+    let sock = new_socket(slow, Side::Server, bind.is_ipv6())
+        .map_err(|source| LabError::Listen { addr, source })?;
     // SO_REUSEADDR: a restart must not fail because the last run's connections sit in TIME_WAIT.
     let _ = sock.set_reuseaddr(true);
     match sock.bind(addr).and_then(|_| sock.listen(1024)) {
@@ -472,14 +502,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     let remote = shared.target;
-    let sock = match remote {
-        SocketAddr::V4(_) => TcpSocket::new_v4(),
-        SocketAddr::V6(_) => TcpSocket::new_v6(),
-    };
+    let slow = shared.cfg.slow.as_deref();
+    let sock = new_socket(slow, Side::Client, remote.is_ipv6());
     // Bind first, so the server can recognise this client by its local address when it accepts.
-    let local_ip: IpAddr = match remote {
-        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-        SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    let local_ip: IpAddr = match (slow, remote) {
+        (Some(s), _) => s.hosts.client.addr.into(),
+        (None, SocketAddr::V4(_)) => Ipv4Addr::UNSPECIFIED.into(),
+        (None, SocketAddr::V6(_)) => std::net::Ipv6Addr::UNSPECIFIED.into(),
     };
     let prepared = sock.and_then(|s| {
         s.bind(SocketAddr::new(local_ip, 0))?;
@@ -499,7 +528,7 @@ async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     // The port is fixed by bind(); the address is chosen by connect(), so guess it from the target.
     let port = sock.local_addr().map(|a| a.port()).unwrap_or(0);
     let local = SocketAddr::new(
-        if remote.ip().is_loopback() {
+        if slow.is_none() && remote.ip().is_loopback() {
             remote.ip()
         } else {
             local_ip

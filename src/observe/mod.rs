@@ -217,6 +217,32 @@ pub fn default_source() -> io::Result<Box<dyn SocketSource>> {
     }
 }
 
+/// Several network namespaces (slow motion's two hosts) seen as one table: their 4-tuples differ
+/// (each host has its own address), so rows never collide.
+pub struct MultiSource {
+    pub name: &'static str,
+    pub sources: Vec<Box<dyn SocketSource>>,
+}
+
+impl SocketSource for MultiSource {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn dump(&mut self, port: u16, out: &mut Vec<SocketRow>) -> io::Result<()> {
+        self.sources.iter_mut().try_for_each(|s| s.dump(port, out))
+    }
+
+    fn lookup(&mut self, local: SocketAddr, remote: SocketAddr) -> io::Result<Option<SocketRow>> {
+        for s in &mut self.sources {
+            if let Some(r) = s.lookup(local, remote)? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// Which 4-tuples and addresses are the lab's own, learned from lab events.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
@@ -268,6 +294,17 @@ impl Registry {
         self.by_tuple
             .get(&row.tuple())
             .map(|&(side, conn)| Owner::Lab(side, conn))
+    }
+
+    /// The connection a client-side 4-tuple belongs to (for packets on the slow-motion wire).
+    pub fn conn_of(&self, client: SocketAddr, server: SocketAddr) -> Option<ConnId> {
+        match self.by_tuple.get(&(unmap(client), unmap(server))) {
+            Some(&(_, conn)) => Some(conn),
+            None => self
+                .by_tuple
+                .get(&(unmap(server), unmap(client)))
+                .map(|&(_, c)| c),
+        }
     }
 
     pub fn tuple_of(&self, side: Side, conn: ConnId) -> Option<(SocketAddr, SocketAddr)> {

@@ -21,6 +21,8 @@ use app::{Action, App, Settings};
 pub struct Options {
     pub poll: Duration,
     pub color: bool,
+    /// Shown on the timeline at start (e.g. why slow motion is unavailable).
+    pub notice: Option<String>,
 }
 
 /// Restores the terminal when dropped: on quit, on error and during a panic's unwind.

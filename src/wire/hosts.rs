@@ -1,0 +1,274 @@
+//! Two private "hosts": network namespaces of this process, each with a TUN device and a
+//! documentation address, loopback up. Nothing is named or left on disk: a namespace lives as long
+//! as the descriptor that holds it, and the TUN devices are not persistent, so both vanish with the
+//! process, however it ends.
+//!
+//! A socket belongs to the namespace of the thread that created it, so every socket (and the
+//! observer's netlink socket) is made on a short-lived thread that first enters the right namespace.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+use crate::lab::Side;
+
+pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const TUN_NAME: &str = "wire0";
+
+// <linux/if_tun.h> and <linux/sockios.h>; not all of them are in the libc crate.
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
+const SIOCSIFFLAGS: libc::c_ulong = 0x8914;
+const SIOCSIFADDR: libc::c_ulong = 0x8916;
+const SIOCSIFNETMASK: libc::c_ulong = 0x891c;
+
+/// Why slow motion cannot run here, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}. {how}")]
+pub struct HostsError {
+    pub what: String,
+    pub how: String,
+}
+
+impl HostsError {
+    fn os(step: &str, e: io::Error, how: &str) -> Self {
+        Self {
+            what: format!("{step}: {}", os_msg(&e)),
+            how: how.to_string(),
+        }
+    }
+}
+
+/// "permission denied" rather than "Permission denied (os error 13)".
+fn os_msg(e: &io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s);
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+const HOW_ROOT: &str = "Run tcp-lab as root (sudo), or let your user create TUN devices in a user \
+    namespace: `sudo chmod 0666 /dev/net/tun` and allow unprivileged user namespaces \
+    (`sudo sysctl kernel.unprivileged_userns_clone=1` where that sysctl exists)";
+
+/// One private host: its namespace and the TUN device that is its only link.
+pub struct Host {
+    pub addr: Ipv4Addr,
+    ns: OwnedFd,
+    tun: OwnedFd,
+}
+
+pub struct Hosts {
+    pub client: Host,
+    pub server: Host,
+    /// How the namespaces were obtained, for the status line.
+    pub via: &'static str,
+}
+
+impl std::fmt::Debug for Hosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hosts({} ↔ {}, {})", self.client.addr, self.server.addr, self.via)
+    }
+}
+
+impl Hosts {
+    /// Makes both hosts. Call before any other thread exists (before the async runtime): an
+    /// unprivileged user namespace can only be entered by a single-threaded process.
+    pub fn create() -> Result<Hosts, HostsError> {
+        let via = if unsafe { libc::geteuid() } == 0 {
+            "root"
+        } else {
+            enter_user_namespace()?;
+            "user namespace"
+        };
+        let client = make_host(CLIENT_ADDR)?;
+        let server = make_host(SERVER_ADDR)?;
+        Ok(Hosts {
+            client,
+            server,
+            via,
+        })
+    }
+
+    pub fn host(&self, side: Side) -> &Host {
+        match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        }
+    }
+
+    /// Runs `f` on a thread inside `side`'s namespace: sockets it creates live there.
+    pub fn run_in<T: Send>(&self, side: Side, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+        let ns = self.host(side).ns.as_raw_fd();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: setns on a namespace descriptor we own; affects only this thread.
+                if unsafe { libc::setns(ns, libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                f()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+        })
+    }
+
+    /// Duplicates of both TUN descriptors, for the wire: (client side, server side).
+    pub fn tun_fds(&self) -> io::Result<(OwnedFd, OwnedFd)> {
+        Ok((self.client.tun.try_clone()?, self.server.tun.try_clone()?))
+    }
+}
+
+/// Unprivileged: become root of a new user namespace (so we may make network namespaces).
+fn enter_user_namespace() -> Result<(), HostsError> {
+    // Check the device first: inside the user namespace a 0600 root device is just as closed, and
+    // this names the real obstacle instead of a later, vaguer failure.
+    if let Err(e) = OpenOptions::new().read(true).write(true).open("/dev/net/tun") {
+        let mode = std::fs::metadata("/dev/net/tun")
+            .map(|m| format!(" (mode {:04o})", m.permissions().mode() & 0o7777))
+            .unwrap_or_default();
+        return Err(HostsError {
+            what: format!("/dev/net/tun: {}{mode}", os_msg(&e)),
+            how: HOW_ROOT.to_string(),
+        });
+    }
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    // SAFETY: unshare(2) with constant flags; fails cleanly if the process has other threads.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+        return Err(HostsError::os(
+            "unshare(CLONE_NEWUSER)",
+            io::Error::last_os_error(),
+            HOW_ROOT,
+        ));
+    }
+    let write = |path: &str, text: String| -> Result<(), HostsError> {
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| HostsError::os(path, e, HOW_ROOT))
+    };
+    write("/proc/self/setgroups", "deny".into())?;
+    write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+    write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+    Ok(())
+}
+
+/// A fresh namespace (made on a throwaway thread, so the caller stays where it is) with lo up and
+/// a TUN device at `addr`/24.
+fn make_host(addr: Ipv4Addr) -> Result<Host, HostsError> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: unshare(CLONE_NEWNET) affects only this thread.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                return Err(HostsError::os(
+                    "unshare(CLONE_NEWNET)",
+                    io::Error::last_os_error(),
+                    "Making a network namespace needs CAP_SYS_ADMIN: run as root, or outside a \
+                     container that drops it",
+                ));
+            }
+            let ns = std::fs::File::open("/proc/thread-self/ns/net")
+                .map(OwnedFd::from)
+                .map_err(|e| HostsError::os("/proc/thread-self/ns/net", e, HOW_ROOT))?;
+            let tun = open_tun().map_err(|e| HostsError::os("/dev/net/tun", e, HOW_ROOT))?;
+            // IPv6 would add router solicitations to the wire; the lab speaks IPv4 only.
+            let _ = std::fs::write(
+                format!("/proc/sys/net/ipv6/conf/{TUN_NAME}/disable_ipv6"),
+                "1",
+            );
+            configure("lo", None)
+                .and_then(|_| configure(TUN_NAME, Some(addr)))
+                .map_err(|e| HostsError::os(&format!("configuring {TUN_NAME} at {addr}"), e, HOW_ROOT))?;
+            Ok(Host { addr, ns, tun })
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(HostsError {
+                what: "namespace thread panicked".into(),
+                how: String::new(),
+            })
+        })
+    })
+}
+
+/// An `ifreq`: 16 bytes of name, then a 24-byte union (flags, or a sockaddr).
+#[repr(C)]
+struct IfReq {
+    name: [u8; 16],
+    data: [u8; 24],
+}
+
+impl IfReq {
+    fn new(name: &str) -> Self {
+        let mut r = IfReq {
+            name: [0; 16],
+            data: [0; 24],
+        };
+        r.name[..name.len()].copy_from_slice(name.as_bytes());
+        r
+    }
+    fn flags(&self) -> i16 {
+        i16::from_ne_bytes([self.data[0], self.data[1]])
+    }
+    fn set_flags(&mut self, f: i16) {
+        self.data[..2].copy_from_slice(&f.to_ne_bytes());
+    }
+    fn set_addr(&mut self, a: Ipv4Addr) {
+        // struct sockaddr_in: family (native), port (0), address (network order).
+        self.data = [0; 24];
+        self.data[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        self.data[4..8].copy_from_slice(&a.octets());
+    }
+}
+
+fn ioctl(fd: &OwnedFd, req: libc::c_ulong, r: &mut IfReq) -> io::Result<()> {
+    // SAFETY: r is a properly sized ifreq that lives for the call.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), req as _, r as *mut IfReq) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn open_tun() -> io::Result<OwnedFd> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("/dev/net/tun")?;
+    let fd = OwnedFd::from(f);
+    let mut r = IfReq::new(TUN_NAME);
+    // Raw IP packets, no 4-byte packet-info header.
+    r.set_flags((libc::IFF_TUN | libc::IFF_NO_PI) as i16);
+    ioctl(&fd, TUNSETIFF, &mut r)?;
+    Ok(fd)
+}
+
+/// Sets the address (with a /24, so the peer is on-link) and brings the interface up.
+fn configure(name: &str, addr: Option<Ipv4Addr>) -> io::Result<()> {
+    // SAFETY: plain socket(2); checked below.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    if let Some(a) = addr {
+        let mut r = IfReq::new(name);
+        r.set_addr(a);
+        ioctl(&fd, SIOCSIFADDR, &mut r)?;
+        let mut r = IfReq::new(name);
+        r.set_addr(Ipv4Addr::new(255, 255, 255, 0));
+        ioctl(&fd, SIOCSIFNETMASK, &mut r)?;
+    }
+    let mut r = IfReq::new(name);
+    ioctl(&fd, SIOCGIFFLAGS, &mut r)?;
+    r.set_flags(r.flags() | (libc::IFF_UP | libc::IFF_RUNNING) as i16);
+    ioctl(&fd, SIOCSIFFLAGS, &mut r)?;
+    Ok(())
+}

@@ -1,0 +1,485 @@
+//! Slow motion: the lab's client and server on two private hosts ([`hosts`]) joined by this wire,
+//! which forwards every IP packet between their TUN devices with a delay, a loss rate, or held
+//! until released one by one (step mode). It reports every packet as a [`WireEvent`] on the lab's
+//! event channel, so the timeline, the ladder and the pcap export all come from one place.
+//!
+//! The forwarder is a plain thread around poll(2), not a tokio task: per-packet latency at zero
+//! delay is then a read and a write, and the wire keeps time even when the front end is busy.
+
+pub mod hosts;
+pub mod packet;
+pub mod pcap;
+pub mod track;
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::lab::{EventKind, LabEvent, Side};
+pub use hosts::{Hosts, HostsError};
+
+/// Slow motion as configured at start-up: the hosts (made before the runtime) and the wire's
+/// initial settings. The session starts the wire; the lab places its sockets in the hosts.
+#[derive(Debug)]
+pub struct Slow {
+    pub hosts: Hosts,
+    pub settings: WireSettings,
+}
+
+/// Packets waiting on the wire beyond this are dropped (and counted): a stuck step mode or a huge
+/// delay must not grow memory without bound.
+pub const QUEUE_LIMIT: usize = 4096;
+pub const DEFAULT_DELAY: Duration = Duration::from_millis(500);
+pub const MAX_DELAY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct WireSettings {
+    /// One-way delay applied to every packet.
+    pub delay: Duration,
+    /// Percentage of packets dropped at random, 0–100.
+    pub loss: f64,
+    /// Hold every packet until released one at a time.
+    pub step: bool,
+    /// Stream every forwarded packet to this pcap file.
+    pub pcap: Option<PathBuf>,
+}
+
+impl Default for WireSettings {
+    fn default() -> Self {
+        Self {
+            delay: DEFAULT_DELAY,
+            loss: 0.0,
+            step: false,
+            pcap: None,
+        }
+    }
+}
+
+/// Which way a packet travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dir {
+    ToServer,
+    ToClient,
+}
+
+impl Dir {
+    pub fn from_side(self) -> Side {
+        match self {
+            Dir::ToServer => Side::Client,
+            Dir::ToClient => Side::Server,
+        }
+    }
+    pub fn arrow(self) -> &'static str {
+        match self {
+            Dir::ToServer => "client → server",
+            Dir::ToClient => "server → client",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The --loss dice said so.
+    Loss,
+    /// QUEUE_LIMIT packets were already waiting.
+    QueueFull,
+    /// Writing to the far TUN device failed.
+    WriteFailed,
+}
+
+impl DropReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Loss => "random loss",
+            DropReason::QueueFull => "queue full",
+            DropReason::WriteFailed => "write failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum WireEvent {
+    /// A packet entered the wire (`held`: step mode holds it until released).
+    Sent {
+        id: u64,
+        dir: Dir,
+        data: Arc<[u8]>,
+        wall: SystemTime,
+        delay: Duration,
+        held: bool,
+    },
+    /// A packet was refused or lost (before or instead of delivery).
+    Dropped {
+        id: u64,
+        dir: Dir,
+        data: Arc<[u8]>,
+        wall: SystemTime,
+        reason: DropReason,
+    },
+    Delivered {
+        id: u64,
+    },
+    /// Step mode was switched on while these packets were in flight.
+    Held {
+        ids: Vec<u64>,
+    },
+    /// Step mode was switched off: these continue.
+    Resumed {
+        ids: Vec<u64>,
+    },
+    /// The wire's settings, at start and after every change.
+    Settings {
+        delay: Duration,
+        loss: f64,
+        step: bool,
+    },
+    /// The pcap stream failed (the wire keeps forwarding).
+    Error {
+        text: String,
+    },
+}
+
+enum Ctl {
+    Delay(Duration),
+    Loss(f64),
+    Step(bool),
+    ReleaseNext,
+    Stop,
+}
+
+/// Handle to the forwarding thread; dropping it stops the wire.
+pub struct Wire {
+    ctl: std_mpsc::Sender<Ctl>,
+    wake: OwnedFd,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Wire {
+    pub fn start(
+        tuns: (OwnedFd, OwnedFd),
+        settings: WireSettings,
+        events: mpsc::UnboundedSender<LabEvent>,
+    ) -> io::Result<Wire> {
+        let pcap = match &settings.pcap {
+            Some(p) => Some(
+                File::create(p)
+                    .and_then(|f| pcap::PcapWriter::new(BufWriter::new(f)))
+                    .map_err(|e| io::Error::new(e.kind(), format!("--pcap {}: {e}", p.display())))?,
+            ),
+            None => None,
+        };
+        // SAFETY: eventfd(2) with constant flags; checked below.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fresh descriptor we own.
+        let wake = unsafe { OwnedFd::from_raw_fd(raw) };
+        let (ctl, rx) = std_mpsc::channel();
+        let mut fwd = Forwarder {
+            tun: [tuns.0, tuns.1],
+            wake: wake.try_clone()?,
+            rx,
+            events,
+            queue: VecDeque::new(),
+            next_id: 1,
+            delay: settings.delay.min(MAX_DELAY),
+            loss: settings.loss.clamp(0.0, 100.0),
+            step: settings.step,
+            pcap,
+            rng: seed(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("tcp-lab-wire".into())
+            .spawn(move || fwd.run())?;
+        Ok(Wire {
+            ctl,
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, c: Ctl) {
+        if self.ctl.send(c).is_ok() {
+            let one = 1u64.to_ne_bytes();
+            // SAFETY: 8-byte write to our eventfd.
+            unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), 8) };
+        }
+    }
+
+    pub fn set_delay(&self, d: Duration) {
+        self.send(Ctl::Delay(d));
+    }
+    pub fn set_loss(&self, pct: f64) {
+        self.send(Ctl::Loss(pct));
+    }
+    pub fn set_step(&self, on: bool) {
+        self.send(Ctl::Step(on));
+    }
+    /// Step mode: deliver the oldest held packet now.
+    pub fn release_next(&self) {
+        self.send(Ctl::ReleaseNext);
+    }
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        self.send(Ctl::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Queued {
+    id: u64,
+    to: usize,
+    data: Arc<[u8]>,
+    due: Instant,
+}
+
+struct Forwarder {
+    /// [client host's TUN, server host's TUN]
+    tun: [OwnedFd; 2],
+    wake: OwnedFd,
+    rx: std_mpsc::Receiver<Ctl>,
+    events: mpsc::UnboundedSender<LabEvent>,
+    /// One FIFO for both directions, in the order packets entered the wire.
+    queue: VecDeque<Queued>,
+    next_id: u64,
+    delay: Duration,
+    loss: f64,
+    step: bool,
+    pcap: Option<pcap::PcapWriter<BufWriter<File>>>,
+    rng: u64,
+}
+
+impl Forwarder {
+    fn emit(&self, ev: WireEvent) {
+        self.emit_at(Instant::now(), ev);
+    }
+
+    fn emit_at(&self, at: Instant, ev: WireEvent) {
+        let _ = self.events.send(LabEvent {
+            at,
+            kind: EventKind::Wire(ev),
+        });
+    }
+
+    fn settings(&self) {
+        self.emit(WireEvent::Settings {
+            delay: self.delay,
+            loss: self.loss,
+            step: self.step,
+        });
+    }
+
+    fn run(&mut self) {
+        self.settings();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let timeout = match self.queue.front() {
+                Some(q) if !self.step => Some(q.due.saturating_duration_since(Instant::now())),
+                _ => None,
+            };
+            if timeout.is_none_or(|t| !t.is_zero()) {
+                // About to sleep: the capture so far reaches the disk.
+                if let Some(p) = self.pcap.as_mut() {
+                    let _ = p.flush();
+                }
+            }
+            let ready = wait(&[&self.tun[0], &self.tun[1], &self.wake], timeout);
+            if ready[2] {
+                let mut b = [0u8; 8];
+                // SAFETY: 8-byte read from our eventfd.
+                unsafe { libc::read(self.wake.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
+                if !self.control() {
+                    return;
+                }
+            }
+            for from in 0..2 {
+                if ready[from] {
+                    self.read_from(from, &mut buf);
+                }
+            }
+            self.deliver_due();
+        }
+    }
+
+    /// Applies pending control messages; false on Stop.
+    fn control(&mut self) -> bool {
+        while let Ok(c) = self.rx.try_recv() {
+            match c {
+                Ctl::Stop => return false,
+                Ctl::Delay(d) => {
+                    self.delay = d.min(MAX_DELAY);
+                    self.settings();
+                }
+                Ctl::Loss(p) => {
+                    self.loss = p.clamp(0.0, 100.0);
+                    self.settings();
+                }
+                Ctl::Step(on) if on != self.step => {
+                    self.step = on;
+                    let ids = self.queue.iter().map(|q| q.id).collect::<Vec<_>>();
+                    if !ids.is_empty() {
+                        self.emit(if on {
+                            WireEvent::Held { ids }
+                        } else {
+                            WireEvent::Resumed { ids }
+                        });
+                    }
+                    self.settings();
+                }
+                Ctl::Step(_) => {}
+                Ctl::ReleaseNext => {
+                    if let Some(q) = self.queue.pop_front() {
+                        self.deliver(q);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn read_from(&mut self, from: usize, buf: &mut [u8]) {
+        // A bounded batch per wake-up, so one busy direction cannot starve the other.
+        for _ in 0..64 {
+            // SAFETY: read into a buffer we own, at most its length.
+            let n = unsafe { libc::read(self.tun[from].as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                return;
+            }
+            let p = &buf[..n as usize];
+            // The hosts speak IPv4 only; anything else (a stray IPv6 solicitation) is not the lab's.
+            if p[0] >> 4 != 4 {
+                continue;
+            }
+            self.accept(from, p);
+        }
+    }
+
+    fn accept(&mut self, from: usize, p: &[u8]) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let dir = if from == 0 { Dir::ToServer } else { Dir::ToClient };
+        let data: Arc<[u8]> = Arc::from(p);
+        let wall = SystemTime::now();
+        let reason = if self.loss > 0.0 && self.roll() < self.loss {
+            Some(DropReason::Loss)
+        } else if self.queue.len() >= QUEUE_LIMIT {
+            Some(DropReason::QueueFull)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.emit(WireEvent::Dropped {
+                id,
+                dir,
+                data,
+                wall,
+                reason,
+            });
+            return;
+        }
+        if let Some(w) = self.pcap.as_mut()
+            && let Err(e) = w.packet(wall, p)
+        {
+            self.pcap = None;
+            self.emit(WireEvent::Error {
+                text: format!("pcap capture stopped: {e}"),
+            });
+        }
+        self.emit(WireEvent::Sent {
+            id,
+            dir,
+            data: data.clone(),
+            wall,
+            delay: self.delay,
+            held: self.step,
+        });
+        self.queue.push_back(Queued {
+            id,
+            to: 1 - from,
+            data,
+            due: Instant::now() + self.delay,
+        });
+    }
+
+    fn deliver_due(&mut self) {
+        if self.step {
+            return;
+        }
+        let now = Instant::now();
+        while self.queue.front().is_some_and(|q| q.due <= now) {
+            if let Some(q) = self.queue.pop_front() {
+                self.deliver(q);
+            }
+        }
+    }
+
+    fn deliver(&mut self, q: Queued) {
+        // Stamped before the write: the receiving kernel reacts inside it, and the timeline should
+        // show the arrival before its consequences.
+        let at = Instant::now();
+        // SAFETY: write of a buffer we own to our TUN descriptor.
+        let n = unsafe { libc::write(self.tun[q.to].as_raw_fd(), q.data.as_ptr().cast(), q.data.len()) };
+        if n < 0 {
+            self.emit(WireEvent::Dropped {
+                id: q.id,
+                dir: if q.to == 1 { Dir::ToServer } else { Dir::ToClient },
+                data: q.data,
+                wall: SystemTime::now(),
+                reason: DropReason::WriteFailed,
+            });
+        } else {
+            self.emit_at(at, WireEvent::Delivered { id: q.id });
+        }
+    }
+
+    /// A uniform number in [0, 100): xorshift, plenty for dropping packets.
+    fn roll(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64 * 100.0
+    }
+}
+
+fn seed() -> u64 {
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    (t.as_nanos() as u64) | 1
+}
+
+/// poll(2) on the descriptors; which are readable. `None` waits forever.
+fn wait(fds: &[&OwnedFd; 3], timeout: Option<Duration>) -> [bool; 3] {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
+    });
+    let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: p is a valid pollfd array for the call; ppoll for sub-millisecond timeouts.
+    let n = unsafe { libc::ppoll(p.as_mut_ptr(), p.len() as libc::nfds_t, tsp, std::ptr::null()) };
+    if n <= 0 {
+        return [false; 3];
+    }
+    [0, 1, 2].map(|i| p[i].revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
+}

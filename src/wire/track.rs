@@ -1,0 +1,230 @@
+//! What the timeline keeps about packets: each one's summary (flags, relative seq/ack as Wireshark
+//! shows them, the frame it carries) and its fate on the wire.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::packet::{self, TcpSummary};
+use super::{Dir, DropReason};
+use crate::lab::ConnId;
+use crate::protocol::{self, Charset};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// On its way; arrives `delay` after it was sent.
+    InFlight,
+    /// Step mode holds it mid-wire.
+    Held,
+    /// Arrived, this long after the session began.
+    Delivered(Duration),
+    Dropped(DropReason),
+}
+
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub id: u64,
+    pub dir: Dir,
+    pub conn: Option<ConnId>,
+    pub tcp: Option<TcpSummary>,
+    pub rel_seq: u32,
+    pub rel_ack: u32,
+    /// The frame's text when the payload is one whole frame.
+    pub text: Option<String>,
+    pub retransmission: bool,
+    pub data: Arc<[u8]>,
+    pub wall: SystemTime,
+    /// Since the session began.
+    pub sent: Duration,
+    pub delay: Duration,
+    pub status: Status,
+}
+
+impl Packet {
+    pub fn flags(&self) -> String {
+        match &self.tcp {
+            Some(t) => packet::flag_names(t.flags),
+            None => format!("IPv4 proto {}", self.data.get(9).copied().unwrap_or(0)),
+        }
+    }
+
+    /// "SYN/ACK seq=0 ack=1", "PSH/ACK seq=1 ack=1 len=18", as the ladder labels an arrow.
+    pub fn label(&self) -> String {
+        let Some(t) = &self.tcp else {
+            return self.flags();
+        };
+        let mut s = format!("{} seq={}", self.flags(), self.rel_seq);
+        if t.flags & packet::ACK != 0 {
+            s.push_str(&format!(" ack={}", self.rel_ack));
+        }
+        if t.payload_len > 0 {
+            s.push_str(&format!(" len={}", t.payload_len));
+        }
+        if self.retransmission {
+            s.push_str(" (retransmission)");
+        }
+        s
+    }
+
+    pub fn len(&self) -> usize {
+        self.tcp.as_ref().map_or(0, |t| t.payload_len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, Status::InFlight | Status::Held)
+    }
+}
+
+#[derive(Default)]
+struct Flow {
+    /// Initial sequence numbers, [client→server, server→client].
+    isn: [Option<u32>; 2],
+    seen: HashSet<(usize, u32, u32)>,
+}
+
+/// Every packet of the session, in the order they entered the wire.
+#[derive(Default)]
+pub struct Tracker {
+    packets: Vec<Packet>,
+    index: HashMap<u64, usize>,
+    flows: HashMap<(SocketAddr, SocketAddr), Flow>,
+    drops: HashMap<&'static str, u64>,
+}
+
+impl Tracker {
+    pub fn all(&self) -> &[Packet] {
+        &self.packets
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Packet> {
+        self.index.get(&id).map(|&i| &self.packets[i])
+    }
+
+    /// Drops so far by reason, for the status line.
+    pub fn drops(&self) -> Vec<(&'static str, u64)> {
+        let mut v: Vec<_> = self.drops.iter().map(|(k, v)| (*k, *v)).collect();
+        v.sort();
+        v
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn add(
+        &mut self,
+        id: u64,
+        dir: Dir,
+        data: Arc<[u8]>,
+        wall: SystemTime,
+        sent: Duration,
+        delay: Duration,
+        status: Status,
+        charset: Charset,
+        conn_of: impl Fn(SocketAddr, SocketAddr) -> Option<ConnId>,
+    ) -> &Packet {
+        let tcp = TcpSummary::parse(&data);
+        let (mut rel_seq, mut rel_ack, mut retransmission, mut text, mut conn) = (0, 0, false, None, None);
+        if let Some(t) = &tcp {
+            let d = usize::from(dir == Dir::ToClient);
+            let key = if d == 0 { (t.src, t.dst) } else { (t.dst, t.src) };
+            conn = conn_of(key.0, key.1);
+            let flow = self.flows.entry(key).or_default();
+            if t.flags & packet::SYN != 0 && flow.isn[d].is_some_and(|i| i != t.seq) {
+                // A new connection on a reused 4-tuple.
+                *flow = Flow::default();
+            }
+            let isn = *flow.isn[d].get_or_insert(t.seq);
+            rel_seq = t.seq.wrapping_sub(isn);
+            rel_ack = flow.isn[1 - d].map_or(t.ack, |i| t.ack.wrapping_sub(i));
+            if t.seq_len() > 0 {
+                retransmission = !flow.seen.insert((d, t.seq, t.seq_len()));
+            }
+            text = frame_text(t.payload(&data), charset);
+        }
+        if let Status::Dropped(r) = status {
+            *self.drops.entry(r.name()).or_default() += 1;
+        }
+        self.index.insert(id, self.packets.len());
+        self.packets.push(Packet {
+            id,
+            dir,
+            conn,
+            tcp,
+            rel_seq,
+            rel_ack,
+            text,
+            retransmission,
+            data,
+            wall,
+            sent,
+            delay,
+            status,
+        });
+        &self.packets[self.packets.len() - 1]
+    }
+
+    pub fn set(&mut self, id: u64, status: Status) -> Option<&Packet> {
+        let i = *self.index.get(&id)?;
+        let p = &mut self.packets[i];
+        // Held/resumed never override an outcome that already happened.
+        if p.is_open() || matches!(status, Status::Dropped(_)) {
+            if let Status::Dropped(r) = status {
+                *self.drops.entry(r.name()).or_default() += 1;
+            }
+            p.status = status;
+        }
+        Some(p)
+    }
+}
+
+/// The text of the frame a payload carries, when it is exactly whole frames (the first one shown).
+fn frame_text(payload: &[u8], charset: Charset) -> Option<String> {
+    let prefix = payload.get(..protocol::PREFIX_LEN)?;
+    let n: usize = std::str::from_utf8(prefix).ok()?.parse().ok()?;
+    let body = payload.get(protocol::PREFIX_LEN..protocol::PREFIX_LEN + n)?;
+    Some(protocol::decode_body(body, charset).0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::packet::{ACK, FIN, PSH, SYN, build};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    #[test]
+    fn relative_numbers_frames_and_retransmissions() {
+        let c = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
+        let s = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 9999);
+        let mut t = Tracker::default();
+        let mut add = |id, dir, p: Vec<u8>| {
+            t.add(
+                id,
+                dir,
+                Arc::from(p),
+                SystemTime::now(),
+                Duration::ZERO,
+                Duration::ZERO,
+                Status::InFlight,
+                Charset::Utf8,
+                |_, _| Some(7),
+            )
+            .clone()
+        };
+        let syn = add(1, Dir::ToServer, build(c, s, SYN, 1000, 0, b""));
+        assert_eq!((syn.label(), syn.conn), ("SYN seq=0".to_string(), Some(7)));
+        let synack = add(2, Dir::ToClient, build(s, c, SYN | ACK, 5000, 1001, b""));
+        assert_eq!(synack.label(), "SYN/ACK seq=0 ack=1");
+        let data = add(3, Dir::ToServer, build(c, s, PSH | ACK, 1001, 5001, b"0005hello"));
+        assert_eq!(data.label(), "PSH/ACK seq=1 ack=1 len=9");
+        assert_eq!(data.text.as_deref(), Some("hello"));
+        let again = add(4, Dir::ToServer, build(c, s, PSH | ACK, 1001, 5001, b"0005hello"));
+        assert!(again.retransmission && again.label().ends_with("(retransmission)"));
+        let fin = add(5, Dir::ToServer, build(c, s, FIN | ACK, 1010, 5001, b""));
+        assert_eq!(fin.label(), "FIN/ACK seq=10 ack=1");
+        assert_eq!(t.set(5, Status::Dropped(DropReason::Loss)).map(|p| p.status), Some(Status::Dropped(DropReason::Loss)));
+        assert_eq!(t.drops(), vec![("random loss", 1)]);
+    }
+}
