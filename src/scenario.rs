@@ -32,6 +32,9 @@ pub struct Scenario {
     pub port: Option<u16>,
     #[serde(default)]
     pub reply: Option<String>,
+    /// The scenario shows states that only slow motion makes visible (run it with --slow).
+    #[serde(default)]
+    pub slow: bool,
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
 }
@@ -254,8 +257,16 @@ pub async fn run(
     format: Format,
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
+    if sc.slow && slow.is_none() {
+        anyhow::bail!(
+            "scenario {:?} needs slow motion (--slow): its states last microseconds on loopback",
+            sc.name
+        );
+    }
     // Every exchange takes a round trip or more on the slow wire: stretch each wait to match.
-    let stretch = slow.as_ref().map_or(Duration::ZERO, |s| s.settings.delay * 8);
+    let stretch = slow
+        .as_ref()
+        .map_or(Duration::ZERO, |s| s.settings.delay * 8);
     let cfg = LabConfig {
         bind: slow
             .as_ref()

@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 use crate::lab::{EventKind, LabEvent, Side};
 use crate::observe::{Owner, Registry, Snapshot, TcpState, Timer};
 use crate::protocol::{self, Charset};
-use crate::wire::track::{Packet, Status, Tracker};
 use crate::wire::WireEvent;
+use crate::wire::track::{Packet, Status, Tracker};
 
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -388,7 +388,11 @@ fn packet_text(stage: Stage, p: &Packet) -> String {
                 Status::Dropped(r) => r.name(),
                 _ => "dropped",
             };
-            format!("pkt {}{conn} {} {label} DROPPED: {why}", p.id, p.dir.arrow())
+            format!(
+                "pkt {}{conn} {} {label} DROPPED: {why}",
+                p.id,
+                p.dir.arrow()
+            )
         }
     }
 }

@@ -420,7 +420,11 @@ impl Lab {
 }
 
 /// A TCP socket for `side`: in that side's private host in slow motion, else right here.
-fn new_socket(slow: Option<&crate::wire::Slow>, side: Side, v6: bool) -> std::io::Result<TcpSocket> {
+fn new_socket(
+    slow: Option<&crate::wire::Slow>,
+    side: Side,
+    v6: bool,
+) -> std::io::Result<TcpSocket> {
     let make = move || {
         if v6 {
             TcpSocket::new_v6()

@@ -72,7 +72,11 @@ pub struct Hosts {
 
 impl std::fmt::Debug for Hosts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Hosts({} ↔ {}, {})", self.client.addr, self.server.addr, self.via)
+        write!(
+            f,
+            "Hosts({} ↔ {}, {})",
+            self.client.addr, self.server.addr, self.via
+        )
     }
 }
 
@@ -103,7 +107,11 @@ impl Hosts {
     }
 
     /// Runs `f` on a thread inside `side`'s namespace: sockets it creates live there.
-    pub fn run_in<T: Send>(&self, side: Side, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+    pub fn run_in<T: Send>(
+        &self,
+        side: Side,
+        f: impl FnOnce() -> io::Result<T> + Send,
+    ) -> io::Result<T> {
         let ns = self.host(side).ns.as_raw_fd();
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -128,7 +136,11 @@ impl Hosts {
 fn enter_user_namespace() -> Result<(), HostsError> {
     // Check the device first: inside the user namespace a 0600 root device is just as closed, and
     // this names the real obstacle instead of a later, vaguer failure.
-    if let Err(e) = OpenOptions::new().read(true).write(true).open("/dev/net/tun") {
+    if let Err(e) = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    {
         let mode = std::fs::metadata("/dev/net/tun")
             .map(|m| format!(" (mode {:04o})", m.permissions().mode() & 0o7777))
             .unwrap_or_default();
@@ -184,7 +196,9 @@ fn make_host(addr: Ipv4Addr) -> Result<Host, HostsError> {
             );
             configure("lo", None)
                 .and_then(|_| configure(TUN_NAME, Some(addr)))
-                .map_err(|e| HostsError::os(&format!("configuring {TUN_NAME} at {addr}"), e, HOW_ROOT))?;
+                .map_err(|e| {
+                    HostsError::os(&format!("configuring {TUN_NAME} at {addr}"), e, HOW_ROOT)
+                })?;
             Ok(Host { addr, ns, tun })
         })
         .join()

@@ -172,7 +172,9 @@ impl Wire {
             Some(p) => Some(
                 File::create(p)
                     .and_then(|f| pcap::PcapWriter::new(BufWriter::new(f)))
-                    .map_err(|e| io::Error::new(e.kind(), format!("--pcap {}: {e}", p.display())))?,
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("--pcap {}: {e}", p.display()))
+                    })?,
             ),
             None => None,
         };
@@ -354,7 +356,13 @@ impl Forwarder {
         // A bounded batch per wake-up, so one busy direction cannot starve the other.
         for _ in 0..64 {
             // SAFETY: read into a buffer we own, at most its length.
-            let n = unsafe { libc::read(self.tun[from].as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            let n = unsafe {
+                libc::read(
+                    self.tun[from].as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
+            };
             if n <= 0 {
                 return;
             }
@@ -370,7 +378,11 @@ impl Forwarder {
     fn accept(&mut self, from: usize, p: &[u8]) {
         let id = self.next_id;
         self.next_id += 1;
-        let dir = if from == 0 { Dir::ToServer } else { Dir::ToClient };
+        let dir = if from == 0 {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
         let data: Arc<[u8]> = Arc::from(p);
         let wall = SystemTime::now();
         let reason = if self.loss > 0.0 && self.roll() < self.loss {
@@ -431,11 +443,21 @@ impl Forwarder {
         // show the arrival before its consequences.
         let at = Instant::now();
         // SAFETY: write of a buffer we own to our TUN descriptor.
-        let n = unsafe { libc::write(self.tun[q.to].as_raw_fd(), q.data.as_ptr().cast(), q.data.len()) };
+        let n = unsafe {
+            libc::write(
+                self.tun[q.to].as_raw_fd(),
+                q.data.as_ptr().cast(),
+                q.data.len(),
+            )
+        };
         if n < 0 {
             self.emit(WireEvent::Dropped {
                 id: q.id,
-                dir: if q.to == 1 { Dir::ToServer } else { Dir::ToClient },
+                dir: if q.to == 1 {
+                    Dir::ToServer
+                } else {
+                    Dir::ToClient
+                },
                 data: q.data,
                 wall: SystemTime::now(),
                 reason: DropReason::WriteFailed,
@@ -475,9 +497,18 @@ fn wait(fds: &[&OwnedFd; 3], timeout: Option<Duration>) -> [bool; 3] {
         tv_sec: t.as_secs() as libc::time_t,
         tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
     });
-    let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    let tsp = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: p is a valid pollfd array for the call; ppoll for sub-millisecond timeouts.
-    let n = unsafe { libc::ppoll(p.as_mut_ptr(), p.len() as libc::nfds_t, tsp, std::ptr::null()) };
+    let n = unsafe {
+        libc::ppoll(
+            p.as_mut_ptr(),
+            p.len() as libc::nfds_t,
+            tsp,
+            std::ptr::null(),
+        )
+    };
     if n <= 0 {
         return [false; 3];
     }

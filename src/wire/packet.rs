@@ -58,13 +58,21 @@ impl TcpSummary {
 
     /// How far this packet advances the sequence space (SYN and FIN count one each).
     pub fn seq_len(&self) -> u32 {
-        self.payload_len as u32 + u32::from(self.flags & SYN != 0) + u32::from(self.flags & FIN != 0)
+        self.payload_len as u32
+            + u32::from(self.flags & SYN != 0)
+            + u32::from(self.flags & FIN != 0)
     }
 }
 
 /// Flags the way the ladder prints them: SYN, SYN/ACK, ACK, PSH/ACK, FIN/ACK, RST, RST/ACK.
 pub fn flag_names(flags: u8) -> String {
-    let names = [(SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK")];
+    let names = [
+        (SYN, "SYN"),
+        (FIN, "FIN"),
+        (RST, "RST"),
+        (PSH, "PSH"),
+        (ACK, "ACK"),
+    ];
     let v: Vec<&str> = names
         .iter()
         .filter(|(b, _)| flags & b != 0)
@@ -78,7 +86,14 @@ pub fn flag_names(flags: u8) -> String {
 }
 
 #[cfg(test)]
-pub(crate) fn build(src: SocketAddrV4, dst: SocketAddrV4, flags: u8, seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn build(
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: &[u8],
+) -> Vec<u8> {
     let total = 40 + payload.len();
     let mut p = vec![0u8; total];
     p[0] = 0x45;

@@ -55,7 +55,10 @@ mod tests {
         let b = w.out;
         assert_eq!(&b[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
         assert_eq!(u32::from_le_bytes(b[20..24].try_into().unwrap()), 101);
-        assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 1_700_000_000);
+        assert_eq!(
+            u32::from_le_bytes(b[24..28].try_into().unwrap()),
+            1_700_000_000
+        );
         assert_eq!(u32::from_le_bytes(b[28..32].try_into().unwrap()), 123_456);
         assert_eq!(u32::from_le_bytes(b[32..36].try_into().unwrap()), 4);
         assert_eq!(&b[40..], &[0x45, 0, 0, 4]);

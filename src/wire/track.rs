@@ -126,10 +126,15 @@ impl Tracker {
         conn_of: impl Fn(SocketAddr, SocketAddr) -> Option<ConnId>,
     ) -> &Packet {
         let tcp = TcpSummary::parse(&data);
-        let (mut rel_seq, mut rel_ack, mut retransmission, mut text, mut conn) = (0, 0, false, None, None);
+        let (mut rel_seq, mut rel_ack, mut retransmission, mut text, mut conn) =
+            (0, 0, false, None, None);
         if let Some(t) = &tcp {
             let d = usize::from(dir == Dir::ToClient);
-            let key = if d == 0 { (t.src, t.dst) } else { (t.dst, t.src) };
+            let key = if d == 0 {
+                (t.src, t.dst)
+            } else {
+                (t.dst, t.src)
+            };
             conn = conn_of(key.0, key.1);
             let flow = self.flows.entry(key).or_default();
             if t.flags & packet::SYN != 0 && flow.isn[d].is_some_and(|i| i != t.seq) {
@@ -217,14 +222,26 @@ mod tests {
         assert_eq!((syn.label(), syn.conn), ("SYN seq=0".to_string(), Some(7)));
         let synack = add(2, Dir::ToClient, build(s, c, SYN | ACK, 5000, 1001, b""));
         assert_eq!(synack.label(), "SYN/ACK seq=0 ack=1");
-        let data = add(3, Dir::ToServer, build(c, s, PSH | ACK, 1001, 5001, b"0005hello"));
+        let data = add(
+            3,
+            Dir::ToServer,
+            build(c, s, PSH | ACK, 1001, 5001, b"0005hello"),
+        );
         assert_eq!(data.label(), "PSH/ACK seq=1 ack=1 len=9");
         assert_eq!(data.text.as_deref(), Some("hello"));
-        let again = add(4, Dir::ToServer, build(c, s, PSH | ACK, 1001, 5001, b"0005hello"));
+        let again = add(
+            4,
+            Dir::ToServer,
+            build(c, s, PSH | ACK, 1001, 5001, b"0005hello"),
+        );
         assert!(again.retransmission && again.label().ends_with("(retransmission)"));
         let fin = add(5, Dir::ToServer, build(c, s, FIN | ACK, 1010, 5001, b""));
         assert_eq!(fin.label(), "FIN/ACK seq=10 ack=1");
-        assert_eq!(t.set(5, Status::Dropped(DropReason::Loss)).map(|p| p.status), Some(Status::Dropped(DropReason::Loss)));
+        assert_eq!(
+            t.set(5, Status::Dropped(DropReason::Loss))
+                .map(|p| p.status),
+            Some(Status::Dropped(DropReason::Loss))
+        );
         assert_eq!(t.drops(), vec![("random loss", 1)]);
     }
 }

@@ -1,0 +1,297 @@
+//! Slow motion on real namespaces, TUN devices and sockets: every state of the diagram observed,
+//! the pcap read back by tshark, and the unprivileged fallback.
+mod common;
+
+use std::process::Command;
+
+use common::BIN;
+use serde_json::Value;
+
+fn scenario(name: &str) -> String {
+    format!(
+        "{}/assets/scenarios/{name}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Slow motion needs root here (/dev/net/tun is 0600 on these machines). Says so when it skips.
+fn privileged(test: &str) -> bool {
+    let root = unsafe { libc::geteuid() } == 0;
+    let tun = std::path::Path::new("/dev/net/tun").exists();
+    if !(root && tun) {
+        eprintln!(
+            "SKIPPED {test}: slow motion needs root and /dev/net/tun (root: {root}, tun: {tun})"
+        );
+    }
+    root && tun
+}
+
+fn run_slow(name: &str, extra: &[&str]) -> Vec<Value> {
+    let file = scenario(name);
+    let mut args = vec!["run", &file, "--port", "0", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = Command::new(BIN).args(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Index of the first kernel transition of `side` into `state`.
+fn first(lines: &[Value], side: &str, state: &str) -> usize {
+    lines
+        .iter()
+        .position(|v| v["source"] == "kernel" && v["side"] == side && v["to"] == state)
+        .unwrap_or_else(|| panic!("{side} never observed in {state}"))
+}
+
+#[test]
+fn client_closes_first_shows_every_state_and_packet() {
+    if !privileged("client_closes_first_shows_every_state_and_packet") {
+        return;
+    }
+    let lines = run_slow("client-closes-first", &["--slow", "200ms"]);
+    let order = [
+        first(&lines, "client", "SYN_SENT"),
+        first(&lines, "server", "SYN_RECV"),
+        first(&lines, "client", "ESTABLISHED"),
+        first(&lines, "server", "ESTABLISHED"),
+        first(&lines, "client", "FIN_WAIT_1"),
+        first(&lines, "server", "CLOSE_WAIT"),
+        first(&lines, "client", "FIN_WAIT_2"),
+        first(&lines, "server", "LAST_ACK"),
+        first(&lines, "client", "TIME_WAIT"),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "states out of order: {order:?}"
+    );
+    // Every packet is on the timeline, with flags and relative numbers as Wireshark shows them.
+    let sent: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["event"] == "packet_sent")
+        .collect();
+    let flags: Vec<&str> = sent.iter().map(|v| v["flags"].as_str().unwrap()).collect();
+    assert_eq!(&flags[..3], ["SYN", "SYN/ACK", "ACK"], "{flags:?}");
+    assert_eq!(
+        (sent[1]["seq"].as_u64(), sent[1]["ack"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(sent[0]["from"], "client");
+    assert_eq!(sent[1]["from"], "server");
+    assert_eq!(sent[0]["delay_ms"], 200);
+    let data = sent
+        .iter()
+        .find(|v| v["len"] == 18)
+        .expect("the 18-byte frame");
+    assert_eq!(data["text"], "Hello 모종닷컴");
+    assert_eq!(data["flags"], "PSH/ACK");
+    assert_eq!(
+        flags.iter().filter(|f| **f == "FIN/ACK").count(),
+        2,
+        "{flags:?}"
+    );
+    let delivered = lines
+        .iter()
+        .filter(|v| v["event"] == "packet_delivered")
+        .count();
+    assert_eq!(delivered, sent.len(), "every packet arrives at zero loss");
+    // The SYN arrives before the server's SYN_RECV is seen: arrows line up with their effects.
+    let syn_arrives = lines
+        .iter()
+        .position(|v| v["event"] == "packet_delivered" && v["packet"] == sent[0]["packet"])
+        .unwrap();
+    assert!(syn_arrives < first(&lines, "server", "SYN_RECV"));
+}
+
+#[test]
+fn simultaneous_close_passes_through_closing_on_both_sides() {
+    if !privileged("simultaneous_close_passes_through_closing_on_both_sides") {
+        return;
+    }
+    let lines = run_slow("simultaneous-close", &["--slow", "300ms"]);
+    for side in ["client", "server"] {
+        let closing = first(&lines, side, "CLOSING");
+        let tw = first(&lines, side, "TIME_WAIT");
+        assert!(first(&lines, side, "FIN_WAIT_1") < closing && closing < tw);
+    }
+    assert!(
+        lines.last().unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("scenario passed")
+    );
+}
+
+#[test]
+fn pcap_export_reads_back_in_tshark() {
+    if !privileged("pcap_export_reads_back_in_tshark") {
+        return;
+    }
+    if Command::new("tshark").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tshark is missing in CI: .ci/run installs it"
+        );
+        eprintln!(
+            "SKIPPED pcap_export_reads_back_in_tshark: tshark not installed (apt-get install tshark)"
+        );
+        return;
+    }
+    let file = std::env::temp_dir().join(format!("tcp-lab-test-{}.pcap", std::process::id()));
+    let f = file.to_str().unwrap();
+    run_slow("client-closes-first", &["--slow", "50ms", "--pcap", f]);
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            f,
+            "-T",
+            "fields",
+            "-e",
+            "ip.src",
+            "-e",
+            "tcp.flags.str",
+            "-e",
+            "tcp.len",
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // tcp.flags.str is 12 flag positions, e.g. "·······A···F"; name each row by its set flags.
+    let rows: Vec<(String, String, u32)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let bits: Vec<char> = f[1].chars().collect();
+            let mut names = Vec::new();
+            for (i, n) in [(10, "SYN"), (11, "FIN"), (9, "RST"), (8, "PSH"), (7, "ACK")] {
+                if bits.get(i).is_some_and(|c| c.is_ascii_alphabetic()) {
+                    names.push(n);
+                }
+            }
+            (f[0].to_string(), names.join("/"), f[2].parse().unwrap_or(0))
+        })
+        .collect();
+    let seq: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {} {}", r.0, r.1, r.2))
+        .collect();
+    let want = [
+        "192.0.2.1 SYN 0",
+        "192.0.2.2 SYN/ACK 0",
+        "192.0.2.1 ACK 0",
+        "192.0.2.1 PSH/ACK 18",
+        "192.0.2.2 PSH/ACK 18",
+        "192.0.2.1 FIN/ACK 0",
+        "192.0.2.2 FIN/ACK 0",
+        "192.0.2.1 ACK 0",
+    ];
+    // In order, as a subsequence (pure ACKs in between are fine).
+    let mut it = seq.iter();
+    for w in want {
+        assert!(
+            it.any(|s| s == w),
+            "{w:?} missing or out of order in:\n{}",
+            seq.join("\n")
+        );
+    }
+}
+
+/// Runs the binary as `nobody` (no root, no capabilities).
+fn as_nobody(args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            BIN,
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn unprivileged_slow_says_what_is_missing_and_the_loopback_lab_still_runs() {
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED unprivileged_slow_...: needs root to drop privileges with setpriv");
+        return;
+    }
+    let tun_open = std::fs::metadata("/dev/net/tun")
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o006 == 0o006)
+        .unwrap_or(false);
+    if tun_open {
+        eprintln!("SKIPPED unprivileged_slow_...: /dev/net/tun is open to everyone here");
+        return;
+    }
+    let out = as_nobody(&[
+        "run",
+        &scenario("client-closes-first"),
+        "--slow",
+        "--port",
+        "0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stderr.contains("slow motion is unavailable: /dev/net/tun: permission denied")
+            && stderr.contains("chmod 0666 /dev/net/tun")
+            && stderr.contains("Running the normal loopback lab instead"),
+        "{stderr}"
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("server on 127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("scenario passed"), "{stdout}");
+    // A scenario that only slow motion can show refuses clearly instead of failing its checks.
+    let out = as_nobody(&[
+        "run",
+        &scenario("simultaneous-close"),
+        "--slow",
+        "--port",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs slow motion (--slow)"));
+}
+
+#[test]
+fn unprivileged_user_namespace_path_works_where_tun_is_open() {
+    if !privileged("unprivileged_user_namespace_path_works_where_tun_is_open") {
+        return;
+    }
+    // A private mount namespace with its own 0666 /dev/net/tun: the system's device is untouched.
+    let cmd = format!(
+        "mount -t tmpfs none /dev/net && mknod -m 0666 /dev/net/tun c 10 200 && \
+         exec setpriv --reuid 65534 --regid 65534 --clear-groups {BIN} run {} --slow 100ms --port 0",
+        scenario("simultaneous-close")
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &cmd])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("unshare(CLONE_NEWUSER)") {
+        eprintln!(
+            "SKIPPED user namespace path: unprivileged user namespaces are disabled here: {stderr}"
+        );
+        return;
+    }
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("CLOSING → TIME_WAIT"), "{stdout}");
+    assert!(stdout.contains("server on 192.0.2.2:"), "{stdout}");
+}
