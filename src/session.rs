@@ -129,7 +129,8 @@ impl Session {
             // socket appear): look again at once.
             if matches!(
                 ev.kind,
-                EventKind::Connected { .. }
+                EventKind::ConnectCalled { .. }
+                    | EventKind::Connected { .. }
                     | EventKind::Accepted { .. }
                     | EventKind::Listening { .. }
                     | EventKind::Wire(WireEvent::Delivered { .. })

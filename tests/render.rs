@@ -27,17 +27,21 @@ fn at(t0: Instant, ms: u64) -> Instant {
 
 impl Lab {
     fn new() -> Self {
+        Self::listening("127.0.0.1")
+    }
+
+    fn listening(bind: &str) -> Self {
         let t0 = Instant::now();
         let mut tl = Timeline::new(t0, Charset::Ms949);
         tl.lab(LabEvent {
             at: at(t0, 1),
             kind: EventKind::Listening {
-                addr: "127.0.0.1:9999".parse().unwrap(),
+                addr: format!("{bind}:9999").parse().unwrap(),
             },
         });
         let settings = Settings {
             port: 9999,
-            bind: "127.0.0.1".into(),
+            bind: bind.into(),
             charset: "MS949".into(),
             poll: Duration::from_millis(50),
             time_wait: "60s (Linux TCP_TIMEWAIT_LEN)".into(),
@@ -45,13 +49,16 @@ impl Lab {
             privileged: true,
             server: true,
             color: true,
+            slow: None,
         };
         let mut lab = Lab {
             t0,
             tl,
             app: App::new(settings, ClosePolicy::Manual),
         };
-        lab.kernel(20, &[]);
+        if bind == "127.0.0.1" {
+            lab.kernel(20, &[]);
+        }
         lab
     }
 
@@ -308,4 +315,131 @@ fn help_popup() {
 fn too_small_says_so() {
     let lab = Lab::new();
     assert!(lab.draw(30, 8, 100).contains("terminal too small"));
+}
+
+/// Slow motion: the three-way handshake in step mode, the ACK held mid-wire, a frame in flight.
+fn slow_handshake() -> Lab {
+    use std::sync::Arc;
+    use tcp_lab::wire::packet::{ACK, PSH, SYN, build};
+    use tcp_lab::wire::{Dir, WireEvent};
+    let mut lab = Lab::listening("192.0.2.2");
+    lab.app.settings.slow = Some("slow motion 192.0.2.1 ↔ 192.0.2.2 (root)".into());
+    let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
+    let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
+    let wire = |lab: &mut Lab, ms, w| lab.ev(ms, EventKind::Wire(w));
+    let sent = |id, dir, p: Vec<u8>, held| WireEvent::Sent {
+        id,
+        dir,
+        data: Arc::from(p),
+        wall: std::time::UNIX_EPOCH,
+        delay: Duration::from_millis(500),
+        held,
+    };
+    let settings = |step| WireEvent::Settings {
+        delay: Duration::from_millis(500),
+        loss: 0.0,
+        step,
+    };
+    wire(&mut lab, 2, settings(false));
+    lab.ev(
+        1000,
+        EventKind::ConnectCalled {
+            conn: 1,
+            local: "192.0.2.1:40000".parse().unwrap(),
+            remote: "192.0.2.2:9999".parse().unwrap(),
+        },
+    );
+    wire(
+        &mut lab,
+        1000,
+        sent(1, Dir::ToServer, build(c, s, SYN, 7000, 0, b""), false),
+    );
+    lab.slow_kernel(1010, &[(Side::Client, TcpState::SynSent)]);
+    wire(&mut lab, 1500, WireEvent::Delivered { id: 1 });
+    wire(
+        &mut lab,
+        1500,
+        sent(
+            2,
+            Dir::ToClient,
+            build(s, c, SYN | ACK, 9000, 7001, b""),
+            false,
+        ),
+    );
+    lab.slow_kernel(
+        1510,
+        &[
+            (Side::Client, TcpState::SynSent),
+            (Side::Server, TcpState::SynRecv),
+        ],
+    );
+    wire(&mut lab, 1600, settings(true));
+    wire(&mut lab, 1600, WireEvent::Held { ids: vec![2] });
+    wire(&mut lab, 1700, WireEvent::Delivered { id: 2 });
+    wire(
+        &mut lab,
+        1700,
+        sent(3, Dir::ToServer, build(c, s, ACK, 7001, 9001, b""), true),
+    );
+    lab.slow_kernel(
+        1710,
+        &[
+            (Side::Client, TcpState::Established),
+            (Side::Server, TcpState::SynRecv),
+        ],
+    );
+    lab
+}
+
+impl Lab {
+    fn slow_kernel(&mut self, ms: u64, rows: &[(Side, TcpState)]) {
+        let mut sockets = vec![ObservedSocket {
+            row: row("192.0.2.2:9999", "0.0.0.0:0", TcpState::Listen, None),
+            owner: Owner::Listener,
+        }];
+        for (side, state) in rows {
+            let (l, r) = match side {
+                Side::Client => ("192.0.2.1:40000", "192.0.2.2:9999"),
+                Side::Server => ("192.0.2.2:9999", "192.0.2.1:40000"),
+            };
+            sockets.push(ObservedSocket {
+                row: row(l, r, *state, None),
+                owner: Owner::Lab(*side, 1),
+            });
+        }
+        self.tl.observe(Snapshot {
+            at: at(self.t0, ms),
+            sockets,
+        });
+        let snap = self.tl.snapshot().unwrap().clone();
+        self.app.on_snapshot(&snap, at(self.t0, ms));
+    }
+}
+
+#[test]
+fn slow_motion_ladder_in_step_mode() {
+    let lab = slow_handshake();
+    let screen = lab.draw(120, 40, 1800);
+    assert!(screen.contains("Packet ladder #1 │ 3 packets"), "{screen}");
+    assert!(screen.contains("SYN seq=0 ─"), "{screen}");
+    assert!(screen.contains("SYN/ACK seq=0 ack=1"), "{screen}");
+    assert!(screen.contains("ACK seq=1 ack=1 ─▷ ⏸ held"), "{screen}");
+    assert!(screen.contains("⏸ held"), "{screen}");
+    assert!(screen.contains("STEP: 1 held"), "{screen}");
+    assert!(
+        screen.contains("space releases the next packet"),
+        "{screen}"
+    );
+    // The states sit beside the arrows that caused them.
+    let line = |needle: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not on screen:\n{screen}"))
+            .to_string()
+    };
+    assert!(line("SYN seq=0 ─").contains("SYN_SENT"), "{screen}");
+    assert!(line("SYN/ACK seq=0").contains("SYN_RECV"), "{screen}");
+    assert!(line("ACK seq=1 ack=1").contains("ESTABLISHED"), "{screen}");
+    snap_all("slow_step", &lab, 1800);
 }

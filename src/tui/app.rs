@@ -42,6 +42,8 @@ pub struct Settings {
     pub privileged: bool,
     pub server: bool,
     pub color: bool,
+    /// Slow motion's hosts, when it runs ("192.0.2.1 ↔ 192.0.2.2").
+    pub slow: Option<String>,
 }
 
 pub struct App {
@@ -69,6 +71,18 @@ pub enum Action {
     None,
     Lab(Command),
     Export,
+    Wire(WireKey),
+    /// Write the packets so far to a pcap file.
+    Pcap,
+}
+
+/// Slow-motion keys, applied by the front end to the running wire.
+#[derive(Debug, PartialEq, Clone, Copy)]
+pub enum WireKey {
+    Slower,
+    Faster,
+    ToggleStep,
+    Release,
 }
 
 impl App {
@@ -205,6 +219,22 @@ impl App {
                 return Action::Lab(Command::SetPolicy(self.policy));
             }
             KeyCode::Char('e') => return Action::Export,
+            KeyCode::Char(ch @ ('+' | '=' | '-' | 't' | ' ' | 'w')) => {
+                if self.settings.slow.is_none() {
+                    self.say(
+                        "slow motion is off: start tcp-lab with --slow to delay, step and capture packets",
+                        now,
+                    );
+                    return Action::None;
+                }
+                return match ch {
+                    '+' | '=' => Action::Wire(WireKey::Slower),
+                    '-' => Action::Wire(WireKey::Faster),
+                    't' => Action::Wire(WireKey::ToggleStep),
+                    ' ' => Action::Wire(WireKey::Release),
+                    _ => Action::Pcap,
+                };
+            }
             KeyCode::Tab => self.focus = self.focus.next(),
             KeyCode::Up | KeyCode::Char('k') => self.move_sel(snap, -1),
             KeyCode::Down | KeyCode::Char('j') => self.move_sel(snap, 1),

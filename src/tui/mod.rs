@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod diagram;
+pub mod ladder;
 pub mod render;
 
 use std::io::{IsTerminal, Write};
@@ -16,7 +17,7 @@ use ratatui::backend::CrosstermBackend;
 
 use crate::lab::{Command, LabConfig};
 use crate::session::Session;
-use app::{Action, App, Settings};
+use app::{Action, App, Settings, WireKey};
 
 pub struct Options {
     pub poll: Duration,
@@ -100,7 +101,16 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
         privileged: privileged(),
         server,
         color: opts.color,
+        slow: s.lab.config().slow.as_ref().map(|w| {
+            format!(
+                "slow motion {} ↔ {} ({})",
+                w.hosts.client.addr, w.hosts.server.addr, w.hosts.via
+            )
+        }),
     };
+    if let Some(n) = opts.notice {
+        s.timeline.note(Instant::now(), n);
+    }
     let mut app = App::new(settings, s.lab.policy());
 
     let hook = std::panic::take_hook();
@@ -139,6 +149,8 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
                             }
                         }
                         Action::Export => export(&mut app, &s, now),
+                        Action::Wire(k) => wire_key(&mut app, &s, k, now),
+                        Action::Pcap => pcap(&mut app, &s, now),
                         Action::None => {}
                     }
                     dirty = true;
@@ -159,6 +171,9 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
                     }
                     dirty = true;
                 }
+                // Arrows in flight grow across the ladder.
+                let moving = s.timeline.packets().all().iter().rev().take(64).any(|p| p.status == crate::wire::track::Status::InFlight);
+                dirty |= moving;
                 // Countdowns and "gone" rows change once a second.
                 let sec = now.duration_since(s.timeline.start()).as_secs();
                 if sec != last_second {
@@ -182,15 +197,107 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn export(app: &mut App, s: &Session, now: Instant) {
+/// Delays `+`/`-` step through.
+const DELAYS_MS: &[u64] = &[
+    0, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000,
+];
+
+fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
+    let (Some(wire), Some(state)) = (s.wire.as_ref(), s.timeline.wire()) else {
+        return;
+    };
+    match k {
+        WireKey::Slower | WireKey::Faster => {
+            let cur = state.delay.as_millis() as u64;
+            let next = if k == WireKey::Slower {
+                DELAYS_MS.iter().copied().find(|&d| d > cur).unwrap_or(cur)
+            } else {
+                DELAYS_MS
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|&d| d < cur)
+                    .unwrap_or(0)
+            };
+            wire.set_delay(Duration::from_millis(next));
+            app.say(format!("wire delay {next} ms each way"), now);
+        }
+        WireKey::ToggleStep => {
+            wire.set_step(!state.step);
+            app.say(
+                if state.step {
+                    "step mode off: packets flow with the delay again"
+                } else {
+                    "step mode on: every packet waits mid-wire; space releases the next"
+                },
+                now,
+            );
+        }
+        WireKey::Release => {
+            if !state.step {
+                app.say(
+                    "space releases a held packet in step mode: press t first",
+                    now,
+                );
+            } else if s
+                .timeline
+                .packets()
+                .all()
+                .iter()
+                .any(|p| p.status == crate::wire::track::Status::Held)
+            {
+                wire.release_next();
+            } else {
+                app.say("no packet is held: press c, s, x... to make one", now);
+            }
+        }
+    }
+}
+
+/// A file in the working directory named for now: `tcp-lab-<what>-<unix time>.<ext>`.
+fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let name = format!("tcp-lab-timeline-{stamp}.jsonl");
-    let path = std::env::current_dir()
+    let name = format!("tcp-lab-{what}-{stamp}.{ext}");
+    std::env::current_dir()
         .map(|d| d.join(&name))
-        .unwrap_or_else(|_| name.clone().into());
+        .unwrap_or_else(|_| name.into())
+}
+
+fn pcap(app: &mut App, s: &Session, now: Instant) {
+    let path = stamped("capture", "pcap");
+    // What crossed (or is crossing) the wire; drops never reached the other side.
+    let packets: Vec<_> = s
+        .timeline
+        .packets()
+        .all()
+        .iter()
+        .filter(|p| !matches!(p.status, crate::wire::track::Status::Dropped(_)))
+        .collect();
+    let res = std::fs::File::create(&path).and_then(|f| {
+        let mut w = crate::wire::pcap::PcapWriter::new(std::io::BufWriter::new(f))?;
+        for p in &packets {
+            w.packet(p.wall, &p.data)?;
+        }
+        w.flush()
+    });
+    match res {
+        Ok(()) => app.say(
+            format!(
+                "wrote {} packets to {} (open it in Wireshark)",
+                packets.len(),
+                path.display()
+            ),
+            now,
+        ),
+        Err(e) => app.say(format!("writing {} failed: {e}", path.display()), now),
+    }
+}
+
+fn export(app: &mut App, s: &Session, now: Instant) {
+    let path = stamped("timeline", "jsonl");
     let res = std::fs::File::create(&path)
         .and_then(|mut f| f.write_all(s.timeline.json_lines().as_bytes()));
     match res {

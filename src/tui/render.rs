@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{App, GONE_LINGER, Pane};
-use super::diagram;
+use super::{diagram, ladder};
 use crate::lab::{EventKind, Side};
 use crate::observe::{ObservedSocket, Owner, TcpState, TimerKind};
 use crate::protocol;
@@ -36,9 +36,11 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             Constraint::Length(1),
         ])
         .split(area);
-    f.render_widget(status_bar(app), rows[0]);
-    f.render_widget(key_bar(app, now), rows[2]);
+    f.render_widget(status_bar(app, tl), rows[0]);
+    f.render_widget(key_bar(app, tl, now), rows[2]);
     let body = rows[1];
+    // Slow motion: the packet ladder takes the messages pane's place (it shows each frame's text).
+    let slow = tl.wire().is_some();
     if area.width >= 110 && area.height >= 34 {
         // Full layout: connections | diagram, then timeline | messages.
         let v = Layout::default()
@@ -51,25 +53,45 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             .split(v[0]);
         connections(f, app, tl, now, top[0]);
         diagram_pane(f, app, tl, top[1]);
+        let split = if slow { 45 } else { 60 };
         let bottom = Layout::default()
             .direction(Direction::Horizontal)
-            .constraints([Constraint::Percentage(60), Constraint::Percentage(40)])
+            .constraints([
+                Constraint::Percentage(split),
+                Constraint::Percentage(100 - split),
+            ])
             .split(v[1]);
         timeline_pane(f, app, tl, bottom[0]);
-        messages_pane(f, app, tl, bottom[1]);
+        if slow {
+            ladder_pane(f, app, tl, now, bottom[1]);
+        } else {
+            messages_pane(f, app, tl, bottom[1]);
+        }
     } else if area.height >= 20 {
         // Medium: the diagram collapses to the selected pair's states in the connections title.
         let v = Layout::default()
             .direction(Direction::Vertical)
-            .constraints([
-                Constraint::Percentage(45),
-                Constraint::Percentage(30),
-                Constraint::Min(4),
-            ])
+            .constraints(if slow {
+                [
+                    Constraint::Percentage(35),
+                    Constraint::Percentage(25),
+                    Constraint::Min(6),
+                ]
+            } else {
+                [
+                    Constraint::Percentage(45),
+                    Constraint::Percentage(30),
+                    Constraint::Min(4),
+                ]
+            })
             .split(body);
         connections(f, app, tl, now, v[0]);
         timeline_pane(f, app, tl, v[1]);
-        messages_pane(f, app, tl, v[2]);
+        if slow {
+            ladder_pane(f, app, tl, now, v[2]);
+        } else {
+            messages_pane(f, app, tl, v[2]);
+        }
     } else {
         connections(f, app, tl, now, body);
     }
@@ -98,31 +120,53 @@ fn badge_style(state: Option<TcpState>, color: bool) -> Style {
     base.fg(c)
 }
 
-fn status_bar(app: &App) -> Paragraph<'static> {
+fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
     let s = &app.settings;
-    let text = format!(
-        " tcp-lab │ {}:{} │ {} │ policy {} │ poll {}ms │ TIME_WAIT {} │ {}{}",
-        s.bind,
-        s.port,
-        s.charset,
+    let mut parts = vec!["tcp-lab".to_string()];
+    // Slow motion first: it is what changes while the lab runs.
+    if let (Some(hosts), Some(w)) = (&s.slow, tl.wire()) {
+        parts.push(hosts.clone());
+        parts.push(format!("delay {} ms", w.delay.as_millis()));
+        if w.loss > 0.0 {
+            parts.push(format!("loss {}%", w.loss));
+        }
+        if w.step {
+            let held = tl
+                .packets()
+                .all()
+                .iter()
+                .filter(|p| p.status == crate::wire::track::Status::Held)
+                .count();
+            parts.push(format!("STEP: {held} held"));
+        }
+        for (why, n) in tl.packets().drops() {
+            parts.push(format!("{n} dropped ({why})"));
+        }
+    }
+    parts.push(format!("{}:{}", s.bind, s.port));
+    parts.push(s.charset.clone());
+    parts.push(format!(
+        "policy {}",
         if s.server {
             app.policy.name()
         } else {
             "n/a (--no-server)"
-        },
-        s.poll.as_millis(),
-        s.time_wait,
+        }
+    ));
+    parts.push(format!("poll {}ms", s.poll.as_millis()));
+    parts.push(format!("TIME_WAIT {}", s.time_wait));
+    parts.push(
         if s.privileged {
             "privileged"
         } else {
             "unprivileged"
-        },
-        if s.server {
-            ""
-        } else {
-            " │ observing another server"
-        },
+        }
+        .to_string(),
     );
+    if !s.server {
+        parts.push("observing another server".into());
+    }
+    let text = format!(" {}", parts.join(" │ "));
     let style = if s.color {
         Style::default().fg(Color::Black).bg(Color::Gray)
     } else {
@@ -131,16 +175,24 @@ fn status_bar(app: &App) -> Paragraph<'static> {
     Paragraph::new(text).style(style)
 }
 
-fn key_bar(app: &App, now: Instant) -> Paragraph<'static> {
+fn key_bar(app: &App, tl: &Timeline, now: Instant) -> Paragraph<'static> {
     if let Some((msg, at)) = &app.flash
         && now.duration_since(*at) < Duration::from_secs(5)
     {
         return Paragraph::new(format!(" {msg}"))
             .style(Style::default().add_modifier(Modifier::BOLD));
     }
-    Paragraph::new(
-        " c connect  s send  x/X close  h/H half-close  a/A abort  p policy  e export  ? help  q quit",
-    )
+    match tl.wire() {
+        Some(w) if w.step => Paragraph::new(
+            " STEP MODE: space releases the next packet  t step off  c connect  s send  x/X close  +/- delay  w pcap  ? help  q quit",
+        ),
+        Some(_) => Paragraph::new(
+            " c connect  s send  x/X close  h/H half  a/A abort  p policy  +/- delay  t step  w pcap  e export  ? help  q quit",
+        ),
+        None => Paragraph::new(
+            " c connect  s send  x/X close  h/H half-close  a/A abort  p policy  e export  ? help  q quit",
+        ),
+    }
 }
 
 fn pane_block(title: String, focused: bool) -> Block<'static> {
@@ -400,6 +452,23 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     );
 }
 
+fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
+    let w = area.width.saturating_sub(2) as usize;
+    let h = area.height.saturating_sub(2) as usize;
+    let lines = ladder::lines(tl, app.selected, w, h, now, app.settings.color);
+    let title = match app.selected {
+        Some(id) => format!(
+            " Packet ladder #{id} │ {} packets ",
+            ladder::arrow_count(tl, Some(id))
+        ),
+        None => " Packet ladder ".to_string(),
+    };
+    f.render_widget(
+        Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Messages)),
+        area,
+    );
+}
+
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
@@ -438,6 +507,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("Tab", "move between panes"),
     ("PgUp / PgDn", "scroll the timeline (End follows)"),
     ("e", "export the timeline as JSON lines"),
+    ("+ / -", "slow motion: longer / shorter wire delay"),
+    ("t", "slow motion: step mode on/off (packets wait mid-wire)"),
+    ("space", "step mode: release the next held packet"),
+    ("w", "slow motion: write the packets to a pcap file"),
     ("?", "this help"),
     ("q / Ctrl-C", "quit"),
 ];

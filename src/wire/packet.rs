@@ -85,8 +85,8 @@ pub fn flag_names(flags: u8) -> String {
     }
 }
 
-#[cfg(test)]
-pub(crate) fn build(
+/// A minimal IPv4/TCP packet (no options, checksums left zero), for tests and benchmarks.
+pub fn build(
     src: SocketAddrV4,
     dst: SocketAddrV4,
     flags: u8,

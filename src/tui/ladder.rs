@@ -1,0 +1,285 @@
+//! The packet ladder: client and server columns, one arrow per packet, and each side's state
+//! written beside the arrow that caused it (the packet that side sent, or the one it just received).
+
+use std::time::{Duration, Instant};
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+
+use crate::lab::{ConnId, Side};
+use crate::observe::Owner;
+use crate::timeline::{Stage, Timeline, What};
+use crate::wire::Dir;
+use crate::wire::track::{Packet, Status};
+
+/// Width of each state column.
+const STATE_W: usize = 12;
+
+#[derive(Default, Clone)]
+struct Row {
+    client: Option<String>,
+    packet: Option<u64>,
+    server: Option<String>,
+}
+
+impl Row {
+    fn slot(&mut self, side: Side) -> &mut Option<String> {
+        match side {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        }
+    }
+}
+
+/// The ladder's rows for one connection (or every packet when `conn` is None), oldest first.
+fn rows(tl: &Timeline, conn: Option<ConnId>) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    // The row each side's next state change belongs to: its latest packet sent or received.
+    let mut anchor: [Option<usize>; 2] = [None, None];
+    let idx = |s: Side| usize::from(s == Side::Server);
+    let mine = |c: Option<ConnId>| conn.is_none() || c.is_none() || c == conn;
+    for e in tl.entries() {
+        match &e.what {
+            What::Packet(stage, p) if mine(p.conn) => {
+                let from = p.dir.from_side();
+                match stage {
+                    Stage::Sent => {
+                        rows.push(Row {
+                            packet: Some(p.id),
+                            ..Row::default()
+                        });
+                        anchor[idx(from)] = Some(rows.len() - 1);
+                    }
+                    Stage::Delivered => {
+                        anchor[idx(from.peer())] =
+                            rows.iter().rposition(|r| r.packet == Some(p.id));
+                    }
+                    Stage::Dropped => {
+                        if !rows.iter().any(|r| r.packet == Some(p.id)) {
+                            rows.push(Row {
+                                packet: Some(p.id),
+                                ..Row::default()
+                            });
+                        }
+                    }
+                }
+            }
+            What::Kernel(c) => {
+                let Owner::Lab(side, n) = c.owner else {
+                    continue;
+                };
+                if conn.is_some_and(|x| x != n) {
+                    continue;
+                }
+                let name = c.to.map_or("CLOSED", |s| s.name()).to_string();
+                match anchor[idx(side)] {
+                    Some(i) if rows[i].slot(side).is_none() => *rows[i].slot(side) = Some(name),
+                    _ => {
+                        let mut r = Row::default();
+                        *r.slot(side) = Some(name);
+                        rows.push(r);
+                        anchor[idx(side)] = Some(rows.len() - 1);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    rows
+}
+
+/// How many arrows the ladder shows for `conn` (for titles and tests).
+pub fn arrow_count(tl: &Timeline, conn: Option<ConnId>) -> usize {
+    rows(tl, conn).iter().filter(|r| r.packet.is_some()).count()
+}
+
+/// The ladder's lines for a pane `width` × `height` (the newest rows when they do not all fit).
+pub fn lines(
+    tl: &Timeline,
+    conn: Option<ConnId>,
+    width: usize,
+    height: usize,
+    now: Instant,
+    color: bool,
+) -> Vec<Line<'static>> {
+    let mid = width.saturating_sub(2 * STATE_W + 2).max(8);
+    let mut out = vec![Line::from(vec![
+        Span::styled(
+            format!("{:<w$}", "client", w = STATE_W + 1),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!(
+            "{:^mid$}",
+            tl.wire().map_or(String::new(), |w| format!(
+                "── wire: {} ms each way ──",
+                w.delay.as_millis()
+            ))
+        )),
+        Span::styled(
+            format!(" {:>w$}", "server", w = STATE_W),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+    ])];
+    let rows = rows(tl, conn);
+    if rows.is_empty() {
+        out.push(Line::from(" no packets yet: press c to connect"));
+        return out;
+    }
+    let show = height.saturating_sub(1);
+    let elapsed = now.saturating_duration_since(tl.start());
+    for r in &rows[rows.len().saturating_sub(show)..] {
+        let state = |s: &Option<String>, left: bool| {
+            let t = s.clone().unwrap_or_default();
+            let t = if left {
+                format!("{t:<STATE_W$} ")
+            } else {
+                format!(" {t:>STATE_W$}")
+            };
+            Span::styled(t, state_style(s.as_deref(), color))
+        };
+        let arrow = match r.packet.and_then(|id| tl.packets().get(id)) {
+            Some(p) => {
+                let (text, style) = arrow(p, mid, elapsed, color);
+                Span::styled(text, style)
+            }
+            None => Span::raw(" ".repeat(mid)),
+        };
+        out.push(Line::from(vec![
+            state(&r.client, true),
+            arrow,
+            state(&r.server, false),
+        ]));
+    }
+    out
+}
+
+fn state_style(s: Option<&str>, color: bool) -> Style {
+    let st = s.and_then(crate::observe::TcpState::parse);
+    if !color {
+        return Style::default().add_modifier(Modifier::BOLD);
+    }
+    use crate::observe::TcpState as T;
+    let c = match st {
+        Some(T::Established) => Color::Green,
+        Some(T::SynSent | T::SynRecv) => Color::Cyan,
+        Some(T::FinWait1 | T::FinWait2 | T::Closing) => Color::Yellow,
+        Some(T::CloseWait | T::LastAck) => Color::Magenta,
+        Some(T::TimeWait) => Color::LightRed,
+        _ => Color::DarkGray,
+    };
+    Style::default().fg(c).add_modifier(Modifier::BOLD)
+}
+
+/// One arrow `mid` cells wide: full when delivered, grown to the fraction of the delay that has
+/// passed when in flight, stopped in the middle when held, broken when dropped.
+fn arrow(p: &Packet, mid: usize, elapsed: Duration, color: bool) -> (String, Style) {
+    let mut label = p.label();
+    if let Some(t) = &p.text {
+        label.push_str(&format!(" {t:?}"));
+    }
+    let inner = mid.saturating_sub(2);
+    let (reach, tail, style) = match p.status {
+        Status::Delivered(_) => (inner, "", Style::default()),
+        Status::InFlight => {
+            let f = if p.delay.is_zero() {
+                1.0
+            } else {
+                (elapsed.saturating_sub(p.sent).as_secs_f64() / p.delay.as_secs_f64()).min(1.0)
+            };
+            let style = if color {
+                Style::default().fg(Color::Yellow)
+            } else {
+                Style::default()
+            };
+            (((inner as f64) * f) as usize, "", style)
+        }
+        Status::Held => (
+            inner / 2,
+            "⏸ held",
+            Style::default().add_modifier(Modifier::BOLD).fg(if color {
+                Color::Yellow
+            } else {
+                Color::Reset
+            }),
+        ),
+        Status::Dropped(r) => (
+            inner / 2,
+            match r {
+                crate::wire::DropReason::Loss => "✕ lost",
+                crate::wire::DropReason::QueueFull => "✕ queue full",
+                crate::wire::DropReason::WriteFailed => "✕ failed",
+            },
+            if color {
+                Style::default().fg(Color::Red)
+            } else {
+                Style::default().add_modifier(Modifier::CROSSED_OUT)
+            },
+        ),
+    };
+    // The shaft: "─ label ───" cut to `reach` cells, then the head, then blank to the far side.
+    let shaft: Vec<char> = format!("─ {label} ")
+        .chars()
+        .chain(std::iter::repeat('─'))
+        .take(inner.max(1))
+        .collect();
+    let label_cells = width(&label) + 3;
+    let reach = match p.status {
+        // Stopped mid-wire, but with the whole label readable.
+        Status::Held | Status::Dropped(_) => reach.max(label_cells + 1),
+        _ => reach,
+    }
+    .clamp(1, inner.saturating_sub(width(tail) + 1).max(1));
+    let mut drawn = String::new();
+    let mut used = 0;
+    for ch in shaft {
+        let cw = width(&ch.to_string());
+        if used + cw > reach {
+            break;
+        }
+        used += cw;
+        drawn.push(ch);
+    }
+    let delivered = matches!(p.status, Status::Delivered(_));
+    let head = match (p.dir, delivered) {
+        (Dir::ToServer, true) => "▶",
+        (Dir::ToClient, true) => "◀",
+        (Dir::ToServer, false) => "▷",
+        (Dir::ToClient, false) => "◁",
+    };
+    let text = match p.dir {
+        Dir::ToServer => format!(" {drawn}{head} {tail}"),
+        Dir::ToClient => {
+            // Mirror: the arrow grows from the server's side toward the client.
+            let tail = if tail.is_empty() {
+                String::new()
+            } else {
+                format!("{tail} ")
+            };
+            let body = format!("{tail}{head}{drawn}");
+            let pad = mid.saturating_sub(width(&body) + 1);
+            format!("{}{body} ", " ".repeat(pad))
+        }
+    };
+    (fit(&text, mid), style)
+}
+
+fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// Exactly `w` display cells.
+fn fit(s: &str, w: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = String::new();
+    let mut used = 0;
+    for ch in s.chars() {
+        let cw = ch.width().unwrap_or(0);
+        if used + cw > w {
+            break;
+        }
+        used += cw;
+        out.push(ch);
+    }
+    out.push_str(&" ".repeat(w - used));
+    out
+}
