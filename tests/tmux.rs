@@ -12,7 +12,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(cmd: &str) -> Tmux {
-        let name = format!("tcplab-{}", std::process::id());
+        // Tests of one binary run in parallel: one session name each.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("tcplab-{}-{n}", std::process::id());
         let ok = Command::new("tmux")
             .args([
                 "new-session",
@@ -144,4 +147,77 @@ fn not_a_terminal_points_to_the_headless_commands() {
         err.contains("the dashboard needs a terminal") && err.contains("tcp-lab run"),
         "{err}"
     );
+}
+
+/// The state of one side in the connections pane ("client   :40000   SYN_SENT ...").
+fn conn_state(screen: &str, side: &str) -> String {
+    let line = screen
+        .lines()
+        .find(|l| l.contains(&format!("{side}   :")))
+        .unwrap_or("");
+    ["SYN_SENT", "SYN_RECV", "ESTABLISHED"]
+        .iter()
+        .find(|s| line.contains(*s))
+        .map_or(String::new(), |s| s.to_string())
+}
+
+#[test]
+fn slow_motion_step_mode_one_packet_per_key() {
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || !std::path::Path::new("/dev/net/tun").exists() {
+        eprintln!("SKIPPED slow_motion_step_mode_one_packet_per_key: slow motion needs root and /dev/net/tun");
+        return;
+    }
+    let t = Tmux::start(&format!("{BIN} --slow --step --port 0; sleep 30"));
+    t.wait("step mode, no packets", |s| {
+        s.contains("STEP MODE") && s.contains("no packets yet")
+    });
+
+    t.keys("c");
+    let s = t.wait("SYN_SENT", |s| conn_state(s, "client") == "SYN_SENT");
+    assert_eq!(conn_state(&s, "server"), "", "{s}");
+    assert!(s.contains("Packet ladder #1 │ 1 packet "), "{s}");
+    let syn = line_with(&s, "SYN seq=0 ─");
+    assert!(syn.contains("▷ ⏸ held") && syn.contains("SYN_SENT"), "{s}");
+
+    t.keys("Space");
+    let s = t.wait("SYN_RECV", |s| conn_state(s, "server") == "SYN_RECV");
+    assert_eq!(conn_state(&s, "client"), "SYN_SENT", "{s}");
+    assert!(s.contains("Packet ladder #1 │ 2 packets"), "{s}");
+
+    t.keys("Space");
+    let s = t.wait("client ESTABLISHED", |s| {
+        conn_state(s, "client") == "ESTABLISHED"
+    });
+    assert_eq!(conn_state(&s, "server"), "SYN_RECV", "{s}");
+
+    t.keys("Space");
+    let s = t.wait("server ESTABLISHED", |s| {
+        conn_state(s, "server") == "ESTABLISHED"
+    });
+    // Three arrows: SYN, SYN/ACK, ACK, each with the state it caused beside it.
+    assert!(s.contains("Packet ladder #1 │ 3 packets"), "{s}");
+    for (arrow, state) in [
+        ("SYN seq=0 ─", "SYN_SENT"),
+        ("SYN/ACK seq=0 ack=1", "SYN_RECV"),
+        ("ACK seq=1 ack=1 ─", "ESTABLISHED"),
+    ] {
+        assert!(line_with(&s, arrow).contains(state), "{arrow} / {state}:\n{s}");
+    }
+    assert!(s.contains("STEP: 0 held"), "{s}");
+
+    // w writes what crossed the wire as pcap.
+    t.keys("w");
+    let s = t.wait("the pcap message", |s| s.contains("wrote 3 packets to"));
+    let path = s
+        .split("wrote 3 packets to ")
+        .nth(1)
+        .and_then(|r| r.split(" (open").next())
+        .unwrap()
+        .trim()
+        .to_string();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+    t.keys("q");
 }

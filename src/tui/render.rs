@@ -457,10 +457,11 @@ fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect
     let h = area.height.saturating_sub(2) as usize;
     let lines = ladder::lines(tl, app.selected, w, h, now, app.settings.color);
     let title = match app.selected {
-        Some(id) => format!(
-            " Packet ladder #{id} │ {} packets ",
-            ladder::arrow_count(tl, Some(id))
-        ),
+        Some(id) => {
+            let n = ladder::arrow_count(tl, Some(id));
+            let s = if n == 1 { "" } else { "s" };
+            format!(" Packet ladder #{id} │ {n} packet{s} ")
+        }
         None => " Packet ladder ".to_string(),
     };
     f.render_widget(
