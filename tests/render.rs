@@ -320,7 +320,7 @@ fn too_small_says_so() {
 /// Slow motion: the three-way handshake in step mode, the ACK held mid-wire, a frame in flight.
 fn slow_handshake() -> Lab {
     use std::sync::Arc;
-    use tcp_lab::wire::packet::{ACK, PSH, SYN, build};
+    use tcp_lab::wire::packet::{ACK, SYN, build};
     use tcp_lab::wire::{Dir, WireEvent};
     let mut lab = Lab::listening("192.0.2.2");
     lab.app.settings.slow = Some("slow motion 192.0.2.1 ↔ 192.0.2.2 (root)".into());

@@ -295,3 +295,55 @@ fn unprivileged_user_namespace_path_works_where_tun_is_open() {
     assert!(stdout.contains("CLOSING → TIME_WAIT"), "{stdout}");
     assert!(stdout.contains("server on 192.0.2.2:"), "{stdout}");
 }
+
+#[tokio::test]
+async fn total_loss_drops_every_packet_with_its_reason_and_the_syn_is_retried() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use tcp_lab::lab::{Command as LabCommand, LabConfig, Side};
+    use tcp_lab::observe::TcpState;
+    use tcp_lab::session::Session;
+    use tcp_lab::wire::track::Status;
+    use tcp_lab::wire::{DropReason, Hosts, Slow, WireSettings};
+    if !privileged("total_loss_drops_every_packet_with_its_reason_and_the_syn_is_retried") {
+        return;
+    }
+    // As root no user namespace is needed, so a multi-threaded test process may make hosts.
+    let hosts = Hosts::create().expect("hosts");
+    let slow = Slow {
+        settings: WireSettings {
+            delay: Duration::from_millis(10),
+            loss: 100.0,
+            ..WireSettings::default()
+        },
+        hosts,
+    };
+    let cfg = LabConfig {
+        bind: slow.hosts.server.addr.into(),
+        port: 0,
+        slow: Some(Arc::new(slow)),
+        ..LabConfig::default()
+    };
+    let mut s = Session::start(cfg).await.expect("session");
+    let id = s.lab.command(LabCommand::Connect).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The first SYN and its retransmission (after the 1 s initial RTO) are both lost.
+    while s.timeline.packets().all().len() < 2 && Instant::now() < deadline {
+        s.step(Duration::from_millis(50)).await;
+    }
+    let packets = s.timeline.packets().all();
+    assert!(packets.len() >= 2, "{packets:?}");
+    assert!(
+        packets
+            .iter()
+            .all(|p| p.status == Status::Dropped(DropReason::Loss))
+    );
+    assert!(packets[1].retransmission && packets[1].flags() == "SYN");
+    assert_eq!(s.timeline.packets().drops()[0].0, "random loss");
+    let snap = s.timeline.snapshot().unwrap();
+    assert_eq!(
+        snap.find(Side::Client, id).unwrap().row.state,
+        TcpState::SynSent
+    );
+    assert!(snap.find(Side::Server, id).is_none());
+}

@@ -165,7 +165,9 @@ fn conn_state(screen: &str, side: &str) -> String {
 fn slow_motion_step_mode_one_packet_per_key() {
     let root = unsafe { libc::geteuid() } == 0;
     if !root || !std::path::Path::new("/dev/net/tun").exists() {
-        eprintln!("SKIPPED slow_motion_step_mode_one_packet_per_key: slow motion needs root and /dev/net/tun");
+        eprintln!(
+            "SKIPPED slow_motion_step_mode_one_packet_per_key: slow motion needs root and /dev/net/tun"
+        );
         return;
     }
     let t = Tmux::start(&format!("{BIN} --slow --step --port 0; sleep 30"));
@@ -202,7 +204,10 @@ fn slow_motion_step_mode_one_packet_per_key() {
         ("SYN/ACK seq=0 ack=1", "SYN_RECV"),
         ("ACK seq=1 ack=1 ─", "ESTABLISHED"),
     ] {
-        assert!(line_with(&s, arrow).contains(state), "{arrow} / {state}:\n{s}");
+        assert!(
+            line_with(&s, arrow).contains(state),
+            "{arrow} / {state}:\n{s}"
+        );
     }
     assert!(s.contains("STEP: 0 held"), "{s}");
 

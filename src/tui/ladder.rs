@@ -38,7 +38,15 @@ fn rows(tl: &Timeline, conn: Option<ConnId>) -> Vec<Row> {
     let mut anchor: [Option<usize>; 2] = [None, None];
     let idx = |s: Side| usize::from(s == Side::Server);
     let mine = |c: Option<ConnId>| conn.is_none() || c.is_none() || c == conn;
-    for e in tl.entries() {
+    // By when things happened, not when they were read: the poller sees a state a little after the
+    // packet that goes with it (connect() → SYN_SENT is often read before the SYN reaches the wire).
+    let mut entries: Vec<_> = tl
+        .entries()
+        .iter()
+        .filter(|e| matches!(e.what, What::Packet(..) | What::Kernel(_)))
+        .collect();
+    entries.sort_by_key(|e| e.at);
+    for e in entries {
         match &e.what {
             What::Packet(stage, p) if mine(p.conn) => {
                 let from = p.dir.from_side();

@@ -307,10 +307,8 @@ impl Forwarder {
                     return;
                 }
             }
-            for from in 0..2 {
-                if ready[from] {
-                    self.read_from(from, &mut buf);
-                }
+            for (from, _) in ready[..2].iter().enumerate().filter(|(_, r)| **r) {
+                self.read_from(from, &mut buf);
             }
             self.deliver_due();
         }
