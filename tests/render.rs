@@ -50,6 +50,7 @@ impl Lab {
             server: true,
             color: true,
             slow: None,
+            slow_unavailable: None,
         };
         let mut lab = Lab {
             t0,

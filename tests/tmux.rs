@@ -226,3 +226,37 @@ fn slow_motion_step_mode_one_packet_per_key() {
     assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
     t.keys("q");
 }
+
+#[test]
+fn unprivileged_slow_dashboard_says_why_and_runs_on_loopback() {
+    let root = unsafe { libc::geteuid() } == 0;
+    let open = std::fs::metadata("/dev/net/tun")
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o006 == 0o006)
+        .unwrap_or(false);
+    if !root || open {
+        eprintln!(
+            "SKIPPED unprivileged_slow_dashboard_...: needs root (to drop to nobody) and a closed /dev/net/tun"
+        );
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "setpriv --reuid 65534 --regid 65534 --clear-groups {BIN} --slow --port 0; sleep 30"
+    ));
+    let s = t.wait("the reason", |s| {
+        s.contains("slow motion is unavailable: /dev/net/tun: permission denied")
+    });
+    assert!(s.contains("slow motion unavailable (see timeline)"), "{s}");
+    t.keys("c");
+    let s = t.wait("a loopback connection", |s| {
+        s.contains("#1: client ESTABLISHED · server ESTABLISHED")
+    });
+    assert!(s.contains("listener 127.0.0.1:"), "{s}");
+    t.keys("t");
+    t.wait("the reason again on a slow-motion key", |s| {
+        s.lines()
+            .last()
+            .is_some_and(|l| l.contains("slow motion is unavailable"))
+            || s.contains(" slow motion is unavailable: /dev/net/tun")
+    });
+    t.keys("q");
+}

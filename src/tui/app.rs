@@ -44,6 +44,8 @@ pub struct Settings {
     pub color: bool,
     /// Slow motion's hosts, when it runs ("192.0.2.1 ↔ 192.0.2.2").
     pub slow: Option<String>,
+    /// Why slow motion was asked for but could not start.
+    pub slow_unavailable: Option<String>,
 }
 
 pub struct App {
@@ -221,10 +223,11 @@ impl App {
             KeyCode::Char('e') => return Action::Export,
             KeyCode::Char(ch @ ('+' | '=' | '-' | 't' | ' ' | 'w')) => {
                 if self.settings.slow.is_none() {
-                    self.say(
-                        "slow motion is off: start tcp-lab with --slow to delay, step and capture packets",
-                        now,
-                    );
+                    let why = self.settings.slow_unavailable.clone().unwrap_or_else(|| {
+                        "slow motion is off: start tcp-lab with --slow to delay, step and capture packets"
+                            .into()
+                    });
+                    self.say(why, now);
                     return Action::None;
                 }
                 return match ch {

@@ -101,6 +101,7 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
         privileged: privileged(),
         server,
         color: opts.color,
+        slow_unavailable: opts.notice.clone(),
         slow: s.lab.config().slow.as_ref().map(|w| {
             format!(
                 "slow motion {} ↔ {} ({})",
@@ -108,10 +109,13 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
             )
         }),
     };
-    if let Some(n) = opts.notice {
-        s.timeline.note(Instant::now(), n);
+    if let Some(n) = &opts.notice {
+        s.timeline.note(Instant::now(), n.clone());
     }
     let mut app = App::new(settings, s.lab.policy());
+    if let Some(n) = &opts.notice {
+        app.say(n.clone(), Instant::now());
+    }
 
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

@@ -123,6 +123,9 @@ fn badge_style(state: Option<TcpState>, color: bool) -> Style {
 fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
     let s = &app.settings;
     let mut parts = vec!["tcp-lab".to_string()];
+    if s.slow_unavailable.is_some() {
+        parts.push("slow motion unavailable (see timeline)".into());
+    }
     // Slow motion first: it is what changes while the lab runs.
     if let (Some(hosts), Some(w)) = (&s.slow, tl.wire()) {
         parts.push(hosts.clone());
@@ -166,6 +169,7 @@ fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
     if !s.server {
         parts.push("observing another server".into());
     }
+
     let text = format!(" {}", parts.join(" │ "));
     let style = if s.color {
         Style::default().fg(Color::Black).bg(Color::Gray)
