@@ -25,7 +25,9 @@ transition on a timeline.\n\nFrames are a 4-digit decimal byte length then the m
 0014Hello 모종닷컴.",
     after_help = "Examples:\n  tcp-lab server --port 9999            headless echo server, prints the timeline\n  \
 tcp-lab client --port 9999            send \"Hello 모종닷컴\", print the reply, close\n  \
-tcp-lab run assets/scenarios/client-closes-first.toml --port 0\n                                        replay a scripted demonstration"
+tcp-lab run assets/scenarios/client-closes-first.toml --port 0\n                                        replay a scripted demonstration\n  \
+sudo tcp-lab --slow --step            slow motion, one packet per space key\n  \
+sudo tcp-lab run assets/scenarios/simultaneous-close.toml --slow 300ms --pcap close.pcap"
 )]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
