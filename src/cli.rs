@@ -333,11 +333,7 @@ async fn dashboard(
     notice: Option<String>,
 ) -> anyhow::Result<()> {
     let cfg = LabConfig {
-        bind: match &slow {
-            Some(s) => s.hosts.server.addr.into(),
-            None => a.bind,
-        },
-        slow,
+        bind: a.bind,
         port: a.port,
         charset: a.charset,
         reply: a.reply,
@@ -345,6 +341,10 @@ async fn dashboard(
         server: !a.no_server,
         idle_timeout: None,
         ..LabConfig::default()
+    };
+    let cfg = match slow {
+        Some(s) => cfg.in_slow_motion(s),
+        None => cfg,
     };
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     crate::tui::run(

@@ -268,15 +268,15 @@ pub async fn run(
         .as_ref()
         .map_or(Duration::ZERO, |s| s.settings.delay * 8);
     let cfg = LabConfig {
-        bind: slow
-            .as_ref()
-            .map_or(LabConfig::default().bind, |s| s.hosts.server.addr.into()),
-        slow,
         port: port.or(sc.port).unwrap_or(0),
         charset: sc.charset,
         policy: sc.policy,
         reply: sc.reply.clone(),
         ..LabConfig::default()
+    };
+    let cfg = match slow {
+        Some(s) => cfg.in_slow_motion(s),
+        None => cfg,
     };
     let s = Session::start(cfg).await?;
     let mut r = Runner {

@@ -380,7 +380,7 @@ fn packet_text(stage: Stage, p: &Packet) -> String {
             format!("pkt {}{conn} {} {label}{text}, {fate}", p.id, p.dir.arrow())
         }
         Stage::Delivered => {
-            let to = p.dir.from_side().peer().name();
+            let to = p.dir.sender().peer().name();
             format!("pkt {}{conn} {label} arrived at the {to}", p.id)
         }
         Stage::Dropped => {
@@ -412,7 +412,8 @@ pub fn describe(what: &What, charset: Charset) -> (String, String) {
         What::Note(t) => ("note".into(), t.clone()),
         What::Packet(stage, p) => ("wire".into(), packet_text(*stage, p)),
         What::Lab(k) => match k {
-            K::Wire(w) => ("wire".into(), format!("{w:?}")),
+            // Wire events become What::Packet or notes in Timeline::lab; never stored as Lab.
+            K::Wire(_) => ("wire".into(), "wire event".into()),
             K::Listening { addr } => ("server".into(), format!("listening on {addr}")),
             K::ConnectCalled { conn, remote, .. } => (
                 "client".into(),
@@ -578,12 +579,12 @@ fn to_json(e: &Entry, charset: Charset) -> Value {
             if let Some(c) = p.conn {
                 put("conn", json!(c));
             }
-            put("from", json!(p.dir.from_side().name()));
-            put("to", json!(p.dir.from_side().peer().name()));
+            put("from", json!(p.dir.sender().name()));
+            put("to", json!(p.dir.sender().peer().name()));
             put("flags", json!(p.flags()));
             put("seq", json!(p.rel_seq));
             put("ack", json!(p.rel_ack));
-            put("len", json!(p.len()));
+            put("len", json!(p.payload_len()));
             if let Some(t) = &p.text {
                 put("text", json!(t));
             }

@@ -4,35 +4,11 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::BIN;
+use common::{BIN, run_scenario_json};
 use serde_json::Value;
 use tcp_lab::lab::{ClosePolicy, Command, EventKind, LabConfig, Side};
 use tcp_lab::observe::{Owner, TcpState};
 use tcp_lab::session::{Format, Session};
-
-fn scenario(name: &str) -> String {
-    format!(
-        "{}/assets/scenarios/{name}.toml",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-fn run_json(name: &str) -> Vec<Value> {
-    let out = std::process::Command::new(BIN)
-        .args(["run", &scenario(name), "--port", "0", "--format", "json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
 
 fn state_entries<'a>(lines: &'a [Value], side: &str, to: &str) -> Vec<&'a Value> {
     lines
@@ -43,7 +19,7 @@ fn state_entries<'a>(lines: &'a [Value], side: &str, to: &str) -> Vec<&'a Value>
 
 #[test]
 fn client_closes_first_in_json() {
-    let lines = run_json("client-closes-first");
+    let lines = run_scenario_json("client-closes-first", &[]);
     assert!(!state_entries(&lines, "client", "ESTABLISHED").is_empty());
     assert!(!state_entries(&lines, "server", "ESTABLISHED").is_empty());
     assert!(!state_entries(&lines, "server", "CLOSE_WAIT").is_empty());
@@ -83,7 +59,7 @@ fn every_shipped_scenario_passes() {
         "half-close",
         "abort-rst",
     ] {
-        let lines = run_json(name);
+        let lines = run_scenario_json(name, &[]);
         assert!(
             lines.iter().all(|v| v["ok"] != false),
             "{name}: a check failed"
@@ -96,7 +72,7 @@ fn every_shipped_scenario_passes() {
         );
     }
     // Forgotten close: the server never leaves CLOSE_WAIT, the client is an orphaned FIN_WAIT_2 on tcp_fin_timeout.
-    let lines = run_json("forgotten-close");
+    let lines = run_scenario_json("forgotten-close", &[]);
     assert!(state_entries(&lines, "server", "CLOSED").is_empty());
     let fw2 = state_entries(&lines, "client", "FIN_WAIT_2");
     assert_eq!(fw2[0]["timer"], "timewait");

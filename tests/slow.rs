@@ -4,44 +4,8 @@ mod common;
 
 use std::process::Command;
 
-use common::BIN;
+use common::{BIN, run_scenario_json, scenario, slow_motion_possible, unprivileged_path_testable};
 use serde_json::Value;
-
-fn scenario(name: &str) -> String {
-    format!(
-        "{}/assets/scenarios/{name}.toml",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-/// Slow motion needs root here (/dev/net/tun is 0600 on these machines). Says so when it skips.
-fn privileged(test: &str) -> bool {
-    let root = unsafe { libc::geteuid() } == 0;
-    let tun = std::path::Path::new("/dev/net/tun").exists();
-    if !(root && tun) {
-        eprintln!(
-            "SKIPPED {test}: slow motion needs root and /dev/net/tun (root: {root}, tun: {tun})"
-        );
-    }
-    root && tun
-}
-
-fn run_slow(name: &str, extra: &[&str]) -> Vec<Value> {
-    let file = scenario(name);
-    let mut args = vec!["run", &file, "--port", "0", "--format", "json"];
-    args.extend_from_slice(extra);
-    let out = Command::new(BIN).args(&args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
 
 /// Index of the first kernel transition of `side` into `state`.
 fn first(lines: &[Value], side: &str, state: &str) -> usize {
@@ -53,10 +17,10 @@ fn first(lines: &[Value], side: &str, state: &str) -> usize {
 
 #[test]
 fn client_closes_first_shows_every_state_and_packet() {
-    if !privileged("client_closes_first_shows_every_state_and_packet") {
+    if !slow_motion_possible("client_closes_first_shows_every_state_and_packet") {
         return;
     }
-    let lines = run_slow("client-closes-first", &["--slow", "200ms"]);
+    let lines = run_scenario_json("client-closes-first", &["--slow", "200ms"]);
     let order = [
         first(&lines, "client", "SYN_SENT"),
         first(&lines, "server", "SYN_RECV"),
@@ -112,10 +76,10 @@ fn client_closes_first_shows_every_state_and_packet() {
 
 #[test]
 fn simultaneous_close_passes_through_closing_on_both_sides() {
-    if !privileged("simultaneous_close_passes_through_closing_on_both_sides") {
+    if !slow_motion_possible("simultaneous_close_passes_through_closing_on_both_sides") {
         return;
     }
-    let lines = run_slow("simultaneous-close", &["--slow", "300ms"]);
+    let lines = run_scenario_json("simultaneous-close", &["--slow", "300ms"]);
     for side in ["client", "server"] {
         let closing = first(&lines, side, "CLOSING");
         let tw = first(&lines, side, "TIME_WAIT");
@@ -131,7 +95,7 @@ fn simultaneous_close_passes_through_closing_on_both_sides() {
 
 #[test]
 fn pcap_export_reads_back_in_tshark() {
-    if !privileged("pcap_export_reads_back_in_tshark") {
+    if !slow_motion_possible("pcap_export_reads_back_in_tshark") {
         return;
     }
     if Command::new("tshark").arg("--version").output().is_err() {
@@ -146,7 +110,7 @@ fn pcap_export_reads_back_in_tshark() {
     }
     let file = std::env::temp_dir().join(format!("tcp-lab-test-{}.pcap", std::process::id()));
     let f = file.to_str().unwrap();
-    run_slow("client-closes-first", &["--slow", "50ms", "--pcap", f]);
+    run_scenario_json("client-closes-first", &["--slow", "50ms", "--pcap", f]);
     let out = Command::new("tshark")
         .args([
             "-r",
@@ -226,16 +190,9 @@ fn as_nobody(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn unprivileged_slow_says_what_is_missing_and_the_loopback_lab_still_runs() {
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED unprivileged_slow_...: needs root to drop privileges with setpriv");
-        return;
-    }
-    let tun_open = std::fs::metadata("/dev/net/tun")
-        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o006 == 0o006)
-        .unwrap_or(false);
-    if tun_open {
-        eprintln!("SKIPPED unprivileged_slow_...: /dev/net/tun is open to everyone here");
+    if !unprivileged_path_testable(
+        "unprivileged_slow_says_what_is_missing_and_the_loopback_lab_still_runs",
+    ) {
         return;
     }
     let out = as_nobody(&[
@@ -270,7 +227,7 @@ fn unprivileged_slow_says_what_is_missing_and_the_loopback_lab_still_runs() {
 
 #[test]
 fn unprivileged_user_namespace_path_works_where_tun_is_open() {
-    if !privileged("unprivileged_user_namespace_path_works_where_tun_is_open") {
+    if !slow_motion_possible("unprivileged_user_namespace_path_works_where_tun_is_open") {
         return;
     }
     // A private mount namespace with its own 0666 /dev/net/tun: the system's device is untouched.
@@ -305,7 +262,8 @@ async fn total_loss_drops_every_packet_with_its_reason_and_the_syn_is_retried() 
     use tcp_lab::session::Session;
     use tcp_lab::wire::track::Status;
     use tcp_lab::wire::{DropReason, Hosts, Slow, WireSettings};
-    if !privileged("total_loss_drops_every_packet_with_its_reason_and_the_syn_is_retried") {
+    if !slow_motion_possible("total_loss_drops_every_packet_with_its_reason_and_the_syn_is_retried")
+    {
         return;
     }
     // As root no user namespace is needed, so a multi-threaded test process may make hosts.
@@ -319,11 +277,10 @@ async fn total_loss_drops_every_packet_with_its_reason_and_the_syn_is_retried() 
         hosts,
     };
     let cfg = LabConfig {
-        bind: slow.hosts.server.addr.into(),
         port: 0,
-        slow: Some(Arc::new(slow)),
         ..LabConfig::default()
-    };
+    }
+    .in_slow_motion(Arc::new(slow));
     let mut s = Session::start(cfg).await.expect("session");
     let id = s.lab.command(LabCommand::Connect).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

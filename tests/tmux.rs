@@ -163,11 +163,7 @@ fn conn_state(screen: &str, side: &str) -> String {
 
 #[test]
 fn slow_motion_step_mode_one_packet_per_key() {
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root || !std::path::Path::new("/dev/net/tun").exists() {
-        eprintln!(
-            "SKIPPED slow_motion_step_mode_one_packet_per_key: slow motion needs root and /dev/net/tun"
-        );
+    if !common::slow_motion_possible("slow_motion_step_mode_one_packet_per_key") {
         return;
     }
     let t = Tmux::start(&format!("{BIN} --slow --step --port 0; sleep 30"));
@@ -229,14 +225,9 @@ fn slow_motion_step_mode_one_packet_per_key() {
 
 #[test]
 fn unprivileged_slow_dashboard_says_why_and_runs_on_loopback() {
-    let root = unsafe { libc::geteuid() } == 0;
-    let open = std::fs::metadata("/dev/net/tun")
-        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o006 == 0o006)
-        .unwrap_or(false);
-    if !root || open {
-        eprintln!(
-            "SKIPPED unprivileged_slow_dashboard_...: needs root (to drop to nobody) and a closed /dev/net/tun"
-        );
+    if !common::unprivileged_path_testable(
+        "unprivileged_slow_dashboard_says_why_and_runs_on_loopback",
+    ) {
         return;
     }
     let t = Tmux::start(&format!(

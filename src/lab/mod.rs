@@ -116,6 +116,17 @@ pub struct LabConfig {
     pub slow: Option<Arc<crate::wire::Slow>>,
 }
 
+impl LabConfig {
+    /// Slow motion: the server listens in the server host, at its address.
+    pub fn in_slow_motion(self, slow: Arc<crate::wire::Slow>) -> Self {
+        Self {
+            bind: slow.hosts.server.addr.into(),
+            slow: Some(slow),
+            ..self
+        }
+    }
+}
+
 impl Default for LabConfig {
     fn default() -> Self {
         Self {

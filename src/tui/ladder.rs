@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use crate::lab::{ConnId, Side};
-use crate::observe::Owner;
+use crate::observe::{Owner, TcpState};
 use crate::timeline::{Stage, Timeline, What};
 use crate::wire::Dir;
 use crate::wire::track::{Packet, Status};
@@ -49,7 +49,7 @@ fn rows(tl: &Timeline, conn: Option<ConnId>) -> Vec<Row> {
     for e in entries {
         match &e.what {
             What::Packet(stage, p) if mine(p.conn) => {
-                let from = p.dir.from_side();
+                let from = p.dir.sender();
                 match stage {
                     Stage::Sent => {
                         rows.push(Row {
@@ -96,12 +96,8 @@ fn rows(tl: &Timeline, conn: Option<ConnId>) -> Vec<Row> {
     rows
 }
 
-/// How many arrows the ladder shows for `conn` (for titles and tests).
-pub fn arrow_count(tl: &Timeline, conn: Option<ConnId>) -> usize {
-    rows(tl, conn).iter().filter(|r| r.packet.is_some()).count()
-}
-
-/// The ladder's lines for a pane `width` × `height` (the newest rows when they do not all fit).
+/// The ladder's lines for a pane `width` × `height` (the newest rows when they do not all fit), and
+/// how many arrows the ladder holds in all.
 pub fn lines(
     tl: &Timeline,
     conn: Option<ConnId>,
@@ -109,7 +105,7 @@ pub fn lines(
     height: usize,
     now: Instant,
     color: bool,
-) -> Vec<Line<'static>> {
+) -> (Vec<Line<'static>>, usize) {
     let mid = width.saturating_sub(2 * STATE_W + 2).max(8);
     let mut out = vec![Line::from(vec![
         Span::styled(
@@ -129,9 +125,10 @@ pub fn lines(
         ),
     ])];
     let rows = rows(tl, conn);
+    let arrows = rows.iter().filter(|r| r.packet.is_some()).count();
     if rows.is_empty() {
         out.push(Line::from(" no packets yet: press c to connect"));
-        return out;
+        return (out, arrows);
     }
     let show = height.saturating_sub(1);
     let elapsed = now.saturating_duration_since(tl.start());
@@ -143,7 +140,10 @@ pub fn lines(
             } else {
                 format!(" {t:>STATE_W$}")
             };
-            Span::styled(t, state_style(s.as_deref(), color))
+            Span::styled(
+                t,
+                super::render::badge_style(s.as_deref().and_then(TcpState::parse), color),
+            )
         };
         let arrow = match r.packet.and_then(|id| tl.packets().get(id)) {
             Some(p) => {
@@ -158,24 +158,7 @@ pub fn lines(
             state(&r.server, false),
         ]));
     }
-    out
-}
-
-fn state_style(s: Option<&str>, color: bool) -> Style {
-    let st = s.and_then(crate::observe::TcpState::parse);
-    if !color {
-        return Style::default().add_modifier(Modifier::BOLD);
-    }
-    use crate::observe::TcpState as T;
-    let c = match st {
-        Some(T::Established) => Color::Green,
-        Some(T::SynSent | T::SynRecv) => Color::Cyan,
-        Some(T::FinWait1 | T::FinWait2 | T::Closing) => Color::Yellow,
-        Some(T::CloseWait | T::LastAck) => Color::Magenta,
-        Some(T::TimeWait) => Color::LightRed,
-        _ => Color::DarkGray,
-    };
-    Style::default().fg(c).add_modifier(Modifier::BOLD)
+    (out, arrows)
 }
 
 /// One arrow `mid` cells wide: full when delivered, grown to the fraction of the delay that has

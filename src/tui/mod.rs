@@ -176,8 +176,7 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
                     dirty = true;
                 }
                 // Arrows in flight grow across the ladder.
-                let moving = s.timeline.packets().all().iter().rev().take(64).any(|p| p.status == crate::wire::track::Status::InFlight);
-                dirty |= moving;
+                dirty |= s.timeline.packets().in_flight() > 0;
                 // Countdowns and "gone" rows change once a second.
                 let sec = now.duration_since(s.timeline.start()).as_secs();
                 if sec != last_second {
@@ -243,13 +242,7 @@ fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
                     "space releases a held packet in step mode: press t first",
                     now,
                 );
-            } else if s
-                .timeline
-                .packets()
-                .all()
-                .iter()
-                .any(|p| p.status == crate::wire::track::Status::Held)
-            {
+            } else if s.timeline.packets().held() > 0 {
                 wire.release_next();
             } else {
                 app.say("no packet is held: press c, s, x... to make one", now);

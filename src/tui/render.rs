@@ -103,7 +103,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     }
 }
 
-fn badge_style(state: Option<TcpState>, color: bool) -> Style {
+pub(super) fn badge_style(state: Option<TcpState>, color: bool) -> Style {
     let base = Style::default().add_modifier(Modifier::BOLD);
     if !color {
         return base;
@@ -134,13 +134,7 @@ fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
             parts.push(format!("loss {}%", w.loss));
         }
         if w.step {
-            let held = tl
-                .packets()
-                .all()
-                .iter()
-                .filter(|p| p.status == crate::wire::track::Status::Held)
-                .count();
-            parts.push(format!("STEP: {held} held"));
+            parts.push(format!("STEP: {} held", tl.packets().held()));
         }
         for (why, n) in tl.packets().drops() {
             parts.push(format!("{n} dropped ({why})"));
@@ -459,10 +453,9 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
 fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
     let w = area.width.saturating_sub(2) as usize;
     let h = area.height.saturating_sub(2) as usize;
-    let lines = ladder::lines(tl, app.selected, w, h, now, app.settings.color);
+    let (lines, n) = ladder::lines(tl, app.selected, w, h, now, app.settings.color);
     let title = match app.selected {
         Some(id) => {
-            let n = ladder::arrow_count(tl, Some(id));
             let s = if n == 1 { "" } else { "s" };
             format!(" Packet ladder #{id} │ {n} packet{s} ")
         }

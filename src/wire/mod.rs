@@ -71,7 +71,7 @@ pub enum Dir {
 }
 
 impl Dir {
-    pub fn from_side(self) -> Side {
+    pub fn sender(self) -> Side {
         match self {
             Dir::ToServer => Side::Client,
             Dir::ToClient => Side::Server,

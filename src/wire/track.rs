@@ -67,12 +67,9 @@ impl Packet {
         s
     }
 
-    pub fn len(&self) -> usize {
+    /// TCP payload bytes.
+    pub fn payload_len(&self) -> usize {
         self.tcp.as_ref().map_or(0, |t| t.payload_len)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     pub fn is_open(&self) -> bool {
@@ -94,6 +91,8 @@ pub struct Tracker {
     index: HashMap<u64, usize>,
     flows: HashMap<(SocketAddr, SocketAddr), Flow>,
     drops: HashMap<&'static str, u64>,
+    held: usize,
+    in_flight: usize,
 }
 
 impl Tracker {
@@ -103,6 +102,25 @@ impl Tracker {
 
     pub fn get(&self, id: u64) -> Option<&Packet> {
         self.index.get(&id).map(|&i| &self.packets[i])
+    }
+
+    /// Packets step mode holds mid-wire right now.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Packets travelling with a delay right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    fn tally(&mut self, s: Status, up: bool) {
+        let n = match s {
+            Status::Held => &mut self.held,
+            Status::InFlight => &mut self.in_flight,
+            _ => return,
+        };
+        *n = if up { *n + 1 } else { n.saturating_sub(1) };
     }
 
     /// Drops so far by reason, for the status line.
@@ -152,6 +170,7 @@ impl Tracker {
         if let Status::Dropped(r) = status {
             *self.drops.entry(r.name()).or_default() += 1;
         }
+        self.tally(status, true);
         self.index.insert(id, self.packets.len());
         self.packets.push(Packet {
             id,
@@ -173,24 +192,28 @@ impl Tracker {
 
     pub fn set(&mut self, id: u64, status: Status) -> Option<&Packet> {
         let i = *self.index.get(&id)?;
-        let p = &mut self.packets[i];
+        let old = self.packets[i].status;
         // Held/resumed never override an outcome that already happened.
-        if p.is_open() || matches!(status, Status::Dropped(_)) {
+        if self.packets[i].is_open() || matches!(status, Status::Dropped(_)) {
             if let Status::Dropped(r) = status {
                 *self.drops.entry(r.name()).or_default() += 1;
             }
-            p.status = status;
+            self.tally(old, false);
+            self.tally(status, true);
+            self.packets[i].status = status;
         }
-        Some(p)
+        Some(&self.packets[i])
     }
 }
 
-/// The text of the frame a payload carries, when it is exactly whole frames (the first one shown).
+/// The text of the first frame a payload carries, decoded by the lab's own frame decoder.
 fn frame_text(payload: &[u8], charset: Charset) -> Option<String> {
-    let prefix = payload.get(..protocol::PREFIX_LEN)?;
-    let n: usize = std::str::from_utf8(prefix).ok()?.parse().ok()?;
-    let body = payload.get(protocol::PREFIX_LEN..protocol::PREFIX_LEN + n)?;
-    Some(protocol::decode_body(body, charset).0)
+    let mut buf = bytes::BytesMut::from(payload);
+    protocol::FrameDecoder::new(charset)
+        .decode(&mut buf)
+        .ok()
+        .flatten()
+        .map(|f| f.text)
 }
 
 #[cfg(test)]
@@ -243,5 +266,9 @@ mod tests {
             Some(Status::Dropped(DropReason::Loss))
         );
         assert_eq!(t.drops(), vec![("random loss", 1)]);
+        assert_eq!((t.in_flight(), t.held()), (4, 0));
+        t.set(1, Status::Held);
+        t.set(2, Status::Delivered(Duration::ZERO));
+        assert_eq!((t.in_flight(), t.held()), (2, 1));
     }
 }

@@ -97,3 +97,65 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Path of a shipped scenario.
+pub fn scenario(name: &str) -> String {
+    format!(
+        "{}/assets/scenarios/{name}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Runs a shipped scenario on port 0 with `--format json` (plus `extra`); asserts it passed and
+/// returns its JSON lines.
+pub fn run_scenario_json(name: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let file = scenario(name);
+    let out = Command::new(BIN)
+        .args(["run", &file, "--port", "0", "--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether slow motion can run here (root and /dev/net/tun; /dev/net/tun is 0600 on these
+/// machines). Says why when `test` is skipped.
+pub fn slow_motion_possible(test: &str) -> bool {
+    let root = is_root();
+    let tun = std::path::Path::new("/dev/net/tun").exists();
+    if !(root && tun) {
+        eprintln!(
+            "SKIPPED {test}: slow motion needs root and /dev/net/tun (root: {root}, tun: {tun})"
+        );
+    }
+    root && tun
+}
+
+/// Whether an unprivileged user can be shown the "no rights" path: we are root (to drop to
+/// nobody) and /dev/net/tun is closed to others. Says why when `test` is skipped.
+pub fn unprivileged_path_testable(test: &str) -> bool {
+    let open = std::fs::metadata("/dev/net/tun")
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o006 == 0o006)
+        .unwrap_or(false);
+    let ok = is_root() && !open;
+    if !ok {
+        eprintln!(
+            "SKIPPED {test}: needs root (to drop to nobody) and a /dev/net/tun closed to others"
+        );
+    }
+    ok
+}
