@@ -56,10 +56,9 @@ fn main() {
     // The observer's steady-state poll: exact lookups of the sockets it knows, labelled.
     let mut obs = tcp_lab::observe::Observer::new(Box::new(SockDiag::open().unwrap()), port);
     obs.set_discover_every(Duration::from_secs(3600));
-    let registry = tcp_lab::observe::Registry::default();
-    assert_eq!(obs.poll(&registry).unwrap().sockets.len(), 3);
+    assert_eq!(obs.poll().unwrap().len(), 3);
     let fast = time(20_000, || {
-        assert_eq!(obs.poll(&registry).unwrap().sockets.len(), 3);
+        assert_eq!(obs.poll().unwrap().len(), 3);
     });
     // At the dashboard's defaults: a poll every 50 ms, a discovery dump every 500 ms.
     let amortized = (fast * 9 + dump) / 10;

@@ -11,16 +11,17 @@ fn main() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};
-    use tcp_lab::lab::{EventKind, Side};
+    use tcp_lab::hosts::Hosts;
+    use tcp_lab::model::Side;
     use tcp_lab::protocol::{Charset, DEFAULT_MESSAGE, encode_frame};
-    use tcp_lab::wire::{Hosts, Wire, WireEvent, WireSettings};
+    use tcp_lab::wire::{Wire, WireEvent, WireSettings};
 
     let n: usize = std::env::var("TCP_LAB_BENCH_ECHOES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     // Namespaces before any other thread exists.
-    let hosts = match Hosts::create() {
+    let hosts = match Hosts::create(tcp_lab::model::is_root()) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("wire bench skipped: slow motion is unavailable here: {e}");
@@ -81,7 +82,7 @@ fn main() {
     let counter = packets.clone();
     std::thread::spawn(move || {
         while let Some(ev) = rx.blocking_recv() {
-            if let EventKind::Wire(WireEvent::Sent { .. }) = ev.kind {
+            if let WireEvent::Sent { .. } = ev.event {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::headless::{self, ClientOpts, Ending};
+use crate::headless::{self, ClientOpts, Ending, Format};
+use crate::hosts::Hosts;
 use crate::lab::{ClosePolicy, LabConfig};
+use crate::model::parse_duration;
 use crate::protocol::{Charset, DEFAULT_MESSAGE};
-use crate::session::Format;
-use crate::wire::{Hosts, Slow, WireSettings};
+use crate::session::Slow;
+use crate::wire::WireSettings;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -66,7 +68,8 @@ pub struct DashArgs {
     /// Slow motion: start in step mode (every packet waits mid-wire; space releases the next).
     #[arg(long)]
     pub step: bool,
-    /// Slow motion: one-way delay of the wire (e.g. 500ms, 1s; + and - change it live). Implies --slow.
+    /// Slow motion: one-way delay of the wire, with a unit (500ms, 1s; + and - change it live).
+    /// Implies --slow.
     #[arg(long, value_name = "DELAY", value_parser = parse_delay)]
     pub delay: Option<Duration>,
 }
@@ -75,7 +78,8 @@ pub struct DashArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct SlowArgs {
     /// Slow motion: client and server on two private hosts (network namespaces) joined by
-    /// tcp-lab's own wire, which delays every packet DELAY each way (default 500ms), so SYN_SENT,
+    /// tcp-lab's own wire, which delays every packet DELAY each way (default 500ms; a unit is
+    /// required: 300ms, 1.5s), so SYN_SENT,
     /// SYN_RECV, FIN_WAIT_1, LAST_ACK and CLOSING become visible. Needs root, or unprivileged user
     /// namespaces with a usable /dev/net/tun; without them tcp-lab says what is missing and runs
     /// on loopback.
@@ -104,22 +108,9 @@ impl SlowArgs {
     }
 }
 
-/// "500ms", "0.5s", "2s" or a bare number of milliseconds.
+/// "500ms", "0.5s", "2s" or "0": the unit is required, as in scenarios.
 fn parse_delay(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (t, 1e-3)
-    };
-    let d = num
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(|v| Duration::try_from_secs_f64(v * scale).ok())
-        .ok_or_else(|| format!("{s:?} is not a delay: write e.g. 500ms, 1.5s or 0"))?;
+    let d = parse_duration(s)?;
     if d > crate::wire::MAX_DELAY {
         return Err(format!(
             "{s}: at most {}s each way",
@@ -222,6 +213,8 @@ pub struct RunArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Privilege is asked once, here, and passed down.
+    let root = crate::model::is_root();
     // Namespaces first: an unprivileged user namespace needs a process with one thread.
     let wanted = match &cli.command {
         None => cli.dash.slow.settings(cli.dash.delay, cli.dash.step),
@@ -230,8 +223,14 @@ pub fn main() -> ExitCode {
     };
     let (slow, slow_error) = match wanted {
         None => (None, None),
-        Some(settings) => match Hosts::create() {
-            Ok(hosts) => (Some(Arc::new(Slow { hosts, settings })), None),
+        Some(settings) => match Hosts::create(root) {
+            Ok(hosts) => (
+                Some(Slow {
+                    hosts: Arc::new(hosts),
+                    settings,
+                }),
+                None,
+            ),
             Err(e) => {
                 let msg = format!(
                     "slow motion is unavailable: {e}. Running the normal loopback lab instead."
@@ -251,7 +250,7 @@ pub fn main() -> ExitCode {
     let res = match cli.command {
         Some(cmd) => rt.block_on(run(cmd, slow)),
         None => rt
-            .block_on(dashboard(cli.dash, slow, slow_error))
+            .block_on(dashboard(cli.dash, slow, slow_error, root))
             .map(|_| ExitCode::SUCCESS),
     };
     match res {
@@ -263,7 +262,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cmd: Cmd, slow: Option<Arc<Slow>>) -> anyhow::Result<ExitCode> {
+async fn run(cmd: Cmd, slow: Option<Slow>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
     match cmd {
         Cmd::Server(a) => {
@@ -317,7 +316,7 @@ async fn run(cmd: Cmd, slow: Option<Arc<Slow>>) -> anyhow::Result<ExitCode> {
         }
         Cmd::Run(a) => {
             let scenario = crate::scenario::Scenario::load(&a.file)?;
-            let ok = crate::scenario::run(&scenario, a.port, slow, a.format, &mut out).await?;
+            let ok = headless::run::run(&scenario, a.port, slow, a.format, &mut out).await?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -329,8 +328,9 @@ async fn run(cmd: Cmd, slow: Option<Arc<Slow>>) -> anyhow::Result<ExitCode> {
 
 async fn dashboard(
     a: DashArgs,
-    slow: Option<Arc<Slow>>,
+    slow: Option<Slow>,
     notice: Option<String>,
+    root: bool,
 ) -> anyhow::Result<()> {
     let cfg = LabConfig {
         bind: a.bind,
@@ -342,17 +342,19 @@ async fn dashboard(
         idle_timeout: None,
         ..LabConfig::default()
     };
-    let cfg = match slow {
-        Some(s) => cfg.in_slow_motion(s),
-        None => cfg,
+    let (cfg, wire) = match slow {
+        Some(s) => (cfg.in_slow_motion(s.hosts), Some(s.settings)),
+        None => (cfg, None),
     };
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     crate::tui::run(
         cfg,
+        wire,
         crate::tui::Options {
             poll: Duration::from_millis(a.poll_ms),
             color,
             notice,
+            privileged: root,
         },
     )
     .await

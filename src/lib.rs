@@ -1,15 +1,19 @@
 //! tcp-lab: a terminal lab for the TCP connection lifecycle on real kernel sockets.
 //!
-//! Data flows one way: keys/scenarios → [`lab`] (endpoints) → kernel; kernel → [`observe`] →
-//! [`timeline`] → front ends ([`headless`], the dashboard).
+//! Layers stand on each other in one direction (README.md, "Code map"):
+//! [`model`] → [`protocol`], [`hosts`] → [`lab`], [`wire`], [`observe`] → [`timeline`] →
+//! [`session`] → front ends ([`headless`], [`tui`]) → [`cli`].
 
 pub mod cli;
 pub mod headless;
+pub mod hosts;
 pub mod lab;
+pub mod model;
 pub mod observe;
 pub mod protocol;
 pub mod scenario;
 pub mod session;
+pub mod signal;
 pub mod timeline;
 pub mod tui;
 pub mod wire;

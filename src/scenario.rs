@@ -1,21 +1,19 @@
 //! Scripted demonstrations: TOML files of steps with expected kernel states, run on real sockets.
 //! See assets/scenarios/ and the README's "Scenarios" section for the format.
 
-use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::lab::{ClosePolicy, Command, ConnId, EventKind, LabConfig, Side};
+use crate::lab::ClosePolicy;
+use crate::model::Side;
+pub use crate::model::parse_duration;
 use crate::observe::TcpState;
 use crate::protocol::{Charset, DEFAULT_MESSAGE};
-use crate::session::{Format, Session};
 
-const POLL: Duration = Duration::from_millis(10);
-const DEFAULT_EXPECT_TIMEOUT: Duration = Duration::from_secs(2);
-const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a step's expectations may take by default.
+pub const DEFAULT_EXPECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +91,13 @@ pub enum ScenarioError {
     Parse { path: String, message: String },
 }
 
+/// A step's `timeout` (or a `wait_for`'s), the default when absent.
+pub fn timeout_or_default(t: Option<&str>) -> Result<Duration, String> {
+    t.map(parse_duration)
+        .transpose()
+        .map(|t| t.unwrap_or(DEFAULT_EXPECT_TIMEOUT))
+}
+
 impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
@@ -135,7 +140,7 @@ impl Scenario {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Action {
+pub enum Action {
     Connect,
     Send(Side, String),
     HalfClose(Side),
@@ -146,7 +151,7 @@ enum Action {
 }
 
 impl Action {
-    fn parse(a: &str, step: &Step) -> Result<Action, String> {
+    pub fn parse(a: &str, step: &Step) -> Result<Action, String> {
         let text = || {
             step.text
                 .clone()
@@ -183,14 +188,14 @@ client.abort, server.send, server.half_close, server.close, server.abort, server
 
 /// `side[@client]:STATE`; STATE `GONE` means absent from the table.
 #[derive(Debug, Clone, PartialEq)]
-struct Expect {
-    side: Side,
-    client: Option<String>,
-    state: Option<TcpState>,
+pub struct Expect {
+    pub side: Side,
+    pub client: Option<String>,
+    pub state: Option<TcpState>,
 }
 
 impl Expect {
-    fn parse(s: &str) -> Result<Expect, String> {
+    pub fn parse(s: &str) -> Result<Expect, String> {
         let (who, state) = s.split_once(':').ok_or_else(|| {
             format!("expectation {s:?} is not side:STATE, e.g. \"client:FIN_WAIT_2\"")
         })?;
@@ -217,315 +222,9 @@ impl Expect {
         })
     }
 
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         self.state
             .map_or("gone".to_string(), |s| s.name().to_string())
-    }
-}
-
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map_or((s, "s"), |i| (&s[..i], s[i..].trim()));
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like \"500ms\" or \"2s\""))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" | "sec" => v,
-        "m" | "min" => v * 60.0,
-        _ => return Err(format!("{s:?}: unit must be ms, s or m")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
-}
-
-struct Runner<'a> {
-    s: Session,
-    clients: HashMap<String, ConnId>,
-    out: &'a mut dyn Write,
-    format: Format,
-    /// Added to every wait in slow motion.
-    stretch: Duration,
-}
-
-/// Runs a scenario; returns whether every expectation held.
-pub async fn run(
-    sc: &Scenario,
-    port: Option<u16>,
-    slow: Option<std::sync::Arc<crate::wire::Slow>>,
-    format: Format,
-    out: &mut dyn Write,
-) -> anyhow::Result<bool> {
-    if sc.slow && slow.is_none() {
-        anyhow::bail!(
-            "scenario {:?} needs slow motion (--slow): its states last microseconds on loopback",
-            sc.name
-        );
-    }
-    // Every exchange takes a round trip or more on the slow wire: stretch each wait to match.
-    let stretch = slow
-        .as_ref()
-        .map_or(Duration::ZERO, |s| s.settings.delay * 8);
-    let cfg = LabConfig {
-        port: port.or(sc.port).unwrap_or(0),
-        charset: sc.charset,
-        policy: sc.policy,
-        reply: sc.reply.clone(),
-        ..LabConfig::default()
-    };
-    let cfg = match slow {
-        Some(s) => cfg.in_slow_motion(s),
-        None => cfg,
-    };
-    let s = Session::start(cfg).await?;
-    let mut r = Runner {
-        s,
-        clients: HashMap::new(),
-        out,
-        format,
-        stretch,
-    };
-    let _ = writeln!(
-        r.out,
-        "{}",
-        r.s.header(&format!("run {:?}", sc.name), format)
-    );
-    if let Some(about) = &sc.about {
-        r.s.timeline.say(Instant::now(), about.trim());
-    }
-    let mut checks = 0;
-    for (i, step) in sc.steps.iter().enumerate() {
-        let n = i + 1;
-        let name = step.client.clone().unwrap_or_else(|| "a".into());
-        if let Some(say) = &step.say {
-            r.s.timeline.say(Instant::now(), say.trim());
-        }
-        if let Some(a) = &step.action {
-            let action = Action::parse(a, step).map_err(|e| anyhow::anyhow!("step {n}: {e}"))?;
-            r.s.timeline
-                .step(Instant::now(), format!("step {n}: {a} ({name})"));
-            if let Err(e) = r.act(&name, action).await {
-                r.fail(format!("step {n}: {e}"));
-                return Ok(false);
-            }
-        }
-        let mut expects: Vec<(Expect, Duration)> = Vec::new();
-        let timeout = step
-            .timeout
-            .as_deref()
-            .map(parse_duration)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!(e))?
-            .unwrap_or(DEFAULT_EXPECT_TIMEOUT);
-        for e in &step.expect {
-            expects.push((Expect::parse(e).map_err(|e| anyhow::anyhow!(e))?, timeout));
-        }
-        if let Some(w) = &step.wait_for {
-            let mut e = Expect::parse(&format!("{}:{}", w.side, w.state))
-                .map_err(|e| anyhow::anyhow!(e))?;
-            e.client = w.client.clone().or(e.client);
-            let t = w
-                .timeout
-                .as_deref()
-                .map(parse_duration)
-                .transpose()
-                .map_err(|e| anyhow::anyhow!(e))?
-                .unwrap_or(DEFAULT_EXPECT_TIMEOUT);
-            expects.push((e, t));
-        }
-        for (e, t) in expects {
-            checks += 1;
-            if !r.expect(&name, &e, t).await {
-                r.fail(format!("step {n}: expectation not met"));
-                return Ok(false);
-            }
-        }
-        r.flush();
-    }
-    r.s.timeline.note(
-        Instant::now(),
-        format!("scenario passed: {} steps, {checks} checks", sc.steps.len()),
-    );
-    r.flush();
-    Ok(true)
-}
-
-impl Runner<'_> {
-    fn flush(&mut self) {
-        self.s.print_new(self.out, self.format);
-    }
-
-    fn fail(&mut self, why: String) {
-        self.s
-            .timeline
-            .note(Instant::now(), format!("scenario FAILED: {why}"));
-        self.flush();
-    }
-
-    fn conn(&self, name: &str) -> Result<ConnId, String> {
-        self.clients.get(name).copied().ok_or_else(|| {
-            format!("no client named {name:?} yet: connect it first (do = \"client.connect\")")
-        })
-    }
-
-    async fn act(&mut self, name: &str, action: Action) -> Result<(), String> {
-        let lab = self.s.lab.clone();
-        match action {
-            Action::Connect => {
-                let id = lab
-                    .command(Command::Connect)
-                    .ok_or("the lab opened no client")?;
-                self.clients.insert(name.to_string(), id);
-                let has_server = lab.listen_addr().is_some();
-                let mut connected = false;
-                let mut accepted = !has_server;
-                let got = self
-                    .until(ACTION_TIMEOUT + self.stretch, |k| {
-                        match k {
-                            EventKind::Connected { conn, .. } if *conn == id => connected = true,
-                            EventKind::Accepted { conn, .. } if *conn == id => accepted = true,
-                            EventKind::ConnectFailed { conn, .. } if *conn == id => return true,
-                            _ => {}
-                        }
-                        connected && accepted
-                    })
-                    .await;
-                match got {
-                    Some(EventKind::ConnectFailed { error, .. }) => Err(error),
-                    Some(_) => Ok(()),
-                    None => Err("connect did not complete in 5s".into()),
-                }
-            }
-            Action::Send(side, text) => {
-                let id = self.conn(name)?;
-                lab.command(Command::Send {
-                    side,
-                    conn: id,
-                    text,
-                });
-                // A client's send is done when the reply is back; a server's when the client has it.
-                let got = self
-                    .until(ACTION_TIMEOUT + self.stretch, |k| match k {
-                        EventKind::FrameReceived {
-                            side: Side::Client,
-                            conn,
-                            ..
-                        }
-                        | EventKind::SendRefused { conn, .. } => *conn == id,
-                        EventKind::Refused { .. } => true,
-                        _ => false,
-                    })
-                    .await;
-                match got {
-                    Some(EventKind::FrameReceived { .. }) => Ok(()),
-                    Some(EventKind::SendRefused { error, .. }) => Err(error.to_string()),
-                    Some(EventKind::Refused { text }) => Err(text),
-                    _ => Err("no reply within 5s".into()),
-                }
-            }
-            Action::HalfClose(side) | Action::Close(side) | Action::Abort(side) => {
-                let id = self.conn(name)?;
-                let cmd = match action {
-                    Action::HalfClose(_) => Command::HalfClose { side, conn: id },
-                    Action::Close(_) => Command::Close { side, conn: id },
-                    _ => Command::Abort { side, conn: id },
-                };
-                lab.command(cmd);
-                let got = self
-                    .until(ACTION_TIMEOUT + self.stretch, |k| match k {
-                        EventKind::ShutdownCalled { side: s, conn }
-                        | EventKind::CloseCalled { side: s, conn, .. }
-                        | EventKind::AbortCalled { side: s, conn } => *s == side && *conn == id,
-                        EventKind::Refused { .. } => true,
-                        _ => false,
-                    })
-                    .await;
-                match got {
-                    Some(EventKind::Refused { text }) => Err(text),
-                    Some(_) => Ok(()),
-                    None => Err("the lab did not carry out the command in 5s".into()),
-                }
-            }
-            Action::Policy(p) => {
-                lab.command(Command::SetPolicy(p));
-                self.until(Duration::from_millis(200), |k| {
-                    matches!(k, EventKind::PolicyChanged(_))
-                })
-                .await;
-                Ok(())
-            }
-            Action::Sleep(d) => {
-                self.until(d, |_| false).await;
-                Ok(())
-            }
-        }
-    }
-
-    async fn until(
-        &mut self,
-        t: Duration,
-        done: impl FnMut(&EventKind) -> bool,
-    ) -> Option<EventKind> {
-        self.s.wait_for(t, POLL, self.out, self.format, done).await
-    }
-
-    /// Polls the kernel until the expectation holds or the deadline passes; records the check.
-    async fn expect(&mut self, name: &str, e: &Expect, timeout: Duration) -> bool {
-        let client = e.client.as_deref().unwrap_or(name);
-        let Ok(id) = self.conn(client) else {
-            self.s.timeline.check(
-                Instant::now(),
-                false,
-                format!(
-                    "{} of client {client:?} is {}: no such client",
-                    e.side.name(),
-                    e.label()
-                ),
-            );
-            return false;
-        };
-        let timeout = timeout + self.stretch;
-        let deadline = Instant::now() + timeout;
-        loop {
-            let seen = self
-                .s
-                .timeline
-                .snapshot()
-                .and_then(|s| s.find(e.side, id))
-                .map(|o| o.row.clone());
-            if seen.as_ref().map(|r| r.state) == e.state {
-                let timer = seen
-                    .and_then(|r| r.timer)
-                    .map(|t| format!(", {} {:.1}s left", t.kind.name(), t.remaining.as_secs_f64()))
-                    .unwrap_or_default();
-                self.s.timeline.check(
-                    Instant::now(),
-                    true,
-                    format!("{} #{id} is {}{timer}", e.side.name(), e.label()),
-                );
-                self.flush();
-                return true;
-            }
-            if Instant::now() >= deadline {
-                let shown = seen.map_or("no socket (gone from the table)".to_string(), |r| {
-                    r.state.name().to_string()
-                });
-                self.s.timeline.check(
-                    Instant::now(),
-                    false,
-                    format!(
-                        "expected {} #{id} to be {} within {:.1}s; the kernel shows {shown}",
-                        e.side.name(),
-                        e.label(),
-                        timeout.as_secs_f64()
-                    ),
-                );
-                return false;
-            }
-            self.s.step(POLL).await;
-            self.flush();
-        }
     }
 }
 
@@ -537,7 +236,8 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        // A bare number once meant seconds here and milliseconds in --slow: a unit is required.
+        assert!(parse_duration("1.5").unwrap_err().contains("needs a unit"));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3h").is_err());
     }

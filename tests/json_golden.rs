@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use tcp_lab::lab::{ClosePolicy, EventKind, LabEvent, Side};
+use tcp_lab::lab::{ClosePolicy, CloseReason, EventKind};
+use tcp_lab::model::Side;
 use tcp_lab::observe::{ObservedSocket, Owner, Snapshot, SocketRow, TcpState, Timer, TimerKind};
 use tcp_lab::protocol::{self, Charset, FrameDecoder, FrameError, FramePart};
+use tcp_lab::session::Registry;
 use tcp_lab::timeline::Timeline;
 use tcp_lab::wire::packet::{ACK, FIN, PSH, SYN, build};
 use tcp_lab::wire::{Dir, DropReason, WireEvent};
@@ -46,10 +48,7 @@ fn every_kind() -> Vec<Value> {
     let mut ms = 0;
     let mut lab = |tl: &mut Timeline, kind: EventKind| {
         ms += 1;
-        tl.lab(LabEvent {
-            at: at(t0, ms),
-            kind,
-        });
+        tl.lab(at(t0, ms), kind);
     };
     lab(&mut tl, EventKind::Listening { addr: s });
     lab(
@@ -144,7 +143,12 @@ fn every_kind() -> Vec<Value> {
             conn: 1,
         },
     );
-    for reason in ["command", "idle timeout", "protocol error", "policy auto"] {
+    for reason in [
+        CloseReason::Command,
+        CloseReason::IdleTimeout,
+        CloseReason::ProtocolError,
+        CloseReason::PolicyAuto,
+    ] {
         lab(
             &mut tl,
             EventKind::CloseCalled {
@@ -261,21 +265,18 @@ fn every_kind() -> Vec<Value> {
     // Wire: settings, a packet sent, delivered, held, dropped; an error.
     let cs = std::net::SocketAddrV4::new([192, 0, 2, 1].into(), 40000);
     let ss = std::net::SocketAddrV4::new([192, 0, 2, 2].into(), 9999);
-    tl.lab(LabEvent {
-        at: at(t0, 61_300),
-        kind: EventKind::ConnectCalled {
-            conn: 3,
-            local: cs.into(),
-            remote: ss.into(),
-        },
-    });
-    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    let mut wire = |ms, ev| {
-        tl.lab(LabEvent {
-            at: at(t0, ms),
-            kind: EventKind::Wire(ev),
-        })
+    let connect = EventKind::ConnectCalled {
+        conn: 3,
+        local: cs.into(),
+        remote: ss.into(),
     };
+    // The session's registry names each packet's connection from the lab's events.
+    let mut registry = Registry::default();
+    registry.learn(&connect);
+    tl.lab(at(t0, 61_300), connect);
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let conn_of = |c, s| registry.conn_of(c, s);
+    let mut wire = |ms, ev| tl.wire(at(t0, ms), ev, &conn_of);
     wire(
         61_301,
         WireEvent::Settings {

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use common::{BIN, run_scenario_json};
 use serde_json::Value;
-use tcp_lab::lab::{ClosePolicy, Command, EventKind, LabConfig, Side};
+use tcp_lab::headless::{Format, Printer};
+use tcp_lab::lab::{ClosePolicy, Command, EventKind, LabConfig};
+use tcp_lab::model::Side;
 use tcp_lab::observe::{Owner, TcpState};
-use tcp_lab::session::{Format, Session};
+use tcp_lab::session::Session;
 
 fn state_entries<'a>(lines: &'a [Value], side: &str, to: &str) -> Vec<&'a Value> {
     lines
@@ -155,15 +157,10 @@ fn parse_ss_time(s: &str) -> f64 {
 async fn wait_event(s: &mut Session, mut f: impl FnMut(&EventKind) -> bool) {
     let mut sink = std::io::sink();
     assert!(
-        s.wait_for(
-            Duration::from_secs(5),
-            Duration::from_millis(10),
-            &mut sink,
-            Format::Text,
-            &mut f
-        )
-        .await
-        .is_some(),
+        Printer::new(&mut sink, Format::Text)
+            .wait_for(s, Duration::from_secs(5), Duration::from_millis(10), &mut f)
+            .await
+            .is_some(),
         "event did not come"
     );
 }
@@ -209,11 +206,14 @@ fn compare_with_ss(s: &mut Session) {
 
 #[tokio::test]
 async fn agrees_with_ss_through_a_whole_lifecycle() {
-    let mut s = Session::start(LabConfig {
-        port: 0,
-        policy: ClosePolicy::Manual,
-        ..LabConfig::default()
-    })
+    let mut s = Session::start(
+        LabConfig {
+            port: 0,
+            policy: ClosePolicy::Manual,
+            ..LabConfig::default()
+        },
+        None,
+    )
     .await
     .unwrap();
     let id = s.lab.command(Command::Connect).unwrap();
@@ -252,11 +252,14 @@ async fn agrees_with_ss_through_a_whole_lifecycle() {
 async fn dual_stack_listener_of_someone_else_is_external_and_shown_as_ipv4() {
     let l = std::net::TcpListener::bind("[::]:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let mut s = Session::start(LabConfig {
-        port,
-        server: false,
-        ..LabConfig::default()
-    })
+    let mut s = Session::start(
+        LabConfig {
+            port,
+            server: false,
+            ..LabConfig::default()
+        },
+        None,
+    )
     .await
     .unwrap();
     let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use tcp_lab::lab::{ClosePolicy, EventKind, LabEvent, Side};
+use tcp_lab::lab::{ClosePolicy, CloseReason, EventKind};
+use tcp_lab::model::Side;
 use tcp_lab::observe::{ObservedSocket, Owner, Snapshot, SocketRow, TcpState, Timer, TimerKind};
 use tcp_lab::protocol::{self, Charset, FrameDecoder};
+use tcp_lab::session::Registry;
 use tcp_lab::timeline::Timeline;
 use tcp_lab::tui::app::{App, Settings};
 use tcp_lab::tui::render::render;
@@ -18,6 +20,7 @@ const SIZES: [(u16, u16); 3] = [(120, 40), (80, 24), (40, 12)];
 struct Lab {
     t0: Instant,
     tl: Timeline,
+    registry: Registry,
     app: App,
 }
 
@@ -33,18 +36,19 @@ impl Lab {
     fn listening(bind: &str) -> Self {
         let t0 = Instant::now();
         let mut tl = Timeline::new(t0, Charset::Ms949);
-        tl.lab(LabEvent {
-            at: at(t0, 1),
-            kind: EventKind::Listening {
-                addr: format!("{bind}:9999").parse().unwrap(),
-            },
-        });
+        let listening = EventKind::Listening {
+            addr: format!("{bind}:9999").parse().unwrap(),
+        };
+        let mut registry = Registry::default();
+        registry.learn(&listening);
+        tl.lab(at(t0, 1), listening);
         let settings = Settings {
             port: 9999,
             bind: bind.into(),
             charset: "MS949".into(),
             poll: Duration::from_millis(50),
-            time_wait: "60s (Linux TCP_TIMEWAIT_LEN)".into(),
+            time_wait: Duration::from_secs(60),
+            time_wait_origin: "Linux TCP_TIMEWAIT_LEN".into(),
             fin_timeout: Some(Duration::from_secs(60)),
             privileged: true,
             server: true,
@@ -55,6 +59,7 @@ impl Lab {
         let mut lab = Lab {
             t0,
             tl,
+            registry,
             app: App::new(settings, ClosePolicy::Manual),
         };
         if bind == "127.0.0.1" {
@@ -64,10 +69,8 @@ impl Lab {
     }
 
     fn ev(&mut self, ms: u64, kind: EventKind) {
-        self.tl.lab(LabEvent {
-            at: at(self.t0, ms),
-            kind,
-        });
+        self.registry.learn(&kind);
+        self.tl.lab(at(self.t0, ms), kind);
     }
 
     /// A snapshot with the listener plus the given (side, state, timer ms) rows of connection #1.
@@ -177,7 +180,7 @@ impl Lab {
             EventKind::CloseCalled {
                 side: Side::Client,
                 conn: 1,
-                reason: "command",
+                reason: CloseReason::Command,
             },
         );
         self.ev(
@@ -203,7 +206,7 @@ impl Lab {
             EventKind::CloseCalled {
                 side: Side::Server,
                 conn: 1,
-                reason: "command",
+                reason: CloseReason::Command,
             },
         );
         self.kernel(4010, &[(Side::Client, TcpState::TimeWait, Some(42_300))]);
@@ -327,7 +330,11 @@ fn slow_handshake() -> Lab {
     lab.app.settings.slow = Some("slow motion 192.0.2.1 ↔ 192.0.2.2 (root)".into());
     let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
     let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
-    let wire = |lab: &mut Lab, ms, w| lab.ev(ms, EventKind::Wire(w));
+    let wire = |lab: &mut Lab, ms, w| {
+        let registry = &lab.registry;
+        lab.tl
+            .wire(at(lab.t0, ms), w, &|c, s| registry.conn_of(c, s));
+    };
     let sent = |id, dir, p: Vec<u8>, held| WireEvent::Sent {
         id,
         dir,

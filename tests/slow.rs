@@ -257,31 +257,30 @@ fn unprivileged_user_namespace_path_works_where_tun_is_open() {
 async fn total_loss_drops_every_packet_with_its_reason_and_the_syn_is_retried() {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
-    use tcp_lab::lab::{Command as LabCommand, LabConfig, Side};
+    use tcp_lab::hosts::Hosts;
+    use tcp_lab::lab::{Command as LabCommand, LabConfig};
+    use tcp_lab::model::Side;
     use tcp_lab::observe::TcpState;
     use tcp_lab::session::Session;
-    use tcp_lab::wire::track::Status;
-    use tcp_lab::wire::{DropReason, Hosts, Slow, WireSettings};
+    use tcp_lab::timeline::packets::Status;
+    use tcp_lab::wire::{DropReason, WireSettings};
     if !slow_motion_possible("total_loss_drops_every_packet_with_its_reason_and_the_syn_is_retried")
     {
         return;
     }
     // As root no user namespace is needed, so a multi-threaded test process may make hosts.
-    let hosts = Hosts::create().expect("hosts");
-    let slow = Slow {
-        settings: WireSettings {
-            delay: Duration::from_millis(10),
-            loss: 100.0,
-            ..WireSettings::default()
-        },
-        hosts,
+    let hosts = Hosts::create(true).expect("hosts");
+    let settings = WireSettings {
+        delay: Duration::from_millis(10),
+        loss: 100.0,
+        ..WireSettings::default()
     };
     let cfg = LabConfig {
         port: 0,
         ..LabConfig::default()
     }
-    .in_slow_motion(Arc::new(slow));
-    let mut s = Session::start(cfg).await.expect("session");
+    .in_slow_motion(Arc::new(hosts));
+    let mut s = Session::start(cfg, Some(settings)).await.expect("session");
     let id = s.lab.command(LabCommand::Connect).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     // The first SYN and its retransmission (after the 1 s initial RTO) are both lost.

@@ -9,7 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::{ClosePolicy, ConnId, EventKind, Shared, Side};
+use super::{ClosePolicy, CloseReason, EventKind, Shared};
+use crate::model::{ConnId, Side};
 use crate::protocol::{self, FrameDecoder, FrameError};
 
 #[derive(Debug)]
@@ -82,7 +83,7 @@ pub(super) async fn run(
             _ = idle_sleep, if !c.peer_closed => {
                 let after = idle.unwrap_or_default();
                 shared.emit(EventKind::IdleTimeout { conn, after });
-                shared.emit(EventKind::CloseCalled { side, conn, reason: "idle timeout" });
+                shared.emit(EventKind::CloseCalled { side, conn, reason: CloseReason::IdleTimeout });
                 Next::Stop
             }
         };
@@ -135,7 +136,7 @@ impl Conn {
                 self.emit(EventKind::CloseCalled {
                     side,
                     conn,
-                    reason: "command",
+                    reason: CloseReason::Command,
                 });
                 Next::Stop
             }
@@ -235,7 +236,7 @@ impl Conn {
                         self.emit(EventKind::CloseCalled {
                             side,
                             conn,
-                            reason: "protocol error",
+                            reason: CloseReason::ProtocolError,
                         });
                         return Next::Stop;
                     }
@@ -273,7 +274,7 @@ impl Conn {
             self.emit(EventKind::CloseCalled {
                 side: self.side,
                 conn: self.conn,
-                reason: "policy auto",
+                reason: CloseReason::PolicyAuto,
             });
             return Next::Stop;
         }

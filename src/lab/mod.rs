@@ -2,6 +2,7 @@
 //! driven by [`Command`]s and reporting [`LabEvent`]s. One tokio task per connection.
 
 mod conn;
+mod event;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -12,9 +13,12 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
 
-use crate::protocol::{Charset, Frame, FrameError};
+use crate::hosts::Hosts;
+use crate::model::{ConnId, Side, unmap};
+use crate::protocol::Charset;
 
 pub use conn::ConnCmd;
+pub use event::{CloseReason, EventKind, LabEvent};
 
 /// What the server does when the peer's FIN arrives.
 #[derive(
@@ -70,32 +74,6 @@ impl ClosePolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    Client,
-    Server,
-}
-
-impl Side {
-    pub fn peer(self) -> Side {
-        match self {
-            Side::Client => Side::Server,
-            Side::Server => Side::Client,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Client => "client",
-            Side::Server => "server",
-        }
-    }
-}
-
-/// Connection number: a lab client and the server side that accepted it share the same number.
-pub type ConnId = u32;
-
 #[derive(Debug, Clone)]
 pub struct LabConfig {
     pub bind: IpAddr,
@@ -113,15 +91,15 @@ pub struct LabConfig {
     /// Where clients connect to (defaults to bind:port).
     pub target: Option<SocketAddr>,
     /// Slow motion: the server's sockets live in the server host, clients in the client host.
-    pub slow: Option<Arc<crate::wire::Slow>>,
+    pub hosts: Option<Arc<Hosts>>,
 }
 
 impl LabConfig {
     /// Slow motion: the server listens in the server host, at its address.
-    pub fn in_slow_motion(self, slow: Arc<crate::wire::Slow>) -> Self {
+    pub fn in_slow_motion(self, hosts: Arc<Hosts>) -> Self {
         Self {
-            bind: slow.hosts.server.addr.into(),
-            slow: Some(slow),
+            bind: hosts.server.addr.into(),
+            hosts: Some(hosts),
             ..self
         }
     }
@@ -139,7 +117,7 @@ impl Default for LabConfig {
             max_conns: 256,
             server: true,
             target: None,
-            slow: None,
+            hosts: None,
         }
     }
 }
@@ -168,105 +146,9 @@ pub enum Command {
     SetPolicy(ClosePolicy),
 }
 
-#[derive(Debug, Clone)]
-pub struct LabEvent {
-    pub at: Instant,
-    pub kind: EventKind,
-}
-
-#[derive(Debug, Clone)]
-pub enum EventKind {
-    /// Slow motion: a packet or a setting on the wire.
-    Wire(crate::wire::WireEvent),
-    Listening {
-        addr: SocketAddr,
-    },
-    ConnectCalled {
-        conn: ConnId,
-        local: SocketAddr,
-        remote: SocketAddr,
-    },
-    Connected {
-        conn: ConnId,
-        local: SocketAddr,
-        remote: SocketAddr,
-    },
-    ConnectFailed {
-        conn: ConnId,
-        remote: SocketAddr,
-        error: String,
-    },
-    Accepted {
-        conn: ConnId,
-        local: SocketAddr,
-        remote: SocketAddr,
-    },
-    FrameSent {
-        side: Side,
-        conn: ConnId,
-        raw: Vec<u8>,
-        text: String,
-    },
-    FrameReceived {
-        side: Side,
-        conn: ConnId,
-        frame: Frame,
-    },
-    SendRefused {
-        side: Side,
-        conn: ConnId,
-        error: FrameError,
-    },
-    ProtocolError {
-        side: Side,
-        conn: ConnId,
-        error: FrameError,
-    },
-    PeerClosed {
-        side: Side,
-        conn: ConnId,
-    },
-    ShutdownCalled {
-        side: Side,
-        conn: ConnId,
-    },
-    CloseCalled {
-        side: Side,
-        conn: ConnId,
-        reason: &'static str,
-    },
-    AbortCalled {
-        side: Side,
-        conn: ConnId,
-    },
-    Reset {
-        side: Side,
-        conn: ConnId,
-    },
-    IdleTimeout {
-        conn: ConnId,
-        after: Duration,
-    },
-    ConnLimit {
-        remote: SocketAddr,
-        limit: usize,
-    },
-    PolicyChanged(ClosePolicy),
-    /// A command that could not be carried out, and why.
-    Refused {
-        text: String,
-    },
-    Error {
-        side: Option<Side>,
-        conn: Option<ConnId>,
-        text: String,
-    },
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    #[error("cannot start the slow-motion wire: {0}")]
-    Wire(std::io::Error),
+    /// `holder` names the process when the caller could find it (" by pid 4242 (java)").
     #[error("port {port} on {bind} is in use{holder}; pass --port to pick another")]
     PortInUse {
         bind: IpAddr,
@@ -340,7 +222,7 @@ impl Lab {
         events: mpsc::UnboundedSender<LabEvent>,
     ) -> Result<Lab, LabError> {
         let listener = if cfg.server {
-            Some(bind_listener(cfg.bind, cfg.port, cfg.slow.as_deref())?)
+            Some(bind_listener(cfg.bind, cfg.port, cfg.hosts.as_deref())?)
         } else {
             None
         };
@@ -431,11 +313,7 @@ impl Lab {
 }
 
 /// A TCP socket for `side`: in that side's private host in slow motion, else right here.
-fn new_socket(
-    slow: Option<&crate::wire::Slow>,
-    side: Side,
-    v6: bool,
-) -> std::io::Result<TcpSocket> {
+fn new_socket(hosts: Option<&Hosts>, side: Side, v6: bool) -> std::io::Result<TcpSocket> {
     let make = move || {
         if v6 {
             TcpSocket::new_v6()
@@ -443,19 +321,15 @@ fn new_socket(
             TcpSocket::new_v4()
         }
     };
-    match slow {
-        Some(s) => s.hosts.run_in(side, make),
+    match hosts {
+        Some(h) => h.run_in(side, make),
         None => make(),
     }
 }
 
-fn bind_listener(
-    bind: IpAddr,
-    port: u16,
-    slow: Option<&crate::wire::Slow>,
-) -> Result<TcpListener, LabError> {
+fn bind_listener(bind: IpAddr, port: u16, hosts: Option<&Hosts>) -> Result<TcpListener, LabError> {
     let addr = SocketAddr::new(bind, port);
-    let sock = new_socket(slow, Side::Server, bind.is_ipv6())
+    let sock = new_socket(hosts, Side::Server, bind.is_ipv6())
         .map_err(|source| LabError::Listen { addr, source })?;
     // SO_REUSEADDR: a restart must not fail because the last run's connections sit in TIME_WAIT.
     let _ = sock.set_reuseaddr(true);
@@ -464,9 +338,7 @@ fn bind_listener(
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(LabError::PortInUse {
             bind,
             port,
-            holder: crate::observe::procs::listener_holder(port)
-                .map(|h| format!(" by {h}"))
-                .unwrap_or_default(),
+            holder: String::new(),
         }),
         Err(source) => Err(LabError::Listen { addr, source }),
     }
@@ -487,7 +359,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let remote = crate::observe::unmap(remote);
+        let remote = unmap(remote);
         let limit = shared.cfg.max_conns;
         if shared.server_conns.load(Ordering::Relaxed) >= limit {
             shared.emit(EventKind::ConnLimit { remote, limit });
@@ -495,10 +367,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         }
         shared.server_conns.fetch_add(1, Ordering::Relaxed);
-        let local = stream
-            .local_addr()
-            .map(crate::observe::unmap)
-            .unwrap_or(remote);
+        let local = stream.local_addr().map(unmap).unwrap_or(remote);
         let known = shared
             .client_ports
             .lock()
@@ -517,11 +386,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     let remote = shared.target;
-    let slow = shared.cfg.slow.as_deref();
+    let slow = shared.cfg.hosts.as_deref();
     let sock = new_socket(slow, Side::Client, remote.is_ipv6());
     // Bind first, so the server can recognise this client by its local address when it accepts.
     let local_ip: IpAddr = match (slow, remote) {
-        (Some(s), _) => s.hosts.client.addr.into(),
+        (Some(h), _) => h.client.addr.into(),
         (None, SocketAddr::V4(_)) => Ipv4Addr::UNSPECIFIED.into(),
         (None, SocketAddr::V6(_)) => std::net::Ipv6Addr::UNSPECIFIED.into(),
     };
@@ -562,10 +431,7 @@ async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     });
     match sock.connect(remote).await {
         Ok(stream) => {
-            let local = stream
-                .local_addr()
-                .map(crate::observe::unmap)
-                .unwrap_or(local);
+            let local = stream.local_addr().map(unmap).unwrap_or(local);
             let rx = shared.register(Side::Client, conn);
             shared.emit(EventKind::Connected {
                 conn,

@@ -1,5 +1,6 @@
-//! Reads the kernel's socket table for the lab port: sources behind one trait, ownership labels, and
-//! the poll policy (cheap exact lookups for known sockets, a filtered dump now and then to discover).
+//! Reads the kernel's socket table for the lab port: sources behind one trait, the row and snapshot
+//! types, and the poll policy (cheap exact lookups for known sockets, a filtered dump now and then
+//! to discover). It only reads the kernel: who owns a row is decided above, by the session.
 
 pub mod netstat;
 pub mod platform;
@@ -7,13 +8,13 @@ pub mod procs;
 #[cfg(target_os = "linux")]
 pub mod sockdiag;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::lab::{ConnId, EventKind, Side};
+pub use crate::model::unmap;
+use crate::model::{ConnId, Side};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TcpState {
@@ -243,90 +244,6 @@ impl SocketSource for MultiSource {
     }
 }
 
-/// Which 4-tuples and addresses are the lab's own, learned from lab events.
-#[derive(Debug, Default, Clone)]
-pub struct Registry {
-    by_tuple: HashMap<(SocketAddr, SocketAddr), (Side, ConnId)>,
-    by_conn: HashMap<(Side, ConnId), (SocketAddr, SocketAddr)>,
-    listener: Option<SocketAddr>,
-}
-
-impl Registry {
-    pub fn learn(&mut self, ev: &EventKind) {
-        match ev {
-            EventKind::Listening { addr } => self.listener = Some(unmap(*addr)),
-            // connect() is still running when the kernel already shows the socket: name it now.
-            EventKind::ConnectCalled {
-                conn,
-                local,
-                remote,
-            }
-            | EventKind::Connected {
-                conn,
-                local,
-                remote,
-            } => {
-                self.insert(Side::Client, *conn, *local, *remote);
-                // Our own server will accept it under the same number.
-                if self.listener == Some(unmap(*remote)) {
-                    self.insert(Side::Server, *conn, *remote, *local);
-                }
-            }
-            EventKind::Accepted {
-                conn,
-                local,
-                remote,
-            } => self.insert(Side::Server, *conn, *local, *remote),
-            _ => {}
-        }
-    }
-
-    fn insert(&mut self, side: Side, conn: ConnId, local: SocketAddr, remote: SocketAddr) {
-        let t = (unmap(local), unmap(remote));
-        self.by_tuple.insert(t, (side, conn));
-        self.by_conn.insert((side, conn), t);
-    }
-
-    pub fn owner(&self, row: &SocketRow) -> Option<Owner> {
-        if row.state == TcpState::Listen && Some(row.local) == self.listener {
-            return Some(Owner::Listener);
-        }
-        self.by_tuple
-            .get(&row.tuple())
-            .map(|&(side, conn)| Owner::Lab(side, conn))
-    }
-
-    /// The connection a client-side 4-tuple belongs to (for packets on the slow-motion wire).
-    pub fn conn_of(&self, client: SocketAddr, server: SocketAddr) -> Option<ConnId> {
-        match self.by_tuple.get(&(unmap(client), unmap(server))) {
-            Some(&(_, conn)) => Some(conn),
-            None => self
-                .by_tuple
-                .get(&(unmap(server), unmap(client)))
-                .map(|&(_, c)| c),
-        }
-    }
-
-    pub fn tuple_of(&self, side: Side, conn: ConnId) -> Option<(SocketAddr, SocketAddr)> {
-        self.by_conn.get(&(side, conn)).copied()
-    }
-
-    pub fn listener(&self) -> Option<SocketAddr> {
-        self.listener
-    }
-}
-
-/// IPv4-mapped IPv6 (`[::ffff:127.0.0.1]`, from a dual-stack listener) shown as the IPv4 it is.
-pub fn unmap(a: SocketAddr) -> SocketAddr {
-    match a.ip() {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
-            None => a,
-        },
-        IpAddr::V4(_) => a,
-    }
-}
-
 /// Polls one port: exact lookups for sockets it already knows (microseconds each), a filtered dump
 /// to discover new ones when the lab reports a new connection or every `discover_every`.
 pub struct Observer {
@@ -336,7 +253,6 @@ pub struct Observer {
     last_dump: Option<Instant>,
     discover_every: Duration,
     discover_now: bool,
-    procs: procs::ProcCache,
 }
 
 impl Observer {
@@ -348,7 +264,6 @@ impl Observer {
             last_dump: None,
             discover_every: Duration::from_millis(500),
             discover_now: true,
-            procs: procs::ProcCache::default(),
         }
     }
 
@@ -370,7 +285,8 @@ impl Observer {
         self.discover_now = true;
     }
 
-    pub fn poll(&mut self, registry: &Registry) -> io::Result<Snapshot> {
+    /// Reads the port's sockets now; the rows stay readable through [`Observer::rows`].
+    pub fn poll(&mut self) -> io::Result<&[SocketRow]> {
         let now = Instant::now();
         let due = self.discover_now
             || self
@@ -386,7 +302,12 @@ impl Observer {
             }
         };
         self.last = rows;
-        Ok(self.label(now, registry))
+        Ok(&self.last)
+    }
+
+    /// The rows of the last poll.
+    pub fn rows(&self) -> &[SocketRow] {
+        &self.last
     }
 
     fn dump(&mut self) -> io::Result<Vec<SocketRow>> {
@@ -410,33 +331,16 @@ impl Observer {
         }
         Ok(rows)
     }
+}
 
-    fn label(&mut self, at: Instant, registry: &Registry) -> Snapshot {
-        let unknown: Vec<u32> = self
-            .last
-            .iter()
-            .filter(|r| registry.owner(r).is_none() && r.inode != 0)
-            .map(|r| r.inode)
-            .collect();
-        self.procs.resolve(&unknown);
-        let mut sockets: Vec<ObservedSocket> = self
-            .last
-            .iter()
-            .map(|row| ObservedSocket {
-                owner: registry.owner(row).unwrap_or_else(|| {
-                    let (pid, process) = self.procs.get(row.inode);
-                    Owner::External { pid, process }
-                }),
-                row: row.clone(),
-            })
-            .collect();
-        sockets.sort_by_key(sort_key);
-        Snapshot { at, sockets }
+impl Snapshot {
+    /// Sorts for display: listener first, then connections by number with the client above its
+    /// server side, then others grouped by connection (both directions of a 4-tuple together).
+    pub fn sort(&mut self) {
+        self.sockets.sort_by_key(sort_key);
     }
 }
 
-/// Listener first, then connections by number with the client above its server side, then others
-/// grouped by connection (both directions of a 4-tuple together).
 fn sort_key(s: &ObservedSocket) -> (u8, u64, u8, (SocketAddr, SocketAddr)) {
     let pair = {
         let (a, b) = s.row.tuple();

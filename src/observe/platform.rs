@@ -7,6 +7,8 @@ pub struct PlatformFacts {
     /// How long TIME_WAIT lasts (2MSL as this kernel implements it).
     pub time_wait: Duration,
     pub time_wait_source: String,
+    /// Where the figure comes from, in a few words, for the status bar.
+    pub time_wait_origin: &'static str,
     /// How long an orphaned FIN_WAIT_2 is kept (Linux: net.ipv4.tcp_fin_timeout).
     pub fin_timeout: Option<Duration>,
     /// net.ipv4.tcp_tw_reuse, explained.
@@ -32,6 +34,7 @@ impl PlatformFacts {
             PlatformFacts {
                 time_wait: Duration::from_secs(60),
                 time_wait_source: "Linux TCP_TIMEWAIT_LEN, fixed in the kernel".into(),
+                time_wait_origin: "Linux TCP_TIMEWAIT_LEN",
                 fin_timeout: fin,
                 tw_reuse: reuse,
             }
@@ -57,6 +60,7 @@ impl PlatformFacts {
             PlatformFacts {
                 time_wait: tw,
                 time_wait_source: src,
+                time_wait_origin: "2 × net.inet.tcp.msl",
                 fin_timeout: None,
                 tw_reuse: None,
             }
@@ -67,6 +71,7 @@ impl PlatformFacts {
                 time_wait: Duration::from_secs(120),
                 time_wait_source:
                     "Windows TcpTimedWaitDelay default (120 s; registry value not read)".into(),
+                time_wait_origin: "TcpTimedWaitDelay",
                 fin_timeout: None,
                 tw_reuse: None,
             }

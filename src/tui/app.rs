@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::lab::{ClosePolicy, Command, ConnId, Side};
+use crate::lab::{ClosePolicy, Command};
+use crate::model::{ConnId, Side};
 use crate::observe::{ObservedSocket, Owner, Snapshot};
 use crate::protocol::DEFAULT_MESSAGE;
 
@@ -37,7 +38,9 @@ pub struct Settings {
     pub bind: String,
     pub charset: String,
     pub poll: Duration,
-    pub time_wait: String,
+    /// How long TIME_WAIT lasts here, and where that figure comes from (platform facts).
+    pub time_wait: Duration,
+    pub time_wait_origin: String,
     pub fin_timeout: Option<Duration>,
     pub privileged: bool,
     pub server: bool,

@@ -1,6 +1,8 @@
 //! The RFC 793 state machine, drawn with box characters, with the selected pair's states lit.
 
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Style;
+
+use super::styles::{both_style, client_style, server_style};
 use ratatui::text::{Line, Span};
 
 use crate::observe::TcpState;
@@ -44,39 +46,6 @@ const LABELS: &[(&str, TcpState)] = &[
     ("LISTEN", TcpState::Listen),
     ("CLOSED", TcpState::Close),
 ];
-
-pub fn client_style(color: bool) -> Style {
-    if color {
-        Style::default()
-            .fg(Color::Black)
-            .bg(Color::Cyan)
-            .add_modifier(Modifier::BOLD)
-    } else {
-        Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
-    }
-}
-
-pub fn server_style(color: bool) -> Style {
-    if color {
-        Style::default()
-            .fg(Color::Black)
-            .bg(Color::Magenta)
-            .add_modifier(Modifier::BOLD)
-    } else {
-        Style::default().add_modifier(Modifier::UNDERLINED | Modifier::BOLD)
-    }
-}
-
-fn both_style(color: bool) -> Style {
-    if color {
-        Style::default()
-            .fg(Color::Black)
-            .bg(Color::Yellow)
-            .add_modifier(Modifier::BOLD)
-    } else {
-        Style::default().add_modifier(Modifier::REVERSED | Modifier::UNDERLINED | Modifier::BOLD)
-    }
-}
 
 /// The diagram with `client` and `server` states lit in two styles (a third when they coincide).
 pub fn lines(

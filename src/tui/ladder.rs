@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use crate::lab::{ConnId, Side};
+use crate::model::{ConnId, Side};
 use crate::observe::{Owner, TcpState};
+use crate::timeline::packets::{Packet, Status};
 use crate::timeline::{Stage, Timeline, What};
 use crate::wire::Dir;
-use crate::wire::track::{Packet, Status};
 
 /// Width of each state column.
 const STATE_W: usize = 12;
@@ -114,7 +114,7 @@ pub fn lines(
         ),
         Span::raw(format!(
             "{:^mid$}",
-            tl.wire().map_or(String::new(), |w| format!(
+            tl.wire_state().map_or(String::new(), |w| format!(
                 "── wire: {} ms each way ──",
                 w.delay.as_millis()
             ))
@@ -142,7 +142,7 @@ pub fn lines(
             };
             Span::styled(
                 t,
-                super::render::badge_style(s.as_deref().and_then(TcpState::parse), color),
+                super::styles::badge_style(s.as_deref().and_then(TcpState::parse), color),
             )
         };
         let arrow = match r.packet.and_then(|id| tl.packets().get(id)) {

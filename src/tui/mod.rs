@@ -3,73 +3,37 @@
 
 pub mod app;
 pub mod diagram;
+mod effects;
 pub mod ladder;
 pub mod render;
+pub mod styles;
+mod terminal;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, EventStream, KeyEventKind};
-use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use futures::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
 use crate::lab::{Command, LabConfig};
 use crate::session::Session;
-use app::{Action, App, Settings, WireKey};
+use crate::wire::WireSettings;
+use app::{Action, App, Settings};
 
 pub struct Options {
     pub poll: Duration,
     pub color: bool,
     /// Shown on the timeline at start (e.g. why slow motion is unavailable).
     pub notice: Option<String>,
+    /// Whether the process runs as root (checked once, at start).
+    pub privileged: bool,
 }
 
-/// Restores the terminal when dropped: on quit, on error and during a panic's unwind.
-struct TermGuard;
-
-impl TermGuard {
-    fn enter() -> std::io::Result<Self> {
-        crossterm::terminal::enable_raw_mode()?;
-        let guard = TermGuard;
-        crossterm::execute!(
-            std::io::stdout(),
-            EnterAlternateScreen,
-            crossterm::cursor::Hide
-        )?;
-        Ok(guard)
-    }
-}
-
-fn restore() {
-    let _ = crossterm::terminal::disable_raw_mode();
-    let _ = crossterm::execute!(
-        std::io::stdout(),
-        LeaveAlternateScreen,
-        crossterm::cursor::Show
-    );
-}
-
-impl Drop for TermGuard {
-    fn drop(&mut self) {
-        restore();
-    }
-}
-
-pub fn privileged() -> bool {
-    #[cfg(unix)]
-    {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
-    }
-    #[cfg(not(unix))]
-    {
-        false
-    }
-}
-
-pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
+/// Runs the dashboard until `q`, Ctrl-C or SIGTERM. `wire`: slow motion's settings when
+/// `cfg.hosts` is set.
+pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!(
             "the dashboard needs a terminal, and stdin/stdout is not one; for scripts use \
@@ -78,7 +42,7 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
     }
     let server = cfg.server;
     let bind = cfg.bind.to_string();
-    let mut s = Session::start(cfg).await?;
+    let mut s = Session::start(cfg, wire).await?;
     if let Some(o) = s.observer_mut() {
         // Lab events trigger a dump at once; this only paces discovery of sockets that are not the lab's.
         o.set_discover_every(Duration::from_secs(1).max(opts.poll * 10));
@@ -88,24 +52,17 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
         bind,
         charset: s.lab.config().charset.name().to_string(),
         poll: opts.poll,
-        time_wait: format!(
-            "{}s ({})",
-            s.facts.time_wait.as_secs(),
-            s.facts
-                .time_wait_source
-                .split(',')
-                .next()
-                .unwrap_or_default()
-        ),
+        time_wait: s.facts.time_wait,
+        time_wait_origin: s.facts.time_wait_origin.to_string(),
         fin_timeout: s.facts.fin_timeout,
-        privileged: privileged(),
+        privileged: opts.privileged,
         server,
         color: opts.color,
         slow_unavailable: opts.notice.clone(),
-        slow: s.lab.config().slow.as_ref().map(|w| {
+        slow: s.lab.config().hosts.as_ref().map(|h| {
             format!(
                 "slow motion {} ↔ {} ({})",
-                w.hosts.client.addr, w.hosts.server.addr, w.hosts.via
+                h.client.addr, h.server.addr, h.via
             )
         }),
     };
@@ -117,19 +74,14 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
         app.say(n.clone(), Instant::now());
     }
 
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore();
-        hook(info);
-    }));
-    let _guard = TermGuard::enter()?;
+    let _guard = terminal::TermGuard::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     term.clear()?;
 
     let mut keys = EventStream::new();
     let mut poll = tokio::time::interval(opts.poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let stop = crate::headless::shutdown_signal();
+    let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
     let mut dirty = true;
     let mut last_second = 0u64;
@@ -152,9 +104,9 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
                                 app.selected = Some(id);
                             }
                         }
-                        Action::Export => export(&mut app, &s, now),
-                        Action::Wire(k) => wire_key(&mut app, &s, k, now),
-                        Action::Pcap => pcap(&mut app, &s, now),
+                        Action::Export => effects::export(&mut app, &s, now),
+                        Action::Wire(k) => effects::wire_key(&mut app, &s, k, now),
+                        Action::Pcap => effects::pcap(&mut app, &s, now),
                         Action::None => {}
                     }
                     dirty = true;
@@ -198,114 +150,4 @@ pub async fn run(cfg: LabConfig, opts: Options) -> anyhow::Result<()> {
     }
     drop(term);
     Ok(())
-}
-
-/// Delays `+`/`-` step through.
-const DELAYS_MS: &[u64] = &[
-    0, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000,
-];
-
-fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
-    let (Some(wire), Some(state)) = (s.wire.as_ref(), s.timeline.wire()) else {
-        return;
-    };
-    match k {
-        WireKey::Slower | WireKey::Faster => {
-            let cur = state.delay.as_millis() as u64;
-            let next = if k == WireKey::Slower {
-                DELAYS_MS.iter().copied().find(|&d| d > cur).unwrap_or(cur)
-            } else {
-                DELAYS_MS
-                    .iter()
-                    .rev()
-                    .copied()
-                    .find(|&d| d < cur)
-                    .unwrap_or(0)
-            };
-            wire.set_delay(Duration::from_millis(next));
-            app.say(format!("wire delay {next} ms each way"), now);
-        }
-        WireKey::ToggleStep => {
-            wire.set_step(!state.step);
-            app.say(
-                if state.step {
-                    "step mode off: packets flow with the delay again"
-                } else {
-                    "step mode on: every packet waits mid-wire; space releases the next"
-                },
-                now,
-            );
-        }
-        WireKey::Release => {
-            if !state.step {
-                app.say(
-                    "space releases a held packet in step mode: press t first",
-                    now,
-                );
-            } else if s.timeline.packets().held() > 0 {
-                wire.release_next();
-            } else {
-                app.say("no packet is held: press c, s, x... to make one", now);
-            }
-        }
-    }
-}
-
-/// A file in the working directory named for now: `tcp-lab-<what>-<unix time>.<ext>`.
-fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let name = format!("tcp-lab-{what}-{stamp}.{ext}");
-    std::env::current_dir()
-        .map(|d| d.join(&name))
-        .unwrap_or_else(|_| name.into())
-}
-
-fn pcap(app: &mut App, s: &Session, now: Instant) {
-    let path = stamped("capture", "pcap");
-    // What crossed (or is crossing) the wire; drops never reached the other side.
-    let packets: Vec<_> = s
-        .timeline
-        .packets()
-        .all()
-        .iter()
-        .filter(|p| !matches!(p.status, crate::wire::track::Status::Dropped(_)))
-        .collect();
-    let res = std::fs::File::create(&path).and_then(|f| {
-        let mut w = crate::wire::pcap::PcapWriter::new(std::io::BufWriter::new(f))?;
-        for p in &packets {
-            w.packet(p.wall, &p.data)?;
-        }
-        w.flush()
-    });
-    match res {
-        Ok(()) => app.say(
-            format!(
-                "wrote {} packets to {} (open it in Wireshark)",
-                packets.len(),
-                path.display()
-            ),
-            now,
-        ),
-        Err(e) => app.say(format!("writing {} failed: {e}", path.display()), now),
-    }
-}
-
-fn export(app: &mut App, s: &Session, now: Instant) {
-    let path = stamped("timeline", "jsonl");
-    let res = std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(s.timeline.json_lines().as_bytes()));
-    match res {
-        Ok(()) => app.say(
-            format!(
-                "exported {} entries to {}",
-                s.timeline.entries().len(),
-                path.display()
-            ),
-            now,
-        ),
-        Err(e) => app.say(format!("export to {} failed: {e}", path.display()), now),
-    }
 }

@@ -9,8 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{App, GONE_LINGER, Pane};
+use super::styles::{self, badge_style};
 use super::{diagram, ladder};
-use crate::lab::{EventKind, Side};
+use crate::lab::EventKind;
+use crate::model::Side;
 use crate::observe::{ObservedSocket, Owner, TcpState, TimerKind};
 use crate::protocol;
 use crate::timeline::{Timeline, What};
@@ -40,7 +42,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     f.render_widget(key_bar(app, tl, now), rows[2]);
     let body = rows[1];
     // Slow motion: the packet ladder takes the messages pane's place (it shows each frame's text).
-    let slow = tl.wire().is_some();
+    let slow = tl.wire_state().is_some();
     if area.width >= 110 && area.height >= 34 {
         // Full layout: connections | diagram, then timeline | messages.
         let v = Layout::default()
@@ -103,23 +105,6 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     }
 }
 
-pub(super) fn badge_style(state: Option<TcpState>, color: bool) -> Style {
-    let base = Style::default().add_modifier(Modifier::BOLD);
-    if !color {
-        return base;
-    }
-    let c = match state {
-        Some(TcpState::Established) => Color::Green,
-        Some(TcpState::Listen) => Color::Blue,
-        Some(TcpState::SynSent | TcpState::SynRecv) => Color::Cyan,
-        Some(TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing) => Color::Yellow,
-        Some(TcpState::CloseWait | TcpState::LastAck) => Color::Magenta,
-        Some(TcpState::TimeWait) => Color::LightRed,
-        Some(TcpState::Close) | None => Color::DarkGray,
-    };
-    base.fg(c)
-}
-
 fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
     let s = &app.settings;
     let mut parts = vec!["tcp-lab".to_string()];
@@ -127,7 +112,7 @@ fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
         parts.push("slow motion unavailable (see timeline)".into());
     }
     // Slow motion first: it is what changes while the lab runs.
-    if let (Some(hosts), Some(w)) = (&s.slow, tl.wire()) {
+    if let (Some(hosts), Some(w)) = (&s.slow, tl.wire_state()) {
         parts.push(hosts.clone());
         parts.push(format!("delay {} ms", w.delay.as_millis()));
         if w.loss > 0.0 {
@@ -151,7 +136,11 @@ fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
         }
     ));
     parts.push(format!("poll {}ms", s.poll.as_millis()));
-    parts.push(format!("TIME_WAIT {}", s.time_wait));
+    parts.push(format!(
+        "TIME_WAIT {}s ({})",
+        s.time_wait.as_secs(),
+        s.time_wait_origin
+    ));
     parts.push(
         if s.privileged {
             "privileged"
@@ -180,7 +169,7 @@ fn key_bar(app: &App, tl: &Timeline, now: Instant) -> Paragraph<'static> {
         return Paragraph::new(format!(" {msg}"))
             .style(Style::default().add_modifier(Modifier::BOLD));
     }
-    match tl.wire() {
+    match tl.wire_state() {
         Some(w) if w.step => Paragraph::new(
             " STEP MODE: space releases the next packet  t step off  c connect  s send  x/X close  +/- delay  w pcap  ? help  q quit",
         ),
@@ -220,9 +209,11 @@ fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
     };
     let left = t.remaining.as_secs_f64();
     let (total, what) = match (t.kind, s.row.state) {
-        (TimerKind::TimeWait, TcpState::TimeWait) => (60.0, "2MSL"),
+        (TimerKind::TimeWait, TcpState::TimeWait) => (app.settings.time_wait.as_secs_f64(), "2MSL"),
         (TimerKind::TimeWait, _) => (
-            app.settings.fin_timeout.map_or(60.0, |d| d.as_secs_f64()),
+            app.settings
+                .fin_timeout
+                .map_or(app.settings.time_wait.as_secs_f64(), |d| d.as_secs_f64()),
             "fin_timeout",
         ),
         (k, _) => return format!("{} {:.1}s", k.name(), left),
@@ -356,9 +347,9 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     });
     let mut lines = diagram::lines(c, s, app.settings.color);
     lines.push(Line::from(vec![
-        Span::styled(" C ", diagram::client_style(app.settings.color)),
+        Span::styled(" C ", styles::client_style(app.settings.color)),
         Span::raw(" client  "),
-        Span::styled(" S ", diagram::server_style(app.settings.color)),
+        Span::styled(" S ", styles::server_style(app.settings.color)),
         Span::raw(" server"),
     ]));
     if let Some(ch) = last {

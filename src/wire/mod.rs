@@ -1,20 +1,23 @@
-//! Slow motion: the lab's client and server on two private hosts ([`hosts`]) joined by this wire,
-//! which forwards every IP packet between their TUN devices with a delay, a loss rate, or held
-//! until released one by one (step mode). It reports every packet as a [`WireEvent`] on the lab's
-//! event channel, so the timeline, the ladder and the pcap export all come from one place.
+//! Slow motion: the lab's client and server on two private hosts ([`crate::hosts`]) joined by this
+//! wire, which forwards every IP packet between their TUN devices with a delay, a loss rate, or held
+//! until released one by one (step mode). It reports every packet as a [`WireEvent`] on its own
+//! channel; the session merges them into the timeline, so the ladder and the pcap export all come
+//! from one place.
 //!
 //! The forwarder is a plain thread around poll(2), not a tokio task: per-packet latency at zero
 //! delay is then a read and a write, and the wire keeps time even when the front end is busy.
 
-pub mod hosts;
 pub mod packet;
 pub mod pcap;
-pub mod track;
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::time::TimeSpec;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
@@ -23,16 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use crate::lab::{EventKind, LabEvent, Side};
-pub use hosts::{Hosts, HostsError};
-
-/// Slow motion as configured at start-up: the hosts (made before the runtime) and the wire's
-/// initial settings. The session starts the wire; the lab places its sockets in the hosts.
-#[derive(Debug)]
-pub struct Slow {
-    pub hosts: Hosts,
-    pub settings: WireSettings,
-}
+use crate::model::Side;
 
 /// Packets waiting on the wire beyond this are dropped (and counted): a stuck step mode or a huge
 /// delay must not grow memory without bound.
@@ -105,6 +99,13 @@ impl DropReason {
     }
 }
 
+/// A wire event and when it happened.
+#[derive(Debug, Clone)]
+pub struct WireMsg {
+    pub at: Instant,
+    pub event: WireEvent,
+}
+
 #[derive(Debug, Clone)]
 pub enum WireEvent {
     /// A packet entered the wire (`held`: step mode holds it until released).
@@ -166,7 +167,7 @@ impl Wire {
     pub fn start(
         tuns: (OwnedFd, OwnedFd),
         settings: WireSettings,
-        events: mpsc::UnboundedSender<LabEvent>,
+        events: mpsc::UnboundedSender<WireMsg>,
     ) -> io::Result<Wire> {
         let pcap = match &settings.pcap {
             Some(p) => Some(
@@ -178,13 +179,9 @@ impl Wire {
             ),
             None => None,
         };
-        // SAFETY: eventfd(2) with constant flags; checked below.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fresh descriptor we own.
-        let wake = unsafe { OwnedFd::from_raw_fd(raw) };
+        let wake = OwnedFd::from(EventFd::from_flags(
+            EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC,
+        )?);
         let (ctl, rx) = std_mpsc::channel();
         let mut fwd = Forwarder {
             tun: [tuns.0, tuns.1],
@@ -211,9 +208,8 @@ impl Wire {
 
     fn send(&self, c: Ctl) {
         if self.ctl.send(c).is_ok() {
-            let one = 1u64.to_ne_bytes();
-            // SAFETY: 8-byte write to our eventfd.
-            unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), 8) };
+            // An eventfd counter cannot overflow from a few wake-ups; nothing to handle.
+            let _ = nix::unistd::write(&self.wake, &1u64.to_ne_bytes());
         }
     }
 
@@ -253,7 +249,7 @@ struct Forwarder {
     tun: [OwnedFd; 2],
     wake: OwnedFd,
     rx: std_mpsc::Receiver<Ctl>,
-    events: mpsc::UnboundedSender<LabEvent>,
+    events: mpsc::UnboundedSender<WireMsg>,
     /// One FIFO for both directions, in the order packets entered the wire.
     queue: VecDeque<Queued>,
     next_id: u64,
@@ -270,10 +266,7 @@ impl Forwarder {
     }
 
     fn emit_at(&self, at: Instant, ev: WireEvent) {
-        let _ = self.events.send(LabEvent {
-            at,
-            kind: EventKind::Wire(ev),
-        });
+        let _ = self.events.send(WireMsg { at, event: ev });
     }
 
     fn settings(&self) {
@@ -301,8 +294,7 @@ impl Forwarder {
             let ready = wait(&[&self.tun[0], &self.tun[1], &self.wake], timeout);
             if ready[2] {
                 let mut b = [0u8; 8];
-                // SAFETY: 8-byte read from our eventfd.
-                unsafe { libc::read(self.wake.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
+                let _ = nix::unistd::read(&self.wake, &mut b);
                 if !self.control() {
                     return;
                 }
@@ -353,18 +345,11 @@ impl Forwarder {
     fn read_from(&mut self, from: usize, buf: &mut [u8]) {
         // A bounded batch per wake-up, so one busy direction cannot starve the other.
         for _ in 0..64 {
-            // SAFETY: read into a buffer we own, at most its length.
-            let n = unsafe {
-                libc::read(
-                    self.tun[from].as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                )
+            let n = match nix::unistd::read(&self.tun[from], buf) {
+                Ok(n) if n > 0 => n,
+                _ => return,
             };
-            if n <= 0 {
-                return;
-            }
-            let p = &buf[..n as usize];
+            let p = &buf[..n];
             // The hosts speak IPv4 only; anything else (a stray IPv6 solicitation) is not the lab's.
             if p[0] >> 4 != 4 {
                 continue;
@@ -440,15 +425,8 @@ impl Forwarder {
         // Stamped before the write: the receiving kernel reacts inside it, and the timeline should
         // show the arrival before its consequences.
         let at = Instant::now();
-        // SAFETY: write of a buffer we own to our TUN descriptor.
-        let n = unsafe {
-            libc::write(
-                self.tun[q.to].as_raw_fd(),
-                q.data.as_ptr().cast(),
-                q.data.len(),
-            )
-        };
-        if n < 0 {
+        let written = nix::unistd::write(&self.tun[q.to], &q.data);
+        if written.is_err() {
             self.emit(WireEvent::Dropped {
                 id: q.id,
                 dir: if q.to == 1 {
@@ -481,34 +459,13 @@ fn seed() -> u64 {
     (t.as_nanos() as u64) | 1
 }
 
-/// poll(2) on the descriptors; which are readable. `None` waits forever.
+/// ppoll(2) on the descriptors (sub-millisecond timeouts); which are readable. `None` waits forever.
 fn wait(fds: &[&OwnedFd; 3], timeout: Option<Duration>) -> [bool; 3] {
-    let mut p: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs() as libc::time_t,
-        tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
-    });
-    let tsp = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: p is a valid pollfd array for the call; ppoll for sub-millisecond timeouts.
-    let n = unsafe {
-        libc::ppoll(
-            p.as_mut_ptr(),
-            p.len() as libc::nfds_t,
-            tsp,
-            std::ptr::null(),
-        )
-    };
-    if n <= 0 {
+    let mut p = fds.map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+    let ts = timeout.map(TimeSpec::from_duration);
+    if !matches!(ppoll(&mut p, ts, None), Ok(n) if n > 0) {
         return [false; 3];
     }
-    [0, 1, 2].map(|i| p[i].revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
+    let ready = PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP;
+    p.map(|p| p.revents().is_some_and(|r| r.intersects(ready)))
 }

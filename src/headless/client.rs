@@ -1,56 +1,14 @@
-//! Headless front ends: `server` (like the classic ServerMain) and `client` (like ClientMain). Both
-//! print the same timeline the dashboard shows, as text or JSON lines.
+//! `tcp-lab client`: like the classic ClientMain: connect, send, print each reply, close.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::lab::{Command, EventKind, LabConfig, Side};
-use crate::session::{Format, Session};
-
-/// How often the headless front ends read the kernel's table.
-const POLL: Duration = Duration::from_millis(20);
-
-/// Runs the server until Ctrl-C or SIGTERM.
-pub async fn server(cfg: LabConfig, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut s = Session::start(cfg).await?;
-    let _ = writeln!(out, "{}", s.header("server", format));
-    let stop = shutdown_signal();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            _ = s.step(POLL) => s.print_new(out, format),
-        }
-    }
-    s.timeline
-        .note(std::time::Instant::now(), "stopping (signal received)");
-    s.print_new(out, format);
-    Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
+use super::POLL;
+use super::print::{self, Format, Printer};
+use crate::lab::{Command, EventKind, LabConfig};
+use crate::model::Side;
+use crate::session::Session;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -76,19 +34,23 @@ pub async fn client(
     format: Format,
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
-    let mut s = Session::start(LabConfig {
-        server: false,
-        target: Some(opts.target),
-        ..cfg
-    })
+    let mut s = Session::start(
+        LabConfig {
+            server: false,
+            target: Some(opts.target),
+            ..cfg
+        },
+        None,
+    )
     .await?;
-    let _ = writeln!(out, "{}", s.header("client", format));
+    let mut p = Printer::new(out, format);
+    p.line(&print::header(&s, "client", format));
     let Some(id) = s.lab.command(Command::Connect) else {
         anyhow::bail!("the lab did not open a client");
     };
     let ours = move |side: Side, c: u32| side == Side::Client && c == id;
-    let connected = s
-        .wait_for(opts.timeout, POLL, out, format, |k| match k {
+    let connected = p
+        .wait_for(&mut s, opts.timeout, POLL, |k| match k {
             EventKind::Connected { conn, .. } | EventKind::ConnectFailed { conn, .. } => {
                 *conn == id
             }
@@ -113,8 +75,8 @@ pub async fn client(
             conn: id,
             text: text.clone(),
         });
-        let got = s
-            .wait_for(opts.timeout, POLL, out, format, |k| match k {
+        let got = p
+            .wait_for(&mut s, opts.timeout, POLL, |k| match k {
                 EventKind::FrameReceived { side, conn, .. }
                 | EventKind::SendRefused { side, conn, .. }
                 | EventKind::PeerClosed { side, conn }
@@ -158,7 +120,7 @@ pub async fn client(
     }
     if opts.ending == Ending::HalfClose && s.lab.is_open(Side::Client, id) {
         // Half-closed: keep reading until the server closes its side, then close ours.
-        s.wait_for(opts.timeout, POLL, out, format, |k| match k {
+        p.wait_for(&mut s, opts.timeout, POLL, |k| match k {
             EventKind::PeerClosed { side, conn } | EventKind::Reset { side, conn } => {
                 ours(*side, *conn)
             }
@@ -173,6 +135,6 @@ pub async fn client(
         }
     }
     // Watch the kernel a little longer: the closing states and TIME_WAIT are the point of the lab.
-    s.wait_for(opts.linger, POLL, out, format, |_| false).await;
+    p.wait_for(&mut s, opts.linger, POLL, |_| false).await;
     Ok(all_ok)
 }

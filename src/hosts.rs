@@ -9,21 +9,24 @@
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
-use crate::lab::Side;
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+
+use crate::model::Side;
 
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const TUN_NAME: &str = "wire0";
 
-// <linux/if_tun.h> and <linux/sockios.h>; not all of them are in the libc crate.
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
-const SIOCSIFFLAGS: libc::c_ulong = 0x8914;
-const SIOCSIFADDR: libc::c_ulong = 0x8916;
-const SIOCSIFNETMASK: libc::c_ulong = 0x891c;
+// <linux/if_tun.h>: TUNSETIFF is _IOW('T', 202, int) but takes a struct ifreq, hence "bad".
+nix::ioctl_write_ptr_bad!(tun_set_iff, 0x4004_54ca, IfReq);
+nix::ioctl_readwrite_bad!(get_if_flags, libc::SIOCGIFFLAGS, IfReq);
+nix::ioctl_write_ptr_bad!(set_if_flags, libc::SIOCSIFFLAGS, IfReq);
+nix::ioctl_write_ptr_bad!(set_if_addr, libc::SIOCSIFADDR, IfReq);
+nix::ioctl_write_ptr_bad!(set_if_netmask, libc::SIOCSIFNETMASK, IfReq);
 
 /// Why slow motion cannot run here, and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -83,8 +86,9 @@ impl std::fmt::Debug for Hosts {
 impl Hosts {
     /// Makes both hosts. Call before any other thread exists (before the async runtime): an
     /// unprivileged user namespace can only be entered by a single-threaded process.
-    pub fn create() -> Result<Hosts, HostsError> {
-        let via = if unsafe { libc::geteuid() } == 0 {
+    /// `root`: the process's privilege, checked once at start.
+    pub fn create(root: bool) -> Result<Hosts, HostsError> {
+        let via = if root {
             "root"
         } else {
             enter_user_namespace()?;
@@ -112,13 +116,11 @@ impl Hosts {
         side: Side,
         f: impl FnOnce() -> io::Result<T> + Send,
     ) -> io::Result<T> {
-        let ns = self.host(side).ns.as_raw_fd();
+        let ns = &self.host(side).ns;
         std::thread::scope(|s| {
             s.spawn(|| {
-                // SAFETY: setns on a namespace descriptor we own; affects only this thread.
-                if unsafe { libc::setns(ns, libc::CLONE_NEWNET) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                // Affects only this scoped thread, which ends with `f`.
+                setns(ns, CloneFlags::CLONE_NEWNET)?;
                 f()
             })
             .join()
@@ -149,15 +151,10 @@ fn enter_user_namespace() -> Result<(), HostsError> {
             how: HOW_ROOT.to_string(),
         });
     }
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    // SAFETY: unshare(2) with constant flags; fails cleanly if the process has other threads.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
-        return Err(HostsError::os(
-            "unshare(CLONE_NEWUSER)",
-            io::Error::last_os_error(),
-            HOW_ROOT,
-        ));
-    }
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    // Fails cleanly (EINVAL) if the process already has other threads.
+    unshare(CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| HostsError::os("unshare(CLONE_NEWUSER)", e.into(), HOW_ROOT))?;
     let write = |path: &str, text: String| -> Result<(), HostsError> {
         OpenOptions::new()
             .write(true)
@@ -176,15 +173,15 @@ fn enter_user_namespace() -> Result<(), HostsError> {
 fn make_host(addr: Ipv4Addr) -> Result<Host, HostsError> {
     std::thread::scope(|s| {
         s.spawn(|| {
-            // SAFETY: unshare(CLONE_NEWNET) affects only this thread.
-            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-                return Err(HostsError::os(
+            // Affects only this throwaway thread; the namespace outlives it through `ns`.
+            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
+                HostsError::os(
                     "unshare(CLONE_NEWNET)",
-                    io::Error::last_os_error(),
+                    e.into(),
                     "Making a network namespace needs CAP_SYS_ADMIN: run as root, or outside a \
                      container that drops it",
-                ));
-            }
+                )
+            })?;
             let ns = std::fs::File::open("/proc/thread-self/ns/net")
                 .map(OwnedFd::from)
                 .map_err(|e| HostsError::os("/proc/thread-self/ns/net", e, HOW_ROOT))?;
@@ -241,14 +238,6 @@ impl IfReq {
     }
 }
 
-fn ioctl(fd: &OwnedFd, req: libc::c_ulong, r: &mut IfReq) -> io::Result<()> {
-    // SAFETY: r is a properly sized ifreq that lives for the call.
-    if unsafe { libc::ioctl(fd.as_raw_fd(), req as _, r as *mut IfReq) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn open_tun() -> io::Result<OwnedFd> {
     let f = OpenOptions::new()
         .read(true)
@@ -259,30 +248,32 @@ fn open_tun() -> io::Result<OwnedFd> {
     let mut r = IfReq::new(TUN_NAME);
     // Raw IP packets, no 4-byte packet-info header.
     r.set_flags((libc::IFF_TUN | libc::IFF_NO_PI) as i16);
-    ioctl(&fd, TUNSETIFF, &mut r)?;
+    // SAFETY: `r` is a complete ifreq that outlives the call; the kernel reads only its size.
+    unsafe { tun_set_iff(fd.as_raw_fd(), &r) }?;
     Ok(fd)
 }
 
 /// Sets the address (with a /24, so the peer is on-link) and brings the interface up.
 fn configure(name: &str, addr: Option<Ipv4Addr>) -> io::Result<()> {
-    // SAFETY: plain socket(2); checked below.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh descriptor we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let fd = sock.as_raw_fd();
+    // SAFETY (each ioctl below): `r` is a complete ifreq that outlives the call.
     if let Some(a) = addr {
         let mut r = IfReq::new(name);
         r.set_addr(a);
-        ioctl(&fd, SIOCSIFADDR, &mut r)?;
+        unsafe { set_if_addr(fd, &r) }?;
         let mut r = IfReq::new(name);
         r.set_addr(Ipv4Addr::new(255, 255, 255, 0));
-        ioctl(&fd, SIOCSIFNETMASK, &mut r)?;
+        unsafe { set_if_netmask(fd, &r) }?;
     }
     let mut r = IfReq::new(name);
-    ioctl(&fd, SIOCGIFFLAGS, &mut r)?;
+    unsafe { get_if_flags(fd, &mut r) }?;
     r.set_flags(r.flags() | (libc::IFF_UP | libc::IFF_RUNNING) as i16);
-    ioctl(&fd, SIOCSIFFLAGS, &mut r)?;
+    unsafe { set_if_flags(fd, &r) }?;
     Ok(())
 }

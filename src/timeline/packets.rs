@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::packet::{self, TcpSummary};
-use super::{Dir, DropReason};
-use crate::lab::ConnId;
+use crate::model::ConnId;
 use crate::protocol::{self, Charset};
+use crate::wire::packet::{self, TcpSummary};
+use crate::wire::{Dir, DropReason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -77,6 +77,18 @@ impl Packet {
     }
 }
 
+/// A packet as the wire reported it, before the tracker reads its headers.
+pub struct NewPacket {
+    pub id: u64,
+    pub dir: Dir,
+    pub data: Arc<[u8]>,
+    pub wall: SystemTime,
+    /// Since the session began.
+    pub sent: Duration,
+    pub delay: Duration,
+    pub status: Status,
+}
+
 #[derive(Default)]
 struct Flow {
     /// Initial sequence numbers, [client→server, server→client].
@@ -130,19 +142,21 @@ impl Tracker {
         v
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
-        id: u64,
-        dir: Dir,
-        data: Arc<[u8]>,
-        wall: SystemTime,
-        sent: Duration,
-        delay: Duration,
-        status: Status,
+        new: NewPacket,
         charset: Charset,
-        conn_of: impl Fn(SocketAddr, SocketAddr) -> Option<ConnId>,
+        conn_of: &dyn Fn(SocketAddr, SocketAddr) -> Option<ConnId>,
     ) -> &Packet {
+        let NewPacket {
+            id,
+            dir,
+            data,
+            wall,
+            sent,
+            delay,
+            status,
+        } = new;
         let tcp = TcpSummary::parse(&data);
         let (mut rel_seq, mut rel_ack, mut retransmission, mut text, mut conn) =
             (0, 0, false, None, None);
@@ -220,6 +234,7 @@ fn frame_text(payload: &[u8], charset: Charset) -> Option<String> {
 mod tests {
     use super::*;
     use crate::wire::packet::{ACK, FIN, PSH, SYN, build};
+    use crate::wire::{Dir, DropReason};
     use std::net::{Ipv4Addr, SocketAddrV4};
 
     #[test]
@@ -228,18 +243,16 @@ mod tests {
         let s = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 9999);
         let mut t = Tracker::default();
         let mut add = |id, dir, p: Vec<u8>| {
-            t.add(
+            let new = NewPacket {
                 id,
                 dir,
-                Arc::from(p),
-                SystemTime::now(),
-                Duration::ZERO,
-                Duration::ZERO,
-                Status::InFlight,
-                Charset::Utf8,
-                |_, _| Some(7),
-            )
-            .clone()
+                data: Arc::from(p),
+                wall: SystemTime::now(),
+                sent: Duration::ZERO,
+                delay: Duration::ZERO,
+                status: Status::InFlight,
+            };
+            t.add(new, Charset::Utf8, &|_, _| Some(7)).clone()
         };
         let syn = add(1, Dir::ToServer, build(c, s, SYN, 1000, 0, b""));
         assert_eq!((syn.label(), syn.conn), ("SYN seq=0".to_string(), Some(7)));

@@ -1,0 +1,37 @@
+//! Headless front ends: `server` (like the classic ServerMain), `client` (like ClientMain) and
+//! `run` (a scenario). Each prints the same timeline the dashboard shows, as text or JSON lines.
+
+mod client;
+pub mod print;
+pub mod run;
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::lab::LabConfig;
+use crate::session::Session;
+pub use crate::signal::shutdown_signal;
+pub use client::{ClientOpts, Ending, client};
+pub use print::{Format, Printer};
+
+/// How often the headless front ends read the kernel's table.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn server(cfg: LabConfig, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut s = Session::start(cfg, None).await?;
+    let mut p = Printer::new(out, format);
+    p.line(&print::header(&s, "server", format));
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = s.step(POLL) => p.new_entries(&s),
+        }
+    }
+    s.timeline
+        .note(std::time::Instant::now(), "stopping (signal received)");
+    p.new_entries(&s);
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Headless printing: the session header, then each new timeline entry as a text or JSON line,
+//! printed as it arrives (this stream is not bounded: it is never held).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::lab::EventKind;
+use crate::session::Session;
+use crate::timeline::What;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// One readable line per entry.
+    #[default]
+    Text,
+    /// One JSON object per line (fields documented in README.md).
+    Json,
+}
+
+/// Prints a session's timeline as it grows.
+pub struct Printer<'a> {
+    out: &'a mut dyn Write,
+    pub format: Format,
+    /// Entries printed so far.
+    printed: usize,
+}
+
+impl<'a> Printer<'a> {
+    pub fn new(out: &'a mut dyn Write, format: Format) -> Self {
+        Self {
+            out,
+            format,
+            printed: 0,
+        }
+    }
+
+    /// Prints one line as it is (a header).
+    pub fn line(&mut self, text: &str) {
+        // A closed stdout (piped into `head`) is not worth a panic.
+        let _ = writeln!(self.out, "{text}");
+    }
+
+    /// Prints the entries not printed yet.
+    pub fn new_entries(&mut self, s: &Session) {
+        let entries = s.timeline.entries();
+        for e in &entries[self.printed.min(entries.len())..] {
+            let line = match self.format {
+                Format::Text => s.timeline.text(e),
+                Format::Json => crate::timeline::json::line(e, s.timeline.charset()),
+            };
+            let _ = writeln!(self.out, "{line}");
+        }
+        self.printed = entries.len();
+        let _ = self.out.flush();
+    }
+
+    /// Runs the session until `done` says so for a lab event or the deadline passes, printing as
+    /// it goes. Returns the event that satisfied `done`.
+    pub async fn wait_for(
+        &mut self,
+        s: &mut Session,
+        timeout: Duration,
+        poll: Duration,
+        mut done: impl FnMut(&EventKind) -> bool,
+    ) -> Option<EventKind> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let from = s.timeline.entries().len();
+            s.step(poll).await;
+            self.new_entries(s);
+            let hit = s.timeline.entries()[from..]
+                .iter()
+                .find_map(|e| match &e.what {
+                    What::Lab(k) if done(k) => Some(k.clone()),
+                    _ => None,
+                });
+            if hit.is_some() {
+                return hit;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+        }
+    }
+}
+
+/// The header every headless run starts with.
+pub fn header(s: &Session, what: &str, format: Format) -> String {
+    let cfg = s.lab.config();
+    match format {
+        Format::Text => format!(
+            "# tcp-lab {what}: port {}, {}, charset {}, server close policy {}\n# {}\n# socket source: {}",
+            s.port(),
+            s.lab
+                .listen_addr()
+                .map(|a| format!("server on {a}"))
+                .unwrap_or_else(|| format!("connecting to {}", s.lab.target())),
+            cfg.charset,
+            s.lab.policy().name(),
+            s.facts.summary(),
+            s.source_name(),
+        ),
+        Format::Json => serde_json::json!({
+            "t": 0.0,
+            "source": "session",
+            "event": "session",
+            "mode": what,
+            "port": s.port(),
+            "listen": s.lab.listen_addr().map(|a| a.to_string()),
+            "target": s.lab.target().to_string(),
+            "charset": cfg.charset.name(),
+            "policy": s.lab.policy().name(),
+            "time_wait_ms": s.facts.time_wait.as_millis() as u64,
+            "time_wait_source": s.facts.time_wait_source,
+            "fin_timeout_ms": s.facts.fin_timeout.map(|d| d.as_millis() as u64),
+            "tw_reuse": s.facts.tw_reuse,
+            "socket_source": s.source_name(),
+            "message": s.facts.summary(),
+        })
+        .to_string(),
+    }
+}

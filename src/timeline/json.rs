@@ -1,0 +1,364 @@
+//! Entries as JSON lines. The schema is these types: one internally tagged enum, the `event` field
+//! naming the variant. Field names are documented in README.md and pinned by tests/json_golden.rs.
+
+use serde::Serialize;
+
+use super::packets::{Packet, Status};
+use super::{Change, Entry, Stage, What};
+use crate::lab::{ClosePolicy, CloseReason, EventKind as K};
+use crate::model::{ConnId, Side};
+use crate::observe::Owner;
+use crate::protocol::{self, Charset};
+
+#[derive(Serialize)]
+struct Line<'a> {
+    t: f64,
+    source: &'static str,
+    #[serde(flatten)]
+    body: Body<'a>,
+    who: String,
+    message: String,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum Body<'a> {
+    // Kernel: a socket's state changed, or it left the table.
+    State(Kernel<'a>),
+    Gone(Kernel<'a>),
+    // Scenario narration and checks.
+    Say {},
+    Step {},
+    Note {},
+    Check {
+        ok: bool,
+    },
+    // Slow motion's wire.
+    PacketSent {
+        #[serde(flatten)]
+        packet: PacketJson<'a>,
+        held: bool,
+        delay_ms: u64,
+    },
+    PacketDelivered(PacketJson<'a>),
+    PacketDropped {
+        #[serde(flatten)]
+        packet: PacketJson<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
+    },
+    // The lab's own calls.
+    Listening {
+        side: Side,
+        local: String,
+    },
+    ConnectCalled(Tuple),
+    Connected(Tuple),
+    ConnectFailed {
+        side: Side,
+        conn: ConnId,
+        remote: String,
+        error: &'a str,
+    },
+    Accepted(Tuple),
+    FrameSent {
+        side: Side,
+        conn: ConnId,
+        bytes_hex: String,
+        text: &'a str,
+    },
+    FrameReceived {
+        side: Side,
+        conn: ConnId,
+        bytes_hex: String,
+        text: &'a str,
+        malformed: bool,
+    },
+    SendRefused(SideError),
+    ProtocolError(SideError),
+    PeerClosed(SideConn),
+    ShutdownCalled(SideConn),
+    CloseCalled {
+        side: Side,
+        conn: ConnId,
+        reason: CloseReason,
+    },
+    AbortCalled(SideConn),
+    Reset(SideConn),
+    IdleTimeout {
+        side: Side,
+        conn: ConnId,
+        after_ms: u64,
+    },
+    ConnLimit {
+        side: Side,
+        remote: String,
+        limit: usize,
+    },
+    PolicyChanged {
+        side: Side,
+        policy: ClosePolicy,
+    },
+    Refused {},
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        side: Option<Side>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conn: Option<ConnId>,
+        error: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct SideConn {
+    side: Side,
+    conn: ConnId,
+}
+
+#[derive(Serialize)]
+struct SideError {
+    side: Side,
+    conn: ConnId,
+    error: String,
+}
+
+#[derive(Serialize)]
+struct Tuple {
+    side: Side,
+    conn: ConnId,
+    local: String,
+    remote: String,
+}
+
+#[derive(Serialize)]
+struct Kernel<'a> {
+    /// client / server for the lab's sockets, else listener / external.
+    side: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conn: Option<ConnId>,
+    #[serde(flatten)]
+    process: Option<Process<'a>>,
+    owner: String,
+    local: String,
+    remote: String,
+    from: Option<&'static str>,
+    to: Option<&'static str>,
+    held_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timer: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining_ms: Option<u64>,
+}
+
+/// An external socket's owner, `null` where /proc did not say.
+#[derive(Serialize)]
+struct Process<'a> {
+    pid: Option<u32>,
+    process: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct PacketJson<'a> {
+    packet: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conn: Option<ConnId>,
+    from: Side,
+    to: Side,
+    flags: String,
+    seq: u32,
+    ack: u32,
+    len: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    retransmission: bool,
+}
+
+fn kernel(c: &Change) -> Kernel<'_> {
+    let (side, conn, process) = match &c.owner {
+        Owner::Lab(side, conn) => (side.name(), Some(*conn), None),
+        Owner::Listener => ("listener", None, None),
+        Owner::External { pid, process } => (
+            "external",
+            None,
+            Some(Process {
+                pid: *pid,
+                process: process.as_deref(),
+            }),
+        ),
+    };
+    Kernel {
+        side,
+        conn,
+        process,
+        owner: c.owner.label(),
+        local: c.local.to_string(),
+        remote: c.remote.to_string(),
+        from: c.from.map(|s| s.name()),
+        to: c.to.map(|s| s.name()),
+        held_ms: c.held.map(|d| d.as_millis() as u64),
+        timer: c.timer.map(|t| t.kind.name()),
+        remaining_ms: c.timer.map(|t| t.remaining.as_millis() as u64),
+    }
+}
+
+fn packet(p: &Packet) -> PacketJson<'_> {
+    PacketJson {
+        packet: p.id,
+        conn: p.conn,
+        from: p.dir.sender(),
+        to: p.dir.sender().peer(),
+        flags: p.flags(),
+        seq: p.rel_seq,
+        ack: p.rel_ack,
+        len: p.payload_len(),
+        text: p.text.as_deref(),
+        retransmission: p.retransmission,
+    }
+}
+
+fn lab(k: &K) -> Body<'_> {
+    let sc = |side: Side, conn: ConnId| SideConn { side, conn };
+    let tuple = |side, conn, local: &std::net::SocketAddr, remote: &std::net::SocketAddr| Tuple {
+        side,
+        conn,
+        local: local.to_string(),
+        remote: remote.to_string(),
+    };
+    match k {
+        K::Listening { addr } => Body::Listening {
+            side: Side::Server,
+            local: addr.to_string(),
+        },
+        K::ConnectCalled {
+            conn,
+            local,
+            remote,
+        } => Body::ConnectCalled(tuple(Side::Client, *conn, local, remote)),
+        K::Connected {
+            conn,
+            local,
+            remote,
+        } => Body::Connected(tuple(Side::Client, *conn, local, remote)),
+        K::ConnectFailed {
+            conn,
+            remote,
+            error,
+        } => Body::ConnectFailed {
+            side: Side::Client,
+            conn: *conn,
+            remote: remote.to_string(),
+            error,
+        },
+        K::Accepted {
+            conn,
+            local,
+            remote,
+        } => Body::Accepted(tuple(Side::Server, *conn, local, remote)),
+        K::FrameSent {
+            side,
+            conn,
+            raw,
+            text,
+        } => Body::FrameSent {
+            side: *side,
+            conn: *conn,
+            bytes_hex: protocol::hex(raw),
+            text,
+        },
+        K::FrameReceived { side, conn, frame } => Body::FrameReceived {
+            side: *side,
+            conn: *conn,
+            bytes_hex: protocol::hex(&frame.raw),
+            text: &frame.text,
+            malformed: frame.malformed,
+        },
+        K::SendRefused { side, conn, error } => Body::SendRefused(SideError {
+            side: *side,
+            conn: *conn,
+            error: error.to_string(),
+        }),
+        K::ProtocolError { side, conn, error } => Body::ProtocolError(SideError {
+            side: *side,
+            conn: *conn,
+            error: error.to_string(),
+        }),
+        K::PeerClosed { side, conn } => Body::PeerClosed(sc(*side, *conn)),
+        K::ShutdownCalled { side, conn } => Body::ShutdownCalled(sc(*side, *conn)),
+        K::CloseCalled { side, conn, reason } => Body::CloseCalled {
+            side: *side,
+            conn: *conn,
+            reason: *reason,
+        },
+        K::AbortCalled { side, conn } => Body::AbortCalled(sc(*side, *conn)),
+        K::Reset { side, conn } => Body::Reset(sc(*side, *conn)),
+        K::IdleTimeout { conn, after } => Body::IdleTimeout {
+            side: Side::Server,
+            conn: *conn,
+            after_ms: after.as_millis() as u64,
+        },
+        K::ConnLimit { remote, limit } => Body::ConnLimit {
+            side: Side::Server,
+            remote: remote.to_string(),
+            limit: *limit,
+        },
+        K::PolicyChanged(policy) => Body::PolicyChanged {
+            side: Side::Server,
+            policy: *policy,
+        },
+        K::Refused { .. } => Body::Refused {},
+        K::Error { side, conn, text } => Body::Error {
+            side: *side,
+            conn: *conn,
+            error: text,
+        },
+    }
+}
+
+fn entry(e: &Entry, charset: Charset) -> Line<'_> {
+    let (source, body) = match &e.what {
+        What::Kernel(c) if c.to.is_none() => ("kernel", Body::Gone(kernel(c))),
+        What::Kernel(c) => ("kernel", Body::State(kernel(c))),
+        What::Say(_) => ("scenario", Body::Say {}),
+        What::Step(_) => ("scenario", Body::Step {}),
+        What::Note(_) => ("scenario", Body::Note {}),
+        What::Check { ok, .. } => ("scenario", Body::Check { ok: *ok }),
+        What::Packet(stage, p) => {
+            let packet = packet(p);
+            let body = match stage {
+                Stage::Sent => Body::PacketSent {
+                    packet,
+                    held: p.status == Status::Held,
+                    delay_ms: p.delay.as_millis() as u64,
+                },
+                Stage::Delivered => Body::PacketDelivered(packet),
+                Stage::Dropped => Body::PacketDropped {
+                    packet,
+                    reason: match p.status {
+                        Status::Dropped(r) => Some(r.name()),
+                        _ => None,
+                    },
+                },
+            };
+            ("wire", body)
+        }
+        What::Lab(k) => ("lab", lab(k)),
+    };
+    let (who, message) = super::text::describe(&e.what, charset);
+    Line {
+        t: (e.at.as_secs_f64() * 1e6).round() / 1e6,
+        source,
+        body,
+        who,
+        message,
+    }
+}
+
+/// One entry as a JSON line (no newline).
+pub fn line(e: &Entry, charset: Charset) -> String {
+    // Serialising plain structs of strings and numbers cannot fail.
+    serde_json::to_string(&entry(e, charset)).unwrap_or_default()
+}
+
+pub fn value(e: &Entry, charset: Charset) -> serde_json::Value {
+    serde_json::to_value(entry(e, charset)).unwrap_or_default()
+}

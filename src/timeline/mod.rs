@@ -1,0 +1,319 @@
+//! The session's one ordered history: lab events, kernel state transitions (diffed from snapshots),
+//! packets on the slow-motion wire and scenario narration, each with the time since the session
+//! began. Every front end reads this.
+//!
+//! - [`diff`]: snapshots into transitions
+//! - [`packets`]: every packet of the wire and its fate
+//! - [`text`]: an entry in words a student reads
+//! - [`json`]: an entry as one JSON line (field names documented in README.md)
+
+pub mod diff;
+pub mod json;
+pub mod packets;
+pub mod text;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::lab::EventKind;
+use crate::model::ConnId;
+use crate::observe::Snapshot;
+use crate::protocol::Charset;
+use crate::wire::WireEvent;
+pub use diff::Change;
+use packets::{NewPacket, Packet, Status, Tracker};
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Since the session began.
+    pub at: Duration,
+    pub what: What,
+}
+
+#[derive(Debug, Clone)]
+pub enum What {
+    Lab(EventKind),
+    Kernel(Change),
+    /// A scenario step's narration.
+    Say(String),
+    /// A scenario step being carried out.
+    Step(String),
+    /// A scenario expectation and whether the kernel agreed.
+    Check {
+        ok: bool,
+        text: String,
+    },
+    Note(String),
+    /// Slow motion: a packet entered the wire, arrived, or was dropped (as it was at that moment).
+    Packet(Stage, Packet),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Sent,
+    Delivered,
+    Dropped,
+}
+
+/// The wire's settings as last reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WireState {
+    pub delay: Duration,
+    pub loss: f64,
+    pub step: bool,
+}
+
+/// Which lab connection a client→server 4-tuple belongs to (the session's registry answers).
+pub type ConnOf<'a> = &'a dyn Fn(SocketAddr, SocketAddr) -> Option<ConnId>;
+
+pub struct Timeline {
+    start: Instant,
+    charset: Charset,
+    entries: Vec<Entry>,
+    differ: diff::Differ,
+    last: Option<Snapshot>,
+    packets: Tracker,
+    wire: Option<WireState>,
+}
+
+impl Timeline {
+    pub fn new(start: Instant, charset: Charset) -> Self {
+        Self {
+            start,
+            charset,
+            entries: Vec::new(),
+            differ: diff::Differ::default(),
+            last: None,
+            packets: Tracker::default(),
+            wire: None,
+        }
+    }
+
+    /// Every packet that entered the wire (slow motion), with its current fate.
+    pub fn packets(&self) -> &Tracker {
+        &self.packets
+    }
+
+    /// The wire's settings; None outside slow motion.
+    pub fn wire_state(&self) -> Option<WireState> {
+        self.wire
+    }
+
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    pub fn charset(&self) -> Charset {
+        self.charset
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The most recent snapshot, as the kernel showed it.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.last.as_ref()
+    }
+
+    fn since(&self, t: Instant) -> Duration {
+        t.saturating_duration_since(self.start)
+    }
+
+    fn push(&mut self, at: Instant, what: What) {
+        // Append-only, in arrival order: front ends stream the tail by index.
+        let at = self.since(at);
+        self.entries.push(Entry { at, what });
+    }
+
+    /// A lab event, as it happened at `at`.
+    pub fn lab(&mut self, at: Instant, kind: EventKind) {
+        self.push(at, What::Lab(kind));
+    }
+
+    /// A wire event; `conn_of` names the lab connection of a packet's 4-tuple.
+    pub fn wire(&mut self, at: Instant, w: WireEvent, conn_of: ConnOf) {
+        let sent = self.since(at);
+        let charset = self.charset;
+        let fresh = |id, dir, data, wall, delay, status| NewPacket {
+            id,
+            dir,
+            data,
+            wall,
+            sent,
+            delay,
+            status,
+        };
+        let (stage, p) = match w {
+            WireEvent::Sent {
+                id,
+                dir,
+                data,
+                wall,
+                delay,
+                held,
+            } => {
+                let status = if held { Status::Held } else { Status::InFlight };
+                let new = fresh(id, dir, data, wall, delay, status);
+                (Stage::Sent, self.packets.add(new, charset, conn_of).clone())
+            }
+            WireEvent::Dropped {
+                id,
+                dir,
+                data,
+                wall,
+                reason,
+            } => {
+                let status = Status::Dropped(reason);
+                let p = match self.packets.get(id) {
+                    Some(_) => self.packets.set(id, status),
+                    None => {
+                        let new = fresh(id, dir, data, wall, Duration::ZERO, status);
+                        Some(self.packets.add(new, charset, conn_of))
+                    }
+                };
+                match p {
+                    Some(p) => (Stage::Dropped, p.clone()),
+                    None => return,
+                }
+            }
+            WireEvent::Delivered { id } => match self.packets.set(id, Status::Delivered(sent)) {
+                Some(p) => (Stage::Delivered, p.clone()),
+                None => return,
+            },
+            WireEvent::Held { ids } => {
+                for id in ids {
+                    self.packets.set(id, Status::Held);
+                }
+                return;
+            }
+            WireEvent::Resumed { ids } => {
+                for id in ids {
+                    self.packets.set(id, Status::InFlight);
+                }
+                return;
+            }
+            WireEvent::Settings { delay, loss, step } => {
+                self.wire = Some(WireState { delay, loss, step });
+                let text = format!(
+                    "wire: delay {} ms each way, loss {loss}%, step mode {}",
+                    delay.as_millis(),
+                    if step { "on" } else { "off" }
+                );
+                self.push(at, What::Note(text));
+                return;
+            }
+            WireEvent::Error { text } => {
+                self.push(at, What::Note(text));
+                return;
+            }
+        };
+        self.push(at, What::Packet(stage, p));
+    }
+
+    pub fn say(&mut self, at: Instant, text: impl Into<String>) {
+        self.push(at, What::Say(text.into()));
+    }
+
+    pub fn step(&mut self, at: Instant, text: impl Into<String>) {
+        self.push(at, What::Step(text.into()));
+    }
+
+    pub fn check(&mut self, at: Instant, ok: bool, text: impl Into<String>) {
+        let text = text.into();
+        self.push(at, What::Check { ok, text });
+    }
+
+    pub fn note(&mut self, at: Instant, text: impl Into<String>) {
+        self.push(at, What::Note(text.into()));
+    }
+
+    /// Diffs a snapshot against what was seen before; returns how many transitions it added.
+    pub fn observe(&mut self, snap: Snapshot) -> usize {
+        let changes = self.differ.diff(&snap);
+        let n = changes.len();
+        for c in changes {
+            self.push(snap.at, What::Kernel(c));
+        }
+        self.last = Some(snap);
+        n
+    }
+
+    /// One readable line: `+1.234s who      what happened`.
+    pub fn text(&self, e: &Entry) -> String {
+        text::line(e, self.charset)
+    }
+
+    pub fn json(&self, e: &Entry) -> serde_json::Value {
+        json::value(e, self.charset)
+    }
+
+    /// The whole history as JSON lines.
+    pub fn json_lines(&self) -> String {
+        let mut out = String::new();
+        for e in &self.entries {
+            out.push_str(&json::line(e, self.charset));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Side;
+    use crate::observe::{ObservedSocket, Owner, SocketRow, TcpState, Timer, TimerKind};
+
+    fn row(state: TcpState) -> SocketRow {
+        SocketRow {
+            local: "127.0.0.1:5000".parse().unwrap(),
+            remote: "127.0.0.1:9999".parse().unwrap(),
+            state,
+            timer: (state == TcpState::TimeWait).then_some(Timer {
+                kind: TimerKind::TimeWait,
+                remaining: Duration::from_millis(59_900),
+            }),
+            retrans: 0,
+            recv_q: 0,
+            send_q: 0,
+            uid: None,
+            inode: 0,
+        }
+    }
+
+    #[test]
+    fn diffs_snapshots_into_transitions() {
+        let t0 = Instant::now();
+        let mut tl = Timeline::new(t0, Charset::Ms949);
+        let snap = |at: u64, states: &[TcpState]| Snapshot {
+            at: t0 + Duration::from_millis(at),
+            sockets: states
+                .iter()
+                .map(|s| ObservedSocket {
+                    row: row(*s),
+                    owner: Owner::Lab(Side::Client, 1),
+                })
+                .collect(),
+        };
+        assert_eq!(tl.observe(snap(10, &[TcpState::Established])), 1);
+        assert_eq!(tl.observe(snap(20, &[TcpState::Established])), 0);
+        assert_eq!(tl.observe(snap(1020, &[TcpState::FinWait2])), 1);
+        assert_eq!(tl.observe(snap(1030, &[TcpState::TimeWait])), 1);
+        assert_eq!(tl.observe(snap(1040, &[])), 1);
+        let lines: Vec<String> = tl.entries().iter().map(|e| tl.text(e)).collect();
+        assert!(
+            lines[1].contains("ESTABLISHED → FIN_WAIT_2 after 1.010s"),
+            "{lines:?}"
+        );
+        assert!(lines[2].contains("[timewait 59.9s left]"), "{lines:?}");
+        assert!(
+            lines[3].contains("closed (gone from the table)"),
+            "{lines:?}"
+        );
+        let j = tl.json(&tl.entries()[2]);
+        assert_eq!(j["to"], "TIME_WAIT");
+        assert_eq!(j["side"], "client");
+        assert_eq!(j["remaining_ms"], 59_900);
+    }
+}

@@ -1,0 +1,200 @@
+//! Entries in words a student reads: one line each, `+1.234s who      what happened`.
+
+use super::packets::{Packet, Status};
+use super::{Change, Entry, Stage, What};
+use crate::lab::{CloseReason, EventKind};
+use crate::model::Side;
+use crate::observe::Owner;
+use crate::protocol::{self, Charset};
+
+pub fn line(e: &Entry, charset: Charset) -> String {
+    let (who, msg) = describe(&e.what, charset);
+    format!("+{:.3}s {who:<8} {msg}", e.at.as_secs_f64())
+}
+
+fn change_text(c: &Change) -> String {
+    let who = c.owner.label();
+    // The lab's own sockets are named by number; their local port is enough to match `ss`.
+    let port = match c.owner {
+        Owner::Listener => c.local.to_string(),
+        Owner::Lab(..) => format!(":{}", c.local.port()),
+        Owner::External { .. } => format!("{} ↔ {}", c.local, c.remote),
+    };
+    let mut s = match (c.from, c.to) {
+        (None, Some(to)) => format!("{who} {port} appeared in {to}"),
+        (Some(from), Some(to)) => format!("{who} {port} {from} → {to}"),
+        (Some(from), None) => format!("{who} {port} {from} → closed (gone from the table)"),
+        (None, None) => format!("{who} {port} gone"),
+    };
+    if let Some(held) = c.held {
+        s.push_str(&format!(" after {:.3}s", held.as_secs_f64()));
+    }
+    if let Some(t) = c.timer {
+        s.push_str(&format!(
+            " [{} {:.1}s left]",
+            t.kind.name(),
+            t.remaining.as_secs_f64()
+        ));
+    }
+    s
+}
+
+fn packet_text(stage: Stage, p: &Packet) -> String {
+    let conn = p.conn.map(|c| format!(" #{c}")).unwrap_or_default();
+    let text = p
+        .text
+        .as_ref()
+        .map(|t| format!(" {t:?}"))
+        .unwrap_or_default();
+    let label = p.label();
+    match stage {
+        Stage::Sent => {
+            let fate = if p.status == Status::Held {
+                "held (step mode)".to_string()
+            } else {
+                format!("in flight {} ms", p.delay.as_millis())
+            };
+            format!("pkt {}{conn} {} {label}{text}, {fate}", p.id, p.dir.arrow())
+        }
+        Stage::Delivered => {
+            let to = p.dir.sender().peer().name();
+            format!("pkt {}{conn} {label} arrived at the {to}", p.id)
+        }
+        Stage::Dropped => {
+            let why = match p.status {
+                Status::Dropped(r) => r.name(),
+                _ => "dropped",
+            };
+            format!(
+                "pkt {}{conn} {} {label} DROPPED: {why}",
+                p.id,
+                p.dir.arrow()
+            )
+        }
+    }
+}
+
+/// Who (column) and what, in words a student reads.
+pub fn describe(what: &What, charset: Charset) -> (String, String) {
+    use EventKind as K;
+    let side_of = |s: Side| s.name().to_string();
+    match what {
+        What::Kernel(c) => ("kernel".into(), change_text(c)),
+        What::Say(t) => ("say".into(), t.clone()),
+        What::Step(t) => ("step".into(), t.clone()),
+        What::Check { ok, text } => (
+            "check".into(),
+            format!("{} {text}", if *ok { "ok:" } else { "FAILED:" }),
+        ),
+        What::Note(t) => ("note".into(), t.clone()),
+        What::Packet(stage, p) => ("wire".into(), packet_text(*stage, p)),
+        What::Lab(k) => match k {
+            K::Listening { addr } => ("server".into(), format!("listening on {addr}")),
+            K::ConnectCalled { conn, remote, .. } => (
+                "client".into(),
+                format!("#{conn} connect() called → {remote} (SYN sent)"),
+            ),
+            K::Connected {
+                conn,
+                local,
+                remote,
+            } => (
+                "client".into(),
+                format!("#{conn} connect() returned {local} → {remote}"),
+            ),
+            K::ConnectFailed {
+                conn,
+                remote,
+                error,
+            } => (
+                "client".into(),
+                format!("#{conn} connect to {remote} failed: {error}"),
+            ),
+            K::Accepted {
+                conn,
+                local,
+                remote,
+            } => (
+                "server".into(),
+                format!("#{conn} accept() returned {remote} → {local}"),
+            ),
+            K::FrameSent {
+                side,
+                conn,
+                raw,
+                text,
+            } => (
+                side_of(*side),
+                format!(
+                    "#{conn} sent {} bytes {:?}: {}",
+                    raw.len(),
+                    String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())]),
+                    text
+                ),
+            ),
+            K::FrameReceived { side, conn, frame } => {
+                let mut s = format!(
+                    "#{conn} received {} bytes {:?}: {}",
+                    frame.raw.len(),
+                    String::from_utf8_lossy(&frame.raw[..protocol::PREFIX_LEN]),
+                    frame.text
+                );
+                if let Some(w) = frame.decode_warning(charset) {
+                    s.push_str(&format!(" ({w})"));
+                }
+                (side_of(*side), s)
+            }
+            K::SendRefused { side, conn, error } => {
+                (side_of(*side), format!("#{conn} send refused: {error}"))
+            }
+            K::ProtocolError { side, conn, error } => {
+                (side_of(*side), format!("#{conn} bad input: {error}"))
+            }
+            K::PeerClosed { side, conn } => (
+                side_of(*side),
+                format!("#{conn} peer closed its side (read returned EOF: FIN received)"),
+            ),
+            K::ShutdownCalled { side, conn } => (
+                side_of(*side),
+                format!("#{conn} shutdown(SHUT_WR) called (half-close: FIN sent, still reading)"),
+            ),
+            K::CloseCalled { side, conn, reason } => {
+                let why = match reason {
+                    CloseReason::Command => String::new(),
+                    r => format!(" ({})", r.name()),
+                };
+                (side_of(*side), format!("#{conn} close() called{why}"))
+            }
+            K::AbortCalled { side, conn } => (
+                side_of(*side),
+                format!("#{conn} abort: SO_LINGER 0 then close() (RST sent)"),
+            ),
+            K::Reset { side, conn } => (
+                side_of(*side),
+                format!("#{conn} connection reset by peer (RST received)"),
+            ),
+            K::IdleTimeout { conn, after } => (
+                "server".into(),
+                format!(
+                    "#{conn} sent nothing for {}s: idle timeout",
+                    after.as_secs()
+                ),
+            ),
+            K::ConnLimit { remote, limit } => (
+                "server".into(),
+                format!(
+                    "connection limit {limit} reached: closed the new connection from {remote} at once (raise --max-conns)"
+                ),
+            ),
+            K::PolicyChanged(p) => ("server".into(), format!("close policy is now {}", p.name())),
+            K::Refused { text } => ("lab".into(), text.clone()),
+            K::Error { side, conn, text } => {
+                let who = side.map(side_of).unwrap_or_else(|| "lab".into());
+                match conn {
+                    Some(c) => (who, format!("#{c} error: {text}")),
+                    None => (who, format!("error: {text}")),
+                }
+            }
+        },
+    }
+}

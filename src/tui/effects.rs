@@ -1,0 +1,119 @@
+//! What a key does beyond the app's own state: wire settings, the pcap and timeline exports.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use super::app::{App, WireKey};
+use crate::session::Session;
+use crate::timeline::packets::Status;
+use crate::wire::pcap::PcapWriter;
+
+/// Delays `+`/`-` step through.
+const DELAYS_MS: &[u64] = &[
+    0, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000,
+];
+
+pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
+    let (Some(wire), Some(state)) = (s.wire.as_ref(), s.timeline.wire_state()) else {
+        return;
+    };
+    match k {
+        WireKey::Slower | WireKey::Faster => {
+            let cur = state.delay.as_millis() as u64;
+            let next = if k == WireKey::Slower {
+                DELAYS_MS.iter().copied().find(|&d| d > cur).unwrap_or(cur)
+            } else {
+                DELAYS_MS
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|&d| d < cur)
+                    .unwrap_or(0)
+            };
+            wire.set_delay(Duration::from_millis(next));
+            app.say(format!("wire delay {next} ms each way"), now);
+        }
+        WireKey::ToggleStep => {
+            wire.set_step(!state.step);
+            app.say(
+                if state.step {
+                    "step mode off: packets flow with the delay again"
+                } else {
+                    "step mode on: every packet waits mid-wire; space releases the next"
+                },
+                now,
+            );
+        }
+        WireKey::Release => {
+            if !state.step {
+                app.say(
+                    "space releases a held packet in step mode: press t first",
+                    now,
+                );
+            } else if s.timeline.packets().held() > 0 {
+                wire.release_next();
+            } else {
+                app.say("no packet is held: press c, s, x... to make one", now);
+            }
+        }
+    }
+}
+
+/// A file in the working directory named for now: `tcp-lab-<what>-<unix time>.<ext>`.
+fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = format!("tcp-lab-{what}-{stamp}.{ext}");
+    std::env::current_dir()
+        .map(|d| d.join(&name))
+        .unwrap_or_else(|_| name.into())
+}
+
+pub fn pcap(app: &mut App, s: &Session, now: Instant) {
+    let path = stamped("capture", "pcap");
+    // What crossed (or is crossing) the wire; drops never reached the other side.
+    let packets: Vec<_> = s
+        .timeline
+        .packets()
+        .all()
+        .iter()
+        .filter(|p| !matches!(p.status, Status::Dropped(_)))
+        .collect();
+    let res = std::fs::File::create(&path).and_then(|f| {
+        let mut w = PcapWriter::new(std::io::BufWriter::new(f))?;
+        for p in &packets {
+            w.packet(p.wall, &p.data)?;
+        }
+        w.flush()
+    });
+    match res {
+        Ok(()) => app.say(
+            format!(
+                "wrote {} packets to {} (open it in Wireshark)",
+                packets.len(),
+                path.display()
+            ),
+            now,
+        ),
+        Err(e) => app.say(format!("writing {} failed: {e}", path.display()), now),
+    }
+}
+
+pub fn export(app: &mut App, s: &Session, now: Instant) {
+    let path = stamped("timeline", "jsonl");
+    let res = std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(s.timeline.json_lines().as_bytes()));
+    match res {
+        Ok(()) => app.say(
+            format!(
+                "exported {} entries to {}",
+                s.timeline.entries().len(),
+                path.display()
+            ),
+            now,
+        ),
+        Err(e) => app.say(format!("export to {} failed: {e}", path.display()), now),
+    }
+}

@@ -1,0 +1,41 @@
+//! The terminal's raw mode and alternate screen, restored on every way out: quit, error, panic
+//! (the hook) and signals (the loop ends, the guard drops).
+
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
+
+/// Restores the terminal when dropped: on quit, on error and during a panic's unwind.
+pub struct TermGuard;
+
+impl TermGuard {
+    /// Raw mode and the alternate screen; a panic restores the terminal before it prints.
+    pub fn enter() -> std::io::Result<Self> {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            hook(info);
+        }));
+        crossterm::terminal::enable_raw_mode()?;
+        let guard = TermGuard;
+        crossterm::execute!(
+            std::io::stdout(),
+            EnterAlternateScreen,
+            crossterm::cursor::Hide
+        )?;
+        Ok(guard)
+    }
+}
+
+fn restore() {
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+impl Drop for TermGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
