@@ -166,7 +166,16 @@ pub struct ServerArgs {
     /// Close connections that send nothing for this many seconds (0: never).
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
-    /// Most connections served at once; more are closed at once, with a log line.
+    /// A frame begun must be whole within this time (e.g. 5s, 500ms; 0: no limit), however
+    /// slowly its bytes trickle in; a peer that never finishes one is disconnected.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub frame_timeout: Duration,
+    /// A frame not wholly written in this time (the peer stopped reading) aborts the connection
+    /// with RST, so the peer never reads half a frame.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+    /// Most connections served at once; at the limit the one idle longest is closed to admit the
+    /// newcomer (logged), so idle sockets cannot lock working clients out.
     #[arg(long, default_value_t = 256)]
     pub max_conns: usize,
 }
@@ -256,7 +265,7 @@ pub fn main() -> ExitCode {
     match res {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tcp-lab: {e:#}");
+            eprintln!("tcp-lab: {}", error_line(&e));
             ExitCode::from(2)
         }
     }
@@ -266,6 +275,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
     match cmd {
         Cmd::Server(a) => {
+            check_reply(a.reply.as_deref(), a.common.charset)?;
             let cfg = LabConfig {
                 bind: a.bind,
                 port: a.common.port,
@@ -273,6 +283,8 @@ async fn run(cmd: Cmd, slow: Option<Slow>) -> anyhow::Result<ExitCode> {
                 reply: a.reply,
                 policy: a.policy,
                 idle_timeout: (a.idle_timeout > 0).then(|| Duration::from_secs(a.idle_timeout)),
+                frame_timeout: (!a.frame_timeout.is_zero()).then_some(a.frame_timeout),
+                write_timeout: a.write_timeout.max(Duration::from_millis(1)),
                 max_conns: a.max_conns.max(1),
                 ..LabConfig::default()
             };
@@ -326,12 +338,36 @@ async fn run(cmd: Cmd, slow: Option<Slow>) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A fixed reply the charset cannot carry would be refused on every frame: say so at start.
+fn check_reply(reply: Option<&str>, charset: Charset) -> anyhow::Result<()> {
+    if let Some(r) = reply {
+        crate::protocol::encode_frame(r, charset)
+            .map_err(|e| anyhow::anyhow!("--reply cannot be sent: {e}"))?;
+    }
+    Ok(())
+}
+
+/// An error and its causes on one line, each cause only once: a message that already quotes its
+/// source ("cannot read x: No such file") is not followed by the same text again.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !line.contains(&c) {
+            line.push_str(": ");
+            line.push_str(&c);
+        }
+    }
+    line
+}
+
 async fn dashboard(
     a: DashArgs,
     slow: Option<Slow>,
     notice: Option<String>,
     root: bool,
 ) -> anyhow::Result<()> {
+    check_reply(a.reply.as_deref(), a.charset)?;
     let cfg = LabConfig {
         bind: a.bind,
         port: a.port,

@@ -1,6 +1,7 @@
 //! The shared vocabulary every layer speaks: which side of a connection, which connection, how
 //! addresses are normalised, how durations are written. Imports nothing of the crate.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -70,6 +71,35 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
 }
 
+/// Text from a peer made safe for a terminal: every control character (C0, DEL, C1) and every
+/// bidirectional override is shown as a visible escape (`\x1b`, `\r`, `\u{202e}`), so a body
+/// cannot move the cursor, rename the window or forge a line. Printable text passes unchanged.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !needs_escape(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    // Bidi embeddings/overrides/isolates reorder what follows them on screen (Trojan Source).
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Whether this process runs as root. Asked once, at start, and passed down.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -89,6 +119,27 @@ mod tests {
         assert!(parse_duration("300").unwrap_err().contains("needs a unit"));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn control_characters_become_visible() {
+        assert_eq!(printable("Hello 모종닷컴"), "Hello 모종닷컴");
+        assert_eq!(printable("\x1b]2;PWNED\x07"), "\\x1b]2;PWNED\\x07");
+        assert_eq!(printable("a\r\nb\t"), "a\\r\\nb\\t");
+        assert_eq!(printable("\u{9b}\u{202e}x"), "\\x9b\\u{202e}x");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn printable_never_contains_a_control_character(s in proptest::prelude::any::<String>()) {
+            let out = printable(&s);
+            proptest::prop_assert!(!out.chars().any(needs_escape), "{out:?}");
+            // Nothing printable is lost or changed.
+            let kept: String = s.chars().filter(|c| !needs_escape(*c)).collect();
+            let shown: String = out.chars().filter(|c| !"\\xu{}0123456789abcdefnrt".contains(*c)).collect();
+            let kept_filtered: String = kept.chars().filter(|c| !"\\xu{}0123456789abcdefnrt".contains(*c)).collect();
+            proptest::prop_assert_eq!(shown, kept_filtered);
+        }
     }
 
     #[test]

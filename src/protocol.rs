@@ -79,6 +79,22 @@ pub enum FrameError {
         expected: usize,
         part: FramePart,
     },
+    #[error("connection reset inside a frame: {got} of {expected} bytes arrived ({part})")]
+    ResetInsideFrame {
+        got: usize,
+        expected: usize,
+        part: FramePart,
+    },
+    #[error(
+        "a frame did not finish within {}s: {got} of {expected} bytes arrived ({part}); closing the connection (--frame-timeout)",
+        after.as_secs_f64()
+    )]
+    FrameTimeout {
+        got: usize,
+        expected: usize,
+        part: FramePart,
+        after: std::time::Duration,
+    },
     #[error("i/o error: {0}")]
     Io(String),
 }
@@ -107,9 +123,41 @@ pub struct Frame {
     pub text: String,
     /// Set when some body bytes did not decode in the charset.
     pub malformed: bool,
+    /// The frame's whole length; more than `raw.len()` once cut for display ([`Frame::shown`]).
+    pub len: usize,
+}
+
+/// Body bytes a timeline keeps of a frame for display; the full length is still reported.
+pub const SHOWN_BODY: usize = 256;
+
+/// The first [`SHOWN_BODY`] bytes of a frame and of its text, `…` marking a cut.
+pub fn shown(raw: &[u8], text: &str) -> (Vec<u8>, String) {
+    let keep = PREFIX_LEN + SHOWN_BODY;
+    if raw.len() <= keep {
+        return (raw.to_vec(), text.to_string());
+    }
+    let mut t: String = text.chars().take(SHOWN_BODY).collect();
+    t.push('…');
+    (raw[..keep].to_vec(), t)
 }
 
 impl Frame {
+    /// This frame cut for display (what a timeline holds): bounded whatever the peer sent.
+    pub fn shown(self) -> Frame {
+        let (raw, text) = shown(&self.raw, &self.text);
+        Frame {
+            raw,
+            text,
+            malformed: self.malformed,
+            len: self.len,
+        }
+    }
+
+    /// Whether display cut this frame short.
+    pub fn is_cut(&self) -> bool {
+        self.raw.len() < self.len
+    }
+
     pub fn body(&self) -> &[u8] {
         &self.raw[PREFIX_LEN..]
     }
@@ -169,7 +217,7 @@ pub fn decode_body(body: &[u8], charset: Charset) -> (String, bool) {
     (text.into_owned(), had_errors)
 }
 
-fn parse_prefix(prefix: &[u8]) -> Result<usize, FrameError> {
+fn parse_prefix(prefix: &[u8], charset: Charset) -> Result<usize, FrameError> {
     if prefix.len() == PREFIX_LEN && prefix.iter().all(u8::is_ascii_digit) {
         Ok(prefix
             .iter()
@@ -177,7 +225,8 @@ fn parse_prefix(prefix: &[u8]) -> Result<usize, FrameError> {
     } else {
         Err(FrameError::BadPrefix {
             hex: hex(prefix),
-            text: String::from_utf8_lossy(prefix).into_owned(),
+            // The bytes as the session's charset reads them: often a body mistaken for a prefix.
+            text: decode_body(prefix, charset).0,
         })
     }
 }
@@ -211,39 +260,43 @@ impl FrameDecoder {
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
         if buf.len() < PREFIX_LEN {
             // A prefix that is already wrong is reported at once, not after 4 bytes.
-            parse_prefix_partial(buf)?;
+            parse_prefix_partial(buf, self.charset)?;
             return Ok(None);
         }
-        let len = parse_prefix(&buf[..PREFIX_LEN])?;
+        let len = parse_prefix(&buf[..PREFIX_LEN], self.charset)?;
         if buf.len() < PREFIX_LEN + len {
             return Ok(None);
         }
         let raw = buf.split_to(PREFIX_LEN + len).to_vec();
         let (text, malformed) = decode_body(&raw[PREFIX_LEN..], self.charset);
         Ok(Some(Frame {
+            len: raw.len(),
             raw,
             text,
             malformed,
         }))
     }
 
-    /// What the end of the stream means given what is left in `buf`.
-    pub fn at_eof(&self, buf: &BytesMut) -> FrameError {
+    /// How much of an unfinished frame `buf` holds: (got, expected, part); None between frames.
+    pub fn partial(&self, buf: &BytesMut) -> Result<Option<(usize, usize, FramePart)>, FrameError> {
         if buf.is_empty() {
-            return FrameError::ClosedBetweenFrames;
+            return Ok(None);
         }
         if buf.len() < PREFIX_LEN {
-            return FrameError::ClosedInsideFrame {
-                got: buf.len(),
-                expected: PREFIX_LEN,
-                part: FramePart::Prefix,
-            };
+            return Ok(Some((buf.len(), PREFIX_LEN, FramePart::Prefix)));
         }
-        match parse_prefix(&buf[..PREFIX_LEN]) {
-            Ok(len) => FrameError::ClosedInsideFrame {
-                got: buf.len() - PREFIX_LEN,
-                expected: len,
-                part: FramePart::Body,
+        let len = parse_prefix(&buf[..PREFIX_LEN], self.charset)?;
+        Ok(Some((buf.len() - PREFIX_LEN, len, FramePart::Body)))
+    }
+
+    /// What the end of the stream means given what is left in `buf`.
+    pub fn at_eof(&self, buf: &BytesMut) -> FrameError {
+        match self.partial(buf) {
+            Ok(None) => FrameError::ClosedBetweenFrames,
+            Ok(Some((got, expected, part))) => FrameError::ClosedInsideFrame {
+                got,
+                expected,
+                part,
             },
             Err(e) => e,
         }
@@ -262,14 +315,14 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
     if got < PREFIX_LEN {
         // Say what was wrong with the bytes we did get before blaming the close.
-        parse_prefix_partial(&prefix[..got])?;
+        parse_prefix_partial(&prefix[..got], charset)?;
         return Err(FrameError::ClosedInsideFrame {
             got,
             expected: PREFIX_LEN,
             part: FramePart::Prefix,
         });
     }
-    let len = parse_prefix(&prefix)?;
+    let len = parse_prefix(&prefix, charset)?;
     let mut raw = prefix.to_vec();
     raw.resize(PREFIX_LEN + len, 0);
     let got = read_full(reader, &mut raw[PREFIX_LEN..]).await?;
@@ -282,17 +335,18 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
     let (text, malformed) = decode_body(&raw[PREFIX_LEN..], charset);
     Ok(Frame {
+        len: raw.len(),
         raw,
         text,
         malformed,
     })
 }
 
-fn parse_prefix_partial(bytes: &[u8]) -> Result<(), FrameError> {
+fn parse_prefix_partial(bytes: &[u8], charset: Charset) -> Result<(), FrameError> {
     if bytes.iter().all(u8::is_ascii_digit) {
         Ok(())
     } else {
-        parse_prefix(bytes).map(|_| ())
+        parse_prefix(bytes, charset).map(|_| ())
     }
 }
 
@@ -327,6 +381,36 @@ mod tests {
         assert_eq!(&f[4..], &HELLO_MS949);
         let u = encode_frame(DEFAULT_MESSAGE, Charset::Utf8).unwrap();
         assert_eq!(&u[..4], b"0018");
+    }
+
+    #[test]
+    fn bad_prefix_text_is_read_in_the_session_charset() {
+        // "모종" in MS949 where a prefix should be: a body mistaken for a length.
+        let mut buf = BytesMut::from(&[0xb8, 0xf0, 0xc1, 0xbe, b'x'][..]);
+        let err = FrameDecoder::new(Charset::Ms949)
+            .decode(&mut buf)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            FrameError::BadPrefix {
+                hex: "b8 f0 c1 be".into(),
+                text: "모종".into()
+            }
+        );
+    }
+
+    #[test]
+    fn display_keeps_a_bounded_head_and_the_full_length() {
+        let text = "가".repeat(4000);
+        let raw = encode_frame(&text, Charset::Ms949).unwrap();
+        let f = FrameDecoder::new(Charset::Ms949)
+            .decode(&mut BytesMut::from(&raw[..]))
+            .unwrap()
+            .unwrap()
+            .shown();
+        assert_eq!((f.raw.len(), f.len), (PREFIX_LEN + SHOWN_BODY, 8004));
+        assert!(f.is_cut() && f.text.ends_with('…'));
+        assert_eq!(f.text.chars().count(), SHOWN_BODY + 1);
     }
 
     #[test]

@@ -113,10 +113,21 @@ impl Scenario {
     /// Parses and checks every step, so a typo fails before any socket is opened.
     pub fn parse(text: &str) -> Result<Scenario, String> {
         let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        // Which step connected each client: a second connect would silently replace the first.
+        let mut connected: std::collections::HashMap<&str, usize> = Default::default();
         for (i, step) in s.steps.iter().enumerate() {
             let n = i + 1;
             if let Some(a) = &step.action {
-                Action::parse(a, step).map_err(|e| format!("step {n}: {e}"))?;
+                let action = Action::parse(a, step).map_err(|e| format!("step {n}: {e}"))?;
+                let name = step.client.as_deref().unwrap_or("a");
+                if action == Action::Connect
+                    && let Some(first) = connected.insert(name, n)
+                {
+                    return Err(format!(
+                        "step {n}: client {name:?} was already connected in step {first}; give the \
+                         second connection its own name (client = \"b\")"
+                    ));
+                }
             }
             for e in &step.expect {
                 Expect::parse(e).map_err(|e| format!("step {n}: {e}"))?;
@@ -253,6 +264,16 @@ mod tests {
                 .unwrap_err()
                 .contains("not a TCP state")
         );
+    }
+
+    #[test]
+    fn a_second_connect_of_one_client_is_refused() {
+        let twice =
+            "name = \"x\"\n[[step]]\ndo = \"client.connect\"\n[[step]]\ndo = \"client.connect\"\n";
+        let err = Scenario::parse(twice).unwrap_err();
+        assert!(err.contains("already connected in step 1"), "{err}");
+        let two = format!("{twice}client = \"b\"\n");
+        assert!(Scenario::parse(&two).is_ok());
     }
 
     #[test]

@@ -93,6 +93,7 @@ fn every_kind() -> Vec<Value> {
         EventKind::FrameSent {
             side: Side::Client,
             conn: 1,
+            len: raw.len(),
             raw: raw.clone(),
             text: protocol::DEFAULT_MESSAGE.into(),
         },
@@ -184,6 +185,73 @@ fn every_kind() -> Vec<Value> {
         EventKind::ConnLimit {
             remote: c,
             limit: 256,
+            repeats: 1,
+        },
+    );
+    // Added with bounded retention and fair admission (issue 10): new kinds and fields only.
+    lab(
+        &mut tl,
+        EventKind::ConnLimit {
+            remote: c,
+            limit: 256,
+            repeats: 1204,
+        },
+    );
+    lab(
+        &mut tl,
+        EventKind::Evicted {
+            conn: 7,
+            idle: Duration::from_millis(41_200),
+            remote: c,
+            limit: 256,
+            repeats: 1,
+        },
+    );
+    lab(
+        &mut tl,
+        EventKind::WriteAborted {
+            side: Side::Server,
+            conn: 1,
+            written: 6553,
+            len: 10003,
+            why: "the peer read nothing for 5.0s (--write-timeout)".into(),
+        },
+    );
+    lab(
+        &mut tl,
+        EventKind::ProtocolError {
+            side: Side::Server,
+            conn: 1,
+            error: FrameError::FrameTimeout {
+                got: 2,
+                expected: 4,
+                part: FramePart::Prefix,
+                after: Duration::from_secs(5),
+            },
+        },
+    );
+    for reason in [CloseReason::FrameTimeout, CloseReason::Evicted] {
+        lab(
+            &mut tl,
+            EventKind::CloseCalled {
+                side: Side::Server,
+                conn: 1,
+                reason,
+            },
+        );
+    }
+    let big = protocol::encode_frame(&"\u{1b}]2;PWNED\u{7}".repeat(900), Charset::Ms949).unwrap();
+    let frame = FrameDecoder::new(Charset::Ms949)
+        .decode(&mut bytes::BytesMut::from(&big[..]))
+        .unwrap()
+        .unwrap()
+        .shown();
+    lab(
+        &mut tl,
+        EventKind::FrameReceived {
+            side: Side::Server,
+            conn: 1,
+            frame,
         },
     );
     lab(&mut tl, EventKind::PolicyChanged(ClosePolicy::Never));
@@ -336,10 +404,23 @@ fn every_kind() -> Vec<Value> {
         },
     );
 
-    tl.entries()
+    let mut lines: Vec<Value> = tl
+        .entries()
         .iter()
         .map(|e| serde_json::from_str(&tl.json(e).to_string()).unwrap())
-        .collect()
+        .collect();
+    // An export of a timeline that dropped its oldest entries starts with a `truncated` line.
+    let limits = tcp_lab::timeline::Limits {
+        max_entries: 4,
+        max_bytes: 1 << 20,
+    };
+    let mut small = Timeline::with_limits(t0, Charset::Ms949, limits);
+    for i in 0..6 {
+        small.note(at(t0, 70_000 + i), format!("note {i}"));
+    }
+    let export = small.json_lines();
+    lines.push(serde_json::from_str(export.lines().next().unwrap()).unwrap());
+    lines
 }
 
 #[test]

@@ -142,6 +142,7 @@ impl Lab {
             EventKind::FrameSent {
                 side: Side::Client,
                 conn: 1,
+                len: raw.len(),
                 raw: raw.clone(),
                 text: text.clone(),
             },
@@ -159,6 +160,7 @@ impl Lab {
             EventKind::FrameSent {
                 side: Side::Server,
                 conn: 1,
+                len: raw.len(),
                 raw,
                 text,
             },

@@ -21,8 +21,8 @@ pub enum Format {
 pub struct Printer<'a> {
     out: &'a mut dyn Write,
     pub format: Format,
-    /// Entries printed so far.
-    printed: usize,
+    /// Absolute position of the next entry to print.
+    printed: u64,
 }
 
 impl<'a> Printer<'a> {
@@ -42,15 +42,27 @@ impl<'a> Printer<'a> {
 
     /// Prints the entries not printed yet.
     pub fn new_entries(&mut self, s: &Session) {
-        let entries = s.timeline.entries();
-        for e in &entries[self.printed.min(entries.len())..] {
+        let (entries, missed) = s.timeline.since(self.printed);
+        if missed > 0 {
+            // Only a burst larger than the whole timeline between two prints gets here.
+            let line = match self.format {
+                Format::Text => {
+                    format!("# {missed} entries were dropped before they could be printed")
+                }
+                Format::Json => {
+                    crate::timeline::json::truncated(missed, entries.first().map(|e| e.at))
+                }
+            };
+            let _ = writeln!(self.out, "{line}");
+        }
+        for e in entries {
             let line = match self.format {
                 Format::Text => s.timeline.text(e),
                 Format::Json => crate::timeline::json::line(e, s.timeline.charset()),
             };
             let _ = writeln!(self.out, "{line}");
         }
-        self.printed = entries.len();
+        self.printed = s.timeline.total();
         let _ = self.out.flush();
     }
 
@@ -65,15 +77,13 @@ impl<'a> Printer<'a> {
     ) -> Option<EventKind> {
         let deadline = Instant::now() + timeout;
         loop {
-            let from = s.timeline.entries().len();
+            let from = s.timeline.total();
             s.step(poll).await;
             self.new_entries(s);
-            let hit = s.timeline.entries()[from..]
-                .iter()
-                .find_map(|e| match &e.what {
-                    What::Lab(k) if done(k) => Some(k.clone()),
-                    _ => None,
-                });
+            let hit = s.timeline.since(from).0.iter().find_map(|e| match &e.what {
+                What::Lab(k) if done(k) => Some(k.clone()),
+                _ => None,
+            });
             if hit.is_some() {
                 return hit;
             }

@@ -114,6 +114,16 @@ pub async fn run(
 }
 
 impl Runner<'_> {
+    /// How long an action may take: longer in slow motion, where each exchange crawls.
+    fn action_timeout(&self) -> Duration {
+        ACTION_TIMEOUT + self.stretch
+    }
+
+    /// The same, as the messages say it ("5s", "9.8s").
+    fn action_secs(&self) -> String {
+        format!("{}s", self.action_timeout().as_secs_f64())
+    }
+
     fn flush(&mut self) {
         self.p.new_entries(&self.s);
     }
@@ -143,7 +153,7 @@ impl Runner<'_> {
                 let mut connected = false;
                 let mut accepted = !has_server;
                 let got = self
-                    .until(ACTION_TIMEOUT + self.stretch, |k| {
+                    .until(self.action_timeout(), |k| {
                         match k {
                             EventKind::Connected { conn, .. } if *conn == id => connected = true,
                             EventKind::Accepted { conn, .. } if *conn == id => accepted = true,
@@ -156,7 +166,10 @@ impl Runner<'_> {
                 match got {
                     Some(EventKind::ConnectFailed { error, .. }) => Err(error),
                     Some(_) => Ok(()),
-                    None => Err("connect did not complete in 5s".into()),
+                    None => Err(format!(
+                        "connect did not complete in {}",
+                        self.action_secs()
+                    )),
                 }
             }
             Action::Send(side, text) => {
@@ -168,7 +181,7 @@ impl Runner<'_> {
                 });
                 // A client's send is done when the reply is back; a server's when the client has it.
                 let got = self
-                    .until(ACTION_TIMEOUT + self.stretch, |k| match k {
+                    .until(self.action_timeout(), |k| match k {
                         EventKind::FrameReceived {
                             side: Side::Client,
                             conn,
@@ -183,7 +196,7 @@ impl Runner<'_> {
                     Some(EventKind::FrameReceived { .. }) => Ok(()),
                     Some(EventKind::SendRefused { error, .. }) => Err(error.to_string()),
                     Some(EventKind::Refused { text }) => Err(text),
-                    _ => Err("no reply within 5s".into()),
+                    _ => Err(format!("no reply within {}", self.action_secs())),
                 }
             }
             Action::HalfClose(side) | Action::Close(side) | Action::Abort(side) => {
@@ -195,7 +208,7 @@ impl Runner<'_> {
                 };
                 lab.command(cmd);
                 let got = self
-                    .until(ACTION_TIMEOUT + self.stretch, |k| match k {
+                    .until(self.action_timeout(), |k| match k {
                         EventKind::ShutdownCalled { side: s, conn }
                         | EventKind::CloseCalled { side: s, conn, .. }
                         | EventKind::AbortCalled { side: s, conn } => *s == side && *conn == id,
@@ -206,7 +219,10 @@ impl Runner<'_> {
                 match got {
                     Some(EventKind::Refused { text }) => Err(text),
                     Some(_) => Ok(()),
-                    None => Err("the lab did not carry out the command in 5s".into()),
+                    None => Err(format!(
+                        "the lab did not carry out the command in {}",
+                        self.action_secs()
+                    )),
                 }
             }
             Action::Policy(p) => {

@@ -2,6 +2,7 @@
 //! `select!` on commands too), replies on the server side, and carries out send/half-close/close/abort.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -9,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::{ClosePolicy, CloseReason, EventKind, Shared};
+use super::{ClosePolicy, CloseReason, EVICTING, EventKind, Shared};
 use crate::model::{ConnId, Side};
 use crate::protocol::{self, FrameDecoder, FrameError};
 
@@ -21,10 +22,9 @@ pub enum ConnCmd {
     Abort,
     /// The server close policy changed: re-check a connection whose peer already closed.
     PolicyChanged,
+    /// The server is full and this connection was idle longest: close to make room.
+    Evict,
 }
-
-/// A write that cannot finish in this time means the peer stopped reading; give up on it.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 enum Next {
     Continue,
@@ -46,9 +46,11 @@ pub(super) async fn run(
     side: Side,
     conn: ConnId,
     mut rx: mpsc::UnboundedReceiver<ConnCmd>,
+    activity: Arc<AtomicU64>,
     shared: Arc<Shared>,
 ) {
     let decoder = FrameDecoder::new(shared.cfg.charset);
+    let frame_timeout = shared.cfg.frame_timeout;
     let idle = if side == Side::Server {
         shared.cfg.idle_timeout
     } else {
@@ -64,21 +66,37 @@ pub(super) async fn run(
     };
     let mut buf = BytesMut::with_capacity(4096);
     let mut idle_deadline = idle.map(|d| tokio::time::Instant::now() + d);
+    // Set while a frame is half in: it must be whole by then, however its bytes trickle.
+    let mut frame_deadline: Option<tokio::time::Instant> = None;
     loop {
-        let idle_sleep = async {
-            match idle_deadline {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None => std::future::pending().await,
-            }
-        };
+        let idle_sleep = sleep_until(idle_deadline);
+        let frame_sleep = sleep_until(frame_deadline);
         let next = tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(cmd) => c.command(cmd).await,
                 None => Next::Stop,
             },
             r = c.stream.read_buf(&mut buf), if !c.peer_closed => {
-                idle_deadline = idle.map(|d| tokio::time::Instant::now() + d);
-                c.received(r, &mut buf, decoder).await
+                let now = tokio::time::Instant::now();
+                idle_deadline = idle.map(|d| now + d);
+                if activity.load(Ordering::Relaxed) != EVICTING {
+                    activity.store(shared.now_ms(), Ordering::Relaxed);
+                }
+                let next = c.received(r, &mut buf, decoder).await;
+                frame_deadline = match decoder.partial(&buf) {
+                    Ok(Some(_)) => frame_deadline.or(frame_timeout.map(|d| now + d)),
+                    _ => None,
+                };
+                next
+            }
+            _ = frame_sleep, if !c.peer_closed => {
+                let after = frame_timeout.unwrap_or_default();
+                if let Ok(Some((got, expected, part))) = decoder.partial(&buf) {
+                    let error = FrameError::FrameTimeout { got, expected, part, after };
+                    shared.emit(EventKind::ProtocolError { side, conn, error });
+                }
+                shared.emit(EventKind::CloseCalled { side, conn, reason: CloseReason::FrameTimeout });
+                Next::Stop
             }
             _ = idle_sleep, if !c.peer_closed => {
                 let after = idle.unwrap_or_default();
@@ -93,6 +111,14 @@ pub(super) async fn run(
     }
     shared.unregister(side, conn);
     // Dropping the stream here is the close() the events announced.
+}
+
+/// Sleeps until `t`; forever when there is no deadline.
+async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Conn {
@@ -140,17 +166,16 @@ impl Conn {
                 });
                 Next::Stop
             }
-            ConnCmd::Abort => {
-                // SO_LINGER 0: close() discards unsent data and the kernel sends RST instead of FIN.
-                if let Err(e) =
-                    socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO))
-                {
-                    self.error(format!("setsockopt(SO_LINGER, 0) failed: {e}"));
-                }
-                self.emit(EventKind::AbortCalled { side, conn });
+            ConnCmd::Abort => self.abort(),
+            ConnCmd::PolicyChanged => self.apply_policy(),
+            ConnCmd::Evict => {
+                self.emit(EventKind::CloseCalled {
+                    side,
+                    conn,
+                    reason: CloseReason::Evicted,
+                });
                 Next::Stop
             }
-            ConnCmd::PolicyChanged => self.apply_policy(),
         }
     }
 
@@ -165,32 +190,59 @@ impl Conn {
             });
             return Next::Continue;
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, self.stream.write_all(&raw)).await {
-            Ok(Ok(())) => {
-                self.emit(EventKind::FrameSent {
-                    side,
-                    conn,
-                    raw,
-                    text,
-                });
-                Next::Continue
-            }
-            Ok(Err(e)) if is_reset(&e) => {
-                self.emit(EventKind::Reset { side, conn });
-                Next::Stop
-            }
-            Ok(Err(e)) => {
-                self.error(format!("write failed: {e}"));
-                Next::Continue
-            }
-            Err(_) => {
-                self.error(format!(
-                    "write did not finish in {}s: the peer is not reading",
-                    WRITE_TIMEOUT.as_secs()
-                ));
-                Next::Continue
-            }
+        // Written piece by piece against one deadline, counting: a frame that cannot be finished
+        // is never left half on the wire (the peer would read body bytes as the next prefix).
+        let timeout = self.shared.cfg.write_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut written = 0;
+        while written < raw.len() {
+            let why =
+                match tokio::time::timeout_at(deadline, self.stream.write(&raw[written..])).await {
+                    Ok(Ok(n)) if n > 0 => {
+                        written += n;
+                        continue;
+                    }
+                    Ok(Err(e)) if is_reset(&e) => {
+                        self.emit(EventKind::Reset { side, conn });
+                        return Next::Stop;
+                    }
+                    Ok(Ok(_)) => "write() returned 0".to_string(),
+                    Ok(Err(e)) => format!("write failed: {e}"),
+                    Err(_) => format!(
+                        "the peer read nothing for {:.1}s (--write-timeout)",
+                        timeout.as_secs_f64()
+                    ),
+                };
+            self.emit(EventKind::WriteAborted {
+                side,
+                conn,
+                written,
+                len: raw.len(),
+                why,
+            });
+            return self.abort();
         }
+        let (shown, text) = protocol::shown(&raw, &text);
+        self.emit(EventKind::FrameSent {
+            side,
+            conn,
+            raw: shown,
+            len: raw.len(),
+            text,
+        });
+        Next::Continue
+    }
+
+    /// SO_LINGER 0: close() discards unsent data and the kernel sends RST instead of FIN.
+    fn abort(&self) -> Next {
+        if let Err(e) = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO)) {
+            self.error(format!("setsockopt(SO_LINGER, 0) failed: {e}"));
+        }
+        self.emit(EventKind::AbortCalled {
+            side: self.side,
+            conn: self.conn,
+        });
+        Next::Stop
     }
 
     async fn received(
@@ -215,6 +267,7 @@ impl Conn {
                 match decoder.decode(buf) {
                     Ok(Some(frame)) => {
                         let reply = (side == Side::Server).then(|| self.reply_for(frame.body()));
+                        let frame = frame.shown();
                         self.emit(EventKind::FrameReceived { side, conn, frame });
                         if let Some(reply) = reply {
                             match reply {
@@ -243,6 +296,15 @@ impl Conn {
                 }
             },
             Err(e) if is_reset(&e) => {
+                // Say how much of a frame had come when the peer reset.
+                if let Ok(Some((got, expected, part))) = decoder.partial(buf) {
+                    let error = FrameError::ResetInsideFrame {
+                        got,
+                        expected,
+                        part,
+                    };
+                    self.emit(EventKind::ProtocolError { side, conn, error });
+                }
                 self.emit(EventKind::Reset { side, conn });
                 Next::Stop
             }

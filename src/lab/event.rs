@@ -21,6 +21,12 @@ pub enum CloseReason {
     /// The server's close policy `auto`, after the peer's FIN.
     #[serde(rename = "policy auto")]
     PolicyAuto,
+    /// A frame began but did not finish within `--frame-timeout`.
+    #[serde(rename = "frame timeout")]
+    FrameTimeout,
+    /// Idle longest when the server was full: closed to admit a newcomer.
+    #[serde(rename = "evicted")]
+    Evicted,
 }
 
 impl CloseReason {
@@ -30,6 +36,8 @@ impl CloseReason {
             CloseReason::IdleTimeout => "idle timeout",
             CloseReason::ProtocolError => "protocol error",
             CloseReason::PolicyAuto => "policy auto",
+            CloseReason::FrameTimeout => "frame timeout",
+            CloseReason::Evicted => "evicted",
         }
     }
 }
@@ -65,16 +73,30 @@ pub enum EventKind {
         local: SocketAddr,
         remote: SocketAddr,
     },
+    /// A frame wholly written. `raw` and `text` are cut for display ([`crate::protocol::shown`]);
+    /// `len` is the frame's whole length.
     FrameSent {
         side: Side,
         conn: ConnId,
         raw: Vec<u8>,
+        len: usize,
         text: String,
     },
+    /// A frame wholly received, cut for display ([`Frame::shown`]).
     FrameReceived {
         side: Side,
         conn: ConnId,
         frame: Frame,
+    },
+    /// A frame could not be written whole in time (the peer stopped reading) or the write failed:
+    /// the connection is aborted with RST rather than leave half a frame on the wire.
+    WriteAborted {
+        side: Side,
+        conn: ConnId,
+        written: usize,
+        len: usize,
+        /// Why: "the peer did not read for 5s", or the OS error.
+        why: String,
     },
     SendRefused {
         side: Side,
@@ -111,9 +133,20 @@ pub enum EventKind {
         conn: ConnId,
         after: Duration,
     },
+    /// Every connection was already closing for an earlier newcomer: this one is refused.
+    /// `repeats`: how many refusals this line stands for (repeated ones are folded per second).
     ConnLimit {
         remote: SocketAddr,
         limit: usize,
+        repeats: u64,
+    },
+    /// At `limit` connections, `conn` (idle for `idle`) was closed to admit `remote`.
+    Evicted {
+        conn: ConnId,
+        idle: Duration,
+        remote: SocketAddr,
+        limit: usize,
+        repeats: u64,
     },
     PolicyChanged(ClosePolicy),
     /// A command that could not be carried out, and why.

@@ -1,20 +1,21 @@
 //! The embedded endpoints: an echo server and any number of clients on real kernel sockets,
 //! driven by [`Command`]s and reporting [`LabEvent`]s. One tokio task per connection.
 
+mod client;
 mod conn;
 mod event;
+mod server;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
 
 use crate::hosts::Hosts;
-use crate::model::{ConnId, Side, unmap};
+use crate::model::{ConnId, Side};
 use crate::protocol::Charset;
 
 pub use conn::ConnCmd;
@@ -74,6 +75,9 @@ impl ClosePolicy {
     }
 }
 
+/// How long a frame may take to arrive once its first byte has come.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct LabConfig {
     pub bind: IpAddr,
@@ -84,7 +88,11 @@ pub struct LabConfig {
     pub policy: ClosePolicy,
     /// Server closes a connection that sends nothing for this long.
     pub idle_timeout: Option<Duration>,
-    /// Accepted connections beyond this are closed at once.
+    /// A frame begun must be whole within this time, however slowly its bytes trickle in.
+    pub frame_timeout: Option<Duration>,
+    /// A frame not wholly written in this time (the peer stopped reading) aborts the connection.
+    pub write_timeout: Duration,
+    /// At this many server connections, the one idle longest is closed to admit a new one.
     pub max_conns: usize,
     /// Run the embedded server (false: observe and connect to someone else's server).
     pub server: bool,
@@ -114,6 +122,8 @@ impl Default for LabConfig {
             reply: None,
             policy: ClosePolicy::Manual,
             idle_timeout: Some(Duration::from_secs(300)),
+            frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
+            write_timeout: Duration::from_secs(5),
             max_conns: 256,
             server: true,
             target: None,
@@ -162,15 +172,30 @@ pub enum LabError {
     },
 }
 
+/// An open connection's task: its command channel and when its peer last sent anything.
+pub(crate) struct ConnHandle {
+    tx: mpsc::UnboundedSender<ConnCmd>,
+    /// Milliseconds since the lab started; [`EVICTING`] once chosen to make room.
+    activity: Arc<AtomicU64>,
+}
+
+/// Marks a connection already told to close for a newcomer, so it is not chosen twice.
+pub(crate) const EVICTING: u64 = u64::MAX;
+
+type ConnMap = HashMap<(Side, ConnId), ConnHandle>;
+
 pub(crate) struct Shared {
     cfg: LabConfig,
     target: SocketAddr,
+    started: Instant,
     policy: std::sync::atomic::AtomicU8,
     next_id: AtomicU32,
     server_conns: AtomicUsize,
+    /// Lab clients between connect() and noting their port in `client_ports`.
+    connecting: AtomicUsize,
     /// Local port of each lab client, so the server can give the accepted side the same number.
     client_ports: Mutex<HashMap<u16, ConnId>>,
-    conns: Mutex<HashMap<(Side, ConnId), mpsc::UnboundedSender<ConnCmd>>>,
+    conns: Mutex<ConnMap>,
     events: mpsc::UnboundedSender<LabEvent>,
 }
 
@@ -187,10 +212,44 @@ impl Shared {
         ClosePolicy::from_u8(self.policy.load(Ordering::Relaxed))
     }
 
-    fn register(&self, side: Side, conn: ConnId) -> mpsc::UnboundedReceiver<ConnCmd> {
+    /// Milliseconds since the lab started (a connection's activity clock).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn register(
+        &self,
+        side: Side,
+        conn: ConnId,
+    ) -> (mpsc::UnboundedReceiver<ConnCmd>, Arc<AtomicU64>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.lock_conns().insert((side, conn), tx);
-        rx
+        let activity = Arc::new(AtomicU64::new(self.now_ms()));
+        let handle = ConnHandle {
+            tx,
+            activity: activity.clone(),
+        };
+        self.lock_conns().insert((side, conn), handle);
+        (rx, activity)
+    }
+
+    /// Tells the server connection idle longest to close; returns it and how long it was idle.
+    fn evict_idlest(&self) -> Option<(ConnId, Duration)> {
+        let now = self.now_ms();
+        let conns = self.lock_conns();
+        let (&(_, conn), h) = conns
+            .iter()
+            .filter(|((side, _), h)| {
+                *side == Side::Server && h.activity.load(Ordering::Relaxed) != EVICTING
+            })
+            .min_by_key(|(_, h)| h.activity.load(Ordering::Relaxed))?;
+        let idle =
+            Duration::from_millis(now.saturating_sub(h.activity.swap(EVICTING, Ordering::Relaxed)));
+        let _ = h.tx.send(ConnCmd::Evict);
+        Some((conn, idle))
+    }
+
+    fn lock_ports(&self) -> std::sync::MutexGuard<'_, HashMap<u16, ConnId>> {
+        self.client_ports.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn unregister(&self, side: Side, conn: ConnId) {
@@ -200,9 +259,7 @@ impl Shared {
         }
     }
 
-    fn lock_conns(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(Side, ConnId), mpsc::UnboundedSender<ConnCmd>>> {
+    fn lock_conns(&self) -> std::sync::MutexGuard<'_, ConnMap> {
         // A poisoned map is still a valid map: a panicking task cannot leave it half-written.
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -222,7 +279,11 @@ impl Lab {
         events: mpsc::UnboundedSender<LabEvent>,
     ) -> Result<Lab, LabError> {
         let listener = if cfg.server {
-            Some(bind_listener(cfg.bind, cfg.port, cfg.hosts.as_deref())?)
+            Some(server::bind_listener(
+                cfg.bind,
+                cfg.port,
+                cfg.hosts.as_deref(),
+            )?)
         } else {
             None
         };
@@ -235,15 +296,17 @@ impl Lab {
             policy: std::sync::atomic::AtomicU8::new(cfg.policy.to_u8()),
             cfg,
             target,
+            started: Instant::now(),
             next_id: AtomicU32::new(1),
             server_conns: AtomicUsize::new(0),
+            connecting: AtomicUsize::new(0),
             client_ports: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
             events,
         });
         if let (Some(listener), Some(addr)) = (listener, listen_addr) {
             shared.emit(EventKind::Listening { addr });
-            tokio::spawn(accept_loop(listener, shared.clone()));
+            tokio::spawn(server::accept_loop(listener, shared.clone()));
         }
         Ok(Lab {
             shared,
@@ -273,15 +336,15 @@ impl Lab {
         match cmd {
             Command::Connect => {
                 let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(connect_client(id, self.shared.clone()));
+                tokio::spawn(client::connect_client(id, self.shared.clone()));
                 return Some(id);
             }
             Command::SetPolicy(p) => {
                 self.shared.policy.store(p.to_u8(), Ordering::Relaxed);
                 self.shared.emit(EventKind::PolicyChanged(p));
                 // Connections already in CLOSE_WAIT follow the new policy at once.
-                for tx in self.shared.lock_conns().values() {
-                    let _ = tx.send(ConnCmd::PolicyChanged);
+                for h in self.shared.lock_conns().values() {
+                    let _ = h.tx.send(ConnCmd::PolicyChanged);
                 }
             }
             Command::Send { side, conn, text } => self.to_conn(side, conn, ConnCmd::Send(text)),
@@ -297,7 +360,7 @@ impl Lab {
             .shared
             .lock_conns()
             .get(&(side, conn))
-            .map(|tx| tx.send(cmd).is_ok())
+            .map(|h| h.tx.send(cmd).is_ok())
             .unwrap_or(false);
         if !sent {
             self.shared.emit(EventKind::Refused {
@@ -313,152 +376,13 @@ impl Lab {
 }
 
 /// A TCP socket for `side`: in that side's private host in slow motion, else right here.
-fn new_socket(hosts: Option<&Hosts>, side: Side, v6: bool) -> std::io::Result<TcpSocket> {
-    let make = move || {
-        if v6 {
-            TcpSocket::new_v6()
-        } else {
-            TcpSocket::new_v4()
-        }
-    };
+fn in_host<T: Send>(
+    hosts: Option<&Hosts>,
+    side: Side,
+    make: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
     match hosts {
         Some(h) => h.run_in(side, make),
         None => make(),
-    }
-}
-
-fn bind_listener(bind: IpAddr, port: u16, hosts: Option<&Hosts>) -> Result<TcpListener, LabError> {
-    let addr = SocketAddr::new(bind, port);
-    let sock = new_socket(hosts, Side::Server, bind.is_ipv6())
-        .map_err(|source| LabError::Listen { addr, source })?;
-    // SO_REUSEADDR: a restart must not fail because the last run's connections sit in TIME_WAIT.
-    let _ = sock.set_reuseaddr(true);
-    match sock.bind(addr).and_then(|_| sock.listen(1024)) {
-        Ok(l) => Ok(l),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(LabError::PortInUse {
-            bind,
-            port,
-            holder: String::new(),
-        }),
-        Err(source) => Err(LabError::Listen { addr, source }),
-    }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                // EMFILE and friends: say so, back off briefly, keep serving.
-                shared.emit(EventKind::Error {
-                    side: Some(Side::Server),
-                    conn: None,
-                    text: format!("accept() failed: {e}"),
-                });
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let remote = unmap(remote);
-        let limit = shared.cfg.max_conns;
-        if shared.server_conns.load(Ordering::Relaxed) >= limit {
-            shared.emit(EventKind::ConnLimit { remote, limit });
-            drop(stream);
-            continue;
-        }
-        shared.server_conns.fetch_add(1, Ordering::Relaxed);
-        let local = stream.local_addr().map(unmap).unwrap_or(remote);
-        let known = shared
-            .client_ports
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&remote.port());
-        let conn = known.unwrap_or_else(|| shared.next_id.fetch_add(1, Ordering::Relaxed));
-        let rx = shared.register(Side::Server, conn);
-        shared.emit(EventKind::Accepted {
-            conn,
-            local,
-            remote,
-        });
-        tokio::spawn(conn::run(stream, Side::Server, conn, rx, shared.clone()));
-    }
-}
-
-async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
-    let remote = shared.target;
-    let slow = shared.cfg.hosts.as_deref();
-    let sock = new_socket(slow, Side::Client, remote.is_ipv6());
-    // Bind first, so the server can recognise this client by its local address when it accepts.
-    let local_ip: IpAddr = match (slow, remote) {
-        (Some(h), _) => h.client.addr.into(),
-        (None, SocketAddr::V4(_)) => Ipv4Addr::UNSPECIFIED.into(),
-        (None, SocketAddr::V6(_)) => std::net::Ipv6Addr::UNSPECIFIED.into(),
-    };
-    let prepared = sock.and_then(|s| {
-        s.bind(SocketAddr::new(local_ip, 0))?;
-        Ok(s)
-    });
-    let sock = match prepared {
-        Ok(s) => s,
-        Err(e) => {
-            shared.emit(EventKind::ConnectFailed {
-                conn,
-                remote,
-                error: format!("cannot create a socket: {e}"),
-            });
-            return;
-        }
-    };
-    // The port is fixed by bind(); the address is chosen by connect(), so guess it from the target.
-    let port = sock.local_addr().map(|a| a.port()).unwrap_or(0);
-    let local = SocketAddr::new(
-        if slow.is_none() && remote.ip().is_loopback() {
-            remote.ip()
-        } else {
-            local_ip
-        },
-        port,
-    );
-    shared
-        .client_ports
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(port, conn);
-    shared.emit(EventKind::ConnectCalled {
-        conn,
-        local,
-        remote,
-    });
-    match sock.connect(remote).await {
-        Ok(stream) => {
-            let local = stream.local_addr().map(unmap).unwrap_or(local);
-            let rx = shared.register(Side::Client, conn);
-            shared.emit(EventKind::Connected {
-                conn,
-                local,
-                remote,
-            });
-            conn::run(stream, Side::Client, conn, rx, shared).await;
-        }
-        Err(e) => {
-            shared
-                .client_ports
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&port);
-            let hint = if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                format!(
-                    "{e}: nothing listens on {remote}; start a server there (tcp-lab server --port {}) or check --port",
-                    remote.port()
-                )
-            } else {
-                e.to_string()
-            };
-            shared.emit(EventKind::ConnectFailed {
-                conn,
-                remote,
-                error: hint,
-            });
-        }
     }
 }

@@ -13,6 +13,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::model::printable;
 pub use crate::model::unmap;
 use crate::model::{ConnId, Side};
 
@@ -162,7 +163,8 @@ impl Owner {
             Owner::Lab(Side::Client, n) => format!("client #{n}"),
             Owner::Lab(Side::Server, n) => format!("server #{n}"),
             Owner::External { pid, process } => match (pid, process) {
-                (Some(pid), Some(p)) => format!("external pid {pid} ({p})"),
+                // Any process may name itself with escape sequences: shown printable.
+                (Some(pid), Some(p)) => format!("external pid {pid} ({})", printable(p)),
                 (Some(pid), None) => format!("external pid {pid}"),
                 _ => "external".into(),
             },

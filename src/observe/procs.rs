@@ -33,13 +33,14 @@ impl ProcCache {
         }
         self.last_walk = Some(Instant::now());
         let found = walk_proc();
+        // What the walk saw replaces what an older walk saw: the cache holds the host's sockets
+        // of now, not of every inode ever met (bounded however long tcp-lab runs).
+        let mut known: HashMap<u32, Option<(u32, String)>> =
+            found.into_iter().map(|(i, o)| (i, Some(o))).collect();
         for inode in missing {
-            self.known.insert(inode, found.get(&inode).cloned());
+            known.entry(inode).or_insert(None);
         }
-        // Keep what the walk saw too: the other side of an external connection, say.
-        for (inode, owner) in found {
-            self.known.entry(inode).or_insert(Some(owner));
-        }
+        self.known = known;
     }
 
     pub fn get(&self, inode: u32) -> (Option<u32>, Option<String>) {

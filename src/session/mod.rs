@@ -45,6 +45,10 @@ fn both_hosts(hosts: &Hosts) -> std::io::Result<Box<dyn observe::SocketSource>> 
     }))
 }
 
+/// The registry is pruned once it knows this many connection sides, at most every PRUNE_EVERY.
+const PRUNE_ABOVE: usize = 1024;
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
 /// Something that happened, from either reporter, before it reaches the timeline.
 enum Report {
     Lab(LabEvent),
@@ -68,6 +72,8 @@ pub struct Session {
     /// Why the kernel cannot be observed, when it cannot.
     pub observer_error: Option<String>,
     registry: Registry,
+    /// When the registry last forgot gone connections.
+    pruned: Option<Instant>,
     procs: ProcCache,
     lab_events: mpsc::UnboundedReceiver<LabEvent>,
     wire_events: mpsc::UnboundedReceiver<WireMsg>,
@@ -133,6 +139,7 @@ impl Session {
             observer,
             observer_error,
             registry: Registry::default(),
+            pruned: None,
             procs: ProcCache::default(),
             lab_events,
             wire_events,
@@ -222,6 +229,16 @@ impl Session {
         match obs.poll() {
             Ok(rows) => {
                 let snap = registry::label(now, rows, &self.registry, &mut self.procs);
+                // Bounded over a long run: forget connections the kernel no longer shows.
+                if self.registry.len() > PRUNE_ABOVE
+                    && self
+                        .pruned
+                        .is_none_or(|t| now.duration_since(t) >= PRUNE_EVERY)
+                {
+                    self.pruned = Some(now);
+                    let present = rows.iter().map(|r| r.tuple()).collect();
+                    self.registry.forget_gone(&present);
+                }
                 self.timeline.observe(snap)
             }
             Err(e) => {

@@ -1,9 +1,9 @@
 //! Which sockets are the lab's own: learned from the lab's events (the session feeds them in), used
 //! to name each kernel row ("client #3", "listener") and each packet's connection.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::lab::EventKind;
 use crate::model::{ConnId, Side, unmap};
@@ -14,9 +14,13 @@ use crate::observe::{ObservedSocket, Owner, Snapshot, SocketRow, TcpState};
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     by_tuple: HashMap<(SocketAddr, SocketAddr), (Side, ConnId)>,
-    by_conn: HashMap<(Side, ConnId), (SocketAddr, SocketAddr)>,
+    /// Each connection side's 4-tuple and when it was learned.
+    by_conn: HashMap<(Side, ConnId), ((SocketAddr, SocketAddr), Instant)>,
     listener: Option<SocketAddr>,
 }
+
+/// A learned 4-tuple is kept at least this long even when the kernel has not shown it yet.
+const KEEP_UNSEEN: Duration = Duration::from_secs(10);
 
 impl Registry {
     pub fn learn(&mut self, ev: &EventKind) {
@@ -51,7 +55,32 @@ impl Registry {
     fn insert(&mut self, side: Side, conn: ConnId, local: SocketAddr, remote: SocketAddr) {
         let t = (unmap(local), unmap(remote));
         self.by_tuple.insert(t, (side, conn));
-        self.by_conn.insert((side, conn), t);
+        if let Some((old, _)) = self.by_conn.insert((side, conn), (t, Instant::now()))
+            && old != t
+        {
+            self.by_tuple.remove(&old);
+        }
+    }
+
+    /// How many connection sides are known.
+    pub fn len(&self) -> usize {
+        self.by_conn.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_conn.is_empty()
+    }
+
+    /// Forgets connections whose sockets have left the kernel's table (`present` holds every row
+    /// of the last poll), so a server that has seen a million connections keeps a bounded map.
+    pub fn forget_gone(&mut self, present: &HashSet<(SocketAddr, SocketAddr)>) {
+        let before = self.by_conn.len();
+        self.by_conn
+            .retain(|_, (t, at)| present.contains(t) || at.elapsed() < KEEP_UNSEEN);
+        if self.by_conn.len() != before {
+            let keep: HashSet<_> = self.by_conn.values().map(|(t, _)| *t).collect();
+            self.by_tuple.retain(|t, _| keep.contains(t));
+        }
     }
 
     pub fn owner(&self, row: &SocketRow) -> Option<Owner> {
@@ -75,7 +104,7 @@ impl Registry {
     }
 
     pub fn tuple_of(&self, side: Side, conn: ConnId) -> Option<(SocketAddr, SocketAddr)> {
-        self.by_conn.get(&(side, conn)).copied()
+        self.by_conn.get(&(side, conn)).map(|(t, _)| *t)
     }
 
     pub fn listener(&self) -> Option<SocketAddr> {

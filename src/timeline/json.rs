@@ -65,14 +65,26 @@ enum Body<'a> {
         side: Side,
         conn: ConnId,
         bytes_hex: String,
+        /// The frame's whole length, when `bytes_hex` and `text` hold only its head.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bytes_total: Option<usize>,
         text: &'a str,
     },
     FrameReceived {
         side: Side,
         conn: ConnId,
         bytes_hex: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bytes_total: Option<usize>,
         text: &'a str,
         malformed: bool,
+    },
+    WriteAborted {
+        side: Side,
+        conn: ConnId,
+        written: usize,
+        len: usize,
+        error: &'a str,
     },
     SendRefused(SideError),
     ProtocolError(SideError),
@@ -94,6 +106,17 @@ enum Body<'a> {
         side: Side,
         remote: String,
         limit: usize,
+        #[serde(skip_serializing_if = "is_one")]
+        repeats: u64,
+    },
+    Evicted {
+        side: Side,
+        conn: ConnId,
+        idle_ms: u64,
+        remote: String,
+        limit: usize,
+        #[serde(skip_serializing_if = "is_one")]
+        repeats: u64,
     },
     PolicyChanged {
         side: Side,
@@ -107,6 +130,16 @@ enum Body<'a> {
         conn: Option<ConnId>,
         error: &'a str,
     },
+}
+
+/// A line standing for one occurrence says nothing of repeats.
+fn is_one(n: &u64) -> bool {
+    *n == 1
+}
+
+/// The whole length when display cut the bytes.
+fn total(shown: usize, len: usize) -> Option<usize> {
+    (shown < len).then_some(len)
 }
 
 #[derive(Serialize)]
@@ -258,19 +291,35 @@ fn lab(k: &K) -> Body<'_> {
             side,
             conn,
             raw,
+            len,
             text,
         } => Body::FrameSent {
             side: *side,
             conn: *conn,
             bytes_hex: protocol::hex(raw),
+            bytes_total: total(raw.len(), *len),
             text,
         },
         K::FrameReceived { side, conn, frame } => Body::FrameReceived {
             side: *side,
             conn: *conn,
             bytes_hex: protocol::hex(&frame.raw),
+            bytes_total: total(frame.raw.len(), frame.len),
             text: &frame.text,
             malformed: frame.malformed,
+        },
+        K::WriteAborted {
+            side,
+            conn,
+            written,
+            len,
+            why,
+        } => Body::WriteAborted {
+            side: *side,
+            conn: *conn,
+            written: *written,
+            len: *len,
+            error: why,
         },
         K::SendRefused { side, conn, error } => Body::SendRefused(SideError {
             side: *side,
@@ -296,10 +345,29 @@ fn lab(k: &K) -> Body<'_> {
             conn: *conn,
             after_ms: after.as_millis() as u64,
         },
-        K::ConnLimit { remote, limit } => Body::ConnLimit {
+        K::ConnLimit {
+            remote,
+            limit,
+            repeats,
+        } => Body::ConnLimit {
             side: Side::Server,
             remote: remote.to_string(),
             limit: *limit,
+            repeats: *repeats,
+        },
+        K::Evicted {
+            conn,
+            idle,
+            remote,
+            limit,
+            repeats,
+        } => Body::Evicted {
+            side: Side::Server,
+            conn: *conn,
+            idle_ms: idle.as_millis() as u64,
+            remote: remote.to_string(),
+            limit: *limit,
+            repeats: *repeats,
         },
         K::PolicyChanged(policy) => Body::PolicyChanged {
             side: Side::Server,
@@ -351,6 +419,19 @@ fn entry(e: &Entry, charset: Charset) -> Line<'_> {
         who,
         message,
     }
+}
+
+/// The line an export starts with when the timeline dropped its oldest entries.
+pub fn truncated(dropped: u64, first_held: Option<std::time::Duration>) -> String {
+    serde_json::json!({
+        "t": first_held.map_or(0.0, |d| (d.as_secs_f64() * 1e6).round() / 1e6),
+        "source": "timeline",
+        "event": "truncated",
+        "dropped": dropped,
+        "who": "timeline",
+        "message": format!("{dropped} older entries were dropped to bound memory; what follows is what was held"),
+    })
+    .to_string()
 }
 
 /// One entry as a JSON line (no newline).

@@ -30,6 +30,32 @@ pub struct Entry {
     pub what: What,
 }
 
+impl Entry {
+    /// Roughly what this entry takes in memory, for the timeline's byte limit.
+    fn approx_bytes(&self) -> usize {
+        let heap = match &self.what {
+            What::Lab(EventKind::FrameSent { raw, text, .. }) => raw.len() + text.len(),
+            What::Lab(EventKind::FrameReceived { frame, .. }) => frame.raw.len() + frame.text.len(),
+            What::Lab(
+                EventKind::Refused { text }
+                | EventKind::Error { text, .. }
+                | EventKind::ConnectFailed { error: text, .. }
+                | EventKind::WriteAborted { why: text, .. },
+            ) => text.len(),
+            What::Lab(_) => 0,
+            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => t.len(),
+            What::Kernel(c) => match &c.owner {
+                crate::observe::Owner::External {
+                    process: Some(p), ..
+                } => p.len(),
+                _ => 0,
+            },
+            What::Packet(_, p) => p.data.len() + p.text.as_ref().map_or(0, String::len),
+        };
+        std::mem::size_of::<Entry>() + heap
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum What {
     Lab(EventKind),
@@ -66,10 +92,33 @@ pub struct WireState {
 /// Which lab connection a client→server 4-tuple belongs to (the session's registry answers).
 pub type ConnOf<'a> = &'a dyn Fn(SocketAddr, SocketAddr) -> Option<ConnId>;
 
+/// How much history a timeline holds: a peer must not be able to grow it without bound. Beyond
+/// either figure the oldest quarter is dropped (and counted); front ends show the count.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_entries: usize,
+    /// Estimated heap bytes of the held entries.
+    pub max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entries: 20_000,
+            max_bytes: 8 << 20,
+        }
+    }
+}
+
 pub struct Timeline {
     start: Instant,
     charset: Charset,
+    limits: Limits,
     entries: Vec<Entry>,
+    /// Entries dropped from the front so far; `dropped + entries.len()` entries were ever pushed.
+    dropped: u64,
+    /// Estimated bytes of `entries`.
+    bytes: usize,
     differ: diff::Differ,
     last: Option<Snapshot>,
     packets: Tracker,
@@ -78,10 +127,17 @@ pub struct Timeline {
 
 impl Timeline {
     pub fn new(start: Instant, charset: Charset) -> Self {
+        Self::with_limits(start, charset, Limits::default())
+    }
+
+    pub fn with_limits(start: Instant, charset: Charset, limits: Limits) -> Self {
         Self {
             start,
             charset,
+            limits,
             entries: Vec::new(),
+            dropped: 0,
+            bytes: 0,
             differ: diff::Differ::default(),
             last: None,
             packets: Tracker::default(),
@@ -107,8 +163,31 @@ impl Timeline {
         self.charset
     }
 
+    /// The entries held now (the newest ones, in order).
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// How many entries were ever added: an absolute position for streaming readers.
+    pub fn total(&self) -> u64 {
+        self.dropped + self.entries.len() as u64
+    }
+
+    /// How many of the oldest entries were dropped to stay within the limits.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Estimated bytes the held entries take.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The entries from absolute position `from` on, and how many of those were already dropped.
+    pub fn since(&self, from: u64) -> (&[Entry], u64) {
+        let missed = self.dropped.saturating_sub(from);
+        let skip = from.saturating_sub(self.dropped) as usize;
+        (&self.entries[skip.min(self.entries.len())..], missed)
     }
 
     /// The most recent snapshot, as the kernel showed it.
@@ -116,14 +195,25 @@ impl Timeline {
         self.last.as_ref()
     }
 
-    fn since(&self, t: Instant) -> Duration {
+    fn elapsed(&self, t: Instant) -> Duration {
         t.saturating_duration_since(self.start)
     }
 
     fn push(&mut self, at: Instant, what: What) {
-        // Append-only, in arrival order: front ends stream the tail by index.
-        let at = self.since(at);
-        self.entries.push(Entry { at, what });
+        // Append-only, in arrival order: front ends stream the tail by absolute position.
+        let e = Entry {
+            at: self.elapsed(at),
+            what,
+        };
+        self.bytes += e.approx_bytes();
+        self.entries.push(e);
+        if self.entries.len() > self.limits.max_entries || self.bytes > self.limits.max_bytes {
+            // A quarter at a time, so the cost of dropping is spread over many pushes.
+            let n = (self.entries.len() / 4).max(1);
+            let freed: usize = self.entries.drain(..n).map(|e| e.approx_bytes()).sum();
+            self.bytes = self.bytes.saturating_sub(freed);
+            self.dropped += n as u64;
+        }
     }
 
     /// A lab event, as it happened at `at`.
@@ -133,7 +223,7 @@ impl Timeline {
 
     /// A wire event; `conn_of` names the lab connection of a packet's 4-tuple.
     pub fn wire(&mut self, at: Instant, w: WireEvent, conn_of: ConnOf) {
-        let sent = self.since(at);
+        let sent = self.elapsed(at);
         let charset = self.charset;
         let fresh = |id, dir, data, wall, delay, status| NewPacket {
             id,
@@ -248,9 +338,16 @@ impl Timeline {
         json::value(e, self.charset)
     }
 
-    /// The whole history as JSON lines.
+    /// The history held, as JSON lines; first a `truncated` line when older entries were dropped.
     pub fn json_lines(&self) -> String {
         let mut out = String::new();
+        if self.dropped > 0 {
+            out.push_str(&json::truncated(
+                self.dropped,
+                self.entries.first().map(|e| e.at),
+            ));
+            out.push('\n');
+        }
         for e in &self.entries {
             out.push_str(&json::line(e, self.charset));
             out.push('\n');

@@ -97,9 +97,17 @@ struct Flow {
 }
 
 /// Every packet of the session, in the order they entered the wire.
+/// Packets a tracker holds; older ones are dropped (and counted) a quarter at a time, so a long
+/// slow-motion session keeps bounded memory. The live pcap (`--pcap`) still has every packet.
+pub const MAX_PACKETS: usize = 20_000;
+/// Segments remembered per flow for retransmission marks.
+const MAX_SEEN: usize = 8_192;
+
 #[derive(Default)]
 pub struct Tracker {
     packets: Vec<Packet>,
+    /// Packets dropped from the front to stay within [`MAX_PACKETS`].
+    forgotten: u64,
     index: HashMap<u64, usize>,
     flows: HashMap<(SocketAddr, SocketAddr), Flow>,
     drops: HashMap<&'static str, u64>,
@@ -110,6 +118,11 @@ pub struct Tracker {
 impl Tracker {
     pub fn all(&self) -> &[Packet] {
         &self.packets
+    }
+
+    /// How many of the oldest packets were let go to bound memory.
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
     }
 
     pub fn get(&self, id: u64) -> Option<&Packet> {
@@ -177,6 +190,9 @@ impl Tracker {
             rel_seq = t.seq.wrapping_sub(isn);
             rel_ack = flow.isn[1 - d].map_or(t.ack, |i| t.ack.wrapping_sub(i));
             if t.seq_len() > 0 {
+                if flow.seen.len() >= MAX_SEEN {
+                    flow.seen.clear();
+                }
                 retransmission = !flow.seen.insert((d, t.seq, t.seq_len()));
             }
             text = frame_text(t.payload(&data), charset);
@@ -185,6 +201,9 @@ impl Tracker {
             *self.drops.entry(r.name()).or_default() += 1;
         }
         self.tally(status, true);
+        if self.packets.len() >= MAX_PACKETS {
+            self.forget_oldest();
+        }
         self.index.insert(id, self.packets.len());
         self.packets.push(Packet {
             id,
@@ -202,6 +221,40 @@ impl Tracker {
             status,
         });
         &self.packets[self.packets.len() - 1]
+    }
+
+    /// Lets the oldest quarter go, with the flows no held packet belongs to any more.
+    fn forget_oldest(&mut self) {
+        let n = self.packets.len() / 4;
+        for p in self.packets.drain(..n) {
+            let s = p.status;
+            let (h, f) = (&mut self.held, &mut self.in_flight);
+            match s {
+                Status::Held => *h = h.saturating_sub(1),
+                Status::InFlight => *f = f.saturating_sub(1),
+                _ => {}
+            }
+        }
+        self.forgotten += n as u64;
+        self.index = self
+            .packets
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id, i))
+            .collect();
+        let live: HashSet<(SocketAddr, SocketAddr)> = self
+            .packets
+            .iter()
+            .filter_map(|p| {
+                let t = p.tcp.as_ref()?;
+                Some(if p.dir == Dir::ToServer {
+                    (t.src, t.dst)
+                } else {
+                    (t.dst, t.src)
+                })
+            })
+            .collect();
+        self.flows.retain(|k, _| live.contains(k));
     }
 
     pub fn set(&mut self, id: u64, status: Status) -> Option<&Packet> {

@@ -12,6 +12,28 @@ pub fn line(e: &Entry, charset: Charset) -> String {
     format!("+{:.3}s {who:<8} {msg}", e.at.as_secs_f64())
 }
 
+/// "(first 256 of 9999 bytes shown)" when display cut a frame.
+fn cut_note(shown: usize, len: usize) -> String {
+    if shown < len {
+        format!(
+            " (first {} of {} body bytes shown)",
+            shown.saturating_sub(protocol::PREFIX_LEN),
+            len - protocol::PREFIX_LEN
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// " ×1,204 in the last 1 s" for a folded line.
+fn folded(repeats: u64) -> String {
+    if repeats > 1 {
+        format!(" (×{repeats} in the last 1 s)")
+    } else {
+        String::new()
+    }
+}
+
 fn change_text(c: &Change) -> String {
     let who = c.owner.label();
     // The lab's own sockets are named by number; their local port is enough to match `ss`.
@@ -74,8 +96,14 @@ fn packet_text(stage: Stage, p: &Packet) -> String {
     }
 }
 
-/// Who (column) and what, in words a student reads.
+/// Who (column) and what, in words a student reads. Peer bytes can be anywhere in the text (a
+/// body, a bad prefix, a process name): it is made printable before anyone sees it.
 pub fn describe(what: &What, charset: Charset) -> (String, String) {
+    let (who, msg) = describe_raw(what, charset);
+    (who, crate::model::printable(&msg).into_owned())
+}
+
+fn describe_raw(what: &What, charset: Charset) -> (String, String) {
     use EventKind as K;
     let side_of = |s: Side| s.name().to_string();
     match what {
@@ -122,22 +150,23 @@ pub fn describe(what: &What, charset: Charset) -> (String, String) {
                 side,
                 conn,
                 raw,
+                len,
                 text,
             } => (
                 side_of(*side),
                 format!(
-                    "#{conn} sent {} bytes {:?}: {}",
-                    raw.len(),
+                    "#{conn} sent {len} bytes {:?}: {text}{}",
                     String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())]),
-                    text
+                    cut_note(raw.len(), *len),
                 ),
             ),
             K::FrameReceived { side, conn, frame } => {
                 let mut s = format!(
-                    "#{conn} received {} bytes {:?}: {}",
-                    frame.raw.len(),
+                    "#{conn} received {} bytes {:?}: {}{}",
+                    frame.len,
                     String::from_utf8_lossy(&frame.raw[..protocol::PREFIX_LEN]),
-                    frame.text
+                    frame.text,
+                    cut_note(frame.raw.len(), frame.len),
                 );
                 if let Some(w) = frame.decode_warning(charset) {
                     s.push_str(&format!(" ({w})"));
@@ -180,10 +209,42 @@ pub fn describe(what: &What, charset: Charset) -> (String, String) {
                     after.as_secs()
                 ),
             ),
-            K::ConnLimit { remote, limit } => (
+            K::ConnLimit {
+                remote,
+                limit,
+                repeats,
+            } => (
                 "server".into(),
                 format!(
-                    "connection limit {limit} reached: closed the new connection from {remote} at once (raise --max-conns)"
+                    "connection limit {limit} reached: closed the new connection from {remote} at once (raise --max-conns){}",
+                    folded(*repeats)
+                ),
+            ),
+            K::Evicted {
+                conn,
+                idle,
+                remote,
+                limit,
+                repeats,
+            } => (
+                "server".into(),
+                format!(
+                    "connection limit {limit} reached: closed #{conn}, idle longest ({:.1}s), to admit {remote}{}",
+                    idle.as_secs_f64(),
+                    folded(*repeats)
+                ),
+            ),
+            K::WriteAborted {
+                side,
+                conn,
+                written,
+                len,
+                why,
+            } => (
+                side_of(*side),
+                format!(
+                    "#{conn} could not write a {len}-byte frame: {written} of {len} bytes went out; {why}. \
+                     Aborting (RST) so the peer never reads half a frame"
                 ),
             ),
             K::PolicyChanged(p) => ("server".into(), format!("close policy is now {}", p.name())),

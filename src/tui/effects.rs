@@ -108,9 +108,13 @@ pub fn export(app: &mut App, s: &Session, now: Instant) {
     match res {
         Ok(()) => app.say(
             format!(
-                "exported {} entries to {}",
+                "exported {} entries to {}{}",
                 s.timeline.entries().len(),
-                path.display()
+                path.display(),
+                match s.timeline.dropped() {
+                    0 => String::new(),
+                    n => format!(" ({n} older ones were dropped to bound memory)"),
+                }
             ),
             now,
         ),

@@ -166,7 +166,7 @@ pub fn lines(
 fn arrow(p: &Packet, mid: usize, elapsed: Duration, color: bool) -> (String, Style) {
     let mut label = p.label();
     if let Some(t) = &p.text {
-        label.push_str(&format!(" {t:?}"));
+        label.push_str(&format!(" {:?}", crate::model::printable(t)));
     }
     let inner = mid.saturating_sub(2);
     let (reach, tail, style) = match p.status {

@@ -117,11 +117,11 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
             },
             _ = poll.tick() => {
                 let now = Instant::now();
-                let before = s.timeline.entries().len();
+                let before = s.timeline.total();
                 s.drain();
                 s.poll_kernel();
                 // Lab events (policy changes included) and kernel transitions all land in the timeline.
-                if s.timeline.entries().len() != before {
+                if s.timeline.total() != before {
                     if let Some(snap) = s.timeline.snapshot() {
                         app.on_snapshot(snap, now);
                     }

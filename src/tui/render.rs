@@ -12,7 +12,7 @@ use super::app::{App, GONE_LINGER, Pane};
 use super::styles::{self, badge_style};
 use super::{diagram, ladder};
 use crate::lab::EventKind;
-use crate::model::Side;
+use crate::model::{Side, printable};
 use crate::observe::{ObservedSocket, Owner, TcpState, TimerKind};
 use crate::protocol;
 use crate::timeline::{Timeline, What};
@@ -151,6 +151,10 @@ fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
     );
     if !s.server {
         parts.push("observing another server".into());
+    }
+    if tl.dropped() > 0 {
+        // Memory is bounded: say that the oldest history is gone.
+        parts.push(format!("{} old entries dropped", tl.dropped()));
     }
 
     let text = format!(" {}", parts.join(" │ "));
@@ -408,14 +412,19 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
                 conn,
                 raw,
                 text,
+                ..
             }) => ("sent", side, conn, raw, text),
             What::Lab(EventKind::FrameReceived { side, conn, frame }) => {
                 ("recv", side, conn, &frame.raw, &frame.text)
             }
             _ => continue,
         };
-        let prefix =
-            String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())]).to_string();
+        // Peer bytes: made printable before they reach the terminal.
+        let prefix = printable(&String::from_utf8_lossy(
+            &raw[..protocol::PREFIX_LEN.min(raw.len())],
+        ))
+        .into_owned();
+        let text = printable(text);
         let body = &raw[protocol::PREFIX_LEN.min(raw.len())..];
         items.push(vec![
             Line::from(vec![

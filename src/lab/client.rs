@@ -1,0 +1,123 @@
+//! A lab client's connect(), as the kernel intends: no bind() first (that would bypass
+//! `tcp_tw_reuse` and fail with "Address already in use" once TIME_WAIT fills the port range).
+//! The connect is non-blocking, so the kernel has picked the local port before the handshake is
+//! awaited: the client notes it for the server, and the timeline names the socket at once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::net::TcpStream;
+
+use super::{EventKind, Shared, conn, in_host};
+use crate::model::{ConnId, Side, unmap};
+
+pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
+    let remote = shared.target;
+    let failed = |error: String| {
+        shared.emit(EventKind::ConnectFailed {
+            conn,
+            remote,
+            error,
+        })
+    };
+    let domain = Domain::for_address(remote);
+    let sock = match in_host(shared.cfg.hosts.as_deref(), Side::Client, || {
+        let s = Socket::new(
+            domain,
+            Type::STREAM.nonblocking().cloexec(),
+            Some(Protocol::TCP),
+        )?;
+        Ok(s)
+    }) {
+        Ok(s) => s,
+        Err(e) => return failed(format!("cannot create a socket: {e}")),
+    };
+    // From connect() until the port is noted, the server must wait before numbering an accept.
+    shared.connecting.fetch_add(1, Ordering::AcqRel);
+    let started = sock.connect(&SockAddr::from(remote));
+    let in_progress = match &started {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() == Some(libc::EINPROGRESS),
+    };
+    let local = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(unmap);
+    if let (true, Some(local)) = (in_progress, local) {
+        shared.lock_ports().insert(local.port(), conn);
+    }
+    shared.connecting.fetch_sub(1, Ordering::AcqRel);
+    let local = match (started, local) {
+        (Err(e), _) if !in_progress => return failed(connect_error(&e, remote)),
+        (_, Some(local)) => local,
+        (_, None) => return failed("the kernel gave the socket no local address".into()),
+    };
+    shared.emit(EventKind::ConnectCalled {
+        conn,
+        local,
+        remote,
+    });
+    let stream = match established(sock).await {
+        Ok(s) => s,
+        Err(e) => {
+            forget_port(&shared, local.port(), conn);
+            return failed(connect_error(&e, remote));
+        }
+    };
+    let local = stream.local_addr().map(unmap).unwrap_or(local);
+    let (rx, activity) = shared.register(Side::Client, conn);
+    shared.emit(EventKind::Connected {
+        conn,
+        local,
+        remote,
+    });
+    conn::run(stream, Side::Client, conn, rx, activity, shared.clone()).await;
+    // Our own server took the port when it accepted; someone else's server did not.
+    forget_port(&shared, local.port(), conn);
+}
+
+/// Waits for the handshake of a non-blocking connect to finish, one way or the other.
+async fn established(sock: Socket) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::from_std(std::net::TcpStream::from(sock))?;
+    stream.writable().await?;
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    // Writable without an error can still be a refused connection on some systems: ask the peer.
+    stream.peer_addr()?;
+    Ok(stream)
+}
+
+fn forget_port(shared: &Shared, port: u16, conn: ConnId) {
+    let mut ports = shared.lock_ports();
+    if ports.get(&port) == Some(&conn) {
+        ports.remove(&port);
+    }
+}
+
+/// connect()'s error with what to do about it.
+fn connect_error(e: &std::io::Error, remote: SocketAddr) -> String {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => format!(
+            "{e}: nothing listens on {remote}; start a server there (tcp-lab server --port {}) or check --port",
+            remote.port()
+        ),
+        Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => format!(
+            "{e}: no free local port toward {remote}. The ephemeral range net.ipv4.ip_local_port_range \
+             ({}) is used up, usually by sockets in TIME_WAIT (they last 60 s); wait for them, widen \
+             the range, or check net.ipv4.tcp_tw_reuse ({})",
+            sysctl("net/ipv4/ip_local_port_range").replace('\t', "–"),
+            sysctl("net/ipv4/tcp_tw_reuse"),
+        ),
+        _ => e.to_string(),
+    }
+}
+
+fn sysctl(name: &str) -> String {
+    std::fs::read_to_string(format!("/proc/sys/{name}"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unreadable".into())
+}
