@@ -453,3 +453,33 @@ fn slow_motion_ladder_in_step_mode() {
     assert!(line("ACK seq=1 ack=1").contains("ESTABLISHED"), "{screen}");
     snap_all("slow_step", &lab, 1800);
 }
+
+/// A body with escape sequences and CR/LF is drawn as visible escapes in the messages and
+/// timeline panes: never a raw control character on screen.
+#[test]
+fn peer_escape_sequences_are_drawn_visibly() {
+    let mut lab = Lab::new();
+    let raw = b"0012\x1b]2;PWNED\x07\r\n".to_vec();
+    let frame = FrameDecoder::new(Charset::Ms949)
+        .decode(&mut bytes::BytesMut::from(&raw[..]))
+        .unwrap()
+        .unwrap();
+    lab.ev(
+        1000,
+        EventKind::FrameReceived {
+            side: Side::Server,
+            conn: 1,
+            frame,
+        },
+    );
+    for (w, h) in SIZES {
+        let screen = lab.draw(w, h, 1100);
+        assert!(
+            !screen.chars().any(|c| c.is_control() && c != '\n'),
+            "{screen}"
+        );
+        if w >= 80 {
+            assert!(screen.contains(r"\x1b]2;PWNED\x07\r\n"), "{w}x{h}:\n{screen}");
+        }
+    }
+}

@@ -163,6 +163,11 @@ impl Timeline {
         self.charset
     }
 
+    /// Changes how much history is held from now on (tests use small limits).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// The entries held now (the newest ones, in order).
     pub fn entries(&self) -> &[Entry] {
         &self.entries
