@@ -479,7 +479,10 @@ fn peer_escape_sequences_are_drawn_visibly() {
             "{screen}"
         );
         if w >= 80 {
-            assert!(screen.contains(r"\x1b]2;PWNED\x07\r\n"), "{w}x{h}:\n{screen}");
+            assert!(
+                screen.contains(r"\x1b]2;PWNED\x07\r\n"),
+                "{w}x{h}:\n{screen}"
+            );
         }
     }
 }
