@@ -12,6 +12,7 @@ use crate::headless::{self, ClientOpts, Ending, Format};
 use crate::hosts::Hosts;
 use crate::lab::{ClosePolicy, LabConfig};
 use crate::model::parse_duration;
+use crate::observe::SourceChoice;
 use crate::protocol::{Charset, DEFAULT_MESSAGE};
 use crate::session::Slow;
 use crate::wire::WireSettings;
@@ -63,6 +64,13 @@ pub struct DashArgs {
     /// Run no server: observe and connect to a server someone else runs on --port.
     #[arg(long, conflicts_with = "slow")]
     pub no_server: bool,
+    /// Where state transitions come from: `auto` uses the kernel's sock:inet_sock_set_state
+    /// tracepoint when this process may (root or CAP_PERFMON), so even microsecond states
+    /// (SYN_SENT, SYN_RECV, FIN_WAIT_1, LAST_ACK) are seen, else the socket-table poll alone, and
+    /// says why; `trace` insists on the tracepoint; `poll` never uses it.
+    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
+    pub source: SourceChoice,
+
     #[command(flatten)]
     pub slow: SlowArgs,
     /// Slow motion: start in step mode (every packet waits mid-wire; space releases the next).
@@ -148,6 +156,12 @@ pub struct Common {
     /// Output: readable text lines or JSON lines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Where state transitions come from: `auto` uses the kernel's sock:inet_sock_set_state
+    /// tracepoint when this process may (root or CAP_PERFMON), so even microsecond states
+    /// (SYN_SENT, SYN_RECV, FIN_WAIT_1, LAST_ACK) are seen, else the socket-table poll alone, and
+    /// says why; `trace` insists on the tracepoint; `poll` never uses it.
+    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
+    pub source: SourceChoice,
 }
 
 #[derive(Args, Debug)]
@@ -218,6 +232,12 @@ pub struct RunArgs {
     pub slow: SlowArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Where state transitions come from: `auto` uses the kernel's sock:inet_sock_set_state
+    /// tracepoint when this process may (root or CAP_PERFMON), so even microsecond states
+    /// (SYN_SENT, SYN_RECV, FIN_WAIT_1, LAST_ACK) are seen, else the socket-table poll alone, and
+    /// says why; `trace` insists on the tracepoint; `poll` never uses it.
+    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
+    pub source: SourceChoice,
 }
 
 pub fn main() -> ExitCode {
@@ -288,7 +308,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>) -> anyhow::Result<ExitCode> {
                 max_conns: a.max_conns.max(1),
                 ..LabConfig::default()
             };
-            headless::server(cfg, a.common.format, &mut out).await?;
+            headless::server(cfg, a.common.format, a.common.source, &mut out).await?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Client(a) => {
@@ -319,7 +339,8 @@ async fn run(cmd: Cmd, slow: Option<Slow>) -> anyhow::Result<ExitCode> {
                 port: a.common.port,
                 ..LabConfig::default()
             };
-            let ok = headless::client(cfg, opts, a.common.format, &mut out).await?;
+            let ok =
+                headless::client(cfg, opts, a.common.format, a.common.source, &mut out).await?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -328,7 +349,8 @@ async fn run(cmd: Cmd, slow: Option<Slow>) -> anyhow::Result<ExitCode> {
         }
         Cmd::Run(a) => {
             let scenario = crate::scenario::Scenario::load(&a.file)?;
-            let ok = headless::run::run(&scenario, a.port, slow, a.format, &mut out).await?;
+            let ok =
+                headless::run::run(&scenario, a.port, slow, (a.format, a.source), &mut out).await?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -391,6 +413,7 @@ async fn dashboard(
             color,
             notice,
             privileged: root,
+            source: a.source,
         },
     )
     .await

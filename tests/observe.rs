@@ -76,8 +76,10 @@ fn every_shipped_scenario_passes() {
     // Forgotten close: the server never leaves CLOSE_WAIT, the client is an orphaned FIN_WAIT_2 on tcp_fin_timeout.
     let lines = run_scenario_json("forgotten-close", &[]);
     assert!(state_entries(&lines, "server", "CLOSED").is_empty());
+    // The countdown shows once the kernel holds the socket alone (the first FIN_WAIT_2 line may
+    // come from the tracepoint, which carries no timers).
     let fw2 = state_entries(&lines, "client", "FIN_WAIT_2");
-    assert_eq!(fw2[0]["timer"], "timewait");
+    assert!(fw2.iter().any(|e| e["timer"] == "timewait"), "{fw2:?}");
 }
 
 #[test]

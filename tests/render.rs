@@ -51,6 +51,7 @@ impl Lab {
             time_wait_origin: "Linux TCP_TIMEWAIT_LEN".into(),
             fin_timeout: Some(Duration::from_secs(60)),
             privileged: true,
+            tracing: true,
             server: true,
             color: true,
             slow: None,

@@ -8,6 +8,7 @@ use super::POLL;
 use super::print::{self, Format, Printer};
 use crate::lab::{Command, EventKind, LabConfig};
 use crate::model::Side;
+use crate::observe::SourceChoice;
 use crate::session::Session;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,15 +33,17 @@ pub async fn client(
     cfg: LabConfig,
     opts: ClientOpts,
     format: Format,
+    source: SourceChoice,
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
-    let mut s = Session::start(
+    let mut s = Session::start_with(
         LabConfig {
             server: false,
             target: Some(opts.target),
             ..cfg
         },
         None,
+        source,
     )
     .await?;
     let mut p = Printer::new(out, format);

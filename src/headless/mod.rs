@@ -9,6 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::lab::LabConfig;
+use crate::observe::SourceChoice;
 use crate::session::Session;
 pub use crate::signal::shutdown_signal;
 pub use client::{ClientOpts, Ending, client};
@@ -18,8 +19,13 @@ pub use print::{Format, Printer};
 const POLL: Duration = Duration::from_millis(20);
 
 /// Runs the server until Ctrl-C or SIGTERM.
-pub async fn server(cfg: LabConfig, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut s = Session::start(cfg, None).await?;
+pub async fn server(
+    cfg: LabConfig,
+    format: Format,
+    source: SourceChoice,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let mut s = Session::start_with(cfg, None, source).await?;
     let mut p = Printer::new(out, format);
     p.line(&print::header(&s, "server", format));
     let stop = shutdown_signal();

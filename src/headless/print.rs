@@ -108,7 +108,7 @@ pub fn header(s: &Session, what: &str, format: Format) -> String {
             cfg.charset,
             s.lab.policy().name(),
             s.facts.summary(),
-            s.source_name(),
+            s.source_line(),
         ),
         Format::Json => serde_json::json!({
             "t": 0.0,
@@ -125,6 +125,8 @@ pub fn header(s: &Session, what: &str, format: Format) -> String {
             "fin_timeout_ms": s.facts.fin_timeout.map(|d| d.as_millis() as u64),
             "tw_reuse": s.facts.tw_reuse,
             "socket_source": s.source_name(),
+            "transitions": if s.tracing() { "tracepoint" } else { "poll" },
+            "tracepoint_unavailable": s.trace_unavailable,
             "message": s.facts.summary(),
         })
         .to_string(),

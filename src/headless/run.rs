@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::print::{self, Format, Printer};
 use crate::lab::{Command, EventKind, LabConfig};
 use crate::model::{ConnId, Side};
+use crate::observe::SourceChoice;
 use crate::scenario::{Action, Expect, Scenario, timeout_or_default};
 use crate::session::{Session, Slow};
 
@@ -27,7 +28,7 @@ pub async fn run(
     sc: &Scenario,
     port: Option<u16>,
     slow: Option<Slow>,
-    format: Format,
+    (format, source): (Format, SourceChoice),
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
     if sc.slow && slow.is_none() {
@@ -55,7 +56,7 @@ pub async fn run(
         Some(h) => cfg.in_slow_motion(h),
         None => cfg,
     };
-    let s = Session::start(cfg, wire).await?;
+    let s = Session::start_with(cfg, wire, source).await?;
     let mut r = Runner {
         s,
         clients: HashMap::new(),

@@ -34,8 +34,11 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
         Ok(s) => s,
         Err(e) => return failed(format!("cannot create a socket: {e}")),
     };
-    // From connect() until the port is noted, the server must wait before numbering an accept.
-    shared.connecting.fetch_add(1, Ordering::AcqRel);
+    // From connect() until its event is sent, the server waits before numbering an accept and
+    // the session does not name the new socket "external".
+    let busy = Connecting::new(&shared);
+    // On loopback the whole handshake can happen inside this call: the event says when it began.
+    let called = std::time::Instant::now();
     let started = sock.connect(&SockAddr::from(remote));
     let in_progress = match &started {
         Ok(()) => true,
@@ -49,17 +52,20 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     if let (true, Some(local)) = (in_progress, local) {
         shared.lock_ports().insert(local.port(), conn);
     }
-    shared.connecting.fetch_sub(1, Ordering::AcqRel);
     let local = match (started, local) {
         (Err(e), _) if !in_progress => return failed(connect_error(&e, remote)),
         (_, Some(local)) => local,
         (_, None) => return failed("the kernel gave the socket no local address".into()),
     };
-    shared.emit(EventKind::ConnectCalled {
-        conn,
-        local,
-        remote,
-    });
+    shared.emit_at(
+        called,
+        EventKind::ConnectCalled {
+            conn,
+            local,
+            remote,
+        },
+    );
+    drop(busy);
     let stream = match established(sock).await {
         Ok(s) => s,
         Err(e) => {
@@ -77,6 +83,22 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     conn::run(stream, Side::Client, conn, rx, activity, shared.clone()).await;
     // Our own server took the port when it accepted; someone else's server did not.
     forget_port(&shared, local.port(), conn);
+}
+
+/// Counts a connect in progress while it lives.
+struct Connecting<'a>(&'a Shared);
+
+impl<'a> Connecting<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.connecting.fetch_add(1, Ordering::AcqRel);
+        Connecting(shared)
+    }
+}
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        self.0.connecting.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Waits for the handshake of a non-blocking connect to finish, one way or the other.

@@ -201,11 +201,13 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn emit(&self, kind: EventKind) {
+        self.emit_at(Instant::now(), kind);
+    }
+
+    /// An event stamped with when it began (a call made before its outcome was known).
+    pub(crate) fn emit_at(&self, at: Instant, kind: EventKind) {
         // A closed receiver means the front end is gone; nothing left to tell.
-        let _ = self.events.send(LabEvent {
-            at: Instant::now(),
-            kind,
-        });
+        let _ = self.events.send(LabEvent { at, kind });
     }
 
     pub(crate) fn policy(&self) -> ClosePolicy {
@@ -367,6 +369,12 @@ impl Lab {
                 text: format!("{} #{conn} has no open socket", side.name()),
             });
         }
+    }
+
+    /// Whether a lab client is between connect() and telling of it: its socket may be in the
+    /// kernel's table before its event arrives.
+    pub fn connecting(&self) -> bool {
+        self.shared.connecting.load(Ordering::Acquire) > 0
     }
 
     /// Whether the lab still holds an open socket for this side.

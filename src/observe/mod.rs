@@ -7,6 +7,8 @@ pub mod platform;
 pub mod procs;
 #[cfg(target_os = "linux")]
 pub mod sockdiag;
+#[cfg(target_os = "linux")]
+pub mod trace;
 
 use std::fmt;
 use std::io;
@@ -197,6 +199,18 @@ impl Snapshot {
             .iter()
             .find(|s| s.owner == Owner::Lab(side, conn))
     }
+}
+
+/// Where state transitions come from (`--source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SourceChoice {
+    /// The tracepoint when this process may open it (root or CAP_PERFMON), else the poll.
+    #[default]
+    Auto,
+    /// Only the poll of the socket table: transitions shorter than a poll are not seen.
+    Poll,
+    /// The kernel's sock:inet_sock_set_state tracepoint beside the poll; fail if unavailable.
+    Trace,
 }
 
 /// A source of socket rows for one port.

@@ -10,9 +10,10 @@ use tokio::sync::mpsc;
 
 use crate::hosts::Hosts;
 use crate::lab::{EventKind, Lab, LabConfig, LabError, LabEvent};
-use crate::model::Side;
+use crate::model::{Side, unmap};
 use crate::observe::procs::{self, ProcCache};
-use crate::observe::{self, Observer, platform::PlatformFacts};
+use crate::observe::trace::{self as tracepoint, Transition, Transitions};
+use crate::observe::{self, Observer, Owner, SourceChoice, platform::PlatformFacts};
 use crate::timeline::Timeline;
 use crate::wire::{Wire, WireEvent, WireMsg, WireSettings};
 pub use registry::Registry;
@@ -23,6 +24,10 @@ pub enum SessionError {
     Lab(#[from] LabError),
     #[error("cannot start the slow-motion wire: {0}")]
     Wire(std::io::Error),
+    #[error(
+        "--source trace: the sock:inet_sock_set_state tracepoint is unavailable: {0}; use --source poll (or auto)"
+    )]
+    Trace(String),
 }
 
 /// Slow motion as asked for at start: the private hosts (made before the async runtime, while the
@@ -49,10 +54,12 @@ fn both_hosts(hosts: &Hosts) -> std::io::Result<Box<dyn observe::SocketSource>> 
 const PRUNE_ABOVE: usize = 1024;
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
-/// Something that happened, from either reporter, before it reaches the timeline.
+/// Something that happened, from any reporter, before it reaches the timeline.
 enum Report {
     Lab(LabEvent),
     Wire(WireMsg),
+    /// A state change from the tracepoint, at the kernel's own time.
+    Trace(Transition, Instant),
 }
 
 impl Report {
@@ -60,6 +67,7 @@ impl Report {
         match self {
             Report::Lab(e) => e.at,
             Report::Wire(w) => w.at,
+            Report::Trace(_, at) => *at,
         }
     }
 }
@@ -77,6 +85,10 @@ pub struct Session {
     procs: ProcCache,
     lab_events: mpsc::UnboundedReceiver<LabEvent>,
     wire_events: mpsc::UnboundedReceiver<WireMsg>,
+    /// The tracepoint, when it is in use (`--source`).
+    trace: Option<Transitions>,
+    /// Why the tracepoint is not in use, when it is not.
+    pub trace_unavailable: Option<String>,
     /// Slow motion's wire, when it runs.
     pub wire: Option<Wire>,
     /// The wire's settings at start, when it runs.
@@ -85,10 +97,19 @@ pub struct Session {
 
 impl Session {
     /// Starts the lab; in slow motion (`cfg.hosts`), also the wire between the hosts, with
-    /// `wire` settings (the defaults when None).
+    /// `wire` settings (the defaults when None). Transitions come from the poll alone.
     pub async fn start(
         cfg: LabConfig,
         wire: Option<WireSettings>,
+    ) -> Result<Session, SessionError> {
+        Self::start_with(cfg, wire, SourceChoice::Poll).await
+    }
+
+    /// As [`Session::start`], with the tracepoint beside the poll as `choice` says.
+    pub async fn start_with(
+        cfg: LabConfig,
+        wire: Option<WireSettings>,
+        choice: SourceChoice,
     ) -> Result<Session, SessionError> {
         let start = Instant::now();
         let charset = cfg.charset;
@@ -132,6 +153,17 @@ impl Session {
                 )),
             ),
         };
+        // Opened after the listener exists (its port is known) and before any connection.
+        let (trace, trace_unavailable) = match choice {
+            SourceChoice::Poll => (None, Some("--source poll".to_string())),
+            _ => match Transitions::open(port) {
+                Ok(t) => (Some(t), None),
+                Err(e) if choice == SourceChoice::Trace => {
+                    return Err(SessionError::Trace(e.reason));
+                }
+                Err(e) => (None, Some(e.reason)),
+            },
+        };
         let mut s = Session {
             lab,
             timeline: Timeline::new(start, charset),
@@ -143,6 +175,8 @@ impl Session {
             procs: ProcCache::default(),
             lab_events,
             wire_events,
+            trace,
+            trace_unavailable,
             wire,
             wire_settings,
         };
@@ -164,6 +198,22 @@ impl Session {
         self.observer.as_ref().map_or("none", |o| o.source_name())
     }
 
+    /// Where transitions come from, in one line for headers and the status bar.
+    pub fn source_line(&self) -> String {
+        let poll = self.source_name();
+        match &self.trace_unavailable {
+            None => format!("{poll} + tracepoint sock:inet_sock_set_state (every transition)"),
+            Some(why) => {
+                format!("{poll}, poll only ({why}: transitions shorter than a poll are not seen)")
+            }
+        }
+    }
+
+    /// Whether the tracepoint is in use.
+    pub fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+
     pub fn observer_mut(&mut self) -> Option<&mut Observer> {
         self.observer.as_mut()
     }
@@ -175,40 +225,68 @@ impl Session {
 
     /// Moves every pending lab and wire event into the timeline; returns how many.
     pub fn drain(&mut self) -> usize {
-        let mut batch = Vec::new();
+        let batch = self.pending(Vec::new());
+        self.absorb(batch)
+    }
+
+    /// Everything the lab and the wire reported since last time, added to `batch`.
+    fn pending(&mut self, mut batch: Vec<Report>) -> Vec<Report> {
         while let Ok(ev) = self.lab_events.try_recv() {
             batch.push(Report::Lab(ev));
         }
         while let Ok(w) = self.wire_events.try_recv() {
             batch.push(Report::Wire(w));
         }
-        self.absorb(batch)
+        batch
     }
 
-    fn absorb(&mut self, mut batch: Vec<Report>) -> usize {
-        // Tasks and the wire race to their channels; order the batch by when things happened.
-        batch.sort_by_key(Report::at);
-        let n = batch.len();
+    /// What the batch teaches before anything is read from the kernel: which sockets are the
+    /// lab's (the kernel may report one before the lab does), and when to look at the whole port.
+    fn learn(&mut self, batch: &[Report]) {
         for r in batch {
             // A new connection, or a delivered packet (a SYN makes a SYN_RECV socket appear in
             // slow motion): look at the whole port again at once.
-            let discover = match &r {
-                Report::Lab(ev) => matches!(
-                    ev.kind,
-                    EventKind::ConnectCalled { .. }
-                        | EventKind::Connected { .. }
-                        | EventKind::Accepted { .. }
-                        | EventKind::Listening { .. }
-                ),
+            let discover = match r {
+                Report::Lab(ev) => {
+                    self.registry.learn(&ev.kind);
+                    matches!(
+                        ev.kind,
+                        EventKind::ConnectCalled { .. }
+                            | EventKind::Connected { .. }
+                            | EventKind::Accepted { .. }
+                            | EventKind::Listening { .. }
+                    )
+                }
                 Report::Wire(w) => matches!(w.event, WireEvent::Delivered { .. }),
+                // A socket the poll does not know yet: the next poll dumps, so it is followed.
+                Report::Trace(t, _) => t.from.is_none(),
             };
             if discover && let Some(o) = self.observer.as_mut() {
                 o.discover();
             }
+        }
+    }
+
+    /// Puts a batch on the timeline in the order things happened (tasks, the wire and the kernel
+    /// race to their channels).
+    fn absorb(&mut self, mut batch: Vec<Report>) -> usize {
+        self.learn(&batch);
+        batch.sort_by_key(Report::at);
+        let n = batch.len();
+        for r in batch {
             match r {
-                Report::Lab(ev) => {
-                    self.registry.learn(&ev.kind);
-                    self.timeline.lab(ev.at, ev.kind);
+                Report::Lab(ev) => self.timeline.lab(ev.at, ev.kind),
+                Report::Trace(t, at) => {
+                    let tuple = (t.local, t.remote);
+                    let owner =
+                        self.registry
+                            .owner_of(tuple, t.to.or(t.from))
+                            .unwrap_or(Owner::External {
+                                pid: None,
+                                process: None,
+                            });
+                    self.timeline
+                        .kernel_transition(at, tuple, (t.from, t.to), owner);
                 }
                 Report::Wire(w) => {
                     let registry = &self.registry;
@@ -220,35 +298,71 @@ impl Session {
         n
     }
 
-    /// Reads the kernel's table once; returns how many transitions it added.
+    /// Reads the kernel once (with whatever the lab and wire reported meanwhile); returns how
+    /// many entries it added.
     pub fn poll_kernel(&mut self) -> usize {
-        let Some(obs) = self.observer.as_mut() else {
-            return 0;
-        };
-        let now = Instant::now();
-        match obs.poll() {
-            Ok(rows) => {
-                let snap = registry::label(now, rows, &self.registry, &mut self.procs);
+        let batch = self.pending(Vec::new());
+        self.cycle(batch)
+    }
+
+    /// One round: learn from the batch, read the socket table, then the tracepoint, and put it
+    /// all on the timeline. The tracepoint is read *after* the table, so a transition that
+    /// happened before the table was read is told first, at its own time; the table then adds
+    /// what only it knows (TIME_WAIT, timers, sockets older than tcp-lab), and is not trusted for
+    /// a socket the tracepoint reported as the table was being read.
+    fn cycle(&mut self, batch: Vec<Report>) -> usize {
+        self.learn(&batch);
+        let before = self.timeline.total();
+        let began = Instant::now();
+        let read = self.observer.as_mut().map(|o| o.poll().map(|_| ()));
+        // What the lab said while the table was read names its sockets in it.
+        let mut batch = self.pending(batch);
+        self.learn(&batch);
+        let connecting = self.lab.connecting().then(|| unmap(self.lab.target()));
+        let snap = match (read, self.observer.as_ref()) {
+            (None, _) | (_, None) => None,
+            (Some(Ok(())), Some(o)) => {
+                let rows = o.rows();
+                let snap =
+                    registry::label(began, rows, &self.registry, &mut self.procs, connecting);
                 // Bounded over a long run: forget connections the kernel no longer shows.
                 if self.registry.len() > PRUNE_ABOVE
                     && self
                         .pruned
-                        .is_none_or(|t| now.duration_since(t) >= PRUNE_EVERY)
+                        .is_none_or(|t| began.duration_since(t) >= PRUNE_EVERY)
                 {
-                    self.pruned = Some(now);
+                    self.pruned = Some(began);
                     let present = rows.iter().map(|r| r.tuple()).collect();
                     self.registry.forget_gone(&present);
                 }
-                self.timeline.observe(snap)
+                Some(snap)
             }
-            Err(e) => {
+            (Some(Err(e)), _) => {
                 let msg = format!("reading the socket table failed: {e}; no more kernel states");
                 self.observer = None;
                 self.observer_error = Some(msg.clone());
-                self.timeline.note(now, msg);
-                1
+                self.timeline.note(began, msg);
+                None
             }
+        };
+        if let Some(t) = self.trace.as_mut() {
+            let mut got = Vec::new();
+            if let Err(e) = t.read(&mut got) {
+                self.timeline.note(
+                    Instant::now(),
+                    format!("tracepoint: {e}; some transitions may be missing"),
+                );
+            }
+            batch.extend(
+                got.into_iter()
+                    .map(|t| Report::Trace(t, tracepoint::instant_of(t.at_ns))),
+            );
         }
+        self.absorb(batch);
+        if let Some(snap) = snap {
+            self.timeline.observe(snap);
+        }
+        (self.timeline.total() - before) as usize
     }
 
     /// Waits up to `max` for the next lab or wire event, then drains and polls. Returns whether
@@ -262,12 +376,12 @@ impl Session {
             }
         })
         .await;
-        let mut added = 0;
-        if let Ok(Some(r)) = first {
-            added += self.absorb(vec![r]);
-        }
-        added += self.drain();
-        added += self.poll_kernel();
-        added > 0
+        // The first report joins everything else pending, so one batch is ordered by time.
+        let batch = match first {
+            Ok(Some(r)) => vec![r],
+            _ => Vec::new(),
+        };
+        let batch = self.pending(batch);
+        self.cycle(batch) > 0
     }
 }

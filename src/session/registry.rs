@@ -84,11 +84,16 @@ impl Registry {
     }
 
     pub fn owner(&self, row: &SocketRow) -> Option<Owner> {
-        if row.state == TcpState::Listen && Some(row.local) == self.listener {
+        self.owner_of(row.tuple(), Some(row.state))
+    }
+
+    /// Whose socket a 4-tuple in `state` is, when it is the lab's.
+    pub fn owner_of(&self, t: (SocketAddr, SocketAddr), state: Option<TcpState>) -> Option<Owner> {
+        if state == Some(TcpState::Listen) && Some(t.0) == self.listener {
             return Some(Owner::Listener);
         }
         self.by_tuple
-            .get(&row.tuple())
+            .get(&t)
             .map(|&(side, conn)| Owner::Lab(side, conn))
     }
 
@@ -113,11 +118,14 @@ impl Registry {
 }
 
 /// Names every row: the lab's own by the registry, the rest by the process holding its inode.
+/// `connecting`: a lab client is mid-connect to this address; an unknown socket toward it is
+/// left out of this snapshot rather than named "external" a moment before its event arrives.
 pub fn label(
     at: Instant,
     rows: &[SocketRow],
     registry: &Registry,
     procs: &mut ProcCache,
+    connecting: Option<SocketAddr>,
 ) -> Snapshot {
     let unknown: Vec<u32> = rows
         .iter()
@@ -125,8 +133,14 @@ pub fn label(
         .map(|r| r.inode)
         .collect();
     procs.resolve(&unknown);
+    let in_flight = |row: &SocketRow| {
+        connecting == Some(unmap(row.remote))
+            && matches!(row.state, TcpState::SynSent | TcpState::Established)
+            && registry.owner(row).is_none()
+    };
     let sockets = rows
         .iter()
+        .filter(|row| !in_flight(row))
         .map(|row| ObservedSocket {
             owner: registry.owner(row).unwrap_or_else(|| {
                 let (pid, process) = procs.get(row.inode);

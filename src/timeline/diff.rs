@@ -25,15 +25,81 @@ struct Seen {
     state: TcpState,
     since: Instant,
     owner: Owner,
+    /// Seen as a kernel-held mini-socket (a timewait timer, no process): an orphan.
+    orphan: bool,
+    /// When the tracepoint last reported this socket: a table read that began earlier is older
+    /// news for it.
+    traced: Option<Instant>,
+}
+
+/// A row the kernel holds alone: a timewait timer and no process behind it.
+fn is_orphan(row: &crate::observe::SocketRow) -> bool {
+    row.inode == 0
+        && row
+            .timer
+            .is_some_and(|t| t.kind == crate::observe::TimerKind::TimeWait)
 }
 
 /// What each 4-tuple showed last, so the next snapshot yields only what changed.
 #[derive(Default)]
 pub struct Differ {
     seen: HashMap<(SocketAddr, SocketAddr), Seen>,
+    /// Sockets the tracepoint saw leave, and when: a table read that began before that still
+    /// shows them, and must not bring them back.
+    departed: HashMap<(SocketAddr, SocketAddr), Instant>,
 }
 
 impl Differ {
+    /// A transition the kernel reported as it happened (the tracepoint): recorded so the poll does
+    /// not report it again. None when the poll already showed it.
+    pub fn transition(
+        &mut self,
+        at: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        from_hint: Option<TcpState>,
+        to: Option<TcpState>,
+        owner: Owner,
+    ) -> Option<Change> {
+        let t = (local, remote);
+        let prev = self.seen.get(&t);
+        let (from, held) = match prev {
+            Some(p) if Some(p.state) == to => return None,
+            Some(p) => (Some(p.state), Some(at.saturating_duration_since(p.since))),
+            // Leaving a table we never saw it in: nothing to say.
+            None if to.is_none() => return None,
+            None => (from_hint, None),
+        };
+        match to {
+            Some(state) => {
+                let owner = owner.clone();
+                self.seen.insert(
+                    t,
+                    Seen {
+                        state,
+                        since: at,
+                        owner,
+                        orphan: false,
+                        traced: Some(at),
+                    },
+                );
+            }
+            None => {
+                self.seen.remove(&t);
+                self.departed.insert(t, at);
+            }
+        }
+        Some(Change {
+            owner,
+            local,
+            remote,
+            from,
+            to,
+            held,
+            timer: None,
+        })
+    }
+
     /// The transitions from the previous snapshot to `snap`: appearances and changes in table
     /// order, then the sockets that left the table.
     pub fn diff(&mut self, snap: &Snapshot) -> Vec<Change> {
@@ -42,8 +108,31 @@ impl Differ {
         for s in &snap.sockets {
             let t = s.row.tuple();
             present.insert(t);
+            if self.departed.get(&t).is_some_and(|gone| *gone >= snap.at) {
+                continue;
+            }
             match self.seen.get_mut(&t) {
-                Some(prev) if prev.state == s.row.state => prev.owner = s.owner.clone(),
+                // The tracepoint told of this socket after the table was read: it knows better.
+                Some(prev) if prev.traced.is_some_and(|at| at >= snap.at) => {
+                    prev.owner = s.owner.clone();
+                }
+                Some(prev) if prev.state == s.row.state => {
+                    prev.owner = s.owner.clone();
+                    // The same state, but the process let go (close() on FIN_WAIT_2): from now on
+                    // the kernel alone holds it, on a countdown. Worth a line of its own.
+                    if !prev.orphan && is_orphan(&s.row) && s.row.state != TcpState::TimeWait {
+                        prev.orphan = true;
+                        out.push(Change {
+                            owner: s.owner.clone(),
+                            local: s.row.local,
+                            remote: s.row.remote,
+                            from: Some(prev.state),
+                            to: Some(s.row.state),
+                            held: Some(snap.at.saturating_duration_since(prev.since)),
+                            timer: s.row.timer,
+                        });
+                    }
+                }
                 prev => {
                     let (from, held) = match prev {
                         Some(p) => (Some(p.state), Some(snap.at.duration_since(p.since))),
@@ -64,6 +153,8 @@ impl Differ {
                             state: s.row.state,
                             since: snap.at,
                             owner: s.owner.clone(),
+                            orphan: is_orphan(&s.row),
+                            traced: None,
                         },
                     );
                 }
@@ -71,10 +162,12 @@ impl Differ {
         }
         let gone: Vec<_> = self
             .seen
-            .keys()
-            .filter(|t| !present.contains(*t))
-            .copied()
+            .iter()
+            .filter(|(t, s)| !present.contains(*t) && s.traced.is_none_or(|at| at < snap.at))
+            .map(|(t, _)| *t)
             .collect();
+        // Departures older than this read are settled: a socket seen again now is a new one.
+        self.departed.retain(|_, gone| *gone >= snap.at);
         for t in gone {
             if let Some(prev) = self.seen.remove(&t) {
                 out.push(Change {

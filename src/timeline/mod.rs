@@ -323,6 +323,27 @@ impl Timeline {
         self.push(at, What::Note(text.into()));
     }
 
+    /// A transition the kernel reported as it happened (the tracepoint), at its own time. Returns
+    /// whether it was new (the poll may have shown it already).
+    pub fn kernel_transition(
+        &mut self,
+        at: Instant,
+        (local, remote): (SocketAddr, SocketAddr),
+        (from, to): (
+            Option<crate::observe::TcpState>,
+            Option<crate::observe::TcpState>,
+        ),
+        owner: crate::observe::Owner,
+    ) -> bool {
+        match self.differ.transition(at, local, remote, from, to, owner) {
+            Some(change) => {
+                self.push(at, What::Kernel(change));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Diffs a snapshot against what was seen before; returns how many transitions it added.
     pub fn observe(&mut self, snap: Snapshot) -> usize {
         let changes = self.differ.diff(&snap);

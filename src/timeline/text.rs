@@ -44,12 +44,20 @@ fn change_text(c: &Change) -> String {
     };
     let mut s = match (c.from, c.to) {
         (None, Some(to)) => format!("{who} {port} appeared in {to}"),
+        (Some(from), Some(to)) if from == to => {
+            format!("{who} {port} still {to}, now held by the kernel alone (its process closed it)")
+        }
         (Some(from), Some(to)) => format!("{who} {port} {from} → {to}"),
         (Some(from), None) => format!("{who} {port} {from} → closed (gone from the table)"),
         (None, None) => format!("{who} {port} gone"),
     };
     if let Some(held) = c.held {
-        s.push_str(&format!(" after {:.3}s", held.as_secs_f64()));
+        // The tracepoint sees states that last microseconds: say so rather than "0.000s".
+        if held < std::time::Duration::from_millis(1) {
+            s.push_str(&format!(" after {} µs", held.as_micros()));
+        } else {
+            s.push_str(&format!(" after {:.3}s", held.as_secs_f64()));
+        }
     }
     if let Some(t) = c.timer {
         s.push_str(&format!(

@@ -43,6 +43,8 @@ pub struct Settings {
     pub time_wait_origin: String,
     pub fin_timeout: Option<Duration>,
     pub privileged: bool,
+    /// Whether the tracepoint reports transitions beside the poll (why not is on the timeline).
+    pub tracing: bool,
     pub server: bool,
     pub color: bool,
     /// Slow motion's hosts, when it runs ("192.0.2.1 ↔ 192.0.2.2").

@@ -29,6 +29,8 @@ pub struct Options {
     pub notice: Option<String>,
     /// Whether the process runs as root (checked once, at start).
     pub privileged: bool,
+    /// Where transitions come from (`--source`).
+    pub source: crate::observe::SourceChoice,
 }
 
 /// Runs the dashboard until `q`, Ctrl-C or SIGTERM. `wire`: slow motion's settings when
@@ -42,7 +44,7 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
     }
     let server = cfg.server;
     let bind = cfg.bind.to_string();
-    let mut s = Session::start(cfg, wire).await?;
+    let mut s = Session::start_with(cfg, wire, opts.source).await?;
     if let Some(o) = s.observer_mut() {
         // Lab events trigger a dump at once; this only paces discovery of sockets that are not the lab's.
         o.set_discover_every(Duration::from_secs(1).max(opts.poll * 10));
@@ -56,6 +58,7 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
         time_wait_origin: s.facts.time_wait_origin.to_string(),
         fin_timeout: s.facts.fin_timeout,
         privileged: opts.privileged,
+        tracing: s.tracing(),
         server,
         color: opts.color,
         slow_unavailable: opts.notice.clone(),
@@ -69,6 +72,10 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
     if let Some(n) = &opts.notice {
         s.timeline.note(Instant::now(), n.clone());
     }
+    s.timeline.note(
+        Instant::now(),
+        format!("socket source: {}", s.source_line()),
+    );
     let mut app = App::new(settings, s.lab.policy());
     if let Some(n) = &opts.notice {
         app.say(n.clone(), Instant::now());

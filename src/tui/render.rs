@@ -135,20 +135,18 @@ fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
             "n/a (--no-server)"
         }
     ));
-    parts.push(format!("poll {}ms", s.poll.as_millis()));
+    // The tracepoint sees every transition; the poll alone misses the short ones.
+    parts.push(format!(
+        "poll {}ms{}",
+        s.poll.as_millis(),
+        if s.tracing { " + trace" } else { " only" }
+    ));
     parts.push(format!(
         "TIME_WAIT {}s ({})",
         s.time_wait.as_secs(),
         s.time_wait_origin
     ));
-    parts.push(
-        if s.privileged {
-            "privileged"
-        } else {
-            "unprivileged"
-        }
-        .to_string(),
-    );
+    parts.push(if s.privileged { "root" } else { "not root" }.to_string());
     if !s.server {
         parts.push("observing another server".into());
     }

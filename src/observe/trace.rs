@@ -1,0 +1,624 @@
+//! TCP state transitions from the `sock:inet_sock_set_state` tracepoint, read with
+//! `perf_event_open` (one fd + mmap ring per online CPU) and filtered by port in the kernel.
+//!
+//! Nothing global is changed: tracefs is only *read* (event id and format), the filter is
+//! attached to our own perf fds, and everything disappears when the fds are closed. Where tracefs
+//! is not mounted, root reads those two files through a private mount made on a throwaway
+//! thread (its own mount namespace, gone with the thread): the host's mounts stay as they are.
+
+use std::ffi::{CStr, CString};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::{fmt, fs, io};
+
+use super::{TcpState, unmap};
+
+/// One state change of one kernel socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceEvent {
+    /// CLOCK_MONOTONIC nanoseconds, same clock as `std::time::Instant`.
+    pub ts_ns: u64,
+    pub old_state: u8,
+    pub new_state: u8,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Kernel address of the `struct sock`: unique only while it lives (slab memory is reused).
+    pub skaddr: u64,
+}
+
+#[derive(Debug)]
+pub struct TraceUnavailable {
+    pub reason: String,
+}
+
+impl fmt::Display for TraceUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for TraceUnavailable {}
+
+fn unavailable(reason: impl Into<String>) -> TraceUnavailable {
+    TraceUnavailable {
+        reason: reason.into(),
+    }
+}
+
+const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+const EVENT_DIR: &str = "events/sock/inet_sock_set_state";
+/// Data pages per CPU (power of two): 64 KiB with 4K pages, ~600 events between two reads.
+const RING_PAGES: usize = 16;
+
+// ABI values from include/uapi/linux/perf_event.h.
+const PERF_TYPE_TRACEPOINT: u32 = 2;
+const PERF_SAMPLE_TIME: u64 = 1 << 2;
+const PERF_SAMPLE_RAW: u64 = 1 << 10;
+const PERF_RECORD_LOST: u32 = 2;
+const PERF_RECORD_SAMPLE: u32 = 9;
+const ATTR_DISABLED: u64 = 1 << 0;
+const ATTR_USE_CLOCKID: u64 = 1 << 25;
+const FD_CLOEXEC: libc::c_ulong = 1 << 3; // PERF_FLAG_FD_CLOEXEC
+// _IO('$', 0) and _IOW('$', 6, char *) in the generic ioctl encoding (x86, arm, riscv, s390).
+const PERF_EVENT_IOC_ENABLE: u64 = 0x2400;
+const PERF_EVENT_IOC_SET_FILTER: u64 = 0x4008_2406;
+// Byte offsets inside struct perf_event_mmap_page.
+const PG_DATA_HEAD: usize = 1024;
+const PG_DATA_TAIL: usize = 1032;
+const PG_DATA_OFFSET: usize = 1040;
+const PG_DATA_SIZE: usize = 1048;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const IPPROTO_TCP: u64 = 6;
+
+/// `struct perf_event_attr` up to PERF_ATTR_SIZE_VER3 (96 bytes): the shortest that has
+/// `clockid`; the kernel zero-fills the rest.
+#[repr(C)]
+#[derive(Default)]
+#[rustfmt::skip]
+struct PerfEventAttr {
+    type_: u32, size: u32, config: u64, sample_period: u64, sample_type: u64, read_format: u64,
+    flags: u64, wakeup_events: u32, bp_type: u32, config1: u64, config2: u64,
+    branch_sample_type: u64, sample_regs_user: u64, sample_stack_user: u32, clockid: i32,
+}
+
+/// Why the tracepoint cannot be used by this process, without opening it.
+pub fn precheck() -> Option<String> {
+    let Ok(text) = fs::read_to_string("/proc/sys/kernel/perf_event_paranoid") else {
+        return Some("kernel without perf events (no kernel.perf_event_paranoid)".into());
+    };
+    let paranoid: i32 = text.trim().parse().unwrap_or(i32::MAX);
+    let cap_eff = fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        let hex = s.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+        u64::from_str_radix(hex.trim(), 16).ok()
+    });
+    let capable = cap_eff.is_some_and(|c| c & (1 << CAP_SYS_ADMIN | 1 << CAP_PERFMON) != 0);
+    // Raw tracepoint samples need CAP_PERFMON/CAP_SYS_ADMIN unless paranoid is -1
+    // (kernel perf_allow_tracepoint()); CPU-wide events need paranoid <= 0 anyway.
+    if !capable && paranoid > -1 {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let (who, fix) = match unsafe { libc::geteuid() } {
+            0 => (
+                "root without CAP_PERFMON/CAP_SYS_ADMIN",
+                "grant CAP_PERFMON",
+            ),
+            _ => ("not root", "run as root, grant CAP_PERFMON"),
+        };
+        let p = text.trim();
+        return Some(format!(
+            "{who} and kernel.perf_event_paranoid is {p} ({fix} or set it to -1)"
+        ));
+    }
+    event_files().err()
+}
+
+/// The tracepoint's id and format, from tracefs where it is mounted, else (root) from a private
+/// tracefs mount in a mount namespace that lives only as long as a throwaway thread.
+fn event_files() -> Result<(u64, String), String> {
+    let read = || -> Result<(u64, String), String> {
+        let (dir, id) = find_event()?;
+        let format = fs::read_to_string(dir.join("format"))
+            .map_err(|e| format!("cannot read {}/format: {e}", dir.display()))?;
+        Ok((id, format))
+    };
+    match read() {
+        Err(e) if e.starts_with("tracefs not mounted") && nix::unistd::geteuid().is_root() => {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    use nix::mount::{MsFlags, mount};
+                    use nix::sched::{CloneFlags, unshare};
+                    let private = || -> nix::Result<()> {
+                        // This thread alone: CLONE_FS detaches its root/cwd from the process.
+                        unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_FS)?;
+                        mount(
+                            None::<&str>,
+                            "/",
+                            None::<&str>,
+                            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                            None::<&str>,
+                        )?;
+                        mount(
+                            Some("tracefs"),
+                            "/sys/kernel/tracing",
+                            Some("tracefs"),
+                            MsFlags::empty(),
+                            None::<&str>,
+                        )
+                    };
+                    private()
+                        .map_err(|err| format!("{e}, and a private tracefs mount failed: {err}"))?;
+                    read()
+                })
+                .join()
+                .unwrap_or_else(|_| Err("the tracefs thread panicked".into()))
+            })
+        }
+        r => r,
+    }
+}
+
+/// Locates the tracepoint directory and its numeric id (the perf `config`).
+fn find_event() -> Result<(PathBuf, u64), String> {
+    for root in TRACEFS_ROOTS {
+        let dir = Path::new(root).join(EVENT_DIR);
+        let id_path = dir.join("id");
+        match fs::read_to_string(&id_path) {
+            Ok(s) => match s.trim().parse() {
+                Ok(id) => return Ok((dir, id)),
+                Err(_) => return Err(format!("bad id in {}", id_path.display())),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if Path::new(root).join("events").is_dir() {
+                    return Err(
+                        "kernel has no sock:inet_sock_set_state tracepoint (Linux 4.16+)".into(),
+                    );
+                }
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", id_path.display())),
+        }
+    }
+    Err("tracefs not mounted: cannot find the id of sock:inet_sock_set_state".into())
+}
+
+#[derive(Clone, Copy, Default)]
+struct Field {
+    off: usize,
+    size: usize,
+}
+
+/// Fields we need with their required size (0 = any integer width), in `F` order.
+#[rustfmt::skip]
+const FIELDS: [(&str, usize); 11] = [
+    ("skaddr", 0), ("oldstate", 0), ("newstate", 0), ("sport", 0), ("dport", 0), ("family", 0),
+    ("protocol", 0), ("saddr", 4), ("daddr", 4), ("saddr_v6", 16), ("daddr_v6", 16),
+];
+#[rustfmt::skip]
+#[derive(Clone, Copy)]
+enum F { Skaddr, Oldstate, Newstate, Sport, Dport, Family, Protocol, Saddr, Daddr, Saddr6, Daddr6 }
+
+/// Where each of FIELDS sits in the raw sample, parsed from the `format` file rather than
+/// hard-coded so a kernel that reorders or grows the record keeps working.
+struct Layout([Field; 11]);
+
+impl Layout {
+    fn parse(format: &str) -> Result<Layout, String> {
+        let mut layout = Layout([Field::default(); 11]);
+        let mut found = [false; 11];
+        // e.g. "\tfield:__u8 saddr[4];\toffset:32;\tsize:4;\tsigned:0;"
+        for line in format.lines() {
+            let Some(rest) = line.trim().strip_prefix("field:") else {
+                continue;
+            };
+            let mut parts = rest.split(';').map(str::trim);
+            let decl = parts.next().unwrap_or_default();
+            let name = decl.rsplit(' ').next().unwrap_or_default();
+            let name = name.split('[').next().unwrap_or_default();
+            let Some(i) = FIELDS.iter().position(|(n, _)| *n == name) else {
+                continue;
+            };
+            let num = |key: &str| {
+                parts
+                    .clone()
+                    .find_map(|p| p.strip_prefix(key)?.parse().ok())
+            };
+            let (Some(off), Some(size)) = (num("offset:"), num("size:")) else {
+                return Err(format!("cannot parse format line {line:?}"));
+            };
+            let want = FIELDS[i].1;
+            if (want == 0 && !matches!(size, 1 | 2 | 4 | 8)) || (want != 0 && size != want) {
+                return Err(format!("field {name} has unexpected size {size}"));
+            }
+            (layout.0[i], found[i]) = (Field { off, size }, true);
+        }
+        match found.iter().position(|f| !f) {
+            Some(i) => Err(format!("tracepoint format has no field {}", FIELDS[i].0)),
+            None => Ok(layout),
+        }
+    }
+
+    fn decode(&self, ts_ns: u64, raw: &[u8]) -> Option<TraceEvent> {
+        let bytes = |f: F| {
+            raw.get(self.0[f as usize].off..)?
+                .get(..self.0[f as usize].size)
+        };
+        let uint = |f: F| -> Option<u64> {
+            let (mut b, src) = ([0u8; 8], bytes(f)?);
+            // Native endian: the record is a plain C struct written by this machine.
+            if cfg!(target_endian = "little") {
+                b[..src.len()].copy_from_slice(src);
+            } else {
+                b[8 - src.len()..].copy_from_slice(src);
+            }
+            Some(u64::from_ne_bytes(b))
+        };
+        if uint(F::Protocol)? != IPPROTO_TCP {
+            return None;
+        }
+        // sport/dport are already host order (the tracepoint applies ntohs).
+        let (sport, dport) = (uint(F::Sport)? as u16, uint(F::Dport)? as u16);
+        let (src, dst): (IpAddr, IpAddr) = match uint(F::Family)? as i32 {
+            libc::AF_INET => {
+                let s: [u8; 4] = bytes(F::Saddr)?.try_into().ok()?;
+                let d: [u8; 4] = bytes(F::Daddr)?.try_into().ok()?;
+                (Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into())
+            }
+            libc::AF_INET6 => {
+                let s: [u8; 16] = bytes(F::Saddr6)?.try_into().ok()?;
+                let d: [u8; 16] = bytes(F::Daddr6)?.try_into().ok()?;
+                (Ipv6Addr::from(s).into(), Ipv6Addr::from(d).into())
+            }
+            _ => return None,
+        };
+        Some(TraceEvent {
+            ts_ns,
+            old_state: uint(F::Oldstate)? as u8,
+            new_state: uint(F::Newstate)? as u8,
+            local: SocketAddr::new(src, sport),
+            remote: SocketAddr::new(dst, dport),
+            skaddr: uint(F::Skaddr)?,
+        })
+    }
+}
+
+/// One CPU's perf event and its mmap'ed ring (control page + data pages).
+struct Ring {
+    base: *mut u8,
+    map_len: usize,
+    data_off: usize,
+    data_size: usize,
+    fd: OwnedFd,
+}
+
+// SAFETY: the mapping is owned exclusively by this Ring (never aliased elsewhere in the
+// process) and is only touched through &mut TraceSource, so moving it between threads is fine.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    fn open(id: u64, cpu: i32, filter: &CStr, page: usize) -> io::Result<Ring> {
+        let mut attr = PerfEventAttr {
+            type_: PERF_TYPE_TRACEPOINT,
+            size: std::mem::size_of::<PerfEventAttr>() as u32,
+            config: id,
+            sample_period: 1,
+            sample_type: PERF_SAMPLE_RAW | PERF_SAMPLE_TIME,
+            // Start disabled so the filter is in place before the first sample.
+            flags: ATTR_DISABLED | ATTR_USE_CLOCKID,
+            wakeup_events: 1,
+            clockid: libc::CLOCK_MONOTONIC,
+            ..Default::default()
+        };
+        let attr: *mut PerfEventAttr = &mut attr;
+        // SAFETY: attr points to a fully initialised perf_event_attr whose `size` matches;
+        // the rest are plain integers (pid -1 + cpu N = every task on that CPU, no group).
+        let ret =
+            unsafe { libc::syscall(libc::SYS_perf_event_open, attr, -1, cpu, -1, FD_CLOEXEC) };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this fd and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(ret as RawFd) };
+        ioctl(&fd, PERF_EVENT_IOC_SET_FILTER, Some(filter)).map_err(|e| {
+            io::Error::new(e.kind(), format!("kernel rejected filter {filter:?}: {e}"))
+        })?;
+        let len = (1 + RING_PAGES) * page;
+        let (prot, flags, raw) = (
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+        );
+        // SAFETY: new shared mapping of our own perf fd; the result is checked below.
+        let base = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, raw, 0) };
+        if base == libc::MAP_FAILED {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(e.kind(), format!("mmap of perf ring: {e}")));
+        }
+        let mut ring = Ring {
+            base: base.cast(),
+            map_len: len,
+            data_off: 0,
+            data_size: 0,
+            fd,
+        };
+        // Published by the kernel since 4.1 (older kernels lack this tracepoint anyway).
+        ring.data_off = ring.word(PG_DATA_OFFSET).load(Ordering::Relaxed) as usize;
+        ring.data_size = ring.word(PG_DATA_SIZE).load(Ordering::Relaxed) as usize;
+        Ok(ring)
+    }
+
+    /// A u64 of the control page shared with the kernel.
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        // SAFETY: offset is one of the 8-aligned PG_* fields inside the first (page-aligned)
+        // page of a live mapping; the kernel only accesses it atomically too.
+        unsafe { AtomicU64::from_ptr(self.base.add(offset).cast()) }
+    }
+
+    /// Copies `buf.len()` bytes starting at ring position `pos`, following the wrap.
+    fn copy_out(&self, pos: u64, buf: &mut [u8]) {
+        let off = (pos % self.data_size as u64) as usize;
+        let first = buf.len().min(self.data_size - off);
+        // SAFETY: both ranges lie inside the data area of the mapping, and [tail, head) is not
+        // written by the kernel until we advance data_tail.
+        unsafe {
+            let data = self.base.add(self.data_off);
+            std::ptr::copy_nonoverlapping(data.add(off), buf.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(data, buf.as_mut_ptr().add(first), buf.len() - first);
+        }
+    }
+
+    /// Hands every complete record (type, body without header) to `f`, then frees the space.
+    fn drain(&self, scratch: &mut Vec<u8>, mut f: impl FnMut(u32, &[u8])) -> io::Result<()> {
+        // Acquire pairs with the kernel's release of data_head: records before it are complete.
+        let head = self.word(PG_DATA_HEAD).load(Ordering::Acquire);
+        let mut tail = self.word(PG_DATA_TAIL).load(Ordering::Relaxed);
+        let mut result = Ok(());
+        while tail < head {
+            let mut hdr = [0u8; 8];
+            self.copy_out(tail, &mut hdr);
+            let kind = u32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+            let size = u16::from_ne_bytes([hdr[6], hdr[7]]) as u64;
+            if size < 8 || tail + size > head {
+                tail = head; // cannot resync inside a corrupt ring: drop what is there
+                let msg = "corrupt perf record";
+                result = Err(io::Error::new(io::ErrorKind::InvalidData, msg));
+                break;
+            }
+            scratch.resize(size as usize - 8, 0);
+            self.copy_out(tail + 8, scratch);
+            f(kind, scratch);
+            tail += size;
+        }
+        // Release: our reads of the records happen before the kernel may overwrite them.
+        self.word(PG_DATA_TAIL).store(tail, Ordering::Release);
+        result
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: base/map_len describe the mapping created in Ring::open, unmapped only here.
+        unsafe { libc::munmap(self.base.cast(), self.map_len) };
+    }
+}
+
+/// ioctl on a perf fd; `arg` is the only pointer the kernel will read.
+fn ioctl(fd: &OwnedFd, request: u64, arg: Option<&CStr>) -> io::Result<()> {
+    let arg = arg.map_or(std::ptr::null(), CStr::as_ptr);
+    // SAFETY: fd is open; arg is null or a NUL-terminated string that outlives the call, which
+    // is what ENABLE (ignores it) and SET_FILTER (reads a C string) expect.
+    match unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg) } {
+        0.. => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Online CPUs from sysfs ("0-3,6"); perf needs one CPU-wide event per CPU.
+fn online_cpus() -> Vec<i32> {
+    let parse = |s: &str| -> Option<Vec<i32>> {
+        let mut cpus = Vec::new();
+        for part in s.trim().split(',') {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            cpus.extend(a.parse::<i32>().ok()?..=b.parse::<i32>().ok()?);
+        }
+        Some(cpus)
+    };
+    let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    parse(&online).unwrap_or_else(|| {
+        // SAFETY: sysconf has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1);
+        (0..n as i32).collect()
+    })
+}
+
+/// Open tracepoint on every online CPU. CPUs hot-plugged later are not covered.
+pub struct TraceSource {
+    rings: Vec<Ring>,
+    layout: Layout,
+    lost: u64,
+    scratch: Vec<u8>,
+}
+
+impl TraceSource {
+    /// Opens the tracepoint for every online CPU with a kernel filter on `port`.
+    pub fn open(port: u16) -> Result<TraceSource, TraceUnavailable> {
+        if let Some(reason) = precheck() {
+            return Err(unavailable(reason));
+        }
+        let (id, format) = event_files().map_err(unavailable)?;
+        let layout = Layout::parse(&format).map_err(unavailable)?;
+        // protocol is filtered in the kernel too, so SCTP/MPTCP sockets on the port cost nothing.
+        let filter = format!("(sport == {port} || dport == {port}) && protocol == {IPPROTO_TCP}");
+        let filter = CString::new(filter).expect("no NUL in filter");
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let mut rings = Vec::new();
+        for cpu in online_cpus() {
+            let ring = Ring::open(id, cpu, &filter, page)
+                .map_err(|e| unavailable(format!("perf_event_open on cpu {cpu}: {e}")))?;
+            rings.push(ring);
+        }
+        // Enable only once all CPUs are set up; on any error above the fds just close.
+        for ring in &rings {
+            ioctl(&ring.fd, PERF_EVENT_IOC_ENABLE, None)
+                .map_err(|e| unavailable(format!("PERF_EVENT_IOC_ENABLE: {e}")))?;
+        }
+        Ok(TraceSource {
+            rings,
+            layout,
+            lost: 0,
+            scratch: Vec::with_capacity(256),
+        })
+    }
+
+    /// Non-blocking: appends every event available now, sorted by `ts_ns` (within this call;
+    /// a CPU that is slow to publish can still hand over an earlier event on the next call).
+    pub fn read(&mut self, out: &mut Vec<TraceEvent>) -> io::Result<()> {
+        let start = out.len();
+        let (layout, lost) = (&self.layout, &mut self.lost);
+        let mut result = Ok(());
+        for ring in &self.rings {
+            let r = ring.drain(&mut self.scratch, |kind, body| match kind {
+                // Body: u64 time, u32 raw size, raw bytes (the tracepoint's struct).
+                PERF_RECORD_SAMPLE if body.len() >= 12 => {
+                    let ts = u64::from_ne_bytes(body[0..8].try_into().unwrap());
+                    let raw_len = u32::from_ne_bytes(body[8..12].try_into().unwrap()) as usize;
+                    let raw = &body[12..body.len().min(12 + raw_len)];
+                    out.extend(layout.decode(ts, raw));
+                }
+                // Body: u64 id, u64 count of samples the kernel dropped because the ring was full.
+                PERF_RECORD_LOST if body.len() >= 16 => {
+                    *lost += u64::from_ne_bytes(body[8..16].try_into().unwrap());
+                }
+                _ => {}
+            });
+            result = result.and(r);
+        }
+        out[start..].sort_by_key(|e| e.ts_ns);
+        result
+    }
+
+    /// Samples dropped by the kernel because a ring was full (PERF_RECORD_LOST). The kernel
+    /// writes that record lazily, with the next sample that fits on that CPU, so this lags.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// One fd per CPU, readable once a sample is queued. perf_poll() clears the readiness it
+    /// reports, so treat it as edge-triggered and call read() (which drains all) every time.
+    pub fn fds(&self) -> Vec<RawFd> {
+        self.rings.iter().map(|r| r.fd.as_raw_fd()).collect()
+    }
+}
+
+/// A state change as the timeline wants it: `from: None` is a socket appearing, `to: None` one
+/// leaving the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub at_ns: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub from: Option<TcpState>,
+    pub to: Option<TcpState>,
+}
+
+/// The tracepoint's events turned into table transitions, with its quirks taken care of:
+/// - a connecting socket's first event (CLOSE → SYN_SENT) fires before its port is chosen, so it
+///   is held (by kernel socket address) until the next event names the 4-tuple;
+/// - TIME_WAIT is never reported: the full socket says FIN_WAIT_2/CLOSING → CLOSE as a timewait
+///   mini-socket takes over, so those "CLOSE"s are left to the poll, which sees what follows.
+pub struct Transitions {
+    source: TraceSource,
+    connecting: std::collections::HashMap<u64, u64>,
+    raw: Vec<TraceEvent>,
+    /// Events from after the last read began: another CPU may still publish an earlier one.
+    later: Vec<TraceEvent>,
+}
+
+impl Transitions {
+    pub fn open(port: u16) -> Result<Transitions, TraceUnavailable> {
+        Ok(Transitions {
+            source: TraceSource::open(port)?,
+            connecting: Default::default(),
+            raw: Vec::new(),
+            later: Vec::new(),
+        })
+    }
+
+    pub fn lost(&self) -> u64 {
+        self.source.lost()
+    }
+
+    /// Appends the transitions available now, in kernel time order.
+    pub fn read(&mut self, out: &mut Vec<Transition>) -> io::Result<()> {
+        // Rings are per CPU and read one after another: an event stamped after this instant may
+        // have a sibling on a CPU already read, so it waits for the next read to keep the order.
+        let cutoff = mono_ns();
+        self.raw.clear();
+        self.raw.append(&mut self.later);
+        let r = self.source.read(&mut self.raw);
+        self.raw.sort_by_key(|e| e.ts_ns);
+        let keep = self.raw.partition_point(|e| e.ts_ns < cutoff);
+        self.later.extend(self.raw.drain(keep..));
+        for e in &self.raw {
+            let (old, new) = (
+                TcpState::from_linux(e.old_state),
+                TcpState::from_linux(e.new_state),
+            );
+            let t = |at_ns, from, to| Transition {
+                at_ns,
+                local: unmap(e.local),
+                remote: unmap(e.remote),
+                from,
+                to,
+            };
+            match (old, new) {
+                (Some(TcpState::Close), Some(TcpState::SynSent)) => {
+                    self.connecting.insert(e.skaddr, e.ts_ns);
+                }
+                (Some(TcpState::SynSent), _) => {
+                    if let Some(began) = self.connecting.remove(&e.skaddr) {
+                        out.push(t(began, None, Some(TcpState::SynSent)));
+                    }
+                    let to = new.filter(|s| *s != TcpState::Close);
+                    out.push(t(e.ts_ns, old, to));
+                }
+                (Some(TcpState::Listen), Some(TcpState::SynRecv)) => {
+                    out.push(t(e.ts_ns, None, new));
+                }
+                (Some(TcpState::Close), Some(TcpState::Listen)) => out.push(t(e.ts_ns, None, new)),
+                (
+                    Some(TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing),
+                    Some(TcpState::Close),
+                ) => {}
+                (Some(_), Some(TcpState::Close)) => out.push(t(e.ts_ns, old, None)),
+                (Some(_), Some(_)) => out.push(t(e.ts_ns, old, new)),
+                _ => {}
+            }
+        }
+        // A connect that never produced a second event (the process died) must not pile up.
+        if self.connecting.len() > 4096 {
+            self.connecting.clear();
+        }
+        r
+    }
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds (the tracepoint's clock).
+fn mono_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
+/// The `Instant` of a CLOCK_MONOTONIC timestamp (the clock `Instant` itself reads on Linux).
+pub fn instant_of(ts_ns: u64) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    let mono = match mono_ns() {
+        0 => ts_ns,
+        m => m,
+    };
+    now.checked_sub(std::time::Duration::from_nanos(mono.saturating_sub(ts_ns)))
+        .unwrap_or(now)
+}

@@ -1,0 +1,222 @@
+//! The tracepoint source: every transition of real loopback sockets, the same as the kernel's
+//! sock:inet_sock_set_state tracepoint read independently, and the fallback when it may not be
+//! opened.
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{BIN, is_root};
+use tcp_lab::lab::{ClosePolicy, Command as LabCommand, EventKind, LabConfig};
+use tcp_lab::model::{Side, unmap};
+use tcp_lab::observe::trace::{TraceEvent, TraceSource};
+use tcp_lab::observe::{SourceChoice, TcpState};
+use tcp_lab::session::Session;
+use tcp_lab::timeline::What;
+
+type Tuple = (SocketAddr, SocketAddr);
+
+/// The independent reading: each kernel socket's states in order, keyed by its 4-tuple. A
+/// connecting socket's first event has port 0, so sockets are followed by kernel address until
+/// their CLOSE; that CLOSE (the table's "gone", or the hand-over to TIME_WAIT) is not a state.
+fn by_socket(events: &[TraceEvent]) -> HashMap<Tuple, Vec<TcpState>> {
+    let mut life: HashMap<u64, (Option<Tuple>, Vec<TcpState>)> = HashMap::new();
+    let mut out = HashMap::new();
+    for e in events {
+        let entry = life.entry(e.skaddr).or_default();
+        if e.local.port() != 0 {
+            entry.0 = Some((unmap(e.local), unmap(e.remote)));
+        }
+        let new = TcpState::from_linux(e.new_state).expect("a TCP state");
+        if new == TcpState::Close {
+            if let Some((Some(t), states)) = life.remove(&e.skaddr) {
+                out.insert(t, states);
+            }
+        } else {
+            entry.1.push(new);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transition_of_20_connections_matches_the_tracepoint() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED every_transition_of_20_connections_matches_the_tracepoint: needs root for the tracepoint"
+        );
+        return;
+    }
+    let cfg = LabConfig {
+        port: 0,
+        policy: ClosePolicy::Auto,
+        ..LabConfig::default()
+    };
+    let mut s = Session::start_with(cfg, None, SourceChoice::Trace)
+        .await
+        .expect("the tracepoint opens as root");
+    assert!(s.tracing());
+    let port = s.lab.listen_addr().unwrap().port();
+    let mut independent = TraceSource::open(port).expect("an independent reader");
+    let mut raw = Vec::new();
+    for _ in 0..20 {
+        let id = s.lab.command(LabCommand::Connect).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !s.lab.is_open(Side::Client, id) {
+            assert!(Instant::now() < deadline, "client #{id} never connected");
+            s.step(Duration::from_millis(5)).await;
+        }
+        s.lab.command(LabCommand::Close {
+            side: Side::Client,
+            conn: id,
+        });
+        while s.lab.is_open(Side::Server, id) || s.lab.is_open(Side::Client, id) {
+            assert!(Instant::now() < deadline, "#{id} never closed");
+            s.step(Duration::from_millis(5)).await;
+        }
+    }
+    // Every client should reach TIME_WAIT on the timeline (the poll's part) and the tracepoint
+    // should have told its part: wait for both, with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (ours, theirs) = loop {
+        s.step(Duration::from_millis(20)).await;
+        independent.read(&mut raw).unwrap();
+        let theirs = by_socket(&raw);
+        let mut ours: HashMap<Tuple, Vec<TcpState>> = HashMap::new();
+        for e in s.timeline.entries() {
+            if let What::Kernel(c) = &e.what
+                && let Some(to) = c.to
+                && c.from != c.to
+                && to != TcpState::Listen
+            {
+                ours.entry((c.local, c.remote)).or_default().push(to);
+            }
+        }
+        let tw = ours
+            .values()
+            .filter(|v| v.last() == Some(&TcpState::TimeWait))
+            .count();
+        if (tw == 20 && theirs.len() == 40) || Instant::now() >= deadline {
+            break (ours, theirs);
+        }
+    };
+    assert_eq!(
+        theirs.len(),
+        40,
+        "the tracepoint saw 20 clients and 20 server sides"
+    );
+    use TcpState::*;
+    for (tuple, states) in &theirs {
+        let mine = ours
+            .get(tuple)
+            .unwrap_or_else(|| panic!("tcp-lab never showed {tuple:?} ({states:?})"));
+        let client = tuple.1.port() == s.lab.listen_addr().unwrap().port();
+        if client {
+            assert_eq!(
+                states,
+                &[SynSent, Established, FinWait1, FinWait2],
+                "{tuple:?}"
+            );
+            // The tracepoint stops at the hand-over to the kernel's TIME_WAIT; the poll shows it.
+            assert_eq!(
+                mine,
+                &[SynSent, Established, FinWait1, FinWait2, TimeWait],
+                "{tuple:?}"
+            );
+        } else {
+            assert_eq!(
+                states,
+                &[SynRecv, Established, CloseWait, LastAck],
+                "{tuple:?}"
+            );
+            let story: Vec<String> = s
+                .timeline
+                .entries()
+                .iter()
+                .map(|e| s.timeline.text(e))
+                .collect();
+            if mine != states {
+                std::fs::write("/tmp/trace-story.txt", story.join("\n")).unwrap();
+            }
+            assert_eq!(mine, states, "{tuple:?}");
+        }
+    }
+    // Microsecond states are shown as such.
+    let text: Vec<String> = s
+        .timeline
+        .entries()
+        .iter()
+        .map(|e| s.timeline.text(e))
+        .collect();
+    assert!(
+        text.iter()
+            .any(|l| l.contains("LAST_ACK → closed") && l.contains(" µs")),
+        "{text:#?}"
+    );
+    assert!(
+        !s.timeline
+            .entries()
+            .iter()
+            .any(|e| matches!(&e.what, What::Lab(EventKind::Error { .. }))),
+        "no lab errors"
+    );
+}
+
+fn nobody(args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            BIN,
+        ])
+        .args(args)
+        .output()
+        .expect("setpriv")
+}
+
+#[test]
+fn unprivileged_falls_back_to_the_poll_and_says_why() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED unprivileged_falls_back_to_the_poll_and_says_why: needs root to drop to nobody"
+        );
+        return;
+    }
+    let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").unwrap();
+    if paranoid.trim() == "-1" {
+        eprintln!(
+            "SKIPPED unprivileged_falls_back_to_the_poll_and_says_why: perf_event_paranoid is -1, anyone may trace"
+        );
+        return;
+    }
+    // auto: runs, poll only, with the one-line reason in the header.
+    let out = nobody(&["client", "--port", "1", "--timeout", "1", "--linger", "0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("# socket source:"))
+        .unwrap_or_else(|| panic!("no source line: {text}"));
+    assert!(
+        line.contains("poll only (not root and kernel.perf_event_paranoid is"),
+        "{line}"
+    );
+    assert!(
+        line.contains("transitions shorter than a poll are not seen"),
+        "{line}"
+    );
+    // trace: refused, with the reason and what to do.
+    let out = nobody(&["client", "--port", "1", "--source", "trace"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--source trace")
+            && err.contains("perf_event_paranoid")
+            && err.contains("--source poll"),
+        "{err}"
+    );
+}
