@@ -487,3 +487,42 @@ fn peer_escape_sequences_are_drawn_visibly() {
         }
     }
 }
+
+/// With the tracepoint, a state that lasted microseconds is on the timeline in µs and marked on
+/// the diagram for a moment.
+#[test]
+fn microsecond_states_are_shown_as_such() {
+    let mut lab = Lab::new();
+    lab.established_after_send();
+    let c = "127.0.0.1:53412".parse().unwrap();
+    let s = "127.0.0.1:9999".parse().unwrap();
+    let server = Owner::Lab(Side::Server, 1);
+    let t0 = lab.t0;
+    lab.tl.kernel_transition(
+        at(t0, 3000),
+        (s, c),
+        (Some(TcpState::Established), Some(TcpState::CloseWait)),
+        server.clone(),
+    );
+    lab.tl.kernel_transition(
+        at(t0, 3000) + Duration::from_micros(159),
+        (s, c),
+        (Some(TcpState::CloseWait), Some(TcpState::LastAck)),
+        server.clone(),
+    );
+    lab.tl.kernel_transition(
+        at(t0, 3000) + Duration::from_micros(269),
+        (s, c),
+        (Some(TcpState::LastAck), None),
+        server,
+    );
+    let screen = lab.draw(120, 40, 3100);
+    assert!(
+        screen.contains("CLOSE_WAIT → LAST_ACK after 159 µs"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("last: server #1 LAST_ACK ──► closed (110 µs)"),
+        "{screen}"
+    );
+}

@@ -2,9 +2,10 @@
 
 use ratatui::style::Style;
 
-use super::styles::{both_style, client_style, server_style};
+use super::styles::{both_style, client_style, passed_style, server_style};
 use ratatui::text::{Line, Span};
 
+use crate::model::Side;
 use crate::observe::TcpState;
 
 const DIAGRAM: &[&str] = &[
@@ -48,9 +49,12 @@ const LABELS: &[(&str, TcpState)] = &[
 ];
 
 /// The diagram with `client` and `server` states lit in two styles (a third when they coincide).
+/// `passed`: states a side went through too fast to stay lit (microseconds, seen by the
+/// tracepoint), drawn in the side's colour without the block, for a moment.
 pub fn lines(
     client: Option<TcpState>,
     server: Option<TcpState>,
+    passed: &[(Side, TcpState)],
     color: bool,
 ) -> Vec<Line<'static>> {
     DIAGRAM
@@ -78,7 +82,10 @@ pub fn lines(
                     (true, true) => both_style(color),
                     (true, false) => client_style(color),
                     (false, true) => server_style(color),
-                    _ => Style::default(),
+                    _ => match passed.iter().find(|(_, p)| *p == st) {
+                        Some((side, _)) => passed_style(*side, color),
+                        None => Style::default(),
+                    },
                 };
                 spans.push(Span::styled(row[s..e].to_string(), style));
                 at = e;
@@ -107,7 +114,12 @@ mod tests {
 
     #[test]
     fn lights_the_two_states() {
-        let lines = lines(Some(TcpState::FinWait2), Some(TcpState::CloseWait), true);
+        let lines = lines(
+            Some(TcpState::FinWait2),
+            Some(TcpState::CloseWait),
+            &[],
+            true,
+        );
         let lit: Vec<String> = lines
             .iter()
             .flat_map(|l| l.spans.iter())
@@ -115,5 +127,22 @@ mod tests {
             .map(|s| s.content.to_string())
             .collect();
         assert_eq!(lit, vec!["CLOSE_WAIT", "FIN_WAIT_2"]);
+    }
+
+    #[test]
+    fn a_state_passed_in_microseconds_lights_for_a_moment() {
+        let passed = [(Side::Server, TcpState::LastAck)];
+        let lines = lines(None, Some(TcpState::CloseWait), &passed, true);
+        let marked: Vec<String> = lines
+            .iter()
+            .flat_map(|l| l.spans.iter())
+            .filter(|s| {
+                s.style
+                    .add_modifier
+                    .contains(ratatui::style::Modifier::UNDERLINED)
+            })
+            .map(|s| s.content.to_string())
+            .collect();
+        assert_eq!(marked, vec!["LAST_ACK"]);
     }
 }

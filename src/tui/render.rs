@@ -54,7 +54,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             .constraints([Constraint::Min(40), Constraint::Length(diagram::WIDTH + 2)])
             .split(v[0]);
         connections(f, app, tl, now, top[0]);
-        diagram_pane(f, app, tl, top[1]);
+        diagram_pane(f, app, tl, now, top[1]);
         let split = if slow { 45 } else { 60 };
         let bottom = Layout::default()
             .direction(Direction::Horizontal)
@@ -341,13 +341,44 @@ fn group_key(s: &ObservedSocket) -> ((u8, u64, String), u8) {
     }
 }
 
-fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
+/// How long a state passed in microseconds stays marked on the diagram.
+const PASSED_SHOWN: Duration = Duration::from_millis(1500);
+
+/// States the selected connection went through faster than a poll, in the last moment: the
+/// tracepoint saw them; the diagram marks them so the whole path shows, not only where it ended.
+fn passed_states(app: &App, tl: &Timeline, now: Instant) -> Vec<(Side, TcpState)> {
+    let Some(id) = app.selected else {
+        return Vec::new();
+    };
+    let since = now
+        .saturating_duration_since(tl.start())
+        .saturating_sub(PASSED_SHOWN);
+    tl.entries()
+        .iter()
+        .rev()
+        .take_while(|e| e.at >= since)
+        .filter_map(|e| match &e.what {
+            What::Kernel(ch) => match (&ch.owner, ch.from, ch.held) {
+                (Owner::Lab(side, n), Some(from), Some(held))
+                    if *n == id && held < app.settings.poll =>
+                {
+                    Some((*side, from))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
     let (c, s) = selected_states(app, tl);
     let last = tl.entries().iter().rev().find_map(|e| match &e.what {
         What::Kernel(ch) if ch.owner.side().is_some() => Some(ch.clone()),
         _ => None,
     });
-    let mut lines = diagram::lines(c, s, app.settings.color);
+    let passed = passed_states(app, tl, now);
+    let mut lines = diagram::lines(c, s, &passed, app.settings.color);
     lines.push(Line::from(vec![
         Span::styled(" C ", styles::client_style(app.settings.color)),
         Span::raw(" client  "),
@@ -355,8 +386,15 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
         Span::raw(" server"),
     ]));
     if let Some(ch) = last {
+        // A state that lasted microseconds says so: the tracepoint is why it is on screen at all.
+        let quick = match (ch.from, ch.held) {
+            (Some(_), Some(d)) if d < Duration::from_millis(1) => {
+                format!(" ({} µs)", d.as_micros())
+            }
+            _ => String::new(),
+        };
         lines.push(Line::from(format!(
-            " last: {} {} ──► {}",
+            " last: {} {} ──► {}{quick}",
             ch.owner.label(),
             ch.from.map_or("(new)", |s| s.name()),
             ch.to.map_or("closed", |s| s.name())

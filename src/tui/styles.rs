@@ -55,3 +55,13 @@ pub fn both_style(color: bool) -> Style {
         Style::default().add_modifier(Modifier::REVERSED | Modifier::UNDERLINED | Modifier::BOLD)
     }
 }
+
+/// A state a side passed through in microseconds: its colour, underlined, no block.
+pub fn passed_style(side: crate::model::Side, color: bool) -> Style {
+    let base = Style::default().add_modifier(Modifier::UNDERLINED | Modifier::BOLD);
+    match (color, side) {
+        (false, _) => base,
+        (true, crate::model::Side::Client) => base.fg(Color::Cyan),
+        (true, crate::model::Side::Server) => base.fg(Color::Magenta),
+    }
+}
