@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -787,6 +788,10 @@ class Harness:
             res["detail"] = f"{type(e).__name__}: {e}"
             return
         res["connected"] = True
+        # A duplicate of the descriptor, taken now: asyncio closes its own on a reset, and its
+        # StreamReader would raise the reset before handing over bytes it already holds.
+        sock = w.get_extra_info("socket")
+        raw = socket.socket(fileno=os.dup(sock.fileno())) if sock is not None else None
         sent: list[bytes] = []
         try:
             seq = 0
@@ -811,35 +816,55 @@ class Harness:
                         continue
         except (OSError, asyncio.IncompleteReadError) as e:
             res["closed_while_sending"] = classify(e)
-        # The run is over: now read everything that arrived.
+        # The run is over: now read everything that arrived. asyncio's StreamReader raises a
+        # stored reset before handing over bytes it already holds, which would hide a cut frame,
+        # so take its buffer and then read the socket itself (a duplicate of its descriptor).
         await self.until_stopped()
-        data = bytearray()
-        deadline = time.monotonic() + a.drain_timeout
-        end = "quiet"
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                end = "drain-timeout"
-                break
-            try:
-                chunk = await asyncio.wait_for(r.read(1 << 16), min(a.drain_quiet, left))
-            except TimeoutError:
-                end = "quiet (connection still open)"
-                break
-            except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
-                end = "reset"
-                break
-            except OSError as e:
-                end = f"error {e.errno}"
-                break
-            if not chunk:
-                end = "eof"
-                break
-            data += chunk
+        transport = w.transport
+        try:
+            transport.pause_reading()
+        except (AttributeError, RuntimeError):
+            pass
+        data = bytearray(getattr(r, "_buffer", b""))
+        end = "eof"
+        if raw is not None:
+            data_more, end = await asyncio.to_thread(self.drain_raw, raw, a.drain_timeout, a.drain_quiet)
+            data += data_more
         await self.close(w)
         res["end"] = end
         res["echo_bytes"] = len(data)
         self.check_stream(bytes(data), sent, res)
+
+    @staticmethod
+    def drain_raw(raw: "socket.socket", total: float, quiet: float) -> tuple[bytes, str]:
+        """Reads a plain socket until EOF, reset, silence or the deadline; bytes and how it ended."""
+        data = bytearray()
+        deadline = time.monotonic() + total
+        end = "drain-timeout"
+        try:
+            raw.setblocking(True)
+            while time.monotonic() < deadline:
+                raw.settimeout(max(0.01, min(quiet, deadline - time.monotonic())))
+                try:
+                    chunk = raw.recv(1 << 16)
+                except TimeoutError:
+                    end = "quiet (connection still open)"
+                    break
+                except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+                    end = "reset"
+                    break
+                except OSError as e:
+                    end = f"error {e.errno}"
+                    break
+                if not chunk:
+                    # Linux reports a reset after buffered bytes as EOF, leaving the error behind.
+                    err = raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    end = "reset" if err == errno.ECONNRESET else "eof"
+                    break
+                data += chunk
+        finally:
+            raw.close()
+        return bytes(data), end
 
     @staticmethod
     def check_stream(data: bytes, sent: list[bytes], res: dict) -> None:

@@ -120,7 +120,7 @@ pub struct Timeline {
     /// Estimated bytes of `entries`.
     bytes: usize,
     differ: diff::Differ,
-    last: Option<Snapshot>,
+    last: Option<std::sync::Arc<Snapshot>>,
     packets: Tracker,
     wire: Option<WireState>,
 }
@@ -197,7 +197,12 @@ impl Timeline {
 
     /// The most recent snapshot, as the kernel showed it.
     pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.last.as_ref()
+        self.last.as_deref()
+    }
+
+    /// The most recent snapshot, shared (a front end may hold it without copying its rows).
+    pub fn shared_snapshot(&self) -> Option<std::sync::Arc<Snapshot>> {
+        self.last.clone()
     }
 
     fn elapsed(&self, t: Instant) -> Duration {
@@ -351,7 +356,7 @@ impl Timeline {
         for c in changes {
             self.push(snap.at, What::Kernel(c));
         }
-        self.last = Some(snap);
+        self.last = Some(std::sync::Arc::new(snap));
         n
     }
 

@@ -252,7 +252,8 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
                 side_of(*side),
                 format!(
                     "#{conn} could not write a {len}-byte frame: {written} of {len} bytes went out; {why}. \
-                     Aborting (RST) so the peer never reads half a frame"
+                     Aborting with RST: nothing follows the cut frame, so the peer cannot misread its \
+                     bytes as a length prefix"
                 ),
             ),
             K::PolicyChanged(p) => ("server".into(), format!("close policy is now {}", p.name())),

@@ -1,6 +1,7 @@
 //! Dashboard state and key handling. `App::key` turns keys into lab commands; nothing here draws.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -69,7 +70,8 @@ pub struct App {
     pub quit: bool,
     /// Sockets that left the table recently, with when they left.
     pub gone: Vec<(ObservedSocket, Instant)>,
-    last_rows: HashMap<(SocketAddr, SocketAddr), ObservedSocket>,
+    /// The snapshot last seen, shared with the timeline (not copied: it can hold 100,000 rows).
+    last: Option<Arc<Snapshot>>,
 }
 
 /// What a key asks for beyond the app's own state.
@@ -105,7 +107,7 @@ impl App {
             flash: None,
             quit: false,
             gone: Vec::new(),
-            last_rows: HashMap::new(),
+            last: None,
         }
     }
 
@@ -115,20 +117,26 @@ impl App {
 
     /// Keeps the "gone" list and the selection in step with a new snapshot.
     pub fn on_snapshot(&mut self, snap: &Snapshot, now: Instant) {
-        let mut rows = HashMap::new();
-        for s in &snap.sockets {
-            rows.insert(s.row.tuple(), s.clone());
-        }
-        for (t, old) in self.last_rows.drain() {
-            if !rows.contains_key(&t) {
-                self.gone.push((old, now));
+        self.on_shared_snapshot(Arc::new(snap.clone()), now);
+    }
+
+    /// As [`App::on_snapshot`], holding the timeline's own snapshot rather than a copy.
+    pub fn on_shared_snapshot(&mut self, snap: Arc<Snapshot>, now: Instant) {
+        let fresh = self.last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &snap));
+        let rows: HashSet<(SocketAddr, SocketAddr)> =
+            snap.sockets.iter().map(|s| s.row.tuple()).collect();
+        if fresh && let Some(prev) = self.last.take() {
+            for old in &prev.sockets {
+                if !rows.contains(&old.row.tuple()) {
+                    self.gone.push((old.clone(), now));
+                }
             }
         }
         self.gone.retain(|(s, at)| {
-            now.duration_since(*at) < GONE_LINGER && !rows.contains_key(&s.row.tuple())
+            now.duration_since(*at) < GONE_LINGER && !rows.contains(&s.row.tuple())
         });
-        self.last_rows = rows;
-        let ids = self.conn_ids(snap);
+        let ids = self.conn_ids(&snap);
+        self.last = Some(snap);
         if self.selected.is_none_or(|s| !ids.contains(&s)) {
             self.selected = ids.last().copied();
         }

@@ -129,8 +129,8 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                 s.poll_kernel();
                 // Lab events (policy changes included) and kernel transitions all land in the timeline.
                 if s.timeline.total() != before {
-                    if let Some(snap) = s.timeline.snapshot() {
-                        app.on_snapshot(snap, now);
+                    if let Some(snap) = s.timeline.shared_snapshot() {
+                        app.on_shared_snapshot(snap, now);
                     }
                     dirty = true;
                 }
@@ -142,8 +142,8 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                     last_second = sec;
                     let counting = s.timeline.snapshot().is_some_and(|x| x.sockets.iter().any(|o| o.row.timer.is_some()));
                     if app.expire(now) || counting || !app.gone.is_empty() || app.flash.is_some() {
-                        if let Some(snap) = s.timeline.snapshot() {
-                            app.on_snapshot(snap, now);
+                        if let Some(snap) = s.timeline.shared_snapshot() {
+                            app.on_shared_snapshot(snap, now);
                         }
                         dirty = true;
                     }
