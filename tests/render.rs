@@ -522,7 +522,80 @@ fn microsecond_states_are_shown_as_such() {
         "{screen}"
     );
     assert!(
-        screen.contains("last: server #1 LAST_ACK ──► closed (110 µs)"),
+        screen.contains("last: server #1 LAST_ACK ──► gone (110 µs)"),
+        "{screen}"
+    );
+}
+
+/// Six connections in a pane that shows three: selecting the last scrolls it into view.
+#[test]
+fn a_selection_below_the_fold_scrolls_into_view() {
+    let mut lab = Lab::new();
+    let mut sockets = vec![ObservedSocket {
+        row: row("127.0.0.1:9999", "0.0.0.0:0", TcpState::Listen, None),
+        owner: Owner::Listener,
+    }];
+    for n in 1..=6u32 {
+        let port = 53000 + n;
+        for side in [Side::Client, Side::Server] {
+            let (l, r) = match side {
+                Side::Client => (format!("127.0.0.1:{port}"), "127.0.0.1:9999".to_string()),
+                Side::Server => ("127.0.0.1:9999".to_string(), format!("127.0.0.1:{port}")),
+            };
+            sockets.push(ObservedSocket {
+                row: row(&l, &r, TcpState::Established, None),
+                owner: Owner::Lab(side, n),
+            });
+        }
+    }
+    let snap = Snapshot {
+        at: at(lab.t0, 100),
+        sockets,
+    };
+    lab.app.on_snapshot(&snap, at(lab.t0, 100));
+    lab.tl.observe(snap);
+    lab.app.selected = Some(6);
+    let screen = lab.draw(80, 24, 200);
+    assert!(screen.contains("▶#6"), "{screen}");
+    assert!(screen.contains("above,"), "{screen}");
+    lab.app.selected = Some(1);
+    let screen = lab.draw(80, 24, 200);
+    assert!(
+        screen.contains("▶#1") && screen.contains("below)"),
+        "{screen}"
+    );
+}
+
+/// Enter on the timeline shows a line too long for its pane whole, wrapped.
+#[test]
+fn enter_on_the_timeline_shows_the_whole_line() {
+    let mut lab = Lab::new();
+    lab.ev(
+        500,
+        EventKind::SendRefused {
+            side: Side::Client,
+            conn: 1,
+            error: protocol::FrameError::Unmappable {
+                ch: '😀',
+                code: 0x1F600,
+                charset: Charset::Ms949,
+            },
+        },
+    );
+    lab.app.focus = tcp_lab::tui::app::Pane::Timeline;
+    let k = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    lab.app
+        .key(k(KeyCode::Enter), lab.tl.snapshot(), at(lab.t0, 600));
+    let screen = lab.draw(80, 24, 600);
+    let flat: String = screen
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains(
+            "MS949 cannot represent the character '😀' (U+1F600); the message was refused, not sent"
+        ),
         "{screen}"
     );
 }

@@ -152,7 +152,7 @@ async fn every_transition_of_20_connections_matches_the_tracepoint() {
         .collect();
     assert!(
         text.iter()
-            .any(|l| l.contains("LAST_ACK → closed") && l.contains(" µs")),
+            .any(|l| l.contains("LAST_ACK → gone") && l.contains(" µs")),
         "{text:#?}"
     );
     assert!(

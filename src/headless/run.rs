@@ -274,9 +274,13 @@ impl Runner<'_> {
                 .and_then(|s| s.find(e.side, id))
                 .map(|o| o.row.clone());
             if seen.as_ref().map(|r| r.state) == e.state {
+                let state = seen.as_ref().map(|r| r.state);
                 let timer = seen
                     .and_then(|r| r.timer)
-                    .map(|t| format!(", {} {:.1}s left", t.kind.name(), t.remaining.as_secs_f64()))
+                    .zip(state)
+                    .map(|(t, st)| {
+                        format!(", {} {:.1}s left", t.label(st), t.remaining.as_secs_f64())
+                    })
                     .unwrap_or_default();
                 self.s.timeline.check(
                     Instant::now(),
@@ -287,7 +291,7 @@ impl Runner<'_> {
                 return true;
             }
             if Instant::now() >= deadline {
-                let shown = seen.map_or("no socket (gone from the table)".to_string(), |r| {
+                let shown = seen.map_or("no socket (gone)".to_string(), |r| {
                     r.state.name().to_string()
                 });
                 self.s.timeline.check(

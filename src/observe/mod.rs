@@ -126,6 +126,37 @@ pub struct Timer {
     pub remaining: Duration,
 }
 
+impl Timer {
+    /// The timer's name for a socket in `state`: the kernel runs an orphaned FIN_WAIT_2 on its
+    /// timewait timer, but that countdown is `tcp_fin_timeout`, and is called so everywhere.
+    pub fn label(&self, state: TcpState) -> &'static str {
+        match (self.kind, state) {
+            (TimerKind::TimeWait, TcpState::TimeWait) => "timewait",
+            (TimerKind::TimeWait, _) => "fin_timeout",
+            (k, _) => k.name(),
+        }
+    }
+}
+
+impl TcpState {
+    /// Whether the RFC 793 diagram has an edge from `self` straight to `to` (so a poll that saw
+    /// both saw every step between them).
+    pub fn leads_to(self, to: TcpState) -> bool {
+        use TcpState::*;
+        matches!(
+            (self, to),
+            (Close, SynSent | Listen)
+                | (Listen, SynRecv | SynSent)
+                | (SynSent, Established | SynRecv)
+                | (SynRecv, Established | FinWait1)
+                | (Established, FinWait1 | CloseWait)
+                | (FinWait1, FinWait2 | Closing | TimeWait)
+                | (FinWait2 | Closing, TimeWait)
+                | (CloseWait, LastAck)
+        )
+    }
+}
+
 /// One socket as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketRow {

@@ -193,6 +193,9 @@ struct Process<'a> {
 #[derive(Serialize)]
 struct PacketJson<'a> {
     packet: u64,
+    /// The frame number in the capture (Wireshark's "No."), when it is in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     conn: Option<ConnId>,
     from: Side,
@@ -237,6 +240,7 @@ fn kernel(c: &Change) -> Kernel<'_> {
 fn packet(p: &Packet) -> PacketJson<'_> {
     PacketJson {
         packet: p.id,
+        frame: p.frame,
         conn: p.conn,
         from: p.dir.sender(),
         to: p.dir.sender().peer(),

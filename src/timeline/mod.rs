@@ -123,6 +123,8 @@ pub struct Timeline {
     last: Option<std::sync::Arc<Snapshot>>,
     packets: Tracker,
     wire: Option<WireState>,
+    /// Whether the step-mode retransmission race has been explained yet (once is enough).
+    told_rto: bool,
 }
 
 impl Timeline {
@@ -142,6 +144,7 @@ impl Timeline {
             last: None,
             packets: Tracker::default(),
             wire: None,
+            told_rto: false,
         }
     }
 
@@ -308,7 +311,23 @@ impl Timeline {
                 return;
             }
         };
+        let race = stage == Stage::Sent
+            && p.retransmission
+            && !self.told_rto
+            && self
+                .wire
+                .is_some_and(|w| w.step || w.delay >= Duration::from_millis(500));
         self.push(at, What::Packet(stage, p));
+        if race {
+            // The kernel keeps its own clocks while a packet waits on the wire.
+            self.told_rto = true;
+            self.note(
+                at,
+                "the kernel retransmitted: its retransmission timer (1 s for a SYN) ran out while \
+                 the packet waited on the wire; the ladder folds repeats into the packet they repeat \
+                 (×N; v shows each)",
+            );
+        }
     }
 
     pub fn say(&mut self, at: Instant, text: impl Into<String>) {
@@ -435,10 +454,7 @@ mod tests {
             "{lines:?}"
         );
         assert!(lines[2].contains("[timewait 59.9s left]"), "{lines:?}");
-        assert!(
-            lines[3].contains("closed (gone from the table)"),
-            "{lines:?}"
-        );
+        assert!(lines[3].contains("TIME_WAIT → gone"), "{lines:?}");
         let j = tl.json(&tl.entries()[2]);
         assert_eq!(j["to"], "TIME_WAIT");
         assert_eq!(j["side"], "client");

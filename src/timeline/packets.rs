@@ -25,6 +25,9 @@ pub enum Status {
 #[derive(Debug, Clone)]
 pub struct Packet {
     pub id: u64,
+    /// Its frame number in the capture (`--pcap`, the `w` key), as Wireshark numbers it; None for
+    /// a packet lost on entry, which no capture holds.
+    pub frame: Option<u32>,
     pub dir: Dir,
     pub conn: Option<ConnId>,
     pub tcp: Option<TcpSummary>,
@@ -108,6 +111,8 @@ pub struct Tracker {
     packets: Vec<Packet>,
     /// Packets dropped from the front to stay within [`MAX_PACKETS`].
     forgotten: u64,
+    /// Packets that entered the wire (and the capture) so far.
+    frames: u32,
     index: HashMap<u64, usize>,
     flows: HashMap<(SocketAddr, SocketAddr), Flow>,
     drops: HashMap<&'static str, u64>,
@@ -205,8 +210,13 @@ impl Tracker {
             self.forget_oldest();
         }
         self.index.insert(id, self.packets.len());
+        let frame = (!matches!(status, Status::Dropped(_))).then(|| {
+            self.frames += 1;
+            self.frames
+        });
         self.packets.push(Packet {
             id,
+            frame,
             dir,
             conn,
             tcp,

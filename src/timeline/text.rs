@@ -48,7 +48,7 @@ fn change_text(c: &Change) -> String {
             format!("{who} {port} still {to}, now held by the kernel alone (its process closed it)")
         }
         (Some(from), Some(to)) => format!("{who} {port} {from} → {to}"),
-        (Some(from), None) => format!("{who} {port} {from} → closed (gone from the table)"),
+        (Some(from), None) => format!("{who} {port} {from} → gone"),
         (None, None) => format!("{who} {port} gone"),
     };
     if let Some(held) = c.held {
@@ -59,10 +59,17 @@ fn change_text(c: &Change) -> String {
             s.push_str(&format!(" after {:.3}s", held.as_secs_f64()));
         }
     }
-    if let Some(t) = c.timer {
+    // A poll that saw two states with no edge between them missed the ones in between.
+    if let (Some(from), Some(to)) = (c.from, c.to)
+        && from != to
+        && !from.leads_to(to)
+    {
+        s.push_str(" (states between not seen)");
+    }
+    if let (Some(t), Some(state)) = (c.timer, c.to) {
         s.push_str(&format!(
             " [{} {:.1}s left]",
-            t.kind.name(),
+            t.label(state),
             t.remaining.as_secs_f64()
         ));
     }
@@ -70,6 +77,10 @@ fn change_text(c: &Change) -> String {
 }
 
 fn packet_text(stage: Stage, p: &Packet) -> String {
+    // Numbered as the capture numbers frames, so a line here is the same frame in Wireshark.
+    let id = p
+        .frame
+        .map_or("(not captured)".to_string(), |f| f.to_string());
     let conn = p.conn.map(|c| format!(" #{c}")).unwrap_or_default();
     let text = p
         .text
@@ -84,22 +95,18 @@ fn packet_text(stage: Stage, p: &Packet) -> String {
             } else {
                 format!("in flight {} ms", p.delay.as_millis())
             };
-            format!("pkt {}{conn} {} {label}{text}, {fate}", p.id, p.dir.arrow())
+            format!("pkt {id}{conn} {} {label}{text}, {fate}", p.dir.arrow())
         }
         Stage::Delivered => {
             let to = p.dir.sender().peer().name();
-            format!("pkt {}{conn} {label} arrived at the {to}", p.id)
+            format!("pkt {id}{conn} {label} arrived at the {to}")
         }
         Stage::Dropped => {
             let why = match p.status {
                 Status::Dropped(r) => r.name(),
                 _ => "dropped",
             };
-            format!(
-                "pkt {}{conn} {} {label} DROPPED: {why}",
-                p.id,
-                p.dir.arrow()
-            )
+            format!("pkt {id}{conn} {} {label} DROPPED: {why}", p.dir.arrow())
         }
     }
 }

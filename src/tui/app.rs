@@ -1,8 +1,8 @@
 //! Dashboard state and key handling. `App::key` turns keys into lab commands; nothing here draws.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -62,9 +62,19 @@ pub struct App {
     pub selected: Option<ConnId>,
     /// Lines scrolled up from the newest timeline entry.
     pub scroll: usize,
-    /// The send prompt, when open.
-    pub input: Option<String>,
+    /// The send prompt, when open: a line editor (Ctrl-U, Ctrl-W, Home/End, ←/→, scrolling).
+    pub input: Option<tui_input::Input>,
     pub help: bool,
+    /// Lines the help is scrolled down (it scrolls where the terminal is too small for it).
+    pub help_scroll: u16,
+    /// The timeline line shown whole in a popup (Enter on the timeline), as lines up from the
+    /// newest, like `scroll`.
+    pub detail: Option<usize>,
+    /// Lines the messages pane (or the packet ladder, in slow motion) is scrolled up.
+    pub msg_scroll: usize,
+    /// The ladder shows each retransmission on its own line (else folded into the packet it
+    /// repeats, with a count).
+    pub show_retransmissions: bool,
     /// A one-line message for the user (export done, nothing selected...).
     pub flash: Option<(String, Instant)>,
     pub quit: bool,
@@ -92,6 +102,8 @@ pub enum WireKey {
     Faster,
     ToggleStep,
     Release,
+    /// Step mode: release every held packet.
+    ReleaseAll,
 }
 
 impl App {
@@ -104,6 +116,10 @@ impl App {
             scroll: 0,
             input: None,
             help: false,
+            help_scroll: 0,
+            detail: None,
+            msg_scroll: 0,
+            show_retransmissions: false,
             flash: None,
             quit: false,
             gone: Vec::new(),
@@ -171,10 +187,10 @@ impl App {
             self.quit = true;
             return Action::None;
         }
-        if let Some(buf) = self.input.as_mut() {
+        if let Some(input) = self.input.as_mut() {
             match k.code {
                 KeyCode::Enter => {
-                    let text = std::mem::take(buf);
+                    let text = input.value().to_string();
                     self.input = None;
                     return self.on_conn(Side::Client, now, |conn| Command::Send {
                         side: Side::Client,
@@ -183,30 +199,58 @@ impl App {
                     });
                 }
                 KeyCode::Esc => self.input = None,
-                KeyCode::Backspace => {
-                    buf.pop();
+                _ => {
+                    use tui_input::backend::crossterm::EventHandler;
+                    input.handle_event(&crossterm::event::Event::Key(k));
                 }
-                KeyCode::Char(c) => buf.push(c),
-                _ => {}
             }
             return Action::None;
         }
         if self.help {
-            // Any key closes help; q still quits.
-            self.help = false;
+            // j/k and the arrows scroll a help taller than the screen; q quits; any other key closes.
+            match k.code {
+                KeyCode::Down | KeyCode::Char('j') | KeyCode::PageDown => {
+                    self.help_scroll = self.help_scroll.saturating_add(1)
+                }
+                KeyCode::Up | KeyCode::Char('k') | KeyCode::PageUp => {
+                    self.help_scroll = self.help_scroll.saturating_sub(1)
+                }
+                KeyCode::Char('q') => self.quit = true,
+                _ => self.help = false,
+            }
+            return Action::None;
+        }
+        if self.detail.is_some() {
+            // The whole line is on screen; any key puts it away (q still quits).
+            self.detail = None;
             if k.code != KeyCode::Char('q') {
                 return Action::None;
             }
         }
         match k.code {
             KeyCode::Char('q') => self.quit = true,
-            KeyCode::Char('?') => self.help = true,
+            KeyCode::Char('?') => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
+            KeyCode::Enter if self.focus == Pane::Timeline => self.detail = Some(self.scroll),
+            KeyCode::Char('v') if self.settings.slow.is_some() => {
+                self.show_retransmissions = !self.show_retransmissions;
+                self.say(
+                    if self.show_retransmissions {
+                        "ladder: every retransmission on its own line"
+                    } else {
+                        "ladder: retransmissions folded into the packet they repeat (×N)"
+                    },
+                    now,
+                );
+            }
             KeyCode::Char('c') => return Action::Lab(Command::Connect),
             KeyCode::Char('s') => {
                 if self.selected.is_none() {
                     self.say("no connection selected: press c to connect first", now);
                 } else {
-                    self.input = Some(DEFAULT_MESSAGE.to_string());
+                    self.input = Some(tui_input::Input::new(DEFAULT_MESSAGE.to_string()));
                 }
             }
             KeyCode::Char(ch @ ('x' | 'X' | 'h' | 'H' | 'a' | 'A')) => {
@@ -234,7 +278,7 @@ impl App {
                 return Action::Lab(Command::SetPolicy(self.policy));
             }
             KeyCode::Char('e') => return Action::Export,
-            KeyCode::Char(ch @ ('+' | '=' | '-' | 't' | ' ' | 'w')) => {
+            KeyCode::Char(ch @ ('+' | '=' | '-' | 't' | ' ' | 'w' | 'r')) => {
                 if self.settings.slow.is_none() {
                     let why = self.settings.slow_unavailable.clone().unwrap_or_else(|| {
                         "slow motion is off: start tcp-lab with --slow to delay, step and capture packets"
@@ -248,15 +292,25 @@ impl App {
                     '-' => Action::Wire(WireKey::Faster),
                     't' => Action::Wire(WireKey::ToggleStep),
                     ' ' => Action::Wire(WireKey::Release),
+                    'r' => Action::Wire(WireKey::ReleaseAll),
                     _ => Action::Pcap,
                 };
             }
             KeyCode::Tab => self.focus = self.focus.next(),
             KeyCode::Up | KeyCode::Char('k') => self.move_sel(snap, -1),
             KeyCode::Down | KeyCode::Char('j') => self.move_sel(snap, 1),
+            KeyCode::PageUp if self.focus == Pane::Messages => {
+                self.msg_scroll = self.msg_scroll.saturating_add(10)
+            }
+            KeyCode::PageDown if self.focus == Pane::Messages => {
+                self.msg_scroll = self.msg_scroll.saturating_sub(10)
+            }
             KeyCode::PageUp => self.scroll = self.scroll.saturating_add(10),
             KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(10),
-            KeyCode::End => self.scroll = 0,
+            KeyCode::End => {
+                self.scroll = 0;
+                self.msg_scroll = 0;
+            }
             _ => {}
         }
         Action::None
@@ -282,13 +336,18 @@ impl App {
     }
 
     fn move_sel(&mut self, snap: Option<&Snapshot>, by: i32) {
-        if self.focus == Pane::Timeline {
-            self.scroll = if by < 0 {
-                self.scroll.saturating_add(1)
+        // Up scrolls back in time: the pane shows older lines.
+        let scroll = |v: usize| {
+            if by < 0 {
+                v.saturating_add(1)
             } else {
-                self.scroll.saturating_sub(1)
-            };
-            return;
+                v.saturating_sub(1)
+            }
+        };
+        match self.focus {
+            Pane::Timeline => return self.scroll = scroll(self.scroll),
+            Pane::Messages => return self.msg_scroll = scroll(self.msg_scroll),
+            Pane::Connections => {}
         }
         let Some(snap) = snap else { return };
         let ids = self.conn_ids(snap);

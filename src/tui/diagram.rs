@@ -1,6 +1,6 @@
 //! The RFC 793 state machine, drawn with box characters, with the selected pair's states lit.
 
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 
 use super::styles::{both_style, client_style, passed_style, server_style};
 use ratatui::text::{Line, Span};
@@ -8,27 +8,31 @@ use ratatui::text::{Line, Span};
 use crate::model::Side;
 use crate::observe::TcpState;
 
+/// Edges read "on X ⇒ send Y" (an event, then the segment sent); a segment with two flags is
+/// written as the ladder writes it, SYN/ACK. The last row is the edge the lab often takes itself:
+/// a FIN that carries the ACK of ours, straight from FIN_WAIT_1 to TIME_WAIT.
 const DIAGRAM: &[&str] = &[
     "              ┌────────┐",
     "     ┌────────┤ CLOSED ├─────────┐",
-    "     │listen  └────────┘  connect│SYN",
+    "     │listen  └────────┘ connect⇒│SYN",
     "┌────▼───┐               ┌───────▼──┐",
     "│ LISTEN │               │ SYN_SENT │",
     "└────┬───┘               └────┬─────┘",
-    "SYN/ │SYN+ACK       SYN+ACK/  │ACK",
+    "SYN⇒ │SYN/ACK       SYN/ACK⇒  │ACK",
     "┌────▼─────┐  ACK   ┌─────────▼───┐",
     "│ SYN_RECV ├───────►│ ESTABLISHED │",
     "└──────────┘        └─┬─────────┬─┘",
-    "          close/FIN   │         │ FIN/ACK",
+    "          close⇒FIN   │         │ FIN⇒ACK",
     "┌────────────┐◄───────┘         └─►┌────────────┐",
-    "│ FIN_WAIT_1 ├─FIN/ACK─►┌─────────┐│ CLOSE_WAIT │",
+    "│ FIN_WAIT_1 ├─FIN⇒ACK─►┌─────────┐│ CLOSE_WAIT │",
     "└─────┬──────┘          │ CLOSING │└─────┬──────┘",
-    "   ACK│                 └────┬────┘ close│FIN",
+    "   ACK│                 └────┬────┘ close│⇒FIN",
     "┌─────▼──────┐            ACK│     ┌─────▼────┐",
-    "│ FIN_WAIT_2 ├─FIN/ACK─►┌────▼────┐│ LAST_ACK │",
+    "│ FIN_WAIT_2 ├─FIN⇒ACK─►┌────▼────┐│ LAST_ACK │",
     "└────────────┘          │TIME_WAIT│└─────┬────┘",
     "                        └────┬────┘      │ACK",
     "                        2MSL └─► CLOSED ◄┘",
+    " FIN_WAIT_1 ─FIN/ACK⇒ACK─► TIME_WAIT (1 segment)",
 ];
 
 pub const WIDTH: u16 = 50;
@@ -77,7 +81,23 @@ pub fn lines(
             let mut spans = Vec::new();
             let mut at = 0;
             for (s, e, st) in hits {
-                spans.push(Span::raw(row[at..s].to_string()));
+                // Not by colour alone: a lit state gets its side's letter in the space before it.
+                let mark = match (client == Some(st), server == Some(st)) {
+                    (true, true) => Some("B"),
+                    (true, false) => Some("C"),
+                    (false, true) => Some("S"),
+                    _ => None,
+                };
+                match mark {
+                    Some(m) if s > at && row[..s].ends_with(' ') => {
+                        spans.push(Span::raw(row[at..s - 1].to_string()));
+                        spans.push(Span::styled(
+                            m,
+                            Style::default().add_modifier(Modifier::BOLD),
+                        ));
+                    }
+                    _ => spans.push(Span::raw(row[at..s].to_string())),
+                }
                 let style = match (client == Some(st), server == Some(st)) {
                     (true, true) => both_style(color),
                     (true, false) => client_style(color),

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use super::app::{App, WireKey};
 use crate::session::Session;
-use crate::timeline::packets::Status;
 use crate::wire::pcap::PcapWriter;
 
 /// Delays `+`/`-` step through.
@@ -44,6 +43,20 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
                 now,
             );
         }
+        WireKey::ReleaseAll => {
+            let held = s.timeline.packets().held();
+            if !state.step {
+                app.say(
+                    "r releases every held packet in step mode: press t first",
+                    now,
+                );
+            } else if held > 0 {
+                wire.release_all();
+                app.say(format!("released {held} held packets"), now);
+            } else {
+                app.say("no packet is held", now);
+            }
+        }
         WireKey::Release => {
             if !state.step {
                 app.say(
@@ -73,13 +86,13 @@ fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
 
 pub fn pcap(app: &mut App, s: &Session, now: Instant) {
     let path = stamped("capture", "pcap");
-    // What crossed (or is crossing) the wire; drops never reached the other side.
+    // What entered the wire, as the live capture (--pcap) holds it: frame numbers match.
     let packets: Vec<_> = s
         .timeline
         .packets()
         .all()
         .iter()
-        .filter(|p| !matches!(p.status, Status::Dropped(_)))
+        .filter(|p| p.frame.is_some())
         .collect();
     let res = std::fs::File::create(&path).and_then(|f| {
         let mut w = PcapWriter::new(std::io::BufWriter::new(f))?;

@@ -18,8 +18,32 @@ const STATE_W: usize = 12;
 #[derive(Default, Clone)]
 struct Row {
     client: Option<String>,
+    /// The packet on this row (the latest copy, when retransmissions are folded into it).
     packet: Option<u64>,
+    /// Retransmissions folded into this row.
+    copies: u32,
     server: Option<String>,
+}
+
+/// What the ladder pane shows: whose packets, in how much room, scrolled how far.
+pub struct View {
+    pub conn: Option<ConnId>,
+    pub width: usize,
+    pub height: usize,
+    /// Rows scrolled up from the newest.
+    pub scroll: usize,
+    /// Each retransmission on its own row (else folded into the packet it repeats).
+    pub show_retransmissions: bool,
+    pub color: bool,
+}
+
+/// Whether `p` repeats the packet `q` (same direction, flags, sequence and length).
+fn repeats(p: &Packet, q: &Packet) -> bool {
+    p.dir == q.dir
+        && p.rel_seq == q.rel_seq
+        && p.payload_len() == q.payload_len()
+        && p.flags() == q.flags()
+        && p.conn == q.conn
 }
 
 impl Row {
@@ -32,7 +56,7 @@ impl Row {
 }
 
 /// The ladder's rows for one connection (or every packet when `conn` is None), oldest first.
-fn rows(tl: &Timeline, conn: Option<ConnId>) -> Vec<Row> {
+fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     // The row each side's next state change belongs to: its latest packet sent or received.
     let mut anchor: [Option<usize>; 2] = [None, None];
@@ -52,11 +76,31 @@ fn rows(tl: &Timeline, conn: Option<ConnId>) -> Vec<Row> {
                 let from = p.dir.sender();
                 match stage {
                     Stage::Sent => {
-                        rows.push(Row {
-                            packet: Some(p.id),
-                            ..Row::default()
-                        });
-                        anchor[idx(from)] = Some(rows.len() - 1);
+                        // The kernel's retransmissions pile up in step mode: fold each into the
+                        // packet it repeats, with a count, unless asked to show them.
+                        let original = (fold && p.retransmission)
+                            .then(|| {
+                                rows.iter().rposition(|r| {
+                                    r.packet
+                                        .and_then(|id| tl.packets().get(id))
+                                        .is_some_and(|q| repeats(p, q))
+                                })
+                            })
+                            .flatten();
+                        match original {
+                            Some(i) => {
+                                rows[i].copies += 1;
+                                rows[i].packet = Some(p.id);
+                                anchor[idx(from)] = Some(i);
+                            }
+                            None => {
+                                rows.push(Row {
+                                    packet: Some(p.id),
+                                    ..Row::default()
+                                });
+                                anchor[idx(from)] = Some(rows.len() - 1);
+                            }
+                        }
                     }
                     Stage::Delivered => {
                         anchor[idx(from.peer())] =
@@ -79,7 +123,7 @@ fn rows(tl: &Timeline, conn: Option<ConnId>) -> Vec<Row> {
                 if conn.is_some_and(|x| x != n) {
                     continue;
                 }
-                let name = c.to.map_or("CLOSED", |s| s.name()).to_string();
+                let name = c.to.map_or("gone", |s| s.name()).to_string();
                 match anchor[idx(side)] {
                     Some(i) if rows[i].slot(side).is_none() => *rows[i].slot(side) = Some(name),
                     _ => {
@@ -98,14 +142,15 @@ fn rows(tl: &Timeline, conn: Option<ConnId>) -> Vec<Row> {
 
 /// The ladder's lines for a pane `width` × `height` (the newest rows when they do not all fit), and
 /// how many arrows the ladder holds in all.
-pub fn lines(
-    tl: &Timeline,
-    conn: Option<ConnId>,
-    width: usize,
-    height: usize,
-    now: Instant,
-    color: bool,
-) -> (Vec<Line<'static>>, usize) {
+pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, usize) {
+    let View {
+        conn,
+        width,
+        height,
+        scroll,
+        show_retransmissions,
+        color,
+    } = *view;
     let mid = width.saturating_sub(2 * STATE_W + 2).max(8);
     let mut out = vec![Line::from(vec![
         Span::styled(
@@ -124,7 +169,7 @@ pub fn lines(
             Style::default().add_modifier(Modifier::BOLD),
         ),
     ])];
-    let rows = rows(tl, conn);
+    let rows = rows(tl, conn, !show_retransmissions);
     let arrows = rows.iter().filter(|r| r.packet.is_some()).count();
     if rows.is_empty() {
         out.push(Line::from(" no packets yet: press c to connect"));
@@ -132,7 +177,10 @@ pub fn lines(
     }
     let show = height.saturating_sub(1);
     let elapsed = now.saturating_duration_since(tl.start());
-    for r in &rows[rows.len().saturating_sub(show)..] {
+    let end = rows
+        .len()
+        .saturating_sub(scroll.min(rows.len().saturating_sub(1)));
+    for r in &rows[end.saturating_sub(show)..end] {
         let state = |s: &Option<String>, left: bool| {
             let t = s.clone().unwrap_or_default();
             let t = if left {
@@ -147,7 +195,7 @@ pub fn lines(
         };
         let arrow = match r.packet.and_then(|id| tl.packets().get(id)) {
             Some(p) => {
-                let (text, style) = arrow(p, mid, elapsed, color);
+                let (text, style) = arrow(p, r.copies, mid, elapsed, color);
                 Span::styled(text, style)
             }
             None => Span::raw(" ".repeat(mid)),
@@ -163,8 +211,15 @@ pub fn lines(
 
 /// One arrow `mid` cells wide: full when delivered, grown to the fraction of the delay that has
 /// passed when in flight, stopped in the middle when held, broken when dropped.
-fn arrow(p: &Packet, mid: usize, elapsed: Duration, color: bool) -> (String, Style) {
-    let mut label = p.label();
+fn arrow(p: &Packet, copies: u32, mid: usize, elapsed: Duration, color: bool) -> (String, Style) {
+    // The capture's frame number first, so the arrow can be found in Wireshark.
+    let mut label = match p.frame {
+        Some(f) => format!("{f} {}", p.label()),
+        None => p.label(),
+    };
+    if copies > 0 {
+        label.push_str(&format!(" ×{}", copies + 1));
+    }
     if let Some(t) = &p.text {
         label.push_str(&format!(" {:?}", crate::model::printable(t)));
     }

@@ -2,9 +2,12 @@
 //! in; the app updates; the screen is redrawn only when something changed.
 
 pub mod app;
+mod bars;
+mod connections;
 pub mod diagram;
 mod effects;
 pub mod ladder;
+mod popups;
 pub mod render;
 pub mod styles;
 mod terminal;

@@ -6,14 +6,17 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::app::{App, GONE_LINGER, Pane};
-use super::styles::{self, badge_style};
+use super::app::{App, Pane};
+use super::bars::{key_bar, status_bar};
+use super::connections::connections;
+use super::popups::{detail_popup, help_popup, send_prompt};
+use super::styles;
 use super::{diagram, ladder};
 use crate::lab::EventKind;
 use crate::model::{Side, printable};
-use crate::observe::{ObservedSocket, Owner, TcpState, TimerKind};
+use crate::observe::{Owner, TcpState};
 use crate::protocol;
 use crate::timeline::{Timeline, What};
 
@@ -38,8 +41,8 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             Constraint::Length(1),
         ])
         .split(area);
-    f.render_widget(status_bar(app, tl), rows[0]);
-    f.render_widget(key_bar(app, tl, now), rows[2]);
+    f.render_widget(status_bar(app, tl, area.width), rows[0]);
+    f.render_widget(key_bar(app, tl, now, area.width), rows[2]);
     let body = rows[1];
     // Slow motion: the packet ladder takes the messages pane's place (it shows each frame's text).
     let slow = tl.wire_state().is_some();
@@ -47,7 +50,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
         // Full layout: connections | diagram, then timeline | messages.
         let v = Layout::default()
             .direction(Direction::Vertical)
-            .constraints([Constraint::Length(24), Constraint::Min(5)])
+            .constraints([Constraint::Length(25), Constraint::Min(5)])
             .split(body);
         let top = Layout::default()
             .direction(Direction::Horizontal)
@@ -97,94 +100,21 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     } else {
         connections(f, app, tl, now, body);
     }
-    if let Some(buf) = &app.input {
-        send_prompt(f, buf, area);
+    if let Some(input) = &app.input {
+        send_prompt(f, input, area);
+    }
+    if let Some(up) = app.detail {
+        let n = tl.entries().len();
+        if let Some(e) = n.checked_sub(up + 1).and_then(|i| tl.entries().get(i)) {
+            detail_popup(f, area, &tl.text(e));
+        }
     }
     if app.help {
-        help_popup(f, area);
+        help_popup(f, area, app.help_scroll);
     }
 }
 
-fn status_bar(app: &App, tl: &Timeline) -> Paragraph<'static> {
-    let s = &app.settings;
-    let mut parts = vec!["tcp-lab".to_string()];
-    if s.slow_unavailable.is_some() {
-        parts.push("slow motion unavailable (see timeline)".into());
-    }
-    // Slow motion first: it is what changes while the lab runs.
-    if let (Some(hosts), Some(w)) = (&s.slow, tl.wire_state()) {
-        parts.push(hosts.clone());
-        parts.push(format!("delay {} ms", w.delay.as_millis()));
-        if w.loss > 0.0 {
-            parts.push(format!("loss {}%", w.loss));
-        }
-        if w.step {
-            parts.push(format!("STEP: {} held", tl.packets().held()));
-        }
-        for (why, n) in tl.packets().drops() {
-            parts.push(format!("{n} dropped ({why})"));
-        }
-    }
-    parts.push(format!("{}:{}", s.bind, s.port));
-    parts.push(s.charset.clone());
-    parts.push(format!(
-        "policy {}",
-        if s.server {
-            app.policy.name()
-        } else {
-            "n/a (--no-server)"
-        }
-    ));
-    // The tracepoint sees every transition; the poll alone misses the short ones.
-    parts.push(format!(
-        "poll {}ms{}",
-        s.poll.as_millis(),
-        if s.tracing { " + trace" } else { " only" }
-    ));
-    parts.push(format!(
-        "TIME_WAIT {}s ({})",
-        s.time_wait.as_secs(),
-        s.time_wait_origin
-    ));
-    parts.push(if s.privileged { "root" } else { "not root" }.to_string());
-    if !s.server {
-        parts.push("observing another server".into());
-    }
-    if tl.dropped() > 0 {
-        // Memory is bounded: say that the oldest history is gone.
-        parts.push(format!("{} old entries dropped", tl.dropped()));
-    }
-
-    let text = format!(" {}", parts.join(" │ "));
-    let style = if s.color {
-        Style::default().fg(Color::Black).bg(Color::Gray)
-    } else {
-        Style::default().add_modifier(Modifier::REVERSED)
-    };
-    Paragraph::new(text).style(style)
-}
-
-fn key_bar(app: &App, tl: &Timeline, now: Instant) -> Paragraph<'static> {
-    if let Some((msg, at)) = &app.flash
-        && now.duration_since(*at) < Duration::from_secs(5)
-    {
-        return Paragraph::new(format!(" {msg}"))
-            .style(Style::default().add_modifier(Modifier::BOLD));
-    }
-    match tl.wire_state() {
-        Some(w) if w.step => Paragraph::new(
-            " STEP MODE: space releases the next packet  t step off  c connect  s send  x/X close  +/- delay  w pcap  ? help  q quit",
-        ),
-        Some(_) => Paragraph::new(
-            " c connect  s send  x/X close  h/H half  a/A abort  p policy  +/- delay  t step  w pcap  e export  ? help  q quit",
-        ),
-        None => Paragraph::new(
-            " c connect  s send  x/X close  h/H half-close  a/A abort  p policy  e export  ? help  q quit",
-        ),
-    }
-}
-
-fn pane_block(title: String, focused: bool) -> Block<'static> {
+pub(super) fn pane_block(title: String, focused: bool) -> Block<'static> {
     let b = Block::default().borders(Borders::ALL).title(title);
     if focused {
         b.border_style(Style::default().add_modifier(Modifier::BOLD))
@@ -195,7 +125,7 @@ fn pane_block(title: String, focused: bool) -> Block<'static> {
 }
 
 /// The selected pair's states, for titles and the diagram.
-fn selected_states(app: &App, tl: &Timeline) -> (Option<TcpState>, Option<TcpState>) {
+pub(super) fn selected_states(app: &App, tl: &Timeline) -> (Option<TcpState>, Option<TcpState>) {
     let (Some(id), Some(snap)) = (app.selected, tl.snapshot()) else {
         return (None, None);
     };
@@ -203,142 +133,6 @@ fn selected_states(app: &App, tl: &Timeline) -> (Option<TcpState>, Option<TcpSta
         snap.find(Side::Client, id).map(|s| s.row.state),
         snap.find(Side::Server, id).map(|s| s.row.state),
     )
-}
-
-fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
-    let Some(t) = s.row.timer else {
-        return String::new();
-    };
-    let left = t.remaining.as_secs_f64();
-    let (total, what) = match (t.kind, s.row.state) {
-        (TimerKind::TimeWait, TcpState::TimeWait) => (app.settings.time_wait.as_secs_f64(), "2MSL"),
-        (TimerKind::TimeWait, _) => (
-            app.settings
-                .fin_timeout
-                .map_or(app.settings.time_wait.as_secs_f64(), |d| d.as_secs_f64()),
-            "fin_timeout",
-        ),
-        (k, _) => return format!("{} {:.1}s", k.name(), left),
-    };
-    let frac = (left / total).clamp(0.0, 1.0);
-    let cells = width.clamp(4, 20);
-    let filled = (frac * cells as f64).round() as usize;
-    let tail = if width >= 20 { " left of " } else { " " };
-    format!(
-        "{}{} {:>2}s{tail}{what}",
-        "█".repeat(filled),
-        "░".repeat(cells - filled),
-        left.ceil() as u64
-    )
-}
-
-fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
-    let (c, s) = selected_states(app, tl);
-    let mut title = " Connections ".to_string();
-    if let Some(id) = app.selected {
-        title = format!(
-            " Connections │ #{id}: client {} · server {} ",
-            c.map_or("gone", |s| s.name()),
-            s.map_or("gone", |s| s.name())
-        );
-    }
-    let mut lines: Vec<Line> = Vec::new();
-    let Some(snap) = tl.snapshot() else {
-        lines.push(Line::from(" reading the kernel's socket table…"));
-        f.render_widget(
-            Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Connections)),
-            area,
-        );
-        return;
-    };
-    let mut all: Vec<(&ObservedSocket, Option<Instant>)> =
-        snap.sockets.iter().map(|s| (s, None)).collect();
-    all.extend(app.gone.iter().map(|(s, at)| (s, Some(*at))));
-    all.sort_by_key(|(s, _)| group_key(s));
-    let wide = area.width >= 100;
-    let mut last_group = None;
-    for (s, gone_at) in all {
-        let g = group_key(s);
-        let (selected, head) = match &s.owner {
-            Owner::Lab(_, n) => (Some(*n) == app.selected, format!("#{n}")),
-            Owner::Listener => (false, String::new()),
-            Owner::External { .. } => (false, "ext".into()),
-        };
-        let first = last_group != Some(g.0.clone());
-        last_group = Some(g.0.clone());
-        let marker = if selected && first { "▶" } else { " " };
-        let head = if first { head } else { String::new() };
-        let who = match &s.owner {
-            Owner::Lab(side, _) => side.name().to_string(),
-            o => o.label(),
-        };
-        let state = if gone_at.is_some() {
-            None
-        } else {
-            Some(s.row.state)
-        };
-        let state_text = state.map_or("gone".to_string(), |st| st.name().to_string());
-        let mut spans = vec![
-            Span::raw(format!("{marker}{head:<4} ")),
-            Span::raw(format!("{who:<8} ")),
-            Span::raw(match (&s.owner, area.width) {
-                (_, w) if w < 60 => String::new(),
-                (_, w) if w >= 100 => format!("{:<21} ", s.row.local.to_string()),
-                // Narrow: a lab socket's local port is what tells it apart.
-                (Owner::Lab(..), _) => format!("{:<15} ", format!(":{}", s.row.local.port())),
-                _ => format!("{:<15} ", s.row.local.to_string()),
-            }),
-            Span::styled(
-                format!("{state_text:<11}"),
-                badge_style(state, app.settings.color),
-            ),
-        ];
-        if let Some(at) = gone_at {
-            let left = GONE_LINGER.saturating_sub(now.duration_since(at)).as_secs();
-            spans.push(Span::raw(format!(" left the table ({left}s)")));
-        } else {
-            let cd = countdown(s, app, if wide { 20 } else { 4 });
-            if !cd.is_empty() {
-                spans.push(Span::raw(format!(" {cd}")));
-            }
-            if wide && s.row.state != TcpState::Listen {
-                spans.push(Span::raw(format!(
-                    " q {}/{} rtx {}",
-                    s.row.recv_q, s.row.send_q, s.row.retrans
-                )));
-            }
-        }
-        let mut line = Line::from(spans);
-        if selected {
-            line = line.style(Style::default().add_modifier(Modifier::BOLD));
-        }
-        lines.push(line);
-    }
-    if lines.is_empty() {
-        lines.push(Line::from(" no sockets on this port yet"));
-    }
-    if app.selected.is_none() {
-        lines.push(Line::from(" press c to connect a client"));
-    }
-    f.render_widget(
-        Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Connections)),
-        area,
-    );
-}
-
-/// Groups a connection's two sides together: (group, order within).
-fn group_key(s: &ObservedSocket) -> ((u8, u64, String), u8) {
-    let (a, b) = s.row.tuple();
-    let pair = if a <= b {
-        format!("{a}{b}")
-    } else {
-        format!("{b}{a}")
-    };
-    match &s.owner {
-        Owner::Listener => ((0, 0, String::new()), 0),
-        Owner::Lab(side, n) => ((1, u64::from(*n), String::new()), *side as u8),
-        Owner::External { .. } => ((2, 0, pair), 0),
-    }
 }
 
 /// How long a state passed in microseconds stays marked on the diagram.
@@ -381,9 +175,9 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rec
     let mut lines = diagram::lines(c, s, &passed, app.settings.color);
     lines.push(Line::from(vec![
         Span::styled(" C ", styles::client_style(app.settings.color)),
-        Span::raw(" client  "),
+        Span::raw(" client "),
         Span::styled(" S ", styles::server_style(app.settings.color)),
-        Span::raw(" server"),
+        Span::raw(" server  B both  X⇒Y: on X send Y"),
     ]));
     if let Some(ch) = last {
         // A state that lasted microseconds says so: the tracepoint is why it is on screen at all.
@@ -397,7 +191,7 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rec
             " last: {} {} ──► {}{quick}",
             ch.owner.label(),
             ch.from.map_or("(new)", |s| s.name()),
-            ch.to.map_or("closed", |s| s.name())
+            ch.to.map_or("gone", |s| s.name())
         )));
     }
     f.render_widget(
@@ -409,8 +203,10 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rec
 fn timeline_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     let h = area.height.saturating_sub(2) as usize;
     let n = tl.entries().len();
-    let end = n.saturating_sub(app.scroll.min(n.saturating_sub(h.min(n))));
+    // The line `scroll` up from the newest sits at the bottom: Enter shows it whole.
+    let end = n.saturating_sub(app.scroll.min(n.saturating_sub(1)));
     let start = end.saturating_sub(h);
+    let focused = app.focus == Pane::Timeline;
     let lines: Vec<Line> = tl.entries()[start..end]
         .iter()
         .map(|e| {
@@ -426,10 +222,17 @@ fn timeline_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
             Line::styled(tl.text(e), style)
         })
         .collect();
-    let title = if app.scroll > 0 {
-        format!(" Timeline (scrolled up {}; End to follow) ", app.scroll)
-    } else {
-        " Timeline ".to_string()
+    let mut lines = lines;
+    if focused && let Some(last) = lines.last_mut() {
+        // The cursor line Enter would open.
+        *last = last
+            .clone()
+            .patch_style(Style::default().add_modifier(Modifier::REVERSED));
+    }
+    let title = match (app.scroll, focused) {
+        (0, false) => " Timeline ".to_string(),
+        (0, true) => " Timeline · Enter shows a line whole ".to_string(),
+        (up, _) => format!(" Timeline (scrolled up {up}; End to follow) "),
     };
     f.render_widget(
         Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Timeline)),
@@ -441,6 +244,8 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     let h = area.height.saturating_sub(2) as usize;
     let per = 2;
     let mut items: Vec<Vec<Line>> = Vec::new();
+    // Scrolled up by whole messages (two lines each).
+    let mut skip = app.msg_scroll;
     for e in tl.entries().iter().rev() {
         let (dir, side, conn, raw, text) = match &e.what {
             What::Lab(EventKind::FrameSent {
@@ -455,6 +260,10 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
             }
             _ => continue,
         };
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
         // Peer bytes: made printable before they reach the terminal.
         let prefix = printable(&String::from_utf8_lossy(
             &raw[..protocol::PREFIX_LEN.min(raw.len())],
@@ -480,8 +289,12 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     } else {
         lines
     };
+    let title = match app.msg_scroll {
+        0 => " Messages ".to_string(),
+        up => format!(" Messages (scrolled up {up}; End to follow) "),
+    };
     f.render_widget(
-        Paragraph::new(lines).block(pane_block(" Messages ".into(), app.focus == Pane::Messages)),
+        Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Messages)),
         area,
     );
 }
@@ -489,7 +302,15 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
 fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
     let w = area.width.saturating_sub(2) as usize;
     let h = area.height.saturating_sub(2) as usize;
-    let (lines, n) = ladder::lines(tl, app.selected, w, h, now, app.settings.color);
+    let view = ladder::View {
+        conn: app.selected,
+        width: w,
+        height: h,
+        scroll: app.msg_scroll,
+        show_retransmissions: app.show_retransmissions,
+        color: app.settings.color,
+    };
+    let (lines, n) = ladder::lines(tl, &view, now);
     let title = match app.selected {
         Some(id) => {
             let s = if n == 1 { "" } else { "s" };
@@ -500,66 +321,5 @@ fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect
     f.render_widget(
         Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Messages)),
         area,
-    );
-}
-
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
-}
-
-fn send_prompt(f: &mut Frame, buf: &str, area: Rect) {
-    let r = centered(area, 60, 3);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(format!("{buf}▏")).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(" send from the client (Enter sends, Esc cancels) "),
-        ),
-        r,
-    );
-}
-
-pub const HELP: &[(&str, &str)] = &[
-    ("c", "connect a new client"),
-    (
-        "s",
-        "send a message from the client (editable; Enter sends)",
-    ),
-    ("x / X", "close the client / server side"),
-    ("h / H", "half-close (shutdown SHUT_WR) client / server"),
-    ("a / A", "abort (RST) client / server"),
-    ("p", "cycle server close policy: manual → auto → never"),
-    ("↑↓ / j k", "select a connection (timeline: scroll)"),
-    ("Tab", "move between panes"),
-    ("PgUp / PgDn", "scroll the timeline (End follows)"),
-    ("e", "export the timeline as JSON lines"),
-    ("+ / -", "slow motion: longer / shorter wire delay"),
-    ("t", "slow motion: step mode on/off (packets wait mid-wire)"),
-    ("space", "step mode: release the next held packet"),
-    ("w", "slow motion: write the packets to a pcap file"),
-    ("?", "this help"),
-    ("q / Ctrl-C", "quit"),
-];
-
-fn help_popup(f: &mut Frame, area: Rect) {
-    let r = centered(area, 66, HELP.len() as u16 + 4);
-    f.render_widget(Clear, r);
-    let mut lines: Vec<Line> = HELP
-        .iter()
-        .map(|(k, v)| Line::from(format!(" {k:<12} {v}")))
-        .collect();
-    lines.push(Line::from(""));
-    lines.push(Line::from(" any key closes this help"));
-    f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" keys ")),
-        r,
     );
 }

@@ -153,6 +153,7 @@ enum Ctl {
     Loss(f64),
     Step(bool),
     ReleaseNext,
+    ReleaseAll,
     Stop,
 }
 
@@ -225,6 +226,11 @@ impl Wire {
     /// Step mode: deliver the oldest held packet now.
     pub fn release_next(&self) {
         self.send(Ctl::ReleaseNext);
+    }
+
+    /// Step mode: deliver every held packet now, in order (step mode stays on).
+    pub fn release_all(&self) {
+        self.send(Ctl::ReleaseAll);
     }
 }
 
@@ -334,6 +340,11 @@ impl Forwarder {
                 Ctl::Step(_) => {}
                 Ctl::ReleaseNext => {
                     if let Some(q) = self.queue.pop_front() {
+                        self.deliver(q);
+                    }
+                }
+                Ctl::ReleaseAll => {
+                    while let Some(q) = self.queue.pop_front() {
                         self.deliver(q);
                     }
                 }

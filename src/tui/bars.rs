@@ -1,0 +1,173 @@
+//! The status bar (what runs, where) and the key bar (what each key does), each fitted to the
+//! terminal's width by design: parts are dropped by priority, never cut mid-word.
+
+use std::time::{Duration, Instant};
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::widgets::Paragraph;
+use unicode_width::UnicodeWidthStr;
+
+use super::app::{App, Pane};
+use crate::timeline::Timeline;
+
+/// How important a part is: 0 always shows; higher numbers go first when space is short.
+type Prio = u8;
+
+/// The parts that fit in `width` (joined by `sep`, after a leading space), the most important
+/// first; what is shown keeps its order.
+fn fit(parts: &[(Prio, String)], width: u16, sep: &str) -> String {
+    let width = usize::from(width).saturating_sub(1);
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&i| parts[i].0);
+    let mut keep = vec![false; parts.len()];
+    let mut used = 0;
+    for i in order {
+        let cost = parts[i].1.width() + if used == 0 { 0 } else { sep.width() };
+        if used + cost <= width {
+            keep[i] = true;
+            used += cost;
+        }
+    }
+    let shown: Vec<&str> = parts
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|((_, p), _)| p.as_str())
+        .collect();
+    format!(" {}", shown.join(sep))
+}
+
+pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'static> {
+    let s = &app.settings;
+    let mut parts: Vec<(Prio, String)> = vec![(6, "tcp-lab".to_string())];
+    if s.slow_unavailable.is_some() {
+        parts.push((1, "slow motion unavailable (see timeline)".into()));
+    }
+    // Slow motion first: it is what changes while the lab runs.
+    if let (Some(hosts), Some(w)) = (&s.slow, tl.wire_state()) {
+        parts.push((3, hosts.clone()));
+        parts.push((1, format!("delay {} ms", w.delay.as_millis())));
+        if w.loss > 0.0 {
+            parts.push((1, format!("loss {}%", w.loss)));
+        }
+        if w.step {
+            parts.push((0, format!("STEP: {} held", tl.packets().held())));
+        }
+        for (why, n) in tl.packets().drops() {
+            parts.push((2, format!("{n} dropped ({why})")));
+        }
+    }
+    parts.push((0, format!("{}:{}", s.bind, s.port)));
+    parts.push((4, s.charset.clone()));
+    parts.push((
+        1,
+        format!(
+            "policy {}",
+            if s.server {
+                app.policy.name()
+            } else {
+                "n/a (--no-server)"
+            }
+        ),
+    ));
+    // The tracepoint sees every transition; the poll alone misses the short ones.
+    parts.push((
+        2,
+        format!(
+            "poll {}ms{}",
+            s.poll.as_millis(),
+            if s.tracing { " + trace" } else { " only" }
+        ),
+    ));
+    parts.push((
+        5,
+        format!(
+            "TIME_WAIT {}s ({})",
+            s.time_wait.as_secs(),
+            s.time_wait_origin
+        ),
+    ));
+    parts.push((
+        3,
+        if s.privileged { "root" } else { "not root" }.to_string(),
+    ));
+    if !s.server {
+        parts.push((1, "observing another server".into()));
+    }
+    if tl.dropped() > 0 {
+        // Memory is bounded: say that the oldest history is gone.
+        parts.push((2, format!("{} old entries dropped", tl.dropped())));
+    }
+    let style = if s.color {
+        Style::default().fg(Color::Black).bg(Color::Gray)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED)
+    };
+    Paragraph::new(fit(&parts, width, " │ ")).style(style)
+}
+
+pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Paragraph<'static> {
+    if let Some((msg, at)) = &app.flash
+        && now.duration_since(*at) < Duration::from_secs(5)
+    {
+        return Paragraph::new(format!(" {msg}"))
+            .style(Style::default().add_modifier(Modifier::BOLD));
+    }
+    let k = |p: Prio, s: &str| (p, s.to_string());
+    let mut keys = match tl.wire_state() {
+        Some(w) if w.step => vec![
+            k(0, "STEP MODE: space releases the next packet"),
+            k(1, "r all"),
+            k(2, "t step off"),
+            k(1, "c connect"),
+            k(3, "s send"),
+            k(3, "x/X close"),
+            k(4, "+/- delay"),
+            k(4, "w pcap"),
+        ],
+        Some(_) => vec![
+            k(1, "c connect"),
+            k(1, "s send"),
+            k(1, "x/X close"),
+            k(3, "h/H half"),
+            k(3, "a/A abort"),
+            k(2, "p policy"),
+            k(2, "+/- delay"),
+            k(2, "t step"),
+            k(4, "w pcap"),
+            k(4, "e export"),
+        ],
+        None => vec![
+            k(1, "c connect"),
+            k(1, "s send"),
+            k(1, "x/X close"),
+            k(3, "h/H half-close"),
+            k(3, "a/A abort"),
+            k(2, "p policy"),
+            k(4, "e export"),
+        ],
+    };
+    if app.focus == Pane::Timeline {
+        keys.push(k(2, "Enter details"));
+    }
+    keys.push(k(0, "? help"));
+    keys.push(k(0, "q quit"));
+    Paragraph::new(fit(&keys, width, "  "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fitting_drops_by_priority_and_keeps_order() {
+        let parts = vec![
+            (2, "aaaa".to_string()),
+            (0, "bb".to_string()),
+            (1, "cc".to_string()),
+        ];
+        assert_eq!(fit(&parts, 40, " │ "), " aaaa │ bb │ cc");
+        assert_eq!(fit(&parts, 9, " │ "), " bb │ cc");
+        assert_eq!(fit(&parts, 4, " │ "), " bb");
+    }
+}
