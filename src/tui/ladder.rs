@@ -47,6 +47,13 @@ fn repeats(p: &Packet, q: &Packet) -> bool {
 }
 
 impl Row {
+    fn slot_ref(&self, side: Side) -> &Option<String> {
+        match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        }
+    }
+
     fn slot(&mut self, side: Side) -> &mut Option<String> {
         match side {
             Side::Client => &mut self.client,
@@ -94,10 +101,21 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                                 anchor[idx(from)] = Some(i);
                             }
                             None => {
-                                rows.push(Row {
-                                    packet: Some(p.id),
-                                    ..Row::default()
+                                // The tracepoint tells SYN_SENT a moment before the SYN leaves:
+                                // the arrow joins the sender's state on its row.
+                                let join = rows.last().is_some_and(|r| {
+                                    r.packet.is_none()
+                                        && r.slot_ref(from).is_some()
+                                        && r.slot_ref(from.peer()).is_none()
                                 });
+                                if join && let Some(r) = rows.last_mut() {
+                                    r.packet = Some(p.id);
+                                } else {
+                                    rows.push(Row {
+                                        packet: Some(p.id),
+                                        ..Row::default()
+                                    });
+                                }
                                 anchor[idx(from)] = Some(rows.len() - 1);
                             }
                         }

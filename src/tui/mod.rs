@@ -128,7 +128,7 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
             _ = poll.tick() => {
                 let now = Instant::now();
                 let before = s.timeline.total();
-                s.drain();
+                // One round: lab, wire and kernel reports together, put in the order they happened.
                 s.poll_kernel();
                 // Lab events (policy changes included) and kernel transitions all land in the timeline.
                 if s.timeline.total() != before {
