@@ -99,14 +99,18 @@ pub fn header(s: &Session, what: &str, format: Format) -> String {
     let cfg = s.lab.config();
     match format {
         Format::Text => format!(
-            "# tcp-lab {what}: port {}, {}, charset {}, server close policy {}\n# {}\n# socket source: {}",
+            "# tcp-lab {what}: port {}, {}, charset {}{}\n# {}\n# socket source: {}",
             s.port(),
             s.lab
                 .listen_addr()
                 .map(|a| format!("server on {a}"))
                 .unwrap_or_else(|| format!("connecting to {}", s.lab.target())),
             cfg.charset,
-            s.lab.policy().name(),
+            // A client runs no server: it has no close policy to speak of.
+            match s.lab.listen_addr() {
+                Some(_) => format!(", server close policy {}", s.lab.policy().name()),
+                None => String::new(),
+            },
             s.facts.summary(),
             s.source_line(),
         ),

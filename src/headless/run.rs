@@ -13,6 +13,11 @@ use crate::scenario::{Action, Expect, Scenario, timeout_or_default};
 use crate::session::{Session, Slow};
 
 const POLL: Duration = Duration::from_millis(10);
+
+/// Narration written over several lines in a scenario file, as one line of the timeline.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
 const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Runner<'a> {
@@ -66,14 +71,14 @@ pub async fn run(
     let header = print::header(&r.s, &format!("run {:?}", sc.name), format);
     r.p.line(&header);
     if let Some(about) = &sc.about {
-        r.s.timeline.say(Instant::now(), about.trim());
+        r.s.timeline.say(Instant::now(), one_line(about));
     }
     let mut checks = 0;
     for (i, step) in sc.steps.iter().enumerate() {
         let n = i + 1;
         let name = step.client.clone().unwrap_or_else(|| "a".into());
         if let Some(say) = &step.say {
-            r.s.timeline.say(Instant::now(), say.trim());
+            r.s.timeline.say(Instant::now(), one_line(say));
         }
         if let Some(a) = &step.action {
             let action = Action::parse(a, step).map_err(|e| anyhow::anyhow!("step {n}: {e}"))?;

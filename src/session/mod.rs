@@ -360,9 +360,32 @@ impl Session {
         }
         self.absorb(batch);
         if let Some(snap) = snap {
+            if self.timeline.snapshot().is_none() {
+                self.note_preexisting(&snap);
+            }
             self.timeline.observe(snap);
         }
         (self.timeline.total() - before) as usize
+    }
+
+    /// Sockets on the port from before tcp-lab started (TIME_WAIT from an earlier run, say) are
+    /// nobody's here: say where they come from rather than leave them unexplained.
+    fn note_preexisting(&mut self, snap: &observe::Snapshot) {
+        let held = snap
+            .sockets
+            .iter()
+            .filter(|o| matches!(o.owner, Owner::External { .. }) && o.row.inode == 0)
+            .count();
+        if held > 0 {
+            self.timeline.note(
+                snap.at,
+                format!(
+                    "{held} socket(s) on port {} were here before tcp-lab started (TIME_WAIT or \
+                     FIN_WAIT_2 from an earlier run: the kernel holds them, no process owns them)",
+                    self.port()
+                ),
+            );
+        }
     }
 
     /// Waits up to `max` for the next lab or wire event, then drains and polls. Returns whether

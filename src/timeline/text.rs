@@ -9,7 +9,8 @@ use crate::protocol::{self, Charset};
 
 pub fn line(e: &Entry, charset: Charset) -> String {
     let (who, msg) = describe(&e.what, charset);
-    format!("+{:.3}s {who:<8} {msg}", e.at.as_secs_f64())
+    // The time is right-aligned, so columns stay put past 10 s and 100 s.
+    format!("+{:>7.3}s {who:<8} {msg}", e.at.as_secs_f64())
 }
 
 /// "(first 256 of 9999 bytes shown)" when display cut a frame.

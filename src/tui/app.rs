@@ -275,6 +275,31 @@ impl App {
                     return Action::None;
                 }
                 self.policy = self.policy.next();
+                let waiting = snap.map_or(0, |sn| {
+                    sn.sockets
+                        .iter()
+                        .filter(|o| {
+                            matches!(o.owner, Owner::Lab(Side::Server, _))
+                                && o.row.state == crate::observe::TcpState::CloseWait
+                        })
+                        .count()
+                });
+                // Auto applies at once to sockets already waiting: say so before it happens.
+                let what = match (self.policy, waiting) {
+                    (ClosePolicy::Auto, 0) => {
+                        "policy auto: the server closes as soon as the client's FIN arrives".to_string()
+                    }
+                    (ClosePolicy::Auto, n) => format!(
+                        "policy auto: the server closes on the client's FIN; the {n} server socket(s) in CLOSE_WAIT close now"
+                    ),
+                    (ClosePolicy::Never, _) => {
+                        "policy never: the server forgets to close (the CLOSE_WAIT leak on show)".to_string()
+                    }
+                    (ClosePolicy::Manual, _) => {
+                        "policy manual: the server waits for X to close its side".to_string()
+                    }
+                };
+                self.say(what, now);
                 return Action::Lab(Command::SetPolicy(self.policy));
             }
             KeyCode::Char('e') => return Action::Export,

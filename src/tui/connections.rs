@@ -81,6 +81,10 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
         let head = if first { head } else { String::new() };
         let who = match &s.owner {
             Owner::Lab(side, _) => side.name().to_string(),
+            // TIME_WAIT and orphaned FIN_WAIT_2 sockets belong to no process: the kernel holds them.
+            Owner::External { pid: None, .. } if s.row.inode == 0 => {
+                "no owner (kernel-held)".to_string()
+            }
             o => o.label(),
         };
         let state = if gone_at.is_some() {

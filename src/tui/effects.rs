@@ -72,16 +72,21 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
     }
 }
 
-/// A file in the working directory named for now: `tcp-lab-<what>-<unix time>.<ext>`.
+/// Where exports go: `$TCP_LAB_DIR`, else `$XDG_DATA_HOME/tcp-lab`, else
+/// `~/.local/share/tcp-lab`, else the temporary directory; never the current directory (often the
+/// checkout). The file is named for now: `tcp-lab-<what>-<unix time>.<ext>`.
 fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let name = format!("tcp-lab-{what}-{stamp}.{ext}");
-    std::env::current_dir()
-        .map(|d| d.join(&name))
-        .unwrap_or_else(|_| name.into())
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    let dir = var("TCP_LAB_DIR")
+        .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("tcp-lab")))
+        .or_else(|| var("HOME").map(|h| h.join(".local/share/tcp-lab")))
+        .filter(|d| std::fs::create_dir_all(d).is_ok())
+        .unwrap_or_else(std::env::temp_dir);
+    dir.join(format!("tcp-lab-{what}-{stamp}.{ext}"))
 }
 
 pub fn pcap(app: &mut App, s: &Session, now: Instant) {
