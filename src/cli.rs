@@ -143,6 +143,45 @@ pub enum Cmd {
     Client(ClientArgs),
     /// Run a scenario (TOML) on real sockets and print its timeline; exits 1 if an expectation fails.
     Run(RunArgs),
+    /// Watch any port on this host (or in a container's network namespace) without a lab: the
+    /// dashboard, or with --format a stream of state changes, summaries and alerts.
+    Watch(WatchArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  tcp-lab watch --port 8080                         the dashboard on someone else's port\n  \
+tcp-lab watch --port 8080 --format text           changes, and a summary every 5s: CLOSE_WAIT by process, TIME_WAIT budget\n  \
+tcp-lab watch --port 5432 --format json --alert 'close_wait>100 for 30s' --exit-on-alert\n                                                    a guard for a test suite: exits 1 on the alert\n  \
+sudo tcp-lab watch --port 80 --netns pid:4242 --format text\n                                                    inside the network namespace of process 4242 (a container)")]
+pub struct WatchArgs {
+    /// The port to watch (its listeners and every connection from or to it).
+    #[arg(long, short)]
+    pub port: u16,
+    /// Print changes, summaries and alerts instead of opening the dashboard.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// How often the summary line is printed (e.g. 5s, 1m).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// An alert rule, STATE>N or STATE>=N, optionally held for a time: 'close_wait>100 for 30s',
+    /// 'time_wait>20000'. Repeatable. Printed as an alert line when it fires.
+    #[arg(long = "alert", value_name = "RULE", value_parser = crate::headless::watch::Alert::parse)]
+    pub alerts: Vec<crate::headless::watch::Alert>,
+    /// Exit with status 1 when an alert fires (CI, deploy checks).
+    #[arg(long, requires = "alerts")]
+    pub exit_on_alert: bool,
+    /// Watch inside another network namespace: a name under /run/netns, a path to a namespace
+    /// file, or pid:PID (a container's process). Needs root for other processes' namespaces.
+    #[arg(long, value_name = "NAME|PATH|pid:PID")]
+    pub netns: Option<String>,
+    /// How often the dashboard reads the socket table, in milliseconds.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=10_000))]
+    pub poll_ms: u64,
+    /// Where state transitions come from: `auto` uses the kernel's sock:inet_sock_set_state
+    /// tracepoint when this process may (root or CAP_PERFMON), else the socket-table poll alone,
+    /// and says why; `trace` insists on the tracepoint; `poll` never uses it.
+    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
+    pub source: SourceChoice,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -277,7 +316,7 @@ pub fn main() -> ExitCode {
         }
     };
     let res = match cli.command {
-        Some(cmd) => rt.block_on(run(cmd, slow)),
+        Some(cmd) => rt.block_on(run(cmd, slow, root)),
         None => rt
             .block_on(dashboard(cli.dash, slow, slow_error, root))
             .map(|_| ExitCode::SUCCESS),
@@ -291,7 +330,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cmd: Cmd, slow: Option<Slow>) -> anyhow::Result<ExitCode> {
+async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
     match cmd {
         Cmd::Server(a) => {
@@ -347,6 +386,51 @@ async fn run(cmd: Cmd, slow: Option<Slow>) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Cmd::Watch(a) => match a.format {
+            Some(format) => {
+                let opts = headless::watch::WatchOpts {
+                    port: a.port,
+                    interval: a.interval,
+                    alerts: a.alerts,
+                    exit_on_alert: a.exit_on_alert,
+                    netns: a.netns,
+                    source: a.source,
+                };
+                let calm = headless::watch::watch(opts, format, &mut out).await?;
+                Ok(if calm {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            }
+            None => {
+                if a.netns.is_some() || !a.alerts.is_empty() {
+                    anyhow::bail!(
+                        "--netns and --alert are for the headless watch: add --format text (or json)"
+                    );
+                }
+                let cfg = LabConfig {
+                    port: a.port,
+                    server: false,
+                    idle_timeout: None,
+                    ..LabConfig::default()
+                };
+                let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+                crate::tui::run(
+                    cfg,
+                    None,
+                    crate::tui::Options {
+                        poll: Duration::from_millis(a.poll_ms),
+                        color,
+                        notice: None,
+                        privileged: root,
+                        source: a.source,
+                    },
+                )
+                .await?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
         Cmd::Run(a) => {
             let scenario = crate::scenario::Scenario::load(&a.file)?;
             let ok =

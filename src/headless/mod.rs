@@ -4,6 +4,7 @@
 mod client;
 pub mod print;
 pub mod run;
+pub mod watch;
 
 use std::io::Write;
 use std::time::Duration;

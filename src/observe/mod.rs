@@ -7,6 +7,7 @@ pub mod platform;
 pub mod procs;
 #[cfg(target_os = "linux")]
 pub mod sockdiag;
+pub mod tcpinfo;
 #[cfg(target_os = "linux")]
 pub mod trace;
 
@@ -251,6 +252,14 @@ pub trait SocketSource: Send {
     fn dump(&mut self, port: u16, out: &mut Vec<SocketRow>) -> io::Result<()>;
     /// One exact 4-tuple. `Err(Unsupported)` where the source cannot look up (the observer then dumps).
     fn lookup(&mut self, local: SocketAddr, remote: SocketAddr) -> io::Result<Option<SocketRow>>;
+    /// The kernel's `tcp_info` of one connection; `Err(Unsupported)` where the source has none.
+    fn tcp_info(
+        &mut self,
+        _local: SocketAddr,
+        _remote: SocketAddr,
+    ) -> io::Result<Option<tcpinfo::TcpInfo>> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
 }
 
 /// The best source for this system.
@@ -289,6 +298,19 @@ impl SocketSource for MultiSource {
         }
         Ok(None)
     }
+
+    fn tcp_info(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> io::Result<Option<tcpinfo::TcpInfo>> {
+        for s in &mut self.sources {
+            if let Some(i) = s.tcp_info(local, remote)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Polls one port: exact lookups for sockets it already knows (microseconds each), a filtered dump
@@ -297,9 +319,20 @@ pub struct Observer {
     source: Box<dyn SocketSource>,
     port: u16,
     last: Vec<SocketRow>,
+    /// Spare row buffer, swapped with `last` each poll, so a poll allocates nothing.
+    spare: Vec<SocketRow>,
     last_dump: Option<Instant>,
     discover_every: Duration,
     discover_now: bool,
+    /// Measured costs (moving averages): one filtered dump, and one exact lookup. Exact lookups
+    /// win for a few sockets, a dump for thousands; the crossover is measured, not assumed.
+    dump_cost: Option<Duration>,
+    lookup_cost: Option<Duration>,
+}
+
+/// A moving average, weighting the newest measurement by a quarter.
+fn average(old: Option<Duration>, new: Duration) -> Option<Duration> {
+    Some(old.map_or(new, |o| (o * 3 + new) / 4))
 }
 
 impl Observer {
@@ -308,10 +341,36 @@ impl Observer {
             source,
             port,
             last: Vec::new(),
+            spare: Vec::new(),
             last_dump: None,
             discover_every: Duration::from_millis(500),
             discover_now: true,
+            dump_cost: None,
+            lookup_cost: None,
         }
+    }
+
+    /// Whether the next poll will dump rather than look up each known socket: when discovery is
+    /// due, or when the known sockets' lookups would cost more than one dump.
+    pub fn will_dump(&self, now: Instant) -> bool {
+        let due = self.discover_now
+            || self
+                .last_dump
+                .is_none_or(|t| now.duration_since(t) >= self.discover_every);
+        let cheaper = match (self.dump_cost, self.lookup_cost) {
+            (Some(d), Some(l)) => l * self.last.len() as u32 >= d,
+            _ => false,
+        };
+        due || cheaper
+    }
+
+    /// The kernel's tcp_info for one socket, when the source reads it (sock_diag does).
+    pub fn tcp_info(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> io::Result<Option<tcpinfo::TcpInfo>> {
+        self.source.tcp_info(local, remote)
     }
 
     pub fn source_name(&self) -> &'static str {
@@ -335,11 +394,7 @@ impl Observer {
     /// Reads the port's sockets now; the rows stay readable through [`Observer::rows`].
     pub fn poll(&mut self) -> io::Result<&[SocketRow]> {
         let now = Instant::now();
-        let due = self.discover_now
-            || self
-                .last_dump
-                .is_none_or(|t| now.duration_since(t) >= self.discover_every);
-        let rows = if due {
+        let rows = if self.will_dump(now) {
             self.dump()?
         } else {
             match self.lookups() {
@@ -348,7 +403,7 @@ impl Observer {
                 Err(e) => return Err(e),
             }
         };
-        self.last = rows;
+        self.spare = std::mem::replace(&mut self.last, rows);
         Ok(&self.last)
     }
 
@@ -358,9 +413,13 @@ impl Observer {
     }
 
     fn dump(&mut self) -> io::Result<Vec<SocketRow>> {
-        let mut rows = Vec::with_capacity(self.last.len() + 4);
+        let mut rows = std::mem::take(&mut self.spare);
+        rows.clear();
+        let began = Instant::now();
         self.source.dump(self.port, &mut rows)?;
-        self.last_dump = Some(Instant::now());
+        let done = Instant::now();
+        self.dump_cost = average(self.dump_cost, done - began);
+        self.last_dump = Some(done);
         self.discover_now = false;
         Ok(rows)
     }
@@ -368,7 +427,10 @@ impl Observer {
     /// Re-reads each socket seen last time by its 4-tuple; listeners cannot change state, keep them.
     /// New sockets are found by the next dump, which the front ends request on every new lab connection.
     fn lookups(&mut self) -> io::Result<Vec<SocketRow>> {
-        let mut rows = Vec::with_capacity(self.last.len());
+        let mut rows = std::mem::take(&mut self.spare);
+        rows.clear();
+        let began = Instant::now();
+        let asked = self.last.len().max(1) as u32;
         for row in &self.last {
             if row.state == TcpState::Listen {
                 rows.push(row.clone());
@@ -376,6 +438,7 @@ impl Observer {
                 rows.push(r);
             }
         }
+        self.lookup_cost = average(self.lookup_cost, began.elapsed() / asked);
         Ok(rows)
     }
 }

@@ -13,6 +13,11 @@ pub struct PlatformFacts {
     pub fin_timeout: Option<Duration>,
     /// net.ipv4.tcp_tw_reuse, explained.
     pub tw_reuse: Option<String>,
+    /// net.ipv4.ip_local_port_range: the ephemeral ports outgoing connections take.
+    pub port_range: Option<(u16, u16)>,
+    /// tcp_tw_reuse's value: 1 = outgoing connections may reuse a TIME_WAIT port, 2 = only on
+    /// loopback.
+    pub tw_reuse_mode: Option<u8>,
 }
 
 impl PlatformFacts {
@@ -31,12 +36,19 @@ impl PlatformFacts {
                 };
                 format!("{v} ({what})")
             });
+            let range = read_sysctl("/proc/sys/net/ipv4/ip_local_port_range").and_then(|r| {
+                let mut it = r.split_whitespace().filter_map(|v| v.parse::<u16>().ok());
+                Some((it.next()?, it.next()?))
+            });
             PlatformFacts {
                 time_wait: Duration::from_secs(60),
                 time_wait_source: "Linux TCP_TIMEWAIT_LEN, fixed in the kernel".into(),
                 time_wait_origin: "Linux TCP_TIMEWAIT_LEN",
                 fin_timeout: fin,
+                tw_reuse_mode: read_sysctl("/proc/sys/net/ipv4/tcp_tw_reuse")
+                    .and_then(|v| v.parse().ok()),
                 tw_reuse: reuse,
+                port_range: range,
             }
         }
         #[cfg(target_os = "macos")]
@@ -63,6 +75,8 @@ impl PlatformFacts {
                 time_wait_origin: "2 × net.inet.tcp.msl",
                 fin_timeout: None,
                 tw_reuse: None,
+                port_range: None,
+                tw_reuse_mode: None,
             }
         }
         #[cfg(not(any(target_os = "linux", target_os = "macos")))]
@@ -74,6 +88,8 @@ impl PlatformFacts {
                 time_wait_origin: "TcpTimedWaitDelay",
                 fin_timeout: None,
                 tw_reuse: None,
+                port_range: None,
+                tw_reuse_mode: None,
             }
         }
     }

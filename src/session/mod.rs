@@ -218,6 +218,21 @@ impl Session {
         self.observer.as_mut()
     }
 
+    /// Reads the port through `source` from now on (another network namespace, say).
+    pub fn use_source(&mut self, source: Box<dyn observe::SocketSource>) {
+        let port = self.port();
+        self.observer = Some(Observer::new(source, port));
+        self.observer_error = None;
+    }
+
+    /// The kernel's tcp_info of one of the port's sockets, when the source reads it.
+    pub fn tcp_info(
+        &mut self,
+        t: (std::net::SocketAddr, std::net::SocketAddr),
+    ) -> Option<observe::tcpinfo::TcpInfo> {
+        self.observer.as_mut()?.tcp_info(t.0, t.1).ok().flatten()
+    }
+
     /// Which sockets are the lab's own.
     pub fn registry(&self) -> &Registry {
         &self.registry

@@ -38,10 +38,10 @@ impl Registry {
                 remote,
             } => {
                 self.insert(Side::Client, *conn, *local, *remote);
-                // Our own server will accept it under the same number.
-                if self.listener == Some(unmap(*remote)) {
-                    self.insert(Side::Server, *conn, *remote, *local);
-                }
+                // The other end is the connection's server side: our own server accepts it under
+                // the same number, and a local server of someone else's (--no-server, watch) is
+                // paired with the client too, so the pair is shown together.
+                self.insert(Side::Server, *conn, *remote, *local);
             }
             EventKind::Accepted {
                 conn,

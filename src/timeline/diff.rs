@@ -50,6 +50,11 @@ pub struct Differ {
 }
 
 impl Differ {
+    /// Since when a socket has been in the state it is in (as far as tcp-lab has watched).
+    pub fn since(&self, t: (SocketAddr, SocketAddr)) -> Option<Instant> {
+        self.seen.get(&t).map(|s| s.since)
+    }
+
     /// A transition the kernel reported as it happened (the tracepoint): recorded so the poll does
     /// not report it again. None when the poll already showed it.
     pub fn transition(

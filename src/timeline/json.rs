@@ -26,6 +26,13 @@ enum Body<'a> {
     // Kernel: a socket's state changed, or it left the table.
     State(Kernel<'a>),
     Gone(Kernel<'a>),
+    /// Many sockets that are not the lab's made the same change between two reads.
+    States {
+        from: Option<&'static str>,
+        to: Option<&'static str>,
+        count: usize,
+        within_ms: u64,
+    },
     // Scenario narration and checks.
     Say {},
     Step {},
@@ -414,6 +421,20 @@ fn entry(e: &Entry, charset: Charset) -> Line<'_> {
             ("wire", body)
         }
         What::Lab(k) => ("lab", lab(k)),
+        What::Mass {
+            from,
+            to,
+            count,
+            within,
+        } => (
+            "kernel",
+            Body::States {
+                from: from.map(|s| s.name()),
+                to: to.map(|s| s.name()),
+                count: *count,
+                within_ms: within.as_millis() as u64,
+            },
+        ),
     };
     let (who, message) = super::text::describe(&e.what, charset);
     Line {

@@ -10,6 +10,7 @@
 pub mod diff;
 pub mod json;
 pub mod packets;
+pub mod summary;
 pub mod text;
 
 use std::net::SocketAddr;
@@ -51,6 +52,7 @@ impl Entry {
                 _ => 0,
             },
             What::Packet(_, p) => p.data.len() + p.text.as_ref().map_or(0, String::len),
+            What::Mass { .. } => 0,
         };
         std::mem::size_of::<Entry>() + heap
     }
@@ -72,7 +74,18 @@ pub enum What {
     Note(String),
     /// Slow motion: a packet entered the wire, arrived, or was dropped (as it was at that moment).
     Packet(Stage, Packet),
+    /// Many sockets that are not the lab's made the same change between two reads of a busy
+    /// port: one line for all of them.
+    Mass {
+        from: Option<crate::observe::TcpState>,
+        to: Option<crate::observe::TcpState>,
+        count: usize,
+        within: Duration,
+    },
 }
+
+/// More changes than this in one read of the table are folded by kind (the lab's own stay).
+const FOLD_ABOVE: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -125,6 +138,8 @@ pub struct Timeline {
     wire: Option<WireState>,
     /// Whether the step-mode retransmission race has been explained yet (once is enough).
     told_rto: bool,
+    /// When the first snapshot was read: what was there then is at least that old.
+    first_seen: Option<Instant>,
 }
 
 impl Timeline {
@@ -145,6 +160,7 @@ impl Timeline {
             packets: Tracker::default(),
             wire: None,
             told_rto: false,
+            first_seen: None,
         }
     }
 
@@ -196,6 +212,16 @@ impl Timeline {
         let missed = self.dropped.saturating_sub(from);
         let skip = from.saturating_sub(self.dropped) as usize;
         (&self.entries[skip.min(self.entries.len())..], missed)
+    }
+
+    /// When the first snapshot was read.
+    pub fn first_seen(&self) -> Option<Instant> {
+        self.first_seen
+    }
+
+    /// Since when the socket of this 4-tuple has been in its current state.
+    pub fn state_since(&self, t: (SocketAddr, SocketAddr)) -> Option<Instant> {
+        self.differ.since(t)
     }
 
     /// The most recent snapshot, as the kernel showed it.
@@ -370,10 +396,49 @@ impl Timeline {
 
     /// Diffs a snapshot against what was seen before; returns how many transitions it added.
     pub fn observe(&mut self, snap: Snapshot) -> usize {
+        self.first_seen.get_or_insert(snap.at);
         let changes = self.differ.diff(&snap);
         let n = changes.len();
-        for c in changes {
-            self.push(snap.at, What::Kernel(c));
+        let within = self
+            .last
+            .as_ref()
+            .map_or(Duration::ZERO, |l| snap.at.saturating_duration_since(l.at));
+        if n > FOLD_ABOVE {
+            // A busy port: the lab's own sockets keep their lines, the crowd is counted.
+            let mut groups: Vec<((Option<_>, Option<_>), Vec<Change>)> = Vec::new();
+            for c in changes {
+                if matches!(c.owner, crate::observe::Owner::External { .. }) {
+                    let key = (c.from, c.to);
+                    match groups.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, v)) => v.push(c),
+                        None => groups.push((key, vec![c])),
+                    }
+                } else {
+                    self.push(snap.at, What::Kernel(c));
+                }
+            }
+            for ((from, to), v) in groups {
+                if v.len() <= 3 {
+                    for c in v {
+                        self.push(snap.at, What::Kernel(c));
+                    }
+                } else {
+                    let count = v.len();
+                    self.push(
+                        snap.at,
+                        What::Mass {
+                            from,
+                            to,
+                            count,
+                            within,
+                        },
+                    );
+                }
+            }
+        } else {
+            for c in changes {
+                self.push(snap.at, What::Kernel(c));
+            }
         }
         self.last = Some(std::sync::Arc::new(snap));
         n

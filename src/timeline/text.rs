@@ -132,6 +132,20 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
         ),
         What::Note(t) => ("note".into(), t.clone()),
         What::Packet(stage, p) => ("wire".into(), packet_text(*stage, p)),
+        What::Mass {
+            from,
+            to,
+            count,
+            within,
+        } => (
+            "kernel".into(),
+            format!(
+                "{count} sockets {} → {} in {} ms",
+                from.map_or("(new)", |s| s.name()),
+                to.map_or("gone", |s| s.name()),
+                within.as_millis()
+            ),
+        ),
         What::Lab(k) => match k {
             K::Listening { addr } => ("server".into(), format!("listening on {addr}")),
             K::ConnectCalled { conn, remote, .. } => (

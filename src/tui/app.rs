@@ -287,13 +287,15 @@ impl App {
                 // Auto applies at once to sockets already waiting: say so before it happens.
                 let what = match (self.policy, waiting) {
                     (ClosePolicy::Auto, 0) => {
-                        "policy auto: the server closes as soon as the client's FIN arrives".to_string()
+                        "policy auto: the server closes as soon as the client's FIN arrives"
+                            .to_string()
                     }
                     (ClosePolicy::Auto, n) => format!(
                         "policy auto: the server closes on the client's FIN; the {n} server socket(s) in CLOSE_WAIT close now"
                     ),
                     (ClosePolicy::Never, _) => {
-                        "policy never: the server forgets to close (the CLOSE_WAIT leak on show)".to_string()
+                        "policy never: the server forgets to close (the CLOSE_WAIT leak on show)"
+                            .to_string()
                     }
                     (ClosePolicy::Manual, _) => {
                         "policy manual: the server waits for X to close its side".to_string()

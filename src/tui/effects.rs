@@ -80,7 +80,11 @@ fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    };
     let dir = var("TCP_LAB_DIR")
         .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("tcp-lab")))
         .or_else(|| var("HOME").map(|h| h.join(".local/share/tcp-lab")))

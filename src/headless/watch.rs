@@ -1,0 +1,195 @@
+//! `tcp-lab watch --port P --format text|json`: any port on the host (or in another network
+//! namespace), no lab of its own. Prints state changes as they happen, a summary right away and
+//! every `--interval` (counts, CLOSE_WAIT culprits by process, TIME_WAIT budget), and alert lines
+//! for `--alert` rules; `--exit-on-alert` makes it a guard for a test suite or a deploy.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use super::POLL;
+use super::print::{self, Format, Printer};
+use crate::lab::LabConfig;
+use crate::model::parse_duration;
+use crate::observe::{SourceChoice, TcpState};
+use crate::session::Session;
+use crate::timeline::summary::{self, Summary};
+
+/// `close_wait>100 for 30s`: a state's count above a threshold, held for a while (or at once).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub text: String,
+    pub state: TcpState,
+    pub at_least: usize,
+    pub held: Duration,
+    since: Option<Instant>,
+    fired: bool,
+}
+
+impl Alert {
+    /// `STATE>N`, `STATE>=N`, optionally ` for DURATION`.
+    pub fn parse(s: &str) -> Result<Alert, String> {
+        let usage = || {
+            format!("--alert {s:?}: write STATE>N [for DURATION], e.g. 'close_wait>100 for 30s' or 'time_wait>=20000'")
+        };
+        let (rule, held) = match s.split_once(" for ") {
+            Some((r, d)) => (r, parse_duration(d).map_err(|e| format!("--alert {s:?}: {e}"))?),
+            None => (s, Duration::ZERO),
+        };
+        let (name, n, strict) = match rule.split_once(">=") {
+            Some((a, b)) => (a, b, false),
+            None => {
+                let (a, b) = rule.split_once('>').ok_or_else(usage)?;
+                (a, b, true)
+            }
+        };
+        let state = TcpState::parse(name).ok_or_else(usage)?;
+        let n: usize = n.trim().parse().map_err(|_| usage())?;
+        Ok(Alert {
+            text: s.trim().to_string(),
+            state,
+            at_least: if strict { n + 1 } else { n },
+            held,
+            since: None,
+            fired: false,
+        })
+    }
+
+    /// Whether the rule fires now (once per episode: it re-arms when the count drops again).
+    fn check(&mut self, count: usize, now: Instant) -> bool {
+        if count < self.at_least {
+            self.since = None;
+            self.fired = false;
+            return false;
+        }
+        let since = *self.since.get_or_insert(now);
+        if !self.fired && now.duration_since(since) >= self.held {
+            self.fired = true;
+            return true;
+        }
+        false
+    }
+}
+
+pub struct WatchOpts {
+    pub port: u16,
+    pub interval: Duration,
+    pub alerts: Vec<Alert>,
+    pub exit_on_alert: bool,
+    pub netns: Option<String>,
+    pub source: SourceChoice,
+}
+
+/// Watches until Ctrl-C/SIGTERM; returns false when `--exit-on-alert` stopped it on an alert.
+pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let cfg = LabConfig {
+        port: o.port,
+        server: false,
+        ..LabConfig::default()
+    };
+    let mut s = Session::start_with(cfg, None, o.source).await?;
+    if let Some(ns) = &o.netns {
+        s.use_source(Box::new(crate::observe::sockdiag::SockDiag::open_in(ns)?));
+    }
+    let mut p = Printer::new(out, format);
+    p.line(&print::header(&s, "watch", format));
+    s.step(Duration::ZERO).await;
+    p.new_entries(&s);
+    let mut next = Instant::now();
+    let stop = crate::signal::shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        let now = Instant::now();
+        let sum = summary::summarize(&s.timeline, o.port, &s.facts, now);
+        if now >= next {
+            if let Some(sum) = &sum {
+                p.line(&summary_line(&s, sum, format, now));
+            }
+            next = now + o.interval;
+        }
+        if let Some(sum) = &sum {
+            for a in &mut o.alerts {
+                let n = sum.count(a.state);
+                if a.check(n, now) {
+                    p.line(&alert_line(&s, a, n, format, now));
+                    if o.exit_on_alert {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = s.step(POLL) => p.new_entries(&s),
+        }
+    }
+    s.timeline.note(Instant::now(), "stopping (signal received)");
+    p.new_entries(&s);
+    Ok(true)
+}
+
+fn t(s: &Session, now: Instant) -> f64 {
+    (now.saturating_duration_since(s.timeline.start()).as_secs_f64() * 1e6).round() / 1e6
+}
+
+fn summary_line(s: &Session, sum: &Summary, format: Format, now: Instant) -> String {
+    match format {
+        Format::Text => format!("+{:>7.3}s summary  {}", t(s, now), sum.text()),
+        Format::Json => serde_json::json!({
+            "t": t(s, now),
+            "source": "watch",
+            "event": "summary",
+            "counts": sum
+                .counts
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
+            "close_wait": sum.close_wait,
+            "time_wait_budget": sum.time_wait_budget,
+            "who": "summary",
+            "message": sum.text(),
+        })
+        .to_string(),
+    }
+}
+
+fn alert_line(s: &Session, a: &Alert, n: usize, format: Format, now: Instant) -> String {
+    let msg = format!("ALERT {}: {} sockets in {} now", a.text, n, a.state);
+    match format {
+        Format::Text => format!("+{:>7.3}s alert    {msg}", t(s, now)),
+        Format::Json => serde_json::json!({
+            "t": t(s, now),
+            "source": "watch",
+            "event": "alert",
+            "rule": a.text,
+            "state": a.state.name(),
+            "count": n,
+            "who": "alert",
+            "message": msg,
+        })
+        .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_rules_parse_and_fire_once_per_episode() {
+        let mut a = Alert::parse("close_wait>100 for 30s").unwrap();
+        assert_eq!(
+            (a.state, a.at_least, a.held),
+            (TcpState::CloseWait, 101, Duration::from_secs(30))
+        );
+        let t0 = Instant::now();
+        assert!(!a.check(101, t0));
+        assert!(a.check(150, t0 + Duration::from_secs(30)));
+        assert!(!a.check(150, t0 + Duration::from_secs(31)));
+        assert!(!a.check(3, t0 + Duration::from_secs(32)));
+        let mut b = Alert::parse("TIME_WAIT>=2").unwrap();
+        assert!(b.check(2, t0));
+        assert!(Alert::parse("close_wait 100").is_err());
+        assert!(Alert::parse("cw>1").is_err());
+        assert!(Alert::parse("close_wait>1 for 3").unwrap_err().contains("unit"));
+    }
+}

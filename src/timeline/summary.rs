@@ -1,0 +1,222 @@
+//! What an engineer asks of a busy port: how many sockets in each state, who holds the
+//! CLOSE_WAITs (process, how long, and why: Recv-Q tells whether it is not reading or never
+//! closes), and how close TIME_WAIT brings each remote address to running out of ports.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::Timeline;
+use crate::model::Side;
+use crate::observe::platform::PlatformFacts;
+use crate::observe::{Owner, TcpState};
+
+/// The share of the port range past which TIME_WAIT toward one address is worth a warning.
+pub const BUDGET_WARN: f64 = 0.8;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Sockets of the port by state, in lifecycle order.
+    pub counts: Vec<(&'static str, usize)>,
+    /// CLOSE_WAIT by process, the most first.
+    pub close_wait: Vec<Culprit>,
+    /// TIME_WAIT against the ephemeral port range, per remote address.
+    pub time_wait_budget: Vec<Budget>,
+}
+
+/// One process's CLOSE_WAIT sockets.
+#[derive(Debug, Clone, Serialize)]
+pub struct Culprit {
+    pub pid: Option<u32>,
+    pub process: Option<String>,
+    pub count: usize,
+    /// The longest any of them has been in CLOSE_WAIT, as far as tcp-lab has watched.
+    pub oldest_s: u64,
+    /// The oldest was already in CLOSE_WAIT when tcp-lab first looked: it is older than that.
+    pub oldest_at_least: bool,
+    /// Recv-Q > 0: data or the FIN still unread, the application is not reading.
+    pub not_reading: usize,
+    /// Recv-Q 0: the application read EOF and never called close().
+    pub never_closed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Budget {
+    pub remote: IpAddr,
+    pub time_wait: usize,
+    /// Size of net.ipv4.ip_local_port_range.
+    pub range: usize,
+    /// tcp_tw_reuse lets new connections to this address take a TIME_WAIT port.
+    pub reuse: bool,
+}
+
+impl Budget {
+    pub fn share(&self) -> f64 {
+        self.time_wait as f64 / self.range.max(1) as f64
+    }
+}
+
+const ORDER: [TcpState; 11] = [
+    TcpState::Listen,
+    TcpState::SynSent,
+    TcpState::SynRecv,
+    TcpState::Established,
+    TcpState::FinWait1,
+    TcpState::FinWait2,
+    TcpState::CloseWait,
+    TcpState::Closing,
+    TcpState::LastAck,
+    TcpState::TimeWait,
+    TcpState::Close,
+];
+
+/// The port's sockets as the last snapshot shows them; None before the first.
+pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) -> Option<Summary> {
+    let snap = tl.snapshot()?;
+    let mut counts: BTreeMap<TcpState, usize> = BTreeMap::new();
+    let mut cw: BTreeMap<(Option<u32>, Option<String>), Culprit> = BTreeMap::new();
+    let mut tw: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    for o in &snap.sockets {
+        let row = &o.row;
+        *counts.entry(row.state).or_default() += 1;
+        match row.state {
+            TcpState::CloseWait => {
+                let (pid, process) = match &o.owner {
+                    Owner::External { pid, process } => (*pid, process.clone()),
+                    Owner::Lab(Side::Server, _) => (None, Some("tcp-lab's server".into())),
+                    Owner::Lab(..) => (None, Some("tcp-lab's client".into())),
+                    Owner::Listener => (None, None),
+                };
+                let c = cw.entry((pid, process.clone())).or_insert(Culprit {
+                    pid,
+                    process,
+                    count: 0,
+                    oldest_s: 0,
+                    oldest_at_least: false,
+                    not_reading: 0,
+                    never_closed: 0,
+                });
+                c.count += 1;
+                let since = tl.state_since(row.tuple());
+                let age = since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+                if age.as_secs() >= c.oldest_s {
+                    c.oldest_s = age.as_secs();
+                    c.oldest_at_least = since.is_none_or(|t| Some(t) <= tl.first_seen());
+                }
+                if row.recv_q > 0 {
+                    c.not_reading += 1;
+                } else {
+                    c.never_closed += 1;
+                }
+            }
+            // This host's own connections to the port: each TIME_WAIT holds one local port.
+            TcpState::TimeWait if row.remote.port() == port && row.local.port() != port => {
+                *tw.entry(row.remote.ip()).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    let range = facts
+        .port_range
+        .map_or(28_232, |(lo, hi)| usize::from(hi.saturating_sub(lo)) + 1);
+    let mut close_wait: Vec<Culprit> = cw.into_values().collect();
+    close_wait.sort_by(|a, b| b.count.cmp(&a.count));
+    let time_wait_budget = tw
+        .into_iter()
+        .map(|(remote, n)| Budget {
+            remote,
+            time_wait: n,
+            range,
+            reuse: match facts.tw_reuse_mode {
+                Some(1) => true,
+                Some(2) => remote.is_loopback(),
+                _ => false,
+            },
+        })
+        .collect();
+    Some(Summary {
+        counts: ORDER
+            .iter()
+            .filter_map(|s| counts.get(s).map(|n| (s.name(), *n)))
+            .collect(),
+        close_wait,
+        time_wait_budget,
+    })
+}
+
+/// "41 min", "3 s": an age as a person says it.
+fn age(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s => format!("{} h", s / 3600),
+    }
+}
+
+impl Summary {
+    /// One line: counts, then the CLOSE_WAIT culprits, then the TIME_WAIT budget.
+    pub fn text(&self) -> String {
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        let mut line = if counts.is_empty() {
+            "no sockets on the port".to_string()
+        } else {
+            counts.join(", ")
+        };
+        for c in &self.close_wait {
+            let who = match (&c.process, c.pid) {
+                (Some(p), Some(pid)) => format!("{p} pid {pid}"),
+                (Some(p), None) => p.clone(),
+                (None, Some(pid)) => format!("pid {pid}"),
+                (None, None) => "no owner found".into(),
+            };
+            line.push_str(&format!(
+                " | {who}: {} CLOSE_WAIT, oldest {}{}",
+                c.count,
+                if c.oldest_at_least { "≥ " } else { "" },
+                age(c.oldest_s)
+            ));
+            if c.not_reading > 0 {
+                line.push_str(&format!(
+                    "; {} with data or the FIN unread (Recv-Q > 0: the application is not reading)",
+                    c.not_reading
+                ));
+            }
+            if c.never_closed > 0 {
+                line.push_str(&format!(
+                    "; {} read EOF and never called close() (Recv-Q 0)",
+                    c.never_closed
+                ));
+            }
+        }
+        for b in &self.time_wait_budget {
+            line.push_str(&format!(
+                " | TIME_WAIT toward {}: {} of {} local ports ({:.0}%)",
+                b.remote,
+                b.time_wait,
+                b.range,
+                b.share() * 100.0
+            ));
+            if b.share() >= BUDGET_WARN {
+                line.push_str(if b.reuse {
+                    ": nearly exhausted, though tcp_tw_reuse lets new connections take them"
+                } else {
+                    ": WARNING, nearly exhausted; new connections will fail (widen net.ipv4.ip_local_port_range or enable net.ipv4.tcp_tw_reuse)"
+                });
+            }
+        }
+        line
+    }
+
+    pub fn count(&self, state: TcpState) -> usize {
+        self.counts
+            .iter()
+            .find(|(s, _)| *s == state.name())
+            .map_or(0, |(_, n)| *n)
+    }
+}
