@@ -122,7 +122,7 @@ pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) 
         .port_range
         .map_or(28_232, |(lo, hi)| usize::from(hi.saturating_sub(lo)) + 1);
     let mut close_wait: Vec<Culprit> = cw.into_values().collect();
-    close_wait.sort_by(|a, b| b.count.cmp(&a.count));
+    close_wait.sort_by_key(|c| std::cmp::Reverse(c.count));
     let time_wait_budget = tw
         .into_iter()
         .map(|(remote, n)| Budget {
