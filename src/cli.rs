@@ -149,10 +149,12 @@ pub enum Cmd {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  tcp-lab watch --port 8080                         the dashboard on someone else's port\n  \
+#[command(
+    after_help = "Examples:\n  tcp-lab watch --port 8080                         the dashboard on someone else's port\n  \
 tcp-lab watch --port 8080 --format text           changes, and a summary every 5s: CLOSE_WAIT by process, TIME_WAIT budget\n  \
 tcp-lab watch --port 5432 --format json --alert 'close_wait>100 for 30s' --exit-on-alert\n                                                    a guard for a test suite: exits 1 on the alert\n  \
-sudo tcp-lab watch --port 80 --netns pid:4242 --format text\n                                                    inside the network namespace of process 4242 (a container)")]
+sudo tcp-lab watch --port 80 --netns pid:4242 --format text\n                                                    inside the network namespace of process 4242 (a container)"
+)]
 pub struct WatchArgs {
     /// The port to watch (its listeners and every connection from or to it).
     #[arg(long, short)]

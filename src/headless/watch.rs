@@ -29,10 +29,15 @@ impl Alert {
     /// `STATE>N`, `STATE>=N`, optionally ` for DURATION`.
     pub fn parse(s: &str) -> Result<Alert, String> {
         let usage = || {
-            format!("--alert {s:?}: write STATE>N [for DURATION], e.g. 'close_wait>100 for 30s' or 'time_wait>=20000'")
+            format!(
+                "--alert {s:?}: write STATE>N [for DURATION], e.g. 'close_wait>100 for 30s' or 'time_wait>=20000'"
+            )
         };
         let (rule, held) = match s.split_once(" for ") {
-            Some((r, d)) => (r, parse_duration(d).map_err(|e| format!("--alert {s:?}: {e}"))?),
+            Some((r, d)) => (
+                r,
+                parse_duration(d).map_err(|e| format!("--alert {s:?}: {e}"))?,
+            ),
             None => (s, Duration::ZERO),
         };
         let (name, n, strict) = match rule.split_once(">=") {
@@ -122,13 +127,18 @@ pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> any
             _ = s.step(POLL) => p.new_entries(&s),
         }
     }
-    s.timeline.note(Instant::now(), "stopping (signal received)");
+    s.timeline
+        .note(Instant::now(), "stopping (signal received)");
     p.new_entries(&s);
     Ok(true)
 }
 
 fn t(s: &Session, now: Instant) -> f64 {
-    (now.saturating_duration_since(s.timeline.start()).as_secs_f64() * 1e6).round() / 1e6
+    (now.saturating_duration_since(s.timeline.start())
+        .as_secs_f64()
+        * 1e6)
+        .round()
+        / 1e6
 }
 
 fn summary_line(s: &Session, sum: &Summary, format: Format, now: Instant) -> String {
@@ -190,6 +200,10 @@ mod tests {
         assert!(b.check(2, t0));
         assert!(Alert::parse("close_wait 100").is_err());
         assert!(Alert::parse("cw>1").is_err());
-        assert!(Alert::parse("close_wait>1 for 3").unwrap_err().contains("unit"));
+        assert!(
+            Alert::parse("close_wait>1 for 3")
+                .unwrap_err()
+                .contains("unit")
+        );
     }
 }

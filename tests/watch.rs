@@ -1,0 +1,223 @@
+//! `tcp-lab watch` on ports that are not the lab's: a leaking server's CLOSE_WAITs attributed to
+//! its process with the Recv-Q hint, alerts that end the run, a port in another network
+//! namespace, and tcp_info that agrees with `ss -tin`.
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{BIN, is_root};
+use serde_json::Value;
+
+/// A server that never closes what it accepts: half the connections it reads to EOF (Recv-Q 0,
+/// "never called close()"), the other half it never reads (the data and FIN stay unread). Returns
+/// its port; the accepted sockets live as long as the test process.
+fn leaking_server(n: usize) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for i in 0..n {
+            let (mut c, _) = l.accept().unwrap();
+            if i % 2 == 0 {
+                let mut b = Vec::new();
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let _ = c.read_to_end(&mut b);
+            }
+            held.push(c);
+        }
+        tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(600));
+        drop(held);
+    });
+    for _ in 0..n {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.write_all(b"unread?").unwrap();
+    }
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    port
+}
+
+fn json_lines(out: &std::process::Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn close_wait_culprits_are_named_with_the_recv_q_hint_and_an_alert_ends_the_run() {
+    let port = leaking_server(6);
+    let out = Command::new("timeout")
+        .args([
+            "20",
+            BIN,
+            "watch",
+            "--port",
+            &port.to_string(),
+            "--format",
+            "json",
+        ])
+        .args([
+            "--interval",
+            "200ms",
+            "--alert",
+            "close_wait>=6 for 300ms",
+            "--exit-on-alert",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "--exit-on-alert exits 1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    let summary = lines
+        .iter()
+        .rev()
+        .find(|v| v["event"] == "summary")
+        .expect("a summary line");
+    assert_eq!(summary["counts"]["CLOSE_WAIT"], 6, "{summary}");
+    let culprit = &summary["close_wait"][0];
+    assert_eq!(culprit["pid"], std::process::id(), "{summary}");
+    assert_eq!(culprit["count"], 6);
+    assert_eq!(
+        culprit["never_closed"], 3,
+        "read EOF, never closed: {summary}"
+    );
+    assert_eq!(culprit["not_reading"], 3, "data and FIN unread: {summary}");
+    let alert = lines.last().unwrap();
+    assert_eq!(alert["event"], "alert", "{alert}");
+    assert_eq!(alert["count"], 6);
+    assert!(
+        alert["message"]
+            .as_str()
+            .unwrap()
+            .contains("close_wait>=6 for 300ms")
+    );
+    // The client side of each leaked connection is an orphaned FIN_WAIT_2 on fin_timeout.
+    assert_eq!(summary["counts"]["FIN_WAIT_2"], 6, "{summary}");
+}
+
+#[test]
+fn a_port_in_another_network_namespace_is_watched_with_netns() {
+    if !is_root() {
+        eprintln!("SKIPPED a_port_in_another_network_namespace_is_watched_with_netns: needs root");
+        return;
+    }
+    let (tx, rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let ok = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        // Port 7000 is free in a namespace of our own; the host's 7000 is not ours to touch.
+        let l = TcpListener::bind("127.0.0.1:7000").unwrap();
+        let c = TcpStream::connect("127.0.0.1:7000").unwrap();
+        let (s, _) = l.accept().unwrap();
+        drop(c); // the server side goes CLOSE_WAIT
+        let path = format!(
+            "/proc/{}/task/{}/ns/net",
+            std::process::id(),
+            nix::unistd::gettid()
+        );
+        tx.send(path).unwrap();
+        let _ = done_rx.recv_timeout(Duration::from_secs(30));
+        drop((l, s));
+    });
+    let path = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let out = Command::new("timeout")
+        .args([
+            "20", BIN, "watch", "--port", "7000", "--netns", &path, "--format", "json",
+        ])
+        .args(["--alert", "close_wait>=1", "--exit-on-alert"])
+        .output()
+        .unwrap();
+    let _ = done_tx.send(());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    let summary = lines
+        .iter()
+        .find(|v| v["event"] == "summary")
+        .expect("a summary");
+    assert_eq!(summary["counts"]["LISTEN"], 1, "{summary}");
+    assert_eq!(summary["counts"]["CLOSE_WAIT"], 1, "{summary}");
+    // A name that does not exist says what to write.
+    let out = Command::new(BIN)
+        .args([
+            "watch",
+            "--port",
+            "7000",
+            "--netns",
+            "no-such-ns",
+            "--format",
+            "text",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/run/netns/no-such-ns") && err.contains("pid:PID"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_info_agrees_with_ss() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    c.write_all(&[7u8; 5000]).unwrap();
+    let mut b = [0u8; 5000];
+    s.read_exact(&mut b).unwrap();
+    let cfg = tcp_lab::lab::LabConfig {
+        port,
+        server: false,
+        ..Default::default()
+    };
+    let mut session = tcp_lab::session::Session::start(cfg, None).await.unwrap();
+    let local = c.local_addr().unwrap();
+    let info = session
+        .tcp_info((local, l.local_addr().unwrap()))
+        .expect("tcp_info of an ESTABLISHED socket");
+    assert_eq!(info.bytes_acked, 5001, "{info:?}"); // the data plus the SYN
+    let ss = Command::new("ss")
+        .args(["-tinH", "src", &local.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&ss.stdout);
+    let field = |name: &str| -> String {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in ss: {text}"))
+            .to_string()
+    };
+    assert_eq!(field("cwnd:"), info.snd_cwnd.to_string(), "{text}");
+    assert_eq!(
+        field("bytes_acked:"),
+        info.bytes_acked.to_string(),
+        "{text}"
+    );
+    let rtt: f64 = field("rtt:").split('/').next().unwrap().parse().unwrap();
+    assert!(
+        (rtt - f64::from(info.rtt_us) / 1000.0).abs() < 5.0,
+        "rtt {rtt} vs {info:?}"
+    );
+    assert!(info.ss_line().contains(&format!("cwnd:{}", info.snd_cwnd)));
+}
