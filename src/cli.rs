@@ -218,9 +218,9 @@ pub struct ServerArgs {
     /// What the server does when the client's FIN arrives.
     #[arg(long, value_enum, default_value_t = ClosePolicy::Auto)]
     pub policy: ClosePolicy,
-    /// Close connections that send nothing for this many seconds (0: never).
-    #[arg(long, default_value_t = 300)]
-    pub idle_timeout: u64,
+    /// Close connections that send nothing for this long (e.g. 300s, 5m; 0: never).
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
     /// A frame begun must be whole within this time (e.g. 5s, 500ms; 0: no limit), however
     /// slowly its bytes trickle in; a peer that never finishes one is disconnected.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
@@ -254,12 +254,12 @@ pub struct ClientArgs {
     /// End with an abort: SO_LINGER 0 then close, so the kernel sends RST.
     #[arg(long)]
     pub abort: bool,
-    /// Seconds to wait for the connection and for each reply.
-    #[arg(long, default_value_t = 5.0)]
-    pub timeout: f64,
-    /// Seconds to keep watching the kernel after closing (TIME_WAIT appears here).
-    #[arg(long, default_value_t = 0.3)]
-    pub linger: f64,
+    /// How long to wait for the connection and for each reply (e.g. 5s, 500ms).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// How long to keep watching the kernel after closing, where TIME_WAIT appears (e.g. 300ms).
+    #[arg(long, default_value = "300ms", value_parser = parse_duration)]
+    pub linger: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -343,7 +343,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                 charset: a.common.charset,
                 reply: a.reply,
                 policy: a.policy,
-                idle_timeout: (a.idle_timeout > 0).then(|| Duration::from_secs(a.idle_timeout)),
+                idle_timeout: (!a.idle_timeout.is_zero()).then_some(a.idle_timeout),
                 frame_timeout: (!a.frame_timeout.is_zero()).then_some(a.frame_timeout),
                 write_timeout: a.write_timeout.max(Duration::from_millis(1)),
                 max_conns: a.max_conns.max(1),
@@ -372,8 +372,8 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                 } else {
                     Ending::Close
                 },
-                timeout: secs(a.timeout, "--timeout")?,
-                linger: secs(a.linger, "--linger")?,
+                timeout: a.timeout,
+                linger: a.linger,
             };
             let cfg = LabConfig {
                 charset: a.common.charset,
@@ -503,11 +503,6 @@ async fn dashboard(
         },
     )
     .await
-}
-
-fn secs(v: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v)
-        .map_err(|_| anyhow::anyhow!("{flag} {v}: give a number of seconds, 0 or more"))
 }
 
 fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {

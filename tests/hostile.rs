@@ -100,6 +100,7 @@ async fn the_timeline_stays_bounded_under_a_flood_of_big_frames() {
     }
     client.join().unwrap();
     s.step(Duration::from_millis(50)).await;
+    s.drain(); // the last reports, held back a moment to keep the order
     let tl = &s.timeline;
     assert!(
         tl.entries().len() <= limits.max_entries,

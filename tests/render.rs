@@ -276,7 +276,7 @@ fn established_after_a_send() {
     lab.established_after_send();
     let screen = lab.draw(120, 40, 2100);
     assert!(
-        screen.contains("client #1 recv 0014 Hello 모종닷컴"),
+        screen.contains("client #1 received 0014 Hello 모종닷컴"),
         "{screen}"
     );
     assert!(screen.contains("48 65 6c 6c 6f 20 b8 f0 c1 be b4 e5 c4 c4"));
@@ -557,11 +557,11 @@ fn a_selection_below_the_fold_scrolls_into_view() {
     lab.app.selected = Some(6);
     let screen = lab.draw(80, 24, 200);
     assert!(screen.contains("▶#6"), "{screen}");
-    assert!(screen.contains("above,"), "{screen}");
+    assert!(screen.contains("↑5 ↓0"), "rows above and below: {screen}");
     lab.app.selected = Some(1);
     let screen = lab.draw(80, 24, 200);
     assert!(
-        screen.contains("▶#1") && screen.contains("below)"),
+        screen.contains("▶#1") && screen.contains("↑0 ↓5"),
         "{screen}"
     );
 }

@@ -158,7 +158,7 @@ fn client_says_when_nothing_listens() {
 /// Bad input of every kind, while a well-behaved client keeps working.
 #[test]
 fn bad_input_never_disturbs_a_good_client() {
-    let (mut srv, port) = Proc::server(&["--idle-timeout", "1"]);
+    let (mut srv, port) = Proc::server(&["--idle-timeout", "1s"]);
     // The good client talks all along (more often than the idle timeout) and checks every echo.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let good = {

@@ -195,7 +195,7 @@ fn unprivileged_falls_back_to_the_poll_and_says_why() {
         return;
     }
     // auto: runs, poll only, with the one-line reason in the header.
-    let out = nobody(&["client", "--port", "1", "--timeout", "1", "--linger", "0"]);
+    let out = nobody(&["client", "--port", "1", "--timeout", "1s", "--linger", "0"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()

@@ -37,6 +37,7 @@ pub async fn server(
             _ = s.step(POLL) => p.new_entries(&s),
         }
     }
+    s.drain();
     s.timeline
         .note(std::time::Instant::now(), "stopping (signal received)");
     p.new_entries(&s);

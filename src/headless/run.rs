@@ -71,6 +71,7 @@ pub async fn run(
     let header = print::header(&r.s, &format!("run {:?}", sc.name), format);
     r.p.line(&header);
     if let Some(about) = &sc.about {
+        r.s.settle();
         r.s.timeline.say(Instant::now(), one_line(about));
     }
     let mut checks = 0;
@@ -78,10 +79,13 @@ pub async fn run(
         let n = i + 1;
         let name = step.client.clone().unwrap_or_else(|| "a".into());
         if let Some(say) = &step.say {
+            // Narration goes after everything that happened before it, held reports included.
+            r.s.settle();
             r.s.timeline.say(Instant::now(), one_line(say));
         }
         if let Some(a) = &step.action {
             let action = Action::parse(a, step).map_err(|e| anyhow::anyhow!("step {n}: {e}"))?;
+            r.s.settle();
             r.s.timeline
                 .step(Instant::now(), format!("step {n}: {a} ({name})"));
             if let Err(e) = r.act(&name, action).await {
@@ -111,6 +115,7 @@ pub async fn run(
         }
         r.flush();
     }
+    r.s.drain();
     r.s.timeline.note(
         Instant::now(),
         format!("scenario passed: {} steps, {checks} checks", sc.steps.len()),
@@ -135,6 +140,7 @@ impl Runner<'_> {
     }
 
     fn fail(&mut self, why: String) {
+        self.s.drain();
         self.s
             .timeline
             .note(Instant::now(), format!("scenario FAILED: {why}"));
@@ -258,6 +264,7 @@ impl Runner<'_> {
     async fn expect(&mut self, name: &str, e: &Expect, timeout: Duration) -> bool {
         let client = e.client.as_deref().unwrap_or(name);
         let Ok(id) = self.conn(client) else {
+            self.s.settle();
             self.s.timeline.check(
                 Instant::now(),
                 false,
@@ -287,6 +294,7 @@ impl Runner<'_> {
                         format!(", {} {:.1}s left", t.label(st), t.remaining.as_secs_f64())
                     })
                     .unwrap_or_default();
+                self.s.settle();
                 self.s.timeline.check(
                     Instant::now(),
                     true,
@@ -299,6 +307,7 @@ impl Runner<'_> {
                 let shown = seen.map_or("no socket (gone)".to_string(), |r| {
                     r.state.name().to_string()
                 });
+                self.s.settle();
                 self.s.timeline.check(
                     Instant::now(),
                     false,

@@ -550,11 +550,21 @@ impl Transitions {
         self.source.lost()
     }
 
-    /// Appends the transitions available now, in kernel time order.
-    pub fn read(&mut self, out: &mut Vec<Transition>) -> io::Result<()> {
-        // Rings are per CPU and read one after another: an event stamped after this instant may
-        // have a sibling on a CPU already read, so it waits for the next read to keep the order.
-        let cutoff = mono_ns();
+    /// The sockets with events read but held for the next round: a table read now may already
+    /// show their new state, and should leave them to the tracepoint.
+    pub fn waiting(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
+        self.later
+            .iter()
+            .filter(|e| e.local.port() != 0)
+            .map(|e| (unmap(e.local), unmap(e.remote)))
+    }
+
+    /// Appends the transitions stamped before `until_ns` (CLOCK_MONOTONIC), in kernel time order;
+    /// later ones wait for the next read. Rings are per CPU and read one after another, and the
+    /// lab's own reports of the same moments may still be on their way: the caller passes a
+    /// moment by which both have surely arrived.
+    pub fn read(&mut self, out: &mut Vec<Transition>, until_ns: u64) -> io::Result<()> {
+        let cutoff = until_ns.min(mono_ns());
         self.raw.clear();
         self.raw.append(&mut self.later);
         let r = self.source.read(&mut self.raw);
@@ -606,7 +616,7 @@ impl Transitions {
 }
 
 /// CLOCK_MONOTONIC now, in nanoseconds (the tracepoint's clock).
-fn mono_ns() -> u64 {
+pub fn mono_ns() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
         .unwrap_or(0)

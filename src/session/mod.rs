@@ -50,6 +50,9 @@ fn both_hosts(hosts: &Hosts) -> std::io::Result<Box<dyn observe::SocketSource>> 
     }))
 }
 
+/// How long a tracepoint event waits so the lab's report of the same moment can arrive first.
+const SETTLE_NS: u64 = 2_000_000;
+
 /// The registry is pruned once it knows this many connection sides, at most every PRUNE_EVERY.
 const PRUNE_ABOVE: usize = 1024;
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
@@ -87,6 +90,10 @@ pub struct Session {
     wire_events: mpsc::UnboundedReceiver<WireMsg>,
     /// The tracepoint, when it is in use (`--source`).
     trace: Option<Transitions>,
+    /// Reports too recent to tell yet (see [`Session::cycle`]).
+    held: Vec<Report>,
+    /// The last table read, told next round (see [`Session::cycle`]).
+    unread: Option<observe::Snapshot>,
     /// Why the tracepoint is not in use, when it is not.
     pub trace_unavailable: Option<String>,
     /// Slow motion's wire, when it runs.
@@ -176,6 +183,8 @@ impl Session {
             lab_events,
             wire_events,
             trace,
+            held: Vec::new(),
+            unread: None,
             trace_unavailable,
             wire,
             wire_settings,
@@ -238,10 +247,9 @@ impl Session {
         &self.registry
     }
 
-    /// Moves every pending lab and wire event into the timeline; returns how many.
+    /// Tells every pending report, and whatever was held back, now; returns how many entries.
     pub fn drain(&mut self) -> usize {
-        let batch = self.pending(Vec::new());
-        self.absorb(batch)
+        self.settle()
     }
 
     /// Everything the lab and the wire reported since last time, added to `batch`.
@@ -313,23 +321,57 @@ impl Session {
         n
     }
 
-    /// Reads the kernel once (with whatever the lab and wire reported meanwhile); returns how
-    /// many entries it added.
-    pub fn poll_kernel(&mut self) -> usize {
+    /// One round of a front end's loop: reads the kernel with whatever the lab and wire reported
+    /// meanwhile, and tells what has settled (the newest moments wait a round, see
+    /// [`Session::cycle`]); returns how many entries it added.
+    pub fn tick(&mut self) -> usize {
         let batch = self.pending(Vec::new());
         self.cycle(batch)
     }
 
-    /// One round: learn from the batch, read the socket table, then the tracepoint, and put it
-    /// all on the timeline. The tracepoint is read *after* the table, so a transition that
-    /// happened before the table was read is told first, at its own time; the table then adds
-    /// what only it knows (TIME_WAIT, timers, sockets older than tcp-lab), and is not trusted for
-    /// a socket the tracepoint reported as the table was being read.
+    /// Reads the kernel once and tells everything now, the table included.
+    pub fn poll_kernel(&mut self) -> usize {
+        self.tick() + self.settle()
+    }
+
+    /// One round: learn from the batch, read the socket table, then the tracepoint, and put on
+    /// the timeline, in the order things happened, everything older than a moment ago:
+    /// - reports of the last 2 ms wait a round, since a report of an earlier instant from another
+    ///   reporter (a task, the wire, another CPU's ring) may still be on its way;
+    /// - the table read is told a round later too, after every report older than it, so a
+    ///   packet is told before the socket it made appear; it is not trusted for a socket the
+    ///   tracepoint has news of that it has not told yet.
     fn cycle(&mut self, batch: Vec<Report>) -> usize {
+        let settled_ns = tracepoint::mono_ns().saturating_sub(SETTLE_NS);
+        let settled = Instant::now()
+            .checked_sub(Duration::from_nanos(SETTLE_NS))
+            .unwrap_or_else(Instant::now);
+        self.round(batch, true, settled_ns, settled)
+    }
+
+    /// Tells everything held back, now (the end of a run, or narration about to be added).
+    pub fn settle(&mut self) -> usize {
+        let batch = self.pending(Vec::new());
+        self.round(batch, false, u64::MAX, Instant::now())
+    }
+
+    fn round(
+        &mut self,
+        batch: Vec<Report>,
+        read_table: bool,
+        until_ns: u64,
+        until: Instant,
+    ) -> usize {
         self.learn(&batch);
+        let mut batch = batch;
+        batch.append(&mut self.held);
         let before = self.timeline.total();
         let began = Instant::now();
-        let read = self.observer.as_mut().map(|o| o.poll().map(|_| ()));
+        let read = if read_table {
+            self.observer.as_mut().map(|o| o.poll().map(|_| ()))
+        } else {
+            None
+        };
         // What the lab said while the table was read names its sockets in it.
         let mut batch = self.pending(batch);
         self.learn(&batch);
@@ -362,7 +404,7 @@ impl Session {
         };
         if let Some(t) = self.trace.as_mut() {
             let mut got = Vec::new();
-            if let Err(e) = t.read(&mut got) {
+            if let Err(e) = t.read(&mut got, until_ns) {
                 self.timeline.note(
                     Instant::now(),
                     format!("tracepoint: {e}; some transitions may be missing"),
@@ -373,12 +415,36 @@ impl Session {
                     .map(|t| Report::Trace(t, tracepoint::instant_of(t.at_ns))),
             );
         }
-        self.absorb(batch);
-        if let Some(snap) = snap {
+        let (ready, later): (Vec<Report>, Vec<Report>) =
+            batch.into_iter().partition(|r| r.at() <= until);
+        self.held = later;
+        // The table read of the last round is older than everything told now but the newest:
+        // it goes in its place in time among them.
+        let previous = self.unread.take();
+        let (first, rest): (Vec<Report>, Vec<Report>) = match &previous {
+            Some(p) => ready.into_iter().partition(|r| r.at() <= p.at),
+            None => (ready, Vec::new()),
+        };
+        self.absorb(first);
+        let waiting: std::collections::HashSet<_> = self
+            .trace
+            .as_ref()
+            .map(|t| t.waiting().collect())
+            .unwrap_or_default();
+        if let Some(prev) = previous {
             if self.timeline.snapshot().is_none() {
-                self.note_preexisting(&snap);
+                self.note_preexisting(&prev);
             }
-            self.timeline.observe(snap);
+            self.timeline.observe_except(prev, &waiting);
+        }
+        self.absorb(rest);
+        match snap {
+            // Held for the next round, unless nothing more is coming (settle).
+            Some(snap) if read_table => self.unread = Some(snap),
+            _ => {}
+        }
+        if !read_table && let Some(prev) = self.unread.take() {
+            self.timeline.observe_except(prev, &waiting);
         }
         (self.timeline.total() - before) as usize
     }

@@ -70,6 +70,8 @@ impl Differ {
         let prev = self.seen.get(&t);
         let (from, held) = match prev {
             Some(p) if Some(p.state) == to => return None,
+            // The table already showed what came after this: never tell a step backwards.
+            Some(p) if at < p.since => return None,
             Some(p) => (Some(p.state), Some(at.saturating_duration_since(p.since))),
             // Leaving a table we never saw it in: nothing to say.
             None if to.is_none() => return None,
@@ -108,12 +110,22 @@ impl Differ {
     /// The transitions from the previous snapshot to `snap`: appearances and changes in table
     /// order, then the sockets that left the table.
     pub fn diff(&mut self, snap: &Snapshot) -> Vec<Change> {
+        self.diff_except(snap, &HashSet::new())
+    }
+
+    /// As [`Differ::diff`], leaving alone the sockets in `waiting` (the tracepoint has news of
+    /// them it has not told yet).
+    pub fn diff_except(
+        &mut self,
+        snap: &Snapshot,
+        waiting: &HashSet<(SocketAddr, SocketAddr)>,
+    ) -> Vec<Change> {
         let mut out = Vec::new();
         let mut present = HashSet::with_capacity(snap.sockets.len());
         for s in &snap.sockets {
             let t = s.row.tuple();
             present.insert(t);
-            if self.departed.get(&t).is_some_and(|gone| *gone >= snap.at) {
+            if waiting.contains(&t) || self.departed.get(&t).is_some_and(|gone| *gone >= snap.at) {
                 continue;
             }
             match self.seen.get_mut(&t) {
@@ -168,7 +180,11 @@ impl Differ {
         let gone: Vec<_> = self
             .seen
             .iter()
-            .filter(|(t, s)| !present.contains(*t) && s.traced.is_none_or(|at| at < snap.at))
+            .filter(|(t, s)| {
+                !present.contains(*t)
+                    && !waiting.contains(*t)
+                    && s.traced.is_none_or(|at| at < snap.at)
+            })
             .map(|(t, _)| *t)
             .collect();
         // Departures older than this read are settled: a socket seen again now is a new one.

@@ -396,8 +396,17 @@ impl Timeline {
 
     /// Diffs a snapshot against what was seen before; returns how many transitions it added.
     pub fn observe(&mut self, snap: Snapshot) -> usize {
+        self.observe_except(snap, &Default::default())
+    }
+
+    /// As [`Timeline::observe`], leaving alone sockets the tracepoint will tell of next round.
+    pub fn observe_except(
+        &mut self,
+        snap: Snapshot,
+        waiting: &std::collections::HashSet<(SocketAddr, SocketAddr)>,
+    ) -> usize {
         self.first_seen.get_or_insert(snap.at);
-        let changes = self.differ.diff(&snap);
+        let changes = self.differ.diff_except(&snap, waiting);
         let n = changes.len();
         let within = self
             .last

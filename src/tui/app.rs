@@ -82,7 +82,17 @@ pub struct App {
     pub gone: Vec<(ObservedSocket, Instant)>,
     /// The snapshot last seen, shared with the timeline (not copied: it can hold 100,000 rows).
     last: Option<Arc<Snapshot>>,
+    /// The selected connection's tcp_info, one line per side, `ss -i` style.
+    pub info: Vec<String>,
+    /// Sockets per state, one sample a second, the newest last (busy ports show it as sparklines).
+    pub counts_history: std::collections::VecDeque<Vec<(crate::observe::TcpState, usize)>>,
+    counts_at: Option<Instant>,
+    /// The selected client's rtt (µs) and cwnd, one sample a second, the newest last.
+    pub history: (Option<ConnId>, std::collections::VecDeque<(u32, u32)>),
 }
+
+/// Samples of rtt/cwnd history kept for the sparkline.
+pub const HISTORY: usize = 40;
 
 /// What a key asks for beyond the app's own state.
 #[derive(Debug, PartialEq)]
@@ -124,6 +134,22 @@ impl App {
             quit: false,
             gone: Vec::new(),
             last: None,
+            info: Vec::new(),
+            counts_history: Default::default(),
+            counts_at: None,
+            history: (None, std::collections::VecDeque::new()),
+        }
+    }
+
+    /// One rtt/cwnd sample of the selected client; a new selection starts a new history.
+    pub fn sample(&mut self, conn: ConnId, rtt_us: u32, cwnd: u32) {
+        if self.history.0 != Some(conn) {
+            self.history = (Some(conn), Default::default());
+        }
+        let h = &mut self.history.1;
+        h.push_back((rtt_us, cwnd));
+        while h.len() > HISTORY {
+            h.pop_front();
         }
     }
 
@@ -139,9 +165,18 @@ impl App {
     /// As [`App::on_snapshot`], holding the timeline's own snapshot rather than a copy.
     pub fn on_shared_snapshot(&mut self, snap: Arc<Snapshot>, now: Instant) {
         let fresh = self.last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &snap));
-        let rows: HashSet<(SocketAddr, SocketAddr)> =
-            snap.sockets.iter().map(|s| s.row.tuple()).collect();
-        if fresh && let Some(prev) = self.last.take() {
+        // A busy port shows counts, not rows: sockets leaving are not followed one by one.
+        let big = snap.sockets.len() > super::connections::BIG_TABLE;
+        let rows: HashSet<(SocketAddr, SocketAddr)> = if big {
+            self.gone.clear();
+            HashSet::new()
+        } else {
+            snap.sockets.iter().map(|s| s.row.tuple()).collect()
+        };
+        if fresh
+            && !big
+            && let Some(prev) = self.last.take()
+        {
             for old in &prev.sockets {
                 if !rows.contains(&old.row.tuple()) {
                     self.gone.push((old.clone(), now));
@@ -151,6 +186,23 @@ impl App {
         self.gone.retain(|(s, at)| {
             now.duration_since(*at) < GONE_LINGER && !rows.contains(&s.row.tuple())
         });
+        if self
+            .counts_at
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            self.counts_at = Some(now);
+            let mut counts: Vec<(crate::observe::TcpState, usize)> = Vec::new();
+            for o in &snap.sockets {
+                match counts.iter_mut().find(|(s, _)| *s == o.row.state) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((o.row.state, 1)),
+                }
+            }
+            self.counts_history.push_back(counts);
+            while self.counts_history.len() > HISTORY {
+                self.counts_history.pop_front();
+            }
+        }
         let ids = self.conn_ids(&snap);
         self.last = Some(snap);
         if self.selected.is_none_or(|s| !ids.contains(&s)) {

@@ -110,7 +110,19 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
     if let Some((msg, at)) = &app.flash
         && now.duration_since(*at) < Duration::from_secs(5)
     {
-        return Paragraph::new(format!(" {msg}"))
+        // The message, cut to fit if it must (the timeline keeps the whole of what matters), and
+        // the two keys a person must always find.
+        let tail = "  ? help  q quit";
+        let room = usize::from(width).saturating_sub(tail.width() + 2);
+        let mut shown = String::new();
+        for c in msg.chars() {
+            if shown.width() + unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) + 1 > room {
+                shown.push('…');
+                break;
+            }
+            shown.push(c);
+        }
+        return Paragraph::new(format!(" {shown}{tail}"))
             .style(Style::default().add_modifier(Modifier::BOLD));
     }
     let k = |p: Prio, s: &str| (p, s.to_string());
@@ -129,7 +141,7 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
             k(1, "c connect"),
             k(1, "s send"),
             k(1, "x/X close"),
-            k(3, "h/H half"),
+            k(3, "h/H half-close"),
             k(3, "a/A abort"),
             k(2, "p policy"),
             k(2, "+/- delay"),
@@ -148,7 +160,7 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
         ],
     };
     if app.focus == Pane::Timeline {
-        keys.push(k(2, "Enter details"));
+        keys.push(k(2, "Enter whole line"));
     }
     keys.push(k(0, "? help"));
     keys.push(k(0, "q quit"));

@@ -46,10 +46,18 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
     let (c, s) = selected_states(app, tl);
     let mut title = " Connections ".to_string();
     if let Some(id) = app.selected {
+        // "gone" is for a socket that left the table; one not there (yet) is a dash.
+        let absent = |side: crate::model::Side| {
+            let left = app
+                .gone
+                .iter()
+                .any(|(o, _)| o.owner == Owner::Lab(side, id));
+            if left { "gone" } else { "–" }
+        };
         title = format!(
             " Connections │ #{id}: client {} · server {} ",
-            c.map_or("gone", |s| s.name()),
-            s.map_or("gone", |s| s.name())
+            c.map_or(absent(crate::model::Side::Client), |s| s.name()),
+            s.map_or(absent(crate::model::Side::Server), |s| s.name())
         );
     }
     let mut lines: Vec<Line> = Vec::new();
@@ -61,9 +69,23 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
         );
         return;
     };
+    // A busy port: counts per state with their history, then only the rows worth a look, so
+    // drawing costs the same for 50,000 sockets as for 50.
+    let big = snap.sockets.len() > BIG_TABLE;
+    if big {
+        title = format!(" {} sockets on the port {title}", snap.sockets.len());
+        lines.extend(state_counts(app, snap));
+    }
+    let chosen: Vec<&ObservedSocket> = if big {
+        interesting(tl, snap, now)
+    } else {
+        snap.sockets.iter().collect()
+    };
     let mut all: Vec<(&ObservedSocket, Option<Instant>)> =
-        snap.sockets.iter().map(|s| (s, None)).collect();
-    all.extend(app.gone.iter().map(|(s, at)| (s, Some(*at))));
+        chosen.into_iter().map(|s| (s, None)).collect();
+    if !big {
+        all.extend(app.gone.iter().map(|(s, at)| (s, Some(*at))));
+    }
     all.sort_by_key(|(s, _)| group_key(s));
     let wide = area.width >= 100;
     let mut last_group = None;
@@ -139,18 +161,123 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
     if app.selected.is_none() {
         lines.push(Line::from(" press c to connect a client"));
     }
+    // The selected connection's tcp_info (and an rtt/cwnd history) take the pane's last lines.
+    let mut foot: Vec<Line> = app
+        .info
+        .iter()
+        .map(|l| {
+            Line::styled(
+                format!(" {l}"),
+                Style::default().add_modifier(Modifier::DIM),
+            )
+        })
+        .collect();
+    if app.history.1.len() > 1 {
+        let rtt: Vec<u64> = app.history.1.iter().map(|(r, _)| u64::from(*r)).collect();
+        let cwnd: Vec<u64> = app.history.1.iter().map(|(_, c)| u64::from(*c)).collect();
+        foot.push(Line::from(format!(
+            " rtt {}  cwnd {}",
+            spark(&rtt),
+            spark(&cwnd)
+        )));
+    }
+    let room = usize::from(area.height.saturating_sub(2));
+    if foot.len() + 3 > room {
+        foot.clear();
+    }
     // Scroll so the selected connection (both its rows) is on screen, whatever the list's length.
-    let h = usize::from(area.height.saturating_sub(2)).max(1);
+    let h = room.saturating_sub(foot.len()).max(1);
     let top = selected_at.map_or(0, |i| (i + 2).saturating_sub(h).min(i));
     let below = lines.len().saturating_sub(top + h);
     if top > 0 || below > 0 {
-        title = format!("{}({top} above, {below} below) ", title);
+        title = format!("{title}↑{top} ↓{below} ");
     }
-    let lines: Vec<Line> = lines.into_iter().skip(top).take(h).collect();
+    let mut lines: Vec<Line> = lines.into_iter().skip(top).take(h).collect();
+    if !foot.is_empty() {
+        lines.resize(h, Line::from(""));
+        lines.extend(foot);
+    }
     f.render_widget(
         Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Connections)),
         area,
     );
+}
+
+/// Above this many sockets the pane shows counts and the interesting rows, not every row.
+pub const BIG_TABLE: usize = 500;
+
+/// One line per state present: its count now and a sparkline of the last minute.
+fn state_counts(app: &App, snap: &crate::observe::Snapshot) -> Vec<Line<'static>> {
+    let mut counts: std::collections::BTreeMap<TcpState, usize> = Default::default();
+    for o in &snap.sockets {
+        *counts.entry(o.row.state).or_default() += 1;
+    }
+    let mut out: Vec<Line> = counts
+        .iter()
+        .map(|(st, n)| {
+            let hist: Vec<u64> = app
+                .counts_history
+                .iter()
+                .map(|h| {
+                    h.iter()
+                        .find(|(s, _)| s == st)
+                        .map_or(0, |(_, n)| *n as u64)
+                })
+                .collect();
+            Line::from(vec![
+                Span::styled(
+                    format!(" {:<11}", st.name()),
+                    badge_style(Some(*st), app.settings.color),
+                ),
+                Span::raw(format!(" {n:>7}  {}", spark(&hist))),
+            ])
+        })
+        .collect();
+    out.push(Line::from(
+        " the lab's own, the oldest CLOSE_WAITs, the newest changes:",
+    ));
+    out
+}
+
+/// The rows worth a look on a busy port: the lab's own and the listeners, the 5 oldest
+/// CLOSE_WAITs, and the 5 sockets that changed last.
+fn interesting<'a>(
+    tl: &Timeline,
+    snap: &'a crate::observe::Snapshot,
+    now: Instant,
+) -> Vec<&'a ObservedSocket> {
+    let mut out: Vec<&ObservedSocket> = snap
+        .sockets
+        .iter()
+        .filter(|o| !matches!(o.owner, Owner::External { .. }) || o.row.state == TcpState::Listen)
+        .collect();
+    let mut waiting: Vec<(&ObservedSocket, Instant)> = snap
+        .sockets
+        .iter()
+        .filter(|o| o.row.state == TcpState::CloseWait)
+        .map(|o| (o, tl.state_since(o.row.tuple()).unwrap_or(now)))
+        .collect();
+    waiting.sort_by_key(|(_, since)| *since);
+    out.extend(waiting.into_iter().take(5).map(|(o, _)| o));
+    let mut recent = Vec::new();
+    for e in tl.entries().iter().rev() {
+        if let crate::timeline::What::Kernel(c) = &e.what
+            && !recent.contains(&(c.local, c.remote))
+        {
+            recent.push((c.local, c.remote));
+            if recent.len() == 5 {
+                break;
+            }
+        }
+    }
+    out.extend(
+        snap.sockets
+            .iter()
+            .filter(|o| recent.contains(&o.row.tuple())),
+    );
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|o| seen.insert(o.row.tuple()));
+    out
 }
 
 /// Groups a connection's two sides together: (group, order within).
@@ -166,4 +293,23 @@ fn group_key(s: &ObservedSocket) -> ((u8, u64, String), u8) {
         Owner::Lab(side, n) => ((1, u64::from(*n), String::new()), *side as u8),
         Owner::External { .. } => ((2, 0, pair), 0),
     }
+}
+
+/// A sparkline of `v`, scaled from its own least to its greatest value.
+fn spark(v: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let (lo, hi) = (
+        v.iter().copied().min().unwrap_or(0),
+        v.iter().copied().max().unwrap_or(0),
+    );
+    v.iter()
+        .map(|x| {
+            let i = if hi > lo {
+                ((x - lo) * 7 / (hi - lo)) as usize
+            } else {
+                0
+            };
+            BARS[i.min(7)]
+        })
+        .collect()
 }

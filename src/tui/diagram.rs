@@ -61,9 +61,15 @@ pub fn lines(
     passed: &[(Side, TcpState)],
     color: bool,
 ) -> Vec<Line<'static>> {
+    let legend = DIAGRAM.len() - 1;
     DIAGRAM
         .iter()
-        .map(|row| {
+        .enumerate()
+        .map(|(r, row)| {
+            // The shortcut edge under the diagram is a legend: its states are never lit.
+            if r == legend {
+                return Line::from(row.to_string());
+            }
             // Find every label on this row, by byte range.
             let mut hits: Vec<(usize, usize, TcpState)> = Vec::new();
             for (label, st) in LABELS {
@@ -81,20 +87,23 @@ pub fn lines(
             let mut spans = Vec::new();
             let mut at = 0;
             for (s, e, st) in hits {
-                // Not by colour alone: a lit state gets its side's letter in the space before it.
+                // Not by colour alone: a lit state gets its side's letter.
                 let mark = match (client == Some(st), server == Some(st)) {
                     (true, true) => Some("B"),
                     (true, false) => Some("C"),
                     (false, true) => Some("S"),
                     _ => None,
                 };
+                // The letter takes the box's left border, keeping the space before the name.
+                let border = "│ ";
                 match mark {
-                    Some(m) if s > at && row[..s].ends_with(' ') => {
-                        spans.push(Span::raw(row[at..s - 1].to_string()));
+                    Some(m) if s >= at + border.len() && row[..s].ends_with(border) => {
+                        spans.push(Span::raw(row[at..s - border.len()].to_string()));
                         spans.push(Span::styled(
                             m,
                             Style::default().add_modifier(Modifier::BOLD),
                         ));
+                        spans.push(Span::raw(" "));
                     }
                     _ => spans.push(Span::raw(row[at..s].to_string())),
                 }

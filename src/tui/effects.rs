@@ -4,6 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::app::{App, WireKey};
+use crate::model::Side;
 use crate::session::Session;
 use crate::wire::pcap::PcapWriter;
 
@@ -11,6 +12,35 @@ use crate::wire::pcap::PcapWriter;
 const DELAYS_MS: &[u64] = &[
     0, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000,
 ];
+
+/// The selected connection's tcp_info, read from the kernel now (one lookup per side).
+pub fn refresh_info(app: &mut App, s: &mut Session) {
+    app.info.clear();
+    let (Some(id), Some(snap)) = (app.selected, s.timeline.shared_snapshot()) else {
+        return;
+    };
+    for side in [Side::Client, Side::Server] {
+        let Some(o) = snap.find(side, id) else {
+            continue;
+        };
+        let line = match s.tcp_info(o.row.tuple()) {
+            Some(i) => {
+                if side == Side::Client {
+                    app.sample(id, i.rtt_us, i.snd_cwnd);
+                }
+                format!("{} {}", side.name(), i.ss_line())
+            }
+            // TIME_WAIT and orphaned FIN_WAIT_2 are kernel mini-sockets: nothing to read.
+            None if o.row.inode == 0 => format!(
+                "{} {}: held by the kernel alone, no tcp_info",
+                side.name(),
+                o.row.state
+            ),
+            None => format!("{}: no tcp_info from this source", side.name()),
+        };
+        app.info.push(line);
+    }
+}
 
 pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
     let (Some(wire), Some(state)) = (s.wire.as_ref(), s.timeline.wire_state()) else {
@@ -93,7 +123,7 @@ fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
     dir.join(format!("tcp-lab-{what}-{stamp}.{ext}"))
 }
 
-pub fn pcap(app: &mut App, s: &Session, now: Instant) {
+pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
     let path = stamped("capture", "pcap");
     // What entered the wire, as the live capture (--pcap) holds it: frame numbers match.
     let packets: Vec<_> = s
@@ -110,36 +140,38 @@ pub fn pcap(app: &mut App, s: &Session, now: Instant) {
         }
         w.flush()
     });
-    match res {
-        Ok(()) => app.say(
-            format!(
-                "wrote {} packets to {} (open it in Wireshark)",
-                packets.len(),
-                path.display()
-            ),
-            now,
+    let msg = match res {
+        Ok(()) => format!(
+            "wrote {} packets to {} (open it in Wireshark)",
+            packets.len(),
+            path.display()
         ),
-        Err(e) => app.say(format!("writing {} failed: {e}", path.display()), now),
-    }
+        Err(e) => format!("writing {} failed: {e}", path.display()),
+    };
+    tell(app, s, msg, now);
 }
 
-pub fn export(app: &mut App, s: &Session, now: Instant) {
+pub fn export(app: &mut App, s: &mut Session, now: Instant) {
     let path = stamped("timeline", "jsonl");
     let res = std::fs::File::create(&path)
         .and_then(|mut f| f.write_all(s.timeline.json_lines().as_bytes()));
-    match res {
-        Ok(()) => app.say(
-            format!(
-                "exported {} entries to {}{}",
-                s.timeline.entries().len(),
-                path.display(),
-                match s.timeline.dropped() {
-                    0 => String::new(),
-                    n => format!(" ({n} older ones were dropped to bound memory)"),
-                }
-            ),
-            now,
+    let msg = match res {
+        Ok(()) => format!(
+            "exported {} entries to {}{}",
+            s.timeline.entries().len(),
+            path.display(),
+            match s.timeline.dropped() {
+                0 => String::new(),
+                n => format!(" ({n} older ones were dropped to bound memory)"),
+            }
         ),
-        Err(e) => app.say(format!("export to {} failed: {e}", path.display()), now),
-    }
+        Err(e) => format!("export to {} failed: {e}", path.display()),
+    };
+    tell(app, s, msg, now);
+}
+
+/// A message for the key bar that is also kept on the timeline (a path to find again later).
+fn tell(app: &mut App, s: &mut Session, msg: String, now: Instant) {
+    s.timeline.note(now, msg.clone());
+    app.say(msg, now);
 }

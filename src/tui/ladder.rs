@@ -12,6 +12,11 @@ use crate::timeline::packets::{Packet, Status};
 use crate::timeline::{Stage, Timeline, What};
 use crate::wire::Dir;
 
+/// A state change this soon after a packet reached its side is that packet's doing.
+const REACTION: std::time::Duration = std::time::Duration::from_millis(5);
+/// A state change this soon before its side sends a packet is what sent it (close() → FIN).
+const CAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Width of each state column.
 const STATE_W: usize = 12;
 
@@ -22,6 +27,9 @@ struct Row {
     packet: Option<u64>,
     /// Retransmissions folded into this row.
     copies: u32,
+    /// Every copy's packet id, and the first that arrived (shown in preference to a held one).
+    ids: Vec<u64>,
+    arrived: Option<u64>,
     server: Option<String>,
 }
 
@@ -77,7 +85,11 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
         .filter(|e| matches!(e.what, What::Packet(..) | What::Kernel(_)))
         .collect();
     entries.sort_by_key(|e| e.at);
-    for e in entries {
+    // A state the side's own call causes (close() → FIN_WAIT_1, then the FIN leaves) goes beside
+    // the packet that call sends; one a packet causes goes beside that packet's arrival.
+    let mut delivered_to: [Option<std::time::Duration>; 2] = [None, None];
+    let mut attach: Vec<(u64, Side, String)> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
         match &e.what {
             What::Packet(stage, p) if mine(p.conn) => {
                 let from = p.dir.sender();
@@ -98,6 +110,7 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                             Some(i) => {
                                 rows[i].copies += 1;
                                 rows[i].packet = Some(p.id);
+                                rows[i].ids.push(p.id);
                                 anchor[idx(from)] = Some(i);
                             }
                             None => {
@@ -110,24 +123,38 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                                 });
                                 if join && let Some(r) = rows.last_mut() {
                                     r.packet = Some(p.id);
+                                    r.ids.push(p.id);
                                 } else {
                                     rows.push(Row {
                                         packet: Some(p.id),
+                                        ids: vec![p.id],
                                         ..Row::default()
                                     });
                                 }
                                 anchor[idx(from)] = Some(rows.len() - 1);
                             }
                         }
+                        let row = anchor[idx(from)];
+                        while let Some(k) = attach.iter().position(|(id, ..)| *id == p.id) {
+                            let (_, side, name) = attach.remove(k);
+                            if let Some(r) = row {
+                                *rows[r].slot(side) = Some(name);
+                            }
+                        }
                     }
                     Stage::Delivered => {
-                        anchor[idx(from.peer())] =
-                            rows.iter().rposition(|r| r.packet == Some(p.id));
+                        let row = rows.iter().rposition(|r| r.ids.contains(&p.id));
+                        if let Some(r) = row {
+                            rows[r].arrived.get_or_insert(p.id);
+                        }
+                        anchor[idx(from.peer())] = row;
+                        delivered_to[idx(from.peer())] = Some(e.at);
                     }
                     Stage::Dropped => {
-                        if !rows.iter().any(|r| r.packet == Some(p.id)) {
+                        if !rows.iter().any(|r| r.ids.contains(&p.id)) {
                             rows.push(Row {
                                 packet: Some(p.id),
+                                ids: vec![p.id],
                                 ..Row::default()
                             });
                         }
@@ -142,6 +169,27 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                     continue;
                 }
                 let name = c.to.map_or("gone", |s| s.name()).to_string();
+                let reaction =
+                    delivered_to[idx(side)].is_some_and(|d| e.at.saturating_sub(d) <= REACTION);
+                let sends = (!reaction)
+                    .then(|| {
+                        entries[i + 1..]
+                            .iter()
+                            .take_while(|n| n.at.saturating_sub(e.at) <= CAUSE)
+                            .find_map(|n| match &n.what {
+                                What::Packet(Stage::Sent, p)
+                                    if p.dir.sender() == side && mine(p.conn) =>
+                                {
+                                    Some(p.id)
+                                }
+                                _ => None,
+                            })
+                    })
+                    .flatten();
+                if let Some(id) = sends {
+                    attach.push((id, side, name));
+                    continue;
+                }
                 match anchor[idx(side)] {
                     Some(i) if rows[i].slot(side).is_none() => *rows[i].slot(side) = Some(name),
                     _ => {
@@ -188,7 +236,12 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
         ),
     ])];
     let rows = rows(tl, conn, !show_retransmissions);
-    let arrows = rows.iter().filter(|r| r.packet.is_some()).count();
+    // Packets, folded copies included (the title says how many went on the wire).
+    let arrows = rows
+        .iter()
+        .filter(|r| r.packet.is_some())
+        .map(|r| 1 + r.copies as usize)
+        .sum();
     if rows.is_empty() {
         out.push(Line::from(" no packets yet: press c to connect"));
         return (out, arrows);
@@ -211,7 +264,7 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
                 super::styles::badge_style(s.as_deref().and_then(TcpState::parse), color),
             )
         };
-        let arrow = match r.packet.and_then(|id| tl.packets().get(id)) {
+        let arrow = match r.arrived.or(r.packet).and_then(|id| tl.packets().get(id)) {
             Some(p) => {
                 let (text, style) = arrow(p, r.copies, mid, elapsed, color);
                 Span::styled(text, style)
@@ -231,13 +284,21 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
 /// passed when in flight, stopped in the middle when held, broken when dropped.
 fn arrow(p: &Packet, copies: u32, mid: usize, elapsed: Duration, color: bool) -> (String, Style) {
     // The capture's frame number first, so the arrow can be found in Wireshark.
-    let mut label = match p.frame {
-        Some(f) => format!("{f} {}", p.label()),
-        None => p.label(),
+    // Folded copies: the count right after the flags, where a short arrow still shows it.
+    let base = if copies > 0 {
+        let l = p.label();
+        format!(
+            "×{} {}",
+            copies + 1,
+            l.trim_end_matches(" (retransmission)")
+        )
+    } else {
+        p.label()
     };
-    if copies > 0 {
-        label.push_str(&format!(" ×{}", copies + 1));
-    }
+    let mut label = match p.frame {
+        Some(f) => format!("{f} {base}"),
+        None => base,
+    };
     if let Some(t) = &p.text {
         label.push_str(&format!(" {:?}", crate::model::printable(t)));
     }

@@ -66,10 +66,11 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
         color: opts.color,
         slow_unavailable: opts.notice.clone(),
         slow: s.lab.config().hosts.as_ref().map(|h| {
-            format!(
-                "slow motion {} ↔ {} ({})",
-                h.client.addr, h.server.addr, h.via
-            )
+            // As root the status bar says "root" already; a user namespace is worth saying.
+            match h.via {
+                "root" => format!("slow motion {} ↔ {}", h.client.addr, h.server.addr),
+                via => format!("slow motion {} ↔ {} ({via})", h.client.addr, h.server.addr),
+            }
         }),
     };
     if let Some(n) = &opts.notice {
@@ -95,6 +96,7 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
     tokio::pin!(stop);
     let mut dirty = true;
     let mut last_second = 0u64;
+    let mut changed_before = false;
     loop {
         if dirty {
             let now = Instant::now();
@@ -114,11 +116,12 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                                 app.selected = Some(id);
                             }
                         }
-                        Action::Export => effects::export(&mut app, &s, now),
+                        Action::Export => effects::export(&mut app, &mut s, now),
                         Action::Wire(k) => effects::wire_key(&mut app, &s, k, now),
-                        Action::Pcap => effects::pcap(&mut app, &s, now),
+                        Action::Pcap => effects::pcap(&mut app, &mut s, now),
                         Action::None => {}
                     }
+                    effects::refresh_info(&mut app, &mut s);
                     dirty = true;
                 }
                 Some(Ok(Event::Resize(..))) => dirty = true,
@@ -129,9 +132,13 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                 let now = Instant::now();
                 let before = s.timeline.total();
                 // One round: lab, wire and kernel reports together, put in the order they happened.
-                s.poll_kernel();
+                s.tick();
                 // Lab events (policy changes included) and kernel transitions all land in the timeline.
-                if s.timeline.total() != before {
+                // The table read that goes with a change is told a round after it (see
+                // Session::cycle): redraw on that round too.
+                let changed = s.timeline.total() != before;
+                let follow = std::mem::replace(&mut changed_before, changed);
+                if changed || follow {
                     if let Some(snap) = s.timeline.shared_snapshot() {
                         app.on_shared_snapshot(snap, now);
                     }
@@ -143,7 +150,8 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                 let sec = now.duration_since(s.timeline.start()).as_secs();
                 if sec != last_second {
                     last_second = sec;
-                    let counting = s.timeline.snapshot().is_some_and(|x| x.sockets.iter().any(|o| o.row.timer.is_some()));
+                    effects::refresh_info(&mut app, &mut s);
+                    let counting = !app.info.is_empty() || s.timeline.snapshot().is_some_and(|x| x.sockets.iter().any(|o| o.row.timer.is_some()));
                     if app.expire(now) || counting || !app.gone.is_empty() || app.flash.is_some() {
                         if let Some(snap) = s.timeline.shared_snapshot() {
                             app.on_shared_snapshot(snap, now);

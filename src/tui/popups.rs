@@ -56,7 +56,12 @@ pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// The send prompt: a one-line editor that scrolls sideways to keep the cursor in view.
-pub(super) fn send_prompt(f: &mut Frame, input: &tui_input::Input, area: Rect) {
+pub(super) fn send_prompt(
+    f: &mut Frame,
+    input: &tui_input::Input,
+    conn: Option<crate::model::ConnId>,
+    area: Rect,
+) {
     let r = centered(area, 64, 3);
     f.render_widget(Clear, r);
     let inner = r.width.saturating_sub(2) as usize;
@@ -64,11 +69,10 @@ pub(super) fn send_prompt(f: &mut Frame, input: &tui_input::Input, area: Rect) {
     f.render_widget(
         Paragraph::new(input.value())
             .scroll((0, scroll as u16))
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(" send (Enter sends, Esc cancels, Ctrl-U clears) "),
-            ),
+            .block(Block::default().borders(Borders::ALL).title(format!(
+                " client #{} sends (Enter sends, Esc cancels, Ctrl-U clears) ",
+                conn.unwrap_or_default()
+            ))),
         r,
     );
     let x = input.visual_cursor().saturating_sub(scroll) as u16;

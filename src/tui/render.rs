@@ -101,7 +101,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
         connections(f, app, tl, now, body);
     }
     if let Some(input) = &app.input {
-        send_prompt(f, input, area);
+        send_prompt(f, input, app.selected, area);
     }
     if let Some(up) = app.detail {
         let n = tl.entries().len();
@@ -187,11 +187,17 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rec
             }
             _ => String::new(),
         };
+        let step = match (ch.from, ch.to) {
+            (Some(a), Some(b)) if a == b => format!("still {a}, now kernel-held"),
+            (from, to) => format!(
+                "{} ──► {}",
+                from.map_or("(new)", |s| s.name()),
+                to.map_or("gone", |s| s.name())
+            ),
+        };
         lines.push(Line::from(format!(
-            " last: {} {} ──► {}{quick}",
-            ch.owner.label(),
-            ch.from.map_or("(new)", |s| s.name()),
-            ch.to.map_or("gone", |s| s.name())
+            " last: {} {step}{quick}",
+            ch.owner.label()
         )));
     }
     f.render_widget(
@@ -231,7 +237,7 @@ fn timeline_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     }
     let title = match (app.scroll, focused) {
         (0, false) => " Timeline ".to_string(),
-        (0, true) => " Timeline · Enter shows a line whole ".to_string(),
+        (0, true) => " Timeline · Enter: whole line ".to_string(),
         (up, _) => format!(" Timeline (scrolled up {up}; End to follow) "),
     };
     f.render_widget(
@@ -256,7 +262,7 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
                 ..
             }) => ("sent", side, conn, raw, text),
             What::Lab(EventKind::FrameReceived { side, conn, frame }) => {
-                ("recv", side, conn, &frame.raw, &frame.text)
+                ("received", side, conn, &frame.raw, &frame.text)
             }
             _ => continue,
         };
