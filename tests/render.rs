@@ -599,3 +599,106 @@ fn enter_on_the_timeline_shows_the_whole_line() {
         "{screen}"
     );
 }
+
+/// Step mode: the kernel's SYN retransmissions fold into the SYN they repeat, counted, and the
+/// race is explained once on the timeline; `v` shows each copy on its own line.
+#[test]
+fn retransmissions_fold_into_the_packet_they_repeat() {
+    use std::sync::Arc;
+    use tcp_lab::wire::packet::{SYN, build};
+    use tcp_lab::wire::{Dir, WireEvent};
+    let mut lab = Lab::listening("192.0.2.2");
+    lab.app.settings.slow = Some("slow motion 192.0.2.1 ↔ 192.0.2.2".into());
+    let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
+    let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
+    let wire = |lab: &mut Lab, ms, w| {
+        let registry = &lab.registry;
+        lab.tl
+            .wire(at(lab.t0, ms), w, &|c, s| registry.conn_of(c, s));
+    };
+    wire(
+        &mut lab,
+        2,
+        WireEvent::Settings {
+            delay: Duration::from_millis(1000),
+            loss: 0.0,
+            step: true,
+        },
+    );
+    lab.ev(
+        1000,
+        EventKind::ConnectCalled {
+            conn: 1,
+            local: "192.0.2.1:40000".parse().unwrap(),
+            remote: "192.0.2.2:9999".parse().unwrap(),
+        },
+    );
+    for (id, ms) in [(1, 1000), (2, 2000), (3, 4000), (4, 8000)] {
+        wire(
+            &mut lab,
+            ms,
+            WireEvent::Sent {
+                id,
+                dir: Dir::ToServer,
+                data: Arc::from(build(c, s, SYN, 7000, 0, b"")),
+                wall: std::time::UNIX_EPOCH,
+                delay: Duration::from_millis(1000),
+                held: true,
+            },
+        );
+    }
+    lab.app.selected = Some(1);
+    let screen = lab.draw(120, 40, 8100);
+    assert!(screen.contains("1–4 ×4 SYN seq=0"), "{screen}");
+    assert!(screen.contains("Packet ladder #1 │ 4 packets"), "{screen}");
+    let text: Vec<String> = lab.tl.entries().iter().map(|e| lab.tl.text(e)).collect();
+    assert_eq!(
+        text.iter()
+            .filter(|l| l.contains("the kernel retransmitted"))
+            .count(),
+        1,
+        "{text:#?}"
+    );
+    lab.app.show_retransmissions = true;
+    let screen = lab.draw(120, 40, 8100);
+    assert!(!screen.contains("×4"), "{screen}");
+    assert!(screen.contains("4 SYN seq=0 (retransmission"), "{screen}");
+}
+
+/// The send prompt edits like a shell line: Ctrl-U clears, Ctrl-W deletes a word, Home/End and
+/// the arrows move, and Enter sends what is there.
+#[test]
+fn the_send_prompt_is_a_line_editor() {
+    let mut lab = Lab::new();
+    lab.established_after_send();
+    let now = at(lab.t0, 3000);
+    let key = |lab: &mut Lab, code, mods| lab.app.key(KeyEvent::new(code, mods), None, now);
+    let none = KeyModifiers::NONE;
+    let ctrl = KeyModifiers::CONTROL;
+    key(&mut lab, KeyCode::Char('s'), none);
+    assert_eq!(lab.app.input.as_ref().unwrap().value(), "Hello 모종닷컴");
+    key(&mut lab, KeyCode::Char('w'), ctrl);
+    assert_eq!(lab.app.input.as_ref().unwrap().value(), "Hello ");
+    key(&mut lab, KeyCode::Char('u'), ctrl);
+    assert_eq!(lab.app.input.as_ref().unwrap().value(), "");
+    for c in "bc".chars() {
+        key(&mut lab, KeyCode::Char(c), none);
+    }
+    key(&mut lab, KeyCode::Home, none);
+    key(&mut lab, KeyCode::Char('a'), none);
+    key(&mut lab, KeyCode::End, none);
+    key(&mut lab, KeyCode::Char('d'), none);
+    key(&mut lab, KeyCode::Left, none);
+    key(&mut lab, KeyCode::Char('-'), none);
+    assert_eq!(lab.app.input.as_ref().unwrap().value(), "abc-d");
+    let action = key(&mut lab, KeyCode::Enter, none);
+    assert_eq!(
+        action,
+        tcp_lab::tui::app::Action::Lab(tcp_lab::lab::Command::Send {
+            side: Side::Client,
+            conn: 1,
+            text: "abc-d".into()
+        })
+    );
+    assert!(lab.app.input.is_none());
+}

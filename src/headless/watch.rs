@@ -97,7 +97,8 @@ pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> any
     }
     let mut p = Printer::new(out, format);
     p.line(&print::header(&s, "watch", format));
-    s.step(Duration::ZERO).await;
+    // The first look, told at once: the summary comes right away.
+    s.poll_kernel();
     p.new_entries(&s);
     let mut next = Instant::now();
     let stop = crate::signal::shutdown_signal();
@@ -105,10 +106,10 @@ pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> any
     loop {
         let now = Instant::now();
         let sum = summary::summarize(&s.timeline, o.port, &s.facts, now);
-        if now >= next {
-            if let Some(sum) = &sum {
-                p.line(&summary_line(&s, sum, format, now));
-            }
+        if now >= next
+            && let Some(sum) = &sum
+        {
+            p.line(&summary_line(&s, sum, format, now));
             next = now + o.interval;
         }
         if let Some(sum) = &sum {

@@ -264,9 +264,14 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
                 super::styles::badge_style(s.as_deref().and_then(TcpState::parse), color),
             )
         };
+        let first = r
+            .ids
+            .first()
+            .and_then(|id| tl.packets().get(*id))
+            .and_then(|p| p.frame);
         let arrow = match r.arrived.or(r.packet).and_then(|id| tl.packets().get(id)) {
             Some(p) => {
-                let (text, style) = arrow(p, r.copies, mid, elapsed, color);
+                let (text, style) = arrow(p, (r.copies, first), mid, elapsed, color);
                 Span::styled(text, style)
             }
             None => Span::raw(" ".repeat(mid)),
@@ -282,7 +287,13 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
 
 /// One arrow `mid` cells wide: full when delivered, grown to the fraction of the delay that has
 /// passed when in flight, stopped in the middle when held, broken when dropped.
-fn arrow(p: &Packet, copies: u32, mid: usize, elapsed: Duration, color: bool) -> (String, Style) {
+fn arrow(
+    p: &Packet,
+    (copies, first): (u32, Option<u32>),
+    mid: usize,
+    elapsed: Duration,
+    color: bool,
+) -> (String, Style) {
     // The capture's frame number first, so the arrow can be found in Wireshark.
     // Folded copies: the count right after the flags, where a short arrow still shows it.
     let base = if copies > 0 {
@@ -295,9 +306,11 @@ fn arrow(p: &Packet, copies: u32, mid: usize, elapsed: Duration, color: bool) ->
     } else {
         p.label()
     };
-    let mut label = match p.frame {
-        Some(f) => format!("{f} {base}"),
-        None => base,
+    // Frame numbers as the capture has them: a folded row spans its first copy's to its last's.
+    let mut label = match (p.frame, first) {
+        (Some(f), Some(a)) if copies > 0 && a != f => format!("{a}–{f} {base}"),
+        (Some(f), _) => format!("{f} {base}"),
+        (None, _) => base,
     };
     if let Some(t) = &p.text {
         label.push_str(&format!(" {:?}", crate::model::printable(t)));
