@@ -318,7 +318,24 @@ fn every_kind() -> Vec<Value> {
             client(TcpState::TimeWait, Some((TimerKind::TimeWait, 59_900))),
         ],
     ));
-    tl.observe(snap(61_100, vec![listener]));
+    tl.observe(snap(61_100, vec![listener.clone()]));
+    // A busy port: 25 sockets that are not the lab's appear in one read, told as one line.
+    let crowd: Vec<ObservedSocket> = (0..25u16)
+        .map(|i| ObservedSocket {
+            row: row(
+                "127.0.0.1:9999",
+                &format!("127.0.0.1:{}", 41000 + i),
+                TcpState::TimeWait,
+                None,
+            ),
+            owner: Owner::External {
+                pid: None,
+                process: None,
+            },
+        })
+        .chain(std::iter::once(listener))
+        .collect();
+    tl.observe(snap(61_150, crowd));
 
     tl.say(at(t0, 61_200), "The client closes first.");
     tl.step(at(t0, 61_201), "client.close #1");
