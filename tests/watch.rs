@@ -193,12 +193,21 @@ async fn tcp_info_agrees_with_ss() {
     };
     let mut session = tcp_lab::session::Session::start(cfg, None).await.unwrap();
     let local = c.local_addr().unwrap();
-    let info = session
-        .tcp_info((local, l.local_addr().unwrap()))
-        .expect("tcp_info of an ESTABLISHED socket");
+    let tuple = (local, l.local_addr().unwrap());
+    // Wait (with a deadline) for every byte to be acknowledged, so cwnd has settled.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let info = loop {
+        let info = session
+            .tcp_info(tuple)
+            .expect("tcp_info of an ESTABLISHED socket");
+        if (info.bytes_acked == 5001 && info.unacked == 0) || std::time::Instant::now() > deadline {
+            break info;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert_eq!(info.bytes_acked, 5001, "{info:?}"); // the data plus the SYN
     let ss = Command::new("ss")
-        .args(["-tinH", "src", &local.to_string()])
+        .args(["-tinH", "src", &local.to_string(), "dst", &tuple.1.to_string()])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&ss.stdout);
