@@ -82,6 +82,9 @@ pub struct App {
     pub gone: Vec<(ObservedSocket, Instant)>,
     /// The snapshot last seen, shared with the timeline (not copied: it can hold 100,000 rows).
     last: Option<Arc<Snapshot>>,
+    /// How long a round of the loop (read the kernel, draw) takes when it outgrows the poll
+    /// interval: a busy port is read less often than asked, and the status bar says so.
+    pub slowed: Option<Duration>,
     /// The selected connection's tcp_info, one line per side, `ss -i` style.
     pub info: Vec<String>,
     /// Sockets per state, one sample a second, the newest last (busy ports show it as sparklines).
@@ -135,6 +138,7 @@ impl App {
             gone: Vec::new(),
             last: None,
             info: Vec::new(),
+            slowed: None,
             counts_history: Default::default(),
             counts_at: None,
             history: (None, std::collections::VecDeque::new()),

@@ -79,6 +79,9 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             if s.tracing { " + trace" } else { " only" }
         ),
     ));
+    if let Some(d) = app.slowed {
+        parts.push((0, format!("busy: a round takes {} ms", d.as_millis())));
+    }
     parts.push((
         5,
         format!(

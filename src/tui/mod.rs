@@ -97,16 +97,27 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
     let mut dirty = true;
     let mut last_second = 0u64;
     let mut changed_before = false;
+    let mut round_began: Option<Instant> = None;
     loop {
         if dirty {
             let now = Instant::now();
             term.draw(|f| render::render(f, &app, &s.timeline, now))?;
             dirty = false;
+            // A round (read, tell, draw) longer than the poll interval: say the port is busy.
+            let took = round_began.map(|t| t.elapsed());
+            let avg = match (took, app.slowed) {
+                (Some(t), Some(a)) => Some((a * 3 + t) / 4),
+                (t, _) => t,
+            };
+            app.slowed = avg.filter(|a| *a > opts.poll);
+            round_began = None;
         }
         tokio::select! {
             ev = keys.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     let now = Instant::now();
+                    // A draw for a key is not a poll round: it does not count as one.
+                    round_began = None;
                     match app.key(k, s.timeline.snapshot(), now) {
                         Action::Lab(cmd) => {
                             let connect = matches!(cmd, Command::Connect);
@@ -130,6 +141,7 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
             },
             _ = poll.tick() => {
                 let now = Instant::now();
+                round_began = Some(now);
                 let before = s.timeline.total();
                 // One round: lab, wire and kernel reports together, put in the order they happened.
                 s.tick();
