@@ -207,7 +207,13 @@ async fn tcp_info_agrees_with_ss() {
     };
     assert_eq!(info.bytes_acked, 5001, "{info:?}"); // the data plus the SYN
     let ss = Command::new("ss")
-        .args(["-tinH", "src", &local.to_string(), "dst", &tuple.1.to_string()])
+        .args([
+            "-tinH",
+            "src",
+            &local.to_string(),
+            "dst",
+            &tuple.1.to_string(),
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&ss.stdout);

@@ -92,8 +92,9 @@ pub struct Session {
     trace: Option<Transitions>,
     /// Reports too recent to tell yet (see [`Session::cycle`]).
     held: Vec<Report>,
-    /// The last table read, told next round (see [`Session::cycle`]).
+    /// The last table read, told next round (see [`Session::cycle`]), and when it began.
     unread: Option<observe::Snapshot>,
+    unread_began: Option<Instant>,
     /// Why the tracepoint is not in use, when it is not.
     pub trace_unavailable: Option<String>,
     /// Slow motion's wire, when it runs.
@@ -185,6 +186,7 @@ impl Session {
             trace,
             held: Vec::new(),
             unread: None,
+            unread_began: None,
             trace_unavailable,
             wire,
             wire_settings,
@@ -380,8 +382,11 @@ impl Session {
             (None, _) | (_, None) => None,
             (Some(Ok(())), Some(o)) => {
                 let rows = o.rows();
+                // Stamped when the read ended: what it shows existed by then (a slow read under
+                // load must not put a socket before the packet that made it).
+                let ended = Instant::now();
                 let snap =
-                    registry::label(began, rows, &self.registry, &mut self.procs, connecting);
+                    registry::label(ended, rows, &self.registry, &mut self.procs, connecting);
                 // Bounded over a long run: forget connections the kernel no longer shows.
                 if self.registry.len() > PRUNE_ABOVE
                     && self
@@ -421,6 +426,7 @@ impl Session {
         // The table read of the last round is older than everything told now but the newest:
         // it goes in its place in time among them.
         let previous = self.unread.take();
+        let began_prev = self.unread_began.unwrap_or(began);
         let (first, rest): (Vec<Report>, Vec<Report>) = match &previous {
             Some(p) => ready.into_iter().partition(|r| r.at() <= p.at),
             None => (ready, Vec::new()),
@@ -435,16 +441,20 @@ impl Session {
             if self.timeline.snapshot().is_none() {
                 self.note_preexisting(&prev);
             }
-            self.timeline.observe_except(prev, &waiting);
+            self.timeline.observe_except(prev, &waiting, began_prev);
         }
         self.absorb(rest);
         match snap {
             // Held for the next round, unless nothing more is coming (settle).
-            Some(snap) if read_table => self.unread = Some(snap),
+            Some(snap) if read_table => {
+                self.unread = Some(snap);
+                self.unread_began = Some(began);
+            }
             _ => {}
         }
         if !read_table && let Some(prev) = self.unread.take() {
-            self.timeline.observe_except(prev, &waiting);
+            let b = self.unread_began.unwrap_or(prev.at);
+            self.timeline.observe_except(prev, &waiting, b);
         }
         (self.timeline.total() - before) as usize
     }

@@ -110,27 +110,31 @@ impl Differ {
     /// The transitions from the previous snapshot to `snap`: appearances and changes in table
     /// order, then the sockets that left the table.
     pub fn diff(&mut self, snap: &Snapshot) -> Vec<Change> {
-        self.diff_except(snap, &HashSet::new())
+        self.diff_except(snap, &HashSet::new(), snap.at)
     }
 
     /// As [`Differ::diff`], leaving alone the sockets in `waiting` (the tracepoint has news of
     /// them it has not told yet).
+    ///
+    /// `began`: when the table read started. The snapshot is stamped when it ended (the state it
+    /// shows existed by then); a socket the tracepoint reported after `began` is left to it.
     pub fn diff_except(
         &mut self,
         snap: &Snapshot,
         waiting: &HashSet<(SocketAddr, SocketAddr)>,
+        began: Instant,
     ) -> Vec<Change> {
         let mut out = Vec::new();
         let mut present = HashSet::with_capacity(snap.sockets.len());
         for s in &snap.sockets {
             let t = s.row.tuple();
             present.insert(t);
-            if waiting.contains(&t) || self.departed.get(&t).is_some_and(|gone| *gone >= snap.at) {
+            if waiting.contains(&t) || self.departed.get(&t).is_some_and(|gone| *gone >= began) {
                 continue;
             }
             match self.seen.get_mut(&t) {
                 // The tracepoint told of this socket after the table was read: it knows better.
-                Some(prev) if prev.traced.is_some_and(|at| at >= snap.at) => {
+                Some(prev) if prev.traced.is_some_and(|at| at >= began) => {
                     prev.owner = s.owner.clone();
                 }
                 Some(prev) if prev.state == s.row.state => {
@@ -183,12 +187,12 @@ impl Differ {
             .filter(|(t, s)| {
                 !present.contains(*t)
                     && !waiting.contains(*t)
-                    && s.traced.is_none_or(|at| at < snap.at)
+                    && s.traced.is_none_or(|at| at < began)
             })
             .map(|(t, _)| *t)
             .collect();
         // Departures older than this read are settled: a socket seen again now is a new one.
-        self.departed.retain(|_, gone| *gone >= snap.at);
+        self.departed.retain(|_, gone| *gone >= began);
         for t in gone {
             if let Some(prev) = self.seen.remove(&t) {
                 out.push(Change {

@@ -396,17 +396,20 @@ impl Timeline {
 
     /// Diffs a snapshot against what was seen before; returns how many transitions it added.
     pub fn observe(&mut self, snap: Snapshot) -> usize {
-        self.observe_except(snap, &Default::default())
+        let began = snap.at;
+        self.observe_except(snap, &Default::default(), began)
     }
 
     /// As [`Timeline::observe`], leaving alone sockets the tracepoint will tell of next round.
+    /// `began`: when the table read started (`snap.at` is when it ended).
     pub fn observe_except(
         &mut self,
         snap: Snapshot,
         waiting: &std::collections::HashSet<(SocketAddr, SocketAddr)>,
+        began: Instant,
     ) -> usize {
         self.first_seen.get_or_insert(snap.at);
-        let changes = self.differ.diff_except(&snap, waiting);
+        let changes = self.differ.diff_except(&snap, waiting, began);
         let n = changes.len();
         let within = self
             .last
