@@ -427,6 +427,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                         notice: None,
                         privileged: root,
                         source: a.source,
+                        watch_only: true,
                     },
                 )
                 .await?;
@@ -500,6 +501,7 @@ async fn dashboard(
             notice,
             privileged: root,
             source: a.source,
+            watch_only: false,
         },
     )
     .await

@@ -53,6 +53,7 @@ impl Lab {
             privileged: true,
             tracing: true,
             server: true,
+            watch_only: false,
             color: true,
             slow: None,
             slow_unavailable: None,

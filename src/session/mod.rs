@@ -50,6 +50,9 @@ fn both_hosts(hosts: &Hosts) -> std::io::Result<Box<dyn observe::SocketSource>> 
     }))
 }
 
+/// More tracepoint changes of other programs' sockets than this in one round are told as crowds.
+const CROWD: usize = 20;
+
 /// How long a tracepoint event waits so the lab's report of the same moment can arrive first.
 const SETTLE_NS: u64 = 2_000_000;
 
@@ -298,6 +301,31 @@ impl Session {
         self.learn(&batch);
         batch.sort_by_key(Report::at);
         let n = batch.len();
+        // A crowd of other programs' sockets changing at once (a busy port): one line per kind
+        // of change, not one per socket; the lab's own sockets always get their lines.
+        let external = |r: &Report, reg: &Registry| match r {
+            Report::Trace(t, _) => reg.owner_of((t.local, t.remote), t.to.or(t.from)).is_none(),
+            _ => false,
+        };
+        if batch.iter().filter(|r| external(r, &self.registry)).count() > CROWD {
+            let (crowd, rest): (Vec<Report>, Vec<Report>) =
+                batch.into_iter().partition(|r| external(r, &self.registry));
+            let moves = crowd
+                .into_iter()
+                .filter_map(|r| match r {
+                    Report::Trace(t, at) => Some((at, (t.local, t.remote), t.from, t.to)),
+                    _ => None,
+                })
+                .collect();
+            self.timeline.kernel_crowd(
+                moves,
+                Owner::External {
+                    pid: None,
+                    process: None,
+                },
+            );
+            batch = rest;
+        }
         for r in batch {
             match r {
                 Report::Lab(ev) => self.timeline.lab(ev.at, ev.kind),

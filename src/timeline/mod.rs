@@ -102,6 +102,14 @@ pub struct WireState {
     pub step: bool,
 }
 
+/// One socket's change as the tracepoint told it: when, its 4-tuple, from, to.
+pub type Move = (
+    Instant,
+    (SocketAddr, SocketAddr),
+    Option<crate::observe::TcpState>,
+    Option<crate::observe::TcpState>,
+);
+
 /// Which lab connection a client→server 4-tuple belongs to (the session's registry answers).
 pub type ConnOf<'a> = &'a dyn Fn(SocketAddr, SocketAddr) -> Option<ConnId>;
 
@@ -391,6 +399,42 @@ impl Timeline {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Many transitions of sockets that are not the lab's, reported together: each is recorded
+    /// (so the poll does not tell it again), and told as one line per kind of change.
+    pub fn kernel_crowd(
+        &mut self,
+        moves: Vec<Move>,
+        owner: crate::observe::Owner,
+    ) {
+        let mut groups: Vec<((Option<_>, Option<_>), usize, Instant, Instant)> = Vec::new();
+        for (at, (local, remote), from, to) in moves {
+            if let Some(c) = self
+                .differ
+                .transition(at, local, remote, from, to, owner.clone())
+            {
+                let key = (c.from, c.to);
+                match groups.iter_mut().find(|(k, ..)| *k == key) {
+                    Some((_, n, _, last)) => {
+                        *n += 1;
+                        *last = at;
+                    }
+                    None => groups.push((key, 1, at, at)),
+                }
+            }
+        }
+        for ((from, to), count, first, last) in groups {
+            self.push(
+                last,
+                What::Mass {
+                    from,
+                    to,
+                    count,
+                    within: last.saturating_duration_since(first),
+                },
+            );
         }
     }
 

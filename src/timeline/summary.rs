@@ -194,7 +194,16 @@ impl Summary {
                 ));
             }
         }
-        for b in &self.time_wait_budget {
+        // The most used addresses first, at most five: the line stays readable with many.
+        let mut budget: Vec<&Budget> = self.time_wait_budget.iter().collect();
+        budget.sort_by_key(|b| std::cmp::Reverse(b.time_wait));
+        if budget.len() > 5 {
+            line.push_str(&format!(
+                " | TIME_WAIT toward {} addresses, the 5 most:",
+                budget.len()
+            ));
+        }
+        for b in budget.into_iter().take(5) {
             line.push_str(&format!(
                 " | TIME_WAIT toward {}: {} of {} local ports ({:.0}%)",
                 b.remote,

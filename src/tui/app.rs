@@ -47,6 +47,8 @@ pub struct Settings {
     /// Whether the tracepoint reports transitions beside the poll (why not is on the timeline).
     pub tracing: bool,
     pub server: bool,
+    /// `tcp-lab watch`: someone else's port, no lab clients: only the keys that look.
+    pub watch_only: bool,
     pub color: bool,
     /// Slow motion's hosts, when it runs ("192.0.2.1 ↔ 192.0.2.2").
     pub slow: Option<String>,

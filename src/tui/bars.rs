@@ -58,18 +58,22 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
         }
     }
     parts.push((0, format!("{}:{}", s.bind, s.port)));
-    parts.push((4, s.charset.clone()));
-    parts.push((
-        1,
-        format!(
-            "policy {}",
-            if s.server {
-                app.policy.name()
-            } else {
-                "n/a (--no-server)"
-            }
-        ),
-    ));
+    if s.watch_only {
+        parts.push((1, "watching: not tcp-lab's own port".into()));
+    } else {
+        parts.push((4, s.charset.clone()));
+        parts.push((
+            1,
+            format!(
+                "policy {}",
+                if s.server {
+                    app.policy.name()
+                } else {
+                    "n/a (--no-server)"
+                }
+            ),
+        ));
+    }
     // The tracepoint sees every transition; the poll alone misses the short ones.
     parts.push((
         2,
@@ -94,7 +98,7 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
         3,
         if s.privileged { "root" } else { "not root" }.to_string(),
     ));
-    if !s.server {
+    if !s.server && !s.watch_only {
         parts.push((1, "observing another server".into()));
     }
     if tl.dropped() > 0 {
@@ -130,6 +134,12 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
     }
     let k = |p: Prio, s: &str| (p, s.to_string());
     let mut keys = match tl.wire_state() {
+        _ if app.settings.watch_only => vec![
+            k(1, "↑↓ select"),
+            k(2, "Tab panes"),
+            k(3, "PgUp/PgDn scroll"),
+            k(3, "e export"),
+        ],
         Some(w) if w.step => vec![
             k(0, "STEP MODE: space releases the next packet"),
             k(1, "r all"),

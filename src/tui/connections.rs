@@ -158,7 +158,7 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
     if lines.is_empty() {
         lines.push(Line::from(" no sockets on this port yet"));
     }
-    if app.selected.is_none() {
+    if app.selected.is_none() && !app.settings.watch_only {
         lines.push(Line::from(" press c to connect a client"));
     }
     // The selected connection's tcp_info (and an rtt/cwnd history) take the pane's last lines.
@@ -229,7 +229,7 @@ fn state_counts(app: &App, snap: &crate::observe::Snapshot) -> Vec<Line<'static>
                     format!(" {:<11}", st.name()),
                     badge_style(Some(*st), app.settings.color),
                 ),
-                Span::raw(format!(" {n:>7}  {}", spark(&hist))),
+                Span::raw(format!(" {n:>7}  {}", spark_from_zero(&hist))),
             ])
         })
         .collect();
@@ -293,6 +293,14 @@ fn group_key(s: &ObservedSocket) -> ((u8, u64, String), u8) {
         Owner::Lab(side, n) => ((1, u64::from(*n), String::new()), *side as u8),
         Owner::External { .. } => ((2, 0, pair), 0),
     }
+}
+
+/// A sparkline of `v`, from zero to its greatest value (a steady count draws a steady line).
+fn spark_from_zero(v: &[u64]) -> String {
+    let hi = v.iter().copied().max().unwrap_or(0).max(1);
+    v.iter()
+        .map(|x| ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'][((x * 7) / hi).min(7) as usize])
+        .collect()
 }
 
 /// A sparkline of `v`, scaled from its own least to its greatest value.

@@ -34,6 +34,8 @@ pub struct Options {
     pub privileged: bool,
     /// Where transitions come from (`--source`).
     pub source: crate::observe::SourceChoice,
+    /// `tcp-lab watch`: observing only, no lab keys.
+    pub watch_only: bool,
 }
 
 /// Runs the dashboard until `q`, Ctrl-C or SIGTERM. `wire`: slow motion's settings when
@@ -63,6 +65,7 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
         privileged: opts.privileged,
         tracing: s.tracing(),
         server,
+        watch_only: opts.watch_only,
         color: opts.color,
         slow_unavailable: opts.notice.clone(),
         slow: s.lab.config().hosts.as_ref().map(|h| {
@@ -97,6 +100,7 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
     let mut dirty = true;
     let mut last_second = 0u64;
     let mut changed_before = false;
+    let mut had_snapshot = false;
     let mut round_began: Option<Instant> = None;
     loop {
         if dirty {
@@ -148,7 +152,10 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                 // Lab events (policy changes included) and kernel transitions all land in the timeline.
                 // The table read that goes with a change is told a round after it (see
                 // Session::cycle): redraw on that round too.
-                let changed = s.timeline.total() != before;
+                // The first table read changes the screen even when it adds no line (an idle port).
+                let first = !had_snapshot && s.timeline.snapshot().is_some();
+                had_snapshot |= first;
+                let changed = s.timeline.total() != before || first;
                 let follow = std::mem::replace(&mut changed_before, changed);
                 if changed || follow {
                     if let Some(snap) = s.timeline.shared_snapshot() {
