@@ -404,11 +404,7 @@ impl Timeline {
 
     /// Many transitions of sockets that are not the lab's, reported together: each is recorded
     /// (so the poll does not tell it again), and told as one line per kind of change.
-    pub fn kernel_crowd(
-        &mut self,
-        moves: Vec<Move>,
-        owner: crate::observe::Owner,
-    ) {
+    pub fn kernel_crowd(&mut self, moves: Vec<Move>, owner: crate::observe::Owner) {
         let mut groups: Vec<((Option<_>, Option<_>), usize, Instant, Instant)> = Vec::new();
         for (at, (local, remote), from, to) in moves {
             if let Some(c) = self

@@ -96,6 +96,10 @@ pub struct App {
     pub history: (Option<ConnId>, std::collections::VecDeque<(u32, u32)>),
 }
 
+/// Above this many sockets the connections pane shows counts and the interesting rows, not every
+/// row, and sockets leaving are not followed one by one.
+pub const BIG_TABLE: usize = 500;
+
 /// Samples of rtt/cwnd history kept for the sparkline.
 pub const HISTORY: usize = 40;
 
@@ -147,6 +151,23 @@ impl App {
         }
     }
 
+    /// The selected pair's states, for titles and the diagram.
+    pub fn selected_states(
+        &self,
+        tl: &crate::timeline::Timeline,
+    ) -> (
+        Option<crate::observe::TcpState>,
+        Option<crate::observe::TcpState>,
+    ) {
+        let (Some(id), Some(snap)) = (self.selected, tl.snapshot()) else {
+            return (None, None);
+        };
+        (
+            snap.find(Side::Client, id).map(|s| s.row.state),
+            snap.find(Side::Server, id).map(|s| s.row.state),
+        )
+    }
+
     /// One rtt/cwnd sample of the selected client; a new selection starts a new history.
     pub fn sample(&mut self, conn: ConnId, rtt_us: u32, cwnd: u32) {
         if self.history.0 != Some(conn) {
@@ -172,7 +193,7 @@ impl App {
     pub fn on_shared_snapshot(&mut self, snap: Arc<Snapshot>, now: Instant) {
         let fresh = self.last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &snap));
         // A busy port shows counts, not rows: sockets leaving are not followed one by one.
-        let big = snap.sockets.len() > super::connections::BIG_TABLE;
+        let big = snap.sockets.len() > BIG_TABLE;
         let rows: HashSet<(SocketAddr, SocketAddr)> = if big {
             self.gone.clear();
             HashSet::new()

@@ -9,9 +9,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::app::{App, GONE_LINGER, Pane};
-use super::render::{pane_block, selected_states};
+use super::app::{App, BIG_TABLE, GONE_LINGER, Pane};
 use super::styles::badge_style;
+use super::styles::pane_block;
 use crate::observe::{ObservedSocket, Owner, TcpState, TimerKind};
 use crate::timeline::Timeline;
 
@@ -43,7 +43,7 @@ fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
 }
 
 pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
-    let (c, s) = selected_states(app, tl);
+    let (c, s) = app.selected_states(tl);
     let mut title = " Connections ".to_string();
     if let Some(id) = app.selected {
         // "gone" is for a socket that left the table; one not there (yet) is a dash.
@@ -202,9 +202,6 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
         area,
     );
 }
-
-/// Above this many sockets the pane shows counts and the interesting rows, not every row.
-pub const BIG_TABLE: usize = 500;
 
 /// One line per state present: its count now and a sparkline of the last minute.
 fn state_counts(app: &App, snap: &crate::observe::Snapshot) -> Vec<Line<'static>> {

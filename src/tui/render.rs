@@ -6,13 +6,13 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{App, Pane};
 use super::bars::{key_bar, status_bar};
 use super::connections::connections;
 use super::popups::{detail_popup, help_popup, send_prompt};
-use super::styles;
+use super::styles::{self, pane_block};
 use super::{diagram, ladder};
 use crate::lab::EventKind;
 use crate::model::{Side, printable};
@@ -114,27 +114,6 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     }
 }
 
-pub(super) fn pane_block(title: String, focused: bool) -> Block<'static> {
-    let b = Block::default().borders(Borders::ALL).title(title);
-    if focused {
-        b.border_style(Style::default().add_modifier(Modifier::BOLD))
-            .title_style(Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED))
-    } else {
-        b
-    }
-}
-
-/// The selected pair's states, for titles and the diagram.
-pub(super) fn selected_states(app: &App, tl: &Timeline) -> (Option<TcpState>, Option<TcpState>) {
-    let (Some(id), Some(snap)) = (app.selected, tl.snapshot()) else {
-        return (None, None);
-    };
-    (
-        snap.find(Side::Client, id).map(|s| s.row.state),
-        snap.find(Side::Server, id).map(|s| s.row.state),
-    )
-}
-
 /// How long a state passed in microseconds stays marked on the diagram.
 const PASSED_SHOWN: Duration = Duration::from_millis(1500);
 
@@ -166,7 +145,7 @@ fn passed_states(app: &App, tl: &Timeline, now: Instant) -> Vec<(Side, TcpState)
 }
 
 fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
-    let (c, s) = selected_states(app, tl);
+    let (c, s) = app.selected_states(tl);
     let last = tl.entries().iter().rev().find_map(|e| match &e.what {
         What::Kernel(ch) if ch.owner.side().is_some() => Some(ch.clone()),
         _ => None,

@@ -2,6 +2,7 @@
 //! (NO_COLOR) that still tells the two sides apart.
 
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::widgets::{Block, Borders};
 
 use crate::observe::TcpState;
 
@@ -63,5 +64,16 @@ pub fn passed_style(side: crate::model::Side, color: bool) -> Style {
         (false, _) => base,
         (true, crate::model::Side::Client) => base.fg(Color::Cyan),
         (true, crate::model::Side::Server) => base.fg(Color::Magenta),
+    }
+}
+
+/// A pane's frame; the focused pane's is bold with an underlined title (not colour alone).
+pub fn pane_block(title: String, focused: bool) -> Block<'static> {
+    let b = Block::default().borders(Borders::ALL).title(title);
+    if focused {
+        b.border_style(Style::default().add_modifier(Modifier::BOLD))
+            .title_style(Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED))
+    } else {
+        b
     }
 }
