@@ -103,9 +103,19 @@ pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> any
     let mut next = Instant::now();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
+    let mut checked: Option<Instant> = None;
     loop {
         let now = Instant::now();
-        let sum = summary::summarize(&s.timeline, o.port, &s.facts, now);
+        // The summary walks every socket: made when one is due, or for the alerts four times
+        // a second, not on every round.
+        let alerts_due = !o.alerts.is_empty()
+            && checked.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(250));
+        let sum = if now >= next || alerts_due {
+            checked = Some(now);
+            summary::summarize(&s.timeline, o.port, &s.facts, now)
+        } else {
+            None
+        };
         if now >= next
             && let Some(sum) = &sum
         {

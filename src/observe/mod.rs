@@ -359,6 +359,8 @@ impl Observer {
                 .is_none_or(|t| now.duration_since(t) >= self.discover_every);
         let cheaper = match (self.dump_cost, self.lookup_cost) {
             (Some(d), Some(l)) => l * self.last.len() as u32 >= d,
+            // Until a lookup has been timed, more than a few dozen known sockets dump.
+            (_, None) => self.last.len() > 64,
             _ => false,
         };
         due || cheaper
@@ -446,8 +448,11 @@ impl Observer {
 impl Snapshot {
     /// Sorts for display: listener first, then connections by number with the client above its
     /// server side, then others grouped by connection (both directions of a 4-tuple together).
+    /// A busy port's snapshot is left as read: nothing shows all its rows in order.
     pub fn sort(&mut self) {
-        self.sockets.sort_by_key(sort_key);
+        if self.sockets.len() <= 2_000 {
+            self.sockets.sort_by_key(sort_key);
+        }
     }
 }
 

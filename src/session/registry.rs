@@ -1,7 +1,9 @@
 //! Which sockets are the lab's own: learned from the lab's events (the session feeds them in), used
 //! to name each kernel row ("client #3", "listener") and each packet's connection.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

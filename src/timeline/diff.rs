@@ -1,6 +1,8 @@
 //! Snapshot diffing: each socket's state compared with the last snapshot, as transitions.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -125,7 +127,8 @@ impl Differ {
         began: Instant,
     ) -> Vec<Change> {
         let mut out = Vec::new();
-        let mut present = HashSet::with_capacity(snap.sockets.len());
+        let mut present = FxHashSet::default();
+        present.reserve(snap.sockets.len());
         for s in &snap.sockets {
             let t = s.row.tuple();
             present.insert(t);

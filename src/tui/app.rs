@@ -87,6 +87,8 @@ pub struct App {
     /// How long a round of the loop (read the kernel, draw) takes when it outgrows the poll
     /// interval: a busy port is read less often than asked, and the status bar says so.
     pub slowed: Option<Duration>,
+    /// How often the session reads the table on this port (longer on a busy one).
+    pub table_every: Duration,
     /// The selected connection's tcp_info, one line per side, `ss -i` style.
     pub info: Vec<String>,
     /// Sockets per state, one sample a second, the newest last (busy ports show it as sparklines).
@@ -145,6 +147,7 @@ impl App {
             last: None,
             info: Vec::new(),
             slowed: None,
+            table_every: Duration::ZERO,
             counts_history: Default::default(),
             counts_at: None,
             history: (None, std::collections::VecDeque::new()),

@@ -83,6 +83,20 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             if s.tracing { " + trace" } else { " only" }
         ),
     ));
+    if app.table_every > s.poll * 2 {
+        parts.push((
+            0,
+            format!(
+                "busy port: table read every {} ms{}",
+                app.table_every.as_millis(),
+                if s.tracing {
+                    ", the tracepoint shows each change"
+                } else {
+                    ", changes between reads are not seen"
+                }
+            ),
+        ));
+    }
     if let Some(d) = app.slowed {
         parts.push((0, format!("busy: a round takes {} ms", d.as_millis())));
     }

@@ -149,6 +149,7 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                 let before = s.timeline.total();
                 // One round: lab, wire and kernel reports together, put in the order they happened.
                 s.tick();
+                app.table_every = s.table_every();
                 // Lab events (policy changes included) and kernel transitions all land in the timeline.
                 // The table read that goes with a change is told a round after it (see
                 // Session::cycle): redraw on that round too.
