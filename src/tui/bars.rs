@@ -74,16 +74,20 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             ),
         ));
     }
-    // The tracepoint sees every transition; the poll alone misses the short ones.
-    parts.push((
-        2,
-        format!(
-            "poll {}ms{}",
-            s.poll.as_millis(),
-            if s.tracing { " + trace" } else { " only" }
-        ),
-    ));
-    if app.table_every > s.poll * 2 {
+    // The tracepoint sees every transition; the poll alone misses the short ones. A busy port
+    // is read less often than the poll asks: then that is what the bar says instead.
+    let busy = app.table_every > s.poll * 2;
+    if !busy {
+        parts.push((
+            2,
+            format!(
+                "poll {}ms{}",
+                s.poll.as_millis(),
+                if s.tracing { " + trace" } else { " only" }
+            ),
+        ));
+    }
+    if busy {
         parts.push((
             0,
             format!(

@@ -149,7 +149,16 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                 let before = s.timeline.total();
                 // One round: lab, wire and kernel reports together, put in the order they happened.
                 s.tick();
-                app.table_every = s.table_every();
+                // How often the table is read shows in the status bar: redraw when it moves.
+                let every = s.table_every();
+                let busy = |d: Duration| d > opts.poll * 2;
+                let moved = busy(every) != busy(app.table_every)
+                    || (busy(every)
+                        && every.abs_diff(app.table_every) > app.table_every / 5);
+                if moved {
+                    app.table_every = every;
+                    dirty = true;
+                }
                 // Lab events (policy changes included) and kernel transitions all land in the timeline.
                 // The table read that goes with a change is told a round after it (see
                 // Session::cycle): redraw on that round too.
