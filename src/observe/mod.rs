@@ -186,7 +186,7 @@ pub enum Owner {
     Lab(Side, ConnId),
     External {
         pid: Option<u32>,
-        process: Option<String>,
+        process: Option<std::sync::Arc<str>>,
     },
 }
 

@@ -4,15 +4,17 @@
 //! first (at start), walks run on a thread of their own and the poll never waits for one.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-type Owners = HashMap<u32, (u32, String)>;
+/// A process's name is shared by all its sockets' rows (a server may hold tens of thousands).
+type Name = Arc<str>;
+type Owners = HashMap<u32, (u32, Name)>;
 
 /// Inode → (pid, process name); `None` once looked for and not found.
 #[derive(Default)]
 pub struct ProcCache {
-    known: HashMap<u32, Option<(u32, String)>>,
+    known: HashMap<u32, Option<(u32, Name)>>,
     last_walk: Option<Instant>,
     /// The walker thread, once started: requests go in, whole walks come back.
     walker: Option<(mpsc::Sender<()>, mpsc::Receiver<Owners>)>,
@@ -77,7 +79,7 @@ impl ProcCache {
     }
 
     fn install(&mut self, found: Owners, asked: &[u32]) {
-        let mut known: HashMap<u32, Option<(u32, String)>> =
+        let mut known: HashMap<u32, Option<(u32, Name)>> =
             found.into_iter().map(|(i, o)| (i, Some(o))).collect();
         for inode in asked {
             known.entry(*inode).or_insert(None);
@@ -85,7 +87,7 @@ impl ProcCache {
         self.known = known;
     }
 
-    pub fn get(&self, inode: u32) -> (Option<u32>, Option<String>) {
+    pub fn get(&self, inode: u32) -> (Option<u32>, Option<Name>) {
         match self.known.get(&inode) {
             Some(Some((pid, name))) => (Some(*pid), Some(name.clone())),
             _ => (None, None),
@@ -94,7 +96,7 @@ impl ProcCache {
 }
 
 /// Every socket inode held by a process we can see.
-fn walk_proc() -> HashMap<u32, (u32, String)> {
+fn walk_proc() -> Owners {
     let mut out = HashMap::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return out;
@@ -106,7 +108,7 @@ fn walk_proc() -> HashMap<u32, (u32, String)> {
         let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
             continue;
         };
-        let mut name: Option<String> = None;
+        let mut name: Option<Name> = None;
         for fd in fds.flatten() {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
@@ -120,7 +122,7 @@ fn walk_proc() -> HashMap<u32, (u32, String)> {
                 continue;
             };
             let name = name
-                .get_or_insert_with(|| process_name(pid).unwrap_or_else(|| "?".into()))
+                .get_or_insert_with(|| process_name(pid).unwrap_or_else(|| "?".into()).into())
                 .clone();
             out.insert(inode, (pid, name));
         }

@@ -300,9 +300,10 @@ impl Session {
             if discover && let Some(o) = self.observer.as_mut() {
                 o.discover();
             }
-            // The lab's own news is worth a read now; a stranger's socket the tracepoint told of
-            // waits for the next read (which dumps, so it is found).
-            if discover && !matches!(r, Report::Trace(..)) {
+            // The lab's own news (any call or packet: a close() puts a socket in FIN_WAIT_1 at
+            // once) is worth a read now, however long a busy host makes the table interval; a
+            // stranger's socket the tracepoint told of waits for the next read (which dumps).
+            if !matches!(r, Report::Trace(..)) {
                 self.read_soon = true;
             }
         }

@@ -84,7 +84,9 @@ pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) 
         match row.state {
             TcpState::CloseWait => {
                 let (pid, process) = match &o.owner {
-                    Owner::External { pid, process } => (*pid, process.clone()),
+                    Owner::External { pid, process } => {
+                        (*pid, process.as_deref().map(str::to_owned))
+                    }
                     Owner::Lab(Side::Server, _) => (None, Some("tcp-lab's server".into())),
                     Owner::Lab(..) => (None, Some("tcp-lab's client".into())),
                     Owner::Listener => (None, None),

@@ -192,6 +192,11 @@ impl App {
         self.on_shared_snapshot(Arc::new(snap.clone()), now);
     }
 
+    /// Whether `snap` is the snapshot the app last followed.
+    pub fn holds(&self, snap: &Arc<Snapshot>) -> bool {
+        self.last.as_ref().is_some_and(|l| Arc::ptr_eq(l, snap))
+    }
+
     /// As [`App::on_snapshot`], holding the timeline's own snapshot rather than a copy.
     pub fn on_shared_snapshot(&mut self, snap: Arc<Snapshot>, now: Instant) {
         let fresh = self.last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &snap));

@@ -167,7 +167,13 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                 had_snapshot |= first;
                 let changed = s.timeline.total() != before || first;
                 let follow = std::mem::replace(&mut changed_before, changed);
-                if changed || follow {
+                // A table read that only confirms what the tracepoint told adds no line, but it
+                // is what the rows (and the selection) are drawn from.
+                let read = s
+                    .timeline
+                    .shared_snapshot()
+                    .is_some_and(|snap| !app.holds(&snap));
+                if changed || follow || read {
                     if let Some(snap) = s.timeline.shared_snapshot() {
                         app.on_shared_snapshot(snap, now);
                     }
