@@ -91,7 +91,17 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
         parts.push((
             0,
             format!(
-                "busy port: table read every {} ms{}",
+                "{}: table read every {} ms{}",
+                // Every dump walks the host's whole table: a quiet port on a busy host is slow
+                // to read too, and the port is not what is busy then.
+                if tl
+                    .snapshot()
+                    .is_some_and(|x| x.sockets.len() > super::app::BIG_TABLE)
+                {
+                    "busy port"
+                } else {
+                    "busy host"
+                },
                 app.table_every.as_millis(),
                 if s.tracing {
                     ", the tracepoint shows each change"
