@@ -4,7 +4,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{BIN, run_scenario_json, scenario, slow_motion_possible, unprivileged_path_testable};
+use common::{
+    BIN, as_nobody, run_scenario_json, scenario, slow_motion_possible, unprivileged_path_testable,
+};
 use serde_json::Value;
 
 /// Index of the first kernel transition of `side` into `state`.
@@ -175,22 +177,6 @@ fn pcap_export_reads_back_in_tshark() {
             seq.join("\n")
         );
     }
-}
-
-/// Runs the binary as `nobody` (no root, no capabilities).
-fn as_nobody(args: &[&str]) -> std::process::Output {
-    Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            BIN,
-        ])
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -5,10 +5,9 @@ mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, is_root};
+use common::{as_nobody, is_root};
 use tcp_lab::lab::{ClosePolicy, Command as LabCommand, EventKind, LabConfig};
 use tcp_lab::model::{Side, unmap};
 use tcp_lab::observe::trace::{TraceEvent, TraceSource};
@@ -168,21 +167,6 @@ async fn every_transition_of_20_connections_matches_the_tracepoint() {
     );
 }
 
-fn nobody(args: &[&str]) -> std::process::Output {
-    Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            BIN,
-        ])
-        .args(args)
-        .output()
-        .expect("setpriv")
-}
-
 #[test]
 fn unprivileged_falls_back_to_the_poll_and_says_why() {
     if !is_root() {
@@ -199,7 +183,7 @@ fn unprivileged_falls_back_to_the_poll_and_says_why() {
         return;
     }
     // auto: runs, poll only, with the one-line reason in the header.
-    let out = nobody(&["client", "--port", "1", "--timeout", "1s", "--linger", "0"]);
+    let out = as_nobody(&["client", "--port", "1", "--timeout", "1s", "--linger", "0"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
@@ -214,7 +198,7 @@ fn unprivileged_falls_back_to_the_poll_and_says_why() {
         "{line}"
     );
     // trace: refused, with the reason and what to do.
-    let out = nobody(&["client", "--port", "1", "--source", "trace"]);
+    let out = as_nobody(&["client", "--port", "1", "--source", "trace"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

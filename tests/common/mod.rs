@@ -159,3 +159,19 @@ pub fn unprivileged_path_testable(test: &str) -> bool {
     }
     ok
 }
+
+/// Runs the binary as `nobody` (no root, no capabilities).
+pub fn as_nobody(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            BIN,
+        ])
+        .args(args)
+        .output()
+        .expect("setpriv runs")
+}
