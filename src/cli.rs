@@ -282,6 +282,7 @@ pub struct RunArgs {
 }
 
 pub fn main() -> ExitCode {
+    big_blocks_back_to_the_system();
     let cli = Cli::parse();
     // Privilege is asked once, here, and passed down.
     let root = crate::model::is_root();
@@ -513,4 +514,17 @@ fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
         .map_err(|e| anyhow::anyhow!("cannot resolve --host {host}: {e}"))?
         .next()
         .ok_or_else(|| anyhow::anyhow!("--host {host} has no address"))
+}
+
+/// A busy port's snapshots are megabytes each and replaced every read. glibc's default raises its
+/// mmap threshold to the largest block freed, after which such blocks come from the heap, which
+/// fragments and never shrinks: a 50,000-socket watch grew from 41 to 81 MB under TIME_WAIT churn.
+/// A fixed threshold keeps every block of 1 MB or more in its own mapping, given back on free
+/// (52 MB in the same run).
+fn big_blocks_back_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
 }

@@ -1,7 +1,7 @@
 //! Process names for sockets that are not the lab's. A /proc walk is the only way to map a socket
 //! inode to a pid, so it runs only when an unknown inode appears, resolves every inode it meets,
-//! and is cached; never a walk per poll. With 100,000 fds on a host a walk takes ~0.4 s: after the
-//! first (at start), walks run on a thread of their own and the poll never waits for one.
+//! and is cached; never a walk per poll. With 100,000 fds on a host a walk takes ~0.4 s, so
+//! walks run on a thread of their own; only the very first poll waits for one, at most 100 ms.
 
 use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
@@ -25,6 +25,8 @@ pub struct ProcCache {
 
 /// Unknown inodes wait at least this long between walks (a flood of connections costs one walk a second).
 const MIN_WALK_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the first poll waits for the first walk before going on without names.
+const FIRST_WALK_WAIT: Duration = Duration::from_millis(100);
 
 impl ProcCache {
     pub fn resolve(&mut self, inodes: &[u32]) {
@@ -52,12 +54,7 @@ impl ProcCache {
         }
         let first = self.last_walk.is_none();
         self.last_walk = Some(Instant::now());
-        if first {
-            // At start the answer is wanted at once (the first screen names its processes).
-            self.install(walk_proc(), &missing);
-            return;
-        }
-        let (tx, _) = self.walker.get_or_insert_with(|| {
+        let (tx, rx) = self.walker.get_or_insert_with(|| {
             let (req_tx, req_rx) = mpsc::channel::<()>();
             let (res_tx, res_rx) = mpsc::channel();
             // Without a thread, requests go nowhere: unknown sockets stay unnamed, nothing stalls.
@@ -72,10 +69,17 @@ impl ProcCache {
                 });
             (req_tx, res_rx)
         });
-        if tx.send(()).is_ok() {
-            self.in_flight = true;
-            self.asked = missing;
+        if tx.send(()).is_err() {
+            return;
         }
+        // At start the first screen should name its processes, and on most hosts a walk takes a
+        // few ms: wait for it, but never longer than FIRST_WALK_WAIT (0.4 s with 100,000 fds).
+        if first && let Ok(found) = rx.recv_timeout(FIRST_WALK_WAIT) {
+            self.install(found, &missing);
+            return;
+        }
+        self.in_flight = true;
+        self.asked = missing;
     }
 
     fn install(&mut self, found: Owners, asked: &[u32]) {
