@@ -30,7 +30,7 @@ transition on a timeline.\n\nFrames are a 4-digit decimal byte length then the m
 tcp-lab client --port 9999            send \"Hello 모종닷컴\", print the reply, close\n  \
 tcp-lab run assets/scenarios/client-closes-first.toml --port 0\n                                        replay a scripted demonstration\n  \
 sudo tcp-lab --slow --step            slow motion, one packet per space key\n  \
-sudo tcp-lab run assets/scenarios/simultaneous-close.toml --slow 300ms --pcap close.pcap"
+sudo tcp-lab run assets/scenarios/simultaneous-close.toml --slow 300ms --pcap close.pcapng"
 )]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -97,7 +97,7 @@ pub struct SlowArgs {
     /// Slow motion: drop this percentage of packets at random (0-100). Implies --slow.
     #[arg(long, value_name = "PERCENT", value_parser = parse_loss)]
     pub loss: Option<f64>,
-    /// Slow motion: write every packet that crosses the wire to this pcap file (for Wireshark).
+    /// Slow motion: write every packet that crosses the wire to this file, pcapng (for Wireshark).
     /// Implies --slow.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,

@@ -328,10 +328,20 @@ fn too_small_says_so() {
 /// Slow motion: the three-way handshake in step mode, the ACK held mid-wire, a frame in flight.
 fn slow_handshake() -> Lab {
     use std::sync::Arc;
-    use tcp_lab::wire::packet::{ACK, SYN, build};
+    use tcp_lab::wire::packet::{ACK, SYN, TcpOptionElement as O, build, build_with};
     use tcp_lab::wire::{Dir, WireEvent};
     let mut lab = Lab::listening("192.0.2.2");
     lab.app.settings.slow = Some("slow motion 192.0.2.1 ↔ 192.0.2.2 (root)".into());
+    // The options Linux puts on a SYN and a SYN/ACK over a 1500-byte MTU.
+    let opts = |ts: (u32, u32)| {
+        [
+            O::MaximumSegmentSize(1460),
+            O::SelectiveAcknowledgementPermitted,
+            O::Timestamp(ts.0, ts.1),
+            O::Noop,
+            O::WindowScale(7),
+        ]
+    };
     let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
     let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
     let wire = |lab: &mut Lab, ms, w| {
@@ -364,7 +374,12 @@ fn slow_handshake() -> Lab {
     wire(
         &mut lab,
         1000,
-        sent(1, Dir::ToServer, build(c, s, SYN, 7000, 0, b""), false),
+        sent(
+            1,
+            Dir::ToServer,
+            build_with(c, s, SYN, 7000, 0, &opts((1000, 0)), b""),
+            false,
+        ),
     );
     lab.slow_kernel(1010, &[(Side::Client, TcpState::SynSent)]);
     wire(&mut lab, 1500, WireEvent::Delivered { id: 1 });
@@ -374,7 +389,7 @@ fn slow_handshake() -> Lab {
         sent(
             2,
             Dir::ToClient,
-            build(s, c, SYN | ACK, 9000, 7001, b""),
+            build_with(s, c, SYN | ACK, 9000, 7001, &opts((2000, 1000)), b""),
             false,
         ),
     );
@@ -433,7 +448,8 @@ fn slow_motion_ladder_in_step_mode() {
     let lab = slow_handshake();
     let screen = lab.draw(120, 40, 1800);
     assert!(screen.contains("Packet ladder #1 │ 3 packets"), "{screen}");
-    assert!(screen.contains("SYN seq=0 ─"), "{screen}");
+    // A SYN's options where the row has room for them.
+    assert!(screen.contains("SYN seq=0 mss 1460,wscale 7 ─"), "{screen}");
     assert!(screen.contains("SYN/ACK seq=0 ack=1"), "{screen}");
     assert!(screen.contains("ACK seq=1 ack=1 ─▷ ⏸ held"), "{screen}");
     assert!(screen.contains("⏸ held"), "{screen}");
@@ -450,7 +466,7 @@ fn slow_motion_ladder_in_step_mode() {
             .unwrap_or_else(|| panic!("{needle} not on screen:\n{screen}"))
             .to_string()
     };
-    assert!(line("SYN seq=0 ─").contains("SYN_SENT"), "{screen}");
+    assert!(line("SYN seq=0 mss").contains("SYN_SENT"), "{screen}");
     assert!(line("SYN/ACK seq=0").contains("SYN_RECV"), "{screen}");
     assert!(line("ACK seq=1 ack=1").contains("ESTABLISHED"), "{screen}");
     snap_all("slow_step", &lab, 1800);

@@ -115,7 +115,7 @@ fn pcap_export_reads_back_in_tshark() {
         );
         return;
     }
-    let file = std::env::temp_dir().join(format!("tcp-lab-test-{}.pcap", std::process::id()));
+    let file = std::env::temp_dir().join(format!("tcp-lab-test-{}.pcapng", std::process::id()));
     let f = file.to_str().unwrap();
     run_scenario_json("client-closes-first", &["--slow", "50ms", "--pcap", f]);
     let out = Command::new("tshark")

@@ -213,7 +213,7 @@ fn slow_motion_step_mode_one_packet_per_key() {
     let s = t.wait("SYN_SENT", |s| conn_state(s, "client") == "SYN_SENT");
     assert_eq!(conn_state(&s, "server"), "", "{s}");
     assert!(s.contains("Packet ladder #1 │ 1 packet "), "{s}");
-    let syn = line_with(&s, "SYN seq=0 ─");
+    let syn = line_with(&s, "SYN seq=0 ");
     assert!(syn.contains("▷ ⏸ held") && syn.contains("SYN_SENT"), "{s}");
 
     t.keys("Space");
@@ -234,7 +234,7 @@ fn slow_motion_step_mode_one_packet_per_key() {
     // Three arrows: SYN, SYN/ACK, ACK, each with the state it caused beside it.
     assert!(s.contains("Packet ladder #1 │ 3 packets"), "{s}");
     for (arrow, state) in [
-        ("SYN seq=0 ─", "SYN_SENT"),
+        ("SYN seq=0 ", "SYN_SENT"),
         ("SYN/ACK seq=0 ack=1", "SYN_RECV"),
         ("ACK seq=1 ack=1 ─", "ESTABLISHED"),
     ] {
@@ -245,7 +245,7 @@ fn slow_motion_step_mode_one_packet_per_key() {
     }
     assert!(s.contains("STEP: 0 held"), "{s}");
 
-    // w writes what crossed the wire as pcap.
+    // w writes what crossed the wire as pcapng.
     t.keys("w");
     let s = t.wait("the pcap message", |s| s.contains("wrote 3 packets to"));
     // The key bar (the last line) has the whole path; the timeline keeps it too, cut at its edge.
@@ -258,7 +258,13 @@ fn slow_motion_step_mode_one_packet_per_key() {
         .to_string();
     let bytes = std::fs::read(&path).unwrap();
     let _ = std::fs::remove_file(&path);
-    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+    // pcapng: a Section Header Block (type 0x0A0D0D0A, byte-order magic 0x1A2B3C4D).
+    assert!(path.ends_with(".pcapng"), "{path}");
+    assert_eq!(&bytes[..4], &[0x0a, 0x0d, 0x0d, 0x0a]);
+    assert!(matches!(
+        &bytes[8..12],
+        [0x4d, 0x3c, 0x2b, 0x1a] | [0x1a, 0x2b, 0x3c, 0x4d]
+    ));
     t.keys("q");
 }
 

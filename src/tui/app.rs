@@ -112,7 +112,7 @@ pub enum Action {
     Lab(Command),
     Export,
     Wire(WireKey),
-    /// Write the packets so far to a pcap file.
+    /// Write the packets so far to a pcapng file.
     Pcap,
 }
 

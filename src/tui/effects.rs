@@ -124,7 +124,7 @@ fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
 }
 
 pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
-    let path = stamped("capture", "pcap");
+    let path = stamped("capture", "pcapng");
     // What entered the wire, as the live capture (--pcap) holds it: frame numbers match.
     let packets: Vec<_> = s
         .timeline

@@ -10,7 +10,7 @@ use crate::model::{ConnId, Side};
 use crate::observe::{Owner, TcpState};
 use crate::timeline::packets::{Packet, Status};
 use crate::timeline::{Stage, Timeline, What};
-use crate::wire::Dir;
+use crate::wire::{Dir, packet};
 
 /// A state change this soon after a packet reached its side is that packet's doing.
 const REACTION: std::time::Duration = std::time::Duration::from_millis(5);
@@ -354,6 +354,26 @@ fn arrow(
             },
         ),
     };
+    // A SYN's options (what the two sides negotiate) after the label when the row has room:
+    // in full, else without the timestamp values, else MSS and window scale, else not at all.
+    if let Some(t) = p.tcp.as_ref().filter(|t| t.flags & packet::SYN != 0) {
+        let room = inner.saturating_sub(width(tail) + 1 + width(&label) + 4);
+        let least = [
+            t.mss.map(|m| format!("mss {m}")),
+            t.wscale.map(|w| format!("wscale {w}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(",");
+        if let Some(o) = [t.options_text(), t.options_brief(), least]
+            .into_iter()
+            .find(|o| !o.is_empty() && width(o) < room)
+        {
+            label.push(' ');
+            label.push_str(&o);
+        }
+    }
     // The shaft: "─ label ───" cut to `reach` cells, then the head, then blank to the far side.
     let shaft: Vec<char> = format!("─ {label} ")
         .chars()

@@ -120,7 +120,7 @@ pub const HELP: &[(&str, &str)] = &[
         "v",
         "slow motion: show each retransmission on its own ladder line, or fold them (×N)",
     ),
-    ("w", "slow motion: write the packets to a pcap file"),
+    ("w", "slow motion: write the packets to a pcapng file"),
     ("?", "this help (j/k scroll it)"),
     ("q / Ctrl-C", "quit"),
     ("", ""),

@@ -42,7 +42,7 @@ pub struct WireSettings {
     pub loss: f64,
     /// Hold every packet until released one at a time.
     pub step: bool,
-    /// Stream every forwarded packet to this pcap file.
+    /// Stream every forwarded packet to this pcapng file.
     pub pcap: Option<PathBuf>,
 }
 
