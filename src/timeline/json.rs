@@ -48,6 +48,11 @@ enum Body<'a> {
         delay_ms: u64,
     },
     PacketDelivered(PacketJson<'a>),
+    /// A fault put on a packet on purpose (or a rule armed): what, in `message`.
+    Fault {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        packet: Option<u64>,
+    },
     PacketDropped {
         #[serde(flatten)]
         packet: PacketJson<'a>,
@@ -420,6 +425,7 @@ fn entry(e: &Entry, charset: Charset) -> Line<'_> {
             };
             ("wire", body)
         }
+        What::Fault { packet, .. } => ("wire", Body::Fault { packet: *packet }),
         What::Lab(k) => ("lab", lab(k)),
         What::Mass {
             from,

@@ -44,7 +44,11 @@ impl Entry {
                 | EventKind::WriteAborted { why: text, .. },
             ) => text.len(),
             What::Lab(_) => 0,
-            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => t.len(),
+            What::Say(t)
+            | What::Step(t)
+            | What::Note(t)
+            | What::Check { text: t, .. }
+            | What::Fault { text: t, .. } => t.len(),
             What::Kernel(c) => match &c.owner {
                 crate::observe::Owner::External {
                     process: Some(p), ..
@@ -74,6 +78,11 @@ pub enum What {
     Note(String),
     /// Slow motion: a packet entered the wire, arrived, or was dropped (as it was at that moment).
     Packet(Stage, Packet),
+    /// Slow motion: a fault the wire put on a packet on purpose (`packet`: its id), or a rule armed.
+    Fault {
+        packet: Option<u64>,
+        text: String,
+    },
     /// Many sockets that are not the lab's made the same change between two reads of a busy
     /// port: one line for all of them.
     Mass {
@@ -342,6 +351,13 @@ impl Timeline {
             }
             WireEvent::Error { text } => {
                 self.push(at, What::Note(text));
+                return;
+            }
+            WireEvent::Fault { id, text } => {
+                if let Some(id) = id {
+                    self.packets.mark(id, &text);
+                }
+                self.push(at, What::Fault { packet: id, text });
                 return;
             }
         };

@@ -36,6 +36,8 @@ pub struct Packet {
     /// The frame's text when the payload is one whole frame.
     pub text: Option<String>,
     pub retransmission: bool,
+    /// What the wire did to it on purpose (a fault), for the ladder.
+    pub fault: Option<String>,
     pub data: Arc<[u8]>,
     pub wall: SystemTime,
     /// Since the session began.
@@ -210,10 +212,9 @@ impl Tracker {
             self.forget_oldest();
         }
         self.index.insert(id, self.packets.len());
-        let frame = (!matches!(status, Status::Dropped(_))).then(|| {
-            self.frames += 1;
-            self.frames
-        });
+        // Every packet that entered the wire is in the capture, lost ones too.
+        self.frames += 1;
+        let frame = Some(self.frames);
         self.packets.push(Packet {
             id,
             frame,
@@ -224,6 +225,7 @@ impl Tracker {
             rel_ack,
             text,
             retransmission,
+            fault: None,
             data,
             wall,
             sent,
@@ -265,6 +267,13 @@ impl Tracker {
             })
             .collect();
         self.flows.retain(|k, _| live.contains(k));
+    }
+
+    /// Notes a fault the wire put on packet `id`.
+    pub fn mark(&mut self, id: u64, text: &str) {
+        if let Some(&i) = self.index.get(&id) {
+            self.packets[i].fault = Some(text.to_string());
+        }
     }
 
     pub fn set(&mut self, id: u64, status: Status) -> Option<&Packet> {

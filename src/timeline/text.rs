@@ -131,6 +131,13 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
             format!("{} {text}", if *ok { "ok:" } else { "FAILED:" }),
         ),
         What::Note(t) => ("note".into(), t.clone()),
+        What::Fault { packet, text } => (
+            "wire".into(),
+            match packet {
+                Some(id) => format!("fault on packet {id}: {text}"),
+                None => format!("fault: {text}"),
+            },
+        ),
         What::Packet(stage, p) => ("wire".into(), packet_text(*stage, p)),
         What::Mass {
             from,

@@ -346,6 +346,8 @@ fn arrow(
                 crate::wire::DropReason::Loss => "✕ lost",
                 crate::wire::DropReason::QueueFull => "✕ queue full",
                 crate::wire::DropReason::WriteFailed => "✕ failed",
+                crate::wire::DropReason::Fault => "✕ dropped (fault)",
+                crate::wire::DropReason::Blackhole => "✕ blackhole",
             },
             if color {
                 Style::default().fg(Color::Red)

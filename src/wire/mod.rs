@@ -7,6 +7,8 @@
 //! The forwarder is a plain thread around poll(2), not a tokio task: per-packet latency at zero
 //! delay is then a read and a write, and the wire keeps time even when the front end is busy.
 
+pub mod capture;
+pub mod fault;
 pub mod packet;
 pub mod pcap;
 
@@ -27,6 +29,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use crate::model::Side;
+use capture::Capture;
+use fault::{FaultKind, Rule};
+use packet::TcpSummary;
 
 /// Packets waiting on the wire beyond this are dropped (and counted): a stuck step mode or a huge
 /// delay must not grow memory without bound.
@@ -87,6 +92,10 @@ pub enum DropReason {
     QueueFull,
     /// Writing to the far TUN device failed.
     WriteFailed,
+    /// A fault rule or key said so.
+    Fault,
+    /// Its direction was blackholed.
+    Blackhole,
 }
 
 impl DropReason {
@@ -95,6 +104,8 @@ impl DropReason {
             DropReason::Loss => "random loss",
             DropReason::QueueFull => "queue full",
             DropReason::WriteFailed => "write failed",
+            DropReason::Fault => "dropped on purpose",
+            DropReason::Blackhole => "blackhole",
         }
     }
 }
@@ -146,6 +157,12 @@ pub enum WireEvent {
     Error {
         text: String,
     },
+    /// A fault the wire applied on purpose (to packet `id`, when it concerns one), or why it
+    /// could not.
+    Fault {
+        id: Option<u64>,
+        text: String,
+    },
 }
 
 enum Ctl {
@@ -154,6 +171,11 @@ enum Ctl {
     Step(bool),
     ReleaseNext,
     ReleaseAll,
+    Arm(Rule),
+    OnHeld(FaultKind),
+    Rst(Side),
+    Blackhole(Side, Duration),
+    Annotate(String),
     Stop,
 }
 
@@ -194,8 +216,11 @@ impl Wire {
             delay: settings.delay.min(MAX_DELAY),
             loss: settings.loss.clamp(0.0, 100.0),
             step: settings.step,
-            pcap,
+            capture: Capture::new(pcap),
             rng: seed(),
+            rules: Vec::new(),
+            blackhole: [None, None],
+            last_from: [None, None],
         };
         let thread = std::thread::Builder::new()
             .name("tcp-lab-wire".into())
@@ -232,6 +257,31 @@ impl Wire {
     pub fn release_all(&self) {
         self.send(Ctl::ReleaseAll);
     }
+
+    /// The next packets matching the rule get its fault.
+    pub fn arm(&self, rule: Rule) {
+        self.send(Ctl::Arm(rule));
+    }
+
+    /// Step mode: a fault on the packet released next (`Rst` is not one: see [`Wire::rst`]).
+    pub fn on_held(&self, kind: FaultKind) {
+        self.send(Ctl::OnHeld(kind));
+    }
+
+    /// Forges a RST to `toward` now, with the sequence number it expects.
+    pub fn rst(&self, toward: Side) {
+        self.send(Ctl::Rst(toward));
+    }
+
+    /// Drops every packet `from` sends for `d`.
+    pub fn blackhole(&self, from: Side, d: Duration) {
+        self.send(Ctl::Blackhole(from, d));
+    }
+
+    /// A comment for the capture, on the packet delivered last (a kernel state change it caused).
+    pub fn annotate(&self, text: String) {
+        self.send(Ctl::Annotate(text));
+    }
 }
 
 impl Drop for Wire {
@@ -250,6 +300,16 @@ struct Queued {
     due: Instant,
 }
 
+impl Queued {
+    fn dir(&self) -> Dir {
+        if self.to == 1 {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        }
+    }
+}
+
 struct Forwarder {
     /// [client host's TUN, server host's TUN]
     tun: [OwnedFd; 2],
@@ -262,8 +322,13 @@ struct Forwarder {
     delay: Duration,
     loss: f64,
     step: bool,
-    pcap: Option<pcap::PcapWriter<BufWriter<File>>>,
+    capture: Capture<BufWriter<File>>,
     rng: u64,
+    rules: Vec<Rule>,
+    /// Until when each direction (by sender: client, server) is blackholed.
+    blackhole: [Option<Instant>; 2],
+    /// The last TCP packet each side sent, for forging a RST it (or its peer) accepts.
+    last_from: [Option<Arc<[u8]>>; 2],
 }
 
 impl Forwarder {
@@ -287,21 +352,23 @@ impl Forwarder {
         self.settings();
         let mut buf = vec![0u8; 65536];
         loop {
-            let timeout = match self.queue.front() {
-                Some(q) if !self.step => Some(q.due.saturating_duration_since(Instant::now())),
+            let now = Instant::now();
+            let due = match self.queue.iter().map(|q| q.due).min() {
+                Some(d) if !self.step => Some(d),
                 _ => None,
             };
-            if timeout.is_none_or(|t| !t.is_zero()) {
-                // About to sleep: the capture so far reaches the disk.
-                if let Some(p) = self.pcap.as_mut() {
-                    let _ = p.flush();
-                }
-            }
+            let wake_at = match (due, self.capture.next_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = wake_at.map(|t| t.saturating_duration_since(now));
+            self.write_capture(now, false);
             let ready = wait(&[&self.tun[0], &self.tun[1], &self.wake], timeout);
             if ready[2] {
                 let mut b = [0u8; 8];
                 let _ = nix::unistd::read(&self.wake, &mut b);
                 if !self.control() {
+                    self.write_capture(Instant::now(), true);
                     return;
                 }
             }
@@ -310,6 +377,18 @@ impl Forwarder {
             }
             self.deliver_due();
         }
+    }
+
+    fn write_capture(&mut self, now: Instant, all: bool) {
+        if let Err(e) = self.capture.write_ready(now, all) {
+            self.emit(WireEvent::Error {
+                text: format!("pcap capture stopped: {e}"),
+            });
+        }
+    }
+
+    fn fault(&self, id: Option<u64>, text: String) {
+        self.emit(WireEvent::Fault { id, text });
     }
 
     /// Applies pending control messages; false on Stop.
@@ -348,6 +427,25 @@ impl Forwarder {
                         self.deliver(q);
                     }
                 }
+                Ctl::Arm(rule) => {
+                    self.fault(None, format!("wire rule armed: {}", rule.describe()));
+                    self.rules.push(rule);
+                }
+                Ctl::OnHeld(kind) => self.on_held(kind),
+                Ctl::Rst(toward) => self.inject_rst(toward),
+                Ctl::Blackhole(from, d) => {
+                    let i = usize::from(from == Side::Server);
+                    self.blackhole[i] = Some(Instant::now() + d);
+                    self.fault(
+                        None,
+                        format!(
+                            "blackhole: every packet from the {} is dropped for {} ms",
+                            from.name(),
+                            d.as_millis()
+                        ),
+                    );
+                }
+                Ctl::Annotate(text) => self.capture.annotate(text),
             }
         }
         true
@@ -369,55 +467,205 @@ impl Forwarder {
         }
     }
 
-    fn accept(&mut self, from: usize, p: &[u8]) {
+    fn new_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
+        id
+    }
+
+    /// A packet leaves the wire undelivered; the capture keeps it, saying why.
+    fn drop_packet(&mut self, id: u64, dir: Dir, data: Arc<[u8]>, wall: SystemTime, why: DropReason, text: &str) {
+        self.capture.comment(id, format!("tcp-lab wire: {text}"));
+        self.capture.left(id, Instant::now());
+        self.emit(WireEvent::Dropped {
+            id,
+            dir,
+            data,
+            wall,
+            reason: why,
+        });
+    }
+
+    fn accept(&mut self, from: usize, p: &[u8]) {
+        let id = self.new_id();
         let dir = if from == 0 {
             Dir::ToServer
         } else {
             Dir::ToClient
         };
-        let data: Arc<[u8]> = Arc::from(p);
+        let mut data: Arc<[u8]> = Arc::from(p);
         let wall = SystemTime::now();
-        let reason = if self.loss > 0.0 && self.roll() < self.loss {
-            Some(DropReason::Loss)
+        let now = Instant::now();
+        let tcp = TcpSummary::parse(p);
+        if tcp.is_some() {
+            self.last_from[from] = Some(data.clone());
+        }
+        // Everything that entered the wire is in the capture, lost packets too: a reader then
+        // sees the original before its retransmission, as the sender sent them.
+        self.capture.add(id, wall, data.clone());
+        if self.blackhole[from].is_some_and(|t| now >= t) {
+            self.blackhole[from] = None;
+            self.fault(None, format!("blackhole from the {} ended", dir.sender().name()));
+        }
+        let drop = if self.blackhole[from].is_some() {
+            Some((DropReason::Blackhole, "blackhole".to_string()))
+        } else if self.loss > 0.0 && self.roll() < self.loss {
+            Some((DropReason::Loss, "lost (--loss)".to_string()))
         } else if self.queue.len() >= QUEUE_LIMIT {
-            Some(DropReason::QueueFull)
+            Some((DropReason::QueueFull, "dropped: the wire's queue is full".to_string()))
         } else {
             None
         };
-        if let Some(reason) = reason {
-            self.emit(WireEvent::Dropped {
-                id,
-                dir,
-                data,
-                wall,
-                reason,
-            });
-            return;
+        if let Some((why, text)) = drop {
+            return self.drop_packet(id, dir, data, wall, why, &text);
         }
-        if let Some(w) = self.pcap.as_mut()
-            && let Err(e) = w.packet(wall, p)
-        {
-            self.pcap = None;
-            self.emit(WireEvent::Error {
-                text: format!("pcap capture stopped: {e}"),
-            });
+        let rule = self
+            .rules
+            .iter()
+            .position(|r| r.on.matches(dir, tcp.as_ref()));
+        let fault = rule.map(|i| {
+            let r = &mut self.rules[i];
+            r.count = r.count.saturating_sub(1);
+            let (kind, what) = (r.kind, r.describe());
+            if r.count == 0 {
+                self.rules.remove(i);
+            }
+            (kind, what)
+        });
+        let mut due = now + self.delay;
+        let mut after: Option<Arc<[u8]>> = None;
+        if let Some((kind, rule)) = fault.clone() {
+            let text = format!("{} ({rule})", kind.done());
+            self.capture.comment(id, format!("tcp-lab wire: {text}"));
+            match kind {
+                FaultKind::Drop => {
+                    self.capture.left(id, now);
+                    self.fault(Some(id), text);
+                    return self.emit(WireEvent::Dropped {
+                        id,
+                        dir,
+                        data,
+                        wall,
+                        reason: DropReason::Fault,
+                    });
+                }
+                FaultKind::Dup => after = Some(data.clone()),
+                FaultKind::Delay(d) => due += d,
+                FaultKind::Corrupt => {
+                    data = Arc::from(packet::corrupt_checksum(&data));
+                    self.capture.replace(id, data.clone());
+                }
+                FaultKind::Rst { toward } => {
+                    after = packet::rst_for(p, toward == dir.sender()).map(Arc::from);
+                }
+            }
+            // Told after the packet's own line, so the mark lands on it.
+            self.enqueue(id, 1 - from, data, wall, due);
+            self.fault(Some(id), text);
+        } else {
+            self.enqueue(id, 1 - from, data, wall, due);
         }
+        if let Some((extra, (kind, _))) = after.zip(fault) {
+            let to = match kind {
+                FaultKind::Rst { toward } => usize::from(toward == Side::Client) ^ 1,
+                _ => 1 - from,
+            };
+            let what = match kind {
+                FaultKind::Rst { toward } => format!("forged RST to the {}", toward.name()),
+                _ => format!("duplicate of packet {id}"),
+            };
+            self.inject(to, extra, what);
+        }
+    }
+
+    /// Puts a packet on the wire and says so.
+    fn enqueue(&mut self, id: u64, to: usize, data: Arc<[u8]>, wall: SystemTime, due: Instant) {
+        let dir = if to == 1 { Dir::ToServer } else { Dir::ToClient };
         self.emit(WireEvent::Sent {
             id,
             dir,
             data: data.clone(),
             wall,
-            delay: self.delay,
+            delay: due.saturating_duration_since(Instant::now()),
             held: self.step,
         });
-        self.queue.push_back(Queued {
-            id,
-            to: 1 - from,
-            data,
-            due: Instant::now() + self.delay,
-        });
+        self.queue.push_back(Queued { id, to, data, due });
+    }
+
+    /// A packet the wire made (a duplicate, a forged RST), delivered to host `to` (0: client).
+    fn inject(&mut self, to: usize, data: Arc<[u8]>, what: String) {
+        let id = self.new_id();
+        let wall = SystemTime::now();
+        self.capture.add(id, wall, data.clone());
+        self.capture.comment(id, format!("tcp-lab wire: injected: {what}"));
+        self.enqueue(id, to, data, wall, Instant::now() + self.delay);
+        self.fault(Some(id), format!("injected: {what}"));
+    }
+
+    fn inject_rst(&mut self, toward: Side) {
+        let last = [self.last_from[0].as_deref(), self.last_from[1].as_deref()];
+        match fault::forge_rst(toward, last) {
+            Some(rst) => {
+                let to = usize::from(toward == Side::Server);
+                self.inject(to, Arc::from(rst), format!("forged RST to the {}", toward.name()));
+            }
+            None => self.fault(
+                None,
+                format!("no RST forged: no packet of the {}'s connection crossed the wire yet", toward.name()),
+            ),
+        }
+    }
+
+    /// Step mode's fault keys: on the packet released next.
+    fn on_held(&mut self, kind: FaultKind) {
+        let Some(front) = self.queue.front() else {
+            return self.fault(None, format!("{}: no packet is held on the wire", kind.step_name()));
+        };
+        let (id, dir, data) = (front.id, front.dir(), front.data.clone());
+        let text = format!("{} (key)", kind.done());
+        self.capture.comment(id, format!("tcp-lab wire: {text}"));
+        match kind {
+            FaultKind::Drop => {
+                self.queue.pop_front();
+                self.capture.left(id, Instant::now());
+                self.fault(Some(id), text);
+                self.emit(WireEvent::Dropped {
+                    id,
+                    dir,
+                    data,
+                    wall: SystemTime::now(),
+                    reason: DropReason::Fault,
+                });
+            }
+            FaultKind::Dup => {
+                self.fault(Some(id), text);
+                let to = self.queue.front().map_or(0, |q| q.to);
+                self.inject(to, data, format!("duplicate of packet {id}"));
+                // Right behind the original, not at the end of the line.
+                if let Some(copy) = self.queue.pop_back() {
+                    self.queue.insert(1.min(self.queue.len()), copy);
+                }
+            }
+            FaultKind::Delay(_) => {
+                if self.queue.len() < 2 {
+                    return self.fault(
+                        Some(id),
+                        "wire.delay: no other packet is held for it to fall behind".into(),
+                    );
+                }
+                self.queue.swap(0, 1);
+                self.fault(Some(id), text);
+            }
+            FaultKind::Corrupt => {
+                let bad: Arc<[u8]> = Arc::from(packet::corrupt_checksum(&data));
+                self.capture.replace(id, bad.clone());
+                if let Some(q) = self.queue.front_mut() {
+                    q.data = bad;
+                }
+                self.fault(Some(id), text);
+            }
+            FaultKind::Rst { toward } => self.inject_rst(toward),
+        }
     }
 
     fn deliver_due(&mut self) {
@@ -425,8 +673,9 @@ impl Forwarder {
             return;
         }
         let now = Instant::now();
-        while self.queue.front().is_some_and(|q| q.due <= now) {
-            if let Some(q) = self.queue.pop_front() {
+        // In order of arrival, except what a fault delayed.
+        while let Some(i) = self.queue.iter().position(|q| q.due <= now) {
+            if let Some(q) = self.queue.remove(i) {
                 self.deliver(q);
             }
         }
@@ -436,15 +685,13 @@ impl Forwarder {
         // Stamped before the write: the receiving kernel reacts inside it, and the timeline should
         // show the arrival before its consequences.
         let at = Instant::now();
+        self.capture.left(q.id, at);
         let written = nix::unistd::write(&self.tun[q.to], &q.data);
         if written.is_err() {
+            let dir = q.dir();
             self.emit(WireEvent::Dropped {
                 id: q.id,
-                dir: if q.to == 1 {
-                    Dir::ToServer
-                } else {
-                    Dir::ToClient
-                },
+                dir,
                 data: q.data,
                 wall: SystemTime::now(),
                 reason: DropReason::WriteFailed,

@@ -75,6 +75,10 @@ impl<W: Write> PcapWriter<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.get_mut().flush()
     }
+
+    pub fn into_inner(self) -> W {
+        self.out.into_inner()
+    }
 }
 
 #[cfg(test)]

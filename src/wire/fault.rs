@@ -1,0 +1,189 @@
+//! Faults the wire can put on a packet on purpose: drop it, duplicate it, delay it past the next
+//! one, corrupt its checksum, answer it with a forged RST; or blackhole one direction. A [`Rule`]
+//! (a scenario step) waits for the next packets that [`Match`]; the dashboard's keys apply a fault
+//! to the packet step mode holds.
+
+use std::time::Duration;
+
+use super::Dir;
+use super::packet::{self, ACK, FIN, PSH, RST, SYN, TcpSummary};
+use crate::model::Side;
+
+/// Which packets a rule waits for, as a teacher says it: "the server's FIN".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Match {
+    /// Who sent it; any side when None.
+    pub from: Option<Side>,
+    /// Flags that must be set. Of SYN, FIN, RST and PSH, those not named must be clear, so
+    /// "ACK" is a bare ACK (no data, no FIN) and "FIN" a FIN with or without ACK; ACK itself
+    /// is free unless named.
+    pub flags: Option<u8>,
+}
+
+impl Match {
+    /// "FIN", "FIN/ACK", "SYN,ACK", "ack": flag names joined by `/`, `,`, `+` or spaces.
+    pub fn parse_flags(s: &str) -> Result<u8, String> {
+        let mut f = 0;
+        for name in s.split(['/', ',', '+', ' ', '|']).filter(|n| !n.is_empty()) {
+            f |= match name.to_ascii_uppercase().as_str() {
+                "SYN" => SYN,
+                "FIN" => FIN,
+                "RST" => RST,
+                "PSH" => PSH,
+                "ACK" => ACK,
+                other => {
+                    return Err(format!(
+                        "flag {other:?} in {s:?}: use SYN, FIN, RST, PSH or ACK (e.g. \"FIN/ACK\")"
+                    ));
+                }
+            };
+        }
+        if f == 0 {
+            return Err(format!("flags {s:?} names no flag"));
+        }
+        Ok(f)
+    }
+
+    pub fn matches(&self, dir: Dir, tcp: Option<&TcpSummary>) -> bool {
+        if self.from.is_some_and(|s| s != dir.sender()) {
+            return false;
+        }
+        let Some(want) = self.flags else {
+            return true;
+        };
+        let Some(t) = tcp else { return false };
+        let strict = SYN | FIN | RST | PSH;
+        t.flags & want == want && t.flags & strict & !want == 0
+    }
+
+    /// "FIN from the client", "any packet from the server", "SYN/ACK".
+    pub fn describe(&self) -> String {
+        let what = self
+            .flags
+            .map_or("any packet".to_string(), packet::flag_names);
+        match self.from {
+            Some(s) => format!("{what} from the {}", s.name()),
+            None => what,
+        }
+    }
+}
+
+/// What the wire does to one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Never delivered (the capture keeps it, marked).
+    Drop,
+    /// Delivered twice.
+    Dup,
+    /// Held this much longer than the wire's delay, so packets sent after it overtake it. From a
+    /// key in step mode: moved behind the next held packet.
+    Delay(Duration),
+    /// Delivered with a wrong TCP checksum: the receiving kernel discards it.
+    Corrupt,
+    /// Delivered, then a RST with the sequence number `toward` expects is forged to it.
+    Rst { toward: Side },
+}
+
+impl FaultKind {
+    /// The scenario step that asks for it (`wire.drop`, ...).
+    pub fn step_name(self) -> &'static str {
+        match self {
+            FaultKind::Drop => "wire.drop",
+            FaultKind::Dup => "wire.dup",
+            FaultKind::Delay(_) => "wire.delay",
+            FaultKind::Corrupt => "wire.corrupt",
+            FaultKind::Rst { .. } => "wire.rst",
+        }
+    }
+
+    /// What happened, for the timeline and the capture: "dropped", "duplicated", ...
+    pub fn done(self) -> String {
+        match self {
+            FaultKind::Drop => "dropped".into(),
+            FaultKind::Dup => "duplicated".into(),
+            FaultKind::Delay(d) if d.is_zero() => "held back behind the next packet".into(),
+            FaultKind::Delay(d) => format!("delayed {} ms more", d.as_millis()),
+            FaultKind::Corrupt => "checksum corrupted (the receiver discards it)".into(),
+            FaultKind::Rst { toward } => format!("answered with a forged RST to the {}", toward.name()),
+        }
+    }
+}
+
+/// A fault waiting for its packets: the next `count` packets that match get it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub kind: FaultKind,
+    pub on: Match,
+    pub count: u32,
+}
+
+impl Rule {
+    pub fn describe(&self) -> String {
+        let n = if self.count == 1 {
+            "the next".to_string()
+        } else {
+            format!("the next {}", self.count)
+        };
+        format!("{}: {n} {}", self.kind.step_name(), self.on.describe())
+    }
+}
+
+/// A forged RST toward `side`, from the last packets seen each way: built from what `side`
+/// itself sent last (the ACK it carries is exactly the sequence it expects next), else from
+/// what its peer sent last.
+pub fn forge_rst(toward: Side, last_from: [Option<&[u8]>; 2]) -> Option<Vec<u8>> {
+    let (own, peer) = match toward {
+        Side::Client => (last_from[0], last_from[1]),
+        Side::Server => (last_from[1], last_from[0]),
+    };
+    own.and_then(|p| packet::rst_for(p, true))
+        .or_else(|| peer.and_then(|p| packet::rst_for(p, false)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    fn pkt(flags: u8, payload: &[u8]) -> TcpSummary {
+        let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
+        let b = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 9999);
+        TcpSummary::parse(&packet::build(a, b, flags, 1, 1, payload)).expect("tcp")
+    }
+
+    #[test]
+    fn flags_match_as_a_teacher_means_them() {
+        let fin = Match {
+            from: Some(Side::Client),
+            flags: Some(Match::parse_flags("FIN").unwrap()),
+        };
+        assert!(fin.matches(Dir::ToServer, Some(&pkt(FIN | ACK, b""))));
+        assert!(!fin.matches(Dir::ToClient, Some(&pkt(FIN | ACK, b""))));
+        assert!(!fin.matches(Dir::ToServer, Some(&pkt(ACK, b""))));
+        let ack = Match {
+            from: None,
+            flags: Some(Match::parse_flags("ack").unwrap()),
+        };
+        assert!(ack.matches(Dir::ToClient, Some(&pkt(ACK, b""))));
+        assert!(!ack.matches(Dir::ToClient, Some(&pkt(FIN | ACK, b""))));
+        assert!(!ack.matches(Dir::ToClient, Some(&pkt(PSH | ACK, b"0001x"))));
+        assert!(Match::default().matches(Dir::ToClient, None));
+        assert_eq!(Match::parse_flags("SYN/ACK"), Ok(SYN | ACK));
+        assert!(Match::parse_flags("FIN/URG").unwrap_err().contains("URG"));
+        assert_eq!(fin.describe(), "FIN from the client");
+    }
+
+    #[test]
+    fn a_forged_rst_carries_the_sequence_its_target_expects() {
+        let c = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
+        let s = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 9999);
+        // The client's last ACK acknowledges 5001: a RST to it must carry seq 5001.
+        let last_client = packet::build(c, s, ACK, 1001, 5001, b"");
+        let rst = forge_rst(Side::Client, [Some(&last_client), None]).expect("rst");
+        let t = TcpSummary::parse(&rst).expect("tcp");
+        assert_eq!((t.flags & RST, t.seq), (RST, 5001));
+        assert_eq!(t.dst, std::net::SocketAddr::V4(c));
+        assert!(packet::checksums_ok(&rst));
+        assert!(forge_rst(Side::Server, [None, None]).is_none());
+    }
+}
