@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::headless::print::RunFormat;
 use crate::headless::{self, ClientOpts, Ending, Format};
 use crate::hosts::Hosts;
 use crate::lab::{ClosePolicy, LabConfig};
@@ -141,7 +142,8 @@ pub enum Cmd {
     Server(ServerArgs),
     /// Headless client: connect, send messages, print each reply, then close.
     Client(ClientArgs),
-    /// Run a scenario (TOML) on real sockets and print its timeline; exits 1 if an expectation fails.
+    /// Run a scenario (TOML) on real sockets and print its timeline (or a TAP report); exits 1 if
+    /// an action or an expectation fails.
     Run(RunArgs),
     /// Watch any port on this host (or in a container's network namespace) without a lab: the
     /// dashboard, or with --format a stream of state changes, summaries and alerts.
@@ -271,8 +273,10 @@ pub struct RunArgs {
     pub port: Option<u16>,
     #[command(flatten)]
     pub slow: SlowArgs,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output: readable text lines, JSON lines, or a TAP version 13 report for graders and CI
+    /// (expected and observed states under each failed check).
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    pub format: RunFormat,
     /// Where state transitions come from: `auto` uses the kernel's sock:inet_sock_set_state
     /// tracepoint when this process may (root or CAP_PERFMON), so even microsecond states
     /// (SYN_SENT, SYN_RECV, FIN_WAIT_1, LAST_ACK) are seen, else the socket-table poll alone, and

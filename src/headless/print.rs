@@ -1,5 +1,6 @@
-//! Headless printing: the session header, then each new timeline entry as a text or JSON line,
-//! printed as it arrives (this stream is not bounded: it is never held).
+//! Headless printing: the session header, then each new timeline entry as a text or JSON line
+//! (or, for `run --format tap`, a text line behind `# `), printed as it arrives (this stream is not
+//! bounded: it is never held).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -17,10 +18,24 @@ pub enum Format {
     Json,
 }
 
+/// `run`'s output: the timeline as text or JSON lines, or a TAP report of the scenario's checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RunFormat {
+    /// One readable line per entry.
+    #[default]
+    Text,
+    /// One JSON object per line (fields documented in README.md).
+    Json,
+    /// TAP version 13: a test point per action and per expectation, the timeline as `#` comments.
+    Tap,
+}
+
 /// Prints a session's timeline as it grows.
 pub struct Printer<'a> {
     out: &'a mut dyn Write,
     pub format: Format,
+    /// Put before each entry's line: `# ` makes the timeline TAP comments.
+    prefix: &'static str,
     /// Absolute position of the next entry to print.
     printed: u64,
 }
@@ -30,7 +45,17 @@ impl<'a> Printer<'a> {
         Self {
             out,
             format,
+            prefix: "",
             printed: 0,
+        }
+    }
+
+    /// Prints the timeline as text lines behind `# `: comments in a TAP stream, which a TAP
+    /// consumer ignores and a person reads as the story.
+    pub fn comments(out: &'a mut dyn Write) -> Self {
+        Self {
+            prefix: "# ",
+            ..Self::new(out, Format::Text)
         }
     }
 
@@ -60,7 +85,7 @@ impl<'a> Printer<'a> {
                 Format::Text => s.timeline.text(e),
                 Format::Json => crate::timeline::json::line(e, s.timeline.charset()),
             };
-            let _ = writeln!(self.out, "{line}");
+            let _ = writeln!(self.out, "{}{line}", self.prefix);
         }
         self.printed = s.timeline.total();
         let _ = self.out.flush();

@@ -1,15 +1,15 @@
 //! `tcp-lab run`: a scenario carried out on real sockets, each expectation checked against the
-//! kernel, the timeline printed as it goes.
+//! kernel, the timeline printed as it goes (or, with `--format tap`, a TAP report of the checks).
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::print::{self, Format, Printer};
+use super::print::{self, Format, Printer, RunFormat};
 use crate::lab::{Command, EventKind, LabConfig};
 use crate::model::{ConnId, Side};
 use crate::observe::SourceChoice;
-use crate::scenario::{Action, Expect, Scenario, timeout_or_default};
+use crate::scenario::{Action, Expect, Scenario, Step, timeout_or_default};
 use crate::session::{Session, Slow};
 
 const POLL: Duration = Duration::from_millis(10);
@@ -20,12 +20,132 @@ fn one_line(text: &str) -> String {
 }
 const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The client a step acts on when it names none.
+const DEFAULT_CLIENT: &str = "a";
+
 struct Runner<'a> {
     s: Session,
     clients: HashMap<String, ConnId>,
     p: Printer<'a>,
     /// Added to every wait in slow motion.
     stretch: Duration,
+    /// The TAP report, with `--format tap`.
+    tap: Option<Tap>,
+}
+
+/// One expectation of a step (an `expect` entry or its `wait_for`) and how long it may take.
+struct Check {
+    e: Expect,
+    timeout: Duration,
+    wait_for: bool,
+}
+
+/// A step's expectations, in the order they are checked: `expect` first, then `wait_for`.
+fn checks(step: &Step) -> anyhow::Result<Vec<Check>> {
+    let timeout = timeout_or_default(step.timeout.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+    let mut out = Vec::new();
+    for e in &step.expect {
+        out.push(Check {
+            e: Expect::parse(e).map_err(|e| anyhow::anyhow!(e))?,
+            timeout,
+            wait_for: false,
+        });
+    }
+    if let Some(w) = &step.wait_for {
+        let mut e =
+            Expect::parse(&format!("{}:{}", w.side, w.state)).map_err(|e| anyhow::anyhow!(e))?;
+        e.client = w.client.clone().or(e.client);
+        let t = timeout_or_default(w.timeout.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+        out.push(Check {
+            e,
+            timeout: t,
+            wait_for: true,
+        });
+    }
+    Ok(out)
+}
+
+/// Why an expectation failed, for the TAP diagnostic.
+struct Miss {
+    message: String,
+    /// Side, client when not "a", and state: "client FIN_WAIT_2".
+    expected: String,
+    /// What the kernel showed for that side at the deadline: "client FIN_WAIT_1", "no socket".
+    observed: String,
+    waited: Option<Duration>,
+}
+
+/// `side[@client]` of an expectation, the client named only when it is not the default.
+fn who(e: &Expect, name: &str) -> String {
+    match e.client.as_deref().unwrap_or(name) {
+        DEFAULT_CLIENT => e.side.name().to_string(),
+        c => format!("{}@{c}", e.side.name()),
+    }
+}
+
+/// The state an expectation wants as a scenario writes it: `FIN_WAIT_2`, `GONE`.
+fn wanted(e: &Expect) -> &'static str {
+    e.state.map_or("GONE", |s| s.name())
+}
+
+/// "2s", "0.2s": a duration as the scenario files write it.
+fn secs(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+/// The test points of a scenario, in order: each step's action, then each of its expectations.
+/// Known before anything runs, so the plan line comes first.
+fn test_points(sc: &Scenario) -> anyhow::Result<Vec<String>> {
+    let mut points = Vec::new();
+    for (i, step) in sc.steps.iter().enumerate() {
+        let n = i + 1;
+        let name = step.client.as_deref().unwrap_or(DEFAULT_CLIENT);
+        if let Some(a) = &step.action {
+            points.push(format!("step {n}: {a} ({name})"));
+        }
+        for c in checks(step)? {
+            let verb = if c.wait_for { "wait_for" } else { "expect" };
+            points.push(format!(
+                "step {n}: {verb} {}:{}",
+                who(&c.e, name),
+                wanted(&c.e)
+            ));
+        }
+    }
+    Ok(points)
+}
+
+/// A TAP version 13 report: the planned test points and how many were reported.
+struct Tap {
+    points: Vec<String>,
+    done: usize,
+}
+
+impl Tap {
+    /// The next test point's line: `ok 3 - step 2: client.send (a)`. The description is kept on
+    /// one line, and a `#` in it (a client's name) escaped, so it cannot start a directive.
+    fn line(&mut self, ok: bool, directive: &str) -> String {
+        let desc = self.points.get(self.done).map_or("", String::as_str);
+        self.done += 1;
+        format!(
+            "{}ok {} - {}{directive}",
+            if ok { "" } else { "not " },
+            self.done,
+            one_line(desc).replace('\\', "\\\\").replace('#', "\\#")
+        )
+    }
+}
+
+/// A YAML diagnostic block under a `not ok` line, each value a double-quoted YAML string (a JSON
+/// string is one).
+fn yaml(fields: &[(&str, &str)]) -> String {
+    let mut out = String::from("  ---");
+    for (k, v) in fields {
+        let v = serde_json::to_string(v).unwrap_or_default();
+        out.push_str(&format!("\n  {k}: {v}"));
+    }
+    out.push_str("\n  ...");
+    out
 }
 
 /// Runs a scenario; returns whether every expectation held.
@@ -33,7 +153,32 @@ pub async fn run(
     sc: &Scenario,
     port: Option<u16>,
     slow: Option<Slow>,
-    (format, source): (Format, SourceChoice),
+    (format, source): (RunFormat, SourceChoice),
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let tap = match format {
+        RunFormat::Tap => {
+            let points = test_points(sc)?;
+            let _ = writeln!(out, "TAP version 13\n1..{}", points.len());
+            Some(Tap { points, done: 0 })
+        }
+        RunFormat::Text | RunFormat::Json => None,
+    };
+    let tapped = tap.is_some();
+    let res = carry_out(sc, port, slow, (format, source, tap), out).await;
+    if tapped && let Err(e) = &res {
+        // A consumer stops here and reports the run as failed, with the reason.
+        let _ = writeln!(out, "Bail out! {}", one_line(&format!("{e:#}")));
+        let _ = out.flush();
+    }
+    res
+}
+
+async fn carry_out(
+    sc: &Scenario,
+    port: Option<u16>,
+    slow: Option<Slow>,
+    (format, source, tap): (RunFormat, SourceChoice, Option<Tap>),
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
     if sc.slow && slow.is_none() {
@@ -62,11 +207,18 @@ pub async fn run(
         None => cfg,
     };
     let s = Session::start_with(cfg, wire, source).await?;
+    let (p, format) = match format {
+        RunFormat::Text => (Printer::new(out, Format::Text), Format::Text),
+        RunFormat::Json => (Printer::new(out, Format::Json), Format::Json),
+        // The header's text lines are comments already.
+        RunFormat::Tap => (Printer::comments(out), Format::Text),
+    };
     let mut r = Runner {
         s,
         clients: HashMap::new(),
-        p: Printer::new(out, format),
+        p,
         stretch,
+        tap,
     };
     let header = print::header(&r.s, &format!("run {:?}", sc.name), format);
     r.p.line(&header);
@@ -74,10 +226,10 @@ pub async fn run(
         r.s.settle();
         r.s.timeline.say(Instant::now(), one_line(about));
     }
-    let mut checks = 0;
+    let mut checks_made = 0;
     for (i, step) in sc.steps.iter().enumerate() {
         let n = i + 1;
-        let name = step.client.clone().unwrap_or_else(|| "a".into());
+        let name = step.client.clone().unwrap_or_else(|| DEFAULT_CLIENT.into());
         if let Some(say) = &step.say {
             // Narration goes after everything that happened before it, held reports included.
             r.s.settle();
@@ -89,36 +241,41 @@ pub async fn run(
             r.s.timeline
                 .step(Instant::now(), format!("step {n}: {a} ({name})"));
             if let Err(e) = r.act(&name, action).await {
+                r.not_ok(&[("message", "action failed"), ("error", &e)]);
                 r.fail(format!("step {n}: {e}"));
+                r.skip_rest();
                 return Ok(false);
             }
+            r.ok();
         }
-        let mut expects: Vec<(Expect, Duration)> = Vec::new();
-        let timeout =
-            timeout_or_default(step.timeout.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-        for e in &step.expect {
-            expects.push((Expect::parse(e).map_err(|e| anyhow::anyhow!(e))?, timeout));
-        }
-        if let Some(w) = &step.wait_for {
-            let mut e = Expect::parse(&format!("{}:{}", w.side, w.state))
-                .map_err(|e| anyhow::anyhow!(e))?;
-            e.client = w.client.clone().or(e.client);
-            let t = timeout_or_default(w.timeout.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-            expects.push((e, t));
-        }
-        for (e, t) in expects {
-            checks += 1;
-            if !r.expect(&name, &e, t).await {
+        for c in checks(step)? {
+            checks_made += 1;
+            if let Err(miss) = r.expect(&name, &c.e, c.timeout).await {
+                let waited = miss.waited.map(secs);
+                let mut diag = vec![
+                    ("message", miss.message.as_str()),
+                    ("expected", &miss.expected),
+                    ("observed", &miss.observed),
+                ];
+                if let Some(w) = &waited {
+                    diag.push(("waited", w));
+                }
+                r.not_ok(&diag);
                 r.fail(format!("step {n}: expectation not met"));
+                r.skip_rest();
                 return Ok(false);
             }
+            r.ok();
         }
         r.flush();
     }
     r.s.drain();
     r.s.timeline.note(
         Instant::now(),
-        format!("scenario passed: {} steps, {checks} checks", sc.steps.len()),
+        format!(
+            "scenario passed: {} steps, {checks_made} checks",
+            sc.steps.len()
+        ),
     );
     r.flush();
     Ok(true)
@@ -137,6 +294,35 @@ impl Runner<'_> {
 
     fn flush(&mut self) {
         self.p.new_entries(&self.s);
+    }
+
+    /// TAP: the next test point passed.
+    fn ok(&mut self) {
+        if let Some(tap) = &mut self.tap {
+            let line = tap.line(true, "");
+            self.p.line(&line);
+        }
+    }
+
+    /// TAP: the next test point failed, with a YAML diagnostic. What the timeline holds so far is
+    /// printed first, so the story leads up to it.
+    fn not_ok(&mut self, diag: &[(&str, &str)]) {
+        if let Some(tap) = &mut self.tap {
+            let line = tap.line(false, "");
+            self.flush();
+            self.p.line(&line);
+            self.p.line(&yaml(diag));
+        }
+    }
+
+    /// TAP: the planned test points a failure kept from running, skipped so the plan still holds.
+    fn skip_rest(&mut self) {
+        if let Some(tap) = &mut self.tap {
+            while tap.done < tap.points.len() {
+                let line = tap.line(true, " # SKIP an earlier step failed");
+                self.p.line(&line);
+            }
+        }
     }
 
     fn fail(&mut self, why: String) {
@@ -261,8 +447,9 @@ impl Runner<'_> {
     }
 
     /// Polls the kernel until the expectation holds or the deadline passes; records the check.
-    async fn expect(&mut self, name: &str, e: &Expect, timeout: Duration) -> bool {
+    async fn expect(&mut self, name: &str, e: &Expect, timeout: Duration) -> Result<(), Miss> {
         let client = e.client.as_deref().unwrap_or(name);
+        let expected = format!("{} {}", who(e, name), wanted(e));
         let Ok(id) = self.conn(client) else {
             self.s.settle();
             self.s.timeline.check(
@@ -274,7 +461,12 @@ impl Runner<'_> {
                     e.label()
                 ),
             );
-            return false;
+            return Err(Miss {
+                message: format!("no client named {client:?}: connect it first"),
+                expected,
+                observed: "no such client".into(),
+                waited: None,
+            });
         };
         let timeout = timeout + self.stretch;
         let deadline = Instant::now() + timeout;
@@ -301,9 +493,12 @@ impl Runner<'_> {
                     format!("{} #{id} is {}{timer}", e.side.name(), e.label()),
                 );
                 self.flush();
-                return true;
+                return Ok(());
             }
             if Instant::now() >= deadline {
+                let observed = seen.as_ref().map_or("no socket".to_string(), |r| {
+                    format!("{} {}", who(e, name), r.state.name())
+                });
                 let shown = seen.map_or("no socket (gone)".to_string(), |r| {
                     r.state.name().to_string()
                 });
@@ -318,7 +513,12 @@ impl Runner<'_> {
                         timeout.as_secs_f64()
                     ),
                 );
-                return false;
+                return Err(Miss {
+                    message: "expectation not met".into(),
+                    expected,
+                    observed,
+                    waited: Some(timeout),
+                });
             }
             self.s.step(POLL).await;
             self.flush();
