@@ -9,8 +9,10 @@ use serde::Deserialize;
 use crate::lab::ClosePolicy;
 use crate::model::Side;
 pub use crate::model::parse_duration;
-use crate::observe::TcpState;
+use crate::observe::tcpinfo::TcpInfo;
+use crate::observe::{SocketRow, TcpState, TimerKind};
 use crate::protocol::{Charset, DEFAULT_MESSAGE};
+use crate::wire::fault::{FaultKind, Match, Rule};
 
 /// How long a step's expectations may take by default.
 pub const DEFAULT_EXPECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -33,6 +35,10 @@ pub struct Scenario {
     /// The scenario shows states that only slow motion makes visible (run it with --slow).
     #[serde(default)]
     pub slow: bool,
+    /// Kernel settings inside both private hosts of slow motion, e.g.
+    /// `sysctl = { "net.ipv4.tcp_rfc1337" = "1" }` (the machine's own are never touched).
+    #[serde(default)]
+    pub sysctl: std::collections::BTreeMap<String, String>,
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
 }
@@ -56,9 +62,24 @@ pub struct Step {
     /// For `server.policy`.
     #[serde(default)]
     pub policy: Option<ClosePolicy>,
-    /// For `sleep`.
+    /// For `sleep`, `wire.delay` (how much later) and `wire.blackhole` (how long).
     #[serde(default)]
     pub duration: Option<String>,
+    /// For `wire.*`: which packets the fault waits for, e.g. `{ from = "server", flags = "FIN" }`.
+    #[serde(default, rename = "match")]
+    pub matching: Option<MatchSpec>,
+    /// For `wire.*` with a `match`: how many matching packets get the fault (default 1).
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// For `wire.rst`: the side the forged RST goes to.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The action must fail, with an error containing this text (e.g. "timed out").
+    #[serde(default)]
+    pub fails: Option<String>,
+    /// Shown after the step ran: why the kernel did what it did.
+    #[serde(default)]
+    pub explain: Option<String>,
     /// States the kernel must show after the step, e.g. `["client:FIN_WAIT_2", "server:CLOSE_WAIT"]`.
     #[serde(default)]
     pub expect: Vec<String>,
@@ -67,6 +88,15 @@ pub struct Step {
     pub timeout: Option<String>,
     #[serde(default)]
     pub wait_for: Option<WaitFor>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchSpec {
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub flags: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +172,19 @@ impl Scenario {
                     parse_duration(t).map_err(|e| format!("step {n}: wait_for timeout: {e}"))?;
                 }
             }
+            if step.action.as_deref().is_some_and(|a| a.starts_with("wire.")) && !s.slow {
+                return Err(format!(
+                    "step {n}: wire.* steps need the slow-motion wire: add `slow = true` at the top"
+                ));
+            }
+            if !s.sysctl.is_empty() && !s.slow {
+                return Err("sysctl settings apply inside slow motion's private hosts: add `slow = true`".into());
+            }
+            for k in s.sysctl.keys() {
+                if !k.starts_with("net.") || k.contains("..") || k.contains('/') {
+                    return Err(format!("sysctl {k:?}: only net.* settings of the private hosts can be set"));
+                }
+            }
             if step.action.is_none() && step.wait_for.is_none() && step.say.is_none() {
                 return Err(format!("step {n} has neither `do`, `wait_for` nor `say`"));
             }
@@ -159,6 +202,70 @@ pub enum Action {
     Abort(Side),
     Policy(ClosePolicy),
     Sleep(Duration),
+    /// A fault rule for the wire: the next matching packets get it.
+    Fault(Rule),
+    /// A RST forged now toward a side.
+    Rst(Side),
+    /// Every packet a side sends is dropped for a while.
+    Blackhole(Side, Duration),
+}
+
+fn side_named(s: &str, what: &str) -> Result<Side, String> {
+    match s.trim() {
+        "client" => Ok(Side::Client),
+        "server" => Ok(Side::Server),
+        other => Err(format!("{what} = {other:?}: use \"client\" or \"server\"")),
+    }
+}
+
+fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
+    let on = match &step.matching {
+        Some(m) => Some(Match {
+            from: m.from.as_deref().map(|f| side_named(f, "match.from")).transpose()?,
+            flags: m.flags.as_deref().map(Match::parse_flags).transpose()?,
+        }),
+        None => None,
+    };
+    let count = step.count.unwrap_or(1);
+    if count == 0 {
+        return Err("count = 0 would never apply: leave it out for 1".into());
+    }
+    let duration = |why: &str| {
+        parse_duration(step.duration.as_deref().ok_or_else(|| format!("{a} needs duration = \"{why}\""))?)
+    };
+    let kind = match a {
+        "wire.drop" => FaultKind::Drop,
+        "wire.dup" => FaultKind::Dup,
+        "wire.corrupt" => FaultKind::Corrupt,
+        "wire.delay" => FaultKind::Delay(duration("2s")?),
+        "wire.rst" => {
+            let toward = side_named(
+                step.to.as_deref().ok_or("wire.rst needs to = \"client\" or \"server\"")?,
+                "to",
+            )?;
+            match on {
+                // With a match: right after that packet, as its receiver expects next.
+                Some(_) => FaultKind::Rst { toward },
+                None => return Ok(Action::Rst(toward)),
+            }
+        }
+        "wire.blackhole" => {
+            let from = on.and_then(|m| m.from).ok_or(
+                "wire.blackhole needs match = { from = \"client\" } (the side whose packets vanish)",
+            )?;
+            return Ok(Action::Blackhole(from, duration("3s")?));
+        }
+        other => {
+            return Err(format!(
+                "unknown action {other:?}; the wire's are wire.drop, wire.dup, wire.delay, \
+                 wire.corrupt, wire.rst and wire.blackhole"
+            ));
+        }
+    };
+    let on = on.ok_or_else(|| {
+        format!("{a} needs match = {{ from = \"client\", flags = \"FIN\" }} (which packet)")
+    })?;
+    Ok(Action::Fault(Rule { kind, on, count }))
 }
 
 impl Action {
@@ -168,6 +275,9 @@ impl Action {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_MESSAGE.to_string())
         };
+        if a.trim().starts_with("wire.") {
+            return wire_step(a.trim(), step);
+        }
         Ok(match a.trim() {
             "client.connect" => Action::Connect,
             "client.send" => Action::Send(Side::Client, text()),
@@ -190,19 +300,236 @@ impl Action {
             other => {
                 return Err(format!(
                     "unknown action {other:?}; use client.connect, client.send, client.half_close, client.close, \
-client.abort, server.send, server.half_close, server.close, server.abort, server.policy or sleep"
+client.abort, server.send, server.half_close, server.close, server.abort, server.policy, sleep or wire.*"
                 ));
             }
         })
     }
 }
 
-/// `side[@client]:STATE`; STATE `GONE` means absent from the table.
+/// `side[@client]:STATE` (`GONE`: absent from the table), or a look at the kernel's timers and
+/// tcp_info: `client:timer=retransmit`, `server:retrans>=1`, `client:backoff>=2`,
+/// `client:timer_left>=55s`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expect {
     pub side: Side,
     pub client: Option<String>,
     pub state: Option<TcpState>,
+    /// When set, what is checked instead of the state.
+    pub probe: Option<Probe>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// The socket's pending timer (`None`: no timer).
+    Timer(Option<TimerKind>),
+    /// A number from the row or its tcp_info.
+    Field { field: Field, op: Op, value: f64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ge,
+    Le,
+    Gt,
+    Lt,
+}
+
+impl Op {
+    fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            Op::Eq => a == b,
+            Op::Ge => a >= b,
+            Op::Le => a <= b,
+            Op::Gt => a > b,
+            Op::Lt => a < b,
+        }
+    }
+    fn text(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ge => ">=",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Lt => "<",
+        }
+    }
+}
+
+/// Fields an expectation may name: tcp_info's as `ss -i` calls them (times in ms), and the time
+/// left on the socket's timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// Segments retransmitted over the connection's life (`ss`: the second number of retrans:).
+    Retrans,
+    /// Retransmitted segments not yet acknowledged (`ss`: the first number of retrans:).
+    RetransNow,
+    Backoff,
+    Probes,
+    Lost,
+    Unacked,
+    Cwnd,
+    Ssthresh,
+    Rtt,
+    Rttvar,
+    Rto,
+    BytesAcked,
+    BytesReceived,
+    Lastsnd,
+    Lastrcv,
+    /// Seconds left on the socket's timer (the table's, not tcp_info's).
+    TimerLeft,
+}
+
+const FIELDS: &[(&str, Field)] = &[
+    ("retrans", Field::Retrans),
+    ("total_retrans", Field::Retrans),
+    ("retrans_now", Field::RetransNow),
+    ("backoff", Field::Backoff),
+    ("probes", Field::Probes),
+    ("lost", Field::Lost),
+    ("unacked", Field::Unacked),
+    ("cwnd", Field::Cwnd),
+    ("ssthresh", Field::Ssthresh),
+    ("rtt", Field::Rtt),
+    ("rttvar", Field::Rttvar),
+    ("rto", Field::Rto),
+    ("bytes_acked", Field::BytesAcked),
+    ("bytes_received", Field::BytesReceived),
+    ("lastsnd", Field::Lastsnd),
+    ("lastrcv", Field::Lastrcv),
+    ("timer_left", Field::TimerLeft),
+];
+
+impl Field {
+    pub fn name(self) -> &'static str {
+        FIELDS.iter().find(|(_, f)| *f == self).map_or("?", |(n, _)| n)
+    }
+
+    /// Whether the value comes from tcp_info (which TIME_WAIT and orphaned FIN_WAIT_2 lack).
+    pub fn needs_info(self) -> bool {
+        self != Field::TimerLeft
+    }
+
+    pub fn value(self, row: &SocketRow, info: Option<&TcpInfo>) -> Option<f64> {
+        if self == Field::TimerLeft {
+            return Some(row.timer.map_or(0.0, |t| t.remaining.as_secs_f64()));
+        }
+        let i = info?;
+        let ms = |us: u32| f64::from(us) / 1000.0;
+        Some(match self {
+            Field::Retrans => f64::from(i.total_retrans),
+            Field::RetransNow => f64::from(i.retrans),
+            Field::Backoff => f64::from(i.backoff),
+            Field::Probes => f64::from(i.probes),
+            Field::Lost => f64::from(i.lost),
+            Field::Unacked => f64::from(i.unacked),
+            Field::Cwnd => f64::from(i.snd_cwnd),
+            Field::Ssthresh => f64::from(i.snd_ssthresh),
+            Field::Rtt => ms(i.rtt_us),
+            Field::Rttvar => ms(i.rttvar_us),
+            Field::Rto => ms(i.rto_us),
+            Field::BytesAcked => i.bytes_acked as f64,
+            Field::BytesReceived => i.bytes_received as f64,
+            Field::Lastsnd => f64::from(i.last_data_sent_ms),
+            Field::Lastrcv => f64::from(i.last_data_recv_ms),
+            Field::TimerLeft => return None,
+        })
+    }
+}
+
+fn timer_named(s: &str) -> Result<Option<TimerKind>, String> {
+    Ok(Some(match s.to_ascii_lowercase().replace('-', "_").as_str() {
+        "none" | "off" => return Ok(None),
+        "retransmit" | "rto" | "on" => TimerKind::Retransmit,
+        "keepalive" => TimerKind::Keepalive,
+        "timewait" | "time_wait" | "fin_timeout" => TimerKind::TimeWait,
+        "probe" | "persist" | "zero_window" | "zero_window_probe" => TimerKind::ZeroWindowProbe,
+        other => {
+            return Err(format!(
+                "timer {other:?}: use retransmit, keepalive, timewait, persist or none"
+            ));
+        }
+    }))
+}
+
+impl Probe {
+    fn parse(s: &str) -> Result<Option<Probe>, String> {
+        let ops = [(">=", Op::Ge), ("<=", Op::Le), ("=", Op::Eq), (">", Op::Gt), ("<", Op::Lt)];
+        let Some((at, len, op)) = ops
+            .iter()
+            .filter_map(|(t, op)| s.find(t).map(|i| (i, t.len(), *op)))
+            .min_by_key(|(i, len, _)| (*i, usize::MAX - len))
+        else {
+            return Ok(None);
+        };
+        let (name, value) = (s[..at].trim().to_ascii_lowercase(), s[at + len..].trim());
+        if name == "timer" {
+            if op != Op::Eq {
+                return Err(format!("{s:?}: a timer is compared with =, e.g. timer=retransmit"));
+            }
+            return Ok(Some(Probe::Timer(timer_named(value)?)));
+        }
+        let field = FIELDS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+            .ok_or_else(|| {
+                let names: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
+                format!("{name:?} in {s:?} is not a field; use timer or {}", names.join(", "))
+            })?;
+        let value = if field == Field::TimerLeft {
+            parse_duration(value)?.as_secs_f64()
+        } else {
+            let v = value.strip_suffix("ms").unwrap_or(value);
+            v.parse::<f64>()
+                .map_err(|_| format!("{value:?} in {s:?} is not a number"))?
+        };
+        Ok(Some(Probe::Field { field, op, value }))
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Probe::Timer(k) => format!("timer={}", k.map_or("none", |k| k.name())),
+            Probe::Field { field, op, value } if *field == Field::TimerLeft => {
+                format!("{}{}{value}s", field.name(), op.text())
+            }
+            Probe::Field { field, op, value } => format!("{}{}{value}", field.name(), op.text()),
+        }
+    }
+
+    /// Whether the socket shows it; `info`: its tcp_info, when the kernel has one.
+    pub fn holds(&self, row: &SocketRow, info: Option<&TcpInfo>) -> bool {
+        match self {
+            Probe::Timer(k) => row.timer.map(|t| t.kind) == *k,
+            Probe::Field { field, op, value } => {
+                field.value(row, info).is_some_and(|v| op.holds(v, *value))
+            }
+        }
+    }
+
+    /// What the socket shows instead, in the probe's terms.
+    pub fn seen(&self, row: &SocketRow, info: Option<&TcpInfo>) -> String {
+        match self {
+            Probe::Timer(_) => format!(
+                "timer={} ({})",
+                row.timer.map_or("none", |t| t.label(row.state)),
+                row.state.name()
+            ),
+            Probe::Field { field, .. } => match field.value(row, info) {
+                Some(v) => format!("{}={v} ({})", field.name(), row.state.name()),
+                None => format!(
+                    "no tcp_info ({}: the kernel keeps none for this socket)",
+                    row.state.name()
+                ),
+            },
+        }
+    }
+
+    pub fn needs_info(&self) -> bool {
+        matches!(self, Probe::Field { field, .. } if field.needs_info())
+    }
 }
 
 impl Expect {
@@ -219,6 +546,14 @@ impl Expect {
             "server" => Side::Server,
             other => return Err(format!("side {other:?} in {s:?}: use client or server")),
         };
+        if let Some(probe) = Probe::parse(state.trim())? {
+            return Ok(Expect {
+                side,
+                client,
+                state: None,
+                probe: Some(probe),
+            });
+        }
         let state = match state.trim().to_ascii_uppercase().as_str() {
             "GONE" => None,
             st => Some(
@@ -230,10 +565,14 @@ impl Expect {
             side,
             client,
             state,
+            probe: None,
         })
     }
 
     pub fn label(&self) -> String {
+        if let Some(p) = &self.probe {
+            return p.text();
+        }
         self.state
             .map_or("gone".to_string(), |s| s.name().to_string())
     }
@@ -274,6 +613,59 @@ mod tests {
         assert!(err.contains("already connected in step 1"), "{err}");
         let two = format!("{twice}client = \"b\"\n");
         assert!(Scenario::parse(&two).is_ok());
+    }
+
+    #[test]
+    fn expectations_on_timers_and_tcp_info() {
+        let e = Expect::parse("server:retrans>=1").unwrap();
+        assert_eq!(
+            e.probe,
+            Some(Probe::Field {
+                field: Field::Retrans,
+                op: Op::Ge,
+                value: 1.0
+            })
+        );
+        assert_eq!(e.label(), "retrans>=1");
+        assert_eq!(
+            Expect::parse("client:timer=retransmit").unwrap().probe,
+            Some(Probe::Timer(Some(TimerKind::Retransmit)))
+        );
+        assert_eq!(
+            Expect::parse("client:timer_left>=55s").unwrap().label(),
+            "timer_left>=55s"
+        );
+        assert!(Expect::parse("client:cwdn>3").unwrap_err().contains("not a field"));
+        assert!(Expect::parse("client:timer>=1").is_err());
+        assert_eq!(Expect::parse("client:FIN_WAIT_1").unwrap().probe, None);
+    }
+
+    #[test]
+    fn wire_steps_read_as_a_teacher_writes_them() {
+        let ok = "name = \"x\"\nslow = true\n[[step]]\ndo = \"wire.drop\"\nmatch = { from = \"client\", flags = \"FIN\" }\ncount = 2\n";
+        let s = Scenario::parse(ok).unwrap();
+        let a = Action::parse(s.steps[0].action.as_deref().unwrap(), &s.steps[0]).unwrap();
+        assert_eq!(
+            a,
+            Action::Fault(Rule {
+                kind: FaultKind::Drop,
+                on: Match {
+                    from: Some(Side::Client),
+                    flags: Some(crate::wire::packet::FIN)
+                },
+                count: 2
+            })
+        );
+        let fast = ok.replace("slow = true\n", "");
+        assert!(Scenario::parse(&fast).unwrap_err().contains("slow = true"));
+        let no_match = "name = \"x\"\nslow = true\n[[step]]\ndo = \"wire.dup\"\n";
+        assert!(Scenario::parse(no_match).unwrap_err().contains("needs match"));
+        let rst = "name = \"x\"\nslow = true\n[[step]]\ndo = \"wire.rst\"\nto = \"client\"\n";
+        let s = Scenario::parse(rst).unwrap();
+        assert_eq!(
+            Action::parse("wire.rst", &s.steps[0]).unwrap(),
+            Action::Rst(Side::Client)
+        );
     }
 
     #[test]

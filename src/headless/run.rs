@@ -31,6 +31,8 @@ struct Runner<'a> {
     stretch: Duration,
     /// The TAP report, with `--format tap`.
     tap: Option<Tap>,
+    /// The step's own `timeout`, which an action may take too (a connect that retries its SYN).
+    step_timeout: Option<Duration>,
 }
 
 /// One expectation of a step (an `expect` entry or its `wait_for`) and how long it may take.
@@ -84,8 +86,11 @@ fn who(e: &Expect, name: &str) -> String {
 }
 
 /// The state an expectation wants as a scenario writes it: `FIN_WAIT_2`, `GONE`.
-fn wanted(e: &Expect) -> &'static str {
-    e.state.map_or("GONE", |s| s.name())
+fn wanted(e: &Expect) -> String {
+    match &e.probe {
+        Some(p) => p.text(),
+        None => e.state.map_or("GONE", |s| s.name()).to_string(),
+    }
 }
 
 /// "2s", "0.2s": a duration as the scenario files write it.
@@ -202,6 +207,11 @@ async fn carry_out(
         reply: sc.reply.clone(),
         ..LabConfig::default()
     };
+    if let Some(h) = &hosts {
+        for (k, v) in &sc.sysctl {
+            set_sysctl(h, k, v)?;
+        }
+    }
     let cfg = match hosts {
         Some(h) => cfg.in_slow_motion(h),
         None => cfg,
@@ -219,7 +229,16 @@ async fn carry_out(
         p,
         stretch,
         tap,
+        step_timeout: None,
     };
+    if !sc.sysctl.is_empty() {
+        let set: Vec<String> = sc.sysctl.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        r.s.settle();
+        r.s.timeline.note(
+            Instant::now(),
+            format!("inside both private hosts: {}", set.join(", ")),
+        );
+    }
     let header = print::header(&r.s, &format!("run {:?}", sc.name), format);
     r.p.line(&header);
     if let Some(about) = &sc.about {
@@ -240,7 +259,25 @@ async fn carry_out(
             r.s.settle();
             r.s.timeline
                 .step(Instant::now(), format!("step {n}: {a} ({name})"));
-            if let Err(e) = r.act(&name, action).await {
+            r.step_timeout = step
+                .timeout
+                .as_deref()
+                .map(crate::model::parse_duration)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("step {n}: timeout: {e}"))?;
+            let done = r.act(&name, action).await;
+            let done = match (&step.fails, done) {
+                (None, done) => done,
+                (Some(want), Err(e)) if e.to_lowercase().contains(&want.to_lowercase()) => {
+                    r.s.settle();
+                    r.s.timeline
+                        .check(Instant::now(), true, format!("{a} failed as expected: {e}"));
+                    Ok(())
+                }
+                (Some(want), Err(e)) => Err(format!("{a} failed, but not with {want:?}: {e}")),
+                (Some(want), Ok(())) => Err(format!("{a} was expected to fail with {want:?}; it succeeded")),
+            };
+            if let Err(e) = done {
                 r.not_ok(&[("message", "action failed"), ("error", &e)]);
                 r.fail(format!("step {n}: {e}"));
                 r.skip_rest();
@@ -284,7 +321,7 @@ async fn carry_out(
 impl Runner<'_> {
     /// How long an action may take: longer in slow motion, where each exchange crawls.
     fn action_timeout(&self) -> Duration {
-        ACTION_TIMEOUT + self.stretch
+        (ACTION_TIMEOUT + self.stretch).max(self.step_timeout.unwrap_or_default())
     }
 
     /// The same, as the messages say it ("5s", "9.8s").
@@ -435,7 +472,26 @@ impl Runner<'_> {
                 self.until(d, |_| false).await;
                 Ok(())
             }
+            Action::Fault(rule) => {
+                self.wire()?.arm(rule);
+                Ok(())
+            }
+            Action::Rst(toward) => {
+                self.wire()?.rst(toward);
+                Ok(())
+            }
+            Action::Blackhole(from, d) => {
+                self.wire()?.blackhole(from, d);
+                Ok(())
+            }
         }
+    }
+
+    fn wire(&self) -> Result<&crate::wire::Wire, String> {
+        self.s
+            .wire
+            .as_ref()
+            .ok_or_else(|| "wire.* steps need slow motion: run with --slow".to_string())
     }
 
     async fn until(
@@ -477,7 +533,19 @@ impl Runner<'_> {
                 .snapshot()
                 .and_then(|s| s.find(e.side, id))
                 .map(|o| o.row.clone());
-            if seen.as_ref().map(|r| r.state) == e.state {
+            let info = match (&e.probe, &seen) {
+                (Some(p), Some(r)) if p.needs_info() => self.s.tcp_info(r.tuple()),
+                _ => None,
+            };
+            let holds = match &e.probe {
+                Some(p) => seen.as_ref().is_some_and(|r| p.holds(r, info.as_ref())),
+                None => seen.as_ref().map(|r| r.state) == e.state,
+            };
+            if holds {
+                let told = match (&e.probe, &seen) {
+                    (Some(p), Some(r)) => format!(" ({})", p.seen(r, info.as_ref())),
+                    _ => String::new(),
+                };
                 let state = seen.as_ref().map(|r| r.state);
                 let timer = seen
                     .and_then(|r| r.timer)
@@ -490,17 +558,19 @@ impl Runner<'_> {
                 self.s.timeline.check(
                     Instant::now(),
                     true,
-                    format!("{} #{id} is {}{timer}", e.side.name(), e.label()),
+                    format!("{} #{id} is {}{timer}{told}", e.side.name(), e.label()),
                 );
                 self.flush();
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let observed = seen.as_ref().map_or("no socket".to_string(), |r| {
-                    format!("{} {}", who(e, name), r.state.name())
+                let observed = seen.as_ref().map_or("no socket".to_string(), |r| match &e.probe {
+                    Some(p) => format!("{} {}", who(e, name), p.seen(r, info.as_ref())),
+                    None => format!("{} {}", who(e, name), r.state.name()),
                 });
-                let shown = seen.map_or("no socket (gone)".to_string(), |r| {
-                    r.state.name().to_string()
+                let shown = seen.map_or("no socket (gone)".to_string(), |r| match &e.probe {
+                    Some(p) => p.seen(&r, info.as_ref()),
+                    None => r.state.name().to_string(),
                 });
                 self.s.settle();
                 self.s.timeline.check(
@@ -524,4 +594,14 @@ impl Runner<'_> {
             self.flush();
         }
     }
+}
+
+/// A kernel setting inside both private hosts (their namespaces only; the machine's stay).
+fn set_sysctl(h: &crate::hosts::Hosts, key: &str, value: &str) -> anyhow::Result<()> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    for side in [Side::Client, Side::Server] {
+        h.run_in(side, || std::fs::write(&path, value))
+            .map_err(|e| anyhow::anyhow!("cannot set {key} = {value} inside the private {} host: {e}", side.name()))?;
+    }
+    Ok(())
 }

@@ -14,7 +14,7 @@ use crate::model::{Side, unmap};
 use crate::observe::procs::{self, ProcCache};
 use crate::observe::trace::{self as tracepoint, Transition, Transitions};
 use crate::observe::{self, Observer, Owner, SourceChoice, platform::PlatformFacts};
-use crate::timeline::Timeline;
+use crate::timeline::{Timeline, What};
 use crate::wire::{Wire, WireEvent, WireMsg, WireSettings};
 pub use registry::Registry;
 
@@ -521,7 +521,29 @@ impl Session {
             let b = self.unread_began.unwrap_or(prev.at);
             self.timeline.observe_except(prev, &waiting, b);
         }
+        self.annotate_capture(before);
         (self.timeline.total() - before) as usize
+    }
+
+    /// Slow motion: the lab's state changes go into the capture, beside the packet that caused them.
+    fn annotate_capture(&self, from: u64) {
+        let Some(w) = &self.wire else { return };
+        for e in self.timeline.since(from).0 {
+            if let What::Kernel(c) = &e.what
+                && let Owner::Lab(side, _) = c.owner
+            {
+                use crate::observe::TcpState as S;
+                use crate::wire::packet::{FIN, SYN};
+                // connect() and close() make these, and send the packet that follows.
+                let by = match c.to {
+                    Some(S::SynSent) => Some((side, SYN)),
+                    Some(S::FinWait1 | S::LastAck) => Some((side, FIN)),
+                    _ => None,
+                };
+                let (_, text) = crate::timeline::text::describe(&e.what, self.timeline.charset());
+                w.annotate(format!("kernel: {text}"), by);
+            }
+        }
     }
 
     /// Sockets on the port from before tcp-lab started (TIME_WAIT from an earlier run, say) are

@@ -17,6 +17,9 @@ const MAX_HELD: usize = super::QUEUE_LIMIT + 64;
 
 struct Rec {
     id: u64,
+    /// Who sent it: 0 the client, 1 the server.
+    from: usize,
+    flags: u8,
     wall: SystemTime,
     data: Arc<[u8]>,
     comments: Vec<String>,
@@ -27,8 +30,9 @@ struct Rec {
 pub struct Capture<W: Write> {
     out: Option<PcapWriter<W>>,
     recs: VecDeque<Rec>,
-    /// Annotations that came when no record could take them: they go on the next.
-    early: Vec<String>,
+    /// Annotations that came when no record could take them: they go on the next (from that
+    /// side, when they wait for a side's SYN or FIN).
+    early: Vec<(Option<usize>, String)>,
 }
 
 impl<W: Write> Capture<W> {
@@ -41,13 +45,23 @@ impl<W: Write> Capture<W> {
     }
 
     /// A packet entered the wire.
-    pub fn add(&mut self, id: u64, wall: SystemTime, data: Arc<[u8]>) {
+    pub fn add(&mut self, id: u64, from: usize, wall: SystemTime, data: Arc<[u8]>) {
         if self.out.is_none() {
             return;
         }
-        let comments = std::mem::take(&mut self.early);
+        let flags = super::packet::TcpSummary::parse(&data).map_or(0, |t| t.flags);
+        let mut comments = Vec::new();
+        self.early.retain(|(side, text)| {
+            let mine = side.is_none_or(|s| s == from);
+            if mine {
+                comments.push(text.clone());
+            }
+            !mine
+        });
         self.recs.push_back(Rec {
             id,
+            from,
+            flags,
             wall,
             data,
             comments,
@@ -79,19 +93,30 @@ impl<W: Write> Capture<W> {
         }
     }
 
-    /// A kernel state change: on the packet that left the wire last, whose delivery caused it.
-    pub fn annotate(&mut self, text: String) {
+    /// A kernel state change: on the packet that left the wire last, whose delivery caused it;
+    /// or, for a change an application call made (`sent`: the side and the flag, SYN or FIN, it
+    /// sent), on that packet: the last that side sent if it carries the flag, else its next.
+    pub fn annotate(&mut self, text: String, sent: Option<(usize, u8)>) {
         if self.out.is_none() {
             return;
         }
-        match self
-            .recs
-            .iter_mut()
-            .filter(|r| r.left.is_some())
-            .max_by_key(|r| r.left)
-        {
+        let target = match sent {
+            // The call's packet is the last that side sent, unless it is still to come.
+            Some((from, flag)) => self
+                .recs
+                .iter_mut()
+                .rev()
+                .find(|r| r.from == from)
+                .filter(|r| r.flags & flag != 0),
+            None => self
+                .recs
+                .iter_mut()
+                .filter(|r| r.left.is_some())
+                .max_by_key(|r| r.left),
+        };
+        match target {
             Some(r) => r.comments.push(text),
-            None => self.early.push(text),
+            None => self.early.push((sent.map(|(from, _)| from), text)),
         }
     }
 
@@ -142,15 +167,15 @@ mod tests {
         let mut c = Capture::new(Some(PcapWriter::new(Vec::new()).unwrap()));
         let t0 = Instant::now();
         let now = SystemTime::now();
-        c.add(1, now, Arc::from(&[0x45u8, 0, 0, 20][..]));
-        c.add(2, now, Arc::from(&[0x45u8, 0, 0, 21][..]));
+        c.add(1, 0, now, Arc::from(&[0x45u8, 0, 0, 20][..]));
+        c.add(2, 1, now, Arc::from(&[0x45u8, 0, 0, 21][..]));
         c.comment(2, "dropped on purpose");
         // Packet 2 left first, but 1 is still on the wire: nothing may be written yet.
         c.left(2, t0);
         c.write_ready(t0 + LINGER, false).unwrap();
         assert_eq!(c.recs.len(), 2);
         c.left(1, t0 + LINGER);
-        c.annotate("client ESTABLISHED → FIN_WAIT_1".into());
+        c.annotate("client ESTABLISHED → FIN_WAIT_1".into(), None);
         c.write_ready(t0 + LINGER * 2, false).unwrap();
         assert!(c.recs.is_empty());
         let bytes = c.out.take().unwrap().into_inner();

@@ -175,7 +175,7 @@ enum Ctl {
     OnHeld(FaultKind),
     Rst(Side),
     Blackhole(Side, Duration),
-    Annotate(String),
+    Annotate(String, Option<(usize, u8)>),
     Stop,
 }
 
@@ -278,9 +278,11 @@ impl Wire {
         self.send(Ctl::Blackhole(from, d));
     }
 
-    /// A comment for the capture, on the packet delivered last (a kernel state change it caused).
-    pub fn annotate(&self, text: String) {
-        self.send(Ctl::Annotate(text));
+    /// A kernel state change for the capture: on the packet delivered last, which caused it; or
+    /// when `by` made it with a call that sends a SYN or FIN (`flag`), on that packet.
+    pub fn annotate(&self, text: String, by: Option<(Side, u8)>) {
+        let sent = by.map(|(side, flag)| (usize::from(side == Side::Server), flag));
+        self.send(Ctl::Annotate(text, sent));
     }
 }
 
@@ -324,7 +326,8 @@ struct Forwarder {
     step: bool,
     capture: Capture<BufWriter<File>>,
     rng: u64,
-    rules: Vec<Rule>,
+    /// Armed rules, with how many packets each has had.
+    rules: Vec<(Rule, u32)>,
     /// Until when each direction (by sender: client, server) is blackholed.
     blackhole: [Option<Instant>; 2],
     /// The last TCP packet each side sent, for forging a RST it (or its peer) accepts.
@@ -429,7 +432,7 @@ impl Forwarder {
                 }
                 Ctl::Arm(rule) => {
                     self.fault(None, format!("wire rule armed: {}", rule.describe()));
-                    self.rules.push(rule);
+                    self.rules.push((rule, 0));
                 }
                 Ctl::OnHeld(kind) => self.on_held(kind),
                 Ctl::Rst(toward) => self.inject_rst(toward),
@@ -445,7 +448,7 @@ impl Forwarder {
                         ),
                     );
                 }
-                Ctl::Annotate(text) => self.capture.annotate(text),
+                Ctl::Annotate(text, sent) => self.capture.annotate(text, sent),
             }
         }
         true
@@ -502,7 +505,7 @@ impl Forwarder {
         }
         // Everything that entered the wire is in the capture, lost packets too: a reader then
         // sees the original before its retransmission, as the sender sent them.
-        self.capture.add(id, wall, data.clone());
+        self.capture.add(id, from, wall, data.clone());
         if self.blackhole[from].is_some_and(|t| now >= t) {
             self.blackhole[from] = None;
             self.fault(None, format!("blackhole from the {} ended", dir.sender().name()));
@@ -522,12 +525,16 @@ impl Forwarder {
         let rule = self
             .rules
             .iter()
-            .position(|r| r.on.matches(dir, tcp.as_ref()));
+            .position(|(r, _)| r.on.matches(dir, tcp.as_ref()));
         let fault = rule.map(|i| {
-            let r = &mut self.rules[i];
-            r.count = r.count.saturating_sub(1);
-            let (kind, what) = (r.kind, r.describe());
-            if r.count == 0 {
+            let (r, used) = &mut self.rules[i];
+            *used += 1;
+            let what = match r.count {
+                1 => r.describe(),
+                n => format!("{}, {used} of {n}", r.describe()),
+            };
+            let kind = r.kind;
+            if *used >= r.count {
                 self.rules.remove(i);
             }
             (kind, what)
@@ -596,7 +603,8 @@ impl Forwarder {
     fn inject(&mut self, to: usize, data: Arc<[u8]>, what: String) {
         let id = self.new_id();
         let wall = SystemTime::now();
-        self.capture.add(id, wall, data.clone());
+        // Injected toward host `to`: as if its peer sent it.
+        self.capture.add(id, 1 - to, wall, data.clone());
         self.capture.comment(id, format!("tcp-lab wire: injected: {what}"));
         self.enqueue(id, to, data, wall, Instant::now() + self.delay);
         self.fault(Some(id), format!("injected: {what}"));
