@@ -39,6 +39,10 @@ pub struct Scenario {
     /// `sysctl = { "net.ipv4.tcp_rfc1337" = "1" }` (the machine's own are never touched).
     #[serde(default)]
     pub sysctl: std::collections::BTreeMap<String, String>,
+    /// Clients send keepalive probes after this much idle time, e.g. "2s" (then every 2 s, 3 at
+    /// most: SO_KEEPALIVE).
+    #[serde(default)]
+    pub keepalive: Option<String>,
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
 }
@@ -74,6 +78,9 @@ pub struct Step {
     /// For `wire.rst`: the side the forged RST goes to.
     #[serde(default)]
     pub to: Option<String>,
+    /// `client.connect` only: start the connect and go on (`client.connected` waits for it).
+    #[serde(default)]
+    pub background: bool,
     /// The action must fail, with an error containing this text (e.g. "timed out").
     #[serde(default)]
     pub fails: Option<String>,
@@ -150,7 +157,7 @@ impl Scenario {
             if let Some(a) = &step.action {
                 let action = Action::parse(a, step).map_err(|e| format!("step {n}: {e}"))?;
                 let name = step.client.as_deref().unwrap_or("a");
-                if action == Action::Connect
+                if matches!(action, Action::Connect | Action::ConnectInBackground)
                     && let Some(first) = connected.insert(name, n)
                 {
                     return Err(format!(
@@ -185,6 +192,9 @@ impl Scenario {
                     return Err(format!("sysctl {k:?}: only net.* settings of the private hosts can be set"));
                 }
             }
+            if let Some(k) = &s.keepalive {
+                parse_duration(k).map_err(|e| format!("keepalive: {e}"))?;
+            }
             if step.action.is_none() && step.wait_for.is_none() && step.say.is_none() {
                 return Err(format!("step {n} has neither `do`, `wait_for` nor `say`"));
             }
@@ -196,6 +206,10 @@ impl Scenario {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Connect,
+    /// connect() started, not waited for.
+    ConnectInBackground,
+    /// Waits for a connect started in the background to succeed or fail.
+    Connected,
     Send(Side, String),
     HalfClose(Side),
     Close(Side),
@@ -279,7 +293,9 @@ impl Action {
             return wire_step(a.trim(), step);
         }
         Ok(match a.trim() {
+            "client.connect" if step.background => Action::ConnectInBackground,
             "client.connect" => Action::Connect,
+            "client.connected" => Action::Connected,
             "client.send" => Action::Send(Side::Client, text()),
             "server.send" => Action::Send(Side::Server, text()),
             "client.half_close" => Action::HalfClose(Side::Client),
@@ -300,7 +316,7 @@ impl Action {
             other => {
                 return Err(format!(
                     "unknown action {other:?}; use client.connect, client.send, client.half_close, client.close, \
-client.abort, server.send, server.half_close, server.close, server.abort, server.policy, sleep or wire.*"
+client.connected, client.abort, server.send, server.half_close, server.close, server.abort, server.policy, sleep or wire.*"
                 ));
             }
         })

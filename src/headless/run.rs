@@ -205,11 +205,20 @@ async fn carry_out(
         charset: sc.charset,
         policy: sc.policy,
         reply: sc.reply.clone(),
+        keepalive: sc
+            .keepalive
+            .as_deref()
+            .map(crate::model::parse_duration)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("keepalive: {e}"))?,
         ..LabConfig::default()
     };
+    let mut sysctl_missing = Vec::new();
     if let Some(h) = &hosts {
         for (k, v) in &sc.sysctl {
-            set_sysctl(h, k, v)?;
+            if !set_sysctl(h, k, v)? {
+                sysctl_missing.push(k.clone());
+            }
         }
     }
     let cfg = match hosts {
@@ -232,12 +241,23 @@ async fn carry_out(
         step_timeout: None,
     };
     if !sc.sysctl.is_empty() {
-        let set: Vec<String> = sc.sysctl.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let set: Vec<String> = sc
+            .sysctl
+            .iter()
+            .filter(|(k, _)| !sysctl_missing.contains(k))
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
         r.s.settle();
         r.s.timeline.note(
             Instant::now(),
             format!("inside both private hosts: {}", set.join(", ")),
         );
+        for k in &sysctl_missing {
+            r.s.timeline.note(
+                Instant::now(),
+                format!("{k} does not exist on this kernel: left out"),
+            );
+        }
     }
     let header = print::header(&r.s, &format!("run {:?}", sc.name), format);
     r.p.line(&header);
@@ -303,6 +323,11 @@ async fn carry_out(
                 return Ok(false);
             }
             r.ok();
+        }
+        if let Some(why) = &step.explain {
+            r.s.settle();
+            r.s.timeline
+                .say(Instant::now(), format!("why: {}", one_line(why)));
         }
         r.flush();
     }
@@ -405,6 +430,39 @@ impl Runner<'_> {
                         "connect did not complete in {}",
                         self.action_secs()
                     )),
+                }
+            }
+            Action::ConnectInBackground => {
+                let id = lab
+                    .command(Command::Connect)
+                    .ok_or("the lab opened no client")?;
+                self.clients.insert(name.to_string(), id);
+                Ok(())
+            }
+            Action::Connected => {
+                let id = self.conn(name)?;
+                let deadline = Instant::now() + self.action_timeout();
+                loop {
+                    // The outcome may have been told while earlier steps waited: look it up.
+                    let outcome = self.s.timeline.entries().iter().rev().find_map(|e| match &e.what {
+                        crate::timeline::What::Lab(EventKind::Connected { conn, .. }) if *conn == id => {
+                            Some(Ok(()))
+                        }
+                        crate::timeline::What::Lab(EventKind::ConnectFailed { conn, error, .. })
+                            if *conn == id =>
+                        {
+                            Some(Err(error.clone()))
+                        }
+                        _ => None,
+                    });
+                    if let Some(o) = outcome {
+                        return o;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!("connect did not complete in {}", self.action_secs()));
+                    }
+                    self.s.step(POLL).await;
+                    self.flush();
                 }
             }
             Action::Send(side, text) => {
@@ -597,11 +655,18 @@ impl Runner<'_> {
 }
 
 /// A kernel setting inside both private hosts (their namespaces only; the machine's stay).
-fn set_sysctl(h: &crate::hosts::Hosts, key: &str, value: &str) -> anyhow::Result<()> {
+/// False when this kernel has no such setting.
+fn set_sysctl(h: &crate::hosts::Hosts, key: &str, value: &str) -> anyhow::Result<bool> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     for side in [Side::Client, Side::Server] {
-        h.run_in(side, || std::fs::write(&path, value))
-            .map_err(|e| anyhow::anyhow!("cannot set {key} = {value} inside the private {} host: {e}", side.name()))?;
+        match h.run_in(side, || std::fs::write(&path, value)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => anyhow::bail!(
+                "cannot set {key} = {value} inside the private {} host: {e}",
+                side.name()
+            ),
+        }
     }
-    Ok(())
+    Ok(true)
 }

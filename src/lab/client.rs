@@ -29,6 +29,13 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
             Type::STREAM.nonblocking().cloexec(),
             Some(Protocol::TCP),
         )?;
+        if let Some(d) = shared.cfg.keepalive {
+            let k = socket2::TcpKeepalive::new()
+                .with_time(d)
+                .with_interval(d)
+                .with_retries(3);
+            s.set_tcp_keepalive(&k)?;
+        }
         Ok(s)
     }) {
         Ok(s) => s,

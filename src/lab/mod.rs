@@ -100,6 +100,9 @@ pub struct LabConfig {
     pub target: Option<SocketAddr>,
     /// Slow motion: the server's sockets live in the server host, clients in the client host.
     pub hosts: Option<Arc<Hosts>>,
+    /// Clients probe an idle connection after this long, then at this interval, 3 times at most
+    /// (SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
+    pub keepalive: Option<Duration>,
 }
 
 impl LabConfig {
@@ -128,6 +131,7 @@ impl Default for LabConfig {
             server: true,
             target: None,
             hosts: None,
+            keepalive: None,
         }
     }
 }
