@@ -179,17 +179,27 @@ impl Scenario {
                     parse_duration(t).map_err(|e| format!("step {n}: wait_for timeout: {e}"))?;
                 }
             }
-            if step.action.as_deref().is_some_and(|a| a.starts_with("wire.")) && !s.slow {
+            if step
+                .action
+                .as_deref()
+                .is_some_and(|a| a.starts_with("wire."))
+                && !s.slow
+            {
                 return Err(format!(
                     "step {n}: wire.* steps need the slow-motion wire: add `slow = true` at the top"
                 ));
             }
             if !s.sysctl.is_empty() && !s.slow {
-                return Err("sysctl settings apply inside slow motion's private hosts: add `slow = true`".into());
+                return Err(
+                    "sysctl settings apply inside slow motion's private hosts: add `slow = true`"
+                        .into(),
+                );
             }
             for k in s.sysctl.keys() {
                 if !k.starts_with("net.") || k.contains("..") || k.contains('/') {
-                    return Err(format!("sysctl {k:?}: only net.* settings of the private hosts can be set"));
+                    return Err(format!(
+                        "sysctl {k:?}: only net.* settings of the private hosts can be set"
+                    ));
                 }
             }
             if let Some(k) = &s.keepalive {
@@ -235,7 +245,11 @@ fn side_named(s: &str, what: &str) -> Result<Side, String> {
 fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
     let on = match &step.matching {
         Some(m) => Some(Match {
-            from: m.from.as_deref().map(|f| side_named(f, "match.from")).transpose()?,
+            from: m
+                .from
+                .as_deref()
+                .map(|f| side_named(f, "match.from"))
+                .transpose()?,
             flags: m.flags.as_deref().map(Match::parse_flags).transpose()?,
         }),
         None => None,
@@ -245,7 +259,11 @@ fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
         return Err("count = 0 would never apply: leave it out for 1".into());
     }
     let duration = |why: &str| {
-        parse_duration(step.duration.as_deref().ok_or_else(|| format!("{a} needs duration = \"{why}\""))?)
+        parse_duration(
+            step.duration
+                .as_deref()
+                .ok_or_else(|| format!("{a} needs duration = \"{why}\""))?,
+        )
     };
     let kind = match a {
         "wire.drop" => FaultKind::Drop,
@@ -254,7 +272,9 @@ fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
         "wire.delay" => FaultKind::Delay(duration("2s")?),
         "wire.rst" => {
             let toward = side_named(
-                step.to.as_deref().ok_or("wire.rst needs to = \"client\" or \"server\"")?,
+                step.to
+                    .as_deref()
+                    .ok_or("wire.rst needs to = \"client\" or \"server\"")?,
                 "to",
             )?;
             match on {
@@ -420,7 +440,10 @@ const FIELDS: &[(&str, Field)] = &[
 
 impl Field {
     pub fn name(self) -> &'static str {
-        FIELDS.iter().find(|(_, f)| *f == self).map_or("?", |(n, _)| n)
+        FIELDS
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("?", |(n, _)| n)
     }
 
     /// Whether the value comes from tcp_info (which TIME_WAIT and orphaned FIN_WAIT_2 lack).
@@ -456,23 +479,31 @@ impl Field {
 }
 
 fn timer_named(s: &str) -> Result<Option<TimerKind>, String> {
-    Ok(Some(match s.to_ascii_lowercase().replace('-', "_").as_str() {
-        "none" | "off" => return Ok(None),
-        "retransmit" | "rto" | "on" => TimerKind::Retransmit,
-        "keepalive" => TimerKind::Keepalive,
-        "timewait" | "time_wait" | "fin_timeout" => TimerKind::TimeWait,
-        "probe" | "persist" | "zero_window" | "zero_window_probe" => TimerKind::ZeroWindowProbe,
-        other => {
-            return Err(format!(
-                "timer {other:?}: use retransmit, keepalive, timewait, persist or none"
-            ));
-        }
-    }))
+    Ok(Some(
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "none" | "off" => return Ok(None),
+            "retransmit" | "rto" | "on" => TimerKind::Retransmit,
+            "keepalive" => TimerKind::Keepalive,
+            "timewait" | "time_wait" | "fin_timeout" => TimerKind::TimeWait,
+            "probe" | "persist" | "zero_window" | "zero_window_probe" => TimerKind::ZeroWindowProbe,
+            other => {
+                return Err(format!(
+                    "timer {other:?}: use retransmit, keepalive, timewait, persist or none"
+                ));
+            }
+        },
+    ))
 }
 
 impl Probe {
     fn parse(s: &str) -> Result<Option<Probe>, String> {
-        let ops = [(">=", Op::Ge), ("<=", Op::Le), ("=", Op::Eq), (">", Op::Gt), ("<", Op::Lt)];
+        let ops = [
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            ("=", Op::Eq),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+        ];
         let Some((at, len, op)) = ops
             .iter()
             .filter_map(|(t, op)| s.find(t).map(|i| (i, t.len(), *op)))
@@ -483,7 +514,9 @@ impl Probe {
         let (name, value) = (s[..at].trim().to_ascii_lowercase(), s[at + len..].trim());
         if name == "timer" {
             if op != Op::Eq {
-                return Err(format!("{s:?}: a timer is compared with =, e.g. timer=retransmit"));
+                return Err(format!(
+                    "{s:?}: a timer is compared with =, e.g. timer=retransmit"
+                ));
             }
             return Ok(Some(Probe::Timer(timer_named(value)?)));
         }
@@ -493,7 +526,10 @@ impl Probe {
             .map(|(_, f)| *f)
             .ok_or_else(|| {
                 let names: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
-                format!("{name:?} in {s:?} is not a field; use timer or {}", names.join(", "))
+                format!(
+                    "{name:?} in {s:?} is not a field; use timer or {}",
+                    names.join(", ")
+                )
             })?;
         let value = if field == Field::TimerLeft {
             parse_duration(value)?.as_secs_f64()
@@ -651,7 +687,11 @@ mod tests {
             Expect::parse("client:timer_left>=55s").unwrap().label(),
             "timer_left>=55s"
         );
-        assert!(Expect::parse("client:cwdn>3").unwrap_err().contains("not a field"));
+        assert!(
+            Expect::parse("client:cwdn>3")
+                .unwrap_err()
+                .contains("not a field")
+        );
         assert!(Expect::parse("client:timer>=1").is_err());
         assert_eq!(Expect::parse("client:FIN_WAIT_1").unwrap().probe, None);
     }
@@ -675,7 +715,11 @@ mod tests {
         let fast = ok.replace("slow = true\n", "");
         assert!(Scenario::parse(&fast).unwrap_err().contains("slow = true"));
         let no_match = "name = \"x\"\nslow = true\n[[step]]\ndo = \"wire.dup\"\n";
-        assert!(Scenario::parse(no_match).unwrap_err().contains("needs match"));
+        assert!(
+            Scenario::parse(no_match)
+                .unwrap_err()
+                .contains("needs match")
+        );
         let rst = "name = \"x\"\nslow = true\n[[step]]\ndo = \"wire.rst\"\nto = \"client\"\n";
         let s = Scenario::parse(rst).unwrap();
         assert_eq!(

@@ -290,12 +290,17 @@ async fn carry_out(
                 (None, done) => done,
                 (Some(want), Err(e)) if e.to_lowercase().contains(&want.to_lowercase()) => {
                     r.s.settle();
-                    r.s.timeline
-                        .check(Instant::now(), true, format!("{a} failed as expected: {e}"));
+                    r.s.timeline.check(
+                        Instant::now(),
+                        true,
+                        format!("{a} failed as expected: {e}"),
+                    );
                     Ok(())
                 }
                 (Some(want), Err(e)) => Err(format!("{a} failed, but not with {want:?}: {e}")),
-                (Some(want), Ok(())) => Err(format!("{a} was expected to fail with {want:?}; it succeeded")),
+                (Some(want), Ok(())) => Err(format!(
+                    "{a} was expected to fail with {want:?}; it succeeded"
+                )),
             };
             if let Err(e) = done {
                 r.not_ok(&[("message", "action failed"), ("error", &e)]);
@@ -444,22 +449,31 @@ impl Runner<'_> {
                 let deadline = Instant::now() + self.action_timeout();
                 loop {
                     // The outcome may have been told while earlier steps waited: look it up.
-                    let outcome = self.s.timeline.entries().iter().rev().find_map(|e| match &e.what {
-                        crate::timeline::What::Lab(EventKind::Connected { conn, .. }) if *conn == id => {
-                            Some(Ok(()))
-                        }
-                        crate::timeline::What::Lab(EventKind::ConnectFailed { conn, error, .. })
-                            if *conn == id =>
-                        {
-                            Some(Err(error.clone()))
-                        }
-                        _ => None,
-                    });
+                    let outcome =
+                        self.s
+                            .timeline
+                            .entries()
+                            .iter()
+                            .rev()
+                            .find_map(|e| match &e.what {
+                                crate::timeline::What::Lab(EventKind::Connected {
+                                    conn, ..
+                                }) if *conn == id => Some(Ok(())),
+                                crate::timeline::What::Lab(EventKind::ConnectFailed {
+                                    conn,
+                                    error,
+                                    ..
+                                }) if *conn == id => Some(Err(error.clone())),
+                                _ => None,
+                            });
                     if let Some(o) = outcome {
                         return o;
                     }
                     if Instant::now() >= deadline {
-                        return Err(format!("connect did not complete in {}", self.action_secs()));
+                        return Err(format!(
+                            "connect did not complete in {}",
+                            self.action_secs()
+                        ));
                     }
                     self.s.step(POLL).await;
                     self.flush();
@@ -622,10 +636,12 @@ impl Runner<'_> {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let observed = seen.as_ref().map_or("no socket".to_string(), |r| match &e.probe {
-                    Some(p) => format!("{} {}", who(e, name), p.seen(r, info.as_ref())),
-                    None => format!("{} {}", who(e, name), r.state.name()),
-                });
+                let observed = seen
+                    .as_ref()
+                    .map_or("no socket".to_string(), |r| match &e.probe {
+                        Some(p) => format!("{} {}", who(e, name), p.seen(r, info.as_ref())),
+                        None => format!("{} {}", who(e, name), r.state.name()),
+                    });
                 let shown = seen.map_or("no socket (gone)".to_string(), |r| match &e.probe {
                     Some(p) => p.seen(&r, info.as_ref()),
                     None => r.state.name().to_string(),

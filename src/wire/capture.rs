@@ -135,11 +135,14 @@ impl<W: Write> Capture<W> {
         while let Some(r) = self.recs.front() {
             let ready = all
                 || self.recs.len() > MAX_HELD
-                || r.left.is_some_and(|t| now.saturating_duration_since(t) >= LINGER);
+                || r.left
+                    .is_some_and(|t| now.saturating_duration_since(t) >= LINGER);
             if !ready {
                 break;
             }
-            let Some(r) = self.recs.pop_front() else { break };
+            let Some(r) = self.recs.pop_front() else {
+                break;
+            };
             let res = out.packet_with_comments(r.wall, &r.data, &r.comments);
             if let Err(e) = res {
                 self.out = None;

@@ -104,7 +104,9 @@ impl FaultKind {
             FaultKind::Delay(d) if d.is_zero() => "held back behind the next packet".into(),
             FaultKind::Delay(d) => format!("delayed {} ms more", d.as_millis()),
             FaultKind::Corrupt => "checksum corrupted (the receiver discards it)".into(),
-            FaultKind::Rst { toward } => format!("answered with a forged RST to the {}", toward.name()),
+            FaultKind::Rst { toward } => {
+                format!("answered with a forged RST to the {}", toward.name())
+            }
         }
     }
 }

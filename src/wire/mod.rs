@@ -477,7 +477,15 @@ impl Forwarder {
     }
 
     /// A packet leaves the wire undelivered; the capture keeps it, saying why.
-    fn drop_packet(&mut self, id: u64, dir: Dir, data: Arc<[u8]>, wall: SystemTime, why: DropReason, text: &str) {
+    fn drop_packet(
+        &mut self,
+        id: u64,
+        dir: Dir,
+        data: Arc<[u8]>,
+        wall: SystemTime,
+        why: DropReason,
+        text: &str,
+    ) {
         self.capture.comment(id, format!("tcp-lab wire: {text}"));
         self.capture.left(id, Instant::now());
         self.emit(WireEvent::Dropped {
@@ -508,14 +516,20 @@ impl Forwarder {
         self.capture.add(id, from, wall, data.clone());
         if self.blackhole[from].is_some_and(|t| now >= t) {
             self.blackhole[from] = None;
-            self.fault(None, format!("blackhole from the {} ended", dir.sender().name()));
+            self.fault(
+                None,
+                format!("blackhole from the {} ended", dir.sender().name()),
+            );
         }
         let drop = if self.blackhole[from].is_some() {
             Some((DropReason::Blackhole, "blackhole".to_string()))
         } else if self.loss > 0.0 && self.roll() < self.loss {
             Some((DropReason::Loss, "lost (--loss)".to_string()))
         } else if self.queue.len() >= QUEUE_LIMIT {
-            Some((DropReason::QueueFull, "dropped: the wire's queue is full".to_string()))
+            Some((
+                DropReason::QueueFull,
+                "dropped: the wire's queue is full".to_string(),
+            ))
         } else {
             None
         };
@@ -587,7 +601,11 @@ impl Forwarder {
 
     /// Puts a packet on the wire and says so.
     fn enqueue(&mut self, id: u64, to: usize, data: Arc<[u8]>, wall: SystemTime, due: Instant) {
-        let dir = if to == 1 { Dir::ToServer } else { Dir::ToClient };
+        let dir = if to == 1 {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
         self.emit(WireEvent::Sent {
             id,
             dir,
@@ -605,7 +623,8 @@ impl Forwarder {
         let wall = SystemTime::now();
         // Injected toward host `to`: as if its peer sent it.
         self.capture.add(id, 1 - to, wall, data.clone());
-        self.capture.comment(id, format!("tcp-lab wire: injected: {what}"));
+        self.capture
+            .comment(id, format!("tcp-lab wire: injected: {what}"));
         self.enqueue(id, to, data, wall, Instant::now() + self.delay);
         self.fault(Some(id), format!("injected: {what}"));
     }
@@ -615,11 +634,18 @@ impl Forwarder {
         match fault::forge_rst(toward, last) {
             Some(rst) => {
                 let to = usize::from(toward == Side::Server);
-                self.inject(to, Arc::from(rst), format!("forged RST to the {}", toward.name()));
+                self.inject(
+                    to,
+                    Arc::from(rst),
+                    format!("forged RST to the {}", toward.name()),
+                );
             }
             None => self.fault(
                 None,
-                format!("no RST forged: no packet of the {}'s connection crossed the wire yet", toward.name()),
+                format!(
+                    "no RST forged: no packet of the {}'s connection crossed the wire yet",
+                    toward.name()
+                ),
             ),
         }
     }
@@ -627,7 +653,10 @@ impl Forwarder {
     /// Step mode's fault keys: on the packet released next.
     fn on_held(&mut self, kind: FaultKind) {
         let Some(front) = self.queue.front() else {
-            return self.fault(None, format!("{}: no packet is held on the wire", kind.step_name()));
+            return self.fault(
+                None,
+                format!("{}: no packet is held on the wire", kind.step_name()),
+            );
         };
         let (id, dir, data) = (front.id, front.dir(), front.data.clone());
         let text = format!("{} (key)", kind.done());

@@ -1,0 +1,185 @@
+//! The fault scenarios on the slow-motion wire, checked against the kernel: each passes as
+//! shipped and fails, naming the expectation, once its fault is taken out; the capture read back
+//! by tshark shows the retransmissions where the scenario says they happen.
+mod common;
+
+use std::process::Command;
+
+use common::{BIN, run_scenario_json, scenario, slow_motion_possible};
+
+/// A shipped scenario's text without the step that makes its fault (or with `swap` applied).
+fn without_fault(name: &str, swap: Option<(&str, &str)>) -> String {
+    let text = std::fs::read_to_string(scenario(name)).unwrap();
+    if let Some((from, to)) = swap {
+        assert!(text.contains(from), "{name} has no {from:?}");
+        return text.replace(from, to);
+    }
+    let mut parts = text.split("[[step]]");
+    let head = parts.next().unwrap().to_string();
+    let steps: Vec<&str> = parts.collect();
+    let kept: Vec<&str> = steps
+        .iter()
+        .copied()
+        .filter(|s| !s.contains("do = \"wire."))
+        .collect();
+    assert_eq!(kept.len() + 1, steps.len(), "{name}: one fault step");
+    kept.iter().fold(head, |acc, s| format!("{acc}[[step]]{s}"))
+}
+
+/// Runs scenario text; exit code and stdout.
+fn run_text(label: &str, text: &str) -> (Option<i32>, String) {
+    let file =
+        std::env::temp_dir().join(format!("tcp-lab-fault-{label}-{}.toml", std::process::id()));
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--port",
+            "0",
+            "--slow",
+            "200ms",
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The scenario passes as shipped; without its fault it exits 1 naming `fails_on`.
+fn passes_and_needs_its_fault(name: &str, swap: Option<(&str, &str)>, fails_on: &str) {
+    if !slow_motion_possible(name) {
+        return;
+    }
+    let lines = run_scenario_json(name, &["--slow", "200ms"]);
+    let last = lines.last().unwrap();
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("scenario passed"),
+        "{last}"
+    );
+    let (code, out) = run_text(name, &without_fault(name, swap));
+    assert_eq!(code, Some(1), "{name} without its fault:\n{out}");
+    let failed = out
+        .lines()
+        .find(|l| l.contains("FAILED: expected"))
+        .unwrap_or_else(|| panic!("no failed expectation:\n{out}"));
+    assert!(failed.contains(fails_on), "{failed}");
+}
+
+#[test]
+fn lost_fin() {
+    passes_and_needs_its_fault("lost-fin", None, "retrans>=1");
+}
+
+#[test]
+fn lost_last_ack() {
+    passes_and_needs_its_fault("lost-last-ack", None, "retrans>=1");
+}
+
+#[test]
+fn time_wait_assassination() {
+    passes_and_needs_its_fault("time-wait-assassination", None, "to be gone");
+}
+
+#[test]
+fn time_wait_rfc1337_refuses_the_rst() {
+    // Its "fault" is the setting: with tcp_rfc1337 = 0 the RST kills TIME_WAIT after all.
+    let swap = (
+        "\"net.ipv4.tcp_rfc1337\" = \"1\"",
+        "\"net.ipv4.tcp_rfc1337\" = \"0\"",
+    );
+    passes_and_needs_its_fault("time-wait-rfc1337", Some(swap), "TIME_WAIT");
+}
+
+#[test]
+fn syn_retry() {
+    passes_and_needs_its_fault("syn-retry", None, "client #1 to be");
+}
+
+#[test]
+fn keepalive() {
+    passes_and_needs_its_fault("keepalive", None, "probes>=2");
+}
+
+/// Frames tshark flags as retransmissions: (source address, flags as 12 positions).
+fn tshark_retransmissions(pcap: &str) -> Vec<(String, String)> {
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            pcap,
+            "-Y",
+            "tcp.analysis.retransmission",
+            "-T",
+            "fields",
+            "-e",
+            "ip.src",
+            "-e",
+            "tcp.flags.str",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (a, b) = l.split_once('\t').unwrap_or((l, ""));
+            (a.to_string(), b.to_string())
+        })
+        .collect()
+}
+
+fn tshark_present(test: &str) -> bool {
+    if Command::new("tshark").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "tshark is missing in CI: .ci/run installs it"
+    );
+    eprintln!("SKIPPED {test}: tshark not installed (apt-get install tshark)");
+    false
+}
+
+#[test]
+fn tshark_flags_the_retransmissions_the_scenarios_cause() {
+    let test = "tshark_flags_the_retransmissions_the_scenarios_cause";
+    if !slow_motion_possible(test) || !tshark_present(test) {
+        return;
+    }
+    let fin = |flags: &str| flags.ends_with('F');
+    let syn = |flags: &str| flags.chars().nth(10).is_some_and(|c| c == 'S');
+    // (scenario, who retransmits, what, how many at least)
+    let cases: [(&str, &str, &dyn Fn(&str) -> bool, usize); 3] = [
+        ("lost-fin", "192.0.2.1", &fin, 3),
+        ("lost-last-ack", "192.0.2.2", &fin, 2),
+        ("syn-retry", "192.0.2.1", &syn, 2),
+    ];
+    for (name, from, what, n) in cases {
+        let pcap =
+            std::env::temp_dir().join(format!("tcp-lab-{name}-{}.pcapng", std::process::id()));
+        let p = pcap.to_str().unwrap();
+        run_scenario_json(name, &["--slow", "200ms", "--pcap", p]);
+        let rows = tshark_retransmissions(p);
+        let _ = std::fs::remove_file(&pcap);
+        let hits = rows
+            .iter()
+            .filter(|(src, flags)| src == from && what(flags))
+            .count();
+        assert!(
+            hits >= n,
+            "{name}: {hits} retransmissions flagged, want {n}: {rows:?}"
+        );
+        // Nothing else is retransmitted: the faults are the only losses.
+        assert_eq!(hits, rows.len(), "{name}: {rows:?}");
+    }
+}
