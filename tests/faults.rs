@@ -156,13 +156,18 @@ fn tshark_flags_the_retransmissions_the_scenarios_cause() {
     if !slow_motion_possible(test) || !tshark_present(test) {
         return;
     }
-    let fin = |flags: &str| flags.ends_with('F');
-    let syn = |flags: &str| flags.chars().nth(10).is_some_and(|c| c == 'S');
+    fn fin(flags: &str) -> bool {
+        flags.ends_with('F')
+    }
+    fn syn(flags: &str) -> bool {
+        flags.chars().nth(10).is_some_and(|c| c == 'S')
+    }
+    type Case = (&'static str, &'static str, fn(&str) -> bool, usize);
     // (scenario, who retransmits, what, how many at least)
-    let cases: [(&str, &str, &dyn Fn(&str) -> bool, usize); 3] = [
-        ("lost-fin", "192.0.2.1", &fin, 3),
-        ("lost-last-ack", "192.0.2.2", &fin, 2),
-        ("syn-retry", "192.0.2.1", &syn, 2),
+    let cases: [Case; 3] = [
+        ("lost-fin", "192.0.2.1", fin, 3),
+        ("lost-last-ack", "192.0.2.2", fin, 2),
+        ("syn-retry", "192.0.2.1", syn, 2),
     ];
     for (name, from, what, n) in cases {
         let pcap =
