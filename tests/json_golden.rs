@@ -415,6 +415,13 @@ fn every_kind() -> Vec<Value> {
         },
     );
     wire(
+        61_805,
+        WireEvent::Fault {
+            id: Some(4),
+            text: "dropped (wire.drop: the next FIN from the client)".into(),
+        },
+    );
+    wire(
         61_806,
         WireEvent::Error {
             text: "pcap capture stopped: disk full".into(),

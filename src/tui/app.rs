@@ -11,6 +11,7 @@ use crate::lab::{ClosePolicy, Command};
 use crate::model::{ConnId, Side};
 use crate::observe::{ObservedSocket, Owner, Snapshot};
 use crate::protocol::DEFAULT_MESSAGE;
+use crate::wire::fault::FaultKind;
 
 /// How long a socket that left the kernel's table stays on screen as "gone".
 pub const GONE_LINGER: Duration = Duration::from_secs(5);
@@ -125,6 +126,12 @@ pub enum WireKey {
     Release,
     /// Step mode: release every held packet.
     ReleaseAll,
+    /// Step mode: a fault on the packet released next.
+    Fault(FaultKind),
+    /// A forged RST toward a side, now.
+    Rst(Side),
+    /// A side's packets vanish for a few seconds.
+    Blackhole(Side),
 }
 
 impl App {
@@ -392,7 +399,10 @@ impl App {
                 return Action::Lab(Command::SetPolicy(self.policy));
             }
             KeyCode::Char('e') => return Action::Export,
-            KeyCode::Char(ch @ ('+' | '=' | '-' | 't' | ' ' | 'w' | 'r')) => {
+            KeyCode::Char(
+                ch @ ('+' | '=' | '-' | 't' | ' ' | 'w' | 'r' | 'd' | 'u' | 'o' | 'm' | 'z' | 'Z'
+                | 'b' | 'B'),
+            ) => {
                 if self.settings.slow.is_none() {
                     let why = self.settings.slow_unavailable.clone().unwrap_or_else(|| {
                         "slow motion is off: start tcp-lab with --slow to delay, step and capture packets"
@@ -407,6 +417,14 @@ impl App {
                     't' => Action::Wire(WireKey::ToggleStep),
                     ' ' => Action::Wire(WireKey::Release),
                     'r' => Action::Wire(WireKey::ReleaseAll),
+                    'd' => Action::Wire(WireKey::Fault(FaultKind::Drop)),
+                    'u' => Action::Wire(WireKey::Fault(FaultKind::Dup)),
+                    'o' => Action::Wire(WireKey::Fault(FaultKind::Delay(Duration::ZERO))),
+                    'm' => Action::Wire(WireKey::Fault(FaultKind::Corrupt)),
+                    'z' => Action::Wire(WireKey::Rst(Side::Client)),
+                    'Z' => Action::Wire(WireKey::Rst(Side::Server)),
+                    'b' => Action::Wire(WireKey::Blackhole(Side::Client)),
+                    'B' => Action::Wire(WireKey::Blackhole(Side::Server)),
                     _ => Action::Pcap,
                 };
             }

@@ -172,6 +172,7 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
             k(0, "STEP MODE: space releases the next packet"),
             k(1, "r all"),
             k(2, "t step off"),
+            k(2, "d drop u dup o reorder m corrupt"),
             k(1, "c connect"),
             k(3, "s send"),
             k(3, "x/X close"),
@@ -188,6 +189,7 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
             k(2, "+/- delay"),
             k(2, "t step"),
             k(4, "w pcap"),
+            k(4, "z/Z rst b/B blackhole"),
             k(4, "e export"),
         ],
         None => vec![

@@ -42,6 +42,9 @@ pub fn refresh_info(app: &mut App, s: &mut Session) {
     }
 }
 
+/// How long the b / B keys blackhole a direction.
+const BLACKHOLE: Duration = Duration::from_secs(3);
+
 pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
     let (Some(wire), Some(state)) = (s.wire.as_ref(), s.timeline.wire_state()) else {
         return;
@@ -86,6 +89,36 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
             } else {
                 app.say("no packet is held", now);
             }
+        }
+        WireKey::Fault(kind) => {
+            if !state.step {
+                app.say(
+                    "d u o m act on the packet step mode holds: press t first",
+                    now,
+                );
+            } else if s.timeline.packets().held() > 0 {
+                wire.on_held(kind);
+            } else {
+                app.say("no packet is held: press c, s, x... to make one", now);
+            }
+        }
+        WireKey::Rst(toward) => {
+            wire.rst(toward);
+            app.say(
+                format!("a forged RST goes to the {}", toward.name()),
+                now,
+            );
+        }
+        WireKey::Blackhole(from) => {
+            wire.blackhole(from, BLACKHOLE);
+            app.say(
+                format!(
+                    "every packet from the {} vanishes for {} s",
+                    from.name(),
+                    BLACKHOLE.as_secs()
+                ),
+                now,
+            );
         }
         WireKey::Release => {
             if !state.step {

@@ -312,6 +312,9 @@ fn arrow(
         (Some(f), _) => format!("{f} {base}"),
         (None, _) => base,
     };
+    if let Some(mark) = p.fault.as_deref().and_then(fault_mark) {
+        label.push_str(&format!(" ⚑{mark}"));
+    }
     if let Some(t) = &p.text {
         label.push_str(&format!(" {:?}", crate::model::printable(t)));
     }
@@ -442,4 +445,20 @@ fn fit(s: &str, w: usize) -> String {
     }
     out.push_str(&" ".repeat(w - used));
     out
+}
+
+/// A fault's short mark on its arrow (drops show as drops already).
+fn fault_mark(text: &str) -> Option<&'static str> {
+    [
+        ("duplicated", "dup"),
+        ("injected: duplicate", "copy"),
+        ("injected: forged RST", "forged"),
+        ("checksum corrupted", "bad checksum"),
+        ("delayed", "delayed"),
+        ("held back", "overtaken"),
+        ("answered with a forged RST", "then RST"),
+    ]
+    .iter()
+    .find(|(start, _)| text.starts_with(start))
+    .map(|(_, mark)| *mark)
 }
