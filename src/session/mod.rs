@@ -521,8 +521,22 @@ impl Session {
             let b = self.unread_began.unwrap_or(prev.at);
             self.timeline.observe_except(prev, &waiting, b);
         }
+        self.add_tcp_info(before);
         self.annotate_capture(before);
         (self.timeline.total() - before) as usize
+    }
+
+    /// The lab's own changes carry the kernel's tcp_info (for the JSON lines): one lookup each,
+    /// a handful per round; a busy port's crowd carries none.
+    fn add_tcp_info(&mut self, from: u64) {
+        let Some(o) = self.observer.as_mut() else {
+            return;
+        };
+        for c in self.timeline.changes_since_mut(from) {
+            if matches!(c.owner, Owner::Lab(..)) && c.to.is_some() {
+                c.info = o.tcp_info(c.local, c.remote).ok().flatten().map(Box::new);
+            }
+        }
     }
 
     /// Slow motion: the lab's state changes go into the capture, beside the packet that caused them.

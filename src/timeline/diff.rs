@@ -21,6 +21,9 @@ pub struct Change {
     /// How long `from` was seen.
     pub held: Option<Duration>,
     pub timer: Option<Timer>,
+    /// The lab's sockets: the kernel's tcp_info, read right after the change was seen (boxed:
+    /// most changes carry none).
+    pub info: Option<Box<crate::observe::tcpinfo::TcpInfo>>,
 }
 
 struct Seen {
@@ -106,6 +109,7 @@ impl Differ {
             to,
             held,
             timer: None,
+            info: None,
         })
     }
 
@@ -154,6 +158,7 @@ impl Differ {
                             to: Some(s.row.state),
                             held: Some(snap.at.saturating_duration_since(prev.since)),
                             timer: s.row.timer,
+                            info: None,
                         });
                     }
                 }
@@ -170,6 +175,7 @@ impl Differ {
                         to: Some(s.row.state),
                         held,
                         timer: s.row.timer,
+                        info: None,
                     });
                     self.seen.insert(
                         t,
@@ -206,6 +212,7 @@ impl Differ {
                     to: None,
                     held: Some(snap.at.duration_since(prev.since)),
                     timer: None,
+                    info: None,
                 });
             }
         }

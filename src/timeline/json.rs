@@ -193,6 +193,8 @@ struct Kernel<'a> {
     timer: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     remaining_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_info: Option<&'a crate::observe::tcpinfo::TcpInfo>,
 }
 
 /// An external socket's owner, `null` where /proc did not say.
@@ -246,6 +248,7 @@ fn kernel(c: &Change) -> Kernel<'_> {
         held_ms: c.held.map(|d| d.as_millis() as u64),
         timer: c.timer.map(|t| t.kind.name()),
         remaining_ms: c.timer.map(|t| t.remaining.as_millis() as u64),
+        tcp_info: c.info.as_deref(),
     }
 }
 

@@ -49,12 +49,17 @@ impl Entry {
             | What::Note(t)
             | What::Check { text: t, .. }
             | What::Fault { text: t, .. } => t.len(),
-            What::Kernel(c) => match &c.owner {
-                crate::observe::Owner::External {
-                    process: Some(p), ..
-                } => p.len(),
-                _ => 0,
-            },
+            What::Kernel(c) => {
+                let info = c.info.as_ref().map_or(0, |_| {
+                    std::mem::size_of::<crate::observe::tcpinfo::TcpInfo>()
+                });
+                info + match &c.owner {
+                    crate::observe::Owner::External {
+                        process: Some(p), ..
+                    } => p.len(),
+                    _ => 0,
+                }
+            }
             What::Packet(_, p) => p.data.len() + p.text.as_ref().map_or(0, String::len),
             What::Mass { .. } => 0,
         };
@@ -222,6 +227,18 @@ impl Timeline {
     /// Estimated bytes the held entries take.
     pub fn held_bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The kernel changes from absolute position `from` on, to complete (with tcp_info).
+    pub fn changes_since_mut(&mut self, from: u64) -> impl Iterator<Item = &mut Change> {
+        let skip = from.saturating_sub(self.dropped) as usize;
+        let n = self.entries.len();
+        self.entries[skip.min(n)..]
+            .iter_mut()
+            .filter_map(|e| match &mut e.what {
+                What::Kernel(c) => Some(c),
+                _ => None,
+            })
     }
 
     /// The entries from absolute position `from` on, and how many of those were already dropped.

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use super::app::{App, WireKey};
 use crate::model::Side;
 use crate::session::Session;
+use crate::timeline::What;
+use crate::timeline::packets::Status;
 use crate::wire::pcap::PcapWriter;
 
 /// Delays `+`/`-` step through.
@@ -104,10 +106,7 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
         }
         WireKey::Rst(toward) => {
             wire.rst(toward);
-            app.say(
-                format!("a forged RST goes to the {}", toward.name()),
-                now,
-            );
+            app.say(format!("a forged RST goes to the {}", toward.name()), now);
         }
         WireKey::Blackhole(from) => {
             wire.blackhole(from, BLACKHOLE);
@@ -158,7 +157,25 @@ fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
 
 pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
     let path = stamped("capture", "pcapng");
-    // What entered the wire, as the live capture (--pcap) holds it: frame numbers match.
+    // What entered the wire, as the live capture (--pcap) holds it: frame numbers match, and so
+    // do the comments, but for where a state change lands: here on the packet told just before it.
+    let mut comments: std::collections::HashMap<u64, Vec<String>> = Default::default();
+    let mut last: Option<u64> = None;
+    for e in s.timeline.entries() {
+        match &e.what {
+            What::Packet(_, p) => last = Some(p.id),
+            What::Kernel(c) if matches!(c.owner, crate::observe::Owner::Lab(..)) => {
+                if let Some(id) = last {
+                    let (_, text) = crate::timeline::text::describe(&e.what, s.timeline.charset());
+                    comments
+                        .entry(id)
+                        .or_default()
+                        .push(format!("kernel: {text}"));
+                }
+            }
+            _ => {}
+        }
+    }
     let packets: Vec<_> = s
         .timeline
         .packets()
@@ -169,7 +186,14 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
     let res = std::fs::File::create(&path).and_then(|f| {
         let mut w = PcapWriter::new(std::io::BufWriter::new(f))?;
         for p in &packets {
-            w.packet(p.wall, &p.data)?;
+            let mut c = Vec::new();
+            if let Some(f) = &p.fault {
+                c.push(format!("tcp-lab wire: {f}"));
+            } else if let Status::Dropped(r) = p.status {
+                c.push(format!("tcp-lab wire: {}", r.name()));
+            }
+            c.extend(comments.remove(&p.id).unwrap_or_default());
+            w.packet_with_comments(p.wall, &p.data, &c)?;
         }
         w.flush()
     });

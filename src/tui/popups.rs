@@ -120,8 +120,14 @@ pub const HELP: &[(&str, &str)] = &[
         "d u o m",
         "step mode, on the held packet: drop it, duplicate it, let the next overtake it, corrupt its checksum",
     ),
-    ("z / Z", "slow motion: forge a RST to the client / the server (the sequence it expects)"),
-    ("b / B", "slow motion: drop everything the client / the server sends for 3 s"),
+    (
+        "z / Z",
+        "slow motion: forge a RST to the client / the server (the sequence it expects)",
+    ),
+    (
+        "b / B",
+        "slow motion: drop everything the client / the server sends for 3 s",
+    ),
     (
         "v",
         "slow motion: show each retransmission on its own ladder line, or fold them (×N)",
