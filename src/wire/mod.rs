@@ -553,7 +553,7 @@ impl Forwarder {
             }
             (kind, what)
         });
-        let mut due = now + self.delay;
+        let mut delay = self.delay;
         let mut after: Option<Arc<[u8]>> = None;
         if let Some((kind, rule)) = fault.clone() {
             let text = format!("{} ({rule})", kind.done());
@@ -571,7 +571,7 @@ impl Forwarder {
                     });
                 }
                 FaultKind::Dup => after = Some(data.clone()),
-                FaultKind::Delay(d) => due += d,
+                FaultKind::Delay(d) => delay += d,
                 FaultKind::Corrupt => {
                     data = Arc::from(packet::corrupt_checksum(&data));
                     self.capture.replace(id, data.clone());
@@ -581,10 +581,10 @@ impl Forwarder {
                 }
             }
             // Told after the packet's own line, so the mark lands on it.
-            self.enqueue(id, 1 - from, data, wall, due);
+            self.enqueue(id, 1 - from, data, wall, delay);
             self.fault(Some(id), text);
         } else {
-            self.enqueue(id, 1 - from, data, wall, due);
+            self.enqueue(id, 1 - from, data, wall, delay);
         }
         if let Some((extra, (kind, _))) = after.zip(fault) {
             let to = match kind {
@@ -600,7 +600,7 @@ impl Forwarder {
     }
 
     /// Puts a packet on the wire and says so.
-    fn enqueue(&mut self, id: u64, to: usize, data: Arc<[u8]>, wall: SystemTime, due: Instant) {
+    fn enqueue(&mut self, id: u64, to: usize, data: Arc<[u8]>, wall: SystemTime, delay: Duration) {
         let dir = if to == 1 {
             Dir::ToServer
         } else {
@@ -611,9 +611,10 @@ impl Forwarder {
             dir,
             data: data.clone(),
             wall,
-            delay: due.saturating_duration_since(Instant::now()),
+            delay,
             held: self.step,
         });
+        let due = Instant::now() + delay;
         self.queue.push_back(Queued { id, to, data, due });
     }
 
@@ -625,7 +626,7 @@ impl Forwarder {
         self.capture.add(id, 1 - to, wall, data.clone());
         self.capture
             .comment(id, format!("tcp-lab wire: injected: {what}"));
-        self.enqueue(id, to, data, wall, Instant::now() + self.delay);
+        self.enqueue(id, to, data, wall, self.delay);
         self.fault(Some(id), format!("injected: {what}"));
     }
 
