@@ -148,6 +148,32 @@ pub enum Cmd {
     /// Watch any port on this host (or in a container's network namespace) without a lab: the
     /// dashboard, or with --format a stream of state changes, summaries and alerts.
     Watch(WatchArgs),
+    /// A lesson for a class: a scenario played in the dashboard one step at a time (space runs
+    /// the next step, each expectation is checked live and marked ✓ or ✗, ← reads an earlier
+    /// step again). With no argument, lists the shipped lessons.
+    Lesson(LessonArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  tcp-lab lesson                          the shipped lessons, one line each\n  \
+tcp-lab lesson client-closes-first      who gets TIME_WAIT, and why\n  \
+tcp-lab lesson mojong --quiz            the server that forgot to close; the class predicts each state\n  \
+sudo tcp-lab lesson lost-fin --slow     faults on the slow-motion wire (needs root)\n  \
+tcp-lab lesson my-lesson.toml           any scenario file (see README: Scenarios)"
+)]
+pub struct LessonArgs {
+    /// A shipped lesson's name (`tcp-lab lesson` lists them) or a scenario file.
+    pub lesson: Option<String>,
+    /// Before each step that expects a state, ask which state it will be (answer with 1-4); the
+    /// kernel's answer is shown beside the class's, and a score kept.
+    #[arg(long)]
+    pub quiz: bool,
+    /// Port for the lesson's server (default: the scenario's own, else a free one).
+    #[arg(long, short)]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub slow: SlowArgs,
 }
 
 #[derive(Args, Debug)]
@@ -294,6 +320,10 @@ pub fn main() -> ExitCode {
     let wanted = match &cli.command {
         None => cli.dash.slow.settings(cli.dash.delay, cli.dash.step),
         Some(Cmd::Run(a)) => a.slow.settings(None, false),
+        Some(Cmd::Lesson(a)) => match lesson_slow(a) {
+            Ok(w) => w,
+            Err(code) => return code,
+        },
         Some(_) => None,
     };
     let (slow, slow_error) = match wanted {
@@ -323,6 +353,7 @@ pub fn main() -> ExitCode {
         }
     };
     let res = match cli.command {
+        Some(Cmd::Lesson(a)) => rt.block_on(lesson(a, slow, slow_error, root)),
         Some(cmd) => rt.block_on(run(cmd, slow, root)),
         None => rt
             .block_on(dashboard(cli.dash, slow, slow_error, root))
@@ -393,6 +424,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                 ExitCode::FAILURE
             })
         }
+        Cmd::Lesson(a) => lesson(a, slow, None, root).await,
         Cmd::Watch(a) => match a.format {
             Some(format) => {
                 let opts = headless::watch::WatchOpts {
@@ -433,6 +465,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                         privileged: root,
                         source: a.source,
                         watch_only: true,
+                        lesson: None,
                     },
                 )
                 .await?;
@@ -507,6 +540,7 @@ async fn dashboard(
             privileged: root,
             source: a.source,
             watch_only: false,
+            lesson: None,
         },
     )
     .await
@@ -531,4 +565,129 @@ fn big_blocks_back_to_the_system() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
+}
+
+/// The shipped lessons, one line each.
+fn list_lessons() -> String {
+    let mut out =
+        String::from("Shipped lessons (tcp-lab lesson NAME; add --quiz to ask the class):\n");
+    for (name, text) in crate::scenario::SHIPPED {
+        let Ok(sc) = crate::scenario::Scenario::parse(text) else {
+            continue;
+        };
+        let slow = if sc.slow {
+            "  [needs --slow, root]"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  {name:<24} {}{slow}\n", sc.name));
+    }
+    out.push_str("Or a scenario file of your own: tcp-lab lesson path/to/lesson.toml");
+    out
+}
+
+/// A lesson's scenario: a shipped name, else a file.
+fn load_lesson(what: &str) -> anyhow::Result<crate::scenario::Scenario> {
+    match crate::scenario::Scenario::shipped(what) {
+        Some(sc) => sc.map_err(|e| anyhow::anyhow!("shipped lesson {what}: {e}")),
+        None if std::path::Path::new(what).exists() => {
+            Ok(crate::scenario::Scenario::load(std::path::Path::new(what))?)
+        }
+        None => anyhow::bail!(
+            "no lesson named {what:?} and no such file; `tcp-lab lesson` lists the shipped ones"
+        ),
+    }
+}
+
+/// Whether a lesson runs in slow motion: asked for, or needed by its scenario (then offered).
+/// Err: the exit code when it cannot start.
+fn lesson_slow(a: &LessonArgs) -> Result<Option<WireSettings>, ExitCode> {
+    let asked = a.slow.settings(None, false);
+    let Some(what) = &a.lesson else {
+        return Ok(asked);
+    };
+    let needs = match load_lesson(what) {
+        Ok(sc) => sc.slow,
+        // Said again, in full, where the lesson is loaded.
+        Err(_) => false,
+    };
+    if asked.is_some() || !needs {
+        return Ok(asked);
+    }
+    use std::io::IsTerminal;
+    let hint = format!("sudo tcp-lab lesson {what} --slow");
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "tcp-lab: lesson {what:?} needs slow motion (its states last microseconds on loopback): run `{hint}`"
+        );
+        return Err(ExitCode::from(2));
+    }
+    eprint!(
+        "Lesson {what:?} needs slow motion: client and server on two private hosts joined by \
+         tcp-lab's wire, 500 ms each way. Start it that way? [Y/n] "
+    );
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    if matches!(line.trim().to_lowercase().as_str(), "" | "y" | "yes") {
+        Ok(Some(WireSettings::default()))
+    } else {
+        eprintln!("tcp-lab: not started; later: `{hint}`");
+        Err(ExitCode::from(2))
+    }
+}
+
+async fn lesson(
+    a: LessonArgs,
+    slow: Option<Slow>,
+    notice: Option<String>,
+    root: bool,
+) -> anyhow::Result<ExitCode> {
+    let Some(what) = &a.lesson else {
+        println!("{}", list_lessons());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let sc = load_lesson(what)?;
+    if sc.slow && slow.is_none() {
+        anyhow::bail!(
+            "lesson {:?} needs slow motion, which is unavailable: {}",
+            sc.name,
+            notice.as_deref().unwrap_or("start it with --slow")
+        );
+    }
+    let cfg = sc.lab_config(a.port).map_err(|e| anyhow::anyhow!(e))?;
+    let mut missing = Vec::new();
+    let (cfg, wire, stretch) = match slow {
+        Some(s) => {
+            missing = sc.apply_sysctl(&s.hosts)?;
+            let stretch = s.settings.delay * 8;
+            (cfg.in_slow_motion(s.hosts), Some(s.settings), stretch)
+        }
+        None => (cfg, None, Duration::ZERO),
+    };
+    let mut notes: Vec<String> = notice.into_iter().collect();
+    if !sc.sysctl.is_empty() {
+        let set: Vec<String> = sc
+            .sysctl
+            .iter()
+            .filter(|(k, _)| !missing.contains(k))
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        notes.push(format!("inside both private hosts: {}", set.join(", ")));
+    }
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    crate::tui::run(
+        cfg,
+        wire,
+        crate::tui::Options {
+            poll: Duration::from_millis(50),
+            color,
+            notice: (!notes.is_empty()).then(|| notes.join("; ")),
+            privileged: root,
+            source: SourceChoice::Auto,
+            watch_only: false,
+            lesson: Some(crate::tui::lesson::Lesson::new(sc, a.quiz, stretch)),
+        },
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }

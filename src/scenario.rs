@@ -14,6 +14,59 @@ use crate::observe::{SocketRow, TcpState, TimerKind};
 use crate::protocol::{Charset, DEFAULT_MESSAGE};
 use crate::wire::fault::{FaultKind, Match, Rule};
 
+/// The scenarios shipped in assets/scenarios, built in (an installed binary has no checkout).
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "client-closes-first",
+        include_str!("../assets/scenarios/client-closes-first.toml"),
+    ),
+    (
+        "server-closes-first",
+        include_str!("../assets/scenarios/server-closes-first.toml"),
+    ),
+    (
+        "forgotten-close",
+        include_str!("../assets/scenarios/forgotten-close.toml"),
+    ),
+    ("mojong", include_str!("../assets/scenarios/mojong.toml")),
+    (
+        "half-close",
+        include_str!("../assets/scenarios/half-close.toml"),
+    ),
+    (
+        "abort-rst",
+        include_str!("../assets/scenarios/abort-rst.toml"),
+    ),
+    (
+        "simultaneous-close",
+        include_str!("../assets/scenarios/simultaneous-close.toml"),
+    ),
+    (
+        "lost-fin",
+        include_str!("../assets/scenarios/lost-fin.toml"),
+    ),
+    (
+        "lost-last-ack",
+        include_str!("../assets/scenarios/lost-last-ack.toml"),
+    ),
+    (
+        "time-wait-assassination",
+        include_str!("../assets/scenarios/time-wait-assassination.toml"),
+    ),
+    (
+        "time-wait-rfc1337",
+        include_str!("../assets/scenarios/time-wait-rfc1337.toml"),
+    ),
+    (
+        "syn-retry",
+        include_str!("../assets/scenarios/syn-retry.toml"),
+    ),
+    (
+        "keepalive",
+        include_str!("../assets/scenarios/keepalive.toml"),
+    ),
+];
+
 /// How long a step's expectations may take by default.
 pub const DEFAULT_EXPECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -128,6 +181,37 @@ pub enum ScenarioError {
     Parse { path: String, message: String },
 }
 
+/// One expectation of a step (an `expect` entry or its `wait_for`) and how long it may take.
+#[derive(Debug, Clone)]
+pub struct StepCheck {
+    pub e: Expect,
+    pub timeout: Duration,
+    pub wait_for: bool,
+}
+
+/// A step's expectations, in the order they are checked: `expect` first, then `wait_for`.
+pub fn step_checks(step: &Step) -> Result<Vec<StepCheck>, String> {
+    let timeout = timeout_or_default(step.timeout.as_deref())?;
+    let mut out = Vec::new();
+    for e in &step.expect {
+        out.push(StepCheck {
+            e: Expect::parse(e)?,
+            timeout,
+            wait_for: false,
+        });
+    }
+    if let Some(w) = &step.wait_for {
+        let mut e = Expect::parse(&format!("{}:{}", w.side, w.state))?;
+        e.client = w.client.clone().or(e.client);
+        out.push(StepCheck {
+            e,
+            timeout: timeout_or_default(w.timeout.as_deref())?,
+            wait_for: true,
+        });
+    }
+    Ok(out)
+}
+
 /// A step's `timeout` (or a `wait_for`'s), the default when absent.
 pub fn timeout_or_default(t: Option<&str>) -> Result<Duration, String> {
     t.map(parse_duration)
@@ -145,6 +229,54 @@ impl Scenario {
             path: path.display().to_string(),
             message,
         })
+    }
+
+    /// The lab a scenario asks for, on `port` (else its own, else a free one).
+    pub fn lab_config(&self, port: Option<u16>) -> Result<crate::lab::LabConfig, String> {
+        Ok(crate::lab::LabConfig {
+            port: port.or(self.port).unwrap_or(0),
+            charset: self.charset,
+            policy: self.policy,
+            reply: self.reply.clone(),
+            keepalive: self
+                .keepalive
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|e| format!("keepalive: {e}"))?,
+            ..crate::lab::LabConfig::default()
+        })
+    }
+
+    /// Sets the scenario's `sysctl` keys inside both private hosts (their namespaces only; the
+    /// machine's stay). Returns the keys this kernel does not have (left out).
+    pub fn apply_sysctl(&self, h: &crate::hosts::Hosts) -> anyhow::Result<Vec<String>> {
+        let mut missing = Vec::new();
+        for (key, value) in &self.sysctl {
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            for side in [Side::Client, Side::Server] {
+                match h.run_in(side, || std::fs::write(&path, value)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        missing.push(key.clone());
+                        break;
+                    }
+                    Err(e) => anyhow::bail!(
+                        "cannot set {key} = {value} inside the private {} host: {e}",
+                        side.name()
+                    ),
+                }
+            }
+        }
+        Ok(missing)
+    }
+
+    /// A shipped scenario by name (`lost-fin`), built into the binary.
+    pub fn shipped(name: &str) -> Option<Result<Scenario, String>> {
+        SHIPPED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| Scenario::parse(text))
     }
 
     /// Parses and checks every step, so a typo fails before any socket is opened.
@@ -619,6 +751,29 @@ impl Expect {
             state,
             probe: None,
         })
+    }
+
+    /// Whether the kernel's row for this side (None: no socket) and its tcp_info show it.
+    pub fn holds(&self, row: Option<&SocketRow>, info: Option<&TcpInfo>) -> bool {
+        match &self.probe {
+            Some(p) => row.is_some_and(|r| p.holds(r, info)),
+            None => row.map(|r| r.state) == self.state,
+        }
+    }
+
+    /// What the kernel shows instead, in the expectation's terms: `FIN_WAIT_2`,
+    /// `backoff=1 (FIN_WAIT_1)`, `no socket (gone)`.
+    pub fn shown(&self, row: Option<&SocketRow>, info: Option<&TcpInfo>) -> String {
+        match (row, &self.probe) {
+            (None, _) => "no socket (gone)".into(),
+            (Some(r), Some(p)) => p.seen(r, info),
+            (Some(r), None) => r.state.name().into(),
+        }
+    }
+
+    /// Whether checking it needs the socket's tcp_info.
+    pub fn needs_info(&self) -> bool {
+        self.probe.as_ref().is_some_and(Probe::needs_info)
     }
 
     pub fn label(&self) -> String {

@@ -300,3 +300,100 @@ fn unprivileged_slow_dashboard_says_why_and_runs_on_loopback() {
     });
     t.keys("q");
 }
+
+/// The number a quiz shows before `state` ("2) ESTABLISHED" gives 2).
+fn choice_of(screen: &str, state: &str) -> Option<char> {
+    let at = screen.find(&format!(") {state} "))?;
+    screen[..at].chars().last().filter(|c| c.is_ascii_digit())
+}
+
+#[test]
+fn a_lesson_played_to_the_end_with_space() {
+    if !tmux_available("a_lesson_played_to_the_end_with_space") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "{BIN} lesson client-closes-first --port 0; sleep 30"
+    ));
+    t.wait("the first narration", |s| {
+        s.contains("Lesson: Client closes first │ step 1 of 4")
+            && s.contains("The client connects: SYN, SYN/ACK, ACK.")
+            && s.contains("space / →: run step 1")
+    });
+    t.keys("Space");
+    let s = t.wait("step 1's marks", |s| {
+        s.contains("✓ client ESTABLISHED") && s.contains("✓ server ESTABLISHED")
+    });
+    assert!(s.contains("why: SYN, SYN/ACK, ACK"), "{s}");
+    t.keys("Space");
+    t.wait("step 2", |s| {
+        s.contains("step 2 of 4") && s.contains("client.send: done")
+    });
+    t.keys("Space");
+    let s = t.wait("step 3's marks", |s| {
+        s.contains("✓ client FIN_WAIT_2") && s.contains("✓ server CLOSE_WAIT")
+    });
+    assert!(
+        s.contains("#1: client FIN_WAIT_2 · server CLOSE_WAIT"),
+        "{s}"
+    );
+    // ← reads step 2's narration again; → comes back.
+    t.keys("Left");
+    t.wait("step 2 again", |s| {
+        s.contains("step 2 of 4") && s.contains("Hello 모종닷컴")
+    });
+    t.keys("Right");
+    t.wait("step 3 again", |s| s.contains("step 3 of 4"));
+    t.keys("Space");
+    // One wait for the whole final screen: a capture may catch a frame half drawn.
+    t.wait(
+        "the end: every mark, the score, the explanation, the states",
+        |s| {
+            s.contains("✓ server gone")
+                && s.contains("✓ client TIME_WAIT")
+                && s.contains("lesson complete: 6 ✓ 0 ✗")
+                && s.contains("Who closes first gets TIME_WAIT")
+                && s.contains("#1: client TIME_WAIT")
+        },
+    );
+}
+
+#[test]
+fn a_quiz_answered_right_and_wrong() {
+    if !tmux_available("a_quiz_answered_right_and_wrong") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "{BIN} lesson client-closes-first --quiz --port 0; sleep 30"
+    ));
+    t.wait("the lesson", |s| s.contains("step 1 of 4"));
+    t.keys("Space");
+    let s = t.wait("the first question", |s| {
+        s.contains("Predict: after client.connect, the client will be in…")
+    });
+    let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
+    t.keys(&right.to_string());
+    let s = t.wait("the verdict", |s| {
+        s.contains("✓ right! you: ESTABLISHED · kernel: ESTABLISHED")
+    });
+    assert!(s.contains("quiz 1/1"), "{s}");
+    // Step 2 sends a message: nothing to predict, it runs at once.
+    t.keys("Space");
+    t.wait("step 2", |s| s.contains("client.send: done"));
+    t.keys("Space");
+    let s = t.wait("the second question", |s| {
+        s.contains("Predict: after client.close, the client will be in…")
+    });
+    let wrong = ['1', '2', '3', '4']
+        .into_iter()
+        .find(|c| Some(*c) != choice_of(&s, "FIN_WAIT_2"))
+        .unwrap();
+    t.keys(&wrong.to_string());
+    let s = t.wait("the second verdict", |s| s.contains("✗ not quite: you:"));
+    assert!(s.contains("· kernel: FIN_WAIT_2"), "{s}");
+    assert!(
+        s.contains("FIN was acknowledged; it waits for the peer's FIN"),
+        "{s}"
+    );
+    assert!(s.contains("quiz 1/2"), "{s}");
+}

@@ -6,10 +6,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::print::{self, Format, Printer, RunFormat};
-use crate::lab::{Command, EventKind, LabConfig};
+use crate::lab::{Command, EventKind};
 use crate::model::{ConnId, Side};
 use crate::observe::SourceChoice;
-use crate::scenario::{Action, Expect, Scenario, Step, timeout_or_default};
+use crate::scenario::{Action, Expect, Scenario, Step, StepCheck, step_checks};
 use crate::session::{Session, Slow};
 
 const POLL: Duration = Duration::from_millis(10);
@@ -35,36 +35,9 @@ struct Runner<'a> {
     step_timeout: Option<Duration>,
 }
 
-/// One expectation of a step (an `expect` entry or its `wait_for`) and how long it may take.
-struct Check {
-    e: Expect,
-    timeout: Duration,
-    wait_for: bool,
-}
-
-/// A step's expectations, in the order they are checked: `expect` first, then `wait_for`.
-fn checks(step: &Step) -> anyhow::Result<Vec<Check>> {
-    let timeout = timeout_or_default(step.timeout.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-    let mut out = Vec::new();
-    for e in &step.expect {
-        out.push(Check {
-            e: Expect::parse(e).map_err(|e| anyhow::anyhow!(e))?,
-            timeout,
-            wait_for: false,
-        });
-    }
-    if let Some(w) = &step.wait_for {
-        let mut e =
-            Expect::parse(&format!("{}:{}", w.side, w.state)).map_err(|e| anyhow::anyhow!(e))?;
-        e.client = w.client.clone().or(e.client);
-        let t = timeout_or_default(w.timeout.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-        out.push(Check {
-            e,
-            timeout: t,
-            wait_for: true,
-        });
-    }
-    Ok(out)
+/// A step's expectations, in the order they are checked.
+fn checks(step: &Step) -> anyhow::Result<Vec<StepCheck>> {
+    step_checks(step).map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Why an expectation failed, for the TAP diagnostic.
@@ -200,27 +173,11 @@ async fn carry_out(
         Some(s) => (Some(s.hosts), Some(s.settings)),
         None => (None, None),
     };
-    let cfg = LabConfig {
-        port: port.or(sc.port).unwrap_or(0),
-        charset: sc.charset,
-        policy: sc.policy,
-        reply: sc.reply.clone(),
-        keepalive: sc
-            .keepalive
-            .as_deref()
-            .map(crate::model::parse_duration)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("keepalive: {e}"))?,
-        ..LabConfig::default()
+    let cfg = sc.lab_config(port).map_err(|e| anyhow::anyhow!(e))?;
+    let sysctl_missing = match &hosts {
+        Some(h) => sc.apply_sysctl(h)?,
+        None => Vec::new(),
     };
-    let mut sysctl_missing = Vec::new();
-    if let Some(h) = &hosts {
-        for (k, v) in &sc.sysctl {
-            if !set_sysctl(h, k, v)? {
-                sysctl_missing.push(k.clone());
-            }
-        }
-    }
     let cfg = match hosts {
         Some(h) => cfg.in_slow_motion(h),
         None => cfg,
@@ -605,15 +562,11 @@ impl Runner<'_> {
                 .snapshot()
                 .and_then(|s| s.find(e.side, id))
                 .map(|o| o.row.clone());
-            let info = match (&e.probe, &seen) {
-                (Some(p), Some(r)) if p.needs_info() => self.s.tcp_info(r.tuple()),
+            let info = match &seen {
+                Some(r) if e.needs_info() => self.s.tcp_info(r.tuple()),
                 _ => None,
             };
-            let holds = match &e.probe {
-                Some(p) => seen.as_ref().is_some_and(|r| p.holds(r, info.as_ref())),
-                None => seen.as_ref().map(|r| r.state) == e.state,
-            };
-            if holds {
+            if e.holds(seen.as_ref(), info.as_ref()) {
                 let told = match (&e.probe, &seen) {
                     (Some(p), Some(r)) => format!(" ({})", p.seen(r, info.as_ref())),
                     _ => String::new(),
@@ -636,16 +589,13 @@ impl Runner<'_> {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let observed = seen
-                    .as_ref()
-                    .map_or("no socket".to_string(), |r| match &e.probe {
-                        Some(p) => format!("{} {}", who(e, name), p.seen(r, info.as_ref())),
-                        None => format!("{} {}", who(e, name), r.state.name()),
-                    });
-                let shown = seen.map_or("no socket (gone)".to_string(), |r| match &e.probe {
-                    Some(p) => p.seen(&r, info.as_ref()),
-                    None => r.state.name().to_string(),
-                });
+                let observed = match &seen {
+                    None => "no socket".to_string(),
+                    Some(_) => {
+                        format!("{} {}", who(e, name), e.shown(seen.as_ref(), info.as_ref()))
+                    }
+                };
+                let shown = e.shown(seen.as_ref(), info.as_ref());
                 self.s.settle();
                 self.s.timeline.check(
                     Instant::now(),
@@ -668,21 +618,4 @@ impl Runner<'_> {
             self.flush();
         }
     }
-}
-
-/// A kernel setting inside both private hosts (their namespaces only; the machine's stay).
-/// False when this kernel has no such setting.
-fn set_sysctl(h: &crate::hosts::Hosts, key: &str, value: &str) -> anyhow::Result<bool> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    for side in [Side::Client, Side::Server] {
-        match h.run_in(side, || std::fs::write(&path, value)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => anyhow::bail!(
-                "cannot set {key} = {value} inside the private {} host: {e}",
-                side.name()
-            ),
-        }
-    }
-    Ok(true)
 }

@@ -97,6 +97,8 @@ pub struct App {
     counts_at: Option<Instant>,
     /// The selected client's rtt (µs) and cwnd, one sample a second, the newest last.
     pub history: (Option<ConnId>, std::collections::VecDeque<(u32, u32)>),
+    /// `tcp-lab lesson`: the scenario being played step by step.
+    pub lesson: Option<super::lesson::Lesson>,
 }
 
 /// Above this many sockets the connections pane shows counts and the interesting rows, not every
@@ -115,6 +117,10 @@ pub enum Action {
     Wire(WireKey),
     /// Write the packets so far to a pcapng file.
     Pcap,
+    /// A lesson: run its next step (or ask its quiz question).
+    LessonNext,
+    /// A lesson: the quiz answer given with this number key.
+    LessonAnswer(usize),
 }
 
 /// Slow-motion keys, applied by the front end to the running wire.
@@ -158,6 +164,7 @@ impl App {
             counts_history: Default::default(),
             counts_at: None,
             history: (None, std::collections::VecDeque::new()),
+            lesson: None,
         }
     }
 
@@ -319,6 +326,26 @@ impl App {
             self.detail = None;
             if k.code != KeyCode::Char('q') {
                 return Action::None;
+            }
+        }
+        if let Some(l) = self.lesson.as_mut() {
+            match k.code {
+                KeyCode::Char(' ') => return Action::LessonNext,
+                KeyCode::Right => {
+                    return if l.forward() {
+                        Action::None
+                    } else {
+                        Action::LessonNext
+                    };
+                }
+                KeyCode::Left => {
+                    l.back();
+                    return Action::None;
+                }
+                KeyCode::Char(d @ '1'..='9') if l.asking.is_some() => {
+                    return Action::LessonAnswer(d as usize - '0' as usize);
+                }
+                _ => {}
             }
         }
         match k.code {

@@ -7,6 +7,7 @@ mod connections;
 pub mod diagram;
 mod effects;
 pub mod ladder;
+pub mod lesson;
 mod popups;
 pub mod render;
 pub mod styles;
@@ -36,11 +37,17 @@ pub struct Options {
     pub source: crate::observe::SourceChoice,
     /// `tcp-lab watch`: observing only, no lab keys.
     pub watch_only: bool,
+    /// `tcp-lab lesson`: a scenario to play step by step.
+    pub lesson: Option<lesson::Lesson>,
 }
 
 /// Runs the dashboard until `q`, Ctrl-C or SIGTERM. `wire`: slow motion's settings when
 /// `cfg.hosts` is set.
-pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: LabConfig,
+    wire: Option<WireSettings>,
+    mut opts: Options,
+) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!(
             "the dashboard needs a terminal, and stdin/stdout is not one; for scripts use \
@@ -84,6 +91,18 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
         format!("socket source: {}", s.source_line()),
     );
     let mut app = App::new(settings, s.lab.policy());
+    app.lesson = opts.lesson.take();
+    if let Some(l) = &app.lesson {
+        let t = Instant::now();
+        if let Some(about) = &l.sc.about {
+            s.timeline
+                .say(t, about.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        app.say(
+            format!("lesson {:?}: press space to run its first step", l.sc.name),
+            t,
+        );
+    }
     if let Some(n) = &opts.notice {
         app.say(n.clone(), Instant::now());
     }
@@ -122,7 +141,8 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                     let now = Instant::now();
                     // A draw for a key is not a poll round: it does not count as one.
                     round_began = None;
-                    match app.key(k, s.timeline.snapshot(), now) {
+                    let action = app.key(k, s.timeline.snapshot(), now);
+                    match action {
                         Action::Lab(cmd) => {
                             let connect = matches!(cmd, Command::Connect);
                             if let Some(id) = s.lab.command(cmd)
@@ -134,6 +154,17 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                         Action::Export => effects::export(&mut app, &mut s, now),
                         Action::Wire(k) => effects::wire_key(&mut app, &s, k, now),
                         Action::Pcap => effects::pcap(&mut app, &mut s, now),
+                        Action::LessonNext | Action::LessonAnswer(_) => {
+                            let said = match (app.lesson.as_mut(), &action) {
+                                (Some(l), Action::LessonAnswer(n)) => l.answer(*n, &mut s, now),
+                                (Some(l), _) => l.advance(&mut s, now),
+                                (None, _) => None,
+                            };
+                            if let Some(msg) = said {
+                                app.say(msg, now);
+                            }
+                            follow_lesson(&mut app);
+                        }
                         Action::None => {}
                     }
                     effects::refresh_info(&mut app, &mut s);
@@ -149,6 +180,12 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
                 let before = s.timeline.total();
                 // One round: lab, wire and kernel reports together, put in the order they happened.
                 s.tick();
+                if let Some(l) = app.lesson.as_mut()
+                    && l.tick(&mut s, now)
+                {
+                    follow_lesson(&mut app);
+                    dirty = true;
+                }
                 // How often the table is read shows in the status bar: redraw when it moves.
                 let every = s.table_every();
                 let busy = |d: Duration| d > opts.poll * 2;
@@ -203,4 +240,11 @@ pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> a
     }
     drop(term);
     Ok(())
+}
+
+/// The connection a lesson just made is the one the dashboard shows.
+fn follow_lesson(app: &mut App) {
+    if let Some(id) = app.lesson.as_mut().and_then(|l| l.selected.take()) {
+        app.selected = Some(id);
+    }
 }

@@ -58,7 +58,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             .split(v[0]);
         connections(f, app, tl, now, top[0]);
         diagram_pane(f, app, tl, now, top[1]);
-        let split = if slow { 45 } else { 60 };
+        let split = if slow || app.lesson.is_some() { 45 } else { 60 };
         let bottom = Layout::default()
             .direction(Direction::Horizontal)
             .constraints([
@@ -66,11 +66,15 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
                 Constraint::Percentage(100 - split),
             ])
             .split(v[1]);
-        timeline_pane(f, app, tl, bottom[0]);
-        if slow {
-            ladder_pane(f, app, tl, now, bottom[1]);
-        } else {
-            messages_pane(f, app, tl, bottom[1]);
+        // A lesson's narration takes the messages pane's place, or the timeline's in slow motion.
+        match (&app.lesson, slow) {
+            (Some(l), true) => lesson_pane(f, l, bottom[0]),
+            _ => timeline_pane(f, app, tl, bottom[0]),
+        }
+        match (&app.lesson, slow) {
+            (_, true) => ladder_pane(f, app, tl, now, bottom[1]),
+            (Some(l), false) => lesson_pane(f, l, bottom[1]),
+            (None, false) => messages_pane(f, app, tl, bottom[1]),
         }
     } else if area.height >= 20 {
         // Medium: the diagram collapses to the selected pair's states in the connections title.
@@ -91,11 +95,14 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             })
             .split(body);
         connections(f, app, tl, now, v[0]);
-        timeline_pane(f, app, tl, v[1]);
-        if slow {
-            ladder_pane(f, app, tl, now, v[2]);
-        } else {
-            messages_pane(f, app, tl, v[2]);
+        match (&app.lesson, slow) {
+            (Some(l), true) => lesson_pane(f, l, v[1]),
+            _ => timeline_pane(f, app, tl, v[1]),
+        }
+        match (&app.lesson, slow) {
+            (_, true) => ladder_pane(f, app, tl, now, v[2]),
+            (Some(l), false) => lesson_pane(f, l, v[2]),
+            (None, false) => messages_pane(f, app, tl, v[2]),
         }
     } else {
         connections(f, app, tl, now, body);
@@ -221,6 +228,15 @@ fn timeline_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     };
     f.render_widget(
         Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Timeline)),
+        area,
+    );
+}
+
+fn lesson_pane(f: &mut Frame, l: &super::lesson::Lesson, area: Rect) {
+    f.render_widget(
+        Paragraph::new(l.lines())
+            .wrap(Wrap { trim: true })
+            .block(pane_block(format!(" {} ", l.title()), true)),
         area,
     );
 }
