@@ -321,22 +321,21 @@ fn a_lesson_played_to_the_end_with_space() {
             && s.contains("space / →: run step 1")
     });
     t.keys("Space");
-    let s = t.wait("step 1's marks", |s| {
-        s.contains("✓ client ESTABLISHED") && s.contains("✓ server ESTABLISHED")
+    t.wait("step 1's marks and why", |s| {
+        s.contains("✓ client ESTABLISHED")
+            && s.contains("✓ server ESTABLISHED")
+            && s.contains("why: SYN, SYN/ACK, ACK")
     });
-    assert!(s.contains("why: SYN, SYN/ACK, ACK"), "{s}");
     t.keys("Space");
     t.wait("step 2", |s| {
         s.contains("step 2 of 4") && s.contains("client.send: done")
     });
     t.keys("Space");
-    let s = t.wait("step 3's marks", |s| {
-        s.contains("✓ client FIN_WAIT_2") && s.contains("✓ server CLOSE_WAIT")
+    t.wait("step 3's marks and states", |s| {
+        s.contains("✓ client FIN_WAIT_2")
+            && s.contains("✓ server CLOSE_WAIT")
+            && s.contains("#1: client FIN_WAIT_2 · server CLOSE_WAIT")
     });
-    assert!(
-        s.contains("#1: client FIN_WAIT_2 · server CLOSE_WAIT"),
-        "{s}"
-    );
     // ← reads step 2's narration again; → comes back.
     t.keys("Left");
     t.wait("step 2 again", |s| {
@@ -373,10 +372,9 @@ fn a_quiz_answered_right_and_wrong() {
     });
     let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
     t.keys(&right.to_string());
-    let s = t.wait("the verdict", |s| {
-        s.contains("✓ right! you: ESTABLISHED · kernel: ESTABLISHED")
+    t.wait("the verdict and the score", |s| {
+        s.contains("✓ right! you: ESTABLISHED · kernel: ESTABLISHED") && s.contains("quiz 1/1")
     });
-    assert!(s.contains("quiz 1/1"), "{s}");
     // Step 2 sends a message: nothing to predict, it runs at once.
     t.keys("Space");
     t.wait("step 2", |s| s.contains("client.send: done"));
@@ -389,11 +387,10 @@ fn a_quiz_answered_right_and_wrong() {
         .find(|c| Some(*c) != choice_of(&s, "FIN_WAIT_2"))
         .unwrap();
     t.keys(&wrong.to_string());
-    let s = t.wait("the second verdict", |s| s.contains("✗ not quite: you:"));
-    assert!(s.contains("· kernel: FIN_WAIT_2"), "{s}");
-    assert!(
-        s.contains("FIN was acknowledged; it waits for the peer's FIN"),
-        "{s}"
-    );
-    assert!(s.contains("quiz 1/2"), "{s}");
+    t.wait("the second verdict, its reason and the score", |s| {
+        s.contains("✗ not quite: you:")
+            && s.contains("· kernel: FIN_WAIT_2")
+            && s.contains("FIN was acknowledged; it waits for the peer's FIN")
+            && s.contains("quiz 1/2")
+    });
 }
