@@ -394,3 +394,36 @@ fn a_quiz_answered_right_and_wrong() {
             && s.contains("quiz 1/2")
     });
 }
+
+#[test]
+fn the_server_talks_on_in_close_wait_by_hand() {
+    if !tmux_available("the_server_talks_on_in_close_wait_by_hand") {
+        return;
+    }
+    let t = Tmux::start(&format!("{BIN} --port 0; sleep 30"));
+    t.wait("the listener", |s| s.contains("LISTEN"));
+    t.keys("c");
+    t.wait("ESTABLISHED", |s| {
+        s.contains("#1: client ESTABLISHED · server ESTABLISHED")
+    });
+    // The client half-closes: it sends no more, but still reads.
+    t.keys("h");
+    t.wait("half-closed", |s| {
+        s.contains("#1: client FIN_WAIT_2 · server CLOSE_WAIT")
+    });
+    t.keys("S");
+    t.wait("the server's send prompt", |s| {
+        s.contains("server #1 sends (Enter sends")
+    });
+    t.keys("C-u");
+    t.keys("still here");
+    t.keys("Enter");
+    t.wait(
+        "the client reading what the server sent in CLOSE_WAIT",
+        |s| {
+            s.contains("server #1 sent 0010 still here")
+                && s.contains("client #1 received 0010 still here")
+                && s.contains("#1: client FIN_WAIT_2 · server CLOSE_WAIT")
+        },
+    );
+}

@@ -67,6 +67,8 @@ pub struct App {
     pub scroll: usize,
     /// The send prompt, when open: a line editor (Ctrl-U, Ctrl-W, Home/End, ←/→, scrolling).
     pub input: Option<tui_input::Input>,
+    /// Which side the send prompt sends from (s: the client, S: the server).
+    pub input_side: Side,
     pub help: bool,
     /// Lines the help is scrolled down (it scrolls where the terminal is too small for it).
     pub help_scroll: u16,
@@ -165,6 +167,7 @@ impl App {
             counts_at: None,
             history: (None, std::collections::VecDeque::new()),
             lesson: None,
+            input_side: Side::Client,
         }
     }
 
@@ -293,11 +296,8 @@ impl App {
                 KeyCode::Enter => {
                     let text = input.value().to_string();
                     self.input = None;
-                    return self.on_conn(Side::Client, now, |conn| Command::Send {
-                        side: Side::Client,
-                        conn,
-                        text,
-                    });
+                    let side = self.input_side;
+                    return self.on_conn(side, now, |conn| Command::Send { side, conn, text });
                 }
                 KeyCode::Esc => self.input = None,
                 _ => {
@@ -367,10 +367,21 @@ impl App {
                 );
             }
             KeyCode::Char('c') => return Action::Lab(Command::Connect),
-            KeyCode::Char('s') => {
+            KeyCode::Char(ch @ ('s' | 'S')) => {
+                let side = if ch == 'S' {
+                    Side::Server
+                } else {
+                    Side::Client
+                };
                 if self.selected.is_none() {
                     self.say("no connection selected: press c to connect first", now);
+                } else if side == Side::Server && !self.settings.server {
+                    self.say(
+                        "--no-server: the server side belongs to another process",
+                        now,
+                    );
                 } else {
+                    self.input_side = side;
                     self.input = Some(tui_input::Input::new(DEFAULT_MESSAGE.to_string()));
                 }
             }

@@ -60,6 +60,7 @@ pub(super) fn send_prompt(
     f: &mut Frame,
     input: &tui_input::Input,
     conn: Option<crate::model::ConnId>,
+    side: crate::model::Side,
     area: Rect,
 ) {
     let r = centered(area, 64, 3);
@@ -70,7 +71,8 @@ pub(super) fn send_prompt(
         Paragraph::new(input.value())
             .scroll((0, scroll as u16))
             .block(Block::default().borders(Borders::ALL).title(format!(
-                " client #{} sends (Enter sends, Esc cancels, Ctrl-U clears) ",
+                " {} #{} sends (Enter sends, Esc cancels, Ctrl-U clears) ",
+                side.name(),
                 conn.unwrap_or_default()
             ))),
         r,
@@ -87,6 +89,10 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "s",
         "send a message from the client (Ctrl-U clears, Ctrl-W deletes a word, Home/End, ←/→; Enter sends)",
+    ),
+    (
+        "S",
+        "send a message from the server side of the selected connection (it may, in CLOSE_WAIT)",
     ),
     ("x / X", "close the client / server side"),
     ("h / H", "half-close (shutdown SHUT_WR) client / server"),

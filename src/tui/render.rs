@@ -108,7 +108,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
         connections(f, app, tl, now, body);
     }
     if let Some(input) = &app.input {
-        send_prompt(f, input, app.selected, area);
+        send_prompt(f, input, app.selected, app.input_side, area);
     }
     if let Some(up) = app.detail {
         let n = tl.entries().len();
