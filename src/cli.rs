@@ -77,6 +77,10 @@ pub struct DashArgs {
     /// Slow motion: start in step mode (every packet waits mid-wire; space releases the next).
     #[arg(long)]
     pub step: bool,
+    /// Step mode: before each held packet is released, ask which state its receiver will be in
+    /// (answer 1-4); the kernel's answer is shown beside it, and a score kept.
+    #[arg(long)]
+    pub quiz: bool,
     /// Slow motion: one-way delay of the wire, with a unit (500ms, 1s; + and - change it live).
     /// Implies --slow.
     #[arg(long, value_name = "DELAY", value_parser = parse_delay)]
@@ -466,6 +470,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                         source: a.source,
                         watch_only: true,
                         lesson: None,
+                        quiz: false,
                     },
                 )
                 .await?;
@@ -541,6 +546,7 @@ async fn dashboard(
             source: a.source,
             watch_only: false,
             lesson: None,
+            quiz: a.quiz,
         },
     )
     .await
@@ -686,6 +692,7 @@ async fn lesson(
             source: SourceChoice::Auto,
             watch_only: false,
             lesson: Some(crate::tui::lesson::Lesson::new(sc, a.quiz, stretch)),
+            quiz: a.quiz,
         },
     )
     .await?;

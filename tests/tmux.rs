@@ -427,3 +427,40 @@ fn the_server_talks_on_in_close_wait_by_hand() {
         },
     );
 }
+
+#[test]
+fn step_mode_quiz_asks_before_each_packet() {
+    let test = "step_mode_quiz_asks_before_each_packet";
+    if !tmux_available(test) || !common::slow_motion_possible(test) {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "{BIN} --port 0 --slow 300ms --step --quiz; sleep 30"
+    ));
+    t.wait("step mode", |s| s.contains("STEP MODE"));
+    t.keys("c");
+    t.wait("the SYN held", |s| s.contains("⏸ held"));
+    t.keys("Space");
+    let s = t.wait("the first question", |s| {
+        s.contains("Predict: when this SYN from the client arrives, the server will be in…")
+    });
+    let right = choice_of(&s, "SYN_RECV").unwrap_or_else(|| panic!("no choice:\n{s}"));
+    t.keys(&right.to_string());
+    t.wait("the kernel's answer", |s| {
+        s.contains("✓ right! you: SYN_RECV · kernel: SYN_RECV") && s.contains("quiz 1/1")
+    });
+    t.keys("Space");
+    let s = t.wait("the second question", |s| {
+        s.contains("when this SYN/ACK from the server arrives, the client will be in…")
+    });
+    let wrong = ['1', '2', '3', '4']
+        .into_iter()
+        .find(|c| Some(*c) != choice_of(&s, "ESTABLISHED"))
+        .unwrap();
+    t.keys(&wrong.to_string());
+    t.wait("the second verdict", |s| {
+        s.contains("✗ not quite: you:")
+            && s.contains("· kernel: ESTABLISHED")
+            && s.contains("quiz 1/2")
+    });
+}

@@ -101,6 +101,8 @@ pub struct App {
     pub history: (Option<ConnId>, std::collections::VecDeque<(u32, u32)>),
     /// `tcp-lab lesson`: the scenario being played step by step.
     pub lesson: Option<super::lesson::Lesson>,
+    /// `--quiz` in step mode: a question before each held packet is released.
+    pub packet_quiz: Option<super::packet_quiz::PacketQuiz>,
 }
 
 /// Above this many sockets the connections pane shows counts and the interesting rows, not every
@@ -123,6 +125,8 @@ pub enum Action {
     LessonNext,
     /// A lesson: the quiz answer given with this number key.
     LessonAnswer(usize),
+    /// Step mode's quiz: the answer given with this number key (then the packet goes).
+    PacketAnswer(usize),
 }
 
 /// Slow-motion keys, applied by the front end to the running wire.
@@ -168,6 +172,7 @@ impl App {
             history: (None, std::collections::VecDeque::new()),
             lesson: None,
             input_side: Side::Client,
+            packet_quiz: None,
         }
     }
 
@@ -327,6 +332,11 @@ impl App {
             if k.code != KeyCode::Char('q') {
                 return Action::None;
             }
+        }
+        if let KeyCode::Char(d @ '1'..='9') = k.code
+            && self.packet_quiz.as_ref().is_some_and(|q| q.waiting())
+        {
+            return Action::PacketAnswer(d as usize - '0' as usize);
         }
         if let Some(l) = self.lesson.as_mut() {
             match k.code {

@@ -119,6 +119,33 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
                 now,
             );
         }
+        WireKey::Release if app.packet_quiz.is_some() && state.step => {
+            let Some(q) = app.packet_quiz.as_mut() else {
+                return;
+            };
+            if q.waiting() {
+                return app.say("answer first: press 1 to 4", now);
+            }
+            if !q.settled() {
+                return app.say("wait for the kernel's answer", now);
+            }
+            let front = s
+                .timeline
+                .packets()
+                .all()
+                .iter()
+                .filter(|p| p.status == Status::Held)
+                .min_by_key(|p| p.id);
+            match front {
+                None => app.say("no packet is held: press c, s, x... to make one", now),
+                Some(p) => {
+                    if q.ask(p, s.timeline.snapshot()).is_none() {
+                        // Not a lab connection's packet: nothing to predict.
+                        wire.release_next();
+                    }
+                }
+            }
+        }
         WireKey::Release => {
             if !state.step {
                 app.say(
@@ -231,4 +258,14 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
 fn tell(app: &mut App, s: &mut Session, msg: String, now: Instant) {
     s.timeline.note(now, msg.clone());
     app.say(msg, now);
+}
+
+/// Step mode's quiz: the answer is in, the packet goes.
+pub fn packet_answer(app: &mut App, s: &Session, n: usize, now: Instant) {
+    let taken = app.packet_quiz.as_mut().is_some_and(|q| q.answer(n, now));
+    match (taken, s.wire.as_ref()) {
+        (true, Some(w)) => w.release_next(),
+        (true, None) => {}
+        (false, _) => app.say("press 1 to 4", now),
+    }
 }

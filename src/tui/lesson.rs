@@ -479,7 +479,7 @@ fn one_line(t: &str) -> String {
 }
 
 /// States a class is likely to confuse with `s`: the quiz's other choices.
-fn confusions(s: Option<TcpState>) -> [Option<TcpState>; 3] {
+pub fn confusions(s: Option<TcpState>) -> [Option<TcpState>; 3] {
     use TcpState as T;
     match s {
         Some(T::Established) => [Some(T::SynSent), Some(T::SynRecv), Some(T::FinWait1)],

@@ -8,6 +8,7 @@ pub mod diagram;
 mod effects;
 pub mod ladder;
 pub mod lesson;
+pub mod packet_quiz;
 mod popups;
 pub mod render;
 pub mod styles;
@@ -39,6 +40,8 @@ pub struct Options {
     pub watch_only: bool,
     /// `tcp-lab lesson`: a scenario to play step by step.
     pub lesson: Option<lesson::Lesson>,
+    /// `--quiz`: in step mode, ask before each held packet is released.
+    pub quiz: bool,
 }
 
 /// Runs the dashboard until `q`, Ctrl-C or SIGTERM. `wire`: slow motion's settings when
@@ -92,6 +95,9 @@ pub async fn run(
     );
     let mut app = App::new(settings, s.lab.policy());
     app.lesson = opts.lesson.take();
+    if opts.quiz {
+        app.packet_quiz = Some(packet_quiz::PacketQuiz::default());
+    }
     if let Some(l) = &app.lesson {
         let t = Instant::now();
         if let Some(about) = &l.sc.about {
@@ -154,6 +160,7 @@ pub async fn run(
                         Action::Export => effects::export(&mut app, &mut s, now),
                         Action::Wire(k) => effects::wire_key(&mut app, &s, k, now),
                         Action::Pcap => effects::pcap(&mut app, &mut s, now),
+                        Action::PacketAnswer(n) => effects::packet_answer(&mut app, &s, n, now),
                         Action::LessonNext | Action::LessonAnswer(_) => {
                             let said = match (app.lesson.as_mut(), &action) {
                                 (Some(l), Action::LessonAnswer(n)) => l.answer(*n, &mut s, now),
@@ -180,6 +187,11 @@ pub async fn run(
                 let before = s.timeline.total();
                 // One round: lab, wire and kernel reports together, put in the order they happened.
                 s.tick();
+                if let Some(q) = app.packet_quiz.as_mut()
+                    && q.tick(s.timeline.snapshot(), now)
+                {
+                    dirty = true;
+                }
                 if let Some(l) = app.lesson.as_mut()
                     && l.tick(&mut s, now)
                 {

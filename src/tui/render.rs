@@ -107,6 +107,11 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     } else {
         connections(f, app, tl, now, body);
     }
+    if let Some(q) = &app.packet_quiz
+        && let Some(open) = &q.open
+    {
+        packet_question(f, q, open, body);
+    }
     if let Some(input) = &app.input {
         send_prompt(f, input, app.selected, app.input_side, area);
     }
@@ -229,6 +234,70 @@ fn timeline_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     f.render_widget(
         Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Timeline)),
         area,
+    );
+}
+
+/// Step mode's quiz, over the bottom of the screen: the question, then the kernel's answer.
+fn packet_question(
+    f: &mut Frame,
+    quiz: &super::packet_quiz::PacketQuiz,
+    q: &super::packet_quiz::Question,
+    body: Rect,
+) {
+    use super::lesson::{reason, state_name};
+    let h = 5.min(body.height);
+    let r = Rect::new(body.x, body.bottom().saturating_sub(h), body.width, h);
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let choices: Vec<String> = q
+        .choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let pick = if q.chosen == Some(i) { "▸" } else { " " };
+            format!("{pick}{}) {}", i + 1, state_name(*c))
+        })
+        .collect();
+    let mut lines = vec![
+        Line::styled(
+            format!(
+                "Predict: when this {} arrives, the {} will be in…",
+                q.what,
+                q.receiver.name()
+            ),
+            bold,
+        ),
+        Line::from(choices.join("   ")),
+    ];
+    match (q.chosen, q.truth) {
+        (None, _) => lines.push(Line::from("press 1 to 4: the packet goes once you answer")),
+        (Some(_), None) => lines.push(Line::from("released… the kernel answers")),
+        (Some(c), Some(truth)) => {
+            let right = q.choices[c] == truth;
+            lines.push(Line::styled(
+                format!(
+                    "{} you: {} · kernel: {} — {}",
+                    if right {
+                        "✓ right!"
+                    } else {
+                        "✗ not quite:"
+                    },
+                    state_name(q.choices[c]),
+                    state_name(truth),
+                    reason(q.receiver, truth)
+                ),
+                bold,
+            ));
+        }
+    }
+    f.render_widget(ratatui::widgets::Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(pane_block(
+                format!(" quiz {}/{} · space: next packet ", quiz.right, quiz.asked),
+                true,
+            )),
+        r,
     );
 }
 
