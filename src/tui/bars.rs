@@ -162,6 +162,15 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
     }
     let k = |p: Prio, s: &str| (p, s.to_string());
     let mut keys = match tl.wire_state() {
+        _ if app.lesson.is_some() => vec![
+            k(0, "LESSON: space/→ next step"),
+            k(0, "← previous"),
+            k(1, "1-4 answer"),
+            k(2, "c connect"),
+            k(3, "s/S send"),
+            k(3, "x/X close"),
+            k(4, "e export"),
+        ],
         _ if app.settings.watch_only => vec![
             k(1, "↑↓ select"),
             k(2, "Tab panes"),

@@ -80,10 +80,22 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
         // Medium: the diagram collapses to the selected pair's states in the connections title.
         let v = Layout::default()
             .direction(Direction::Vertical)
-            .constraints(if slow {
+            .constraints(if slow && app.lesson.is_some() {
+                [
+                    Constraint::Percentage(30),
+                    Constraint::Percentage(35),
+                    Constraint::Min(6),
+                ]
+            } else if slow {
                 [
                     Constraint::Percentage(35),
                     Constraint::Percentage(25),
+                    Constraint::Min(6),
+                ]
+            } else if app.lesson.is_some() {
+                [
+                    Constraint::Percentage(35),
+                    Constraint::Percentage(20),
                     Constraint::Min(6),
                 ]
             } else {
@@ -104,6 +116,13 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             (Some(l), false) => lesson_pane(f, l, v[2]),
             (None, false) => messages_pane(f, app, tl, v[2]),
         }
+    } else if let Some(l) = &app.lesson {
+        let v = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Percentage(40), Constraint::Min(3)])
+            .split(body);
+        connections(f, app, tl, now, v[0]);
+        lesson_pane(f, l, v[1]);
     } else {
         connections(f, app, tl, now, body);
     }
