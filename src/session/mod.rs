@@ -410,10 +410,13 @@ impl Session {
     }
 
     /// How often the table is read now: at most every twentieth of a read's cost in time (so
-    /// reading uses ≤ 5 % of a core), never slower than every 2 s. Zero on a quiet port.
+    /// reading uses ≤ 5 % of a core), never slower than every 2 s. Zero on a quiet port. With
+    /// the tracepoint telling every change in between, every fortieth (≤ 2.5 %): the reads only
+    /// refresh timers and queues then (5,000 sockets: 5.2 % of a core → see the issue-11 note).
     pub fn table_every(&self) -> Duration {
+        let factor = if self.tracing() { 40 } else { 20 };
         self.read_cost
-            .map_or(Duration::ZERO, |c| (c * 20).min(Duration::from_secs(2)))
+            .map_or(Duration::ZERO, |c| (c * factor).min(Duration::from_secs(2)))
     }
 
     /// Tells everything held back, now (the end of a run, or narration about to be added).
