@@ -99,6 +99,13 @@ pub fn current() -> Lang {
     }
 }
 
+impl Lang {
+    /// The language in force (see [`current`]).
+    pub fn current() -> Lang {
+        current()
+    }
+}
+
 /// `s` left-aligned in `width` terminal columns (a Korean syllable takes two): what `{s:<8}`
 /// does for ASCII, right for double-width text too.
 pub fn pad(s: &str, width: usize) -> String {
