@@ -174,7 +174,8 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
             What::Packet(_, p) => last = Some(p.id),
             What::Kernel(c) if matches!(c.owner, crate::observe::Owner::Lab(..)) => {
                 if let Some(id) = last {
-                    let (_, text) = crate::timeline::text::describe(&e.what, s.timeline.charset());
+                    let (_, text) =
+                        crate::timeline::text::describe_in(&e.what, s.timeline.charset(), Lang::En);
                     comments
                         .entry(id)
                         .or_default()
