@@ -42,10 +42,7 @@ pub struct Options {
 /// `cfg.hosts` is set.
 pub async fn run(cfg: LabConfig, wire: Option<WireSettings>, opts: Options) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        anyhow::bail!(
-            "the dashboard needs a terminal, and stdin/stdout is not one; for scripts use \
-`tcp-lab server`, `tcp-lab client` or `tcp-lab run SCENARIO` (see --help)"
-        );
+        anyhow::bail!("{}", rust_i18n::t!("error.needs_terminal"));
     }
     let server = cfg.server;
     let bind = cfg.bind.to_string();
