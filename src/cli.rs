@@ -39,6 +39,10 @@ pub struct Cli {
     pub command: Option<Cmd>,
     #[command(flatten)]
     pub dash: DashArgs,
+    /// Language of the interface: en or ko (한국어). Default: the first non-empty of LC_ALL,
+    /// LC_MESSAGES, LANG (ko_KR.* or ko → Korean, else English). JSON output stays English.
+    #[arg(long, global = true, value_enum, value_name = "LANG")]
+    pub lang: Option<crate::i18n::Lang>,
 }
 
 /// Options of the dashboard (`tcp-lab` with no subcommand).
@@ -317,7 +321,8 @@ pub struct RunArgs {
 
 pub fn main() -> ExitCode {
     big_blocks_back_to_the_system();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(crate::i18n::lang_flag_last(std::env::args_os()));
+    crate::i18n::init(cli.lang);
     // Privilege is asked once, here, and passed down.
     let root = crate::model::is_root();
     // Namespaces first: an unprivileged user namespace needs a process with one thread.

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod headless;
 pub mod hosts;
+pub mod i18n;
 pub mod lab;
 pub mod model;
 pub mod observe;
@@ -17,3 +18,6 @@ pub mod signal;
 pub mod timeline;
 pub mod tui;
 pub mod wire;
+
+// Every string for people, English and Korean, compiled in from locales/*.yml (see `i18n`).
+rust_i18n::i18n!("locales", fallback = "en");

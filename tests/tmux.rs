@@ -464,3 +464,46 @@ fn step_mode_quiz_asks_before_each_packet() {
             && s.contains("quiz 1/2")
     });
 }
+
+#[test]
+fn the_dashboard_speaks_korean_with_lang_ko() {
+    if !tmux_available("the_dashboard_speaks_korean_with_lang_ko") {
+        return;
+    }
+    // The environment says English: --lang wins over it, before or after other options.
+    let t = Tmux::start(&format!(
+        "LANG=en_US.UTF-8 {BIN} --lang ko --port 0; sleep 30"
+    ));
+    t.wait("the Korean key bar", |s| {
+        s.contains("c 연결") && s.contains("? 도움말") && s.contains("q 종료")
+    });
+    // State names stay in Latin.
+    t.wait("the listener", |s| {
+        s.contains("LISTEN") && s.contains("c를 눌러 클라이언트를 연결하세요")
+    });
+    t.keys("?");
+    // One wait for all of it: a capture may catch a frame half drawn.
+    let s = t.wait("the Korean help", |s| {
+        s.contains("새 클라이언트 연결") && s.contains("반쯤 닫기 (shutdown SHUT_WR)")
+    });
+    // Every row is as wide as the terminal: no double-width glyph cut or spilling over.
+    for line in s.lines() {
+        assert!(
+            unicode_width::UnicodeWidthStr::width(line) <= 120,
+            "{line:?}"
+        );
+    }
+    t.keys("q");
+}
+
+#[test]
+fn the_environment_picks_korean() {
+    if !tmux_available("the_environment_picks_korean") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "LC_ALL= LC_MESSAGES= LANG=ko_KR.UTF-8 {BIN} --port 0; sleep 30"
+    ));
+    t.wait("the Korean key bar", |s| s.contains("c 연결"));
+    t.keys("q");
+}

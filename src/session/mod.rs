@@ -557,7 +557,11 @@ impl Session {
                     Some(S::FinWait1 | S::LastAck) => Some((side, FIN)),
                     _ => None,
                 };
-                let (_, text) = crate::timeline::text::describe(&e.what, self.timeline.charset());
+                let (_, text) = crate::timeline::text::describe_in(
+                    &e.what,
+                    self.timeline.charset(),
+                    crate::i18n::Lang::En,
+                );
                 w.annotate(format!("kernel: {text}"), by);
             }
         }

@@ -445,7 +445,8 @@ fn entry(e: &Entry, charset: Charset) -> Line<'_> {
             },
         ),
     };
-    let (who, message) = super::text::describe(&e.what, charset);
+    // JSON is English whatever the interface's language (`--lang`).
+    let (who, message) = super::text::describe_in(&e.what, charset, crate::i18n::Lang::En);
     Line {
         t: (e.at.as_secs_f64() * 1e6).round() / 1e6,
         source,

@@ -2,15 +2,43 @@
 
 use super::packets::{Packet, Status};
 use super::{Change, Entry, Stage, What};
+use crate::i18n::{self, Lang};
 use crate::lab::{CloseReason, EventKind};
 use crate::model::Side;
 use crate::observe::Owner;
 use crate::protocol::{self, Charset};
+use rust_i18n::t;
 
 pub fn line(e: &Entry, charset: Charset) -> String {
-    let (who, msg) = describe(&e.what, charset);
-    // The time is right-aligned, so columns stay put past 10 s and 100 s.
-    format!("+{:>7.3}s {who:<8} {msg}", e.at.as_secs_f64())
+    let lang = Lang::current();
+    let (who, msg) = describe_in(&e.what, charset, lang);
+    // The time is right-aligned, so columns stay put past 10 s and 100 s; the who column is as
+    // wide as its longest word in the language (display width: "클라이언트" is 10 columns).
+    let who_w = who_width(lang);
+    format!(
+        "+{:>7.3}s {} {msg}",
+        e.at.as_secs_f64(),
+        i18n::pad(&who, who_w)
+    )
+}
+
+/// The who column's width: 8 in English, the longest side name in another language.
+fn who_width(lang: Lang) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    [Side::Client, Side::Server]
+        .iter()
+        .map(|s| i18n::side(*s, lang).width())
+        .max()
+        .unwrap_or(0)
+        .max(8)
+}
+
+/// An owner's name on a text line: "client #1" in the language's words.
+fn owner_label(o: &Owner, lang: Lang) -> String {
+    match o {
+        Owner::Lab(side, n) => format!("{} #{n}", i18n::side(*side, lang)),
+        o => o.label(),
+    }
 }
 
 /// "(first 256 of 9999 bytes shown)" when display cut a frame.
@@ -35,8 +63,9 @@ fn folded(repeats: u64) -> String {
     }
 }
 
-fn change_text(c: &Change) -> String {
-    let who = c.owner.label();
+fn change_text(c: &Change, lang: Lang) -> String {
+    let l = lang.code();
+    let who = owner_label(&c.owner, lang);
     // The lab's own sockets are named by number; their local port is enough to match `ss`.
     let port = match c.owner {
         Owner::Listener => c.local.to_string(),
@@ -44,20 +73,28 @@ fn change_text(c: &Change) -> String {
         Owner::External { .. } => format!("{} ↔ {}", c.local, c.remote),
     };
     let mut s = match (c.from, c.to) {
-        (None, Some(to)) => format!("{who} {port} appeared in {to}"),
+        (None, Some(to)) => t!("text.appeared", locale = l, who = who, port = port, to = to),
         (Some(from), Some(to)) if from == to => {
-            format!("{who} {port} still {to}, now held by the kernel alone (its process closed it)")
+            t!(
+                "text.kernel_held",
+                locale = l,
+                who = who,
+                port = port,
+                to = to
+            )
         }
-        (Some(from), Some(to)) => format!("{who} {port} {from} → {to}"),
-        (Some(from), None) => format!("{who} {port} {from} → gone"),
-        (None, None) => format!("{who} {port} gone"),
-    };
+        (Some(from), Some(to)) => format!("{who} {port} {from} → {to}").into(),
+        (Some(from), None) => t!("text.left", locale = l, who = who, port = port, from = from),
+        (None, None) => t!("text.gone", locale = l, who = who, port = port),
+    }
+    .into_owned();
     if let Some(held) = c.held {
         // The tracepoint sees states that last microseconds: say so rather than "0.000s".
         if held < std::time::Duration::from_millis(1) {
-            s.push_str(&format!(" after {} µs", held.as_micros()));
+            s.push_str(&t!("text.after_us", locale = l, us = held.as_micros()));
         } else {
-            s.push_str(&format!(" after {:.3}s", held.as_secs_f64()));
+            let secs = format!("{:.3}", held.as_secs_f64());
+            s.push_str(&t!("text.after_s", locale = l, secs = secs));
         }
     }
     // A poll that saw two states with no edge between them missed the ones in between.
@@ -65,13 +102,15 @@ fn change_text(c: &Change) -> String {
         && from != to
         && !from.leads_to(to)
     {
-        s.push_str(" (states between not seen)");
+        s.push_str(&t!("text.between_unseen", locale = l));
     }
     if let (Some(t), Some(state)) = (c.timer, c.to) {
-        s.push_str(&format!(
-            " [{} {:.1}s left]",
-            t.label(state),
-            t.remaining.as_secs_f64()
+        let secs = format!("{:.1}", t.remaining.as_secs_f64());
+        s.push_str(&t!(
+            "text.timer_left",
+            locale = l,
+            timer = t.label(state),
+            secs = secs
         ));
     }
     s
@@ -114,16 +153,27 @@ fn packet_text(stage: Stage, p: &Packet) -> String {
 
 /// Who (column) and what, in words a student reads. Peer bytes can be anywhere in the text (a
 /// body, a bad prefix, a process name): it is made printable before anyone sees it.
+/// In the language in force; JSON uses [`describe_in`] with English.
 pub fn describe(what: &What, charset: Charset) -> (String, String) {
-    let (who, msg) = describe_raw(what, charset);
+    describe_in(what, charset, Lang::current())
+}
+
+/// [`describe`] in `lang`, whatever the interface's language: JSON and pcap comments are
+/// always English.
+pub fn describe_in(what: &What, charset: Charset, lang: Lang) -> (String, String) {
+    let (who, msg) = describe_raw(what, charset, lang);
     (who, crate::model::printable(&msg).into_owned())
 }
 
-fn describe_raw(what: &What, charset: Charset) -> (String, String) {
+fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
     use EventKind as K;
-    let side_of = |s: Side| s.name().to_string();
+    let l = lang.code();
+    let side_of = |s: Side| i18n::side(s, lang).into_owned();
+    let kernel = || t!("who.kernel", locale = l).into_owned();
+    let server = || side_of(Side::Server);
+    let client = || side_of(Side::Client);
     match what {
-        What::Kernel(c) => ("kernel".into(), change_text(c)),
+        What::Kernel(c) => (kernel(), change_text(c, lang)),
         What::Say(t) => ("say".into(), t.clone()),
         What::Step(t) => ("step".into(), t.clone()),
         What::Check { ok, text } => (
@@ -145,7 +195,7 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
             count,
             within,
         } => (
-            "kernel".into(),
+            kernel(),
             format!(
                 "{count} sockets {} → {} in {} ms",
                 from.map_or("(new)", |s| s.name()),
@@ -154,34 +204,64 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
             ),
         ),
         What::Lab(k) => match k {
-            K::Listening { addr } => ("server".into(), format!("listening on {addr}")),
+            K::Listening { addr } => (
+                server(),
+                t!("text.listening", locale = l, addr = addr).into(),
+            ),
             K::ConnectCalled { conn, remote, .. } => (
-                "client".into(),
-                format!("#{conn} connect() called → {remote} (SYN sent)"),
+                client(),
+                t!(
+                    "text.connect_called",
+                    locale = l,
+                    conn = conn,
+                    remote = remote
+                )
+                .into(),
             ),
             K::Connected {
                 conn,
                 local,
                 remote,
             } => (
-                "client".into(),
-                format!("#{conn} connect() returned {local} → {remote}"),
+                client(),
+                t!(
+                    "text.connected",
+                    locale = l,
+                    conn = conn,
+                    local = local,
+                    remote = remote
+                )
+                .into(),
             ),
             K::ConnectFailed {
                 conn,
                 remote,
                 error,
             } => (
-                "client".into(),
-                format!("#{conn} connect to {remote} failed: {error}"),
+                client(),
+                t!(
+                    "text.connect_failed",
+                    locale = l,
+                    conn = conn,
+                    remote = remote,
+                    error = error
+                )
+                .into(),
             ),
             K::Accepted {
                 conn,
                 local,
                 remote,
             } => (
-                "server".into(),
-                format!("#{conn} accept() returned {remote} → {local}"),
+                server(),
+                t!(
+                    "text.accepted",
+                    locale = l,
+                    conn = conn,
+                    local = local,
+                    remote = remote
+                )
+                .into(),
             ),
             K::FrameSent {
                 side,
@@ -191,20 +271,34 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
                 text,
             } => (
                 side_of(*side),
-                format!(
-                    "#{conn} sent {len} bytes {:?}: {text}{}",
-                    String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())]),
-                    cut_note(raw.len(), *len),
-                ),
+                t!(
+                    "text.frame_sent",
+                    locale = l,
+                    conn = conn,
+                    len = len,
+                    prefix = format!(
+                        "{:?}",
+                        String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())])
+                    ),
+                    text = text,
+                    cut = cut_note(raw.len(), *len),
+                )
+                .into(),
             ),
             K::FrameReceived { side, conn, frame } => {
-                let mut s = format!(
-                    "#{conn} received {} bytes {:?}: {}{}",
-                    frame.len,
-                    String::from_utf8_lossy(&frame.raw[..protocol::PREFIX_LEN]),
-                    frame.text,
-                    cut_note(frame.raw.len(), frame.len),
-                );
+                let mut s: String = t!(
+                    "text.frame_received",
+                    locale = l,
+                    conn = conn,
+                    len = frame.len,
+                    prefix = format!(
+                        "{:?}",
+                        String::from_utf8_lossy(&frame.raw[..protocol::PREFIX_LEN])
+                    ),
+                    text = frame.text,
+                    cut = cut_note(frame.raw.len(), frame.len),
+                )
+                .into();
                 if let Some(w) = frame.decode_warning(charset) {
                     s.push_str(&format!(" ({w})"));
                 }
@@ -218,29 +312,32 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
             }
             K::PeerClosed { side, conn } => (
                 side_of(*side),
-                format!("#{conn} peer closed its side (read returned EOF: FIN received)"),
+                t!("text.peer_closed", locale = l, conn = conn).into(),
             ),
             K::ShutdownCalled { side, conn } => (
                 side_of(*side),
-                format!("#{conn} shutdown(SHUT_WR) called (half-close: FIN sent, still reading)"),
+                t!("text.shutdown", locale = l, conn = conn).into(),
             ),
             K::CloseCalled { side, conn, reason } => {
                 let why = match reason {
                     CloseReason::Command => String::new(),
                     r => format!(" ({})", r.name()),
                 };
-                (side_of(*side), format!("#{conn} close() called{why}"))
+                (
+                    side_of(*side),
+                    t!("text.close_called", locale = l, conn = conn, why = why).into(),
+                )
             }
             K::AbortCalled { side, conn } => (
                 side_of(*side),
-                format!("#{conn} abort: SO_LINGER 0 then close() (RST sent)"),
+                t!("text.abort", locale = l, conn = conn).into(),
             ),
             K::Reset { side, conn } => (
                 side_of(*side),
-                format!("#{conn} connection reset by peer (RST received)"),
+                t!("text.reset", locale = l, conn = conn).into(),
             ),
             K::IdleTimeout { conn, after } => (
-                "server".into(),
+                server(),
                 format!(
                     "#{conn} sent nothing for {}s: idle timeout",
                     after.as_secs()
@@ -251,7 +348,7 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
                 limit,
                 repeats,
             } => (
-                "server".into(),
+                server(),
                 format!(
                     "connection limit {limit} reached: closed the new connection from {remote} at once (raise --max-conns){}",
                     folded(*repeats)
@@ -264,7 +361,7 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
                 limit,
                 repeats,
             } => (
-                "server".into(),
+                server(),
                 format!(
                     "connection limit {limit} reached: closed #{conn}, idle longest ({:.1}s), to admit {remote}{}",
                     idle.as_secs_f64(),
@@ -285,7 +382,10 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
                      bytes as a length prefix"
                 ),
             ),
-            K::PolicyChanged(p) => ("server".into(), format!("close policy is now {}", p.name())),
+            K::PolicyChanged(p) => (
+                server(),
+                t!("text.policy", locale = l, name = p.name()).into(),
+            ),
             K::Refused { text } => ("lab".into(), text.clone()),
             K::Error { side, conn, text } => {
                 let who = side.map(side_of).unwrap_or_else(|| "lab".into());
@@ -295,5 +395,29 @@ fn describe_raw(what: &What, charset: Charset) -> (String, String) {
                 }
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn korean_lines_keep_state_names_and_json_words_stay_english() {
+        let what = What::Lab(EventKind::PeerClosed {
+            side: Side::Server,
+            conn: 1,
+        });
+        let (who, en) = describe_in(&what, Charset::Ms949, Lang::En);
+        assert_eq!(who, "server");
+        assert_eq!(
+            en,
+            "#1 peer closed its side (read returned EOF: FIN received)"
+        );
+        let (who, ko) = describe_in(&what, Charset::Ms949, Lang::Ko);
+        assert_eq!(who, "서버");
+        assert!(ko.contains("FIN 받음"), "{ko}");
+        assert_eq!(who_width(Lang::En), 8);
+        assert_eq!(who_width(Lang::Ko), 10);
     }
 }

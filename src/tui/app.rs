@@ -12,6 +12,7 @@ use crate::model::{ConnId, Side};
 use crate::observe::{ObservedSocket, Owner, Snapshot};
 use crate::protocol::DEFAULT_MESSAGE;
 use crate::wire::fault::FaultKind;
+use rust_i18n::t;
 
 /// How long a socket that left the kernel's table stays on screen as "gone".
 pub const GONE_LINGER: Duration = Duration::from_secs(5);
@@ -369,9 +370,9 @@ impl App {
                 self.show_retransmissions = !self.show_retransmissions;
                 self.say(
                     if self.show_retransmissions {
-                        "ladder: every retransmission on its own line"
+                        t!("flash.ladder_unfolded")
                     } else {
-                        "ladder: retransmissions folded into the packet they repeat (×N)"
+                        t!("flash.ladder_folded")
                     },
                     now,
                 );
@@ -384,12 +385,9 @@ impl App {
                     Side::Client
                 };
                 if self.selected.is_none() {
-                    self.say("no connection selected: press c to connect first", now);
+                    self.say(t!("flash.no_selection"), now);
                 } else if side == Side::Server && !self.settings.server {
-                    self.say(
-                        "--no-server: the server side belongs to another process",
-                        now,
-                    );
+                    self.say(t!("flash.server_not_ours"), now);
                 } else {
                     self.input_side = side;
                     self.input = Some(tui_input::Input::new(DEFAULT_MESSAGE.to_string()));
@@ -410,10 +408,7 @@ impl App {
             }
             KeyCode::Char('p') => {
                 if !self.settings.server {
-                    self.say(
-                        "--no-server: the server is not ours, its policy cannot change",
-                        now,
-                    );
+                    self.say(t!("flash.not_our_server"), now);
                     return Action::None;
                 }
                 self.policy = self.policy.next();
@@ -428,20 +423,10 @@ impl App {
                 });
                 // Auto applies at once to sockets already waiting: say so before it happens.
                 let what = match (self.policy, waiting) {
-                    (ClosePolicy::Auto, 0) => {
-                        "policy auto: the server closes as soon as the client's FIN arrives"
-                            .to_string()
-                    }
-                    (ClosePolicy::Auto, n) => format!(
-                        "policy auto: the server closes on the client's FIN; the {n} server socket(s) in CLOSE_WAIT close now"
-                    ),
-                    (ClosePolicy::Never, _) => {
-                        "policy never: the server forgets to close (the CLOSE_WAIT leak on show)"
-                            .to_string()
-                    }
-                    (ClosePolicy::Manual, _) => {
-                        "policy manual: the server waits for X to close its side".to_string()
-                    }
+                    (ClosePolicy::Auto, 0) => t!("flash.policy_auto"),
+                    (ClosePolicy::Auto, n) => t!("flash.policy_auto_now", n = n),
+                    (ClosePolicy::Never, _) => t!("flash.policy_never"),
+                    (ClosePolicy::Manual, _) => t!("flash.policy_manual"),
                 };
                 self.say(what, now);
                 return Action::Lab(Command::SetPolicy(self.policy));
@@ -452,10 +437,11 @@ impl App {
                 | 'b' | 'B'),
             ) => {
                 if self.settings.slow.is_none() {
-                    let why = self.settings.slow_unavailable.clone().unwrap_or_else(|| {
-                        "slow motion is off: start tcp-lab with --slow to delay, step and capture packets"
-                            .into()
-                    });
+                    let why = self
+                        .settings
+                        .slow_unavailable
+                        .clone()
+                        .unwrap_or_else(|| t!("flash.slow_off").into());
                     self.say(why, now);
                     return Action::None;
                 }
@@ -500,16 +486,13 @@ impl App {
         match self.selected {
             Some(conn) => {
                 if side == Side::Server && !self.settings.server {
-                    self.say(
-                        "--no-server: the server side belongs to another process",
-                        now,
-                    );
+                    self.say(t!("flash.server_not_ours"), now);
                     return Action::None;
                 }
                 Action::Lab(f(conn))
             }
             None => {
-                self.say("no connection selected: press c to connect first", now);
+                self.say(t!("flash.no_selection"), now);
                 Action::None
             }
         }

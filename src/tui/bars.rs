@@ -9,6 +9,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Pane};
 use crate::timeline::Timeline;
+use rust_i18n::t;
 
 /// How important a part is: 0 always shows; higher numbers go first when space is short.
 type Prio = u8;
@@ -41,37 +42,38 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
     let s = &app.settings;
     let mut parts: Vec<(Prio, String)> = vec![(6, "tcp-lab".to_string())];
     if s.slow_unavailable.is_some() {
-        parts.push((1, "slow motion unavailable (see timeline)".into()));
+        parts.push((1, t!("status.slow_unavailable").into()));
     }
     // Slow motion first: it is what changes while the lab runs.
     if let (Some(hosts), Some(w)) = (&s.slow, tl.wire_state()) {
         parts.push((3, hosts.clone()));
-        parts.push((1, format!("delay {} ms", w.delay.as_millis())));
+        parts.push((1, t!("status.delay", ms = w.delay.as_millis()).into()));
         if w.loss > 0.0 {
-            parts.push((1, format!("loss {}%", w.loss)));
+            parts.push((1, t!("status.loss", pct = w.loss).into()));
         }
         if w.step {
-            parts.push((0, format!("STEP: {} held", tl.packets().held())));
+            parts.push((0, t!("status.step_held", n = tl.packets().held()).into()));
         }
         for (why, n) in tl.packets().drops() {
-            parts.push((2, format!("{n} dropped ({why})")));
+            parts.push((2, t!("status.dropped", n = n, why = why).into()));
         }
     }
     parts.push((0, format!("{}:{}", s.bind, s.port)));
     if s.watch_only {
-        parts.push((1, "watching: not tcp-lab's own port".into()));
+        parts.push((1, t!("status.watching").into()));
     } else {
         parts.push((4, s.charset.clone()));
         parts.push((
             1,
-            format!(
-                "policy {}",
-                if s.server {
-                    app.policy.name()
+            t!(
+                "status.policy",
+                name = if s.server {
+                    app.policy.name().into()
                 } else {
-                    "n/a (--no-server)"
+                    t!("status.policy_na")
                 }
-            ),
+            )
+            .into(),
         ));
     }
     // The tracepoint sees every transition; the poll alone misses the short ones. A busy port
@@ -80,58 +82,66 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
     if !busy {
         parts.push((
             2,
-            format!(
-                "poll {}ms{}",
-                s.poll.as_millis(),
-                if s.tracing { " + trace" } else { " only" }
-            ),
+            if s.tracing {
+                t!("status.poll_trace", ms = s.poll.as_millis())
+            } else {
+                t!("status.poll_only", ms = s.poll.as_millis())
+            }
+            .into(),
         ));
     }
     if busy {
         parts.push((
             0,
-            format!(
-                "{}: table read every {} ms{}",
+            t!(
+                "status.busy_read",
                 // Every dump walks the host's whole table: a quiet port on a busy host is slow
                 // to read too, and the port is not what is busy then.
-                if tl
+                what = if tl
                     .snapshot()
                     .is_some_and(|x| x.sockets.len() > super::app::BIG_TABLE)
                 {
-                    "busy port"
+                    t!("status.busy_port")
                 } else {
-                    "busy host"
+                    t!("status.busy_host")
                 },
-                app.table_every.as_millis(),
-                if s.tracing {
-                    ", the tracepoint shows each change"
+                ms = app.table_every.as_millis(),
+                how = if s.tracing {
+                    t!("status.busy_traced")
                 } else {
-                    ", changes between reads are not seen"
+                    t!("status.busy_unseen")
                 }
-            ),
+            )
+            .into(),
         ));
     }
     if let Some(d) = app.slowed {
-        parts.push((0, format!("busy: a round takes {} ms", d.as_millis())));
+        parts.push((0, t!("status.slowed", ms = d.as_millis()).into()));
     }
     parts.push((
         5,
-        format!(
-            "TIME_WAIT {}s ({})",
-            s.time_wait.as_secs(),
-            s.time_wait_origin
-        ),
+        t!(
+            "status.time_wait",
+            secs = s.time_wait.as_secs(),
+            origin = s.time_wait_origin
+        )
+        .into(),
     ));
     parts.push((
         3,
-        if s.privileged { "root" } else { "not root" }.to_string(),
+        if s.privileged {
+            t!("status.root")
+        } else {
+            t!("status.not_root")
+        }
+        .into(),
     ));
     if !s.server && !s.watch_only {
-        parts.push((1, "observing another server".into()));
+        parts.push((1, t!("status.observing").into()));
     }
     if tl.dropped() > 0 {
         // Memory is bounded: say that the oldest history is gone.
-        parts.push((2, format!("{} old entries dropped", tl.dropped())));
+        parts.push((2, t!("status.old_dropped", n = tl.dropped()).into()));
     }
     let style = if s.color {
         Style::default().fg(Color::Black).bg(Color::Gray)
@@ -147,7 +157,7 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
     {
         // The message, cut to fit if it must (the timeline keeps the whole of what matters), and
         // the two keys a person must always find.
-        let tail = "  ? help  q quit";
+        let tail = format!("  {}  {}", t!("keys.help"), t!("keys.quit"));
         let room = usize::from(width).saturating_sub(tail.width() + 2);
         let mut shown = String::new();
         for c in msg.chars() {
@@ -160,7 +170,7 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
         return Paragraph::new(format!(" {shown}{tail}"))
             .style(Style::default().add_modifier(Modifier::BOLD));
     }
-    let k = |p: Prio, s: &str| (p, s.to_string());
+    let k = |p: Prio, key: &str| (p, t!(key).into_owned());
     let mut keys = match tl.wire_state() {
         _ if app.lesson.is_some() => vec![
             k(0, "LESSON: space/→ next step"),
@@ -172,50 +182,50 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
             k(4, "e export"),
         ],
         _ if app.settings.watch_only => vec![
-            k(1, "↑↓ select"),
-            k(2, "Tab panes"),
-            k(3, "PgUp/PgDn scroll"),
-            k(3, "e export"),
+            k(1, "keys.select"),
+            k(2, "keys.panes"),
+            k(3, "keys.scroll"),
+            k(3, "keys.export"),
         ],
         Some(w) if w.step => vec![
-            k(0, "STEP MODE: space releases the next packet"),
-            k(1, "r all"),
-            k(2, "t step off"),
-            k(2, "d drop u dup o reorder m corrupt"),
-            k(1, "c connect"),
-            k(3, "s send"),
-            k(3, "x/X close"),
-            k(4, "+/- delay"),
-            k(4, "w pcap"),
+            k(0, "keys.step_mode"),
+            k(1, "keys.release_all"),
+            k(2, "keys.step_off"),
+            k(2, "keys.faults"),
+            k(1, "keys.connect"),
+            k(3, "keys.send"),
+            k(3, "keys.close"),
+            k(4, "keys.delay"),
+            k(4, "keys.pcap"),
         ],
         Some(_) => vec![
-            k(1, "c connect"),
-            k(1, "s send"),
-            k(1, "x/X close"),
-            k(3, "h/H half-close"),
-            k(3, "a/A abort"),
-            k(2, "p policy"),
-            k(2, "+/- delay"),
-            k(2, "t step"),
-            k(4, "w pcap"),
-            k(4, "z/Z rst b/B blackhole"),
-            k(4, "e export"),
+            k(1, "keys.connect"),
+            k(1, "keys.send"),
+            k(1, "keys.close"),
+            k(3, "keys.half_close"),
+            k(3, "keys.abort"),
+            k(2, "keys.policy"),
+            k(2, "keys.delay"),
+            k(2, "keys.step"),
+            k(4, "keys.pcap"),
+            k(4, "keys.rst"),
+            k(4, "keys.export"),
         ],
         None => vec![
-            k(1, "c connect"),
-            k(1, "s send"),
-            k(1, "x/X close"),
-            k(3, "h/H half-close"),
-            k(3, "a/A abort"),
-            k(2, "p policy"),
-            k(4, "e export"),
+            k(1, "keys.connect"),
+            k(1, "keys.send"),
+            k(1, "keys.close"),
+            k(3, "keys.half_close"),
+            k(3, "keys.abort"),
+            k(2, "keys.policy"),
+            k(4, "keys.export"),
         ],
     };
     if app.focus == Pane::Timeline {
-        keys.push(k(2, "Enter whole line"));
+        keys.push(k(2, "keys.whole_line"));
     }
-    keys.push(k(0, "? help"));
-    keys.push(k(0, "q quit"));
+    keys.push(k(0, "keys.help"));
+    keys.push(k(0, "keys.quit"));
     Paragraph::new(fit(&keys, width, "  "))
 }
 

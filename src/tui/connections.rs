@@ -12,8 +12,10 @@ use ratatui::widgets::Paragraph;
 use super::app::{App, BIG_TABLE, GONE_LINGER, Pane};
 use super::styles::badge_style;
 use super::styles::pane_block;
+use crate::i18n::{self, pad};
 use crate::observe::{ObservedSocket, Owner, TcpState, TimerKind};
 use crate::timeline::Timeline;
+use rust_i18n::t;
 
 fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
     let Some(t) = s.row.timer else {
@@ -33,18 +35,22 @@ fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
     let frac = (left / total).clamp(0.0, 1.0);
     let cells = width.clamp(4, 20);
     let filled = (frac * cells as f64).round() as usize;
-    let tail = if width >= 20 { " left of " } else { " " };
+    let secs = format!("{:>2}", left.ceil() as u64);
+    let words = if width >= 20 {
+        t!("conn.countdown_wide", secs = secs, what = what)
+    } else {
+        t!("conn.countdown_narrow", secs = secs, what = what)
+    };
     format!(
-        "{}{} {:>2}s{tail}{what}",
+        "{}{} {words}",
         "█".repeat(filled),
-        "░".repeat(cells - filled),
-        left.ceil() as u64
+        "░".repeat(cells - filled)
     )
 }
 
 pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
     let (c, s) = app.selected_states(tl);
-    let mut title = " Connections ".to_string();
+    let mut title = t!("conn.title").into_owned();
     if let Some(id) = app.selected {
         // "gone" is for a socket that left the table; one not there (yet) is a dash.
         let absent = |side: crate::model::Side| {
@@ -52,17 +58,19 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
                 .gone
                 .iter()
                 .any(|(o, _)| o.owner == Owner::Lab(side, id));
-            if left { "gone" } else { "–" }
+            if left { t!("pane.gone") } else { "–".into() }
         };
-        title = format!(
-            " Connections │ #{id}: client {} · server {} ",
-            c.map_or(absent(crate::model::Side::Client), |s| s.name()),
-            s.map_or(absent(crate::model::Side::Server), |s| s.name())
-        );
+        title = t!(
+            "conn.title_pair",
+            id = id,
+            c = c.map_or(absent(crate::model::Side::Client), |s| s.name().into()),
+            s = s.map_or(absent(crate::model::Side::Server), |s| s.name().into())
+        )
+        .into_owned();
     }
     let mut lines: Vec<Line> = Vec::new();
     let Some(snap) = tl.snapshot() else {
-        lines.push(Line::from(" reading the kernel's socket table…"));
+        lines.push(Line::from(t!("conn.reading").into_owned()));
         f.render_widget(
             Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Connections)),
             area,
@@ -73,7 +81,7 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
     // drawing costs the same for 50,000 sockets as for 50.
     let big = snap.sockets.len() > BIG_TABLE;
     if big {
-        title = format!(" {} sockets on the port {title}", snap.sockets.len());
+        title = t!("conn.big_title", n = snap.sockets.len(), title = title).into_owned();
         lines.extend(state_counts(app, snap));
     }
     let chosen: Vec<&ObservedSocket> = if big {
@@ -88,6 +96,13 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
     }
     all.sort_by_key(|(s, _)| group_key(s));
     let wide = area.width >= 100;
+    // The owner column fits the longest side name (8 in English, "클라이언트" is 10 columns).
+    let who_w = [crate::model::Side::Client, crate::model::Side::Server]
+        .iter()
+        .map(|s| unicode_width::UnicodeWidthStr::width(&*i18n::side(*s, i18n::current())))
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let mut last_group = None;
     let mut selected_at: Option<usize> = None;
     for (s, gone_at) in all {
@@ -102,10 +117,10 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
         let marker = if selected && first { "▶" } else { " " };
         let head = if first { head } else { String::new() };
         let who = match &s.owner {
-            Owner::Lab(side, _) => side.name().to_string(),
+            Owner::Lab(side, _) => i18n::side(*side, i18n::current()).into_owned(),
             // TIME_WAIT and orphaned FIN_WAIT_2 sockets belong to no process: the kernel holds them.
             Owner::External { pid: None, .. } if s.row.inode == 0 => {
-                "no owner (kernel-held)".to_string()
+                t!("conn.kernel_held").into_owned()
             }
             o => o.label(),
         };
@@ -114,10 +129,10 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
         } else {
             Some(s.row.state)
         };
-        let state_text = state.map_or("gone".to_string(), |st| st.name().to_string());
+        let state_text = state.map_or(t!("pane.gone").into_owned(), |st| st.name().to_string());
         let mut spans = vec![
             Span::raw(format!("{marker}{head:<4} ")),
-            Span::raw(format!("{who:<8} ")),
+            Span::raw(format!("{} ", pad(&who, who_w))),
             Span::raw(match (&s.owner, area.width) {
                 (_, w) if w < 60 => String::new(),
                 (_, w) if w >= 100 => format!("{:<21} ", s.row.local.to_string()),
@@ -125,15 +140,12 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
                 (Owner::Lab(..), _) => format!("{:<15} ", format!(":{}", s.row.local.port())),
                 _ => format!("{:<15} ", s.row.local.to_string()),
             }),
-            Span::styled(
-                format!("{state_text:<11}"),
-                badge_style(state, app.settings.color),
-            ),
+            Span::styled(pad(&state_text, 11), badge_style(state, app.settings.color)),
         ];
         if let Some(at) = gone_at {
             let left = GONE_LINGER.saturating_sub(now.duration_since(at)).as_secs();
             // Shown a moment longer, so a socket that leaves is seen leaving.
-            spans.push(Span::raw(format!(" (shown {left}s more)")));
+            spans.push(Span::raw(t!("conn.shown_more", secs = left).into_owned()));
         } else {
             let cd = countdown(s, app, if wide { 20 } else { 4 });
             if !cd.is_empty() {
@@ -156,10 +168,10 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
         lines.push(line);
     }
     if lines.is_empty() {
-        lines.push(Line::from(" no sockets on this port yet"));
+        lines.push(Line::from(t!("conn.none_yet").into_owned()));
     }
     if app.selected.is_none() && !app.settings.watch_only {
-        lines.push(Line::from(" press c to connect a client"));
+        lines.push(Line::from(t!("conn.press_c").into_owned()));
     }
     // The selected connection's tcp_info (and an rtt/cwnd history) take the pane's last lines.
     let mut foot: Vec<Line> = app
@@ -230,9 +242,7 @@ fn state_counts(app: &App, snap: &crate::observe::Snapshot) -> Vec<Line<'static>
             ])
         })
         .collect();
-    out.push(Line::from(
-        " the lab's own, the oldest CLOSE_WAITs, the newest changes:",
-    ));
+    out.push(Line::from(t!("conn.interesting").into_owned()));
     out
 }
 

@@ -4,11 +4,13 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::app::{App, WireKey};
+use crate::i18n::Lang;
 use crate::model::Side;
 use crate::session::Session;
 use crate::timeline::What;
 use crate::timeline::packets::Status;
 use crate::wire::pcap::PcapWriter;
+use rust_i18n::t;
 
 /// Delays `+`/`-` step through.
 const DELAYS_MS: &[u64] = &[
@@ -30,15 +32,24 @@ pub fn refresh_info(app: &mut App, s: &mut Session) {
                 if side == Side::Client {
                     app.sample(id, i.rtt_us, i.snd_cwnd);
                 }
-                format!("{} {}", side.name(), i.ss_line())
+                format!(
+                    "{} {}",
+                    crate::i18n::side(side, Lang::current()),
+                    i.ss_line()
+                )
             }
             // TIME_WAIT and orphaned FIN_WAIT_2 are kernel mini-sockets: nothing to read.
-            None if o.row.inode == 0 => format!(
-                "{} {}: held by the kernel alone, no tcp_info",
-                side.name(),
-                o.row.state
-            ),
-            None => format!("{}: no tcp_info from this source", side.name()),
+            None if o.row.inode == 0 => t!(
+                "flash.kernel_held_info",
+                side = crate::i18n::side(side, Lang::current()),
+                state = o.row.state
+            )
+            .into_owned(),
+            None => t!(
+                "flash.no_info",
+                side = crate::i18n::side(side, Lang::current())
+            )
+            .into_owned(),
         };
         app.info.push(line);
     }
@@ -65,15 +76,15 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
                     .unwrap_or(0)
             };
             wire.set_delay(Duration::from_millis(next));
-            app.say(format!("wire delay {next} ms each way"), now);
+            app.say(t!("flash.delay", ms = next), now);
         }
         WireKey::ToggleStep => {
             wire.set_step(!state.step);
             app.say(
                 if state.step {
-                    "step mode off: packets flow with the delay again"
+                    t!("flash.step_off")
                 } else {
-                    "step mode on: every packet waits mid-wire; space releases the next"
+                    t!("flash.step_on")
                 },
                 now,
             );
@@ -81,23 +92,17 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
         WireKey::ReleaseAll => {
             let held = s.timeline.packets().held();
             if !state.step {
-                app.say(
-                    "r releases every held packet in step mode: press t first",
-                    now,
-                );
+                app.say(t!("flash.release_all_needs_step"), now);
             } else if held > 0 {
                 wire.release_all();
-                app.say(format!("released {held} held packets"), now);
+                app.say(t!("flash.released", n = held), now);
             } else {
-                app.say("no packet is held", now);
+                app.say(t!("flash.none_held"), now);
             }
         }
         WireKey::Fault(kind) => {
             if !state.step {
-                app.say(
-                    "d u o m act on the packet step mode holds: press t first",
-                    now,
-                );
+                app.say(t!("flash.faults_need_step"), now);
             } else if s.timeline.packets().held() > 0 {
                 wire.on_held(kind);
             } else {
@@ -106,15 +111,21 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
         }
         WireKey::Rst(toward) => {
             wire.rst(toward);
-            app.say(format!("a forged RST goes to the {}", toward.name()), now);
+            app.say(
+                t!(
+                    "flash.rst_to",
+                    side = crate::i18n::side(toward, Lang::current())
+                ),
+                now,
+            );
         }
         WireKey::Blackhole(from) => {
             wire.blackhole(from, BLACKHOLE);
             app.say(
-                format!(
-                    "every packet from the {} vanishes for {} s",
-                    from.name(),
-                    BLACKHOLE.as_secs()
+                t!(
+                    "flash.blackhole",
+                    side = crate::i18n::side(from, Lang::current()),
+                    secs = BLACKHOLE.as_secs()
                 ),
                 now,
             );
@@ -148,10 +159,7 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
         }
         WireKey::Release => {
             if !state.step {
-                app.say(
-                    "space releases a held packet in step mode: press t first",
-                    now,
-                );
+                app.say(t!("flash.release_needs_step"), now);
             } else if s.timeline.packets().held() > 0 {
                 wire.release_next();
             } else {
@@ -193,7 +201,8 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
             What::Packet(_, p) => last = Some(p.id),
             What::Kernel(c) if matches!(c.owner, crate::observe::Owner::Lab(..)) => {
                 if let Some(id) = last {
-                    let (_, text) = crate::timeline::text::describe(&e.what, s.timeline.charset());
+                    let (_, text) =
+                        crate::timeline::text::describe_in(&e.what, s.timeline.charset(), Lang::En);
                     comments
                         .entry(id)
                         .or_default()
@@ -224,40 +233,60 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
         }
         w.flush()
     });
-    let msg = match res {
-        Ok(()) => format!(
-            "wrote {} packets to {} (open it in Wireshark)",
-            packets.len(),
-            path.display()
+    let msg = |lang: Lang| match &res {
+        Ok(()) => t!(
+            "flash.pcap_written",
+            locale = lang.code(),
+            n = packets.len(),
+            path = path.display()
         ),
-        Err(e) => format!("writing {} failed: {e}", path.display()),
+        Err(e) => t!(
+            "flash.pcap_failed",
+            locale = lang.code(),
+            path = path.display(),
+            error = e
+        ),
     };
-    tell(app, s, msg, now);
+    tell(
+        app,
+        s,
+        msg(Lang::En).into(),
+        msg(Lang::current()).into(),
+        now,
+    );
 }
 
 pub fn export(app: &mut App, s: &mut Session, now: Instant) {
     let path = stamped("timeline", "jsonl");
     let res = std::fs::File::create(&path)
         .and_then(|mut f| f.write_all(s.timeline.json_lines().as_bytes()));
-    let msg = match res {
-        Ok(()) => format!(
-            "exported {} entries to {}{}",
-            s.timeline.entries().len(),
-            path.display(),
-            match s.timeline.dropped() {
-                0 => String::new(),
-                n => format!(" ({n} older ones were dropped to bound memory)"),
+    let msg = |lang: Lang| match &res {
+        Ok(()) => t!(
+            "flash.exported",
+            locale = lang.code(),
+            n = s.timeline.entries().len(),
+            path = path.display(),
+            dropped = match s.timeline.dropped() {
+                0 => "".into(),
+                n => t!("flash.export_dropped", locale = lang.code(), n = n),
             }
         ),
-        Err(e) => format!("export to {} failed: {e}", path.display()),
+        Err(e) => t!(
+            "flash.export_failed",
+            locale = lang.code(),
+            path = path.display(),
+            error = e
+        ),
     };
-    tell(app, s, msg, now);
+    let (en, shown) = (msg(Lang::En).into(), msg(Lang::current()).into());
+    tell(app, s, en, shown, now);
 }
 
 /// A message for the key bar that is also kept on the timeline (a path to find again later).
-fn tell(app: &mut App, s: &mut Session, msg: String, now: Instant) {
-    s.timeline.note(now, msg.clone());
-    app.say(msg, now);
+/// The timeline keeps it in English (`en`): its notes go into JSON exports, which stay English.
+fn tell(app: &mut App, s: &mut Session, en: String, shown: String, now: Instant) {
+    s.timeline.note(now, en);
+    app.say(shown, now);
 }
 
 /// Step mode's quiz: the answer is in, the packet goes.

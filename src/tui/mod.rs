@@ -52,10 +52,7 @@ pub async fn run(
     mut opts: Options,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        anyhow::bail!(
-            "the dashboard needs a terminal, and stdin/stdout is not one; for scripts use \
-`tcp-lab server`, `tcp-lab client` or `tcp-lab run SCENARIO` (see --help)"
-        );
+        anyhow::bail!("{}", rust_i18n::t!("error.needs_terminal"));
     }
     let server = cfg.server;
     let bind = cfg.bind.to_string();

@@ -5,6 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use rust_i18n::t;
 use unicode_width::UnicodeWidthChar;
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -70,11 +71,16 @@ pub(super) fn send_prompt(
     f.render_widget(
         Paragraph::new(input.value())
             .scroll((0, scroll as u16))
-            .block(Block::default().borders(Borders::ALL).title(format!(
-                " {} #{} sends (Enter sends, Esc cancels, Ctrl-U clears) ",
-                side.name(),
-                conn.unwrap_or_default()
-            ))),
+            .block(
+                Block::default().borders(Borders::ALL).title(
+                    t!(
+                        "pane.send_prompt",
+                        side = crate::i18n::side(side, crate::i18n::current()),
+                        id = conn.unwrap_or_default()
+                    )
+                    .into_owned(),
+                ),
+            ),
         r,
     );
     let x = input.visual_cursor().saturating_sub(scroll) as u16;
@@ -84,76 +90,31 @@ pub(super) fn send_prompt(
     ));
 }
 
+/// Every key and what it does: the key, then its description's key in `locales/*.yml`.
 pub const HELP: &[(&str, &str)] = &[
-    ("c", "connect a new client"),
-    (
-        "s",
-        "send a message from the client (Ctrl-U clears, Ctrl-W deletes a word, Home/End, ←/→; Enter sends)",
-    ),
-    (
-        "S",
-        "send a message from the server side of the selected connection (it may, in CLOSE_WAIT)",
-    ),
-    ("x / X", "close the client / server side"),
-    ("h / H", "half-close (shutdown SHUT_WR) client / server"),
-    ("a / A", "abort (RST) client / server"),
-    (
-        "p",
-        "cycle server close policy: manual → auto → never (auto also closes sockets already in CLOSE_WAIT)",
-    ),
-    (
-        "↑↓ / j k",
-        "select a connection; in the timeline or messages pane: scroll",
-    ),
-    (
-        "Tab",
-        "move between panes (the focused one has a bold, underlined title)",
-    ),
-    (
-        "PgUp / PgDn",
-        "scroll the focused pane by 10 (End follows the newest)",
-    ),
-    (
-        "Enter",
-        "timeline: show the line at the bottom of the pane whole",
-    ),
-    ("e", "export the timeline as JSON lines"),
-    ("+ / -", "slow motion: longer / shorter wire delay"),
-    ("t", "slow motion: step mode on/off (packets wait mid-wire)"),
-    ("space", "step mode: release the next held packet"),
-    ("r", "step mode: release every held packet"),
-    (
-        "d u o m",
-        "step mode, on the held packet: drop it, duplicate it, let the next overtake it, corrupt its checksum",
-    ),
-    (
-        "z / Z",
-        "slow motion: forge a RST to the client / the server (the sequence it expects)",
-    ),
-    (
-        "b / B",
-        "slow motion: drop everything the client / the server sends for 3 s",
-    ),
-    (
-        "v",
-        "slow motion: show each retransmission on its own ladder line, or fold them (×N)",
-    ),
-    ("w", "slow motion: write the packets to a pcapng file"),
-    ("?", "this help (j/k scroll it)"),
-    ("q / Ctrl-C", "quit"),
-    ("", ""),
-    (
-        "gone",
-        "a socket no longer in the kernel's table (RFC 793's CLOSED)",
-    ),
-    (
-        "2MSL",
-        "TIME_WAIT's length: twice the maximum segment lifetime (Linux: 60 s, fixed)",
-    ),
-    (
-        "fin_timeout",
-        "how long the kernel keeps a FIN_WAIT_2 socket its process has closed (net.ipv4.tcp_fin_timeout)",
-    ),
+    ("c", "help.connect"),
+    ("s", "help.send"),
+    ("S", "help.send_server"),
+    ("x / X", "help.close_side"),
+    ("h / H", "help.half_close"),
+    ("a / A", "help.abort"),
+    ("p", "help.policy"),
+    ("↑↓ / j k", "help.select"),
+    ("Tab", "help.tab"),
+    ("PgUp / PgDn", "help.page"),
+    ("Enter", "help.enter"),
+    ("e", "help.export"),
+    ("+ / -", "help.delay"),
+    ("t", "help.step"),
+    ("space", "help.release"),
+    ("r", "help.release_all"),
+    ("d u o m", "help.faults"),
+    ("z / Z", "help.rst"),
+    ("b / B", "help.blackhole"),
+    ("v", "help.retransmissions"),
+    ("w", "help.pcap"),
+    ("?", "help.help"),
+    ("q / Ctrl-C", "help.quit"),
 ];
 
 /// The help, wrapped to the terminal; taller than the screen, it scrolls (`scroll` lines down).
@@ -162,26 +123,42 @@ pub(super) fn help_popup(f: &mut Frame, area: Rect, scroll: u16) {
     let key_w = 13;
     let text_w = usize::from(w.saturating_sub(3 + key_w as u16)).max(8);
     let mut lines: Vec<Line> = Vec::new();
-    for (k, v) in HELP {
+    // The keys, then a glossary of the words on screen (every state, timer and 2MSL).
+    let keys = HELP.iter().map(|(k, v)| (*k, t!(*v).into_owned()));
+    let glossary = crate::i18n::glossary();
+    let mut push = |k: &str, v: &str| {
         for (i, part) in wrap(v, text_w).into_iter().enumerate() {
-            let key = if i == 0 { *k } else { "" };
-            lines.push(Line::from(format!(" {key:<key_w$}{part}")));
+            let key = if i == 0 { k } else { "" };
+            // Padded by display width: a double-width key must not push its text out of line.
+            lines.push(Line::from(format!(
+                " {}{part}",
+                crate::i18n::pad(key, key_w)
+            )));
         }
+    };
+    for (k, v) in keys {
+        push(k, &v);
     }
-    lines.push(Line::from(" any other key closes this help"));
+    push("", "");
+    push("", &t!("help.glossary"));
+    for (k, v) in &glossary {
+        push(k, v);
+    }
+    lines.push(Line::from(t!("help.close").into_owned()));
     let needed = lines.len() as u16 + 2;
     let r = centered(area, w, needed);
     let visible = r.height.saturating_sub(2);
     let max_scroll = (lines.len() as u16).saturating_sub(visible);
     let scroll = scroll.min(max_scroll);
     let title = if max_scroll > 0 {
-        format!(
-            " keys · j/k scroll ({}/{}) ",
-            scroll + visible.min(lines.len() as u16),
-            lines.len()
+        t!(
+            "help.title_scroll",
+            at = scroll + visible.min(lines.len() as u16),
+            n = lines.len()
         )
+        .into_owned()
     } else {
-        " keys ".to_string()
+        t!("help.title").into_owned()
     };
     f.render_widget(Clear, r);
     f.render_widget(
@@ -201,14 +178,14 @@ pub(super) fn detail_popup(f: &mut Frame, area: Rect, text: &str) {
         .map(|l| Line::from(format!(" {l}")))
         .collect();
     lines.push(Line::from(""));
-    lines.push(Line::from(" any key closes"));
+    lines.push(Line::from(t!("pane.detail_close").into_owned()));
     let r = centered(area, w, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(" timeline line "),
+                .title(t!("pane.detail").into_owned()),
         ),
         r,
     );

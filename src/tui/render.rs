@@ -19,6 +19,7 @@ use crate::model::{Side, printable};
 use crate::observe::{Owner, TcpState};
 use crate::protocol;
 use crate::timeline::{Timeline, What};
+use rust_i18n::t;
 
 pub const MIN_W: u16 = 40;
 pub const MIN_H: u16 = 12;
@@ -26,9 +27,12 @@ pub const MIN_H: u16 = 12;
 pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     let area = f.area();
     if area.width < MIN_W || area.height < MIN_H {
-        let msg = format!(
-            "terminal too small ({}×{}); need {MIN_W}×{MIN_H}",
-            area.width, area.height
+        let msg = t!(
+            "pane.too_small",
+            w = area.width,
+            h = area.height,
+            min_w = MIN_W,
+            min_h = MIN_H
         );
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
@@ -185,9 +189,9 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rec
     let mut lines = diagram::lines(c, s, &passed, app.settings.color);
     lines.push(Line::from(vec![
         Span::styled(" C ", styles::client_style(app.settings.color)),
-        Span::raw(" client "),
+        Span::raw(t!("pane.legend_client")),
         Span::styled(" S ", styles::server_style(app.settings.color)),
-        Span::raw(" server  B both  X⇒Y: on X send Y"),
+        Span::raw(t!("pane.legend_rest")),
     ]));
     if let Some(ch) = last {
         // A state that lasted microseconds says so: the tracepoint is why it is on screen at all.
@@ -198,20 +202,25 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rec
             _ => String::new(),
         };
         let step = match (ch.from, ch.to) {
-            (Some(a), Some(b)) if a == b => format!("still {a}, now kernel-held"),
+            (Some(a), Some(b)) if a == b => t!("pane.still", state = a).into_owned(),
             (from, to) => format!(
                 "{} ──► {}",
-                from.map_or("(new)", |s| s.name()),
-                to.map_or("gone", |s| s.name())
+                from.map_or(t!("pane.new"), |s| s.name().into()),
+                to.map_or(t!("pane.gone"), |s| s.name().into())
             ),
         };
-        lines.push(Line::from(format!(
-            " last: {} {step}{quick}",
-            ch.owner.label()
-        )));
+        lines.push(Line::from(
+            t!(
+                "pane.last",
+                who = ch.owner.label(),
+                step = step,
+                quick = quick
+            )
+            .into_owned(),
+        ));
     }
     f.render_widget(
-        Paragraph::new(lines).block(pane_block(" RFC 793 state diagram ".into(), false)),
+        Paragraph::new(lines).block(pane_block(t!("pane.diagram").into(), false)),
         area,
     );
 }
@@ -246,9 +255,9 @@ fn timeline_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
             .patch_style(Style::default().add_modifier(Modifier::REVERSED));
     }
     let title = match (app.scroll, focused) {
-        (0, false) => " Timeline ".to_string(),
-        (0, true) => " Timeline · Enter: whole line ".to_string(),
-        (up, _) => format!(" Timeline (scrolled up {up}; End to follow) "),
+        (0, false) => t!("pane.timeline").into_owned(),
+        (0, true) => t!("pane.timeline_focused").into_owned(),
+        (up, _) => t!("pane.timeline_scrolled", n = up).into_owned(),
     };
     f.render_widget(
         Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Timeline)),
@@ -343,9 +352,9 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
                 raw,
                 text,
                 ..
-            }) => ("sent", side, conn, raw, text),
+            }) => (t!("pane.sent"), side, conn, raw, text),
             What::Lab(EventKind::FrameReceived { side, conn, frame }) => {
-                ("received", side, conn, &frame.raw, &frame.text)
+                (t!("pane.received"), side, conn, &frame.raw, &frame.text)
             }
             _ => continue,
         };
@@ -362,7 +371,10 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
         let body = &raw[protocol::PREFIX_LEN.min(raw.len())..];
         items.push(vec![
             Line::from(vec![
-                Span::raw(format!("{} #{conn} {dir} ", side.name())),
+                Span::raw(format!(
+                    "{} #{conn} {dir} ",
+                    crate::i18n::side(*side, crate::i18n::current())
+                )),
                 Span::styled(prefix, Style::default().add_modifier(Modifier::BOLD)),
                 Span::raw(format!(" {text}")),
             ]),
@@ -374,13 +386,13 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     }
     let lines: Vec<Line> = items.into_iter().rev().flatten().collect();
     let lines = if lines.is_empty() {
-        vec![Line::from(" no frames yet: press s to send")]
+        vec![Line::from(t!("pane.no_frames").into_owned())]
     } else {
         lines
     };
     let title = match app.msg_scroll {
-        0 => " Messages ".to_string(),
-        up => format!(" Messages (scrolled up {up}; End to follow) "),
+        0 => t!("pane.messages").into_owned(),
+        up => t!("pane.messages_scrolled", n = up).into_owned(),
     };
     f.render_widget(
         Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Messages)),
@@ -401,11 +413,9 @@ fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect
     };
     let (lines, n) = ladder::lines(tl, &view, now);
     let title = match app.selected {
-        Some(id) => {
-            let s = if n == 1 { "" } else { "s" };
-            format!(" Packet ladder #{id} │ {n} packet{s} ")
-        }
-        None => " Packet ladder ".to_string(),
+        Some(id) if n == 1 => t!("pane.ladder_one", id = id).into_owned(),
+        Some(id) => t!("pane.ladder_n", id = id, n = n).into_owned(),
+        None => t!("pane.ladder").into_owned(),
     };
     f.render_widget(
         Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Messages)),

@@ -1,0 +1,352 @@
+//! The interface's language: English or Korean. Every string tcp-lab writes for people lives in
+//! `locales/en.yml` and `locales/ko.yml` (rust-i18n compiles both into the binary); code names
+//! them by key with `t!`. Kernel state names (ESTABLISHED, TIME_WAIT…), flag names, and JSON
+//! field names and values never change with the language: JSON is always English.
+//!
+//! The language is chosen once at start ([`init`]: `--lang`, else the environment) and is
+//! global; code that must not follow it (JSON) passes an explicit [`Lang`].
+
+use std::borrow::Cow;
+
+use rust_i18n::t;
+use unicode_width::UnicodeWidthStr;
+
+use crate::observe::{TcpState, TimerKind};
+
+/// A language of the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// Korean (한국어).
+    Ko,
+}
+
+impl Lang {
+    /// The locale file's name (`locales/<code>.yml`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ko => "ko",
+        }
+    }
+}
+
+/// The language the environment asks for: the first non-empty of `LC_ALL`, `LC_MESSAGES`,
+/// `LANG` (the POSIX order); Korean when it names Korean (`ko`, `ko_KR.UTF-8`, `ko_KR.eucKR`,
+/// `ko@…`), English otherwise (also when none is set). `get` reads a variable, so tests need not
+/// touch the process environment.
+pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Lang {
+    for var in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+        if let Some(v) = get(var).filter(|v| !v.is_empty()) {
+            let language = v.split(['_', '.', '@', '-']).next().unwrap_or("");
+            return if language.eq_ignore_ascii_case("ko") {
+                Lang::Ko
+            } else {
+                Lang::En
+            };
+        }
+    }
+    Lang::En
+}
+
+/// `--lang` is global, but clap refuses a subcommand after any option of the dashboard
+/// (`args_conflicts_with_subcommands`): `tcp-lab --lang ko server` is read as
+/// `tcp-lab server --lang ko`. Everything after `--` is left alone.
+pub fn lang_flag_last(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let (mut rest, mut lang) = (Vec::new(), Vec::new());
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
+        if a == "--" {
+            rest.push(a);
+            rest.extend(args.by_ref());
+            break;
+        }
+        if a == "--lang" {
+            lang.push(a);
+            lang.extend(args.next());
+        } else if a.to_str().is_some_and(|s| s.starts_with("--lang=")) {
+            lang.push(a);
+        } else {
+            rest.push(a);
+        }
+    }
+    rest.extend(lang);
+    rest
+}
+
+/// Sets the language once, at start: `--lang` when given, else the environment's.
+pub fn init(flag: Option<Lang>) -> Lang {
+    let lang = flag.unwrap_or_else(|| from_env(|k| std::env::var(k).ok()));
+    set(lang);
+    lang
+}
+
+/// Sets the language of everything drawn or printed from now on (tests set it per binary).
+pub fn set(lang: Lang) {
+    rust_i18n::set_locale(lang.code());
+}
+
+/// The language in force.
+pub fn current() -> Lang {
+    if &*rust_i18n::locale() == "ko" {
+        Lang::Ko
+    } else {
+        Lang::En
+    }
+}
+
+impl Lang {
+    /// The language in force (see [`current`]).
+    pub fn current() -> Lang {
+        current()
+    }
+}
+
+/// `s` left-aligned in `width` terminal columns (a Korean syllable takes two): what `{s:<8}`
+/// does for ASCII, right for double-width text too.
+pub fn pad(s: &str, width: usize) -> String {
+    let w = s.width();
+    let mut out = String::with_capacity(s.len() + width.saturating_sub(w));
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
+    out
+}
+
+/// "client" / "server" in the interface's words (JSON keeps `Side::name`).
+pub fn side(side: crate::model::Side, lang: Lang) -> Cow<'static, str> {
+    match side {
+        crate::model::Side::Client => t!("side.client", locale = lang.code()),
+        crate::model::Side::Server => t!("side.server", locale = lang.code()),
+    }
+}
+
+/// What a socket in `state` is doing, in plain words (without the state's name: callers show
+/// `NAME: meaning`).
+pub fn state_meaning(state: TcpState) -> String {
+    let key = match state {
+        TcpState::Listen => "glossary.state.listen",
+        TcpState::SynSent => "glossary.state.syn_sent",
+        TcpState::SynRecv => "glossary.state.syn_recv",
+        TcpState::Established => "glossary.state.established",
+        TcpState::FinWait1 => "glossary.state.fin_wait_1",
+        TcpState::FinWait2 => "glossary.state.fin_wait_2",
+        TcpState::CloseWait => "glossary.state.close_wait",
+        TcpState::Closing => "glossary.state.closing",
+        TcpState::LastAck => "glossary.state.last_ack",
+        TcpState::TimeWait => "glossary.state.time_wait",
+        TcpState::Close => "glossary.state.closed",
+    };
+    t!(key).into_owned()
+}
+
+/// What "gone" means: the socket left the kernel's table.
+pub fn gone_meaning() -> String {
+    t!("glossary.gone").into_owned()
+}
+
+/// The name a kernel timer goes by on screen: `kind`'s, except the timewait timer of a socket
+/// that is not in TIME_WAIT (an orphaned FIN_WAIT_2), which is `fin_timeout`.
+pub fn timer_name(kind: TimerKind, state: TcpState) -> &'static str {
+    match (kind, state) {
+        (TimerKind::TimeWait, TcpState::TimeWait) => "timewait",
+        (TimerKind::TimeWait, _) => "fin_timeout",
+        (TimerKind::ZeroWindowProbe, _) => "persist",
+        (k, _) => k.name(),
+    }
+}
+
+/// What a kernel timer of `kind` on a socket in `state` is counting down to, in plain words
+/// (the timewait timer of a FIN_WAIT_2 socket is fin_timeout).
+pub fn timer_meaning(kind: TimerKind, state: TcpState) -> String {
+    let key = match (kind, state) {
+        (TimerKind::Retransmit, _) => "glossary.timer.retransmit",
+        (TimerKind::Keepalive, _) => "glossary.timer.keepalive",
+        (TimerKind::TimeWait, TcpState::TimeWait) => "glossary.timer.timewait",
+        (TimerKind::TimeWait, _) => "glossary.timer.fin_timeout",
+        (TimerKind::ZeroWindowProbe, _) => "glossary.timer.persist",
+    };
+    t!(key).into_owned()
+}
+
+/// What 2MSL is: MSL, why twice, Linux's fixed 60 s.
+pub fn msl_meaning() -> String {
+    t!("glossary.msl").into_owned()
+}
+
+/// The glossary: every state, "gone", every timer and 2MSL, as (name, meaning) in the language
+/// in force.
+pub fn glossary() -> Vec<(&'static str, String)> {
+    use TcpState as S;
+    let mut out: Vec<(&'static str, String)> = [
+        S::Listen,
+        S::SynSent,
+        S::SynRecv,
+        S::Established,
+        S::FinWait1,
+        S::FinWait2,
+        S::CloseWait,
+        S::Closing,
+        S::LastAck,
+        S::TimeWait,
+        S::Close,
+    ]
+    .into_iter()
+    .map(|s| (s.name(), state_meaning(s)))
+    .collect();
+    out.push(("gone", gone_meaning()));
+    for (k, s) in [
+        (TimerKind::Retransmit, S::Established),
+        (TimerKind::Keepalive, S::Established),
+        (TimerKind::TimeWait, S::TimeWait),
+        (TimerKind::TimeWait, S::FinWait2),
+        (TimerKind::ZeroWindowProbe, S::Established),
+    ] {
+        out.push((timer_name(k, s), timer_meaning(k, s)));
+    }
+    out.push(("2MSL", msl_meaning()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn language_comes_from_the_first_non_empty_variable() {
+        assert_eq!(from_env(env(&[])), Lang::En);
+        assert_eq!(from_env(env(&[("LANG", "ko_KR.UTF-8")])), Lang::Ko);
+        assert_eq!(from_env(env(&[("LANG", "ko")])), Lang::Ko);
+        assert_eq!(from_env(env(&[("LANG", "ko_KR.eucKR")])), Lang::Ko);
+        assert_eq!(from_env(env(&[("LANG", "en_US.UTF-8")])), Lang::En);
+        assert_eq!(from_env(env(&[("LANG", "C.UTF-8")])), Lang::En);
+        assert_eq!(from_env(env(&[("LANG", "kok_IN")])), Lang::En, "Konkani");
+        // LC_ALL wins over LC_MESSAGES, which wins over LANG.
+        let all = [
+            ("LC_ALL", "en_GB.UTF-8"),
+            ("LC_MESSAGES", "ko_KR.UTF-8"),
+            ("LANG", "ko_KR.UTF-8"),
+        ];
+        assert_eq!(from_env(env(&all)), Lang::En);
+        let msgs = [("LC_MESSAGES", "ko_KR.UTF-8"), ("LANG", "en_US.UTF-8")];
+        assert_eq!(from_env(env(&msgs)), Lang::Ko);
+        // An empty variable is skipped, as POSIX says.
+        let empty = [("LC_ALL", ""), ("LC_MESSAGES", ""), ("LANG", "ko_KR.UTF-8")];
+        assert_eq!(from_env(env(&empty)), Lang::Ko);
+        let c = [("LC_ALL", "C"), ("LANG", "ko_KR.UTF-8")];
+        assert_eq!(from_env(env(&c)), Lang::En);
+    }
+
+    fn keys(lang: Lang) -> BTreeSet<String> {
+        crate::_rust_i18n_backend()
+            .messages_for_locale(lang.code())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, _)| k.into_owned())
+            .filter(|k| !k.starts_with('_'))
+            .collect()
+    }
+
+    /// The `%{name}` placeholders of a text.
+    fn placeholders(text: &str) -> BTreeSet<String> {
+        text.split("%{")
+            .skip(1)
+            .filter_map(|p| p.split_once('}').map(|(n, _)| n.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_english_key_has_a_korean_entry_and_back() {
+        let en = keys(Lang::En);
+        let ko = keys(Lang::Ko);
+        assert!(
+            en.len() > 50,
+            "locales/en.yml not loaded: {} keys",
+            en.len()
+        );
+        let missing: Vec<_> = en.difference(&ko).collect();
+        assert!(missing.is_empty(), "no Korean text for {missing:?}");
+        let extra: Vec<_> = ko.difference(&en).collect();
+        assert!(
+            extra.is_empty(),
+            "Korean keys missing from English: {extra:?}"
+        );
+        // The same values are filled in, in both languages.
+        let backend = crate::_rust_i18n_backend();
+        for k in &en {
+            let e = backend.translate("en", k).unwrap_or_default();
+            let o = backend.translate("ko", k).unwrap_or_default();
+            assert!(!o.trim().is_empty(), "{k}: empty Korean text");
+            assert_eq!(
+                placeholders(&e),
+                placeholders(&o),
+                "{k}: placeholders differ"
+            );
+        }
+    }
+
+    #[test]
+    fn lang_goes_after_the_subcommand() {
+        let v = |a: &[&str]| -> Vec<std::ffi::OsString> { a.iter().map(|s| s.into()).collect() };
+        assert_eq!(
+            lang_flag_last(v(&["tcp-lab", "--lang", "ko", "server", "-p", "1"])),
+            v(&["tcp-lab", "server", "-p", "1", "--lang", "ko"])
+        );
+        assert_eq!(
+            lang_flag_last(v(&["tcp-lab", "--lang=ko", "run", "x.toml"])),
+            v(&["tcp-lab", "run", "x.toml", "--lang=ko"])
+        );
+        assert_eq!(
+            lang_flag_last(v(&["tcp-lab", "client", "--", "--lang", "ko"])),
+            v(&["tcp-lab", "client", "--", "--lang", "ko"])
+        );
+    }
+
+    #[test]
+    fn padding_counts_columns() {
+        assert_eq!(pad("ab", 4), "ab  ");
+        assert_eq!(pad("서버", 6), "서버  ");
+        assert_eq!(pad("클라이언트", 8), "클라이언트");
+    }
+
+    #[test]
+    fn the_glossary_names_every_state_timer_and_2msl() {
+        let names: Vec<&str> = glossary().iter().map(|(n, _)| *n).collect();
+        for n in [
+            "LISTEN",
+            "SYN_SENT",
+            "SYN_RECV",
+            "ESTABLISHED",
+            "FIN_WAIT_1",
+            "FIN_WAIT_2",
+            "CLOSE_WAIT",
+            "CLOSING",
+            "LAST_ACK",
+            "TIME_WAIT",
+            "CLOSED",
+            "gone",
+            "retransmit",
+            "keepalive",
+            "timewait",
+            "fin_timeout",
+            "persist",
+            "2MSL",
+        ] {
+            assert!(names.contains(&n), "{n} missing from the glossary");
+        }
+        assert!(glossary().iter().all(|(_, m)| !m.is_empty()));
+    }
+}

@@ -1,0 +1,259 @@
+//! The render tests' lab: a timeline, a registry and an app fed by hand, drawn into ratatui's
+//! TestBackend with an injected clock, so screens are stable. Shared by tests/render.rs
+//! (English) and tests/render_ko.rs (Korean: a test binary of its own, since the language is
+//! process-wide).
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tcp_lab::lab::{ClosePolicy, CloseReason, EventKind};
+use tcp_lab::model::Side;
+use tcp_lab::observe::{ObservedSocket, Owner, Snapshot, SocketRow, TcpState, Timer, TimerKind};
+use tcp_lab::protocol::{self, Charset, FrameDecoder};
+use tcp_lab::session::Registry;
+use tcp_lab::timeline::Timeline;
+use tcp_lab::tui::app::{App, Settings};
+use tcp_lab::tui::render::render;
+
+pub const SIZES: [(u16, u16); 3] = [(120, 40), (80, 24), (40, 12)];
+
+pub struct Lab {
+    pub t0: Instant,
+    pub tl: Timeline,
+    pub registry: Registry,
+    pub app: App,
+}
+
+pub fn at(t0: Instant, ms: u64) -> Instant {
+    t0 + Duration::from_millis(ms)
+}
+
+impl Lab {
+    pub fn new() -> Self {
+        Self::listening("127.0.0.1")
+    }
+
+    pub fn listening(bind: &str) -> Self {
+        let t0 = Instant::now();
+        let mut tl = Timeline::new(t0, Charset::Ms949);
+        let listening = EventKind::Listening {
+            addr: format!("{bind}:9999").parse().unwrap(),
+        };
+        let mut registry = Registry::default();
+        registry.learn(&listening);
+        tl.lab(at(t0, 1), listening);
+        let settings = Settings {
+            port: 9999,
+            bind: bind.into(),
+            charset: "MS949".into(),
+            poll: Duration::from_millis(50),
+            time_wait: Duration::from_secs(60),
+            time_wait_origin: "Linux TCP_TIMEWAIT_LEN".into(),
+            fin_timeout: Some(Duration::from_secs(60)),
+            privileged: true,
+            tracing: true,
+            server: true,
+            watch_only: false,
+            color: true,
+            slow: None,
+            slow_unavailable: None,
+        };
+        let mut lab = Lab {
+            t0,
+            tl,
+            registry,
+            app: App::new(settings, ClosePolicy::Manual),
+        };
+        if bind == "127.0.0.1" {
+            lab.kernel(20, &[]);
+        }
+        lab
+    }
+
+    pub fn ev(&mut self, ms: u64, kind: EventKind) {
+        self.registry.learn(&kind);
+        self.tl.lab(at(self.t0, ms), kind);
+    }
+
+    /// A snapshot with the listener plus the given (side, state, timer ms) rows of connection #1.
+    pub fn kernel(&mut self, ms: u64, rows: &[(Side, TcpState, Option<u64>)]) {
+        let listener = ObservedSocket {
+            row: row("127.0.0.1:9999", "0.0.0.0:0", TcpState::Listen, None),
+            owner: Owner::Listener,
+        };
+        let mut sockets = vec![listener];
+        for (side, state, timer) in rows {
+            let (l, r) = match side {
+                Side::Client => ("127.0.0.1:53412", "127.0.0.1:9999"),
+                Side::Server => ("127.0.0.1:9999", "127.0.0.1:53412"),
+            };
+            sockets.push(ObservedSocket {
+                row: row(l, r, *state, *timer),
+                owner: Owner::Lab(*side, 1),
+            });
+        }
+        let snap = Snapshot {
+            at: at(self.t0, ms),
+            sockets,
+        };
+        self.tl.observe(snap);
+        let snap = self.tl.snapshot().unwrap().clone();
+        self.app.on_snapshot(&snap, at(self.t0, ms));
+    }
+
+    pub fn established_after_send(&mut self) {
+        self.ev(
+            1000,
+            EventKind::ConnectCalled {
+                conn: 1,
+                local: "127.0.0.1:53412".parse().unwrap(),
+                remote: "127.0.0.1:9999".parse().unwrap(),
+            },
+        );
+        self.ev(
+            1001,
+            EventKind::Connected {
+                conn: 1,
+                local: "127.0.0.1:53412".parse().unwrap(),
+                remote: "127.0.0.1:9999".parse().unwrap(),
+            },
+        );
+        self.ev(
+            1001,
+            EventKind::Accepted {
+                conn: 1,
+                local: "127.0.0.1:9999".parse().unwrap(),
+                remote: "127.0.0.1:53412".parse().unwrap(),
+            },
+        );
+        self.kernel(
+            1010,
+            &[
+                (Side::Client, TcpState::Established, None),
+                (Side::Server, TcpState::Established, None),
+            ],
+        );
+        let raw = protocol::encode_frame(protocol::DEFAULT_MESSAGE, Charset::Ms949).unwrap();
+        let frame = FrameDecoder::new(Charset::Ms949)
+            .decode(&mut bytes::BytesMut::from(&raw[..]))
+            .unwrap()
+            .unwrap();
+        let text = protocol::DEFAULT_MESSAGE.to_string();
+        self.ev(
+            2000,
+            EventKind::FrameSent {
+                side: Side::Client,
+                conn: 1,
+                len: raw.len(),
+                raw: raw.clone(),
+                text: text.clone(),
+            },
+        );
+        self.ev(
+            2001,
+            EventKind::FrameReceived {
+                side: Side::Server,
+                conn: 1,
+                frame: frame.clone(),
+            },
+        );
+        self.ev(
+            2001,
+            EventKind::FrameSent {
+                side: Side::Server,
+                conn: 1,
+                len: raw.len(),
+                raw,
+                text,
+            },
+        );
+        self.ev(
+            2002,
+            EventKind::FrameReceived {
+                side: Side::Client,
+                conn: 1,
+                frame,
+            },
+        );
+    }
+
+    pub fn client_closed_first(&mut self) {
+        self.established_after_send();
+        self.ev(
+            3000,
+            EventKind::CloseCalled {
+                side: Side::Client,
+                conn: 1,
+                reason: CloseReason::Command,
+            },
+        );
+        self.ev(
+            3001,
+            EventKind::PeerClosed {
+                side: Side::Server,
+                conn: 1,
+            },
+        );
+        self.kernel(
+            3050,
+            &[
+                (Side::Client, TcpState::FinWait2, Some(59_950)),
+                (Side::Server, TcpState::CloseWait, None),
+            ],
+        );
+    }
+
+    pub fn time_wait(&mut self) {
+        self.client_closed_first();
+        self.ev(
+            4000,
+            EventKind::CloseCalled {
+                side: Side::Server,
+                conn: 1,
+                reason: CloseReason::Command,
+            },
+        );
+        self.kernel(4010, &[(Side::Client, TcpState::TimeWait, Some(42_300))]);
+    }
+
+    pub fn draw(&self, w: u16, h: u16, now_ms: u64) -> String {
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        let now = at(self.t0, now_ms);
+        term.draw(|f| render(f, &self.app, &self.tl, now)).unwrap();
+        let buf = term.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..h {
+            let mut skip = 0;
+            for x in 0..w {
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                let sym = buf[(x, y)].symbol();
+                skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
+                out.push_str(sym);
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+pub fn row(l: &str, r: &str, state: TcpState, timer_ms: Option<u64>) -> SocketRow {
+    SocketRow {
+        local: l.parse().unwrap(),
+        remote: r.parse().unwrap(),
+        state,
+        timer: timer_ms.map(|ms| Timer {
+            kind: TimerKind::TimeWait,
+            remaining: Duration::from_millis(ms),
+        }),
+        retrans: 0,
+        recv_q: 0,
+        send_q: 0,
+        uid: Some(0),
+        inode: 0,
+    }
+}
