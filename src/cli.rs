@@ -148,6 +148,38 @@ pub enum Cmd {
     /// Watch any port on this host (or in a container's network namespace) without a lab: the
     /// dashboard, or with --format a stream of state changes, summaries and alerts.
     Watch(WatchArgs),
+    /// Open the dashboard on a recorded session (the JSON lines of `--format json` or of the
+    /// dashboard's e export), with no sockets and no privileges: space pauses, ←/→ step one entry,
+    /// +/- change the speed, q quits.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Open the dashboard on a recorded session, with no sockets and no privileges. \
+The states, countdowns (TIME_WAIT, fin_timeout), messages and, for slow motion, the packet ladder are \
+rebuilt from the recording and play in recorded time: record at home (as root, with --slow), replay in \
+class as anyone.",
+    after_help = "Record:\n  \
+tcp-lab run assets/scenarios/client-closes-first.toml --format json > close.jsonl\n  \
+sudo tcp-lab run assets/scenarios/lost-fin.toml --slow 300ms --format json > lost-fin.jsonl\n  \
+or press e in the dashboard: the export's path is shown\n\n\
+Replay:\n  \
+tcp-lab replay close.jsonl\n  \
+tcp-lab replay lost-fin.jsonl --speed 0.5 --paused\n\n\
+Keys: space pause/play (at the end: again from the start), ←/→ one entry back/forward (pauses), \
++/- speed (0.25× to 16×), Tab/↑↓/PgUp/PgDn look around, v (slow motion) retransmissions, q quit."
+)]
+pub struct ReplayArgs {
+    /// The recording: JSON lines from `--format json` (run, server, client) or the dashboard's e
+    /// export; at most 64 MB.
+    pub file: PathBuf,
+    /// Playback speed: 0.25, 0.5, 1, 2, 4, 8 or 16 (+ and - change it while playing).
+    #[arg(long, default_value = "1", value_parser = crate::tui::replay::parse_speed)]
+    pub speed: f64,
+    /// Start paused at the first entry: space plays, → steps one entry.
+    #[arg(long)]
+    pub paused: bool,
 }
 
 #[derive(Args, Debug)]
@@ -439,6 +471,16 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Cmd::Replay(a) => {
+            let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            let opts = crate::tui::replay::ReplayOptions {
+                speed: a.speed,
+                paused: a.paused,
+                color,
+            };
+            crate::tui::replay::run(&a.file, opts).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Run(a) => {
             let scenario = crate::scenario::Scenario::load(&a.file)?;
             let ok =

@@ -123,7 +123,7 @@ pub enum Item {
 /// A line read back.
 #[derive(Debug, Clone)]
 pub enum Line {
-    Header(Box<Header>),
+    Header(Header),
     /// An entry, with its time since the session began.
     Item(Duration, Item),
 }
@@ -148,7 +148,7 @@ impl Recording {
             match parse_line(line) {
                 // Concatenated recordings: the first header describes the session.
                 Some(Line::Header(h)) => {
-                    rec.header.get_or_insert(*h);
+                    rec.header.get_or_insert(h);
                 }
                 Some(Line::Item(at, item)) => rec.items.push((at, item)),
                 None => rec.unreadable += 1,
@@ -341,6 +341,27 @@ fn header(v: &Value) -> Header {
     }
 }
 
+/// How long the old state was held: `held_ms` rounds to milliseconds, so the message's own
+/// figure (`after 72 µs`, `after 0.045s`) is read first when it is there.
+fn held(v: &Value) -> Option<Duration> {
+    let ms_field = ms(v, "held_ms")?;
+    let m = s(v, "message").unwrap_or_default();
+    let figure = m.rsplit_once(" after ").and_then(|(_, rest)| {
+        let mut words = rest.split(' ');
+        let n = words.next()?;
+        if words.next() == Some("µs") {
+            return n.parse().ok().map(Duration::from_micros);
+        }
+        let secs: f64 = n.strip_suffix('s')?.parse().ok()?;
+        (secs.is_finite() && (0.0..MAX_T).contains(&secs)).then(|| Duration::from_secs_f64(secs))
+    });
+    // The message must agree with the field to within its rounding (a hand-edited line may not).
+    Some(match figure {
+        Some(d) if d.abs_diff(ms_field) < Duration::from_millis(2) => d,
+        _ => ms_field,
+    })
+}
+
 fn change(v: &Value) -> Option<Change> {
     let owner = match s(v, "side")? {
         "listener" => Owner::Listener,
@@ -363,7 +384,7 @@ fn change(v: &Value) -> Option<Change> {
         remote: addr(v, "remote")?,
         from: state(v, "from")?,
         to: state(v, "to")?,
-        held: ms(v, "held_ms"),
+        held: held(v),
         timer,
         info: v
             .get("tcp_info")
@@ -559,7 +580,7 @@ pub fn parse_line(line: &str) -> Option<Line> {
     let v: Value = serde_json::from_str(line).ok()?;
     let event = s(&v, "event")?;
     if event == "session" {
-        return Some(Line::Header(Box::new(header(&v))));
+        return Some(Line::Header(header(&v)));
     }
     let t = v.get("t")?.as_f64()?;
     if !(0.0..MAX_T).contains(&t) {

@@ -158,7 +158,7 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
     if lines.is_empty() {
         lines.push(Line::from(" no sockets on this port yet"));
     }
-    if app.selected.is_none() && !app.settings.watch_only {
+    if app.selected.is_none() && !app.settings.watch_only && app.replay.is_none() {
         lines.push(Line::from(" press c to connect a client"));
     }
     // The selected connection's tcp_info (and an rtt/cwnd history) take the pane's last lines.

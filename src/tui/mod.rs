@@ -9,6 +9,7 @@ mod effects;
 pub mod ladder;
 mod popups;
 pub mod render;
+pub mod replay;
 pub mod styles;
 mod terminal;
 

@@ -270,7 +270,11 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     }
     let lines: Vec<Line> = items.into_iter().rev().flatten().collect();
     let lines = if lines.is_empty() {
-        vec![Line::from(" no frames yet: press s to send")]
+        vec![Line::from(if app.replay.is_some() {
+            " no frames yet"
+        } else {
+            " no frames yet: press s to send"
+        })]
     } else {
         lines
     };
