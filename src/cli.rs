@@ -31,7 +31,8 @@ transition on a timeline.\n\nFrames are a 4-digit decimal byte length then the m
 tcp-lab client --port 9999            send \"Hello 모종닷컴\", print the reply, close\n  \
 tcp-lab run assets/scenarios/client-closes-first.toml --port 0\n                                        replay a scripted demonstration\n  \
 sudo tcp-lab --slow --step            slow motion, one packet per space key\n  \
-sudo tcp-lab run assets/scenarios/simultaneous-close.toml --slow 300ms --pcap close.pcapng"
+sudo tcp-lab run assets/scenarios/simultaneous-close.toml --slow 300ms --pcap close.pcapng\n  \
+tcp-lab run assets/scenarios/client-closes-first.toml --format json > rec.jsonl; tcp-lab replay rec.jsonl\n                                        record a session, replay it (no root needed)"
 )]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -151,16 +152,15 @@ pub enum Cmd {
     /// Open the dashboard on a recorded session (the JSON lines of `--format json` or of the
     /// dashboard's e export), with no sockets and no privileges: space pauses, ←/→ step one entry,
     /// +/- change the speed, q quits.
+    ///
+    /// The states, the countdowns (TIME_WAIT, fin_timeout), the messages and, for slow motion, the
+    /// packet ladder are rebuilt from the recording and play in recorded time: record at home (as
+    /// root, with --slow), replay in class as anyone.
     Replay(ReplayArgs),
 }
 
 #[derive(Args, Debug)]
-#[command(
-    long_about = "Open the dashboard on a recorded session, with no sockets and no privileges. \
-The states, countdowns (TIME_WAIT, fin_timeout), messages and, for slow motion, the packet ladder are \
-rebuilt from the recording and play in recorded time: record at home (as root, with --slow), replay in \
-class as anyone.",
-    after_help = "Record:\n  \
+#[command(after_help = "Record:\n  \
 tcp-lab run assets/scenarios/client-closes-first.toml --format json > close.jsonl\n  \
 sudo tcp-lab run assets/scenarios/lost-fin.toml --slow 300ms --format json > lost-fin.jsonl\n  \
 or press e in the dashboard: the export's path is shown\n\n\
@@ -168,8 +168,7 @@ Replay:\n  \
 tcp-lab replay close.jsonl\n  \
 tcp-lab replay lost-fin.jsonl --speed 0.5 --paused\n\n\
 Keys: space pause/play (at the end: again from the start), ←/→ one entry back/forward (pauses), \
-+/- speed (0.25× to 16×), Tab/↑↓/PgUp/PgDn look around, v (slow motion) retransmissions, q quit."
-)]
++/- speed (0.25× to 16×), Tab/↑↓/PgUp/PgDn look around, v (slow motion) retransmissions, q quit.")]
 pub struct ReplayArgs {
     /// The recording: JSON lines from `--format json` (run, server, client) or the dashboard's e
     /// export; at most 64 MB.

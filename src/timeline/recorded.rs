@@ -52,8 +52,9 @@ pub enum RecordingError {
     )]
     TooBig { path: String },
     #[error(
-        "{path} holds no tcp-lab timeline lines ({lines} lines, none readable). Record one with \
-         `tcp-lab run SCENARIO --format json > FILE` or the dashboard's e key"
+        "{path} holds no tcp-lab timeline lines ({lines} line{}, none readable). Record one with \
+         `tcp-lab run SCENARIO --format json > FILE` or the dashboard's e key",
+        if *lines == 1 { "" } else { "s" }
     )]
     Empty { path: String, lines: usize },
 }
