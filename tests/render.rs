@@ -217,26 +217,30 @@ impl Lab {
     }
 
     fn draw(&self, w: u16, h: u16, now_ms: u64) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-        let now = at(self.t0, now_ms);
-        term.draw(|f| render(f, &self.app, &self.tl, now)).unwrap();
-        let buf = term.backend().buffer().clone();
-        let mut out = String::new();
-        for y in 0..h {
-            let mut skip = 0;
-            for x in 0..w {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                let sym = buf[(x, y)].symbol();
-                skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
-                out.push_str(sym);
-            }
-            out.push('\n');
-        }
-        out
+        screen(w, h, &self.app, &self.tl, at(self.t0, now_ms))
     }
+}
+
+/// The screen as text, one line per row (a wide character counts once).
+fn screen(w: u16, h: u16, app: &App, tl: &Timeline, now: Instant) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| render(f, app, tl, now)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut skip = 0;
+        for x in 0..w {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
+            out.push_str(sym);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn row(l: &str, r: &str, state: TcpState, timer_ms: Option<u64>) -> SocketRow {
@@ -718,4 +722,47 @@ fn the_send_prompt_is_a_line_editor() {
         })
     );
     assert!(lab.app.input.is_none());
+}
+
+/// A replay (`tcp-lab replay`) of a real recording of client-closes-first, paused while the
+/// client's fin_timeout counts down and the server sits in CLOSE_WAIT.
+#[test]
+fn replay_of_a_recording() {
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
+    let rec = Recording::parse(include_str!("golden/replay-client-closes-first.jsonl"));
+    let t0 = Instant::now();
+    let notes = intro_notes(&rec, "close.jsonl");
+    let mut player = Player::new(rec, t0, notes);
+    let mut app = app_for(&player, "close.jsonl", true);
+    let clock = Duration::from_millis(93);
+    player.play_until(clock);
+    if let Some(r) = app.replay.as_mut() {
+        (r.speed, r.paused) = (2.0, true);
+    }
+    follow(&mut app, &mut player, clock, t0 + clock);
+    insta::assert_snapshot!(
+        "replay_client_closes_first_80x24",
+        screen(80, 24, &app, player.timeline(), t0 + clock)
+    );
+}
+
+/// A slow-motion recording (lost-fin, 300 ms each way, three FINs dropped) replayed: the ladder is
+/// rebuilt from the packet lines, faults and retransmissions included.
+#[test]
+fn replay_of_a_slow_motion_recording() {
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
+    let rec = Recording::parse(include_str!("golden/replay-lost-fin-slow.jsonl"));
+    let t0 = Instant::now();
+    let notes = intro_notes(&rec, "lost-fin.jsonl");
+    let mut player = Player::new(rec, t0, notes);
+    let mut app = app_for(&player, "lost-fin.jsonl", false);
+    let clock = Duration::from_secs(8);
+    player.play_until(clock);
+    follow(&mut app, &mut player, clock, t0 + clock);
+    insta::assert_snapshot!(
+        "replay_lost_fin_slow_120x40",
+        screen(120, 40, &app, player.timeline(), t0 + clock)
+    );
 }
