@@ -186,11 +186,13 @@ fn a_recording_replays_as_nobody_step_by_step_and_in_play() {
     );
     let t = Tmux::start(&cmd);
     let s = t.wait("the replay, paused at its start", |s| {
-        s.contains("replay close.jsonl") && s.contains("│ paused │") && s.contains("entry 0/")
+        s.contains("replay close.jsonl")
+            && s.contains("│ paused │")
+            && s.contains("entry 0/")
+            && s.contains("space play  ←/→ step  +/- speed")
     });
     let (_, total) = entry(&s);
     assert!(total > 20, "{s}");
-    assert!(s.contains("space play  ←/→ step  +/- speed"), "{s}");
 
     // → one entry at a time: the pair's states, in the order the recording has them.
     let mut seen: Vec<String> = Vec::new();
@@ -223,27 +225,18 @@ fn a_recording_replays_as_nobody_step_by_step_and_in_play() {
     t.keys("Left");
     t.wait("two entries back", |s| entry(s).0 == total - 2);
 
-    // Space at the end plays from the start; + speeds it up; space pauses.
-    t.keys("Right");
-    t.keys("Right");
-    t.wait("the end again", |s| s.contains("│ end │"));
+    // + speeds it up; space plays on from where it stands, to the end.
     for _ in 0..4 {
         t.keys("+");
     }
     t.wait("16×", |s| s.contains("│ 16× │"));
+    t.keys("-");
+    t.wait("8×", |s| s.contains("│ 8× │") && s.contains("│ paused │"));
     t.keys("Space");
     let s = t.wait("played to the end", |s| {
         s.contains("│ end │") && entry(s).0 == total
     });
     assert!(s.contains("client TIME_WAIT"), "{s}");
-    t.keys("-");
-    t.wait("8×", |s| s.contains("│ 8× │"));
-    t.keys("Left");
-    t.wait("paused after a step back", |s| {
-        s.contains("│ paused │") && entry(s).0 == total - 1
-    });
-    t.keys("Space");
-    t.wait("playing on to the end", |s| s.contains("│ end │"));
 
     t.keys("q");
     let s = t.wait("exit", |s| s.contains("EXITED="));
@@ -280,7 +273,14 @@ fn space_pauses_a_playing_replay() {
         s.contains("│ paused │") && s.contains("space play")
     });
     t.keys("Right");
-    t.wait("the next entry", |s| entry(s) == (2, 2));
+    t.wait("the next entry, the end", |s| {
+        entry(s) == (2, 2) && s.contains("│ end │")
+    });
+    // Space at the end plays again from the start.
+    t.keys("Space");
+    t.wait("playing again from the start", |s| {
+        s.contains("│ playing │") && entry(s) == (1, 2)
+    });
     t.keys("q");
     t.wait("exit", |s| s.contains("EXITED=0"));
 }
