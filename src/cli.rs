@@ -31,7 +31,8 @@ transition on a timeline.\n\nFrames are a 4-digit decimal byte length then the m
 tcp-lab client --port 9999            send \"Hello 모종닷컴\", print the reply, close\n  \
 tcp-lab run assets/scenarios/client-closes-first.toml --port 0\n                                        replay a scripted demonstration\n  \
 sudo tcp-lab --slow --step            slow motion, one packet per space key\n  \
-sudo tcp-lab run assets/scenarios/simultaneous-close.toml --slow 300ms --pcap close.pcapng"
+sudo tcp-lab run assets/scenarios/simultaneous-close.toml --slow 300ms --pcap close.pcapng\n  \
+tcp-lab run assets/scenarios/client-closes-first.toml --format json > rec.jsonl; tcp-lab replay rec.jsonl\n                                        record a session, replay it (no root needed)"
 )]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -160,6 +161,14 @@ pub enum Cmd {
     /// the next step, each expectation is checked live and marked ✓ or ✗, ← reads an earlier
     /// step again). With no argument, lists the shipped lessons.
     Lesson(LessonArgs),
+    /// Open the dashboard on a recorded session (the JSON lines of `--format json` or of the
+    /// dashboard's e export), with no sockets and no privileges: space pauses, ←/→ step one entry,
+    /// +/- change the speed, q quits.
+    ///
+    /// The states, the countdowns (TIME_WAIT, fin_timeout), the messages and, for slow motion, the
+    /// packet ladder are rebuilt from the recording and play in recorded time: record at home (as
+    /// root, with --slow), replay in class as anyone.
+    Replay(ReplayArgs),
 }
 
 #[derive(Args, Debug)]
@@ -182,6 +191,28 @@ pub struct LessonArgs {
     pub port: Option<u16>,
     #[command(flatten)]
     pub slow: SlowArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Record:\n  \
+tcp-lab run assets/scenarios/client-closes-first.toml --format json > close.jsonl\n  \
+sudo tcp-lab run assets/scenarios/lost-fin.toml --slow 300ms --format json > lost-fin.jsonl\n  \
+or press e in the dashboard: the export's path is shown\n\n\
+Replay:\n  \
+tcp-lab replay close.jsonl\n  \
+tcp-lab replay lost-fin.jsonl --speed 0.5 --paused\n\n\
+Keys: space pause/play (at the end: again from the start), ←/→ one entry back/forward (pauses), \
++/- speed (0.25× to 16×), Tab/↑↓/PgUp/PgDn look around, v (slow motion) retransmissions, q quit.")]
+pub struct ReplayArgs {
+    /// The recording: JSON lines from `--format json` (run, server, client) or the dashboard's e
+    /// export; at most 64 MB.
+    pub file: PathBuf,
+    /// Playback speed: 0.25, 0.5, 1, 2, 4, 8 or 16 (+ and - change it while playing).
+    #[arg(long, default_value = "1", value_parser = crate::tui::replay::parse_speed)]
+    pub speed: f64,
+    /// Start paused at the first entry: space plays, → steps one entry.
+    #[arg(long)]
+    pub paused: bool,
 }
 
 #[derive(Args, Debug)]
@@ -482,6 +513,16 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Cmd::Replay(a) => {
+            let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            let opts = crate::tui::replay::ReplayOptions {
+                speed: a.speed,
+                paused: a.paused,
+                color,
+            };
+            crate::tui::replay::run(&a.file, opts).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Run(a) => {
             let scenario = crate::scenario::Scenario::load(&a.file)?;
             let ok =

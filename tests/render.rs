@@ -1,7 +1,7 @@
 //! Render tests: the dashboard drawn into ratatui's TestBackend at several sizes, with an injected
 //! clock and fixed addresses so the text is stable.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tcp_lab::lab::EventKind;
@@ -523,4 +523,47 @@ fn a_lesson_step_with_its_marks_and_quiz_verdict() {
     );
     assert!(screen.contains("✓ client FIN_WAIT_2"), "{screen}");
     snap_all("lesson_step", &lab, 3100);
+}
+
+/// A replay (`tcp-lab replay`) of a real recording of client-closes-first, paused while the
+/// client's fin_timeout counts down and the server sits in CLOSE_WAIT.
+#[test]
+fn replay_of_a_recording() {
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
+    let rec = Recording::parse(include_str!("golden/replay-client-closes-first.jsonl"));
+    let t0 = Instant::now();
+    let notes = intro_notes(&rec, "close.jsonl");
+    let mut player = Player::new(rec, t0, notes);
+    let mut app = app_for(&player, "close.jsonl", true);
+    let clock = Duration::from_millis(93);
+    player.play_until(clock);
+    if let Some(r) = app.replay.as_mut() {
+        (r.speed, r.paused) = (2.0, true);
+    }
+    follow(&mut app, &mut player, clock, t0 + clock);
+    insta::assert_snapshot!(
+        "replay_client_closes_first_80x24",
+        screen(80, 24, &app, player.timeline(), t0 + clock)
+    );
+}
+
+/// A slow-motion recording (lost-fin, 300 ms each way, three FINs dropped) replayed: the ladder is
+/// rebuilt from the packet lines, faults and retransmissions included.
+#[test]
+fn replay_of_a_slow_motion_recording() {
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
+    let rec = Recording::parse(include_str!("golden/replay-lost-fin-slow.jsonl"));
+    let t0 = Instant::now();
+    let notes = intro_notes(&rec, "lost-fin.jsonl");
+    let mut player = Player::new(rec, t0, notes);
+    let mut app = app_for(&player, "lost-fin.jsonl", false);
+    let clock = Duration::from_secs(8);
+    player.play_until(clock);
+    follow(&mut app, &mut player, clock, t0 + clock);
+    insta::assert_snapshot!(
+        "replay_lost_fin_slow_120x40",
+        screen(120, 40, &app, player.timeline(), t0 + clock)
+    );
 }

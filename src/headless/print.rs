@@ -139,25 +139,6 @@ pub fn header(s: &Session, what: &str, format: Format) -> String {
             s.facts.summary(),
             s.source_line(),
         ),
-        Format::Json => serde_json::json!({
-            "t": 0.0,
-            "source": "session",
-            "event": "session",
-            "mode": what,
-            "port": s.port(),
-            "listen": s.lab.listen_addr().map(|a| a.to_string()),
-            "target": s.lab.target().to_string(),
-            "charset": cfg.charset.name(),
-            "policy": s.lab.policy().name(),
-            "time_wait_ms": s.facts.time_wait.as_millis() as u64,
-            "time_wait_source": s.facts.time_wait_source,
-            "fin_timeout_ms": s.facts.fin_timeout.map(|d| d.as_millis() as u64),
-            "tw_reuse": s.facts.tw_reuse,
-            "socket_source": s.source_name(),
-            "transitions": if s.tracing() { "tracepoint" } else { "poll" },
-            "tracepoint_unavailable": s.trace_unavailable,
-            "message": s.facts.summary(),
-        })
-        .to_string(),
+        Format::Json => s.header_json(what),
     }
 }

@@ -5,7 +5,8 @@ use std::fmt::Write;
 
 /// The fields tcp-lab shows. Times in microseconds unless the name says ms; a kernel older than
 /// a field sends a shorter struct, read as zeros.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct TcpInfo {
     pub retransmits: u8,
     pub probes: u8,

@@ -231,6 +231,32 @@ impl Session {
         }
     }
 
+    /// The `"event":"session"` line every JSON stream and every dashboard export starts with:
+    /// what ran (`mode`), where, and the platform's timer facts (a replay reads them back).
+    pub fn header_json(&self, mode: &str) -> String {
+        let cfg = self.lab.config();
+        serde_json::json!({
+            "t": 0.0,
+            "source": "session",
+            "event": "session",
+            "mode": mode,
+            "port": self.port(),
+            "listen": self.lab.listen_addr().map(|a| a.to_string()),
+            "target": self.lab.target().to_string(),
+            "charset": cfg.charset.name(),
+            "policy": self.lab.policy().name(),
+            "time_wait_ms": self.facts.time_wait.as_millis() as u64,
+            "time_wait_source": self.facts.time_wait_source,
+            "fin_timeout_ms": self.facts.fin_timeout.map(|d| d.as_millis() as u64),
+            "tw_reuse": self.facts.tw_reuse,
+            "socket_source": self.source_name(),
+            "transitions": if self.tracing() { "tracepoint" } else { "poll" },
+            "tracepoint_unavailable": self.trace_unavailable,
+            "message": self.facts.summary(),
+        })
+        .to_string()
+    }
+
     /// Whether the tracepoint is in use.
     pub fn tracing(&self) -> bool {
         self.trace.is_some()

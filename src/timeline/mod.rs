@@ -6,10 +6,12 @@
 //! - [`packets`]: every packet of the wire and its fate
 //! - [`text`]: an entry in words a student reads
 //! - [`json`]: an entry as one JSON line (field names documented in README.md)
+//! - [`recorded`]: JSON lines read back into entries, for `tcp-lab replay`
 
 pub mod diff;
 pub mod json;
 pub mod packets;
+pub mod recorded;
 pub mod summary;
 pub mod text;
 
@@ -167,6 +169,14 @@ pub struct Timeline {
 impl Timeline {
     pub fn new(start: Instant, charset: Charset) -> Self {
         Self::with_limits(start, charset, Limits::default())
+    }
+
+    /// A timeline for a replay: packets come with relative numbers already (see
+    /// [`recorded::Player`]).
+    pub fn for_replay(start: Instant, charset: Charset) -> Self {
+        let mut tl = Self::new(start, charset);
+        tl.packets.numbers_are_relative();
+        tl
     }
 
     pub fn with_limits(start: Instant, charset: Charset, limits: Limits) -> Self {
@@ -527,6 +537,26 @@ impl Timeline {
         }
         self.last = Some(std::sync::Arc::new(snap));
         n
+    }
+
+    /// Replay: an entry as a recording has it, at its recorded time since the session began.
+    /// Nothing is diffed or tracked: the recording already says what changed.
+    pub fn push_recorded(&mut self, at: Duration, what: What) {
+        let when = self.start.checked_add(at).unwrap_or(self.start);
+        self.push(when, what);
+    }
+
+    /// Replay: the socket table a recording tells of, shown as if the kernel had just been read.
+    pub fn show_recorded_table(&mut self, snap: Snapshot) {
+        self.first_seen.get_or_insert(snap.at);
+        self.last = Some(std::sync::Arc::new(snap));
+    }
+
+    /// Replay: the wire's settings as recorded. A recording holds the notes the live timeline
+    /// added (the retransmission race), so the timeline adds none of its own.
+    pub fn set_recorded_wire(&mut self, w: WireState) {
+        self.wire = Some(w);
+        self.told_rto = true;
     }
 
     /// One readable line: `+1.234s who      what happened`.

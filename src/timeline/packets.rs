@@ -120,9 +120,17 @@ pub struct Tracker {
     drops: HashMap<&'static str, u64>,
     held: usize,
     in_flight: usize,
+    /// Sequence numbers arrive already relative (a replay): every flow starts at 0.
+    relative: bool,
 }
 
 impl Tracker {
+    /// For a replay: the packets' numbers are already relative, as a recording holds them, so
+    /// each flow's initial sequence number is 0 even when its first packet is not a SYN.
+    pub fn numbers_are_relative(&mut self) {
+        self.relative = true;
+    }
+
     pub fn all(&self) -> &[Packet] {
         &self.packets
     }
@@ -189,6 +197,9 @@ impl Tracker {
             };
             conn = conn_of(key.0, key.1);
             let flow = self.flows.entry(key).or_default();
+            if self.relative {
+                flow.isn = [Some(0), Some(0)];
+            }
             if t.flags & packet::SYN != 0 && flow.isn[d].is_some_and(|i| i != t.seq) {
                 // A new connection on a reused 4-tuple.
                 *flow = Flow::default();

@@ -58,8 +58,30 @@ pub struct Settings {
     pub slow_unavailable: Option<String>,
 }
 
+/// `tcp-lab replay`: what the status and key bars show instead of the lab's.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayBar {
+    /// The recording's file name, printable.
+    pub file: String,
+    /// Playback speed (1.0 = as recorded).
+    pub speed: f64,
+    pub paused: bool,
+    /// The clock reached the last entry.
+    pub ended: bool,
+    /// Entries applied so far, of `entries`.
+    pub entry: usize,
+    pub entries: usize,
+    /// Recorded time shown now, and the recording's length.
+    pub clock: Duration,
+    pub length: Duration,
+    /// Lines of the file that could not be read.
+    pub unreadable: usize,
+}
+
 pub struct App {
     pub settings: Settings,
+    /// Set when the screen replays a recording rather than runs a lab.
+    pub replay: Option<ReplayBar>,
     pub policy: ClosePolicy,
     pub focus: Pane,
     /// The selected lab connection.
@@ -151,6 +173,7 @@ impl App {
     pub fn new(settings: Settings, policy: ClosePolicy) -> Self {
         Self {
             settings,
+            replay: None,
             policy,
             focus: Pane::Connections,
             selected: None,

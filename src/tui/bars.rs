@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::Paragraph;
 use unicode_width::UnicodeWidthStr;
 
-use super::app::{App, Pane};
+use super::app::{App, Pane, ReplayBar};
 use crate::timeline::Timeline;
 use rust_i18n::t;
 
@@ -38,7 +38,62 @@ fn fit(parts: &[(Prio, String)], width: u16, sep: &str) -> String {
     format!(" {}", shown.join(sep))
 }
 
+/// `1×`, `0.25×`, `16×`.
+pub(super) fn speed_text(speed: f64) -> String {
+    format!("{speed}×")
+}
+
+fn bar_style(color: bool) -> Style {
+    if color {
+        Style::default().fg(Color::Black).bg(Color::Gray)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED)
+    }
+}
+
+/// A replay's status bar: the file, the speed, playing or not, where in the recording.
+fn replay_status(app: &App, r: &ReplayBar, tl: &Timeline, width: u16) -> Paragraph<'static> {
+    let s = &app.settings;
+    let state = if r.ended {
+        "end"
+    } else if r.paused {
+        "paused"
+    } else {
+        "playing"
+    };
+    let mut parts: Vec<(Prio, String)> = vec![
+        (0, format!("replay {}", r.file)),
+        (0, speed_text(r.speed)),
+        (0, state.to_string()),
+        (0, format!("entry {}/{}", r.entry, r.entries)),
+        (
+            1,
+            format!(
+                "+{:.3}s of {:.3}s",
+                r.clock.as_secs_f64(),
+                r.length.as_secs_f64()
+            ),
+        ),
+    ];
+    if s.port != 0 {
+        parts.push((3, format!("{}:{}", s.bind, s.port)));
+    }
+    parts.push((4, s.charset.clone()));
+    if tl.wire_state().is_some() {
+        parts.push((2, "slow motion (recorded)".into()));
+    }
+    parts.push((5, format!("TIME_WAIT {}s", s.time_wait.as_secs())));
+    if r.unreadable > 0 {
+        parts.push((2, format!("{} lines unreadable", r.unreadable)));
+    }
+    parts.push((6, "no sockets, no privileges".into()));
+    Paragraph::new(fit(&parts, width, " │ ")).style(bar_style(s.color))
+}
+
 pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'static> {
+    if let Some(r) = &app.replay {
+        return replay_status(app, r, tl, width);
+    }
     let s = &app.settings;
     let mut parts: Vec<(Prio, String)> = vec![(6, "tcp-lab".to_string())];
     if s.slow_unavailable.is_some() {
@@ -143,12 +198,7 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
         // Memory is bounded: say that the oldest history is gone.
         parts.push((2, t!("status.old_dropped", n = tl.dropped()).into()));
     }
-    let style = if s.color {
-        Style::default().fg(Color::Black).bg(Color::Gray)
-    } else {
-        Style::default().add_modifier(Modifier::REVERSED)
-    };
-    Paragraph::new(fit(&parts, width, " │ ")).style(style)
+    Paragraph::new(fit(&parts, width, " │ ")).style(bar_style(s.color))
 }
 
 pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Paragraph<'static> {
@@ -157,7 +207,11 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
     {
         // The message, cut to fit if it must (the timeline keeps the whole of what matters), and
         // the two keys a person must always find.
-        let tail = format!("  {}  {}", t!("keys.help"), t!("keys.quit"));
+        let tail = if app.replay.is_some() {
+            format!("  {}", t!("keys.quit"))
+        } else {
+            format!("  {}  {}", t!("keys.help"), t!("keys.quit"))
+        };
         let room = usize::from(width).saturating_sub(tail.width() + 2);
         let mut shown = String::new();
         for c in msg.chars() {
@@ -171,6 +225,33 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
             .style(Style::default().add_modifier(Modifier::BOLD));
     }
     let k = |p: Prio, key: &str| (p, t!(key).into_owned());
+    if let Some(r) = &app.replay {
+        let mut keys = vec![
+            k(
+                0,
+                if r.ended {
+                    "keys.replay_again"
+                } else if r.paused {
+                    "keys.replay_play"
+                } else {
+                    "keys.replay_pause"
+                },
+            ),
+            k(0, "keys.replay_step"),
+            k(0, "keys.replay_speed"),
+            k(2, "keys.panes"),
+            k(2, "keys.select"),
+            k(3, "keys.scroll"),
+        ];
+        if tl.wire_state().is_some() {
+            keys.push(k(3, "keys.replay_retransmissions"));
+        }
+        if app.focus == Pane::Timeline {
+            keys.push(k(2, "keys.replay_whole_line"));
+        }
+        keys.push(k(0, "keys.quit"));
+        return Paragraph::new(fit(&keys, width, "  "));
+    }
     let mut keys = match tl.wire_state() {
         _ if app.lesson.is_some() => vec![
             k(0, "LESSON: space/→ next step"),

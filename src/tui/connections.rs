@@ -170,7 +170,7 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
     if lines.is_empty() {
         lines.push(Line::from(t!("conn.none_yet").into_owned()));
     }
-    if app.selected.is_none() && !app.settings.watch_only {
+    if app.selected.is_none() && !app.settings.watch_only && app.replay.is_none() {
         lines.push(Line::from(t!("conn.press_c").into_owned()));
     }
     // The selected connection's tcp_info (and an rtt/cwnd history) take the pane's last lines.

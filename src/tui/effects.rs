@@ -258,8 +258,19 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
 
 pub fn export(app: &mut App, s: &mut Session, now: Instant) {
     let path = stamped("timeline", "jsonl");
-    let res = std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(s.timeline.json_lines().as_bytes()));
+    // The same session line `--format json` starts with: `tcp-lab replay` reads the port, the
+    // charset and the timer lengths from it.
+    let mode = if app.settings.watch_only {
+        "watch"
+    } else {
+        "dashboard"
+    };
+    let header = s.header_json(mode);
+    let res = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(header.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.write_all(s.timeline.json_lines().as_bytes())
+    });
     let msg = |lang: Lang| match &res {
         Ok(()) => t!(
             "flash.exported",

@@ -11,6 +11,7 @@ pub mod lesson;
 pub mod packet_quiz;
 mod popups;
 pub mod render;
+pub mod replay;
 pub mod styles;
 mod terminal;
 

@@ -386,7 +386,11 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     }
     let lines: Vec<Line> = items.into_iter().rev().flatten().collect();
     let lines = if lines.is_empty() {
-        vec![Line::from(t!("pane.no_frames").into_owned())]
+        vec![Line::from(if app.replay.is_some() {
+            t!("pane.no_frames_replay").into_owned()
+        } else {
+            t!("pane.no_frames").into_owned()
+        })]
     } else {
         lines
     };

@@ -219,26 +219,30 @@ impl Lab {
     }
 
     pub fn draw(&self, w: u16, h: u16, now_ms: u64) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-        let now = at(self.t0, now_ms);
-        term.draw(|f| render(f, &self.app, &self.tl, now)).unwrap();
-        let buf = term.backend().buffer().clone();
-        let mut out = String::new();
-        for y in 0..h {
-            let mut skip = 0;
-            for x in 0..w {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                let sym = buf[(x, y)].symbol();
-                skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
-                out.push_str(sym);
-            }
-            out.push('\n');
-        }
-        out
+        screen(w, h, &self.app, &self.tl, at(self.t0, now_ms))
     }
+}
+
+/// The screen as text, one line per row (a wide character counts once).
+pub fn screen(w: u16, h: u16, app: &App, tl: &Timeline, now: Instant) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| render(f, app, tl, now)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut skip = 0;
+        for x in 0..w {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
+            out.push_str(sym);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 pub fn row(l: &str, r: &str, state: TcpState, timer_ms: Option<u64>) -> SocketRow {

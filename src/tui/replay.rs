@@ -1,0 +1,358 @@
+//! `tcp-lab replay FILE`: the dashboard over a recorded session, with no sockets, no lab and no
+//! privileges. A virtual clock (speed × real time) applies the recorded entries in order, and the
+//! screen is drawn with `now` = start + clock, so countdowns run in recorded time.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use super::app::{App, ReplayBar, Settings};
+use super::{render, terminal};
+use crate::model::printable;
+use crate::timeline::recorded::{Player, Recording};
+
+/// Playback speeds `+` and `-` step through.
+pub const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+
+/// How often the clock is looked at while playing (the screen is drawn only when it changed).
+const FRAME: Duration = Duration::from_millis(40);
+
+pub struct ReplayOptions {
+    /// One of [`SPEEDS`].
+    pub speed: f64,
+    /// Start paused at the first entry.
+    pub paused: bool,
+    pub color: bool,
+}
+
+/// Recorded time, running at `speed` × real time unless paused.
+struct Clock {
+    /// Recorded time at `mark`.
+    at: Duration,
+    mark: Instant,
+    speed: f64,
+    paused: bool,
+}
+
+impl Clock {
+    fn now(&self) -> Duration {
+        if self.paused {
+            self.at
+        } else {
+            self.at + self.mark.elapsed().mul_f64(self.speed)
+        }
+    }
+
+    fn set(&mut self, at: Duration) {
+        self.at = at;
+        self.mark = Instant::now();
+    }
+
+    fn pause(&mut self) {
+        let at = self.now();
+        self.set(at);
+        self.paused = true;
+    }
+
+    fn resume(&mut self) {
+        self.mark = Instant::now();
+        self.paused = false;
+    }
+
+    fn set_speed(&mut self, speed: f64) {
+        let at = self.now();
+        self.set(at);
+        self.speed = speed;
+    }
+}
+
+/// The file's name as the status bar shows it: its last component, printable.
+fn shown_name(path: &Path) -> String {
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    printable(&name).into_owned()
+}
+
+/// The lines put first on a replay's timeline: what is replayed, and what was left out.
+pub fn intro_notes(rec: &Recording, file: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    let what = match &rec.header {
+        Some(h) => format!(
+            " ({}{})",
+            h.mode.as_deref().unwrap_or("tcp-lab"),
+            h.port.map(|p| format!(", port {p}")).unwrap_or_default()
+        ),
+        None => String::new(),
+    };
+    notes.push(format!(
+        "replay of {file}{what}: {} entries over {:.3}s, in recorded time; no sockets are opened",
+        rec.items.len(),
+        rec.length().as_secs_f64()
+    ));
+    if rec.header.is_none() {
+        notes.push(
+            "no session line at the top of the file: port unknown, charset MS949 and TIME_WAIT \
+             60 s assumed"
+                .into(),
+        );
+    }
+    if rec.unreadable > 0 {
+        let s = if rec.unreadable == 1 { "" } else { "s" };
+        notes.push(format!(
+            "{} line{s} could not be read (not tcp-lab timeline lines) and {} left out",
+            rec.unreadable,
+            if rec.unreadable == 1 { "is" } else { "are" }
+        ));
+    }
+    notes
+}
+
+/// The dashboard's state for a recording: its facts from the session line, the replay bars on.
+pub fn app_for(player: &Player, file: &str, color: bool) -> App {
+    let h = player.header();
+    let bind = h
+        .listen
+        .or(h.target)
+        .map_or_else(|| "?".to_string(), |a| a.ip().to_string());
+    let mode = h.mode.as_deref().unwrap_or("");
+    let settings = Settings {
+        port: h.port.unwrap_or(0),
+        bind,
+        charset: h.charset.name().to_string(),
+        poll: Duration::from_millis(50),
+        time_wait: h.time_wait,
+        time_wait_origin: h.time_wait_source.clone().unwrap_or("recorded".into()),
+        fin_timeout: h.fin_timeout,
+        privileged: false,
+        tracing: h.tracing,
+        server: h.listen.is_some() || h.mode.is_none(),
+        watch_only: mode.starts_with("watch"),
+        color,
+        slow: player
+            .recording()
+            .has_packets()
+            .then(|| "slow motion (recorded)".to_string()),
+        slow_unavailable: None,
+    };
+    let mut app = App::new(settings, h.policy);
+    app.replay = Some(ReplayBar {
+        file: file.to_string(),
+        speed: 1.0,
+        entries: player.len(),
+        length: player.recording().length(),
+        unreadable: player.recording().unreadable,
+        ..ReplayBar::default()
+    });
+    app
+}
+
+/// Brings the app up to the player's table at `clock`: rows, "gone" rows, selection, tcp_info.
+pub fn follow(app: &mut App, player: &mut Player, clock: Duration, now: Instant) {
+    player.show_table(clock);
+    if let Some(snap) = player.timeline().shared_snapshot() {
+        app.on_shared_snapshot(snap, now);
+    }
+    app.info = app.selected.map_or_else(Vec::new, |c| player.info_lines(c));
+    if let Some(r) = app.replay.as_mut() {
+        r.entry = player.applied();
+        r.clock = clock;
+    }
+}
+
+/// A new app for a rebuilt timeline (stepping back), keeping what the person chose to look at.
+fn fresh_app(old: &App, player: &Player, file: &str) -> App {
+    let mut app = app_for(player, file, old.settings.color);
+    app.replay = old.replay.clone();
+    app.focus = old.focus;
+    app.selected = old.selected;
+    app.scroll = old.scroll;
+    app.msg_scroll = old.msg_scroll;
+    app.show_retransmissions = old.show_retransmissions;
+    app
+}
+
+/// Keys the dashboard itself handles in a replay: looking around, nothing that acts.
+fn looks(k: &KeyEvent) -> bool {
+    matches!(
+        k.code,
+        KeyCode::Tab
+            | KeyCode::Up
+            | KeyCode::Down
+            | KeyCode::PageUp
+            | KeyCode::PageDown
+            | KeyCode::End
+            | KeyCode::Enter
+            | KeyCode::Esc
+            | KeyCode::Char('j' | 'k' | 'v')
+    )
+}
+
+/// Runs the replay until `q`, Ctrl-C or SIGTERM.
+pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
+    let rec = Recording::read(path)?;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "replay draws the dashboard and needs a terminal, and stdin/stdout is not one; \
+             the recording itself is readable JSON lines (jq . {})",
+            printable(&path.display().to_string())
+        );
+    }
+    let file = shown_name(path);
+    let notes = intro_notes(&rec, &file);
+    let start = Instant::now();
+    let mut player = Player::new(rec, start, notes);
+    let mut app = app_for(&player, &file, opts.color);
+    let mut clock = Clock {
+        at: Duration::ZERO,
+        mark: Instant::now(),
+        speed: opts.speed,
+        paused: opts.paused,
+    };
+    let end = player.recording().length();
+
+    let _guard = terminal::TermGuard::enter()?;
+    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    term.clear()?;
+    let mut keys = EventStream::new();
+    let stop = crate::signal::shutdown_signal();
+    tokio::pin!(stop);
+    let mut dirty = true;
+    let mut last_second = u64::MAX;
+    // The key bar's messages last 5 real seconds, whatever the clock does.
+    let mut flash_until: Option<Instant> = None;
+    loop {
+        let mut at = clock.now();
+        if !clock.paused {
+            if at >= end {
+                // The end: everything applied, the clock stops there.
+                at = end;
+                clock.set(end);
+                clock.paused = true;
+                dirty = true;
+            }
+            dirty |= player.play_until(at) > 0;
+        }
+        let ended = clock.paused && player.applied() == player.len() && at >= end;
+        if flash_until.is_some_and(|t| Instant::now() >= t) {
+            flash_until = None;
+            app.flash = None;
+            dirty = true;
+        }
+        // Countdowns move once a (recorded) second; arrows in flight grow.
+        let sec = at.as_secs();
+        dirty |= sec != last_second || player.timeline().packets().in_flight() > 0;
+        last_second = sec;
+        if dirty {
+            let now = start + at;
+            follow(&mut app, &mut player, at, now);
+            if let Some(r) = app.replay.as_mut() {
+                r.speed = clock.speed;
+                r.paused = clock.paused;
+                r.ended = ended;
+            }
+            term.draw(|f| render::render(f, &app, player.timeline(), now))?;
+            dirty = false;
+        }
+        let wait = if clock.paused {
+            Duration::from_millis(500)
+        } else {
+            FRAME
+        };
+        tokio::select! {
+            ev = keys.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+                    dirty = true;
+                    let now = start + clock.now();
+                    if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+                        break;
+                    }
+                    if app.detail.is_some() || app.help {
+                        // Any key puts the popup away (q still quits).
+                        app.key(k, player.timeline().snapshot(), now);
+                        if app.quit {
+                            break;
+                        }
+                        continue;
+                    }
+                    match k.code {
+                        KeyCode::Char('q') => break,
+                        KeyCode::Char(' ') => {
+                            if ended {
+                                // From the start again.
+                                player.seek(0);
+                                app = fresh_app(&app, &player, &file);
+                                clock.set(Duration::ZERO);
+                                clock.resume();
+                            } else if clock.paused {
+                                clock.resume();
+                            } else {
+                                clock.pause();
+                            }
+                        }
+                        KeyCode::Left | KeyCode::Right => {
+                            clock.pause();
+                            if k.code == KeyCode::Right {
+                                if player.apply_next() {
+                                    clock.set(player.last_time().max(clock.now()));
+                                }
+                            } else if player.applied() > 0 {
+                                player.seek(player.applied() - 1);
+                                app = fresh_app(&app, &player, &file);
+                                clock.set(player.last_time());
+                            }
+                        }
+                        KeyCode::Char(ch @ ('+' | '=' | '-')) => {
+                            let i = SPEEDS.iter().position(|s| *s >= clock.speed).unwrap_or(2);
+                            let j = if ch == '-' {
+                                i.saturating_sub(1)
+                            } else {
+                                (i + 1).min(SPEEDS.len() - 1)
+                            };
+                            clock.set_speed(SPEEDS[j]);
+                            app.say(format!("replay speed {}", super::bars::speed_text(SPEEDS[j])), now);
+                            flash_until = Some(Instant::now() + Duration::from_secs(5));
+                        }
+                        _ if looks(&k) => {
+                            app.key(k, player.timeline().snapshot(), now);
+                        }
+                        _ => {
+                            app.say(
+                                "a replay only plays: space pause, ←/→ step, +/- speed, q quit",
+                                now,
+                            );
+                            flash_until = Some(Instant::now() + Duration::from_secs(5));
+                        }
+                    }
+                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut stop => break,
+        }
+    }
+    drop(term);
+    Ok(())
+}
+
+/// `--speed`: one of [`SPEEDS`], written `2`, `2x` or `0.25×`.
+pub fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches(['x', '×'])
+        .parse()
+        .map_err(|_| format!("{s:?}: give a speed such as 0.25, 1, 2 or 16"))?;
+    SPEEDS
+        .iter()
+        .copied()
+        .find(|x| (x - v).abs() < 1e-9)
+        .ok_or_else(|| format!("{s}: the speeds are 0.25, 0.5, 1, 2, 4, 8 and 16"))
+}

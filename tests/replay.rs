@@ -1,0 +1,372 @@
+//! `tcp-lab replay`: a real recording (`run … --format json`) replayed by the real binary in tmux,
+//! as an unprivileged user (uid 65534 when the tests run as root), driven by keys, read from the
+//! screen; and the errors a teacher may meet (no file, not a recording, no terminal).
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{BIN, eventually, is_root, scenario};
+
+/// A directory of its own, readable by everyone (nobody reads the recording), removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("tcp-lab-replay-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(dir)
+    }
+
+    /// Writes `name` (mode 0644) and returns its path.
+    fn file(&self, name: &str, data: &[u8]) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, data).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        p.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Records client-closes-first on real loopback sockets, as a teacher would.
+fn record(dir: &TempDir) -> String {
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            &scenario("client-closes-first"),
+            "--port",
+            "0",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.file("close.jsonl", &out.stdout)
+}
+
+/// The command tmux runs: the binary as nobody when we are root (replay needs no privilege).
+fn unprivileged(args: &str) -> String {
+    if is_root() {
+        format!("setpriv --reuid 65534 --regid 65534 --clear-groups {BIN} {args}")
+    } else {
+        format!("{BIN} {args}")
+    }
+}
+
+fn tmux_available(test: &str) -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIPPED {test}: tmux is not installed (apt-get install tmux; .ci/run does it)");
+    }
+    ok
+}
+
+/// One private tmux server per test (as in tests/tmux.rs).
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str) -> Tmux {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = Tmux {
+            socket: format!("tcplab-replay-{}-{n}", std::process::id()),
+        };
+        let out = t
+            .cmd()
+            .args(["new-session", "-d", "-s", "r", "-x", "120", "-y", "40", cmd])
+            .output()
+            .expect("tmux runs");
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    fn keys(&self, k: &str) {
+        assert!(
+            self.cmd()
+                .args(["send-keys", "-t", "r", k])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "r"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        eventually(Duration::from_secs(10), || {
+            let s = self.screen();
+            f(&s).then_some(s)
+        })
+        .unwrap_or_else(|| panic!("screen never showed {what}:\n{}", self.screen()))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+/// `entry 12/39` from the status bar.
+fn entry(screen: &str) -> (usize, usize) {
+    let first = screen.lines().next().unwrap_or("");
+    first
+        .split(" │ ")
+        .find_map(|p| {
+            let (a, b) = p.trim().strip_prefix("entry ")?.split_once('/')?;
+            Some((a.parse().ok()?, b.trim().parse().ok()?))
+        })
+        .unwrap_or_else(|| panic!("no entry counter in {first:?}"))
+}
+
+/// The connections pane's title: `#1: client FIN_WAIT_2 · server CLOSE_WAIT`.
+fn pair(screen: &str) -> String {
+    screen
+        .lines()
+        .find_map(|l| {
+            let at = l.find("#1: client ")?;
+            let rest = &l[at..];
+            Some(
+                rest[..rest.find(" ─").unwrap_or(rest.len())]
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_recording_replays_as_nobody_step_by_step_and_in_play() {
+    if !tmux_available("a_recording_replays_as_nobody_step_by_step_and_in_play") {
+        return;
+    }
+    let dir = TempDir::new("tmux");
+    let file = record(&dir);
+    let cmd = format!(
+        "{}; echo EXITED=$?; sleep 30",
+        unprivileged(&format!("replay {file} --paused"))
+    );
+    let t = Tmux::start(&cmd);
+    let s = t.wait("the replay, paused at its start", |s| {
+        s.contains("replay close.jsonl")
+            && s.contains("│ paused │")
+            && s.contains("entry 0/")
+            && s.contains("space play  ←/→ step  +/- speed")
+    });
+    let (_, total) = entry(&s);
+    assert!(total > 20, "{s}");
+
+    // → one entry at a time: the pair's states, in the order the recording has them.
+    let mut seen: Vec<String> = Vec::new();
+    for k in 1..=total {
+        t.keys("Right");
+        let s = t.wait(&format!("entry {k}"), |s| entry(s).0 == k);
+        let p = pair(&s);
+        if !p.is_empty() && seen.last() != Some(&p) {
+            seen.push(p);
+        }
+    }
+    let at = |needle: &str| {
+        seen.iter()
+            .position(|p| p.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} never shown; states seen: {seen:?}"))
+    };
+    let established = at("client ESTABLISHED · server ESTABLISHED");
+    let half = at("client FIN_WAIT_2 · server CLOSE_WAIT");
+    let time_wait = at("client TIME_WAIT");
+    assert!(established < half && half < time_wait, "{seen:?}");
+    let s = t.screen();
+    assert!(s.contains("│ end │"), "{s}");
+    // The countdown is the recorded one (60 s, as it was read), not one of this host.
+    let line = s.lines().find(|l| l.contains("TIME_WAIT   ")).unwrap_or("");
+    assert!(line.contains("60s") && line.contains("2MSL"), "{line}");
+
+    // ← goes back one entry (the timeline rebuilt from the start).
+    t.keys("Left");
+    t.wait("one entry back", |s| entry(s).0 == total - 1);
+    t.keys("Left");
+    t.wait("two entries back", |s| entry(s).0 == total - 2);
+
+    // + speeds it up; space plays on from where it stands, to the end.
+    for _ in 0..4 {
+        t.keys("+");
+    }
+    t.wait("16×", |s| s.contains("│ 16× │"));
+    t.keys("-");
+    t.wait("8×", |s| s.contains("│ 8× │") && s.contains("│ paused │"));
+    t.keys("Space");
+    let s = t.wait("played to the end", |s| {
+        s.contains("│ end │") && entry(s).0 == total
+    });
+    assert!(s.contains("client TIME_WAIT"), "{s}");
+
+    t.keys("q");
+    let s = t.wait("exit", |s| s.contains("EXITED="));
+    assert!(s.contains("EXITED=0"), "{s}");
+    assert!(
+        !s.contains("RFC 793 state diagram"),
+        "alternate screen left: {s}"
+    );
+}
+
+#[test]
+fn space_pauses_a_playing_replay() {
+    if !tmux_available("space_pauses_a_playing_replay") {
+        return;
+    }
+    let dir = TempDir::new("pause");
+    // A hand-made recording that lasts: ESTABLISHED at 0.1 s, closing at 600 s.
+    let lines = [
+        r##"{"t":0.0,"source":"session","event":"session","port":9999,"listen":"127.0.0.1:9999","target":"127.0.0.1:9999","charset":"MS949","policy":"manual","time_wait_ms":60000}"##,
+        r##"{"t":0.1,"source":"kernel","event":"state","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:40000","remote":"127.0.0.1:9999","from":null,"to":"ESTABLISHED","held_ms":null,"who":"kernel","message":"client #1 :40000 appeared in ESTABLISHED"}"##,
+        r##"{"t":600.0,"source":"lab","event":"close_called","side":"client","conn":1,"reason":"command","who":"client","message":"#1 close() called"}"##,
+    ];
+    let file = dir.file("long.jsonl", lines.join("\n").as_bytes());
+    let cmd = format!(
+        "{}; echo EXITED=$?; sleep 30",
+        unprivileged(&format!("replay {file}"))
+    );
+    let t = Tmux::start(&cmd);
+    t.wait("playing, the first entry applied", |s| {
+        s.contains("│ playing │") && entry(s).0 == 1 && s.contains("client ESTABLISHED")
+    });
+    t.keys("Space");
+    t.wait("paused", |s| {
+        s.contains("│ paused │") && s.contains("space play")
+    });
+    t.keys("Right");
+    t.wait("the next entry, the end", |s| {
+        entry(s) == (2, 2) && s.contains("│ end │")
+    });
+    // Space at the end plays again from the start.
+    t.keys("Space");
+    t.wait("playing again from the start", |s| {
+        s.contains("│ playing │") && entry(s) == (1, 2)
+    });
+    t.keys("q");
+    t.wait("exit", |s| s.contains("EXITED=0"));
+}
+
+#[test]
+fn a_missing_file_is_named_with_the_fix() {
+    let out = Command::new(BIN)
+        .args(["replay", "/nonexistent/rec.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/rec.jsonl")
+            && err.contains("No such file")
+            && err.contains("--format json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_with_no_usable_lines_says_so() {
+    let dir = TempDir::new("empty");
+    let file = dir.file("notes.txt", b"hello\n{\"json\": true}\n\n");
+    let out = Command::new(BIN).args(["replay", &file]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("notes.txt holds no tcp-lab timeline lines (2 lines, none readable)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn without_a_terminal_replay_says_what_it_needs() {
+    let dir = TempDir::new("noterm");
+    let file = record(&dir);
+    let out = Command::new(BIN).args(["replay", &file]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a terminal"), "{err}");
+}
+
+#[test]
+fn a_bad_speed_lists_the_speeds() {
+    let out = Command::new(BIN)
+        .args(["replay", "x.jsonl", "--speed", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0.25, 0.5, 1, 2, 4, 8 and 16"), "{err}");
+}
+
+/// Every kind of line the JSON golden file pins (every `event`) reads back, and each entry
+/// written out again is the line it came from, but for what a replay changes on purpose: texts
+/// come back printable (the file is untrusted), a `truncated` line is a note, and a refused send
+/// or bad input come back as errors with the same words (the line does not carry their type).
+#[test]
+fn every_documented_line_reads_back_to_itself() {
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    let golden = include_str!("golden/timeline.jsonl");
+    let rec = Recording::parse(golden);
+    assert_eq!(rec.unreadable, 0, "lines the replay cannot read");
+    let n = rec.items.len();
+    let mut p = Player::new(rec, std::time::Instant::now(), Vec::new());
+    p.play_until(Duration::from_secs(1_000_000));
+    assert_eq!(p.applied(), n);
+    let tl = p.timeline();
+    let originals: Vec<serde_json::Value> = golden
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["event"] != "session")
+        .collect();
+    assert_eq!(tl.entries().len(), originals.len());
+    let mut differ = Vec::new();
+    for (e, want) in tl.entries().iter().zip(&originals) {
+        let got = tl.json(e);
+        let mut want = want.clone();
+        if let Some(t) = want["text"].as_str() {
+            want["text"] = tcp_lab::model::printable(t).into_owned().into();
+        }
+        let typeless = ["send_refused", "protocol_error", "truncated"];
+        if got != want && !typeless.contains(&want["event"].as_str().unwrap_or("")) {
+            differ.push(format!("want {want}\n got {got}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
