@@ -112,6 +112,12 @@ pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> any
             && checked.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(250));
         let sum = if now >= next || alerts_due {
             checked = Some(now);
+            if now >= next {
+                // A summary that is printed counts what the kernel shows now, not the last read
+                // of a busy port (up to 2 s old); one read per --interval.
+                s.poll_kernel();
+                p.new_entries(&s);
+            }
             summary::summarize(&s.timeline, o.port, &s.facts, now)
         } else {
             None
