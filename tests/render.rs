@@ -330,11 +330,11 @@ fn a_selection_below_the_fold_scrolls_into_view() {
     lab.app.selected = Some(6);
     let screen = lab.draw(80, 24, 200);
     assert!(screen.contains("▶#6"), "{screen}");
-    assert!(screen.contains("↑5 ↓0"), "rows above and below: {screen}");
+    assert!(screen.contains("↑7 ↓0"), "rows above and below: {screen}");
     lab.app.selected = Some(1);
     let screen = lab.draw(80, 24, 200);
     assert!(
-        screen.contains("▶#1") && screen.contains("↑0 ↓5"),
+        screen.contains("▶#1") && screen.contains("↑0 ↓7"),
         "{screen}"
     );
 }

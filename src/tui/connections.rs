@@ -193,10 +193,32 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
             spark(&cwnd)
         )));
     }
+    // The selected connection's states in plain words, one line per side, above its tcp_info.
+    let mut meaning: Vec<Line> = Vec::new();
+    if let (Some(id), Some(snap)) = (app.selected, tl.snapshot()) {
+        for side in [crate::model::Side::Client, crate::model::Side::Server] {
+            if let Some(o) = snap.find(side, id) {
+                meaning.push(Line::styled(
+                    format!(
+                        " {} {}: {}",
+                        crate::i18n::side(side, crate::i18n::current()),
+                        o.row.state.name(),
+                        crate::i18n::state_meaning(o.row.state)
+                    ),
+                    Style::default().add_modifier(Modifier::ITALIC),
+                ));
+            }
+        }
+    }
     let room = usize::from(area.height.saturating_sub(2));
-    if foot.len() + 3 > room {
+    if meaning.len() + foot.len() + 3 > room {
         foot.clear();
     }
+    if meaning.len() + 3 > room {
+        meaning.clear();
+    }
+    meaning.append(&mut foot);
+    let foot = meaning;
     // Scroll so the selected connection (both its rows) is on screen, whatever the list's length.
     let h = room.saturating_sub(foot.len()).max(1);
     let top = selected_at.map_or(0, |i| (i + 2).saturating_sub(h).min(i));
