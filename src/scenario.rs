@@ -14,6 +14,37 @@ use crate::observe::{SocketRow, TcpState, TimerKind};
 use crate::protocol::{Charset, DEFAULT_MESSAGE};
 use crate::wire::fault::{FaultKind, Match, Rule};
 
+/// The text in `lang`: the Korean where the file has it, else the English.
+fn pick<'a>(
+    lang: crate::i18n::Lang,
+    en: Option<&'a String>,
+    ko: Option<&'a String>,
+) -> Option<&'a str> {
+    match lang {
+        crate::i18n::Lang::Ko => ko.or(en),
+        crate::i18n::Lang::En => en,
+    }
+    .map(String::as_str)
+}
+
+impl Scenario {
+    pub fn name_in(&self, lang: crate::i18n::Lang) -> &str {
+        pick(lang, Some(&self.name), self.name_ko.as_ref()).unwrap_or(&self.name)
+    }
+    pub fn about_in(&self, lang: crate::i18n::Lang) -> Option<&str> {
+        pick(lang, self.about.as_ref(), self.about_ko.as_ref())
+    }
+}
+
+impl Step {
+    pub fn say_in(&self, lang: crate::i18n::Lang) -> Option<&str> {
+        pick(lang, self.say.as_ref(), self.say_ko.as_ref())
+    }
+    pub fn explain_in(&self, lang: crate::i18n::Lang) -> Option<&str> {
+        pick(lang, self.explain.as_ref(), self.explain_ko.as_ref())
+    }
+}
+
 /// The scenarios shipped in assets/scenarios, built in (an installed binary has no checkout).
 pub const SHIPPED: &[(&str, &str)] = &[
     (
@@ -74,8 +105,13 @@ pub const DEFAULT_EXPECT_TIMEOUT: Duration = Duration::from_secs(2);
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
+    /// The name in Korean, for `--lang ko` (lessons); the English when absent.
+    #[serde(default)]
+    pub name_ko: Option<String>,
     #[serde(default)]
     pub about: Option<String>,
+    #[serde(default)]
+    pub about_ko: Option<String>,
     /// Server close policy at the start.
     #[serde(default)]
     pub policy: ClosePolicy,
@@ -106,6 +142,9 @@ pub struct Step {
     /// Narration shown before the step runs.
     #[serde(default)]
     pub say: Option<String>,
+    /// The narration in Korean (lessons with `--lang ko`); the English when absent.
+    #[serde(default)]
+    pub say_ko: Option<String>,
     /// `client.connect`, `client.send`, `client.half_close`, `client.close`, `client.abort`, the same
     /// for `server.*`, `server.policy`, or `sleep`.
     #[serde(default, rename = "do")]
@@ -140,6 +179,8 @@ pub struct Step {
     /// Shown after the step ran: why the kernel did what it did.
     #[serde(default)]
     pub explain: Option<String>,
+    #[serde(default)]
+    pub explain_ko: Option<String>,
     /// States the kernel must show after the step, e.g. `["client:FIN_WAIT_2", "server:CLOSE_WAIT"]`.
     #[serde(default)]
     pub expect: Vec<String>,

@@ -390,7 +390,9 @@ fn a_quiz_answered_right_and_wrong() {
     t.wait("the second verdict, its reason and the score", |s| {
         s.contains("✗ not quite: you:")
             && s.contains("· kernel: FIN_WAIT_2")
-            && s.contains("FIN was acknowledged; it waits for the peer's FIN")
+            && s.contains(
+                "FIN_WAIT_2: this side's FIN was acknowledged",
+            )
             && s.contains("quiz 1/2")
     });
 }

@@ -254,13 +254,13 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
     }
     let mut keys = match tl.wire_state() {
         _ if app.lesson.is_some() => vec![
-            k(0, "LESSON: space/→ next step"),
-            k(0, "← previous"),
-            k(1, "1-4 answer"),
-            k(2, "c connect"),
-            k(3, "s/S send"),
-            k(3, "x/X close"),
-            k(4, "e export"),
+            k(0, "keys.lesson_next"),
+            k(0, "keys.lesson_back"),
+            k(1, "keys.lesson_answer"),
+            k(2, "keys.connect"),
+            k(3, "keys.send_both"),
+            k(3, "keys.close"),
+            k(4, "keys.export"),
         ],
         _ if app.settings.watch_only => vec![
             k(1, "keys.select"),

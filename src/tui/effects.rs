@@ -135,10 +135,10 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
                 return;
             };
             if q.waiting() {
-                return app.say("answer first: press 1 to 4", now);
+                return app.say(t!("packet_quiz.answer_first"), now);
             }
             if !q.settled() {
-                return app.say("wait for the kernel's answer", now);
+                return app.say(t!("packet_quiz.wait"), now);
             }
             let front = s
                 .timeline
@@ -306,6 +306,6 @@ pub fn packet_answer(app: &mut App, s: &Session, n: usize, now: Instant) {
     match (taken, s.wire.as_ref()) {
         (true, Some(w)) => w.release_next(),
         (true, None) => {}
-        (false, _) => app.say("press 1 to 4", now),
+        (false, _) => app.say(t!("packet_quiz.press_range"), now),
     }
 }

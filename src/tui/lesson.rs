@@ -13,6 +13,7 @@ use crate::observe::TcpState;
 use crate::scenario::{Action, Expect, Scenario};
 use crate::session::Session;
 use crate::timeline::What;
+use rust_i18n::t;
 
 /// How long an action may take before it is marked failed (longer in slow motion).
 const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -165,18 +166,27 @@ impl Lesson {
         self.view = self.view.saturating_sub(1);
     }
 
+    /// → while reading back: forward through the narrations, then the next step.
+    pub fn forward(&mut self) -> bool {
+        if self.view + 1 < self.next {
+            self.view += 1;
+            return true;
+        }
+        false
+    }
+
     /// Space / →: asks the quiz question of the next step, or runs it. A message to flash when
     /// nothing can happen now.
     pub fn advance(&mut self, s: &mut Session, now: Instant) -> Option<String> {
         if let Some(r) = &self.running {
-            return Some(format!("step {} is still running", r.step + 1));
+            return Some(t!("lesson.still_running", n = r.step + 1).into_owned());
         }
         if self.asking.is_some() {
-            return Some("answer the question first: press 1 to 4".into());
+            return Some(t!("lesson.answer_first").into_owned());
         }
         if self.next >= self.sc.steps.len() {
             self.view = self.sc.steps.len().saturating_sub(1);
-            return Some("the lesson is over: q quits".into());
+            return Some(t!("lesson.over").into_owned());
         }
         let n = self.next;
         self.view = n;
@@ -196,7 +206,7 @@ impl Lesson {
         let n = self.asking?;
         let q = self.log[n].question.as_mut()?;
         if key == 0 || key > q.choices.len() {
-            return Some(format!("press 1 to {}", q.choices.len()));
+            return Some(t!("lesson.press_range", n = q.choices.len()).into_owned());
         }
         q.chosen = Some(key - 1);
         self.asking = None;
@@ -474,7 +484,7 @@ fn lab_outcome(
     })
 }
 
-fn one_line(t: &str) -> String {
+pub(super) fn one_line(t: &str) -> String {
     t.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -517,11 +527,6 @@ fn question(sc: &Scenario, n: usize) -> Option<Question> {
     })
 }
 
-/// A state as the quiz and the pane name it.
-pub fn state_name(s: Option<TcpState>) -> &'static str {
-    s.map_or("gone (CLOSED)", |s| s.name())
-}
-
 /// The step's action, as the pane announces it.
 pub fn action_text(sc: &Scenario, n: usize) -> Option<String> {
     let st = sc.steps.get(n)?;
@@ -537,181 +542,5 @@ fn check_label(e: &Expect) -> String {
     match e.client.as_deref() {
         Some(c) if c != DEFAULT_CLIENT => format!("{}@{c} {}", e.side.name(), e.label()),
         _ => format!("{} {}", e.side.name(), e.label()),
-    }
-}
-
-impl Lesson {
-    /// The pane's title: `Lesson: Lost FIN │ step 3 of 8 │ quiz 2/3`.
-    pub fn title(&self) -> String {
-        let (_, _, right, asked) = self.score();
-        let quiz = if self.quiz {
-            format!(" │ quiz {right}/{asked}")
-        } else {
-            String::new()
-        };
-        format!(
-            "Lesson: {} │ step {} of {}{quiz}",
-            crate::model::printable(&self.sc.name),
-            (self.view + 1).min(self.sc.steps.len()),
-            self.sc.steps.len()
-        )
-    }
-
-    /// What the pane says about the step it shows: narration, the action, the checks with their
-    /// marks, the quiz, the explanation, and which key does what next.
-    pub fn lines(&self) -> Vec<ratatui::text::Line<'static>> {
-        use ratatui::style::{Modifier, Style};
-        use ratatui::text::{Line, Span};
-        let bold = Style::default().add_modifier(Modifier::BOLD);
-        let mut out: Vec<Line<'static>> = Vec::new();
-        let text = |t: &str| crate::model::printable(&one_line(t)).into_owned();
-        let n = self.view;
-        let Some(step) = self.sc.steps.get(n) else {
-            return out;
-        };
-        let log = &self.log[n];
-        if let Some(say) = &step.say {
-            out.push(Line::styled(text(say), bold));
-        }
-        if let Some(a) = action_text(&self.sc, n) {
-            let status = match (&log.action_error, log.running, log.ran) {
-                (Some(e), _, _) => format!("✗ {}", text(e)),
-                (None, true, _) => "running…".into(),
-                (None, _, true) => "done".into(),
-                _ => "next".into(),
-            };
-            out.push(Line::from(format!("▶ {a}: {status}")));
-        }
-        if let Some(q) = &log.question {
-            let who = q.side.name();
-            let what = action_text(&self.sc, n).unwrap_or_else(|| "this step".into());
-            out.push(Line::styled(
-                format!("Predict: after {what}, the {who} will be in…"),
-                bold,
-            ));
-            let choices: Vec<String> = q
-                .choices
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let pick = if q.chosen == Some(i) { "▸" } else { " " };
-                    format!("{pick}{}) {}", i + 1, state_name(*c))
-                })
-                .collect();
-            out.push(Line::from(choices.join("  ")));
-            if let Some((chosen, truth)) = log.verdict() {
-                let right = chosen == truth;
-                out.push(Line::styled(
-                    format!(
-                        "{} you: {} · kernel: {}",
-                        if right {
-                            "✓ right!"
-                        } else {
-                            "✗ not quite:"
-                        },
-                        state_name(chosen),
-                        state_name(truth)
-                    ),
-                    bold,
-                ));
-                out.push(Line::from(format!(
-                    "  {}",
-                    crate::tui::lesson::reason(q.side, truth)
-                )));
-            }
-        }
-        if !log.checks.is_empty() {
-            let marks: Vec<Span> = log
-                .checks
-                .iter()
-                .flat_map(|c| {
-                    let (m, extra) = match &c.mark {
-                        Mark::Pending if log.running => ("…", String::new()),
-                        Mark::Pending => ("·", String::new()),
-                        Mark::Held(_) => ("✓", String::new()),
-                        Mark::Failed(s) => ("✗", format!(" (kernel: {})", text(s))),
-                    };
-                    [
-                        Span::raw(format!("{m} {}{extra}", c.label)),
-                        Span::raw("  "),
-                    ]
-                })
-                .collect();
-            out.push(Line::from(marks));
-        }
-        let hint = if self.asking.is_some() {
-            "press 1 to 4 to answer; the step runs then".to_string()
-        } else if self.running.is_some() {
-            "the kernel is being watched…".to_string()
-        } else if self.done() {
-            let (ok, bad, right, asked) = self.score();
-            let quiz = if asked > 0 {
-                format!(", quiz {right} of {asked} right")
-            } else {
-                String::new()
-            };
-            format!("lesson complete: {ok} ✓ {bad} ✗{quiz}. ← reads earlier steps again; q quits")
-        } else if n + 1 < self.next {
-            format!("← earlier · → back to step {}", self.next)
-        } else {
-            format!("space / →: run step {} · ←: previous step", self.next + 1)
-        };
-        out.push(Line::styled(
-            hint,
-            Style::default().add_modifier(Modifier::DIM),
-        ));
-        if log.ran
-            && let Some(why) = &step.explain
-        {
-            out.push(Line::from(format!("why: {}", text(why))));
-        }
-        // Before the first step: what the lesson is about (also on the timeline).
-        if n == 0
-            && !log.ran
-            && !log.running
-            && let Some(about) = &self.sc.about
-        {
-            out.push(Line::from(""));
-            out.push(Line::from(text(about)));
-        }
-        out
-    }
-
-    /// → while reading back: forward through the narrations, then the next step.
-    pub fn forward(&mut self) -> bool {
-        if self.view + 1 < self.next {
-            self.view += 1;
-            return true;
-        }
-        false
-    }
-}
-
-/// One line on why the kernel put a side in a state, for the quiz's verdict.
-pub fn reason(side: Side, s: Option<TcpState>) -> String {
-    use TcpState as T;
-    let who = side.name();
-    match s {
-        Some(T::SynSent) => format!("the {who} sent its SYN and waits for the SYN/ACK"),
-        Some(T::SynRecv) => format!("the {who} got a SYN, answered SYN/ACK, and waits for the ACK"),
-        Some(T::Established) => "the handshake is done: data may flow both ways".into(),
-        Some(T::FinWait1) => {
-            format!("the {who} called close(): its FIN is out, not yet acknowledged")
-        }
-        Some(T::FinWait2) => {
-            format!("the {who}'s FIN was acknowledged; it waits for the peer's FIN")
-        }
-        Some(T::CloseWait) => {
-            format!("the peer has closed; the {who} has not called close() yet")
-        }
-        Some(T::LastAck) => format!("the {who} closed second: its FIN waits for the last ACK"),
-        Some(T::Closing) => "both FINs crossed: each side waits for the ACK of its own".into(),
-        Some(T::TimeWait) => format!(
-            "the {who} closed first: it waits 2MSL so late duplicates die and a lost last ACK can be resent"
-        ),
-        Some(T::Listen) => "a listening socket, waiting for SYNs".into(),
-        Some(T::Close) | None => {
-            format!("the {who}'s socket is gone: the kernel has forgotten the connection")
-        }
     }
 }

@@ -8,6 +8,7 @@ pub mod diagram;
 mod effects;
 pub mod ladder;
 pub mod lesson;
+pub mod lesson_view;
 pub mod packet_quiz;
 mod popups;
 pub mod render;
@@ -103,7 +104,10 @@ pub async fn run(
                 .say(t, about.split_whitespace().collect::<Vec<_>>().join(" "));
         }
         app.say(
-            format!("lesson {:?}: press space to run its first step", l.sc.name),
+            rust_i18n::t!(
+                "lesson.start",
+                name = format!("{:?}", l.sc.name_in(crate::i18n::current()))
+            ),
             t,
         );
     }

@@ -75,7 +75,12 @@ impl PacketQuiz {
         let at = (p.id as usize * 7 + 1) % choices.len();
         choices.swap(0, at);
         self.open = Some(Question {
-            what: format!("{} from the {}", p.flags(), p.dir.sender().name()),
+            what: rust_i18n::t!(
+                "packet_quiz.what",
+                flags = p.flags(),
+                side = crate::i18n::side(p.dir.sender(), crate::i18n::current())
+            )
+            .into_owned(),
             receiver,
             conn,
             before,

@@ -272,7 +272,7 @@ fn packet_question(
     q: &super::packet_quiz::Question,
     body: Rect,
 ) {
-    use super::lesson::{reason, state_name};
+    use super::lesson_view::{reason, state_name};
     let h = 5.min(body.height);
     let r = Rect::new(body.x, body.bottom().saturating_sub(h), body.width, h);
     let bold = Style::default().add_modifier(Modifier::BOLD);
@@ -285,36 +285,30 @@ fn packet_question(
             format!("{pick}{}) {}", i + 1, state_name(*c))
         })
         .collect();
+    let who = crate::i18n::side(q.receiver, crate::i18n::current());
     let mut lines = vec![
         Line::styled(
-            format!(
-                "Predict: when this {} arrives, the {} will be in…",
-                q.what,
-                q.receiver.name()
-            ),
+            t!("packet_quiz.predict", what = q.what, who = who).into_owned(),
             bold,
         ),
         Line::from(choices.join("   ")),
     ];
     match (q.chosen, q.truth) {
-        (None, _) => lines.push(Line::from("press 1 to 4: the packet goes once you answer")),
-        (Some(_), None) => lines.push(Line::from("released… the kernel answers")),
+        (None, _) => lines.push(Line::from(t!("packet_quiz.press").into_owned())),
+        (Some(_), None) => lines.push(Line::from(t!("packet_quiz.released").into_owned())),
         (Some(c), Some(truth)) => {
-            let right = q.choices[c] == truth;
-            lines.push(Line::styled(
-                format!(
-                    "{} you: {} · kernel: {} — {}",
-                    if right {
-                        "✓ right!"
-                    } else {
-                        "✗ not quite:"
-                    },
-                    state_name(q.choices[c]),
-                    state_name(truth),
-                    reason(q.receiver, truth)
-                ),
-                bold,
-            ));
+            let mark = if q.choices[c] == truth {
+                t!("lesson.right")
+            } else {
+                t!("lesson.wrong")
+            };
+            let verdict = t!(
+                "lesson.verdict",
+                mark = mark,
+                you = state_name(q.choices[c]),
+                kernel = state_name(truth)
+            );
+            lines.push(Line::styled(format!("{verdict} — {}", reason(truth)), bold));
         }
     }
     f.render_widget(ratatui::widgets::Clear, r);
@@ -322,7 +316,7 @@ fn packet_question(
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })
             .block(pane_block(
-                format!(" quiz {}/{} · space: next packet ", quiz.right, quiz.asked),
+                t!("packet_quiz.title", right = quiz.right, asked = quiz.asked).into_owned(),
                 true,
             )),
         r,

@@ -1,0 +1,165 @@
+//! What the lesson pane says: the step's narration, its action, the quiz and its verdict, the
+//! checks with their marks, the explanation, and which key does what next, in the interface's
+//! language (narration in Korean where the scenario has it).
+
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use rust_i18n::t;
+
+use super::lesson::{Lesson, Mark, action_text, one_line};
+use crate::observe::TcpState;
+
+/// A state as the quiz and the pane name it.
+pub fn state_name(s: Option<TcpState>) -> String {
+    s.map_or_else(|| t!("lesson.gone").into_owned(), |s| s.name().to_string())
+}
+
+/// Why the kernel put a side in a state, for the quiz's verdict: the glossary's words.
+pub fn reason(s: Option<TcpState>) -> String {
+    match s {
+        Some(st) => format!("{}: {}", st.name(), crate::i18n::state_meaning(st)),
+        None => format!("{}: {}", state_name(None), crate::i18n::gone_meaning()),
+    }
+}
+
+/// Text from a scenario file, on one line and printable.
+fn text(t: &str) -> String {
+    crate::model::printable(&one_line(t)).into_owned()
+}
+
+impl Lesson {
+    /// The pane's title: `Lesson: Lost FIN │ step 3 of 8 │ quiz 2/3`.
+    pub fn title(&self) -> String {
+        let (_, _, right, asked) = self.score();
+        let quiz = if self.quiz {
+            t!("lesson.title_quiz", right = right, asked = asked).into_owned()
+        } else {
+            String::new()
+        };
+        let title = t!(
+            "lesson.title",
+            name = text(self.sc.name_in(crate::i18n::current())),
+            n = (self.view + 1).min(self.sc.steps.len()),
+            total = self.sc.steps.len()
+        );
+        format!("{title}{quiz}")
+    }
+
+    /// The pane's lines for the step it shows.
+    pub fn lines(&self) -> Vec<Line<'static>> {
+        let bold = Style::default().add_modifier(Modifier::BOLD);
+        let lang = crate::i18n::current();
+        let mut out: Vec<Line<'static>> = Vec::new();
+        let n = self.view;
+        let Some(step) = self.sc.steps.get(n) else {
+            return out;
+        };
+        let log = &self.log[n];
+        if let Some(say) = step.say_in(lang) {
+            out.push(Line::styled(text(say), bold));
+        }
+        if let Some(a) = action_text(&self.sc, n) {
+            let status = match (&log.action_error, log.running, log.ran) {
+                (Some(e), _, _) => format!("✗ {}", text(e)),
+                (None, true, _) => t!("lesson.status_running").into_owned(),
+                (None, _, true) => t!("lesson.status_done").into_owned(),
+                _ => t!("lesson.status_next").into_owned(),
+            };
+            out.push(Line::from(format!("▶ {a}: {status}")));
+        }
+        if let Some(q) = &log.question {
+            let what =
+                action_text(&self.sc, n).unwrap_or_else(|| t!("lesson.this_step").into_owned());
+            let who = crate::i18n::side(q.side, lang);
+            out.push(Line::styled(
+                t!("lesson.predict", what = what, who = who).into_owned(),
+                bold,
+            ));
+            let choices: Vec<String> = q
+                .choices
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let pick = if q.chosen == Some(i) { "▸" } else { " " };
+                    format!("{pick}{}) {}", i + 1, state_name(*c))
+                })
+                .collect();
+            out.push(Line::from(choices.join("  ")));
+            if let Some((chosen, truth)) = log.verdict() {
+                let mark = if chosen == truth {
+                    t!("lesson.right")
+                } else {
+                    t!("lesson.wrong")
+                };
+                out.push(Line::styled(
+                    t!(
+                        "lesson.verdict",
+                        mark = mark,
+                        you = state_name(chosen),
+                        kernel = state_name(truth)
+                    )
+                    .into_owned(),
+                    bold,
+                ));
+                out.push(Line::from(format!("  {}", reason(truth))));
+            }
+        }
+        if !log.checks.is_empty() {
+            let marks: Vec<Span> = log
+                .checks
+                .iter()
+                .flat_map(|c| {
+                    let (m, extra) = match &c.mark {
+                        Mark::Pending if log.running => ("…", String::new()),
+                        Mark::Pending => ("·", String::new()),
+                        Mark::Held(_) => ("✓", String::new()),
+                        Mark::Failed(s) => {
+                            ("✗", t!("lesson.kernel_shows", s = text(s)).into_owned())
+                        }
+                    };
+                    [
+                        Span::raw(format!("{m} {}{extra}", c.label)),
+                        Span::raw("  "),
+                    ]
+                })
+                .collect();
+            out.push(Line::from(marks));
+        }
+        let hint = if self.asking.is_some() {
+            t!("lesson.hint_answer").into_owned()
+        } else if self.is_running() {
+            t!("lesson.hint_running").into_owned()
+        } else if self.done() {
+            let (ok, bad, right, asked) = self.score();
+            let quiz = if asked > 0 {
+                t!("lesson.hint_done_quiz", right = right, asked = asked).into_owned()
+            } else {
+                String::new()
+            };
+            t!("lesson.hint_done", ok = ok, bad = bad, quiz = quiz).into_owned()
+        } else if n + 1 < self.next {
+            t!("lesson.hint_back", n = self.next).into_owned()
+        } else {
+            t!("lesson.hint_next", n = self.next + 1).into_owned()
+        };
+        out.push(Line::styled(
+            hint,
+            Style::default().add_modifier(Modifier::DIM),
+        ));
+        if log.ran
+            && let Some(why) = step.explain_in(lang)
+        {
+            out.push(Line::from(t!("lesson.why", text = text(why)).into_owned()));
+        }
+        // Before the first step: what the lesson is about (also on the timeline).
+        if n == 0
+            && !log.ran
+            && !log.running
+            && let Some(about) = self.sc.about_in(lang)
+        {
+            out.push(Line::from(""));
+            out.push(Line::from(text(about)));
+        }
+        out
+    }
+}
