@@ -98,3 +98,58 @@ fn too_small_in_korean() {
     assert!(screen.contains("터미널이 너무 작음"), "{screen}");
     check_layout(&screen, 30);
 }
+
+#[test]
+fn a_lesson_step_in_korean() {
+    use std::time::Duration;
+    use tcp_lab::model::Side;
+    use tcp_lab::observe::TcpState;
+    use tcp_lab::scenario::Scenario;
+    use tcp_lab::tui::lesson::{Check, Lesson, Mark, Question};
+    let mut lab = korean();
+    lab.client_closed_first();
+    let sc = Scenario::shipped("client-closes-first").unwrap().unwrap();
+    let mut l = Lesson::new(sc, true, Duration::ZERO);
+    l.next = 3;
+    l.view = 2;
+    let log = &mut l.log[2];
+    log.ran = true;
+    log.checks = vec![
+        Check {
+            label: "client FIN_WAIT_2".into(),
+            mark: Mark::Held("FIN_WAIT_2".into()),
+        },
+        Check {
+            label: "server CLOSE_WAIT".into(),
+            mark: Mark::Held("CLOSE_WAIT".into()),
+        },
+    ];
+    log.question = Some(Question {
+        side: Side::Client,
+        choices: vec![
+            Some(TcpState::FinWait1),
+            Some(TcpState::CloseWait),
+            Some(TcpState::TimeWait),
+            Some(TcpState::FinWait2),
+        ],
+        correct: 3,
+        check: 0,
+        chosen: Some(0),
+    });
+    lab.app.lesson = Some(l);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(
+        screen.contains("레슨:") && screen.contains("퀴즈 0/1"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("✗ 아쉬워요: 학생: FIN_WAIT_1 · 커널: FIN_WAIT_2"),
+        "{screen}"
+    );
+    assert!(screen.contains("레슨: space/→ 다음 단계"), "{screen}");
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = lab.draw(w, h, 3100);
+        check_layout(&screen, w);
+        insta::assert_snapshot!(format!("ko_lesson_step_{w}x{h}"), screen);
+    }
+}

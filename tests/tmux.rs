@@ -390,9 +390,7 @@ fn a_quiz_answered_right_and_wrong() {
     t.wait("the second verdict, its reason and the score", |s| {
         s.contains("✗ not quite: you:")
             && s.contains("· kernel: FIN_WAIT_2")
-            && s.contains(
-                "FIN_WAIT_2: this side's FIN was acknowledged",
-            )
+            && s.contains("FIN_WAIT_2: this side's FIN was acknowledged")
             && s.contains("quiz 1/2")
     });
 }
