@@ -539,8 +539,9 @@ pub fn action_text(sc: &Scenario, n: usize) -> Option<String> {
 
 /// `client FIN_WAIT_2`, `client@b ESTABLISHED`, `server retrans>=1`.
 fn check_label(e: &Expect) -> String {
+    let side = crate::i18n::side(e.side, crate::i18n::current());
     match e.client.as_deref() {
-        Some(c) if c != DEFAULT_CLIENT => format!("{}@{c} {}", e.side.name(), e.label()),
-        _ => format!("{} {}", e.side.name(), e.label()),
+        Some(c) if c != DEFAULT_CLIENT => format!("{side}@{c} {}", e.label()),
+        _ => format!("{side} {}", e.label()),
     }
 }
