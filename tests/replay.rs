@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, eventually, is_root, scenario};
+use common::{BIN, Tmux, is_root, scenario, tmux_available};
 
 /// A directory of its own, readable by everyone (nobody reads the recording), removed on drop.
 struct TempDir(PathBuf);
@@ -66,82 +66,6 @@ fn unprivileged(args: &str) -> String {
         format!("setpriv --reuid 65534 --regid 65534 --clear-groups {BIN} {args}")
     } else {
         format!("{BIN} {args}")
-    }
-}
-
-fn tmux_available(test: &str) -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED {test}: tmux is not installed (apt-get install tmux; .ci/run does it)");
-    }
-    ok
-}
-
-/// One private tmux server per test (as in tests/tmux.rs).
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str) -> Tmux {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let t = Tmux {
-            socket: format!("tcplab-replay-{}-{n}", std::process::id()),
-        };
-        let out = t
-            .cmd()
-            .args(["new-session", "-d", "-s", "r", "-x", "120", "-y", "40", cmd])
-            .output()
-            .expect("tmux runs");
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket]);
-        c
-    }
-
-    fn keys(&self, k: &str) {
-        assert!(
-            self.cmd()
-                .args(["send-keys", "-t", "r", k])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .cmd()
-            .args(["capture-pane", "-p", "-t", "r"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
-        eventually(Duration::from_secs(10), || {
-            let s = self.screen();
-            f(&s).then_some(s)
-        })
-        .unwrap_or_else(|| panic!("screen never showed {what}:\n{}", self.screen()))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
     }
 }
 

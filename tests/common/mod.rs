@@ -175,3 +175,97 @@ pub fn as_nobody(args: &[&str]) -> std::process::Output {
         .output()
         .expect("setpriv runs")
 }
+
+/// One tmux server per test (`tmux -L`): tests start in parallel, and a shared default server
+/// started by four of them at once has failed to come up.
+pub struct Tmux {
+    socket: String,
+    name: String,
+}
+
+/// Whether tmux is here; says what is missing when it is not (CI installs it).
+pub fn tmux_available(test: &str) -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIPPED {test}: tmux is not installed (apt-get install tmux; .ci/run does it)");
+    }
+    ok
+}
+
+impl Tmux {
+    pub fn start(cmd: &str) -> Tmux {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("tcplab-{}-{n}", std::process::id());
+        let t = Tmux {
+            socket: name.clone(),
+            name,
+        };
+        let out = t
+            .cmd()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &t.name,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                cmd,
+            ])
+            .output()
+            .expect("tmux runs");
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    /// tmux on this test's own server.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    pub fn keys(&self, k: &str) {
+        assert!(
+            self.cmd()
+                .args(["send-keys", "-t", &self.name, k])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    pub fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `f`; panics with the screen otherwise.
+    pub fn wait(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        eventually(Duration::from_secs(10), || {
+            let s = self.screen();
+            f(&s).then_some(s)
+        })
+        .unwrap_or_else(|| panic!("screen never showed {what}:\n{}", self.screen()))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // The whole private server goes, with its socket.
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
