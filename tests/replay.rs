@@ -294,3 +294,70 @@ fn every_documented_line_reads_back_to_itself() {
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
+
+/// The dashboard's own export (`e`), made as root in one tmux, replayed as nobody in another:
+/// the same states, in order.
+#[test]
+fn an_exported_dashboard_session_replays_as_nobody() {
+    if !tmux_available("an_exported_dashboard_session_replays_as_nobody") {
+        return;
+    }
+    let dir = TempDir::new("export");
+    let lab = Tmux::start(&format!(
+        "TCP_LAB_DIR={} {BIN} --port 0; sleep 30",
+        dir.0.display()
+    ));
+    lab.wait("the listener", |s| s.contains("LISTEN"));
+    lab.keys("c");
+    lab.wait("ESTABLISHED", |s| {
+        s.contains("#1: client ESTABLISHED · server ESTABLISHED")
+    });
+    lab.keys("x");
+    lab.wait("half closed", |s| {
+        s.contains("#1: client FIN_WAIT_2 · server CLOSE_WAIT")
+    });
+    lab.keys("X");
+    lab.wait("TIME_WAIT", |s| s.contains("#1: client TIME_WAIT"));
+    lab.keys("e");
+    lab.wait("the export", |s| s.contains("exported"));
+    let export = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("an export in TCP_LAB_DIR");
+    let text = std::fs::read_to_string(&export).unwrap();
+    let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        header["event"], "session",
+        "the export starts with the session line: {text}"
+    );
+    // Readable by nobody, as a teacher's file copied to a classroom machine would be.
+    let file = dir.file("class.jsonl", text.as_bytes());
+    let t = Tmux::start(&format!(
+        "{}; sleep 30",
+        unprivileged(&format!("replay {file} --paused"))
+    ));
+    let s = t.wait("the replay", |s| {
+        s.contains("replay class.jsonl") && s.contains("entry 0/")
+    });
+    let (_, total) = entry(&s);
+    let mut seen: Vec<String> = Vec::new();
+    for k in 1..=total {
+        t.keys("Right");
+        let s = t.wait(&format!("entry {k}"), |s| entry(s).0 == k);
+        let p = pair(&s);
+        if !p.is_empty() && seen.last() != Some(&p) {
+            seen.push(p);
+        }
+    }
+    let at = |needle: &str| {
+        seen.iter()
+            .position(|p| p.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} never shown; states seen: {seen:?}"))
+    };
+    let established = at("client ESTABLISHED · server ESTABLISHED");
+    let half = at("client FIN_WAIT_2 · server CLOSE_WAIT");
+    let time_wait = at("client TIME_WAIT");
+    assert!(established < half && half < time_wait, "{seen:?}");
+}
