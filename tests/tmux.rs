@@ -412,3 +412,22 @@ fn the_environment_picks_korean() {
     t.wait("the Korean key bar", |s| s.contains("c 연결"));
     t.keys("q");
 }
+
+#[test]
+fn a_lesson_in_korean() {
+    if !tmux_available("a_lesson_in_korean") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "LANG=en_US.UTF-8 {BIN} --lang ko lesson mojong --port 0; sleep 30"
+    ));
+    t.wait("the Korean narration and key bar", |s| {
+        s.contains("레슨: close()를 잊은 서버")
+            && s.contains("클라이언트가 Kotlin 스타일 서버에 연결합니다")
+            && s.contains("레슨: space/→ 다음 단계")
+    });
+    t.keys("Space");
+    t.wait("the marks and the Korean explanation", |s| {
+        s.contains("✓ 클라이언트 ESTABLISHED") && s.contains("이유: 세그먼트 세 개가 연결을 엽니다")
+    });
+}

@@ -219,7 +219,8 @@ impl Lesson {
         self.log[n].running = true;
         let name = step.client.clone().unwrap_or_else(|| DEFAULT_CLIENT.into());
         s.settle();
-        if let Some(say) = &step.say {
+        // Narration goes on the timeline in the lesson's language, as the pane shows it.
+        if let Some(say) = step.say_in(crate::i18n::current()) {
             s.timeline.say(now, one_line(say));
         }
         let from = s.timeline.total();
@@ -449,8 +450,9 @@ impl Lesson {
         if self.log[n].checks.iter().all(|c| c.mark != Mark::Pending) {
             self.log[n].running = false;
             self.log[n].ran = true;
-            if let Some(why) = &self.sc.steps[n].explain {
-                s.timeline.say(now, format!("why: {}", one_line(why)));
+            if let Some(why) = self.sc.steps[n].explain_in(crate::i18n::current()) {
+                s.timeline
+                    .say(now, t!("lesson.why", text = one_line(why)).into_owned());
             }
             if self.next >= self.sc.steps.len() {
                 let (ok, bad, right, asked) = self.score();

@@ -99,7 +99,7 @@ pub async fn run(
     }
     if let Some(l) = &app.lesson {
         let t = Instant::now();
-        if let Some(about) = &l.sc.about {
+        if let Some(about) = l.sc.about_in(crate::i18n::current()) {
             s.timeline
                 .say(t, about.split_whitespace().collect::<Vec<_>>().join(" "));
         }

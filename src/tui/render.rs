@@ -324,12 +324,55 @@ fn packet_question(
 }
 
 fn lesson_pane(f: &mut Frame, l: &super::lesson::Lesson, area: Rect) {
+    // Wrapped here by display width: ratatui 0.29's own wrapping can make a line of double-width
+    // (Korean) text one column too wide, over the pane's border.
+    let width = usize::from(area.width.saturating_sub(2));
+    let lines: Vec<Line> = l
+        .lines()
+        .into_iter()
+        .flat_map(|line| wrap_line(line, width))
+        .collect();
     f.render_widget(
-        Paragraph::new(l.lines())
-            .wrap(Wrap { trim: true })
-            .block(pane_block(format!(" {} ", l.title()), true)),
+        Paragraph::new(lines).block(pane_block(format!(" {} ", l.title()), true)),
         area,
     );
+}
+
+/// One line as lines of at most `width` columns, broken between words (a word wider than the
+/// whole line is broken between characters); the line's first span's style is kept.
+fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let style = line.spans.first().map(|s| s.style).unwrap_or_default();
+    let style = line.style.patch(style);
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    if width == 0 || text.width() <= width {
+        return vec![Line::styled(text, style)];
+    }
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let gap = usize::from(!cur.is_empty());
+        if cur.width() + gap + word.width() <= width {
+            if gap == 1 {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+            continue;
+        }
+        if !cur.is_empty() {
+            out.push(Line::styled(std::mem::take(&mut cur), style));
+        }
+        for c in word.chars() {
+            if cur.width() + c.width().unwrap_or(0) > width {
+                out.push(Line::styled(std::mem::take(&mut cur), style));
+            }
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        out.push(Line::styled(cur, style));
+    }
+    out
 }
 
 fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
