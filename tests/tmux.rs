@@ -424,7 +424,7 @@ fn a_lesson_in_korean() {
     t.wait("the Korean narration and key bar", |s| {
         s.contains("레슨: close()를 잊은 서버")
             && s.contains("클라이언트가 Kotlin 스타일 서버에 연결합니다")
-            && s.contains("레슨: space/→ 다음 단계")
+            && s.contains("space를 눌러 첫 단계를 실행하세요")
     });
     t.keys("Space");
     t.wait("the marks and the Korean explanation", |s| {
