@@ -41,7 +41,7 @@ impl Drop for TempDir {
 
 /// Records client-closes-first on real loopback sockets, as a teacher would.
 fn record(dir: &TempDir) -> String {
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args([
             "run",
             &scenario("client-closes-first"),
@@ -94,7 +94,17 @@ impl Tmux {
         };
         let out = t
             .cmd()
-            .args(["new-session", "-d", "-s", "r", "-x", "120", "-y", "40", cmd])
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "r",
+                "-x",
+                "120",
+                "-y",
+                "40",
+                &common::english(cmd),
+            ])
             .output()
             .expect("tmux runs");
         assert!(
@@ -287,7 +297,7 @@ fn space_pauses_a_playing_replay() {
 
 #[test]
 fn a_missing_file_is_named_with_the_fix() {
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args(["replay", "/nonexistent/rec.jsonl"])
         .output()
         .unwrap();
@@ -305,7 +315,7 @@ fn a_missing_file_is_named_with_the_fix() {
 fn a_file_with_no_usable_lines_says_so() {
     let dir = TempDir::new("empty");
     let file = dir.file("notes.txt", b"hello\n{\"json\": true}\n\n");
-    let out = Command::new(BIN).args(["replay", &file]).output().unwrap();
+    let out = common::bin().args(["replay", &file]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -318,7 +328,7 @@ fn a_file_with_no_usable_lines_says_so() {
 fn without_a_terminal_replay_says_what_it_needs() {
     let dir = TempDir::new("noterm");
     let file = record(&dir);
-    let out = Command::new(BIN).args(["replay", &file]).output().unwrap();
+    let out = common::bin().args(["replay", &file]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs a terminal"), "{err}");
@@ -326,7 +336,7 @@ fn without_a_terminal_replay_says_what_it_needs() {
 
 #[test]
 fn a_bad_speed_lists_the_speeds() {
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args(["replay", "x.jsonl", "--speed", "3"])
         .output()
         .unwrap();

@@ -45,7 +45,7 @@ impl Tmux {
                 "120",
                 "-y",
                 "40",
-                cmd,
+                &common::english(cmd),
             ])
             .output()
             .expect("tmux runs");
@@ -175,7 +175,7 @@ fn a_student_walks_through_the_four_way_close() {
 
 #[test]
 fn not_a_terminal_points_to_the_headless_commands() {
-    let out = Command::new(BIN).args(["--port", "0"]).output().unwrap();
+    let out = common::bin().args(["--port", "0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
