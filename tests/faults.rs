@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{BIN, run_scenario_json, scenario, slow_motion_possible};
+use common::{run_scenario_json, scenario, slow_motion_possible};
 
 /// A shipped scenario's text without the step that makes its fault (or with `swap` applied).
 fn without_fault(name: &str, swap: Option<(&str, &str)>) -> String {
@@ -31,7 +31,7 @@ fn run_text(label: &str, text: &str) -> (Option<i32>, String) {
     let file =
         std::env::temp_dir().join(format!("tcp-lab-fault-{label}-{}.toml", std::process::id()));
     std::fs::write(&file, text).unwrap();
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args([
             "run",
             file.to_str().unwrap(),

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Proc, is_root, slow_motion_possible};
+use common::{Proc, is_root, slow_motion_possible};
 use tcp_lab::lab::{CloseReason, Command as LabCommand, EventKind, LabConfig};
 use tcp_lab::model::Side;
 use tcp_lab::protocol::{FrameError, PREFIX_LEN, SHOWN_BODY};
@@ -418,7 +418,7 @@ fn a_full_ephemeral_range_of_time_wait_does_not_stop_the_client() {
 /// Item 6a: A --reply the charset cannot carry is refused at start, not on every frame.
 #[test]
 fn an_unsendable_reply_is_refused_at_start() {
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args(["server", "--port", "0", "--reply", "😀"])
         .output()
         .unwrap();
@@ -433,10 +433,7 @@ fn an_unsendable_reply_is_refused_at_start() {
 /// Item 6b: An error's cause is printed once.
 #[test]
 fn errors_say_their_cause_once() {
-    let out = Command::new(BIN)
-        .args(["run", "nope.toml"])
-        .output()
-        .unwrap();
+    let out = common::bin().args(["run", "nope.toml"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
@@ -447,7 +444,7 @@ fn slow_motion_timeouts_say_their_real_length() {
     if !slow_motion_possible("slow_motion_timeouts_say_their_real_length") {
         return;
     }
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args([
             "run",
             &common::scenario("client-closes-first"),

@@ -4,7 +4,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{BIN, run_scenario_json};
+use common::run_scenario_json;
 use serde_json::Value;
 use tcp_lab::headless::{Format, Printer};
 use tcp_lab::lab::{ClosePolicy, Command, EventKind, LabConfig};
@@ -90,7 +90,7 @@ fn a_failed_expectation_exits_1_with_a_report() {
         "name = \"wrong\"\n[[step]]\ndo = \"client.connect\"\nexpect = [\"client:TIME_WAIT\"]\ntimeout = \"200ms\"\n",
     )
     .unwrap();
-    let out = std::process::Command::new(BIN)
+    let out = common::bin()
         .args(["run", dir.to_str().unwrap(), "--port", "0"])
         .output()
         .unwrap();

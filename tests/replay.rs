@@ -5,7 +5,6 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{BIN, Tmux, is_root, scenario, tmux_available};
@@ -41,7 +40,7 @@ impl Drop for TempDir {
 
 /// Records client-closes-first on real loopback sockets, as a teacher would.
 fn record(dir: &TempDir) -> String {
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args([
             "run",
             &scenario("client-closes-first"),
@@ -211,7 +210,7 @@ fn space_pauses_a_playing_replay() {
 
 #[test]
 fn a_missing_file_is_named_with_the_fix() {
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args(["replay", "/nonexistent/rec.jsonl"])
         .output()
         .unwrap();
@@ -229,7 +228,7 @@ fn a_missing_file_is_named_with_the_fix() {
 fn a_file_with_no_usable_lines_says_so() {
     let dir = TempDir::new("empty");
     let file = dir.file("notes.txt", b"hello\n{\"json\": true}\n\n");
-    let out = Command::new(BIN).args(["replay", &file]).output().unwrap();
+    let out = common::bin().args(["replay", &file]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -242,7 +241,7 @@ fn a_file_with_no_usable_lines_says_so() {
 fn without_a_terminal_replay_says_what_it_needs() {
     let dir = TempDir::new("noterm");
     let file = record(&dir);
-    let out = Command::new(BIN).args(["replay", &file]).output().unwrap();
+    let out = common::bin().args(["replay", &file]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs a terminal"), "{err}");
@@ -250,7 +249,7 @@ fn without_a_terminal_replay_says_what_it_needs() {
 
 #[test]
 fn a_bad_speed_lists_the_speeds() {
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args(["replay", "x.jsonl", "--speed", "3"])
         .output()
         .unwrap();

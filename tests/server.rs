@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{BIN, Proc};
+use common::Proc;
 
 const HELLO: [u8; 18] = [
     b'0', b'0', b'1', b'4', 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x20, 0xb8, 0xf0, 0xc1, 0xbe, 0xb4, 0xe5,
@@ -84,7 +84,7 @@ fn client_prints_the_reply_of_a_plain_server_and_exits_0() {
         s.read_to_end(&mut rest).unwrap(); // until the client's FIN
         (prefix, body)
     });
-    let out = std::process::Command::new(BIN)
+    let out = common::bin()
         .args(["client", "--port", &port.to_string()])
         .output()
         .unwrap();
@@ -107,7 +107,7 @@ fn client_prints_the_reply_of_a_plain_server_and_exits_0() {
 fn client_half_close_and_abort_are_seen_by_the_server() {
     let (mut srv, port) = Proc::server(&[]);
     let p = port.to_string();
-    let out = std::process::Command::new(BIN)
+    let out = common::bin()
         .args(["client", "--port", &p, "--half-close", "--format", "json"])
         .output()
         .unwrap();
@@ -116,7 +116,7 @@ fn client_half_close_and_abort_are_seen_by_the_server() {
     assert!(stdout.contains("\"event\":\"shutdown_called\""), "{stdout}");
     assert!(stdout.contains("\"event\":\"peer_closed\""), "{stdout}");
     srv.wait_line("#1 peer closed its side", T);
-    let out = std::process::Command::new(BIN)
+    let out = common::bin()
         .args(["client", "--port", &p, "--abort", "-m", "a", "-m", "b"])
         .output()
         .unwrap();
@@ -128,7 +128,7 @@ fn client_half_close_and_abort_are_seen_by_the_server() {
 #[test]
 fn client_refuses_what_ms949_cannot_carry() {
     let (_srv, port) = Proc::server(&[]);
-    let out = std::process::Command::new(BIN)
+    let out = common::bin()
         .args(["client", "--port", &port.to_string(), "-m", "smile 🙂"])
         .output()
         .unwrap();
@@ -147,7 +147,7 @@ fn client_says_when_nothing_listens() {
         .local_addr()
         .unwrap()
         .port();
-    let out = std::process::Command::new(BIN)
+    let out = common::bin()
         .args(["client", "--port", &port.to_string()])
         .output()
         .unwrap();
@@ -236,7 +236,7 @@ fn connection_cap_is_logged() {
 fn busy_port_names_the_holder() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port().to_string();
-    let out = std::process::Command::new(BIN)
+    let out = common::bin()
         .args(["server", "--port", &port])
         .output()
         .unwrap();

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{BIN, scenario};
+use common::scenario;
 
 /// One test point: its line, and the YAML diagnostic under it as key/value pairs.
 #[derive(Debug)]
@@ -106,7 +106,7 @@ fn parse_tap(stdout: &str) -> Vec<Point> {
 }
 
 fn run_tap(file: &str, extra: &[&str]) -> (Output, String) {
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args(["run", file, "--port", "0", "--format", "tap"])
         .args(extra)
         .output()

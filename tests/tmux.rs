@@ -1,7 +1,6 @@
 //! End to end: the real binary in tmux at 120×40, driven by keys, read from the screen.
 mod common;
 
-use std::process::Command;
 
 use common::{BIN, Tmux, tmux_available};
 
@@ -80,7 +79,7 @@ fn a_student_walks_through_the_four_way_close() {
 
 #[test]
 fn not_a_terminal_points_to_the_headless_commands() {
-    let out = Command::new(BIN).args(["--port", "0"]).output().unwrap();
+    let out = common::bin().args(["--port", "0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -157,7 +157,7 @@ fn a_port_in_another_network_namespace_is_watched_with_netns() {
     assert_eq!(summary["counts"]["LISTEN"], 1, "{summary}");
     assert_eq!(summary["counts"]["CLOSE_WAIT"], 1, "{summary}");
     // A name that does not exist says what to write.
-    let out = Command::new(BIN)
+    let out = common::bin()
         .args([
             "watch",
             "--port",

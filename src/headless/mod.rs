@@ -38,8 +38,12 @@ pub async fn server(
         }
     }
     s.drain();
-    s.timeline
-        .note(std::time::Instant::now(), "stopping (signal received)");
+    s.timeline.note(std::time::Instant::now(), stopping());
     p.new_entries(&s);
     Ok(())
+}
+
+/// "stopping (signal received)", in English and the interface's language.
+fn stopping() -> crate::timeline::Said {
+    crate::timeline::Said::each(|l| rust_i18n::t!("watch.stopping", locale = l.code()).into_owned())
 }

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use crate::i18n::Lang;
 use crate::lab::EventKind;
 use crate::session::Session;
 use crate::timeline::What;
@@ -36,6 +37,8 @@ pub struct Printer<'a> {
     pub format: Format,
     /// Put before each entry's line: `# ` makes the timeline TAP comments.
     prefix: &'static str,
+    /// The language of text lines: the interface's, English for TAP.
+    lang: Lang,
     /// Absolute position of the next entry to print.
     printed: u64,
 }
@@ -47,6 +50,7 @@ impl<'a> Printer<'a> {
             format,
             prefix: "",
             printed: 0,
+            lang: Lang::current(),
         }
     }
 
@@ -55,6 +59,7 @@ impl<'a> Printer<'a> {
     pub fn comments(out: &'a mut dyn Write) -> Self {
         Self {
             prefix: "# ",
+            lang: Lang::En,
             ..Self::new(out, Format::Text)
         }
     }
@@ -72,7 +77,8 @@ impl<'a> Printer<'a> {
             // Only a burst larger than the whole timeline between two prints gets here.
             let line = match self.format {
                 Format::Text => {
-                    format!("# {missed} entries were dropped before they could be printed")
+                    rust_i18n::t!("header.missed", locale = self.lang.code(), n = missed)
+                        .into_owned()
                 }
                 Format::Json => {
                     crate::timeline::json::truncated(missed, entries.first().map(|e| e.at))
@@ -82,7 +88,7 @@ impl<'a> Printer<'a> {
         }
         for e in entries {
             let line = match self.format {
-                Format::Text => s.timeline.text(e),
+                Format::Text => crate::timeline::text::line_in(e, s.timeline.charset(), self.lang),
                 Format::Json => crate::timeline::json::line(e, s.timeline.charset()),
             };
             let _ = writeln!(self.out, "{}{line}", self.prefix);
@@ -119,26 +125,38 @@ impl<'a> Printer<'a> {
     }
 }
 
-/// The header every headless run starts with.
+/// The header every headless run starts with (text in the interface's language).
 pub fn header(s: &Session, what: &str, format: Format) -> String {
-    let cfg = s.lab.config();
+    header_in(s, what, format, Lang::current())
+}
+
+/// [`header`] with its text lines in `lang` (TAP's are English); JSON is always English.
+pub fn header_in(s: &Session, what: &str, format: Format, lang: Lang) -> String {
+    use rust_i18n::t;
+    let (cfg, l) = (s.lab.config(), lang.code());
     match format {
-        Format::Text => format!(
-            "# tcp-lab {what}: port {}, {}, charset {}{}\n# {}\n# socket source: {}",
-            s.port(),
-            s.lab
-                .listen_addr()
-                .map(|a| format!("server on {a}"))
-                .unwrap_or_else(|| format!("connecting to {}", s.lab.target())),
-            cfg.charset,
+        Format::Text => {
+            let place = match s.lab.listen_addr() {
+                Some(a) => t!("header.server_on", locale = l, addr = a),
+                None => t!("header.connecting", locale = l, target = s.lab.target()),
+            };
             // A client runs no server: it has no close policy to speak of.
-            match s.lab.listen_addr() {
-                Some(_) => format!(", server close policy {}", s.lab.policy().name()),
-                None => String::new(),
-            },
-            s.facts.summary(),
-            s.source_line(),
-        ),
+            let policy = match s.lab.listen_addr() {
+                Some(_) => t!("header.policy", locale = l, name = s.lab.policy().name()),
+                None => "".into(),
+            };
+            let first = t!(
+                "header.first",
+                locale = l,
+                what = what,
+                port = s.port(),
+                place = place,
+                charset = cfg.charset,
+                policy = policy
+            );
+            let source = t!("header.source", locale = l, source = s.source_line_in(lang));
+            format!("{first}\n# {}\n{source}", s.facts.summary())
+        }
         Format::Json => s.header_json(what),
     }
 }

@@ -6,11 +6,14 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::print::{self, Format, Printer, RunFormat};
+use crate::i18n::{self, Lang};
 use crate::lab::{Command, EventKind};
 use crate::model::{ConnId, Side};
 use crate::observe::SourceChoice;
 use crate::scenario::{Action, Expect, Scenario, Step, StepCheck, step_checks};
 use crate::session::{Session, Slow};
+use crate::timeline::Said;
+use rust_i18n::t;
 
 const POLL: Duration = Duration::from_millis(10);
 
@@ -205,22 +208,34 @@ async fn carry_out(
             .map(|(k, v)| format!("{k} = {v}"))
             .collect();
         r.s.settle();
+        let set = set.join(", ");
         r.s.timeline.note(
             Instant::now(),
-            format!("inside both private hosts: {}", set.join(", ")),
+            Said::each(|l| t!("run.sysctl_set", locale = l.code(), set = set).into()),
         );
         for k in &sysctl_missing {
             r.s.timeline.note(
                 Instant::now(),
-                format!("{k} does not exist on this kernel: left out"),
+                Said::each(|l| t!("run.sysctl_missing", locale = l.code(), key = k).into()),
             );
         }
     }
-    let header = print::header(&r.s, &format!("run {:?}", sc.name), format);
+    // TAP's comments are English, as its test points are.
+    let lang = if r.tap.is_some() {
+        Lang::En
+    } else {
+        i18n::current()
+    };
+    let header = print::header_in(&r.s, &format!("run {:?}", sc.name), format, lang);
     r.p.line(&header);
     if let Some(about) = &sc.about {
         r.s.settle();
-        r.s.timeline.say(Instant::now(), one_line(about));
+        let lang = i18n::current();
+        let local = sc.about_in(lang).unwrap_or(about);
+        r.s.timeline.say(
+            Instant::now(),
+            Said::with(one_line(about), lang, one_line(local)),
+        );
     }
     let mut checks_made = 0;
     for (i, step) in sc.steps.iter().enumerate() {
@@ -229,13 +244,29 @@ async fn carry_out(
         if let Some(say) = &step.say {
             // Narration goes after everything that happened before it, held reports included.
             r.s.settle();
-            r.s.timeline.say(Instant::now(), one_line(say));
+            let lang = i18n::current();
+            let local = step.say_in(lang).unwrap_or(say);
+            r.s.timeline.say(
+                Instant::now(),
+                Said::with(one_line(say), lang, one_line(local)),
+            );
         }
         if let Some(a) = &step.action {
             let action = Action::parse(a, step).map_err(|e| anyhow::anyhow!("step {n}: {e}"))?;
             r.s.settle();
-            r.s.timeline
-                .step(Instant::now(), format!("step {n}: {a} ({name})"));
+            r.s.timeline.step(
+                Instant::now(),
+                Said::each(|l| {
+                    t!(
+                        "run.step",
+                        locale = l.code(),
+                        n = n,
+                        action = a,
+                        client = name
+                    )
+                    .into()
+                }),
+            );
             r.step_timeout = step
                 .timeout
                 .as_deref()
@@ -250,7 +281,15 @@ async fn carry_out(
                     r.s.timeline.check(
                         Instant::now(),
                         true,
-                        format!("{a} failed as expected: {e}"),
+                        Said::each(|l| {
+                            t!(
+                                "run.failed_as_expected",
+                                locale = l.code(),
+                                action = a,
+                                error = e
+                            )
+                            .into()
+                        }),
                     );
                     Ok(())
                 }
@@ -261,7 +300,9 @@ async fn carry_out(
             };
             if let Err(e) = done {
                 r.not_ok(&[("message", "action failed"), ("error", &e)]);
-                r.fail(format!("step {n}: {e}"));
+                r.fail(Said::each(|l| {
+                    t!("run.step_error", locale = l.code(), n = n, error = e).into()
+                }));
                 r.skip_rest();
                 return Ok(false);
             }
@@ -280,7 +321,9 @@ async fn carry_out(
                     diag.push(("waited", w));
                 }
                 r.not_ok(&diag);
-                r.fail(format!("step {n}: expectation not met"));
+                r.fail(Said::each(|l| {
+                    t!("run.step_unmet", locale = l.code(), n = n).into()
+                }));
                 r.skip_rest();
                 return Ok(false);
             }
@@ -288,18 +331,31 @@ async fn carry_out(
         }
         if let Some(why) = &step.explain {
             r.s.settle();
-            r.s.timeline
-                .say(Instant::now(), format!("why: {}", one_line(why)));
+            let lang = i18n::current();
+            let local = one_line(step.explain_in(lang).unwrap_or(why));
+            let why = one_line(why);
+            r.s.timeline.say(
+                Instant::now(),
+                Said::each(|l| {
+                    let text = if l == Lang::En { &why } else { &local };
+                    t!("lesson.why", locale = l.code(), text = text).into()
+                }),
+            );
         }
         r.flush();
     }
     r.s.drain();
     r.s.timeline.note(
         Instant::now(),
-        format!(
-            "scenario passed: {} steps, {checks_made} checks",
-            sc.steps.len()
-        ),
+        Said::each(|l| {
+            t!(
+                "run.passed",
+                locale = l.code(),
+                steps = sc.steps.len(),
+                checks = checks_made
+            )
+            .into()
+        }),
     );
     r.flush();
     Ok(true)
@@ -349,11 +405,12 @@ impl Runner<'_> {
         }
     }
 
-    fn fail(&mut self, why: String) {
+    fn fail(&mut self, why: Said) {
         self.s.drain();
-        self.s
-            .timeline
-            .note(Instant::now(), format!("scenario FAILED: {why}"));
+        self.s.timeline.note(
+            Instant::now(),
+            Said::each(|l| t!("run.failed", locale = l.code(), why = why.in_lang(l)).into()),
+        );
         self.flush();
     }
 
@@ -540,11 +597,16 @@ impl Runner<'_> {
             self.s.timeline.check(
                 Instant::now(),
                 false,
-                format!(
-                    "{} of client {client:?} is {}: no such client",
-                    e.side.name(),
-                    e.label()
-                ),
+                Said::each(|l| {
+                    t!(
+                        "run.no_such_client",
+                        locale = l.code(),
+                        side = i18n::side(e.side, l),
+                        client = format!("{client:?}"),
+                        what = e.label()
+                    )
+                    .into()
+                }),
             );
             return Err(Miss {
                 message: format!("no client named {client:?}: connect it first"),
@@ -572,18 +634,37 @@ impl Runner<'_> {
                     _ => String::new(),
                 };
                 let state = seen.as_ref().map(|r| r.state);
-                let timer = seen
-                    .and_then(|r| r.timer)
-                    .zip(state)
-                    .map(|(t, st)| {
-                        format!(", {} {:.1}s left", t.label(st), t.remaining.as_secs_f64())
-                    })
-                    .unwrap_or_default();
+                let timer = seen.and_then(|r| r.timer).zip(state);
+                let timer = |l: Lang| {
+                    timer
+                        .map(|(tm, st)| {
+                            let secs = format!("{:.1}", tm.remaining.as_secs_f64());
+                            t!(
+                                "run.timer_left",
+                                locale = l.code(),
+                                timer = tm.label(st),
+                                secs = secs
+                            )
+                            .into_owned()
+                        })
+                        .unwrap_or_default()
+                };
                 self.s.settle();
                 self.s.timeline.check(
                     Instant::now(),
                     true,
-                    format!("{} #{id} is {}{timer}{told}", e.side.name(), e.label()),
+                    Said::each(|l| {
+                        t!(
+                            "run.check_held",
+                            locale = l.code(),
+                            side = i18n::side(e.side, l),
+                            id = id,
+                            what = e.label(),
+                            timer = timer(l),
+                            told = told
+                        )
+                        .into()
+                    }),
                 );
                 self.flush();
                 return Ok(());
@@ -600,12 +681,18 @@ impl Runner<'_> {
                 self.s.timeline.check(
                     Instant::now(),
                     false,
-                    format!(
-                        "expected {} #{id} to be {} within {:.1}s; the kernel shows {shown}",
-                        e.side.name(),
-                        e.label(),
-                        timeout.as_secs_f64()
-                    ),
+                    Said::each(|l| {
+                        t!(
+                            "run.check_missed",
+                            locale = l.code(),
+                            side = i18n::side(e.side, l),
+                            id = id,
+                            what = e.label(),
+                            secs = format!("{:.1}", timeout.as_secs_f64()),
+                            shown = shown
+                        )
+                        .into()
+                    }),
                 );
                 return Err(Miss {
                     message: "expectation not met".into(),

@@ -144,10 +144,18 @@ pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> any
             _ = s.step(POLL) => p.new_entries(&s),
         }
     }
-    s.timeline
-        .note(Instant::now(), "stopping (signal received)");
+    s.timeline.note(Instant::now(), super::stopping());
     p.new_entries(&s);
     Ok(true)
+}
+
+/// The who column of a text line: `key`'s word, padded as the timeline's.
+fn who(key: &str) -> String {
+    let lang = crate::i18n::current();
+    crate::i18n::pad(
+        &rust_i18n::t!(key, locale = lang.code()),
+        crate::timeline::text::who_width(lang),
+    )
 }
 
 fn t(s: &Session, now: Instant) -> f64 {
@@ -160,7 +168,12 @@ fn t(s: &Session, now: Instant) -> f64 {
 
 fn summary_line(s: &Session, sum: &Summary, format: Format, now: Instant) -> String {
     match format {
-        Format::Text => format!("+{:>7.3}s summary  {}", t(s, now), sum.text()),
+        Format::Text => format!(
+            "+{:>7.3}s {} {}",
+            t(s, now),
+            who("who.summary"),
+            sum.text_in(crate::i18n::current())
+        ),
         Format::Json => serde_json::json!({
             "t": t(s, now),
             "source": "watch",
@@ -180,9 +193,23 @@ fn summary_line(s: &Session, sum: &Summary, format: Format, now: Instant) -> Str
 }
 
 fn alert_line(s: &Session, a: &Alert, n: usize, format: Format, now: Instant) -> String {
-    let msg = format!("ALERT {}: {} sockets in {} now", a.text, n, a.state);
+    let msg = |l: crate::i18n::Lang| {
+        rust_i18n::t!(
+            "watch.alert",
+            locale = l.code(),
+            rule = a.text,
+            n = n,
+            state = a.state
+        )
+        .into_owned()
+    };
     match format {
-        Format::Text => format!("+{:>7.3}s alert    {msg}", t(s, now)),
+        Format::Text => format!(
+            "+{:>7.3}s {} {}",
+            t(s, now),
+            who("who.alert"),
+            msg(crate::i18n::current())
+        ),
         Format::Json => serde_json::json!({
             "t": t(s, now),
             "source": "watch",
@@ -191,7 +218,7 @@ fn alert_line(s: &Session, a: &Alert, n: usize, format: Format, now: Instant) ->
             "state": a.state.name(),
             "count": n,
             "who": "alert",
-            "message": msg,
+            "message": msg(crate::i18n::Lang::En),
         })
         .to_string(),
     }

@@ -191,16 +191,29 @@ pub enum Owner {
 }
 
 impl Owner {
+    /// "listener", "client #1", "external pid 4242 (java)": in English, as JSON has it.
     pub fn label(&self) -> String {
+        self.label_in(crate::i18n::Lang::En)
+    }
+
+    /// [`label`](Self::label) in `lang`'s words, for the screen and text output.
+    pub fn label_in(&self, lang: crate::i18n::Lang) -> String {
+        use rust_i18n::t;
+        let l = lang.code();
         match self {
-            Owner::Listener => "listener".into(),
-            Owner::Lab(Side::Client, n) => format!("client #{n}"),
-            Owner::Lab(Side::Server, n) => format!("server #{n}"),
+            Owner::Listener => t!("owner.listener", locale = l).into_owned(),
+            Owner::Lab(side, n) => format!("{} #{n}", crate::i18n::side(*side, lang)),
             Owner::External { pid, process } => match (pid, process) {
                 // Any process may name itself with escape sequences: shown printable.
-                (Some(pid), Some(p)) => format!("external pid {pid} ({})", printable(p)),
-                (Some(pid), None) => format!("external pid {pid}"),
-                _ => "external".into(),
+                (Some(pid), Some(p)) => t!(
+                    "owner.external_named",
+                    locale = l,
+                    pid = pid,
+                    name = printable(p)
+                )
+                .into_owned(),
+                (Some(pid), None) => t!("owner.external_pid", locale = l, pid = pid).into_owned(),
+                _ => t!("owner.external", locale = l).into_owned(),
             },
         }
     }

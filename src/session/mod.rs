@@ -222,13 +222,17 @@ impl Session {
 
     /// Where transitions come from, in one line for headers and the status bar.
     pub fn source_line(&self) -> String {
-        let poll = self.source_name();
+        self.source_line_in(crate::i18n::Lang::En)
+    }
+
+    /// [`source_line`](Self::source_line) in `lang`'s words.
+    pub fn source_line_in(&self, lang: crate::i18n::Lang) -> String {
+        let (l, poll) = (lang.code(), self.source_name());
         match &self.trace_unavailable {
-            None => format!("{poll} + tracepoint sock:inet_sock_set_state (every transition)"),
-            Some(why) => {
-                format!("{poll}, poll only ({why}: transitions shorter than a poll are not seen)")
-            }
+            None => rust_i18n::t!("header.traced", locale = l, poll = poll),
+            Some(why) => rust_i18n::t!("header.poll_only", locale = l, poll = poll, why = why),
         }
+        .into_owned()
     }
 
     /// The `"event":"session"` line every JSON stream and every dashboard export starts with:

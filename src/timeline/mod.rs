@@ -26,6 +26,68 @@ use crate::wire::WireEvent;
 pub use diff::Change;
 use packets::{NewPacket, Packet, Status, Tracker};
 
+/// The text of a narration, step, check or note: in English, as JSON and exports keep it, and
+/// when whoever wrote it said it in the interface's language too, that version, shown on screen
+/// and in text output. Reads as its English text (`Deref`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    pub en: String,
+    /// The same in another language.
+    pub local: Option<(crate::i18n::Lang, String)>,
+}
+
+impl Said {
+    /// `text` in each language: English, and the interface's language when it is another.
+    pub fn each(text: impl Fn(crate::i18n::Lang) -> String) -> Said {
+        let lang = crate::i18n::current();
+        Said {
+            en: text(crate::i18n::Lang::En),
+            local: (lang != crate::i18n::Lang::En).then(|| (lang, text(lang))),
+        }
+    }
+
+    /// English, with `local` in `lang` beside it (none when `lang` is English).
+    pub fn with(en: impl Into<String>, lang: crate::i18n::Lang, local: impl Into<String>) -> Said {
+        Said {
+            en: en.into(),
+            local: (lang != crate::i18n::Lang::En).then(|| (lang, local.into())),
+        }
+    }
+
+    /// The text in `lang` when it was said in `lang`, else in English.
+    pub fn in_lang(&self, lang: crate::i18n::Lang) -> &str {
+        match &self.local {
+            Some((l, t)) if *l == lang => t,
+            _ => &self.en,
+        }
+    }
+}
+
+impl From<String> for Said {
+    fn from(en: String) -> Said {
+        Said { en, local: None }
+    }
+}
+
+impl From<&str> for Said {
+    fn from(en: &str) -> Said {
+        en.to_string().into()
+    }
+}
+
+impl std::ops::Deref for Said {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.en
+    }
+}
+
+impl PartialEq<str> for Said {
+    fn eq(&self, other: &str) -> bool {
+        self.en == other
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// Since the session began.
@@ -46,11 +108,10 @@ impl Entry {
                 | EventKind::WriteAborted { why: text, .. },
             ) => text.len(),
             What::Lab(_) => 0,
-            What::Say(t)
-            | What::Step(t)
-            | What::Note(t)
-            | What::Check { text: t, .. }
-            | What::Fault { text: t, .. } => t.len(),
+            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => {
+                t.en.len() + t.local.as_ref().map_or(0, |(_, l)| l.len())
+            }
+            What::Fault { text: t, .. } => t.len(),
             What::Kernel(c) => {
                 let info = c.info.as_ref().map_or(0, |_| {
                     std::mem::size_of::<crate::observe::tcpinfo::TcpInfo>()
@@ -74,15 +135,15 @@ pub enum What {
     Lab(EventKind),
     Kernel(Change),
     /// A scenario step's narration.
-    Say(String),
+    Say(Said),
     /// A scenario step being carried out.
-    Step(String),
+    Step(Said),
     /// A scenario expectation and whether the kernel agreed.
     Check {
         ok: bool,
-        text: String,
+        text: Said,
     },
-    Note(String),
+    Note(Said),
     /// Slow motion: a packet entered the wire, arrived, or was dropped (as it was at that moment).
     Packet(Stage, Packet),
     /// Slow motion: a fault the wire put on a packet on purpose (`packet`: its id), or a rule armed.
@@ -373,11 +434,11 @@ impl Timeline {
                     delay.as_millis(),
                     if step { "on" } else { "off" }
                 );
-                self.push(at, What::Note(text));
+                self.push(at, What::Note(text.into()));
                 return;
             }
             WireEvent::Error { text } => {
-                self.push(at, What::Note(text));
+                self.push(at, What::Note(text.into()));
                 return;
             }
             WireEvent::Fault { id, text } => {
@@ -407,20 +468,20 @@ impl Timeline {
         }
     }
 
-    pub fn say(&mut self, at: Instant, text: impl Into<String>) {
+    pub fn say(&mut self, at: Instant, text: impl Into<Said>) {
         self.push(at, What::Say(text.into()));
     }
 
-    pub fn step(&mut self, at: Instant, text: impl Into<String>) {
+    pub fn step(&mut self, at: Instant, text: impl Into<Said>) {
         self.push(at, What::Step(text.into()));
     }
 
-    pub fn check(&mut self, at: Instant, ok: bool, text: impl Into<String>) {
+    pub fn check(&mut self, at: Instant, ok: bool, text: impl Into<Said>) {
         let text = text.into();
         self.push(at, What::Check { ok, text });
     }
 
-    pub fn note(&mut self, at: Instant, text: impl Into<String>) {
+    pub fn note(&mut self, at: Instant, text: impl Into<Said>) {
         self.push(at, What::Note(text.into()));
     }
 

@@ -56,6 +56,12 @@ impl Packet {
 
     /// "SYN/ACK seq=0 ack=1", "PSH/ACK seq=1 ack=1 len=18", as the ladder labels an arrow.
     pub fn label(&self) -> String {
+        self.label_in(crate::i18n::Lang::En)
+    }
+
+    /// [`label`](Self::label) in `lang`: flags and numbers stay, "(retransmission)" is
+    /// translated.
+    pub fn label_in(&self, lang: crate::i18n::Lang) -> String {
         let Some(t) = &self.tcp else {
             return self.flags();
         };
@@ -67,7 +73,7 @@ impl Packet {
             s.push_str(&format!(" len={}", t.payload_len));
         }
         if self.retransmission {
-            s.push_str(" (retransmission)");
+            s.push_str(&rust_i18n::t!("text.retransmission", locale = lang.code()));
         }
         s
     }

@@ -554,12 +554,12 @@ fn item(event: &str, v: &Value) -> Option<Item> {
             count: count(v, "count")?,
             within: ms(v, "within_ms")?,
         }),
-        "say" => Item::Entry(What::Say(message(v, &[]))),
-        "step" => Item::Entry(What::Step(message(v, &[]))),
-        "note" | "truncated" => Item::Entry(What::Note(message(v, &[]))),
+        "say" => Item::Entry(What::Say(message(v, &[]).into())),
+        "step" => Item::Entry(What::Step(message(v, &[]).into())),
+        "note" | "truncated" => Item::Entry(What::Note(message(v, &[]).into())),
         "check" => Item::Entry(What::Check {
             ok: v.get("ok").and_then(Value::as_bool)?,
-            text: message(v, &["ok: ", "FAILED: "]),
+            text: message(v, &["ok: ", "FAILED: "]).into(),
         }),
         "fault" => {
             let packet = u(v, "packet");
@@ -722,7 +722,7 @@ impl Player {
         self.applied = 0;
         for n in &self.notes {
             self.timeline
-                .push_recorded(Duration::ZERO, What::Note(n.clone()));
+                .push_recorded(Duration::ZERO, What::Note(n.clone().into()));
         }
         while self.applied < n.min(self.len()) {
             self.apply_next();

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use rust_i18n::t;
 use serde::Serialize;
 
 use super::Timeline;
+use crate::i18n::Lang;
 use crate::model::Side;
 use crate::observe::platform::PlatformFacts;
 use crate::observe::{Owner, TcpState};
@@ -149,24 +151,32 @@ pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) 
 }
 
 /// "41 min", "3 s": an age as a person says it.
-fn age(secs: u64) -> String {
+fn age(secs: u64, l: &str) -> String {
     match secs {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s => format!("{} h", s / 3600),
+        s if s < 120 => t!("summary.secs", locale = l, n = s),
+        s if s < 7200 => t!("summary.mins", locale = l, n = s / 60),
+        s => t!("summary.hours", locale = l, n = s / 3600),
     }
+    .into_owned()
 }
 
 impl Summary {
-    /// One line: counts, then the CLOSE_WAIT culprits, then the TIME_WAIT budget.
+    /// One line: counts, then the CLOSE_WAIT culprits, then the TIME_WAIT budget (in English,
+    /// as JSON has it).
     pub fn text(&self) -> String {
+        self.text_in(Lang::En)
+    }
+
+    /// [`text`](Self::text) in `lang`'s words (state names stay).
+    pub fn text_in(&self, lang: Lang) -> String {
+        let l = lang.code();
         let counts: Vec<String> = self
             .counts
             .iter()
             .map(|(s, n)| format!("{s} {n}"))
             .collect();
         let mut line = if counts.is_empty() {
-            "no sockets on the port".to_string()
+            t!("summary.none", locale = l).into_owned()
         } else {
             counts.join(", ")
         };
@@ -175,49 +185,43 @@ impl Summary {
                 (Some(p), Some(pid)) => format!("{p} pid {pid}"),
                 (Some(p), None) => p.clone(),
                 (None, Some(pid)) => format!("pid {pid}"),
-                (None, None) => "no owner found".into(),
+                (None, None) => t!("summary.no_owner", locale = l).into_owned(),
             };
-            line.push_str(&format!(
-                " | {who}: {} CLOSE_WAIT, oldest {}{}",
-                c.count,
-                if c.oldest_at_least { "≥ " } else { "" },
-                age(c.oldest_s)
+            line.push_str(&t!(
+                "summary.culprit",
+                locale = l,
+                who = who,
+                n = c.count,
+                at_least = if c.oldest_at_least { "≥ " } else { "" },
+                age = age(c.oldest_s, l)
             ));
             if c.not_reading > 0 {
-                line.push_str(&format!(
-                    "; {} with data or the FIN unread (Recv-Q > 0: the application is not reading)",
-                    c.not_reading
-                ));
+                line.push_str(&t!("summary.not_reading", locale = l, n = c.not_reading));
             }
             if c.never_closed > 0 {
-                line.push_str(&format!(
-                    "; {} read EOF and never called close() (Recv-Q 0)",
-                    c.never_closed
-                ));
+                line.push_str(&t!("summary.never_closed", locale = l, n = c.never_closed));
             }
         }
         // The most used addresses first, at most five: the line stays readable with many.
         let mut budget: Vec<&Budget> = self.time_wait_budget.iter().collect();
         budget.sort_by_key(|b| std::cmp::Reverse(b.time_wait));
         if budget.len() > 5 {
-            line.push_str(&format!(
-                " | TIME_WAIT toward {} addresses, the 5 most:",
-                budget.len()
-            ));
+            line.push_str(&t!("summary.many", locale = l, n = budget.len()));
         }
         for b in budget.into_iter().take(5) {
-            line.push_str(&format!(
-                " | TIME_WAIT toward {}: {} of {} local ports ({:.0}%)",
-                b.remote,
-                b.time_wait,
-                b.range,
-                b.share() * 100.0
+            line.push_str(&t!(
+                "summary.budget",
+                locale = l,
+                remote = b.remote,
+                n = b.time_wait,
+                range = b.range,
+                pct = format!("{:.0}", b.share() * 100.0)
             ));
             if b.share() >= BUDGET_WARN {
-                line.push_str(if b.reuse {
-                    ": nearly exhausted, though tcp_tw_reuse lets new connections take them"
+                line.push_str(&if b.reuse {
+                    t!("summary.reuse", locale = l)
                 } else {
-                    ": WARNING, nearly exhausted; new connections will fail (widen net.ipv4.ip_local_port_range or enable net.ipv4.tcp_tw_reuse)"
+                    t!("summary.exhausted", locale = l)
                 });
             }
         }

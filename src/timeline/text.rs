@@ -10,7 +10,11 @@ use crate::protocol::{self, Charset};
 use rust_i18n::t;
 
 pub fn line(e: &Entry, charset: Charset) -> String {
-    let lang = Lang::current();
+    line_in(e, charset, Lang::current())
+}
+
+/// [`line`] in `lang`, whatever the interface's language (TAP comments are English).
+pub fn line_in(e: &Entry, charset: Charset, lang: Lang) -> String {
     let (who, msg) = describe_in(&e.what, charset, lang);
     // The time is right-aligned, so columns stay put past 10 s and 100 s; the who column is as
     // wide as its longest word in the language (display width: "클라이언트" is 10 columns).
@@ -22,50 +26,95 @@ pub fn line(e: &Entry, charset: Charset) -> String {
     )
 }
 
-/// The who column's width: 8 in English, the longest side name in another language.
-fn who_width(lang: Lang) -> usize {
+/// The who column's width: 8 in English, the longest who word in another language.
+pub fn who_width(lang: Lang) -> usize {
     use unicode_width::UnicodeWidthStr;
+    let l = lang.code();
     [Side::Client, Side::Server]
         .iter()
         .map(|s| i18n::side(*s, lang).width())
+        .chain(WHO.iter().map(|k| t!(*k, locale = l).width()))
         .max()
         .unwrap_or(0)
         .max(8)
 }
 
-/// An owner's name on a text line: "client #1" in the language's words.
-fn owner_label(o: &Owner, lang: Lang) -> String {
-    match o {
-        Owner::Lab(side, n) => format!("{} #{n}", i18n::side(*side, lang)),
-        o => o.label(),
-    }
-}
+/// The who column's words that are not a side.
+const WHO: [&str; 9] = [
+    "who.kernel",
+    "who.say",
+    "who.step",
+    "who.check",
+    "who.note",
+    "who.wire",
+    "who.lab",
+    "who.summary",
+    "who.alert",
+];
 
 /// "(first 256 of 9999 bytes shown)" when display cut a frame.
-fn cut_note(shown: usize, len: usize) -> String {
+fn cut_note(shown: usize, len: usize, lang: Lang) -> String {
     if shown < len {
-        format!(
-            " (first {} of {} body bytes shown)",
-            shown.saturating_sub(protocol::PREFIX_LEN),
-            len - protocol::PREFIX_LEN
+        t!(
+            "text.cut",
+            locale = lang.code(),
+            shown = shown.saturating_sub(protocol::PREFIX_LEN),
+            len = len - protocol::PREFIX_LEN
         )
+        .into_owned()
     } else {
         String::new()
     }
 }
 
-/// " ×1,204 in the last 1 s" for a folded line.
-fn folded(repeats: u64) -> String {
+/// " (×1204 in the last 1 s)" for a folded line.
+fn folded(repeats: u64, lang: Lang) -> String {
     if repeats > 1 {
-        format!(" (×{repeats} in the last 1 s)")
+        t!("text.folded", locale = lang.code(), n = repeats).into_owned()
     } else {
         String::new()
     }
+}
+
+/// "client → server" in the language's words.
+fn arrow(dir: crate::wire::Dir, lang: Lang) -> String {
+    let from = dir.sender();
+    format!(
+        "{} → {}",
+        i18n::side(from, lang),
+        i18n::side(from.peer(), lang)
+    )
+}
+
+/// Why the wire dropped a packet, in the language's words (JSON keeps `DropReason::name`).
+fn drop_reason(r: crate::wire::DropReason, lang: Lang) -> String {
+    use crate::wire::DropReason as R;
+    let key = match r {
+        R::Loss => "drop.loss",
+        R::QueueFull => "drop.queue_full",
+        R::WriteFailed => "drop.write_failed",
+        R::Fault => "drop.fault",
+        R::Blackhole => "drop.blackhole",
+    };
+    t!(key, locale = lang.code()).into_owned()
+}
+
+/// Why the lab closed a connection, in the language's words (JSON keeps `CloseReason::name`).
+fn close_reason(r: CloseReason, lang: Lang) -> String {
+    let key = match r {
+        CloseReason::Command => "close_reason.command",
+        CloseReason::IdleTimeout => "close_reason.idle_timeout",
+        CloseReason::ProtocolError => "close_reason.protocol_error",
+        CloseReason::PolicyAuto => "close_reason.policy_auto",
+        CloseReason::FrameTimeout => "close_reason.frame_timeout",
+        CloseReason::Evicted => "close_reason.evicted",
+    };
+    t!(key, locale = lang.code()).into_owned()
 }
 
 fn change_text(c: &Change, lang: Lang) -> String {
     let l = lang.code();
-    let who = owner_label(&c.owner, lang);
+    let who = c.owner.label_in(lang);
     // The lab's own sockets are named by number; their local port is enough to match `ss`.
     let port = match c.owner {
         Owner::Listener => c.local.to_string(),
@@ -116,39 +165,63 @@ fn change_text(c: &Change, lang: Lang) -> String {
     s
 }
 
-fn packet_text(stage: Stage, p: &Packet) -> String {
+fn packet_text(stage: Stage, p: &Packet, lang: Lang) -> String {
+    let l = lang.code();
     // Numbered as the capture numbers frames, so a line here is the same frame in Wireshark.
-    let id = p
-        .frame
-        .map_or("(not captured)".to_string(), |f| f.to_string());
+    let id = p.frame.map_or_else(
+        || t!("text.not_captured", locale = l).into_owned(),
+        |f| f.to_string(),
+    );
     let conn = p.conn.map(|c| format!(" #{c}")).unwrap_or_default();
     let text = p
         .text
         .as_ref()
         .map(|t| format!(" {t:?}"))
         .unwrap_or_default();
-    let label = p.label();
+    let label = p.label_in(lang);
     match stage {
         Stage::Sent => {
             let fate = if p.status == Status::Held {
-                "held (step mode)".to_string()
+                t!("text.pkt_held", locale = l)
             } else {
-                format!("in flight {} ms", p.delay.as_millis())
+                t!("text.pkt_in_flight", locale = l, ms = p.delay.as_millis())
             };
-            format!("pkt {id}{conn} {} {label}{text}, {fate}", p.dir.arrow())
+            t!(
+                "text.pkt_sent",
+                locale = l,
+                id = id,
+                conn = conn,
+                dir = arrow(p.dir, lang),
+                label = label,
+                text = text,
+                fate = fate
+            )
         }
-        Stage::Delivered => {
-            let to = p.dir.sender().peer().name();
-            format!("pkt {id}{conn} {label} arrived at the {to}")
-        }
+        Stage::Delivered => t!(
+            "text.pkt_arrived",
+            locale = l,
+            id = id,
+            conn = conn,
+            label = label,
+            to = i18n::side(p.dir.sender().peer(), lang)
+        ),
         Stage::Dropped => {
             let why = match p.status {
-                Status::Dropped(r) => r.name(),
-                _ => "dropped",
+                Status::Dropped(r) => drop_reason(r, lang),
+                _ => t!("text.pkt_dropped_why", locale = l).into_owned(),
             };
-            format!("pkt {id}{conn} {} {label} DROPPED: {why}", p.dir.arrow())
+            t!(
+                "text.pkt_dropped",
+                locale = l,
+                id = id,
+                conn = conn,
+                dir = arrow(p.dir, lang),
+                label = label,
+                why = why
+            )
         }
     }
+    .into_owned()
 }
 
 /// Who (column) and what, in words a student reads. Peer bytes can be anywhere in the text (a
@@ -172,23 +245,30 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
     let kernel = || t!("who.kernel", locale = l).into_owned();
     let server = || side_of(Side::Server);
     let client = || side_of(Side::Client);
+    let word = |k: &str| t!(k, locale = l).into_owned();
     match what {
         What::Kernel(c) => (kernel(), change_text(c, lang)),
-        What::Say(t) => ("say".into(), t.clone()),
-        What::Step(t) => ("step".into(), t.clone()),
+        What::Say(t) => (word("who.say"), t.in_lang(lang).to_string()),
+        What::Step(t) => (word("who.step"), t.in_lang(lang).to_string()),
         What::Check { ok, text } => (
-            "check".into(),
-            format!("{} {text}", if *ok { "ok:" } else { "FAILED:" }),
+            word("who.check"),
+            if *ok {
+                t!("text.check_ok", locale = l, text = text.in_lang(lang))
+            } else {
+                t!("text.check_failed", locale = l, text = text.in_lang(lang))
+            }
+            .into_owned(),
         ),
-        What::Note(t) => ("note".into(), t.clone()),
+        What::Note(t) => (word("who.note"), t.in_lang(lang).to_string()),
         What::Fault { packet, text } => (
-            "wire".into(),
+            word("who.wire"),
             match packet {
-                Some(id) => format!("fault on packet {id}: {text}"),
-                None => format!("fault: {text}"),
-            },
+                Some(id) => t!("text.fault_on", locale = l, id = id, text = text),
+                None => t!("text.fault", locale = l, text = text),
+            }
+            .into_owned(),
         ),
-        What::Packet(stage, p) => ("wire".into(), packet_text(*stage, p)),
+        What::Packet(stage, p) => (word("who.wire"), packet_text(*stage, p, lang)),
         What::Mass {
             from,
             to,
@@ -196,12 +276,15 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
             within,
         } => (
             kernel(),
-            format!(
-                "{count} sockets {} → {} in {} ms",
-                from.map_or("(new)", |s| s.name()),
-                to.map_or("gone", |s| s.name()),
-                within.as_millis()
-            ),
+            t!(
+                "text.mass",
+                locale = l,
+                count = count,
+                from = from.map_or_else(|| word("pane.new"), |s| s.name().to_string()),
+                to = to.map_or_else(|| word("pane.gone"), |s| s.name().to_string()),
+                ms = within.as_millis()
+            )
+            .into_owned(),
         ),
         What::Lab(k) => match k {
             K::Listening { addr } => (
@@ -281,7 +364,7 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                         String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())])
                     ),
                     text = text,
-                    cut = cut_note(raw.len(), *len),
+                    cut = cut_note(raw.len(), *len, lang),
                 )
                 .into(),
             ),
@@ -296,7 +379,7 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                         String::from_utf8_lossy(&frame.raw[..protocol::PREFIX_LEN])
                     ),
                     text = frame.text,
-                    cut = cut_note(frame.raw.len(), frame.len),
+                    cut = cut_note(frame.raw.len(), frame.len, lang),
                 )
                 .into();
                 if let Some(w) = frame.decode_warning(charset) {
@@ -304,12 +387,14 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                 }
                 (side_of(*side), s)
             }
-            K::SendRefused { side, conn, error } => {
-                (side_of(*side), format!("#{conn} send refused: {error}"))
-            }
-            K::ProtocolError { side, conn, error } => {
-                (side_of(*side), format!("#{conn} bad input: {error}"))
-            }
+            K::SendRefused { side, conn, error } => (
+                side_of(*side),
+                t!("text.send_refused", locale = l, conn = conn, error = error).into(),
+            ),
+            K::ProtocolError { side, conn, error } => (
+                side_of(*side),
+                t!("text.bad_input", locale = l, conn = conn, error = error).into(),
+            ),
             K::PeerClosed { side, conn } => (
                 side_of(*side),
                 t!("text.peer_closed", locale = l, conn = conn).into(),
@@ -321,7 +406,7 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
             K::CloseCalled { side, conn, reason } => {
                 let why = match reason {
                     CloseReason::Command => String::new(),
-                    r => format!(" ({})", r.name()),
+                    r => format!(" ({})", close_reason(*r, lang)),
                 };
                 (
                     side_of(*side),
@@ -338,10 +423,13 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
             ),
             K::IdleTimeout { conn, after } => (
                 server(),
-                format!(
-                    "#{conn} sent nothing for {}s: idle timeout",
-                    after.as_secs()
-                ),
+                t!(
+                    "text.idle_timeout",
+                    locale = l,
+                    conn = conn,
+                    secs = after.as_secs()
+                )
+                .into(),
             ),
             K::ConnLimit {
                 remote,
@@ -349,10 +437,14 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                 repeats,
             } => (
                 server(),
-                format!(
-                    "connection limit {limit} reached: closed the new connection from {remote} at once (raise --max-conns){}",
-                    folded(*repeats)
-                ),
+                t!(
+                    "text.conn_limit",
+                    locale = l,
+                    limit = limit,
+                    remote = remote,
+                    folded = folded(*repeats, lang)
+                )
+                .into(),
             ),
             K::Evicted {
                 conn,
@@ -362,11 +454,16 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                 repeats,
             } => (
                 server(),
-                format!(
-                    "connection limit {limit} reached: closed #{conn}, idle longest ({:.1}s), to admit {remote}{}",
-                    idle.as_secs_f64(),
-                    folded(*repeats)
-                ),
+                t!(
+                    "text.evicted",
+                    locale = l,
+                    limit = limit,
+                    conn = conn,
+                    secs = format!("{:.1}", idle.as_secs_f64()),
+                    remote = remote,
+                    folded = folded(*repeats, lang)
+                )
+                .into(),
             ),
             K::WriteAborted {
                 side,
@@ -376,22 +473,29 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                 why,
             } => (
                 side_of(*side),
-                format!(
-                    "#{conn} could not write a {len}-byte frame: {written} of {len} bytes went out; {why}. \
-                     Aborting with RST: nothing follows the cut frame, so the peer cannot misread its \
-                     bytes as a length prefix"
-                ),
+                t!(
+                    "text.write_aborted",
+                    locale = l,
+                    conn = conn,
+                    len = len,
+                    written = written,
+                    why = why
+                )
+                .into(),
             ),
             K::PolicyChanged(p) => (
                 server(),
                 t!("text.policy", locale = l, name = p.name()).into(),
             ),
-            K::Refused { text } => ("lab".into(), text.clone()),
+            K::Refused { text } => (word("who.lab"), text.clone()),
             K::Error { side, conn, text } => {
-                let who = side.map(side_of).unwrap_or_else(|| "lab".into());
+                let who = side.map(side_of).unwrap_or_else(|| word("who.lab"));
                 match conn {
-                    Some(c) => (who, format!("#{c} error: {text}")),
-                    None => (who, format!("error: {text}")),
+                    Some(c) => (
+                        who,
+                        t!("text.error_conn", locale = l, conn = c, text = text).into(),
+                    ),
+                    None => (who, t!("text.error", locale = l, text = text).into()),
                 }
             }
         },
@@ -419,5 +523,112 @@ mod tests {
         assert!(ko.contains("FIN 받음"), "{ko}");
         assert_eq!(who_width(Lang::En), 8);
         assert_eq!(who_width(Lang::Ko), 10);
+    }
+
+    /// A FIN/ACK from the client as the tracker numbers it, frame 4, connection #1.
+    fn fin(status: Status) -> Packet {
+        use super::super::packets::{NewPacket, Tracker};
+        use crate::wire::Dir;
+        use crate::wire::packet::{ACK, FIN, SYN, build};
+        use std::net::{Ipv4Addr, SocketAddrV4};
+        use std::sync::Arc;
+        use std::time::{Duration, SystemTime};
+        let c = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
+        let s = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 9999);
+        let mut t = Tracker::default();
+        let mut add = |id, dir, data: Vec<u8>| {
+            let new = NewPacket {
+                id,
+                dir,
+                data: Arc::from(data),
+                wall: SystemTime::now(),
+                sent: Duration::ZERO,
+                delay: Duration::from_millis(299),
+                status: Status::InFlight,
+            };
+            t.add(new, Charset::Utf8, &|_, _| Some(1)).clone()
+        };
+        add(1, Dir::ToServer, build(c, s, SYN, 1000, 0, b""));
+        add(2, Dir::ToClient, build(s, c, SYN | ACK, 5000, 1001, b""));
+        add(3, Dir::ToServer, build(c, s, ACK, 1001, 5001, b""));
+        let mut p = add(4, Dir::ToServer, build(c, s, FIN | ACK, 1001, 5001, b""));
+        p.frame = Some(4);
+        p.status = status;
+        p
+    }
+
+    #[test]
+    fn wire_lines_in_both_languages() {
+        use crate::wire::DropReason;
+        let dropped = What::Packet(Stage::Dropped, fin(Status::Dropped(DropReason::Fault)));
+        let (who, en) = describe_in(&dropped, Charset::Utf8, Lang::En);
+        assert_eq!(who, "wire");
+        assert_eq!(
+            en,
+            "pkt 4 #1 client → server FIN/ACK seq=1 ack=1 DROPPED: dropped on purpose"
+        );
+        let (who, ko) = describe_in(&dropped, Charset::Utf8, Lang::Ko);
+        assert_eq!(who, "회선");
+        assert_eq!(
+            ko,
+            "패킷 4 #1 클라이언트 → 서버 FIN/ACK seq=1 ack=1 버려짐: 일부러 버림"
+        );
+
+        let sent = What::Packet(Stage::Sent, fin(Status::InFlight));
+        let (_, en) = describe_in(&sent, Charset::Utf8, Lang::En);
+        assert!(en.ends_with(", in flight 299 ms"), "{en}");
+        let (_, ko) = describe_in(&sent, Charset::Utf8, Lang::Ko);
+        assert!(ko.ends_with(", 전송 중 299 ms"), "{ko}");
+
+        let arrived = What::Packet(Stage::Delivered, fin(Status::InFlight));
+        let (_, en) = describe_in(&arrived, Charset::Utf8, Lang::En);
+        assert_eq!(en, "pkt 4 #1 FIN/ACK seq=1 ack=1 arrived at the server");
+        let (_, ko) = describe_in(&arrived, Charset::Utf8, Lang::Ko);
+        assert_eq!(ko, "패킷 4 #1 FIN/ACK seq=1 ack=1 서버에 도착");
+    }
+
+    #[test]
+    fn checks_faults_and_limits_in_korean() {
+        let ko = |w: &What| describe_in(w, Charset::Utf8, Lang::Ko);
+        let en = |w: &What| describe_in(w, Charset::Utf8, Lang::En);
+        let failed = What::Check {
+            ok: false,
+            text: "client #1 is TIME_WAIT".into(),
+        };
+        assert_eq!(
+            en(&failed),
+            ("check".into(), "FAILED: client #1 is TIME_WAIT".into())
+        );
+        assert_eq!(
+            ko(&failed),
+            ("확인".into(), "실패: client #1 is TIME_WAIT".into())
+        );
+        let fault = What::Fault {
+            packet: Some(4),
+            text: "dropped".into(),
+        };
+        assert_eq!(en(&fault).1, "fault on packet 4: dropped");
+        assert_eq!(ko(&fault).1, "패킷 4에 장애 주입: dropped");
+        let limit = What::Lab(EventKind::ConnLimit {
+            remote: "127.0.0.1:5000".parse().unwrap(),
+            limit: 2,
+            repeats: 3,
+        });
+        assert_eq!(
+            en(&limit).1,
+            "connection limit 2 reached: closed the new connection from 127.0.0.1:5000 at once \
+             (raise --max-conns) (×3 in the last 1 s)"
+        );
+        let (who, text) = ko(&limit);
+        assert_eq!(who, "서버");
+        assert!(text.starts_with("연결 한도 2개에 도달"), "{text}");
+        assert!(text.ends_with("(최근 1초 동안 ×3)"), "{text}");
+        let error = What::Lab(EventKind::Error {
+            side: None,
+            conn: None,
+            text: "boom".into(),
+        });
+        assert_eq!(en(&error), ("lab".into(), "error: boom".into()));
+        assert_eq!(ko(&error), ("랩".into(), "오류: boom".into()));
     }
 }

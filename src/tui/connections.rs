@@ -122,7 +122,7 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
             Owner::External { pid: None, .. } if s.row.inode == 0 => {
                 t!("conn.kernel_held").into_owned()
             }
-            o => o.label(),
+            o => o.label_in(i18n::current()),
         };
         let state = if gone_at.is_some() {
             None

@@ -88,10 +88,15 @@ pub async fn run(
     if let Some(n) = &opts.notice {
         s.timeline.note(Instant::now(), n.clone());
     }
-    s.timeline.note(
-        Instant::now(),
-        format!("socket source: {}", s.source_line()),
-    );
+    let source = crate::timeline::Said::each(|l| {
+        rust_i18n::t!(
+            "header.source_note",
+            locale = l.code(),
+            source = s.source_line_in(l)
+        )
+        .into_owned()
+    });
+    s.timeline.note(Instant::now(), source);
     let mut app = App::new(settings, s.lab.policy());
     app.lesson = opts.lesson.take();
     if opts.quiz {

@@ -212,7 +212,7 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rec
         lines.push(Line::from(
             t!(
                 "pane.last",
-                who = ch.owner.label(),
+                who = ch.owner.label_in(crate::i18n::current()),
                 step = step,
                 quick = quick
             )

@@ -8,6 +8,20 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tcp-lab");
 
+/// The binary, in English whatever the developer's locale: tests read its English lines
+/// (`LC_ALL` wins over `LC_MESSAGES` and `LANG`; a test of Korean passes `--lang ko`).
+pub fn bin() -> Command {
+    let mut c = Command::new(BIN);
+    c.env("LC_ALL", "C");
+    c
+}
+
+/// What a tmux test's shell runs before `cmd`: English whatever the developer's locale, as
+/// [`bin`] (only the messages' locale: tmux itself still sees a UTF-8 `LANG`/`LC_CTYPE`).
+pub fn english(cmd: &str) -> String {
+    format!("unset LC_ALL; export LC_MESSAGES=C; {cmd}")
+}
+
 /// A child process whose stdout lines are collected by a thread.
 pub struct Proc {
     pub child: Child,
@@ -17,7 +31,7 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
+        let mut child = bin()
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -110,7 +124,7 @@ pub fn scenario(name: &str) -> String {
 /// returns its JSON lines.
 pub fn run_scenario_json(name: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let file = scenario(name);
-    let out = Command::new(BIN)
+    let out = bin()
         .args(["run", &file, "--port", "0", "--format", "json"])
         .args(extra)
         .output()
@@ -215,7 +229,7 @@ impl Tmux {
                 "120",
                 "-y",
                 "40",
-                cmd,
+                &english(cmd),
             ])
             .output()
             .expect("tmux runs");

@@ -1,0 +1,77 @@
+//! `tcp-lab run --lang ko`: the text output speaks Korean, JSON stays English.
+mod common;
+
+use common::{bin, scenario};
+
+fn run(args: &[&str]) -> String {
+    let file = scenario("client-closes-first");
+    let out = bin()
+        .args(["--lang", "ko", "run", &file, "--port", "0"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn run_text_in_korean_json_in_english() {
+    let text = run(&[]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("# tcp-lab run "), "{}", lines[0]);
+    assert!(lines[0].contains(": 포트 "), "{}", lines[0]);
+    assert!(
+        lines.iter().any(|l| l.contains("# 소켓 정보 출처: ")),
+        "{text}"
+    );
+    assert!(lines.iter().any(|l| l.contains(" 1단계: ")), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" 확인 ") && l.contains("통과: ")),
+        "{text}"
+    );
+    let last = lines.last().unwrap();
+    assert!(last.contains("시나리오 통과: "), "{last}");
+    // State names stay Latin.
+    assert!(text.contains("TIME_WAIT"), "{text}");
+    assert!(!text.contains("scenario passed"), "{text}");
+
+    let json = run(&["--format", "json"]);
+    let values: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let messages: Vec<&str> = values
+        .iter()
+        .filter_map(|v| v["message"].as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.starts_with("scenario passed: ")),
+        "{json}"
+    );
+    assert!(messages.iter().any(|m| m.starts_with("step 1: ")), "{json}");
+    // No interface word in Korean anywhere in JSON (the message body itself is Korean text).
+    for word in [
+        "단계",
+        "통과",
+        "커널",
+        "클라이언트",
+        "서버",
+        "상태",
+        "포트",
+        "호출",
+    ] {
+        assert!(!json.contains(word), "{word} in JSON:\n{json}");
+    }
+    for v in &values {
+        if let Some(who) = v["who"].as_str() {
+            assert!(who.is_ascii(), "{v}");
+        }
+    }
+}
