@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use rust_i18n::t;
 
 use crate::headless::print::RunFormat;
 use crate::headless::{self, ClientOpts, Ending, Format};
@@ -377,9 +378,7 @@ pub fn main() -> ExitCode {
                 None,
             ),
             Err(e) => {
-                let msg = format!(
-                    "slow motion is unavailable: {e}. Running the normal loopback lab instead."
-                );
+                let msg = t!("error.slow_unavailable", error = e).into_owned();
                 eprintln!("tcp-lab: {msg}");
                 (None, Some(msg))
             }
@@ -388,7 +387,7 @@ pub fn main() -> ExitCode {
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("tcp-lab: cannot start the async runtime: {e}");
+            eprintln!("tcp-lab: {}", t!("error.runtime", error = e));
             return ExitCode::FAILURE;
         }
     };
@@ -484,9 +483,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
             }
             None => {
                 if a.netns.is_some() || !a.alerts.is_empty() {
-                    anyhow::bail!(
-                        "--netns and --alert are for the headless watch: add --format text (or json)"
-                    );
+                    anyhow::bail!("{}", t!("error.watch_flags"));
                 }
                 let cfg = LabConfig {
                     port: a.port,
@@ -540,7 +537,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
 fn check_reply(reply: Option<&str>, charset: Charset) -> anyhow::Result<()> {
     if let Some(r) = reply {
         crate::protocol::encode_frame(r, charset)
-            .map_err(|e| anyhow::anyhow!("--reply cannot be sent: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("{}", t!("error.reply", error = e)))?;
     }
     Ok(())
 }
@@ -548,6 +545,9 @@ fn check_reply(reply: Option<&str>, charset: Charset) -> anyhow::Result<()> {
 /// An error and its causes on one line, each cause only once: a message that already quotes its
 /// source ("cannot read x: No such file") is not followed by the same text again.
 fn error_line(e: &anyhow::Error) -> String {
+    if let Some(said) = known_error(e) {
+        return said;
+    }
     let mut line = e.to_string();
     for cause in e.chain().skip(1) {
         let c = cause.to_string();
@@ -601,9 +601,9 @@ async fn dashboard(
 fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     (host, port)
         .to_socket_addrs()
-        .map_err(|e| anyhow::anyhow!("cannot resolve --host {host}: {e}"))?
+        .map_err(|e| anyhow::anyhow!("{}", t!("error.resolve", host = host, error = e)))?
         .next()
-        .ok_or_else(|| anyhow::anyhow!("--host {host} has no address"))
+        .ok_or_else(|| anyhow::anyhow!("{}", t!("error.no_address", host = host)))
 }
 
 /// A busy port's snapshots are megabytes each and replaced every read. glibc's default raises its
@@ -621,20 +621,20 @@ fn big_blocks_back_to_the_system() {
 
 /// The shipped lessons, one line each.
 fn list_lessons() -> String {
-    let mut out =
-        String::from("Shipped lessons (tcp-lab lesson NAME; add --quiz to ask the class):\n");
+    let mut out = format!("{}\n", t!("lesson.list_title"));
     for (name, text) in crate::scenario::SHIPPED {
         let Ok(sc) = crate::scenario::Scenario::parse(text) else {
             continue;
         };
         let slow = if sc.slow {
-            "  [needs --slow, root]"
+            t!("lesson.list_needs_slow").into_owned()
         } else {
-            ""
+            String::new()
         };
-        out.push_str(&format!("  {name:<24} {}{slow}\n", sc.name));
+        let title = sc.name_in(crate::i18n::current());
+        out.push_str(&format!("  {name:<24} {title}{slow}\n"));
     }
-    out.push_str("Or a scenario file of your own: tcp-lab lesson path/to/lesson.toml");
+    out.push_str(&t!("lesson.list_own"));
     out
 }
 
@@ -645,9 +645,7 @@ fn load_lesson(what: &str) -> anyhow::Result<crate::scenario::Scenario> {
         None if std::path::Path::new(what).exists() => {
             Ok(crate::scenario::Scenario::load(std::path::Path::new(what))?)
         }
-        None => anyhow::bail!(
-            "no lesson named {what:?} and no such file; `tcp-lab lesson` lists the shipped ones"
-        ),
+        None => anyhow::bail!("{}", t!("error.no_lesson", what = format!("{what:?}"))),
     }
 }
 
@@ -670,20 +668,25 @@ fn lesson_slow(a: &LessonArgs) -> Result<Option<WireSettings>, ExitCode> {
     let hint = format!("sudo tcp-lab lesson {what} --slow");
     if !std::io::stdin().is_terminal() {
         eprintln!(
-            "tcp-lab: lesson {what:?} needs slow motion (its states last microseconds on loopback): run `{hint}`"
+            "tcp-lab: {}",
+            t!(
+                "error.lesson_needs_slow",
+                what = format!("{what:?}"),
+                hint = hint
+            )
         );
         return Err(ExitCode::from(2));
     }
     eprint!(
-        "Lesson {what:?} needs slow motion: client and server on two private hosts joined by \
-         tcp-lab's wire, 500 ms each way. Start it that way? [Y/n] "
+        "{} ",
+        t!("error.lesson_offer_slow", what = format!("{what:?}"))
     );
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
     if matches!(line.trim().to_lowercase().as_str(), "" | "y" | "yes") {
         Ok(Some(WireSettings::default()))
     } else {
-        eprintln!("tcp-lab: not started; later: `{hint}`");
+        eprintln!("tcp-lab: {}", t!("error.not_started", hint = hint));
         Err(ExitCode::from(2))
     }
 }
@@ -743,4 +746,57 @@ async fn lesson(
     )
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The errors a person meets most, in the interface's language (in English the types' own
+/// words are the same text).
+fn known_error(e: &anyhow::Error) -> Option<String> {
+    use crate::lab::LabError;
+    use crate::scenario::ScenarioError;
+    for cause in e.chain() {
+        // A session's lab error is transparent: it is not its own link in the chain.
+        let lab = cause.downcast_ref::<LabError>().or_else(|| {
+            match cause.downcast_ref::<crate::session::SessionError>() {
+                Some(crate::session::SessionError::Lab(l)) => Some(l),
+                _ => None,
+            }
+        });
+        if let Some(l) = lab {
+            return Some(
+                match l {
+                    LabError::PortInUse { bind, port, holder } => {
+                        let holder = holder.trim().trim_start_matches("by ").to_string();
+                        if holder.is_empty() {
+                            t!("error.port_in_use", port = port, bind = bind)
+                        } else {
+                            t!(
+                                "error.port_in_use_by",
+                                port = port,
+                                bind = bind,
+                                holder = holder
+                            )
+                        }
+                    }
+                    LabError::Listen { addr, source } => {
+                        t!("error.listen", addr = addr, error = source)
+                    }
+                }
+                .into_owned(),
+            );
+        }
+        if let Some(s) = cause.downcast_ref::<ScenarioError>() {
+            return Some(
+                match s {
+                    ScenarioError::Read { path, source } => {
+                        t!("error.scenario_read", path = path, error = source)
+                    }
+                    ScenarioError::Parse { path, message } => {
+                        t!("error.scenario_parse", path = path, error = message)
+                    }
+                }
+                .into_owned(),
+            );
+        }
+    }
+    None
 }

@@ -75,3 +75,33 @@ fn run_text_in_korean_json_in_english() {
         }
     }
 }
+
+/// The errors a person meets most say what is wrong and the fix in Korean too.
+#[test]
+fn errors_in_korean() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let err = |args: &[&str]| {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let e = err(&["--lang", "ko", "server", "--port", &port]);
+    assert!(
+        e.contains(&format!("포트 {port}")) && e.contains("사용 중입니다"),
+        "{e}"
+    );
+    assert!(e.contains("--port로 다른 포트를 고르세요"), "{e}");
+    let e = err(&["--lang", "en", "server", "--port", &port]);
+    assert!(
+        e.contains(&format!("port {port} on 127.0.0.1 is in use")),
+        "{e}"
+    );
+    let e = err(&["--lang", "ko", "lesson", "no-such-lesson"]);
+    assert!(e.contains("레슨도, 그런 파일도 없습니다"), "{e}");
+    let e = err(&["--lang", "ko", "run", "/no/such/scenario.toml"]);
+    assert!(
+        e.contains("시나리오 /no/such/scenario.toml를 읽을 수 없습니다"),
+        "{e}"
+    );
+}

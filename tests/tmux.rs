@@ -1,7 +1,6 @@
 //! End to end: the real binary in tmux at 120×40, driven by keys, read from the screen.
 mod common;
 
-
 use common::{BIN, Tmux, tmux_available};
 
 fn line_with<'a>(screen: &'a str, needle: &str) -> &'a str {
