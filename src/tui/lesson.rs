@@ -12,7 +12,7 @@ use crate::model::{ConnId, Side};
 use crate::observe::TcpState;
 use crate::scenario::{Action, Expect, Scenario};
 use crate::session::Session;
-use crate::timeline::What;
+use crate::timeline::{Said, What};
 use rust_i18n::t;
 
 /// How long an action may take before it is marked failed (longer in slow motion).
@@ -219,9 +219,12 @@ impl Lesson {
         self.log[n].running = true;
         let name = step.client.clone().unwrap_or_else(|| DEFAULT_CLIENT.into());
         s.settle();
-        // Narration goes on the timeline in the lesson's language, as the pane shows it.
-        if let Some(say) = step.say_in(crate::i18n::current()) {
-            s.timeline.say(now, one_line(say));
+        // Narration goes on the timeline in the lesson's language, as the pane shows it (and in
+        // English for the JSON lines).
+        let lang = crate::i18n::current();
+        if let (Some(en), Some(local)) = (step.say.as_deref(), step.say_in(lang)) {
+            s.timeline
+                .say(now, Said::with(one_line(en), lang, one_line(local)));
         }
         let from = s.timeline.total();
         let mut run = Running {
@@ -273,11 +276,28 @@ impl Lesson {
         let step = &self.sc.steps[n];
         match &step.fails {
             Some(want) if e.to_lowercase().contains(&want.to_lowercase()) => {
-                s.timeline
-                    .check(now, true, format!("failed as expected: {e}"));
+                s.timeline.check(
+                    now,
+                    true,
+                    Said::each(|l| {
+                        t!("lesson.failed_as_expected", locale = l.code(), error = e).into_owned()
+                    }),
+                );
             }
             _ => {
-                s.timeline.check(now, false, format!("step {}: {e}", n + 1));
+                s.timeline.check(
+                    now,
+                    false,
+                    Said::each(|l| {
+                        t!(
+                            "lesson.step_failed",
+                            locale = l.code(),
+                            n = n + 1,
+                            error = e
+                        )
+                        .into_owned()
+                    }),
+                );
                 self.log[n].action_error = Some(e);
             }
         }
@@ -427,9 +447,9 @@ impl Lesson {
                 _ => None,
             };
             let shown = e.shown(row.as_ref(), info.as_ref());
-            let label = &self.log[n].checks[i].label;
+            let label = |l| check_label_in(e, l);
             if id.is_some() && e.holds(row.as_ref(), info.as_ref()) {
-                s.timeline.check(now, true, label.clone());
+                s.timeline.check(now, true, Said::each(label));
                 self.log[n].checks[i].mark = Mark::Held(shown);
                 changed = true;
             } else if id.is_none() || now >= since + *limit {
@@ -441,7 +461,15 @@ impl Lesson {
                 s.timeline.check(
                     now,
                     false,
-                    format!("expected {label}; the kernel shows {why}"),
+                    Said::each(|l| {
+                        t!(
+                            "lesson.check_failed",
+                            locale = l.code(),
+                            label = label(l),
+                            why = why
+                        )
+                        .into_owned()
+                    }),
                 );
                 self.log[n].checks[i].mark = Mark::Failed(why);
                 changed = true;
@@ -450,20 +478,42 @@ impl Lesson {
         if self.log[n].checks.iter().all(|c| c.mark != Mark::Pending) {
             self.log[n].running = false;
             self.log[n].ran = true;
-            if let Some(why) = self.sc.steps[n].explain_in(crate::i18n::current()) {
-                s.timeline
-                    .say(now, t!("lesson.why", text = one_line(why)).into_owned());
+            let step = &self.sc.steps[n];
+            let lang = crate::i18n::current();
+            if let (Some(en), Some(local)) = (step.explain.as_deref(), step.explain_in(lang)) {
+                let why = |l: crate::i18n::Lang, t: &str| {
+                    t!("lesson.why", locale = l.code(), text = one_line(t)).into_owned()
+                };
+                s.timeline.say(
+                    now,
+                    Said::with(why(crate::i18n::Lang::En, en), lang, why(lang, local)),
+                );
             }
             if self.next >= self.sc.steps.len() {
                 let (ok, bad, right, asked) = self.score();
-                let quiz = if asked > 0 {
-                    format!("; quiz {right} of {asked}")
-                } else {
-                    String::new()
-                };
                 s.timeline.note(
                     now,
-                    format!("lesson finished: {ok} checks held, {bad} failed{quiz}"),
+                    Said::each(|l| {
+                        let quiz = if asked > 0 {
+                            t!(
+                                "lesson.finished_quiz",
+                                locale = l.code(),
+                                right = right,
+                                asked = asked
+                            )
+                            .into_owned()
+                        } else {
+                            String::new()
+                        };
+                        t!(
+                            "lesson.finished",
+                            locale = l.code(),
+                            ok = ok,
+                            bad = bad,
+                            quiz = quiz
+                        )
+                        .into_owned()
+                    }),
                 );
             }
             return true;
@@ -541,7 +591,11 @@ pub fn action_text(sc: &Scenario, n: usize) -> Option<String> {
 
 /// `client FIN_WAIT_2`, `client@b ESTABLISHED`, `server retrans>=1`.
 fn check_label(e: &Expect) -> String {
-    let side = crate::i18n::side(e.side, crate::i18n::current());
+    check_label_in(e, crate::i18n::current())
+}
+
+fn check_label_in(e: &Expect, lang: crate::i18n::Lang) -> String {
+    let side = crate::i18n::side(e.side, lang);
     match e.client.as_deref() {
         Some(c) if c != DEFAULT_CLIENT => format!("{side}@{c} {}", e.label()),
         _ => format!("{side} {}", e.label()),
