@@ -149,7 +149,7 @@ pub enum What {
     /// Slow motion: a fault the wire put on a packet on purpose (`packet`: its id), or a rule armed.
     Fault {
         packet: Option<u64>,
-        text: String,
+        text: Said,
     },
     /// Many sockets that are not the lab's made the same change between two reads of a busy
     /// port: one line for all of them.

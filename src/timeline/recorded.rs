@@ -566,7 +566,7 @@ fn item(event: &str, v: &Value) -> Option<Item> {
             let prefix = packet.map_or("fault: ".to_string(), |p| format!("fault on packet {p}: "));
             Item::Entry(What::Fault {
                 packet,
-                text: message(v, &[prefix.as_str()]),
+                text: message(v, &[prefix.as_str()]).into(),
             })
         }
         "packet_sent" => Item::Packet(Stage::Sent, wire_packet(v)?),
@@ -985,7 +985,7 @@ this is not json
         }
         match &rec.items[9].1 {
             Item::Entry(What::Fault { packet, text }) => {
-                assert_eq!((*packet, text.as_str()), (Some(3), "dropped (key)"));
+                assert_eq!((*packet, &**text), (Some(3), "dropped (key)"));
             }
             other => panic!("{other:?}"),
         }

@@ -263,8 +263,13 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
         What::Fault { packet, text } => (
             word("who.wire"),
             match packet {
-                Some(id) => t!("text.fault_on", locale = l, id = id, text = text),
-                None => t!("text.fault", locale = l, text = text),
+                Some(id) => t!(
+                    "text.fault_on",
+                    locale = l,
+                    id = id,
+                    text = text.in_lang(lang)
+                ),
+                None => t!("text.fault", locale = l, text = text.in_lang(lang)),
             }
             .into_owned(),
         ),

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::Dir;
 use super::packet::{self, ACK, FIN, PSH, RST, SYN, TcpSummary};
+use crate::i18n::{self, Lang};
 use crate::model::Side;
+use rust_i18n::t;
 
 /// Which packets a rule waits for, as a teacher says it: "the server's FIN".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,11 +60,23 @@ impl Match {
 
     /// "FIN from the client", "any packet from the server", "SYN/ACK".
     pub fn describe(&self) -> String {
-        let what = self
-            .flags
-            .map_or("any packet".to_string(), packet::flag_names);
+        self.describe_in(Lang::En)
+    }
+
+    pub fn describe_in(&self, lang: Lang) -> String {
+        let l = lang.code();
+        let what = self.flags.map_or_else(
+            || t!("fault.any_packet", locale = l).into_owned(),
+            packet::flag_names,
+        );
         match self.from {
-            Some(s) => format!("{what} from the {}", s.name()),
+            Some(s) => t!(
+                "fault.from",
+                locale = l,
+                what = what,
+                side = i18n::side(s, lang)
+            )
+            .into_owned(),
             None => what,
         }
     }
@@ -98,16 +112,26 @@ impl FaultKind {
 
     /// What happened, for the timeline and the capture: "dropped", "duplicated", ...
     pub fn done(self) -> String {
+        self.done_in(Lang::En)
+    }
+
+    pub fn done_in(self, lang: Lang) -> String {
+        let l = lang.code();
         match self {
-            FaultKind::Drop => "dropped".into(),
-            FaultKind::Dup => "duplicated".into(),
-            FaultKind::Delay(d) if d.is_zero() => "held back behind the next packet".into(),
-            FaultKind::Delay(d) => format!("delayed {} ms more", d.as_millis()),
-            FaultKind::Corrupt => "checksum corrupted (the receiver discards it)".into(),
+            FaultKind::Drop => t!("fault.dropped", locale = l),
+            FaultKind::Dup => t!("fault.duplicated", locale = l),
+            FaultKind::Delay(d) if d.is_zero() => t!("fault.held_back", locale = l),
+            FaultKind::Delay(d) => t!("fault.delayed", locale = l, ms = d.as_millis()),
+            FaultKind::Corrupt => t!("fault.corrupted", locale = l),
             FaultKind::Rst { toward } => {
-                format!("answered with a forged RST to the {}", toward.name())
+                t!(
+                    "fault.answered_rst",
+                    locale = l,
+                    side = i18n::side(toward, lang)
+                )
             }
         }
+        .into_owned()
     }
 }
 
@@ -121,12 +145,25 @@ pub struct Rule {
 
 impl Rule {
     pub fn describe(&self) -> String {
-        let n = if self.count == 1 {
-            "the next".to_string()
+        self.describe_in(Lang::En)
+    }
+
+    /// `wire.drop: the next 3 FIN from the client`.
+    pub fn describe_in(&self, lang: Lang) -> String {
+        let (l, what) = (lang.code(), self.on.describe_in(lang));
+        let step = self.kind.step_name();
+        if self.count == 1 {
+            t!("fault.rule_next", locale = l, step = step, what = what)
         } else {
-            format!("the next {}", self.count)
-        };
-        format!("{}: {n} {}", self.kind.step_name(), self.on.describe())
+            t!(
+                "fault.rule_next_n",
+                locale = l,
+                step = step,
+                n = self.count,
+                what = what
+            )
+        }
+        .into_owned()
     }
 }
 

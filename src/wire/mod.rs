@@ -29,9 +29,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use crate::model::Side;
+use crate::timeline::Said;
 use capture::Capture;
 use fault::{FaultKind, Rule};
 use packet::TcpSummary;
+use rust_i18n::t;
 
 /// Packets waiting on the wire beyond this are dropped (and counted): a stuck step mode or a huge
 /// delay must not grow memory without bound.
@@ -161,7 +163,7 @@ pub enum WireEvent {
     /// could not.
     Fault {
         id: Option<u64>,
-        text: String,
+        text: crate::timeline::Said,
     },
 }
 
@@ -390,7 +392,7 @@ impl Forwarder {
         }
     }
 
-    fn fault(&self, id: Option<u64>, text: String) {
+    fn fault(&self, id: Option<u64>, text: Said) {
         self.emit(WireEvent::Fault { id, text });
     }
 
@@ -431,7 +433,13 @@ impl Forwarder {
                     }
                 }
                 Ctl::Arm(rule) => {
-                    self.fault(None, format!("wire rule armed: {}", rule.describe()));
+                    self.fault(
+                        None,
+                        Said::each(|l| {
+                            t!("fault.armed", locale = l.code(), rule = rule.describe_in(l))
+                                .into_owned()
+                        }),
+                    );
                     self.rules.push((rule, 0));
                 }
                 Ctl::OnHeld(kind) => self.on_held(kind),
@@ -441,11 +449,16 @@ impl Forwarder {
                     self.blackhole[i] = Some(Instant::now() + d);
                     self.fault(
                         None,
-                        format!(
-                            "blackhole: every packet from the {} is dropped for {} ms",
-                            from.name(),
-                            d.as_millis()
-                        ),
+                        Said::each(|l| {
+                            let side = crate::i18n::side(from, l);
+                            t!(
+                                "fault.blackhole",
+                                locale = l.code(),
+                                side = side,
+                                ms = d.as_millis()
+                            )
+                            .into_owned()
+                        }),
                     );
                 }
                 Ctl::Annotate(text, sent) => self.capture.annotate(text, sent),
@@ -516,9 +529,17 @@ impl Forwarder {
         self.capture.add(id, from, wall, data.clone());
         if self.blackhole[from].is_some_and(|t| now >= t) {
             self.blackhole[from] = None;
+            let side = dir.sender();
             self.fault(
                 None,
-                format!("blackhole from the {} ended", dir.sender().name()),
+                Said::each(|l| {
+                    t!(
+                        "fault.blackhole_ended",
+                        locale = l.code(),
+                        side = crate::i18n::side(side, l)
+                    )
+                    .into_owned()
+                }),
             );
         }
         let drop = if self.blackhole[from].is_some() {
@@ -543,21 +564,31 @@ impl Forwarder {
         let fault = rule.map(|i| {
             let (r, used) = &mut self.rules[i];
             *used += 1;
-            let what = match r.count {
-                1 => r.describe(),
-                n => format!("{}, {used} of {n}", r.describe()),
-            };
-            let kind = r.kind;
-            if *used >= r.count {
+            let (rule, used) = (r.clone(), *used);
+            let text = Said::each(|l| {
+                let what = match rule.count {
+                    1 => rule.describe_in(l),
+                    n => t!(
+                        "fault.nth",
+                        locale = l.code(),
+                        rule = rule.describe_in(l),
+                        used = used,
+                        n = n
+                    )
+                    .into_owned(),
+                };
+                format!("{} ({what})", rule.kind.done_in(l))
+            });
+            if used >= rule.count {
                 self.rules.remove(i);
             }
-            (kind, what)
+            (rule.kind, text)
         });
         let mut delay = self.delay;
         let mut after: Option<Arc<[u8]>> = None;
-        if let Some((kind, rule)) = fault.clone() {
-            let text = format!("{} ({rule})", kind.done());
-            self.capture.comment(id, format!("tcp-lab wire: {text}"));
+        if let Some((kind, text)) = fault.clone() {
+            self.capture
+                .comment(id, format!("tcp-lab wire: {}", text.en));
             match kind {
                 FaultKind::Drop => {
                     self.capture.left(id, now);
@@ -592,8 +623,8 @@ impl Forwarder {
                 _ => 1 - from,
             };
             let what = match kind {
-                FaultKind::Rst { toward } => format!("forged RST to the {}", toward.name()),
-                _ => format!("duplicate of packet {id}"),
+                FaultKind::Rst { toward } => forged_rst(toward),
+                _ => duplicate_of(id),
             };
             self.inject(to, extra, what);
         }
@@ -619,15 +650,20 @@ impl Forwarder {
     }
 
     /// A packet the wire made (a duplicate, a forged RST), delivered to host `to` (0: client).
-    fn inject(&mut self, to: usize, data: Arc<[u8]>, what: String) {
+    fn inject(&mut self, to: usize, data: Arc<[u8]>, what: Said) {
         let id = self.new_id();
         let wall = SystemTime::now();
         // Injected toward host `to`: as if its peer sent it.
         self.capture.add(id, 1 - to, wall, data.clone());
         self.capture
-            .comment(id, format!("tcp-lab wire: injected: {what}"));
+            .comment(id, format!("tcp-lab wire: injected: {}", what.en));
         self.enqueue(id, to, data, wall, self.delay);
-        self.fault(Some(id), format!("injected: {what}"));
+        self.fault(
+            Some(id),
+            Said::each(|l| {
+                t!("fault.injected", locale = l.code(), what = what.in_lang(l)).into_owned()
+            }),
+        );
     }
 
     fn inject_rst(&mut self, toward: Side) {
@@ -635,18 +671,14 @@ impl Forwarder {
         match fault::forge_rst(toward, last) {
             Some(rst) => {
                 let to = usize::from(toward == Side::Server);
-                self.inject(
-                    to,
-                    Arc::from(rst),
-                    format!("forged RST to the {}", toward.name()),
-                );
+                self.inject(to, Arc::from(rst), forged_rst(toward));
             }
             None => self.fault(
                 None,
-                format!(
-                    "no RST forged: no packet of the {}'s connection crossed the wire yet",
-                    toward.name()
-                ),
+                Said::each(|l| {
+                    let side = crate::i18n::side(toward, l);
+                    t!("fault.no_rst", locale = l.code(), side = side).into_owned()
+                }),
             ),
         }
     }
@@ -654,14 +686,18 @@ impl Forwarder {
     /// Step mode's fault keys: on the packet released next.
     fn on_held(&mut self, kind: FaultKind) {
         let Some(front) = self.queue.front() else {
+            let step = kind.step_name();
             return self.fault(
                 None,
-                format!("{}: no packet is held on the wire", kind.step_name()),
+                Said::each(|l| t!("fault.none_held", locale = l.code(), step = step).into_owned()),
             );
         };
         let (id, dir, data) = (front.id, front.dir(), front.data.clone());
-        let text = format!("{} (key)", kind.done());
-        self.capture.comment(id, format!("tcp-lab wire: {text}"));
+        let text = Said::each(|l| {
+            t!("fault.by_key", locale = l.code(), done = kind.done_in(l)).into_owned()
+        });
+        self.capture
+            .comment(id, format!("tcp-lab wire: {}", text.en));
         match kind {
             FaultKind::Drop => {
                 self.queue.pop_front();
@@ -678,7 +714,7 @@ impl Forwarder {
             FaultKind::Dup => {
                 self.fault(Some(id), text);
                 let to = self.queue.front().map_or(0, |q| q.to);
-                self.inject(to, data, format!("duplicate of packet {id}"));
+                self.inject(to, data, duplicate_of(id));
                 // Right behind the original, not at the end of the line.
                 if let Some(copy) = self.queue.pop_back() {
                     self.queue.insert(1.min(self.queue.len()), copy);
@@ -688,7 +724,7 @@ impl Forwarder {
                 if self.queue.len() < 2 {
                     return self.fault(
                         Some(id),
-                        "wire.delay: no other packet is held for it to fall behind".into(),
+                        Said::each(|l| t!("fault.nothing_behind", locale = l.code()).into_owned()),
                     );
                 }
                 self.queue.swap(0, 1);
@@ -764,4 +800,21 @@ fn wait(fds: &[&OwnedFd; 3], timeout: Option<Duration>) -> [bool; 3] {
     }
     let ready = PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP;
     p.map(|p| p.revents().is_some_and(|r| r.intersects(ready)))
+}
+
+/// "forged RST to the client", in each language.
+fn forged_rst(toward: Side) -> Said {
+    Said::each(|l| {
+        t!(
+            "fault.forged_rst",
+            locale = l.code(),
+            side = crate::i18n::side(toward, l)
+        )
+        .into_owned()
+    })
+}
+
+/// "duplicate of packet 12", in each language.
+fn duplicate_of(id: u64) -> Said {
+    Said::each(|l| t!("fault.duplicate_of", locale = l.code(), id = id).into_owned())
 }
