@@ -155,7 +155,10 @@ pub fn header_in(s: &Session, what: &str, format: Format, lang: Lang) -> String 
                 policy = policy
             );
             let source = t!("header.source", locale = l, source = s.source_line_in(lang));
-            format!("{first}\n# {}\n{source}", s.facts.summary())
+            format!(
+                "{first}\n# {}\n{source}",
+                s.facts.summary_in(crate::i18n::current())
+            )
         }
         Format::Json => s.header_json(what),
     }

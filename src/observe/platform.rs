@@ -96,19 +96,25 @@ impl PlatformFacts {
 
     /// One line for headers and the status bar.
     pub fn summary(&self) -> String {
-        let mut s = format!(
-            "TIME_WAIT {}s ({})",
-            self.time_wait.as_secs(),
-            self.time_wait_source
-        );
+        self.summary_in(crate::i18n::Lang::En)
+    }
+
+    /// The same in `lang` (the facts' sources are named as the kernel names them).
+    pub fn summary_in(&self, lang: crate::i18n::Lang) -> String {
+        use rust_i18n::t;
+        let l = lang.code();
+        let mut s = t!(
+            "platform.time_wait",
+            locale = l,
+            s = self.time_wait.as_secs(),
+            source = self.time_wait_source
+        )
+        .into_owned();
         if let Some(fin) = self.fin_timeout {
-            s.push_str(&format!(
-                "; orphaned FIN_WAIT_2 {}s (net.ipv4.tcp_fin_timeout)",
-                fin.as_secs()
-            ));
+            s.push_str(&t!("platform.fin_timeout", locale = l, s = fin.as_secs()));
         }
         if let Some(r) = &self.tw_reuse {
-            s.push_str(&format!("; tcp_tw_reuse {r}"));
+            s.push_str(&t!("platform.tw_reuse", locale = l, r = r));
         }
         s
     }

@@ -429,12 +429,24 @@ impl Timeline {
             }
             WireEvent::Settings { delay, loss, step } => {
                 self.wire = Some(WireState { delay, loss, step });
-                let text = format!(
-                    "wire: delay {} ms each way, loss {loss}%, step mode {}",
-                    delay.as_millis(),
-                    if step { "on" } else { "off" }
-                );
-                self.push(at, What::Note(text.into()));
+                // Replay reads the wire's settings back from the English line.
+                let text = Said::each(|l| {
+                    let l = l.code();
+                    let mode = if step {
+                        rust_i18n::t!("wire_note.on", locale = l)
+                    } else {
+                        rust_i18n::t!("wire_note.off", locale = l)
+                    };
+                    rust_i18n::t!(
+                        "wire_note.settings",
+                        locale = l,
+                        ms = delay.as_millis(),
+                        loss = loss,
+                        mode = mode
+                    )
+                    .into_owned()
+                });
+                self.push(at, What::Note(text));
                 return;
             }
             WireEvent::Error { text } => {
