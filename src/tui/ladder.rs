@@ -296,15 +296,14 @@ fn arrow(
 ) -> (String, Style) {
     // The capture's frame number first, so the arrow can be found in Wireshark.
     // Folded copies: the count right after the flags, where a short arrow still shows it.
+    let lang = crate::i18n::current();
     let base = if copies > 0 {
-        let l = p.label();
-        format!(
-            "×{} {}",
-            copies + 1,
-            l.trim_end_matches(" (retransmission)")
-        )
+        // Folded: the count says it; the label is the first copy's, which is no retransmission.
+        let mut first = p.clone();
+        first.retransmission = false;
+        format!("×{} {}", copies + 1, first.label_in(lang))
     } else {
-        p.label()
+        p.label_in(lang)
     };
     // Frame numbers as the capture has them: a folded row spans its first copy's to its last's.
     let mut label = match (p.frame, first) {
