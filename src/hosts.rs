@@ -55,9 +55,10 @@ fn os_msg(e: &io::Error) -> String {
         .unwrap_or_default()
 }
 
-const HOW_ROOT: &str = "Run tcp-lab as root (sudo), or let your user create TUN devices in a user \
-    namespace: `sudo chmod 0666 /dev/net/tun` and allow unprivileged user namespaces \
-    (`sudo sysctl kernel.unprivileged_userns_clone=1` where that sysctl exists)";
+/// What to do when the hosts cannot be made (in the interface's language).
+fn how_root() -> String {
+    rust_i18n::t!("hosts.how_root").into_owned()
+}
 
 /// One private host: its namespace and the TUN device that is its only link.
 pub struct Host {
@@ -148,19 +149,19 @@ fn enter_user_namespace() -> Result<(), HostsError> {
             .unwrap_or_default();
         return Err(HostsError {
             what: format!("/dev/net/tun: {}{mode}", os_msg(&e)),
-            how: HOW_ROOT.to_string(),
+            how: how_root(),
         });
     }
     let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
     // Fails cleanly (EINVAL) if the process already has other threads.
     unshare(CloneFlags::CLONE_NEWUSER)
-        .map_err(|e| HostsError::os("unshare(CLONE_NEWUSER)", e.into(), HOW_ROOT))?;
+        .map_err(|e| HostsError::os("unshare(CLONE_NEWUSER)", e.into(), &how_root()))?;
     let write = |path: &str, text: String| -> Result<(), HostsError> {
         OpenOptions::new()
             .write(true)
             .open(path)
             .and_then(|mut f| f.write_all(text.as_bytes()))
-            .map_err(|e| HostsError::os(path, e, HOW_ROOT))
+            .map_err(|e| HostsError::os(path, e, &how_root()))
     };
     write("/proc/self/setgroups", "deny".into())?;
     write("/proc/self/uid_map", format!("0 {uid} 1"))?;
@@ -184,8 +185,8 @@ fn make_host(addr: Ipv4Addr) -> Result<Host, HostsError> {
             })?;
             let ns = std::fs::File::open("/proc/thread-self/ns/net")
                 .map(OwnedFd::from)
-                .map_err(|e| HostsError::os("/proc/thread-self/ns/net", e, HOW_ROOT))?;
-            let tun = open_tun().map_err(|e| HostsError::os("/dev/net/tun", e, HOW_ROOT))?;
+                .map_err(|e| HostsError::os("/proc/thread-self/ns/net", e, &how_root()))?;
+            let tun = open_tun().map_err(|e| HostsError::os("/dev/net/tun", e, &how_root()))?;
             // IPv6 would add router solicitations to the wire; the lab speaks IPv4 only.
             let _ = std::fs::write(
                 format!("/proc/sys/net/ipv6/conf/{TUN_NAME}/disable_ipv6"),
@@ -194,7 +195,7 @@ fn make_host(addr: Ipv4Addr) -> Result<Host, HostsError> {
             configure("lo", None)
                 .and_then(|_| configure(TUN_NAME, Some(addr)))
                 .map_err(|e| {
-                    HostsError::os(&format!("configuring {TUN_NAME} at {addr}"), e, HOW_ROOT)
+                    HostsError::os(&format!("configuring {TUN_NAME} at {addr}"), e, &how_root())
                 })?;
             Ok(Host { addr, ns, tun })
         })
