@@ -11,8 +11,6 @@ use std::borrow::Cow;
 use rust_i18n::t;
 use unicode_width::UnicodeWidthStr;
 
-use crate::observe::{TcpState, TimerKind};
-
 /// A language of the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Lang {
@@ -124,91 +122,66 @@ pub fn side(side: crate::model::Side, lang: Lang) -> Cow<'static, str> {
     }
 }
 
-/// What a socket in `state` is doing, in plain words (without the state's name: callers show
-/// `NAME: meaning`).
-pub fn state_meaning(state: TcpState) -> String {
-    let key = match state {
-        TcpState::Listen => "glossary.state.listen",
-        TcpState::SynSent => "glossary.state.syn_sent",
-        TcpState::SynRecv => "glossary.state.syn_recv",
-        TcpState::Established => "glossary.state.established",
-        TcpState::FinWait1 => "glossary.state.fin_wait_1",
-        TcpState::FinWait2 => "glossary.state.fin_wait_2",
-        TcpState::CloseWait => "glossary.state.close_wait",
-        TcpState::Closing => "glossary.state.closing",
-        TcpState::LastAck => "glossary.state.last_ack",
-        TcpState::TimeWait => "glossary.state.time_wait",
-        TcpState::Close => "glossary.state.closed",
-    };
-    t!(key).into_owned()
+/// The text of a narration, step, check or note: in English, as JSON and exports keep it, and
+/// when whoever wrote it said it in the interface's language too, that version, shown on screen
+/// and in text output. Reads as its English text (`Deref`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    pub en: String,
+    /// The same in another language.
+    pub local: Option<(Lang, String)>,
 }
 
-/// What "gone" means: the socket left the kernel's table.
-pub fn gone_meaning() -> String {
-    t!("glossary.gone").into_owned()
-}
+impl Said {
+    /// `text` in each language: English, and the interface's language when it is another.
+    pub fn each(text: impl Fn(Lang) -> String) -> Said {
+        let lang = current();
+        Said {
+            en: text(Lang::En),
+            local: (lang != Lang::En).then(|| (lang, text(lang))),
+        }
+    }
 
-/// The name a kernel timer goes by on screen: `kind`'s, except the timewait timer of a socket
-/// that is not in TIME_WAIT (an orphaned FIN_WAIT_2), which is `fin_timeout`.
-pub fn timer_name(kind: TimerKind, state: TcpState) -> &'static str {
-    match (kind, state) {
-        (TimerKind::TimeWait, TcpState::TimeWait) => "timewait",
-        (TimerKind::TimeWait, _) => "fin_timeout",
-        (TimerKind::ZeroWindowProbe, _) => "persist",
-        (k, _) => k.name(),
+    /// English, with `local` in `lang` beside it (none when `lang` is English).
+    pub fn with(en: impl Into<String>, lang: Lang, local: impl Into<String>) -> Said {
+        Said {
+            en: en.into(),
+            local: (lang != Lang::En).then(|| (lang, local.into())),
+        }
+    }
+
+    /// The text in `lang` when it was said in `lang`, else in English.
+    pub fn in_lang(&self, lang: Lang) -> &str {
+        match &self.local {
+            Some((l, t)) if *l == lang => t,
+            _ => &self.en,
+        }
     }
 }
 
-/// What a kernel timer of `kind` on a socket in `state` is counting down to, in plain words
-/// (the timewait timer of a FIN_WAIT_2 socket is fin_timeout).
-pub fn timer_meaning(kind: TimerKind, state: TcpState) -> String {
-    let key = match (kind, state) {
-        (TimerKind::Retransmit, _) => "glossary.timer.retransmit",
-        (TimerKind::Keepalive, _) => "glossary.timer.keepalive",
-        (TimerKind::TimeWait, TcpState::TimeWait) => "glossary.timer.timewait",
-        (TimerKind::TimeWait, _) => "glossary.timer.fin_timeout",
-        (TimerKind::ZeroWindowProbe, _) => "glossary.timer.persist",
-    };
-    t!(key).into_owned()
-}
-
-/// What 2MSL is: MSL, why twice, Linux's fixed 60 s.
-pub fn msl_meaning() -> String {
-    t!("glossary.msl").into_owned()
-}
-
-/// The glossary: every state, "gone", every timer and 2MSL, as (name, meaning) in the language
-/// in force.
-pub fn glossary() -> Vec<(&'static str, String)> {
-    use TcpState as S;
-    let mut out: Vec<(&'static str, String)> = [
-        S::Listen,
-        S::SynSent,
-        S::SynRecv,
-        S::Established,
-        S::FinWait1,
-        S::FinWait2,
-        S::CloseWait,
-        S::Closing,
-        S::LastAck,
-        S::TimeWait,
-        S::Close,
-    ]
-    .into_iter()
-    .map(|s| (s.name(), state_meaning(s)))
-    .collect();
-    out.push(("gone", gone_meaning()));
-    for (k, s) in [
-        (TimerKind::Retransmit, S::Established),
-        (TimerKind::Keepalive, S::Established),
-        (TimerKind::TimeWait, S::TimeWait),
-        (TimerKind::TimeWait, S::FinWait2),
-        (TimerKind::ZeroWindowProbe, S::Established),
-    ] {
-        out.push((timer_name(k, s), timer_meaning(k, s)));
+impl From<String> for Said {
+    fn from(en: String) -> Said {
+        Said { en, local: None }
     }
-    out.push(("2MSL", msl_meaning()));
-    out
+}
+
+impl From<&str> for Said {
+    fn from(en: &str) -> Said {
+        en.to_string().into()
+    }
+}
+
+impl std::ops::Deref for Said {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.en
+    }
+}
+
+impl PartialEq<str> for Said {
+    fn eq(&self, other: &str) -> bool {
+        self.en == other
+    }
 }
 
 #[cfg(test)]
@@ -320,33 +293,5 @@ mod tests {
         assert_eq!(pad("ab", 4), "ab  ");
         assert_eq!(pad("서버", 6), "서버  ");
         assert_eq!(pad("클라이언트", 8), "클라이언트");
-    }
-
-    #[test]
-    fn the_glossary_names_every_state_timer_and_2msl() {
-        let names: Vec<&str> = glossary().iter().map(|(n, _)| *n).collect();
-        for n in [
-            "LISTEN",
-            "SYN_SENT",
-            "SYN_RECV",
-            "ESTABLISHED",
-            "FIN_WAIT_1",
-            "FIN_WAIT_2",
-            "CLOSE_WAIT",
-            "CLOSING",
-            "LAST_ACK",
-            "TIME_WAIT",
-            "CLOSED",
-            "gone",
-            "retransmit",
-            "keepalive",
-            "timewait",
-            "fin_timeout",
-            "persist",
-            "2MSL",
-        ] {
-            assert!(names.contains(&n), "{n} missing from the glossary");
-        }
-        assert!(glossary().iter().all(|(_, m)| !m.is_empty()));
     }
 }

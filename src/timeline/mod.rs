@@ -26,67 +26,7 @@ use crate::wire::WireEvent;
 pub use diff::Change;
 use packets::{NewPacket, Packet, Status, Tracker};
 
-/// The text of a narration, step, check or note: in English, as JSON and exports keep it, and
-/// when whoever wrote it said it in the interface's language too, that version, shown on screen
-/// and in text output. Reads as its English text (`Deref`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Said {
-    pub en: String,
-    /// The same in another language.
-    pub local: Option<(crate::i18n::Lang, String)>,
-}
-
-impl Said {
-    /// `text` in each language: English, and the interface's language when it is another.
-    pub fn each(text: impl Fn(crate::i18n::Lang) -> String) -> Said {
-        let lang = crate::i18n::current();
-        Said {
-            en: text(crate::i18n::Lang::En),
-            local: (lang != crate::i18n::Lang::En).then(|| (lang, text(lang))),
-        }
-    }
-
-    /// English, with `local` in `lang` beside it (none when `lang` is English).
-    pub fn with(en: impl Into<String>, lang: crate::i18n::Lang, local: impl Into<String>) -> Said {
-        Said {
-            en: en.into(),
-            local: (lang != crate::i18n::Lang::En).then(|| (lang, local.into())),
-        }
-    }
-
-    /// The text in `lang` when it was said in `lang`, else in English.
-    pub fn in_lang(&self, lang: crate::i18n::Lang) -> &str {
-        match &self.local {
-            Some((l, t)) if *l == lang => t,
-            _ => &self.en,
-        }
-    }
-}
-
-impl From<String> for Said {
-    fn from(en: String) -> Said {
-        Said { en, local: None }
-    }
-}
-
-impl From<&str> for Said {
-    fn from(en: &str) -> Said {
-        en.to_string().into()
-    }
-}
-
-impl std::ops::Deref for Said {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.en
-    }
-}
-
-impl PartialEq<str> for Said {
-    fn eq(&self, other: &str) -> bool {
-        self.en == other
-    }
-}
+pub use crate::i18n::Said;
 
 #[derive(Debug, Clone)]
 pub struct Entry {

@@ -203,7 +203,7 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
                         " {} {}: {}",
                         crate::i18n::side(side, crate::i18n::current()),
                         o.row.state.name(),
-                        crate::i18n::state_meaning(o.row.state)
+                        crate::glossary::state_meaning(o.row.state)
                     ),
                     Style::default().add_modifier(Modifier::ITALIC),
                 ));

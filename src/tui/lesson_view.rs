@@ -17,8 +17,8 @@ pub fn state_name(s: Option<TcpState>) -> String {
 /// Why the kernel put a side in a state, for the quiz's verdict: the glossary's words.
 pub fn reason(s: Option<TcpState>) -> String {
     match s {
-        Some(st) => format!("{}: {}", st.name(), crate::i18n::state_meaning(st)),
-        None => format!("{}: {}", state_name(None), crate::i18n::gone_meaning()),
+        Some(st) => format!("{}: {}", st.name(), crate::glossary::state_meaning(st)),
+        None => format!("{}: {}", state_name(None), crate::glossary::gone_meaning()),
     }
 }
 

@@ -125,7 +125,7 @@ pub(super) fn help_popup(f: &mut Frame, area: Rect, scroll: u16) {
     let mut lines: Vec<Line> = Vec::new();
     // The keys, then a glossary of the words on screen (every state, timer and 2MSL).
     let keys = HELP.iter().map(|(k, v)| (*k, t!(*v).into_owned()));
-    let glossary = crate::i18n::glossary();
+    let glossary = crate::glossary::glossary();
     let mut push = |k: &str, v: &str| {
         for (i, part) in wrap(v, text_w).into_iter().enumerate() {
             let key = if i == 0 { k } else { "" };

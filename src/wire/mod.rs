@@ -28,8 +28,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
+use crate::i18n::Said;
 use crate::model::Side;
-use crate::timeline::Said;
 use capture::Capture;
 use fault::{FaultKind, Rule};
 use packet::TcpSummary;
@@ -163,7 +163,7 @@ pub enum WireEvent {
     /// could not.
     Fault {
         id: Option<u64>,
-        text: crate::timeline::Said,
+        text: crate::i18n::Said,
     },
 }
 
