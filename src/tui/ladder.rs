@@ -101,9 +101,11 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                             .then(|| {
                                 // Never into a dropped copy: the drop stays on its own row.
                                 rows.iter().rposition(|r| {
-                                    r.packet.and_then(|id| tl.packets().get(id)).is_some_and(|q| {
-                                        repeats(p, q) && !matches!(q.status, Status::Dropped(_))
-                                    })
+                                    r.packet
+                                        .and_then(|id| tl.packets().get(id))
+                                        .is_some_and(|q| {
+                                            repeats(p, q) && !matches!(q.status, Status::Dropped(_))
+                                        })
                                 })
                             })
                             .flatten();
