@@ -491,19 +491,12 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                     idle_timeout: None,
                     ..LabConfig::default()
                 };
-                let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
                 crate::tui::run(
                     cfg,
                     None,
                     crate::tui::Options {
-                        poll: Duration::from_millis(a.poll_ms),
-                        color,
-                        notice: None,
-                        privileged: root,
-                        source: a.source,
                         watch_only: true,
-                        lesson: None,
-                        quiz: false,
+                        ..crate::tui::Options::new(Duration::from_millis(a.poll_ms), root, a.source)
                     },
                 )
                 .await?;
@@ -511,11 +504,10 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
             }
         },
         Cmd::Replay(a) => {
-            let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
             let opts = crate::tui::replay::ReplayOptions {
                 speed: a.speed,
                 paused: a.paused,
-                color,
+                color: crate::tui::color_wanted(),
             };
             crate::tui::replay::run(&a.file, opts).await?;
             Ok(ExitCode::SUCCESS)
@@ -580,19 +572,13 @@ async fn dashboard(
         Some(s) => (cfg.in_slow_motion(s.hosts), Some(s.settings)),
         None => (cfg, None),
     };
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     crate::tui::run(
         cfg,
         wire,
         crate::tui::Options {
-            poll: Duration::from_millis(a.poll_ms),
-            color,
             notice,
-            privileged: root,
-            source: a.source,
-            watch_only: false,
-            lesson: None,
             quiz: a.quiz,
+            ..crate::tui::Options::new(Duration::from_millis(a.poll_ms), root, a.source)
         },
     )
     .await
@@ -710,38 +696,28 @@ async fn lesson(
         );
     }
     let cfg = sc.lab_config(a.port).map_err(|e| anyhow::anyhow!(e))?;
-    let mut missing = Vec::new();
+    let mut notes: Vec<String> = notice.into_iter().collect();
     let (cfg, wire, stretch) = match slow {
         Some(s) => {
-            missing = sc.apply_sysctl(&s.hosts)?;
-            let stretch = s.settings.delay * 8;
+            let lang = crate::i18n::current();
+            notes.extend(
+                sc.apply_sysctl(&s.hosts)?
+                    .iter()
+                    .map(|n| n.in_lang(lang).to_string()),
+            );
+            let stretch = s.stretch();
             (cfg.in_slow_motion(s.hosts), Some(s.settings), stretch)
         }
         None => (cfg, None, Duration::ZERO),
     };
-    let mut notes: Vec<String> = notice.into_iter().collect();
-    if !sc.sysctl.is_empty() {
-        let set: Vec<String> = sc
-            .sysctl
-            .iter()
-            .filter(|(k, _)| !missing.contains(k))
-            .map(|(k, v)| format!("{k} = {v}"))
-            .collect();
-        notes.push(format!("inside both private hosts: {}", set.join(", ")));
-    }
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     crate::tui::run(
         cfg,
         wire,
         crate::tui::Options {
-            poll: Duration::from_millis(50),
-            color,
             notice: (!notes.is_empty()).then(|| notes.join("; ")),
-            privileged: root,
-            source: SourceChoice::Auto,
-            watch_only: false,
             lesson: Some(crate::tui::lesson::Lesson::new(sc, a.quiz, stretch)),
             quiz: a.quiz,
+            ..crate::tui::Options::new(Duration::from_millis(50), root, SourceChoice::Auto)
         },
     )
     .await?;

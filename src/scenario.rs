@@ -37,6 +37,21 @@ impl Scenario {
 }
 
 impl Step {
+    /// How long its action may take: [`ACTION_TIMEOUT`] plus slow motion's `stretch`, or the
+    /// step's own `timeout` when that is longer (a connect that retries its SYN).
+    pub fn action_limit(&self, stretch: Duration) -> Duration {
+        // Checked by `Scenario::parse`: a timeout that does not parse never gets here.
+        let own = self.timeout.as_deref().and_then(|t| parse_duration(t).ok());
+        (ACTION_TIMEOUT + stretch).max(own.unwrap_or_default())
+    }
+
+    /// Whether an action's error is the failure the step's `fails` asks for.
+    pub fn expects_failure(&self, error: &str) -> bool {
+        self.fails
+            .as_ref()
+            .is_some_and(|w| error.to_lowercase().contains(&w.to_lowercase()))
+    }
+
     pub fn say_in(&self, lang: crate::i18n::Lang) -> Option<&str> {
         pick(lang, self.say.as_ref(), self.say_ko.as_ref())
     }
@@ -97,6 +112,14 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../assets/scenarios/keepalive.toml"),
     ),
 ];
+
+/// How long a step's action may take by default (slow motion adds its stretch).
+pub const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Text written over several lines in a scenario file, as one line.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
 
 /// How long a step's expectations may take by default.
 pub const DEFAULT_EXPECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -290,8 +313,33 @@ impl Scenario {
     }
 
     /// Sets the scenario's `sysctl` keys inside both private hosts (their namespaces only; the
-    /// machine's stay). Returns the keys this kernel does not have (left out).
-    pub fn apply_sysctl(&self, h: &crate::hosts::Hosts) -> anyhow::Result<Vec<String>> {
+    /// machine's stay). Returns what to tell: the settings made, and each key this kernel does
+    /// not have (left out).
+    pub fn apply_sysctl(&self, h: &crate::hosts::Hosts) -> anyhow::Result<Vec<crate::i18n::Said>> {
+        use crate::i18n::Said;
+        use rust_i18n::t;
+        if self.sysctl.is_empty() {
+            return Ok(Vec::new());
+        }
+        let missing = self.set_sysctl(h)?;
+        let set = self
+            .sysctl
+            .iter()
+            .filter(|(k, _)| !missing.contains(k))
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut notes = vec![Said::each(|l| {
+            t!("run.sysctl_set", locale = l.code(), set = set).into_owned()
+        })];
+        notes.extend(missing.iter().map(|k| {
+            Said::each(|l| t!("run.sysctl_missing", locale = l.code(), key = k).into_owned())
+        }));
+        Ok(notes)
+    }
+
+    /// Writes the `sysctl` keys in both hosts; the keys this kernel lacks.
+    fn set_sysctl(&self, h: &crate::hosts::Hosts) -> anyhow::Result<Vec<String>> {
         let mut missing = Vec::new();
         for (key, value) in &self.sysctl {
             let path = format!("/proc/sys/{}", key.replace('.', "/"));

@@ -507,7 +507,6 @@ fn a_lesson_step_with_its_marks_and_quiz_verdict() {
             Some(TcpState::TimeWait),
             Some(TcpState::FinWait2),
         ],
-        correct: 3,
         check: 0,
         chosen: Some(0),
     });

@@ -132,7 +132,6 @@ fn a_lesson_step_in_korean() {
             Some(TcpState::TimeWait),
             Some(TcpState::FinWait2),
         ],
-        correct: 3,
         check: 0,
         chosen: Some(0),
     });

@@ -140,10 +140,12 @@ async fn every_transition_of_20_connections_matches_the_tracepoint() {
                 .iter()
                 .map(|e| s.timeline.text(e))
                 .collect();
-            if mine != states {
-                std::fs::write("/tmp/trace-story.txt", story.join("\n")).unwrap();
-            }
-            assert_eq!(mine, states, "{tuple:?}");
+            assert_eq!(
+                mine,
+                states,
+                "{tuple:?}; the timeline:\n{}",
+                story.join("\n")
+            );
         }
     }
     // Microsecond states are shown as such.

@@ -10,18 +10,12 @@ use crate::i18n::{self, Lang};
 use crate::lab::{Command, EventKind};
 use crate::model::{ConnId, Side};
 use crate::observe::SourceChoice;
-use crate::scenario::{Action, Expect, Scenario, Step, StepCheck, step_checks};
+use crate::scenario::{Action, Expect, Scenario, Step, StepCheck, one_line, step_checks};
 use crate::session::{Session, Slow};
 use crate::timeline::Said;
 use rust_i18n::t;
 
 const POLL: Duration = Duration::from_millis(10);
-
-/// Narration written over several lines in a scenario file, as one line of the timeline.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The client a step acts on when it names none.
 const DEFAULT_CLIENT: &str = "a";
@@ -34,8 +28,8 @@ struct Runner<'a> {
     stretch: Duration,
     /// The TAP report, with `--format tap`.
     tap: Option<Tap>,
-    /// The step's own `timeout`, which an action may take too (a connect that retries its SYN).
-    step_timeout: Option<Duration>,
+    /// How long the step's action may take (see [`Step::action_limit`]).
+    action_limit: Duration,
 }
 
 /// A step's expectations, in the order they are checked.
@@ -168,16 +162,13 @@ async fn carry_out(
             sc.name
         );
     }
-    // Every exchange takes a round trip or more on the slow wire: stretch each wait to match.
-    let stretch = slow
-        .as_ref()
-        .map_or(Duration::ZERO, |s| s.settings.delay * 8);
+    let stretch = slow.as_ref().map_or(Duration::ZERO, Slow::stretch);
     let (hosts, wire) = match slow {
         Some(s) => (Some(s.hosts), Some(s.settings)),
         None => (None, None),
     };
     let cfg = sc.lab_config(port).map_err(|e| anyhow::anyhow!(e))?;
-    let sysctl_missing = match &hosts {
+    let sysctl_notes = match &hosts {
         Some(h) => sc.apply_sysctl(h)?,
         None => Vec::new(),
     };
@@ -198,26 +189,12 @@ async fn carry_out(
         p,
         stretch,
         tap,
-        step_timeout: None,
+        action_limit: crate::scenario::ACTION_TIMEOUT + stretch,
     };
-    if !sc.sysctl.is_empty() {
-        let set: Vec<String> = sc
-            .sysctl
-            .iter()
-            .filter(|(k, _)| !sysctl_missing.contains(k))
-            .map(|(k, v)| format!("{k} = {v}"))
-            .collect();
+    if !sysctl_notes.is_empty() {
         r.s.settle();
-        let set = set.join(", ");
-        r.s.timeline.note(
-            Instant::now(),
-            Said::each(|l| t!("run.sysctl_set", locale = l.code(), set = set).into()),
-        );
-        for k in &sysctl_missing {
-            r.s.timeline.note(
-                Instant::now(),
-                Said::each(|l| t!("run.sysctl_missing", locale = l.code(), key = k).into()),
-            );
+        for n in sysctl_notes {
+            r.s.timeline.note(Instant::now(), n);
         }
     }
     // TAP's comments are English, as its test points are.
@@ -267,16 +244,11 @@ async fn carry_out(
                     .into()
                 }),
             );
-            r.step_timeout = step
-                .timeout
-                .as_deref()
-                .map(crate::model::parse_duration)
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("step {n}: timeout: {e}"))?;
+            r.action_limit = step.action_limit(r.stretch);
             let done = r.act(&name, action).await;
             let done = match (&step.fails, done) {
                 (None, done) => done,
-                (Some(want), Err(e)) if e.to_lowercase().contains(&want.to_lowercase()) => {
+                (Some(_), Err(e)) if step.expects_failure(&e) => {
                     r.s.settle();
                     r.s.timeline.check(
                         Instant::now(),
@@ -364,7 +336,7 @@ async fn carry_out(
 impl Runner<'_> {
     /// How long an action may take: longer in slow motion, where each exchange crawls.
     fn action_timeout(&self) -> Duration {
-        (ACTION_TIMEOUT + self.stretch).max(self.step_timeout.unwrap_or_default())
+        self.action_limit
     }
 
     /// The same, as the messages say it ("5s", "9.8s").

@@ -37,6 +37,14 @@ pub struct Slow {
     pub settings: WireSettings,
 }
 
+impl Slow {
+    /// What a scenario adds to every wait: each exchange takes a round trip or more on the slow
+    /// wire.
+    pub fn stretch(&self) -> Duration {
+        self.settings.delay * 8
+    }
+}
+
 /// One sock_diag source per private host, each opened inside its namespace.
 fn both_hosts(hosts: &Hosts) -> std::io::Result<Box<dyn observe::SocketSource>> {
     let mut sources: Vec<Box<dyn observe::SocketSource>> = Vec::new();

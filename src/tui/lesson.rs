@@ -10,13 +10,11 @@ use std::time::{Duration, Instant};
 use crate::lab::{Command, EventKind};
 use crate::model::{ConnId, Side};
 use crate::observe::TcpState;
-use crate::scenario::{Action, Expect, Scenario};
+use crate::scenario::{Action, Expect, Scenario, one_line};
 use crate::session::Session;
 use crate::timeline::{Said, What};
 use rust_i18n::t;
 
-/// How long an action may take before it is marked failed (longer in slow motion).
-const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_CLIENT: &str = "a";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +38,6 @@ pub struct Question {
     pub side: Side,
     /// `None`: gone from the table.
     pub choices: Vec<Option<TcpState>>,
-    pub correct: usize,
     /// Which of the step's checks answers it.
     pub check: usize,
     /// The student's choice, once given.
@@ -234,13 +231,6 @@ impl Lesson {
             checks: Vec::new(),
             checking: None,
         };
-        let step_timeout = step
-            .timeout
-            .as_deref()
-            .map(crate::model::parse_duration)
-            .transpose()
-            .ok()
-            .flatten();
         let action = step
             .action
             .as_ref()
@@ -249,7 +239,7 @@ impl Lesson {
         if let Some((a, parsed)) = action {
             s.timeline
                 .step(now, format!("step {}: {a} ({name})", n + 1));
-            let limit = (ACTION_TIMEOUT + self.stretch).max(step_timeout.unwrap_or_default());
+            let limit = step.action_limit(self.stretch);
             match parsed.and_then(|act| self.act(&name, act, s, now)) {
                 Ok(w) => run.wait = Some((w, now + limit)),
                 Err(e) => self.action_failed(n, e, s, now),
@@ -275,7 +265,7 @@ impl Lesson {
     fn action_failed(&mut self, n: usize, e: String, s: &mut Session, now: Instant) {
         let step = &self.sc.steps[n];
         match &step.fails {
-            Some(want) if e.to_lowercase().contains(&want.to_lowercase()) => {
+            Some(_) if step.expects_failure(&e) => {
                 s.timeline.check(
                     now,
                     true,
@@ -434,7 +424,8 @@ impl Lesson {
         }
         // Checks count from the end of the action.
         let since = *run.checking.get_or_insert(now);
-        let snap = s.timeline.snapshot().cloned();
+        // Shared, not copied: the checks below ask the session for tcp_info meanwhile.
+        let snap = s.timeline.shared_snapshot();
         for (i, (e, id, limit)) in run.checks.iter().enumerate() {
             if self.log[n].checks[i].mark != Mark::Pending {
                 continue;
@@ -536,10 +527,6 @@ fn lab_outcome(
     })
 }
 
-pub(super) fn one_line(t: &str) -> String {
-    t.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// States a class is likely to confuse with `s`: the quiz's other choices.
 pub fn confusions(s: Option<TcpState>) -> [Option<TcpState>; 3] {
     use TcpState as T;
@@ -573,7 +560,6 @@ fn question(sc: &Scenario, n: usize) -> Option<Question> {
     Some(Question {
         side: e.side,
         choices,
-        correct,
         check,
         chosen: None,
     })

@@ -6,8 +6,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use rust_i18n::t;
 
-use super::lesson::{Lesson, Mark, action_text, one_line};
+use super::lesson::{Lesson, Mark, action_text};
 use crate::observe::TcpState;
+use crate::scenario::one_line;
 
 /// A state as the quiz and the pane name it.
 pub fn state_name(s: Option<TcpState>) -> String {
@@ -20,6 +21,35 @@ pub fn reason(s: Option<TcpState>) -> String {
         Some(st) => format!("{}: {}", st.name(), crate::glossary::state_meaning(st)),
         None => format!("{}: {}", state_name(None), crate::glossary::gone_meaning()),
     }
+}
+
+/// A quiz's choices on one line, the one picked marked: `▸1) FIN_WAIT_1  2) CLOSE_WAIT …`.
+pub fn choices_text(choices: &[Option<TcpState>], chosen: Option<usize>) -> String {
+    choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let pick = if chosen == Some(i) { "▸" } else { " " };
+            format!("{pick}{}) {}", i + 1, state_name(*c))
+        })
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// `✓ right! you: FIN_WAIT_2 · kernel: FIN_WAIT_2`.
+pub fn verdict_text(you: Option<TcpState>, kernel: Option<TcpState>) -> String {
+    let mark = if you == kernel {
+        t!("lesson.right")
+    } else {
+        t!("lesson.wrong")
+    };
+    t!(
+        "lesson.verdict",
+        mark = mark,
+        you = state_name(you),
+        kernel = state_name(kernel)
+    )
+    .into_owned()
 }
 
 /// Text from a scenario file, on one line and printable.
@@ -75,32 +105,9 @@ impl Lesson {
                 t!("lesson.predict", what = what, who = who).into_owned(),
                 bold,
             ));
-            let choices: Vec<String> = q
-                .choices
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let pick = if q.chosen == Some(i) { "▸" } else { " " };
-                    format!("{pick}{}) {}", i + 1, state_name(*c))
-                })
-                .collect();
-            out.push(Line::from(choices.join("  ")));
+            out.push(Line::from(choices_text(&q.choices, q.chosen)));
             if let Some((chosen, truth)) = log.verdict() {
-                let mark = if chosen == truth {
-                    t!("lesson.right")
-                } else {
-                    t!("lesson.wrong")
-                };
-                out.push(Line::styled(
-                    t!(
-                        "lesson.verdict",
-                        mark = mark,
-                        you = state_name(chosen),
-                        kernel = state_name(truth)
-                    )
-                    .into_owned(),
-                    bold,
-                ));
+                out.push(Line::styled(verdict_text(chosen, truth), bold));
                 out.push(Line::from(format!("  {}", reason(truth))));
             }
         }

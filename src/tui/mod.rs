@@ -46,6 +46,28 @@ pub struct Options {
     pub quiz: bool,
 }
 
+impl Options {
+    /// The dashboard of the lab, polling every `poll`: colour unless `NO_COLOR` is set, no
+    /// notice, no lesson, no quiz.
+    pub fn new(poll: Duration, privileged: bool, source: crate::observe::SourceChoice) -> Self {
+        Options {
+            poll,
+            color: color_wanted(),
+            notice: None,
+            privileged,
+            source,
+            watch_only: false,
+            lesson: None,
+            quiz: false,
+        }
+    }
+}
+
+/// Colour, unless `NO_COLOR` is set to something (no-color.org).
+pub fn color_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Runs the dashboard until `q`, Ctrl-C or SIGTERM. `wire`: slow motion's settings when
 /// `cfg.hosts` is set.
 pub async fn run(

@@ -272,53 +272,37 @@ fn packet_question(
     q: &super::packet_quiz::Question,
     body: Rect,
 ) {
-    use super::lesson_view::{reason, state_name};
+    use super::lesson_view::{choices_text, reason, verdict_text};
     let h = 5.min(body.height);
     let r = Rect::new(body.x, body.bottom().saturating_sub(h), body.width, h);
     let bold = Style::default().add_modifier(Modifier::BOLD);
-    let choices: Vec<String> = q
-        .choices
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let pick = if q.chosen == Some(i) { "▸" } else { " " };
-            format!("{pick}{}) {}", i + 1, state_name(*c))
-        })
-        .collect();
     let who = crate::i18n::side(q.receiver, crate::i18n::current());
     let mut lines = vec![
         Line::styled(
             t!("packet_quiz.predict", what = q.what, who = who).into_owned(),
             bold,
         ),
-        Line::from(choices.join("   ")),
+        Line::from(choices_text(&q.choices, q.chosen)),
     ];
     match (q.chosen, q.truth) {
         (None, _) => lines.push(Line::from(t!("packet_quiz.press").into_owned())),
         (Some(_), None) => lines.push(Line::from(t!("packet_quiz.released").into_owned())),
-        (Some(c), Some(truth)) => {
-            let mark = if q.choices[c] == truth {
-                t!("lesson.right")
-            } else {
-                t!("lesson.wrong")
-            };
-            let verdict = t!(
-                "lesson.verdict",
-                mark = mark,
-                you = state_name(q.choices[c]),
-                kernel = state_name(truth)
-            );
-            lines.push(Line::styled(format!("{verdict} — {}", reason(truth)), bold));
-        }
+        (Some(c), Some(truth)) => lines.push(Line::styled(
+            format!("{} — {}", verdict_text(q.choices[c], truth), reason(truth)),
+            bold,
+        )),
     }
+    let width = usize::from(r.width.saturating_sub(2));
+    let lines: Vec<Line> = lines
+        .into_iter()
+        .flat_map(|l| wrap_line(l, width))
+        .collect();
     f.render_widget(ratatui::widgets::Clear, r);
     f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(pane_block(
-                t!("packet_quiz.title", right = quiz.right, asked = quiz.asked).into_owned(),
-                true,
-            )),
+        Paragraph::new(lines).block(pane_block(
+            t!("packet_quiz.title", right = quiz.right, asked = quiz.asked).into_owned(),
+            true,
+        )),
         r,
     );
 }

@@ -59,10 +59,6 @@ impl Match {
     }
 
     /// "FIN from the client", "any packet from the server", "SYN/ACK".
-    pub fn describe(&self) -> String {
-        self.describe_in(Lang::En)
-    }
-
     pub fn describe_in(&self, lang: Lang) -> String {
         let l = lang.code();
         let what = self.flags.map_or_else(
@@ -111,10 +107,6 @@ impl FaultKind {
     }
 
     /// What happened, for the timeline and the capture: "dropped", "duplicated", ...
-    pub fn done(self) -> String {
-        self.done_in(Lang::En)
-    }
-
     pub fn done_in(self, lang: Lang) -> String {
         let l = lang.code();
         match self {
@@ -144,10 +136,6 @@ pub struct Rule {
 }
 
 impl Rule {
-    pub fn describe(&self) -> String {
-        self.describe_in(Lang::En)
-    }
-
     /// `wire.drop: the next 3 FIN from the client`.
     pub fn describe_in(&self, lang: Lang) -> String {
         let (l, what) = (lang.code(), self.on.describe_in(lang));
@@ -209,7 +197,7 @@ mod tests {
         assert!(Match::default().matches(Dir::ToClient, None));
         assert_eq!(Match::parse_flags("SYN/ACK"), Ok(SYN | ACK));
         assert!(Match::parse_flags("FIN/URG").unwrap_err().contains("URG"));
-        assert_eq!(fin.describe(), "FIN from the client");
+        assert_eq!(fin.describe_in(Lang::En), "FIN from the client");
     }
 
     #[test]
