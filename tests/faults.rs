@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{run_scenario_json, scenario, slow_motion_possible};
+use common::{run_scenario_json, scenario, slow_motion_possible, tshark_present};
 
 /// A shipped scenario's text without the step that makes its fault (or with `swap` applied).
 fn without_fault(name: &str, swap: Option<(&str, &str)>) -> String {
@@ -136,18 +136,6 @@ fn tshark_retransmissions(pcap: &str) -> Vec<(String, String)> {
             (a.to_string(), b.to_string())
         })
         .collect()
-}
-
-fn tshark_present(test: &str) -> bool {
-    if Command::new("tshark").arg("--version").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "tshark is missing in CI: .ci/run installs it"
-    );
-    eprintln!("SKIPPED {test}: tshark not installed (apt-get install tshark)");
-    false
 }
 
 #[test]

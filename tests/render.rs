@@ -478,39 +478,8 @@ fn the_send_prompt_is_a_line_editor() {
 
 #[test]
 fn a_lesson_step_with_its_marks_and_quiz_verdict() {
-    use tcp_lab::scenario::Scenario;
-    use tcp_lab::tui::lesson::{Check, Lesson, Mark, Question};
     let mut lab = Lab::new();
-    lab.client_closed_first();
-    let sc = Scenario::shipped("client-closes-first").unwrap().unwrap();
-    let mut l = Lesson::new(sc, true, Duration::ZERO);
-    // Step 3 (client.close) has run: both marks in, the class answered FIN_WAIT_1.
-    l.next = 3;
-    l.view = 2;
-    let log = &mut l.log[2];
-    log.ran = true;
-    log.checks = vec![
-        Check {
-            label: "client FIN_WAIT_2".into(),
-            mark: Mark::Held("FIN_WAIT_2".into()),
-        },
-        Check {
-            label: "server CLOSE_WAIT".into(),
-            mark: Mark::Held("CLOSE_WAIT".into()),
-        },
-    ];
-    log.question = Some(Question {
-        side: Side::Client,
-        choices: vec![
-            Some(TcpState::FinWait1),
-            Some(TcpState::CloseWait),
-            Some(TcpState::TimeWait),
-            Some(TcpState::FinWait2),
-        ],
-        check: 0,
-        chosen: Some(0),
-    });
-    lab.app.lesson = Some(l);
+    lab.lesson_after_step_3();
     let screen = lab.draw(120, 40, 3100);
     assert!(
         screen.contains("Lesson: Client closes first │ step 3 of 4 │ quiz 0/1"),

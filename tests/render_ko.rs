@@ -101,41 +101,8 @@ fn too_small_in_korean() {
 
 #[test]
 fn a_lesson_step_in_korean() {
-    use std::time::Duration;
-    use tcp_lab::model::Side;
-    use tcp_lab::observe::TcpState;
-    use tcp_lab::scenario::Scenario;
-    use tcp_lab::tui::lesson::{Check, Lesson, Mark, Question};
     let mut lab = korean();
-    lab.client_closed_first();
-    let sc = Scenario::shipped("client-closes-first").unwrap().unwrap();
-    let mut l = Lesson::new(sc, true, Duration::ZERO);
-    l.next = 3;
-    l.view = 2;
-    let log = &mut l.log[2];
-    log.ran = true;
-    log.checks = vec![
-        Check {
-            label: "client FIN_WAIT_2".into(),
-            mark: Mark::Held("FIN_WAIT_2".into()),
-        },
-        Check {
-            label: "server CLOSE_WAIT".into(),
-            mark: Mark::Held("CLOSE_WAIT".into()),
-        },
-    ];
-    log.question = Some(Question {
-        side: Side::Client,
-        choices: vec![
-            Some(TcpState::FinWait1),
-            Some(TcpState::CloseWait),
-            Some(TcpState::TimeWait),
-            Some(TcpState::FinWait2),
-        ],
-        check: 0,
-        chosen: Some(0),
-    });
-    lab.app.lesson = Some(l);
+    lab.lesson_after_step_3();
     let screen = lab.draw(120, 40, 3100);
     assert!(
         screen.contains("레슨:") && screen.contains("퀴즈 0/1"),

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{BIN, Tmux, is_root, scenario, tmux_available};
+use common::{BIN, Tmux, is_root, run_ok, scenario, tmux_available};
 
 /// A directory of its own, readable by everyone (nobody reads the recording), removed on drop.
 struct TempDir(PathBuf);
@@ -40,23 +40,9 @@ impl Drop for TempDir {
 
 /// Records client-closes-first on real loopback sockets, as a teacher would.
 fn record(dir: &TempDir) -> String {
-    let out = common::bin()
-        .args([
-            "run",
-            &scenario("client-closes-first"),
-            "--port",
-            "0",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.file("close.jsonl", &out.stdout)
+    let file = scenario("client-closes-first");
+    let json = run_ok(&["run", &file, "--port", "0", "--format", "json"]);
+    dir.file("close.jsonl", json.as_bytes())
 }
 
 /// The command tmux runs: the binary as nobody when we are root (replay needs no privilege).
@@ -96,6 +82,28 @@ fn pair(screen: &str) -> String {
         .unwrap_or_default()
 }
 
+/// → one entry at a time to the end: the pair's states come in the order of the close.
+fn step_through_the_close(t: &Tmux, total: usize) {
+    let mut seen: Vec<String> = Vec::new();
+    for k in 1..=total {
+        t.keys("Right");
+        let s = t.wait(&format!("entry {k}"), |s| entry(s).0 == k);
+        let p = pair(&s);
+        if !p.is_empty() && seen.last() != Some(&p) {
+            seen.push(p);
+        }
+    }
+    let at = |needle: &str| {
+        seen.iter()
+            .position(|p| p.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} never shown; states seen: {seen:?}"))
+    };
+    let established = at("client ESTABLISHED · server ESTABLISHED");
+    let half = at("client FIN_WAIT_2 · server CLOSE_WAIT");
+    let time_wait = at("client TIME_WAIT");
+    assert!(established < half && half < time_wait, "{seen:?}");
+}
+
 #[test]
 fn a_recording_replays_as_nobody_step_by_step_and_in_play() {
     if !tmux_available("a_recording_replays_as_nobody_step_by_step_and_in_play") {
@@ -118,24 +126,7 @@ fn a_recording_replays_as_nobody_step_by_step_and_in_play() {
     assert!(total > 20, "{s}");
 
     // → one entry at a time: the pair's states, in the order the recording has them.
-    let mut seen: Vec<String> = Vec::new();
-    for k in 1..=total {
-        t.keys("Right");
-        let s = t.wait(&format!("entry {k}"), |s| entry(s).0 == k);
-        let p = pair(&s);
-        if !p.is_empty() && seen.last() != Some(&p) {
-            seen.push(p);
-        }
-    }
-    let at = |needle: &str| {
-        seen.iter()
-            .position(|p| p.contains(needle))
-            .unwrap_or_else(|| panic!("{needle} never shown; states seen: {seen:?}"))
-    };
-    let established = at("client ESTABLISHED · server ESTABLISHED");
-    let half = at("client FIN_WAIT_2 · server CLOSE_WAIT");
-    let time_wait = at("client TIME_WAIT");
-    assert!(established < half && half < time_wait, "{seen:?}");
+    step_through_the_close(&t, total);
     let s = t.screen();
     assert!(s.contains("│ end │"), "{s}");
     // The countdown is the recorded one (60 s, as it was read), not one of this host.
@@ -161,13 +152,7 @@ fn a_recording_replays_as_nobody_step_by_step_and_in_play() {
     });
     assert!(s.contains("client TIME_WAIT"), "{s}");
 
-    t.keys("q");
-    let s = t.wait("exit", |s| s.contains("EXITED="));
-    assert!(s.contains("EXITED=0"), "{s}");
-    assert!(
-        !s.contains("RFC 793 state diagram"),
-        "alternate screen left: {s}"
-    );
+    t.quit_cleanly();
 }
 
 #[test]
@@ -341,22 +326,5 @@ fn an_exported_dashboard_session_replays_as_nobody() {
         s.contains("replay class.jsonl") && s.contains("entry 0/")
     });
     let (_, total) = entry(&s);
-    let mut seen: Vec<String> = Vec::new();
-    for k in 1..=total {
-        t.keys("Right");
-        let s = t.wait(&format!("entry {k}"), |s| entry(s).0 == k);
-        let p = pair(&s);
-        if !p.is_empty() && seen.last() != Some(&p) {
-            seen.push(p);
-        }
-    }
-    let at = |needle: &str| {
-        seen.iter()
-            .position(|p| p.contains(needle))
-            .unwrap_or_else(|| panic!("{needle} never shown; states seen: {seen:?}"))
-    };
-    let established = at("client ESTABLISHED · server ESTABLISHED");
-    let half = at("client FIN_WAIT_2 · server CLOSE_WAIT");
-    let time_wait = at("client TIME_WAIT");
-    assert!(established < half && half < time_wait, "{seen:?}");
+    step_through_the_close(&t, total);
 }

@@ -1,22 +1,13 @@
 //! `tcp-lab run --lang ko`: the text output speaks Korean, JSON stays English.
 mod common;
 
-use common::{bin, scenario};
+use common::{bin, run_ok, scenario};
 
 fn run(args: &[&str]) -> String {
     let file = scenario("client-closes-first");
-    let out = bin()
-        .args(["--lang", "ko", "run", &file, "--port", "0"])
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let mut all = vec!["--lang", "ko", "run", &file, "--port", "0"];
+    all.extend_from_slice(args);
+    run_ok(&all)
 }
 
 #[test]

@@ -5,7 +5,8 @@ mod common;
 use std::process::Command;
 
 use common::{
-    BIN, as_nobody, run_scenario_json, scenario, slow_motion_possible, unprivileged_path_testable,
+    BIN, as_nobody, run_scenario_json, scenario, slow_motion_possible, tshark_present,
+    unprivileged_path_testable,
 };
 use serde_json::Value;
 
@@ -105,14 +106,7 @@ fn pcap_export_reads_back_in_tshark() {
     if !slow_motion_possible("pcap_export_reads_back_in_tshark") {
         return;
     }
-    if Command::new("tshark").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tshark is missing in CI: .ci/run installs it"
-        );
-        eprintln!(
-            "SKIPPED pcap_export_reads_back_in_tshark: tshark not installed (apt-get install tshark)"
-        );
+    if !tshark_present("pcap_export_reads_back_in_tshark") {
         return;
     }
     let file = std::env::temp_dir().join(format!("tcp-lab-test-{}.pcapng", std::process::id()));

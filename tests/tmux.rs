@@ -64,9 +64,7 @@ fn a_student_walks_through_the_four_way_close() {
     assert!((50..=60).contains(&secs), "countdown {secs}s in {line:?}");
     assert!(line.contains("2MSL"), "{line}");
 
-    t.keys("q");
-    let s = t.wait("exit", |s| s.contains("EXITED="));
-    assert!(s.contains("EXITED=0"), "{s}");
+    t.quit_cleanly();
     // Raw mode was left (the terminal is canonical again) and so was the alternate screen.
     let s = t.wait("the terminal mode", |s| s.contains("MODE="));
     assert!(s.contains("MODE=icanon"), "{s}");

@@ -120,22 +120,25 @@ pub fn scenario(name: &str) -> String {
     )
 }
 
+/// Runs the binary with `args`; asserts it exited 0 and returns its stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{args:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Runs a shipped scenario on port 0 with `--format json` (plus `extra`); asserts it passed and
 /// returns its JSON lines.
 pub fn run_scenario_json(name: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let file = scenario(name);
-    let out = bin()
-        .args(["run", &file, "--port", "0", "--format", "json"])
-        .args(extra)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let mut args = vec!["run", &file, "--port", "0", "--format", "json"];
+    args.extend_from_slice(extra);
+    run_ok(&args)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
@@ -277,9 +280,38 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// Presses q; the command tmux runs must `echo EXITED=$?` after the binary. Asserts it exited
+    /// 0 and left the alternate screen.
+    pub fn quit_cleanly(&self) -> String {
+        self.keys("q");
+        let s = self.wait("exit", |s| s.contains("EXITED="));
+        assert!(s.contains("EXITED=0"), "{s}");
+        assert!(
+            !s.contains("RFC 793 state diagram"),
+            "alternate screen left: {s}"
+        );
+        s
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         // The whole private server goes, with its socket.
         let _ = self.cmd().arg("kill-server").status();
     }
+}
+
+/// Whether tshark is here to read captures back; in CI (`CI=true`) it must be (.ci/run installs
+/// it), elsewhere a missing one skips `test` with a line saying so.
+pub fn tshark_present(test: &str) -> bool {
+    if Command::new("tshark").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "tshark is missing in CI: .ci/run installs it"
+    );
+    eprintln!("SKIPPED {test}: tshark not installed (apt-get install tshark)");
+    false
 }

@@ -218,6 +218,43 @@ impl Lab {
         self.kernel(4010, &[(Side::Client, TcpState::TimeWait, Some(42_300))]);
     }
 
+    /// The lesson client-closes-first after its step 3 (client.close) ran: both marks in, the
+    /// class answered FIN_WAIT_1 (the kernel says FIN_WAIT_2), over the client-closed-first lab.
+    pub fn lesson_after_step_3(&mut self) {
+        use tcp_lab::scenario::Scenario;
+        use tcp_lab::tui::lesson::{Check, Lesson, Mark, Question};
+        self.client_closed_first();
+        let sc = Scenario::shipped("client-closes-first").unwrap().unwrap();
+        let mut l = Lesson::new(sc, true, Duration::ZERO);
+        // Step 3 (client.close) has run: both marks in, the class answered FIN_WAIT_1.
+        l.next = 3;
+        l.view = 2;
+        let log = &mut l.log[2];
+        log.ran = true;
+        log.checks = vec![
+            Check {
+                label: "client FIN_WAIT_2".into(),
+                mark: Mark::Held("FIN_WAIT_2".into()),
+            },
+            Check {
+                label: "server CLOSE_WAIT".into(),
+                mark: Mark::Held("CLOSE_WAIT".into()),
+            },
+        ];
+        log.question = Some(Question {
+            side: Side::Client,
+            choices: vec![
+                Some(TcpState::FinWait1),
+                Some(TcpState::CloseWait),
+                Some(TcpState::TimeWait),
+                Some(TcpState::FinWait2),
+            ],
+            check: 0,
+            chosen: Some(0),
+        });
+        self.app.lesson = Some(l);
+    }
+
     pub fn draw(&self, w: u16, h: u16, now_ms: u64) -> String {
         screen(w, h, &self.app, &self.tl, at(self.t0, now_ms))
     }
