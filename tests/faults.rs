@@ -3,9 +3,7 @@
 //! by tshark shows the retransmissions where the scenario says they happen.
 mod common;
 
-use std::process::Command;
-
-use common::{run_scenario_json, scenario, slow_motion_possible, tshark_present};
+use common::{run_scenario_json, scenario, slow_motion_possible, tshark_fields, tshark_present};
 
 /// A shipped scenario's text without the step that makes its fault (or with `swap` applied).
 fn without_fault(name: &str, swap: Option<(&str, &str)>) -> String {
@@ -109,32 +107,10 @@ fn keepalive() {
 
 /// Frames tshark flags as retransmissions: (source address, flags as 12 positions).
 fn tshark_retransmissions(pcap: &str) -> Vec<(String, String)> {
-    let out = Command::new("tshark")
-        .args([
-            "-r",
-            pcap,
-            "-Y",
-            "tcp.analysis.retransmission",
-            "-T",
-            "fields",
-            "-e",
-            "ip.src",
-            "-e",
-            "tcp.flags.str",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let (a, b) = l.split_once('\t').unwrap_or((l, ""));
-            (a.to_string(), b.to_string())
-        })
+    let filter = Some("tcp.analysis.retransmission");
+    tshark_fields(pcap, filter, &["ip.src", "tcp.flags.str"])
+        .into_iter()
+        .map(|f| (f[0].clone(), f.get(1).cloned().unwrap_or_default()))
         .collect()
 }
 

@@ -5,8 +5,8 @@ mod common;
 use std::process::Command;
 
 use common::{
-    BIN, as_nobody, run_scenario_json, scenario, slow_motion_possible, tshark_present,
-    unprivileged_path_testable,
+    BIN, as_nobody, run_scenario_json, scenario, slow_motion_possible, tshark_fields,
+    tshark_present, unprivileged_path_testable,
 };
 use serde_json::Value;
 
@@ -112,32 +112,12 @@ fn pcap_export_reads_back_in_tshark() {
     let file = std::env::temp_dir().join(format!("tcp-lab-test-{}.pcapng", std::process::id()));
     let f = file.to_str().unwrap();
     run_scenario_json("client-closes-first", &["--slow", "50ms", "--pcap", f]);
-    let out = Command::new("tshark")
-        .args([
-            "-r",
-            f,
-            "-T",
-            "fields",
-            "-e",
-            "ip.src",
-            "-e",
-            "tcp.flags.str",
-            "-e",
-            "tcp.len",
-        ])
-        .output()
-        .unwrap();
+    let read = tshark_fields(f, None, &["ip.src", "tcp.flags.str", "tcp.len"]);
     let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // tcp.flags.str is 12 flag positions, e.g. "·······A···F"; name each row by its set flags.
-    let rows: Vec<(String, String, u32)> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
+    let rows: Vec<(String, String, u32)> = read
+        .iter()
+        .map(|f| {
             let bits: Vec<char> = f[1].chars().collect();
             let mut names = Vec::new();
             for (i, n) in [(10, "SYN"), (11, "FIN"), (9, "RST"), (8, "PSH"), (7, "ACK")] {

@@ -315,3 +315,26 @@ pub fn tshark_present(test: &str) -> bool {
     eprintln!("SKIPPED {test}: tshark not installed (apt-get install tshark)");
     false
 }
+
+/// tshark's reading of a capture: one row per frame (those `filter` keeps, when given), the
+/// `fields` in order.
+pub fn tshark_fields(pcap: &str, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-r", pcap, "-T", "fields"]);
+    if let Some(f) = filter {
+        cmd.args(["-Y", f]);
+    }
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
