@@ -21,9 +21,12 @@ type Tuple = (SocketAddr, SocketAddr);
 /// connecting socket's first event has port 0, so sockets are followed by kernel address until
 /// their CLOSE; that CLOSE (the table's "gone", or the hand-over to TIME_WAIT) is not a state.
 fn by_socket(events: &[TraceEvent]) -> HashMap<Tuple, Vec<TcpState>> {
+    // Each read sorts its own batch; a CPU slow to publish may put an earlier event in a later one.
+    let mut events = events.to_vec();
+    events.sort_by_key(|e| e.ts_ns);
     let mut life: HashMap<u64, (Option<Tuple>, Vec<TcpState>)> = HashMap::new();
     let mut out = HashMap::new();
-    for e in events {
+    for e in &events {
         let entry = life.entry(e.skaddr).or_default();
         if e.local.port() != 0 {
             entry.0 = Some((unmap(e.local), unmap(e.remote)));
@@ -48,6 +51,28 @@ async fn every_transition_of_20_connections_matches_the_tracepoint() {
         );
         return;
     }
+    // The reference is a second reader of the same tracepoint. Once in a CI run it received 198
+    // of the 200 events (none reported lost), so it knew 39 sockets whole: a run whose reference
+    // is incomplete cannot judge tcp-lab and is run again; tcp-lab must be exact in every run
+    // the reference saw whole.
+    let mut incomplete = Vec::new();
+    for _ in 0..3 {
+        match twenty_connections().await {
+            Ok(()) => {
+                if !incomplete.is_empty() {
+                    eprintln!("runs repeated for an incomplete reference: {incomplete:#?}");
+                }
+                return;
+            }
+            Err(why) => incomplete.push(why),
+        }
+    }
+    panic!("the reference reader was incomplete in 3 runs out of 3: {incomplete:#?}");
+}
+
+/// 20 connections closed by the client; Err when the reference reader did not see all 40
+/// sockets' lives, panics when tcp-lab's timeline disagrees with a complete reference.
+async fn twenty_connections() -> Result<(), String> {
     let cfg = LabConfig {
         port: 0,
         policy: ClosePolicy::Auto,
@@ -103,13 +128,14 @@ async fn every_transition_of_20_connections_matches_the_tracepoint() {
             break (ours, theirs);
         }
     };
-    assert_eq!(
-        theirs.len(),
-        40,
-        "the tracepoint saw 20 clients and 20 server sides ({} events lost by the test's reader; {} events read)",
-        independent.lost(),
-        raw.len()
-    );
+    if theirs.len() != 40 {
+        return Err(format!(
+            "the reference saw {} whole socket lives of 40 ({} events read of 200, {} reported lost); its events:\n{raw:#?}",
+            theirs.len(),
+            raw.len(),
+            independent.lost(),
+        ));
+    }
     use TcpState::*;
     for (tuple, states) in &theirs {
         let mine = ours
@@ -167,6 +193,7 @@ async fn every_transition_of_20_connections_matches_the_tracepoint() {
             .any(|e| matches!(&e.what, What::Lab(EventKind::Error { .. }))),
         "no lab errors"
     );
+    Ok(())
 }
 
 #[test]
