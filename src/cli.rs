@@ -131,10 +131,8 @@ impl SlowArgs {
 fn parse_delay(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d > crate::wire::MAX_DELAY {
-        return Err(format!(
-            "{s}: at most {}s each way",
-            crate::wire::MAX_DELAY.as_secs()
-        ));
+        let max = crate::wire::MAX_DELAY.as_secs();
+        return Err(t!("value.delay_too_long", value = s, max = max).into_owned());
     }
     Ok(d)
 }
@@ -142,7 +140,7 @@ fn parse_delay(s: &str) -> Result<Duration, String> {
 fn parse_loss(s: &str) -> Result<f64, String> {
     match s.trim().trim_end_matches('%').parse::<f64>() {
         Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?}: give a percentage from 0 to 100")),
+        _ => Err(t!("value.bad_percent", value = format!("{s:?}")).into_owned()),
     }
 }
 
@@ -353,8 +351,10 @@ pub struct RunArgs {
 
 pub fn main() -> ExitCode {
     big_blocks_back_to_the_system();
-    let cli = Cli::parse_from(crate::i18n::lang_flag_last(std::env::args_os()));
-    crate::i18n::init(cli.lang);
+    let args: Vec<_> = std::env::args_os().collect();
+    // The language first: clap writes --help and usage errors in it.
+    let lang = crate::i18n::init(crate::cli_help::lang_in_args(&args));
+    let cli = crate::cli_help::parse(crate::i18n::lang_flag_last(args), lang);
     // Privilege is asked once, here, and passed down.
     let root = crate::model::is_root();
     // Namespaces first: an unprivileged user namespace needs a process with one thread.

@@ -1,5 +1,6 @@
 //! The interface's language: English or Korean. Every string tcp-lab writes for people lives in
-//! `locales/en.yml` and `locales/ko.yml` (rust-i18n compiles both into the binary); code names
+//! `locales/en.yml` and `locales/ko.yml` (rust-i18n compiles both into the binary; `--help` and
+//! usage errors in Korean are in `locales/cli.ko.yml`, see `cli_help`); code names
 //! them by key with `t!`. Kernel state names (ESTABLISHED, TIME_WAIT…), flag names, and JSON
 //! field names and values never change with the language: JSON is always English.
 //!
@@ -72,7 +73,11 @@ pub fn lang_flag_last(
             rest.push(a);
         }
     }
-    rest.extend(lang);
+    // `tcp-lab help run --lang ko` would ask for help on a command named --lang: the language is
+    // read before clap parses (cli_help::lang_in_args), so the help command goes without it.
+    if rest.get(1).is_none_or(|a| a != "help") {
+        rest.extend(lang);
+    }
     rest
 }
 
@@ -230,6 +235,8 @@ mod tests {
             .into_iter()
             .map(|(k, _)| k.into_owned())
             .filter(|k| !k.starts_with('_'))
+            // The command line's English is clap's, from cli.rs (see cli_help).
+            .filter(|k| !k.starts_with("cli."))
             .collect()
     }
 
@@ -281,6 +288,10 @@ mod tests {
         assert_eq!(
             lang_flag_last(v(&["tcp-lab", "--lang=ko", "run", "x.toml"])),
             v(&["tcp-lab", "run", "x.toml", "--lang=ko"])
+        );
+        assert_eq!(
+            lang_flag_last(v(&["tcp-lab", "--lang", "ko", "help", "run"])),
+            v(&["tcp-lab", "help", "run"])
         );
         assert_eq!(
             lang_flag_last(v(&["tcp-lab", "client", "--", "--lang", "ko"])),

@@ -5,6 +5,7 @@
 //! [`session`] → front ends ([`headless`], [`tui`]) → [`cli`].
 
 pub mod cli;
+pub mod cli_help;
 pub mod glossary;
 pub mod headless;
 pub mod hosts;

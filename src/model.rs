@@ -54,21 +54,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = (&t[..split], t[split..].trim());
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration: write e.g. 500ms, 1.5s or 2m"))?;
+    let v: f64 = num.parse().map_err(|_| {
+        rust_i18n::t!("value.not_a_duration", value = format!("{s:?}")).into_owned()
+    })?;
     let secs = match unit {
         "ms" => v / 1000.0,
         "s" | "sec" => v,
         "m" | "min" => v * 60.0,
         "" => {
-            return Err(format!(
-                "{s:?} needs a unit: write {num}ms or {num}s (ms, s or m)"
-            ));
+            return Err(
+                rust_i18n::t!("value.needs_unit", value = format!("{s:?}"), num = num).into_owned(),
+            );
         }
-        _ => return Err(format!("{s:?}: the unit must be ms, s or m")),
+        _ => return Err(rust_i18n::t!("value.bad_unit", value = format!("{s:?}")).into_owned()),
     };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| rust_i18n::t!("value.out_of_range", value = format!("{s:?}")).into_owned())
 }
 
 /// Text from a peer made safe for a terminal: every control character (C0, DEL, C1) and every

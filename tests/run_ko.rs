@@ -96,3 +96,59 @@ fn errors_in_korean() {
         "{e}"
     );
 }
+
+/// `--help` and usage errors follow the language too: `--lang ko`, or a Korean locale.
+#[test]
+fn help_and_usage_errors_in_korean() {
+    let help = run_ok(&["--lang", "ko", "watch", "--help"]);
+    assert!(help.contains("사용법: tcp-lab watch"), "{help}");
+    assert!(help.contains("지켜볼 포트"), "{help}");
+    assert!(help.contains("[기본값: 5s]"), "{help}");
+    assert!(help.contains("예:\n"), "{help}");
+    for english in ["Usage:", "Options:", "Examples:", "[default:"] {
+        assert!(!help.contains(english), "{english} in {help}");
+    }
+    // From the environment, as a Korean desktop sets it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcp-lab"))
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "ko_KR.UTF-8")
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("명령:") && text.contains("옵션:"), "{text}");
+
+    let refused = |args: &[&str]| {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&["--lang", "ko", "--slow", "99s"]);
+    assert!(
+        err.starts_with("오류: --slow [<DELAY>]에 잘못된 값 '99s': 99s: 한 방향에 최대 10초"),
+        "{err}"
+    );
+    let err = refused(&["--lang", "ko", "replay", "x.jsonl", "--speed", "3"]);
+    assert!(
+        err.contains("속도는 0.25, 0.5, 1, 2, 4, 8, 16 중 하나입니다"),
+        "{err}"
+    );
+    let err = refused(&[
+        "--lang",
+        "ko",
+        "watch",
+        "--port",
+        "1",
+        "--alert",
+        "close_wait",
+    ]);
+    assert!(err.contains("STATE>N [for 시간]으로 쓰세요"), "{err}");
+    // English stays clap's own.
+    let err = refused(&["--port", "abc"]);
+    assert!(
+        err.starts_with("error: invalid value 'abc' for '--port <PORT>'"),
+        "{err}"
+    );
+}

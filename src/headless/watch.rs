@@ -28,15 +28,14 @@ pub struct Alert {
 impl Alert {
     /// `STATE>N`, `STATE>=N`, optionally ` for DURATION`.
     pub fn parse(s: &str) -> Result<Alert, String> {
-        let usage = || {
-            format!(
-                "--alert {s:?}: write STATE>N [for DURATION], e.g. 'close_wait>100 for 30s' or 'time_wait>=20000'"
-            )
-        };
+        let usage = || rust_i18n::t!("value.alert_usage", value = format!("{s:?}")).into_owned();
         let (rule, held) = match s.split_once(" for ") {
             Some((r, d)) => (
                 r,
-                parse_duration(d).map_err(|e| format!("--alert {s:?}: {e}"))?,
+                parse_duration(d).map_err(|e| {
+                    rust_i18n::t!("value.alert_duration", value = format!("{s:?}"), error = e)
+                        .into_owned()
+                })?,
             ),
             None => (s, Duration::ZERO),
         };

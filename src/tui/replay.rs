@@ -349,10 +349,10 @@ pub fn parse_speed(s: &str) -> Result<f64, String> {
         .trim()
         .trim_end_matches(['x', '×'])
         .parse()
-        .map_err(|_| format!("{s:?}: give a speed such as 0.25, 1, 2 or 16"))?;
+        .map_err(|_| rust_i18n::t!("value.bad_speed", value = format!("{s:?}")).into_owned())?;
     SPEEDS
         .iter()
         .copied()
         .find(|x| (x - v).abs() < 1e-9)
-        .ok_or_else(|| format!("{s}: the speeds are 0.25, 0.5, 1, 2, 4, 8 and 16"))
+        .ok_or_else(|| rust_i18n::t!("value.speeds", value = s).into_owned())
 }

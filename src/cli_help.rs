@@ -1,0 +1,443 @@
+//! The command line's `--help` and usage errors in the interface's language. English is clap's,
+//! from the doc comments in `cli.rs`; Korean comes from `locales/cli.ko.yml`, laid over the same
+//! command tree, so a translator edits one file and a new option without Korean fails a test.
+//!
+//! The language must be known before clap parses (it writes `--help` and its errors itself), so
+//! `--lang` is read from the raw arguments first ([`lang_in_args`]).
+
+use std::borrow::Cow;
+use std::ffi::OsString;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Arg, Command, CommandFactory, FromArgMatches};
+use rust_i18n::t;
+
+use crate::cli::Cli;
+use crate::i18n::Lang;
+
+/// The language `--lang` names in `args`, when it names one (a bad value is left for clap to
+/// report once the language is known).
+pub fn lang_in_args(args: &[OsString]) -> Option<Lang> {
+    let mut it = args.iter().filter_map(|a| a.to_str());
+    let mut found = None;
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        let value = match a.strip_prefix("--lang") {
+            Some("") => it.next(),
+            Some(v) => v.strip_prefix('='),
+            None => None,
+        };
+        if let Some(v) = value {
+            found = <Lang as clap::ValueEnum>::from_str(v, true).ok().or(found);
+        }
+    }
+    found
+}
+
+/// The parsed command line, or the process ends as clap ends it: help and version on stdout
+/// with status 0, a usage error on stderr with status 2, in the interface's language.
+pub fn parse(args: Vec<OsString>, lang: Lang) -> Cli {
+    let mut cmd = command(lang);
+    let parsed = cmd
+        .try_get_matches_from_mut(args)
+        .and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
+    match parsed {
+        Ok(cli) => cli,
+        Err(e) if lang == Lang::En || !is_usage_error(e.kind()) => e.exit(),
+        Err(e) => {
+            eprintln!("{}", korean_error(&e));
+            std::process::exit(2)
+        }
+    }
+}
+
+/// The command tree with its texts in `lang`.
+pub fn command(lang: Lang) -> Command {
+    let mut cmd = Cli::command();
+    if lang == Lang::En {
+        return cmd;
+    }
+    // Built first, so the generated --help/--version flags, the help subcommand and the global
+    // --lang copied into every subcommand are there to translate.
+    cmd.build();
+    localize(cmd, "cli", lang)
+}
+
+fn is_usage_error(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    )
+}
+
+/// A catalogue text, when the catalogue has one for `key` in `lang`.
+fn text(key: &str, lang: Lang) -> Option<String> {
+    let s = t!(key, locale = lang.code());
+    (s != key).then(|| s.into_owned())
+}
+
+/// The key of an argument's text: the command's own, else the one shared by every command.
+fn arg_text(path: &str, id: &str, lang: Lang) -> Option<String> {
+    match id {
+        "help" => text("cli.builtin.help", lang),
+        "version" => text("cli.builtin.version", lang),
+        _ => {
+            text(&format!("{path}.arg.{id}"), lang).or_else(|| text(&format!("cli.arg.{id}"), lang))
+        }
+    }
+}
+
+fn localize(cmd: Command, path: &str, lang: Lang) -> Command {
+    let heading = |k: &str| text(&format!("cli.heading.{k}"), lang).unwrap_or_default();
+    let usage = heading("usage");
+    let mut cmd = cmd
+        .help_template(format!(
+            "{{before-help}}{{about-with-newline}}\n{usage} {{usage}}\n\n{{all-args}}{{after-help}}"
+        ))
+        .subcommand_help_heading(heading("commands"))
+        .subcommand_value_name(heading("command_value"));
+    if let Some(s) = text(&format!("{path}.about"), lang) {
+        cmd = cmd.about(s);
+    }
+    // A long_about or after_help without a translation would leave English on a Korean screen:
+    // the test below requires one wherever clap has one.
+    cmd = match text(&format!("{path}.long_about"), lang) {
+        Some(s) => cmd.long_about(s),
+        None => cmd.long_about(None::<&str>),
+    };
+    if cmd.get_after_help().is_some() {
+        cmd = match text(&format!("{path}.after_help"), lang) {
+            Some(s) => cmd.after_help(s),
+            None => cmd.after_help(None::<&str>),
+        };
+    }
+    let (options, arguments) = (heading("options"), heading("arguments"));
+    cmd = cmd.mut_args(|a| {
+        let id = a.get_id().as_str().to_string();
+        let heading = if a.is_positional() {
+            arguments.clone()
+        } else {
+            options.clone()
+        };
+        let a = a.help_heading(heading);
+        match arg_text(path, &id, lang) {
+            Some(help) => with_values(a, help, lang),
+            None => a,
+        }
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(&name, |s| {
+            if name == "help" {
+                return match text("cli.builtin.help_command", lang) {
+                    Some(about) => s.about(about),
+                    None => s,
+                };
+            }
+            localize(s, &format!("{path}.{name}"), lang)
+        });
+    }
+    cmd
+}
+
+/// `help` with the default and the choices clap would have added in English, in `lang`.
+fn with_values(a: Arg, mut help: String, lang: Lang) -> Arg {
+    let takes_value = a.get_action().takes_values();
+    let defaults: Vec<String> = a
+        .get_default_values()
+        .iter()
+        .map(|v| v.to_string_lossy().into_owned())
+        .collect();
+    let choices: Vec<String> = a
+        .get_possible_values()
+        .iter()
+        .filter(|p| !p.is_hide_set())
+        .map(|p| p.get_name().to_string())
+        .collect();
+    let mut a = a;
+    if takes_value && !choices.is_empty() && !a.is_hide_possible_values_set() {
+        let values = text("cli.heading.values", lang).unwrap_or_default();
+        help.push_str(&format!(" [{values}: {}]", choices.join(", ")));
+        a = a.hide_possible_values(true);
+    }
+    if takes_value && !defaults.is_empty() && !a.is_hide_default_value_set() {
+        let default = text("cli.heading.default", lang).unwrap_or_default();
+        help.push_str(&format!(" [{default}: {}]", defaults.join(", ")));
+        a = a.hide_default_value(true);
+    }
+    a.help(help).long_help(None::<&str>)
+}
+
+/// One context value as text (an argument, a value, or a list of them).
+fn context(e: &clap::Error, kind: ContextKind) -> Option<String> {
+    match e.get(kind)? {
+        ContextValue::String(s) => Some(s.clone()),
+        ContextValue::Strings(v) => Some(v.join(", ")),
+        ContextValue::StyledStr(s) => Some(s.to_string()),
+        ContextValue::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Why a value was refused: tcp-lab's own parsers already speak the interface's language; a
+/// number that does not parse is said in Korean, anything else as the parser said it.
+fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
+    use std::num::IntErrorKind::*;
+    let code = Lang::Ko.code();
+    match e
+        .downcast_ref::<std::num::ParseIntError>()
+        .map(|p| p.kind())
+    {
+        Some(Empty) => t!("cli.error.empty", locale = code).into_owned(),
+        Some(PosOverflow) => t!("cli.error.too_large", locale = code).into_owned(),
+        Some(NegOverflow) => t!("cli.error.too_small", locale = code).into_owned(),
+        Some(_) => t!("cli.error.not_a_number", locale = code).into_owned(),
+        // clap's ranged integers say "70000 is not in 0..=65535".
+        None => match e.to_string().split_once(" is not in ") {
+            Some((value, range)) => t!(
+                "cli.error.not_in_range",
+                locale = code,
+                value = value,
+                range = range
+            )
+            .into_owned(),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// A usage error the way clap lays it out (error line, usage, where to read more), in Korean.
+fn korean_error(e: &clap::Error) -> String {
+    let lang = Lang::Ko;
+    let code = lang.code();
+    let get = |k| context(e, k).unwrap_or_default();
+    let arg = get(ContextKind::InvalidArg);
+    let value = get(ContextKind::InvalidValue);
+    let mut line: Cow<str> = match e.kind() {
+        ErrorKind::InvalidValue => match context(e, ContextKind::ValidValue) {
+            Some(choices) if !value.is_empty() => t!(
+                "cli.error.invalid_value_choices",
+                locale = code,
+                arg = arg,
+                value = value,
+                choices = choices
+            ),
+            _ if value.is_empty() => t!("cli.error.missing_value", locale = code, arg = arg),
+            _ => t!(
+                "cli.error.invalid_value",
+                locale = code,
+                arg = arg,
+                value = value
+            ),
+        },
+        ErrorKind::ValueValidation => {
+            let why = std::error::Error::source(e)
+                .map(|s| format!(": {}", source_text(s)))
+                .unwrap_or_default();
+            let l = t!(
+                "cli.error.invalid_value",
+                locale = code,
+                arg = arg,
+                value = value
+            );
+            format!("{l}{why}").into()
+        }
+        ErrorKind::UnknownArgument => t!("cli.error.unknown_argument", locale = code, arg = arg),
+        ErrorKind::InvalidSubcommand => {
+            let name = get(ContextKind::InvalidSubcommand);
+            t!("cli.error.unknown_command", locale = code, name = name)
+        }
+        ErrorKind::ArgumentConflict => {
+            let other = get(ContextKind::PriorArg);
+            t!(
+                "cli.error.conflict",
+                locale = code,
+                arg = arg,
+                other = other
+            )
+        }
+        ErrorKind::MissingRequiredArgument => {
+            let missing = get(ContextKind::InvalidArg);
+            let l = t!("cli.error.missing_required", locale = code);
+            format!("{l}\n  {}", missing.replace(", ", "\n  ")).into()
+        }
+        ErrorKind::TooManyValues => {
+            t!(
+                "cli.error.too_many_values",
+                locale = code,
+                arg = arg,
+                value = value
+            )
+        }
+        ErrorKind::TooFewValues | ErrorKind::WrongNumberOfValues => {
+            t!("cli.error.missing_value", locale = code, arg = arg)
+        }
+        ErrorKind::NoEquals => t!("cli.error.no_equals", locale = code, arg = arg),
+        ErrorKind::InvalidUtf8 => t!("cli.error.invalid_utf8", locale = code),
+        // Anything else (I/O while printing, a formatting error): clap's own words.
+        _ => return e.to_string(),
+    };
+    let suggested = context(e, ContextKind::SuggestedSubcommand)
+        .or_else(|| context(e, ContextKind::SuggestedArg))
+        .or_else(|| context(e, ContextKind::SuggestedValue));
+    if let Some(s) = suggested {
+        let hint = t!("cli.error.suggest", locale = code, name = s);
+        line = format!("{line}\n\n  {hint}").into();
+    }
+    let prefix = t!("cli.error.prefix", locale = code);
+    let mut out = format!("{prefix} {line}");
+    if let Some(usage) = context(e, ContextKind::Usage) {
+        // clap's usage begins with its English heading.
+        let heading = text("cli.heading.usage", lang).unwrap_or_default();
+        let usage = usage.trim_start_matches("Usage:").trim_start();
+        out.push_str(&format!("\n\n{heading} {usage}"));
+    }
+    let more = t!("cli.error.more", locale = code, help = "--help");
+    out.push_str(&format!("\n\n{more}"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn os(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn lang_is_found_before_clap_parses() {
+        assert_eq!(
+            lang_in_args(&os(&["tcp-lab", "--lang", "ko"])),
+            Some(Lang::Ko)
+        );
+        assert_eq!(
+            lang_in_args(&os(&["tcp-lab", "run", "x", "--lang=ko"])),
+            Some(Lang::Ko)
+        );
+        assert_eq!(lang_in_args(&os(&["tcp-lab", "--lang", "xx"])), None);
+        assert_eq!(lang_in_args(&os(&["tcp-lab", "--", "--lang", "ko"])), None);
+        assert_eq!(
+            lang_in_args(&os(&["tcp-lab", "--lang", "ko", "--lang", "en"])),
+            Some(Lang::En)
+        );
+    }
+
+    /// Every command and argument clap shows has Korean text, and every Korean key names
+    /// something that exists (a renamed option would otherwise keep a dead translation).
+    #[test]
+    fn every_command_and_option_has_korean_help() {
+        let mut missing = Vec::new();
+        let mut used = BTreeSet::new();
+        fn walk(c: &Command, path: &str, missing: &mut Vec<String>, used: &mut BTreeSet<String>) {
+            let mut need = |key: String, missing: &mut Vec<String>| {
+                if text(&key, Lang::Ko).is_none() {
+                    missing.push(key.clone());
+                }
+                used.insert(key);
+            };
+            need(format!("{path}.about"), missing);
+            if c.get_long_about().is_some() {
+                need(format!("{path}.long_about"), missing);
+            }
+            if c.get_after_help().is_some() {
+                need(format!("{path}.after_help"), missing);
+            }
+            for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
+                let id = a.get_id().as_str();
+                if arg_text(path, id, Lang::Ko).is_none() {
+                    missing.push(format!("{path}.arg.{id}"));
+                }
+                used.insert(format!("{path}.arg.{id}"));
+                used.insert(format!("cli.arg.{id}"));
+            }
+            for s in c.get_subcommands() {
+                walk(s, &format!("{path}.{}", s.get_name()), missing, used);
+            }
+        }
+        let cmd = Cli::command();
+        walk(&cmd, "cli", &mut missing, &mut used);
+        assert!(missing.is_empty(), "no Korean help for {missing:#?}");
+        let backend = crate::_rust_i18n_backend();
+        let dead: Vec<String> = backend
+            .messages_for_locale("ko")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, _)| k.into_owned())
+            .filter(|k| {
+                k.starts_with("cli.")
+                    && (k.contains(".arg.") || k.ends_with("about") || k.ends_with("after_help"))
+            })
+            .filter(|k| !used.contains(k))
+            .collect();
+        assert!(dead.is_empty(), "Korean help for nothing: {dead:#?}");
+    }
+
+    #[test]
+    fn korean_help_has_no_english_headings_or_texts() {
+        let mut cmd = command(Lang::Ko);
+        let root = cmd.render_long_help().to_string();
+        for english in [
+            "Usage:",
+            "Options:",
+            "Commands:",
+            "[default:",
+            "Print help",
+            "Examples:",
+        ] {
+            assert!(!root.contains(english), "{english} in\n{root}");
+        }
+        assert!(root.contains("사용법: tcp-lab"), "{root}");
+        assert!(root.contains("[기본값: 9999]"), "{root}");
+        assert!(root.contains("[값: ms949, utf-8]"), "{root}");
+        assert!(root.contains("이 도움말이나"), "{root}");
+        let run = cmd
+            .find_subcommand_mut("run")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(
+            run.contains("시나리오 파일") && run.contains("인자:"),
+            "{run}"
+        );
+        assert!(!run.contains("Arguments:"), "{run}");
+    }
+
+    #[test]
+    fn korean_usage_errors() {
+        let err = |a: &[&str]| {
+            let e = command(Lang::Ko).try_get_matches_from(os(a)).unwrap_err();
+            korean_error(&e)
+        };
+        let e = err(&["tcp-lab", "--port", "abc"]);
+        assert!(
+            e.starts_with("오류: --port <PORT>에 잘못된 값 'abc': 숫자가 아닙니다"),
+            "{e}"
+        );
+        assert!(e.ends_with("더 알아보려면 '--help'를 보세요."), "{e}");
+        let e = err(&["tcp-lab", "--port", "70000"]);
+        assert!(e.contains("70000는 0..=65535 범위 밖입니다"), "{e}");
+        let e = err(&["tcp-lab", "--poll-ms", "99999999999999999999"]);
+        assert!(e.contains("너무 큽니다"), "{e}");
+        let e = err(&["tcp-lab", "watch"]);
+        assert!(
+            e.contains("꼭 필요한 인자가 빠졌습니다") && e.contains("--port <PORT>"),
+            "{e}"
+        );
+        assert!(e.contains("사용법: tcp-lab watch"), "{e}");
+        let e = err(&["tcp-lab", "--charset", "latin1"]);
+        assert!(e.contains("고를 수 있는 값: ms949, utf-8"), "{e}");
+        let e = err(&["tcp-lab", "--frobnicate"]);
+        assert!(e.contains("알 수 없는 인자 '--frobnicate'"), "{e}");
+        let e = err(&["tcp-lab", "client", "--abort", "--half-close"]);
+        assert!(e.contains("함께 쓸 수 없습니다"), "{e}");
+    }
+}
