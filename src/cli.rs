@@ -354,7 +354,7 @@ pub fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().collect();
     // The language first: clap writes --help and usage errors in it.
     let lang = crate::i18n::init(crate::cli_help::lang_in_args(&args));
-    let cli = crate::cli_help::parse(crate::i18n::lang_flag_last(args), lang);
+    let cli = crate::cli_help::parse::<Cli>(crate::i18n::lang_flag_last(args), lang);
     // Privilege is asked once, here, and passed down.
     let root = crate::model::is_root();
     // Namespaces first: an unprivileged user namespace needs a process with one thread.
@@ -775,4 +775,88 @@ fn known_error(e: &anyhow::Error) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use crate::cli_help::{command, korean_error, korean_gaps};
+    use crate::i18n::Lang;
+    use clap::CommandFactory;
+    use std::ffi::OsString;
+
+    fn os(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    /// Every command and option clap shows has Korean help, and no Korean key names something
+    /// that does not exist (a renamed option would otherwise keep a dead translation).
+    #[test]
+    fn every_command_and_option_has_korean_help() {
+        let (missing, dead) = korean_gaps(&Cli::command());
+        assert!(missing.is_empty(), "no Korean help for {missing:#?}");
+        assert!(dead.is_empty(), "Korean help for nothing: {dead:#?}");
+    }
+
+    #[test]
+    fn korean_help_has_no_english_headings_or_texts() {
+        let mut cmd = command::<Cli>(Lang::Ko);
+        let root = cmd.render_long_help().to_string();
+        for english in [
+            "Usage:",
+            "Options:",
+            "Commands:",
+            "[default:",
+            "Print help",
+            "Examples:",
+        ] {
+            assert!(!root.contains(english), "{english} in\n{root}");
+        }
+        assert!(root.contains("사용법: tcp-lab"), "{root}");
+        assert!(root.contains("[기본값: 9999]"), "{root}");
+        assert!(root.contains("[값: ms949, utf-8]"), "{root}");
+        assert!(root.contains("이 도움말이나"), "{root}");
+        let run = cmd
+            .find_subcommand_mut("run")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(
+            run.contains("시나리오 파일") && run.contains("인자:"),
+            "{run}"
+        );
+        assert!(!run.contains("Arguments:"), "{run}");
+    }
+
+    #[test]
+    fn korean_usage_errors() {
+        let err = |a: &[&str]| {
+            let e = command::<Cli>(Lang::Ko)
+                .try_get_matches_from(os(a))
+                .unwrap_err();
+            korean_error(&e)
+        };
+        let e = err(&["tcp-lab", "--port", "abc"]);
+        assert!(
+            e.starts_with("오류: --port <PORT>에 잘못된 값 'abc': 숫자가 아닙니다"),
+            "{e}"
+        );
+        assert!(e.ends_with("더 알아보려면 '--help'를 보세요."), "{e}");
+        let e = err(&["tcp-lab", "--port", "70000"]);
+        assert!(e.contains("70000는 0..=65535 범위 밖입니다"), "{e}");
+        let e = err(&["tcp-lab", "--poll-ms", "99999999999999999999"]);
+        assert!(e.contains("너무 큽니다"), "{e}");
+        let e = err(&["tcp-lab", "watch"]);
+        assert!(
+            e.contains("꼭 필요한 인자가 빠졌습니다") && e.contains("--port <PORT>"),
+            "{e}"
+        );
+        assert!(e.contains("사용법: tcp-lab watch"), "{e}");
+        let e = err(&["tcp-lab", "--charset", "latin1"]);
+        assert!(e.contains("고를 수 있는 값: ms949, utf-8"), "{e}");
+        let e = err(&["tcp-lab", "--frobnicate"]);
+        assert!(e.contains("알 수 없는 인자 '--frobnicate'"), "{e}");
+        let e = err(&["tcp-lab", "client", "--abort", "--half-close"]);
+        assert!(e.contains("함께 쓸 수 없습니다"), "{e}");
+    }
 }

@@ -6,13 +6,13 @@
 //! `--lang` is read from the raw arguments first ([`lang_in_args`]).
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Arg, Command, CommandFactory, FromArgMatches};
+use clap::{Arg, Command, Parser};
 use rust_i18n::t;
 
-use crate::cli::Cli;
 use crate::i18n::Lang;
 
 /// The language `--lang` names in `args`, when it names one (a bad value is left for clap to
@@ -38,11 +38,11 @@ pub fn lang_in_args(args: &[OsString]) -> Option<Lang> {
 
 /// The parsed command line, or the process ends as clap ends it: help and version on stdout
 /// with status 0, a usage error on stderr with status 2, in the interface's language.
-pub fn parse(args: Vec<OsString>, lang: Lang) -> Cli {
-    let mut cmd = command(lang);
+pub fn parse<T: Parser>(args: Vec<OsString>, lang: Lang) -> T {
+    let mut cmd = command::<T>(lang);
     let parsed = cmd
         .try_get_matches_from_mut(args)
-        .and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
+        .and_then(|mut m| T::from_arg_matches_mut(&mut m));
     match parsed {
         Ok(cli) => cli,
         Err(e) if lang == Lang::En || !is_usage_error(e.kind()) => e.exit(),
@@ -53,9 +53,9 @@ pub fn parse(args: Vec<OsString>, lang: Lang) -> Cli {
     }
 }
 
-/// The command tree with its texts in `lang`.
-pub fn command(lang: Lang) -> Command {
-    let mut cmd = Cli::command();
+/// `T`'s command tree with its texts in `lang`.
+pub fn command<T: Parser>(lang: Lang) -> Command {
+    let mut cmd = T::command();
     if lang == Lang::En {
         return cmd;
     }
@@ -63,6 +63,51 @@ pub fn command(lang: Lang) -> Command {
     // --lang copied into every subcommand are there to translate.
     cmd.build();
     localize(cmd, "cli", lang)
+}
+
+/// What the Korean catalogue lacks for `cmd`'s tree (keys with no text), and what it has for
+/// nothing (keys naming a command or option that does not exist).
+pub fn korean_gaps(cmd: &Command) -> (Vec<String>, Vec<String>) {
+    fn walk(c: &Command, path: &str, missing: &mut Vec<String>, used: &mut BTreeSet<String>) {
+        let mut need = |key: String, missing: &mut Vec<String>| {
+            if text(&key, Lang::Ko).is_none() {
+                missing.push(key.clone());
+            }
+            used.insert(key);
+        };
+        need(format!("{path}.about"), missing);
+        if c.get_long_about().is_some() {
+            need(format!("{path}.long_about"), missing);
+        }
+        if c.get_after_help().is_some() {
+            need(format!("{path}.after_help"), missing);
+        }
+        for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
+            let id = a.get_id().as_str();
+            if arg_text(path, id, Lang::Ko).is_none() {
+                missing.push(format!("{path}.arg.{id}"));
+            }
+            used.insert(format!("{path}.arg.{id}"));
+            used.insert(format!("cli.arg.{id}"));
+        }
+        for s in c.get_subcommands() {
+            walk(s, &format!("{path}.{}", s.get_name()), missing, used);
+        }
+    }
+    let (mut missing, mut used) = (Vec::new(), BTreeSet::new());
+    walk(cmd, "cli", &mut missing, &mut used);
+    let dead = crate::_rust_i18n_backend()
+        .messages_for_locale("ko")
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, _)| k.into_owned())
+        .filter(|k| {
+            k.starts_with("cli.")
+                && (k.contains(".arg.") || k.ends_with("about") || k.ends_with("after_help"))
+        })
+        .filter(|k| !used.contains(k))
+        .collect();
+    (missing, dead)
 }
 
 fn is_usage_error(kind: ErrorKind) -> bool {
@@ -214,7 +259,7 @@ fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// A usage error the way clap lays it out (error line, usage, where to read more), in Korean.
-fn korean_error(e: &clap::Error) -> String {
+pub fn korean_error(e: &clap::Error) -> String {
     let lang = Lang::Ko;
     let code = lang.code();
     let get = |k| context(e, k).unwrap_or_default();
@@ -307,7 +352,6 @@ fn korean_error(e: &clap::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
 
     fn os(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
@@ -329,115 +373,5 @@ mod tests {
             lang_in_args(&os(&["tcp-lab", "--lang", "ko", "--lang", "en"])),
             Some(Lang::En)
         );
-    }
-
-    /// Every command and argument clap shows has Korean text, and every Korean key names
-    /// something that exists (a renamed option would otherwise keep a dead translation).
-    #[test]
-    fn every_command_and_option_has_korean_help() {
-        let mut missing = Vec::new();
-        let mut used = BTreeSet::new();
-        fn walk(c: &Command, path: &str, missing: &mut Vec<String>, used: &mut BTreeSet<String>) {
-            let mut need = |key: String, missing: &mut Vec<String>| {
-                if text(&key, Lang::Ko).is_none() {
-                    missing.push(key.clone());
-                }
-                used.insert(key);
-            };
-            need(format!("{path}.about"), missing);
-            if c.get_long_about().is_some() {
-                need(format!("{path}.long_about"), missing);
-            }
-            if c.get_after_help().is_some() {
-                need(format!("{path}.after_help"), missing);
-            }
-            for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
-                let id = a.get_id().as_str();
-                if arg_text(path, id, Lang::Ko).is_none() {
-                    missing.push(format!("{path}.arg.{id}"));
-                }
-                used.insert(format!("{path}.arg.{id}"));
-                used.insert(format!("cli.arg.{id}"));
-            }
-            for s in c.get_subcommands() {
-                walk(s, &format!("{path}.{}", s.get_name()), missing, used);
-            }
-        }
-        let cmd = Cli::command();
-        walk(&cmd, "cli", &mut missing, &mut used);
-        assert!(missing.is_empty(), "no Korean help for {missing:#?}");
-        let backend = crate::_rust_i18n_backend();
-        let dead: Vec<String> = backend
-            .messages_for_locale("ko")
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, _)| k.into_owned())
-            .filter(|k| {
-                k.starts_with("cli.")
-                    && (k.contains(".arg.") || k.ends_with("about") || k.ends_with("after_help"))
-            })
-            .filter(|k| !used.contains(k))
-            .collect();
-        assert!(dead.is_empty(), "Korean help for nothing: {dead:#?}");
-    }
-
-    #[test]
-    fn korean_help_has_no_english_headings_or_texts() {
-        let mut cmd = command(Lang::Ko);
-        let root = cmd.render_long_help().to_string();
-        for english in [
-            "Usage:",
-            "Options:",
-            "Commands:",
-            "[default:",
-            "Print help",
-            "Examples:",
-        ] {
-            assert!(!root.contains(english), "{english} in\n{root}");
-        }
-        assert!(root.contains("사용법: tcp-lab"), "{root}");
-        assert!(root.contains("[기본값: 9999]"), "{root}");
-        assert!(root.contains("[값: ms949, utf-8]"), "{root}");
-        assert!(root.contains("이 도움말이나"), "{root}");
-        let run = cmd
-            .find_subcommand_mut("run")
-            .unwrap()
-            .render_help()
-            .to_string();
-        assert!(
-            run.contains("시나리오 파일") && run.contains("인자:"),
-            "{run}"
-        );
-        assert!(!run.contains("Arguments:"), "{run}");
-    }
-
-    #[test]
-    fn korean_usage_errors() {
-        let err = |a: &[&str]| {
-            let e = command(Lang::Ko).try_get_matches_from(os(a)).unwrap_err();
-            korean_error(&e)
-        };
-        let e = err(&["tcp-lab", "--port", "abc"]);
-        assert!(
-            e.starts_with("오류: --port <PORT>에 잘못된 값 'abc': 숫자가 아닙니다"),
-            "{e}"
-        );
-        assert!(e.ends_with("더 알아보려면 '--help'를 보세요."), "{e}");
-        let e = err(&["tcp-lab", "--port", "70000"]);
-        assert!(e.contains("70000는 0..=65535 범위 밖입니다"), "{e}");
-        let e = err(&["tcp-lab", "--poll-ms", "99999999999999999999"]);
-        assert!(e.contains("너무 큽니다"), "{e}");
-        let e = err(&["tcp-lab", "watch"]);
-        assert!(
-            e.contains("꼭 필요한 인자가 빠졌습니다") && e.contains("--port <PORT>"),
-            "{e}"
-        );
-        assert!(e.contains("사용법: tcp-lab watch"), "{e}");
-        let e = err(&["tcp-lab", "--charset", "latin1"]);
-        assert!(e.contains("고를 수 있는 값: ms949, utf-8"), "{e}");
-        let e = err(&["tcp-lab", "--frobnicate"]);
-        assert!(e.contains("알 수 없는 인자 '--frobnicate'"), "{e}");
-        let e = err(&["tcp-lab", "client", "--abort", "--half-close"]);
-        assert!(e.contains("함께 쓸 수 없습니다"), "{e}");
     }
 }
