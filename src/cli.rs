@@ -587,7 +587,16 @@ async fn dashboard(
 fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     (host, port)
         .to_socket_addrs()
-        .map_err(|e| anyhow::anyhow!("{}", t!("error.resolve", host = host, error = e)))?
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}",
+                t!(
+                    "error.resolve",
+                    host = host,
+                    error = crate::i18n::os_error(&e)
+                )
+            )
+        })?
         .next()
         .ok_or_else(|| anyhow::anyhow!("{}", t!("error.no_address", host = host)))
 }
@@ -754,7 +763,8 @@ fn known_error(e: &anyhow::Error) -> Option<String> {
                         }
                     }
                     LabError::Listen { addr, source } => {
-                        t!("error.listen", addr = addr, error = source)
+                        let error = crate::i18n::os_error(source);
+                        t!("error.listen", addr = addr, error = error)
                     }
                 }
                 .into_owned(),
@@ -764,7 +774,8 @@ fn known_error(e: &anyhow::Error) -> Option<String> {
             return Some(
                 match s {
                     ScenarioError::Read { path, source } => {
-                        t!("error.scenario_read", path = path, error = source)
+                        let error = crate::i18n::os_error(source);
+                        t!("error.scenario_read", path = path, error = error)
                     }
                     ScenarioError::Parse { path, message } => {
                         t!("error.scenario_parse", path = path, error = message)

@@ -244,7 +244,7 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
             "flash.pcap_failed",
             locale = lang.code(),
             path = path.display(),
-            error = e
+            error = crate::i18n::os_error_in(e, lang)
         ),
     };
     tell(
@@ -286,7 +286,7 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
             "flash.export_failed",
             locale = lang.code(),
             path = path.display(),
-            error = e
+            error = crate::i18n::os_error_in(e, lang)
         ),
     };
     let (en, shown) = (msg(Lang::En).into(), msg(Lang::current()).into());
