@@ -528,8 +528,10 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
 /// A fixed reply the charset cannot carry would be refused on every frame: say so at start.
 fn check_reply(reply: Option<&str>, charset: Charset) -> anyhow::Result<()> {
     if let Some(r) = reply {
-        crate::protocol::encode_frame(r, charset)
-            .map_err(|e| anyhow::anyhow!("{}", t!("error.reply", error = e)))?;
+        crate::protocol::encode_frame(r, charset).map_err(|e| {
+            let error = e.in_lang(crate::i18n::current());
+            anyhow::anyhow!("{}", t!("error.reply", error = error))
+        })?;
     }
     Ok(())
 }

@@ -1,7 +1,27 @@
 //! `tcp-lab run --lang ko`: the text output speaks Korean, JSON stays English.
 mod common;
 
-use common::{bin, run_ok, scenario};
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Proc, bin, run_ok, scenario};
+
+const T: Duration = Duration::from_secs(10);
+
+/// `tcp-lab --lang ko server --port 0` and the port it listens on, read from its Korean
+/// listening line.
+fn korean_server() -> (Proc, u16) {
+    let mut p = Proc::spawn(&["--lang", "ko", "server", "--port", "0"]);
+    let line = p.wait_line("에서 연결 대기", T);
+    let port = line
+        .split("에서 연결 대기")
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (p, port)
+}
 
 fn run(args: &[&str]) -> String {
     let file = scenario("client-closes-first");
@@ -95,4 +115,36 @@ fn errors_in_korean() {
         e.contains("시나리오 /no/such/scenario.toml를 읽을 수 없습니다"),
         "{e}"
     );
+}
+
+/// Peers that break the framing, on real loopback sockets: the server's timeline says what was
+/// wrong in Korean (hex bytes, charset names and the prefix stay as they are).
+#[test]
+fn frame_decoder_warnings_in_korean() {
+    let (mut p, port) = korean_server();
+    // Letters where the 4-digit length should be.
+    let mut bad = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    bad.write_all(b"00a4xxxx").unwrap();
+    let l = p.wait_line("잘못된 입력", T);
+    assert!(
+        l.contains(
+            "길이 접두사가 10진수 4자리가 아님: 30 30 61 34 받음 (텍스트로 읽으면 \"00a4\")"
+        ),
+        "{l}"
+    );
+    assert!(!l.contains("length prefix"), "{l}");
+    // A body that is not MS949: delivered, with the raw bytes named.
+    let mut odd = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    odd.write_all(b"0002\xff\xfe").unwrap();
+    let l = p.wait_line("디코딩되지 않음", T);
+    assert!(l.contains("본문 바이트가 MS949로 디코딩되지 않음"), "{l}");
+    assert!(l.contains("원래 바이트: ff fe"), "{l}");
+    assert!(!l.contains("do not decode"), "{l}");
+    // A frame cut short by the peer's close.
+    let mut cut = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    cut.write_all(b"0010abc").unwrap();
+    drop(cut);
+    let l = p.wait_line("프레임 도중에 연결이 닫힘", T);
+    assert!(l.contains("10바이트 중 3바이트만 도착 (본문에서)"), "{l}");
+    drop((bad, odd));
 }

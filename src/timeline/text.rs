@@ -387,18 +387,30 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                     cut = cut_note(frame.raw.len(), frame.len, lang),
                 )
                 .into();
-                if let Some(w) = frame.decode_warning(charset) {
+                if let Some(w) = frame.decode_warning(charset, lang) {
                     s.push_str(&format!(" ({w})"));
                 }
                 (side_of(*side), s)
             }
             K::SendRefused { side, conn, error } => (
                 side_of(*side),
-                t!("text.send_refused", locale = l, conn = conn, error = error).into(),
+                t!(
+                    "text.send_refused",
+                    locale = l,
+                    conn = conn,
+                    error = error.in_lang(lang)
+                )
+                .into(),
             ),
             K::ProtocolError { side, conn, error } => (
                 side_of(*side),
-                t!("text.bad_input", locale = l, conn = conn, error = error).into(),
+                t!(
+                    "text.bad_input",
+                    locale = l,
+                    conn = conn,
+                    error = error.in_lang(lang)
+                )
+                .into(),
             ),
             K::PeerClosed { side, conn } => (
                 side_of(*side),
