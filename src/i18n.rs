@@ -150,6 +150,11 @@ impl Said {
         }
     }
 
+    /// The bytes its texts hold (a timeline's memory bound counts them).
+    pub fn heap_bytes(&self) -> usize {
+        self.en.len() + self.local.as_ref().map_or(0, |(_, l)| l.len())
+    }
+
     /// The text in `lang` when it was said in `lang`, else in English.
     pub fn in_lang(&self, lang: Lang) -> &str {
         match &self.local {

@@ -784,6 +784,16 @@ impl Probe {
 
     /// What the socket shows instead, in the probe's terms.
     pub fn seen(&self, row: &SocketRow, info: Option<&TcpInfo>) -> String {
+        self.seen_in(row, info, crate::i18n::Lang::En)
+    }
+
+    /// [`Probe::seen`] in `lang`'s words (field, timer and state names stay as they are).
+    pub fn seen_in(
+        &self,
+        row: &SocketRow,
+        info: Option<&TcpInfo>,
+        lang: crate::i18n::Lang,
+    ) -> String {
         match self {
             Probe::Timer(_) => format!(
                 "timer={} ({})",
@@ -792,10 +802,12 @@ impl Probe {
             ),
             Probe::Field { field, .. } => match field.value(row, info) {
                 Some(v) => format!("{}={v} ({})", field.name(), row.state.name()),
-                None => format!(
-                    "no tcp_info ({}: the kernel keeps none for this socket)",
-                    row.state.name()
-                ),
+                None => rust_i18n::t!(
+                    "run.no_tcp_info",
+                    locale = lang.code(),
+                    state = row.state.name()
+                )
+                .into_owned(),
             },
         }
     }
@@ -853,9 +865,19 @@ impl Expect {
     /// What the kernel shows instead, in the expectation's terms: `FIN_WAIT_2`,
     /// `backoff=1 (FIN_WAIT_1)`, `no socket (gone)`.
     pub fn shown(&self, row: Option<&SocketRow>, info: Option<&TcpInfo>) -> String {
+        self.shown_in(row, info, crate::i18n::Lang::En)
+    }
+
+    /// [`Expect::shown`] in `lang`'s words (state names stay as they are).
+    pub fn shown_in(
+        &self,
+        row: Option<&SocketRow>,
+        info: Option<&TcpInfo>,
+        lang: crate::i18n::Lang,
+    ) -> String {
         match (row, &self.probe) {
-            (None, _) => "no socket (gone)".into(),
-            (Some(r), Some(p)) => p.seen(r, info),
+            (None, _) => rust_i18n::t!("run.no_socket", locale = lang.code()).into_owned(),
+            (Some(r), Some(p)) => p.seen_in(r, info, lang),
             (Some(r), None) => r.state.name().into(),
         }
     }
@@ -866,11 +888,18 @@ impl Expect {
     }
 
     pub fn label(&self) -> String {
+        self.label_in(crate::i18n::Lang::En)
+    }
+
+    /// [`Expect::label`] in `lang`'s words: only "gone" changes; states and probes are names.
+    pub fn label_in(&self, lang: crate::i18n::Lang) -> String {
         if let Some(p) = &self.probe {
             return p.text();
         }
-        self.state
-            .map_or("gone".to_string(), |s| s.name().to_string())
+        self.state.map_or_else(
+            || rust_i18n::t!("run.gone", locale = lang.code()).into_owned(),
+            |s| s.name().to_string(),
+        )
     }
 }
 

@@ -148,3 +148,44 @@ fn frame_decoder_warnings_in_korean() {
     assert!(l.contains("10바이트 중 3바이트만 도착 (본문에서)"), "{l}");
     drop((bad, odd));
 }
+
+/// A step that acts on a client no step connected fails in Korean; JSON and TAP keep the
+/// English.
+#[test]
+fn run_action_errors_in_korean() {
+    let file = std::env::temp_dir().join(format!("tcp-lab-ko-action-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "name = \"x\"\n[[step]]\ndo = \"client.send\"\nclient = \"b\"\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", path, "--port", "0"];
+        all.extend_from_slice(args);
+        let out = bin().args(&all).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{all:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let ko = run(&["--lang", "ko"]);
+    let last = ko.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(
+            "시나리오 실패: 1단계: 아직 \"b\"라는 클라이언트가 없음: 먼저 연결하세요 \
+             (do = \"client.connect\")"
+        ),
+        "{ko}"
+    );
+    assert!(!ko.contains("no client named"), "{ko}");
+    let json = run(&["--lang", "ko", "--format", "json"]);
+    assert!(
+        json.contains("scenario FAILED: step 1: no client named \\\"b\\\" yet: connect it first"),
+        "{json}"
+    );
+    let tap = run(&["--lang", "ko", "--format", "tap"]);
+    assert!(
+        tap.contains("error: \"no client named \\\"b\\\" yet"),
+        "{tap}"
+    );
+    let _ = std::fs::remove_file(&file);
+}

@@ -46,10 +46,10 @@ impl Entry {
                 | EventKind::Error { text, .. }
                 | EventKind::ConnectFailed { error: text, .. }
                 | EventKind::WriteAborted { why: text, .. },
-            ) => text.len(),
+            ) => text.heap_bytes(),
             What::Lab(_) => 0,
             What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => {
-                t.en.len() + t.local.as_ref().map_or(0, |(_, l)| l.len())
+                t.heap_bytes()
             }
             What::Fault { text: t, .. } => t.len(),
             What::Kernel(c) => {

@@ -332,7 +332,7 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                     locale = l,
                     conn = conn,
                     remote = remote,
-                    error = error
+                    error = error.in_lang(lang)
                 )
                 .into(),
             ),
@@ -496,7 +496,7 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                     conn = conn,
                     len = len,
                     written = written,
-                    why = why
+                    why = why.in_lang(lang)
                 )
                 .into(),
             ),
@@ -504,15 +504,24 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                 server(),
                 t!("text.policy", locale = l, name = p.name()).into(),
             ),
-            K::Refused { text } => (word("who.lab"), text.clone()),
+            K::Refused { text } => (word("who.lab"), text.in_lang(lang).to_string()),
             K::Error { side, conn, text } => {
                 let who = side.map(side_of).unwrap_or_else(|| word("who.lab"));
                 match conn {
                     Some(c) => (
                         who,
-                        t!("text.error_conn", locale = l, conn = c, text = text).into(),
+                        t!(
+                            "text.error_conn",
+                            locale = l,
+                            conn = c,
+                            text = text.in_lang(lang)
+                        )
+                        .into(),
                     ),
-                    None => (who, t!("text.error", locale = l, text = text).into()),
+                    None => (
+                        who,
+                        t!("text.error", locale = l, text = text.in_lang(lang)).into(),
+                    ),
                 }
             }
         },
