@@ -772,6 +772,12 @@ fn known_error(e: &anyhow::Error) -> Option<String> {
                 .into_owned(),
             );
         }
+        if let Some(
+            e @ (crate::session::SessionError::Wire(_) | crate::session::SessionError::Trace(_)),
+        ) = cause.downcast_ref::<crate::session::SessionError>()
+        {
+            return Some(e.in_lang(crate::i18n::current()));
+        }
         if let Some(s) = cause.downcast_ref::<ScenarioError>() {
             return Some(
                 match s {

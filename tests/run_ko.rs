@@ -49,6 +49,21 @@ fn run_text_in_korean_json_in_english() {
     );
     let last = lines.last().unwrap();
     assert!(last.contains("시나리오 통과: "), "{last}");
+    // The platform's facts and the socket source in Korean words too; names stay as they are.
+    assert!(
+        lines[1].contains("(Linux TCP_TIMEWAIT_LEN, 커널에 고정된 값)")
+            && lines[1].contains("tcp_tw_reuse"),
+        "{}",
+        lines[1]
+    );
+    for english in [
+        "fixed in the kernel",
+        "loopback only",
+        "on for outgoing",
+        "poll only",
+    ] {
+        assert!(!text.contains(english), "{english:?} in:\n{text}");
+    }
     // State names stay Latin.
     assert!(text.contains("TIME_WAIT"), "{text}");
     assert!(!text.contains("scenario passed"), "{text}");
@@ -66,6 +81,12 @@ fn run_text_in_korean_json_in_english() {
         messages.iter().any(|m| m.starts_with("scenario passed: ")),
         "{json}"
     );
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            values[0]["time_wait_source"], "Linux TCP_TIMEWAIT_LEN, fixed in the kernel",
+            "{json}"
+        );
+    }
     assert!(messages.iter().any(|m| m.starts_with("step 1: ")), "{json}");
     // No interface word in Korean anywhere in JSON (the message body itself is Korean text).
     for word in [
@@ -188,4 +209,27 @@ fn run_action_errors_in_korean() {
         "{tap}"
     );
     let _ = std::fs::remove_file(&file);
+}
+
+/// Sockets left on the port by an earlier run (TIME_WAIT) are explained in Korean when a Korean
+/// server starts on that port.
+#[test]
+fn sockets_from_before_the_start_in_korean() {
+    // An English run leaves its client's TIME_WAIT behind for 60 s.
+    let first = run_ok(&["run", &scenario("client-closes-first"), "--port", "0"]);
+    let port = first
+        .lines()
+        .next()
+        .and_then(|l| l.split("port ").nth(1))
+        .and_then(|l| l.split(',').next())
+        .unwrap_or_else(|| panic!("no port in {first}"));
+    let mut p = Proc::spawn(&["--lang", "ko", "server", "--port", port]);
+    let l = p.wait_line("시작하기 전부터 있던 소켓", T);
+    assert!(
+        l.contains(&format!(
+            "포트 {port}에 tcp-lab이 시작하기 전부터 있던 소켓 1개"
+        )),
+        "{l}"
+    );
+    assert!(l.contains("TIME_WAIT"), "{l}");
 }
