@@ -700,11 +700,9 @@ async fn lesson(
     };
     let sc = load_lesson(what)?;
     if sc.slow && slow.is_none() {
-        anyhow::bail!(
-            "lesson {:?} needs slow motion, which is unavailable: {}",
-            sc.name,
-            notice.as_deref().unwrap_or("start it with --slow")
-        );
+        let why = notice.unwrap_or_else(|| t!("error.start_with_slow").into_owned());
+        let name = format!("{:?}", sc.name);
+        anyhow::bail!("{}", t!("error.lesson_unavailable", name = name, why = why));
     }
     let cfg = sc.lab_config(a.port).map_err(|e| anyhow::anyhow!(e))?;
     let mut notes: Vec<String> = notice.into_iter().collect();

@@ -133,9 +133,31 @@ fn errors_in_korean() {
     assert!(e.contains("레슨도, 그런 파일도 없습니다"), "{e}");
     let e = err(&["--lang", "ko", "run", "/no/such/scenario.toml"]);
     assert!(
-        e.contains("시나리오 /no/such/scenario.toml를 읽을 수 없습니다"),
+        e.contains(
+            "시나리오 /no/such/scenario.toml를 읽을 수 없습니다: \
+             그런 파일이나 디렉터리가 없습니다 (ENOENT)"
+        ),
         "{e}"
     );
+    assert!(!e.contains("No such file"), "{e}");
+    let e = err(&["--lang", "en", "run", "/no/such/scenario.toml"]);
+    assert!(
+        e.contains("cannot read scenario /no/such/scenario.toml: No such file or directory"),
+        "{e}"
+    );
+    // A typo in a scenario is explained in Korean; the names to write stay as they are.
+    let typo = std::env::temp_dir().join(format!("tcp-lab-ko-typo-{}.toml", std::process::id()));
+    std::fs::write(
+        &typo,
+        "name = \"x\"\n[[step]]\ndo = \"client.connect\"\nexpect = [\"client:ESTABLISHD\"]\n",
+    )
+    .unwrap();
+    let e = err(&["--lang", "ko", "run", typo.to_str().unwrap()]);
+    assert!(
+        e.contains("1단계: \"client:ESTABLISHD\"의 상태 \"ESTABLISHD\"은(는) TCP 상태가 아닙니다"),
+        "{e}"
+    );
+    let _ = std::fs::remove_file(&typo);
 }
 
 /// Peers that break the framing, on real loopback sockets: the server's timeline says what was

@@ -390,7 +390,7 @@ impl Timeline {
                 return;
             }
             WireEvent::Error { text } => {
-                self.push(at, What::Note(text.into()));
+                self.push(at, What::Note(text));
                 return;
             }
             WireEvent::Fault { id, text } => {
@@ -413,9 +413,9 @@ impl Timeline {
             self.told_rto = true;
             self.note(
                 at,
-                "the kernel retransmitted: its retransmission timer (1 s for a SYN) ran out while \
-                 the packet waited on the wire; the ladder folds repeats into the packet they repeat \
-                 (×N; v shows each)",
+                Said::each(|l| {
+                    rust_i18n::t!("wire_note.retransmitted", locale = l.code()).into_owned()
+                }),
             );
         }
     }
