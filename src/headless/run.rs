@@ -221,7 +221,12 @@ async fn carry_out(
     } else {
         i18n::current()
     };
-    let header = print::header_in(&r.s, &format!("run {:?}", sc.name), format, lang);
+    // JSON's mode names the scenario as its file does; text in the interface's language.
+    let name = match format {
+        Format::Json => &sc.name,
+        Format::Text => sc.name_in(lang),
+    };
+    let header = print::header_in(&r.s, &format!("run {name:?}"), format, lang);
     r.p.line(&header);
     if let Some(about) = &sc.about {
         r.s.settle();

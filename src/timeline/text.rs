@@ -87,7 +87,7 @@ fn arrow(dir: crate::wire::Dir, lang: Lang) -> String {
 }
 
 /// Why the wire dropped a packet, in the language's words (JSON keeps `DropReason::name`).
-fn drop_reason(r: crate::wire::DropReason, lang: Lang) -> String {
+pub fn drop_reason(r: crate::wire::DropReason, lang: Lang) -> String {
     use crate::wire::DropReason as R;
     let key = match r {
         R::Loss => "drop.loss",

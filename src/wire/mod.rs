@@ -101,6 +101,20 @@ pub enum DropReason {
 }
 
 impl DropReason {
+    /// The reason `name` ([`DropReason::name`]) names.
+    pub fn named(name: &str) -> Option<DropReason> {
+        use DropReason as R;
+        [
+            R::Loss,
+            R::QueueFull,
+            R::WriteFailed,
+            R::Fault,
+            R::Blackhole,
+        ]
+        .into_iter()
+        .find(|r| r.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             DropReason::Loss => "random loss",
