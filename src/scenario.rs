@@ -114,6 +114,19 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ),
 ];
 
+/// A step acts on a client no earlier step connected (run and lessons say it alike).
+pub fn no_client_yet(name: &str) -> crate::i18n::Said {
+    let name = format!("{name:?}");
+    crate::i18n::Said::each(|l| {
+        t!("run.no_client_yet", locale = l.code(), name = name).into_owned()
+    })
+}
+
+/// The lab gave no connection number for a connect.
+pub fn no_client_opened() -> crate::i18n::Said {
+    crate::i18n::Said::each(|l| t!("run.no_client_opened", locale = l.code()).into_owned())
+}
+
 /// How long a step's action may take by default (slow motion adds its stretch).
 pub const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -318,7 +331,6 @@ impl Scenario {
     /// not have (left out).
     pub fn apply_sysctl(&self, h: &crate::hosts::Hosts) -> anyhow::Result<Vec<crate::i18n::Said>> {
         use crate::i18n::Said;
-        use rust_i18n::t;
         if self.sysctl.is_empty() {
             return Ok(Vec::new());
         }

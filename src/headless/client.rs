@@ -52,7 +52,7 @@ pub async fn client(
     let Some(id) = s.lab.command(Command::Connect) else {
         anyhow::bail!(
             "{}",
-            crate::headless::run::no_client_opened().in_lang(Lang::current())
+            crate::scenario::no_client_opened().in_lang(Lang::current())
         );
     };
     let ours = move |side: Side, c: u32| side == Side::Client && c == id;

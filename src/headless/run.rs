@@ -10,7 +10,10 @@ use crate::i18n::{self, Lang};
 use crate::lab::{Command, EventKind};
 use crate::model::{ConnId, Side};
 use crate::observe::SourceChoice;
-use crate::scenario::{Action, Expect, Scenario, Step, StepCheck, one_line, step_checks};
+use crate::scenario::{
+    Action, Expect, Scenario, Step, StepCheck, no_client_opened, no_client_yet, one_line,
+    step_checks,
+};
 use crate::session::{Session, Slow};
 use crate::timeline::Said;
 use rust_i18n::t;
@@ -88,17 +91,6 @@ fn test_points(sc: &Scenario) -> anyhow::Result<Vec<String>> {
         }
     }
     Ok(points)
-}
-
-/// A step named a client no earlier step connected.
-pub(crate) fn no_client_yet(name: &str) -> Said {
-    let name = format!("{name:?}");
-    Said::each(|l| t!("run.no_client_yet", locale = l.code(), name = name).into_owned())
-}
-
-/// The lab gave no connection number for a connect.
-pub(crate) fn no_client_opened() -> Said {
-    Said::each(|l| t!("run.no_client_opened", locale = l.code()).into_owned())
 }
 
 /// A TAP version 13 report: the planned test points and how many were reported.

@@ -322,7 +322,7 @@ impl Lesson {
             clients
                 .get(name)
                 .copied()
-                .ok_or_else(|| crate::headless::run::no_client_yet(name))
+                .ok_or_else(|| crate::scenario::no_client_yet(name))
         };
         let wire = || {
             s.wire.as_ref().ok_or_else(|| {
@@ -333,7 +333,7 @@ impl Lesson {
             Action::Connect | Action::ConnectInBackground => {
                 let id = lab
                     .command(Command::Connect)
-                    .ok_or_else(crate::headless::run::no_client_opened)?;
+                    .ok_or_else(crate::scenario::no_client_opened)?;
                 self.clients.insert(name.to_string(), id);
                 self.selected = Some(id);
                 if a == Action::Connect {
