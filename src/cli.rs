@@ -528,8 +528,10 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
 /// A fixed reply the charset cannot carry would be refused on every frame: say so at start.
 fn check_reply(reply: Option<&str>, charset: Charset) -> anyhow::Result<()> {
     if let Some(r) = reply {
-        crate::protocol::encode_frame(r, charset)
-            .map_err(|e| anyhow::anyhow!("{}", t!("error.reply", error = e)))?;
+        crate::protocol::encode_frame(r, charset).map_err(|e| {
+            let error = e.in_lang(crate::i18n::current());
+            anyhow::anyhow!("{}", t!("error.reply", error = error))
+        })?;
     }
     Ok(())
 }
@@ -587,7 +589,16 @@ async fn dashboard(
 fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     (host, port)
         .to_socket_addrs()
-        .map_err(|e| anyhow::anyhow!("{}", t!("error.resolve", host = host, error = e)))?
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}",
+                t!(
+                    "error.resolve",
+                    host = host,
+                    error = crate::i18n::os_error(&e)
+                )
+            )
+        })?
         .next()
         .ok_or_else(|| anyhow::anyhow!("{}", t!("error.no_address", host = host)))
 }
@@ -689,11 +700,9 @@ async fn lesson(
     };
     let sc = load_lesson(what)?;
     if sc.slow && slow.is_none() {
-        anyhow::bail!(
-            "lesson {:?} needs slow motion, which is unavailable: {}",
-            sc.name,
-            notice.as_deref().unwrap_or("start it with --slow")
-        );
+        let why = notice.unwrap_or_else(|| t!("error.start_with_slow").into_owned());
+        let name = format!("{:?}", sc.name);
+        anyhow::bail!("{}", t!("error.lesson_unavailable", name = name, why = why));
     }
     let cfg = sc.lab_config(a.port).map_err(|e| anyhow::anyhow!(e))?;
     let mut notes: Vec<String> = notice.into_iter().collect();
@@ -754,17 +763,25 @@ fn known_error(e: &anyhow::Error) -> Option<String> {
                         }
                     }
                     LabError::Listen { addr, source } => {
-                        t!("error.listen", addr = addr, error = source)
+                        let error = crate::i18n::os_error(source);
+                        t!("error.listen", addr = addr, error = error)
                     }
                 }
                 .into_owned(),
             );
         }
+        if let Some(
+            e @ (crate::session::SessionError::Wire(_) | crate::session::SessionError::Trace(_)),
+        ) = cause.downcast_ref::<crate::session::SessionError>()
+        {
+            return Some(e.in_lang(crate::i18n::current()));
+        }
         if let Some(s) = cause.downcast_ref::<ScenarioError>() {
             return Some(
                 match s {
                     ScenarioError::Read { path, source } => {
-                        t!("error.scenario_read", path = path, error = source)
+                        let error = crate::i18n::os_error(source);
+                        t!("error.scenario_read", path = path, error = error)
                     }
                     ScenarioError::Parse { path, message } => {
                         t!("error.scenario_parse", path = path, error = message)

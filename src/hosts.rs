@@ -45,8 +45,12 @@ impl HostsError {
     }
 }
 
-/// "permission denied" rather than "Permission denied (os error 13)".
+/// "permission denied" rather than "Permission denied (os error 13)"; in Korean, the error in
+/// Korean words ([`crate::i18n::os_error`]).
 fn os_msg(e: &io::Error) -> String {
+    if crate::i18n::current() != crate::i18n::Lang::En {
+        return crate::i18n::os_error(e);
+    }
     let s = e.to_string();
     let s = s.split(" (os error").next().unwrap_or(&s);
     let mut c = s.chars();
@@ -195,7 +199,8 @@ fn make_host(addr: Ipv4Addr) -> Result<Host, HostsError> {
             configure("lo", None)
                 .and_then(|_| configure(TUN_NAME, Some(addr)))
                 .map_err(|e| {
-                    HostsError::os(&format!("configuring {TUN_NAME} at {addr}"), e, &how_root())
+                    let step = rust_i18n::t!("hosts.configuring", dev = TUN_NAME, addr = addr);
+                    HostsError::os(&step, e, &how_root())
                 })?;
             Ok(Host { addr, ns, tun })
         })

@@ -7,7 +7,10 @@
 use std::fmt;
 
 use bytes::BytesMut;
+use rust_i18n::t;
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::i18n::{Lang, Said};
 
 /// Largest body a 4-digit prefix can describe.
 pub const MAX_BODY: usize = 9999;
@@ -53,51 +56,114 @@ impl fmt::Display for Charset {
 }
 
 /// Everything that can go wrong with a frame, each with a message a student can act on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// `Display` is the English (as JSON keeps it); [`FrameError::in_lang`] says it in the
+/// interface's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameError {
-    #[error(
-        "length prefix is not 4 decimal digits: got {hex} (as text {text:?}); a frame starts with the body's byte length, e.g. \"0014\""
-    )]
-    BadPrefix { hex: String, text: String },
-    #[error(
-        "message is {len} bytes in {charset}, longer than the 9999 bytes a 4-digit prefix can describe"
-    )]
-    TooLong { len: usize, charset: Charset },
-    #[error(
-        "{charset} cannot represent the character {ch:?} (U+{code:04X}); the message was refused, not sent"
-    )]
+    BadPrefix {
+        hex: String,
+        text: String,
+    },
+    TooLong {
+        len: usize,
+        charset: Charset,
+    },
     Unmappable {
         ch: char,
         code: u32,
         charset: Charset,
     },
-    #[error("connection closed cleanly between frames")]
     ClosedBetweenFrames,
-    #[error("connection closed inside a frame: {got} of {expected} bytes arrived ({part})")]
     ClosedInsideFrame {
         got: usize,
         expected: usize,
         part: FramePart,
     },
-    #[error("connection reset inside a frame: {got} of {expected} bytes arrived ({part})")]
     ResetInsideFrame {
         got: usize,
         expected: usize,
         part: FramePart,
     },
-    #[error(
-        "a frame did not finish within {}s: {got} of {expected} bytes arrived ({part}); closing the connection (--frame-timeout)",
-        after.as_secs_f64()
-    )]
     FrameTimeout {
         got: usize,
         expected: usize,
         part: FramePart,
         after: std::time::Duration,
     },
-    #[error("i/o error: {0}")]
-    Io(String),
+    /// The OS's error, in each language.
+    Io(Said),
 }
+
+impl FrameError {
+    /// The message in `lang`'s words (charset names, byte values and flags stay as they are).
+    pub fn in_lang(&self, lang: Lang) -> String {
+        let l = lang.code();
+        match self {
+            FrameError::BadPrefix { hex, text } => t!(
+                "frame.bad_prefix",
+                locale = l,
+                hex = hex,
+                text = format!("{text:?}")
+            ),
+            FrameError::TooLong { len, charset } => {
+                t!("frame.too_long", locale = l, len = len, charset = charset)
+            }
+            FrameError::Unmappable { ch, code, charset } => t!(
+                "frame.unmappable",
+                locale = l,
+                charset = charset,
+                ch = format!("{ch:?}"),
+                code = format!("{code:04X}")
+            ),
+            FrameError::ClosedBetweenFrames => t!("frame.closed_between", locale = l),
+            FrameError::ClosedInsideFrame {
+                got,
+                expected,
+                part,
+            } => t!(
+                "frame.closed_inside",
+                locale = l,
+                got = got,
+                expected = expected,
+                part = part.in_lang(lang)
+            ),
+            FrameError::ResetInsideFrame {
+                got,
+                expected,
+                part,
+            } => t!(
+                "frame.reset_inside",
+                locale = l,
+                got = got,
+                expected = expected,
+                part = part.in_lang(lang)
+            ),
+            FrameError::FrameTimeout {
+                got,
+                expected,
+                part,
+                after,
+            } => t!(
+                "frame.timeout",
+                locale = l,
+                secs = after.as_secs_f64(),
+                got = got,
+                expected = expected,
+                part = part.in_lang(lang)
+            ),
+            FrameError::Io(e) => t!("frame.io", locale = l, error = e.in_lang(lang)),
+        }
+        .into_owned()
+    }
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.in_lang(Lang::En))
+    }
+}
+
+impl std::error::Error for FrameError {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FramePart {
@@ -105,12 +171,20 @@ pub enum FramePart {
     Body,
 }
 
+impl FramePart {
+    /// Where in the frame, in `lang`'s words.
+    pub fn in_lang(self, lang: Lang) -> String {
+        let key = match self {
+            FramePart::Prefix => "frame.in_prefix",
+            FramePart::Body => "frame.in_body",
+        };
+        t!(key, locale = lang.code()).into_owned()
+    }
+}
+
 impl fmt::Display for FramePart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FramePart::Prefix => "in the 4-byte length prefix",
-            FramePart::Body => "in the body",
-        })
+        f.write_str(&self.in_lang(Lang::En))
     }
 }
 
@@ -162,13 +236,16 @@ impl Frame {
         &self.raw[PREFIX_LEN..]
     }
 
-    /// A note for a body that did not decode cleanly, naming the raw bytes.
-    pub fn decode_warning(&self, charset: Charset) -> Option<String> {
+    /// A note for a body that did not decode cleanly, naming the raw bytes, in `lang`'s words.
+    pub fn decode_warning(&self, charset: Charset, lang: Lang) -> Option<String> {
         self.malformed.then(|| {
-            format!(
-                "body bytes do not decode as {charset}; shown with replacement characters; raw bytes: {}",
-                hex(self.body())
+            t!(
+                "frame.malformed",
+                locale = lang.code(),
+                charset = charset,
+                hex = hex(self.body())
             )
+            .into_owned()
         })
     }
 }
@@ -360,7 +437,11 @@ async fn read_full<R: AsyncRead + Unpin>(
         match reader.read(&mut buf[filled..]).await {
             Ok(0) => break,
             Ok(n) => filled += n,
-            Err(e) => return Err(FrameError::Io(e.to_string())),
+            Err(e) => {
+                return Err(FrameError::Io(Said::each(|l| {
+                    crate::i18n::os_error_in(&e, l)
+                })));
+            }
         }
     }
     Ok(filled)
@@ -465,6 +546,45 @@ mod tests {
     }
 
     #[test]
+    fn errors_in_korean_keep_bytes_and_names() {
+        let ko = |e: &FrameError| e.in_lang(Lang::Ko);
+        let err = encode_frame("Hello 🙂", Charset::Ms949).unwrap_err();
+        assert_eq!(
+            ko(&err),
+            "MS949로는 문자 '🙂' (U+1F642)를 나타낼 수 없음; 메시지를 보내지 않고 거부함"
+        );
+        let timeout = FrameError::FrameTimeout {
+            got: 2,
+            expected: 4,
+            part: FramePart::Prefix,
+            after: std::time::Duration::from_secs(5),
+        };
+        assert_eq!(
+            timeout.to_string(),
+            "a frame did not finish within 5s: 2 of 4 bytes arrived (in the 4-byte length \
+             prefix); closing the connection (--frame-timeout)"
+        );
+        assert_eq!(
+            ko(&timeout),
+            "프레임이 5초 안에 끝나지 않음: 4바이트 중 2바이트만 도착 (4바이트 길이 접두사에서); \
+             연결을 닫음 (--frame-timeout)"
+        );
+        let io = FrameError::Io(Said::with(
+            "Connection reset by peer (os error 104)",
+            Lang::Ko,
+            "상대가 연결을 리셋했습니다 (ECONNRESET)",
+        ));
+        assert_eq!(
+            ko(&io),
+            "입출력 오류: 상대가 연결을 리셋했습니다 (ECONNRESET)"
+        );
+        assert_eq!(
+            io.to_string(),
+            "i/o error: Connection reset by peer (os error 104)"
+        );
+    }
+
+    #[test]
     fn eof_between_and_inside_frames() {
         let d = FrameDecoder::new(Charset::Ms949);
         assert_eq!(d.at_eof(&BytesMut::new()), FrameError::ClosedBetweenFrames);
@@ -497,7 +617,11 @@ mod tests {
             .unwrap();
         assert!(f.malformed);
         assert!(f.text.contains('\u{FFFD}'));
-        assert!(f.decode_warning(Charset::Utf8).unwrap().contains("ff fe"));
+        assert!(
+            f.decode_warning(Charset::Utf8, Lang::En)
+                .unwrap()
+                .contains("ff fe")
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rust_i18n::t;
 use serde::Deserialize;
 
 use crate::lab::ClosePolicy;
@@ -112,6 +113,19 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../assets/scenarios/keepalive.toml"),
     ),
 ];
+
+/// A step acts on a client no earlier step connected (run and lessons say it alike).
+pub fn no_client_yet(name: &str) -> crate::i18n::Said {
+    let name = format!("{name:?}");
+    crate::i18n::Said::each(|l| {
+        t!("run.no_client_yet", locale = l.code(), name = name).into_owned()
+    })
+}
+
+/// The lab gave no connection number for a connect.
+pub fn no_client_opened() -> crate::i18n::Said {
+    crate::i18n::Said::each(|l| t!("run.no_client_opened", locale = l.code()).into_owned())
+}
 
 /// How long a step's action may take by default (slow motion adds its stretch).
 pub const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -317,7 +331,6 @@ impl Scenario {
     /// not have (left out).
     pub fn apply_sysctl(&self, h: &crate::hosts::Hosts) -> anyhow::Result<Vec<crate::i18n::Said>> {
         use crate::i18n::Said;
-        use rust_i18n::t;
         if self.sysctl.is_empty() {
             return Ok(Vec::new());
         }
@@ -351,8 +364,14 @@ impl Scenario {
                         break;
                     }
                     Err(e) => anyhow::bail!(
-                        "cannot set {key} = {value} inside the private {} host: {e}",
-                        side.name()
+                        "{}",
+                        t!(
+                            "scenario.sysctl_failed",
+                            key = key,
+                            value = value,
+                            side = crate::i18n::side(side, crate::i18n::current()),
+                            error = crate::i18n::os_error(&e)
+                        )
                     ),
                 }
             }
@@ -375,29 +394,31 @@ impl Scenario {
         let mut connected: std::collections::HashMap<&str, usize> = Default::default();
         for (i, step) in s.steps.iter().enumerate() {
             let n = i + 1;
+            // "step 2: …": which step a complaint is about.
+            let in_step = |e: String| t!("run.step_error", n = n, error = e).into_owned();
             if let Some(a) = &step.action {
-                let action = Action::parse(a, step).map_err(|e| format!("step {n}: {e}"))?;
+                let action = Action::parse(a, step).map_err(in_step)?;
                 let name = step.client.as_deref().unwrap_or("a");
                 if matches!(action, Action::Connect | Action::ConnectInBackground)
                     && let Some(first) = connected.insert(name, n)
                 {
-                    return Err(format!(
-                        "step {n}: client {name:?} was already connected in step {first}; give the \
-                         second connection its own name (client = \"b\")"
+                    let name = format!("{name:?}");
+                    return Err(in_step(
+                        t!("scenario.connected_twice", name = name, first = first).into(),
                     ));
                 }
             }
             for e in &step.expect {
-                Expect::parse(e).map_err(|e| format!("step {n}: {e}"))?;
+                Expect::parse(e).map_err(in_step)?;
             }
             if let Some(t) = &step.timeout {
-                parse_duration(t).map_err(|e| format!("step {n}: timeout: {e}"))?;
+                parse_duration(t).map_err(|e| in_step(format!("timeout: {e}")))?;
             }
             if let Some(w) = &step.wait_for {
                 Expect::parse(&format!("{}:{}", w.side, w.state))
-                    .map_err(|e| format!("step {n}: wait_for: {e}"))?;
+                    .map_err(|e| in_step(format!("wait_for: {e}")))?;
                 if let Some(t) = &w.timeout {
-                    parse_duration(t).map_err(|e| format!("step {n}: wait_for timeout: {e}"))?;
+                    parse_duration(t).map_err(|e| in_step(format!("wait_for timeout: {e}")))?;
                 }
             }
             if step
@@ -406,28 +427,22 @@ impl Scenario {
                 .is_some_and(|a| a.starts_with("wire."))
                 && !s.slow
             {
-                return Err(format!(
-                    "step {n}: wire.* steps need the slow-motion wire: add `slow = true` at the top"
-                ));
+                return Err(in_step(t!("scenario.wire_needs_slow").into()));
             }
             if !s.sysctl.is_empty() && !s.slow {
-                return Err(
-                    "sysctl settings apply inside slow motion's private hosts: add `slow = true`"
-                        .into(),
-                );
+                return Err(t!("scenario.sysctl_needs_slow").into());
             }
             for k in s.sysctl.keys() {
                 if !k.starts_with("net.") || k.contains("..") || k.contains('/') {
-                    return Err(format!(
-                        "sysctl {k:?}: only net.* settings of the private hosts can be set"
-                    ));
+                    let key = format!("{k:?}");
+                    return Err(t!("scenario.sysctl_net_only", key = key).into());
                 }
             }
             if let Some(k) = &s.keepalive {
                 parse_duration(k).map_err(|e| format!("keepalive: {e}"))?;
             }
             if step.action.is_none() && step.wait_for.is_none() && step.say.is_none() {
-                return Err(format!("step {n} has neither `do`, `wait_for` nor `say`"));
+                return Err(t!("scenario.empty_step", n = n).into());
             }
         }
         Ok(s)
@@ -459,7 +474,10 @@ fn side_named(s: &str, what: &str) -> Result<Side, String> {
     match s.trim() {
         "client" => Ok(Side::Client),
         "server" => Ok(Side::Server),
-        other => Err(format!("{what} = {other:?}: use \"client\" or \"server\"")),
+        other => {
+            let other = format!("{other:?}");
+            Err(t!("scenario.bad_side", what = what, other = other).into())
+        }
     }
 }
 
@@ -477,13 +495,13 @@ fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
     };
     let count = step.count.unwrap_or(1);
     if count == 0 {
-        return Err("count = 0 would never apply: leave it out for 1".into());
+        return Err(t!("scenario.count_zero").into());
     }
     let duration = |why: &str| {
         parse_duration(
             step.duration
                 .as_deref()
-                .ok_or_else(|| format!("{a} needs duration = \"{why}\""))?,
+                .ok_or_else(|| t!("scenario.needs_duration", action = a, example = why))?,
         )
     };
     let kind = match a {
@@ -495,7 +513,7 @@ fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
             let toward = side_named(
                 step.to
                     .as_deref()
-                    .ok_or("wire.rst needs to = \"client\" or \"server\"")?,
+                    .ok_or_else(|| t!("scenario.rst_needs_to"))?,
                 "to",
             )?;
             match on {
@@ -505,21 +523,17 @@ fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
             }
         }
         "wire.blackhole" => {
-            let from = on.and_then(|m| m.from).ok_or(
-                "wire.blackhole needs match = { from = \"client\" } (the side whose packets vanish)",
-            )?;
+            let from = on
+                .and_then(|m| m.from)
+                .ok_or_else(|| t!("scenario.blackhole_needs_from"))?;
             return Ok(Action::Blackhole(from, duration("3s")?));
         }
         other => {
-            return Err(format!(
-                "unknown action {other:?}; the wire's are wire.drop, wire.dup, wire.delay, \
-                 wire.corrupt, wire.rst and wire.blackhole"
-            ));
+            let other = format!("{other:?}");
+            return Err(t!("scenario.unknown_wire_action", action = other).into());
         }
     };
-    let on = on.ok_or_else(|| {
-        format!("{a} needs match = {{ from = \"client\", flags = \"FIN\" }} (which packet)")
-    })?;
+    let on = on.ok_or_else(|| t!("scenario.needs_match", action = a))?;
     Ok(Action::Fault(Rule { kind, on, count }))
 }
 
@@ -547,18 +561,20 @@ impl Action {
             "server.abort" => Action::Abort(Side::Server),
             "server.policy" => Action::Policy(
                 step.policy
-                    .ok_or("server.policy needs policy = \"auto\" | \"manual\" | \"never\"")?,
+                    .ok_or_else(|| t!("scenario.policy_needs_policy"))?,
             ),
-            "sleep" => Action::Sleep(parse_duration(
-                step.duration
-                    .as_deref()
-                    .ok_or("sleep needs duration = \"500ms\"")?,
-            )?),
+            "sleep" => Action::Sleep(parse_duration(step.duration.as_deref().ok_or_else(
+                || {
+                    t!(
+                        "scenario.needs_duration",
+                        action = "sleep",
+                        example = "500ms"
+                    )
+                },
+            )?)?),
             other => {
-                return Err(format!(
-                    "unknown action {other:?}; use client.connect, client.send, client.half_close, client.close, \
-client.connected, client.abort, server.send, server.half_close, server.close, server.abort, server.policy, sleep or wire.*"
-                ));
+                let other = format!("{other:?}");
+                return Err(t!("scenario.unknown_action", action = other).into());
             }
         })
     }
@@ -708,9 +724,8 @@ fn timer_named(s: &str) -> Result<Option<TimerKind>, String> {
             "timewait" | "time_wait" | "fin_timeout" => TimerKind::TimeWait,
             "probe" | "persist" | "zero_window" | "zero_window_probe" => TimerKind::ZeroWindowProbe,
             other => {
-                return Err(format!(
-                    "timer {other:?}: use retransmit, keepalive, timewait, persist or none"
-                ));
+                let other = format!("{other:?}");
+                return Err(t!("scenario.bad_timer", timer = other).into());
             }
         },
     ))
@@ -735,9 +750,8 @@ impl Probe {
         let (name, value) = (s[..at].trim().to_ascii_lowercase(), s[at + len..].trim());
         if name == "timer" {
             if op != Op::Eq {
-                return Err(format!(
-                    "{s:?}: a timer is compared with =, e.g. timer=retransmit"
-                ));
+                let s = format!("{s:?}");
+                return Err(t!("scenario.timer_op", probe = s).into());
             }
             return Ok(Some(Probe::Timer(timer_named(value)?)));
         }
@@ -747,17 +761,22 @@ impl Probe {
             .map(|(_, f)| *f)
             .ok_or_else(|| {
                 let names: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
-                format!(
-                    "{name:?} in {s:?} is not a field; use timer or {}",
-                    names.join(", ")
+                let (name, s) = (format!("{name:?}"), format!("{s:?}"));
+                t!(
+                    "scenario.not_a_field",
+                    name = name,
+                    probe = s,
+                    fields = names.join(", ")
                 )
             })?;
         let value = if field == Field::TimerLeft {
             parse_duration(value)?.as_secs_f64()
         } else {
             let v = value.strip_suffix("ms").unwrap_or(value);
-            v.parse::<f64>()
-                .map_err(|_| format!("{value:?} in {s:?} is not a number"))?
+            v.parse::<f64>().map_err(|_| {
+                let (value, s) = (format!("{value:?}"), format!("{s:?}"));
+                t!("scenario.not_a_number", value = value, probe = s)
+            })?
         };
         Ok(Some(Probe::Field { field, op, value }))
     }
@@ -784,6 +803,16 @@ impl Probe {
 
     /// What the socket shows instead, in the probe's terms.
     pub fn seen(&self, row: &SocketRow, info: Option<&TcpInfo>) -> String {
+        self.seen_in(row, info, crate::i18n::Lang::En)
+    }
+
+    /// [`Probe::seen`] in `lang`'s words (field, timer and state names stay as they are).
+    pub fn seen_in(
+        &self,
+        row: &SocketRow,
+        info: Option<&TcpInfo>,
+        lang: crate::i18n::Lang,
+    ) -> String {
         match self {
             Probe::Timer(_) => format!(
                 "timer={} ({})",
@@ -792,10 +821,12 @@ impl Probe {
             ),
             Probe::Field { field, .. } => match field.value(row, info) {
                 Some(v) => format!("{}={v} ({})", field.name(), row.state.name()),
-                None => format!(
-                    "no tcp_info ({}: the kernel keeps none for this socket)",
-                    row.state.name()
-                ),
+                None => rust_i18n::t!(
+                    "run.no_tcp_info",
+                    locale = lang.code(),
+                    state = row.state.name()
+                )
+                .into_owned(),
             },
         }
     }
@@ -807,9 +838,10 @@ impl Probe {
 
 impl Expect {
     pub fn parse(s: &str) -> Result<Expect, String> {
-        let (who, state) = s.split_once(':').ok_or_else(|| {
-            format!("expectation {s:?} is not side:STATE, e.g. \"client:FIN_WAIT_2\"")
-        })?;
+        let quoted = format!("{s:?}");
+        let (who, state) = s
+            .split_once(':')
+            .ok_or_else(|| t!("scenario.not_side_state", expect = quoted))?;
         let (side, client) = match who.trim().split_once('@') {
             Some((side, c)) => (side, Some(c.trim().to_string())),
             None => (who.trim(), None),
@@ -817,7 +849,10 @@ impl Expect {
         let side = match side {
             "client" => Side::Client,
             "server" => Side::Server,
-            other => return Err(format!("side {other:?} in {s:?}: use client or server")),
+            other => {
+                let other = format!("{other:?}");
+                return Err(t!("scenario.bad_expect_side", side = other, expect = quoted).into());
+            }
         };
         if let Some(probe) = Probe::parse(state.trim())? {
             return Ok(Expect {
@@ -829,10 +864,10 @@ impl Expect {
         }
         let state = match state.trim().to_ascii_uppercase().as_str() {
             "GONE" => None,
-            st => Some(
-                TcpState::parse(st)
-                    .ok_or_else(|| format!("state {st:?} in {s:?} is not a TCP state"))?,
-            ),
+            st => Some(TcpState::parse(st).ok_or_else(|| {
+                let st = format!("{st:?}");
+                t!("scenario.not_a_state", state = st, expect = quoted)
+            })?),
         };
         Ok(Expect {
             side,
@@ -853,9 +888,19 @@ impl Expect {
     /// What the kernel shows instead, in the expectation's terms: `FIN_WAIT_2`,
     /// `backoff=1 (FIN_WAIT_1)`, `no socket (gone)`.
     pub fn shown(&self, row: Option<&SocketRow>, info: Option<&TcpInfo>) -> String {
+        self.shown_in(row, info, crate::i18n::Lang::En)
+    }
+
+    /// [`Expect::shown`] in `lang`'s words (state names stay as they are).
+    pub fn shown_in(
+        &self,
+        row: Option<&SocketRow>,
+        info: Option<&TcpInfo>,
+        lang: crate::i18n::Lang,
+    ) -> String {
         match (row, &self.probe) {
-            (None, _) => "no socket (gone)".into(),
-            (Some(r), Some(p)) => p.seen(r, info),
+            (None, _) => rust_i18n::t!("run.no_socket", locale = lang.code()).into_owned(),
+            (Some(r), Some(p)) => p.seen_in(r, info, lang),
             (Some(r), None) => r.state.name().into(),
         }
     }
@@ -866,11 +911,18 @@ impl Expect {
     }
 
     pub fn label(&self) -> String {
+        self.label_in(crate::i18n::Lang::En)
+    }
+
+    /// [`Expect::label`] in `lang`'s words: only "gone" changes; states and probes are names.
+    pub fn label_in(&self, lang: crate::i18n::Lang) -> String {
         if let Some(p) = &self.probe {
             return p.text();
         }
-        self.state
-            .map_or("gone".to_string(), |s| s.name().to_string())
+        self.state.map_or_else(
+            || rust_i18n::t!("run.gone", locale = lang.code()).into_owned(),
+            |s| s.name().to_string(),
+        )
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::POLL;
 use super::print::{self, Format, Printer};
+use crate::i18n::{Lang, Said};
 use crate::lab::{Command, EventKind, LabConfig};
 use crate::model::Side;
 use crate::observe::SourceChoice;
@@ -49,7 +50,10 @@ pub async fn client(
     let mut p = Printer::new(out, format);
     p.line(&print::header(&s, "client", format));
     let Some(id) = s.lab.command(Command::Connect) else {
-        anyhow::bail!("the lab did not open a client");
+        anyhow::bail!(
+            "{}",
+            crate::scenario::no_client_opened().in_lang(Lang::current())
+        );
     };
     let ours = move |side: Side, c: u32| side == Side::Client && c == id;
     let connected = p
@@ -65,9 +69,12 @@ pub async fn client(
         Some(EventKind::ConnectFailed { .. }) => return Ok(false),
         _ => {
             anyhow::bail!(
-                "connecting to {} took longer than {:?}",
-                opts.target,
-                opts.timeout
+                "{}",
+                rust_i18n::t!(
+                    "client.connect_slow",
+                    target = opts.target,
+                    secs = opts.timeout.as_secs_f64()
+                )
             )
         }
     }
@@ -95,9 +102,12 @@ pub async fn client(
                 break;
             }
             None => {
+                let secs = opts.timeout.as_secs_f64();
                 s.timeline.note(
                     std::time::Instant::now(),
-                    format!("no reply within {:?}", opts.timeout),
+                    Said::each(|l| {
+                        rust_i18n::t!("run.no_reply", locale = l.code(), secs = secs).into_owned()
+                    }),
                 );
                 all_ok = false;
                 break;

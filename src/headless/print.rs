@@ -155,10 +155,7 @@ pub fn header_in(s: &Session, what: &str, format: Format, lang: Lang) -> String 
                 policy = policy
             );
             let source = t!("header.source", locale = l, source = s.source_line_in(lang));
-            format!(
-                "{first}\n# {}\n{source}",
-                s.facts.summary_in(crate::i18n::current())
-            )
+            format!("{first}\n# {}\n{source}", s.facts.summary_in(lang))
         }
         Format::Json => s.header_json(what),
     }

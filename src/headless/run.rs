@@ -10,7 +10,10 @@ use crate::i18n::{self, Lang};
 use crate::lab::{Command, EventKind};
 use crate::model::{ConnId, Side};
 use crate::observe::SourceChoice;
-use crate::scenario::{Action, Expect, Scenario, Step, StepCheck, one_line, step_checks};
+use crate::scenario::{
+    Action, Expect, Scenario, Step, StepCheck, no_client_opened, no_client_yet, one_line,
+    step_checks,
+};
 use crate::session::{Session, Slow};
 use crate::timeline::Said;
 use rust_i18n::t;
@@ -157,9 +160,16 @@ async fn carry_out(
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
     if sc.slow && slow.is_none() {
+        // TAP's bail-out line is English, as its test points are.
+        let lang = if tap.is_some() {
+            Lang::En
+        } else {
+            i18n::current()
+        };
+        let name = format!("{:?}", sc.name);
         anyhow::bail!(
-            "scenario {:?} needs slow motion (--slow): its states last microseconds on loopback",
-            sc.name
+            "{}",
+            t!("run.needs_slow", locale = lang.code(), name = name)
         );
     }
     let stretch = slow.as_ref().map_or(Duration::ZERO, Slow::stretch);
@@ -203,7 +213,12 @@ async fn carry_out(
     } else {
         i18n::current()
     };
-    let header = print::header_in(&r.s, &format!("run {:?}", sc.name), format, lang);
+    // JSON's mode names the scenario as its file does; text in the interface's language.
+    let name = match format {
+        Format::Json => &sc.name,
+        Format::Text => sc.name_in(lang),
+    };
+    let header = print::header_in(&r.s, &format!("run {name:?}"), format, lang);
     r.p.line(&header);
     if let Some(about) = &sc.about {
         r.s.settle();
@@ -258,22 +273,44 @@ async fn carry_out(
                                 "run.failed_as_expected",
                                 locale = l.code(),
                                 action = a,
-                                error = e
+                                error = e.in_lang(l)
                             )
                             .into()
                         }),
                     );
                     Ok(())
                 }
-                (Some(want), Err(e)) => Err(format!("{a} failed, but not with {want:?}: {e}")),
-                (Some(want), Ok(())) => Err(format!(
-                    "{a} was expected to fail with {want:?}; it succeeded"
-                )),
+                (Some(want), Err(e)) => Err(Said::each(|l| {
+                    t!(
+                        "run.failed_not_with",
+                        locale = l.code(),
+                        action = a,
+                        want = format!("{want:?}"),
+                        error = e.in_lang(l)
+                    )
+                    .into()
+                })),
+                (Some(want), Ok(())) => Err(Said::each(|l| {
+                    t!(
+                        "run.unexpected_success",
+                        locale = l.code(),
+                        action = a,
+                        want = format!("{want:?}")
+                    )
+                    .into()
+                })),
             };
             if let Err(e) = done {
-                r.not_ok(&[("message", "action failed"), ("error", &e)]);
+                // TAP's diagnostic is English.
+                r.not_ok(&[("message", "action failed"), ("error", &e.en)]);
                 r.fail(Said::each(|l| {
-                    t!("run.step_error", locale = l.code(), n = n, error = e).into()
+                    t!(
+                        "run.step_error",
+                        locale = l.code(),
+                        n = n,
+                        error = e.in_lang(l)
+                    )
+                    .into()
                 }));
                 r.skip_rest();
                 return Ok(false);
@@ -339,9 +376,11 @@ impl Runner<'_> {
         self.action_limit
     }
 
-    /// The same, as the messages say it ("5s", "9.8s").
-    fn action_secs(&self) -> String {
-        format!("{}s", self.action_timeout().as_secs_f64())
+    /// An action that did not finish in time: `key` says which, with the limit in seconds
+    /// ("5", "9.8").
+    fn too_slow(&self, key: &str) -> Said {
+        let secs = self.action_timeout().as_secs_f64();
+        Said::each(|l| t!(key, locale = l.code(), secs = secs).into())
     }
 
     fn flush(&mut self) {
@@ -386,19 +425,18 @@ impl Runner<'_> {
         self.flush();
     }
 
-    fn conn(&self, name: &str) -> Result<ConnId, String> {
-        self.clients.get(name).copied().ok_or_else(|| {
-            format!("no client named {name:?} yet: connect it first (do = \"client.connect\")")
-        })
+    fn conn(&self, name: &str) -> Result<ConnId, Said> {
+        self.clients
+            .get(name)
+            .copied()
+            .ok_or_else(|| no_client_yet(name))
     }
 
-    async fn act(&mut self, name: &str, action: Action) -> Result<(), String> {
+    async fn act(&mut self, name: &str, action: Action) -> Result<(), Said> {
         let lab = self.s.lab.clone();
         match action {
             Action::Connect => {
-                let id = lab
-                    .command(Command::Connect)
-                    .ok_or("the lab opened no client")?;
+                let id = lab.command(Command::Connect).ok_or_else(no_client_opened)?;
                 self.clients.insert(name.to_string(), id);
                 let has_server = lab.listen_addr().is_some();
                 let mut connected = false;
@@ -417,16 +455,11 @@ impl Runner<'_> {
                 match got {
                     Some(EventKind::ConnectFailed { error, .. }) => Err(error),
                     Some(_) => Ok(()),
-                    None => Err(format!(
-                        "connect did not complete in {}",
-                        self.action_secs()
-                    )),
+                    None => Err(self.too_slow("run.connect_slow")),
                 }
             }
             Action::ConnectInBackground => {
-                let id = lab
-                    .command(Command::Connect)
-                    .ok_or("the lab opened no client")?;
+                let id = lab.command(Command::Connect).ok_or_else(no_client_opened)?;
                 self.clients.insert(name.to_string(), id);
                 Ok(())
             }
@@ -456,10 +489,7 @@ impl Runner<'_> {
                         return o;
                     }
                     if Instant::now() >= deadline {
-                        return Err(format!(
-                            "connect did not complete in {}",
-                            self.action_secs()
-                        ));
+                        return Err(self.too_slow("run.connect_slow"));
                     }
                     self.s.step(POLL).await;
                     self.flush();
@@ -487,9 +517,11 @@ impl Runner<'_> {
                     .await;
                 match got {
                     Some(EventKind::FrameReceived { .. }) => Ok(()),
-                    Some(EventKind::SendRefused { error, .. }) => Err(error.to_string()),
+                    Some(EventKind::SendRefused { error, .. }) => {
+                        Err(Said::each(|l| error.in_lang(l)))
+                    }
                     Some(EventKind::Refused { text }) => Err(text),
-                    _ => Err(format!("no reply within {}", self.action_secs())),
+                    _ => Err(self.too_slow("run.no_reply")),
                 }
             }
             Action::HalfClose(side) | Action::Close(side) | Action::Abort(side) => {
@@ -512,10 +544,7 @@ impl Runner<'_> {
                 match got {
                     Some(EventKind::Refused { text }) => Err(text),
                     Some(_) => Ok(()),
-                    None => Err(format!(
-                        "the lab did not carry out the command in {}",
-                        self.action_secs()
-                    )),
+                    None => Err(self.too_slow("run.command_slow")),
                 }
             }
             Action::Policy(p) => {
@@ -545,11 +574,10 @@ impl Runner<'_> {
         }
     }
 
-    fn wire(&self) -> Result<&crate::wire::Wire, String> {
-        self.s
-            .wire
-            .as_ref()
-            .ok_or_else(|| "wire.* steps need slow motion: run with --slow".to_string())
+    fn wire(&self) -> Result<&crate::wire::Wire, Said> {
+        self.s.wire.as_ref().ok_or_else(|| {
+            Said::each(|l| t!("run.wire_needs_slow", locale = l.code()).into_owned())
+        })
     }
 
     async fn until(
@@ -575,7 +603,7 @@ impl Runner<'_> {
                         locale = l.code(),
                         side = i18n::side(e.side, l),
                         client = format!("{client:?}"),
-                        what = e.label()
+                        what = e.label_in(l)
                     )
                     .into()
                 }),
@@ -601,12 +629,12 @@ impl Runner<'_> {
                 _ => None,
             };
             if e.holds(seen.as_ref(), info.as_ref()) {
-                let told = match (&e.probe, &seen) {
-                    (Some(p), Some(r)) => format!(" ({})", p.seen(r, info.as_ref())),
+                let told = |l: Lang| match (&e.probe, &seen) {
+                    (Some(p), Some(r)) => format!(" ({})", p.seen_in(r, info.as_ref(), l)),
                     _ => String::new(),
                 };
                 let state = seen.as_ref().map(|r| r.state);
-                let timer = seen.and_then(|r| r.timer).zip(state);
+                let timer = seen.as_ref().and_then(|r| r.timer).zip(state);
                 let timer = |l: Lang| {
                     timer
                         .map(|(tm, st)| {
@@ -631,9 +659,9 @@ impl Runner<'_> {
                             locale = l.code(),
                             side = i18n::side(e.side, l),
                             id = id,
-                            what = e.label(),
+                            what = e.label_in(l),
                             timer = timer(l),
-                            told = told
+                            told = told(l)
                         )
                         .into()
                     }),
@@ -648,7 +676,6 @@ impl Runner<'_> {
                         format!("{} {}", who(e, name), e.shown(seen.as_ref(), info.as_ref()))
                     }
                 };
-                let shown = e.shown(seen.as_ref(), info.as_ref());
                 self.s.settle();
                 self.s.timeline.check(
                     Instant::now(),
@@ -659,9 +686,9 @@ impl Runner<'_> {
                             locale = l.code(),
                             side = i18n::side(e.side, l),
                             id = id,
-                            what = e.label(),
+                            what = e.label_in(l),
                             secs = format!("{:.1}", timeout.as_secs_f64()),
-                            shown = shown
+                            shown = e.shown_in(seen.as_ref(), info.as_ref(), l)
                         )
                         .into()
                     }),

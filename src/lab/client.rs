@@ -10,12 +10,15 @@ use std::sync::atomic::Ordering;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::net::TcpStream;
 
+use rust_i18n::t;
+
 use super::{EventKind, Shared, conn, in_host};
+use crate::i18n::{Lang, Said, os_error_in};
 use crate::model::{ConnId, Side, unmap};
 
 pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     let remote = shared.target;
-    let failed = |error: String| {
+    let failed = |error: Said| {
         shared.emit(EventKind::ConnectFailed {
             conn,
             remote,
@@ -39,7 +42,12 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
         Ok(s)
     }) {
         Ok(s) => s,
-        Err(e) => return failed(format!("cannot create a socket: {e}")),
+        Err(e) => {
+            return failed(Said::each(|l| {
+                let error = os_error_in(&e, l);
+                t!("lab.socket_failed", locale = l.code(), error = error).into_owned()
+            }));
+        }
     };
     // From connect() until its event is sent, the server waits before numbering an accept and
     // the session does not name the new socket "external".
@@ -62,7 +70,11 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     let local = match (started, local) {
         (Err(e), _) if !in_progress => return failed(connect_error(&e, remote)),
         (_, Some(local)) => local,
-        (_, None) => return failed("the kernel gave the socket no local address".into()),
+        (_, None) => {
+            return failed(Said::each(|l| {
+                t!("lab.no_local_address", locale = l.code()).into_owned()
+            }));
+        }
     };
     shared.emit_at(
         called,
@@ -128,25 +140,43 @@ fn forget_port(shared: &Shared, port: u16, conn: ConnId) {
 }
 
 /// connect()'s error with what to do about it.
-fn connect_error(e: &std::io::Error, remote: SocketAddr) -> String {
-    match e.raw_os_error() {
-        Some(libc::ECONNREFUSED) => format!(
-            "{e}: nothing listens on {remote}; start a server there (tcp-lab server --port {}) or check --port",
-            remote.port()
-        ),
-        Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => format!(
-            "{e}: no free local port toward {remote}. The ephemeral range net.ipv4.ip_local_port_range \
-             ({}) is used up, usually by sockets in TIME_WAIT (they last 60 s); wait for them, widen \
-             the range, or check net.ipv4.tcp_tw_reuse ({})",
-            sysctl("net/ipv4/ip_local_port_range").replace('\t', "–"),
+fn connect_error(e: &std::io::Error, remote: SocketAddr) -> Said {
+    let (range, reuse) = match e.raw_os_error() {
+        Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => (
+            sysctl("net/ipv4/ip_local_port_range").map(|r| r.replace('\t', "–")),
             sysctl("net/ipv4/tcp_tw_reuse"),
         ),
-        _ => e.to_string(),
-    }
+        _ => (None, None),
+    };
+    Said::each(|l| {
+        let error = os_error_in(e, l);
+        let unreadable = || t!("lab.unreadable", locale = l.code()).into_owned();
+        match e.raw_os_error() {
+            Some(libc::ECONNREFUSED) => t!(
+                "lab.nothing_listens",
+                locale = l.code(),
+                error = error,
+                remote = remote,
+                port = remote.port()
+            )
+            .into_owned(),
+            Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => t!(
+                "lab.no_free_port",
+                locale = l.code(),
+                error = error,
+                remote = remote,
+                range = range.clone().unwrap_or_else(unreadable),
+                reuse = reuse.clone().unwrap_or_else(unreadable)
+            )
+            .into_owned(),
+            _ if l == Lang::En => e.to_string(),
+            _ => error,
+        }
+    })
 }
 
-fn sysctl(name: &str) -> String {
+fn sysctl(name: &str) -> Option<String> {
     std::fs::read_to_string(format!("/proc/sys/{name}"))
         .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unreadable".into())
+        .ok()
 }

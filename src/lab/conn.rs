@@ -10,7 +10,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use rust_i18n::t;
+
 use super::{ClosePolicy, CloseReason, EVICTING, EventKind, Shared};
+use crate::i18n::{self, Said, os_error_in};
 use crate::model::{ConnId, Side};
 use crate::protocol::{self, FrameDecoder, FrameError};
 
@@ -139,23 +142,35 @@ impl Conn {
             ConnCmd::HalfClose => {
                 if self.write_shut {
                     self.emit(EventKind::Refused {
-                        text: format!("{} #{conn} already half-closed", side.name()),
+                        text: Said::each(|l| {
+                            let side = i18n::side(side, l);
+                            t!(
+                                "lab.already_half_closed",
+                                locale = l.code(),
+                                side = side,
+                                conn = conn
+                            )
+                            .into_owned()
+                        }),
                     });
                     return Next::Continue;
                 }
                 self.write_shut = true;
                 self.emit(EventKind::ShutdownCalled { side, conn });
                 if let Err(e) = self.stream.shutdown().await {
-                    self.error(format!("shutdown(SHUT_WR) failed: {e}"));
+                    self.error(Said::each(|l| {
+                        let error = os_error_in(&e, l);
+                        t!("lab.shutdown_failed", locale = l.code(), error = error).into_owned()
+                    }));
                 }
                 Next::Continue
             }
             ConnCmd::Close => {
                 if side == Side::Server && self.shared.policy() == ClosePolicy::Never {
                     self.emit(EventKind::Refused {
-                        text: format!(
-                            "server #{conn}: policy 'never' forgets to close (that is the bug on show); change the policy to close it"
-                        ),
+                        text: Said::each(|l| {
+                            t!("lab.never_closes", locale = l.code(), conn = conn).into_owned()
+                        }),
                     });
                     return Next::Continue;
                 }
@@ -183,10 +198,16 @@ impl Conn {
         let (side, conn) = (self.side, self.conn);
         if self.write_shut {
             self.emit(EventKind::Refused {
-                text: format!(
-                    "{} #{conn} has half-closed its sending side; it cannot send any more",
-                    side.name()
-                ),
+                text: Said::each(|l| {
+                    let side = i18n::side(side, l);
+                    t!(
+                        "lab.cannot_send",
+                        locale = l.code(),
+                        side = side,
+                        conn = conn
+                    )
+                    .into_owned()
+                }),
             });
             return Next::Continue;
         }
@@ -206,12 +227,15 @@ impl Conn {
                         self.emit(EventKind::Reset { side, conn });
                         return Next::Stop;
                     }
-                    Ok(Ok(_)) => "write() returned 0".to_string(),
-                    Ok(Err(e)) => format!("write failed: {e}"),
-                    Err(_) => format!(
-                        "the peer read nothing for {:.1}s (--write-timeout)",
-                        timeout.as_secs_f64()
-                    ),
+                    Ok(Ok(_)) => Said::each(|l| t!("lab.write_zero", locale = l.code()).into()),
+                    Ok(Err(e)) => Said::each(|l| {
+                        let error = os_error_in(&e, l);
+                        t!("lab.write_failed", locale = l.code(), error = error).into_owned()
+                    }),
+                    Err(_) => Said::each(|l| {
+                        let secs = format!("{:.1}", timeout.as_secs_f64());
+                        t!("lab.peer_not_reading", locale = l.code(), secs = secs).into_owned()
+                    }),
                 };
             self.emit(EventKind::WriteAborted {
                 side,
@@ -236,7 +260,10 @@ impl Conn {
     /// SO_LINGER 0: close() discards unsent data and the kernel sends RST instead of FIN.
     fn abort(&self) -> Next {
         if let Err(e) = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO)) {
-            self.error(format!("setsockopt(SO_LINGER, 0) failed: {e}"));
+            self.error(Said::each(|l| {
+                let error = os_error_in(&e, l);
+                t!("lab.linger_failed", locale = l.code(), error = error).into_owned()
+            }));
         }
         self.emit(EventKind::AbortCalled {
             side: self.side,
@@ -309,7 +336,10 @@ impl Conn {
                 Next::Stop
             }
             Err(e) => {
-                self.error(format!("read failed: {e}"));
+                self.error(Said::each(|l| {
+                    let error = os_error_in(&e, l);
+                    t!("lab.read_failed", locale = l.code(), error = error).into_owned()
+                }));
                 Next::Stop
             }
         }
@@ -343,7 +373,7 @@ impl Conn {
         Next::Continue
     }
 
-    fn error(&self, text: String) {
+    fn error(&self, text: Said) {
         self.emit(EventKind::Error {
             side: Some(self.side),
             conn: Some(self.conn),

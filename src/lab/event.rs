@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::ClosePolicy;
+use crate::i18n::Said;
 use crate::model::{ConnId, Side};
 use crate::protocol::{Frame, FrameError};
 
@@ -66,7 +67,7 @@ pub enum EventKind {
     ConnectFailed {
         conn: ConnId,
         remote: SocketAddr,
-        error: String,
+        error: Said,
     },
     Accepted {
         conn: ConnId,
@@ -96,7 +97,7 @@ pub enum EventKind {
         written: usize,
         len: usize,
         /// Why: "the peer did not read for 5s", or the OS error.
-        why: String,
+        why: Said,
     },
     SendRefused {
         side: Side,
@@ -151,11 +152,11 @@ pub enum EventKind {
     PolicyChanged(ClosePolicy),
     /// A command that could not be carried out, and why.
     Refused {
-        text: String,
+        text: Said,
     },
     Error {
         side: Option<Side>,
         conn: Option<ConnId>,
-        text: String,
+        text: Said,
     },
 }

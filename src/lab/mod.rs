@@ -370,7 +370,15 @@ impl Lab {
             .unwrap_or(false);
         if !sent {
             self.shared.emit(EventKind::Refused {
-                text: format!("{} #{conn} has no open socket", side.name()),
+                text: crate::i18n::Said::each(|l| {
+                    rust_i18n::t!(
+                        "lab.no_open_socket",
+                        locale = l.code(),
+                        side = crate::i18n::side(side, l),
+                        conn = conn
+                    )
+                    .into_owned()
+                }),
             });
         }
     }

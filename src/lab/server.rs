@@ -129,7 +129,11 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 shared.emit(EventKind::Error {
                     side: Some(Side::Server),
                     conn: None,
-                    text: format!("accept() failed: {e}"),
+                    text: crate::i18n::Said::each(|l| {
+                        let error = crate::i18n::os_error_in(&e, l);
+                        rust_i18n::t!("lab.accept_failed", locale = l.code(), error = error)
+                            .into_owned()
+                    }),
                 });
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;

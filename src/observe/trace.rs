@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::{fmt, fs, io};
 
+use rust_i18n::t;
+
 use super::{TcpState, unmap};
+use crate::i18n::{Said, os_error_in};
 
 /// One state change of one kernel socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,23 +32,44 @@ pub struct TraceEvent {
     pub skaddr: u64,
 }
 
+/// Why the tracepoint cannot be used, in each language (JSON keeps the English).
 #[derive(Debug)]
 pub struct TraceUnavailable {
-    pub reason: String,
+    pub reason: Said,
 }
 
 impl fmt::Display for TraceUnavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)
+        f.write_str(&self.reason.en)
     }
 }
 
 impl std::error::Error for TraceUnavailable {}
 
-fn unavailable(reason: impl Into<String>) -> TraceUnavailable {
+fn unavailable(reason: impl Into<Said>) -> TraceUnavailable {
     TraceUnavailable {
         reason: reason.into(),
     }
+}
+
+/// A reason from the catalogue, in each language.
+fn said(key: &'static str) -> Said {
+    Said::each(|l| t!(key, locale = l.code()).into_owned())
+}
+
+/// "cannot read PATH: the OS's error", in each language.
+fn cannot_read(path: &Path, e: &io::Error) -> Said {
+    let path = path.display().to_string();
+    Said::each(|l| {
+        let error = os_error_in(e, l);
+        t!(
+            "trace.cannot_read",
+            locale = l.code(),
+            path = path,
+            error = error
+        )
+        .into_owned()
+    })
 }
 
 const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -86,9 +110,9 @@ struct PerfEventAttr {
 }
 
 /// Why the tracepoint cannot be used by this process, without opening it.
-pub fn precheck() -> Option<String> {
+pub fn precheck() -> Option<Said> {
     let Ok(text) = fs::read_to_string("/proc/sys/kernel/perf_event_paranoid") else {
-        return Some("kernel without perf events (no kernel.perf_event_paranoid)".into());
+        return Some(said("trace.no_perf"));
     };
     let paranoid: i32 = text.trim().parse().unwrap_or(i32::MAX);
     let cap_eff = fs::read_to_string("/proc/self/status").ok().and_then(|s| {
@@ -100,32 +124,29 @@ pub fn precheck() -> Option<String> {
     // (kernel perf_allow_tracepoint()); CPU-wide events need paranoid <= 0 anyway.
     if !capable && paranoid > -1 {
         // SAFETY: geteuid has no preconditions and cannot fail.
-        let (who, fix) = match unsafe { libc::geteuid() } {
-            0 => (
-                "root without CAP_PERFMON/CAP_SYS_ADMIN",
-                "grant CAP_PERFMON",
-            ),
-            _ => ("not root", "run as root, grant CAP_PERFMON"),
+        let key = match unsafe { libc::geteuid() } {
+            0 => "trace.paranoid_root",
+            _ => "trace.paranoid_user",
         };
         let p = text.trim();
-        return Some(format!(
-            "{who} and kernel.perf_event_paranoid is {p} ({fix} or set it to -1)"
-        ));
+        return Some(Said::each(|l| {
+            t!(key, locale = l.code(), p = p).into_owned()
+        }));
     }
     event_files().err()
 }
 
 /// The tracepoint's id and format, from tracefs where it is mounted, else (root) from a private
 /// tracefs mount in a mount namespace that lives only as long as a throwaway thread.
-fn event_files() -> Result<(u64, String), String> {
-    let read = || -> Result<(u64, String), String> {
+fn event_files() -> Result<(u64, String), Said> {
+    let read = || -> Result<(u64, String), Said> {
         let (dir, id) = find_event()?;
-        let format = fs::read_to_string(dir.join("format"))
-            .map_err(|e| format!("cannot read {}/format: {e}", dir.display()))?;
+        let path = dir.join("format");
+        let format = fs::read_to_string(&path).map_err(|e| cannot_read(&path, &e))?;
         Ok((id, format))
     };
     match read() {
-        Err(e) if e.starts_with("tracefs not mounted") && nix::unistd::geteuid().is_root() => {
+        Err(e) if e.en.starts_with("tracefs not mounted") && nix::unistd::geteuid().is_root() => {
             std::thread::scope(|s| {
                 s.spawn(|| {
                     use nix::mount::{MsFlags, mount};
@@ -148,12 +169,22 @@ fn event_files() -> Result<(u64, String), String> {
                             None::<&str>,
                         )
                     };
-                    private()
-                        .map_err(|err| format!("{e}, and a private tracefs mount failed: {err}"))?;
+                    private().map_err(|err| {
+                        let err = io::Error::from(err);
+                        Said::each(|l| {
+                            t!(
+                                "trace.private_mount_failed",
+                                locale = l.code(),
+                                reason = e.in_lang(l),
+                                error = os_error_in(&err, l)
+                            )
+                            .into_owned()
+                        })
+                    })?;
                     read()
                 })
                 .join()
-                .unwrap_or_else(|_| Err("the tracefs thread panicked".into()))
+                .unwrap_or_else(|_| Err(said("trace.thread_panicked")))
             })
         }
         r => r,
@@ -161,26 +192,29 @@ fn event_files() -> Result<(u64, String), String> {
 }
 
 /// Locates the tracepoint directory and its numeric id (the perf `config`).
-fn find_event() -> Result<(PathBuf, u64), String> {
+fn find_event() -> Result<(PathBuf, u64), Said> {
     for root in TRACEFS_ROOTS {
         let dir = Path::new(root).join(EVENT_DIR);
         let id_path = dir.join("id");
         match fs::read_to_string(&id_path) {
             Ok(s) => match s.trim().parse() {
                 Ok(id) => return Ok((dir, id)),
-                Err(_) => return Err(format!("bad id in {}", id_path.display())),
+                Err(_) => {
+                    let path = id_path.display().to_string();
+                    return Err(Said::each(|l| {
+                        t!("trace.bad_id", locale = l.code(), path = path).into_owned()
+                    }));
+                }
             },
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if Path::new(root).join("events").is_dir() {
-                    return Err(
-                        "kernel has no sock:inet_sock_set_state tracepoint (Linux 4.16+)".into(),
-                    );
+                    return Err(said("trace.no_tracepoint"));
                 }
             }
-            Err(e) => return Err(format!("cannot read {}: {e}", id_path.display())),
+            Err(e) => return Err(cannot_read(&id_path, &e)),
         }
     }
-    Err("tracefs not mounted: cannot find the id of sock:inet_sock_set_state".into())
+    Err(said("trace.no_tracefs"))
 }
 
 #[derive(Clone, Copy, Default)]
@@ -455,14 +489,28 @@ impl TraceSource {
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
         let mut rings = Vec::new();
         for cpu in online_cpus() {
-            let ring = Ring::open(id, cpu, &filter, page)
-                .map_err(|e| unavailable(format!("perf_event_open on cpu {cpu}: {e}")))?;
+            let ring = Ring::open(id, cpu, &filter, page).map_err(|e| {
+                unavailable(Said::each(|l| {
+                    let error = os_error_in(&e, l);
+                    t!(
+                        "trace.perf_open",
+                        locale = l.code(),
+                        cpu = cpu,
+                        error = error
+                    )
+                    .into_owned()
+                }))
+            })?;
             rings.push(ring);
         }
         // Enable only once all CPUs are set up; on any error above the fds just close.
         for ring in &rings {
-            ioctl(&ring.fd, PERF_EVENT_IOC_ENABLE, None)
-                .map_err(|e| unavailable(format!("PERF_EVENT_IOC_ENABLE: {e}")))?;
+            ioctl(&ring.fd, PERF_EVENT_IOC_ENABLE, None).map_err(|e| {
+                unavailable(Said::each(|l| {
+                    let error = os_error_in(&e, l);
+                    t!("trace.enable", locale = l.code(), error = error).into_owned()
+                }))
+            })?;
         }
         Ok(TraceSource {
             rings,

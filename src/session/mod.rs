@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use rust_i18n::t;
+
 use crate::hosts::Hosts;
+use crate::i18n::{Lang, Said, os_error_in};
 use crate::lab::{EventKind, Lab, LabConfig, LabError, LabEvent};
 use crate::model::{Side, unmap};
 use crate::observe::procs::{self, ProcCache};
@@ -27,8 +30,33 @@ pub enum SessionError {
     #[error(
         "--source trace: the sock:inet_sock_set_state tracepoint is unavailable: {0}; use --source poll (or auto)"
     )]
-    Trace(String),
+    Trace(Said),
 }
+
+impl SessionError {
+    /// The message in `lang`'s words (`Display` is the English).
+    pub fn in_lang(&self, lang: Lang) -> String {
+        let l = lang.code();
+        match self {
+            SessionError::Lab(e) => e.to_string(),
+            SessionError::Wire(e) => t!(
+                "session.wire_failed",
+                locale = l,
+                error = os_error_in(e, lang)
+            )
+            .into_owned(),
+            SessionError::Trace(why) => t!(
+                "session.trace_unavailable",
+                locale = l,
+                why = why.in_lang(lang)
+            )
+            .into_owned(),
+        }
+    }
+}
+
+/// The name of the socket source that reads both private hosts of slow motion (JSON keeps it).
+const BOTH_HOSTS: &str = "sock_diag in both hosts";
 
 /// Slow motion as asked for at start: the private hosts (made before the async runtime, while the
 /// process has one thread) and the wire's initial settings.
@@ -53,7 +81,7 @@ fn both_hosts(hosts: &Hosts) -> std::io::Result<Box<dyn observe::SocketSource>> 
         sources.push(Box::new(src));
     }
     Ok(Box::new(observe::MultiSource {
-        name: "sock_diag in both hosts",
+        name: BOTH_HOSTS,
         sources,
     }))
 }
@@ -92,7 +120,7 @@ pub struct Session {
     pub facts: PlatformFacts,
     observer: Option<Observer>,
     /// Why the kernel cannot be observed, when it cannot.
-    pub observer_error: Option<String>,
+    pub observer_error: Option<Said>,
     registry: Registry,
     /// When the registry last forgot gone connections.
     pruned: Option<Instant>,
@@ -112,7 +140,7 @@ pub struct Session {
     unread: Option<observe::Snapshot>,
     unread_began: Option<Instant>,
     /// Why the tracepoint is not in use, when it is not.
-    pub trace_unavailable: Option<String>,
+    pub trace_unavailable: Option<Said>,
     /// Slow motion's wire, when it runs.
     pub wire: Option<Wire>,
     /// The wire's settings at start, when it runs.
@@ -172,14 +200,15 @@ impl Session {
                     Box::new(observe::netstat::Netstat2::new()),
                     port,
                 )),
-                Some(format!(
-                    "sock_diag unavailable ({e}); using netstat2, countdowns measured from first sighting"
-                )),
+                Some(Said::each(|l| {
+                    let error = os_error_in(&e, l);
+                    t!("session.no_sock_diag", locale = l.code(), error = error).into_owned()
+                })),
             ),
         };
         // Opened after the listener exists (its port is known) and before any connection.
         let (trace, trace_unavailable) = match choice {
-            SourceChoice::Poll => (None, Some("--source poll".to_string())),
+            SourceChoice::Poll => (None, Some(Said::from("--source poll"))),
             _ => match Transitions::open(port) {
                 Ok(t) => (Some(t), None),
                 Err(e) if choice == SourceChoice::Trace => {
@@ -228,6 +257,15 @@ impl Session {
         self.observer.as_ref().map_or("none", |o| o.source_name())
     }
 
+    /// [`source_name`](Self::source_name) in `lang`'s words (a tool's name stays as it is).
+    pub fn source_name_in(&self, lang: Lang) -> String {
+        match self.source_name() {
+            BOTH_HOSTS => t!("session.both_hosts", locale = lang.code()).into_owned(),
+            "none" => t!("session.no_source", locale = lang.code()).into_owned(),
+            name => name.to_string(),
+        }
+    }
+
     /// Where transitions come from, in one line for headers and the status bar.
     pub fn source_line(&self) -> String {
         self.source_line_in(crate::i18n::Lang::En)
@@ -235,10 +273,15 @@ impl Session {
 
     /// [`source_line`](Self::source_line) in `lang`'s words.
     pub fn source_line_in(&self, lang: crate::i18n::Lang) -> String {
-        let (l, poll) = (lang.code(), self.source_name());
+        let (l, poll) = (lang.code(), self.source_name_in(lang));
         match &self.trace_unavailable {
-            None => rust_i18n::t!("header.traced", locale = l, poll = poll),
-            Some(why) => rust_i18n::t!("header.poll_only", locale = l, poll = poll, why = why),
+            None => t!("header.traced", locale = l, poll = poll),
+            Some(why) => t!(
+                "header.poll_only",
+                locale = l,
+                poll = poll,
+                why = why.in_lang(lang)
+            ),
         }
         .into_owned()
     }
@@ -263,7 +306,7 @@ impl Session {
             "tw_reuse": self.facts.tw_reuse,
             "socket_source": self.source_name(),
             "transitions": if self.tracing() { "tracepoint" } else { "poll" },
-            "tracepoint_unavailable": self.trace_unavailable,
+            "tracepoint_unavailable": self.trace_unavailable.as_ref().map(|w| &w.en),
             "message": self.facts.summary(),
         })
         .to_string()
@@ -506,7 +549,10 @@ impl Session {
                 Some(snap)
             }
             (Some(Err(e)), _) => {
-                let msg = format!("reading the socket table failed: {e}; no more kernel states");
+                let msg = Said::each(|l| {
+                    let error = os_error_in(&e, l);
+                    t!("session.read_failed", locale = l.code(), error = error).into_owned()
+                });
                 self.observer = None;
                 self.observer_error = Some(msg.clone());
                 self.timeline.note(began, msg);
@@ -518,7 +564,15 @@ impl Session {
             if let Err(e) = t.read(&mut got, until_ns) {
                 self.timeline.note(
                     Instant::now(),
-                    format!("tracepoint: {e}; some transitions may be missing"),
+                    Said::each(|l| {
+                        let error = os_error_in(&e, l);
+                        t!(
+                            "session.trace_read_failed",
+                            locale = l.code(),
+                            error = error
+                        )
+                        .into_owned()
+                    }),
                 );
             }
             batch.extend(
@@ -614,13 +668,18 @@ impl Session {
             .filter(|o| matches!(o.owner, Owner::External { .. }) && o.row.inode == 0)
             .count();
         if held > 0 {
+            let port = self.port();
             self.timeline.note(
                 snap.at,
-                format!(
-                    "{held} socket(s) on port {} were here before tcp-lab started (TIME_WAIT or \
-                     FIN_WAIT_2 from an earlier run: the kernel holds them, no process owns them)",
-                    self.port()
-                ),
+                Said::each(|l| {
+                    t!(
+                        "session.preexisting",
+                        locale = l.code(),
+                        n = held,
+                        port = port
+                    )
+                    .into_owned()
+                }),
             );
         }
     }

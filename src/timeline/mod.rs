@@ -46,10 +46,10 @@ impl Entry {
                 | EventKind::Error { text, .. }
                 | EventKind::ConnectFailed { error: text, .. }
                 | EventKind::WriteAborted { why: text, .. },
-            ) => text.len(),
+            ) => text.heap_bytes(),
             What::Lab(_) => 0,
             What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => {
-                t.en.len() + t.local.as_ref().map_or(0, |(_, l)| l.len())
+                t.heap_bytes()
             }
             What::Fault { text: t, .. } => t.len(),
             What::Kernel(c) => {
@@ -390,7 +390,7 @@ impl Timeline {
                 return;
             }
             WireEvent::Error { text } => {
-                self.push(at, What::Note(text.into()));
+                self.push(at, What::Note(text));
                 return;
             }
             WireEvent::Fault { id, text } => {
@@ -413,9 +413,9 @@ impl Timeline {
             self.told_rto = true;
             self.note(
                 at,
-                "the kernel retransmitted: its retransmission timer (1 s for a SYN) ran out while \
-                 the packet waited on the wire; the ladder folds repeats into the packet they repeat \
-                 (×N; v shows each)",
+                Said::each(|l| {
+                    rust_i18n::t!("wire_note.retransmitted", locale = l.code()).into_owned()
+                }),
             );
         }
     }

@@ -452,7 +452,7 @@ fn lab(event: &str, v: &Value) -> Option<EventKind> {
         "connect_failed" => K::ConnectFailed {
             conn: conn(v)?,
             remote: addr(v, "remote")?,
-            error: text(v, "error")?,
+            error: text(v, "error")?.into(),
         },
         "frame_sent" => {
             let (raw, text, len) = frame(v)?;
@@ -486,22 +486,24 @@ fn lab(event: &str, v: &Value) -> Option<EventKind> {
             conn: conn(v)?,
             written: count(v, "written")?,
             len: count(v, "len")?,
-            why: text(v, "error")?,
+            why: text(v, "error")?.into(),
         },
         // The frame error's own type is not in the line, only its words: told as an error.
-        "send_refused" | "protocol_error" => K::Error {
-            side: Some(side(v)?),
-            conn: Some(conn(v)?),
-            text: format!(
-                "{}: {}",
-                if event == "send_refused" {
-                    "send refused"
-                } else {
-                    "bad input"
-                },
-                text(v, "error")?
-            ),
-        },
+        "send_refused" | "protocol_error" => {
+            let error = text(v, "error")?;
+            let key = if event == "send_refused" {
+                "replay.send_refused"
+            } else {
+                "replay.bad_input"
+            };
+            K::Error {
+                side: Some(side(v)?),
+                conn: Some(conn(v)?),
+                text: crate::i18n::Said::each(|l| {
+                    rust_i18n::t!(key, locale = l.code(), error = error).into_owned()
+                }),
+            }
+        }
         "peer_closed" | "shutdown_called" | "abort_called" | "reset" => {
             let (side, conn) = (side(v)?, conn(v)?);
             match event {
@@ -534,12 +536,12 @@ fn lab(event: &str, v: &Value) -> Option<EventKind> {
         },
         "policy_changed" => K::PolicyChanged(ClosePolicy::from_str(s(v, "policy")?, true).ok()?),
         "refused" => K::Refused {
-            text: message(v, &[]),
+            text: message(v, &[]).into(),
         },
         "error" => K::Error {
             side: side(v),
             conn: conn(v),
-            text: text(v, "error")?,
+            text: text(v, "error")?.into(),
         },
         _ => return None,
     })

@@ -33,6 +33,9 @@ pub struct Summary {
 pub struct Culprit {
     pub pid: Option<u32>,
     pub process: Option<String>,
+    /// tcp-lab's own side, when the sockets are the lab's (`process` names it in English).
+    #[serde(skip)]
+    pub lab: Option<Side>,
     pub count: usize,
     /// The longest any of them has been in CLOSE_WAIT, as far as tcp-lab has watched.
     pub oldest_s: u64,
@@ -85,17 +88,17 @@ pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) 
         *counts.entry(row.state).or_default() += 1;
         match row.state {
             TcpState::CloseWait => {
-                let (pid, process) = match &o.owner {
+                let (pid, process, lab) = match &o.owner {
                     Owner::External { pid, process } => {
-                        (*pid, process.as_deref().map(str::to_owned))
+                        (*pid, process.as_deref().map(str::to_owned), None)
                     }
-                    Owner::Lab(Side::Server, _) => (None, Some("tcp-lab's server".into())),
-                    Owner::Lab(..) => (None, Some("tcp-lab's client".into())),
-                    Owner::Listener => (None, None),
+                    Owner::Lab(side, _) => (None, Some(lab_side(*side, Lang::En)), Some(*side)),
+                    Owner::Listener => (None, None, None),
                 };
                 let c = cw.entry((pid, process.clone())).or_insert(Culprit {
                     pid,
                     process,
+                    lab,
                     count: 0,
                     oldest_s: 0,
                     oldest_at_least: false,
@@ -160,6 +163,12 @@ fn age(secs: u64, l: &str) -> String {
     .into_owned()
 }
 
+/// "tcp-lab's server": the lab's own side holds the sockets.
+fn lab_side(side: Side, lang: Lang) -> String {
+    let side = crate::i18n::side(side, lang);
+    t!("summary.lab_side", locale = lang.code(), side = side).into_owned()
+}
+
 impl Summary {
     /// One line: counts, then the CLOSE_WAIT culprits, then the TIME_WAIT budget (in English,
     /// as JSON has it).
@@ -181,11 +190,12 @@ impl Summary {
             counts.join(", ")
         };
         for c in &self.close_wait {
-            let who = match (&c.process, c.pid) {
-                (Some(p), Some(pid)) => format!("{p} pid {pid}"),
-                (Some(p), None) => p.clone(),
-                (None, Some(pid)) => format!("pid {pid}"),
-                (None, None) => t!("summary.no_owner", locale = l).into_owned(),
+            let who = match (&c.process, c.pid, c.lab) {
+                (_, _, Some(side)) => lab_side(side, lang),
+                (Some(p), Some(pid), _) => format!("{p} pid {pid}"),
+                (Some(p), None, _) => p.clone(),
+                (None, Some(pid), _) => format!("pid {pid}"),
+                (None, None, _) => t!("summary.no_owner", locale = l).into_owned(),
             };
             line.push_str(&t!(
                 "summary.culprit",

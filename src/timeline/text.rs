@@ -87,7 +87,7 @@ fn arrow(dir: crate::wire::Dir, lang: Lang) -> String {
 }
 
 /// Why the wire dropped a packet, in the language's words (JSON keeps `DropReason::name`).
-fn drop_reason(r: crate::wire::DropReason, lang: Lang) -> String {
+pub fn drop_reason(r: crate::wire::DropReason, lang: Lang) -> String {
     use crate::wire::DropReason as R;
     let key = match r {
         R::Loss => "drop.loss",
@@ -332,7 +332,7 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                     locale = l,
                     conn = conn,
                     remote = remote,
-                    error = error
+                    error = error.in_lang(lang)
                 )
                 .into(),
             ),
@@ -387,18 +387,30 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                     cut = cut_note(frame.raw.len(), frame.len, lang),
                 )
                 .into();
-                if let Some(w) = frame.decode_warning(charset) {
+                if let Some(w) = frame.decode_warning(charset, lang) {
                     s.push_str(&format!(" ({w})"));
                 }
                 (side_of(*side), s)
             }
             K::SendRefused { side, conn, error } => (
                 side_of(*side),
-                t!("text.send_refused", locale = l, conn = conn, error = error).into(),
+                t!(
+                    "text.send_refused",
+                    locale = l,
+                    conn = conn,
+                    error = error.in_lang(lang)
+                )
+                .into(),
             ),
             K::ProtocolError { side, conn, error } => (
                 side_of(*side),
-                t!("text.bad_input", locale = l, conn = conn, error = error).into(),
+                t!(
+                    "text.bad_input",
+                    locale = l,
+                    conn = conn,
+                    error = error.in_lang(lang)
+                )
+                .into(),
             ),
             K::PeerClosed { side, conn } => (
                 side_of(*side),
@@ -484,7 +496,7 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                     conn = conn,
                     len = len,
                     written = written,
-                    why = why
+                    why = why.in_lang(lang)
                 )
                 .into(),
             ),
@@ -492,15 +504,24 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                 server(),
                 t!("text.policy", locale = l, name = p.name()).into(),
             ),
-            K::Refused { text } => (word("who.lab"), text.clone()),
+            K::Refused { text } => (word("who.lab"), text.in_lang(lang).to_string()),
             K::Error { side, conn, text } => {
                 let who = side.map(side_of).unwrap_or_else(|| word("who.lab"));
                 match conn {
                     Some(c) => (
                         who,
-                        t!("text.error_conn", locale = l, conn = c, text = text).into(),
+                        t!(
+                            "text.error_conn",
+                            locale = l,
+                            conn = c,
+                            text = text.in_lang(lang)
+                        )
+                        .into(),
                     ),
-                    None => (who, t!("text.error", locale = l, text = text).into()),
+                    None => (
+                        who,
+                        t!("text.error", locale = l, text = text.in_lang(lang)).into(),
+                    ),
                 }
             }
         },

@@ -110,6 +110,10 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             parts.push((0, t!("status.step_held", n = tl.packets().held()).into()));
         }
         for (why, n) in tl.packets().drops() {
+            let why = crate::wire::DropReason::named(why).map_or_else(
+                || why.to_string(),
+                |r| crate::timeline::text::drop_reason(r, crate::i18n::current()),
+            );
             parts.push((2, t!("status.dropped", n = n, why = why).into()));
         }
     }

@@ -106,7 +106,7 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
             } else if s.timeline.packets().held() > 0 {
                 wire.on_held(kind);
             } else {
-                app.say("no packet is held: press c, s, x... to make one", now);
+                app.say(t!("flash.none_held_hint"), now);
             }
         }
         WireKey::Rst(toward) => {
@@ -148,7 +148,7 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
                 .filter(|p| p.status == Status::Held)
                 .min_by_key(|p| p.id);
             match front {
-                None => app.say("no packet is held: press c, s, x... to make one", now),
+                None => app.say(t!("flash.none_held_hint"), now),
                 Some(p) => {
                     if q.ask(p, s.timeline.snapshot()).is_none() {
                         // Not a lab connection's packet: nothing to predict.
@@ -163,7 +163,7 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
             } else if s.timeline.packets().held() > 0 {
                 wire.release_next();
             } else {
-                app.say("no packet is held: press c, s, x... to make one", now);
+                app.say(t!("flash.none_held_hint"), now);
             }
         }
     }
@@ -244,7 +244,7 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
             "flash.pcap_failed",
             locale = lang.code(),
             path = path.display(),
-            error = e
+            error = crate::i18n::os_error_in(e, lang)
         ),
     };
     tell(
@@ -286,7 +286,7 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
             "flash.export_failed",
             locale = lang.code(),
             path = path.display(),
-            error = e
+            error = crate::i18n::os_error_in(e, lang)
         ),
     };
     let (en, shown) = (msg(Lang::En).into(), msg(Lang::current()).into());

@@ -20,8 +20,9 @@ const DEFAULT_CLIENT: &str = "a";
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mark {
     Pending,
-    Held(String),
-    Failed(String),
+    /// What the kernel showed (English in `en`, which [`shown_state`] reads).
+    Held(Said),
+    Failed(Said),
 }
 
 /// One expectation of a step, as the pane shows it.
@@ -61,7 +62,7 @@ impl StepLog {
         let chosen = q.choices[q.chosen?];
         let truth = match &self.checks.get(q.check)?.mark {
             Mark::Pending => return None,
-            Mark::Held(s) | Mark::Failed(s) => shown_state(s)?,
+            Mark::Held(s) | Mark::Failed(s) => shown_state(&s.en)?,
         };
         Some((chosen, truth))
     }
@@ -237,10 +238,25 @@ impl Lesson {
             .map(|a| (a.clone(), Action::parse(a, step)));
         let checks = crate::scenario::step_checks(step).unwrap_or_default();
         if let Some((a, parsed)) = action {
-            s.timeline
-                .step(now, format!("step {}: {a} ({name})", n + 1));
+            s.timeline.step(
+                now,
+                Said::each(|l| {
+                    t!(
+                        "run.step",
+                        locale = l.code(),
+                        n = n + 1,
+                        action = a,
+                        client = name
+                    )
+                    .into_owned()
+                }),
+            );
             let limit = step.action_limit(self.stretch);
-            match parsed.and_then(|act| self.act(&name, act, s, now)) {
+            // Checked when the scenario was loaded: a step that does not parse never gets here.
+            match parsed
+                .map_err(Said::from)
+                .and_then(|act| self.act(&name, act, s, now))
+            {
                 Ok(w) => run.wait = Some((w, now + limit)),
                 Err(e) => self.action_failed(n, e, s, now),
             }
@@ -262,7 +278,7 @@ impl Lesson {
         None
     }
 
-    fn action_failed(&mut self, n: usize, e: String, s: &mut Session, now: Instant) {
+    fn action_failed(&mut self, n: usize, e: Said, s: &mut Session, now: Instant) {
         let step = &self.sc.steps[n];
         match &step.fails {
             Some(_) if step.expects_failure(&e) => {
@@ -270,7 +286,13 @@ impl Lesson {
                     now,
                     true,
                     Said::each(|l| {
-                        t!("lesson.failed_as_expected", locale = l.code(), error = e).into_owned()
+                        let error = e.in_lang(l);
+                        t!(
+                            "lesson.failed_as_expected",
+                            locale = l.code(),
+                            error = error
+                        )
+                        .into_owned()
                     }),
                 );
             }
@@ -283,41 +305,35 @@ impl Lesson {
                             "lesson.step_failed",
                             locale = l.code(),
                             n = n + 1,
-                            error = e
+                            error = e.in_lang(l)
                         )
                         .into_owned()
                     }),
                 );
-                self.log[n].action_error = Some(e);
+                self.log[n].action_error = Some(e.in_lang(crate::i18n::current()).to_string());
             }
         }
     }
 
     /// Starts a step's action; what to wait for before its checks begin.
-    fn act(
-        &mut self,
-        name: &str,
-        a: Action,
-        s: &mut Session,
-        now: Instant,
-    ) -> Result<Wait, String> {
+    fn act(&mut self, name: &str, a: Action, s: &mut Session, now: Instant) -> Result<Wait, Said> {
         let lab = s.lab.clone();
         let conn = |clients: &HashMap<String, ConnId>| {
             clients
                 .get(name)
                 .copied()
-                .ok_or_else(|| format!("no client named {name:?}: connect it first"))
+                .ok_or_else(|| crate::scenario::no_client_yet(name))
         };
         let wire = || {
             s.wire.as_ref().ok_or_else(|| {
-                "wire.* steps need slow motion: start the lesson with --slow".to_string()
+                Said::each(|l| t!("lesson.wire_needs_slow", locale = l.code()).into_owned())
             })
         };
         Ok(match a {
             Action::Connect | Action::ConnectInBackground => {
                 let id = lab
                     .command(Command::Connect)
-                    .ok_or("the lab opened no client")?;
+                    .ok_or_else(crate::scenario::no_client_opened)?;
                 self.clients.insert(name.to_string(), id);
                 self.selected = Some(id);
                 if a == Action::Connect {
@@ -397,14 +413,18 @@ impl Lesson {
                         ..
                     } if conn == id => Some(Ok(())),
                     EventKind::SendRefused { conn, error, .. } if conn == id => {
-                        Some(Err(error.to_string()))
+                        Some(Err(Said::each(|l| error.in_lang(l))))
                     }
                     EventKind::Refused { text } => Some(Err(text.clone())),
                     _ => None,
                 }),
             };
             let outcome = outcome.or_else(|| {
-                (now >= *limit).then(|| Err("the action did not complete in time".to_string()))
+                (now >= *limit).then(|| {
+                    Err(Said::each(|l| {
+                        t!("lesson.action_timeout", locale = l.code()).into_owned()
+                    }))
+                })
             });
             match outcome {
                 None => {
@@ -413,8 +433,9 @@ impl Lesson {
                 }
                 Some(Ok(())) => {
                     if let Some(want) = &self.sc.steps[n].fails {
+                        let want = format!("{want:?}");
                         self.log[n].action_error =
-                            Some(format!("expected to fail with {want:?}; it succeeded"));
+                            Some(t!("lesson.unexpected_success", want = want).into_owned());
                     }
                 }
                 Some(Err(e)) => self.action_failed(n, e, s, now),
@@ -437,7 +458,7 @@ impl Lesson {
                 Some(r) if e.needs_info() => s.tcp_info(r.tuple()),
                 _ => None,
             };
-            let shown = e.shown(row.as_ref(), info.as_ref());
+            let shown = Said::each(|l| e.shown_in(row.as_ref(), info.as_ref(), l));
             let label = |l| check_label_in(e, l);
             if id.is_some() && e.holds(row.as_ref(), info.as_ref()) {
                 s.timeline.check(now, true, Said::each(label));
@@ -445,7 +466,7 @@ impl Lesson {
                 changed = true;
             } else if id.is_none() || now >= since + *limit {
                 let why = if id.is_none() {
-                    "no such client".to_string()
+                    Said::each(|l| t!("lesson.no_such_client", locale = l.code()).into_owned())
                 } else {
                     shown
                 };
@@ -457,7 +478,7 @@ impl Lesson {
                             "lesson.check_failed",
                             locale = l.code(),
                             label = label(l),
-                            why = why
+                            why = why.in_lang(l)
                         )
                         .into_owned()
                     }),
@@ -518,8 +539,8 @@ impl Lesson {
 fn lab_outcome(
     s: &Session,
     from: u64,
-    f: impl Fn(&EventKind) -> Option<Result<(), String>>,
-) -> Option<Result<(), String>> {
+    f: impl Fn(&EventKind) -> Option<Result<(), Said>>,
+) -> Option<Result<(), Said>> {
     let (entries, _) = s.timeline.since(from);
     entries.iter().find_map(|e| match &e.what {
         What::Lab(k) => f(k),
@@ -583,7 +604,7 @@ fn check_label(e: &Expect) -> String {
 fn check_label_in(e: &Expect, lang: crate::i18n::Lang) -> String {
     let side = crate::i18n::side(e.side, lang);
     match e.client.as_deref() {
-        Some(c) if c != DEFAULT_CLIENT => format!("{side}@{c} {}", e.label()),
-        _ => format!("{side} {}", e.label()),
+        Some(c) if c != DEFAULT_CLIENT => format!("{side}@{c} {}", e.label_in(lang)),
+        _ => format!("{side} {}", e.label_in(lang)),
     }
 }

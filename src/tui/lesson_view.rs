@@ -121,7 +121,8 @@ impl Lesson {
                         Mark::Pending => ("·", String::new()),
                         Mark::Held(_) => ("✓", String::new()),
                         Mark::Failed(s) => {
-                            ("✗", t!("lesson.kernel_shows", s = text(s)).into_owned())
+                            let s = text(s.in_lang(lang));
+                            ("✗", t!("lesson.kernel_shows", s = s).into_owned())
                         }
                     };
                     [

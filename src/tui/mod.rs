@@ -101,10 +101,16 @@ pub async fn run(
         slow_unavailable: opts.notice.clone(),
         slow: s.lab.config().hosts.as_ref().map(|h| {
             // As root the status bar says "root" already; a user namespace is worth saying.
+            let (client, server) = (h.client.addr, h.server.addr);
             match h.via {
-                "root" => format!("slow motion {} ↔ {}", h.client.addr, h.server.addr),
-                via => format!("slow motion {} ↔ {} ({via})", h.client.addr, h.server.addr),
+                "root" => rust_i18n::t!("status.slow_motion", client = client, server = server),
+                _ => rust_i18n::t!(
+                    "status.slow_motion_userns",
+                    client = client,
+                    server = server
+                ),
             }
+            .into_owned()
         }),
     };
     if let Some(n) = &opts.notice {

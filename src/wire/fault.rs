@@ -34,14 +34,16 @@ impl Match {
                 "PSH" => PSH,
                 "ACK" => ACK,
                 other => {
-                    return Err(format!(
-                        "flag {other:?} in {s:?}: use SYN, FIN, RST, PSH or ACK (e.g. \"FIN/ACK\")"
-                    ));
+                    let (flag, flags) = (format!("{other:?}"), format!("{s:?}"));
+                    return Err(
+                        rust_i18n::t!("scenario.bad_flag", flag = flag, flags = flags).into(),
+                    );
                 }
             };
         }
         if f == 0 {
-            return Err(format!("flags {s:?} names no flag"));
+            let flags = format!("{s:?}");
+            return Err(rust_i18n::t!("scenario.no_flag", flags = flags).into());
         }
         Ok(f)
     }

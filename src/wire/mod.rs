@@ -101,6 +101,20 @@ pub enum DropReason {
 }
 
 impl DropReason {
+    /// The reason `name` ([`DropReason::name`]) names.
+    pub fn named(name: &str) -> Option<DropReason> {
+        use DropReason as R;
+        [
+            R::Loss,
+            R::QueueFull,
+            R::WriteFailed,
+            R::Fault,
+            R::Blackhole,
+        ]
+        .into_iter()
+        .find(|r| r.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             DropReason::Loss => "random loss",
@@ -157,7 +171,7 @@ pub enum WireEvent {
     },
     /// The pcap stream failed (the wire keeps forwarding).
     Error {
-        text: String,
+        text: Said,
     },
     /// A fault the wire applied on purpose (to packet `id`, when it concerns one), or why it
     /// could not.
@@ -387,7 +401,15 @@ impl Forwarder {
     fn write_capture(&mut self, now: Instant, all: bool) {
         if let Err(e) = self.capture.write_ready(now, all) {
             self.emit(WireEvent::Error {
-                text: format!("pcap capture stopped: {e}"),
+                text: Said::each(|l| {
+                    let error = crate::i18n::os_error_in(&e, l);
+                    t!(
+                        "wire_note.capture_stopped",
+                        locale = l.code(),
+                        error = error
+                    )
+                    .into_owned()
+                }),
             });
         }
     }
