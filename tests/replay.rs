@@ -82,13 +82,16 @@ fn pair(screen: &str) -> String {
         .unwrap_or_default()
 }
 
-/// → one entry at a time to the end: the pair's states come in the order of the close.
-fn step_through_the_close(t: &Tmux, total: usize) {
+/// → one entry at a time to the end: the pair's states come in the order of the close. Returns
+/// the pair as each entry showed it (entry k at k - 1).
+fn step_through_the_close(t: &Tmux, total: usize) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
+    let mut each = Vec::new();
     for k in 1..=total {
         t.keys("Right");
         let s = t.wait(&format!("entry {k}"), |s| entry(s).0 == k);
         let p = pair(&s);
+        each.push(p.clone());
         if !p.is_empty() && seen.last() != Some(&p) {
             seen.push(p);
         }
@@ -102,6 +105,7 @@ fn step_through_the_close(t: &Tmux, total: usize) {
     let half = at("client FIN_WAIT_2 · server CLOSE_WAIT");
     let time_wait = at("client TIME_WAIT");
     assert!(established < half && half < time_wait, "{seen:?}");
+    each
 }
 
 #[test]
@@ -126,18 +130,27 @@ fn a_recording_replays_as_nobody_step_by_step_and_in_play() {
     assert!(total > 20, "{s}");
 
     // → one entry at a time: the pair's states, in the order the recording has them.
-    step_through_the_close(&t, total);
+    let forward = step_through_the_close(&t, total);
     let s = t.screen();
     assert!(s.contains("│ end │"), "{s}");
     // The countdown is the recorded one (60 s, as it was read), not one of this host.
     let line = s.lines().find(|l| l.contains("TIME_WAIT   ")).unwrap_or("");
     assert!(line.contains("60s") && line.contains("2MSL"), "{line}");
+    // The server's socket left the table a moment before the end, and is shown leaving.
+    assert!(
+        forward.iter().any(|p| p.contains("server gone")),
+        "{forward:?}"
+    );
 
-    // ← goes back one entry (the timeline rebuilt from the start).
-    t.keys("Left");
-    t.wait("one entry back", |s| entry(s).0 == total - 1);
-    t.keys("Left");
-    t.wait("two entries back", |s| entry(s).0 == total - 2);
+    // ← goes back one entry at a time (the timeline rebuilt from the start), each shown as → showed
+    // it: a socket that left a moment before is "gone", as it was, not a dash.
+    for k in (1..total).rev() {
+        t.keys("Left");
+        let want = &forward[k - 1];
+        t.wait(&format!("entry {k} again, with {want:?}"), |s| {
+            entry(s).0 == k && pair(s) == *want
+        });
+    }
 
     // + speeds it up; space plays on from where it stands, to the end.
     for _ in 0..4 {

@@ -268,3 +268,94 @@ async fn total_loss_drops_every_packet_with_its_reason_and_the_syn_is_retried() 
     );
     assert!(snap.find(Side::Server, id).is_none());
 }
+
+/// Step mode's `m` corrupts the held packet: what the receiver gets, what the live capture
+/// (`--pcap`) holds and what the timeline keeps (the ladder, and the `w` key's export, written
+/// from it) are one and the same corrupted packet.
+#[tokio::test]
+async fn corrupting_the_held_packet_changes_every_copy_of_it() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use tcp_lab::hosts::Hosts;
+    use tcp_lab::lab::{Command as LabCommand, LabConfig};
+    use tcp_lab::session::Session;
+    use tcp_lab::timeline::packets::Status;
+    use tcp_lab::wire::WireSettings;
+    use tcp_lab::wire::fault::FaultKind;
+    use tcp_lab::wire::packet::{checksums_ok, corrupt_checksum};
+    if !slow_motion_possible("corrupting_the_held_packet_changes_every_copy_of_it") {
+        return;
+    }
+    let pcap = std::env::temp_dir().join(format!(
+        "tcp-lab-test-corrupt-{}.pcapng",
+        std::process::id()
+    ));
+    let hosts = Hosts::create(true).expect("hosts");
+    let settings = WireSettings {
+        delay: Duration::from_millis(10),
+        step: true,
+        pcap: Some(pcap.clone()),
+        ..WireSettings::default()
+    };
+    let cfg = LabConfig {
+        port: 0,
+        ..LabConfig::default()
+    }
+    .in_slow_motion(Arc::new(hosts));
+    let mut s = Session::start(cfg, Some(settings)).await.expect("session");
+    s.lab.command(LabCommand::Connect).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let held = |s: &Session| {
+        s.timeline
+            .packets()
+            .all()
+            .first()
+            .filter(|p| p.status == Status::Held)
+            .map(|p| (p.id, p.data.clone()))
+    };
+    while held(&s).is_none() && Instant::now() < deadline {
+        s.step(Duration::from_millis(50)).await;
+    }
+    let (id, sent) = held(&s).expect("the SYN, held");
+    assert!(checksums_ok(&sent), "the SYN as the client sent it");
+    s.wire.as_ref().unwrap().on_held(FaultKind::Corrupt);
+    s.wire.as_ref().unwrap().release_next();
+    let gone = |s: &Session| {
+        s.timeline
+            .packets()
+            .get(id)
+            .is_some_and(|p| p.fault.is_some() && !p.is_open())
+    };
+    while !gone(&s) && Instant::now() < deadline {
+        s.step(Duration::from_millis(50)).await;
+    }
+    let kept = s.timeline.packets().get(id).expect("the SYN").clone();
+    assert!(gone(&s), "{kept:?}");
+    // Stopping the wire writes the rest of the live capture.
+    drop(s.wire.take());
+    let bytes = std::fs::read(&pcap).expect("the live capture");
+    let _ = std::fs::remove_file(&pcap);
+    let mut r = pcap_file::pcapng::PcapNgReader::new(&bytes[..]).expect("pcapng");
+    let mut captured = None;
+    while let Some(b) = r.next_block() {
+        if let pcap_file::pcapng::Block::EnhancedPacket(e) = b.expect("a block") {
+            captured = Some(e.data.into_owned());
+            break;
+        }
+    }
+    let captured = captured.expect("the SYN in the capture");
+    assert_eq!(
+        captured,
+        corrupt_checksum(&sent),
+        "the capture holds the corrupted SYN"
+    );
+    assert!(
+        !checksums_ok(&kept.data),
+        "the timeline's copy is corrupted too"
+    );
+    assert_eq!(
+        &kept.data[..],
+        &captured[..],
+        "the timeline's copy is what crossed the wire"
+    );
+}

@@ -70,6 +70,42 @@ impl TcpState {
         }
     }
 
+    /// Whether a socket in this state can be in `next` later in the same life, as the state
+    /// diagram (RFC 793, as Linux runs it) goes: ESTABLISHED can become FIN_WAIT_2, LAST_ACK
+    /// cannot become CLOSE_WAIT. A closed socket may start again (connect, listen), and anything
+    /// may close.
+    pub fn can_become(self, next: TcpState) -> bool {
+        use TcpState::*;
+        let later: &[TcpState] = match self {
+            Close => return true,
+            SynSent => &[
+                SynRecv,
+                Established,
+                FinWait1,
+                FinWait2,
+                Closing,
+                TimeWait,
+                CloseWait,
+                LastAck,
+            ],
+            SynRecv => &[
+                Established,
+                FinWait1,
+                FinWait2,
+                Closing,
+                TimeWait,
+                CloseWait,
+                LastAck,
+            ],
+            Established => &[FinWait1, FinWait2, Closing, TimeWait, CloseWait, LastAck],
+            FinWait1 => &[FinWait2, Closing, TimeWait],
+            FinWait2 | Closing => &[TimeWait],
+            CloseWait => &[LastAck],
+            Listen | LastAck | TimeWait => &[],
+        };
+        next == Close || later.contains(&next)
+    }
+
     /// Accepts `FIN_WAIT_2`, `fin-wait-2`, `FIN-WAIT-2`, `ESTAB` (as `ss` prints) and friends.
     pub fn parse(s: &str) -> Option<Self> {
         let norm: String = s
@@ -478,5 +514,32 @@ fn sort_key(s: &ObservedSocket) -> (u8, u64, u8, (SocketAddr, SocketAddr)) {
         Owner::Listener => (0, 0, 0, pair),
         Owner::Lab(side, n) => (1, u64::from(*n), *side as u8, pair),
         Owner::External { .. } => (2 + u8::from(s.row.state != TcpState::Listen), 0, 0, pair),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TcpState::{self, *};
+
+    #[test]
+    fn states_come_in_the_diagrams_order() {
+        let lives: [&[TcpState]; 4] = [
+            &[SynSent, Established, FinWait1, FinWait2, TimeWait],
+            &[SynRecv, Established, CloseWait, LastAck],
+            &[SynSent, SynRecv, Established, FinWait1, Closing, TimeWait],
+            &[Close, Listen],
+        ];
+        for life in lives {
+            for (i, a) in life.iter().enumerate() {
+                for (j, b) in life.iter().enumerate() {
+                    assert_eq!(a.can_become(*b), i < j || *b == Close, "{a} → {b}");
+                }
+                assert!(a.can_become(Close), "{a} → CLOSED");
+            }
+        }
+        assert!(!LastAck.can_become(CloseWait));
+        assert!(!FinWait2.can_become(FinWait1));
+        assert!(!TimeWait.can_become(FinWait2));
+        assert!(Close.can_become(SynSent));
     }
 }

@@ -704,3 +704,126 @@ impl Session {
         self.cycle(batch) > 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{ObservedSocket, Snapshot, SocketRow, TcpState};
+    use std::net::SocketAddr;
+
+    type Tuple = (SocketAddr, SocketAddr);
+
+    fn trace(at: Instant, (local, remote): Tuple, from: TcpState, to: Option<TcpState>) -> Report {
+        let t = Transition {
+            at_ns: 0,
+            local,
+            remote,
+            from: Some(from),
+            to,
+        };
+        Report::Trace(t, at)
+    }
+
+    fn read(at: Instant, (local, remote): Tuple, state: TcpState) -> observe::Snapshot {
+        Snapshot {
+            at,
+            sockets: vec![ObservedSocket {
+                row: SocketRow {
+                    local,
+                    remote,
+                    state,
+                    timer: None,
+                    retrans: 0,
+                    recv_q: 0,
+                    send_q: 0,
+                    uid: None,
+                    inode: 1,
+                },
+                owner: Owner::External {
+                    pid: None,
+                    process: None,
+                },
+            }],
+        }
+    }
+
+    /// The kernel's own moves of a socket, in the order the timeline told them.
+    fn moves(s: &Session, t: Tuple) -> Vec<(Option<TcpState>, Option<TcpState>)> {
+        s.timeline
+            .entries()
+            .iter()
+            .filter_map(|e| match &e.what {
+                What::Kernel(c) if (c.local, c.remote) == t => Some((c.from, c.to)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A run of mojong as it went wrong (times as measured): the server closes its CLOSE_WAIT
+    /// socket; the tracepoint stamps CLOSE_WAIT → LAST_ACK, and a table read that began 7 µs
+    /// later still found CLOSE_WAIT (the kernel stores the new state after the stamp). Merged
+    /// after the tracepoint's news, that read must not take the socket back to CLOSE_WAIT.
+    #[tokio::test]
+    async fn a_read_older_than_the_tracepoints_news_does_not_step_back() {
+        use TcpState::*;
+        let cfg = LabConfig {
+            port: 0,
+            ..LabConfig::default()
+        };
+        let mut s = Session::start(cfg, None).await.expect("a lab on loopback");
+        let port = s.port();
+        let server: Tuple = (
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            "127.0.0.1:55768".parse().unwrap(),
+        );
+        let t0 = Instant::now();
+        let us = |n: u64| t0 + Duration::from_micros(n);
+        let until = us(10_000_000);
+        // The peer's FIN: the tracepoint tells ESTABLISHED → CLOSE_WAIT; a read shows it too.
+        s.round(
+            vec![trace(us(0), server, Established, Some(CloseWait))],
+            false,
+            u64::MAX,
+            until,
+        );
+        s.timeline.observe(read(us(500), server, CloseWait));
+        // The read that raced close(): began 7 µs after the stamp, ended 41 µs after it.
+        s.unread = Some(read(us(1_000_041), server, CloseWait));
+        s.unread_began = Some(us(1_000_007));
+        let close = vec![
+            trace(us(1_000_000), server, CloseWait, Some(LastAck)),
+            trace(us(1_000_089), server, LastAck, None),
+        ];
+        s.round(close, false, u64::MAX, until);
+        assert_eq!(
+            moves(&s, server),
+            [
+                (Some(Established), Some(CloseWait)),
+                (Some(CloseWait), Some(LastAck)),
+                (Some(LastAck), None),
+            ]
+        );
+        // A read that began before the stamp is older news too, whatever it shows.
+        let client: Tuple = (server.1, server.0);
+        s.round(
+            vec![trace(us(2_000_000), client, Established, Some(FinWait1))],
+            false,
+            u64::MAX,
+            until,
+        );
+        s.unread = Some(read(us(2_000_030), client, Established));
+        s.unread_began = Some(us(1_999_990));
+        let fin = vec![trace(us(2_000_020), client, FinWait1, Some(FinWait2))];
+        s.round(fin, false, u64::MAX, until);
+        // The table alone tells TIME_WAIT (the tracepoint does not): a step forward is told.
+        s.timeline.observe(read(us(2_100_000), client, TimeWait));
+        assert_eq!(
+            moves(&s, client),
+            [
+                (Some(Established), Some(FinWait1)),
+                (Some(FinWait1), Some(FinWait2)),
+                (Some(FinWait2), Some(TimeWait)),
+            ]
+        );
+    }
+}

@@ -162,6 +162,13 @@ impl Differ {
                         });
                     }
                 }
+                // The kernel stamps a tracepoint event before it stores the state the event
+                // names, and a busy (virtual) CPU can stretch that moment to microseconds: a read
+                // that began after the stamp may still show the state being left. A state that
+                // cannot come after the one the tracepoint told is that older reading, not news.
+                Some(prev) if prev.traced.is_some() && !prev.state.can_become(s.row.state) => {
+                    prev.owner = s.owner.clone();
+                }
                 prev => {
                     let (from, held) = match prev {
                         Some(p) => (Some(p.state), Some(snap.at.duration_since(p.since))),

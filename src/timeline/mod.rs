@@ -389,6 +389,10 @@ impl Timeline {
                 self.push(at, What::Note(text));
                 return;
             }
+            WireEvent::Changed { id, data } => {
+                self.packets.replace(id, data);
+                return;
+            }
             WireEvent::Error { text } => {
                 self.push(at, What::Note(text));
                 return;

@@ -286,6 +286,14 @@ impl Tracker {
         self.flows.retain(|k, _| live.contains(k));
     }
 
+    /// What the wire will deliver of packet `id` instead of what entered it (a corrupted copy):
+    /// the same headers, another checksum.
+    pub fn replace(&mut self, id: u64, data: Arc<[u8]>) {
+        if let Some(&i) = self.index.get(&id) {
+            self.packets[i].data = data;
+        }
+    }
+
     /// Notes a fault the wire put on packet `id`.
     pub fn mark(&mut self, id: u64, text: &str) {
         if let Some(&i) = self.index.get(&id) {

@@ -6,7 +6,7 @@
 //! The file is untrusted: its size is bounded, every text in it is made printable, and a line that
 //! cannot be read is skipped and counted, never a reason to stop.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
@@ -34,6 +34,11 @@ const MAX_PAYLOAD: usize = 65_000;
 
 /// Recorded times beyond this (about 31 years) are not times.
 const MAX_T: f64 = 1e9;
+
+/// How long a socket that left the table is remembered (longer than any front end shows one
+/// leaving), and how many such sockets at most.
+const DEPARTED_KEEP: Duration = Duration::from_secs(60);
+const MAX_DEPARTED: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
@@ -636,6 +641,9 @@ pub struct Player {
     timeline: Timeline,
     applied: usize,
     table: BTreeMap<(SocketAddr, SocketAddr), Sock>,
+    /// Sockets that left the table, as it showed them last, and when they left (oldest first):
+    /// a front end shows them leaving whether it played forward to here or stepped back.
+    departed: VecDeque<(ObservedSocket, Duration)>,
     /// Each connection's client and server addresses, for rebuilt packets.
     addrs: HashMap<ConnId, (SocketAddrV4, SocketAddrV4)>,
 }
@@ -651,6 +659,7 @@ impl Player {
             notes,
             applied: 0,
             table: BTreeMap::new(),
+            departed: VecDeque::new(),
             addrs: HashMap::new(),
         };
         p.seek(0);
@@ -696,6 +705,16 @@ impl Player {
         }
     }
 
+    /// The clock once the applied entries have been played: the latest of their times (a
+    /// recording's times may step back a little: reporters race to the timeline).
+    pub fn reached(&self) -> Duration {
+        self.rec.items[..self.applied.min(self.len())]
+            .iter()
+            .map(|(at, _)| *at)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// Applies every entry up to `clock`, in file order; returns how many.
     pub fn play_until(&mut self, clock: Duration) -> usize {
         let before = self.applied;
@@ -720,6 +739,7 @@ impl Player {
     pub fn seek(&mut self, n: usize) {
         self.timeline = Timeline::for_replay(self.start, self.header.charset);
         self.table.clear();
+        self.departed.clear();
         self.addrs.clear();
         self.applied = 0;
         for n in &self.notes {
@@ -777,10 +797,23 @@ impl Player {
     fn note_socket(&mut self, at: Duration, c: &Change) {
         let key = (c.local, c.remote);
         let Some(state) = c.to else {
-            self.table.remove(&key);
+            if let Some(old) = self.table.remove(&key) {
+                let row = Self::observed(key, &old, at);
+                self.departed.push_back((row, at));
+                let keep_from = at.saturating_sub(DEPARTED_KEEP);
+                while self.departed.len() > MAX_DEPARTED
+                    || self.departed.front().is_some_and(|(_, t)| *t < keep_from)
+                {
+                    self.departed.pop_front();
+                }
+            }
             return;
         };
         let old = self.table.remove(&key);
+        if old.is_none() {
+            // Back in the table: no longer leaving.
+            self.departed.retain(|(o, _)| o.row.tuple() != key);
+        }
         let same = old.as_ref().filter(|o| o.state == state);
         let timer = match (c.timer, same) {
             (Some(t), _) => Some((t.kind, t.remaining, at)),
@@ -856,29 +889,51 @@ impl Player {
         self.timeline.wire(when, ev, &move |_, _| conn);
     }
 
+    /// A socket as the table shows it at `clock`, its timer counted down from when it was read.
+    fn observed(
+        (local, remote): (SocketAddr, SocketAddr),
+        s: &Sock,
+        clock: Duration,
+    ) -> ObservedSocket {
+        ObservedSocket {
+            row: SocketRow {
+                local,
+                remote,
+                state: s.state,
+                timer: s.timer.map(|(kind, remaining, read)| Timer {
+                    kind,
+                    remaining: remaining.saturating_sub(clock.saturating_sub(read)),
+                }),
+                retrans: 0,
+                recv_q: 0,
+                send_q: 0,
+                uid: None,
+                inode: u32::from(!s.kernel_held()),
+            },
+            owner: s.owner.clone(),
+        }
+    }
+
+    /// The sockets that left the table at most `within` before `clock` (and not back since):
+    /// each as the table showed it last, and when it left.
+    pub fn departed(
+        &self,
+        clock: Duration,
+        within: Duration,
+    ) -> impl Iterator<Item = (&ObservedSocket, Duration)> {
+        self.departed
+            .iter()
+            .filter(move |(_, at)| *at <= clock && clock - *at < within)
+            .map(|(o, at)| (o, *at))
+    }
+
     /// The socket table at `clock`, each timer counted down from when it was read, shown on the
     /// timeline as its latest table read.
     pub fn show_table(&mut self, clock: Duration) {
         let sockets = self
             .table
             .iter()
-            .map(|(&(local, remote), s)| ObservedSocket {
-                row: SocketRow {
-                    local,
-                    remote,
-                    state: s.state,
-                    timer: s.timer.map(|(kind, remaining, read)| Timer {
-                        kind,
-                        remaining: remaining.saturating_sub(clock.saturating_sub(read)),
-                    }),
-                    retrans: 0,
-                    recv_q: 0,
-                    send_q: 0,
-                    uid: None,
-                    inode: u32::from(!s.kernel_held()),
-                },
-                owner: s.owner.clone(),
-            })
+            .map(|(&key, s)| Self::observed(key, s, clock))
             .collect();
         let at = self.start.checked_add(clock).unwrap_or(self.start);
         self.timeline.show_recorded_table(Snapshot { at, sockets });

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use super::app::{App, ReplayBar, Settings};
+use super::app::{App, GONE_LINGER, ReplayBar, Settings};
 use super::{render, terminal};
 use crate::model::printable;
 use crate::timeline::recorded::{Player, Recording};
@@ -154,16 +154,44 @@ pub fn app_for(player: &Player, file: &str, color: bool) -> App {
 }
 
 /// Brings the app up to the player's table at `clock`: rows, "gone" rows, selection, tcp_info.
+/// `now` stands for `clock` (the session's start + clock).
 pub fn follow(app: &mut App, player: &mut Player, clock: Duration, now: Instant) {
     player.show_table(clock);
+    // The sockets that left lately, from the recording rather than from the tables this app
+    // happened to see: the same rows whether the clock got here forward or back (a rebuilt app
+    // has seen no earlier table), and before the table, so the selection stays on them.
+    let gone: Vec<_> = player
+        .departed(clock, GONE_LINGER)
+        .map(|(o, at)| {
+            let left = now.checked_sub(clock.saturating_sub(at)).unwrap_or(now);
+            (o.clone(), left)
+        })
+        .collect();
+    app.gone = gone.clone();
     if let Some(snap) = player.timeline().shared_snapshot() {
         app.on_shared_snapshot(snap, now);
     }
+    app.gone = gone;
     app.info = app.selected.map_or_else(Vec::new, |c| player.info_lines(c));
     if let Some(r) = app.replay.as_mut() {
         r.entry = player.applied();
         r.clock = clock;
     }
+}
+
+/// → : applies the next entry; the clock moves to it (never back). None at the end.
+pub fn step_forward(player: &mut Player, clock: Duration) -> Option<Duration> {
+    player.apply_next().then(|| player.last_time().max(clock))
+}
+
+/// ← : back one entry, the timeline rebuilt from the start and a new app that keeps what the
+/// person chose to look at; the clock where stepping forward to that entry put it. None at the
+/// start.
+pub fn step_back(app: &mut App, player: &mut Player, file: &str) -> Option<Duration> {
+    let n = player.applied().checked_sub(1)?;
+    player.seek(n);
+    *app = fresh_app(app, player, file);
+    Some(player.reached())
 }
 
 /// A new app for a rebuilt timeline (stepping back), keeping what the person chose to look at.
@@ -298,14 +326,13 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
                         }
                         KeyCode::Left | KeyCode::Right => {
                             clock.pause();
-                            if k.code == KeyCode::Right {
-                                if player.apply_next() {
-                                    clock.set(player.last_time().max(clock.now()));
-                                }
-                            } else if player.applied() > 0 {
-                                player.seek(player.applied() - 1);
-                                app = fresh_app(&app, &player, &file);
-                                clock.set(player.last_time());
+                            let to = if k.code == KeyCode::Right {
+                                step_forward(&mut player, clock.now())
+                            } else {
+                                step_back(&mut app, &mut player, &file)
+                            };
+                            if let Some(to) = to {
+                                clock.set(to);
                             }
                         }
                         KeyCode::Char(ch @ ('+' | '=' | '-')) => {
@@ -355,4 +382,82 @@ pub fn parse_speed(s: &str) -> Result<f64, String> {
         .copied()
         .find(|x| (x - v).abs() < 1e-9)
         .ok_or_else(|| rust_i18n::t!("value.speeds", value = s).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::recorded::Recording;
+    use ratatui::backend::TestBackend;
+
+    /// Client closes first: the server's socket leaves the table at 0.0501 s, the recording goes
+    /// on until 7 s (past the 5 s a socket that left is shown).
+    const CLOSE: &str = r##"{"t":0.0,"source":"session","event":"session","port":40163,"listen":"127.0.0.1:40163","target":"127.0.0.1:40163","charset":"MS949","policy":"manual","time_wait_ms":60000,"transitions":"tracepoint"}
+{"t":0.0001,"source":"lab","event":"listening","side":"server","local":"127.0.0.1:40163","who":"server","message":"listening on 127.0.0.1:40163"}
+{"t":0.008,"source":"lab","event":"connect_called","side":"client","conn":1,"local":"127.0.0.1:56252","remote":"127.0.0.1:40163","who":"client","message":"#1 connect() called"}
+{"t":0.0081,"source":"kernel","event":"state","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":null,"to":"ESTABLISHED","held_ms":null,"who":"kernel","message":"client #1 :56252 appeared in ESTABLISHED"}
+{"t":0.0082,"source":"kernel","event":"state","side":"server","conn":1,"owner":"server #1","local":"127.0.0.1:40163","remote":"127.0.0.1:56252","from":null,"to":"ESTABLISHED","held_ms":null,"who":"kernel","message":"server #1 :40163 appeared in ESTABLISHED"}
+{"t":0.03,"source":"kernel","event":"state","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":"ESTABLISHED","to":"FIN_WAIT_1","held_ms":21,"who":"kernel","message":"client #1 :56252 ESTABLISHED → FIN_WAIT_1 after 0.021s"}
+{"t":0.031,"source":"kernel","event":"state","side":"server","conn":1,"owner":"server #1","local":"127.0.0.1:40163","remote":"127.0.0.1:56252","from":"ESTABLISHED","to":"CLOSE_WAIT","held_ms":22,"who":"kernel","message":"server #1 :40163 ESTABLISHED → CLOSE_WAIT after 0.022s"}
+{"t":0.04,"source":"kernel","event":"state","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":"FIN_WAIT_1","to":"FIN_WAIT_2","held_ms":10,"who":"kernel","message":"client #1 :56252 FIN_WAIT_1 → FIN_WAIT_2 after 0.010s"}
+{"t":0.05,"source":"kernel","event":"state","side":"server","conn":1,"owner":"server #1","local":"127.0.0.1:40163","remote":"127.0.0.1:56252","from":"CLOSE_WAIT","to":"LAST_ACK","held_ms":19,"who":"kernel","message":"server #1 :40163 CLOSE_WAIT → LAST_ACK after 0.019s"}
+{"t":0.0501,"source":"kernel","event":"gone","side":"server","conn":1,"owner":"server #1","local":"127.0.0.1:40163","remote":"127.0.0.1:56252","from":"LAST_ACK","to":null,"held_ms":0,"who":"kernel","message":"server #1 :40163 LAST_ACK → gone after 100 µs"}
+{"t":0.0502,"source":"kernel","event":"state","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":"FIN_WAIT_2","to":"TIME_WAIT","held_ms":10,"timer":"timewait","remaining_ms":60000,"who":"kernel","message":"client #1 :56252 FIN_WAIT_2 → TIME_WAIT after 0.010s"}
+{"t":1.2,"source":"scenario","event":"check","ok":true,"who":"check","message":"ok: server #1 is gone"}
+{"t":7.0,"source":"scenario","event":"check","ok":true,"who":"check","message":"ok: client #1 is TIME_WAIT"}
+"##;
+
+    fn screen(app: &App, player: &Player, now: Instant) -> String {
+        let (w, h) = (120, 40);
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        term.draw(|f| render::render(f, app, player.timeline(), now))
+            .unwrap();
+        let buf = term.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..h {
+            for x in 0..w {
+                out.push_str(buf[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// ← shows each entry as → showed it: the socket that left is "gone" with its seconds, not a
+    /// dash, and it is not shown once its 5 s are over.
+    #[test]
+    fn stepping_back_shows_what_stepping_forward_showed() {
+        let start = Instant::now();
+        let file = "close.jsonl";
+        let mut player = Player::new(Recording::parse(CLOSE), start, vec!["replay".into()]);
+        let mut app = app_for(&player, file, false);
+        let mut clock = Duration::ZERO;
+        follow(&mut app, &mut player, clock, start + clock);
+        let mut forward = vec![screen(&app, &player, start + clock)];
+        while let Some(to) = step_forward(&mut player, clock) {
+            clock = to;
+            follow(&mut app, &mut player, clock, start + clock);
+            forward.push(screen(&app, &player, start + clock));
+        }
+        let n = player.len();
+        assert_eq!(forward.len(), n + 1);
+        // Forward, the server leaves at entry 10 and is shown leaving until 7 s.
+        for (k, s) in forward.iter().enumerate() {
+            let title = s.lines().find(|l| l.contains("#1: client")).unwrap_or("");
+            match k {
+                10..=11 => assert!(title.contains("server gone"), "entry {k}: {s}"),
+                12 => assert!(title.contains("server –"), "entry {k}: {s}"),
+                _ => {}
+            }
+        }
+        assert!(forward[11].contains("(shown 3s more)"), "{}", forward[11]);
+        for k in (0..n).rev() {
+            clock = step_back(&mut app, &mut player, file).expect("a step back");
+            assert_eq!(player.applied(), k);
+            follow(&mut app, &mut player, clock, start + clock);
+            let back = screen(&app, &player, start + clock);
+            assert_eq!(back, forward[k], "entry {k} stepping back");
+        }
+        assert!(step_back(&mut app, &mut player, file).is_none());
+    }
 }

@@ -173,6 +173,12 @@ pub enum WireEvent {
     Error {
         text: Said,
     },
+    /// A packet still on the wire was changed (step mode's `m` corrupts the held one): `data` is
+    /// what will be delivered, and what the capture holds.
+    Changed {
+        id: u64,
+        data: Arc<[u8]>,
+    },
     /// A fault the wire applied on purpose (to packet `id`, when it concerns one), or why it
     /// could not.
     Fault {
@@ -756,8 +762,11 @@ impl Forwarder {
                 let bad: Arc<[u8]> = Arc::from(packet::corrupt_checksum(&data));
                 self.capture.replace(id, bad.clone());
                 if let Some(q) = self.queue.front_mut() {
-                    q.data = bad;
+                    q.data = bad.clone();
                 }
+                // The timeline's copy too: the ladder's packet and the `w` export are what
+                // crosses the wire, as a rule's corruption (made before the packet is told) is.
+                self.emit(WireEvent::Changed { id, data: bad });
                 self.fault(Some(id), text);
             }
             FaultKind::Rst { toward } => self.inject_rst(toward),
