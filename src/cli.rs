@@ -330,7 +330,8 @@ pub struct ClientArgs {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Scenario file, e.g. assets/scenarios/client-closes-first.toml.
+    /// Scenario file, e.g. assets/scenarios/client-closes-first.toml, or the name of a shipped
+    /// one (client-closes-first, lost-fin…: `tcp-lab lesson` lists them).
     pub file: PathBuf,
     /// Port for the scenario's server (default: the scenario's own, else 0 = a free one).
     #[arg(long, short)]
@@ -513,7 +514,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Run(a) => {
-            let scenario = crate::scenario::Scenario::load(&a.file)?;
+            let scenario = load_scenario(&a.file)?;
             let ok =
                 headless::run::run(&scenario, a.port, slow, (a.format, a.source), &mut out).await?;
             Ok(if ok {
@@ -633,6 +634,17 @@ fn list_lessons() -> String {
     }
     out.push_str(&t!("lesson.list_own"));
     out
+}
+
+/// `run`'s scenario: a file, else a shipped scenario's name (`tcp-lab run lost-fin`), else the
+/// file's error.
+fn load_scenario(file: &std::path::Path) -> anyhow::Result<crate::scenario::Scenario> {
+    if !file.exists()
+        && let Some(sc) = file.to_str().and_then(crate::scenario::Scenario::shipped)
+    {
+        return sc.map_err(|e| anyhow::anyhow!("shipped scenario {}: {e}", file.display()));
+    }
+    Ok(crate::scenario::Scenario::load(file)?)
 }
 
 /// A lesson's scenario: a shipped name, else a file.

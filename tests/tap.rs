@@ -158,6 +158,22 @@ fn a_passing_scenario_is_all_ok() {
     }
 }
 
+/// A shipped scenario runs by name, from anywhere (an installed binary has no checkout), the same
+/// as its file; a name that is neither says the file is missing.
+#[test]
+fn a_shipped_scenario_runs_by_name() {
+    let (out, stdout) = run_tap("client-closes-first", &[]);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let by_name: Vec<String> = parse_tap(&stdout).into_iter().map(|p| p.desc).collect();
+    let (_, stdout) = run_tap(&scenario("client-closes-first"), &[]);
+    let by_file: Vec<String> = parse_tap(&stdout).into_iter().map(|p| p.desc).collect();
+    assert_eq!(by_name, by_file);
+    let (out, _) = run_tap("no-such-scenario", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-scenario"), "{err}");
+}
+
 #[test]
 fn a_wrong_expectation_is_not_ok_with_what_the_kernel_showed() {
     let file = std::env::temp_dir().join(format!("tcp-lab-tap-wrong-{}.toml", std::process::id()));
