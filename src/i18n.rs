@@ -127,6 +127,20 @@ pub fn side(side: crate::model::Side, lang: Lang) -> Cow<'static, str> {
     }
 }
 
+/// [`Said::each`] of one catalogue text: `said!("key", name = value, …)`; when a value depends
+/// on the language, name the language first: `said!(l => "key", side = i18n::side(side, l))`.
+#[macro_export]
+macro_rules! said {
+    ($l:ident => $key:expr $(, $name:ident = $value:expr)* $(,)?) => {
+        $crate::i18n::Said::each(|$l: $crate::i18n::Lang| {
+            rust_i18n::t!($key, locale = $l.code() $(, $name = $value)*).into_owned()
+        })
+    };
+    ($key:expr $(, $name:ident = $value:expr)* $(,)?) => {
+        $crate::said!(lang => $key $(, $name = $value)*)
+    };
+}
+
 /// The text of a narration, step, check or note: in English, as JSON and exports keep it, and
 /// when whoever wrote it said it in the interface's language too, that version, shown on screen
 /// and in text output. Reads as its English text (`Deref`).

@@ -117,14 +117,12 @@ pub const SHIPPED: &[(&str, &str)] = &[
 /// A step acts on a client no earlier step connected (run and lessons say it alike).
 pub fn no_client_yet(name: &str) -> crate::i18n::Said {
     let name = format!("{name:?}");
-    crate::i18n::Said::each(|l| {
-        t!("run.no_client_yet", locale = l.code(), name = name).into_owned()
-    })
+    crate::said!("run.no_client_yet", name = name)
 }
 
 /// The lab gave no connection number for a connect.
 pub fn no_client_opened() -> crate::i18n::Said {
-    crate::i18n::Said::each(|l| t!("run.no_client_opened", locale = l.code()).into_owned())
+    crate::said!("run.no_client_opened")
 }
 
 /// How long a step's action may take by default (slow motion adds its stretch).
@@ -330,7 +328,6 @@ impl Scenario {
     /// machine's stay). Returns what to tell: the settings made, and each key this kernel does
     /// not have (left out).
     pub fn apply_sysctl(&self, h: &crate::hosts::Hosts) -> anyhow::Result<Vec<crate::i18n::Said>> {
-        use crate::i18n::Said;
         if self.sysctl.is_empty() {
             return Ok(Vec::new());
         }
@@ -342,12 +339,12 @@ impl Scenario {
             .map(|(k, v)| format!("{k} = {v}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut notes = vec![Said::each(|l| {
-            t!("run.sysctl_set", locale = l.code(), set = set).into_owned()
-        })];
-        notes.extend(missing.iter().map(|k| {
-            Said::each(|l| t!("run.sysctl_missing", locale = l.code(), key = k).into_owned())
-        }));
+        let mut notes = vec![crate::said!("run.sysctl_set", set = set)];
+        notes.extend(
+            missing
+                .iter()
+                .map(|k| crate::said!("run.sysctl_missing", key = k)),
+        );
         Ok(notes)
     }
 

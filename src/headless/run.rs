@@ -248,16 +248,7 @@ async fn carry_out(
             r.s.settle();
             r.s.timeline.step(
                 Instant::now(),
-                Said::each(|l| {
-                    t!(
-                        "run.step",
-                        locale = l.code(),
-                        n = n,
-                        action = a,
-                        client = name
-                    )
-                    .into()
-                }),
+                crate::said!("run.step", n = n, action = a, client = name),
             );
             r.action_limit = step.action_limit(r.stretch);
             let done = r.act(&name, action).await;
@@ -268,50 +259,23 @@ async fn carry_out(
                     r.s.timeline.check(
                         Instant::now(),
                         true,
-                        Said::each(|l| {
-                            t!(
-                                "run.failed_as_expected",
-                                locale = l.code(),
-                                action = a,
-                                error = e.in_lang(l)
-                            )
-                            .into()
-                        }),
+                        crate::said!(l => "run.failed_as_expected", action = a, error = e.in_lang(l)),
                     );
                     Ok(())
                 }
-                (Some(want), Err(e)) => Err(Said::each(|l| {
-                    t!(
-                        "run.failed_not_with",
-                        locale = l.code(),
-                        action = a,
-                        want = format!("{want:?}"),
-                        error = e.in_lang(l)
-                    )
-                    .into()
-                })),
-                (Some(want), Ok(())) => Err(Said::each(|l| {
-                    t!(
-                        "run.unexpected_success",
-                        locale = l.code(),
-                        action = a,
-                        want = format!("{want:?}")
-                    )
-                    .into()
-                })),
+                (Some(want), Err(e)) => Err(
+                    crate::said!(l => "run.failed_not_with", action = a, want = format!("{want:?}"), error = e.in_lang(l)),
+                ),
+                (Some(want), Ok(())) => Err(crate::said!(
+                    "run.unexpected_success",
+                    action = a,
+                    want = format!("{want:?}")
+                )),
             };
             if let Err(e) = done {
                 // TAP's diagnostic is English.
                 r.not_ok(&[("message", "action failed"), ("error", &e.en)]);
-                r.fail(Said::each(|l| {
-                    t!(
-                        "run.step_error",
-                        locale = l.code(),
-                        n = n,
-                        error = e.in_lang(l)
-                    )
-                    .into()
-                }));
+                r.fail(crate::said!(l => "run.step_error", n = n, error = e.in_lang(l)));
                 r.skip_rest();
                 return Ok(false);
             }
@@ -330,9 +294,7 @@ async fn carry_out(
                     diag.push(("waited", w));
                 }
                 r.not_ok(&diag);
-                r.fail(Said::each(|l| {
-                    t!("run.step_unmet", locale = l.code(), n = n).into()
-                }));
+                r.fail(crate::said!("run.step_unmet", n = n));
                 r.skip_rest();
                 return Ok(false);
             }
@@ -345,10 +307,7 @@ async fn carry_out(
             let why = one_line(why);
             r.s.timeline.say(
                 Instant::now(),
-                Said::each(|l| {
-                    let text = if l == Lang::En { &why } else { &local };
-                    t!("lesson.why", locale = l.code(), text = text).into()
-                }),
+                crate::said!(l => "lesson.why", text = if l == Lang::En { &why } else { &local }),
             );
         }
         r.flush();
@@ -356,15 +315,7 @@ async fn carry_out(
     r.s.drain();
     r.s.timeline.note(
         Instant::now(),
-        Said::each(|l| {
-            t!(
-                "run.passed",
-                locale = l.code(),
-                steps = sc.steps.len(),
-                checks = checks_made
-            )
-            .into()
-        }),
+        crate::said!("run.passed", steps = sc.steps.len(), checks = checks_made),
     );
     r.flush();
     Ok(true)
@@ -380,7 +331,7 @@ impl Runner<'_> {
     /// ("5", "9.8").
     fn too_slow(&self, key: &str) -> Said {
         let secs = self.action_timeout().as_secs_f64();
-        Said::each(|l| t!(key, locale = l.code(), secs = secs).into())
+        crate::said!(key, secs = secs)
     }
 
     fn flush(&mut self) {
@@ -420,7 +371,7 @@ impl Runner<'_> {
         self.s.drain();
         self.s.timeline.note(
             Instant::now(),
-            Said::each(|l| t!("run.failed", locale = l.code(), why = why.in_lang(l)).into()),
+            crate::said!(l => "run.failed", why = why.in_lang(l)),
         );
         self.flush();
     }
@@ -575,9 +526,10 @@ impl Runner<'_> {
     }
 
     fn wire(&self) -> Result<&crate::wire::Wire, Said> {
-        self.s.wire.as_ref().ok_or_else(|| {
-            Said::each(|l| t!("run.wire_needs_slow", locale = l.code()).into_owned())
-        })
+        self.s
+            .wire
+            .as_ref()
+            .ok_or_else(|| crate::said!("run.wire_needs_slow"))
     }
 
     async fn until(
@@ -597,16 +549,7 @@ impl Runner<'_> {
             self.s.timeline.check(
                 Instant::now(),
                 false,
-                Said::each(|l| {
-                    t!(
-                        "run.no_such_client",
-                        locale = l.code(),
-                        side = i18n::side(e.side, l),
-                        client = format!("{client:?}"),
-                        what = e.label_in(l)
-                    )
-                    .into()
-                }),
+                crate::said!(l => "run.no_such_client", side = i18n::side(e.side, l), client = format!("{client:?}"), what = e.label_in(l)),
             );
             return Err(Miss {
                 message: format!("no client named {client:?}: connect it first"),
@@ -653,18 +596,7 @@ impl Runner<'_> {
                 self.s.timeline.check(
                     Instant::now(),
                     true,
-                    Said::each(|l| {
-                        t!(
-                            "run.check_held",
-                            locale = l.code(),
-                            side = i18n::side(e.side, l),
-                            id = id,
-                            what = e.label_in(l),
-                            timer = timer(l),
-                            told = told(l)
-                        )
-                        .into()
-                    }),
+                    crate::said!(l => "run.check_held", side = i18n::side(e.side, l), id = id, what = e.label_in(l), timer = timer(l), told = told(l)),
                 );
                 self.flush();
                 return Ok(());
@@ -680,18 +612,7 @@ impl Runner<'_> {
                 self.s.timeline.check(
                     Instant::now(),
                     false,
-                    Said::each(|l| {
-                        t!(
-                            "run.check_missed",
-                            locale = l.code(),
-                            side = i18n::side(e.side, l),
-                            id = id,
-                            what = e.label_in(l),
-                            secs = format!("{:.1}", timeout.as_secs_f64()),
-                            shown = e.shown_in(seen.as_ref(), info.as_ref(), l)
-                        )
-                        .into()
-                    }),
+                    crate::said!(l => "run.check_missed", side = i18n::side(e.side, l), id = id, what = e.label_in(l), secs = format!("{:.1}", timeout.as_secs_f64()), shown = e.shown_in(seen.as_ref(), info.as_ref(), l)),
                 );
                 return Err(Miss {
                     message: "expectation not met".into(),

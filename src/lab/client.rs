@@ -43,10 +43,7 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     }) {
         Ok(s) => s,
         Err(e) => {
-            return failed(Said::each(|l| {
-                let error = os_error_in(&e, l);
-                t!("lab.socket_failed", locale = l.code(), error = error).into_owned()
-            }));
+            return failed(crate::said!(l => "lab.socket_failed", error = os_error_in(&e, l)));
         }
     };
     // From connect() until its event is sent, the server waits before numbering an accept and
@@ -71,9 +68,7 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
         (Err(e), _) if !in_progress => return failed(connect_error(&e, remote)),
         (_, Some(local)) => local,
         (_, None) => {
-            return failed(Said::each(|l| {
-                t!("lab.no_local_address", locale = l.code()).into_owned()
-            }));
+            return failed(crate::said!("lab.no_local_address"));
         }
     };
     shared.emit_at(

@@ -10,8 +10,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use rust_i18n::t;
-
 use super::{ClosePolicy, CloseReason, EVICTING, EventKind, Shared};
 use crate::i18n::{self, Said, os_error_in};
 use crate::model::{ConnId, Side};
@@ -142,35 +140,23 @@ impl Conn {
             ConnCmd::HalfClose => {
                 if self.write_shut {
                     self.emit(EventKind::Refused {
-                        text: Said::each(|l| {
-                            let side = i18n::side(side, l);
-                            t!(
-                                "lab.already_half_closed",
-                                locale = l.code(),
-                                side = side,
-                                conn = conn
-                            )
-                            .into_owned()
-                        }),
+                        text: crate::said!(l => "lab.already_half_closed", side = i18n::side(side, l), conn = conn),
                     });
                     return Next::Continue;
                 }
                 self.write_shut = true;
                 self.emit(EventKind::ShutdownCalled { side, conn });
                 if let Err(e) = self.stream.shutdown().await {
-                    self.error(Said::each(|l| {
-                        let error = os_error_in(&e, l);
-                        t!("lab.shutdown_failed", locale = l.code(), error = error).into_owned()
-                    }));
+                    self.error(
+                        crate::said!(l => "lab.shutdown_failed", error = os_error_in(&e, l)),
+                    );
                 }
                 Next::Continue
             }
             ConnCmd::Close => {
                 if side == Side::Server && self.shared.policy() == ClosePolicy::Never {
                     self.emit(EventKind::Refused {
-                        text: Said::each(|l| {
-                            t!("lab.never_closes", locale = l.code(), conn = conn).into_owned()
-                        }),
+                        text: crate::said!("lab.never_closes", conn = conn),
                     });
                     return Next::Continue;
                 }
@@ -198,16 +184,7 @@ impl Conn {
         let (side, conn) = (self.side, self.conn);
         if self.write_shut {
             self.emit(EventKind::Refused {
-                text: Said::each(|l| {
-                    let side = i18n::side(side, l);
-                    t!(
-                        "lab.cannot_send",
-                        locale = l.code(),
-                        side = side,
-                        conn = conn
-                    )
-                    .into_owned()
-                }),
+                text: crate::said!(l => "lab.cannot_send", side = i18n::side(side, l), conn = conn),
             });
             return Next::Continue;
         }
@@ -227,15 +204,12 @@ impl Conn {
                         self.emit(EventKind::Reset { side, conn });
                         return Next::Stop;
                     }
-                    Ok(Ok(_)) => Said::each(|l| t!("lab.write_zero", locale = l.code()).into()),
-                    Ok(Err(e)) => Said::each(|l| {
-                        let error = os_error_in(&e, l);
-                        t!("lab.write_failed", locale = l.code(), error = error).into_owned()
-                    }),
-                    Err(_) => Said::each(|l| {
-                        let secs = format!("{:.1}", timeout.as_secs_f64());
-                        t!("lab.peer_not_reading", locale = l.code(), secs = secs).into_owned()
-                    }),
+                    Ok(Ok(_)) => crate::said!("lab.write_zero"),
+                    Ok(Err(e)) => crate::said!(l => "lab.write_failed", error = os_error_in(&e, l)),
+                    Err(_) => crate::said!(
+                        "lab.peer_not_reading",
+                        secs = format!("{:.1}", timeout.as_secs_f64())
+                    ),
                 };
             self.emit(EventKind::WriteAborted {
                 side,
@@ -260,10 +234,7 @@ impl Conn {
     /// SO_LINGER 0: close() discards unsent data and the kernel sends RST instead of FIN.
     fn abort(&self) -> Next {
         if let Err(e) = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO)) {
-            self.error(Said::each(|l| {
-                let error = os_error_in(&e, l);
-                t!("lab.linger_failed", locale = l.code(), error = error).into_owned()
-            }));
+            self.error(crate::said!(l => "lab.linger_failed", error = os_error_in(&e, l)));
         }
         self.emit(EventKind::AbortCalled {
             side: self.side,
@@ -336,10 +307,7 @@ impl Conn {
                 Next::Stop
             }
             Err(e) => {
-                self.error(Said::each(|l| {
-                    let error = os_error_in(&e, l);
-                    t!("lab.read_failed", locale = l.code(), error = error).into_owned()
-                }));
+                self.error(crate::said!(l => "lab.read_failed", error = os_error_in(&e, l)));
                 Next::Stop
             }
         }

@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::{fmt, fs, io};
 
-use rust_i18n::t;
-
 use super::{TcpState, unmap};
 use crate::i18n::{Said, os_error_in};
 
@@ -54,22 +52,13 @@ fn unavailable(reason: impl Into<Said>) -> TraceUnavailable {
 
 /// A reason from the catalogue, in each language.
 fn said(key: &'static str) -> Said {
-    Said::each(|l| t!(key, locale = l.code()).into_owned())
+    crate::said!(key)
 }
 
 /// "cannot read PATH: the OS's error", in each language.
 fn cannot_read(path: &Path, e: &io::Error) -> Said {
     let path = path.display().to_string();
-    Said::each(|l| {
-        let error = os_error_in(e, l);
-        t!(
-            "trace.cannot_read",
-            locale = l.code(),
-            path = path,
-            error = error
-        )
-        .into_owned()
-    })
+    crate::said!(l => "trace.cannot_read", path = path, error = os_error_in(e, l))
 }
 
 const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -129,9 +118,7 @@ pub fn precheck() -> Option<Said> {
             _ => "trace.paranoid_user",
         };
         let p = text.trim();
-        return Some(Said::each(|l| {
-            t!(key, locale = l.code(), p = p).into_owned()
-        }));
+        return Some(crate::said!(key, p = p));
     }
     event_files().err()
 }
@@ -171,15 +158,7 @@ fn event_files() -> Result<(u64, String), Said> {
                     };
                     private().map_err(|err| {
                         let err = io::Error::from(err);
-                        Said::each(|l| {
-                            t!(
-                                "trace.private_mount_failed",
-                                locale = l.code(),
-                                reason = e.in_lang(l),
-                                error = os_error_in(&err, l)
-                            )
-                            .into_owned()
-                        })
+                        crate::said!(l => "trace.private_mount_failed", reason = e.in_lang(l), error = os_error_in(&err, l))
                     })?;
                     read()
                 })
@@ -201,9 +180,7 @@ fn find_event() -> Result<(PathBuf, u64), Said> {
                 Ok(id) => return Ok((dir, id)),
                 Err(_) => {
                     let path = id_path.display().to_string();
-                    return Err(Said::each(|l| {
-                        t!("trace.bad_id", locale = l.code(), path = path).into_owned()
-                    }));
+                    return Err(crate::said!("trace.bad_id", path = path));
                 }
             },
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -490,26 +467,16 @@ impl TraceSource {
         let mut rings = Vec::new();
         for cpu in online_cpus() {
             let ring = Ring::open(id, cpu, &filter, page).map_err(|e| {
-                unavailable(Said::each(|l| {
-                    let error = os_error_in(&e, l);
-                    t!(
-                        "trace.perf_open",
-                        locale = l.code(),
-                        cpu = cpu,
-                        error = error
-                    )
-                    .into_owned()
-                }))
+                unavailable(
+                    crate::said!(l => "trace.perf_open", cpu = cpu, error = os_error_in(&e, l)),
+                )
             })?;
             rings.push(ring);
         }
         // Enable only once all CPUs are set up; on any error above the fds just close.
         for ring in &rings {
             ioctl(&ring.fd, PERF_EVENT_IOC_ENABLE, None).map_err(|e| {
-                unavailable(Said::each(|l| {
-                    let error = os_error_in(&e, l);
-                    t!("trace.enable", locale = l.code(), error = error).into_owned()
-                }))
+                unavailable(crate::said!(l => "trace.enable", error = os_error_in(&e, l)))
             })?;
         }
         Ok(TraceSource {

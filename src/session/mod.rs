@@ -200,10 +200,7 @@ impl Session {
                     Box::new(observe::netstat::Netstat2::new()),
                     port,
                 )),
-                Some(Said::each(|l| {
-                    let error = os_error_in(&e, l);
-                    t!("session.no_sock_diag", locale = l.code(), error = error).into_owned()
-                })),
+                Some(crate::said!(l => "session.no_sock_diag", error = os_error_in(&e, l))),
             ),
         };
         // Opened after the listener exists (its port is known) and before any connection.
@@ -549,10 +546,7 @@ impl Session {
                 Some(snap)
             }
             (Some(Err(e)), _) => {
-                let msg = Said::each(|l| {
-                    let error = os_error_in(&e, l);
-                    t!("session.read_failed", locale = l.code(), error = error).into_owned()
-                });
+                let msg = crate::said!(l => "session.read_failed", error = os_error_in(&e, l));
                 self.observer = None;
                 self.observer_error = Some(msg.clone());
                 self.timeline.note(began, msg);
@@ -564,15 +558,7 @@ impl Session {
             if let Err(e) = t.read(&mut got, until_ns) {
                 self.timeline.note(
                     Instant::now(),
-                    Said::each(|l| {
-                        let error = os_error_in(&e, l);
-                        t!(
-                            "session.trace_read_failed",
-                            locale = l.code(),
-                            error = error
-                        )
-                        .into_owned()
-                    }),
+                    crate::said!(l => "session.trace_read_failed", error = os_error_in(&e, l)),
                 );
             }
             batch.extend(
@@ -671,15 +657,7 @@ impl Session {
             let port = self.port();
             self.timeline.note(
                 snap.at,
-                Said::each(|l| {
-                    t!(
-                        "session.preexisting",
-                        locale = l.code(),
-                        n = held,
-                        port = port
-                    )
-                    .into_owned()
-                }),
+                crate::said!("session.preexisting", n = held, port = port),
             );
         }
     }

@@ -407,15 +407,7 @@ impl Forwarder {
     fn write_capture(&mut self, now: Instant, all: bool) {
         if let Err(e) = self.capture.write_ready(now, all) {
             self.emit(WireEvent::Error {
-                text: Said::each(|l| {
-                    let error = crate::i18n::os_error_in(&e, l);
-                    t!(
-                        "wire_note.capture_stopped",
-                        locale = l.code(),
-                        error = error
-                    )
-                    .into_owned()
-                }),
+                text: crate::said!(l => "wire_note.capture_stopped", error = crate::i18n::os_error_in(&e, l)),
             });
         }
     }
@@ -463,10 +455,7 @@ impl Forwarder {
                 Ctl::Arm(rule) => {
                     self.fault(
                         None,
-                        Said::each(|l| {
-                            t!("fault.armed", locale = l.code(), rule = rule.describe_in(l))
-                                .into_owned()
-                        }),
+                        crate::said!(l => "fault.armed", rule = rule.describe_in(l)),
                     );
                     self.rules.push((rule, 0));
                 }
@@ -477,16 +466,7 @@ impl Forwarder {
                     self.blackhole[i] = Some(Instant::now() + d);
                     self.fault(
                         None,
-                        Said::each(|l| {
-                            let side = crate::i18n::side(from, l);
-                            t!(
-                                "fault.blackhole",
-                                locale = l.code(),
-                                side = side,
-                                ms = d.as_millis()
-                            )
-                            .into_owned()
-                        }),
+                        crate::said!(l => "fault.blackhole", side = crate::i18n::side(from, l), ms = d.as_millis()),
                     );
                 }
                 Ctl::Annotate(text, sent) => self.capture.annotate(text, sent),
@@ -560,14 +540,7 @@ impl Forwarder {
             let side = dir.sender();
             self.fault(
                 None,
-                Said::each(|l| {
-                    t!(
-                        "fault.blackhole_ended",
-                        locale = l.code(),
-                        side = crate::i18n::side(side, l)
-                    )
-                    .into_owned()
-                }),
+                crate::said!(l => "fault.blackhole_ended", side = crate::i18n::side(side, l)),
             );
         }
         let drop = if self.blackhole[from].is_some() {
@@ -688,9 +661,7 @@ impl Forwarder {
         self.enqueue(id, to, data, wall, self.delay);
         self.fault(
             Some(id),
-            Said::each(|l| {
-                t!("fault.injected", locale = l.code(), what = what.in_lang(l)).into_owned()
-            }),
+            crate::said!(l => "fault.injected", what = what.in_lang(l)),
         );
     }
 
@@ -703,10 +674,7 @@ impl Forwarder {
             }
             None => self.fault(
                 None,
-                Said::each(|l| {
-                    let side = crate::i18n::side(toward, l);
-                    t!("fault.no_rst", locale = l.code(), side = side).into_owned()
-                }),
+                crate::said!(l => "fault.no_rst", side = crate::i18n::side(toward, l)),
             ),
         }
     }
@@ -715,15 +683,10 @@ impl Forwarder {
     fn on_held(&mut self, kind: FaultKind) {
         let Some(front) = self.queue.front() else {
             let step = kind.step_name();
-            return self.fault(
-                None,
-                Said::each(|l| t!("fault.none_held", locale = l.code(), step = step).into_owned()),
-            );
+            return self.fault(None, crate::said!("fault.none_held", step = step));
         };
         let (id, dir, data) = (front.id, front.dir(), front.data.clone());
-        let text = Said::each(|l| {
-            t!("fault.by_key", locale = l.code(), done = kind.done_in(l)).into_owned()
-        });
+        let text = crate::said!(l => "fault.by_key", done = kind.done_in(l));
         self.capture
             .comment(id, format!("tcp-lab wire: {}", text.en));
         match kind {
@@ -750,10 +713,7 @@ impl Forwarder {
             }
             FaultKind::Delay(_) => {
                 if self.queue.len() < 2 {
-                    return self.fault(
-                        Some(id),
-                        Said::each(|l| t!("fault.nothing_behind", locale = l.code()).into_owned()),
-                    );
+                    return self.fault(Some(id), crate::said!("fault.nothing_behind"));
                 }
                 self.queue.swap(0, 1);
                 self.fault(Some(id), text);
@@ -835,17 +795,10 @@ fn wait(fds: &[&OwnedFd; 3], timeout: Option<Duration>) -> [bool; 3] {
 
 /// "forged RST to the client", in each language.
 fn forged_rst(toward: Side) -> Said {
-    Said::each(|l| {
-        t!(
-            "fault.forged_rst",
-            locale = l.code(),
-            side = crate::i18n::side(toward, l)
-        )
-        .into_owned()
-    })
+    crate::said!(l => "fault.forged_rst", side = crate::i18n::side(toward, l))
 }
 
 /// "duplicate of packet 12", in each language.
 fn duplicate_of(id: u64) -> Said {
-    Said::each(|l| t!("fault.duplicate_of", locale = l.code(), id = id).into_owned())
+    crate::said!("fault.duplicate_of", id = id)
 }
