@@ -435,6 +435,7 @@ fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect
         scroll: app.msg_scroll,
         show_retransmissions: app.show_retransmissions,
         color: app.settings.color,
+        replay: app.replay.is_some(),
     };
     let (lines, n) = ladder::lines(tl, &view, now);
     let title = match app.selected {
