@@ -17,6 +17,7 @@ use clap::ValueEnum;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::retell::{Kind, said};
 use super::{Change, Stage, Timeline, What, WireState};
 use crate::lab::{ClosePolicy, CloseReason, EventKind};
 use crate::model::{ConnId, Side, printable};
@@ -587,19 +588,21 @@ fn item(event: &str, v: &Value) -> Option<Item> {
             count: count(v, "count")?,
             within: ms(v, "within_ms")?,
         }),
-        "say" => Item::Entry(What::Say(message(v, &[]).into())),
-        "step" => Item::Entry(What::Step(message(v, &[]).into())),
-        "note" | "truncated" => Item::Entry(What::Note(message(v, &[]).into())),
+        // What was said is kept in English; the screen shows it in the interface's language when
+        // tcp-lab recognises it (a shipped scenario's narration, its own steps, checks and notes).
+        "say" => Item::Entry(What::Say(said(Kind::Say, message(v, &[])))),
+        "step" => Item::Entry(What::Step(said(Kind::Step, message(v, &[])))),
+        "note" | "truncated" => Item::Entry(What::Note(said(Kind::Note, message(v, &[])))),
         "check" => Item::Entry(What::Check {
             ok: v.get("ok").and_then(Value::as_bool)?,
-            text: message(v, &["ok: ", "FAILED: "]).into(),
+            text: said(Kind::Check, message(v, &["ok: ", "FAILED: "])),
         }),
         "fault" => {
             let packet = u(v, "packet");
             let prefix = packet.map_or("fault: ".to_string(), |p| format!("fault on packet {p}: "));
             Item::Entry(What::Fault {
                 packet,
-                text: message(v, &[prefix.as_str()]).into(),
+                text: said(Kind::Fault, message(v, &[prefix.as_str()])),
             })
         }
         "packet_sent" => Item::Packet(Stage::Sent, wire_packet(v)?),

@@ -86,13 +86,15 @@ fn shown_name(path: &Path) -> String {
 /// English and in the interface's language).
 pub fn intro_notes(rec: &Recording, file: &str) -> Vec<Said> {
     let mut notes = Vec::new();
-    notes.push(Said::each(|l| {
-        let l = l.code();
+    notes.push(Said::each(|lang| {
+        let l = lang.code();
         let what = match &rec.header {
             Some(h) => t!(
                 "replay.intro_what",
                 locale = l,
-                mode = h.mode.as_deref().unwrap_or("tcp-lab"),
+                mode = h.mode.as_deref().map_or("tcp-lab".into(), |m| {
+                    crate::timeline::retell::mode(m, lang)
+                }),
                 port = h
                     .port
                     .map(|p| t!("replay.intro_port", locale = l, port = p))
