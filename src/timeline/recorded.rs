@@ -773,7 +773,7 @@ impl Player {
         self.applied = 0;
         for n in &self.notes {
             self.timeline
-                .push_recorded(Duration::ZERO, What::Note(n.clone().into()));
+                .push_recorded(Duration::ZERO, What::Note(n.clone()));
         }
         while self.applied < n.min(self.len()) {
             self.apply_next();
