@@ -343,3 +343,37 @@ fn replay_in_korean() {
         "nothing to connect in a replay:\n{screen}"
     );
 }
+
+/// A recording with lines tcp-lab cannot read: said so in Korean, on the timeline and in the bar.
+#[test]
+fn unreadable_lines_of_a_replay_in_korean() {
+    use std::time::Instant;
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
+    i18n::set(Lang::Ko);
+    let file = format!(
+        "not json\n{}",
+        include_str!("golden/replay-client-closes-first.jsonl")
+    );
+    let rec = Recording::parse(&file);
+    let notes = intro_notes(&rec, "close.jsonl");
+    let said: Vec<&str> = notes.iter().map(|n| n.in_lang(Lang::Ko)).collect();
+    assert!(
+        said.iter()
+            .any(|n| n.starts_with("1줄은 읽을 수 없어서 (tcp-lab 타임라인 줄이 아님)")),
+        "{said:?}"
+    );
+    // JSON and logs keep the English.
+    assert!(
+        notes[0]
+            .en
+            .starts_with("replay of close.jsonl (run \"Client closes first\"")
+    );
+    let t0 = Instant::now();
+    let mut player = Player::new(rec, t0, notes);
+    let mut app = app_for(&player, "close.jsonl", false);
+    follow(&mut app, &mut player, Duration::ZERO, t0);
+    let screen = render_lab::screen(120, 40, &app, player.timeline(), t0);
+    check_layout(&screen, 120);
+    assert!(screen.contains("읽지 못한 줄 1개"), "{screen}");
+}

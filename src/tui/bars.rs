@@ -88,7 +88,11 @@ fn replay_status(app: &App, r: &ReplayBar, tl: &Timeline, width: u16) -> Paragra
         t!("replay.time_wait", secs = s.time_wait.as_secs()).into(),
     ));
     if r.unreadable > 0 {
-        parts.push((2, t!("replay.unreadable", n = r.unreadable).into()));
+        let text = match r.unreadable {
+            1 => t!("replay.unreadable_bar_one"),
+            n => t!("replay.unreadable", n = n),
+        };
+        parts.push((2, text.into()));
     }
     parts.push((6, t!("replay.no_privileges").into()));
     Paragraph::new(fit(&parts, width, " │ ")).style(bar_style(s.color))
