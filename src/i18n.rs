@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(pad_left("서버", 6), "  서버");
         assert_eq!(pad_left("ab", 4), format!("{:>4}", "ab"));
         assert_eq!(center("ab", 7), format!("{:^7}", "ab"));
-        assert_eq!(center("서버", 7), "  서버 ");
+        assert_eq!(center("서버", 7), " 서버  ");
         assert_eq!(center("클라이언트", 4), "클라이언트");
     }
 }
