@@ -60,10 +60,10 @@ pub fn msl_meaning() -> String {
 }
 
 /// The glossary: every state, "gone", every timer and 2MSL, as (name, meaning) in the language
-/// in force.
-pub fn glossary() -> Vec<(&'static str, String)> {
+/// in force ("gone" as the screen says it: `pane.gone`; states, timers and 2MSL stay as they are).
+pub fn glossary() -> Vec<(std::borrow::Cow<'static, str>, String)> {
     use TcpState as S;
-    let mut out: Vec<(&'static str, String)> = [
+    let mut out: Vec<(std::borrow::Cow<'static, str>, String)> = [
         S::Listen,
         S::SynSent,
         S::SynRecv,
@@ -77,9 +77,9 @@ pub fn glossary() -> Vec<(&'static str, String)> {
         S::Close,
     ]
     .into_iter()
-    .map(|s| (s.name(), state_meaning(s)))
+    .map(|s| (s.name().into(), state_meaning(s)))
     .collect();
-    out.push(("gone", gone_meaning()));
+    out.push((t!("pane.gone"), gone_meaning()));
     for (k, s) in [
         (TimerKind::Retransmit, S::Established),
         (TimerKind::Keepalive, S::Established),
@@ -87,9 +87,9 @@ pub fn glossary() -> Vec<(&'static str, String)> {
         (TimerKind::TimeWait, S::FinWait2),
         (TimerKind::ZeroWindowProbe, S::Established),
     ] {
-        out.push((timer_name(k, s), timer_meaning(k, s)));
+        out.push((timer_name(k, s).into(), timer_meaning(k, s)));
     }
-    out.push(("2MSL", msl_meaning()));
+    out.push(("2MSL".into(), msl_meaning()));
     out
 }
 
@@ -99,7 +99,8 @@ mod tests {
 
     #[test]
     fn the_glossary_names_every_state_timer_and_2msl() {
-        let names: Vec<&str> = glossary().iter().map(|(n, _)| *n).collect();
+        let glossary = glossary();
+        let names: Vec<&str> = glossary.iter().map(|(n, _)| n.as_ref()).collect();
         for n in [
             "LISTEN",
             "SYN_SENT",
@@ -122,6 +123,6 @@ mod tests {
         ] {
             assert!(names.contains(&n), "{n} missing from the glossary");
         }
-        assert!(glossary().iter().all(|(_, m)| !m.is_empty()));
+        assert!(glossary.iter().all(|(_, m)| !m.is_empty()));
     }
 }

@@ -119,6 +119,27 @@ pub fn pad(s: &str, width: usize) -> String {
     out
 }
 
+/// `s` right-aligned in `width` terminal columns: `{s:>8}`, counting a Korean syllable as two.
+pub fn pad_left(s: &str, width: usize) -> String {
+    let fill = width.saturating_sub(s.width());
+    let mut out = String::with_capacity(s.len() + fill);
+    out.extend(std::iter::repeat_n(' ', fill));
+    out.push_str(s);
+    out
+}
+
+/// `s` centred in `width` terminal columns (`{s:^8}`: the odd column goes right), counting a
+/// Korean syllable as two.
+pub fn center(s: &str, width: usize) -> String {
+    let fill = width.saturating_sub(s.width());
+    let left = fill / 2;
+    let mut out = String::with_capacity(s.len() + fill);
+    out.extend(std::iter::repeat_n(' ', left));
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(' ', fill - left));
+    out
+}
+
 /// "client" / "server" in the interface's words (JSON keeps `Side::name`).
 pub fn side(side: crate::model::Side, lang: Lang) -> Cow<'static, str> {
     match side {
@@ -451,5 +472,10 @@ mod tests {
         assert_eq!(pad("ab", 4), "ab  ");
         assert_eq!(pad("서버", 6), "서버  ");
         assert_eq!(pad("클라이언트", 8), "클라이언트");
+        assert_eq!(pad_left("서버", 6), "  서버");
+        assert_eq!(pad_left("ab", 4), format!("{:>4}", "ab"));
+        assert_eq!(center("ab", 7), format!("{:^7}", "ab"));
+        assert_eq!(center("서버", 7), " 서버  ");
+        assert_eq!(center("클라이언트", 4), "클라이언트");
     }
 }

@@ -3,6 +3,8 @@
 //! (every test here sets Korean; none wants English), and tests/render.rs stays English without
 //! a race between parallel tests.
 
+use std::time::Duration;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tcp_lab::i18n::{self, Lang};
 use unicode_width::UnicodeWidthStr;
@@ -118,4 +120,260 @@ fn a_lesson_step_in_korean() {
         check_layout(&screen, w);
         insta::assert_snapshot!(format!("ko_lesson_step_{w}x{h}"), screen);
     }
+}
+
+/// Slow motion in step mode: the packet ladder's columns, its wire, a held packet, every word in
+/// Korean (flags, seq/ack and state names stay as they are).
+#[test]
+fn slow_motion_ladder_in_korean() {
+    i18n::set(Lang::Ko);
+    let mut lab = slow_handshake();
+    lab.app.settings.slow = Some("슬로 모션 192.0.2.1 ↔ 192.0.2.2".into());
+    let screen = lab.draw(120, 40, 1800);
+    for words in [
+        "패킷 사다리 #1 │ 패킷 3개",
+        "── 회선: 한 방향 500 ms ──",
+        "ACK seq=1 ack=1 ─▷ ⏸ 붙잡힘",
+        "STEP: 1개 붙잡음",
+        "SYN seq=0 mss 1460,wscale 7 ─",
+    ] {
+        assert!(screen.contains(words), "{words}:\n{screen}");
+    }
+    // The column heads: the client's at the left edge, the server's at the right.
+    let head = screen
+        .lines()
+        .find(|l| l.contains("── 회선"))
+        .unwrap_or_default();
+    assert!(head.contains("│클라이언트 "), "{head}");
+    assert!(head.contains("서버│"), "{head}");
+    for english in ["held", "wire:", "each way", "client", "server"] {
+        let ladder: Vec<&str> = screen
+            .lines()
+            .filter_map(|l| l.split_once("││").map(|(_, r)| r))
+            .collect();
+        assert!(
+            !ladder.iter().any(|l| l.contains(english)),
+            "{english}: {ladder:#?}"
+        );
+    }
+    snap_all("slow_step", &lab, 1800);
+}
+
+/// The ladder's fault marks and drop tails in Korean, each arrow inside its pane.
+#[test]
+fn ladder_faults_in_korean() {
+    use std::sync::Arc;
+    use tcp_lab::i18n::Said;
+    use tcp_lab::wire::fault::FaultKind;
+    use tcp_lab::wire::packet::{ACK, FIN, build};
+    use tcp_lab::wire::{Dir, DropReason, WireEvent};
+    i18n::set(Lang::Ko);
+    let mut lab = slow_handshake();
+    lab.app.settings.slow = Some("슬로 모션 192.0.2.1 ↔ 192.0.2.2".into());
+    let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
+    let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
+    let data =
+        |flags, body: &[u8]| -> Arc<[u8]> { Arc::from(build(c, s, flags, 7001, 9001, body)) };
+    let sent = |id, data| WireEvent::Sent {
+        id,
+        dir: Dir::ToServer,
+        data,
+        wall: std::time::UNIX_EPOCH,
+        delay: Duration::from_millis(500),
+        held: false,
+    };
+    let fault = |id, kind: FaultKind| WireEvent::Fault {
+        id: Some(id),
+        text: Said::each(|l| kind.done_in(l)),
+    };
+    lab.wire(1750, WireEvent::Delivered { id: 3 });
+    // Two bare ACKs: short labels, so the whole mark shows.
+    lab.wire(1800, sent(4, data(ACK, b"")));
+    lab.wire(1800, fault(4, FaultKind::Dup));
+    lab.wire(2300, WireEvent::Delivered { id: 4 });
+    lab.wire(2400, sent(5, data(ACK, b"")));
+    lab.wire(2400, fault(5, FaultKind::Corrupt));
+    lab.wire(2900, WireEvent::Delivered { id: 5 });
+    let fin = data(FIN | ACK, b"");
+    lab.wire(3000, sent(6, fin.clone()));
+    lab.wire(3000, fault(6, FaultKind::Drop));
+    lab.wire(
+        3000,
+        WireEvent::Dropped {
+            id: 6,
+            dir: Dir::ToServer,
+            data: fin,
+            wall: std::time::UNIX_EPOCH,
+            reason: DropReason::Fault,
+        },
+    );
+    let screen = lab.draw(120, 40, 3100);
+    for words in [
+        "⚑복제",
+        "⚑체크섬 오류",
+        "✕ 버림 (장애 주입)",
+        "패킷 6에 장애 주입: 버림",
+    ] {
+        assert!(screen.contains(words), "{words}:\n{screen}");
+    }
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = lab.draw(w, h, 3100);
+        check_layout(&screen, w);
+        insta::assert_snapshot!(format!("ko_ladder_faults_{w}x{h}"), screen);
+    }
+}
+
+/// `tcp-lab replay` in Korean: the status bar, the intro note, and what the recording says in
+/// English (a shipped scenario's narration, its steps and checks) told again in Korean.
+#[test]
+fn replay_in_korean() {
+    use std::time::Instant;
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
+    i18n::set(Lang::Ko);
+    let replay = |file: &str, name: &str, clock: Duration, color: bool| {
+        let rec = Recording::parse(file);
+        let t0 = Instant::now();
+        let notes = intro_notes(&rec, name);
+        let mut player = Player::new(rec, t0, notes);
+        let mut app = app_for(&player, name, color);
+        player.play_until(clock);
+        if let Some(r) = app.replay.as_mut() {
+            r.paused = true;
+        }
+        follow(&mut app, &mut player, clock, t0 + clock);
+        (app, player, t0 + clock)
+    };
+    let (app, player, now) = replay(
+        include_str!("golden/replay-client-closes-first.jsonl"),
+        "close.jsonl",
+        Duration::from_millis(93),
+        true,
+    );
+    let screen = render_lab::screen(120, 40, &app, player.timeline(), now);
+    for words in [
+        "다시 보기 close.jsonl",
+        "일시정지",
+        "항목 28/39",
+        "0.116초 중 +0.093초",
+        "클라이언트 FIN_WAIT_2: 커널만 유지하는 소켓, tcp_info 없음",
+        "3단계: client.close (a)",
+    ] {
+        assert!(screen.contains(words), "{words}:\n{screen}");
+    }
+    assert!(
+        app.info
+            .iter()
+            .any(|l| l.starts_with("서버 rtt:") && l.ends_with(" (녹화 당시)")),
+        "{:?}",
+        app.info
+    );
+    let said: Vec<String> = player
+        .timeline()
+        .entries()
+        .iter()
+        .map(|e| player.timeline().text(e))
+        .collect();
+    for words in [
+        "통과: 클라이언트 #1: ESTABLISHED",
+        "클라이언트가 연결합니다: SYN, SYN/ACK, ACK.",
+    ] {
+        assert!(said.iter().any(|l| l.contains(words)), "{words}: {said:#?}");
+    }
+    // Only when replay is narrow enough to drop nothing does the bar say what it is not.
+    let wide = render_lab::screen(200, 40, &app, player.timeline(), now);
+    assert!(wide.contains("소켓 없음, 권한 필요 없음"), "{wide}");
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = render_lab::screen(w, h, &app, player.timeline(), now);
+        check_layout(&screen, w);
+        insta::assert_snapshot!(format!("ko_replay_client_closes_first_{w}x{h}"), screen);
+    }
+    // Slow motion: the ladder rebuilt from the recording, its faults in Korean.
+    let (app, player, now) = replay(
+        include_str!("golden/replay-lost-fin-slow.jsonl"),
+        "lost-fin.jsonl",
+        Duration::from_secs(8),
+        false,
+    );
+    let screen = render_lab::screen(120, 40, &app, player.timeline(), now);
+    for words in [
+        "슬로 모션 (녹화)",
+        "── 회선: 한 방향 300 ms ──",
+        "✕ 버림 (장애 주입)",
+    ] {
+        assert!(screen.contains(words), "{words}:\n{screen}");
+    }
+    let said: Vec<String> = player
+        .timeline()
+        .entries()
+        .iter()
+        .map(|e| player.timeline().text(e))
+        .collect();
+    for words in [
+        "회선: 한 방향 지연 300 ms, 손실 0%, 스텝 모드 끔",
+        "장애 주입: 회선 규칙 설정: wire.drop: 다음 클라이언트의 FIN 3개",
+        "패킷 5에 장애 주입: 버림 (wire.drop: 다음 클라이언트의 FIN 3개, 3개 중 2번째)",
+        "이유: 지수 백오프",
+    ] {
+        assert!(said.iter().any(|l| l.contains(words)), "{words}: {said:#?}");
+    }
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = render_lab::screen(w, h, &app, player.timeline(), now);
+        check_layout(&screen, w);
+        insta::assert_snapshot!(format!("ko_replay_lost_fin_slow_{w}x{h}"), screen);
+    }
+    // Its first moments: the intro note with the scenario's Korean name, the ladder still empty.
+    let (app, player, now) = replay(
+        include_str!("golden/replay-lost-fin-slow.jsonl"),
+        "lost-fin.jsonl",
+        Duration::from_millis(3),
+        false,
+    );
+    let intro = player.timeline().text(&player.timeline().entries()[0]);
+    assert!(
+        intro.contains(
+            "lost-fin.jsonl 다시 보기 (run \"유실된 FIN\", 포트 37361): 항목 69개, 8.796초 분량"
+        ),
+        "{intro}"
+    );
+    let screen = render_lab::screen(120, 40, &app, player.timeline(), now);
+    assert!(screen.contains("아직 패킷 없음 "), "{screen}");
+    assert!(
+        !screen.contains("c를 눌러"),
+        "nothing to connect in a replay:\n{screen}"
+    );
+}
+
+/// A recording with lines tcp-lab cannot read: said so in Korean, on the timeline and in the bar.
+#[test]
+fn unreadable_lines_of_a_replay_in_korean() {
+    use std::time::Instant;
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
+    i18n::set(Lang::Ko);
+    let file = format!(
+        "not json\n{}",
+        include_str!("golden/replay-client-closes-first.jsonl")
+    );
+    let rec = Recording::parse(&file);
+    let notes = intro_notes(&rec, "close.jsonl");
+    let said: Vec<&str> = notes.iter().map(|n| n.in_lang(Lang::Ko)).collect();
+    assert!(
+        said.iter()
+            .any(|n| n.starts_with("1줄은 읽을 수 없어서 (tcp-lab 타임라인 줄이 아님)")),
+        "{said:?}"
+    );
+    // JSON and logs keep the English.
+    assert!(
+        notes[0]
+            .en
+            .starts_with("replay of close.jsonl (run \"Client closes first\"")
+    );
+    let t0 = Instant::now();
+    let mut player = Player::new(rec, t0, notes);
+    let mut app = app_for(&player, "close.jsonl", false);
+    follow(&mut app, &mut player, Duration::ZERO, t0);
+    let screen = render_lab::screen(120, 40, &app, player.timeline(), t0);
+    check_layout(&screen, 120);
+    assert!(screen.contains("읽지 못한 줄 1개"), "{screen}");
 }

@@ -17,6 +17,7 @@ use clap::ValueEnum;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::retell::{Kind, said};
 use super::{Change, Stage, Timeline, What, WireState};
 use crate::lab::{ClosePolicy, CloseReason, EventKind};
 use crate::model::{ConnId, Side, printable};
@@ -40,28 +41,54 @@ const MAX_T: f64 = 1e9;
 const DEPARTED_KEEP: Duration = Duration::from_secs(60);
 const MAX_DEPARTED: usize = 4096;
 
-#[derive(Debug, thiserror::Error)]
+/// Why a recording cannot be replayed, and what to do, in the interface's language.
+#[derive(Debug)]
 pub enum RecordingError {
-    #[error(
-        "cannot read the recording {path}: {source}. Give the path of a file made with \
-         `tcp-lab run SCENARIO --format json > FILE` or with the dashboard's e key"
-    )]
     Unreadable {
         path: String,
         source: std::io::Error,
     },
-    #[error(
-        "the recording {path} is larger than {} MB; a replay reads it whole: cut it \
-         (head -n 100000 {path} > part.jsonl) or record a shorter session",
-        MAX_FILE_BYTES >> 20
-    )]
-    TooBig { path: String },
-    #[error(
-        "{path} holds no tcp-lab timeline lines ({lines} line{}, none readable). Record one with \
-         `tcp-lab run SCENARIO --format json > FILE` or the dashboard's e key",
-        if *lines == 1 { "" } else { "s" }
-    )]
-    Empty { path: String, lines: usize },
+    TooBig {
+        path: String,
+    },
+    Empty {
+        path: String,
+        lines: usize,
+    },
+}
+
+impl std::fmt::Display for RecordingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use rust_i18n::t;
+        let text = match self {
+            RecordingError::Unreadable { path, source } => t!(
+                "replay.file_unreadable",
+                path = path,
+                error = crate::i18n::os_error(source)
+            ),
+            RecordingError::TooBig { path } => {
+                t!(
+                    "replay.file_too_big",
+                    path = path,
+                    mb = MAX_FILE_BYTES >> 20
+                )
+            }
+            RecordingError::Empty { path, lines: 1 } => t!("replay.file_empty_one", path = path),
+            RecordingError::Empty { path, lines } => {
+                t!("replay.file_empty_n", path = path, n = lines)
+            }
+        };
+        f.write_str(&text)
+    }
+}
+
+impl std::error::Error for RecordingError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RecordingError::Unreadable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 /// The `"event":"session"` line a recording starts with; defaults where it is missing.
@@ -561,19 +588,21 @@ fn item(event: &str, v: &Value) -> Option<Item> {
             count: count(v, "count")?,
             within: ms(v, "within_ms")?,
         }),
-        "say" => Item::Entry(What::Say(message(v, &[]).into())),
-        "step" => Item::Entry(What::Step(message(v, &[]).into())),
-        "note" | "truncated" => Item::Entry(What::Note(message(v, &[]).into())),
+        // What was said is kept in English; the screen shows it in the interface's language when
+        // tcp-lab recognises it (a shipped scenario's narration, its own steps, checks and notes).
+        "say" => Item::Entry(What::Say(said(Kind::Say, message(v, &[])))),
+        "step" => Item::Entry(What::Step(said(Kind::Step, message(v, &[])))),
+        "note" | "truncated" => Item::Entry(What::Note(said(Kind::Note, message(v, &[])))),
         "check" => Item::Entry(What::Check {
             ok: v.get("ok").and_then(Value::as_bool)?,
-            text: message(v, &["ok: ", "FAILED: "]).into(),
+            text: said(Kind::Check, message(v, &["ok: ", "FAILED: "])),
         }),
         "fault" => {
             let packet = u(v, "packet");
             let prefix = packet.map_or("fault: ".to_string(), |p| format!("fault on packet {p}: "));
             Item::Entry(What::Fault {
                 packet,
-                text: message(v, &[prefix.as_str()]).into(),
+                text: said(Kind::Fault, message(v, &[prefix.as_str()])),
             })
         }
         "packet_sent" => Item::Packet(Stage::Sent, wire_packet(v)?),
@@ -637,7 +666,7 @@ pub struct Player {
     start: Instant,
     /// Put first on the timeline at every rebuild (where the recording comes from, what was
     /// left out).
-    notes: Vec<String>,
+    notes: Vec<crate::i18n::Said>,
     timeline: Timeline,
     applied: usize,
     table: BTreeMap<(SocketAddr, SocketAddr), Sock>,
@@ -649,7 +678,7 @@ pub struct Player {
 }
 
 impl Player {
-    pub fn new(rec: Recording, start: Instant, notes: Vec<String>) -> Self {
+    pub fn new(rec: Recording, start: Instant, notes: Vec<crate::i18n::Said>) -> Self {
         let header = rec.header.clone().unwrap_or_default();
         let mut p = Player {
             timeline: Timeline::for_replay(start, header.charset),
@@ -744,7 +773,7 @@ impl Player {
         self.applied = 0;
         for n in &self.notes {
             self.timeline
-                .push_recorded(Duration::ZERO, What::Note(n.clone().into()));
+                .push_recorded(Duration::ZERO, What::Note(n.clone()));
         }
         while self.applied < n.min(self.len()) {
             self.apply_next();
@@ -950,14 +979,17 @@ impl Player {
             else {
                 continue;
             };
+            let who = crate::i18n::side(side, crate::i18n::current());
             if s.kernel_held() {
-                out.push(format!(
-                    "{} {}: held by the kernel alone, no tcp_info",
-                    side.name(),
-                    s.state
-                ));
+                out.push(
+                    rust_i18n::t!("flash.kernel_held_info", side = who, state = s.state)
+                        .into_owned(),
+                );
             } else if let Some(i) = &s.info {
-                out.push(format!("{} {} (as recorded)", side.name(), i.ss_line()));
+                out.push(
+                    rust_i18n::t!("replay.as_recorded", side = who, info = i.ss_line())
+                        .into_owned(),
+                );
             }
         }
         out

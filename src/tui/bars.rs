@@ -55,24 +55,25 @@ fn bar_style(color: bool) -> Style {
 fn replay_status(app: &App, r: &ReplayBar, tl: &Timeline, width: u16) -> Paragraph<'static> {
     let s = &app.settings;
     let state = if r.ended {
-        "end"
+        t!("replay.ended")
     } else if r.paused {
-        "paused"
+        t!("replay.paused")
     } else {
-        "playing"
+        t!("replay.playing")
     };
     let mut parts: Vec<(Prio, String)> = vec![
-        (0, format!("replay {}", r.file)),
+        (0, t!("replay.file", file = r.file).into()),
         (0, speed_text(r.speed)),
-        (0, state.to_string()),
-        (0, format!("entry {}/{}", r.entry, r.entries)),
+        (0, state.into()),
+        (0, t!("replay.entry", n = r.entry, total = r.entries).into()),
         (
             1,
-            format!(
-                "+{:.3}s of {:.3}s",
-                r.clock.as_secs_f64(),
-                r.length.as_secs_f64()
-            ),
+            t!(
+                "replay.clock",
+                at = format!("{:.3}", r.clock.as_secs_f64()),
+                length = format!("{:.3}", r.length.as_secs_f64())
+            )
+            .into(),
         ),
     ];
     if s.port != 0 {
@@ -80,13 +81,20 @@ fn replay_status(app: &App, r: &ReplayBar, tl: &Timeline, width: u16) -> Paragra
     }
     parts.push((4, s.charset.clone()));
     if tl.wire_state().is_some() {
-        parts.push((2, "slow motion (recorded)".into()));
+        parts.push((2, t!("replay.slow_motion").into()));
     }
-    parts.push((5, format!("TIME_WAIT {}s", s.time_wait.as_secs())));
+    parts.push((
+        5,
+        t!("replay.time_wait", secs = s.time_wait.as_secs()).into(),
+    ));
     if r.unreadable > 0 {
-        parts.push((2, format!("{} lines unreadable", r.unreadable)));
+        let text = match r.unreadable {
+            1 => t!("replay.unreadable_bar_one"),
+            n => t!("replay.unreadable", n = n),
+        };
+        parts.push((2, text.into()));
     }
-    parts.push((6, "no sockets, no privileges".into()));
+    parts.push((6, t!("replay.no_privileges").into()));
     Paragraph::new(fit(&parts, width, " │ ")).style(bar_style(s.color))
 }
 

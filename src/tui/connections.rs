@@ -30,7 +30,9 @@ fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
                 .map_or(app.settings.time_wait.as_secs_f64(), |d| d.as_secs_f64()),
             "fin_timeout",
         ),
-        (k, _) => return format!("{} {:.1}s", k.name(), left),
+        (k, _) => {
+            return t!("conn.timer", timer = k.name(), secs = format!("{left:.1}")).into_owned();
+        }
     };
     let frac = (left / total).clamp(0.0, 1.0);
     let cells = width.clamp(4, 20);
@@ -110,7 +112,7 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
         let (selected, head) = match &s.owner {
             Owner::Lab(_, n) => (Some(*n) == app.selected, format!("#{n}")),
             Owner::Listener => (false, String::new()),
-            Owner::External { .. } => (false, "ext".into()),
+            Owner::External { .. } => (false, t!("conn.external_short").into_owned()),
         };
         let first = last_group != Some(g.0.clone());
         last_group = Some(g.0.clone());
@@ -131,7 +133,7 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
         };
         let state_text = state.map_or(t!("pane.gone").into_owned(), |st| st.name().to_string());
         let mut spans = vec![
-            Span::raw(format!("{marker}{head:<4} ")),
+            Span::raw(format!("{marker}{} ", pad(&head, 4))),
             Span::raw(format!("{} ", pad(&who, who_w))),
             Span::raw(match (&s.owner, area.width) {
                 (_, w) if w < 60 => String::new(),

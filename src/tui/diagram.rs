@@ -32,8 +32,14 @@ const DIAGRAM: &[&str] = &[
     "└────────────┘          │TIME_WAIT│└─────┬────┘",
     "                        └────┬────┘      │ACK",
     "                        2MSL └─► CLOSED ◄┘",
-    " FIN_WAIT_1 ─FIN/ACK⇒ACK─► TIME_WAIT (1 segment)",
+    " FIN_WAIT_1 ─FIN/ACK⇒ACK─► TIME_WAIT",
 ];
+
+/// The last row: the shortcut edge, then what makes it one (`pane.one_segment`).
+fn shortcut(row: &str, lang: crate::i18n::Lang) -> String {
+    let why = rust_i18n::t!("pane.one_segment", locale = lang.code());
+    format!("{row} {why}")
+}
 
 pub const WIDTH: u16 = 50;
 
@@ -68,7 +74,7 @@ pub fn lines(
         .map(|(r, row)| {
             // The shortcut edge under the diagram is a legend: its states are never lit.
             if r == legend {
-                return Line::from(row.to_string());
+                return Line::from(shortcut(row, crate::i18n::current()));
             }
             // Find every label on this row, by byte range.
             let mut hits: Vec<(usize, usize, TcpState)> = Vec::new();
@@ -133,6 +139,10 @@ mod tests {
     #[test]
     fn fits_and_names_every_state() {
         for row in DIAGRAM {
+            assert!(row.width() <= WIDTH as usize, "{row}");
+        }
+        for lang in [crate::i18n::Lang::En, crate::i18n::Lang::Ko] {
+            let row = shortcut(DIAGRAM[DIAGRAM.len() - 1], lang);
             assert!(row.width() <= WIDTH as usize, "{row}");
         }
         let all = DIAGRAM.join("\n");

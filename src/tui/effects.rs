@@ -294,9 +294,11 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
 }
 
 /// A message for the key bar that is also kept on the timeline (a path to find again later).
-/// The timeline keeps it in English (`en`): its notes go into JSON exports, which stay English.
+/// The timeline shows it in the interface's language and keeps it in English (`en`) too: its
+/// notes go into JSON exports, which stay English.
 fn tell(app: &mut App, s: &mut Session, en: String, shown: String, now: Instant) {
-    s.timeline.note(now, en);
+    let said = crate::i18n::Said::with(en, Lang::current(), shown.clone());
+    s.timeline.note(now, said);
     app.say(shown, now);
 }
 

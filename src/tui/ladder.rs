@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
+use rust_i18n::t;
+
+use crate::i18n::{self, pad, pad_left};
 use crate::model::{ConnId, Side};
 use crate::observe::{Owner, TcpState};
 use crate::timeline::packets::{Packet, Status};
@@ -43,6 +46,8 @@ pub struct View {
     /// Each retransmission on its own row (else folded into the packet it repeats).
     pub show_retransmissions: bool,
     pub color: bool,
+    /// A replay: nothing to connect, so no "press c" when the ladder is empty.
+    pub replay: bool,
 }
 
 /// Whether `p` repeats the packet `q` (same direction, flags, sequence and length).
@@ -171,7 +176,8 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                 if conn.is_some_and(|x| x != n) {
                     continue;
                 }
-                let name = c.to.map_or("gone", |s| s.name()).to_string();
+                let name =
+                    c.to.map_or_else(|| t!("pane.gone").into_owned(), |s| s.name().to_string());
                 let reaction =
                     delivered_to[idx(side)].is_some_and(|d| e.at.saturating_sub(d) <= REACTION);
                 let sends = (!reaction)
@@ -219,22 +225,21 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
         scroll,
         show_retransmissions,
         color,
+        replay,
     } = *view;
     let mid = width.saturating_sub(2 * STATE_W + 2).max(8);
+    let lang = i18n::current();
+    let wire = tl.wire_state().map_or(String::new(), |w| {
+        t!("ladder.wire", ms = w.delay.as_millis()).into_owned()
+    });
     let mut out = vec![Line::from(vec![
         Span::styled(
-            format!("{:<w$}", "client", w = STATE_W + 1),
+            pad(&i18n::side(Side::Client, lang), STATE_W + 1),
             Style::default().add_modifier(Modifier::BOLD),
         ),
-        Span::raw(format!(
-            "{:^mid$}",
-            tl.wire_state().map_or(String::new(), |w| format!(
-                "── wire: {} ms each way ──",
-                w.delay.as_millis()
-            ))
-        )),
+        Span::raw(fit(&i18n::center(&wire, mid), mid)),
         Span::styled(
-            format!(" {:>w$}", "server", w = STATE_W),
+            format!(" {}", pad_left(&i18n::side(Side::Server, lang), STATE_W)),
             Style::default().add_modifier(Modifier::BOLD),
         ),
     ])];
@@ -246,7 +251,11 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
         .map(|r| 1 + r.copies as usize)
         .sum();
     if rows.is_empty() {
-        out.push(Line::from(" no packets yet: press c to connect"));
+        out.push(Line::from(if replay {
+            t!("ladder.empty_replay").into_owned()
+        } else {
+            t!("ladder.empty").into_owned()
+        }));
         return (out, arrows);
     }
     let show = height.saturating_sub(1);
@@ -258,9 +267,9 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
         let state = |s: &Option<String>, left: bool| {
             let t = s.clone().unwrap_or_default();
             let t = if left {
-                format!("{t:<STATE_W$} ")
+                format!("{} ", pad(&t, STATE_W))
             } else {
-                format!(" {t:>STATE_W$}")
+                format!(" {}", pad_left(&t, STATE_W))
             };
             Span::styled(
                 t,
@@ -315,14 +324,14 @@ fn arrow(
         (None, _) => base,
     };
     if let Some(mark) = p.fault.as_deref().and_then(fault_mark) {
-        label.push_str(&format!(" ⚑{mark}"));
+        label.push_str(&format!(" ⚑{}", t!(mark)));
     }
     if let Some(t) = &p.text {
         label.push_str(&format!(" {:?}", crate::model::printable(t)));
     }
     let inner = mid.saturating_sub(2);
     let (reach, tail, style) = match p.status {
-        Status::Delivered(_) => (inner, "", Style::default()),
+        Status::Delivered(_) => (inner, "".into(), Style::default()),
         Status::InFlight => {
             let f = if p.delay.is_zero() {
                 1.0
@@ -334,11 +343,11 @@ fn arrow(
             } else {
                 Style::default()
             };
-            (((inner as f64) * f) as usize, "", style)
+            (((inner as f64) * f) as usize, "".into(), style)
         }
         Status::Held => (
             inner / 2,
-            "⏸ held",
+            t!("ladder.held"),
             Style::default().add_modifier(Modifier::BOLD).fg(if color {
                 Color::Yellow
             } else {
@@ -347,13 +356,13 @@ fn arrow(
         ),
         Status::Dropped(r) => (
             inner / 2,
-            match r {
-                crate::wire::DropReason::Loss => "✕ lost",
-                crate::wire::DropReason::QueueFull => "✕ queue full",
-                crate::wire::DropReason::WriteFailed => "✕ failed",
-                crate::wire::DropReason::Fault => "✕ dropped (fault)",
-                crate::wire::DropReason::Blackhole => "✕ blackhole",
-            },
+            t!(match r {
+                crate::wire::DropReason::Loss => "ladder.lost",
+                crate::wire::DropReason::QueueFull => "ladder.queue_full",
+                crate::wire::DropReason::WriteFailed => "ladder.write_failed",
+                crate::wire::DropReason::Fault => "ladder.dropped_fault",
+                crate::wire::DropReason::Blackhole => "ladder.blackhole",
+            }),
             if color {
                 Style::default().fg(Color::Red)
             } else {
@@ -364,7 +373,7 @@ fn arrow(
     // A SYN's options (what the two sides negotiate) after the label when the row has room:
     // in full, else without the timestamp values, else MSS and window scale, else not at all.
     if let Some(t) = p.tcp.as_ref().filter(|t| t.flags & packet::SYN != 0) {
-        let room = inner.saturating_sub(width(tail) + 1 + width(&label) + 4);
+        let room = inner.saturating_sub(width(&tail) + 1 + width(&label) + 4);
         let least = [
             t.mss.map(|m| format!("mss {m}")),
             t.wscale.map(|w| format!("wscale {w}")),
@@ -393,7 +402,7 @@ fn arrow(
         Status::Held | Status::Dropped(_) => reach.max(label_cells + 1),
         _ => reach,
     }
-    .clamp(1, inner.saturating_sub(width(tail) + 1).max(1));
+    .clamp(1, inner.saturating_sub(width(&tail) + 1).max(1));
     let mut drawn = String::new();
     let mut used = 0;
     for ch in shaft {
@@ -449,16 +458,17 @@ fn fit(s: &str, w: usize) -> String {
     out
 }
 
-/// A fault's short mark on its arrow (drops show as drops already).
+/// The catalogue key of a fault's short mark on its arrow (drops show as drops already). The
+/// packet keeps the fault's English text (as JSON and pcap comments do): that is what is read.
 fn fault_mark(text: &str) -> Option<&'static str> {
     [
-        ("duplicated", "dup"),
-        ("injected: duplicate", "copy"),
-        ("injected: forged RST", "forged"),
-        ("checksum corrupted", "bad checksum"),
-        ("delayed", "delayed"),
-        ("held back", "overtaken"),
-        ("answered with a forged RST", "then RST"),
+        ("duplicated", "ladder.mark_dup"),
+        ("injected: duplicate", "ladder.mark_copy"),
+        ("injected: forged RST", "ladder.mark_forged"),
+        ("checksum corrupted", "ladder.mark_bad_checksum"),
+        ("delayed", "ladder.mark_delayed"),
+        ("held back", "ladder.mark_overtaken"),
+        ("answered with a forged RST", "ladder.mark_then_rst"),
     ]
     .iter()
     .find(|(start, _)| text.starts_with(start))

@@ -591,7 +591,10 @@ pub fn action_text(sc: &Scenario, n: usize) -> Option<String> {
     let st = sc.steps.get(n)?;
     let a = st.action.as_deref()?;
     Some(match st.client.as_deref() {
-        Some(c) if c != DEFAULT_CLIENT => format!("{a} (client {c})"),
+        Some(c) if c != DEFAULT_CLIENT => format!(
+            "{a} ({} {c})",
+            crate::i18n::side(crate::model::Side::Client, crate::i18n::current())
+        ),
         _ => a.to_string(),
     })
 }

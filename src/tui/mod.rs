@@ -132,9 +132,14 @@ pub async fn run(
     }
     if let Some(l) = &app.lesson {
         let t = Instant::now();
-        if let Some(about) = l.sc.about_in(crate::i18n::current()) {
-            s.timeline
-                .say(t, about.split_whitespace().collect::<Vec<_>>().join(" "));
+        // In English too: the timeline's JSON (the e export) is always English.
+        let lang = crate::i18n::current();
+        if let (Some(en), Some(local)) = (l.sc.about.as_deref(), l.sc.about_in(lang)) {
+            let one_line = crate::scenario::one_line;
+            s.timeline.say(
+                t,
+                crate::i18n::Said::with(one_line(en), lang, one_line(local)),
+            );
         }
         app.say(
             rust_i18n::t!(

@@ -407,11 +407,14 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     }
     let lines: Vec<Line> = items.into_iter().rev().flatten().collect();
     let lines = if lines.is_empty() {
-        vec![Line::from(if app.replay.is_some() {
-            t!("pane.no_frames_replay").into_owned()
-        } else {
-            t!("pane.no_frames").into_owned()
-        })]
+        // Nothing to send in a replay or when only watching.
+        vec![Line::from(
+            if app.replay.is_some() || app.settings.watch_only {
+                t!("pane.no_frames_replay").into_owned()
+            } else {
+                t!("pane.no_frames").into_owned()
+            },
+        )]
     } else {
         lines
     };
@@ -435,6 +438,7 @@ fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect
         scroll: app.msg_scroll,
         show_retransmissions: app.show_retransmissions,
         color: app.settings.color,
+        replay: app.replay.is_some(),
     };
     let (lines, n) = ladder::lines(tl, &view, now);
     let title = match app.selected {

@@ -13,8 +13,10 @@ use ratatui::backend::CrosstermBackend;
 
 use super::app::{App, GONE_LINGER, ReplayBar, Settings};
 use super::{render, terminal};
+use crate::i18n::Said;
 use crate::model::printable;
 use crate::timeline::recorded::{Player, Recording};
+use rust_i18n::t;
 
 /// Playback speeds `+` and `-` step through.
 pub const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
@@ -80,36 +82,51 @@ fn shown_name(path: &Path) -> String {
     printable(&name).into_owned()
 }
 
-/// The lines put first on a replay's timeline: what is replayed, and what was left out.
-pub fn intro_notes(rec: &Recording, file: &str) -> Vec<String> {
+/// The lines put first on a replay's timeline: what is replayed, and what was left out (in
+/// English and in the interface's language).
+pub fn intro_notes(rec: &Recording, file: &str) -> Vec<Said> {
     let mut notes = Vec::new();
-    let what = match &rec.header {
-        Some(h) => format!(
-            " ({}{})",
-            h.mode.as_deref().unwrap_or("tcp-lab"),
-            h.port.map(|p| format!(", port {p}")).unwrap_or_default()
-        ),
-        None => String::new(),
-    };
-    notes.push(format!(
-        "replay of {file}{what}: {} entries over {:.3}s, in recorded time; no sockets are opened",
-        rec.items.len(),
-        rec.length().as_secs_f64()
-    ));
+    notes.push(Said::each(|lang| {
+        let l = lang.code();
+        let what = match &rec.header {
+            Some(h) => t!(
+                "replay.intro_what",
+                locale = l,
+                mode = h.mode.as_deref().map_or("tcp-lab".into(), |m| {
+                    crate::timeline::retell::mode(m, lang)
+                }),
+                port = h
+                    .port
+                    .map(|p| t!("replay.intro_port", locale = l, port = p))
+                    .unwrap_or_default()
+            )
+            .into_owned(),
+            None => String::new(),
+        };
+        t!(
+            "replay.intro",
+            locale = l,
+            file = file,
+            what = what,
+            n = rec.items.len(),
+            secs = format!("{:.3}", rec.length().as_secs_f64())
+        )
+        .into_owned()
+    }));
     if rec.header.is_none() {
-        notes.push(
-            "no session line at the top of the file: port unknown, charset MS949 and TIME_WAIT \
-             60 s assumed"
-                .into(),
-        );
+        notes.push(Said::each(|l| {
+            t!("replay.no_header", locale = l.code()).into_owned()
+        }));
     }
     if rec.unreadable > 0 {
-        let s = if rec.unreadable == 1 { "" } else { "s" };
-        notes.push(format!(
-            "{} line{s} could not be read (not tcp-lab timeline lines) and {} left out",
-            rec.unreadable,
-            if rec.unreadable == 1 { "is" } else { "are" }
-        ));
+        notes.push(Said::each(|l| {
+            let key = if rec.unreadable == 1 {
+                "replay.unreadable_one"
+            } else {
+                "replay.unreadable_n"
+            };
+            t!(key, locale = l.code(), n = rec.unreadable).into_owned()
+        }));
     }
     notes
 }
@@ -128,7 +145,10 @@ pub fn app_for(player: &Player, file: &str, color: bool) -> App {
         charset: h.charset.name().to_string(),
         poll: Duration::from_millis(50),
         time_wait: h.time_wait,
-        time_wait_origin: h.time_wait_source.clone().unwrap_or("recorded".into()),
+        time_wait_origin: h
+            .time_wait_source
+            .clone()
+            .unwrap_or_else(|| t!("replay.recorded").into_owned()),
         fin_timeout: h.fin_timeout,
         privileged: false,
         tracing: h.tracing,
@@ -138,7 +158,7 @@ pub fn app_for(player: &Player, file: &str, color: bool) -> App {
         slow: player
             .recording()
             .has_packets()
-            .then(|| "slow motion (recorded)".to_string()),
+            .then(|| t!("replay.slow_motion").into_owned()),
         slow_unavailable: None,
     };
     let mut app = App::new(settings, h.policy);
@@ -227,9 +247,11 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
     let rec = Recording::read(path)?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!(
-            "replay draws the dashboard and needs a terminal, and stdin/stdout is not one; \
-             the recording itself is readable JSON lines (jq . {})",
-            printable(&path.display().to_string())
+            "{}",
+            t!(
+                "replay.needs_terminal",
+                path = printable(&path.display().to_string())
+            )
         );
     }
     let file = shown_name(path);
@@ -343,17 +365,17 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
                                 (i + 1).min(SPEEDS.len() - 1)
                             };
                             clock.set_speed(SPEEDS[j]);
-                            app.say(format!("replay speed {}", super::bars::speed_text(SPEEDS[j])), now);
+                            app.say(
+                                t!("replay.speed", speed = super::bars::speed_text(SPEEDS[j])),
+                                now,
+                            );
                             flash_until = Some(Instant::now() + Duration::from_secs(5));
                         }
                         _ if looks(&k) => {
                             app.key(k, player.timeline().snapshot(), now);
                         }
                         _ => {
-                            app.say(
-                                "a replay only plays: space pause, ←/→ step, +/- speed, q quit",
-                                now,
-                            );
+                            app.say(t!("replay.only_plays"), now);
                             flash_until = Some(Instant::now() + Duration::from_secs(5));
                         }
                     }

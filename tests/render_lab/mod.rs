@@ -255,6 +255,13 @@ impl Lab {
         self.app.lesson = Some(l);
     }
 
+    /// A slow-motion wire event at `ms`, told to the timeline as the session tells it.
+    pub fn wire(&mut self, ms: u64, w: tcp_lab::wire::WireEvent) {
+        let registry = &self.registry;
+        self.tl
+            .wire(at(self.t0, ms), w, &|c, s| registry.conn_of(c, s));
+    }
+
     pub fn draw(&self, w: u16, h: u16, now_ms: u64) -> String {
         screen(w, h, &self.app, &self.tl, at(self.t0, now_ms))
     }
@@ -296,5 +303,123 @@ pub fn row(l: &str, r: &str, state: TcpState, timer_ms: Option<u64>) -> SocketRo
         send_q: 0,
         uid: Some(0),
         inode: 0,
+    }
+}
+
+/// Slow motion: the three-way handshake in step mode, the ACK held mid-wire, a frame in flight.
+pub fn slow_handshake() -> Lab {
+    use std::sync::Arc;
+    use tcp_lab::wire::packet::{ACK, SYN, TcpOptionElement as O, build, build_with};
+    use tcp_lab::wire::{Dir, WireEvent};
+    let mut lab = Lab::listening("192.0.2.2");
+    lab.app.settings.slow = Some("slow motion 192.0.2.1 ↔ 192.0.2.2 (root)".into());
+    // The options Linux puts on a SYN and a SYN/ACK over a 1500-byte MTU.
+    let opts = |ts: (u32, u32)| {
+        [
+            O::MaximumSegmentSize(1460),
+            O::SelectiveAcknowledgementPermitted,
+            O::Timestamp(ts.0, ts.1),
+            O::Noop,
+            O::WindowScale(7),
+        ]
+    };
+    let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
+    let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
+    let wire = |lab: &mut Lab, ms, w| {
+        let registry = &lab.registry;
+        lab.tl
+            .wire(at(lab.t0, ms), w, &|c, s| registry.conn_of(c, s));
+    };
+    let sent = |id, dir, p: Vec<u8>, held| WireEvent::Sent {
+        id,
+        dir,
+        data: Arc::from(p),
+        wall: std::time::UNIX_EPOCH,
+        delay: Duration::from_millis(500),
+        held,
+    };
+    let settings = |step| WireEvent::Settings {
+        delay: Duration::from_millis(500),
+        loss: 0.0,
+        step,
+    };
+    wire(&mut lab, 2, settings(false));
+    lab.ev(
+        1000,
+        EventKind::ConnectCalled {
+            conn: 1,
+            local: "192.0.2.1:40000".parse().unwrap(),
+            remote: "192.0.2.2:9999".parse().unwrap(),
+        },
+    );
+    wire(
+        &mut lab,
+        1000,
+        sent(
+            1,
+            Dir::ToServer,
+            build_with(c, s, SYN, 7000, 0, &opts((1000, 0)), b""),
+            false,
+        ),
+    );
+    lab.slow_kernel(1010, &[(Side::Client, TcpState::SynSent)]);
+    wire(&mut lab, 1500, WireEvent::Delivered { id: 1 });
+    wire(
+        &mut lab,
+        1500,
+        sent(
+            2,
+            Dir::ToClient,
+            build_with(s, c, SYN | ACK, 9000, 7001, &opts((2000, 1000)), b""),
+            false,
+        ),
+    );
+    lab.slow_kernel(
+        1510,
+        &[
+            (Side::Client, TcpState::SynSent),
+            (Side::Server, TcpState::SynRecv),
+        ],
+    );
+    wire(&mut lab, 1600, settings(true));
+    wire(&mut lab, 1600, WireEvent::Held { ids: vec![2] });
+    wire(&mut lab, 1700, WireEvent::Delivered { id: 2 });
+    wire(
+        &mut lab,
+        1700,
+        sent(3, Dir::ToServer, build(c, s, ACK, 7001, 9001, b""), true),
+    );
+    lab.slow_kernel(
+        1710,
+        &[
+            (Side::Client, TcpState::Established),
+            (Side::Server, TcpState::SynRecv),
+        ],
+    );
+    lab
+}
+
+impl Lab {
+    pub fn slow_kernel(&mut self, ms: u64, rows: &[(Side, TcpState)]) {
+        let mut sockets = vec![ObservedSocket {
+            row: row("192.0.2.2:9999", "0.0.0.0:0", TcpState::Listen, None),
+            owner: Owner::Listener,
+        }];
+        for (side, state) in rows {
+            let (l, r) = match side {
+                Side::Client => ("192.0.2.1:40000", "192.0.2.2:9999"),
+                Side::Server => ("192.0.2.2:9999", "192.0.2.1:40000"),
+            };
+            sockets.push(ObservedSocket {
+                row: row(l, r, *state, None),
+                owner: Owner::Lab(*side, 1),
+            });
+        }
+        self.tl.observe(Snapshot {
+            at: at(self.t0, ms),
+            sockets,
+        });
+        let snap = self.tl.snapshot().unwrap().clone();
+        self.app.on_snapshot(&snap, at(self.t0, ms));
     }
 }
