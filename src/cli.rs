@@ -137,6 +137,15 @@ fn parse_delay(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--interval`: a summary at most ten times a second (0 would print one every poll).
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(100) {
+        return Err(t!("value.interval_too_short", value = s).into_owned());
+    }
+    Ok(d)
+}
+
 fn parse_loss(s: &str) -> Result<f64, String> {
     match s.trim().trim_end_matches('%').parse::<f64>() {
         Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
@@ -228,8 +237,8 @@ pub struct WatchArgs {
     /// Print changes, summaries and alerts instead of opening the dashboard.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// How often the summary line is printed (e.g. 5s, 1m).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    /// How often the summary line is printed (e.g. 5s, 1m; at least 100ms).
+    #[arg(long, default_value = "5s", value_parser = parse_interval)]
     pub interval: Duration,
     /// An alert rule, STATE>N or STATE>=N, optionally held for a time: 'close_wait>100 for 30s',
     /// 'time_wait>20000'. Repeatable. Printed as an alert line when it fires.
@@ -514,7 +523,17 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Run(a) => {
-            let scenario = load_scenario(&a.file)?;
+            let scenario = match load_scenario(&a.file) {
+                Ok(sc) => sc,
+                Err(e) => {
+                    // A TAP reader gets the reason on its stream too, not an empty one.
+                    if a.format == RunFormat::Tap {
+                        let reason = crate::scenario::one_line(&error_line(&e));
+                        println!("TAP version 13\nBail out! {reason}");
+                    }
+                    return Err(e);
+                }
+            };
             let ok =
                 headless::run::run(&scenario, a.port, slow, (a.format, a.source), &mut out).await?;
             Ok(if ok {
@@ -643,6 +662,10 @@ fn load_scenario(file: &std::path::Path) -> anyhow::Result<crate::scenario::Scen
         && let Some(sc) = file.to_str().and_then(crate::scenario::Scenario::shipped)
     {
         return sc.map_err(|e| anyhow::anyhow!("shipped scenario {}: {e}", file.display()));
+    }
+    if !file.exists() && file.components().count() == 1 {
+        let what = format!("{:?}", file.display().to_string());
+        anyhow::bail!("{}", t!("error.no_scenario", what = what));
     }
     Ok(crate::scenario::Scenario::load(file)?)
 }

@@ -168,10 +168,34 @@ fn a_shipped_scenario_runs_by_name() {
     let (_, stdout) = run_tap(&scenario("client-closes-first"), &[]);
     let by_file: Vec<String> = parse_tap(&stdout).into_iter().map(|p| p.desc).collect();
     assert_eq!(by_name, by_file);
-    let (out, _) = run_tap("no-such-scenario", &[]);
+    let (out, stdout) = run_tap("no-such-scenario", &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no-such-scenario"), "{err}");
+    assert!(
+        err.contains("no-such-scenario") && err.contains("`tcp-lab lesson` lists"),
+        "{err}"
+    );
+    // A TAP reader is told too: its stream is never empty.
+    assert!(
+        stdout.starts_with("TAP version 13\nBail out! no scenario file"),
+        "{stdout}"
+    );
+}
+
+/// A scenario with a typo cannot run: TAP says so with a bail-out, not an empty stream.
+#[test]
+fn an_invalid_scenario_bails_out() {
+    let file = std::env::temp_dir().join(format!("tcp-lab-tap-typo-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "name = \"Typo\"\n[[step]]\ndo = \"client.connect\"\nexpect = [\"client:ESTABLISHD\"]\n",
+    )
+    .unwrap();
+    let (out, stdout) = run_tap(file.to_str().unwrap(), &[]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.starts_with("TAP version 13\nBail out! "), "{stdout}");
+    assert!(stdout.contains("\"ESTABLISHD\""), "{stdout}");
 }
 
 #[test]

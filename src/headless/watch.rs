@@ -46,7 +46,19 @@ impl Alert {
                 (a, b, true)
             }
         };
-        let state = TcpState::parse(name).ok_or_else(usage)?;
+        let state = TcpState::parse(name).ok_or_else(|| {
+            let states: Vec<String> = TcpState::ALL
+                .iter()
+                .map(|s| s.name().to_ascii_lowercase())
+                .collect();
+            rust_i18n::t!(
+                "value.alert_state",
+                value = format!("{s:?}"),
+                name = format!("{:?}", name.trim()),
+                states = states.join(", ")
+            )
+            .into_owned()
+        })?;
         let n: usize = n.trim().parse().map_err(|_| usage())?;
         Ok(Alert {
             text: s.trim().to_string(),

@@ -107,6 +107,21 @@ impl TcpState {
     }
 
     /// Accepts `FIN_WAIT_2`, `fin-wait-2`, `FIN-WAIT-2`, `ESTAB` (as `ss` prints) and friends.
+    /// Every state, in the order of a connection's life (for listing the names one may write).
+    pub const ALL: [TcpState; 11] = [
+        Self::Listen,
+        Self::SynSent,
+        Self::SynRecv,
+        Self::Established,
+        Self::FinWait1,
+        Self::FinWait2,
+        Self::Closing,
+        Self::TimeWait,
+        Self::CloseWait,
+        Self::LastAck,
+        Self::Close,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
         let norm: String = s
             .trim()
