@@ -866,7 +866,14 @@ mod tests {
         }
         assert!(root.contains("사용법: tcp-lab"), "{root}");
         assert!(root.contains("[기본값: 9999]"), "{root}");
-        assert!(root.contains("[값: ms949, utf-8]"), "{root}");
+        assert!(root.contains("- manual: 명령이 닫을 때까지"), "{root}");
+        assert!(root.contains("도움말 보기 (-h는 요약)"), "{root}");
+        let short = cmd.render_help().to_string();
+        assert!(short.contains("[값: ms949, utf-8]"), "{short}");
+        assert!(
+            short.contains("도움말 보기 (--help는 더 자세히)"),
+            "{short}"
+        );
         assert!(root.contains("이 도움말이나"), "{root}");
         let run = cmd
             .find_subcommand_mut("run")

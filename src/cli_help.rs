@@ -69,23 +69,29 @@ pub fn command<T: Parser>(lang: Lang) -> Command {
 /// nothing (keys naming a command or option that does not exist).
 pub fn korean_gaps(cmd: &Command) -> (Vec<String>, Vec<String>) {
     fn walk(c: &Command, path: &str, missing: &mut Vec<String>, used: &mut BTreeSet<String>) {
-        let mut need = |key: String, missing: &mut Vec<String>| {
+        fn need(key: String, missing: &mut Vec<String>, used: &mut BTreeSet<String>) {
             if text(&key, Lang::Ko).is_none() {
                 missing.push(key.clone());
             }
             used.insert(key);
-        };
-        need(format!("{path}.about"), missing);
+        }
+        need(format!("{path}.about"), missing, used);
         if c.get_long_about().is_some() {
-            need(format!("{path}.long_about"), missing);
+            need(format!("{path}.long_about"), missing, used);
         }
         if c.get_after_help().is_some() {
-            need(format!("{path}.after_help"), missing);
+            need(format!("{path}.after_help"), missing, used);
         }
         for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
             let id = a.get_id().as_str();
             if arg_text(path, id, Lang::Ko).is_none() {
                 missing.push(format!("{path}.arg.{id}"));
+            }
+            // What each choice means, where clap's English says it.
+            for p in a.get_possible_values() {
+                if p.get_help().is_some() && !p.is_hide_set() {
+                    need(format!("cli.value.{id}.{}", p.get_name()), missing, used);
+                }
             }
             used.insert(format!("{path}.arg.{id}"));
             used.insert(format!("cli.arg.{id}"));
@@ -103,7 +109,10 @@ pub fn korean_gaps(cmd: &Command) -> (Vec<String>, Vec<String>) {
         .map(|(k, _)| k.into_owned())
         .filter(|k| {
             k.starts_with("cli.")
-                && (k.contains(".arg.") || k.ends_with("about") || k.ends_with("after_help"))
+                && (k.contains(".arg.")
+                    || k.starts_with("cli.value.")
+                    || k.ends_with("about")
+                    || k.ends_with("after_help"))
         })
         .filter(|k| !used.contains(k))
         .collect();
@@ -192,32 +201,63 @@ fn localize(cmd: Command, path: &str, lang: Lang) -> Command {
     cmd
 }
 
-/// `help` with the default and the choices clap would have added in English, in `lang`.
-fn with_values(a: Arg, mut help: String, lang: Lang) -> Arg {
+/// `help` with the default and the choices clap would have added in English, in `lang`; the long
+/// help (`--help`) also says what each choice means, as clap's English does.
+fn with_values(a: Arg, help: String, lang: Lang) -> Arg {
+    let id = a.get_id().as_str().to_string();
+    if id == "help" {
+        let long = text("cli.builtin.help_long", lang).unwrap_or_else(|| help.clone());
+        return a.help(help).long_help(long);
+    }
     let takes_value = a.get_action().takes_values();
     let defaults: Vec<String> = a
         .get_default_values()
         .iter()
         .map(|v| v.to_string_lossy().into_owned())
         .collect();
-    let choices: Vec<String> = a
+    let choices: Vec<_> = a
         .get_possible_values()
-        .iter()
+        .into_iter()
         .filter(|p| !p.is_hide_set())
-        .map(|p| p.get_name().to_string())
         .collect();
+    let (mut short, mut long) = (help.clone(), help);
     let mut a = a;
     if takes_value && !choices.is_empty() && !a.is_hide_possible_values_set() {
+        let names: Vec<&str> = choices.iter().map(|p| p.get_name()).collect();
         let values = text("cli.heading.values", lang).unwrap_or_default();
-        help.push_str(&format!(" [{values}: {}]", choices.join(", ")));
+        short.push_str(&format!(" [{values}: {}]", names.join(", ")));
+        if choices.iter().any(|p| p.get_help().is_some()) {
+            long.push_str(&format!("\n\n{values}:"));
+            let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+            for p in &choices {
+                let name = p.get_name();
+                let meaning = text(&format!("cli.value.{id}.{name}"), lang)
+                    .or_else(|| p.get_help().map(|h| h.to_string()));
+                match meaning {
+                    Some(m) => {
+                        long.push_str(&format!("\n- {name}:{:w$} {m}", "", w = width - name.len()))
+                    }
+                    None => long.push_str(&format!("\n- {name}")),
+                }
+            }
+        } else {
+            long.push_str(&format!(" [{values}: {}]", names.join(", ")));
+        }
         a = a.hide_possible_values(true);
     }
     if takes_value && !defaults.is_empty() && !a.is_hide_default_value_set() {
         let default = text("cli.heading.default", lang).unwrap_or_default();
-        help.push_str(&format!(" [{default}: {}]", defaults.join(", ")));
+        let said = format!("[{default}: {}]", defaults.join(", "));
+        short.push_str(&format!(" {said}"));
+        long.push_str(if long.contains('\n') { "\n\n" } else { " " });
+        long.push_str(&said);
         a = a.hide_default_value(true);
     }
-    a.help(help).long_help(None::<&str>)
+    if long == short {
+        a.help(short).long_help(None::<&str>)
+    } else {
+        a.help(short).long_help(long)
+    }
 }
 
 /// One context value as text (an argument, a value, or a list of them).
