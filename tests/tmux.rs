@@ -258,6 +258,49 @@ fn a_lesson_played_to_the_end_with_space() {
     );
 }
 
+/// A step with no action watches the kernel's clock: it starts by itself once the step before it
+/// is done, so a teacher who talks between steps cannot make it miss what the kernel did.
+#[test]
+fn a_step_without_an_action_runs_by_itself() {
+    if !tmux_available("a_step_without_an_action_runs_by_itself") {
+        return;
+    }
+    let file = std::env::temp_dir().join(format!("tcp-lab-follows-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        r#"name = "Kernel clock"
+policy = "manual"
+[[step]]
+say = "The client connects."
+do = "client.connect"
+expect = ["client:ESTABLISHED"]
+[[step]]
+say = "The server closes first."
+do = "server.close"
+expect = ["client:CLOSE_WAIT"]
+[[step]]
+say = "Nobody acts: the kernel holds the server side in FIN_WAIT_2."
+expect = ["server:FIN_WAIT_2"]
+"#,
+    )
+    .unwrap();
+    let t = Tmux::start(&format!(
+        "{BIN} lesson {} --port 0; sleep 30",
+        file.display()
+    ));
+    t.wait("step 1", |s| s.contains("step 1 of 3"));
+    t.keys("Space");
+    t.wait("step 1 done", |s| s.contains("✓ client ESTABLISHED"));
+    t.keys("Space");
+    // No third key: step 3 runs on its own and the lesson ends.
+    t.wait("step 3 by itself, and the end", |s| {
+        s.contains("step 3 runs by itself")
+            && s.contains("✓ server FIN_WAIT_2")
+            && s.contains("lesson complete: 3 ✓ 0 ✗")
+    });
+    let _ = std::fs::remove_file(&file);
+}
+
 #[test]
 fn a_quiz_answered_right_and_wrong() {
     if !tmux_available("a_quiz_answered_right_and_wrong") {

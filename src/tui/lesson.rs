@@ -176,11 +176,11 @@ impl Lesson {
     /// Space / →: asks the quiz question of the next step, or runs it. A message to flash when
     /// nothing can happen now.
     pub fn advance(&mut self, s: &mut Session, now: Instant) -> Option<String> {
-        if let Some(r) = &self.running {
-            return Some(t!("lesson.still_running", n = r.step + 1).into_owned());
-        }
         if self.asking.is_some() {
             return Some(t!("lesson.answer_first").into_owned());
+        }
+        if let Some(r) = &self.running {
+            return Some(t!("lesson.still_running", n = r.step + 1).into_owned());
         }
         if self.next >= self.sc.steps.len() {
             self.view = self.sc.steps.len().saturating_sub(1);
@@ -208,6 +208,10 @@ impl Lesson {
         }
         q.chosen = Some(key - 1);
         self.asking = None;
+        // A step that follows the kernel's clock is already running.
+        if self.log[n].running || self.log[n].ran {
+            return None;
+        }
         self.start(n, s, now)
     }
 
@@ -528,10 +532,31 @@ impl Lesson {
                     }),
                 );
             }
+            self.follow(s, now);
             return true;
         }
         self.running = Some(run);
         changed
+    }
+
+    /// A step with no action watches the kernel's own clock (a retransmission timer, a backoff,
+    /// keepalive probes): the kernel does not wait for the teacher, so it starts as soon as the
+    /// step before it is done. With the quiz, its question is asked while it runs.
+    fn follow(&mut self, s: &mut Session, now: Instant) {
+        let n = self.next;
+        if n >= self.sc.steps.len() || self.sc.steps[n].action.is_some() {
+            return;
+        }
+        self.view = n;
+        s.timeline
+            .note(now, crate::said!("lesson.follows", n = n + 1));
+        if self.quiz
+            && let Some(q) = question(&self.sc, n)
+        {
+            self.log[n].question = Some(q);
+            self.asking = Some(n);
+        }
+        self.start(n, s, now);
     }
 }
 
