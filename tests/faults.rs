@@ -53,6 +53,24 @@ fn passes_and_needs_its_fault(name: &str, swap: Option<(&str, &str)>, fails_on: 
         return;
     }
     let lines = run_scenario_json(name, &["--slow", "200ms"]);
+    // The run ends with the wire empty: every packet arrived or was dropped, so a replay of the
+    // recording ends in the states the kernel reached.
+    let mut open = std::collections::BTreeSet::new();
+    for l in &lines {
+        match (l["event"].as_str(), l["packet"].as_u64()) {
+            (Some("packet_sent"), Some(p)) => {
+                open.insert(p);
+            }
+            (Some("packet_delivered" | "packet_dropped"), Some(p)) => {
+                open.remove(&p);
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        open.is_empty(),
+        "{name}: packets {open:?} still on the wire at the end"
+    );
     let last = lines.last().unwrap();
     assert!(
         last["message"]
@@ -73,6 +91,17 @@ fn passes_and_needs_its_fault(name: &str, swap: Option<(&str, &str)>, fails_on: 
 #[test]
 fn lost_fin() {
     passes_and_needs_its_fault("lost-fin", None, "retrans>=1");
+    // The closing ACK arrived before the end: the server's LAST_ACK is gone in the recording.
+    if slow_motion_possible("lost-fin") {
+        let lines = run_scenario_json("lost-fin", &["--slow", "200ms"]);
+        let server_last = lines
+            .iter()
+            .rev()
+            .find(|l| l["source"] == "kernel" && l["side"] == "server")
+            .unwrap();
+        assert_eq!(server_last["event"], "gone", "{server_last}");
+        assert_eq!(server_last["from"], "LAST_ACK", "{server_last}");
+    }
 }
 
 #[test]

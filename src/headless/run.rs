@@ -312,6 +312,7 @@ async fn carry_out(
         }
         r.flush();
     }
+    r.let_the_wire_empty().await;
     r.s.drain();
     r.s.timeline.note(
         Instant::now(),
@@ -322,6 +323,25 @@ async fn carry_out(
 }
 
 impl Runner<'_> {
+    /// Slow motion: the packets still on the wire when the last check held (the closing ACK)
+    /// arrive before the run ends, and the kernel's answer to them is read, so a recording ends
+    /// in the states the kernel reached, not with a packet stuck mid-wire.
+    async fn let_the_wire_empty(&mut self) {
+        if self.stretch.is_zero() {
+            return;
+        }
+        let deadline = Instant::now() + self.stretch * 2 + Duration::from_secs(1);
+        while self.s.timeline.packets().in_flight() > 0 && Instant::now() < deadline {
+            self.s.step(Duration::from_millis(20)).await;
+        }
+        // A few polls more: the table shows what the last arrival did (LAST_ACK → gone).
+        let quiet = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < quiet {
+            self.s.step(Duration::from_millis(20)).await;
+        }
+        self.flush();
+    }
+
     /// How long an action may take: longer in slow motion, where each exchange crawls.
     fn action_timeout(&self) -> Duration {
         self.action_limit
