@@ -236,3 +236,29 @@ async fn tcp_info_agrees_with_ss() {
     );
     assert!(info.ss_line().contains(&format!("cwnd:{}", info.snd_cwnd)));
 }
+
+/// A watch's text header speaks of the port it watches, not of a lab it does not run (no
+/// "connecting to", no charset).
+#[test]
+fn the_text_header_names_the_port_only() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let out = common::bin()
+        .args(["watch", "--port", &port, "--format", "text"])
+        .args(["--alert", "listen>=1", "--exit-on-alert"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!(
+            "# tcp-lab watch: port {port}, every socket on it (its listeners and every connection from or to it)"
+        )
+    );
+    assert!(
+        !text.contains("connecting to") && !text.contains("charset"),
+        "{text}"
+    );
+}

@@ -135,6 +135,12 @@ pub fn header_in(s: &Session, what: &str, format: Format, lang: Lang) -> String 
     use rust_i18n::t;
     let (cfg, l) = (s.lab.config(), lang.code());
     match format {
+        // A watch has no lab: no server, no target, no charset, only the port.
+        Format::Text if what == "watch" => {
+            let first = t!("header.watch", locale = l, port = s.port());
+            let source = t!("header.source", locale = l, source = s.source_line_in(lang));
+            format!("{first}\n# {}\n{source}", s.facts.summary_in(lang))
+        }
         Format::Text => {
             let place = match s.lab.listen_addr() {
                 Some(a) => t!("header.server_on", locale = l, addr = a),
