@@ -262,3 +262,34 @@ fn the_text_header_names_the_port_only() {
         "{text}"
     );
 }
+
+/// Unprivileged, another user's CLOSE_WAITs cannot be named: the summary says why and what to do,
+/// rather than a bare "no owner found".
+#[test]
+fn unprivileged_the_summary_says_why_no_owner_is_named() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED unprivileged_the_summary_says_why_no_owner_is_named: needs root to drop to nobody"
+        );
+        return;
+    }
+    let port = leaking_server(2).to_string();
+    let out = common::as_nobody(&[
+        "watch",
+        "--port",
+        &port,
+        "--format",
+        "text",
+        "--alert",
+        "close_wait>=2",
+        "--exit-on-alert",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "no owner found (another user's process: run as root to name it): 2 CLOSE_WAIT"
+        ),
+        "{text}"
+    );
+}

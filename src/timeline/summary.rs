@@ -195,6 +195,11 @@ impl Summary {
                 (Some(p), Some(pid), _) => format!("{p} pid {pid}"),
                 (Some(p), None, _) => p.clone(),
                 (None, Some(pid), _) => format!("pid {pid}"),
+                // CLOSE_WAIT sockets keep their inode: unnamed, they belong to a process whose
+                // /proc this user may not read.
+                (None, None, _) if !crate::model::is_root() => {
+                    t!("summary.no_owner_unprivileged", locale = l).into_owned()
+                }
                 (None, None, _) => t!("summary.no_owner", locale = l).into_owned(),
             };
             line.push_str(&t!(
