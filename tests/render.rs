@@ -193,6 +193,7 @@ impl Lab {
         self.tl.observe(Snapshot {
             at: at(self.t0, ms),
             sockets,
+            scope: Default::default(),
         });
         let snap = self.tl.snapshot().unwrap().clone();
         self.app.on_snapshot(&snap, at(self.t0, ms));
@@ -324,6 +325,7 @@ fn a_selection_below_the_fold_scrolls_into_view() {
     let snap = Snapshot {
         at: at(lab.t0, 100),
         sockets,
+        scope: Default::default(),
     };
     lab.app.on_snapshot(&snap, at(lab.t0, 100));
     lab.tl.observe(snap);

@@ -97,6 +97,7 @@ impl Lab {
         let snap = Snapshot {
             at: at(self.t0, ms),
             sockets,
+            scope: Default::default(),
         };
         self.tl.observe(snap);
         let snap = self.tl.snapshot().unwrap().clone();
