@@ -584,11 +584,19 @@ impl Session {
             None => (ready, Vec::new()),
         };
         self.absorb(first);
-        let waiting: std::collections::HashSet<_> = self
+        // Sockets the tracepoint has news of that is not told yet are left to it: news still in
+        // the rings, and news of a socket's same life from after the read (told just below). A
+        // connecting socket's appearance is stamped before connect() puts it in the table; its
+        // next event is after: a read between the two need not show it.
+        let mut waiting: std::collections::HashSet<_> = self
             .trace
             .as_ref()
             .map(|t| t.waiting().collect())
             .unwrap_or_default();
+        waiting.extend(rest.iter().chain(&self.held).filter_map(|r| match r {
+            Report::Trace(t, _) if t.from.is_some() => Some((t.local, t.remote)),
+            _ => None,
+        }));
         if let Some(prev) = previous {
             if self.timeline.snapshot().is_none() {
                 self.note_preexisting(&prev);
@@ -951,6 +959,30 @@ mod tests {
         ));
         s.unread_began = Some(us(120));
         s.round(Vec::new(), false, u64::MAX, until);
+        assert_eq!(
+            moves(&s, client),
+            [(None, Some(SynSent)), (Some(SynSent), Some(Established))]
+        );
+    }
+
+    /// A connecting socket's first event is stamped before connect() chooses its port and puts
+    /// it in the table; the next event (the SYN/ACK's ESTABLISHED) finds it there. A dump that
+    /// ran between the two does not show it, and is not news of its leaving.
+    #[tokio::test]
+    async fn a_dump_between_a_connects_first_event_and_its_port_does_not_show_it_gone() {
+        use TcpState::*;
+        let (mut s, client, _) = lab().await;
+        let t0 = Instant::now();
+        let us = |n: u64| t0 + Duration::from_micros(n);
+        let until = us(10_000_000);
+        // Both events come out of the rings together, after the dump.
+        s.unread = Some(table(us(35), &[], observe::Scope::default()));
+        s.unread_began = Some(us(5));
+        let handshake = vec![
+            appear(us(0), client, SynSent),
+            trace(us(100), client, SynSent, Some(Established)),
+        ];
+        s.round(handshake, false, u64::MAX, until);
         assert_eq!(
             moves(&s, client),
             [(None, Some(SynSent)), (Some(SynSent), Some(Established))]
