@@ -282,6 +282,7 @@ fn every_kind() -> Vec<Value> {
     let snap = |ms, sockets| Snapshot {
         at: at(t0, ms),
         sockets,
+        scope: Default::default(),
     };
     let listener = ObservedSocket {
         row: row("127.0.0.1:9999", "0.0.0.0:0", TcpState::Listen, None),

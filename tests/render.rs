@@ -206,6 +206,7 @@ fn a_selection_below_the_fold_scrolls_into_view() {
     let snap = Snapshot {
         at: at(lab.t0, 100),
         sockets,
+        scope: Default::default(),
     };
     lab.app.on_snapshot(&snap, at(lab.t0, 100));
     lab.tl.observe(snap);

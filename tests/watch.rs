@@ -1,6 +1,7 @@
 //! `tcp-lab watch` on ports that are not the lab's: a leaking server's CLOSE_WAITs attributed to
 //! its process with the Recv-Q hint, alerts that end the run, a port in another network
-//! namespace, and tcp_info that agrees with `ss -tin`.
+//! namespace, tcp_info that agrees with `ss -tin`, and no socket told gone while it is in the
+//! kernel's table.
 mod common;
 
 use std::io::{Read, Write};
@@ -9,7 +10,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{BIN, is_root};
+use common::{BIN, Proc, is_root};
 use serde_json::Value;
 
 /// A server that never closes what it accepts: half the connections it reads to EOF (Recv-Q 0,
@@ -291,5 +292,136 @@ fn unprivileged_the_summary_says_why_no_owner_is_named() {
             "no owner found (another user's process: run as root to name it): 2 CLOSE_WAIT"
         ),
         "{text}"
+    );
+}
+
+/// A server that never closes what it accepts: it reads each connection to EOF and keeps it, for
+/// as long as the test process lives. Returns its port.
+fn never_closing_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming() {
+            let Ok(mut c) = c else { break };
+            let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = c.read_to_end(&mut Vec::new());
+            held.push(c);
+        }
+    });
+    port
+}
+
+/// The port's sockets as `ss -tan` shows them: (local, peer), a listener's peer as tcp-lab
+/// writes it (`0.0.0.0:0`, not `0.0.0.0:*`).
+fn ss_tuples(port: u16) -> std::collections::HashSet<(String, String)> {
+    let out = Command::new("ss").args(["-tanH"]).output().unwrap();
+    let suffix = format!(":{port}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (local, peer) = (*f.get(3)?, *f.get(4)?);
+            (local.ends_with(&suffix) || peer.ends_with(&suffix))
+                .then(|| (local.to_string(), peer.replace(":*", ":0")))
+        })
+        .collect()
+}
+
+/// As a new user ran it: `watch` (the tracepoint beside the poll, as root) on a server that
+/// never closes, clients connecting and closing one after another. Every socket stays in the
+/// kernel's table (CLOSE_WAIT on the server, an orphaned FIN_WAIT_2 on the client for
+/// tcp_fin_timeout), so none may be told gone, nor appear twice. Each was: a read of exact
+/// lookups of the sockets the read before had found was taken for the whole port.
+#[test]
+fn sockets_that_stay_in_the_table_are_never_told_gone() {
+    const N: u64 = 20;
+    let port = never_closing_server();
+    let mut w = Proc::spawn(&[
+        "watch",
+        "--port",
+        &port.to_string(),
+        "--format",
+        "json",
+        "--interval",
+        "100ms",
+    ]);
+    w.wait_line("\"to\":\"LISTEN\"", Duration::from_secs(10));
+    let traced = w.lines[0].contains("\"transitions\":\"tracepoint\"");
+    assert_eq!(
+        traced,
+        is_root(),
+        "root watches with the tracepoint: {}",
+        w.lines[0]
+    );
+    if !traced {
+        eprintln!("note: not root, so watch polls alone (no tracepoint news to merge)");
+    }
+    let server = format!("127.0.0.1:{port}");
+    for _ in 0..N {
+        let c = TcpStream::connect(&server).unwrap();
+        let client = c.local_addr().unwrap();
+        drop(c);
+        // Told, then a summary's read (it dumps for the new sockets), before the next
+        // connection: so that one's news is followed by a read of lookups, as a person's pace
+        // had it (connecting at once, each new connection would be found by the dump the one
+        // before asked for).
+        let pair = format!("{server} ↔ {client} ");
+        w.wait_for(
+            &format!("of {pair}in CLOSE_WAIT"),
+            Duration::from_secs(10),
+            |l| l.contains(&pair) && l.contains("CLOSE_WAIT"),
+        );
+        let told = w.lines.len();
+        w.wait_after(told, "of a summary", Duration::from_secs(10), |l| {
+            l.contains("\"event\":\"summary\"")
+        });
+    }
+    // Two summaries that count every socket: reads after the last connection have been told.
+    let all = |l: &str| {
+        serde_json::from_str::<Value>(l).is_ok_and(|v| {
+            v["event"] == "summary"
+                && v["counts"]["CLOSE_WAIT"] == N
+                && v["counts"]["FIN_WAIT_2"] == N
+        })
+    };
+    let what = format!("summing up {N} CLOSE_WAIT and {N} FIN_WAIT_2");
+    w.wait_for(&what, Duration::from_secs(10), all);
+    let told = w.lines.len();
+    w.wait_after(told, &what, Duration::from_secs(10), all);
+    let present = ss_tuples(port);
+    assert_eq!(present.len() as u64, 2 * N + 1, "ss: {present:?}");
+    let mut appeared = std::collections::HashMap::new();
+    let mut wrong = Vec::new();
+    for l in &w.lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        let (Some(local), Some(remote)) = (v["local"].as_str(), v["remote"].as_str()) else {
+            continue;
+        };
+        let t = (local.to_string(), remote.to_string());
+        if !present.contains(&t) {
+            continue;
+        }
+        if v["event"] == "gone" {
+            wrong.push(l.clone());
+        }
+        if v["event"] == "state" && v["from"].is_null() {
+            let n = appeared.entry(t).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                wrong.push(l.clone());
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "told gone or appeared again while in the table ({} lines):\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(
+        appeared.len() as u64,
+        2 * N + 1,
+        "every socket appeared once"
     );
 }

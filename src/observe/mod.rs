@@ -287,6 +287,30 @@ pub struct ObservedSocket {
 pub struct Snapshot {
     pub at: Instant,
     pub sockets: Vec<ObservedSocket>,
+    /// Which sockets the read looked for: only those it looked for and did not find have left.
+    pub scope: Scope,
+}
+
+/// What a table read looked at. A read of exact lookups asks only for the sockets the previous
+/// read found: a socket that appeared since (the tracepoint may already have told it) is not in
+/// it, and its absence says nothing. A dump asks for every socket of the port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The 4-tuples looked up one by one, sorted; None for a dump (every socket of the port).
+    pub asked: Option<Vec<(SocketAddr, SocketAddr)>>,
+    /// Rows the read found but left out of `sockets` (a lab client mid-connect, named a round
+    /// later): they are in the table all the same.
+    pub withheld: Vec<(SocketAddr, SocketAddr)>,
+}
+
+impl Scope {
+    /// Whether the read looked for this socket, so that not finding it means it has left.
+    pub fn looked_for(&self, t: &(SocketAddr, SocketAddr)) -> bool {
+        self.asked
+            .as_ref()
+            .is_none_or(|asked| asked.binary_search(t).is_ok())
+            && !self.withheld.contains(t)
+    }
 }
 
 impl Snapshot {
@@ -392,6 +416,10 @@ pub struct Observer {
     /// win for a few sockets, a dump for thousands; the crossover is measured, not assumed.
     dump_cost: Option<Duration>,
     lookup_cost: Option<Duration>,
+    /// Whether the last poll dumped; when it looked up instead, the 4-tuples it asked for
+    /// (sorted, the buffer reused).
+    dumped: bool,
+    asked: Vec<(SocketAddr, SocketAddr)>,
 }
 
 /// A moving average, weighting the newest measurement by a quarter.
@@ -411,6 +439,8 @@ impl Observer {
             discover_now: true,
             dump_cost: None,
             lookup_cost: None,
+            dumped: true,
+            asked: Vec::new(),
         }
     }
 
@@ -478,6 +508,12 @@ impl Observer {
         &self.last
     }
 
+    /// The sockets the last poll looked for: None when it dumped (every socket of the port),
+    /// else the 4-tuples it looked up, sorted. A socket not among them may be in the table.
+    pub fn asked(&self) -> Option<&[(SocketAddr, SocketAddr)]> {
+        (!self.dumped).then_some(self.asked.as_slice())
+    }
+
     fn dump(&mut self) -> io::Result<Vec<SocketRow>> {
         let mut rows = std::mem::take(&mut self.spare);
         rows.clear();
@@ -487,6 +523,7 @@ impl Observer {
         self.dump_cost = average(self.dump_cost, done - began);
         self.last_dump = Some(done);
         self.discover_now = false;
+        self.dumped = true;
         Ok(rows)
     }
 
@@ -505,6 +542,10 @@ impl Observer {
             }
         }
         self.lookup_cost = average(self.lookup_cost, began.elapsed() / asked);
+        self.asked.clear();
+        self.asked.extend(self.last.iter().map(SocketRow::tuple));
+        self.asked.sort_unstable();
+        self.dumped = false;
         Ok(rows)
     }
 }
@@ -535,6 +576,68 @@ fn sort_key(s: &ObservedSocket) -> (u8, u64, u8, (SocketAddr, SocketAddr)) {
 #[cfg(test)]
 mod tests {
     use super::TcpState::{self, *};
+    use super::{Observer, SocketRow, SocketSource};
+    use std::io;
+    use std::net::SocketAddr;
+
+    /// A kernel table in memory.
+    struct Table(std::sync::Arc<std::sync::Mutex<Vec<SocketRow>>>);
+
+    impl SocketSource for Table {
+        fn name(&self) -> &'static str {
+            "table"
+        }
+
+        fn dump(&mut self, _port: u16, out: &mut Vec<SocketRow>) -> io::Result<()> {
+            out.extend(self.0.lock().unwrap().iter().cloned());
+            Ok(())
+        }
+
+        fn lookup(&mut self, l: SocketAddr, r: SocketAddr) -> io::Result<Option<SocketRow>> {
+            let rows = self.0.lock().unwrap();
+            Ok(rows.iter().find(|row| row.tuple() == (l, r)).cloned())
+        }
+    }
+
+    fn row(local: &str, remote: &str, state: TcpState) -> SocketRow {
+        SocketRow {
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            state,
+            timer: None,
+            retrans: 0,
+            recv_q: 0,
+            send_q: 0,
+            uid: None,
+            inode: 1,
+        }
+    }
+
+    /// A read of lookups says which sockets it asked for: the ones the read before found, not
+    /// one that appeared since (the dump the new socket's news asks for finds it).
+    #[test]
+    fn a_read_of_lookups_says_what_it_looked_for() {
+        let kernel = std::sync::Arc::new(std::sync::Mutex::new(vec![
+            row("127.0.0.1:9999", "0.0.0.0:0", Listen),
+            row("127.0.0.1:9999", "127.0.0.1:40002", CloseWait),
+            row("127.0.0.1:40002", "127.0.0.1:9999", FinWait2),
+        ]));
+        let mut o = Observer::new(Box::new(Table(kernel.clone())), 9999);
+        assert_eq!(o.poll().unwrap().len(), 3);
+        assert_eq!(o.asked(), None, "the first read dumps");
+        let new = row("127.0.0.1:40001", "127.0.0.1:9999", Established);
+        kernel.lock().unwrap().push(new.clone());
+        assert_eq!(o.poll().unwrap().len(), 3, "lookups of the three it knew");
+        let mut known: Vec<_> = kernel.lock().unwrap()[..3]
+            .iter()
+            .map(SocketRow::tuple)
+            .collect();
+        known.sort();
+        assert_eq!(o.asked(), Some(&known[..]));
+        o.discover();
+        assert!(o.poll().unwrap().contains(&new));
+        assert_eq!(o.asked(), None);
+    }
 
     #[test]
     fn states_come_in_the_diagrams_order() {

@@ -531,8 +531,14 @@ impl Session {
                 // Stamped when the read ended: what it shows existed by then (a slow read under
                 // load must not put a socket before the packet that made it).
                 let ended = Instant::now();
-                let snap =
-                    registry::label(ended, rows, &self.registry, &mut self.procs, connecting);
+                let snap = registry::label(
+                    ended,
+                    rows,
+                    o.asked(),
+                    &self.registry,
+                    &mut self.procs,
+                    connecting,
+                );
                 // Bounded over a long run: forget connections the kernel no longer shows.
                 if self.registry.len() > PRUNE_ABOVE
                     && self
@@ -578,11 +584,19 @@ impl Session {
             None => (ready, Vec::new()),
         };
         self.absorb(first);
-        let waiting: std::collections::HashSet<_> = self
+        // Sockets the tracepoint has news of that is not told yet are left to it: news still in
+        // the rings, and news of a socket's same life from after the read (told just below). A
+        // connecting socket's appearance is stamped before connect() puts it in the table; its
+        // next event is after: a read between the two need not show it.
+        let mut waiting: std::collections::HashSet<_> = self
             .trace
             .as_ref()
             .map(|t| t.waiting().collect())
             .unwrap_or_default();
+        waiting.extend(rest.iter().chain(&self.held).filter_map(|r| match r {
+            Report::Trace(t, _) if t.from.is_some() => Some((t.local, t.remote)),
+            _ => None,
+        }));
         if let Some(prev) = previous {
             if self.timeline.snapshot().is_none() {
                 self.note_preexisting(&prev);
@@ -702,10 +716,27 @@ mod tests {
         Report::Trace(t, at)
     }
 
-    fn read(at: Instant, (local, remote): Tuple, state: TcpState) -> observe::Snapshot {
-        Snapshot {
-            at,
-            sockets: vec![ObservedSocket {
+    /// A socket's appearance as the tracepoint tells it.
+    fn appear(at: Instant, (local, remote): Tuple, to: TcpState) -> Report {
+        let t = Transition {
+            at_ns: 0,
+            local,
+            remote,
+            from: None,
+            to: Some(to),
+        };
+        Report::Trace(t, at)
+    }
+
+    fn read(at: Instant, t: Tuple, state: TcpState) -> observe::Snapshot {
+        table(at, &[(t, state)], observe::Scope::default())
+    }
+
+    /// A table read that ended `at`, found `rows` and looked at `scope`.
+    fn table(at: Instant, rows: &[(Tuple, TcpState)], scope: observe::Scope) -> Snapshot {
+        let sockets = rows
+            .iter()
+            .map(|&((local, remote), state)| ObservedSocket {
                 row: SocketRow {
                     local,
                     remote,
@@ -721,8 +752,35 @@ mod tests {
                     pid: None,
                     process: None,
                 },
-            }],
+            })
+            .collect();
+        Snapshot { at, sockets, scope }
+    }
+
+    /// A read of exact lookups of `asked` (what the read before it found).
+    fn lookups(asked: &[Tuple]) -> observe::Scope {
+        let mut asked = asked.to_vec();
+        asked.sort();
+        observe::Scope {
+            asked: Some(asked),
+            withheld: Vec::new(),
         }
+    }
+
+    /// A lab on loopback whose rounds are fed by hand, and the 4-tuples of one connection to
+    /// its port: (client side, server side).
+    async fn lab() -> (Session, Tuple, Tuple) {
+        let cfg = LabConfig {
+            port: 0,
+            ..LabConfig::default()
+        };
+        let s = Session::start(cfg, None).await.expect("a lab on loopback");
+        let port = s.port();
+        let server: Tuple = (
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            "127.0.0.1:47201".parse().unwrap(),
+        );
+        (s, (server.1, server.0), server)
     }
 
     /// The kernel's own moves of a socket, in the order the timeline told them.
@@ -802,6 +860,132 @@ mod tests {
                 (Some(FinWait1), Some(FinWait2)),
                 (Some(FinWait2), Some(TimeWait)),
             ]
+        );
+    }
+
+    /// `tcp-lab watch` on a server that never closes (as a new user ran it): the tracepoint tells
+    /// a connection's life up to CLOSE_WAIT / FIN_WAIT_1, then the next table read, exact lookups
+    /// of the sockets the read before found (the listener), does not show them. It did not look
+    /// for them: they are not gone (they were told gone, then "appeared" at the next dump).
+    #[tokio::test]
+    async fn a_read_of_lookups_says_nothing_of_sockets_it_did_not_look_for() {
+        use TcpState::*;
+        let (mut s, client, server) = lab().await;
+        let listener: Tuple = (server.0, "0.0.0.0:0".parse().unwrap());
+        let t0 = Instant::now();
+        let us = |n: u64| t0 + Duration::from_micros(n);
+        let until = us(10_000_000);
+        s.timeline.observe(read(us(0), listener, Listen));
+        let life = vec![
+            appear(us(1_000), client, SynSent),
+            trace(us(1_072), client, SynSent, Some(Established)),
+            appear(us(1_080), server, SynRecv),
+            trace(us(1_094), server, SynRecv, Some(Established)),
+            trace(us(1_265), client, Established, Some(FinWait1)),
+            trace(us(1_280), server, Established, Some(CloseWait)),
+        ];
+        s.round(life, false, u64::MAX, until);
+        // Began after every event above, looked up the listener alone.
+        s.unread = Some(table(
+            us(2_030),
+            &[(listener, Listen)],
+            lookups(&[listener]),
+        ));
+        s.unread_began = Some(us(2_000));
+        s.round(Vec::new(), false, u64::MAX, until);
+        // The next dump finds both where the tracepoint left them (FIN_WAIT_2: the table's news).
+        s.unread = Some(table(
+            us(50_030),
+            &[(listener, Listen), (client, FinWait2), (server, CloseWait)],
+            observe::Scope::default(),
+        ));
+        s.unread_began = Some(us(50_000));
+        s.round(Vec::new(), false, u64::MAX, until);
+        let client_life = [
+            (None, Some(SynSent)),
+            (Some(SynSent), Some(Established)),
+            (Some(Established), Some(FinWait1)),
+            (Some(FinWait1), Some(FinWait2)),
+        ];
+        let server_life = [
+            (None, Some(SynRecv)),
+            (Some(SynRecv), Some(Established)),
+            (Some(Established), Some(CloseWait)),
+        ];
+        assert_eq!(moves(&s, client), client_life);
+        assert_eq!(moves(&s, server), server_life);
+        // Looked up and not found: gone. Not in a dump: gone.
+        s.unread = Some(table(
+            us(100_030),
+            &[(listener, Listen), (client, FinWait2)],
+            lookups(&[listener, client, server]),
+        ));
+        s.unread_began = Some(us(100_000));
+        s.round(Vec::new(), false, u64::MAX, until);
+        s.unread = Some(table(
+            us(150_030),
+            &[(listener, Listen)],
+            observe::Scope::default(),
+        ));
+        s.unread_began = Some(us(150_000));
+        s.round(Vec::new(), false, u64::MAX, until);
+        assert_eq!(moves(&s, server).last(), Some(&(Some(CloseWait), None)));
+        assert_eq!(moves(&s, client).last(), Some(&(Some(FinWait2), None)));
+        assert_eq!(moves(&s, server).len(), server_life.len() + 1);
+        assert_eq!(moves(&s, client).len(), client_life.len() + 1);
+    }
+
+    /// A dump while a lab client connects leaves its row out (it is named when connect()'s
+    /// event arrives): the row is still in the table, not gone.
+    #[tokio::test]
+    async fn a_row_left_out_while_a_lab_client_connects_is_not_gone() {
+        use TcpState::*;
+        let (mut s, client, _) = lab().await;
+        let t0 = Instant::now();
+        let us = |n: u64| t0 + Duration::from_micros(n);
+        let until = us(10_000_000);
+        let handshake = vec![
+            appear(us(0), client, SynSent),
+            trace(us(94), client, SynSent, Some(Established)),
+        ];
+        s.round(handshake, false, u64::MAX, until);
+        s.unread = Some(table(
+            us(180),
+            &[],
+            observe::Scope {
+                asked: None,
+                withheld: vec![client],
+            },
+        ));
+        s.unread_began = Some(us(120));
+        s.round(Vec::new(), false, u64::MAX, until);
+        assert_eq!(
+            moves(&s, client),
+            [(None, Some(SynSent)), (Some(SynSent), Some(Established))]
+        );
+    }
+
+    /// A connecting socket's first event is stamped before connect() chooses its port and puts
+    /// it in the table; the next event (the SYN/ACK's ESTABLISHED) finds it there. A dump that
+    /// ran between the two does not show it, and is not news of its leaving.
+    #[tokio::test]
+    async fn a_dump_between_a_connects_first_event_and_its_port_does_not_show_it_gone() {
+        use TcpState::*;
+        let (mut s, client, _) = lab().await;
+        let t0 = Instant::now();
+        let us = |n: u64| t0 + Duration::from_micros(n);
+        let until = us(10_000_000);
+        // Both events come out of the rings together, after the dump.
+        s.unread = Some(table(us(35), &[], observe::Scope::default()));
+        s.unread_began = Some(us(5));
+        let handshake = vec![
+            appear(us(0), client, SynSent),
+            trace(us(100), client, SynSent, Some(Established)),
+        ];
+        s.round(handshake, false, u64::MAX, until);
+        assert_eq!(
+            moves(&s, client),
+            [(None, Some(SynSent)), (Some(SynSent), Some(Established))]
         );
     }
 }

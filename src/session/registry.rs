@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::lab::EventKind;
 use crate::model::{ConnId, Side, unmap};
 use crate::observe::procs::ProcCache;
-use crate::observe::{ObservedSocket, Owner, Snapshot, SocketRow, TcpState};
+use crate::observe::{ObservedSocket, Owner, Scope, Snapshot, SocketRow, TcpState};
 
 /// Which 4-tuples and addresses are the lab's own, learned from lab events.
 #[derive(Debug, Default, Clone)]
@@ -121,10 +121,13 @@ impl Registry {
 
 /// Names every row: the lab's own by the registry, the rest by the process holding its inode.
 /// `connecting`: a lab client is mid-connect to this address; an unknown socket toward it is
-/// left out of this snapshot rather than named "external" a moment before its event arrives.
+/// left out of this snapshot rather than named "external" a moment before its event arrives
+/// (the snapshot's scope says it is there). `asked`: the 4-tuples the read looked up, when it
+/// did not dump (see [`Scope`]).
 pub fn label(
     at: Instant,
     rows: &[SocketRow],
+    asked: Option<&[(SocketAddr, SocketAddr)]>,
     registry: &Registry,
     procs: &mut ProcCache,
     connecting: Option<SocketAddr>,
@@ -154,7 +157,15 @@ pub fn label(
                 row: row.clone(),
             }),
     );
-    let mut snap = Snapshot { at, sockets };
+    let scope = Scope {
+        asked: asked.map(<[_]>::to_vec),
+        withheld: rows
+            .iter()
+            .filter(|row| in_flight(row))
+            .map(SocketRow::tuple)
+            .collect(),
+    };
+    let mut snap = Snapshot { at, sockets, scope };
     snap.sort();
     snap
 }

@@ -197,11 +197,15 @@ impl Differ {
                 }
             }
         }
+        // Gone: looked for and not found (a read of lookups did not look for a socket that
+        // appeared since the read before; a withheld row is there), with nothing newer from the
+        // tracepoint.
         let gone: Vec<_> = self
             .seen
             .iter()
             .filter(|(t, s)| {
                 !present.contains(*t)
+                    && snap.scope.looked_for(t)
                     && !waiting.contains(*t)
                     && s.traced.is_none_or(|at| at < began)
             })

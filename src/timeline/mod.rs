@@ -641,6 +641,7 @@ mod tests {
                     owner: Owner::Lab(Side::Client, 1),
                 })
                 .collect(),
+            scope: Default::default(),
         };
         assert_eq!(tl.observe(snap(10, &[TcpState::Established])), 1);
         assert_eq!(tl.observe(snap(20, &[TcpState::Established])), 0);

@@ -965,7 +965,11 @@ impl Player {
             .map(|(&key, s)| Self::observed(key, s, clock))
             .collect();
         let at = self.start.checked_add(clock).unwrap_or(self.start);
-        self.timeline.show_recorded_table(Snapshot { at, sockets });
+        self.timeline.show_recorded_table(Snapshot {
+            at,
+            sockets,
+            scope: Default::default(),
+        });
     }
 
     /// A connection's tcp_info as last recorded, one line per side, as the live dashboard shows it.

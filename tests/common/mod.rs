@@ -55,7 +55,26 @@ impl Proc {
 
     /// Waits until a line containing `needle` appears (all lines are kept in `lines`).
     pub fn wait_line(&mut self, needle: &str, timeout: Duration) -> String {
-        if let Some(l) = self.lines.iter().find(|l| l.contains(needle)) {
+        self.wait_for(&format!("containing {needle:?}"), timeout, |l| {
+            l.contains(needle)
+        })
+    }
+
+    /// Waits until a line that `f` accepts appears, from the first line on (all lines are kept
+    /// in `lines`); `what` names it when none comes.
+    pub fn wait_for(&mut self, what: &str, timeout: Duration, f: impl Fn(&str) -> bool) -> String {
+        self.wait_after(0, what, timeout, f)
+    }
+
+    /// As [`Proc::wait_for`], among the lines after the first `skip`.
+    pub fn wait_after(
+        &mut self,
+        skip: usize,
+        what: &str,
+        timeout: Duration,
+        f: impl Fn(&str) -> bool,
+    ) -> String {
+        if let Some(l) = self.lines.iter().skip(skip).find(|l| f(l)) {
             return l.clone();
         }
         let deadline = Instant::now() + timeout;
@@ -64,12 +83,12 @@ impl Proc {
             match self.rx.recv_timeout(left) {
                 Ok(l) => {
                     self.lines.push(l.clone());
-                    if l.contains(needle) {
+                    if self.lines.len() > skip && f(&l) {
                         return l;
                     }
                 }
                 Err(_) => panic!(
-                    "no line containing {needle:?} within {timeout:?}; output so far:\n{}",
+                    "no line {what} within {timeout:?}; output so far:\n{}",
                     self.lines.join("\n")
                 ),
             }

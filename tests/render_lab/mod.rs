@@ -97,6 +97,7 @@ impl Lab {
         let snap = Snapshot {
             at: at(self.t0, ms),
             sockets,
+            scope: Default::default(),
         };
         self.tl.observe(snap);
         let snap = self.tl.snapshot().unwrap().clone();
@@ -418,6 +419,7 @@ impl Lab {
         self.tl.observe(Snapshot {
             at: at(self.t0, ms),
             sockets,
+            scope: Default::default(),
         });
         let snap = self.tl.snapshot().unwrap().clone();
         self.app.on_snapshot(&snap, at(self.t0, ms));
