@@ -104,6 +104,22 @@ fn close_wait_culprits_are_named_with_the_recv_q_hint_and_an_alert_ends_the_run(
     );
     // The client side of each leaked connection is an orphaned FIN_WAIT_2 on fin_timeout.
     assert_eq!(summary["counts"]["FIN_WAIT_2"], 6, "{summary}");
+    // Found at start, they are the port's own closings, not leftovers of an earlier lab run.
+    let notes: Vec<&str> = lines
+        .iter()
+        .filter(|v| v["event"] == "note")
+        .filter_map(|v| v["message"].as_str())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("6 socket(s) on port") && n.contains("held by the kernel alone")),
+        "{notes:?}"
+    );
+    assert!(
+        !notes.iter().any(|n| n.contains("earlier run")),
+        "{notes:?}"
+    );
 }
 
 #[test]

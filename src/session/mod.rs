@@ -669,10 +669,13 @@ impl Session {
             .count();
         if held > 0 {
             let port = self.port();
-            self.timeline.note(
-                snap.at,
-                crate::said!("session.preexisting", n = held, port = port),
-            );
+            // Watching someone else's port, they are its own closings, not an earlier lab run's.
+            let note = if self.lab.config().server {
+                crate::said!("session.preexisting", n = held, port = port)
+            } else {
+                crate::said!("session.kernel_held", n = held, port = port)
+            };
+            self.timeline.note(snap.at, note);
         }
     }
 
