@@ -663,7 +663,8 @@ fn load_scenario(file: &std::path::Path) -> anyhow::Result<crate::scenario::Scen
     {
         return sc.map_err(|e| anyhow::anyhow!("shipped scenario {}: {e}", file.display()));
     }
-    if !file.exists() && file.components().count() == 1 {
+    // A bare name (no folder, no .toml) was meant as a shipped scenario's; a path gets its OS error.
+    if !file.exists() && file.components().count() == 1 && file.extension().is_none() {
         let what = format!("{:?}", file.display().to_string());
         anyhow::bail!("{}", t!("error.no_scenario", what = what));
     }
