@@ -56,12 +56,20 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             .direction(Direction::Vertical)
             .constraints([Constraint::Length(25), Constraint::Min(5)])
             .split(body);
+        // Watching someone else's port, the rows need the width more than the diagram does.
+        let diagram_w = if app.settings.watch_only && app.replay.is_none() {
+            0
+        } else {
+            diagram::WIDTH + 2
+        };
         let top = Layout::default()
             .direction(Direction::Horizontal)
-            .constraints([Constraint::Min(40), Constraint::Length(diagram::WIDTH + 2)])
+            .constraints([Constraint::Min(40), Constraint::Length(diagram_w)])
             .split(v[0]);
         connections(f, app, tl, now, top[0]);
-        diagram_pane(f, app, tl, now, top[1]);
+        if diagram_w > 0 {
+            diagram_pane(f, app, tl, now, top[1]);
+        }
         let split = if slow || app.lesson.is_some() { 45 } else { 60 };
         let bottom = Layout::default()
             .direction(Direction::Horizontal)
