@@ -41,6 +41,8 @@ pub struct WatchView {
     /// Sockets per state, in lifecycle order.
     counts: Vec<(TcpState, usize)>,
     culprits: Vec<Culprit>,
+    /// When `culprits` was counted (their ages are drawn as of the frame's `now`).
+    counted_at: Option<Instant>,
     /// The selected socket (its 4-tuple) and its place in `order`.
     selected: Option<Tuple>,
     at: usize,
@@ -87,6 +89,7 @@ impl WatchView {
     pub fn refresh(&mut self, snap: Arc<Snapshot>, tl: &Timeline, port: u16, now: Instant) {
         let same = self.snap.as_ref().is_some_and(|s| Arc::ptr_eq(s, &snap));
         self.culprits = summary::culprits(tl, &snap, now);
+        self.counted_at = Some(now);
         if same {
             return;
         }
@@ -261,12 +264,13 @@ fn fd_of(pid: u32, inode: u32) -> Option<u32> {
         .and_then(|e| e.file_name().to_str()?.parse().ok())
 }
 
-/// "python3 pid 4242", "no owner (kernel-held)".
-fn owner(o: &ObservedSocket) -> String {
+/// "python3 pid 4242", "no owner (kernel-held)" ("kernel" where the pane is narrow).
+fn owner(o: &ObservedSocket, narrow: bool) -> String {
     match &o.owner {
         Owner::External { pid, process } => match (pid, process) {
             (Some(pid), Some(p)) => format!("{} pid {pid}", printable(p)),
             (Some(pid), None) => format!("pid {pid}"),
+            _ if o.row.inode == 0 && narrow => t!("watch_pane.kernel_short").into_owned(),
             _ if o.row.inode == 0 => t!("conn.kernel_held").into_owned(),
             _ => t!("watch_pane.unknown_owner").into_owned(),
         },
@@ -348,7 +352,14 @@ pub(super) fn pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: 
     // Who holds the CLOSE_WAITs: always on screen while there are any.
     let mut culprits: Vec<Line> = Vec::new();
     let warn = Style::default().add_modifier(Modifier::BOLD);
+    let later = v
+        .counted_at
+        .map_or(0, |t| now.saturating_duration_since(t).as_secs());
     for c in &v.culprits {
+        let c = Culprit {
+            oldest_s: c.oldest_s + later,
+            ..c.clone()
+        };
         for (i, l) in wrap(&c.text_in(i18n::current()), inner_w.saturating_sub(3))
             .into_iter()
             .enumerate()
@@ -357,7 +368,7 @@ pub(super) fn pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: 
             culprits.push(Line::styled(format!("{lead}{l}"), warn));
         }
     }
-    culprits.truncate((room / 4).max(1));
+    culprits.truncate((room / 3).max(1));
     // The selected socket's detail: how long in its state and what that means (for CLOSE_WAIT,
     // what Recv-Q says the application is doing), then its tcp_info.
     let mut foot: Vec<Line> = Vec::new();
@@ -428,7 +439,9 @@ pub(super) fn pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: 
     let narrow = inner_w < 100;
     let tiny = inner_w < 60;
     let addr = |a: SocketAddr| {
-        if tiny || (narrow && a.port() == port) {
+        if a.port() == 0 && a.ip().is_unspecified() {
+            "*".to_string()
+        } else if tiny || (narrow && a.port() == port) {
             format!(":{}", a.port())
         } else {
             crate::observe::unmap(a).to_string()
@@ -450,7 +463,7 @@ pub(super) fn pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: 
         .max()
         .unwrap_or(0)
         .min(47);
-    let owners: Vec<String> = shown.iter().map(|(_, o)| owner(o)).collect();
+    let owners: Vec<String> = shown.iter().map(|(_, o)| owner(o, narrow)).collect();
     let ow = owners.iter().map(|o| o.width()).max().unwrap_or(0).min(28);
     let mut rows: Vec<Line> = Vec::with_capacity(shown.len());
     for (((i, o), (l, r)), who) in shown.iter().zip(&ends).zip(&owners) {
