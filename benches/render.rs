@@ -85,7 +85,15 @@ fn main() {
     let mut app = App::new(settings, ClosePolicy::Manual);
     let now = t0 + Duration::from_secs(30);
     let shared = tl.shared_snapshot().unwrap();
-    let follow = time(20, || app.on_shared_snapshot(shared.clone(), now));
+    // What the dashboard does with each table read (and once a second): order the rows, count
+    // the culprits. A fresh `Arc` each time, as a new read is.
+    let follow = time(20, || {
+        let fresh = std::sync::Arc::new((*shared).clone());
+        app.watch.refresh(fresh.clone(), &tl, port, now);
+        app.on_shared_snapshot(fresh, now);
+    });
+    app.watch.refresh(shared.clone(), &tl, port, now);
+    app.on_shared_snapshot(shared.clone(), now);
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
     let draw = time(200, || {
         term.draw(|f| tcp_lab::tui::render::render(f, &app, &tl, now))

@@ -29,6 +29,8 @@ use crate::timeline::Timeline;
 use crate::timeline::summary::{self, Culprit};
 
 type Tuple = (SocketAddr, SocketAddr);
+/// A connection's sockets: the rank of its most pressing state, since when, its rows.
+type Group = (u8, Option<Instant>, Vec<u32>);
 
 /// What the watch dashboard keeps between frames.
 #[derive(Default)]
@@ -94,7 +96,7 @@ impl WatchView {
             return;
         }
         let mut counts: HashMap<TcpState, usize> = HashMap::new();
-        let mut groups: HashMap<Tuple, (u8, Option<Instant>, Vec<u32>)> = HashMap::new();
+        let mut groups: HashMap<Tuple, Group> = HashMap::new();
         for (i, o) in snap.sockets.iter().enumerate() {
             *counts.entry(o.row.state).or_default() += 1;
             let since = tl.state_since(o.row.tuple());
@@ -107,8 +109,7 @@ impl WatchView {
             }
             g.2.push(i as u32);
         }
-        let mut groups: Vec<(Tuple, (u8, Option<Instant>, Vec<u32>))> =
-            groups.into_iter().collect();
+        let mut groups: Vec<(Tuple, Group)> = groups.into_iter().collect();
         // None (already there when first seen) sorts first: the oldest.
         groups.sort_unstable_by_key(|(p, (r, since, _))| (*r, *since, *p));
         self.order.clear();
