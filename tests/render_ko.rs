@@ -377,3 +377,25 @@ fn unreadable_lines_of_a_replay_in_korean() {
     check_layout(&screen, 120);
     assert!(screen.contains("읽지 못한 줄 1개"), "{screen}");
 }
+
+/// The watch dashboard in Korean: the culprit, the selected CLOSE_WAIT's age and Recv-Q hint, and
+/// the kernel-held owner (double width) keep every row exactly as wide as the screen.
+#[test]
+fn watch_close_wait_in_korean() {
+    i18n::set(Lang::Ko);
+    let mut lab = watch_leak();
+    lab.app.watch.info = Some(
+        "rtt:0.021/0.01 rto:200 mss:32768 cwnd:10 bytes_sent:0 bytes_acked:0 bytes_received:7 lastsnd:199980 lastrcv:199980 lastack:199980".into(),
+    );
+    let screen = lab.draw(120, 40, 200_000);
+    assert!(screen.contains("소유자 없음 (커널이 유지)"), "{screen}");
+    assert!(
+        screen.contains("python3 pid 4242: CLOSE_WAIT 3개"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("CLOSE_WAIT 상태로 ≥ 3분 · Recv-Q 7"),
+        "{screen}"
+    );
+    snap_all("watch_close_wait", &lab, 200_000);
+}

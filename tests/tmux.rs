@@ -470,3 +470,72 @@ fn a_lesson_in_korean() {
         s.contains("✓ 클라이언트 ESTABLISHED") && s.contains("이유: 세그먼트 세 개가 연결을 엽니다")
     });
 }
+
+/// An engineer hunting a CLOSE_WAIT leak: `tcp-lab watch --port P` on a server (this test) that
+/// never closes what it accepts. The culprit is named on top, the oldest CLOSE_WAIT is selected
+/// with its age, Recv-Q hint and tcp_info; ↓ moves to its client's orphaned FIN_WAIT_2, which
+/// has no tcp_info, and ↑ comes back.
+#[test]
+fn watch_selects_a_leaking_servers_sockets_and_names_the_culprit() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    if !tmux_available("watch_selects_a_leaking_servers_sockets_and_names_the_culprit") {
+        return;
+    }
+    // The leak: three accepted sockets never closed; the first read to EOF, the others never read.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.write_all(b"unread?").unwrap();
+        drop(c);
+        if i == 0 {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let _ = s.read_to_end(&mut Vec::new());
+        }
+        held.push(s);
+    }
+    let t = Tmux::start(&format!(
+        "{BIN} watch --port {port}; echo EXITED=$?; sleep 30"
+    ));
+    let pid = std::process::id();
+    let s = t.wait("the culprit and the selected CLOSE_WAIT's detail", |s| {
+        s.contains(&format!("pid {pid}: 3 CLOSE_WAIT, oldest"))
+            && s.contains("▶CLOSE_WAIT")
+            && s.contains("in CLOSE_WAIT for")
+            && s.contains("rtt:")
+    });
+    assert!(s.contains(&format!("7 sockets on :{port}")), "{s}");
+    assert!(
+        s.contains("Recv-Q 0: the application read EOF and never called close()")
+            || s.contains("data or the FIN unread, the application is not reading"),
+        "{s}"
+    );
+    // Each server-side row names its peer: three different remote ports.
+    let peers: std::collections::HashSet<&str> = s
+        .lines()
+        .filter(|l| l.contains("CLOSE_WAIT  127.0.0.1:"))
+        .filter_map(|l| l.split(" ↔ ").nth(1)?.split_whitespace().next())
+        .collect();
+    assert_eq!(peers.len(), 3, "{s}");
+
+    t.keys("Down");
+    let s = t.wait("its client's FIN_WAIT_2 selected", |s| {
+        s.contains("▶FIN_WAIT_2") && s.contains("FIN_WAIT_2 is held by the kernel alone")
+    });
+    assert!(s.contains("no owner (kernel-held)"), "{s}");
+    assert!(
+        s.contains(&format!("pid {pid}: 3 CLOSE_WAIT, oldest")),
+        "the culprits stay on screen: {s}"
+    );
+    t.keys("Up");
+    t.wait("back on the CLOSE_WAIT", |s| {
+        s.contains("▶CLOSE_WAIT") && s.contains("in CLOSE_WAIT for") && s.contains("rtt:")
+    });
+    t.keys("q");
+    t.wait("exit", |s| s.contains("EXITED=0"));
+    drop(held);
+}

@@ -81,55 +81,20 @@ const ORDER: [TcpState; 11] = [
 pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) -> Option<Summary> {
     let snap = tl.snapshot()?;
     let mut counts: BTreeMap<TcpState, usize> = BTreeMap::new();
-    let mut cw: BTreeMap<(Option<u32>, Option<String>), Culprit> = BTreeMap::new();
     let mut tw: BTreeMap<IpAddr, usize> = BTreeMap::new();
     for o in &snap.sockets {
         let row = &o.row;
         *counts.entry(row.state).or_default() += 1;
-        match row.state {
-            TcpState::CloseWait => {
-                let (pid, process, lab) = match &o.owner {
-                    Owner::External { pid, process } => {
-                        (*pid, process.as_deref().map(str::to_owned), None)
-                    }
-                    Owner::Lab(side, _) => (None, Some(lab_side(*side, Lang::En)), Some(*side)),
-                    Owner::Listener => (None, None, None),
-                };
-                let c = cw.entry((pid, process.clone())).or_insert(Culprit {
-                    pid,
-                    process,
-                    lab,
-                    count: 0,
-                    oldest_s: 0,
-                    oldest_at_least: false,
-                    not_reading: 0,
-                    never_closed: 0,
-                });
-                c.count += 1;
-                let since = tl.state_since(row.tuple());
-                let age = since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-                if age.as_secs() >= c.oldest_s {
-                    c.oldest_s = age.as_secs();
-                    c.oldest_at_least = since.is_none_or(|t| Some(t) <= tl.first_seen());
-                }
-                if row.recv_q > 0 {
-                    c.not_reading += 1;
-                } else {
-                    c.never_closed += 1;
-                }
-            }
-            // This host's own connections to the port: each TIME_WAIT holds one local port.
-            TcpState::TimeWait if row.remote.port() == port && row.local.port() != port => {
-                *tw.entry(row.remote.ip()).or_default() += 1;
-            }
-            _ => {}
+        // This host's own connections to the port: each TIME_WAIT holds one local port.
+        if row.state == TcpState::TimeWait && row.remote.port() == port && row.local.port() != port
+        {
+            *tw.entry(row.remote.ip()).or_default() += 1;
         }
     }
     let range = facts
         .port_range
         .map_or(28_232, |(lo, hi)| usize::from(hi.saturating_sub(lo)) + 1);
-    let mut close_wait: Vec<Culprit> = cw.into_values().collect();
-    close_wait.sort_by_key(|c| std::cmp::Reverse(c.count));
+    let close_wait = culprits(tl, snap, now);
     let time_wait_budget = tw
         .into_iter()
         .map(|(remote, n)| Budget {
@@ -153,8 +118,51 @@ pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) 
     })
 }
 
+/// The port's CLOSE_WAIT sockets by process, the most first: who holds them, for how long, and
+/// whether they are unread (Recv-Q > 0) or read to EOF and never closed (Recv-Q 0).
+pub fn culprits(tl: &Timeline, snap: &crate::observe::Snapshot, now: Instant) -> Vec<Culprit> {
+    let mut cw: BTreeMap<(Option<u32>, Option<String>), Culprit> = BTreeMap::new();
+    for o in snap
+        .sockets
+        .iter()
+        .filter(|o| o.row.state == TcpState::CloseWait)
+    {
+        let row = &o.row;
+        let (pid, process, lab) = match &o.owner {
+            Owner::External { pid, process } => (*pid, process.as_deref().map(str::to_owned), None),
+            Owner::Lab(side, _) => (None, Some(lab_side(*side, Lang::En)), Some(*side)),
+            Owner::Listener => (None, None, None),
+        };
+        let c = cw.entry((pid, process.clone())).or_insert(Culprit {
+            pid,
+            process,
+            lab,
+            count: 0,
+            oldest_s: 0,
+            oldest_at_least: false,
+            not_reading: 0,
+            never_closed: 0,
+        });
+        c.count += 1;
+        let since = tl.state_since(row.tuple());
+        let age = since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        if age.as_secs() >= c.oldest_s {
+            c.oldest_s = age.as_secs();
+            c.oldest_at_least = since.is_none_or(|t| Some(t) <= tl.first_seen());
+        }
+        if row.recv_q > 0 {
+            c.not_reading += 1;
+        } else {
+            c.never_closed += 1;
+        }
+    }
+    let mut close_wait: Vec<Culprit> = cw.into_values().collect();
+    close_wait.sort_by_key(|c| std::cmp::Reverse(c.count));
+    close_wait
+}
+
 /// "41 min", "3 s": an age as a person says it.
-fn age(secs: u64, l: &str) -> String {
+pub fn age(secs: u64, l: &str) -> String {
     match secs {
         s if s < 120 => t!("summary.secs", locale = l, n = s),
         s if s < 7200 => t!("summary.mins", locale = l, n = s / 60),
@@ -190,32 +198,8 @@ impl Summary {
             counts.join(", ")
         };
         for c in &self.close_wait {
-            let who = match (&c.process, c.pid, c.lab) {
-                (_, _, Some(side)) => lab_side(side, lang),
-                (Some(p), Some(pid), _) => format!("{p} pid {pid}"),
-                (Some(p), None, _) => p.clone(),
-                (None, Some(pid), _) => format!("pid {pid}"),
-                // CLOSE_WAIT sockets keep their inode: unnamed, they belong to a process whose
-                // /proc this user may not read.
-                (None, None, _) if !crate::model::is_root() => {
-                    t!("summary.no_owner_unprivileged", locale = l).into_owned()
-                }
-                (None, None, _) => t!("summary.no_owner", locale = l).into_owned(),
-            };
-            line.push_str(&t!(
-                "summary.culprit",
-                locale = l,
-                who = who,
-                n = c.count,
-                at_least = if c.oldest_at_least { "≥ " } else { "" },
-                age = age(c.oldest_s, l)
-            ));
-            if c.not_reading > 0 {
-                line.push_str(&t!("summary.not_reading", locale = l, n = c.not_reading));
-            }
-            if c.never_closed > 0 {
-                line.push_str(&t!("summary.never_closed", locale = l, n = c.never_closed));
-            }
+            line.push_str(" | ");
+            line.push_str(&c.text_in(lang));
         }
         // The most used addresses first, at most five: the line stays readable with many.
         let mut budget: Vec<&Budget> = self.time_wait_budget.iter().collect();
@@ -248,5 +232,46 @@ impl Summary {
             .iter()
             .find(|(s, _)| *s == state.name())
             .map_or(0, |(_, n)| *n)
+    }
+}
+
+impl Culprit {
+    /// "python3 pid 4242: 312 CLOSE_WAIT, oldest 41 min; 12 with data or the FIN unread…", in
+    /// `lang`'s words: the headless summary's part and the dashboard's culprits line.
+    pub fn text_in(&self, lang: Lang) -> String {
+        let l = lang.code();
+        let who = match (&self.process, self.pid, self.lab) {
+            (_, _, Some(side)) => lab_side(side, lang),
+            // Any process may name itself with escape sequences: shown printable.
+            (Some(p), Some(pid), _) => format!("{} pid {pid}", crate::model::printable(p)),
+            (Some(p), None, _) => crate::model::printable(p).into_owned(),
+            (None, Some(pid), _) => format!("pid {pid}"),
+            // CLOSE_WAIT sockets keep their inode: unnamed, they belong to a process whose
+            // /proc this user may not read.
+            (None, None, _) if !crate::model::is_root() => {
+                t!("summary.no_owner_unprivileged", locale = l).into_owned()
+            }
+            (None, None, _) => t!("summary.no_owner", locale = l).into_owned(),
+        };
+        let mut line = t!(
+            "summary.culprit",
+            locale = l,
+            who = who,
+            n = self.count,
+            at_least = if self.oldest_at_least { "≥ " } else { "" },
+            age = age(self.oldest_s, l)
+        )
+        .into_owned();
+        if self.not_reading > 0 {
+            line.push_str(&t!("summary.not_reading", locale = l, n = self.not_reading));
+        }
+        if self.never_closed > 0 {
+            line.push_str(&t!(
+                "summary.never_closed",
+                locale = l,
+                n = self.never_closed
+            ));
+        }
+        line
     }
 }

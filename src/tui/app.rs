@@ -126,6 +126,8 @@ pub struct App {
     pub lesson: Option<super::lesson::Lesson>,
     /// `--quiz` in step mode: a question before each held packet is released.
     pub packet_quiz: Option<super::packet_quiz::PacketQuiz>,
+    /// `tcp-lab watch`: the port's sockets in order, the selected one and its detail.
+    pub watch: super::watch::WatchView,
 }
 
 /// Above this many sockets the connections pane shows counts and the interesting rows, not every
@@ -197,6 +199,7 @@ impl App {
             lesson: None,
             input_side: Side::Client,
             packet_quiz: None,
+            watch: Default::default(),
         }
     }
 

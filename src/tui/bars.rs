@@ -275,9 +275,8 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
             k(4, "keys.export"),
         ],
         _ if app.settings.watch_only => vec![
-            k(1, "keys.select"),
+            k(1, "keys.watch_select"),
             k(2, "keys.panes"),
-            k(3, "keys.scroll"),
             k(3, "keys.export"),
         ],
         Some(w) if w.step => vec![

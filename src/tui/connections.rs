@@ -17,7 +17,7 @@ use crate::observe::{ObservedSocket, Owner, TcpState, TimerKind};
 use crate::timeline::Timeline;
 use rust_i18n::t;
 
-fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
+pub(super) fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
     let Some(t) = s.row.timer else {
         return String::new();
     };
@@ -51,6 +51,10 @@ fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
 }
 
 pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
+    // `tcp-lab watch`: every socket selectable, ordered by what needs a look.
+    if app.settings.watch_only && app.replay.is_none() {
+        return super::watch::pane(f, app, tl, now, area);
+    }
     let (c, s) = app.selected_states(tl);
     let mut title = t!("conn.title").into_owned();
     if let Some(id) = app.selected {
@@ -327,7 +331,7 @@ fn group_key(s: &ObservedSocket) -> ((u8, u64, String), u8) {
 }
 
 /// A sparkline of `v`, from zero to its greatest value (a steady count draws a steady line).
-fn spark_from_zero(v: &[u64]) -> String {
+pub(super) fn spark_from_zero(v: &[u64]) -> String {
     let hi = v.iter().copied().max().unwrap_or(0).max(1);
     v.iter()
         .map(|x| ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'][((x * 7) / hi).min(7) as usize])
@@ -335,7 +339,7 @@ fn spark_from_zero(v: &[u64]) -> String {
 }
 
 /// A sparkline of `v`, scaled from its own least to its greatest value.
-fn spark(v: &[u64]) -> String {
+pub(super) fn spark(v: &[u64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let (lo, hi) = (
         v.iter().copied().min().unwrap_or(0),

@@ -19,6 +19,9 @@ const DELAYS_MS: &[u64] = &[
 
 /// The selected connection's tcp_info, read from the kernel now (one lookup per side).
 pub fn refresh_info(app: &mut App, s: &mut Session) {
+    if app.settings.watch_only {
+        return super::watch::refresh_info(app, s);
+    }
     app.info.clear();
     let (Some(id), Some(snap)) = (app.selected, s.timeline.shared_snapshot()) else {
         return;

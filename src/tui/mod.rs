@@ -15,6 +15,7 @@ pub mod render;
 pub mod replay;
 pub mod styles;
 mod terminal;
+pub mod watch;
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -187,7 +188,13 @@ pub async fn run(
                     let now = Instant::now();
                     // A draw for a key is not a poll round: it does not count as one.
                     round_began = None;
-                    let action = app.key(k, s.timeline.snapshot(), now);
+                    // Watching: the arrows, PgUp/PgDn and Home/End walk the port's sockets.
+                    let action = if watch::wants(&app, &k) {
+                        app.watch.key(&k);
+                        Action::None
+                    } else {
+                        app.key(k, s.timeline.snapshot(), now)
+                    };
                     match action {
                         Action::Lab(cmd) => {
                             let connect = matches!(cmd, Command::Connect);
@@ -263,9 +270,7 @@ pub async fn run(
                     .shared_snapshot()
                     .is_some_and(|snap| !app.holds(&snap));
                 if changed || follow || read {
-                    if let Some(snap) = s.timeline.shared_snapshot() {
-                        app.on_shared_snapshot(snap, now);
-                    }
+                    follow_snapshot(&mut app, &s, now);
                     dirty = true;
                 }
                 // Arrows in flight grow across the ladder.
@@ -275,11 +280,10 @@ pub async fn run(
                 if sec != last_second {
                     last_second = sec;
                     effects::refresh_info(&mut app, &mut s);
-                    let counting = !app.info.is_empty() || s.timeline.snapshot().is_some_and(|x| x.sockets.iter().any(|o| o.row.timer.is_some()));
+                    // Watching, ages and the culprits' "oldest" move every second.
+                    let counting = app.settings.watch_only || !app.info.is_empty() || s.timeline.snapshot().is_some_and(|x| x.sockets.iter().any(|o| o.row.timer.is_some()));
                     if app.expire(now) || counting || !app.gone.is_empty() || app.flash.is_some() {
-                        if let Some(snap) = s.timeline.shared_snapshot() {
-                            app.on_shared_snapshot(snap, now);
-                        }
+                        follow_snapshot(&mut app, &s, now);
                         dirty = true;
                     }
                 }
@@ -292,6 +296,17 @@ pub async fn run(
     }
     drop(term);
     Ok(())
+}
+
+/// The app follows the table the session read last (and, watching, orders its rows).
+fn follow_snapshot(app: &mut App, s: &Session, now: Instant) {
+    if let Some(snap) = s.timeline.shared_snapshot() {
+        if app.settings.watch_only {
+            app.watch
+                .refresh(snap.clone(), &s.timeline, app.settings.port, now);
+        }
+        app.on_shared_snapshot(snap, now);
+    }
 }
 
 /// The connection a lesson just made is the one the dashboard shows.

@@ -50,18 +50,28 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     let body = rows[1];
     // Slow motion: the packet ladder takes the messages pane's place (it shows each frame's text).
     let slow = tl.wire_state().is_some();
+    // `tcp-lab watch`: no lab, no frames; the port's sockets take the room.
+    let watching = app.settings.watch_only && app.replay.is_none();
     if area.width >= 110 && area.height >= 34 {
         // Full layout: connections | diagram, then timeline | messages.
         let v = Layout::default()
             .direction(Direction::Vertical)
             .constraints([Constraint::Length(25), Constraint::Min(5)])
             .split(body);
+        // Watching someone else's port, the rows need the width more than the diagram does.
+        let diagram_w = if watching { 0 } else { diagram::WIDTH + 2 };
         let top = Layout::default()
             .direction(Direction::Horizontal)
-            .constraints([Constraint::Min(40), Constraint::Length(diagram::WIDTH + 2)])
+            .constraints([Constraint::Min(40), Constraint::Length(diagram_w)])
             .split(v[0]);
         connections(f, app, tl, now, top[0]);
-        diagram_pane(f, app, tl, now, top[1]);
+        if diagram_w > 0 {
+            diagram_pane(f, app, tl, now, top[1]);
+        }
+        if watching {
+            timeline_pane(f, app, tl, v[1]);
+            return overlays(f, app, tl, area, body);
+        }
         let split = if slow || app.lesson.is_some() { 45 } else { 60 };
         let bottom = Layout::default()
             .direction(Direction::Horizontal)
@@ -80,6 +90,13 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             (Some(l), false) => lesson_pane(f, l, bottom[1]),
             (None, false) => messages_pane(f, app, tl, bottom[1]),
         }
+    } else if area.height >= 20 && watching {
+        let v = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Percentage(65), Constraint::Min(4)])
+            .split(body);
+        connections(f, app, tl, now, v[0]);
+        timeline_pane(f, app, tl, v[1]);
     } else if area.height >= 20 {
         // Medium: the diagram collapses to the selected pair's states in the connections title.
         let v = Layout::default()
@@ -130,6 +147,11 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     } else {
         connections(f, app, tl, now, body);
     }
+    overlays(f, app, tl, area, body);
+}
+
+/// The popups and prompts drawn over the panes.
+fn overlays(f: &mut Frame, app: &App, tl: &Timeline, area: Rect, body: Rect) {
     if let Some(q) = &app.packet_quiz
         && let Some(open) = &q.open
     {

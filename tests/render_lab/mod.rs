@@ -425,3 +425,90 @@ impl Lab {
         self.app.on_snapshot(&snap, at(self.t0, ms));
     }
 }
+
+/// `tcp-lab watch --port 8080` on a leaking server: python3 (pid 4242) listens and holds three
+/// CLOSE_WAITs (one with 7 bytes and the FIN unread) whose clients, on this host too, wait in
+/// orphaned FIN_WAIT_2; another client's connection is ESTABLISHED and one old one in TIME_WAIT.
+/// Read 20 ms after start; the selection moved one row down (to the first CLOSE_WAIT's peer),
+/// then back up to the CLOSE_WAIT, whose tcp_info is given.
+pub fn watch_leak() -> Lab {
+    use std::sync::Arc;
+    let t0 = Instant::now();
+    let mut lab = Lab::listening("127.0.0.1");
+    lab.t0 = t0;
+    lab.tl = Timeline::new(t0, Charset::Ms949);
+    lab.app.settings.port = 8080;
+    lab.app.settings.watch_only = true;
+    lab.app.settings.server = false;
+    let py: Arc<str> = Arc::from("python3");
+    let ext = |pid: Option<u32>| Owner::External {
+        pid,
+        process: pid.map(|_| py.clone()),
+    };
+    let server = "127.0.0.1:8080";
+    let mut sockets = vec![ObservedSocket {
+        row: SocketRow {
+            inode: 100,
+            ..row(server, "0.0.0.0:0", TcpState::Listen, None)
+        },
+        owner: ext(Some(4242)),
+    }];
+    for (i, port) in [41002u16, 40977, 43310].into_iter().enumerate() {
+        let client = format!("127.0.0.1:{port}");
+        sockets.push(ObservedSocket {
+            row: SocketRow {
+                inode: 101 + i as u32,
+                recv_q: if i == 1 { 7 } else { 0 },
+                ..row(server, &client, TcpState::CloseWait, None)
+            },
+            owner: ext(Some(4242)),
+        });
+        sockets.push(ObservedSocket {
+            row: row(
+                &client,
+                server,
+                TcpState::FinWait2,
+                Some(17_000 + 1000 * i as u64),
+            ),
+            owner: ext(None),
+        });
+    }
+    sockets.push(ObservedSocket {
+        row: SocketRow {
+            inode: 120,
+            ..row(server, "10.0.0.7:51515", TcpState::Established, None)
+        },
+        owner: ext(Some(4242)),
+    });
+    sockets.push(ObservedSocket {
+        row: row(server, "10.0.0.9:50123", TcpState::TimeWait, Some(31_000)),
+        owner: ext(None),
+    });
+    let snap = Snapshot {
+        at: at(t0, 20),
+        sockets,
+    };
+    lab.tl.observe(snap);
+    let now = at(t0, 20);
+    let shared = lab.tl.shared_snapshot().unwrap();
+    lab.app.watch.refresh(shared.clone(), &lab.tl, 8080, now);
+    lab.app.on_shared_snapshot(shared, now);
+    lab
+}
+
+impl Lab {
+    /// A key pressed on the watch dashboard, as the dashboard's loop hands it over.
+    pub fn watch_key(&mut self, code: crossterm::event::KeyCode) {
+        let k = crossterm::event::KeyEvent::new(code, crossterm::event::KeyModifiers::NONE);
+        assert!(tcp_lab::tui::watch::wants(&self.app, &k), "{code:?}");
+        self.app.watch.key(&k);
+    }
+
+    /// The watch view re-read at `ms` (ages and the culprits' "oldest" move on).
+    pub fn watch_tick(&mut self, ms: u64) {
+        let shared = self.tl.shared_snapshot().unwrap();
+        self.app
+            .watch
+            .refresh(shared, &self.tl, self.app.settings.port, at(self.t0, ms));
+    }
+}

@@ -1,0 +1,525 @@
+//! `tcp-lab watch`'s connections pane: every socket of the watched port as a selectable row
+//! (local ↔ remote, owner, state, timer or age), the CLOSE_WAIT culprits by process, and the
+//! selected socket's detail (its age and Recv-Q hint in CLOSE_WAIT, its tcp_info).
+//!
+//! The order is computed once per table read ([`WatchView::refresh`]), not per frame: a frame
+//! draws only the rows on screen, so it costs the same for 50,000 sockets as for 5.
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use rust_i18n::t;
+use unicode_width::UnicodeWidthStr;
+
+use super::app::{App, BIG_TABLE, HISTORY, Pane};
+use super::styles::{badge_style, pane_block};
+use crate::i18n::{self, pad};
+use crate::model::printable;
+use crate::observe::{ObservedSocket, Owner, Snapshot, TcpState};
+use crate::timeline::Timeline;
+use crate::timeline::summary::{self, Culprit};
+
+type Tuple = (SocketAddr, SocketAddr);
+/// A connection's sockets: the rank of its most pressing state, since when, its rows.
+type Group = (u8, Option<Instant>, Vec<u32>);
+
+/// What the watch dashboard keeps between frames.
+#[derive(Default)]
+pub struct WatchView {
+    snap: Option<Arc<Snapshot>>,
+    /// Indices into `snap.sockets`, in the order shown.
+    order: Vec<u32>,
+    /// Whether the row at the same place in `order` opens a connection's group (its first row).
+    first: Vec<bool>,
+    /// Sockets per state, in lifecycle order.
+    counts: Vec<(TcpState, usize)>,
+    culprits: Vec<Culprit>,
+    /// When `culprits` was counted (their ages are drawn as of the frame's `now`).
+    counted_at: Option<Instant>,
+    /// The selected socket (its 4-tuple) and its place in `order`.
+    selected: Option<Tuple>,
+    at: usize,
+    /// The first row on screen, kept between frames so the list scrolls only when the selection
+    /// would leave it; and the rows the last frame had room for (PgUp/PgDn move that many).
+    top: Cell<usize>,
+    height: Cell<usize>,
+    /// The selected socket's tcp_info (`ss -i` style) or why there is none.
+    pub info: Option<String>,
+    /// The selected socket's file descriptor in its process, looked up once per selection.
+    fd: Option<(Tuple, Option<u32>)>,
+    /// The selected socket's rtt (µs) and cwnd, one sample a second.
+    history: (Option<Tuple>, VecDeque<(u32, u32)>),
+}
+
+/// How much a state asks for attention: the leak first, the settled and the passing last.
+fn rank(s: TcpState) -> u8 {
+    use TcpState::*;
+    match s {
+        Listen => 0,
+        CloseWait => 1,
+        LastAck => 2,
+        SynRecv => 3,
+        FinWait1 => 4,
+        Closing => 5,
+        FinWait2 => 6,
+        SynSent => 7,
+        Established => 8,
+        TimeWait => 9,
+        Close => 10,
+    }
+}
+
+/// Both directions of a connection have the same key.
+fn pair(s: &ObservedSocket) -> Tuple {
+    let (a, b) = s.row.tuple();
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+impl WatchView {
+    /// Orders the rows of a new table read (or the same one, a second later): listeners first,
+    /// then connections by their most pressing state, the longest in it first; the two sockets
+    /// of a connection on this host stay together, the watched port's side above its peer.
+    pub fn refresh(&mut self, snap: Arc<Snapshot>, tl: &Timeline, port: u16, now: Instant) {
+        let same = self.snap.as_ref().is_some_and(|s| Arc::ptr_eq(s, &snap));
+        self.culprits = summary::culprits(tl, &snap, now);
+        self.counted_at = Some(now);
+        if same {
+            return;
+        }
+        let mut counts: HashMap<TcpState, usize> = HashMap::new();
+        let mut groups: HashMap<Tuple, Group> = HashMap::new();
+        for (i, o) in snap.sockets.iter().enumerate() {
+            *counts.entry(o.row.state).or_default() += 1;
+            let since = tl.state_since(o.row.tuple());
+            let g = groups
+                .entry(pair(o))
+                .or_insert((u8::MAX, None, Vec::with_capacity(2)));
+            let r = rank(o.row.state);
+            if r < g.0 || (r == g.0 && since < g.1) {
+                (g.0, g.1) = (r, since);
+            }
+            g.2.push(i as u32);
+        }
+        let mut groups: Vec<(Tuple, Group)> = groups.into_iter().collect();
+        // None (already there when first seen) sorts first: the oldest.
+        groups.sort_unstable_by_key(|(p, (r, since, _))| (*r, *since, *p));
+        self.order.clear();
+        self.first.clear();
+        let key = |i: &u32| {
+            let o = &snap.sockets[*i as usize];
+            (rank(o.row.state), o.row.local.port() != port, o.row.tuple())
+        };
+        for (_, (_, _, mut members)) in groups {
+            members.sort_unstable_by_key(key);
+            for (j, m) in members.into_iter().enumerate() {
+                self.order.push(m);
+                self.first.push(j == 0);
+            }
+        }
+        self.counts = TcpState::ALL
+            .iter()
+            .filter_map(|s| counts.get(s).map(|n| (*s, *n)))
+            .collect();
+        self.snap = Some(snap);
+        // The selection follows its socket; one that left gives its place to the row now there.
+        // Nothing selected yet: the most pressing connection (the first row after the listeners).
+        let found = self.selected.and_then(|t| self.position(t));
+        self.at = match (found, self.selected) {
+            (Some(i), _) => i,
+            (None, Some(_)) => self.at.min(self.order.len().saturating_sub(1)),
+            (None, None) => self
+                .rows()
+                .position(|o| o.row.state != TcpState::Listen)
+                .unwrap_or(0),
+        };
+        self.selected = self.row(self.at).map(|o| o.row.tuple());
+    }
+
+    fn position(&self, t: Tuple) -> Option<usize> {
+        let snap = self.snap.as_ref()?;
+        self.order
+            .iter()
+            .position(|i| snap.sockets[*i as usize].row.tuple() == t)
+    }
+
+    fn rows(&self) -> impl Iterator<Item = &ObservedSocket> {
+        let snap = self.snap.as_deref();
+        self.order
+            .iter()
+            .filter_map(move |i| snap.map(|s| &s.sockets[*i as usize]))
+    }
+
+    fn row(&self, at: usize) -> Option<&ObservedSocket> {
+        let i = *self.order.get(at)?;
+        self.snap.as_ref().map(|s| &s.sockets[i as usize])
+    }
+
+    /// The selected socket, as the last table read showed it.
+    pub fn selected(&self) -> Option<&ObservedSocket> {
+        self.selected.and(self.row(self.at))
+    }
+
+    /// Moves the selection by `by` rows (clamped to the list).
+    pub fn move_by(&mut self, by: isize) {
+        if self.order.is_empty() {
+            return;
+        }
+        let last = self.order.len() - 1;
+        self.at = self.at.saturating_add_signed(by).min(last);
+        self.selected = self.row(self.at).map(|o| o.row.tuple());
+    }
+
+    /// The list's keys when the connections pane has the focus: ↑↓ j k, PgUp/PgDn, Home/End.
+    /// Returns whether the key was one of them.
+    pub fn key(&mut self, k: &KeyEvent) -> bool {
+        let page = self.height.get().saturating_sub(1).max(1) as isize;
+        match k.code {
+            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
+            KeyCode::PageUp => self.move_by(-page),
+            KeyCode::PageDown => self.move_by(page),
+            KeyCode::Home => self.move_by(isize::MIN),
+            KeyCode::End => self.move_by(isize::MAX),
+            _ => return false,
+        }
+        true
+    }
+
+    /// One rtt/cwnd sample of the selected socket; a new selection starts a new history.
+    fn sample(&mut self, t: Tuple, rtt_us: u32, cwnd: u32) {
+        if self.history.0 != Some(t) {
+            self.history = (Some(t), VecDeque::new());
+        }
+        self.history.1.push_back((rtt_us, cwnd));
+        while self.history.1.len() > HISTORY {
+            self.history.1.pop_front();
+        }
+    }
+}
+
+/// Whether a key goes to the watch list: only watching, the connections pane focused, nothing open.
+pub fn wants(app: &App, k: &KeyEvent) -> bool {
+    app.settings.watch_only
+        && app.replay.is_none()
+        && app.focus == Pane::Connections
+        && app.input.is_none()
+        && !app.help
+        && app.detail.is_none()
+        && matches!(
+            k.code,
+            KeyCode::Up
+                | KeyCode::Down
+                | KeyCode::Char('j' | 'k')
+                | KeyCode::PageUp
+                | KeyCode::PageDown
+                | KeyCode::Home
+                | KeyCode::End
+        )
+}
+
+/// The selected socket's tcp_info, read from the kernel now (one lookup), and its fd.
+pub fn refresh_info(app: &mut App, s: &mut crate::session::Session) {
+    let v = &mut app.watch;
+    v.info = None;
+    let Some(o) = v.selected().cloned() else {
+        return;
+    };
+    let t = o.row.tuple();
+    if let Owner::External { pid: Some(pid), .. } = o.owner
+        && v.fd.as_ref().is_none_or(|(f, _)| *f != t)
+    {
+        v.fd = Some((t, fd_of(pid, o.row.inode)));
+    }
+    v.info = Some(match s.tcp_info(t) {
+        Some(i) => {
+            v.sample(t, i.rtt_us, i.snd_cwnd);
+            i.ss_line()
+        }
+        // TIME_WAIT and orphaned FIN_WAIT_2 are kernel mini-sockets: nothing to read.
+        None if o.row.inode == 0 => {
+            t!("watch_pane.kernel_held_info", state = o.row.state).into_owned()
+        }
+        None => t!("watch_pane.no_info").into_owned(),
+    });
+}
+
+/// The fd number under which `pid` holds the socket `inode` (one process's /proc/PID/fd).
+fn fd_of(pid: u32, inode: u32) -> Option<u32> {
+    if inode == 0 {
+        return None;
+    }
+    let want = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .find(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == want.as_str()))
+        .and_then(|e| e.file_name().to_str()?.parse().ok())
+}
+
+/// "python3 pid 4242", "no owner (kernel-held)" ("kernel" where the pane is narrow).
+fn owner(o: &ObservedSocket, narrow: bool) -> String {
+    match &o.owner {
+        Owner::External { pid, process } => match (pid, process) {
+            (Some(pid), Some(p)) => format!("{} pid {pid}", printable(p)),
+            (Some(pid), None) => format!("pid {pid}"),
+            _ if o.row.inode == 0 && narrow => t!("watch_pane.kernel_short").into_owned(),
+            _ if o.row.inode == 0 => t!("conn.kernel_held").into_owned(),
+            _ => t!("watch_pane.unknown_owner").into_owned(),
+        },
+        other => other.label_in(i18n::current()),
+    }
+}
+
+/// Words wrapped to `width` columns (a word longer than a line is cut by the pane).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.width() + 1 + word.width() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
+/// How long a socket has been in its state, as the row shows it: "41s", "12m", "3h".
+fn short_age(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s => format!("{}h", s / 3600),
+    }
+}
+
+pub(super) fn pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
+    let v = &app.watch;
+    let port = app.settings.port;
+    let inner_w = usize::from(area.width.saturating_sub(2));
+    let room = usize::from(area.height.saturating_sub(2));
+    let Some(snap) = v.snap.as_ref() else {
+        let title = t!("watch_pane.title", port = port).into_owned();
+        f.render_widget(
+            Paragraph::new(t!("conn.reading").into_owned())
+                .block(pane_block(title, app.focus == Pane::Connections)),
+            area,
+        );
+        return;
+    };
+    let n = snap.sockets.len();
+    let mut title = t!("watch_pane.title_n", port = port, n = n).into_owned();
+    let dim = Style::default().add_modifier(Modifier::DIM);
+    // A busy port: counts per state with their last minute above the rows.
+    let mut head: Vec<Line> = Vec::new();
+    if n > BIG_TABLE {
+        for (st, count) in &v.counts {
+            let hist: Vec<u64> = app
+                .counts_history
+                .iter()
+                .map(|h| {
+                    h.iter()
+                        .find(|(s, _)| s == st)
+                        .map_or(0, |(_, n)| *n as u64)
+                })
+                .collect();
+            head.push(Line::from(vec![
+                Span::styled(
+                    format!(" {:<11}", st.name()),
+                    badge_style(Some(*st), app.settings.color),
+                ),
+                Span::raw(format!(
+                    " {count:>7}  {}",
+                    super::connections::spark_from_zero(&hist)
+                )),
+            ]));
+        }
+        head.truncate((room / 4).max(1));
+    }
+    // Who holds the CLOSE_WAITs: always on screen while there are any.
+    let mut culprits: Vec<Line> = Vec::new();
+    let warn = Style::default().add_modifier(Modifier::BOLD);
+    let later = v
+        .counted_at
+        .map_or(0, |t| now.saturating_duration_since(t).as_secs());
+    for c in &v.culprits {
+        let c = Culprit {
+            oldest_s: c.oldest_s + later,
+            ..c.clone()
+        };
+        for (i, l) in wrap(&c.text_in(i18n::current()), inner_w.saturating_sub(3))
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 { " ⚠ " } else { "   " };
+            culprits.push(Line::styled(format!("{lead}{l}"), warn));
+        }
+    }
+    culprits.truncate((room / 3).max(1));
+    // The selected socket's detail: how long in its state and what that means (for CLOSE_WAIT,
+    // what Recv-Q says the application is doing), then its tcp_info.
+    let mut foot: Vec<Line> = Vec::new();
+    if let Some(o) = v.selected() {
+        let secs = tl
+            .state_since(o.row.tuple())
+            .map_or(0, |t| now.saturating_duration_since(t).as_secs());
+        let at_least = tl
+            .state_since(o.row.tuple())
+            .is_none_or(|t| Some(t) <= tl.first_seen());
+        let age = format!(
+            "{}{}",
+            if at_least { "≥ " } else { "" },
+            summary::age(secs, i18n::current().code())
+        );
+        let mut what = match o.row.state {
+            TcpState::CloseWait if o.row.recv_q > 0 => {
+                t!("watch_pane.close_wait_unread", age = age, q = o.row.recv_q)
+            }
+            TcpState::CloseWait => t!("watch_pane.close_wait_unclosed", age = age),
+            st => t!(
+                "watch_pane.in_state",
+                state = st.name(),
+                age = age,
+                meaning = crate::glossary::state_meaning(st)
+            ),
+        }
+        .into_owned();
+        if let Some((_, Some(fd))) = v.fd.filter(|(t, _)| *t == o.row.tuple()) {
+            what = format!("fd {fd} · {what}");
+        }
+        let mut lines = wrap(&what, inner_w.saturating_sub(1));
+        if let Some(info) = &v.info {
+            lines.extend(wrap(info, inner_w.saturating_sub(1)));
+        }
+        foot.extend(
+            lines
+                .into_iter()
+                .map(|l| Line::styled(format!(" {l}"), dim)),
+        );
+        if v.history.0 == Some(o.row.tuple()) && v.history.1.len() > 1 {
+            let rtt: Vec<u64> = v.history.1.iter().map(|(r, _)| u64::from(*r)).collect();
+            let cwnd: Vec<u64> = v.history.1.iter().map(|(_, c)| u64::from(*c)).collect();
+            foot.push(Line::from(format!(
+                " rtt {}  cwnd {}",
+                super::connections::spark(&rtt),
+                super::connections::spark(&cwnd)
+            )));
+        }
+    }
+    foot.truncate(if room < 8 { 1 } else { room / 3 });
+    // The rows: only those on screen are drawn (the list is virtual).
+    let h = room
+        .saturating_sub(head.len() + culprits.len() + foot.len())
+        .max(1);
+    v.height.set(h);
+    let mut top = v.top.get().min(v.order.len().saturating_sub(h));
+    if v.at < top {
+        top = v.at;
+    } else if v.at >= top + h {
+        top = v.at + 1 - h;
+    }
+    v.top.set(top);
+    let shown: Vec<(usize, &ObservedSocket)> = (top..(top + h).min(v.order.len()))
+        .filter_map(|i| v.row(i).map(|o| (i, o)))
+        .collect();
+    // Narrow panes: the watched end is ":PORT"; tiny ones show ports only.
+    let narrow = inner_w < 100;
+    let tiny = inner_w < 60;
+    let addr = |a: SocketAddr| {
+        if a.port() == 0 && a.ip().is_unspecified() {
+            "*".to_string()
+        } else if tiny || (narrow && a.port() == port) {
+            format!(":{}", a.port())
+        } else {
+            crate::observe::unmap(a).to_string()
+        }
+    };
+    let ends: Vec<(String, String)> = shown
+        .iter()
+        .map(|(_, o)| (addr(o.row.local), addr(o.row.remote)))
+        .collect();
+    let lw = ends
+        .iter()
+        .map(|(l, _)| l.width())
+        .max()
+        .unwrap_or(0)
+        .min(47);
+    let rw = ends
+        .iter()
+        .map(|(_, r)| r.width())
+        .max()
+        .unwrap_or(0)
+        .min(47);
+    let owners: Vec<String> = shown.iter().map(|(_, o)| owner(o, narrow)).collect();
+    let ow = owners.iter().map(|o| o.width()).max().unwrap_or(0).min(28);
+    let mut rows: Vec<Line> = Vec::with_capacity(shown.len());
+    for (((i, o), (l, r)), who) in shown.iter().zip(&ends).zip(&owners) {
+        let sel = *i == v.at && v.selected.is_some();
+        let marker = match (sel, v.first.get(*i).copied().unwrap_or(true)) {
+            (true, _) => "▶",
+            (false, true) => " ",
+            // The second socket of a connection on this host.
+            (false, false) => "└",
+        };
+        let mut spans = vec![
+            Span::raw(marker),
+            Span::styled(
+                pad(o.row.state.name(), 11),
+                badge_style(Some(o.row.state), app.settings.color),
+            ),
+            Span::raw(format!(" {} ↔ {} ", pad(l, lw), pad(r, rw))),
+        ];
+        if !tiny {
+            spans.push(Span::raw(format!("{} ", pad(who, ow))));
+        }
+        let timer = super::connections::countdown(o, app, 4);
+        if !timer.is_empty() {
+            spans.push(Span::raw(timer));
+        } else if o.row.state != TcpState::Listen {
+            let secs = tl
+                .state_since(o.row.tuple())
+                .map_or(0, |t| now.saturating_duration_since(t).as_secs());
+            spans.push(Span::raw(short_age(secs)));
+        }
+        if !tiny && o.row.state != TcpState::Listen && (o.row.recv_q > 0 || o.row.send_q > 0) {
+            spans.push(Span::raw(format!(" q {}/{}", o.row.recv_q, o.row.send_q)));
+        }
+        let mut line = Line::from(spans);
+        if sel {
+            line = line.style(Style::default().add_modifier(Modifier::BOLD));
+        }
+        rows.push(line);
+    }
+    if rows.is_empty() {
+        rows.push(Line::from(t!("conn.none_yet").into_owned()));
+    }
+    let below = v.order.len().saturating_sub(top + h);
+    if top > 0 || below > 0 {
+        title = format!("{title}↑{top} ↓{below} ");
+    }
+    let mut lines = head;
+    lines.extend(culprits);
+    lines.extend(rows);
+    if !foot.is_empty() {
+        lines.resize(room.saturating_sub(foot.len()), Line::from(""));
+        lines.extend(foot);
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Connections)),
+        area,
+    );
+}
