@@ -63,6 +63,7 @@ fn main() {
     let mut snap = Snapshot {
         at: t0 + Duration::from_millis(10),
         sockets,
+        scope: Default::default(),
     };
     snap.sort();
     tl.observe(snap);

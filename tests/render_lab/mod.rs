@@ -487,6 +487,7 @@ pub fn watch_leak() -> Lab {
     let snap = Snapshot {
         at: at(t0, 20),
         sockets,
+        scope: Default::default(),
     };
     lab.tl.observe(snap);
     let now = at(t0, 20);
