@@ -417,3 +417,170 @@ fn replay_of_a_slow_motion_recording() {
         screen(120, 40, &app, player.timeline(), t0 + clock)
     );
 }
+
+/// Presses `code` on the lab's app at `ms`.
+fn press(lab: &mut Lab, code: KeyCode, ms: u64) {
+    let now = at(lab.t0, ms);
+    lab.app
+        .key(KeyEvent::new(code, KeyModifiers::NONE), None, now);
+}
+
+/// The shipped lesson `name` played on the lab (its pane focused, as `tcp-lab lesson` starts),
+/// its step `n` (0-based) run with no marks: narration, action and explanation all in.
+fn lesson_ran(lab: &mut Lab, name: &str, quiz: bool, n: usize) {
+    use tcp_lab::scenario::Scenario;
+    use tcp_lab::tui::lesson::Lesson;
+    let sc = Scenario::shipped(name).unwrap().unwrap();
+    let mut l = Lesson::new(sc, quiz, Duration::ZERO);
+    l.next = n + 1;
+    l.view = n;
+    l.log[n].ran = true;
+    lab.app.start_lesson(l);
+}
+
+/// The lesson pane's text rows on a full-size `screen` (right of the timeline), joined with
+/// spaces.
+fn lesson_text(screen: &str) -> String {
+    let mut rows = Vec::new();
+    let mut inside = false;
+    for line in screen.lines() {
+        if line.contains("┌ Lesson") {
+            inside = true;
+        } else if inside && line.contains("┘└") {
+            break;
+        } else if inside && let Some(at) = line.rfind("││") {
+            rows.push(
+                line[at + "││".len()..]
+                    .trim_end_matches('│')
+                    .trim()
+                    .to_string(),
+            );
+        }
+    }
+    rows.join(" ")
+}
+
+/// A step's text longer than the lesson pane scrolls (↓ j PgDn, ↑ k PgUp), the border counts
+/// the lines out of view, and the line of what to press next stays at the bottom.
+#[test]
+fn a_lesson_step_longer_than_its_pane_scrolls() {
+    let mut lab = Lab::new();
+    lab.lesson_after_step_3();
+    let screen = lab.draw(120, 40, 3100);
+    // The explanation before the quiz's verdict; the verdict's reason below the fold.
+    assert!(
+        screen.contains("why: The side that calls close() first sends the first FIN:"),
+        "{screen}"
+    );
+    assert!(screen.contains("↓ 2 more below (↓/j/PgDn)"), "{screen}");
+    assert!(
+        !screen.contains("(the peer may still send data)"),
+        "{screen}"
+    );
+    assert!(screen.contains("space / →: run step 4"), "{screen}");
+    press(&mut lab, KeyCode::Down, 3100);
+    press(&mut lab, KeyCode::Char('j'), 3100);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(
+        screen.contains("(the peer may still send data)"),
+        "{screen}"
+    );
+    assert!(screen.contains("↑ 2 more above (↑/k/PgUp)"), "{screen}");
+    assert!(!screen.contains("more below"), "{screen}");
+    assert!(screen.contains("space / →: run step 4"), "{screen}");
+    // Past the end nothing moves; one line up is one line up.
+    for _ in 0..10 {
+        press(&mut lab, KeyCode::Char('j'), 3100);
+    }
+    press(&mut lab, KeyCode::Char('k'), 3100);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(screen.contains("↑ 1 more above"), "{screen}");
+    assert!(screen.contains("↓ 1 more below"), "{screen}");
+    press(&mut lab, KeyCode::PageUp, 3100);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(!screen.contains("more above"), "{screen}");
+    // 80×24: a page at a time, to the end.
+    let screen = lab.draw(80, 24, 3100);
+    assert!(screen.contains("more below (↓/j/PgDn)"), "{screen}");
+    for _ in 0..3 {
+        press(&mut lab, KeyCode::PageDown, 3100);
+        lab.draw(80, 24, 3100);
+    }
+    let screen = lab.draw(80, 24, 3100);
+    assert!(screen.contains("peer may still send data)"), "{screen}");
+    assert!(!screen.contains("more below"), "{screen}");
+    // Another step is read from its top.
+    press(&mut lab, KeyCode::Left, 3100);
+    let screen = lab.draw(80, 24, 3100);
+    assert!(
+        screen.contains("step 2 of 4") && !screen.contains("more above"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("lesson_step_scrolled_80x24", screen);
+}
+
+/// Tab reaches the lesson pane among the others; unfocused, its border says how to scroll it.
+#[test]
+fn tab_moves_to_the_lesson_pane_and_back() {
+    let mut lab = Lab::new();
+    lab.lesson_after_step_3();
+    press(&mut lab, KeyCode::Tab, 3100);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(
+        screen.contains("↓ 2 more below: Tab to this pane, then ↓"),
+        "{screen}"
+    );
+    // ↓ now selects connections, the lesson stays where it was.
+    press(&mut lab, KeyCode::Down, 3100);
+    assert!(lab.draw(120, 40, 3100).contains("↓ 2 more below"));
+    press(&mut lab, KeyCode::Tab, 3100);
+    press(&mut lab, KeyCode::Tab, 3100);
+    press(&mut lab, KeyCode::PageDown, 3100);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(screen.contains("↑ 2 more above (↑/k/PgUp)"), "{screen}");
+}
+
+/// client-closes-first's last step at 120×40: the whole explanation can be read, to its last
+/// sentence, with the score under it.
+#[test]
+fn a_lesson_explanation_is_whole_at_120x40() {
+    let mut lab = Lab::new();
+    lab.client_closed_first();
+    lesson_ran(&mut lab, "client-closes-first", false, 3);
+    let mut seen = lesson_text(&lab.draw(120, 40, 3100));
+    for _ in 0..10 {
+        press(&mut lab, KeyCode::Char('j'), 3100);
+        seen.push(' ');
+        seen.push_str(&lesson_text(&lab.draw(120, 40, 3100)));
+    }
+    for words in [
+        "which only a socket still in TIME_WAIT can answer (see the lost-last-ack lesson).",
+        "The server, which closed second, is gone at once.",
+        "lesson complete",
+    ] {
+        assert!(seen.contains(words), "{words}:\n{seen}");
+    }
+}
+
+/// A long lesson name gives way in the title: the step and the score always show.
+#[test]
+fn a_long_lesson_name_is_cut_in_the_title() {
+    let mut lab = Lab::new();
+    lesson_ran(&mut lab, "mojong", true, 0);
+    for (w, h, title) in [
+        (
+            120,
+            40,
+            "┌ Lesson: The server that forgot to cl… │ step 1 of 5 │ quiz 0/0 ┐",
+        ),
+        (
+            80,
+            24,
+            "┌ Lesson: The server that forgot to close (mojong's… │ step 1 of 5 │ quiz 0/0 ─┐",
+        ),
+        (40, 12, "┌ Lesson: Th… │ step 1 of 5 │ quiz 0/0 ┐"),
+    ] {
+        let screen = lab.draw(w, h, 100);
+        assert!(screen.contains(title), "{title}:\n{screen}");
+    }
+}

@@ -427,3 +427,27 @@ fn a_lesson_in_korean() {
         s.contains("✓ 클라이언트 ESTABLISHED") && s.contains("이유: 세그먼트 세 개가 연결을 엽니다")
     });
 }
+
+/// A long lesson name gives way in the pane's title; the step and the quiz score stay, and the
+/// explanation shows under the quiz's question once the step ran.
+#[test]
+fn a_long_lesson_name_leaves_the_step_and_score_in_the_title() {
+    if !tmux_available("a_long_lesson_name_leaves_the_step_and_score_in_the_title") {
+        return;
+    }
+    let t = Tmux::start(&format!("{BIN} lesson mojong --quiz --port 0; sleep 30"));
+    t.wait("the title", |s| {
+        s.contains("┌ Lesson: The server that forgot to cl… │ step 1 of 5 │ quiz 0/0 ┐")
+    });
+    t.keys("Space");
+    let s = t.wait("the question", |s| {
+        s.contains("Predict: after client.connect")
+    });
+    let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
+    t.keys(&right.to_string());
+    t.wait("the explanation, then the verdict", |s| {
+        s.contains("why: Three segments open a connection")
+            && s.contains("✓ right! you: ESTABLISHED · kernel: ESTABLISHED")
+            && s.contains("│ step 1 of 5 │ quiz 1/1 ┐")
+    });
+}

@@ -21,17 +21,10 @@ pub const GONE_LINGER: Duration = Duration::from_secs(5);
 pub enum Pane {
     Connections,
     Timeline,
+    /// The messages pane, or the packet ladder in its place (slow motion).
     Messages,
-}
-
-impl Pane {
-    fn next(self) -> Self {
-        match self {
-            Pane::Connections => Pane::Timeline,
-            Pane::Timeline => Pane::Messages,
-            Pane::Messages => Pane::Connections,
-        }
-    }
+    /// A lesson's step, in the messages pane's place (the timeline's in slow motion).
+    Lesson,
 }
 
 /// Fixed facts the status bar shows.
@@ -197,6 +190,21 @@ impl App {
             lesson: None,
             input_side: Side::Client,
             packet_quiz: None,
+        }
+    }
+
+    /// Plays `l` on this dashboard: its pane has the focus (↑↓ scroll it; Tab moves on).
+    pub fn start_lesson(&mut self, l: super::lesson::Lesson) {
+        self.lesson = Some(l);
+        self.focus = Pane::Lesson;
+    }
+
+    /// The panes Tab moves between, in the order they are on screen.
+    fn panes(&self) -> &'static [Pane] {
+        match (self.lesson.is_some(), self.settings.slow.is_some()) {
+            (true, false) => &[Pane::Connections, Pane::Timeline, Pane::Lesson],
+            (true, true) => &[Pane::Connections, Pane::Lesson, Pane::Messages],
+            (false, _) => &[Pane::Connections, Pane::Timeline, Pane::Messages],
         }
     }
 
@@ -485,9 +493,23 @@ impl App {
                     _ => Action::Pcap,
                 };
             }
-            KeyCode::Tab => self.focus = self.focus.next(),
+            KeyCode::Tab => {
+                let panes = self.panes();
+                let i = panes.iter().position(|p| *p == self.focus).unwrap_or(0);
+                self.focus = panes[(i + 1) % panes.len()];
+            }
             KeyCode::Up | KeyCode::Char('k') => self.move_sel(snap, -1),
             KeyCode::Down | KeyCode::Char('j') => self.move_sel(snap, 1),
+            KeyCode::PageUp | KeyCode::PageDown if self.focus == Pane::Lesson => {
+                if let Some(l) = self.lesson.as_mut() {
+                    let page = l.page();
+                    l.scroll_by(if k.code == KeyCode::PageUp {
+                        -page
+                    } else {
+                        page
+                    });
+                }
+            }
             KeyCode::PageUp if self.focus == Pane::Messages => {
                 self.msg_scroll = self.msg_scroll.saturating_add(10)
             }
@@ -533,6 +555,13 @@ impl App {
         match self.focus {
             Pane::Timeline => return self.scroll = scroll(self.scroll),
             Pane::Messages => return self.msg_scroll = scroll(self.msg_scroll),
+            // The lesson's text reads downward: down shows what follows.
+            Pane::Lesson => {
+                if let Some(l) = self.lesson.as_mut() {
+                    l.scroll_by(by as isize);
+                }
+                return;
+            }
             Pane::Connections => {}
         }
         let Some(snap) = snap else { return };

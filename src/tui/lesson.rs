@@ -112,6 +112,11 @@ pub struct Lesson {
     stretch: Duration,
     /// A connection the lesson made, for the dashboard to select.
     pub selected: Option<ConnId>,
+    /// Lines the pane is scrolled down from the top of the step's text.
+    pub scroll: usize,
+    /// At the last draw: how far the pane could scroll, and how many lines of text it showed
+    /// (what a page is).
+    pub room: std::cell::Cell<(usize, usize)>,
 }
 
 impl Lesson {
@@ -128,7 +133,28 @@ impl Lesson {
             asking: None,
             stretch,
             selected: None,
+            scroll: 0,
+            room: std::cell::Cell::new((0, 1)),
         }
+    }
+
+    /// The pane shows step `n` (from its top, when it is another step).
+    fn show(&mut self, n: usize) {
+        if self.view != n {
+            self.scroll = 0;
+        }
+        self.view = n;
+    }
+
+    /// Scrolls the pane `by` lines (down when positive), within the text shown at the last draw.
+    pub fn scroll_by(&mut self, by: isize) {
+        let (most, _) = self.room.get();
+        self.scroll = self.scroll.min(most).saturating_add_signed(by).min(most);
+    }
+
+    /// A page of the pane: the lines of text it shows, less one kept for context.
+    pub fn page(&self) -> isize {
+        self.room.get().1.saturating_sub(1).max(1) as isize
     }
 
     pub fn done(&self) -> bool {
@@ -161,13 +187,13 @@ impl Lesson {
 
     /// ← : the previous step's narration.
     pub fn back(&mut self) {
-        self.view = self.view.saturating_sub(1);
+        self.show(self.view.saturating_sub(1));
     }
 
     /// → while reading back: forward through the narrations, then the next step.
     pub fn forward(&mut self) -> bool {
         if self.view + 1 < self.next {
-            self.view += 1;
+            self.show(self.view + 1);
             return true;
         }
         false
@@ -183,11 +209,11 @@ impl Lesson {
             return Some(t!("lesson.answer_first").into_owned());
         }
         if self.next >= self.sc.steps.len() {
-            self.view = self.sc.steps.len().saturating_sub(1);
+            self.show(self.sc.steps.len().saturating_sub(1));
             return Some(t!("lesson.over").into_owned());
         }
         let n = self.next;
-        self.view = n;
+        self.show(n);
         if self.quiz
             && self.log[n].question.is_none()
             && let Some(q) = question(&self.sc, n)

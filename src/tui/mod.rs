@@ -126,7 +126,9 @@ pub async fn run(
     });
     s.timeline.note(Instant::now(), source);
     let mut app = App::new(settings, s.lab.policy());
-    app.lesson = opts.lesson.take();
+    if let Some(l) = opts.lesson.take() {
+        app.start_lesson(l);
+    }
     if opts.quiz {
         app.packet_quiz = Some(packet_quiz::PacketQuiz::default());
     }
