@@ -584,3 +584,53 @@ fn a_long_lesson_name_is_cut_in_the_title() {
         assert!(screen.contains(title), "{title}:\n{screen}");
     }
 }
+
+/// In a lesson the help lists the lesson's keys first and space is not step mode's; the numbers
+/// are there only with --quiz, in the help and the key bar alike.
+#[test]
+fn a_lessons_help_lists_its_keys() {
+    for quiz in [true, false] {
+        let mut lab = Lab::new();
+        lesson_ran(&mut lab, "client-closes-first", quiz, 0);
+        let bar = lab.draw(120, 40, 100);
+        assert_eq!(bar.contains("1-4 answer"), quiz, "{bar}");
+        press(&mut lab, KeyCode::Char('?'), 100);
+        let screen = lab.draw(120, 40, 100);
+        assert!(
+            screen.contains("space / →    lesson: run the next step"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("←            lesson: read the earlier steps again"),
+            "{screen}"
+        );
+        assert!(screen.contains("↑↓ PgUp PgDn lesson pane"), "{screen}");
+        assert_eq!(
+            screen.contains("1-4          lesson quiz: answer the question"),
+            quiz,
+            "{screen}"
+        );
+        assert!(
+            !screen.contains("step mode: release the next held packet"),
+            "{screen}"
+        );
+        if quiz {
+            insta::assert_snapshot!("lesson_help_120x40", screen);
+        }
+    }
+}
+
+/// Before a lesson's first step the connections pane points to space, not c.
+#[test]
+fn a_lesson_points_to_its_own_keys() {
+    let mut lab = Lab::new();
+    lesson_ran(&mut lab, "client-closes-first", false, 0);
+    lab.app.lesson.as_mut().unwrap().log[0].ran = false;
+    lab.app.lesson.as_mut().unwrap().next = 0;
+    let screen = lab.draw(120, 40, 100);
+    assert!(
+        screen.contains("press space: the lesson's first step connects its client"),
+        "{screen}"
+    );
+    assert!(!screen.contains("press c"), "{screen}");
+}

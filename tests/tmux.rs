@@ -428,6 +428,81 @@ fn a_lesson_in_korean() {
     });
 }
 
+/// The lesson pane scrolls when its step is longer than it is (↓ j PgDn, Tab reaches it), and
+/// the last step's whole explanation can be read at 120×40; the keys the lesson uses are the
+/// ones its help, key bar and connections pane name.
+#[test]
+fn a_lesson_pane_scrolls_to_the_end_of_its_step() {
+    if !tmux_available("a_lesson_pane_scrolls_to_the_end_of_its_step") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "{BIN} lesson client-closes-first --port 0; sleep 30"
+    ));
+    let s = t.wait("the first narration", |s| {
+        s.contains("step 1 of 4") && s.contains("press space: the lesson's first step connects")
+    });
+    // No quiz: no numbers to press.
+    assert!(!s.contains("1-4 answer"), "{s}");
+    t.keys("?");
+    let s = t.wait("the lesson's keys in the help", |s| {
+        s.contains("space / →    lesson: run the next step")
+    });
+    assert!(
+        s.contains("←            lesson: read the earlier steps again"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("step mode: release the next held packet"),
+        "{s}"
+    );
+    assert!(!s.contains("lesson quiz"), "{s}");
+    t.keys("Escape");
+    t.wait("the help closed", |s| {
+        !s.contains("lesson: run the next step")
+    });
+    for n in 1..=4 {
+        t.keys("Space");
+        t.wait(&format!("step {n} done"), |s| {
+            s.contains(&format!("space / →: run step {}", n + 1)) || s.contains("lesson complete")
+        });
+    }
+    let s = t.wait("the last step, longer than the pane", |s| {
+        s.contains("lesson complete: 6 ✓ 0 ✗") && s.contains("more below (↓/j/PgDn)")
+    });
+    assert!(s.contains("why: Who closes first gets TIME_WAIT."), "{s}");
+    t.keys("j");
+    t.keys("Down");
+    t.keys("PageDown");
+    t.wait("the explanation's end", |s| {
+        s.contains("which only a socket still in TIME_WAIT can")
+            && s.contains("answer (see the lost-last-ack lesson). The server, which closed")
+            && s.contains("second, is gone at once.")
+            && s.contains("more above (↑/k/PgUp)")
+            && !s.contains("more below")
+            && s.contains("lesson complete: 6 ✓ 0 ✗")
+    });
+    // Tab moves on (the border then says how to come back), and round to the lesson again.
+    t.keys("PageUp");
+    t.keys("Tab");
+    t.wait("the pane unfocused", |s| {
+        s.contains("more below: Tab to this pane, then ↓")
+    });
+    t.keys("Tab");
+    t.keys("Tab");
+    t.keys("PageDown");
+    t.wait("the end again", |s| s.contains("gone at once."));
+    // Space past the end: one way to quit is said, once.
+    t.keys("Space");
+    let s = t.wait("the lesson is over", |s| s.contains("the lesson is over"));
+    let bar = s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    assert!(
+        bar.contains("the lesson is over: ← reads earlier steps again"),
+        "{bar}"
+    );
+    assert_eq!(bar.matches("quit").count(), 1, "{bar}");
+}
+
 /// A long lesson name gives way in the pane's title; the step and the quiz score stay, and the
 /// explanation shows under the quiz's question once the step ran.
 #[test]

@@ -416,7 +416,7 @@ impl App {
                     Side::Client
                 };
                 if self.selected.is_none() {
-                    self.say(t!("flash.no_selection"), now);
+                    self.say(self.no_selection(), now);
                 } else if side == Side::Server && !self.settings.server {
                     self.say(t!("flash.server_not_ours"), now);
                 } else {
@@ -537,9 +537,18 @@ impl App {
                 Action::Lab(f(conn))
             }
             None => {
-                self.say(t!("flash.no_selection"), now);
+                self.say(self.no_selection(), now);
                 Action::None
             }
+        }
+    }
+
+    /// What to press when nothing is selected: c, or a lesson's next step.
+    fn no_selection(&self) -> String {
+        if self.lesson.is_some() {
+            t!("flash.no_selection_lesson").into_owned()
+        } else {
+            t!("flash.no_selection").into_owned()
         }
     }
 

@@ -48,6 +48,8 @@ pub struct View {
     pub color: bool,
     /// A replay: nothing to connect, so no "press c" when the ladder is empty.
     pub replay: bool,
+    /// A lesson: its steps connect, so "press space" when the ladder is empty.
+    pub lesson: bool,
 }
 
 /// Whether `p` repeats the packet `q` (same direction, flags, sequence and length).
@@ -226,6 +228,7 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
         show_retransmissions,
         color,
         replay,
+        lesson,
     } = *view;
     let mid = width.saturating_sub(2 * STATE_W + 2).max(8);
     let lang = i18n::current();
@@ -253,6 +256,8 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
     if rows.is_empty() {
         out.push(Line::from(if replay {
             t!("ladder.empty_replay").into_owned()
+        } else if lesson {
+            t!("ladder.empty_lesson").into_owned()
         } else {
             t!("ladder.empty").into_owned()
         }));

@@ -11,7 +11,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::app::{App, Pane};
 use super::bars::{key_bar, status_bar};
 use super::connections::connections;
-use super::popups::{detail_popup, help_popup, send_prompt};
+use super::popups::{HelpFor, detail_popup, help_popup, send_prompt};
 use super::styles::{self, pane_block};
 use super::{diagram, ladder};
 use crate::lab::EventKind;
@@ -146,7 +146,11 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
         }
     }
     if app.help {
-        help_popup(f, area, app.help_scroll);
+        let what = match &app.lesson {
+            Some(l) => HelpFor::Lesson { quiz: l.quiz },
+            None => HelpFor::Dashboard,
+        };
+        help_popup(f, area, app.help_scroll, what);
     }
 }
 
@@ -477,6 +481,7 @@ fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect
         show_retransmissions: app.show_retransmissions,
         color: app.settings.color,
         replay: app.replay.is_some(),
+        lesson: app.lesson.is_some(),
     };
     let (lines, n) = ladder::lines(tl, &view, now);
     let title = match app.selected {
