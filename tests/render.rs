@@ -634,3 +634,97 @@ fn a_lesson_points_to_its_own_keys() {
     );
     assert!(!screen.contains("press c"), "{screen}");
 }
+
+/// The kernel's table at `ms`: the listener and both sides of each lab connection in `ids`.
+fn table(lab: &mut Lab, ms: u64, ids: &[u32]) {
+    let mut sockets = vec![ObservedSocket {
+        row: row("127.0.0.1:9999", "0.0.0.0:0", TcpState::Listen, None),
+        owner: Owner::Listener,
+    }];
+    for &id in ids {
+        let client = format!("127.0.0.1:{}", 53400 + id);
+        sockets.push(ObservedSocket {
+            row: row(&client, "127.0.0.1:9999", TcpState::Established, None),
+            owner: Owner::Lab(Side::Client, id),
+        });
+        sockets.push(ObservedSocket {
+            row: row("127.0.0.1:9999", &client, TcpState::Established, None),
+            owner: Owner::Lab(Side::Server, id),
+        });
+    }
+    lab.tl.observe(Snapshot {
+        at: at(lab.t0, ms),
+        sockets,
+    });
+    let snap = lab.tl.snapshot().unwrap().clone();
+    lab.app.on_snapshot(&snap, at(lab.t0, ms));
+}
+
+/// `c` selects the connection it opens, even while the kernel's table does not show it yet;
+/// one that never shows gives the selection back.
+#[test]
+fn a_new_connection_is_selected() {
+    let mut lab = Lab::new();
+    table(&mut lab, 100, &[1]);
+    assert_eq!(lab.app.selected, Some(1));
+    lab.app.opened(2, at(lab.t0, 200));
+    assert_eq!(lab.app.selected, Some(2));
+    // A read from before #2's handshake: #2 stays selected.
+    table(&mut lab, 210, &[1]);
+    assert_eq!(lab.app.selected, Some(2));
+    table(&mut lab, 260, &[1, 2]);
+    assert_eq!(lab.app.selected, Some(2));
+    let screen = lab.draw(120, 40, 300);
+    assert!(screen.contains("▶#2"), "{screen}");
+    // s then Enter sends from #2.
+    press(&mut lab, KeyCode::Char('s'), 300);
+    let now = at(lab.t0, 300);
+    let sent = lab
+        .app
+        .key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), None, now);
+    assert!(
+        matches!(
+            sent,
+            tcp_lab::tui::app::Action::Lab(tcp_lab::lab::Command::Send { conn: 2, .. })
+        ),
+        "{sent:?}"
+    );
+    // A connect that never makes a socket: after a while the selection goes back to one on screen.
+    lab.app.opened(3, at(lab.t0, 400));
+    table(&mut lab, 1000, &[1, 2]);
+    assert_eq!(lab.app.selected, Some(3));
+    table(&mut lab, 6000, &[1, 2]);
+    assert_eq!(lab.app.selected, Some(2));
+}
+
+/// In a lesson, the lesson's connection stays selected (title, diagram, keys) when `c` opens
+/// another; the flash says how to reach it. Before the lesson has one, `c`'s is selected, and
+/// the lesson's step takes the selection back to its own.
+#[test]
+fn a_stray_connection_in_a_lesson_does_not_take_the_selection() {
+    let mut lab = Lab::new();
+    lesson_ran(&mut lab, "client-closes-first", false, 0);
+    lab.app.opened(1, at(lab.t0, 100));
+    table(&mut lab, 150, &[1]);
+    assert_eq!(lab.app.selected, Some(1));
+    // The lesson's step 1 connects #2; a read before its handshake does not take it back to #1.
+    lab.app.lesson.as_mut().unwrap().conn = Some(2);
+    lab.app.select_new(2, at(lab.t0, 200));
+    table(&mut lab, 210, &[1]);
+    assert_eq!(lab.app.selected, Some(2));
+    table(&mut lab, 260, &[1, 2]);
+    let screen = lab.draw(120, 40, 300);
+    assert!(
+        screen.contains("Connections │ #2: client ESTABLISHED"),
+        "{screen}"
+    );
+    // A stray c now: #3 opens beside it, #2 stays selected.
+    lab.app.opened(3, at(lab.t0, 300));
+    table(&mut lab, 400, &[1, 2, 3]);
+    assert_eq!(lab.app.selected, Some(2));
+    let screen = lab.draw(120, 40, 400);
+    assert!(
+        screen.contains("#3 opened beside the lesson's #2, which stays selected"),
+        "{screen}"
+    );
+}

@@ -526,3 +526,82 @@ fn a_long_lesson_name_leaves_the_step_and_score_in_the_title() {
             && s.contains("│ step 1 of 5 │ quiz 1/1 ┐")
     });
 }
+
+/// `c` selects the connection it opens: `s` Enter right after sends on it.
+#[test]
+fn a_new_connection_is_selected_and_sent_on() {
+    if !tmux_available("a_new_connection_is_selected_and_sent_on") {
+        return;
+    }
+    let t = Tmux::start(&format!("{BIN} --port 0; sleep 30"));
+    t.wait("the listener", |s| s.contains("press c to connect"));
+    t.keys("c");
+    t.keys("c");
+    t.keys("s");
+    t.keys("Enter");
+    let s = t.wait("the send on #2", |s| {
+        s.contains("#2 sent 18 bytes") && s.contains("▶#2")
+    });
+    assert!(!s.contains("#1 sent"), "{s}");
+    assert!(s.contains("Connections │ #2: client ESTABLISHED"), "{s}");
+}
+
+/// Slow motion: after a forged RST took #2's server side, `c` opens #3 and selects it; `s`
+/// Enter sends on #3, not on the half-dead #2.
+#[test]
+fn a_new_connection_is_selected_in_slow_motion() {
+    if !tmux_available("a_new_connection_is_selected_in_slow_motion")
+        || !common::slow_motion_possible("a_new_connection_is_selected_in_slow_motion")
+    {
+        return;
+    }
+    let t = Tmux::start(&format!("{BIN} --slow 50ms --port 0; sleep 30"));
+    t.wait("the ladder", |s| s.contains("no packets yet"));
+    t.keys("c");
+    t.wait("#1", |s| {
+        s.contains("Connections │ #1: client ESTABLISHED · server ESTABLISHED")
+    });
+    t.keys("c");
+    t.wait("#2", |s| {
+        s.contains("Connections │ #2: client ESTABLISHED · server ESTABLISHED")
+    });
+    t.keys("Z");
+    t.wait("#2's server reset", |s| {
+        s.contains("Connections │ #2: client ESTABLISHED · server gone")
+    });
+    t.keys("c");
+    t.wait("#3 selected", |s| {
+        s.contains("Connections │ #3: client ESTABLISHED")
+    });
+    t.keys("b");
+    t.keys("s");
+    t.keys("Enter");
+    let s = t.wait("the send on #3", |s| s.contains("#3 sent 18 bytes"));
+    assert!(!s.contains("#2 sent"), "{s}");
+}
+
+/// A lesson's own connection stays selected when `c` opens another; the flash says so.
+#[test]
+fn a_stray_connection_leaves_the_lessons_selected() {
+    if !tmux_available("a_stray_connection_leaves_the_lessons_selected") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "{BIN} lesson client-closes-first --port 0; sleep 30"
+    ));
+    t.wait("the lesson", |s| s.contains("step 1 of 4"));
+    // Before the lesson's first step: c's connection is all there is, and selected.
+    t.keys("c");
+    t.wait("#1", |s| s.contains("Connections │ #1: client ESTABLISHED"));
+    t.keys("Space");
+    t.wait("the lesson's #2 followed", |s| {
+        s.contains("✓ server ESTABLISHED") && s.contains("Connections │ #2: client ESTABLISHED")
+    });
+    t.keys("c");
+    let s = t.wait("#3 beside, #2 still selected", |s| {
+        s.contains("#3 opened beside the lesson's #2, which stays selected")
+            && s.contains(" #3   client")
+    });
+    assert!(s.contains("Connections │ #2: client ESTABLISHED"), "{s}");
+    assert!(s.contains("▶#2"), "{s}");
+}

@@ -27,6 +27,10 @@ pub enum Pane {
     Lesson,
 }
 
+/// How long a connection just opened stays selected before the kernel's table shows it; a
+/// connect that never makes a socket gives the selection back after this.
+const NEW_CONN_WAIT: Duration = Duration::from_secs(5);
+
 /// Fixed facts the status bar shows.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -79,6 +83,9 @@ pub struct App {
     pub focus: Pane,
     /// The selected lab connection.
     pub selected: Option<ConnId>,
+    /// A connection just selected that the table does not show yet (with when it was selected):
+    /// the selection waits for it rather than fall back to one that is on screen.
+    awaited: Option<(ConnId, Instant)>,
     /// Lines scrolled up from the newest timeline entry.
     pub scroll: usize,
     /// The send prompt, when open: a line editor (Ctrl-U, Ctrl-W, Home/End, ←/→, scrolling).
@@ -170,6 +177,7 @@ impl App {
             policy,
             focus: Pane::Connections,
             selected: None,
+            awaited: None,
             scroll: 0,
             input: None,
             help: false,
@@ -205,6 +213,24 @@ impl App {
             (true, false) => &[Pane::Connections, Pane::Timeline, Pane::Lesson],
             (true, true) => &[Pane::Connections, Pane::Lesson, Pane::Messages],
             (false, _) => &[Pane::Connections, Pane::Timeline, Pane::Messages],
+        }
+    }
+
+    /// Selects `id`, a connection just opened: it stays selected while the kernel's table does
+    /// not show it yet (a table read a moment before would otherwise select another).
+    pub fn select_new(&mut self, id: ConnId, now: Instant) {
+        self.selected = Some(id);
+        self.awaited = Some((id, now));
+    }
+
+    /// `c` opened connection `id`: selected, unless a lesson runs on a connection of its own,
+    /// which stays the one the title and the diagram follow (the flash says how to reach `id`).
+    pub fn opened(&mut self, id: ConnId, now: Instant) {
+        match self.lesson.as_ref().and_then(|l| l.conn) {
+            Some(own) if own != id => {
+                self.say(t!("flash.lesson_extra", id = id, own = own), now);
+            }
+            _ => self.select_new(id, now),
         }
     }
 
@@ -294,8 +320,16 @@ impl App {
         }
         let ids = self.conn_ids(&snap);
         self.last = Some(snap);
-        if self.selected.is_none_or(|s| !ids.contains(&s)) {
-            self.selected = ids.last().copied();
+        let waiting = match self.awaited {
+            Some((id, _)) if ids.contains(&id) => false,
+            Some((_, at)) => now.saturating_duration_since(at) < NEW_CONN_WAIT,
+            None => false,
+        };
+        if !waiting {
+            self.awaited = None;
+            if self.selected.is_none_or(|s| !ids.contains(&s)) {
+                self.selected = ids.last().copied();
+            }
         }
     }
 
@@ -584,5 +618,6 @@ impl App {
             .unwrap_or(0) as i32;
         let j = (i + by).clamp(0, ids.len() as i32 - 1) as usize;
         self.selected = Some(ids[j]);
+        self.awaited = None;
     }
 }

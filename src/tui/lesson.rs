@@ -110,8 +110,10 @@ pub struct Lesson {
     pub asking: Option<usize>,
     /// Added to every wait in slow motion.
     stretch: Duration,
-    /// A connection the lesson made, for the dashboard to select.
-    pub selected: Option<ConnId>,
+    /// The connection the lesson's latest step made or acted on: the one the dashboard follows.
+    pub conn: Option<ConnId>,
+    /// Set when a step moved to `conn`, for the dashboard to select it (taken by it).
+    pub moved: bool,
     /// Lines the pane is scrolled down from the top of the step's text.
     pub scroll: usize,
     /// At the last draw: how far the pane could scroll, and how many lines of text it showed
@@ -132,7 +134,8 @@ impl Lesson {
             quiz,
             asking: None,
             stretch,
-            selected: None,
+            conn: None,
+            moved: false,
             scroll: 0,
             room: std::cell::Cell::new((0, 1)),
         }
@@ -155,6 +158,12 @@ impl Lesson {
     /// A page of the pane: the lines of text it shows, less one kept for context.
     pub fn page(&self) -> isize {
         self.room.get().1.saturating_sub(1).max(1) as isize
+    }
+
+    /// The dashboard follows `id` from now on.
+    fn follow(&mut self, id: ConnId) {
+        self.conn = Some(id);
+        self.moved = true;
     }
 
     pub fn done(&self) -> bool {
@@ -238,10 +247,17 @@ impl Lesson {
     }
 
     fn start(&mut self, n: usize, s: &mut Session, now: Instant) -> Option<String> {
-        let step = &self.sc.steps[n];
         self.next = n + 1;
         self.log[n].running = true;
-        let name = step.client.clone().unwrap_or_else(|| DEFAULT_CLIENT.into());
+        let name = self.sc.steps[n]
+            .client
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CLIENT.into());
+        // The step's connection is the one to watch, whatever was selected meanwhile.
+        if let Some(&id) = self.clients.get(&name) {
+            self.follow(id);
+        }
+        let step = &self.sc.steps[n];
         s.settle();
         // Narration goes on the timeline in the lesson's language, as the pane shows it (and in
         // English for the JSON lines).
@@ -361,7 +377,7 @@ impl Lesson {
                     .command(Command::Connect)
                     .ok_or_else(crate::scenario::no_client_opened)?;
                 self.clients.insert(name.to_string(), id);
-                self.selected = Some(id);
+                self.follow(id);
                 if a == Action::Connect {
                     Wait::Connect(id)
                 } else {

@@ -196,7 +196,7 @@ pub async fn run(
                             if let Some(id) = s.lab.command(cmd)
                                 && connect
                             {
-                                app.selected = Some(id);
+                                app.opened(id, now);
                             }
                         }
                         Action::Export => effects::export(&mut app, &mut s, now),
@@ -212,7 +212,7 @@ pub async fn run(
                             if let Some(msg) = said {
                                 app.say(msg, now);
                             }
-                            follow_lesson(&mut app);
+                            follow_lesson(&mut app, now);
                         }
                         Action::None => {}
                     }
@@ -237,7 +237,7 @@ pub async fn run(
                 if let Some(l) = app.lesson.as_mut()
                     && l.tick(&mut s, now)
                 {
-                    follow_lesson(&mut app);
+                    follow_lesson(&mut app, now);
                     dirty = true;
                 }
                 // How often the table is read shows in the status bar: redraw when it moves.
@@ -296,9 +296,14 @@ pub async fn run(
     Ok(())
 }
 
-/// The connection a lesson just made is the one the dashboard shows.
-fn follow_lesson(app: &mut App) {
-    if let Some(id) = app.lesson.as_mut().and_then(|l| l.selected.take()) {
-        app.selected = Some(id);
+/// The connection a lesson's step made or acts on is the one the dashboard shows.
+fn follow_lesson(app: &mut App, now: std::time::Instant) {
+    let Some(l) = app.lesson.as_mut() else {
+        return;
+    };
+    if std::mem::take(&mut l.moved)
+        && let Some(id) = l.conn
+    {
+        app.select_new(id, now);
     }
 }
