@@ -377,3 +377,53 @@ fn unreadable_lines_of_a_replay_in_korean() {
     check_layout(&screen, 120);
     assert!(screen.contains("읽지 못한 줄 1개"), "{screen}");
 }
+
+/// The glyph drawn at display column `col` of `line` (a double-width glyph covers two).
+fn glyph_at(line: &str, col: usize) -> Option<char> {
+    use unicode_width::UnicodeWidthChar;
+    let mut at = 0;
+    for c in line.chars() {
+        let w = c.width().unwrap_or(0);
+        if col < at + w.max(1) {
+            return Some(c);
+        }
+        at += w;
+    }
+    None
+}
+
+/// The help over a Korean lesson (`--lang ko lesson client-closes-first --quiz`, 120×40): where
+/// a Hangul syllable under it straddles the popup's left edge, the syllable gives way to a space
+/// and the border is drawn on every row, corners included.
+#[test]
+fn help_over_a_korean_lesson_keeps_its_left_border() {
+    let mut lab = korean();
+    lab.lesson_after_step_3();
+    let now = at(lab.t0, 3100);
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    lab.app.key(key('?'), None, now);
+    for (w, h) in [(120u16, 40u16), (80, 24)] {
+        let screen = lab.draw(w, h, 3100);
+        check_layout(&screen, w);
+        // The help is 84 columns wide (the terminal's width at most), centred.
+        let pw = w.min(84);
+        let left = usize::from((w - pw) / 2);
+        let right = left + usize::from(pw) - 1;
+        let rows: Vec<&str> = screen.lines().collect();
+        let top = rows
+            .iter()
+            .position(|l| glyph_at(l, left) == Some('┌'))
+            .unwrap_or_else(|| panic!("no top-left corner at column {left}:\n{screen}"));
+        let bottom = rows
+            .iter()
+            .rposition(|l| glyph_at(l, left) == Some('└'))
+            .unwrap_or_else(|| panic!("no bottom-left corner at column {left}:\n{screen}"));
+        for (i, row) in rows.iter().enumerate().take(bottom).skip(top + 1) {
+            assert_eq!(glyph_at(row, left), Some('│'), "row {i}:\n{screen}");
+            assert_eq!(glyph_at(row, right), Some('│'), "row {i}:\n{screen}");
+        }
+        assert_eq!(glyph_at(rows[bottom], right), Some('┘'), "{screen}");
+        assert!(screen.contains("레슨: 다음 단계 실행"), "{screen}");
+        insta::assert_snapshot!(format!("ko_lesson_help_{w}x{h}"), screen);
+    }
+}

@@ -605,3 +605,48 @@ fn a_stray_connection_leaves_the_lessons_selected() {
     assert!(s.contains("Connections │ #2: client ESTABLISHED"), "{s}");
     assert!(s.contains("▶#2"), "{s}");
 }
+
+/// The display column of each glyph of a captured line, and the glyph.
+fn glyph_at(line: &str, col: usize) -> Option<char> {
+    use unicode_width::UnicodeWidthChar;
+    let mut at = 0;
+    for c in line.chars() {
+        let w = c.width().unwrap_or(0);
+        if col < at + w.max(1) {
+            return Some(c);
+        }
+        at += w;
+    }
+    None
+}
+
+/// The help over a Korean lesson keeps its left border on every row (a Hangul syllable cut by
+/// it used to cover it on the terminal), its corners too.
+#[test]
+fn the_help_over_a_korean_lesson_has_its_left_border() {
+    if !tmux_available("the_help_over_a_korean_lesson_has_its_left_border") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "{BIN} --lang ko lesson client-closes-first --quiz --port 0; sleep 30"
+    ));
+    t.wait("the lesson", |s| s.contains("4단계 중 1단계"));
+    t.keys("Space");
+    t.wait("the question", |s| s.contains("예측:"));
+    t.keys("1");
+    t.wait("step 1 ran", |s| s.contains("이유:"));
+    t.keys("?");
+    let s = t.wait("the help", |s| {
+        s.contains("레슨: 다음 단계 실행") && s.contains("ESTABLISHED  3-way")
+    });
+    // 84 columns wide, centred in 120: its left border is column 18.
+    let rows: Vec<&str> = s.lines().collect();
+    let top = rows.iter().position(|l| glyph_at(l, 18) == Some('┌'));
+    let bottom = rows.iter().rposition(|l| glyph_at(l, 18) == Some('└'));
+    let (Some(top), Some(bottom)) = (top, bottom) else {
+        panic!("no corners at column 18:\n{s}");
+    };
+    for (i, row) in rows.iter().enumerate().take(bottom).skip(top + 1) {
+        assert_eq!(glyph_at(row, 18), Some('│'), "row {i}:\n{s}");
+    }
+}

@@ -9,6 +9,24 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use rust_i18n::t;
 use unicode_width::UnicodeWidthChar;
 
+/// Clears `r` for a popup. A double-width glyph of the screen under it that the popup's left
+/// edge cuts in two becomes a space: left whole, it would cover the popup's left border on the
+/// terminal (its second half is where the border goes).
+pub(super) fn clear(f: &mut Frame, r: Rect) {
+    use unicode_width::UnicodeWidthStr;
+    let buf = f.buffer_mut();
+    let area = buf.area;
+    if r.x > area.x {
+        for y in r.top()..r.bottom().min(area.bottom()) {
+            let cell = &mut buf[(r.x - 1, y)];
+            if cell.symbol().width() > 1 {
+                cell.set_symbol(" ");
+            }
+        }
+    }
+    f.render_widget(Clear, r);
+}
+
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
@@ -66,7 +84,7 @@ pub(super) fn send_prompt(
     area: Rect,
 ) {
     let r = centered(area, 64, 3);
-    f.render_widget(Clear, r);
+    clear(f, r);
     let inner = r.width.saturating_sub(2) as usize;
     let scroll = input.visual_scroll(inner.saturating_sub(1));
     f.render_widget(
@@ -202,7 +220,7 @@ pub(super) fn help_popup(f: &mut Frame, area: Rect, scroll: u16, what: HelpFor) 
     } else {
         t!("help.title").into_owned()
     };
-    f.render_widget(Clear, r);
+    clear(f, r);
     f.render_widget(
         Paragraph::new(lines)
             .scroll((scroll, 0))
@@ -222,7 +240,7 @@ pub(super) fn detail_popup(f: &mut Frame, area: Rect, text: &str) {
     lines.push(Line::from(""));
     lines.push(Line::from(t!("pane.detail_close").into_owned()));
     let r = centered(area, w, lines.len() as u16 + 2);
-    f.render_widget(Clear, r);
+    clear(f, r);
     f.render_widget(
         Paragraph::new(lines).block(
             Block::default()

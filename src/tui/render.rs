@@ -302,7 +302,7 @@ fn packet_question(
         .into_iter()
         .flat_map(|l| wrap_line(l, width))
         .collect();
-    f.render_widget(ratatui::widgets::Clear, r);
+    super::popups::clear(f, r);
     f.render_widget(
         Paragraph::new(lines).block(pane_block(
             t!("packet_quiz.title", right = quiz.right, asked = quiz.asked).into_owned(),
