@@ -317,7 +317,7 @@ fn retransmissions_fold_into_the_packet_they_repeat() {
     lab.app.show_retransmissions = true;
     let screen = lab.draw(120, 40, 8100);
     assert!(!screen.contains("×4"), "{screen}");
-    assert!(screen.contains("4 SYN seq=0 (retransmission"), "{screen}");
+    assert!(screen.contains("4 SYN ↻resent seq=0"), "{screen}");
 }
 
 /// The send prompt edits like a shell line: Ctrl-U clears, Ctrl-W deletes a word, Home/End and
@@ -727,4 +727,123 @@ fn a_stray_connection_in_a_lesson_does_not_take_the_selection() {
         screen.contains("#3 opened beside the lesson's #2, which stays selected"),
         "{screen}"
     );
+}
+
+/// Slow motion's ladder with drops (lost-fin, replayed to its end): FIN_WAIT_1 beside the first
+/// FIN (dropped), not the handshake's ACK; FIN_WAIT_2 once, beside the ACK that caused it (a
+/// later read finding it unchanged adds no line); the retransmissions marked where they show.
+#[test]
+fn ladder_states_beside_dropped_packets() {
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
+    let rec = Recording::parse(include_str!("golden/replay-lost-fin-slow.jsonl"));
+    let t0 = Instant::now();
+    let notes = intro_notes(&rec, "lost-fin.jsonl");
+    let mut player = Player::new(rec, t0, notes);
+    let mut app = app_for(&player, "lost-fin.jsonl", false);
+    let clock = Duration::from_millis(8800);
+    player.play_until(clock);
+    follow(&mut app, &mut player, clock, t0 + clock);
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = screen(w, h, &app, player.timeline(), t0 + clock);
+        let ladder: Vec<&str> = screen
+            .lines()
+            .skip_while(|l| !l.contains("Packet ladder"))
+            // The ladder's pane alone (the timeline may sit left of it).
+            .map(|l| l.rsplit("││").next().unwrap_or(l))
+            .collect();
+        let row = |needle: &str| {
+            *ladder
+                .iter()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("{needle}:\n{screen}"))
+        };
+        assert!(
+            row("5 FIN/ACK ↻resent seq=1").contains("✕ dropped"),
+            "{screen}"
+        );
+        assert_eq!(
+            ladder.iter().filter(|l| l.contains("FIN_WAIT_2")).count(),
+            1,
+            "{screen}"
+        );
+        assert!(row("FIN_WAIT_2").contains("8 ACK seq=1 ack=2"), "{screen}");
+        // Every packet fits at 120×40, the first one included (80×24 shows the newest).
+        if h == 40 {
+            assert!(row("1 SYN seq=0").contains("SYN_SENT"), "{screen}");
+            assert!(row("3 ACK seq=1 ack=1").contains("ESTABLISHED"), "{screen}");
+            assert!(!row("3 ACK seq=1 ack=1").contains("FIN_WAIT_1"), "{screen}");
+            assert!(row("4 FIN/ACK seq=1").contains("FIN_WAIT_1"), "{screen}");
+            assert!(
+                row("4 FIN/ACK seq=1").contains("✕ dropped (fault)"),
+                "{screen}"
+            );
+        }
+        insta::assert_snapshot!(format!("replay_lost_fin_slow_end_{w}x{h}"), screen);
+    }
+}
+
+/// Fault marks and "resent" come right after the flags, so they show whole at 120 and 80
+/// columns; the numbers and the message give way (…) where the row is short.
+#[test]
+fn ladder_fault_marks_fit_at_120_and_80_columns() {
+    use std::sync::Arc;
+    use tcp_lab::i18n::Said;
+    use tcp_lab::wire::fault::FaultKind;
+    use tcp_lab::wire::packet::{ACK, FIN, PSH, build};
+    use tcp_lab::wire::{Dir, DropReason, WireEvent};
+    let mut lab = slow_handshake();
+    let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
+    let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
+    let to_server =
+        |flags, body: &[u8]| -> Arc<[u8]> { Arc::from(build(c, s, flags, 7001, 9001, body)) };
+    let sent = |id, dir, data| WireEvent::Sent {
+        id,
+        dir,
+        data,
+        wall: std::time::UNIX_EPOCH,
+        delay: Duration::from_millis(500),
+        held: false,
+    };
+    let fault = |id, kind: FaultKind| WireEvent::Fault {
+        id: Some(id),
+        text: Said::each(|l| kind.done_in(l)),
+    };
+    lab.wire(1750, WireEvent::Delivered { id: 3 });
+    let mut body = b"0018".to_vec();
+    body.extend_from_slice(b"Hello, a longer one");
+    lab.wire(1800, sent(4, Dir::ToServer, to_server(PSH | ACK, &body)));
+    lab.wire(1800, fault(4, FaultKind::Dup));
+    lab.wire(2300, WireEvent::Delivered { id: 4 });
+    let fin = to_server(FIN | ACK, b"");
+    lab.wire(
+        2400,
+        WireEvent::Dropped {
+            id: 5,
+            dir: Dir::ToServer,
+            data: fin.clone(),
+            wall: std::time::UNIX_EPOCH,
+            reason: DropReason::Fault,
+        },
+    );
+    lab.wire(3400, sent(6, Dir::ToServer, fin));
+    lab.wire(3400, fault(6, FaultKind::Corrupt));
+    lab.wire(3900, WireEvent::Delivered { id: 6 });
+    let ack = Arc::from(build(s, c, ACK, 9001, 7002, b""));
+    lab.wire(4000, sent(7, Dir::ToClient, ack));
+    lab.wire(4000, fault(7, FaultKind::Delay(Duration::ZERO)));
+    lab.wire(4500, WireEvent::Delivered { id: 7 });
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = lab.draw(w, h, 4600);
+        for words in [
+            "4 PSH/ACK ⚑dup seq=1 ack=1",
+            "5 FIN/ACK seq=",
+            "✕ dropped",
+            "6 FIN/ACK ⚑bad checksum ↻resent",
+            "7 ACK ⚑overtaken seq=1 ack=2",
+        ] {
+            assert!(screen.contains(words), "{words} at {w}x{h}:\n{screen}");
+        }
+        insta::assert_snapshot!(format!("ladder_fault_marks_{w}x{h}"), screen);
+    }
 }

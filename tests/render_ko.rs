@@ -208,14 +208,21 @@ fn ladder_faults_in_korean() {
         },
     );
     let screen = lab.draw(120, 40, 3100);
+    // At 120 columns the drop's parenthesis gives way to the FIN's sequence number; at 80 the
+    // ladder spans the screen and has room for both.
     for words in [
-        "⚑복제",
-        "⚑체크섬 오류",
-        "✕ 버림 (장애 주입)",
+        "4 ACK ⚑복제 seq=1 ack=1",
+        "5 ACK ⚑체크섬 오류 seq=1 ack=1",
+        "6 FIN/ACK seq=1 ack=1 ─▷ ✕ 버림",
         "패킷 6에 장애 주입: 버림",
     ] {
         assert!(screen.contains(words), "{words}:\n{screen}");
     }
+    let screen = lab.draw(80, 24, 3100);
+    assert!(
+        screen.contains("6 FIN/ACK seq=1 ack=1 ─▷ ✕ 버림 (장애 주입)"),
+        "{screen}"
+    );
     for (w, h) in [(120, 40), (80, 24)] {
         let screen = lab.draw(w, h, 3100);
         check_layout(&screen, w);
@@ -299,7 +306,8 @@ fn replay_in_korean() {
     for words in [
         "슬로 모션 (녹화)",
         "── 회선: 한 방향 300 ms ──",
-        "✕ 버림 (장애 주입)",
+        "FIN_WAIT_1    ─ 4 FIN/ACK seq=1 ack=1 ─▷ ✕ 버림",
+        "5 FIN/ACK ↻재전송 seq=1 … ─▷ ✕ 버림",
     ] {
         assert!(screen.contains(words), "{words}:\n{screen}");
     }

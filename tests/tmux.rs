@@ -650,3 +650,64 @@ fn the_help_over_a_korean_lesson_has_its_left_border() {
         assert_eq!(glyph_at(row, 18), Some('│'), "row {i}:\n{s}");
     }
 }
+
+/// lost-fin recorded in slow motion and replayed: FIN_WAIT_1 beside the first FIN (dropped),
+/// FIN_WAIT_2 once, every packet on screen, the marks readable at 120 columns.
+#[test]
+fn a_replayed_lost_fin_ladder_puts_states_beside_their_packets() {
+    if !tmux_available("a_replayed_lost_fin_ladder_puts_states_beside_their_packets")
+        || !common::slow_motion_possible(
+            "a_replayed_lost_fin_ladder_puts_states_beside_their_packets",
+        )
+    {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcp-lab-lostfin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("lost-fin.jsonl");
+    let out = common::bin()
+        .args([
+            "run", "lost-fin", "--slow", "200ms", "--port", "0", "--format", "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&file, &out.stdout).unwrap();
+    let t = Tmux::start(&format!(
+        "{BIN} replay --speed 16 {}; sleep 30",
+        file.display()
+    ));
+    let s = t.wait("the whole ladder", |s| {
+        s.contains("space again")
+            && s.contains("9 FIN/ACK seq=1 ack=2")
+            && s.contains("1 SYN seq=0")
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let ladder: Vec<&str> = s
+        .lines()
+        .skip_while(|l| !l.contains("Packet ladder"))
+        // The ladder's pane alone (the timeline sits left of it).
+        .map(|l| l.rsplit("││").next().unwrap_or(l))
+        .collect();
+    let row = |needle: &str| {
+        *ladder
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}:\n{s}"))
+    };
+    assert!(row("3 ACK seq=1 ack=1").contains("ESTABLISHED"), "{s}");
+    assert!(!row("3 ACK seq=1 ack=1").contains("FIN_WAIT_1"), "{s}");
+    assert!(row("4 FIN/ACK seq=1").contains("FIN_WAIT_1"), "{s}");
+    assert!(row("4 FIN/ACK seq=1").contains("✕ dropped (fault)"), "{s}");
+    assert!(row("5 FIN/ACK ↻resent seq=1").contains("✕ dropped"), "{s}");
+    assert_eq!(
+        ladder.iter().filter(|l| l.contains("FIN_WAIT_2")).count(),
+        1,
+        "{s}"
+    );
+    assert!(row("FIN_WAIT_2").contains("◀─ 8 ACK seq=1 ack=2"), "{s}");
+}
