@@ -128,6 +128,31 @@ pub fn pad_left(s: &str, width: usize) -> String {
     out
 }
 
+/// `s` in at most `width` terminal columns: whole when it fits, else cut with `…` at the end
+/// (a Korean syllable counts two, and is never split).
+pub fn ellipsize(s: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    // No space left dangling before the mark.
+    let mut out = out.trim_end().to_string();
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
 /// `s` centred in `width` terminal columns (`{s:^8}`: the odd column goes right), counting a
 /// Korean syllable as two.
 pub fn center(s: &str, width: usize) -> String {
@@ -477,5 +502,16 @@ mod tests {
         assert_eq!(center("ab", 7), format!("{:^7}", "ab"));
         assert_eq!(center("서버", 7), " 서버  ");
         assert_eq!(center("클라이언트", 4), "클라이언트");
+    }
+
+    #[test]
+    fn ellipsizing_counts_columns_and_never_splits_a_syllable() {
+        assert_eq!(ellipsize("Lost FIN", 8), "Lost FIN");
+        assert_eq!(ellipsize("Lost FIN", 7), "Lost F…");
+        assert_eq!(ellipsize("Lost FIN", 6), "Lost…");
+        assert_eq!(ellipsize("유실된 FIN", 5), "유실…");
+        assert_eq!(ellipsize("유실된 FIN", 4), "유…");
+        assert!(ellipsize("유실된 FIN", 4).width() <= 4);
+        assert_eq!(ellipsize("abc", 0), "");
     }
 }

@@ -318,7 +318,7 @@ fn retransmissions_fold_into_the_packet_they_repeat() {
     lab.app.show_retransmissions = true;
     let screen = lab.draw(120, 40, 8100);
     assert!(!screen.contains("×4"), "{screen}");
-    assert!(screen.contains("4 SYN seq=0 (retransmission"), "{screen}");
+    assert!(screen.contains("4 SYN ↻resent seq=0"), "{screen}");
 }
 
 /// The send prompt edits like a shell line: Ctrl-U clears, Ctrl-W deletes a word, Home/End and
@@ -485,4 +485,435 @@ fn watch_rows_keep_their_order_across_reads() {
             .collect()
     };
     assert_eq!(rows(&before), rows(&lab.draw(120, 40, 1000)));
+}
+
+/// Presses `code` on the lab's app at `ms`.
+fn press(lab: &mut Lab, code: KeyCode, ms: u64) {
+    let now = at(lab.t0, ms);
+    lab.app
+        .key(KeyEvent::new(code, KeyModifiers::NONE), None, now);
+}
+
+/// The shipped lesson `name` played on the lab (its pane focused, as `tcp-lab lesson` starts),
+/// its step `n` (0-based) run with no marks: narration, action and explanation all in.
+fn lesson_ran(lab: &mut Lab, name: &str, quiz: bool, n: usize) {
+    use tcp_lab::scenario::Scenario;
+    use tcp_lab::tui::lesson::Lesson;
+    let sc = Scenario::shipped(name).unwrap().unwrap();
+    let mut l = Lesson::new(sc, quiz, Duration::ZERO);
+    l.next = n + 1;
+    l.view = n;
+    l.log[n].ran = true;
+    lab.app.start_lesson(l);
+}
+
+/// The lesson pane's text rows on a full-size `screen` (right of the timeline), joined with
+/// spaces.
+fn lesson_text(screen: &str) -> String {
+    let mut rows = Vec::new();
+    let mut inside = false;
+    for line in screen.lines() {
+        if line.contains("┌ Lesson") {
+            inside = true;
+        } else if inside && line.contains("┘└") {
+            break;
+        } else if inside && let Some(at) = line.rfind("││") {
+            rows.push(
+                line[at + "││".len()..]
+                    .trim_end_matches('│')
+                    .trim()
+                    .to_string(),
+            );
+        }
+    }
+    rows.join(" ")
+}
+
+/// A step's text longer than the lesson pane scrolls (↓ j PgDn, ↑ k PgUp), the border counts
+/// the lines out of view, and the line of what to press next stays at the bottom.
+#[test]
+fn a_lesson_step_longer_than_its_pane_scrolls() {
+    let mut lab = Lab::new();
+    lab.lesson_after_step_3();
+    let screen = lab.draw(120, 40, 3100);
+    // The explanation before the quiz's verdict; the verdict's reason below the fold.
+    assert!(
+        screen.contains("why: The side that calls close() first sends the first FIN:"),
+        "{screen}"
+    );
+    assert!(screen.contains("↓ 2 more below (↓/j/PgDn)"), "{screen}");
+    assert!(
+        !screen.contains("(the peer may still send data)"),
+        "{screen}"
+    );
+    assert!(screen.contains("space / →: run step 4"), "{screen}");
+    press(&mut lab, KeyCode::Down, 3100);
+    press(&mut lab, KeyCode::Char('j'), 3100);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(
+        screen.contains("(the peer may still send data)"),
+        "{screen}"
+    );
+    assert!(screen.contains("↑ 2 more above (↑/k/PgUp)"), "{screen}");
+    assert!(!screen.contains("more below"), "{screen}");
+    assert!(screen.contains("space / →: run step 4"), "{screen}");
+    // Past the end nothing moves; one line up is one line up.
+    for _ in 0..10 {
+        press(&mut lab, KeyCode::Char('j'), 3100);
+    }
+    press(&mut lab, KeyCode::Char('k'), 3100);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(screen.contains("↑ 1 more above"), "{screen}");
+    assert!(screen.contains("↓ 1 more below"), "{screen}");
+    press(&mut lab, KeyCode::PageUp, 3100);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(!screen.contains("more above"), "{screen}");
+    // 80×24: a page at a time, to the end.
+    let screen = lab.draw(80, 24, 3100);
+    assert!(screen.contains("more below (↓/j/PgDn)"), "{screen}");
+    for _ in 0..3 {
+        press(&mut lab, KeyCode::PageDown, 3100);
+        lab.draw(80, 24, 3100);
+    }
+    let screen = lab.draw(80, 24, 3100);
+    assert!(screen.contains("peer may still send data)"), "{screen}");
+    assert!(!screen.contains("more below"), "{screen}");
+    // Another step is read from its top.
+    press(&mut lab, KeyCode::Left, 3100);
+    let screen = lab.draw(80, 24, 3100);
+    assert!(
+        screen.contains("step 2 of 4") && !screen.contains("more above"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("lesson_step_scrolled_80x24", screen);
+}
+
+/// Tab reaches the lesson pane among the others; unfocused, its border says how to scroll it.
+#[test]
+fn tab_moves_to_the_lesson_pane_and_back() {
+    let mut lab = Lab::new();
+    lab.lesson_after_step_3();
+    press(&mut lab, KeyCode::Tab, 3100);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(
+        screen.contains("↓ 2 more below: Tab to this pane, then ↓"),
+        "{screen}"
+    );
+    // ↓ now selects connections, the lesson stays where it was.
+    press(&mut lab, KeyCode::Down, 3100);
+    assert!(lab.draw(120, 40, 3100).contains("↓ 2 more below"));
+    press(&mut lab, KeyCode::Tab, 3100);
+    press(&mut lab, KeyCode::Tab, 3100);
+    press(&mut lab, KeyCode::PageDown, 3100);
+    let screen = lab.draw(120, 40, 3100);
+    assert!(screen.contains("↑ 2 more above (↑/k/PgUp)"), "{screen}");
+}
+
+/// client-closes-first's last step at 120×40: the whole explanation can be read, to its last
+/// sentence, with the score under it.
+#[test]
+fn a_lesson_explanation_is_whole_at_120x40() {
+    let mut lab = Lab::new();
+    lab.client_closed_first();
+    lesson_ran(&mut lab, "client-closes-first", false, 3);
+    let mut seen = lesson_text(&lab.draw(120, 40, 3100));
+    for _ in 0..10 {
+        press(&mut lab, KeyCode::Char('j'), 3100);
+        seen.push(' ');
+        seen.push_str(&lesson_text(&lab.draw(120, 40, 3100)));
+    }
+    for words in [
+        "which only a socket still in TIME_WAIT can answer (see the lost-last-ack lesson).",
+        "The server, which closed second, is gone at once.",
+        "lesson complete",
+    ] {
+        assert!(seen.contains(words), "{words}:\n{seen}");
+    }
+}
+
+/// A long lesson name gives way in the title: the step and the score always show.
+#[test]
+fn a_long_lesson_name_is_cut_in_the_title() {
+    let mut lab = Lab::new();
+    lesson_ran(&mut lab, "mojong", true, 0);
+    for (w, h, title) in [
+        (
+            120,
+            40,
+            "┌ Lesson: The server that forgot to cl… │ step 1 of 5 │ quiz 0/0 ┐",
+        ),
+        (
+            80,
+            24,
+            "┌ Lesson: The server that forgot to close (mojong's… │ step 1 of 5 │ quiz 0/0 ─┐",
+        ),
+        (40, 12, "┌ Lesson: Th… │ step 1 of 5 │ quiz 0/0 ┐"),
+    ] {
+        let screen = lab.draw(w, h, 100);
+        assert!(screen.contains(title), "{title}:\n{screen}");
+    }
+}
+
+/// In a lesson the help lists the lesson's keys first and space is not step mode's; the numbers
+/// are there only with --quiz, in the help and the key bar alike.
+#[test]
+fn a_lessons_help_lists_its_keys() {
+    for quiz in [true, false] {
+        let mut lab = Lab::new();
+        lesson_ran(&mut lab, "client-closes-first", quiz, 0);
+        let bar = lab.draw(120, 40, 100);
+        assert_eq!(bar.contains("1-4 answer"), quiz, "{bar}");
+        press(&mut lab, KeyCode::Char('?'), 100);
+        let screen = lab.draw(120, 40, 100);
+        assert!(
+            screen.contains("space / →    lesson: run the next step"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("←            lesson: read the earlier steps again"),
+            "{screen}"
+        );
+        assert!(screen.contains("↑↓ PgUp PgDn lesson pane"), "{screen}");
+        assert_eq!(
+            screen.contains("1-4          lesson quiz: answer the question"),
+            quiz,
+            "{screen}"
+        );
+        assert!(
+            !screen.contains("step mode: release the next held packet"),
+            "{screen}"
+        );
+        if quiz {
+            insta::assert_snapshot!("lesson_help_120x40", screen);
+        }
+    }
+}
+
+/// Before a lesson's first step the connections pane points to space, not c.
+#[test]
+fn a_lesson_points_to_its_own_keys() {
+    let mut lab = Lab::new();
+    lesson_ran(&mut lab, "client-closes-first", false, 0);
+    lab.app.lesson.as_mut().unwrap().log[0].ran = false;
+    lab.app.lesson.as_mut().unwrap().next = 0;
+    let screen = lab.draw(120, 40, 100);
+    assert!(
+        screen.contains("press space: the lesson's first step connects its client"),
+        "{screen}"
+    );
+    assert!(!screen.contains("press c"), "{screen}");
+}
+
+/// The kernel's table at `ms`: the listener and both sides of each lab connection in `ids`.
+fn table(lab: &mut Lab, ms: u64, ids: &[u32]) {
+    let mut sockets = vec![ObservedSocket {
+        row: row("127.0.0.1:9999", "0.0.0.0:0", TcpState::Listen, None),
+        owner: Owner::Listener,
+    }];
+    for &id in ids {
+        let client = format!("127.0.0.1:{}", 53400 + id);
+        sockets.push(ObservedSocket {
+            row: row(&client, "127.0.0.1:9999", TcpState::Established, None),
+            owner: Owner::Lab(Side::Client, id),
+        });
+        sockets.push(ObservedSocket {
+            row: row("127.0.0.1:9999", &client, TcpState::Established, None),
+            owner: Owner::Lab(Side::Server, id),
+        });
+    }
+    lab.tl.observe(Snapshot {
+        at: at(lab.t0, ms),
+        sockets,
+        scope: Default::default(),
+    });
+    let snap = lab.tl.snapshot().unwrap().clone();
+    lab.app.on_snapshot(&snap, at(lab.t0, ms));
+}
+
+/// `c` selects the connection it opens, even while the kernel's table does not show it yet;
+/// one that never shows gives the selection back.
+#[test]
+fn a_new_connection_is_selected() {
+    let mut lab = Lab::new();
+    table(&mut lab, 100, &[1]);
+    assert_eq!(lab.app.selected, Some(1));
+    lab.app.opened(2, at(lab.t0, 200));
+    assert_eq!(lab.app.selected, Some(2));
+    // A read from before #2's handshake: #2 stays selected.
+    table(&mut lab, 210, &[1]);
+    assert_eq!(lab.app.selected, Some(2));
+    table(&mut lab, 260, &[1, 2]);
+    assert_eq!(lab.app.selected, Some(2));
+    let screen = lab.draw(120, 40, 300);
+    assert!(screen.contains("▶#2"), "{screen}");
+    // s then Enter sends from #2.
+    press(&mut lab, KeyCode::Char('s'), 300);
+    let now = at(lab.t0, 300);
+    let sent = lab
+        .app
+        .key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), None, now);
+    assert!(
+        matches!(
+            sent,
+            tcp_lab::tui::app::Action::Lab(tcp_lab::lab::Command::Send { conn: 2, .. })
+        ),
+        "{sent:?}"
+    );
+    // A connect that never makes a socket: after a while the selection goes back to one on screen.
+    lab.app.opened(3, at(lab.t0, 400));
+    table(&mut lab, 1000, &[1, 2]);
+    assert_eq!(lab.app.selected, Some(3));
+    table(&mut lab, 6000, &[1, 2]);
+    assert_eq!(lab.app.selected, Some(2));
+}
+
+/// In a lesson, the lesson's connection stays selected (title, diagram, keys) when `c` opens
+/// another; the flash says how to reach it. Before the lesson has one, `c`'s is selected, and
+/// the lesson's step takes the selection back to its own.
+#[test]
+fn a_stray_connection_in_a_lesson_does_not_take_the_selection() {
+    let mut lab = Lab::new();
+    lesson_ran(&mut lab, "client-closes-first", false, 0);
+    lab.app.opened(1, at(lab.t0, 100));
+    table(&mut lab, 150, &[1]);
+    assert_eq!(lab.app.selected, Some(1));
+    // The lesson's step 1 connects #2; a read before its handshake does not take it back to #1.
+    lab.app.lesson.as_mut().unwrap().conn = Some(2);
+    lab.app.select_new(2, at(lab.t0, 200));
+    table(&mut lab, 210, &[1]);
+    assert_eq!(lab.app.selected, Some(2));
+    table(&mut lab, 260, &[1, 2]);
+    let screen = lab.draw(120, 40, 300);
+    assert!(
+        screen.contains("Connections │ #2: client ESTABLISHED"),
+        "{screen}"
+    );
+    // A stray c now: #3 opens beside it, #2 stays selected.
+    lab.app.opened(3, at(lab.t0, 300));
+    table(&mut lab, 400, &[1, 2, 3]);
+    assert_eq!(lab.app.selected, Some(2));
+    let screen = lab.draw(120, 40, 400);
+    assert!(
+        screen.contains("#3 opened beside the lesson's #2, which stays selected"),
+        "{screen}"
+    );
+}
+
+/// Slow motion's ladder with drops (lost-fin, replayed to its end): FIN_WAIT_1 beside the first
+/// FIN (dropped), not the handshake's ACK; FIN_WAIT_2 once, beside the ACK that caused it (a
+/// later read finding it unchanged adds no line); the retransmissions marked where they show.
+#[test]
+fn ladder_states_beside_dropped_packets() {
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
+    let rec = Recording::parse(include_str!("golden/replay-lost-fin-slow.jsonl"));
+    let t0 = Instant::now();
+    let notes = intro_notes(&rec, "lost-fin.jsonl");
+    let mut player = Player::new(rec, t0, notes);
+    let mut app = app_for(&player, "lost-fin.jsonl", false);
+    let clock = Duration::from_millis(8800);
+    player.play_until(clock);
+    follow(&mut app, &mut player, clock, t0 + clock);
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = screen(w, h, &app, player.timeline(), t0 + clock);
+        let ladder: Vec<&str> = screen
+            .lines()
+            .skip_while(|l| !l.contains("Packet ladder"))
+            // The ladder's pane alone (the timeline may sit left of it).
+            .map(|l| l.rsplit("││").next().unwrap_or(l))
+            .collect();
+        let row = |needle: &str| {
+            *ladder
+                .iter()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("{needle}:\n{screen}"))
+        };
+        assert!(
+            row("5 FIN/ACK ↻resent seq=1").contains("✕ dropped"),
+            "{screen}"
+        );
+        assert_eq!(
+            ladder.iter().filter(|l| l.contains("FIN_WAIT_2")).count(),
+            1,
+            "{screen}"
+        );
+        assert!(row("FIN_WAIT_2").contains("8 ACK seq=1 ack=2"), "{screen}");
+        // Every packet fits at 120×40, the first one included (80×24 shows the newest).
+        if h == 40 {
+            assert!(row("1 SYN seq=0").contains("SYN_SENT"), "{screen}");
+            assert!(row("3 ACK seq=1 ack=1").contains("ESTABLISHED"), "{screen}");
+            assert!(!row("3 ACK seq=1 ack=1").contains("FIN_WAIT_1"), "{screen}");
+            assert!(row("4 FIN/ACK seq=1").contains("FIN_WAIT_1"), "{screen}");
+            assert!(
+                row("4 FIN/ACK seq=1").contains("✕ dropped (fault)"),
+                "{screen}"
+            );
+        }
+        insta::assert_snapshot!(format!("replay_lost_fin_slow_end_{w}x{h}"), screen);
+    }
+}
+
+/// Fault marks and "resent" come right after the flags, so they show whole at 120 and 80
+/// columns; the numbers and the message give way (…) where the row is short.
+#[test]
+fn ladder_fault_marks_fit_at_120_and_80_columns() {
+    use std::sync::Arc;
+    use tcp_lab::i18n::Said;
+    use tcp_lab::wire::fault::FaultKind;
+    use tcp_lab::wire::packet::{ACK, FIN, PSH, build};
+    use tcp_lab::wire::{Dir, DropReason, WireEvent};
+    let mut lab = slow_handshake();
+    let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
+    let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
+    let to_server =
+        |flags, body: &[u8]| -> Arc<[u8]> { Arc::from(build(c, s, flags, 7001, 9001, body)) };
+    let sent = |id, dir, data| WireEvent::Sent {
+        id,
+        dir,
+        data,
+        wall: std::time::UNIX_EPOCH,
+        delay: Duration::from_millis(500),
+        held: false,
+    };
+    let fault = |id, kind: FaultKind| WireEvent::Fault {
+        id: Some(id),
+        text: Said::each(|l| kind.done_in(l)),
+    };
+    lab.wire(1750, WireEvent::Delivered { id: 3 });
+    let mut body = b"0018".to_vec();
+    body.extend_from_slice(b"Hello, a longer one");
+    lab.wire(1800, sent(4, Dir::ToServer, to_server(PSH | ACK, &body)));
+    lab.wire(1800, fault(4, FaultKind::Dup));
+    lab.wire(2300, WireEvent::Delivered { id: 4 });
+    let fin = to_server(FIN | ACK, b"");
+    lab.wire(
+        2400,
+        WireEvent::Dropped {
+            id: 5,
+            dir: Dir::ToServer,
+            data: fin.clone(),
+            wall: std::time::UNIX_EPOCH,
+            reason: DropReason::Fault,
+        },
+    );
+    lab.wire(3400, sent(6, Dir::ToServer, fin));
+    lab.wire(3400, fault(6, FaultKind::Corrupt));
+    lab.wire(3900, WireEvent::Delivered { id: 6 });
+    let ack = Arc::from(build(s, c, ACK, 9001, 7002, b""));
+    lab.wire(4000, sent(7, Dir::ToClient, ack));
+    lab.wire(4000, fault(7, FaultKind::Delay(Duration::ZERO)));
+    lab.wire(4500, WireEvent::Delivered { id: 7 });
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = lab.draw(w, h, 4600);
+        for words in [
+            "4 PSH/ACK ⚑dup seq=1 ack=1",
+            "5 FIN/ACK seq=",
+            "✕ dropped",
+            "6 FIN/ACK ⚑bad checksum ↻resent",
+            "7 ACK ⚑overtaken seq=1 ack=2",
+        ] {
+            assert!(screen.contains(words), "{words} at {w}x{h}:\n{screen}");
+        }
+        insta::assert_snapshot!(format!("ladder_fault_marks_{w}x{h}"), screen);
+    }
 }

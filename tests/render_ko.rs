@@ -208,14 +208,21 @@ fn ladder_faults_in_korean() {
         },
     );
     let screen = lab.draw(120, 40, 3100);
+    // At 120 columns the drop's parenthesis gives way to the FIN's sequence number; at 80 the
+    // ladder spans the screen and has room for both.
     for words in [
-        "⚑복제",
-        "⚑체크섬 오류",
-        "✕ 버림 (장애 주입)",
+        "4 ACK ⚑복제 seq=1 ack=1",
+        "5 ACK ⚑체크섬 오류 seq=1 ack=1",
+        "6 FIN/ACK seq=1 ack=1 ─▷ ✕ 버림",
         "패킷 6에 장애 주입: 버림",
     ] {
         assert!(screen.contains(words), "{words}:\n{screen}");
     }
+    let screen = lab.draw(80, 24, 3100);
+    assert!(
+        screen.contains("6 FIN/ACK seq=1 ack=1 ─▷ ✕ 버림 (장애 주입)"),
+        "{screen}"
+    );
     for (w, h) in [(120, 40), (80, 24)] {
         let screen = lab.draw(w, h, 3100);
         check_layout(&screen, w);
@@ -299,7 +306,8 @@ fn replay_in_korean() {
     for words in [
         "슬로 모션 (녹화)",
         "── 회선: 한 방향 300 ms ──",
-        "✕ 버림 (장애 주입)",
+        "FIN_WAIT_1    ─ 4 FIN/ACK seq=1 ack=1 ─▷ ✕ 버림",
+        "5 FIN/ACK ↻재전송 seq=1 … ─▷ ✕ 버림",
     ] {
         assert!(screen.contains(words), "{words}:\n{screen}");
     }
@@ -398,4 +406,54 @@ fn watch_close_wait_in_korean() {
         "{screen}"
     );
     snap_all("watch_close_wait", &lab, 200_000);
+}
+
+/// The glyph drawn at display column `col` of `line` (a double-width glyph covers two).
+fn glyph_at(line: &str, col: usize) -> Option<char> {
+    use unicode_width::UnicodeWidthChar;
+    let mut at = 0;
+    for c in line.chars() {
+        let w = c.width().unwrap_or(0);
+        if col < at + w.max(1) {
+            return Some(c);
+        }
+        at += w;
+    }
+    None
+}
+
+/// The help over a Korean lesson (`--lang ko lesson client-closes-first --quiz`, 120×40): where
+/// a Hangul syllable under it straddles the popup's left edge, the syllable gives way to a space
+/// and the border is drawn on every row, corners included.
+#[test]
+fn help_over_a_korean_lesson_keeps_its_left_border() {
+    let mut lab = korean();
+    lab.lesson_after_step_3();
+    let now = at(lab.t0, 3100);
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    lab.app.key(key('?'), None, now);
+    for (w, h) in [(120u16, 40u16), (80, 24)] {
+        let screen = lab.draw(w, h, 3100);
+        check_layout(&screen, w);
+        // The help is 84 columns wide (the terminal's width at most), centred.
+        let pw = w.min(84);
+        let left = usize::from((w - pw) / 2);
+        let right = left + usize::from(pw) - 1;
+        let rows: Vec<&str> = screen.lines().collect();
+        let top = rows
+            .iter()
+            .position(|l| glyph_at(l, left) == Some('┌'))
+            .unwrap_or_else(|| panic!("no top-left corner at column {left}:\n{screen}"));
+        let bottom = rows
+            .iter()
+            .rposition(|l| glyph_at(l, left) == Some('└'))
+            .unwrap_or_else(|| panic!("no bottom-left corner at column {left}:\n{screen}"));
+        for (i, row) in rows.iter().enumerate().take(bottom).skip(top + 1) {
+            assert_eq!(glyph_at(row, left), Some('│'), "row {i}:\n{screen}");
+            assert_eq!(glyph_at(row, right), Some('│'), "row {i}:\n{screen}");
+        }
+        assert_eq!(glyph_at(rows[bottom], right), Some('┘'), "{screen}");
+        assert!(screen.contains("레슨: 다음 단계 실행"), "{screen}");
+        insta::assert_snapshot!(format!("ko_lesson_help_{w}x{h}"), screen);
+    }
 }

@@ -539,3 +539,287 @@ fn watch_selects_a_leaking_servers_sockets_and_names_the_culprit() {
     t.wait("exit", |s| s.contains("EXITED=0"));
     drop(held);
 }
+
+/// The lesson pane scrolls when its step is longer than it is (↓ j PgDn, Tab reaches it), and
+/// the last step's whole explanation can be read at 120×40; the keys the lesson uses are the
+/// ones its help, key bar and connections pane name.
+#[test]
+fn a_lesson_pane_scrolls_to_the_end_of_its_step() {
+    if !tmux_available("a_lesson_pane_scrolls_to_the_end_of_its_step") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "{BIN} lesson client-closes-first --port 0; sleep 30"
+    ));
+    let s = t.wait("the first narration", |s| {
+        s.contains("step 1 of 4") && s.contains("press space: the lesson's first step connects")
+    });
+    // No quiz: no numbers to press.
+    assert!(!s.contains("1-4 answer"), "{s}");
+    t.keys("?");
+    let s = t.wait("the lesson's keys in the help", |s| {
+        s.contains("space / →    lesson: run the next step")
+    });
+    assert!(
+        s.contains("←            lesson: read the earlier steps again"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("step mode: release the next held packet"),
+        "{s}"
+    );
+    assert!(!s.contains("lesson quiz"), "{s}");
+    t.keys("Escape");
+    t.wait("the help closed", |s| {
+        !s.contains("lesson: run the next step")
+    });
+    for n in 1..=4 {
+        t.keys("Space");
+        t.wait(&format!("step {n} done"), |s| {
+            s.contains(&format!("space / →: run step {}", n + 1)) || s.contains("lesson complete")
+        });
+    }
+    let s = t.wait("the last step, longer than the pane", |s| {
+        s.contains("lesson complete: 6 ✓ 0 ✗") && s.contains("more below (↓/j/PgDn)")
+    });
+    assert!(s.contains("why: Who closes first gets TIME_WAIT."), "{s}");
+    t.keys("j");
+    t.keys("Down");
+    t.keys("PageDown");
+    t.wait("the explanation's end", |s| {
+        s.contains("which only a socket still in TIME_WAIT can")
+            && s.contains("answer (see the lost-last-ack lesson). The server, which closed")
+            && s.contains("second, is gone at once.")
+            && s.contains("more above (↑/k/PgUp)")
+            && !s.contains("more below")
+            && s.contains("lesson complete: 6 ✓ 0 ✗")
+    });
+    // Tab moves on (the border then says how to come back), and round to the lesson again.
+    t.keys("PageUp");
+    t.keys("Tab");
+    t.wait("the pane unfocused", |s| {
+        s.contains("more below: Tab to this pane, then ↓")
+    });
+    t.keys("Tab");
+    t.keys("Tab");
+    t.keys("PageDown");
+    t.wait("the end again", |s| s.contains("gone at once."));
+    // Space past the end: one way to quit is said, once.
+    t.keys("Space");
+    let s = t.wait("the lesson is over", |s| s.contains("the lesson is over"));
+    let bar = s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    assert!(
+        bar.contains("the lesson is over: ← reads earlier steps again"),
+        "{bar}"
+    );
+    assert_eq!(bar.matches("quit").count(), 1, "{bar}");
+}
+
+/// A long lesson name gives way in the pane's title; the step and the quiz score stay, and the
+/// explanation shows under the quiz's question once the step ran.
+#[test]
+fn a_long_lesson_name_leaves_the_step_and_score_in_the_title() {
+    if !tmux_available("a_long_lesson_name_leaves_the_step_and_score_in_the_title") {
+        return;
+    }
+    let t = Tmux::start(&format!("{BIN} lesson mojong --quiz --port 0; sleep 30"));
+    t.wait("the title", |s| {
+        s.contains("┌ Lesson: The server that forgot to cl… │ step 1 of 5 │ quiz 0/0 ┐")
+    });
+    t.keys("Space");
+    let s = t.wait("the question", |s| {
+        s.contains("Predict: after client.connect")
+    });
+    let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
+    t.keys(&right.to_string());
+    t.wait("the explanation, then the verdict", |s| {
+        s.contains("why: Three segments open a connection")
+            && s.contains("✓ right! you: ESTABLISHED · kernel: ESTABLISHED")
+            && s.contains("│ step 1 of 5 │ quiz 1/1 ┐")
+    });
+}
+
+/// `c` selects the connection it opens: `s` Enter right after sends on it.
+#[test]
+fn a_new_connection_is_selected_and_sent_on() {
+    if !tmux_available("a_new_connection_is_selected_and_sent_on") {
+        return;
+    }
+    let t = Tmux::start(&format!("{BIN} --port 0; sleep 30"));
+    t.wait("the listener", |s| s.contains("press c to connect"));
+    t.keys("c");
+    t.keys("c");
+    t.keys("s");
+    t.keys("Enter");
+    let s = t.wait("the send on #2", |s| {
+        s.contains("#2 sent 18 bytes") && s.contains("▶#2")
+    });
+    assert!(!s.contains("#1 sent"), "{s}");
+    assert!(s.contains("Connections │ #2: client ESTABLISHED"), "{s}");
+}
+
+/// Slow motion: after a forged RST took #2's server side, `c` opens #3 and selects it; `s`
+/// Enter sends on #3, not on the half-dead #2.
+#[test]
+fn a_new_connection_is_selected_in_slow_motion() {
+    if !tmux_available("a_new_connection_is_selected_in_slow_motion")
+        || !common::slow_motion_possible("a_new_connection_is_selected_in_slow_motion")
+    {
+        return;
+    }
+    let t = Tmux::start(&format!("{BIN} --slow 50ms --port 0; sleep 30"));
+    t.wait("the ladder", |s| s.contains("no packets yet"));
+    t.keys("c");
+    t.wait("#1", |s| {
+        s.contains("Connections │ #1: client ESTABLISHED · server ESTABLISHED")
+    });
+    t.keys("c");
+    t.wait("#2", |s| {
+        s.contains("Connections │ #2: client ESTABLISHED · server ESTABLISHED")
+    });
+    t.keys("Z");
+    t.wait("#2's server reset", |s| {
+        s.contains("Connections │ #2: client ESTABLISHED · server gone")
+    });
+    t.keys("c");
+    t.wait("#3 selected", |s| {
+        s.contains("Connections │ #3: client ESTABLISHED")
+    });
+    t.keys("b");
+    t.keys("s");
+    t.keys("Enter");
+    let s = t.wait("the send on #3", |s| s.contains("#3 sent 18 bytes"));
+    assert!(!s.contains("#2 sent"), "{s}");
+}
+
+/// A lesson's own connection stays selected when `c` opens another; the flash says so.
+#[test]
+fn a_stray_connection_leaves_the_lessons_selected() {
+    if !tmux_available("a_stray_connection_leaves_the_lessons_selected") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "{BIN} lesson client-closes-first --port 0; sleep 30"
+    ));
+    t.wait("the lesson", |s| s.contains("step 1 of 4"));
+    // Before the lesson's first step: c's connection is all there is, and selected.
+    t.keys("c");
+    t.wait("#1", |s| s.contains("Connections │ #1: client ESTABLISHED"));
+    t.keys("Space");
+    t.wait("the lesson's #2 followed", |s| {
+        s.contains("✓ server ESTABLISHED") && s.contains("Connections │ #2: client ESTABLISHED")
+    });
+    t.keys("c");
+    let s = t.wait("#3 beside, #2 still selected", |s| {
+        s.contains("#3 opened beside the lesson's #2, which stays selected")
+            && s.contains(" #3   client")
+    });
+    assert!(s.contains("Connections │ #2: client ESTABLISHED"), "{s}");
+    assert!(s.contains("▶#2"), "{s}");
+}
+
+/// The display column of each glyph of a captured line, and the glyph.
+fn glyph_at(line: &str, col: usize) -> Option<char> {
+    use unicode_width::UnicodeWidthChar;
+    let mut at = 0;
+    for c in line.chars() {
+        let w = c.width().unwrap_or(0);
+        if col < at + w.max(1) {
+            return Some(c);
+        }
+        at += w;
+    }
+    None
+}
+
+/// The help over a Korean lesson keeps its left border on every row (a Hangul syllable cut by
+/// it used to cover it on the terminal), its corners too.
+#[test]
+fn the_help_over_a_korean_lesson_has_its_left_border() {
+    if !tmux_available("the_help_over_a_korean_lesson_has_its_left_border") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "{BIN} --lang ko lesson client-closes-first --quiz --port 0; sleep 30"
+    ));
+    t.wait("the lesson", |s| s.contains("4단계 중 1단계"));
+    t.keys("Space");
+    t.wait("the question", |s| s.contains("예측:"));
+    t.keys("1");
+    t.wait("step 1 ran", |s| s.contains("이유:"));
+    t.keys("?");
+    let s = t.wait("the help", |s| {
+        s.contains("레슨: 다음 단계 실행") && s.contains("ESTABLISHED  3-way")
+    });
+    // 84 columns wide, centred in 120: its left border is column 18.
+    let rows: Vec<&str> = s.lines().collect();
+    let top = rows.iter().position(|l| glyph_at(l, 18) == Some('┌'));
+    let bottom = rows.iter().rposition(|l| glyph_at(l, 18) == Some('└'));
+    let (Some(top), Some(bottom)) = (top, bottom) else {
+        panic!("no corners at column 18:\n{s}");
+    };
+    for (i, row) in rows.iter().enumerate().take(bottom).skip(top + 1) {
+        assert_eq!(glyph_at(row, 18), Some('│'), "row {i}:\n{s}");
+    }
+}
+
+/// lost-fin recorded in slow motion and replayed: FIN_WAIT_1 beside the first FIN (dropped),
+/// FIN_WAIT_2 once, every packet on screen, the marks readable at 120 columns.
+#[test]
+fn a_replayed_lost_fin_ladder_puts_states_beside_their_packets() {
+    if !tmux_available("a_replayed_lost_fin_ladder_puts_states_beside_their_packets")
+        || !common::slow_motion_possible(
+            "a_replayed_lost_fin_ladder_puts_states_beside_their_packets",
+        )
+    {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcp-lab-lostfin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("lost-fin.jsonl");
+    let out = common::bin()
+        .args([
+            "run", "lost-fin", "--slow", "200ms", "--port", "0", "--format", "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&file, &out.stdout).unwrap();
+    let t = Tmux::start(&format!(
+        "{BIN} replay --speed 16 {}; sleep 30",
+        file.display()
+    ));
+    let s = t.wait("the whole ladder", |s| {
+        s.contains("space again")
+            && s.contains("9 FIN/ACK seq=1 ack=2")
+            && s.contains("1 SYN seq=0")
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let ladder: Vec<&str> = s
+        .lines()
+        .skip_while(|l| !l.contains("Packet ladder"))
+        // The ladder's pane alone (the timeline sits left of it).
+        .map(|l| l.rsplit("││").next().unwrap_or(l))
+        .collect();
+    let row = |needle: &str| {
+        *ladder
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}:\n{s}"))
+    };
+    assert!(row("3 ACK seq=1 ack=1").contains("ESTABLISHED"), "{s}");
+    assert!(!row("3 ACK seq=1 ack=1").contains("FIN_WAIT_1"), "{s}");
+    assert!(row("4 FIN/ACK seq=1").contains("FIN_WAIT_1"), "{s}");
+    assert!(row("4 FIN/ACK seq=1").contains("✕ dropped (fault)"), "{s}");
+    assert!(row("5 FIN/ACK ↻resent seq=1").contains("✕ dropped"), "{s}");
+    assert_eq!(
+        ladder.iter().filter(|l| l.contains("FIN_WAIT_2")).count(),
+        1,
+        "{s}"
+    );
+    assert!(row("FIN_WAIT_2").contains("◀─ 8 ACK seq=1 ack=2"), "{s}");
+}

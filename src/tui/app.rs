@@ -21,18 +21,15 @@ pub const GONE_LINGER: Duration = Duration::from_secs(5);
 pub enum Pane {
     Connections,
     Timeline,
+    /// The messages pane, or the packet ladder in its place (slow motion).
     Messages,
+    /// A lesson's step, in the messages pane's place (the timeline's in slow motion).
+    Lesson,
 }
 
-impl Pane {
-    fn next(self) -> Self {
-        match self {
-            Pane::Connections => Pane::Timeline,
-            Pane::Timeline => Pane::Messages,
-            Pane::Messages => Pane::Connections,
-        }
-    }
-}
+/// How long a connection just opened stays selected before the kernel's table shows it; a
+/// connect that never makes a socket gives the selection back after this.
+const NEW_CONN_WAIT: Duration = Duration::from_secs(5);
 
 /// Fixed facts the status bar shows.
 #[derive(Debug, Clone)]
@@ -86,6 +83,9 @@ pub struct App {
     pub focus: Pane,
     /// The selected lab connection.
     pub selected: Option<ConnId>,
+    /// A connection just selected that the table does not show yet (with when it was selected):
+    /// the selection waits for it rather than fall back to one that is on screen.
+    awaited: Option<(ConnId, Instant)>,
     /// Lines scrolled up from the newest timeline entry.
     pub scroll: usize,
     /// The send prompt, when open: a line editor (Ctrl-U, Ctrl-W, Home/End, ←/→, scrolling).
@@ -179,6 +179,7 @@ impl App {
             policy,
             focus: Pane::Connections,
             selected: None,
+            awaited: None,
             scroll: 0,
             input: None,
             help: false,
@@ -200,6 +201,39 @@ impl App {
             input_side: Side::Client,
             packet_quiz: None,
             watch: Default::default(),
+        }
+    }
+
+    /// Plays `l` on this dashboard: its pane has the focus (↑↓ scroll it; Tab moves on).
+    pub fn start_lesson(&mut self, l: super::lesson::Lesson) {
+        self.lesson = Some(l);
+        self.focus = Pane::Lesson;
+    }
+
+    /// The panes Tab moves between, in the order they are on screen.
+    fn panes(&self) -> &'static [Pane] {
+        match (self.lesson.is_some(), self.settings.slow.is_some()) {
+            (true, false) => &[Pane::Connections, Pane::Timeline, Pane::Lesson],
+            (true, true) => &[Pane::Connections, Pane::Lesson, Pane::Messages],
+            (false, _) => &[Pane::Connections, Pane::Timeline, Pane::Messages],
+        }
+    }
+
+    /// Selects `id`, a connection just opened: it stays selected while the kernel's table does
+    /// not show it yet (a table read a moment before would otherwise select another).
+    pub fn select_new(&mut self, id: ConnId, now: Instant) {
+        self.selected = Some(id);
+        self.awaited = Some((id, now));
+    }
+
+    /// `c` opened connection `id`: selected, unless a lesson runs on a connection of its own,
+    /// which stays the one the title and the diagram follow (the flash says how to reach `id`).
+    pub fn opened(&mut self, id: ConnId, now: Instant) {
+        match self.lesson.as_ref().and_then(|l| l.conn) {
+            Some(own) if own != id => {
+                self.say(t!("flash.lesson_extra", id = id, own = own), now);
+            }
+            _ => self.select_new(id, now),
         }
     }
 
@@ -289,8 +323,16 @@ impl App {
         }
         let ids = self.conn_ids(&snap);
         self.last = Some(snap);
-        if self.selected.is_none_or(|s| !ids.contains(&s)) {
-            self.selected = ids.last().copied();
+        let waiting = match self.awaited {
+            Some((id, _)) if ids.contains(&id) => false,
+            Some((_, at)) => now.saturating_duration_since(at) < NEW_CONN_WAIT,
+            None => false,
+        };
+        if !waiting {
+            self.awaited = None;
+            if self.selected.is_none_or(|s| !ids.contains(&s)) {
+                self.selected = ids.last().copied();
+            }
         }
     }
 
@@ -411,7 +453,7 @@ impl App {
                     Side::Client
                 };
                 if self.selected.is_none() {
-                    self.say(t!("flash.no_selection"), now);
+                    self.say(self.no_selection(), now);
                 } else if side == Side::Server && !self.settings.server {
                     self.say(t!("flash.server_not_ours"), now);
                 } else {
@@ -488,9 +530,23 @@ impl App {
                     _ => Action::Pcap,
                 };
             }
-            KeyCode::Tab => self.focus = self.focus.next(),
+            KeyCode::Tab => {
+                let panes = self.panes();
+                let i = panes.iter().position(|p| *p == self.focus).unwrap_or(0);
+                self.focus = panes[(i + 1) % panes.len()];
+            }
             KeyCode::Up | KeyCode::Char('k') => self.move_sel(snap, -1),
             KeyCode::Down | KeyCode::Char('j') => self.move_sel(snap, 1),
+            KeyCode::PageUp | KeyCode::PageDown if self.focus == Pane::Lesson => {
+                if let Some(l) = self.lesson.as_mut() {
+                    let page = l.page();
+                    l.scroll_by(if k.code == KeyCode::PageUp {
+                        -page
+                    } else {
+                        page
+                    });
+                }
+            }
             KeyCode::PageUp if self.focus == Pane::Messages => {
                 self.msg_scroll = self.msg_scroll.saturating_add(10)
             }
@@ -518,9 +574,18 @@ impl App {
                 Action::Lab(f(conn))
             }
             None => {
-                self.say(t!("flash.no_selection"), now);
+                self.say(self.no_selection(), now);
                 Action::None
             }
+        }
+    }
+
+    /// What to press when nothing is selected: c, or a lesson's next step.
+    fn no_selection(&self) -> String {
+        if self.lesson.is_some() {
+            t!("flash.no_selection_lesson").into_owned()
+        } else {
+            t!("flash.no_selection").into_owned()
         }
     }
 
@@ -536,6 +601,13 @@ impl App {
         match self.focus {
             Pane::Timeline => return self.scroll = scroll(self.scroll),
             Pane::Messages => return self.msg_scroll = scroll(self.msg_scroll),
+            // The lesson's text reads downward: down shows what follows.
+            Pane::Lesson => {
+                if let Some(l) = self.lesson.as_mut() {
+                    l.scroll_by(by as isize);
+                }
+                return;
+            }
             Pane::Connections => {}
         }
         let Some(snap) = snap else { return };
@@ -549,5 +621,6 @@ impl App {
             .unwrap_or(0) as i32;
         let j = (i + by).clamp(0, ids.len() as i32 - 1) as usize;
         self.selected = Some(ids[j]);
+        self.awaited = None;
     }
 }

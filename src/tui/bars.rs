@@ -265,15 +265,20 @@ pub(super) fn key_bar(app: &App, tl: &Timeline, now: Instant, width: u16) -> Par
         return Paragraph::new(fit(&keys, width, "  "));
     }
     let mut keys = match tl.wire_state() {
-        _ if app.lesson.is_some() => vec![
-            k(0, "keys.lesson_next"),
-            k(0, "keys.lesson_back"),
-            k(1, "keys.lesson_answer"),
-            k(2, "keys.connect"),
-            k(3, "keys.send_both"),
-            k(3, "keys.close"),
-            k(4, "keys.export"),
-        ],
+        _ if app.lesson.is_some() => {
+            let mut keys = vec![k(0, "keys.lesson_next"), k(0, "keys.lesson_back")];
+            // Numbers answer only a quiz.
+            if app.lesson.as_ref().is_some_and(|l| l.quiz) {
+                keys.push(k(1, "keys.lesson_answer"));
+            }
+            keys.extend([
+                k(2, "keys.connect"),
+                k(3, "keys.send_both"),
+                k(3, "keys.close"),
+                k(4, "keys.export"),
+            ]);
+            keys
+        }
         _ if app.settings.watch_only => vec![
             k(1, "keys.watch_select"),
             k(2, "keys.panes"),

@@ -177,7 +177,12 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
         lines.push(Line::from(t!("conn.none_yet").into_owned()));
     }
     if app.selected.is_none() && !app.settings.watch_only && app.replay.is_none() {
-        lines.push(Line::from(t!("conn.press_c").into_owned()));
+        // A lesson opens its own connection: its next step is what to press for.
+        lines.push(Line::from(if app.lesson.is_some() {
+            t!("conn.press_space").into_owned()
+        } else {
+            t!("conn.press_c").into_owned()
+        }));
     }
     // The selected connection's tcp_info (and an rtt/cwnd history) take the pane's last lines.
     let mut foot: Vec<Line> = app

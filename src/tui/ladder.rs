@@ -48,6 +48,8 @@ pub struct View {
     pub color: bool,
     /// A replay: nothing to connect, so no "press c" when the ladder is empty.
     pub replay: bool,
+    /// A lesson: its steps connect, so "press space" when the ladder is empty.
+    pub lesson: bool,
 }
 
 /// Whether `p` repeats the packet `q` (same direction, flags, sequence and length).
@@ -94,6 +96,20 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
     // the packet that call sends; one a packet causes goes beside that packet's arrival.
     let mut delivered_to: [Option<std::time::Duration>; 2] = [None, None];
     let mut attach: Vec<(u64, Side, String)> = Vec::new();
+    // A packet dropped on its way in (a fault, a loss) is never told sent: its drop is where it
+    // enters the ladder, as a sent one does.
+    let sent: std::collections::HashSet<u64> = entries
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::Packet(Stage::Sent, p) => Some(p.id),
+            _ => None,
+        })
+        .collect();
+    let enters = |stage: &Stage, p: &Packet| {
+        *stage == Stage::Sent || (*stage == Stage::Dropped && !sent.contains(&p.id))
+    };
+    // The state each side's column last showed: a read that finds it unchanged adds nothing.
+    let mut shown: [Option<String>; 2] = [None, None];
     for (i, e) in entries.iter().enumerate() {
         match &e.what {
             What::Packet(stage, p) if mine(p.conn) => {
@@ -159,12 +175,25 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                         delivered_to[idx(from.peer())] = Some(e.at);
                     }
                     Stage::Dropped => {
-                        if !rows.iter().any(|r| r.ids.contains(&p.id)) {
-                            rows.push(Row {
-                                packet: Some(p.id),
-                                ids: vec![p.id],
-                                ..Row::default()
-                            });
+                        let row = match rows.iter().rposition(|r| r.ids.contains(&p.id)) {
+                            Some(r) => r,
+                            None => {
+                                rows.push(Row {
+                                    packet: Some(p.id),
+                                    ids: vec![p.id],
+                                    ..Row::default()
+                                });
+                                // Its sender's next state goes beside it, as beside a sent one.
+                                anchor[idx(from)] = Some(rows.len() - 1);
+                                rows.len() - 1
+                            }
+                        };
+                        // The state the call that sent it caused (close() → FIN_WAIT_1).
+                        while let Some(k) = attach.iter().position(|(id, ..)| *id == p.id) {
+                            let (_, side, name) = attach.remove(k);
+                            if rows[row].slot_ref(side).is_none() {
+                                *rows[row].slot(side) = Some(name);
+                            }
                         }
                     }
                 }
@@ -178,6 +207,11 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                 }
                 let name =
                     c.to.map_or_else(|| t!("pane.gone").into_owned(), |s| s.name().to_string());
+                // No change (a socket its process let go, still FIN_WAIT_2): nothing new to show.
+                if c.from == c.to || shown[idx(side)].as_deref() == Some(name.as_str()) {
+                    continue;
+                }
+                shown[idx(side)] = Some(name.clone());
                 let reaction =
                     delivered_to[idx(side)].is_some_and(|d| e.at.saturating_sub(d) <= REACTION);
                 let sends = (!reaction)
@@ -186,8 +220,10 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                             .iter()
                             .take_while(|n| n.at.saturating_sub(e.at) <= CAUSE)
                             .find_map(|n| match &n.what {
-                                What::Packet(Stage::Sent, p)
-                                    if p.dir.sender() == side && mine(p.conn) =>
+                                What::Packet(stage, p)
+                                    if enters(stage, p)
+                                        && p.dir.sender() == side
+                                        && mine(p.conn) =>
                                 {
                                     Some(p.id)
                                 }
@@ -226,6 +262,7 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
         show_retransmissions,
         color,
         replay,
+        lesson,
     } = *view;
     let mid = width.saturating_sub(2 * STATE_W + 2).max(8);
     let lang = i18n::current();
@@ -253,6 +290,8 @@ pub fn lines(tl: &Timeline, view: &View, now: Instant) -> (Vec<Line<'static>>, u
     if rows.is_empty() {
         out.push(Line::from(if replay {
             t!("ladder.empty_replay").into_owned()
+        } else if lesson {
+            t!("ladder.empty_lesson").into_owned()
         } else {
             t!("ladder.empty").into_owned()
         }));
@@ -306,29 +345,7 @@ fn arrow(
     elapsed: Duration,
     color: bool,
 ) -> (String, Style) {
-    // The capture's frame number first, so the arrow can be found in Wireshark.
-    // Folded copies: the count right after the flags, where a short arrow still shows it.
     let lang = crate::i18n::current();
-    let base = if copies > 0 {
-        // Folded: the count says it; the label is the first copy's, which is no retransmission.
-        let mut first = p.clone();
-        first.retransmission = false;
-        format!("×{} {}", copies + 1, first.label_in(lang))
-    } else {
-        p.label_in(lang)
-    };
-    // Frame numbers as the capture has them: a folded row spans its first copy's to its last's.
-    let mut label = match (p.frame, first) {
-        (Some(f), Some(a)) if copies > 0 && a != f => format!("{a}–{f} {base}"),
-        (Some(f), _) => format!("{f} {base}"),
-        (None, _) => base,
-    };
-    if let Some(mark) = p.fault.as_deref().and_then(fault_mark) {
-        label.push_str(&format!(" ⚑{}", t!(mark)));
-    }
-    if let Some(t) = &p.text {
-        label.push_str(&format!(" {:?}", crate::model::printable(t)));
-    }
     let inner = mid.saturating_sub(2);
     let (reach, tail, style) = match p.status {
         Status::Delivered(_) => (inner, "".into(), Style::default()),
@@ -370,6 +387,13 @@ fn arrow(
             },
         ),
     };
+    // A short row keeps the label's flags and marks whole; the held or dropped tail and the
+    // numbers give way by turns (see `fit_tail`).
+    let parts = Label::of(p, (copies, first), lang);
+    let tail = fit_tail(&parts, tail, inner);
+    // The label in the cells the arrow leaves it: "─ label ─▶", or "─ label ▷ tail".
+    let room = inner.saturating_sub(width(&tail) + 4);
+    let mut label = parts.fit(room);
     // A SYN's options (what the two sides negotiate) after the label when the row has room:
     // in full, else without the timestamp values, else MSS and window scale, else not at all.
     if let Some(t) = p.tcp.as_ref().filter(|t| t.flags & packet::SYN != 0) {
@@ -435,6 +459,127 @@ fn arrow(
         }
     };
     (fit(&text, mid), style)
+}
+
+/// An arrow's label in its parts, what matters first: the capture's frame number (so the arrow
+/// can be found in Wireshark), the flags, a fault's mark and "resent"; then the sequence
+/// numbers; then the message, each giving way (…) when the row is short.
+struct Label {
+    head: String,
+    numbers: Vec<String>,
+    text: Option<String>,
+}
+
+impl Label {
+    fn of(p: &Packet, (copies, first): (u32, Option<u32>), lang: crate::i18n::Lang) -> Label {
+        let mut head: Vec<String> = Vec::new();
+        // Frame numbers as the capture has them: a folded row spans its first copy's to its last's.
+        match (p.frame, first) {
+            (Some(f), Some(a)) if copies > 0 && a != f => head.push(format!("{a}–{f}")),
+            (Some(f), _) => head.push(f.to_string()),
+            (None, _) => {}
+        }
+        // Folded copies: the count right before the flags, where a short arrow still shows it;
+        // the row's label is then the first copy's, which is no retransmission.
+        if copies > 0 {
+            head.push(format!("×{}", copies + 1));
+        }
+        head.push(p.flags());
+        if let Some(mark) = p.fault.as_deref().and_then(fault_mark) {
+            head.push(format!("⚑{}", t!(mark, locale = lang.code())));
+        }
+        if p.retransmission && copies == 0 {
+            head.push(t!("ladder.mark_resent", locale = lang.code()).into_owned());
+        }
+        let mut numbers: Vec<String> = Vec::new();
+        if let Some(t) = &p.tcp {
+            numbers.push(format!("seq={}", p.rel_seq));
+            if t.flags & packet::ACK != 0 {
+                numbers.push(format!("ack={}", p.rel_ack));
+            }
+            if t.payload_len > 0 {
+                numbers.push(format!("len={}", t.payload_len));
+            }
+        }
+        let text = p
+            .text
+            .as_ref()
+            .map(|t| format!("{:?}", crate::model::printable(t)));
+        Label {
+            head: head.join(" "),
+            numbers,
+            text,
+        }
+    }
+
+    /// Cells the label takes with its first `n` numbers (and no message).
+    fn width_with(&self, n: usize) -> usize {
+        self.numbers
+            .iter()
+            .take(n)
+            .fold(width(&self.head), |w, x| w + 1 + width(x))
+    }
+
+    /// The label in at most `room` cells (its head whole, even when that is more).
+    fn fit(&self, room: usize) -> String {
+        let mut out = self.head.clone();
+        for word in &self.numbers {
+            if width(&out) + 1 + width(word) > room {
+                return ellipsis(out, room);
+            }
+            out.push(' ');
+            out.push_str(word);
+        }
+        if let Some(text) = &self.text {
+            if width(&out) + 1 + width(text) <= room {
+                out.push(' ');
+                out.push_str(text);
+            } else if room > width(&out) + 6 {
+                // The message's beginning, cut where the row ends.
+                out.push(' ');
+                let left = room - width(&out);
+                out.push_str(&crate::i18n::ellipsize(text, left));
+            } else {
+                return ellipsis(out, room);
+            }
+        }
+        out
+    }
+}
+
+/// A held or dropped tail for an arrow `inner` cells long, by turns: whole with every number of
+/// the label, whole with the sequence number, without its parenthesis ("✕ dropped (fault)" →
+/// "✕ dropped") with every number, then with the sequence number, then with the label's head,
+/// and last its mark alone.
+fn fit_tail(
+    label: &Label,
+    tail: std::borrow::Cow<'static, str>,
+    inner: usize,
+) -> std::borrow::Cow<'static, str> {
+    if tail.is_empty() {
+        return tail;
+    }
+    let all = label.width_with(usize::MAX);
+    let seq = label.width_with(1);
+    let head = label.width_with(0);
+    let short = tail.split(" (").next().unwrap_or_default().to_string();
+    let mark = tail.split(' ').next().unwrap_or_default().to_string();
+    let fits = |l: usize, t: &str| l + width(t) + 4 <= inner;
+    if fits(all, &tail) || fits(seq, &tail) {
+        return tail;
+    }
+    if fits(all, &short) || fits(seq, &short) || fits(head, &short) {
+        return short.into();
+    }
+    mark.into()
+}
+
+/// `label …`: more was left out, when the two cells it takes are there.
+fn ellipsis(mut label: String, room: usize) -> String {
+    if width(&label) + 2 <= room {
+        label.push_str(" …");
+    }
+    label
 }
 
 fn width(s: &str) -> usize {

@@ -110,8 +110,15 @@ pub struct Lesson {
     pub asking: Option<usize>,
     /// Added to every wait in slow motion.
     stretch: Duration,
-    /// A connection the lesson made, for the dashboard to select.
-    pub selected: Option<ConnId>,
+    /// The connection the lesson's latest step made or acted on: the one the dashboard follows.
+    pub conn: Option<ConnId>,
+    /// Set when a step moved to `conn`, for the dashboard to select it (taken by it).
+    pub moved: bool,
+    /// Lines the pane is scrolled down from the top of the step's text.
+    pub scroll: usize,
+    /// At the last draw: how far the pane could scroll, and how many lines of text it showed
+    /// (what a page is).
+    pub room: std::cell::Cell<(usize, usize)>,
 }
 
 impl Lesson {
@@ -127,8 +134,36 @@ impl Lesson {
             quiz,
             asking: None,
             stretch,
-            selected: None,
+            conn: None,
+            moved: false,
+            scroll: 0,
+            room: std::cell::Cell::new((0, 1)),
         }
+    }
+
+    /// The pane shows step `n` (from its top, when it is another step).
+    fn show(&mut self, n: usize) {
+        if self.view != n {
+            self.scroll = 0;
+        }
+        self.view = n;
+    }
+
+    /// Scrolls the pane `by` lines (down when positive), within the text shown at the last draw.
+    pub fn scroll_by(&mut self, by: isize) {
+        let (most, _) = self.room.get();
+        self.scroll = self.scroll.min(most).saturating_add_signed(by).min(most);
+    }
+
+    /// A page of the pane: the lines of text it shows, less one kept for context.
+    pub fn page(&self) -> isize {
+        self.room.get().1.saturating_sub(1).max(1) as isize
+    }
+
+    /// The dashboard follows `id` from now on.
+    fn follow(&mut self, id: ConnId) {
+        self.conn = Some(id);
+        self.moved = true;
     }
 
     pub fn done(&self) -> bool {
@@ -161,13 +196,13 @@ impl Lesson {
 
     /// ← : the previous step's narration.
     pub fn back(&mut self) {
-        self.view = self.view.saturating_sub(1);
+        self.show(self.view.saturating_sub(1));
     }
 
     /// → while reading back: forward through the narrations, then the next step.
     pub fn forward(&mut self) -> bool {
         if self.view + 1 < self.next {
-            self.view += 1;
+            self.show(self.view + 1);
             return true;
         }
         false
@@ -183,11 +218,11 @@ impl Lesson {
             return Some(t!("lesson.still_running", n = r.step + 1).into_owned());
         }
         if self.next >= self.sc.steps.len() {
-            self.view = self.sc.steps.len().saturating_sub(1);
+            self.show(self.sc.steps.len().saturating_sub(1));
             return Some(t!("lesson.over").into_owned());
         }
         let n = self.next;
-        self.view = n;
+        self.show(n);
         if self.quiz
             && self.log[n].question.is_none()
             && let Some(q) = question(&self.sc, n)
@@ -216,10 +251,17 @@ impl Lesson {
     }
 
     fn start(&mut self, n: usize, s: &mut Session, now: Instant) -> Option<String> {
-        let step = &self.sc.steps[n];
         self.next = n + 1;
         self.log[n].running = true;
-        let name = step.client.clone().unwrap_or_else(|| DEFAULT_CLIENT.into());
+        let name = self.sc.steps[n]
+            .client
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CLIENT.into());
+        // The step's connection is the one to watch, whatever was selected meanwhile.
+        if let Some(&id) = self.clients.get(&name) {
+            self.follow(id);
+        }
+        let step = &self.sc.steps[n];
         s.settle();
         // Narration goes on the timeline in the lesson's language, as the pane shows it (and in
         // English for the JSON lines).
@@ -339,7 +381,7 @@ impl Lesson {
                     .command(Command::Connect)
                     .ok_or_else(crate::scenario::no_client_opened)?;
                 self.clients.insert(name.to_string(), id);
-                self.selected = Some(id);
+                self.follow(id);
                 if a == Action::Connect {
                     Wait::Connect(id)
                 } else {
@@ -532,7 +574,7 @@ impl Lesson {
                     }),
                 );
             }
-            self.follow(s, now);
+            self.run_clock_step(s, now);
             return true;
         }
         self.running = Some(run);
@@ -542,12 +584,12 @@ impl Lesson {
     /// A step with no action watches the kernel's own clock (a retransmission timer, a backoff,
     /// keepalive probes): the kernel does not wait for the teacher, so it starts as soon as the
     /// step before it is done. With the quiz, its question is asked while it runs.
-    fn follow(&mut self, s: &mut Session, now: Instant) {
+    fn run_clock_step(&mut self, s: &mut Session, now: Instant) {
         let n = self.next;
         if n >= self.sc.steps.len() || self.sc.steps[n].action.is_some() {
             return;
         }
-        self.view = n;
+        self.show(n);
         s.timeline
             .note(now, crate::said!("lesson.follows", n = n + 1));
         if self.quiz

@@ -57,32 +57,54 @@ fn text(t: &str) -> String {
     crate::model::printable(&one_line(t)).into_owned()
 }
 
+/// What the lesson pane shows of a step: its text (which scrolls), and the line saying which
+/// key does what next (kept in view under it).
+pub struct StepText {
+    pub body: Vec<Line<'static>>,
+    pub hint: Line<'static>,
+}
+
 impl Lesson {
-    /// The pane's title: `Lesson: Lost FIN │ step 3 of 8 │ quiz 2/3`.
-    pub fn title(&self) -> String {
+    /// The pane's title in `width` columns: `Lesson: Lost FIN │ step 3 of 8 │ quiz 2/3`. The step
+    /// and the score always show; the lesson's name is cut (…) or left out to make room.
+    pub fn title(&self, width: usize) -> String {
+        use unicode_width::UnicodeWidthStr;
         let (_, _, right, asked) = self.score();
-        let quiz = if self.quiz {
-            t!("lesson.title_quiz", right = right, asked = asked).into_owned()
-        } else {
-            String::new()
-        };
-        let title = t!(
-            "lesson.title",
-            name = text(self.sc.name_in(crate::i18n::current())),
-            n = (self.view + 1).min(self.sc.steps.len()),
-            total = self.sc.steps.len()
+        let mut rest = vec![
+            t!(
+                "lesson.title_step",
+                n = (self.view + 1).min(self.sc.steps.len()),
+                total = self.sc.steps.len()
+            )
+            .into_owned(),
+        ];
+        if self.quiz {
+            rest.push(t!("lesson.title_quiz", right = right, asked = asked).into_owned());
+        }
+        let sep = " │ ";
+        let rest = rest.join(sep);
+        let name = t!(
+            "lesson.title_name",
+            name = text(self.sc.name_in(crate::i18n::current()))
         );
-        format!("{title}{quiz}")
+        let room = width.saturating_sub(rest.width() + sep.width());
+        // A name cut to less than a few columns says nothing: then the step and score alone.
+        if room < 6 {
+            return rest;
+        }
+        format!("{}{sep}{rest}", crate::i18n::ellipsize(&name, room))
     }
 
-    /// The pane's lines for the step it shows.
-    pub fn lines(&self) -> Vec<Line<'static>> {
+    /// The pane's text for the step it shows: the narration and the action, the checks and the
+    /// explanation, then the quiz (its question first, while it waits for an answer).
+    pub fn text(&self) -> StepText {
         let bold = Style::default().add_modifier(Modifier::BOLD);
         let lang = crate::i18n::current();
         let mut out: Vec<Line<'static>> = Vec::new();
         let n = self.view;
+        let hint = Line::styled(self.hint(), Style::default().add_modifier(Modifier::DIM));
         let Some(step) = self.sc.steps.get(n) else {
-            return out;
+            return StepText { body: out, hint };
         };
         let log = &self.log[n];
         if let Some(say) = step.say_in(lang) {
@@ -97,7 +119,11 @@ impl Lesson {
             };
             out.push(Line::from(format!("▶ {a}: {status}")));
         }
-        if let Some(q) = &log.question {
+        let verdict = log.verdict();
+        // The question, until the kernel has answered it.
+        if let Some(q) = &log.question
+            && verdict.is_none()
+        {
             let what =
                 action_text(&self.sc, n).unwrap_or_else(|| t!("lesson.this_step").into_owned());
             let who = crate::i18n::side(q.side, lang);
@@ -106,10 +132,6 @@ impl Lesson {
                 bold,
             ));
             out.push(Line::from(choices_text(&q.choices, q.chosen)));
-            if let Some((chosen, truth)) = log.verdict() {
-                out.push(Line::styled(verdict_text(chosen, truth), bold));
-                out.push(Line::from(format!("  {}", reason(truth))));
-            }
         }
         if !log.checks.is_empty() {
             let marks: Vec<Span> = log
@@ -133,7 +155,33 @@ impl Lesson {
                 .collect();
             out.push(Line::from(marks));
         }
-        let hint = if self.asking.is_some() {
+        if log.ran
+            && let Some(why) = step.explain_in(lang)
+        {
+            out.push(Line::from(t!("lesson.why", text = text(why)).into_owned()));
+        }
+        // The quiz's verdict under the explanation: the answer was the class's, the why is the
+        // step's.
+        if let Some((chosen, truth)) = verdict {
+            out.push(Line::styled(verdict_text(chosen, truth), bold));
+            out.push(Line::from(format!("  {}", reason(truth))));
+        }
+        // Before the first step: what the lesson is about (also on the timeline).
+        if n == 0
+            && !log.ran
+            && !log.running
+            && let Some(about) = self.sc.about_in(lang)
+        {
+            out.push(Line::from(""));
+            out.push(Line::from(text(about)));
+        }
+        StepText { body: out, hint }
+    }
+
+    /// Which key does what now.
+    fn hint(&self) -> String {
+        let n = self.view;
+        if self.asking.is_some() {
             t!("lesson.hint_answer").into_owned()
         } else if self.is_running() {
             t!("lesson.hint_running").into_owned()
@@ -149,25 +197,6 @@ impl Lesson {
             t!("lesson.hint_back", n = self.next).into_owned()
         } else {
             t!("lesson.hint_next", n = self.next + 1).into_owned()
-        };
-        out.push(Line::styled(
-            hint,
-            Style::default().add_modifier(Modifier::DIM),
-        ));
-        if log.ran
-            && let Some(why) = step.explain_in(lang)
-        {
-            out.push(Line::from(t!("lesson.why", text = text(why)).into_owned()));
         }
-        // Before the first step: what the lesson is about (also on the timeline).
-        if n == 0
-            && !log.ran
-            && !log.running
-            && let Some(about) = self.sc.about_in(lang)
-        {
-            out.push(Line::from(""));
-            out.push(Line::from(text(about)));
-        }
-        out
     }
 }

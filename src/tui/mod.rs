@@ -127,7 +127,9 @@ pub async fn run(
     });
     s.timeline.note(Instant::now(), source);
     let mut app = App::new(settings, s.lab.policy());
-    app.lesson = opts.lesson.take();
+    if let Some(l) = opts.lesson.take() {
+        app.start_lesson(l);
+    }
     if opts.quiz {
         app.packet_quiz = Some(packet_quiz::PacketQuiz::default());
     }
@@ -201,7 +203,7 @@ pub async fn run(
                             if let Some(id) = s.lab.command(cmd)
                                 && connect
                             {
-                                app.selected = Some(id);
+                                app.opened(id, now);
                             }
                         }
                         Action::Export => effects::export(&mut app, &mut s, now),
@@ -217,7 +219,7 @@ pub async fn run(
                             if let Some(msg) = said {
                                 app.say(msg, now);
                             }
-                            follow_lesson(&mut app);
+                            follow_lesson(&mut app, now);
                         }
                         Action::None => {}
                     }
@@ -242,7 +244,7 @@ pub async fn run(
                 if let Some(l) = app.lesson.as_mut()
                     && l.tick(&mut s, now)
                 {
-                    follow_lesson(&mut app);
+                    follow_lesson(&mut app, now);
                     dirty = true;
                 }
                 // How often the table is read shows in the status bar: redraw when it moves.
@@ -309,9 +311,14 @@ fn follow_snapshot(app: &mut App, s: &Session, now: Instant) {
     }
 }
 
-/// The connection a lesson just made is the one the dashboard shows.
-fn follow_lesson(app: &mut App) {
-    if let Some(id) = app.lesson.as_mut().and_then(|l| l.selected.take()) {
-        app.selected = Some(id);
+/// The connection a lesson's step made or acts on is the one the dashboard shows.
+fn follow_lesson(app: &mut App, now: std::time::Instant) {
+    let Some(l) = app.lesson.as_mut() else {
+        return;
+    };
+    if std::mem::take(&mut l.moved)
+        && let Some(id) = l.conn
+    {
+        app.select_new(id, now);
     }
 }

@@ -3,10 +3,29 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use rust_i18n::t;
 use unicode_width::UnicodeWidthChar;
+
+/// Clears `r` for a popup. A double-width glyph of the screen under it that the popup's left
+/// edge cuts in two becomes a space: left whole, it would cover the popup's left border on the
+/// terminal (its second half is where the border goes).
+pub(super) fn clear(f: &mut Frame, r: Rect) {
+    use unicode_width::UnicodeWidthStr;
+    let buf = f.buffer_mut();
+    let area = buf.area;
+    if r.x > area.x {
+        for y in r.top()..r.bottom().min(area.bottom()) {
+            let cell = &mut buf[(r.x - 1, y)];
+            if cell.symbol().width() > 1 {
+                cell.set_symbol(" ");
+            }
+        }
+    }
+    f.render_widget(Clear, r);
+}
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -65,7 +84,7 @@ pub(super) fn send_prompt(
     area: Rect,
 ) {
     let r = centered(area, 64, 3);
-    f.render_widget(Clear, r);
+    clear(f, r);
     let inner = r.width.saturating_sub(2) as usize;
     let scroll = input.visual_scroll(inner.saturating_sub(1));
     f.render_widget(
@@ -117,32 +136,73 @@ pub const HELP: &[(&str, &str)] = &[
     ("q / Ctrl-C", "help.quit"),
 ];
 
+/// A lesson's keys, first in its help: the quiz's numbers only with `--quiz`.
+pub const LESSON_HELP: &[(&str, &str)] = &[
+    ("space / →", "help.lesson_next"),
+    ("←", "help.lesson_back"),
+    ("↑↓ PgUp PgDn", "help.lesson_scroll"),
+    ("1-4", "help.lesson_answer"),
+];
+
+/// What the help is for: the dashboard, or a lesson on it (with a quiz or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelpFor {
+    Dashboard,
+    Lesson { quiz: bool },
+}
+
+/// The keys the help lists, each with its description's key in `locales/*.yml` and whether it
+/// is a lesson's. In a lesson its own keys come first, and space is the lesson's (it releases
+/// no packet there).
+pub fn help_keys(what: HelpFor) -> Vec<(&'static str, &'static str, bool)> {
+    let mut keys = Vec::new();
+    if let HelpFor::Lesson { quiz } = what {
+        keys.extend(
+            LESSON_HELP
+                .iter()
+                .filter(|(_, v)| quiz || *v != "help.lesson_answer")
+                .map(|(k, v)| (*k, *v, true)),
+        );
+    }
+    keys.extend(
+        HELP.iter()
+            .filter(|(_, v)| what == HelpFor::Dashboard || *v != "help.release")
+            .map(|(k, v)| (*k, *v, false)),
+    );
+    keys
+}
+
 /// The help, wrapped to the terminal; taller than the screen, it scrolls (`scroll` lines down).
-pub(super) fn help_popup(f: &mut Frame, area: Rect, scroll: u16) {
+pub(super) fn help_popup(f: &mut Frame, area: Rect, scroll: u16, what: HelpFor) {
     let w = area.width.min(84);
     let key_w = 13;
     let text_w = usize::from(w.saturating_sub(3 + key_w as u16)).max(8);
     let mut lines: Vec<Line> = Vec::new();
     // The keys, then a glossary of the words on screen (every state, timer and 2MSL).
-    let keys = HELP.iter().map(|(k, v)| (*k, t!(*v).into_owned()));
+    let keys: Vec<(&str, String, bool)> = help_keys(what)
+        .into_iter()
+        .map(|(k, v, lesson)| (k, t!(v).into_owned(), lesson))
+        .collect();
     let glossary = crate::glossary::glossary();
-    let mut push = |k: &str, v: &str| {
+    let mut push = |k: &str, v: &str, bold: bool| {
         for (i, part) in wrap(v, text_w).into_iter().enumerate() {
             let key = if i == 0 { k } else { "" };
             // Padded by display width: a double-width key must not push its text out of line.
-            lines.push(Line::from(format!(
-                " {}{part}",
-                crate::i18n::pad(key, key_w)
-            )));
+            let line = Line::from(format!(" {}{part}", crate::i18n::pad(key, key_w)));
+            lines.push(if bold {
+                line.style(Style::default().add_modifier(Modifier::BOLD))
+            } else {
+                line
+            });
         }
     };
-    for (k, v) in keys {
-        push(k, &v);
+    for (k, v, lesson) in &keys {
+        push(k, v, *lesson);
     }
-    push("", "");
-    push("", &t!("help.glossary"));
+    push("", "", false);
+    push("", &t!("help.glossary"), false);
     for (k, v) in &glossary {
-        push(k, v);
+        push(k, v, false);
     }
     lines.push(Line::from(t!("help.close").into_owned()));
     let needed = lines.len() as u16 + 2;
@@ -160,7 +220,7 @@ pub(super) fn help_popup(f: &mut Frame, area: Rect, scroll: u16) {
     } else {
         t!("help.title").into_owned()
     };
-    f.render_widget(Clear, r);
+    clear(f, r);
     f.render_widget(
         Paragraph::new(lines)
             .scroll((scroll, 0))
@@ -180,7 +240,7 @@ pub(super) fn detail_popup(f: &mut Frame, area: Rect, text: &str) {
     lines.push(Line::from(""));
     lines.push(Line::from(t!("pane.detail_close").into_owned()));
     let r = centered(area, w, lines.len() as u16 + 2);
-    f.render_widget(Clear, r);
+    clear(f, r);
     f.render_widget(
         Paragraph::new(lines).block(
             Block::default()

@@ -11,7 +11,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::app::{App, Pane};
 use super::bars::{key_bar, status_bar};
 use super::connections::connections;
-use super::popups::{detail_popup, help_popup, send_prompt};
+use super::popups::{HelpFor, detail_popup, help_popup, send_prompt};
 use super::styles::{self, pane_block};
 use super::{diagram, ladder};
 use crate::lab::EventKind;
@@ -52,6 +52,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     let slow = tl.wire_state().is_some();
     // `tcp-lab watch`: no lab, no frames; the port's sockets take the room.
     let watching = app.settings.watch_only && app.replay.is_none();
+    let lesson_focus = app.focus == Pane::Lesson;
     if area.width >= 110 && area.height >= 34 {
         // Full layout: connections | diagram, then timeline | messages.
         let v = Layout::default()
@@ -82,12 +83,12 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             .split(v[1]);
         // A lesson's narration takes the messages pane's place, or the timeline's in slow motion.
         match (&app.lesson, slow) {
-            (Some(l), true) => lesson_pane(f, l, bottom[0]),
+            (Some(l), true) => lesson_pane(f, l, lesson_focus, bottom[0]),
             _ => timeline_pane(f, app, tl, bottom[0]),
         }
         match (&app.lesson, slow) {
             (_, true) => ladder_pane(f, app, tl, now, bottom[1]),
-            (Some(l), false) => lesson_pane(f, l, bottom[1]),
+            (Some(l), false) => lesson_pane(f, l, lesson_focus, bottom[1]),
             (None, false) => messages_pane(f, app, tl, bottom[1]),
         }
     } else if area.height >= 20 && watching {
@@ -129,12 +130,12 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             .split(body);
         connections(f, app, tl, now, v[0]);
         match (&app.lesson, slow) {
-            (Some(l), true) => lesson_pane(f, l, v[1]),
+            (Some(l), true) => lesson_pane(f, l, lesson_focus, v[1]),
             _ => timeline_pane(f, app, tl, v[1]),
         }
         match (&app.lesson, slow) {
             (_, true) => ladder_pane(f, app, tl, now, v[2]),
-            (Some(l), false) => lesson_pane(f, l, v[2]),
+            (Some(l), false) => lesson_pane(f, l, lesson_focus, v[2]),
             (None, false) => messages_pane(f, app, tl, v[2]),
         }
     } else if let Some(l) = &app.lesson {
@@ -143,7 +144,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             .constraints([Constraint::Percentage(40), Constraint::Min(3)])
             .split(body);
         connections(f, app, tl, now, v[0]);
-        lesson_pane(f, l, v[1]);
+        lesson_pane(f, l, lesson_focus, v[1]);
     } else {
         connections(f, app, tl, now, body);
     }
@@ -167,7 +168,11 @@ fn overlays(f: &mut Frame, app: &App, tl: &Timeline, area: Rect, body: Rect) {
         }
     }
     if app.help {
-        help_popup(f, area, app.help_scroll);
+        let what = match &app.lesson {
+            Some(l) => HelpFor::Lesson { quiz: l.quiz },
+            None => HelpFor::Dashboard,
+        };
+        help_popup(f, area, app.help_scroll, what);
     }
 }
 
@@ -319,7 +324,7 @@ fn packet_question(
         .into_iter()
         .flat_map(|l| wrap_line(l, width))
         .collect();
-    f.render_widget(ratatui::widgets::Clear, r);
+    super::popups::clear(f, r);
     f.render_widget(
         Paragraph::new(lines).block(pane_block(
             t!("packet_quiz.title", right = quiz.right, asked = quiz.asked).into_owned(),
@@ -329,19 +334,56 @@ fn packet_question(
     );
 }
 
-fn lesson_pane(f: &mut Frame, l: &super::lesson::Lesson, area: Rect) {
+/// The lesson's step: its text scrolled as far as asked (↑↓ j k PgUp PgDn when the pane has the
+/// focus), the line saying what the keys do next kept at the bottom, and the lines out of view
+/// counted in the bottom border.
+fn lesson_pane(f: &mut Frame, l: &super::lesson::Lesson, focused: bool, area: Rect) {
     // Wrapped here by display width: ratatui 0.29's own wrapping can make a line of double-width
     // (Korean) text one column too wide, over the pane's border.
     let width = usize::from(area.width.saturating_sub(2));
-    let lines: Vec<Line> = l
-        .lines()
-        .into_iter()
-        .flat_map(|line| wrap_line(line, width))
-        .collect();
-    f.render_widget(
-        Paragraph::new(lines).block(pane_block(format!(" {} ", l.title()), true)),
-        area,
-    );
+    let height = usize::from(area.height.saturating_sub(2));
+    let text = l.text();
+    let wrap = |lines: Vec<Line<'static>>| -> Vec<Line<'static>> {
+        lines
+            .into_iter()
+            .flat_map(|line| wrap_line(line, width))
+            .collect()
+    };
+    let mut body = wrap(text.body);
+    let mut hint = wrap(vec![text.hint]);
+    // Too short a pane to keep the hint aside: it scrolls with the rest.
+    if height < hint.len() + 4 {
+        body.append(&mut hint);
+    }
+    let rows = height.saturating_sub(hint.len()).max(1);
+    let most = body.len().saturating_sub(rows);
+    let scroll = l.scroll.min(most);
+    l.room.set((most, rows));
+    let below = most - scroll;
+    let mut lines: Vec<Line> = body.into_iter().skip(scroll).take(rows).collect();
+    if !hint.is_empty() {
+        lines.resize(rows, Line::from(""));
+        lines.append(&mut hint);
+    }
+    let title = format!(" {} ", l.title(width.saturating_sub(2)));
+    let mut block = pane_block(title, focused);
+    let mut more = Vec::new();
+    if scroll > 0 {
+        more.push(t!("lesson.more_above", n = scroll).into_owned());
+    }
+    if below > 0 {
+        more.push(if focused {
+            t!("lesson.more_below", n = below).into_owned()
+        } else {
+            t!("lesson.more_below_tab", n = below).into_owned()
+        });
+    }
+    if !more.is_empty() {
+        let more = format!(" {} ", more.join(" · "));
+        let more = crate::i18n::ellipsize(&more, width);
+        block = block.title_bottom(Line::from(more).right_aligned());
+    }
+    f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// One line as lines of at most `width` columns, broken between words (a word wider than the
@@ -461,6 +503,7 @@ fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect
         show_retransmissions: app.show_retransmissions,
         color: app.settings.color,
         replay: app.replay.is_some(),
+        lesson: app.lesson.is_some(),
     };
     let (lines, n) = ladder::lines(tl, &view, now);
     let title = match app.selected {

@@ -253,7 +253,7 @@ impl Lab {
             check: 0,
             chosen: Some(0),
         });
-        self.app.lesson = Some(l);
+        self.app.start_lesson(l);
     }
 
     /// A slow-motion wire event at `ms`, told to the timeline as the session tells it.
