@@ -127,7 +127,7 @@ pub struct App {
     /// `--quiz` in step mode: a question before each held packet is released.
     pub packet_quiz: Option<super::packet_quiz::PacketQuiz>,
     /// `tcp-lab watch`: the port's sockets in order, the selected one and its detail.
-    pub watch: super::watch::WatchView,
+    pub watch: super::watch_view::WatchView,
 }
 
 /// Above this many sockets the connections pane shows counts and the interesting rows, not every
@@ -135,7 +135,7 @@ pub struct App {
 pub const BIG_TABLE: usize = 500;
 
 /// Samples of rtt/cwnd history kept for the sparkline.
-pub const HISTORY: usize = 40;
+pub use super::watch_view::HISTORY;
 
 /// What a key asks for beyond the app's own state.
 #[derive(Debug, PartialEq)]

@@ -51,10 +51,6 @@ pub(super) fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
 }
 
 pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
-    // `tcp-lab watch`: every socket selectable, ordered by what needs a look.
-    if app.settings.watch_only && app.replay.is_none() {
-        return super::watch::pane(f, app, tl, now, area);
-    }
     let (c, s) = app.selected_states(tl);
     let mut title = t!("conn.title").into_owned();
     if let Some(id) = app.selected {

@@ -16,6 +16,7 @@ pub mod replay;
 pub mod styles;
 mod terminal;
 pub mod watch;
+mod watch_view;
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};

@@ -65,7 +65,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             .direction(Direction::Horizontal)
             .constraints([Constraint::Min(40), Constraint::Length(diagram_w)])
             .split(v[0]);
-        connections(f, app, tl, now, top[0]);
+        sockets(f, app, tl, now, top[0]);
         if diagram_w > 0 {
             diagram_pane(f, app, tl, now, top[1]);
         }
@@ -96,7 +96,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             .direction(Direction::Vertical)
             .constraints([Constraint::Percentage(65), Constraint::Min(4)])
             .split(body);
-        connections(f, app, tl, now, v[0]);
+        sockets(f, app, tl, now, v[0]);
         timeline_pane(f, app, tl, v[1]);
     } else if area.height >= 20 {
         // Medium: the diagram collapses to the selected pair's states in the connections title.
@@ -128,7 +128,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
                 ]
             })
             .split(body);
-        connections(f, app, tl, now, v[0]);
+        sockets(f, app, tl, now, v[0]);
         match (&app.lesson, slow) {
             (Some(l), true) => lesson_pane(f, l, lesson_focus, v[1]),
             _ => timeline_pane(f, app, tl, v[1]),
@@ -143,10 +143,10 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             .direction(Direction::Vertical)
             .constraints([Constraint::Percentage(40), Constraint::Min(3)])
             .split(body);
-        connections(f, app, tl, now, v[0]);
+        sockets(f, app, tl, now, v[0]);
         lesson_pane(f, l, lesson_focus, v[1]);
     } else {
-        connections(f, app, tl, now, body);
+        sockets(f, app, tl, now, body);
     }
     overlays(f, app, tl, area, body);
 }
@@ -515,4 +515,14 @@ fn ladder_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect
         Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Messages)),
         area,
     );
+}
+
+/// The connections pane, or in `tcp-lab watch` the watched port's sockets, every one selectable
+/// and ordered by what needs a look.
+fn sockets(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rect) {
+    if app.settings.watch_only && app.replay.is_none() {
+        super::watch::pane(f, app, tl, now, area)
+    } else {
+        connections(f, app, tl, now, area)
+    }
 }
