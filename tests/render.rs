@@ -917,3 +917,47 @@ fn ladder_fault_marks_fit_at_120_and_80_columns() {
         insta::assert_snapshot!(format!("ladder_fault_marks_{w}x{h}"), screen);
     }
 }
+
+/// A read of the same sockets in the same order keeps the order it had (the busy port's fast
+/// path); one socket changing state is a new order: the socket moves to its new state's place.
+#[test]
+fn watch_reorders_when_a_state_changes() {
+    let mut lab = watch_leak();
+    let rows = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.contains(" ↔ "))
+            .map(str::to_string)
+            .collect()
+    };
+    let read = |lab: &mut Lab, ms: u64, change: bool| {
+        let mut snap = lab.tl.snapshot().unwrap().clone();
+        if change {
+            let cw = snap
+                .sockets
+                .iter_mut()
+                .find(|o| o.row.state == TcpState::CloseWait)
+                .unwrap();
+            cw.row.state = TcpState::LastAck;
+        }
+        snap.at = at(lab.t0, ms);
+        lab.tl.observe(snap);
+        let shared = lab.tl.shared_snapshot().unwrap();
+        lab.app
+            .watch
+            .refresh(shared.clone(), &lab.tl, 8080, at(lab.t0, ms));
+        lab.app.on_shared_snapshot(shared, at(lab.t0, ms));
+    };
+    let before = rows(&lab.draw(120, 40, 1000));
+    read(&mut lab, 900, false);
+    assert_eq!(before, rows(&lab.draw(120, 40, 1000)));
+    read(&mut lab, 950, true);
+    let after = rows(&lab.draw(120, 40, 1000));
+    let last_ack = after
+        .iter()
+        .position(|r| r.contains("LAST_ACK"))
+        .expect("the changed socket is listed");
+    let first_cw = after.iter().position(|r| r.contains("CLOSE_WAIT"));
+    // LAST_ACK ranks after CLOSE_WAIT: the changed socket left the CLOSE_WAIT rows' head.
+    assert!(first_cw.is_some_and(|c| c < last_ack), "{after:#?}");
+    assert_ne!(before, after);
+}
