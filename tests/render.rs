@@ -1,7 +1,7 @@
 //! Render tests: the dashboard drawn into ratatui's TestBackend at several sizes, with an injected
 //! clock and fixed addresses so the text is stable.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tcp_lab::lab::EventKind;
@@ -380,22 +380,19 @@ fn a_lesson_step_with_its_marks_and_quiz_verdict() {
 /// client's fin_timeout counts down and the server sits in CLOSE_WAIT.
 #[test]
 fn replay_of_a_recording() {
-    use tcp_lab::timeline::recorded::{Player, Recording};
-    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
-    let rec = Recording::parse(include_str!("golden/replay-client-closes-first.jsonl"));
-    let t0 = Instant::now();
-    let notes = intro_notes(&rec, "close.jsonl");
-    let mut player = Player::new(rec, t0, notes);
-    let mut app = app_for(&player, "close.jsonl", true);
-    let clock = Duration::from_millis(93);
-    player.play_until(clock);
+    let (mut app, player, now) = render_lab::replayed(
+        include_str!("golden/replay-client-closes-first.jsonl"),
+        "close.jsonl",
+        Duration::from_millis(93),
+        true,
+        true,
+    );
     if let Some(r) = app.replay.as_mut() {
-        (r.speed, r.paused) = (2.0, true);
+        r.speed = 2.0;
     }
-    follow(&mut app, &mut player, clock, t0 + clock);
     insta::assert_snapshot!(
         "replay_client_closes_first_80x24",
-        screen(80, 24, &app, player.timeline(), t0 + clock)
+        screen(80, 24, &app, player.timeline(), now)
     );
 }
 
@@ -403,19 +400,16 @@ fn replay_of_a_recording() {
 /// rebuilt from the packet lines, faults and retransmissions included.
 #[test]
 fn replay_of_a_slow_motion_recording() {
-    use tcp_lab::timeline::recorded::{Player, Recording};
-    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
-    let rec = Recording::parse(include_str!("golden/replay-lost-fin-slow.jsonl"));
-    let t0 = Instant::now();
-    let notes = intro_notes(&rec, "lost-fin.jsonl");
-    let mut player = Player::new(rec, t0, notes);
-    let mut app = app_for(&player, "lost-fin.jsonl", false);
-    let clock = Duration::from_secs(8);
-    player.play_until(clock);
-    follow(&mut app, &mut player, clock, t0 + clock);
+    let (app, player, now) = render_lab::replayed(
+        include_str!("golden/replay-lost-fin-slow.jsonl"),
+        "lost-fin.jsonl",
+        Duration::from_secs(8),
+        false,
+        false,
+    );
     insta::assert_snapshot!(
         "replay_lost_fin_slow_120x40",
-        screen(120, 40, &app, player.timeline(), t0 + clock)
+        screen(120, 40, &app, player.timeline(), now)
     );
 }
 
@@ -804,18 +798,15 @@ fn a_stray_connection_in_a_lesson_does_not_take_the_selection() {
 /// later read finding it unchanged adds no line); the retransmissions marked where they show.
 #[test]
 fn ladder_states_beside_dropped_packets() {
-    use tcp_lab::timeline::recorded::{Player, Recording};
-    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
-    let rec = Recording::parse(include_str!("golden/replay-lost-fin-slow.jsonl"));
-    let t0 = Instant::now();
-    let notes = intro_notes(&rec, "lost-fin.jsonl");
-    let mut player = Player::new(rec, t0, notes);
-    let mut app = app_for(&player, "lost-fin.jsonl", false);
-    let clock = Duration::from_millis(8800);
-    player.play_until(clock);
-    follow(&mut app, &mut player, clock, t0 + clock);
+    let (app, player, now) = render_lab::replayed(
+        include_str!("golden/replay-lost-fin-slow.jsonl"),
+        "lost-fin.jsonl",
+        Duration::from_millis(8800),
+        false,
+        false,
+    );
     for (w, h) in [(120, 40), (80, 24)] {
-        let screen = screen(w, h, &app, player.timeline(), t0 + clock);
+        let screen = screen(w, h, &app, player.timeline(), now);
         let ladder: Vec<&str> = screen
             .lines()
             .skip_while(|l| !l.contains("Packet ladder"))

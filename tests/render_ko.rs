@@ -29,7 +29,12 @@ fn check_layout(screen: &str, w: u16) {
 }
 
 fn snap_all(name: &str, lab: &Lab, now_ms: u64) {
-    for (w, h) in SIZES {
+    snap_at(name, lab, now_ms, &SIZES);
+}
+
+/// Snapshots `ko_{name}_{w}x{h}` of the screen at each of `sizes`, every row checked full width.
+fn snap_at(name: &str, lab: &Lab, now_ms: u64, sizes: &[(u16, u16)]) {
+    for &(w, h) in sizes {
         let screen = lab.draw(w, h, now_ms);
         check_layout(&screen, w);
         insta::assert_snapshot!(format!("ko_{name}_{w}x{h}"), screen);
@@ -115,11 +120,7 @@ fn a_lesson_step_in_korean() {
         "{screen}"
     );
     assert!(screen.contains("레슨: space/→ 다음 단계"), "{screen}");
-    for (w, h) in [(120, 40), (80, 24)] {
-        let screen = lab.draw(w, h, 3100);
-        check_layout(&screen, w);
-        insta::assert_snapshot!(format!("ko_lesson_step_{w}x{h}"), screen);
-    }
+    snap_at("lesson_step", &lab, 3100, &[(120, 40), (80, 24)]);
 }
 
 /// Slow motion in step mode: the packet ladder's columns, its wire, a held packet, every word in
@@ -223,33 +224,16 @@ fn ladder_faults_in_korean() {
         screen.contains("6 FIN/ACK seq=1 ack=1 ─▷ ✕ 버림 (장애 주입)"),
         "{screen}"
     );
-    for (w, h) in [(120, 40), (80, 24)] {
-        let screen = lab.draw(w, h, 3100);
-        check_layout(&screen, w);
-        insta::assert_snapshot!(format!("ko_ladder_faults_{w}x{h}"), screen);
-    }
+    snap_at("ladder_faults", &lab, 3100, &[(120, 40), (80, 24)]);
 }
 
 /// `tcp-lab replay` in Korean: the status bar, the intro note, and what the recording says in
 /// English (a shipped scenario's narration, its steps and checks) told again in Korean.
 #[test]
 fn replay_in_korean() {
-    use std::time::Instant;
-    use tcp_lab::timeline::recorded::{Player, Recording};
-    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
     i18n::set(Lang::Ko);
     let replay = |file: &str, name: &str, clock: Duration, color: bool| {
-        let rec = Recording::parse(file);
-        let t0 = Instant::now();
-        let notes = intro_notes(&rec, name);
-        let mut player = Player::new(rec, t0, notes);
-        let mut app = app_for(&player, name, color);
-        player.play_until(clock);
-        if let Some(r) = app.replay.as_mut() {
-            r.paused = true;
-        }
-        follow(&mut app, &mut player, clock, t0 + clock);
-        (app, player, t0 + clock)
+        render_lab::replayed(file, name, clock, color, true)
     };
     let (app, player, now) = replay(
         include_str!("golden/replay-client-closes-first.jsonl"),

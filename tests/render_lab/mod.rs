@@ -513,3 +513,27 @@ impl Lab {
             .refresh(shared, &self.tl, self.app.settings.port, at(self.t0, ms));
     }
 }
+
+/// A replay (`tcp-lab replay`) of the recording `text`, called `name`, played to `clock` and drawn
+/// as of then: its app, its player and the moment. `paused` as the space key leaves it.
+pub fn replayed(
+    text: &str,
+    name: &str,
+    clock: Duration,
+    color: bool,
+    paused: bool,
+) -> (App, tcp_lab::timeline::recorded::Player, Instant) {
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    use tcp_lab::tui::replay::{app_for, follow, intro_notes};
+    let rec = Recording::parse(text);
+    let t0 = Instant::now();
+    let notes = intro_notes(&rec, name);
+    let mut player = Player::new(rec, t0, notes);
+    let mut app = app_for(&player, name, color);
+    player.play_until(clock);
+    if let Some(r) = app.replay.as_mut() {
+        r.paused = paused;
+    }
+    follow(&mut app, &mut player, clock, t0 + clock);
+    (app, player, t0 + clock)
+}
