@@ -63,22 +63,10 @@ pub fn msl_meaning() -> String {
 /// in force ("gone" as the screen says it: `pane.gone`; states, timers and 2MSL stay as they are).
 pub fn glossary() -> Vec<(std::borrow::Cow<'static, str>, String)> {
     use TcpState as S;
-    let mut out: Vec<(std::borrow::Cow<'static, str>, String)> = [
-        S::Listen,
-        S::SynSent,
-        S::SynRecv,
-        S::Established,
-        S::FinWait1,
-        S::FinWait2,
-        S::CloseWait,
-        S::Closing,
-        S::LastAck,
-        S::TimeWait,
-        S::Close,
-    ]
-    .into_iter()
-    .map(|s| (s.name().into(), state_meaning(s)))
-    .collect();
+    let mut out: Vec<(std::borrow::Cow<'static, str>, String)> = S::ALL
+        .into_iter()
+        .map(|s| (s.name().into(), state_meaning(s)))
+        .collect();
     out.push((t!("pane.gone"), gone_meaning()));
     for (k, s) in [
         (TimerKind::Retransmit, S::Established),

@@ -107,7 +107,7 @@ impl TcpState {
     }
 
     /// Accepts `FIN_WAIT_2`, `fin-wait-2`, `FIN-WAIT-2`, `ESTAB` (as `ss` prints) and friends.
-    /// Every state, in the order of a connection's life (for listing the names one may write).
+    /// Every state, in the order of a connection's life (listings, counts, the glossary).
     pub const ALL: [TcpState; 11] = [
         Self::Listen,
         Self::SynSent,
@@ -115,10 +115,10 @@ impl TcpState {
         Self::Established,
         Self::FinWait1,
         Self::FinWait2,
-        Self::Closing,
-        Self::TimeWait,
         Self::CloseWait,
+        Self::Closing,
         Self::LastAck,
+        Self::TimeWait,
         Self::Close,
     ];
 

@@ -63,20 +63,6 @@ impl Budget {
     }
 }
 
-const ORDER: [TcpState; 11] = [
-    TcpState::Listen,
-    TcpState::SynSent,
-    TcpState::SynRecv,
-    TcpState::Established,
-    TcpState::FinWait1,
-    TcpState::FinWait2,
-    TcpState::CloseWait,
-    TcpState::Closing,
-    TcpState::LastAck,
-    TcpState::TimeWait,
-    TcpState::Close,
-];
-
 /// The port's sockets as the last snapshot shows them; None before the first.
 pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) -> Option<Summary> {
     let snap = tl.snapshot()?;
@@ -109,7 +95,7 @@ pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) 
         })
         .collect();
     Some(Summary {
-        counts: ORDER
+        counts: TcpState::ALL
             .iter()
             .filter_map(|s| counts.get(s).map(|n| (s.name(), *n)))
             .collect(),
