@@ -604,17 +604,10 @@ impl Session {
             self.timeline.observe_except(prev, &waiting, began_prev);
         }
         self.absorb(rest);
-        match snap {
-            // Held for the next round, unless nothing more is coming (settle).
-            Some(snap) if read_table => {
-                self.unread = Some(snap);
-                self.unread_began = Some(began);
-            }
-            _ => {}
-        }
-        if !read_table && let Some(prev) = self.unread.take() {
-            let b = self.unread_began.unwrap_or(prev.at);
-            self.timeline.observe_except(prev, &waiting, b);
+        // Held for the next round (a round without a read, as settle's, tells the held one above).
+        if let Some(snap) = snap {
+            self.unread = Some(snap);
+            self.unread_began = Some(began);
         }
         self.add_tcp_info(before);
         self.annotate_capture(before);
