@@ -6,10 +6,12 @@
 
 pub mod cli;
 pub mod cli_help;
+pub mod export;
 pub mod glossary;
 pub mod headless;
 pub mod hosts;
 pub mod i18n;
+pub mod input;
 pub mod lab;
 pub mod model;
 pub mod observe;

@@ -68,8 +68,31 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         _ => return Err(rust_i18n::t!("value.bad_unit", value = format!("{s:?}")).into_owned()),
     };
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| rust_i18n::t!("value.out_of_range", value = format!("{s:?}")).into_owned())
+    let d = Duration::try_from_secs_f64(secs)
+        .map_err(|_| rust_i18n::t!("value.out_of_range", value = format!("{s:?}")).into_owned())?;
+    if d > MAX_DURATION {
+        let max = format!("{}s", MAX_DURATION.as_secs());
+        return Err(
+            rust_i18n::t!("duration.too_long", value = format!("{s:?}"), max = max).into_owned(),
+        );
+    }
+    Ok(d)
+}
+
+/// The longest duration a flag or a scenario may give (a day): longer is a typo or an attack, and
+/// `Instant + 18000000000000000000s` would overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `t + d` that cannot panic: a `d` past what the clock can hold gives a far time instead.
+pub fn after(t: std::time::Instant, d: Duration) -> std::time::Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(t)
+}
+
+/// [`after`] for tokio's clock.
+pub fn after_tokio(t: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(after(t.into_std(), d))
 }
 
 /// Text from a peer made safe for a terminal: every control character (C0, DEL, C1) and every
@@ -120,6 +143,20 @@ mod tests {
         assert!(parse_duration("300").unwrap_err().contains("needs a unit"));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("86400s").is_ok());
+        let e = parse_duration("18000000000000000000s").unwrap_err();
+        assert!(e.contains("maximum 86400s"), "{e}");
+        assert!(parse_duration("1441m").unwrap_err().contains("maximum"));
+    }
+
+    #[test]
+    fn far_times_do_not_panic() {
+        let now = std::time::Instant::now();
+        assert!(after(now, Duration::MAX) > now);
+        assert_eq!(
+            after(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
     }
 
     #[test]

@@ -288,6 +288,11 @@ pub fn step_checks(step: &Step) -> Result<Vec<StepCheck>, String> {
     Ok(out)
 }
 
+/// The largest scenario file read (the shipped ones are a few KiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+/// The most steps a scenario may have (the shipped ones have a few dozen).
+pub const MAX_STEPS: usize = 1000;
+
 /// A step's `timeout` (or a `wait_for`'s), the default when absent.
 pub fn timeout_or_default(t: Option<&str>) -> Result<Duration, String> {
     t.map(parse_duration)
@@ -296,10 +301,17 @@ pub fn timeout_or_default(t: Option<&str>) -> Result<Duration, String> {
 }
 
 impl Scenario {
+    /// Reads a scenario file: a regular file (a FIFO or a device fails at once) of at most
+    /// [`MAX_FILE_BYTES`]; students' files are graded with `run`, so they are untrusted.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.display().to_string(),
-            source,
+        let bytes = crate::input::read_capped(path, MAX_FILE_BYTES, &t!("input.scenario"))
+            .map_err(|source| ScenarioError::Read {
+                path: crate::model::printable(&path.display().to_string()).into_owned(),
+                source,
+            })?;
+        let text = String::from_utf8(bytes).map_err(|e| ScenarioError::Read {
+            path: crate::model::printable(&path.display().to_string()).into_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
         Self::parse(&text).map_err(|message| ScenarioError::Parse {
             path: path.display().to_string(),
@@ -387,6 +399,9 @@ impl Scenario {
     /// Parses and checks every step, so a typo fails before any socket is opened.
     pub fn parse(text: &str) -> Result<Scenario, String> {
         let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        if s.steps.len() > MAX_STEPS {
+            return Err(t!("input.too_many_steps", n = s.steps.len(), max = MAX_STEPS).into());
+        }
         // Which step connected each client: a second connect would silently replace the first.
         let mut connected: std::collections::HashMap<&str, usize> = Default::default();
         for (i, step) in s.steps.iter().enumerate() {
@@ -500,6 +515,7 @@ fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
                 .as_deref()
                 .ok_or_else(|| t!("scenario.needs_duration", action = a, example = why))?,
         )
+        .map_err(|e| format!("duration: {e}"))
     };
     let kind = match a {
         "wire.drop" => FaultKind::Drop,
@@ -560,15 +576,16 @@ impl Action {
                 step.policy
                     .ok_or_else(|| t!("scenario.policy_needs_policy"))?,
             ),
-            "sleep" => Action::Sleep(parse_duration(step.duration.as_deref().ok_or_else(
-                || {
+            "sleep" => Action::Sleep(
+                parse_duration(step.duration.as_deref().ok_or_else(|| {
                     t!(
                         "scenario.needs_duration",
                         action = "sleep",
                         example = "500ms"
                     )
-                },
-            )?)?),
+                })?)
+                .map_err(|e| format!("duration: {e}"))?,
+            ),
             other => {
                 let other = format!("{other:?}");
                 return Err(t!("scenario.unknown_action", action = other).into());

@@ -106,7 +106,7 @@ impl<'a> Printer<'a> {
         poll: Duration,
         mut done: impl FnMut(&EventKind) -> bool,
     ) -> Option<EventKind> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::model::after(Instant::now(), timeout);
         loop {
             let from = s.timeline.total();
             s.step(poll).await;

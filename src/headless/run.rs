@@ -330,7 +330,12 @@ impl Runner<'_> {
         if self.stretch.is_zero() {
             return;
         }
-        let deadline = Instant::now() + self.stretch * 2 + Duration::from_secs(1);
+        let deadline = crate::model::after(
+            Instant::now(),
+            self.stretch
+                .saturating_mul(2)
+                .saturating_add(Duration::from_secs(1)),
+        );
         while self.s.timeline.packets().in_flight() > 0 && Instant::now() < deadline {
             self.s.step(Duration::from_millis(20)).await;
         }
@@ -436,7 +441,7 @@ impl Runner<'_> {
             }
             Action::Connected => {
                 let id = self.conn(name)?;
-                let deadline = Instant::now() + self.action_timeout();
+                let deadline = crate::model::after(Instant::now(), self.action_timeout());
                 loop {
                     // The outcome may have been told while earlier steps waited: look it up.
                     let outcome =
@@ -579,7 +584,7 @@ impl Runner<'_> {
             });
         };
         let timeout = timeout + self.stretch;
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::model::after(Instant::now(), timeout);
         loop {
             let seen = self
                 .s

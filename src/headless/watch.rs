@@ -137,7 +137,7 @@ pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> any
             && let Some(sum) = &sum
         {
             p.line(&summary_line(&s, sum, format, now));
-            next = now + o.interval;
+            next = crate::model::after(now, o.interval);
         }
         if let Some(sum) = &sum {
             for a in &mut o.alerts {

@@ -66,7 +66,7 @@ pub(super) async fn run(
         write_shut: false,
     };
     let mut buf = BytesMut::with_capacity(4096);
-    let mut idle_deadline = idle.map(|d| tokio::time::Instant::now() + d);
+    let mut idle_deadline = idle.map(|d| crate::model::after_tokio(tokio::time::Instant::now(), d));
     // Set while a frame is half in: it must be whole by then, however its bytes trickle.
     let mut frame_deadline: Option<tokio::time::Instant> = None;
     loop {
@@ -79,13 +79,13 @@ pub(super) async fn run(
             },
             r = c.stream.read_buf(&mut buf), if !c.peer_closed => {
                 let now = tokio::time::Instant::now();
-                idle_deadline = idle.map(|d| now + d);
+                idle_deadline = idle.map(|d| crate::model::after_tokio(now, d));
                 if activity.load(Ordering::Relaxed) != EVICTING {
                     activity.store(shared.now_ms(), Ordering::Relaxed);
                 }
                 let next = c.received(r, &mut buf, decoder).await;
                 frame_deadline = match decoder.partial(&buf) {
-                    Ok(Some(_)) => frame_deadline.or(frame_timeout.map(|d| now + d)),
+                    Ok(Some(_)) => frame_deadline.or(frame_timeout.map(|d| crate::model::after_tokio(now, d))),
                     _ => None,
                 };
                 next
@@ -191,7 +191,7 @@ impl Conn {
         // Written piece by piece against one deadline, counting: a frame that cannot be finished
         // is never left half on the wire (the peer would read body bytes as the next prefix).
         let timeout = self.shared.cfg.write_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = crate::model::after_tokio(tokio::time::Instant::now(), timeout);
         let mut written = 0;
         while written < raw.len() {
             let why =

@@ -7,6 +7,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use super::tcpinfo::TcpInfo;
@@ -70,19 +71,37 @@ impl SockDiag {
             None if spec.contains('/') => spec.to_string(),
             None => format!("/run/netns/{spec}"),
         };
-        let ns = std::fs::File::open(&path).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("--netns {spec}: cannot open {path}: {e} (a name under /run/netns, a path, or pid:PID; root is needed for other processes' namespaces)"),
-            )
-        })?;
+        // Non-blocking, and a regular file only: a namespace file is one (nsfs); a FIFO would
+        // block the open, a device is not a namespace.
+        let not_ns = |e: io::Error| io::Error::new(e.kind(), format!("--netns {spec}: {e}"));
+        let ns = std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("--netns {spec}: cannot open {path}: {e} (a name under /run/netns, a path, or pid:PID; root is needed for other processes' namespaces)"),
+                )
+            })?;
+        if !ns.metadata().map_err(not_ns)?.file_type().is_file() {
+            let text = rust_i18n::t!("input.netns_not_a_file", path = path.as_str());
+            return Err(not_ns(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                text.into_owned(),
+            )));
+        }
         std::thread::scope(|s| {
             s.spawn(|| {
                 nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
-                    io::Error::new(
-                        io::Error::from(e).kind(),
-                        format!("--netns {spec}: cannot enter {path}: {e} (needs CAP_SYS_ADMIN: run as root)"),
-                    )
+                    // EINVAL: a file, even root's, that is not a network namespace; EPERM: rights.
+                    let text = if e == nix::errno::Errno::EINVAL {
+                        rust_i18n::t!("input.netns_wrong_kind", path = path.as_str(), error = e)
+                            .into_owned()
+                    } else {
+                        format!("cannot enter {path}: {e} (needs CAP_SYS_ADMIN: run as root)")
+                    };
+                    io::Error::new(io::Error::from(e).kind(), format!("--netns {spec}: {text}"))
                 })?;
                 Self::open()
             })

@@ -198,7 +198,8 @@ impl Recording {
             path: name.clone(),
             source,
         };
-        let f = std::fs::File::open(path).map_err(unreadable)?;
+        // A regular file only: a FIFO or a device fails at once instead of blocking.
+        let f = crate::input::open_regular(path).map_err(unreadable)?;
         let mut bytes = Vec::new();
         // Never more than the limit, whatever the file claims (a pipe, a file still growing).
         f.take(MAX_FILE_BYTES + 1)

@@ -172,29 +172,7 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
     }
 }
 
-/// Where exports go: `$TCP_LAB_DIR`, else `$XDG_DATA_HOME/tcp-lab`, else
-/// `~/.local/share/tcp-lab`, else the temporary directory; never the current directory (often the
-/// checkout). The file is named for now: `tcp-lab-<what>-<unix time>.<ext>`.
-fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-    };
-    let dir = var("TCP_LAB_DIR")
-        .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("tcp-lab")))
-        .or_else(|| var("HOME").map(|h| h.join(".local/share/tcp-lab")))
-        .filter(|d| std::fs::create_dir_all(d).is_ok())
-        .unwrap_or_else(std::env::temp_dir);
-    dir.join(format!("tcp-lab-{what}-{stamp}.{ext}"))
-}
-
 pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
-    let path = stamped("capture", "pcapng");
     // What entered the wire, as the live capture (--pcap) holds it: frame numbers match, and so
     // do the comments, but for where a state change lands: here on the packet told just before it.
     let mut comments: std::collections::HashMap<u64, Vec<String>> = Default::default();
@@ -222,7 +200,8 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
         .iter()
         .filter(|p| p.frame.is_some())
         .collect();
-    let res = std::fs::File::create(&path).and_then(|f| {
+    // A private directory, a new file with a name nobody can plant (crate::export).
+    let res = crate::export::write_new("capture", "pcapng", |f| {
         let mut w = PcapWriter::new(std::io::BufWriter::new(f))?;
         for p in &packets {
             let mut c = Vec::new();
@@ -237,7 +216,7 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
         w.flush()
     });
     let msg = |lang: Lang| match &res {
-        Ok(()) => t!(
+        Ok(path) => t!(
             "flash.pcap_written",
             locale = lang.code(),
             n = packets.len(),
@@ -246,8 +225,8 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
         Err(e) => t!(
             "flash.pcap_failed",
             locale = lang.code(),
-            path = path.display(),
-            error = crate::i18n::os_error_in(e, lang)
+            path = e.path.display(),
+            error = crate::i18n::os_error_in(&e.error, lang)
         ),
     };
     tell(
@@ -260,7 +239,6 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
 }
 
 pub fn export(app: &mut App, s: &mut Session, now: Instant) {
-    let path = stamped("timeline", "jsonl");
     // The same session line `--format json` starts with: `tcp-lab replay` reads the port, the
     // charset and the timer lengths from it.
     let mode = if app.settings.watch_only {
@@ -269,13 +247,13 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
         "dashboard"
     };
     let header = s.header_json(mode);
-    let res = std::fs::File::create(&path).and_then(|mut f| {
+    let res = crate::export::write_new("timeline", "jsonl", |f| {
         f.write_all(header.as_bytes())?;
         f.write_all(b"\n")?;
         f.write_all(s.timeline.json_lines().as_bytes())
     });
     let msg = |lang: Lang| match &res {
-        Ok(()) => t!(
+        Ok(path) => t!(
             "flash.exported",
             locale = lang.code(),
             n = s.timeline.entries().len(),
@@ -288,8 +266,8 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
         Err(e) => t!(
             "flash.export_failed",
             locale = lang.code(),
-            path = path.display(),
-            error = crate::i18n::os_error_in(e, lang)
+            path = e.path.display(),
+            error = crate::i18n::os_error_in(&e.error, lang)
         ),
     };
     let (en, shown) = (msg(Lang::En).into(), msg(Lang::current()).into());

@@ -303,7 +303,7 @@ impl Lesson {
                 .map_err(Said::from)
                 .and_then(|act| self.act(&name, act, s, now))
             {
-                Ok(w) => run.wait = Some((w, now + limit)),
+                Ok(w) => run.wait = Some((w, crate::model::after(now, limit))),
                 Err(e) => self.action_failed(n, e, s, now),
             }
         }
@@ -417,7 +417,7 @@ impl Lesson {
                 lab.command(Command::SetPolicy(p));
                 Wait::Nothing
             }
-            Action::Sleep(d) => Wait::Until(now + d),
+            Action::Sleep(d) => Wait::Until(crate::model::after(now, d)),
             Action::Fault(rule) => {
                 wire()?.arm(rule);
                 Wait::Nothing

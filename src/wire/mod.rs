@@ -216,8 +216,9 @@ impl Wire {
     ) -> io::Result<Wire> {
         let pcap = match &settings.pcap {
             Some(p) => Some(
-                File::create(p)
-                    .and_then(|f| pcap::PcapWriter::new(BufWriter::new(f)))
+                // The user's path, but never through another user's symlink (crate::export).
+                crate::export::open_explicit(p)
+                    .and_then(|(f, _)| pcap::PcapWriter::new(BufWriter::new(f)))
                     .map_err(|e| {
                         io::Error::new(e.kind(), format!("--pcap {}: {e}", p.display()))
                     })?,
@@ -463,7 +464,7 @@ impl Forwarder {
                 Ctl::Rst(toward) => self.inject_rst(toward),
                 Ctl::Blackhole(from, d) => {
                     let i = usize::from(from == Side::Server);
-                    self.blackhole[i] = Some(Instant::now() + d);
+                    self.blackhole[i] = Some(crate::model::after(Instant::now(), d));
                     self.fault(
                         None,
                         crate::said!(l => "fault.blackhole", side = crate::i18n::side(from, l), ms = d.as_millis()),
@@ -646,7 +647,7 @@ impl Forwarder {
             delay,
             held: self.step,
         });
-        let due = Instant::now() + delay;
+        let due = crate::model::after(Instant::now(), delay);
         self.queue.push_back(Queued { id, to, data, due });
     }
 

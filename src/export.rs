@@ -1,0 +1,262 @@
+//! Files tcp-lab writes for people (the `e` timeline export, the `w` and `--pcap` captures),
+//! written as a careful root process must: tcp-lab often runs as root, and an export directory or
+//! a `--pcap` path may sit where another user can write (a shared folder, /tmp, a `HOME` kept by
+//! `sudo -E`). A predictable name there is an overwrite primitive when `fs.protected_symlinks` is
+//! 0, as on many containers. So:
+//! - exports go to a private directory (ours, not group/world-writable; created 0700), opened once
+//!   and then used through its descriptor, so a directory swapped after the check changes nothing;
+//! - a new export is created with `O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0600, under a name with a
+//!   random part, retried when taken;
+//! - an explicit path (`--pcap FILE`) is the user's choice, but never a symlink another user owns,
+//!   never someone else's file or a hard link, and never a FIFO or device;
+//! - a write that fails removes the partial file.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::Mode;
+use nix::unistd::{UnlinkatFlags, unlinkat};
+use rust_i18n::t;
+
+/// A failed export: where it was going (a file, or the directory when none was made) and why.
+#[derive(Debug)]
+pub struct ExportError {
+    pub path: PathBuf,
+    pub error: io::Error,
+}
+
+/// Whose files we make: the effective uid (root's under sudo).
+fn me() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+fn refused(text: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, text.into())
+}
+
+/// Where exports go: `$TCP_LAB_DIR`, else `$XDG_DATA_HOME/tcp-lab`, else
+/// `~/.local/share/tcp-lab`, else (no `HOME`) `tcp-lab-<uid>` in the temporary directory; never
+/// the current directory (often the checkout). Whichever it is must be private: a directory that
+/// cannot be made or is not ours is an error, never a silent fall back to somewhere shared.
+pub fn export_dir() -> PathBuf {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("TCP_LAB_DIR")
+        .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("tcp-lab")))
+        .or_else(|| var("HOME").map(|h| h.join(".local/share/tcp-lab")))
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("tcp-lab-{}", me())))
+}
+
+/// Opens `dir` (made 0700 when missing) and checks it is private: a directory, ours, and not
+/// writable by group or others. The checks are made on the open descriptor.
+pub fn open_private_dir(dir: &Path) -> io::Result<OwnedFd> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    t!("export.dir_uncreatable", dir = dir.display(), error = e).into_owned(),
+                )
+            })?;
+    }
+    let fd: OwnedFd = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                t!("export.dir_unopenable", dir = dir.display(), error = e).into_owned(),
+            )
+        })?
+        .into();
+    let st = nix::sys::stat::fstat(fd.as_fd()).map_err(io::Error::from)?;
+    if st.st_uid != me() {
+        return Err(refused(t!(
+            "export.dir_not_ours",
+            dir = dir.display(),
+            uid = st.st_uid,
+            me = me()
+        )));
+    }
+    if st.st_mode & 0o022 != 0 {
+        return Err(refused(t!(
+            "export.dir_shared",
+            dir = dir.display(),
+            mode = format!("{:o}", st.st_mode & 0o7777)
+        )));
+    }
+    Ok(fd)
+}
+
+/// Random hex from the kernel (getrandom), for names nobody can plant in advance.
+fn random_hex() -> io::Result<String> {
+    let mut b = [0u8; 8];
+    let mut filled = 0;
+    while filled < b.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of `b`.
+        let n = unsafe { libc::getrandom(b[filled..].as_mut_ptr().cast(), b.len() - filled, 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        filled += n as usize;
+    }
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// Writes a new export `tcp-lab-<what>-<unix time>-<random>.<ext>` in the export directory with
+/// `write`; on success its path. A write that fails (a full disk) removes the file.
+pub fn write_new(
+    what: &str,
+    ext: &str,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<PathBuf, ExportError> {
+    write_new_in(&export_dir(), what, ext, write)
+}
+
+pub fn write_new_in(
+    dir: &Path,
+    what: &str,
+    ext: &str,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<PathBuf, ExportError> {
+    let fail = |path: &Path, error| ExportError {
+        path: path.to_path_buf(),
+        error,
+    };
+    let dirfd = open_private_dir(dir).map_err(|e| fail(dir, e))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut last = None;
+    for _ in 0..16 {
+        let rand = random_hex().map_err(|e| fail(dir, e))?;
+        let name = format!("tcp-lab-{what}-{stamp}-{rand}.{ext}");
+        let path = dir.join(&name);
+        match openat(
+            &dirfd,
+            name.as_str(),
+            flags,
+            Mode::from_bits_truncate(0o600),
+        ) {
+            Ok(fd) => {
+                let mut f = File::from(fd);
+                return match write(&mut f).and_then(|()| f.sync_all()) {
+                    Ok(()) => Ok(path),
+                    Err(e) => {
+                        drop(f);
+                        let _ = unlinkat(&dirfd, name.as_str(), UnlinkatFlags::NoRemoveDir);
+                        Err(fail(&path, e))
+                    }
+                };
+            }
+            // Taken (planted, or a twin in the same second): another random name.
+            Err(nix::errno::Errno::EEXIST) => last = Some(path),
+            Err(e) => return Err(fail(&path, e.into())),
+        }
+    }
+    let path = last.unwrap_or_else(|| dir.to_path_buf());
+    Err(fail(&path, io::Error::from(io::ErrorKind::AlreadyExists)))
+}
+
+/// Opens an explicit path the user named (`--pcap FILE`) for writing, truncated. Refused: a
+/// symlink another user owns (anywhere in a chain of symlinks at the final name), an existing
+/// file owned by another user or with other hard links, and anything not a regular file (a FIFO
+/// would block, a device is not a capture). A symlink of our own is followed. Returns the file
+/// and the path it was opened at (the end of our symlinks).
+pub fn open_explicit(path: &Path) -> io::Result<(File, PathBuf)> {
+    let mut at = path.to_path_buf();
+    for _ in 0..8 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if m.uid() != me() {
+                    return Err(refused(t!(
+                        "export.foreign_symlink",
+                        path = at.display(),
+                        uid = m.uid()
+                    )));
+                }
+                let target = std::fs::read_link(&at)?;
+                at = match at.parent() {
+                    Some(p) => p.join(target),
+                    None => target,
+                };
+            }
+            _ => break,
+        }
+    }
+    let f = File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        // O_NOFOLLOW: a symlink planted between the check above and here is refused (ELOOP);
+        // O_NONBLOCK: a FIFO opens at once (or fails) instead of waiting for a reader.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&at)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                refused(t!("export.symlink_now", path = at.display()))
+            } else {
+                e
+            }
+        })?;
+    let m = f.metadata()?;
+    if !m.file_type().is_file() {
+        return Err(refused(t!("export.not_a_file", path = at.display())));
+    }
+    if m.uid() != me() {
+        return Err(refused(t!(
+            "export.file_not_ours",
+            path = at.display(),
+            uid = m.uid()
+        )));
+    }
+    if m.nlink() > 1 {
+        return Err(refused(t!(
+            "export.hard_linked",
+            path = at.display(),
+            n = m.nlink()
+        )));
+    }
+    // Back to blocking writes, then start from empty (only now that the file is known ours).
+    nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
+        .map_err(io::Error::from)?;
+    f.set_len(0)?;
+    Ok((f, at))
+}
+
+/// Writes an explicit path with `write`; a write that fails removes the partial file.
+pub fn write_explicit(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<(), ExportError> {
+    let fail = |error| ExportError {
+        path: path.to_path_buf(),
+        error,
+    };
+    let (mut f, at) = open_explicit(path).map_err(fail)?;
+    if let Err(e) = write(&mut f).and_then(|()| f.sync_all()) {
+        drop(f);
+        let _ = std::fs::remove_file(at);
+        return Err(fail(e));
+    }
+    Ok(())
+}
