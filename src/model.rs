@@ -120,8 +120,19 @@ pub fn printable(s: &str) -> Cow<'_, str> {
 }
 
 fn needs_escape(c: char) -> bool {
-    // Bidi embeddings/overrides/isolates reorder what follows them on screen (Trojan Source).
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    // Bidi embeddings/overrides/isolates and marks reorder what follows them on screen (Trojan
+    // Source); line and paragraph separators break a line some terminals and viewers honour;
+    // zero-width characters and tags hide text that is there (a peer's body must show all of it).
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200e}' | '\u{200f}' | '\u{061c}'
+                | '\u{2028}' | '\u{2029}'
+                | '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{180e}'
+                | '\u{e0000}'..='\u{e007f}'
+        )
 }
 
 /// Whether this process runs as root. Asked once, at start, and passed down.
@@ -165,6 +176,10 @@ mod tests {
         assert_eq!(printable("\x1b]2;PWNED\x07"), "\\x1b]2;PWNED\\x07");
         assert_eq!(printable("a\r\nb\t"), "a\\r\\nb\\t");
         assert_eq!(printable("\u{9b}\u{202e}x"), "\\x9b\\u{202e}x");
+        assert_eq!(
+            printable("a\u{2028}b\u{2029}c\u{200b}d\u{feff}e\u{e0041}f\u{2067}g"),
+            "a\\u{2028}b\\u{2029}c\\u{200b}d\\u{feff}e\\u{e0041}f\\u{2067}g"
+        );
     }
 
     proptest::proptest! {

@@ -402,6 +402,12 @@ impl App {
                 return Action::None;
             }
         }
+        // A watch only looks: no key may reach the watched service (c once connected to it)
+        // or pretend to drive a lab that is not there.
+        if self.settings.watch_only && self.replay.is_none() && !watch_key(k.code) {
+            self.say(t!("flash.watch_only_key"), now);
+            return Action::None;
+        }
         if let KeyCode::Char(d @ '1'..='9') = k.code
             && self.packet_quiz.as_ref().is_some_and(|q| q.waiting())
         {
@@ -623,4 +629,20 @@ impl App {
         self.selected = Some(ids[j]);
         self.awaited = None;
     }
+}
+
+/// The keys `tcp-lab watch` answers (its help lists exactly these): moving, reading, exporting.
+fn watch_key(k: KeyCode) -> bool {
+    matches!(
+        k,
+        KeyCode::Char('q' | '?' | 'e' | 'j' | 'k')
+            | KeyCode::Enter
+            | KeyCode::Tab
+            | KeyCode::Up
+            | KeyCode::Down
+            | KeyCode::PageUp
+            | KeyCode::PageDown
+            | KeyCode::Home
+            | KeyCode::End
+    )
 }

@@ -144,11 +144,23 @@ pub const LESSON_HELP: &[(&str, &str)] = &[
     ("1-4", "help.lesson_answer"),
 ];
 
-/// What the help is for: the dashboard, or a lesson on it (with a quiz or not).
+/// `tcp-lab watch`'s keys: it only looks, so nothing here touches the watched service.
+pub const WATCH_HELP: &[(&str, &str)] = &[
+    ("↑↓ / j k", "help.watch_select"),
+    ("PgUp / PgDn", "help.page"),
+    ("Tab", "help.tab"),
+    ("Enter", "help.enter"),
+    ("e", "help.export"),
+    ("?", "help.help"),
+    ("q / Ctrl-C", "help.quit"),
+];
+
+/// What the help is for: the dashboard, a lesson on it (with a quiz or not), or a watch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HelpFor {
     Dashboard,
     Lesson { quiz: bool },
+    Watch,
 }
 
 /// The keys the help lists, each with its description's key in `locales/*.yml` and whether it
@@ -156,6 +168,10 @@ pub enum HelpFor {
 /// no packet there).
 pub fn help_keys(what: HelpFor) -> Vec<(&'static str, &'static str, bool)> {
     let mut keys = Vec::new();
+    if what == HelpFor::Watch {
+        keys.extend(WATCH_HELP.iter().map(|(k, v)| (*k, *v, false)));
+        return keys;
+    }
     if let HelpFor::Lesson { quiz } = what {
         keys.extend(
             LESSON_HELP

@@ -170,6 +170,7 @@ fn overlays(f: &mut Frame, app: &App, tl: &Timeline, area: Rect, body: Rect) {
     if app.help {
         let what = match &app.lesson {
             Some(l) => HelpFor::Lesson { quiz: l.quiz },
+            None if app.settings.watch_only && app.replay.is_none() => HelpFor::Watch,
             None => HelpFor::Dashboard,
         };
         help_popup(f, area, app.help_scroll, what);
