@@ -212,10 +212,11 @@ pub fn open_explicit(path: &Path) -> io::Result<(File, PathBuf)> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&at)
         .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                refused(t!("export.symlink_now", path = at.display()))
-            } else {
-                e
+            match e.raw_os_error() {
+                Some(libc::ELOOP) => refused(t!("export.symlink_now", path = at.display())),
+                // ENXIO: a FIFO with no reader (O_NONBLOCK), or a device with nothing behind it.
+                Some(libc::ENXIO) => refused(t!("export.not_a_file", path = at.display())),
+                _ => e,
             }
         })?;
     let m = f.metadata()?;

@@ -952,3 +952,41 @@ fn watch_reorders_when_a_state_changes() {
     assert!(first_cw.is_some_and(|c| c < last_ack), "{after:#?}");
     assert_ne!(before, after);
 }
+
+/// `tcp-lab watch` only looks: `c` (it once connected to the watched service) and the lab's other
+/// keys ask for nothing and say so; the key bar and the help list only the keys that work there.
+#[test]
+fn watch_keys_touch_nothing_and_the_help_lists_only_them() {
+    use tcp_lab::tui::app::Action;
+    let mut lab = watch_leak();
+    for ch in ['c', 's', 'S', 'x', 'X', 'h', 'a', 'A', 'p', 'w', 't', 'z'] {
+        let act = lab.app.key(
+            KeyEvent::new(KeyCode::Char(ch), KeyModifiers::NONE),
+            None,
+            at(lab.t0, 200),
+        );
+        assert_eq!(act, Action::None, "{ch}");
+    }
+    let screen = lab.draw(120, 40, 200);
+    assert!(screen.contains("watch only looks"), "{screen}");
+    assert!(!screen.contains("c connect"), "{screen}");
+    snap_at("watch_key_bar", &lab, 200, &[(120, 40), (80, 24)]);
+    press(&mut lab, KeyCode::Char('?'), 300);
+    let screen = lab.draw(120, 40, 300);
+    assert!(screen.contains("select a socket"), "{screen}");
+    for lab_only in [
+        "connect a new client",
+        "abort (RST)",
+        "close policy",
+        "step mode",
+    ] {
+        assert!(!screen.contains(lab_only), "{lab_only}: {screen}");
+    }
+    snap_at("watch_help", &lab, 300, &[(120, 40), (80, 24)]);
+}
+
+fn snap_at(name: &str, lab: &Lab, now_ms: u64, sizes: &[(u16, u16)]) {
+    for &(w, h) in sizes {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), lab.draw(w, h, now_ms));
+    }
+}

@@ -441,3 +441,27 @@ fn help_over_a_korean_lesson_keeps_its_left_border() {
         insta::assert_snapshot!(format!("ko_lesson_help_{w}x{h}"), screen);
     }
 }
+
+/// The watch's key bar and help in Korean: only the keys that work there.
+#[test]
+fn watch_keys_and_help_in_korean() {
+    i18n::set(Lang::Ko);
+    let mut lab = watch_leak();
+    let now = at(lab.t0, 200);
+    lab.app.key(
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE),
+        None,
+        now,
+    );
+    let screen = lab.draw(120, 40, 200);
+    assert!(screen.contains("watch는 보기만 합니다"), "{screen}");
+    snap_at("watch_key_bar", &lab, 200, &[(120, 40), (80, 24)]);
+    lab.app.key(
+        KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE),
+        None,
+        at(lab.t0, 300),
+    );
+    let screen = lab.draw(120, 40, 300);
+    assert!(screen.contains("소켓 선택"), "{screen}");
+    snap_at("watch_help", &lab, 300, &[(120, 40), (80, 24)]);
+}

@@ -831,3 +831,41 @@ fn a_replayed_lost_fin_ladder_puts_states_beside_their_packets() {
     );
     assert!(row("FIN_WAIT_2").contains("◀─ 8 ACK seq=1 ack=2"), "{s}");
 }
+
+/// `c` in `tcp-lab watch --port P` once opened a real connection to the watched service (and left
+/// it a CLOSE_WAIT on quit). Now it says the watch only looks, and `ss` finds no new connection.
+#[test]
+fn c_in_watch_mode_opens_nothing() {
+    use std::net::TcpListener;
+    if !tmux_available("c_in_watch_mode_opens_nothing") {
+        return;
+    }
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    l.set_nonblocking(true).unwrap();
+    // Connections to the port, any state but the listener, as the kernel lists them.
+    let to_port = || {
+        let out = std::process::Command::new("ss")
+            .args(["-Htna", &format!("( dport = :{port} )")])
+            .output()
+            .expect("ss runs");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let before = to_port();
+    let t = Tmux::start(&format!(
+        "{BIN} watch --port {port}; echo EXITED=$?; sleep 30"
+    ));
+    t.wait("the watch", |s| {
+        s.contains(&format!(":{port}")) && s.contains("? help")
+    });
+    t.keys("c");
+    t.wait("the watch saying it only looks", |s| {
+        s.contains("watch only looks")
+    });
+    // Give a connect every chance to show: the listener would have queued it at once.
+    let accepted = common::eventually(std::time::Duration::from_millis(500), || l.accept().ok());
+    assert!(accepted.is_none(), "c connected to the watched port");
+    assert_eq!(to_port(), before, "a new connection to :{port}");
+    t.quit_cleanly();
+    assert!(l.accept().is_err(), "a connection appeared on quit");
+}
