@@ -105,7 +105,14 @@ fn slow_motion_step_mode_one_packet_per_key() {
     if !common::slow_motion_possible("slow_motion_step_mode_one_packet_per_key") {
         return;
     }
-    let t = Tmux::start(&format!("{BIN} --slow --step --port 0; sleep 30"));
+    // A private export directory of the test's own: the file is found there, not read off a
+    // screen that may cut its (random-suffixed) name.
+    let dir = std::env::temp_dir().join(format!("tcp-lab-step-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let t = Tmux::start(&format!(
+        "TCP_LAB_DIR={} {BIN} --slow --step --port 0; sleep 30",
+        dir.display()
+    ));
     t.wait("step mode, no packets", |s| {
         s.contains("STEP MODE") && s.contains("no packets yet")
     });
@@ -149,16 +156,17 @@ fn slow_motion_step_mode_one_packet_per_key() {
     // w writes what crossed the wire as pcapng.
     t.keys("w");
     let s = t.wait("the pcap message", |s| s.contains("wrote 3 packets to"));
-    // The key bar (the last line) has the whole path; the timeline keeps it too, cut at its edge.
-    let path = s
-        .split("wrote 3 packets to ")
-        .last()
-        .and_then(|r| r.split(" (open").next())
+    assert!(
+        s.contains(&format!("wrote 3 packets to {}", dir.display())),
+        "{s}"
+    );
+    let path = std::fs::read_dir(&dir)
         .unwrap()
-        .trim()
-        .to_string();
+        .map(|e| e.unwrap().path().display().to_string())
+        .find(|p| p.ends_with(".pcapng"))
+        .expect("the capture in TCP_LAB_DIR");
     let bytes = std::fs::read(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&dir);
     // pcapng: a Section Header Block (type 0x0A0D0D0A, byte-order magic 0x1A2B3C4D).
     assert!(path.ends_with(".pcapng"), "{path}");
     assert_eq!(&bytes[..4], &[0x0a, 0x0d, 0x0d, 0x0a]);
