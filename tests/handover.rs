@@ -31,7 +31,9 @@ impl Netns {
         let sysctls: Vec<String> = sysctls.iter().map(|s| s.to_string()).collect();
         std::thread::spawn(move || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("a network namespace");
-            let up = Command::new("ip").args(["link", "set", "lo", "up"]).status();
+            let up = Command::new("ip")
+                .args(["link", "set", "lo", "up"])
+                .status();
             assert!(up.is_ok_and(|s| s.success()), "ip link set lo up");
             for s in &sysctls {
                 let ok = Command::new("sysctl").args(["-qw", s]).status();
@@ -44,7 +46,9 @@ impl Netns {
                 job();
             }
         });
-        let path = rx.recv_timeout(Duration::from_secs(10)).expect("the namespace");
+        let path = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the namespace");
         Netns { path, jobs }
     }
 
@@ -56,7 +60,22 @@ impl Netns {
                 let _ = tx.send(f());
             }))
             .unwrap();
-        rx.recv_timeout(Duration::from_secs(30)).expect("the job ran")
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the job ran")
+    }
+
+    /// Idle connections on another port: a dump walks them all, so the poll looks up the sockets
+    /// it knows one by one between dumps (as on any busy host) rather than dump every time.
+    fn ballast(&self) -> Vec<TcpStream> {
+        self.run(|| {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut keep = Vec::new();
+            for _ in 0..500 {
+                keep.push(TcpStream::connect(l.local_addr().unwrap()).unwrap());
+                keep.push(l.accept().unwrap().0);
+            }
+            keep
+        })
     }
 
     /// `ss -tanH ARGS` inside the namespace: (local, peer) of each row.
@@ -73,7 +92,10 @@ impl Netns {
                 let f: Vec<&str> = l.split_whitespace().collect();
                 // With a state filter ss leaves the State column out.
                 let n = f.len();
-                Some((f.get(n.checked_sub(2)?)?.to_string(), f.get(n - 1)?.to_string()))
+                Some((
+                    f.get(n.checked_sub(2)?)?.to_string(),
+                    f.get(n - 1)?.to_string(),
+                ))
             })
             .collect()
     }
@@ -89,7 +111,9 @@ struct Watch {
 impl Watch {
     fn start(port: u16, netns: Option<&str>) -> Watch {
         let port = port.to_string();
-        let mut args = vec!["watch", "--port", &port, "--format", "json", "--source", "trace"];
+        let mut args = vec![
+            "watch", "--port", &port, "--format", "json", "--source", "trace",
+        ];
         if let Some(ns) = netns {
             args.extend(["--netns", ns]);
         }
@@ -297,7 +321,14 @@ fn a_closed_listener_never_appears_again() {
     }
     const CYCLES: usize = 4;
     let ns = Netns::new(&[]);
-    let port = ns.run(|| TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let _ballast = ns.ballast();
+    let port = ns.run(|| {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    });
     let mut w = Watch::start(port, Some(&ns.path));
     let local = format!("127.0.0.1:{port}");
     for i in 0..CYCLES {
@@ -357,7 +388,11 @@ fn fast_open(to: SocketAddr, data: &[u8]) -> TcpStream {
             std::mem::size_of::<libc::sockaddr_in>() as u32,
         )
     };
-    assert!(n >= 0, "sendto MSG_FASTOPEN: {}", std::io::Error::last_os_error());
+    assert!(
+        n >= 0,
+        "sendto MSG_FASTOPEN: {}",
+        std::io::Error::last_os_error()
+    );
     stream
 }
 
@@ -370,7 +405,14 @@ fn fast_open_and_plain_children_are_told_from_syn_recv() {
         return;
     }
     let ns = Netns::new(&["net.ipv4.tcp_fastopen=3"]);
-    let port = ns.run(|| TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let _ballast = ns.ballast();
+    let port = ns.run(|| {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    });
     let mut w = Watch::start(port, Some(&ns.path));
     let server = SocketAddr::from(([127, 0, 0, 1], port));
     let mut children = Vec::new();
@@ -415,7 +457,10 @@ fn fast_open_and_plain_children_are_told_from_syn_recv() {
     for (life, i, peer) in &children {
         let lines = w.of(&listener, peer);
         let first: Vec<_> = lines.iter().take(2).map(|(_, v)| moved(v)).collect();
-        let want = [(None, Some("SYN_RECV")), (Some("SYN_RECV"), Some("ESTABLISHED"))];
+        let want = [
+            (None, Some("SYN_RECV")),
+            (Some("SYN_RECV"), Some("ESTABLISHED")),
+        ];
         if first != want {
             let told: Vec<_> = lines.iter().map(|(_, v)| moved(v)).collect();
             wrong.push(format!("life {life} child {i} ({peer}): {told:?}"));
@@ -429,7 +474,11 @@ fn fast_open_and_plain_children_are_told_from_syn_recv() {
             *m.entry(moved(v)).or_default() += 1;
             m
         });
-    assert!(wrong.is_empty(), "children not told from SYN_RECV:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "children not told from SYN_RECV:\n{}",
+        wrong.join("\n")
+    );
     assert_eq!(lives.get(&(None, Some("LISTEN"))), Some(&3), "{lives:?}");
     assert_eq!(lives.get(&(Some("LISTEN"), None)), Some(&3), "{lives:?}");
 }

@@ -184,12 +184,20 @@ mod tests {
         };
         assert_eq!(timer.remaining, Duration::from_millis(60_002));
         // Not due yet: no lookup at all.
-        let out = a.due(59_000 * ms, &mut |_, _| panic!("looked up before its timer"));
+        let out = a.due(59_000 * ms, &mut |_, _| {
+            panic!("looked up before its timer")
+        });
         assert!(out.is_empty());
         // Due, still there (the timer wheel is late): nothing, looked at again soon.
         let late = row(TcpState::TimeWait, 0, 0);
-        assert!(a.due(60_003 * ms, &mut |_, _| Ok(Some(late.clone()))).is_empty());
-        assert!(a.due(60_010 * ms, &mut |_, _| panic!("looked up too soon")).is_empty());
+        assert!(
+            a.due(60_003 * ms, &mut |_, _| Ok(Some(late.clone())))
+                .is_empty()
+        );
+        assert!(
+            a.due(60_010 * ms, &mut |_, _| panic!("looked up too soon"))
+                .is_empty()
+        );
         let out = a.due(60_020 * ms, &mut |_, _| Ok(None));
         assert_eq!(out, [(t, TcpState::TimeWait, None, None)]);
         assert!(a.is_empty());

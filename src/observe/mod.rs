@@ -507,7 +507,11 @@ impl Observer {
 
     /// One exact 4-tuple, now (a hand-over the tracepoint told); `Err(Unsupported)` where the
     /// source cannot look up.
-    pub fn lookup(&mut self, local: SocketAddr, remote: SocketAddr) -> io::Result<Option<SocketRow>> {
+    pub fn lookup(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> io::Result<Option<SocketRow>> {
         self.source.lookup(local, remote)
     }
 

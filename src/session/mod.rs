@@ -430,8 +430,13 @@ impl Session {
                                 pid: None,
                                 process: None,
                             });
-                    self.timeline
-                        .kernel_transition_timed(at, tuple, (t.from, t.to), t.timer, owner);
+                    self.timeline.kernel_transition_timed(
+                        at,
+                        tuple,
+                        (t.from, t.to),
+                        t.timer,
+                        owner,
+                    );
                 }
                 Report::Wire(w) => {
                     let registry = &self.registry;
