@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::{fmt, fs, io};
 
+use super::handover::{Afterlife, Found, Lookup};
 use super::{TcpState, unmap};
 use crate::i18n::{Said, os_error_in};
 
@@ -536,19 +537,39 @@ pub struct Transition {
     pub remote: SocketAddr,
     pub from: Option<TcpState>,
     pub to: Option<TcpState>,
+    /// The kernel's timer as of `at_ns`, where a lookup read it (a hand-over to TIME_WAIT).
+    pub timer: Option<super::Timer>,
 }
+
+/// A connecting socket's first event, held until its 4-tuple is known.
+struct Connecting {
+    ts_ns: u64,
+    remote: SocketAddr,
+    /// Told from a table read that showed it in SYN_SENT (its SYN retransmitted, no next event).
+    told: Option<(SocketAddr, SocketAddr)>,
+}
+
+/// A held connecting event older than this asks for a dump to find its socket.
+const CONNECTING_DUMP_NS: u64 = 20_000_000;
 
 /// The tracepoint's events turned into table transitions, with its quirks taken care of:
 /// - a connecting socket's first event (CLOSE → SYN_SENT) fires before its port is chosen, so it
-///   is held (by kernel socket address) until the next event names the 4-tuple;
-/// - TIME_WAIT is never reported: the full socket says FIN_WAIT_2/CLOSING → CLOSE as a timewait
-///   mini-socket takes over, so those "CLOSE"s are left to the poll, which sees what follows.
+///   is held (by kernel socket address) until the next event names the 4-tuple, or a table read
+///   shows a SYN_SENT socket to that peer (a SYN being retransmitted has no next event);
+/// - a closing socket's FIN_WAIT_1/FIN_WAIT_2/CLOSING → CLOSE is a hand-over to a TIME_WAIT (or
+///   orphaned FIN_WAIT_2) mini-socket that has no event of its own: looked up at once, and the
+///   mini-socket followed to its end by its timer (see [`Afterlife`]).
 pub struct Transitions {
     source: TraceSource,
-    connecting: std::collections::HashMap<u64, u64>,
+    connecting: std::collections::HashMap<u64, Connecting>,
     raw: Vec<TraceEvent>,
     /// Events from after the last read began: another CPU may still publish an earlier one.
     later: Vec<TraceEvent>,
+    /// Transitions found outside the rings (a table read's SYN_SENT), told with the next read.
+    found: Vec<Transition>,
+    /// Hand-overs whose full socket was still in the table at the lookup: looked at again.
+    unsettled: Vec<TraceEvent>,
+    afterlife: Afterlife,
 }
 
 impl Transitions {
@@ -558,6 +579,9 @@ impl Transitions {
             connecting: Default::default(),
             raw: Vec::new(),
             later: Vec::new(),
+            found: Vec::new(),
+            unsettled: Vec::new(),
+            afterlife: Afterlife::default(),
         })
     }
 
@@ -570,63 +594,171 @@ impl Transitions {
     pub fn waiting(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr)> + '_ {
         self.later
             .iter()
+            .chain(&self.unsettled)
             .filter(|e| e.local.port() != 0)
             .map(|e| (unmap(e.local), unmap(e.remote)))
+    }
+
+    /// Whether a connecting socket's first event has waited long for its 4-tuple: the next
+    /// table read should dump, to find it in SYN_SENT.
+    pub fn wants_dump(&self) -> bool {
+        let now = mono_ns();
+        // Not for ever: a connect that left no row (another namespace's) stops asking.
+        let asking = CONNECTING_DUMP_NS..CONNECTING_DUMP_NS * 100;
+        self.connecting
+            .values()
+            .any(|c| c.told.is_none() && asking.contains(&now.saturating_sub(c.ts_ns)))
+    }
+
+    /// A table read's rows: a SYN_SENT socket to the peer of a held connecting event is that
+    /// socket, told at the event's kernel time (the read's time would be a retransmit later).
+    pub fn saw_table(&mut self, rows: &[super::SocketRow]) {
+        if self.connecting.values().all(|c| c.told.is_some()) {
+            return;
+        }
+        let told: std::collections::HashSet<_> =
+            self.connecting.values().filter_map(|c| c.told).collect();
+        for row in rows {
+            let t = row.tuple();
+            if row.state != TcpState::SynSent || row.local.port() == 0 || told.contains(&t) {
+                continue;
+            }
+            // The oldest held event to that peer (their order is the order of the connects).
+            let held = self
+                .connecting
+                .values_mut()
+                .filter(|c| c.told.is_none() && unmap(c.remote) == row.remote)
+                .min_by_key(|c| c.ts_ns);
+            if let Some(c) = held {
+                c.told = Some(t);
+                self.found.push(Transition {
+                    at_ns: c.ts_ns,
+                    local: t.0,
+                    remote: t.1,
+                    from: None,
+                    to: Some(TcpState::SynSent),
+                    timer: None,
+                });
+            }
+        }
     }
 
     /// Appends the transitions stamped before `until_ns` (CLOCK_MONOTONIC), in kernel time order;
     /// later ones wait for the next read. Rings are per CPU and read one after another, and the
     /// lab's own reports of the same moments may still be on their way: the caller passes a
-    /// moment by which both have surely arrived.
-    pub fn read(&mut self, out: &mut Vec<Transition>, until_ns: u64) -> io::Result<()> {
-        let cutoff = until_ns.min(mono_ns());
+    /// moment by which both have surely arrived. `lookup` reads one 4-tuple of the observed
+    /// namespace(s): hand-overs are looked up with it, and mini-sockets whose timer is due.
+    pub fn read(
+        &mut self,
+        out: &mut Vec<Transition>,
+        until_ns: u64,
+        lookup: &mut Lookup,
+    ) -> io::Result<()> {
+        let now = mono_ns();
+        let cutoff = until_ns.min(now);
         self.raw.clear();
         self.raw.append(&mut self.later);
         let r = self.source.read(&mut self.raw);
         self.raw.sort_by_key(|e| e.ts_ns);
         let keep = self.raw.partition_point(|e| e.ts_ns < cutoff);
         self.later.extend(self.raw.drain(keep..));
-        for e in &self.raw {
-            let (old, new) = (
-                TcpState::from_linux(e.old_state),
-                TcpState::from_linux(e.new_state),
-            );
-            let t = |at_ns, from, to| Transition {
-                at_ns,
-                local: unmap(e.local),
-                remote: unmap(e.remote),
-                from,
-                to,
-            };
-            match (old, new) {
-                (Some(TcpState::Close), Some(TcpState::SynSent)) => {
-                    self.connecting.insert(e.skaddr, e.ts_ns);
-                }
-                (Some(TcpState::SynSent), _) => {
-                    if let Some(began) = self.connecting.remove(&e.skaddr) {
-                        out.push(t(began, None, Some(TcpState::SynSent)));
-                    }
-                    let to = new.filter(|s| *s != TcpState::Close);
-                    out.push(t(e.ts_ns, old, to));
-                }
-                (Some(TcpState::Listen), Some(TcpState::SynRecv)) => {
-                    out.push(t(e.ts_ns, None, new));
-                }
-                (Some(TcpState::Close), Some(TcpState::Listen)) => out.push(t(e.ts_ns, None, new)),
-                (
-                    Some(TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing),
-                    Some(TcpState::Close),
-                ) => {}
-                (Some(_), Some(TcpState::Close)) => out.push(t(e.ts_ns, old, None)),
-                (Some(_), Some(_)) => out.push(t(e.ts_ns, old, new)),
-                _ => {}
-            }
+        let start = out.len();
+        out.append(&mut self.found);
+        // Hand-overs whose full socket was still in the table last time come first (older).
+        for e in std::mem::take(&mut self.unsettled) {
+            self.one(&e, out, now, lookup, true);
         }
+        let raw = std::mem::take(&mut self.raw);
+        for e in &raw {
+            self.one(e, out, now, lookup, false);
+        }
+        self.raw = raw;
+        for ((local, remote), from, to, timer) in self.afterlife.due(now, lookup) {
+            out.push(Transition {
+                at_ns: now,
+                local,
+                remote,
+                from: Some(from),
+                to,
+                timer,
+            });
+        }
+        out[start..].sort_by_key(|t| t.at_ns);
         // A connect that never produced a second event (the process died) must not pile up.
         if self.connecting.len() > 4096 {
             self.connecting.clear();
         }
         r
+    }
+
+    /// One event as the transitions it means; `again`: a hand-over looked up once already.
+    fn one(
+        &mut self,
+        e: &TraceEvent,
+        out: &mut Vec<Transition>,
+        now: u64,
+        lookup: &mut Lookup,
+        again: bool,
+    ) {
+        let (old, new) = (
+            TcpState::from_linux(e.old_state),
+            TcpState::from_linux(e.new_state),
+        );
+        let tuple = (unmap(e.local), unmap(e.remote));
+        let t = |at_ns, from, to| Transition {
+            at_ns,
+            local: tuple.0,
+            remote: tuple.1,
+            from,
+            to,
+            timer: None,
+        };
+        if e.local.port() != 0 {
+            // Any event of the tuple is a new socket's once its mini-socket was followed.
+            self.afterlife.forget(&tuple);
+        }
+        match (old, new) {
+            (Some(TcpState::Close), Some(TcpState::SynSent)) => {
+                let c = Connecting {
+                    ts_ns: e.ts_ns,
+                    remote: e.remote,
+                    told: None,
+                };
+                self.connecting.insert(e.skaddr, c);
+            }
+            (Some(TcpState::SynSent), _) => {
+                if let Some(c) = self.connecting.remove(&e.skaddr)
+                    && c.told.is_none()
+                {
+                    out.push(t(c.ts_ns, None, Some(TcpState::SynSent)));
+                }
+                let to = new.filter(|s| *s != TcpState::Close);
+                out.push(t(e.ts_ns, old, to));
+            }
+            // A child socket (a Fast Open child at the SYN, else at the handshake's last ACK).
+            (Some(TcpState::Listen), Some(TcpState::SynRecv)) => {
+                out.push(t(e.ts_ns, None, new));
+            }
+            (Some(TcpState::Close), Some(TcpState::Listen)) => out.push(t(e.ts_ns, None, new)),
+            (
+                Some(from @ (TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing)),
+                Some(TcpState::Close),
+            ) => match self.afterlife.hand_over(tuple, e.ts_ns, now, lookup) {
+                Found::Mini(state, timer) => out.push(Transition {
+                    timer,
+                    ..t(e.ts_ns, Some(from), Some(state))
+                }),
+                Found::Gone => out.push(t(e.ts_ns, Some(from), None)),
+                // Still being let go: once more next read, then gone whatever it shows.
+                Found::NotYet if !again => self.unsettled.push(*e),
+                Found::NotYet => out.push(t(e.ts_ns, Some(from), None)),
+                // No lookups here: the poll sees what follows, as it always did.
+                Found::Unknown => {}
+            },
+            (Some(_), Some(TcpState::Close)) => out.push(t(e.ts_ns, old, None)),
+            (Some(_), Some(_)) => out.push(t(e.ts_ns, old, new)),
+            _ => {}
+        }
     }
 }
 

@@ -430,8 +430,13 @@ impl Session {
                                 pid: None,
                                 process: None,
                             });
-                    self.timeline
-                        .kernel_transition(at, tuple, (t.from, t.to), owner);
+                    self.timeline.kernel_transition_timed(
+                        at,
+                        tuple,
+                        (t.from, t.to),
+                        t.timer,
+                        owner,
+                    );
                 }
                 Report::Wire(w) => {
                     let registry = &self.registry;
@@ -472,7 +477,14 @@ impl Session {
         // A busy port's table costs milliseconds to read: it is read at most so often that
         // reading takes a twentieth of a core (the tracepoint tells every change meanwhile); the
         // lab's own news (a connect, a packet delivered) is looked at at once.
+        // A connect whose SYN is being retransmitted has no next event to name its socket: a
+        // dump finds it (see Transitions::saw_table).
+        let connecting = self.trace.as_ref().is_some_and(Transitions::wants_dump);
+        if connecting && let Some(o) = self.observer.as_mut() {
+            o.discover();
+        }
         let due = self.read_soon
+            || connecting
             || self
                 .last_read
                 .is_none_or(|t| t.elapsed() >= self.table_every());
@@ -549,6 +561,9 @@ impl Session {
                     let present = rows.iter().map(|r| r.tuple()).collect();
                     self.registry.forget_gone(&present);
                 }
+                if let Some(t) = self.trace.as_mut() {
+                    t.saw_table(rows);
+                }
                 Some(snap)
             }
             (Some(Err(e)), _) => {
@@ -561,7 +576,13 @@ impl Session {
         };
         if let Some(t) = self.trace.as_mut() {
             let mut got = Vec::new();
-            if let Err(e) = t.read(&mut got, until_ns) {
+            // Hand-overs to TIME_WAIT are looked up where the table is read (its namespaces).
+            let observer = &mut self.observer;
+            let mut lookup = |l, r| match observer.as_mut() {
+                Some(o) => o.lookup(l, r),
+                None => Err(std::io::ErrorKind::Unsupported.into()),
+            };
+            if let Err(e) = t.read(&mut got, until_ns, &mut lookup) {
                 self.timeline.note(
                     Instant::now(),
                     crate::said!(l => "session.trace_read_failed", error = os_error_in(&e, l)),
@@ -708,6 +729,7 @@ mod tests {
             remote,
             from: Some(from),
             to,
+            timer: None,
         };
         Report::Trace(t, at)
     }
@@ -720,6 +742,7 @@ mod tests {
             remote,
             from: None,
             to: Some(to),
+            timer: None,
         };
         Report::Trace(t, at)
     }

@@ -448,15 +448,32 @@ impl Timeline {
     pub fn kernel_transition(
         &mut self,
         at: Instant,
-        (local, remote): (SocketAddr, SocketAddr),
-        (from, to): (
+        tuple: (SocketAddr, SocketAddr),
+        moved: (
             Option<crate::observe::TcpState>,
             Option<crate::observe::TcpState>,
         ),
         owner: crate::observe::Owner,
     ) -> bool {
+        self.kernel_transition_timed(at, tuple, moved, None, owner)
+    }
+
+    /// As [`Timeline::kernel_transition`], with the kernel's timer as of `at` (a hand-over to
+    /// TIME_WAIT, looked up at once).
+    pub fn kernel_transition_timed(
+        &mut self,
+        at: Instant,
+        (local, remote): (SocketAddr, SocketAddr),
+        (from, to): (
+            Option<crate::observe::TcpState>,
+            Option<crate::observe::TcpState>,
+        ),
+        timer: Option<crate::observe::Timer>,
+        owner: crate::observe::Owner,
+    ) -> bool {
         match self.differ.transition(at, local, remote, from, to, owner) {
-            Some(change) => {
+            Some(mut change) => {
+                change.timer = timer;
                 self.push(at, What::Kernel(change));
                 true
             }
