@@ -553,7 +553,7 @@ fn a_lesson_step_longer_than_its_pane_scrolls() {
     }
     press(&mut lab, KeyCode::Char('k'), 3100);
     let screen = lab.draw(120, 40, 3100);
-    assert!(screen.contains("↑ 1 more above"), "{screen}");
+    assert!(screen.contains("↑ 3 more above"), "{screen}");
     assert!(screen.contains("↓ 1 more below"), "{screen}");
     press(&mut lab, KeyCode::PageUp, 3100);
     let screen = lab.draw(120, 40, 3100);
