@@ -112,11 +112,11 @@ fn a_lesson_step_in_korean() {
     lab.lesson_after_step_3();
     let screen = lab.draw(120, 40, 3100);
     assert!(
-        screen.contains("레슨:") && screen.contains("퀴즈 0/1"),
+        screen.contains("레슨:") && screen.contains("퀴즈 ½/1"),
         "{screen}"
     );
     assert!(
-        screen.contains("✗ 아쉬워요: 학생: FIN_WAIT_1 · 커널: FIN_WAIT_2"),
+        screen.contains("½ 절반 정답: 클라이언트 쪽은 FIN_WAIT_1 상태를 43 ms 동안 거쳐"),
         "{screen}"
     );
     assert!(screen.contains("레슨: space/→ 다음 단계"), "{screen}");
