@@ -658,7 +658,9 @@ fn a_state_the_kernel_passed_through_is_half_right_and_said_so() {
     let t = Tmux::start(&format!("{BIN} lesson mojong --quiz --port 0; sleep 30"));
     t.wait("the lesson", |s| s.contains("step 1 of 5"));
     t.keys("Space");
-    let s = t.wait("the first question", |s| s.contains("Predict: after client.connect"));
+    let s = t.wait("the first question", |s| {
+        s.contains("Predict: after client.connect")
+    });
     let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
     t.keys(&right.to_string());
     t.wait("step 1 ran", |s| s.contains("quiz 1/1"));
@@ -675,7 +677,10 @@ fn a_state_the_kernel_passed_through_is_half_right_and_said_so() {
             && s.contains("then settled in FIN_WAIT_2")
             && s.contains("quiz 1½/2")
     });
-    assert!(s.contains("FIN_WAIT_1 lasts only until the peer acknowledges the FIN"), "{s}");
+    assert!(
+        s.contains("FIN_WAIT_1 lasts only until the peer acknowledges the FIN"),
+        "{s}"
+    );
     assert!(!s.contains("✗ not quite"), "{s}");
 }
 

@@ -89,7 +89,7 @@ impl Script {
         let mut cursor = 0;
         for (j, step) in sc.steps.iter().enumerate() {
             let say = step.say.as_deref().map(one_line);
-            let line = format!("step {}: ", j + 1);
+            let line = format!("step {}: {} (", j + 1, step.action.as_deref().unwrap_or(""));
             let found = items[cursor..].iter().position(|(_, i)| match said_of(i) {
                 Some(("say", t)) => say.as_deref() == Some(t.en.as_str()),
                 Some(("step", t)) => t.en.starts_with(&line),
@@ -131,7 +131,9 @@ impl Script {
                 .rev()
                 .find(|&k| match said_of(&items[k].1) {
                     Some(("say", t)) => step.explain.is_some() && t.en.starts_with("why: "),
-                    Some(("step", t)) => want == 0 && t.en.starts_with(&format!("step {}: ", j + 1)),
+                    Some(("step", t)) => {
+                        want == 0 && t.en.starts_with(&format!("step {}: ", j + 1))
+                    }
                     _ => false,
                 })
                 .unwrap_or(last);
@@ -306,7 +308,8 @@ impl Played {
         }
         if self.player.applied() >= self.limit && self.playing.is_none() && !self.clock.paused {
             // Between steps the recording waits for the teacher (its countdowns too).
-            self.clock.pause_at(self.player.reached().max(self.clock.at));
+            self.clock
+                .pause_at(self.player.reached().max(self.clock.at));
             changed = true;
         }
         changed
@@ -402,9 +405,8 @@ pub async fn run(
         anyhow::bail!("{}", t!("error.needs_terminal"));
     }
     let start = Instant::now();
-    let mut played = Played::new(&sc, rec, start).map_err(|e| {
-        anyhow::anyhow!("{}", t!("recorded_lesson.broken", name = name, error = e))
-    })?;
+    let mut played = Played::new(&sc, rec, start)
+        .map_err(|e| anyhow::anyhow!("{}", t!("recorded_lesson.broken", name = name, error = e)))?;
     let delay = played.player.timeline().wire_state().map(|w| w.delay);
     let note = notice(name, why.as_deref(), delay);
     let mut lesson = Lesson::new(sc, quiz, Duration::ZERO);
@@ -419,9 +421,8 @@ pub async fn run(
     let mut flash_until = Some(Instant::now() + Duration::from_secs(8));
 
     let _guard = super::terminal::TermGuard::enter()?;
-    let mut term = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(
-        std::io::stdout(),
-    ))?;
+    let mut term =
+        ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
     term.clear()?;
     let mut keys = EventStream::new();
     let stop = crate::signal::shutdown_signal();

@@ -255,7 +255,12 @@ impl Lesson {
             let (ok, bad, halves, asked) = self.score();
             let quiz = if asked > 0 {
                 let right = points(halves);
-                t!("lesson.hint_done_quiz", right = right.as_str(), asked = asked).into_owned()
+                t!(
+                    "lesson.hint_done_quiz",
+                    right = right.as_str(),
+                    asked = asked
+                )
+                .into_owned()
             } else {
                 String::new()
             };
