@@ -948,3 +948,49 @@ fn watch_reorders_when_a_state_changes() {
     assert!(first_cw.is_some_and(|c| c < last_ack), "{after:#?}");
     assert_ne!(before, after);
 }
+
+/// Issue 25: a held SYN the client's kernel sent five more times while the class thought is one
+/// ladder row (×6, held) with a one-line reason in the question; released, the copies go with it.
+#[test]
+fn a_held_packets_retransmissions_fold_into_its_row() {
+    use tcp_lab::wire::{DropReason, WireEvent};
+    let mut lab = render_lab::held_syn_retransmitted();
+    let screen = lab.draw(120, 40, 6500);
+    assert!(screen.contains("1–6 ×6 SYN seq=0"), "{screen}");
+    assert!(screen.contains("⏸ held"), "{screen}");
+    assert_eq!(
+        screen.matches("SYN seq=0 ─").count(),
+        1,
+        "one ladder row: {screen}"
+    );
+    assert!(
+        screen.contains("↻ meanwhile the client's kernel sent it 5 more times"),
+        "{screen}"
+    );
+    assert!(screen.contains("they go with it, once"), "{screen}");
+    snap_all_of("held_fold", &lab, 6500, &[(120, 40), (80, 24)]);
+    // Released: the SYN arrives once, its copies leave with it; no drop is counted.
+    lab.wire(6600, WireEvent::Delivered { id: 1 });
+    for id in 2..=6 {
+        lab.wire(
+            6600,
+            WireEvent::Dropped {
+                id,
+                dir: tcp_lab::wire::Dir::ToServer,
+                data: std::sync::Arc::from(&b""[..]),
+                wall: std::time::UNIX_EPOCH,
+                reason: DropReason::Folded,
+            },
+        );
+    }
+    let screen = lab.draw(120, 40, 6700);
+    assert!(screen.contains("×6 SYN seq=0 ────"), "{screen}");
+    assert!(!screen.contains("dropped"), "{screen}");
+    assert!(!screen.contains("⏸ held"), "{screen}");
+}
+
+fn snap_all_of(name: &str, lab: &Lab, now_ms: u64, sizes: &[(u16, u16)]) {
+    for &(w, h) in sizes {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), lab.draw(w, h, now_ms));
+    }
+}

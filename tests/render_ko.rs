@@ -441,3 +441,14 @@ fn help_over_a_korean_lesson_keeps_its_left_border() {
         insta::assert_snapshot!(format!("ko_lesson_help_{w}x{h}"), screen);
     }
 }
+
+/// Issue 25: the held SYN and its five copies folded into one row, in Korean.
+#[test]
+fn a_held_packets_retransmissions_fold_in_korean() {
+    i18n::set(Lang::Ko);
+    let lab = render_lab::held_syn_retransmitted();
+    let screen = lab.draw(120, 40, 6500);
+    assert!(screen.contains("1–6 ×6 SYN seq=0"), "{screen}");
+    assert!(screen.contains("5번 더 보냈습니다"), "{screen}");
+    snap_at("held_fold", &lab, 6500, &[(120, 40), (80, 24)]);
+}
