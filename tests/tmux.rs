@@ -312,7 +312,7 @@ fn a_quiz_answered_right_and_wrong() {
     t.wait("the lesson", |s| s.contains("step 1 of 4"));
     t.keys("Space");
     let s = t.wait("the first question", |s| {
-        s.contains("Predict: after client.connect, which state does the client settle in?")
+        s.contains("Predict: after client.connect, where does the client settle?")
     });
     let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
     t.keys(&right.to_string());
@@ -324,7 +324,7 @@ fn a_quiz_answered_right_and_wrong() {
     t.wait("step 2", |s| s.contains("client.send: done"));
     t.keys("Space");
     let s = t.wait("the second question", |s| {
-        s.contains("Predict: after client.close, which state does the client settle in?")
+        s.contains("Predict: after client.close, where does the client settle?")
     });
     // Neither the answer nor FIN_WAIT_1, which the kernel passes through (half a point).
     let wrong = ['1', '2', '3', '4']
@@ -668,7 +668,7 @@ fn a_state_the_kernel_passed_through_is_half_right_and_said_so() {
     t.wait("step 2 ran", |s| s.contains("client.send: done"));
     t.keys("Space");
     let s = t.wait("the close question", |s| {
-        s.contains("Predict: after client.close, which state does the client settle in?")
+        s.contains("Predict: after client.close, where does the client settle?")
     });
     let passing = choice_of(&s, "FIN_WAIT_1").unwrap_or_else(|| panic!("no choice:\n{s}"));
     t.keys(&passing.to_string());
