@@ -371,14 +371,12 @@ pub fn main() -> ExitCode {
     let wanted = match &cli.command {
         None => cli.dash.slow.settings(cli.dash.delay, cli.dash.step),
         Some(Cmd::Run(a)) => a.slow.settings(None, false),
-        Some(Cmd::Lesson(a)) => match lesson_slow(a) {
-            Ok(w) => w,
-            Err(code) => return code,
-        },
+        Some(Cmd::Lesson(a)) => lesson_slow(a),
         Some(_) => None,
     };
-    let (slow, slow_error) = match wanted {
-        None => (None, None),
+    // The error in full (with how to grant the privilege), and what failed alone.
+    let (slow, slow_error, slow_what) = match wanted {
+        None => (None, None, None),
         Some(settings) => match Hosts::create(root) {
             Ok(hosts) => (
                 Some(Slow {
@@ -386,11 +384,15 @@ pub fn main() -> ExitCode {
                     settings,
                 }),
                 None,
+                None,
             ),
             Err(e) => {
                 let msg = t!("error.slow_unavailable", error = e).into_owned();
-                eprintln!("tcp-lab: {msg}");
-                (None, Some(msg))
+                // A lesson says it once, on its own screen (or plays from its recording).
+                if !matches!(cli.command, Some(Cmd::Lesson(_))) {
+                    eprintln!("tcp-lab: {msg}");
+                }
+                (None, Some(msg), Some(e.what))
             }
         },
     };
@@ -402,7 +404,7 @@ pub fn main() -> ExitCode {
         }
     };
     let res = match cli.command {
-        Some(Cmd::Lesson(a)) => rt.block_on(lesson(a, slow, slow_error, root)),
+        Some(Cmd::Lesson(a)) => rt.block_on(lesson(a, slow, (slow_error, slow_what), root)),
         Some(cmd) => rt.block_on(run(cmd, slow, root)),
         None => rt
             .block_on(dashboard(cli.dash, slow, slow_error, root))
@@ -473,7 +475,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                 ExitCode::FAILURE
             })
         }
-        Cmd::Lesson(a) => lesson(a, slow, None, root).await,
+        Cmd::Lesson(a) => lesson(a, slow, (None, None), root).await,
         Cmd::Watch(a) => match a.format {
             Some(format) => {
                 let opts = headless::watch::WatchOpts {
@@ -682,52 +684,27 @@ fn load_lesson(what: &str) -> anyhow::Result<crate::scenario::Scenario> {
     }
 }
 
-/// Whether a lesson runs in slow motion: asked for, or needed by its scenario (then offered).
-/// Err: the exit code when it cannot start.
-fn lesson_slow(a: &LessonArgs) -> Result<Option<WireSettings>, ExitCode> {
+/// Whether a lesson runs in slow motion: asked for, or needed by its scenario. Nothing is offered
+/// that may not start: where slow motion is unavailable, a lesson that needs it plays from its
+/// recording (see [`lesson`]).
+fn lesson_slow(a: &LessonArgs) -> Option<WireSettings> {
     let asked = a.slow.settings(None, false);
-    let Some(what) = &a.lesson else {
-        return Ok(asked);
-    };
-    let needs = match load_lesson(what) {
-        Ok(sc) => sc.slow,
-        // Said again, in full, where the lesson is loaded.
-        Err(_) => false,
-    };
-    if asked.is_some() || !needs {
-        return Ok(asked);
-    }
-    use std::io::IsTerminal;
-    let hint = format!("sudo tcp-lab lesson {what} --slow");
-    if !std::io::stdin().is_terminal() {
-        eprintln!(
-            "tcp-lab: {}",
-            t!(
-                "error.lesson_needs_slow",
-                what = format!("{what:?}"),
-                hint = hint
-            )
-        );
-        return Err(ExitCode::from(2));
-    }
-    eprint!(
-        "{} ",
-        t!("error.lesson_offer_slow", what = format!("{what:?}"))
-    );
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
-    if matches!(line.trim().to_lowercase().as_str(), "" | "y" | "yes") {
-        Ok(Some(WireSettings::default()))
-    } else {
-        eprintln!("tcp-lab: {}", t!("error.not_started", hint = hint));
-        Err(ExitCode::from(2))
+    let needs = a
+        .lesson
+        .as_deref()
+        .and_then(|what| load_lesson(what).ok())
+        .is_some_and(|sc| sc.slow);
+    match asked {
+        None if needs => Some(WireSettings::default()),
+        asked => asked,
     }
 }
 
+/// `notice`: why slow motion is unavailable, in full and in a few words (what failed).
 async fn lesson(
     a: LessonArgs,
     slow: Option<Slow>,
-    notice: Option<String>,
+    (notice, what_failed): (Option<String>, Option<String>),
     root: bool,
 ) -> anyhow::Result<ExitCode> {
     let Some(what) = &a.lesson else {
@@ -736,6 +713,12 @@ async fn lesson(
     };
     let sc = load_lesson(what)?;
     if sc.slow && slow.is_none() {
+        // Without slow motion, a shipped lesson plays from its recording of the real kernel.
+        if let Some(rec) = crate::tui::lesson_recorded::shipped(what) {
+            let why = what_failed.or(notice);
+            crate::tui::lesson_recorded::run(sc, what, rec, a.quiz, why).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         let why = notice.unwrap_or_else(|| t!("error.start_with_slow").into_owned());
         let name = format!("{:?}", sc.name);
         anyhow::bail!("{}", t!("error.lesson_unavailable", name = name, why = why));

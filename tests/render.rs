@@ -365,11 +365,11 @@ fn a_lesson_step_with_its_marks_and_quiz_verdict() {
     lab.lesson_after_step_3();
     let screen = lab.draw(120, 40, 3100);
     assert!(
-        screen.contains("Lesson: Client closes first │ step 3 of 4 │ quiz 0/1"),
+        screen.contains("Lesson: Client closes first │ step 3 of 4 │ quiz ½/1"),
         "{screen}"
     );
     assert!(
-        screen.contains("✗ not quite: you: FIN_WAIT_1 · kernel: FIN_WAIT_2"),
+        screen.contains("½ half right: the client passed through FIN_WAIT_1 for 43 ms,"),
         "{screen}"
     );
     assert!(screen.contains("✓ client FIN_WAIT_2"), "{screen}");
@@ -535,20 +535,16 @@ fn a_lesson_step_longer_than_its_pane_scrolls() {
         screen.contains("why: The side that calls close() first sends the first FIN:"),
         "{screen}"
     );
-    assert!(screen.contains("↓ 2 more below (↓/j/PgDn)"), "{screen}");
-    assert!(
-        !screen.contains("(the peer may still send data)"),
-        "{screen}"
-    );
+    assert!(screen.contains("↓ 4 more below (↓/j/PgDn)"), "{screen}");
+    assert!(!screen.contains("Half a"), "{screen}");
     assert!(screen.contains("space / →: run step 4"), "{screen}");
     press(&mut lab, KeyCode::Down, 3100);
-    press(&mut lab, KeyCode::Char('j'), 3100);
+    for _ in 0..3 {
+        press(&mut lab, KeyCode::Char('j'), 3100);
+    }
     let screen = lab.draw(120, 40, 3100);
-    assert!(
-        screen.contains("(the peer may still send data)"),
-        "{screen}"
-    );
-    assert!(screen.contains("↑ 2 more above (↑/k/PgUp)"), "{screen}");
+    assert!(screen.contains("Half a"), "{screen}");
+    assert!(screen.contains("↑ 4 more above (↑/k/PgUp)"), "{screen}");
     assert!(!screen.contains("more below"), "{screen}");
     assert!(screen.contains("space / →: run step 4"), "{screen}");
     // Past the end nothing moves; one line up is one line up.
@@ -557,7 +553,7 @@ fn a_lesson_step_longer_than_its_pane_scrolls() {
     }
     press(&mut lab, KeyCode::Char('k'), 3100);
     let screen = lab.draw(120, 40, 3100);
-    assert!(screen.contains("↑ 1 more above"), "{screen}");
+    assert!(screen.contains("↑ 3 more above"), "{screen}");
     assert!(screen.contains("↓ 1 more below"), "{screen}");
     press(&mut lab, KeyCode::PageUp, 3100);
     let screen = lab.draw(120, 40, 3100);
@@ -570,7 +566,7 @@ fn a_lesson_step_longer_than_its_pane_scrolls() {
         lab.draw(80, 24, 3100);
     }
     let screen = lab.draw(80, 24, 3100);
-    assert!(screen.contains("peer may still send data)"), "{screen}");
+    assert!(screen.contains("Half a"), "{screen}");
     assert!(!screen.contains("more below"), "{screen}");
     // Another step is read from its top.
     press(&mut lab, KeyCode::Left, 3100);
@@ -590,17 +586,17 @@ fn tab_moves_to_the_lesson_pane_and_back() {
     press(&mut lab, KeyCode::Tab, 3100);
     let screen = lab.draw(120, 40, 3100);
     assert!(
-        screen.contains("↓ 2 more below: Tab to this pane, then ↓"),
+        screen.contains("↓ 4 more below: Tab to this pane, then ↓"),
         "{screen}"
     );
     // ↓ now selects connections, the lesson stays where it was.
     press(&mut lab, KeyCode::Down, 3100);
-    assert!(lab.draw(120, 40, 3100).contains("↓ 2 more below"));
+    assert!(lab.draw(120, 40, 3100).contains("↓ 4 more below"));
     press(&mut lab, KeyCode::Tab, 3100);
     press(&mut lab, KeyCode::Tab, 3100);
     press(&mut lab, KeyCode::PageDown, 3100);
     let screen = lab.draw(120, 40, 3100);
-    assert!(screen.contains("↑ 2 more above (↑/k/PgUp)"), "{screen}");
+    assert!(screen.contains("↑ 4 more above (↑/k/PgUp)"), "{screen}");
 }
 
 /// client-closes-first's last step at 120×40: the whole explanation can be read, to its last
@@ -952,6 +948,47 @@ fn watch_reorders_when_a_state_changes() {
     assert!(first_cw.is_some_and(|c| c < last_ack), "{after:#?}");
     assert_ne!(before, after);
 }
+
+/// Issue 25: a held SYN the client's kernel sent five more times while the class thought is one
+/// ladder row (×6, held) with a one-line reason in the question; released, the copies go with it.
+#[test]
+fn a_held_packets_retransmissions_fold_into_its_row() {
+    use tcp_lab::wire::{DropReason, WireEvent};
+    let mut lab = render_lab::held_syn_retransmitted();
+    let screen = lab.draw(120, 40, 6500);
+    assert!(screen.contains("1–6 ×6 SYN seq=0"), "{screen}");
+    assert!(screen.contains("⏸ held"), "{screen}");
+    assert_eq!(
+        screen.matches("SYN seq=0 ─").count(),
+        1,
+        "one ladder row: {screen}"
+    );
+    assert!(
+        screen.contains("↻ meanwhile the client's kernel sent it 5 more times"),
+        "{screen}"
+    );
+    assert!(screen.contains("they go with it, once"), "{screen}");
+    snap_at("held_fold", &lab, 6500, &[(120, 40), (80, 24)]);
+    // Released: the SYN arrives once, its copies leave with it; no drop is counted.
+    lab.wire(6600, WireEvent::Delivered { id: 1 });
+    for id in 2..=6 {
+        lab.wire(
+            6600,
+            WireEvent::Dropped {
+                id,
+                dir: tcp_lab::wire::Dir::ToServer,
+                data: std::sync::Arc::from(&b""[..]),
+                wall: std::time::UNIX_EPOCH,
+                reason: DropReason::Folded,
+            },
+        );
+    }
+    let screen = lab.draw(120, 40, 6700);
+    assert!(screen.contains("×6 SYN seq=0 ────"), "{screen}");
+    assert!(!screen.contains("dropped"), "{screen}");
+    assert!(!screen.contains("⏸ held"), "{screen}");
+}
+
 
 /// `tcp-lab watch` only looks: `c` (it once connected to the watched service) and the lab's other
 /// keys ask for nothing and say so; the key bar and the help list only the keys that work there.

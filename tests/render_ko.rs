@@ -112,11 +112,11 @@ fn a_lesson_step_in_korean() {
     lab.lesson_after_step_3();
     let screen = lab.draw(120, 40, 3100);
     assert!(
-        screen.contains("레슨:") && screen.contains("퀴즈 0/1"),
+        screen.contains("레슨:") && screen.contains("퀴즈 ½/1"),
         "{screen}"
     );
     assert!(
-        screen.contains("✗ 아쉬워요: 학생: FIN_WAIT_1 · 커널: FIN_WAIT_2"),
+        screen.contains("½ 절반 정답: 클라이언트 쪽은 FIN_WAIT_1 상태를 43 ms 동안 거쳐"),
         "{screen}"
     );
     assert!(screen.contains("레슨: space/→ 다음 단계"), "{screen}");
@@ -464,4 +464,15 @@ fn watch_keys_and_help_in_korean() {
     let screen = lab.draw(120, 40, 300);
     assert!(screen.contains("소켓 선택"), "{screen}");
     snap_at("watch_help", &lab, 300, &[(120, 40), (80, 24)]);
+}
+
+/// Issue 25: the held SYN and its five copies folded into one row, in Korean.
+#[test]
+fn a_held_packets_retransmissions_fold_in_korean() {
+    i18n::set(Lang::Ko);
+    let lab = render_lab::held_syn_retransmitted();
+    let screen = lab.draw(120, 40, 6500);
+    assert!(screen.contains("1–6 ×6 SYN seq=0"), "{screen}");
+    assert!(screen.contains("5번 더 보냈습니다"), "{screen}");
+    snap_at("held_fold", &lab, 6500, &[(120, 40), (80, 24)]);
 }

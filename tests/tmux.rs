@@ -320,7 +320,7 @@ fn a_quiz_answered_right_and_wrong() {
     t.wait("the lesson", |s| s.contains("step 1 of 4"));
     t.keys("Space");
     let s = t.wait("the first question", |s| {
-        s.contains("Predict: after client.connect, the client will be in…")
+        s.contains("Predict: after client.connect, where does the client settle?")
     });
     let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
     t.keys(&right.to_string());
@@ -332,11 +332,12 @@ fn a_quiz_answered_right_and_wrong() {
     t.wait("step 2", |s| s.contains("client.send: done"));
     t.keys("Space");
     let s = t.wait("the second question", |s| {
-        s.contains("Predict: after client.close, the client will be in…")
+        s.contains("Predict: after client.close, where does the client settle?")
     });
+    // Neither the answer nor FIN_WAIT_1, which the kernel passes through (half a point).
     let wrong = ['1', '2', '3', '4']
         .into_iter()
-        .find(|c| Some(*c) != choice_of(&s, "FIN_WAIT_2"))
+        .find(|c| ![choice_of(&s, "FIN_WAIT_2"), choice_of(&s, "FIN_WAIT_1")].contains(&Some(*c)))
         .unwrap();
     t.keys(&wrong.to_string());
     t.wait("the second verdict, its reason and the score", |s| {
@@ -653,6 +654,42 @@ fn a_long_lesson_name_leaves_the_step_and_score_in_the_title() {
             && s.contains("✓ right! you: ESTABLISHED · kernel: ESTABLISHED")
             && s.contains("│ step 1 of 5 │ quiz 1/1 ┐")
     });
+}
+
+/// Issue 25: FIN_WAIT_1 at mojong's close step is where the client passes, not where it settles:
+/// the verdict says the kernel passed through it, for how long, and why it is half a point.
+#[test]
+fn a_state_the_kernel_passed_through_is_half_right_and_said_so() {
+    if !tmux_available("a_state_the_kernel_passed_through_is_half_right_and_said_so") {
+        return;
+    }
+    let t = Tmux::start(&format!("{BIN} lesson mojong --quiz --port 0; sleep 30"));
+    t.wait("the lesson", |s| s.contains("step 1 of 5"));
+    t.keys("Space");
+    let s = t.wait("the first question", |s| {
+        s.contains("Predict: after client.connect")
+    });
+    let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
+    t.keys(&right.to_string());
+    t.wait("step 1 ran", |s| s.contains("quiz 1/1"));
+    t.keys("Space");
+    t.wait("step 2 ran", |s| s.contains("client.send: done"));
+    t.keys("Space");
+    let s = t.wait("the close question", |s| {
+        s.contains("Predict: after client.close, where does the client settle?")
+    });
+    let passing = choice_of(&s, "FIN_WAIT_1").unwrap_or_else(|| panic!("no choice:\n{s}"));
+    t.keys(&passing.to_string());
+    let s = t.wait("the verdict", |s| {
+        s.contains("½ half right: the client passed through FIN_WAIT_1 for")
+            && s.contains("then settled in FIN_WAIT_2")
+            && s.contains("quiz 1½/2")
+    });
+    assert!(
+        s.contains("FIN_WAIT_1 lasts only until the peer acknowledges the FIN"),
+        "{s}"
+    );
+    assert!(!s.contains("✗ not quite"), "{s}");
 }
 
 /// `c` selects the connection it opens: `s` Enter right after sends on it.

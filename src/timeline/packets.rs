@@ -306,7 +306,10 @@ impl Tracker {
         let old = self.packets[i].status;
         // Held/resumed never override an outcome that already happened.
         if self.packets[i].is_open() || matches!(status, Status::Dropped(_)) {
-            if let Status::Dropped(r) = status {
+            // A copy folded into a held packet was not lost: the segment went through.
+            if let Status::Dropped(r) = status
+                && r != DropReason::Folded
+            {
                 *self.drops.entry(r.name()).or_default() += 1;
             }
             self.tally(old, false);

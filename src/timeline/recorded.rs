@@ -322,6 +322,7 @@ fn drop_reason(name: &str) -> Option<DropReason> {
         R::WriteFailed,
         R::Fault,
         R::Blackhole,
+        R::Folded,
     ]
     .into_iter()
     .find(|r| r.name() == name)

@@ -95,6 +95,7 @@ pub fn drop_reason(r: crate::wire::DropReason, lang: Lang) -> String {
         R::WriteFailed => "drop.write_failed",
         R::Fault => "drop.fault",
         R::Blackhole => "drop.blackhole",
+        R::Folded => "held_fold.drop",
     };
     t!(key, locale = lang.code()).into_owned()
 }

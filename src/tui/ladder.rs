@@ -13,7 +13,7 @@ use crate::model::{ConnId, Side};
 use crate::observe::{Owner, TcpState};
 use crate::timeline::packets::{Packet, Status};
 use crate::timeline::{Stage, Timeline, What};
-use crate::wire::{Dir, packet};
+use crate::wire::{Dir, DropReason, packet};
 
 /// A state change this soon after a packet reached its side is that packet's doing.
 const REACTION: std::time::Duration = std::time::Duration::from_millis(5);
@@ -120,12 +120,17 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                         // packet it repeats, with a count, unless asked to show them.
                         let original = (fold && p.retransmission)
                             .then(|| {
-                                // Never into a dropped copy: the drop stays on its own row.
+                                // Never into a dropped copy: the drop stays on its own row (a copy
+                                // folded into a held one was not lost: it went with it).
                                 rows.iter().rposition(|r| {
                                     r.packet
                                         .and_then(|id| tl.packets().get(id))
                                         .is_some_and(|q| {
-                                            repeats(p, q) && !matches!(q.status, Status::Dropped(_))
+                                            repeats(p, q)
+                                                && !matches!(
+                                                    q.status,
+                                                    Status::Dropped(r) if r != DropReason::Folded
+                                                )
                                         })
                                 })
                             })
@@ -379,6 +384,7 @@ fn arrow(
                 crate::wire::DropReason::WriteFailed => "ladder.write_failed",
                 crate::wire::DropReason::Fault => "ladder.dropped_fault",
                 crate::wire::DropReason::Blackhole => "ladder.blackhole",
+                crate::wire::DropReason::Folded => "held_fold.ladder",
             }),
             if color {
                 Style::default().fg(Color::Red)

@@ -43,6 +43,39 @@ pub struct Question {
     pub check: usize,
     /// The student's choice, once given.
     pub chosen: Option<usize>,
+    /// The states the side passed through during the step before it settled, with how long
+    /// each lasted (the kernel's transitions), once the kernel has answered.
+    pub passed: Vec<(TcpState, Duration)>,
+}
+
+/// How a quiz answer compares with the kernel's: the question asks where a side settles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Grade {
+    Right,
+    /// The kernel passed through the chosen state (for this long) on its way: half a point,
+    /// and the verdict says so (FIN_WAIT_1 for 43 ms, then FIN_WAIT_2).
+    PassedThrough(Duration),
+    Wrong,
+}
+
+impl Grade {
+    /// Points in halves: 2 right, 1 passed through, 0 wrong.
+    pub fn halves(self) -> usize {
+        match self {
+            Grade::Right => 2,
+            Grade::PassedThrough(_) => 1,
+            Grade::Wrong => 0,
+        }
+    }
+}
+
+/// A quiz score in halves as the pane writes it: `2`, `2½`, `½`.
+pub fn points(halves: usize) -> String {
+    match (halves / 2, halves % 2) {
+        (0, 1) => "½".into(),
+        (n, 1) => format!("{n}½"),
+        (n, _) => n.to_string(),
+    }
 }
 
 /// What became of one step.
@@ -66,6 +99,46 @@ impl StepLog {
         };
         Some((chosen, truth))
     }
+
+    /// The verdict with its grade: the state the kernel passed through on its way counts half.
+    pub fn grade(&self) -> Option<(Option<TcpState>, Option<TcpState>, Grade)> {
+        let (chosen, truth) = self.verdict()?;
+        let q = self.question.as_ref()?;
+        let grade = if chosen == truth {
+            Grade::Right
+        } else if let Some((_, d)) = q.passed.iter().find(|(s, _)| Some(*s) == chosen) {
+            Grade::PassedThrough(*d)
+        } else {
+            Grade::Wrong
+        };
+        Some((chosen, truth, grade))
+    }
+}
+
+/// The states `side` of connection `id` passed through since timeline position `from`, before
+/// the one it is in now, each with how long it lasted (the next change's `held`). A state the
+/// side settled in, and changes that are not changes (`still FIN_WAIT_2`), are left out.
+pub fn passed_through(
+    tl: &crate::timeline::Timeline,
+    from: u64,
+    side: Side,
+    id: ConnId,
+) -> Vec<(TcpState, Duration)> {
+    let (entries, _) = tl.since(from);
+    let owner = crate::observe::Owner::Lab(side, id);
+    let changes: Vec<&crate::timeline::Change> = entries
+        .iter()
+        .filter_map(|e| match &e.what {
+            What::Kernel(c) if c.owner == owner && c.from != c.to => Some(c),
+            _ => None,
+        })
+        .collect();
+    let last = changes.last().and_then(|c| c.to);
+    changes
+        .windows(2)
+        .filter_map(|w| Some((w[0].to?, w[1].held.unwrap_or_default())))
+        .filter(|(s, _)| Some(*s) != last)
+        .collect()
 }
 
 /// The state a check's "shown" text names: `FIN_WAIT_2`, or gone for `no socket (gone)`.
@@ -119,6 +192,10 @@ pub struct Lesson {
     /// At the last draw: how far the pane could scroll, and how many lines of text it showed
     /// (what a page is).
     pub room: std::cell::Cell<(usize, usize)>,
+    /// Played from its recording (no slow motion here): the step being played, if one is.
+    pub(crate) recorded_step: Option<usize>,
+    /// Played from its recording: what the pane says of it before the first step (once).
+    pub recorded: Option<String>,
 }
 
 impl Lesson {
@@ -138,11 +215,13 @@ impl Lesson {
             moved: false,
             scroll: 0,
             room: std::cell::Cell::new((0, 1)),
+            recorded_step: None,
+            recorded: None,
         }
     }
 
     /// The pane shows step `n` (from its top, when it is another step).
-    fn show(&mut self, n: usize) {
+    pub(crate) fn show(&mut self, n: usize) {
         if self.view != n {
             self.scroll = 0;
         }
@@ -167,16 +246,16 @@ impl Lesson {
     }
 
     pub fn done(&self) -> bool {
-        self.next >= self.sc.steps.len() && self.running.is_none()
+        self.next >= self.sc.steps.len() && !self.is_running()
     }
 
     pub fn is_running(&self) -> bool {
-        self.running.is_some()
+        self.running.is_some() || self.recorded_step.is_some()
     }
 
-    /// ✓ and ✗ so far, and the quiz score (right, asked).
+    /// ✓ and ✗ so far, and the quiz score (points in halves, asked).
     pub fn score(&self) -> (usize, usize, usize, usize) {
-        let (mut ok, mut bad, mut right, mut asked) = (0, 0, 0, 0);
+        let (mut ok, mut bad, mut halves, mut asked) = (0, 0, 0, 0);
         for l in &self.log {
             for c in &l.checks {
                 match c.mark {
@@ -186,12 +265,12 @@ impl Lesson {
                 }
             }
             bad += usize::from(l.action_error.is_some());
-            if let Some((chosen, truth)) = l.verdict() {
+            if let Some((.., grade)) = l.grade() {
                 asked += 1;
-                right += usize::from(chosen == truth);
+                halves += grade.halves();
             }
         }
-        (ok, bad, right, asked)
+        (ok, bad, halves, asked)
     }
 
     /// ← : the previous step's narration.
@@ -506,7 +585,14 @@ impl Lesson {
             };
             let shown = Said::each(|l| e.shown_in(row.as_ref(), info.as_ref(), l));
             let label = |l| check_label_in(e, l);
-            if id.is_some() && e.holds(row.as_ref(), info.as_ref()) {
+            let decided = id.is_some() && e.holds(row.as_ref(), info.as_ref());
+            if (decided || id.is_none() || now >= since + *limit)
+                && let (Some(id), Some(q)) = (id, self.log[n].question.as_mut())
+                && q.check == i
+            {
+                q.passed = passed_through(&s.timeline, run.from, e.side, *id);
+            }
+            if decided {
                 s.timeline.check(now, true, Said::each(label));
                 self.log[n].checks[i].mark = Mark::Held(shown);
                 changed = true;
@@ -548,7 +634,8 @@ impl Lesson {
                 );
             }
             if self.next >= self.sc.steps.len() {
-                let (ok, bad, right, asked) = self.score();
+                let (ok, bad, halves, asked) = self.score();
+                let right = points(halves);
                 s.timeline.note(
                     now,
                     Said::each(|l| {
@@ -556,7 +643,7 @@ impl Lesson {
                             t!(
                                 "lesson.finished_quiz",
                                 locale = l.code(),
-                                right = right,
+                                right = right.as_str(),
                                 asked = asked
                             )
                             .into_owned()
@@ -634,7 +721,7 @@ pub fn confusions(s: Option<TcpState>) -> [Option<TcpState>; 3] {
 }
 
 /// The question for step `n`: its first expectation of a state, if it has one.
-fn question(sc: &Scenario, n: usize) -> Option<Question> {
+pub(crate) fn question(sc: &Scenario, n: usize) -> Option<Question> {
     let checks = crate::scenario::step_checks(&sc.steps[n]).ok()?;
     let (check, c) = checks
         .iter()
@@ -650,6 +737,7 @@ fn question(sc: &Scenario, n: usize) -> Option<Question> {
         choices,
         check,
         chosen: None,
+        passed: Vec::new(),
     })
 }
 
@@ -667,7 +755,7 @@ pub fn action_text(sc: &Scenario, n: usize) -> Option<String> {
 }
 
 /// `client FIN_WAIT_2`, `client@b ESTABLISHED`, `server retrans>=1`.
-fn check_label(e: &Expect) -> String {
+pub(crate) fn check_label(e: &Expect) -> String {
     check_label_in(e, crate::i18n::current())
 }
 

@@ -6,7 +6,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use rust_i18n::t;
 
-use super::lesson::{Lesson, Mark, action_text};
+use super::lesson::{Grade, Lesson, Mark, action_text, points};
 use crate::observe::TcpState;
 use crate::scenario::one_line;
 
@@ -52,6 +52,67 @@ pub fn verdict_text(you: Option<TcpState>, kernel: Option<TcpState>) -> String {
     .into_owned()
 }
 
+/// How long a state lasted, as the verdict says it: `80 µs`, `43 ms`, `1.2 s`.
+pub fn lasted(d: std::time::Duration) -> String {
+    if d < std::time::Duration::from_millis(1) {
+        format!("{} µs", d.as_micros())
+    } else if d < std::time::Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// A lesson quiz's verdict and why, two lines: right, wrong, or half right when the kernel
+/// passed through the chosen state on its way to the one it settled in.
+pub fn grade_lines(
+    side: crate::model::Side,
+    you: Option<TcpState>,
+    kernel: Option<TcpState>,
+    grade: Grade,
+) -> [String; 2] {
+    let who = crate::i18n::side(side, crate::i18n::current());
+    match grade {
+        Grade::PassedThrough(d) => {
+            let until = you_until(you);
+            let you = state_name(you);
+            [
+                t!(
+                    "fair_quiz.passed",
+                    who = who,
+                    you = you.as_str(),
+                    held = lasted(d),
+                    kernel = state_name(kernel)
+                )
+                .into_owned(),
+                format!(
+                    "  {}",
+                    t!(
+                        "fair_quiz.passed_why",
+                        state = you.as_str(),
+                        until = until,
+                        who = who
+                    )
+                ),
+            ]
+        }
+        _ => [verdict_text(you, kernel), format!("  {}", reason(kernel))],
+    }
+}
+
+/// How long a passing state lasts, in words: `until the ACK of its FIN arrives`.
+fn you_until(state: Option<TcpState>) -> String {
+    use TcpState as T;
+    match state {
+        Some(T::SynSent) => t!("fair_quiz.until_syn_sent"),
+        Some(T::SynRecv) => t!("fair_quiz.until_syn_recv"),
+        Some(T::FinWait1 | T::LastAck | T::Closing) => t!("fair_quiz.until_fin_acked"),
+        Some(T::CloseWait) => t!("fair_quiz.until_close_wait"),
+        _ => t!("fair_quiz.until_other"),
+    }
+    .into_owned()
+}
+
 /// Text from a scenario file, on one line and printable.
 fn text(t: &str) -> String {
     crate::model::printable(&one_line(t)).into_owned()
@@ -69,7 +130,8 @@ impl Lesson {
     /// and the score always show; the lesson's name is cut (…) or left out to make room.
     pub fn title(&self, width: usize) -> String {
         use unicode_width::UnicodeWidthStr;
-        let (_, _, right, asked) = self.score();
+        let (_, _, halves, asked) = self.score();
+        let right = points(halves);
         let mut rest = vec![
             t!(
                 "lesson.title_step",
@@ -79,7 +141,7 @@ impl Lesson {
             .into_owned(),
         ];
         if self.quiz {
-            rest.push(t!("lesson.title_quiz", right = right, asked = asked).into_owned());
+            rest.push(t!("lesson.title_quiz", right = right.as_str(), asked = asked).into_owned());
         }
         let sep = " │ ";
         let rest = rest.join(sep);
@@ -119,7 +181,7 @@ impl Lesson {
             };
             out.push(Line::from(format!("▶ {a}: {status}")));
         }
-        let verdict = log.verdict();
+        let verdict = log.grade();
         // The question, until the kernel has answered it.
         if let Some(q) = &log.question
             && verdict.is_none()
@@ -128,7 +190,7 @@ impl Lesson {
                 action_text(&self.sc, n).unwrap_or_else(|| t!("lesson.this_step").into_owned());
             let who = crate::i18n::side(q.side, lang);
             out.push(Line::styled(
-                t!("lesson.predict", what = what, who = who).into_owned(),
+                t!("fair_quiz.predict", what = what, who = who).into_owned(),
                 bold,
             ));
             out.push(Line::from(choices_text(&q.choices, q.chosen)));
@@ -162,18 +224,22 @@ impl Lesson {
         }
         // The quiz's verdict under the explanation: the answer was the class's, the why is the
         // step's.
-        if let Some((chosen, truth)) = verdict {
-            out.push(Line::styled(verdict_text(chosen, truth), bold));
-            out.push(Line::from(format!("  {}", reason(truth))));
+        if let (Some((chosen, truth, grade)), Some(q)) = (verdict, &log.question) {
+            let [verdict, why] = grade_lines(q.side, chosen, truth, grade);
+            out.push(Line::styled(verdict, bold));
+            out.push(Line::from(why));
         }
-        // Before the first step: what the lesson is about (also on the timeline).
-        if n == 0
-            && !log.ran
-            && !log.running
-            && let Some(about) = self.sc.about_in(lang)
-        {
-            out.push(Line::from(""));
-            out.push(Line::from(text(about)));
+        // Before the first step: what the lesson is about (also on the timeline), and that it
+        // plays from a recording, when it does.
+        if n == 0 && !log.ran && !log.running {
+            if let Some(rec) = &self.recorded {
+                out.push(Line::from(""));
+                out.push(Line::styled(rec.clone(), bold));
+            }
+            if let Some(about) = self.sc.about_in(lang) {
+                out.push(Line::from(""));
+                out.push(Line::from(text(about)));
+            }
         }
         StepText { body: out, hint }
     }
@@ -186,9 +252,15 @@ impl Lesson {
         } else if self.is_running() {
             t!("lesson.hint_running").into_owned()
         } else if self.done() {
-            let (ok, bad, right, asked) = self.score();
+            let (ok, bad, halves, asked) = self.score();
             let quiz = if asked > 0 {
-                t!("lesson.hint_done_quiz", right = right, asked = asked).into_owned()
+                let right = points(halves);
+                t!(
+                    "lesson.hint_done_quiz",
+                    right = right.as_str(),
+                    asked = asked
+                )
+                .into_owned()
             } else {
                 String::new()
             };

@@ -8,6 +8,7 @@ pub mod diagram;
 mod effects;
 pub mod ladder;
 pub mod lesson;
+pub mod lesson_recorded;
 pub mod lesson_view;
 pub mod packet_quiz;
 mod popups;

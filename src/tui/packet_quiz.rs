@@ -24,6 +24,28 @@ pub struct Question {
     pub released: Option<Instant>,
     /// The kernel's answer, once in.
     pub truth: Option<Option<TcpState>>,
+    /// The held packet asked about.
+    pub packet: u64,
+}
+
+/// How many times the sender's kernel sent the held packet `id` again while it waited (its
+/// retransmission timer does not wait for a held packet): the copies the wire folds into it.
+pub fn held_copies(tl: &crate::timeline::Timeline, id: u64) -> usize {
+    let Some(p) = tl.packets().get(id) else {
+        return 0;
+    };
+    tl.packets()
+        .all()
+        .iter()
+        .filter(|q| {
+            q.id > id
+                && q.dir == p.dir
+                && q.conn == p.conn
+                && q.rel_seq == p.rel_seq
+                && q.flags() == p.flags()
+                && q.payload_len() == p.payload_len()
+        })
+        .count()
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +110,7 @@ impl PacketQuiz {
             chosen: None,
             released: None,
             truth: None,
+            packet: p.id,
         });
         self.open.as_ref()
     }

@@ -156,7 +156,7 @@ fn overlays(f: &mut Frame, app: &App, tl: &Timeline, area: Rect, body: Rect) {
     if let Some(q) = &app.packet_quiz
         && let Some(open) = &q.open
     {
-        packet_question(f, q, open, body);
+        packet_question(f, q, open, tl, body);
     }
     if let Some(input) = &app.input {
         send_prompt(f, input, app.selected, app.input_side, area);
@@ -298,11 +298,10 @@ fn packet_question(
     f: &mut Frame,
     quiz: &super::packet_quiz::PacketQuiz,
     q: &super::packet_quiz::Question,
+    tl: &Timeline,
     body: Rect,
 ) {
     use super::lesson_view::{choices_text, reason, verdict_text};
-    let h = 5.min(body.height);
-    let r = Rect::new(body.x, body.bottom().saturating_sub(h), body.width, h);
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let who = crate::i18n::side(q.receiver, crate::i18n::current());
     let mut lines = vec![
@@ -315,16 +314,27 @@ fn packet_question(
     match (q.chosen, q.truth) {
         (None, _) => lines.push(Line::from(t!("packet_quiz.press").into_owned())),
         (Some(_), None) => lines.push(Line::from(t!("packet_quiz.released").into_owned())),
-        (Some(c), Some(truth)) => lines.push(Line::styled(
-            format!("{} — {}", verdict_text(q.choices[c], truth), reason(truth)),
-            bold,
-        )),
+        (Some(c), Some(truth)) => {
+            lines.push(Line::styled(verdict_text(q.choices[c], truth), bold));
+            lines.push(Line::from(reason(truth)));
+        }
     }
-    let width = usize::from(r.width.saturating_sub(2));
+    // The copies the sender's kernel made while the class thought: one line on why.
+    let copies = super::packet_quiz::held_copies(tl, q.packet);
+    if copies > 0 {
+        let who = crate::i18n::side(q.receiver.peer(), crate::i18n::current());
+        lines.push(Line::from(
+            t!("held_fold.quiz_line", who = who, n = copies).into_owned(),
+        ));
+    }
+    let width = usize::from(body.width.saturating_sub(2));
     let lines: Vec<Line> = lines
         .into_iter()
         .flat_map(|l| wrap_line(l, width))
         .collect();
+    // As tall as its lines, so the reason is never cut.
+    let h = (lines.len() as u16 + 2).min(body.height);
+    let r = Rect::new(body.x, body.bottom().saturating_sub(h), body.width, h);
     super::popups::clear(f, r);
     f.render_widget(
         Paragraph::new(lines).block(pane_block(

@@ -98,6 +98,9 @@ pub enum DropReason {
     Fault,
     /// Its direction was blackholed.
     Blackhole,
+    /// Step mode: the sender's kernel sent again a segment the wire was holding (its timers do
+    /// not wait for a held packet); the copy was folded into the held one, released once with it.
+    Folded,
 }
 
 impl DropReason {
@@ -110,6 +113,7 @@ impl DropReason {
             R::WriteFailed,
             R::Fault,
             R::Blackhole,
+            R::Folded,
         ]
         .into_iter()
         .find(|r| r.name() == name)
@@ -122,6 +126,7 @@ impl DropReason {
             DropReason::WriteFailed => "write failed",
             DropReason::Fault => "dropped on purpose",
             DropReason::Blackhole => "blackhole",
+            DropReason::Folded => "folded into the held copy",
         }
     }
 }
@@ -323,6 +328,10 @@ struct Queued {
     to: usize,
     data: Arc<[u8]>,
     due: Instant,
+    /// Step mode: the held packet this one repeats (a retransmission of the same segment made
+    /// while it was held). It leaves with that packet, undelivered: the receiver gets the
+    /// segment once, as if the held copy had merely been late, and answers it once.
+    copy_of: Option<u64>,
 }
 
 impl Queued {
@@ -443,14 +452,10 @@ impl Forwarder {
                     self.settings();
                 }
                 Ctl::Step(_) => {}
-                Ctl::ReleaseNext => {
-                    if let Some(q) = self.queue.pop_front() {
-                        self.deliver(q);
-                    }
-                }
+                Ctl::ReleaseNext => self.release(),
                 Ctl::ReleaseAll => {
-                    while let Some(q) = self.queue.pop_front() {
-                        self.deliver(q);
+                    while !self.queue.is_empty() {
+                        self.release();
                     }
                 }
                 Ctl::Arm(rule) => {
@@ -648,7 +653,67 @@ impl Forwarder {
             held: self.step,
         });
         let due = crate::model::after(Instant::now(), delay);
-        self.queue.push_back(Queued { id, to, data, due });
+        let copy_of = self.held_original(to, &data);
+        self.queue.push_back(Queued {
+            id,
+            to,
+            data,
+            due,
+            copy_of,
+        });
+    }
+
+    /// Step mode: the held packet toward host `to` that `data` repeats (same ports, flags,
+    /// sequence number and length), if one is waiting.
+    fn held_original(&self, to: usize, data: &[u8]) -> Option<u64> {
+        if !self.step {
+            return None;
+        }
+        let me = TcpSummary::parse(data)?;
+        let same = |q: &Queued| {
+            q.copy_of.is_none()
+                && q.to == to
+                && TcpSummary::parse(&q.data).is_some_and(|o| {
+                    (o.src, o.dst, o.flags, o.seq, o.payload_len)
+                        == (me.src, me.dst, me.flags, me.seq, me.payload_len)
+                })
+        };
+        self.queue.iter().find(|q| same(q)).map(|q| q.id)
+    }
+
+    /// Releases the oldest held packet; the copies folded into it leave with it, undelivered.
+    fn release(&mut self) {
+        let Some(i) = self.queue.iter().position(|q| q.copy_of.is_none()) else {
+            // Only copies (their original was dropped by a key): the oldest goes as itself.
+            if let Some(q) = self.queue.pop_front() {
+                self.deliver(q);
+            }
+            return;
+        };
+        let Some(q) = self.queue.remove(i) else {
+            return;
+        };
+        let id = q.id;
+        self.deliver(q);
+        let now = Instant::now();
+        while let Some(k) = self.queue.iter().position(|c| c.copy_of == Some(id)) {
+            let Some(c) = self.queue.remove(k) else {
+                break;
+            };
+            self.capture.comment(
+                c.id,
+                format!("tcp-lab wire: folded into held packet {id}, released once with it"),
+            );
+            self.capture.left(c.id, now);
+            let dir = c.dir();
+            self.emit(WireEvent::Dropped {
+                id: c.id,
+                dir,
+                data: c.data,
+                wall: SystemTime::now(),
+                reason: DropReason::Folded,
+            });
+        }
     }
 
     /// A packet the wire made (a duplicate, a forged RST), delivered to host `to` (0: client).
@@ -693,6 +758,13 @@ impl Forwarder {
         match kind {
             FaultKind::Drop => {
                 self.queue.pop_front();
+                // Its first folded copy stands in for it (the retransmission that will get
+                // through), and the other copies fold into that one.
+                let mut heir = None;
+                for q in self.queue.iter_mut().filter(|q| q.copy_of == Some(id)) {
+                    q.copy_of = heir;
+                    heir.get_or_insert(q.id);
+                }
                 self.capture.left(id, Instant::now());
                 self.fault(Some(id), text);
                 self.emit(WireEvent::Dropped {

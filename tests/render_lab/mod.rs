@@ -243,6 +243,8 @@ impl Lab {
             },
         ];
         log.question = Some(Question {
+            // The kernel went through FIN_WAIT_1 on its way (issue 25's mojong step).
+            passed: vec![(TcpState::FinWait1, std::time::Duration::from_millis(43))],
             side: Side::Client,
             choices: vec![
                 Some(TcpState::FinWait1),
@@ -536,4 +538,54 @@ pub fn replayed(
     }
     follow(&mut app, &mut player, clock, t0 + clock);
     (app, player, t0 + clock)
+}
+
+/// Step mode at 1 s each way, `--quiz`: the client's SYN is held while the class thinks, and the
+/// client's kernel sends it five more times meanwhile (its SYN timer does not wait): the copies
+/// fold into the held SYN's row, and the question says why.
+pub fn held_syn_retransmitted() -> Lab {
+    use std::sync::Arc;
+    use tcp_lab::wire::packet::{SYN, build};
+    use tcp_lab::wire::{Dir, WireEvent};
+    let mut lab = Lab::listening("192.0.2.2");
+    lab.app.settings.slow = Some("slow motion 192.0.2.1 ↔ 192.0.2.2 (root)".into());
+    let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
+    let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
+    lab.wire(
+        2,
+        WireEvent::Settings {
+            delay: Duration::from_secs(1),
+            loss: 0.0,
+            step: true,
+        },
+    );
+    lab.ev(
+        1000,
+        EventKind::ConnectCalled {
+            conn: 1,
+            local: "192.0.2.1:40000".parse().unwrap(),
+            remote: "192.0.2.2:9999".parse().unwrap(),
+        },
+    );
+    for id in 1..=6u64 {
+        lab.wire(
+            1000 + (id - 1) * 1000,
+            WireEvent::Sent {
+                id,
+                dir: Dir::ToServer,
+                data: Arc::from(build(c, s, SYN, 7000, 0, b"")),
+                wall: std::time::UNIX_EPOCH,
+                delay: Duration::from_secs(1),
+                held: true,
+            },
+        );
+        if id == 1 {
+            lab.slow_kernel(1010, &[(Side::Client, TcpState::SynSent)]);
+            let p = lab.tl.packets().get(1).unwrap().clone();
+            let mut q = tcp_lab::tui::packet_quiz::PacketQuiz::default();
+            q.ask(&p, lab.tl.snapshot());
+            lab.app.packet_quiz = Some(q);
+        }
+    }
+    lab
 }
