@@ -530,9 +530,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
 /// `tcp-lab watch`: the headless stream (or the endpoint alone, or --once), else the dashboard.
 async fn watch(a: WatchArgs, root: bool, out: &mut dyn std::io::Write) -> anyhow::Result<ExitCode> {
     use crate::headless::watch::WatchFormat;
-    let bail = |key: &str| -> anyhow::Result<ExitCode> {
-        anyhow::bail!("{}", t!(key))
-    };
+    let bail = |key: &str| -> anyhow::Result<ExitCode> { anyhow::bail!("{}", t!(key)) };
     if a.once && (!a.alerts.is_empty() || a.metrics.is_some()) {
         return bail("metrics.once_flags");
     }

@@ -285,7 +285,10 @@ mod tests {
         assert_eq!(e.status, Status::Firing);
         assert!(a.firing(0, 80) && !a.firing(0, 81));
         assert!(a.check(0, 80, at(150.0), s(31)).is_none());
-        assert!(a.check(0, 80, None, s(100)).is_none(), "no reading, no news");
+        assert!(
+            a.check(0, 80, None, s(100)).is_none(),
+            "no reading, no news"
+        );
         let e = a.check(0, 80, at(150.0), s(90)).unwrap();
         assert_eq!(
             (e.status, e.firing_for),

@@ -141,9 +141,15 @@ mod tests {
         ))
         .unwrap();
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
-        assert!(ok.contains("Content-Type: text/plain; version=0.0.4"), "{ok}");
+        assert!(
+            ok.contains("Content-Type: text/plain; version=0.0.4"),
+            "{ok}"
+        );
         let om = String::from_utf8(respond("GET /metrics?x=1 HTTP/1.1\r\n\r\n", &board)).unwrap();
-        assert!(om.contains("application/openmetrics-text; version=1.0.0"), "{om}");
+        assert!(
+            om.contains("application/openmetrics-text; version=1.0.0"),
+            "{om}"
+        );
         assert!(om.ends_with("# EOF\n"));
         let nf = String::from_utf8(respond("GET / HTTP/1.1\r\n\r\n", &board)).unwrap();
         assert!(nf.starts_with("HTTP/1.1 404"), "{nf}");

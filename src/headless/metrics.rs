@@ -92,11 +92,7 @@ where
 /// The exposition in `flavor`, ending with `# EOF` for OpenMetrics.
 pub fn encode(x: &Exposition, flavor: Flavor) -> String {
     let mut reg = Registry::default();
-    let build = family::<Gauge>(
-        &mut reg,
-        "tcplab_build_info",
-        "tcp-lab's version; always 1",
-    );
+    let build = family::<Gauge>(&mut reg, "tcplab_build_info", "tcp-lab's version; always 1");
     build
         .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])
         .set(1);
@@ -317,14 +313,20 @@ mod tests {
         };
         let om = encode(&x, Flavor::OpenMetrics);
         assert!(om.ends_with("# EOF\n"), "{om}");
-        assert!(om.contains(r#"tcplab_sockets{port="8080",state="close_wait"} 240"#), "{om}");
+        assert!(
+            om.contains(r#"tcplab_sockets{port="8080",state="close_wait"} 240"#),
+            "{om}"
+        );
         assert!(om.contains(r#"tcplab_sockets{port="8080",state="established"} 0"#));
         assert!(om.contains(
             r#"tcplab_close_wait_sockets{port="8080",process="other",pid="",reason="not_reading"} 40"#
         ), "five holders of 10..6 folded: {om}");
         assert!(om.contains(r#"tcplab_transitions_total{port="8080",from="established",to="close_wait",source="poll"} 7"#));
         assert!(om.contains(r#"tcplab_alert_firing{rule="close_wait>100",port="8080"} 1"#));
-        let series = om.lines().filter(|l| l.starts_with("tcplab_close_wait_sockets{")).count();
+        let series = om
+            .lines()
+            .filter(|l| l.starts_with("tcplab_close_wait_sockets{"))
+            .count();
         assert_eq!(series, 2 * (TOP_PROCESSES + 1));
         for flavor in [Flavor::OpenMetrics, Flavor::Text] {
             let t = encode(&x, flavor);
@@ -335,14 +337,20 @@ mod tests {
         }
         let plain = encode(&x, Flavor::Text);
         assert!(!plain.contains("# EOF"));
-        assert!(plain.contains("# TYPE tcplab_transitions_total counter"), "{plain}");
+        assert!(
+            plain.contains("# TYPE tcplab_transitions_total counter"),
+            "{plain}"
+        );
     }
 
     #[test]
     fn accept_headers() {
         let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
         assert_eq!(Flavor::negotiate(Some(prom)), Flavor::OpenMetrics);
-        assert_eq!(Flavor::negotiate(Some("text/plain;version=0.0.4")), Flavor::Text);
+        assert_eq!(
+            Flavor::negotiate(Some("text/plain;version=0.0.4")),
+            Flavor::Text
+        );
         assert_eq!(Flavor::negotiate(None), Flavor::OpenMetrics);
         assert_eq!(Flavor::negotiate(Some("*/*")), Flavor::OpenMetrics);
     }

@@ -165,7 +165,8 @@ pub async fn watch(o: WatchOpts, format: WatchFormat, out: &mut dyn Write) -> an
                     p.s.poll_kernel();
                     print_new(p, out, stream);
                 }
-                let Some(mut sum) = summary::summarize(&p.s.timeline, p.figures.port, &p.s.facts, now)
+                let Some(mut sum) =
+                    summary::summarize(&p.s.timeline, p.figures.port, &p.s.facts, now)
                 else {
                     continue;
                 };
@@ -393,9 +394,23 @@ fn alert_line(s: &Session, alerts: &Alerts, ev: &Event, format: Format, now: Ins
         let (rule_text, port) = (rule.text.as_str(), ev.port);
         let age = summary::age(ev.firing_for.as_secs(), l);
         let head = match ev.status {
-            Status::Firing => rust_i18n::t!("alert.firing", locale = l, rule = rule_text, port = port),
-            Status::Repeat => rust_i18n::t!("alert.repeat", locale = l, rule = rule_text, port = port, age = age),
-            Status::Resolved => rust_i18n::t!("alert.resolved", locale = l, rule = rule_text, port = port, age = age),
+            Status::Firing => {
+                rust_i18n::t!("alert.firing", locale = l, rule = rule_text, port = port)
+            }
+            Status::Repeat => rust_i18n::t!(
+                "alert.repeat",
+                locale = l,
+                rule = rule_text,
+                port = port,
+                age = age
+            ),
+            Status::Resolved => rust_i18n::t!(
+                "alert.resolved",
+                locale = l,
+                rule = rule_text,
+                port = port,
+                age = age
+            ),
         };
         let what = match (rule.measure, v.remote) {
             (Measure::Count(state), _) => {

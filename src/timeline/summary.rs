@@ -212,7 +212,12 @@ impl Summary {
             ));
             // The estimate from the recent rate, then how bad it is (full is not "nearly").
             if let (Some(g), Some(s)) = (b.growth_per_s, b.full_in_s) {
-                line.push_str(&t!("summary.full_in", locale = l, rate = g, age = age(s as u64, l)));
+                line.push_str(&t!(
+                    "summary.full_in",
+                    locale = l,
+                    rate = g,
+                    age = age(s as u64, l)
+                ));
             }
             let full = b.time_wait >= b.range;
             if b.share() >= BUDGET_WARN {
