@@ -503,7 +503,10 @@ fn a_budget_alert_in_a_namespace_with_a_narrow_port_range() {
         "the namespace's range, not the host's: {summary}"
     );
     assert_eq!(budget["time_wait"], 90, "{summary}");
-    assert_eq!(budget["reuse"], false, "the namespace's tcp_tw_reuse: {summary}");
+    assert_eq!(
+        budget["reuse"], false,
+        "the namespace's tcp_tw_reuse: {summary}"
+    );
     let alert = lines.last().unwrap();
     assert_eq!(alert["event"], "alert", "{alert}");
     assert_eq!(alert["remote"], "127.0.0.1", "{alert}");

@@ -293,18 +293,15 @@ async fn once(
     let several = ports.len() > 1;
     for p in ports.iter_mut() {
         let sum = summary::summarize(&p.s.timeline, p.figures.port, &p.s.facts, now);
-        match (format, &sum) {
-            (WatchFormat::Text | WatchFormat::Json, Some(sum)) => {
-                let f = if format == WatchFormat::Json {
-                    Format::Json
-                } else {
-                    Format::Text
-                };
-                let mut pr = Printer::new(out, f);
-                pr.line(&print::header(&p.s, "watch", f));
-                pr.line(&summary_line(&p.s, sum, f, now, several));
-            }
-            _ => {}
+        if let (WatchFormat::Text | WatchFormat::Json, Some(sum)) = (format, &sum) {
+            let f = if format == WatchFormat::Json {
+                Format::Json
+            } else {
+                Format::Text
+            };
+            let mut pr = Printer::new(out, f);
+            pr.line(&print::header(&p.s, "watch", f));
+            pr.line(&summary_line(&p.s, sum, f, now, several));
         }
         figures.push(port_figures(p, sum));
     }
