@@ -58,7 +58,7 @@ struct Port {
 
 /// Opens a watcher per port (in `--netns` when given).
 async fn open(o: &WatchOpts) -> anyhow::Result<Vec<Port>> {
-    let netns_facts = o.netns.as_deref().map(facts_in).transpose()?;
+    let mut netns_facts = None;
     let mut ports = Vec::new();
     for &port in &o.ports {
         let cfg = LabConfig {
@@ -68,10 +68,14 @@ async fn open(o: &WatchOpts) -> anyhow::Result<Vec<Port>> {
         };
         let mut s = Session::start_with(cfg, None, o.source).await?;
         if let Some(ns) = &o.netns {
+            // Opened first: its error says how to name a namespace.
             s.use_source(Box::new(crate::observe::sockdiag::SockDiag::open_in(ns)?));
-        }
-        if let Some(f) = &netns_facts {
-            s.facts = f.clone();
+            if netns_facts.is_none() {
+                netns_facts = Some(facts_in(ns)?);
+            }
+            if let Some(f) = &netns_facts {
+                s.facts = f.clone();
+            }
         }
         ports.push(Port {
             s,
