@@ -227,26 +227,46 @@ pub struct ReplayArgs {
 #[command(
     after_help = "Examples:\n  tcp-lab watch --port 8080                         the dashboard on someone else's port\n  \
 tcp-lab watch --port 8080 --format text           changes, and a summary every 5s: CLOSE_WAIT by process, TIME_WAIT budget\n  \
+tcp-lab watch --port 80 --port 443 --format json  several ports in one stream\n  \
 tcp-lab watch --port 5432 --format json --alert 'close_wait>100 for 30s' --exit-on-alert\n                                                    a guard for a test suite: exits 1 on the alert\n  \
+tcp-lab watch --port 80 --format text --alert 'time_wait_budget>80%' --alert 'close_wait rate>10/s' --alert-repeat 5m\n  \
+tcp-lab watch --port 80 --port 443 --format none --metrics 127.0.0.1:9464\n                                                    OpenMetrics for Prometheus at http://127.0.0.1:9464/metrics\n  \
+tcp-lab watch --port 80 --once --format openmetrics > /var/lib/node_exporter/tcp-lab.prom.$$\n                                                    one snapshot, e.g. for node_exporter's textfile collector\n  \
 sudo tcp-lab watch --port 80 --netns pid:4242 --format text\n                                                    inside the network namespace of process 4242 (a container)"
 )]
 pub struct WatchArgs {
-    /// The port to watch (its listeners and every connection from or to it).
-    #[arg(long, short)]
-    pub port: u16,
-    /// Print changes, summaries and alerts instead of opening the dashboard.
+    /// The port to watch (its listeners and every connection from or to it); repeat for
+    /// several (the dashboard shows one).
+    #[arg(long, short, required = true)]
+    pub port: Vec<u16>,
+    /// Print changes, summaries and alerts instead of opening the dashboard; `none` prints
+    /// nothing (with --metrics: the endpoint alone); `openmetrics` is for --once.
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<crate::headless::watch::WatchFormat>,
     /// How often the summary line is printed (e.g. 5s, 1m; at least 100ms).
     #[arg(long, default_value = "5s", value_parser = parse_interval)]
     pub interval: Duration,
-    /// An alert rule, STATE>N or STATE>=N, optionally held for a time: 'close_wait>100 for 30s',
-    /// 'time_wait>20000'. Repeatable. Printed as an alert line when it fires.
-    #[arg(long = "alert", value_name = "RULE", value_parser = crate::headless::watch::Alert::parse)]
-    pub alerts: Vec<crate::headless::watch::Alert>,
+    /// An alert rule: STATE>N or STATE>=N (a count), STATE rate>N/s or /min (sockets entering
+    /// the state), time_wait_budget>N% (TIME_WAIT toward one address against the local port
+    /// range), each optionally held for a time: 'close_wait>100 for 30s', 'close_wait rate>10/s',
+    /// 'time_wait_budget>80%'. Repeatable. An alert line when it starts firing, a resolved line
+    /// when it stops.
+    #[arg(long = "alert", value_name = "RULE", value_parser = crate::headless::alerts::Rule::parse)]
+    pub alerts: Vec<crate::headless::alerts::Rule>,
+    /// Say a firing alert again this often while it fires (e.g. 5m); once per episode without.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, requires = "alerts")]
+    pub alert_repeat: Option<Duration>,
     /// Exit with status 1 when an alert fires (CI, deploy checks).
     #[arg(long, requires = "alerts")]
     pub exit_on_alert: bool,
+    /// Serve the figures as OpenMetrics at http://ADDR/metrics (for Prometheus, or an
+    /// OpenTelemetry Collector's prometheus receiver), beside the dashboard or a --format stream.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// Read the kernel once, name the holders of the sockets, print one summary per port
+    /// (text, json, or openmetrics) and exit 0.
+    #[arg(long)]
+    pub once: bool,
     /// Watch inside another network namespace: a name under /run/netns, a path to a namespace
     /// file, or pid:PID (a container's process). Needs root for other processes' namespaces.
     #[arg(long, value_name = "NAME|PATH|pid:PID")]
@@ -476,45 +496,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
             })
         }
         Cmd::Lesson(a) => lesson(a, slow, (None, None), root).await,
-        Cmd::Watch(a) => match a.format {
-            Some(format) => {
-                let opts = headless::watch::WatchOpts {
-                    port: a.port,
-                    interval: a.interval,
-                    alerts: a.alerts,
-                    exit_on_alert: a.exit_on_alert,
-                    netns: a.netns,
-                    source: a.source,
-                };
-                let calm = headless::watch::watch(opts, format, &mut out).await?;
-                Ok(if calm {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                })
-            }
-            None => {
-                if a.netns.is_some() || !a.alerts.is_empty() {
-                    anyhow::bail!("{}", t!("error.watch_flags"));
-                }
-                let cfg = LabConfig {
-                    port: a.port,
-                    server: false,
-                    idle_timeout: None,
-                    ..LabConfig::default()
-                };
-                crate::tui::run(
-                    cfg,
-                    None,
-                    crate::tui::Options {
-                        watch_only: true,
-                        ..crate::tui::Options::new(Duration::from_millis(a.poll_ms), root, a.source)
-                    },
-                )
-                .await?;
-                Ok(ExitCode::SUCCESS)
-            }
-        },
+        Cmd::Watch(a) => watch(a, root, &mut out).await,
         Cmd::Replay(a) => {
             let opts = crate::tui::replay::ReplayOptions {
                 speed: a.speed,
@@ -545,6 +527,72 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
             })
         }
     }
+}
+
+/// `tcp-lab watch`: the headless stream (or the endpoint alone, or --once), else the dashboard.
+async fn watch(a: WatchArgs, root: bool, out: &mut dyn std::io::Write) -> anyhow::Result<ExitCode> {
+    use crate::headless::watch::WatchFormat;
+    let bail = |key: &str| -> anyhow::Result<ExitCode> { anyhow::bail!("{}", t!(key)) };
+    if a.once && (!a.alerts.is_empty() || a.metrics.is_some()) {
+        return bail("metrics.once_flags");
+    }
+    let format = match (a.format, a.once) {
+        (None, true) => Some(WatchFormat::Text),
+        (Some(WatchFormat::Openmetrics), false) => return bail("metrics.openmetrics_stream"),
+        (Some(WatchFormat::None), false) if a.metrics.is_none() => {
+            return bail("metrics.none_needs_metrics");
+        }
+        (f, _) => f,
+    };
+    let Some(format) = format else {
+        if a.netns.is_some() || !a.alerts.is_empty() {
+            return bail("metrics.dashboard_flags");
+        }
+        let [port] = a.port[..] else {
+            return bail("metrics.ports_dashboard");
+        };
+        let metrics = match a.metrics {
+            Some(addr) => Some(crate::headless::watch::DashboardMetrics::serve(addr).await?),
+            None => None,
+        };
+        let cfg = LabConfig {
+            port,
+            server: false,
+            idle_timeout: None,
+            ..LabConfig::default()
+        };
+        crate::tui::run(
+            cfg,
+            None,
+            crate::tui::Options {
+                watch_only: true,
+                metrics,
+                ..crate::tui::Options::new(Duration::from_millis(a.poll_ms), root, a.source)
+            },
+        )
+        .await?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut ports = a.port;
+    let mut seen = std::collections::HashSet::new();
+    ports.retain(|p| seen.insert(*p));
+    let opts = headless::watch::WatchOpts {
+        ports,
+        interval: a.interval,
+        alerts: a.alerts,
+        alert_repeat: a.alert_repeat,
+        exit_on_alert: a.exit_on_alert,
+        netns: a.netns,
+        source: a.source,
+        metrics: a.metrics,
+        once: a.once,
+    };
+    let calm = headless::watch::watch(opts, format, out).await?;
+    Ok(if calm {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// A fixed reply the charset cannot carry would be refused on every frame: say so at start.

@@ -303,7 +303,10 @@ fn help_and_usage_errors_in_korean() {
         "--alert",
         "close_wait",
     ]);
-    assert!(err.contains("STATE>N [for 시간]으로 쓰세요"), "{err}");
+    assert!(
+        err.contains("STATE>N, STATE rate>N/s(또는 /min), time_wait_budget>N% 중 하나로 쓰고"),
+        "{err}"
+    );
     // English stays clap's own.
     let err = refused(&["--port", "abc"]);
     assert!(

@@ -1,7 +1,12 @@
-//! Headless front ends: `server` (like the classic ServerMain), `client` (like ClientMain) and
-//! `run` (a scenario). Each prints the same timeline the dashboard shows, as text or JSON lines.
+//! Headless front ends: `server` (like the classic ServerMain), `client` (like ClientMain),
+//! `run` (a scenario) and `watch` (any ports; their figures also as metrics). Each prints the
+//! same timeline the dashboard shows, as text or JSON lines.
 
+pub mod alerts;
 mod client;
+pub mod figures;
+pub mod http;
+pub mod metrics;
 pub mod print;
 pub mod run;
 pub mod watch;

@@ -54,6 +54,20 @@ impl<'a> Printer<'a> {
         }
     }
 
+    /// A printer that goes on from absolute entry position `printed` (several sessions, one
+    /// stream: each keeps its own position, see [`Printer::printed`]).
+    pub fn resume(out: &'a mut dyn Write, format: Format, printed: u64) -> Self {
+        Self {
+            printed,
+            ..Self::new(out, format)
+        }
+    }
+
+    /// Absolute position of the next entry to print.
+    pub fn printed(&self) -> u64 {
+        self.printed
+    }
+
     /// Prints the timeline as text lines behind `# `: comments in a TAP stream, which a TAP
     /// consumer ignores and a person reads as the story.
     pub fn comments(out: &'a mut dyn Write) -> Self {

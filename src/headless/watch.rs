@@ -9,155 +9,326 @@ use std::time::{Duration, Instant};
 use super::POLL;
 use super::print::{self, Format, Printer};
 use crate::lab::LabConfig;
-use crate::model::parse_duration;
-use crate::observe::{SourceChoice, TcpState};
+use crate::observe::SourceChoice;
 use crate::session::Session;
 use crate::timeline::summary::{self, Summary};
 
-/// `close_wait>100 for 30s`: a state's count above a threshold, held for a while (or at once).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Alert {
-    pub text: String,
-    pub state: TcpState,
-    pub at_least: usize,
-    pub held: Duration,
-    since: Option<Instant>,
-    fired: bool,
-}
+pub use super::alerts::Rule as Alert;
+use super::alerts::{Alerts, Event, Measure, Reading, Status};
+use super::figures::Figures;
+use super::http::Board;
+use super::metrics::{self, Exposition, PortFigures};
 
-impl Alert {
-    /// `STATE>N`, `STATE>=N`, optionally ` for DURATION`.
-    pub fn parse(s: &str) -> Result<Alert, String> {
-        let usage = || rust_i18n::t!("value.alert_usage", value = format!("{s:?}")).into_owned();
-        let (rule, held) = match s.split_once(" for ") {
-            Some((r, d)) => (
-                r,
-                parse_duration(d).map_err(|e| {
-                    rust_i18n::t!("value.alert_duration", value = format!("{s:?}"), error = e)
-                        .into_owned()
-                })?,
-            ),
-            None => (s, Duration::ZERO),
-        };
-        let (name, n, strict) = match rule.split_once(">=") {
-            Some((a, b)) => (a, b, false),
-            None => {
-                let (a, b) = rule.split_once('>').ok_or_else(usage)?;
-                (a, b, true)
-            }
-        };
-        let state = TcpState::parse(name).ok_or_else(|| {
-            let states: Vec<String> = TcpState::ALL
-                .iter()
-                .map(|s| s.name().to_ascii_lowercase())
-                .collect();
-            rust_i18n::t!(
-                "value.alert_state",
-                value = format!("{s:?}"),
-                name = format!("{:?}", name.trim()),
-                states = states.join(", ")
-            )
-            .into_owned()
-        })?;
-        let n: usize = n.trim().parse().map_err(|_| usage())?;
-        Ok(Alert {
-            text: s.trim().to_string(),
-            state,
-            at_least: if strict { n + 1 } else { n },
-            held,
-            since: None,
-            fired: false,
-        })
-    }
-
-    /// Whether the rule fires now (once per episode: it re-arms when the count drops again).
-    fn check(&mut self, count: usize, now: Instant) -> bool {
-        if count < self.at_least {
-            self.since = None;
-            self.fired = false;
-            return false;
-        }
-        let since = *self.since.get_or_insert(now);
-        if !self.fired && now.duration_since(since) >= self.held {
-            self.fired = true;
-            return true;
-        }
-        false
-    }
+/// What `watch` writes on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatchFormat {
+    /// Changes, summaries and alerts as readable lines.
+    Text,
+    /// The same as JSON lines.
+    Json,
+    /// With --once: the snapshot as OpenMetrics text (node_exporter's textfile collector).
+    Openmetrics,
+    /// Nothing on stdout: with --metrics, the endpoint alone (a service).
+    None,
 }
 
 pub struct WatchOpts {
-    pub port: u16,
+    pub ports: Vec<u16>,
     pub interval: Duration,
     pub alerts: Vec<Alert>,
+    pub alert_repeat: Option<Duration>,
     pub exit_on_alert: bool,
     pub netns: Option<String>,
     pub source: SourceChoice,
+    pub metrics: Option<std::net::SocketAddr>,
+    pub once: bool,
+}
+
+/// How often the metrics' figures are made again while the endpoint is served.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
+/// How long `--once` waits for the processes holding the sockets to be named.
+const ONCE_OWNERS_WAIT: Duration = Duration::from_secs(3);
+
+/// One session per port: each has its own kernel filter, tracepoint filter and timeline.
+struct Port {
+    s: Session,
+    figures: Figures,
+    printed: u64,
+}
+
+/// Opens a watcher per port (in `--netns` when given).
+async fn open(o: &WatchOpts) -> anyhow::Result<Vec<Port>> {
+    let mut netns_facts = None;
+    let mut ports = Vec::new();
+    for &port in &o.ports {
+        let cfg = LabConfig {
+            port,
+            server: false,
+            ..LabConfig::default()
+        };
+        let mut s = Session::start_with(cfg, None, o.source).await?;
+        if let Some(ns) = &o.netns {
+            // Opened first: its error says how to name a namespace.
+            s.use_source(Box::new(crate::observe::sockdiag::SockDiag::open_in(ns)?));
+            if netns_facts.is_none() {
+                netns_facts = Some(facts_in(ns)?);
+            }
+            if let Some(f) = &netns_facts {
+                s.facts = f.clone();
+            }
+        }
+        ports.push(Port {
+            s,
+            figures: Figures::new(port),
+            printed: 0,
+        });
+    }
+    Ok(ports)
+}
+
+/// The namespace's own sysctls (port range, tw_reuse, fin_timeout): /proc/sys/net answers for
+/// the network namespace of the thread that opens it, so a thread enters it and reads them.
+fn facts_in(spec: &str) -> anyhow::Result<crate::observe::platform::PlatformFacts> {
+    let path = match spec.strip_prefix("pid:") {
+        Some(pid) => format!("/proc/{}/ns/net", pid.trim()),
+        None if spec.contains('/') => spec.to_string(),
+        None => format!("/run/netns/{spec}"),
+    };
+    let ns = std::fs::File::open(&path)
+        .map_err(|e| anyhow::anyhow!("--netns {spec}: cannot open {path}: {e}"))?;
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| anyhow::anyhow!("--netns {spec}: cannot enter {path}: {e}"))?;
+            Ok(crate::observe::platform::PlatformFacts::read())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the namespace thread panicked")))
+    })
+}
+
+/// Prints what a port's timeline told since last time.
+fn print_new(p: &mut Port, out: &mut dyn Write, format: Option<Format>) {
+    if let Some(format) = format {
+        let mut pr = Printer::resume(out, format, p.printed);
+        pr.new_entries(&p.s);
+        p.printed = pr.printed();
+    }
+    p.figures.absorb(&p.s.timeline);
 }
 
 /// Watches until Ctrl-C/SIGTERM; returns false when `--exit-on-alert` stopped it on an alert.
-pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> anyhow::Result<bool> {
-    let cfg = LabConfig {
-        port: o.port,
-        server: false,
-        ..LabConfig::default()
-    };
-    let mut s = Session::start_with(cfg, None, o.source).await?;
-    if let Some(ns) = &o.netns {
-        s.use_source(Box::new(crate::observe::sockdiag::SockDiag::open_in(ns)?));
+pub async fn watch(o: WatchOpts, format: WatchFormat, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let mut ports = open(&o).await?;
+    if o.once {
+        return once(&o, &mut ports, format, out).await;
     }
-    let mut p = Printer::new(out, format);
-    p.line(&print::header(&s, "watch", format));
-    // The first look, told at once: the summary comes right away.
-    s.poll_kernel();
-    p.new_entries(&s);
+    let stream = match format {
+        WatchFormat::Text => Some(Format::Text),
+        WatchFormat::Json => Some(Format::Json),
+        WatchFormat::Openmetrics | WatchFormat::None => None,
+    };
+    let board: Board = Default::default();
+    if let Some(addr) = o.metrics {
+        let bound = super::http::serve(addr, board.clone()).await?;
+        eprintln!(
+            "{}",
+            rust_i18n::t!("metrics.serving", url = format!("http://{bound}/metrics"))
+        );
+    }
+    for p in &mut ports {
+        if let Some(f) = stream {
+            Printer::new(out, f).line(&print::header(&p.s, "watch", f));
+        }
+        // The first look, told at once: the summary comes right away.
+        p.s.poll_kernel();
+        print_new(p, out, stream);
+    }
+    let several = ports.len() > 1;
+    let mut alerts = Alerts::new(o.alerts.clone(), o.alert_repeat);
     let mut next = Instant::now();
+    let mut next_metrics = Instant::now();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
     let mut checked: Option<Instant> = None;
     loop {
         let now = Instant::now();
-        // The summary walks every socket: made when one is due, or for the alerts four times
-        // a second, not on every round.
-        let alerts_due = !o.alerts.is_empty()
+        // The summary walks every socket: made when one is due, for the alerts four times a
+        // second, for the metrics once a second; not on every round.
+        let alerts_due = !alerts.rules.is_empty()
             && checked.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(250));
-        let sum = if now >= next || alerts_due {
+        let print_due = now >= next && stream.is_some();
+        let metrics_due = o.metrics.is_some() && now >= next_metrics;
+        let mut figures = Vec::new();
+        if print_due || alerts_due || metrics_due {
             checked = Some(now);
-            if now >= next {
-                // A summary that is printed counts what the kernel shows now, not the last read
-                // of a busy port (up to 2 s old); one read per --interval.
-                s.poll_kernel();
-                p.new_entries(&s);
-            }
-            summary::summarize(&s.timeline, o.port, &s.facts, now)
-        } else {
-            None
-        };
-        if now >= next
-            && let Some(sum) = &sum
-        {
-            p.line(&summary_line(&s, sum, format, now));
-            next = crate::model::after(now, o.interval);
-        }
-        if let Some(sum) = &sum {
-            for a in &mut o.alerts {
-                let n = sum.count(a.state);
-                if a.check(n, now) {
-                    p.line(&alert_line(&s, a, n, format, now));
-                    if o.exit_on_alert {
+            for p in &mut ports {
+                if print_due {
+                    // A summary that is printed counts what the kernel shows now, not the last
+                    // read of a busy port (up to 2 s old); one read per --interval.
+                    p.s.poll_kernel();
+                    print_new(p, out, stream);
+                }
+                let Some(mut sum) =
+                    summary::summarize(&p.s.timeline, p.figures.port, &p.s.facts, now)
+                else {
+                    continue;
+                };
+                p.figures.sample(now, &sum);
+                p.figures.annotate(&mut sum);
+                if let (true, Some(f)) = (print_due, stream) {
+                    Printer::new(out, f).line(&summary_line(&p.s, &sum, f, now, several));
+                }
+                for i in 0..alerts.rules.len() {
+                    let reading = reading(&alerts.rules[i], &sum, &p.figures);
+                    let Some(ev) = alerts.check(i, p.figures.port, reading, now) else {
+                        continue;
+                    };
+                    if let Some(f) = stream {
+                        Printer::new(out, f).line(&alert_line(&p.s, &alerts, &ev, f, now));
+                    }
+                    if o.exit_on_alert && ev.status == Status::Firing {
                         return Ok(false);
                     }
                 }
+                figures.push(port_figures(p, Some(sum)));
             }
+            if print_due {
+                next = crate::model::after(now, o.interval);
+            }
+        }
+        if metrics_due {
+            publish(&board, figures, &alerts, &o);
+            next_metrics = now + METRICS_EVERY;
         }
         tokio::select! {
             _ = &mut stop => break,
-            _ = s.step(POLL) => p.new_entries(&s),
+            _ = futures::future::join_all(ports.iter_mut().map(|p| p.s.step(POLL))) => {
+                for p in &mut ports {
+                    print_new(p, out, stream);
+                }
+            }
         }
     }
-    s.timeline.note(Instant::now(), super::stopping());
-    p.new_entries(&s);
+    for p in &mut ports {
+        p.s.timeline.note(Instant::now(), super::stopping());
+        print_new(p, out, stream);
+    }
     Ok(true)
+}
+
+/// What a rule measures on one port now; None when it cannot tell yet (a rate's first second).
+fn reading(rule: &Alert, sum: &Summary, f: &Figures) -> Option<Reading> {
+    Some(match rule.measure {
+        Measure::Count(state) => Reading {
+            value: sum.count(state) as f64,
+            remote: None,
+        },
+        Measure::Rate(state) => Reading {
+            value: f.rate(state)?,
+            remote: None,
+        },
+        Measure::Budget => {
+            let worst = sum
+                .time_wait_budget
+                .iter()
+                .max_by(|a, b| a.share().total_cmp(&b.share()));
+            Reading {
+                value: worst.map_or(0.0, |b| b.share()),
+                remote: worst.map(|b| b.remote),
+            }
+        }
+    })
+}
+
+fn port_figures(p: &Port, summary: Option<Summary>) -> PortFigures {
+    figures_of(&p.s, &p.figures, summary)
+}
+
+fn figures_of(s: &Session, f: &Figures, summary: Option<Summary>) -> PortFigures {
+    PortFigures {
+        port: f.port,
+        source: if s.tracing() { "tracepoint" } else { "poll" },
+        summary,
+        transitions: f.transitions.iter().map(|(k, v)| (*k, *v)).collect(),
+    }
+}
+
+fn publish(board: &Board, ports: Vec<PortFigures>, alerts: &Alerts, o: &WatchOpts) {
+    let mut alert_states = Vec::new();
+    for (i, r) in alerts.rules.iter().enumerate() {
+        for p in &o.ports {
+            alert_states.push((r.text.clone(), *p, alerts.firing(i, *p)));
+        }
+    }
+    let x = Exposition {
+        ports,
+        alerts: alert_states,
+        netns: o.netns.clone(),
+    };
+    match board.lock() {
+        Ok(mut g) => *g = x,
+        Err(p) => *p.into_inner() = x,
+    }
+}
+
+/// `--once`: the kernel read once, the holders named (waiting at most [`ONCE_OWNERS_WAIT`]),
+/// one summary per port in `format`.
+async fn once(
+    o: &WatchOpts,
+    ports: &mut [Port],
+    format: WatchFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let deadline = Instant::now() + ONCE_OWNERS_WAIT;
+    loop {
+        for p in ports.iter_mut() {
+            p.s.poll_kernel();
+            p.figures.absorb(&p.s.timeline);
+        }
+        let named = ports.iter().all(|p| owners_named(&p.s));
+        if named || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let now = Instant::now();
+    let mut figures = Vec::new();
+    let several = ports.len() > 1;
+    for p in ports.iter_mut() {
+        let sum = summary::summarize(&p.s.timeline, p.figures.port, &p.s.facts, now);
+        if let (WatchFormat::Text | WatchFormat::Json, Some(sum)) = (format, &sum) {
+            let f = if format == WatchFormat::Json {
+                Format::Json
+            } else {
+                Format::Text
+            };
+            let mut pr = Printer::new(out, f);
+            pr.line(&print::header(&p.s, "watch", f));
+            pr.line(&summary_line(&p.s, sum, f, now, several));
+        }
+        figures.push(port_figures(p, sum));
+    }
+    if format == WatchFormat::Openmetrics {
+        let x = Exposition {
+            ports: figures,
+            alerts: Vec::new(),
+            netns: o.netns.clone(),
+        };
+        let _ = out.write_all(metrics::encode(&x, metrics::Flavor::OpenMetrics).as_bytes());
+    }
+    let _ = out.flush();
+    Ok(true)
+}
+
+/// Whether every socket a process holds (inode ≠ 0) has its process named, or at least looked for.
+fn owners_named(s: &Session) -> bool {
+    s.timeline.snapshot().is_some_and(|snap| {
+        snap.sockets.iter().all(|o| {
+            o.row.inode == 0
+                || !matches!(o.owner, crate::observe::Owner::External { pid: None, .. })
+        })
+    })
 }
 
 /// The who column of a text line: `key`'s word, padded as the timeline's.
@@ -177,18 +348,27 @@ fn t(s: &Session, now: Instant) -> f64 {
         / 1e6
 }
 
-fn summary_line(s: &Session, sum: &Summary, format: Format, now: Instant) -> String {
+fn summary_line(s: &Session, sum: &Summary, format: Format, now: Instant, several: bool) -> String {
     match format {
-        Format::Text => format!(
-            "+{:>7.3}s {} {}",
-            t(s, now),
-            who("who.summary"),
-            sum.text_in(crate::i18n::current())
-        ),
+        Format::Text => {
+            // Several ports in one stream: each summary says whose it is.
+            let port = if several {
+                rust_i18n::t!("metrics.port_prefix", port = s.port()).into_owned()
+            } else {
+                String::new()
+            };
+            format!(
+                "+{:>7.3}s {} {port}{}",
+                t(s, now),
+                who("who.summary"),
+                sum.text_in(crate::i18n::current())
+            )
+        }
         Format::Json => serde_json::json!({
             "t": t(s, now),
             "source": "watch",
             "event": "summary",
+            "port": s.port(),
             "counts": sum
                 .counts
                 .iter()
@@ -203,62 +383,139 @@ fn summary_line(s: &Session, sum: &Summary, format: Format, now: Instant) -> Str
     }
 }
 
-fn alert_line(s: &Session, a: &Alert, n: usize, format: Format, now: Instant) -> String {
+/// An alert's line: `ALERT rule on port P: what`, `… still firing after 5 min: …`, or
+/// `RESOLVED rule on port P after 2 min: what now`.
+fn alert_line(s: &Session, alerts: &Alerts, ev: &Event, format: Format, now: Instant) -> String {
+    let Some(rule) = alerts.rules.get(ev.rule) else {
+        return String::new();
+    };
+    let v = &ev.reading;
     let msg = |l: crate::i18n::Lang| {
-        rust_i18n::t!(
-            "watch.alert",
-            locale = l.code(),
-            rule = a.text,
-            n = n,
-            state = a.state
-        )
-        .into_owned()
+        let l = l.code();
+        let (rule_text, port) = (rule.text.as_str(), ev.port);
+        let age = summary::age(ev.firing_for.as_secs(), l);
+        let head = match ev.status {
+            Status::Firing => {
+                rust_i18n::t!("alert.firing", locale = l, rule = rule_text, port = port)
+            }
+            Status::Repeat => rust_i18n::t!(
+                "alert.repeat",
+                locale = l,
+                rule = rule_text,
+                port = port,
+                age = age
+            ),
+            Status::Resolved => rust_i18n::t!(
+                "alert.resolved",
+                locale = l,
+                rule = rule_text,
+                port = port,
+                age = age
+            ),
+        };
+        let what = match (rule.measure, v.remote) {
+            (Measure::Count(state), _) => {
+                rust_i18n::t!("alert.count", locale = l, n = v.value as u64, state = state)
+            }
+            (Measure::Rate(state), _) => rust_i18n::t!(
+                "alert.rate",
+                locale = l,
+                rate = format!("{:.1}", v.value),
+                state = state
+            ),
+            (Measure::Budget, Some(remote)) => rust_i18n::t!(
+                "alert.budget",
+                locale = l,
+                remote = remote,
+                pct = format!("{:.0}", v.value * 100.0)
+            ),
+            (Measure::Budget, None) => rust_i18n::t!("alert.budget_none", locale = l),
+        };
+        format!("{head}: {what}")
+    };
+    let who_key = if ev.status == Status::Resolved {
+        "who.resolved"
+    } else {
+        "who.alert"
     };
     match format {
         Format::Text => format!(
             "+{:>7.3}s {} {}",
             t(s, now),
-            who("who.alert"),
+            who(who_key),
             msg(crate::i18n::current())
         ),
-        Format::Json => serde_json::json!({
-            "t": t(s, now),
-            "source": "watch",
-            "event": "alert",
-            "rule": a.text,
-            "state": a.state.name(),
-            "count": n,
-            "who": "alert",
-            "message": msg(crate::i18n::Lang::En),
-        })
-        .to_string(),
+        Format::Json => {
+            let mut j = serde_json::json!({
+                "t": t(s, now),
+                "source": "watch",
+                "event": if ev.status == Status::Resolved { "resolved" } else { "alert" },
+                "status": ev.status.name(),
+                "rule": rule.text,
+                "port": ev.port,
+                "value": v.value,
+                "firing_s": ev.firing_for.as_secs_f64(),
+                "who": if ev.status == Status::Resolved { "resolved" } else { "alert" },
+                "message": msg(crate::i18n::Lang::En),
+            });
+            if let Some(state) = rule.state() {
+                j["state"] = state.name().into();
+            }
+            if let Measure::Count(_) = rule.measure {
+                j["count"] = (v.value as u64).into();
+            }
+            if let Some(r) = v.remote {
+                j["remote"] = r.to_string().into();
+            }
+            j.to_string()
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `--metrics` beside the dashboard: the dashboard's session feeds the endpoint once a second.
+pub struct DashboardMetrics {
+    board: Board,
+    figures: Option<Figures>,
+    next: Instant,
+}
 
-    #[test]
-    fn alert_rules_parse_and_fire_once_per_episode() {
-        let mut a = Alert::parse("close_wait>100 for 30s").unwrap();
-        assert_eq!(
-            (a.state, a.at_least, a.held),
-            (TcpState::CloseWait, 101, Duration::from_secs(30))
+impl DashboardMetrics {
+    /// Listens on `addr` (an error names the address) and says where.
+    pub async fn serve(addr: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let board: Board = Default::default();
+        let bound = super::http::serve(addr, board.clone()).await?;
+        eprintln!(
+            "{}",
+            rust_i18n::t!("metrics.serving", url = format!("http://{bound}/metrics"))
         );
-        let t0 = Instant::now();
-        assert!(!a.check(101, t0));
-        assert!(a.check(150, t0 + Duration::from_secs(30)));
-        assert!(!a.check(150, t0 + Duration::from_secs(31)));
-        assert!(!a.check(3, t0 + Duration::from_secs(32)));
-        let mut b = Alert::parse("TIME_WAIT>=2").unwrap();
-        assert!(b.check(2, t0));
-        assert!(Alert::parse("close_wait 100").is_err());
-        assert!(Alert::parse("cw>1").is_err());
-        assert!(
-            Alert::parse("close_wait>1 for 3")
-                .unwrap_err()
-                .contains("unit")
-        );
+        Ok(DashboardMetrics {
+            board,
+            figures: None,
+            next: Instant::now(),
+        })
+    }
+
+    /// Makes the figures again when a second has passed since the last time.
+    pub fn feed(&mut self, s: &Session, now: Instant) {
+        let f = self.figures.get_or_insert_with(|| Figures::new(s.port()));
+        f.absorb(&s.timeline);
+        if now < self.next {
+            return;
+        }
+        self.next = now + METRICS_EVERY;
+        let sum = summary::summarize(&s.timeline, f.port, &s.facts, now).map(|mut sum| {
+            f.sample(now, &sum);
+            f.annotate(&mut sum);
+            sum
+        });
+        let x = Exposition {
+            ports: vec![figures_of(s, f, sum)],
+            alerts: Vec::new(),
+            netns: None,
+        };
+        match self.board.lock() {
+            Ok(mut g) => *g = x,
+            Err(p) => *p.into_inner() = x,
+        }
     }
 }

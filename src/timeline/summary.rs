@@ -55,6 +55,12 @@ pub struct Budget {
     pub range: usize,
     /// tcp_tw_reuse lets new connections to this address take a TIME_WAIT port.
     pub reuse: bool,
+    /// How fast the count grew lately (per second, net of expiries), when the watch measured it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub growth_per_s: Option<f64>,
+    /// At that rate, seconds until every local port is in TIME_WAIT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_in_s: Option<f64>,
 }
 
 impl Budget {
@@ -92,6 +98,8 @@ pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) 
                 Some(2) => remote.is_loopback(),
                 _ => false,
             },
+            growth_per_s: None,
+            full_in_s: None,
         })
         .collect();
     Some(Summary {
@@ -202,11 +210,22 @@ impl Summary {
                 range = b.range,
                 pct = format!("{:.0}", b.share() * 100.0)
             ));
+            // The estimate from the recent rate, then how bad it is (full is not "nearly").
+            if let (Some(g), Some(s)) = (b.growth_per_s, b.full_in_s) {
+                line.push_str(&t!(
+                    "summary.full_in",
+                    locale = l,
+                    rate = g,
+                    age = age(s as u64, l)
+                ));
+            }
+            let full = b.time_wait >= b.range;
             if b.share() >= BUDGET_WARN {
-                line.push_str(&if b.reuse {
-                    t!("summary.reuse", locale = l)
-                } else {
-                    t!("summary.exhausted", locale = l)
+                line.push_str(&match (b.reuse, full) {
+                    (true, false) => t!("summary.reuse", locale = l),
+                    (true, true) => t!("summary.reuse_full", locale = l),
+                    (false, false) => t!("summary.exhausted", locale = l),
+                    (false, true) => t!("summary.exhausted_full", locale = l),
                 });
             }
         }

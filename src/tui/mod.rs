@@ -47,6 +47,8 @@ pub struct Options {
     pub lesson: Option<lesson::Lesson>,
     /// `--quiz`: in step mode, ask before each held packet is released.
     pub quiz: bool,
+    /// `tcp-lab watch --metrics`: the endpoint this dashboard's session feeds.
+    pub metrics: Option<crate::headless::watch::DashboardMetrics>,
 }
 
 impl Options {
@@ -62,6 +64,7 @@ impl Options {
             watch_only: false,
             lesson: None,
             quiz: false,
+            metrics: None,
         }
     }
 }
@@ -279,6 +282,9 @@ pub async fn run(
                 }
                 // Arrows in flight grow across the ladder.
                 dirty |= s.timeline.packets().in_flight() > 0;
+                if let Some(m) = opts.metrics.as_mut() {
+                    m.feed(&s, now);
+                }
                 // Countdowns and "gone" rows change once a second.
                 let sec = now.duration_since(s.timeline.start()).as_secs();
                 if sec != last_second {
