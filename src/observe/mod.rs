@@ -2,12 +2,16 @@
 //! types, and the poll policy (cheap exact lookups for known sockets, a filtered dump now and then
 //! to discover). It only reads the kernel: who owns a row is decided above, by the session.
 
+#[cfg(target_os = "linux")]
+pub mod btf;
 pub mod netstat;
 pub mod platform;
 pub mod procs;
 #[cfg(target_os = "linux")]
 pub mod sockdiag;
 pub mod tcpinfo;
+#[cfg(target_os = "linux")]
+pub mod nsfilter;
 #[cfg(target_os = "linux")]
 pub mod trace;
 
