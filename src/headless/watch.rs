@@ -102,9 +102,18 @@ pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> any
         server: false,
         ..LabConfig::default()
     };
-    let mut s = Session::start_with(cfg, None, o.source).await?;
-    if let Some(ns) = &o.netns {
-        s.use_source(Box::new(crate::observe::sockdiag::SockDiag::open_in(ns)?));
+    use crate::observe::sockdiag::{SockDiag, netns_path};
+    // The namespace's socket table first: it says what to write when the name is wrong.
+    let table = o.netns.as_deref().map(SockDiag::open_in).transpose()?;
+    let netns = match &o.netns {
+        Some(spec) => Some(crate::observe::nsfilter::netns_of(
+            netns_path(spec).as_ref(),
+        )?),
+        None => None,
+    };
+    let mut s = Session::start_in(cfg, None, o.source, netns).await?;
+    if let Some(table) = table {
+        s.use_source(Box::new(table));
     }
     let mut p = Printer::new(out, format);
     p.line(&print::header(&s, "watch", format));

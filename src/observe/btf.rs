@@ -179,7 +179,9 @@ impl Btf {
     pub fn struct_id(&self, name: &str) -> Result<u32, BtfError> {
         self.types
             .iter()
-            .position(|t| t.kind == STRUCT && t.vlen > 0 && self.name(t.name_off) == name.as_bytes())
+            .position(|t| {
+                t.kind == STRUCT && t.vlen > 0 && self.name(t.name_off) == name.as_bytes()
+            })
             .map(|i| i as u32 + 1)
             .ok_or_else(|| BtfError(format!("kernel BTF has no struct {name}")))
     }
@@ -226,7 +228,11 @@ impl Btf {
         let mut bits = 0u32;
         for (i, name) in path.iter().enumerate() {
             let Some((off, ty)) = self.member(id, name)? else {
-                let within = [outer].iter().chain(&path[..i]).copied().collect::<Vec<_>>();
+                let within = [outer]
+                    .iter()
+                    .chain(&path[..i])
+                    .copied()
+                    .collect::<Vec<_>>();
                 return err(format!(
                     "kernel BTF: {} has no member {name}",
                     within.join(".")
@@ -289,7 +295,14 @@ mod tests {
             for (m, ty, bits) in members {
                 extra.extend([self.s(m), *ty, *bits]);
             }
-            self.ty(name, STRUCT as u32, false, members.len() as u32, size, &extra);
+            self.ty(
+                name,
+                STRUCT as u32,
+                false,
+                members.len() as u32,
+                size,
+                &extra,
+            );
         }
         fn bytes(&self) -> Vec<u8> {
             let tlen = self.types.len() as u32 * 4;
@@ -336,13 +349,29 @@ mod tests {
     #[test]
     fn offsets_through_typedefs_consts_and_anonymous_members() {
         let btf = Btf::parse(synthetic()).unwrap();
-        let net = btf.field("sock", &["__sk_common", "skc_net", "net"]).unwrap();
-        assert_eq!(net, FieldAt { offset: 48, size: 8 });
+        let net = btf
+            .field("sock", &["__sk_common", "skc_net", "net"])
+            .unwrap();
+        assert_eq!(
+            net,
+            FieldAt {
+                offset: 48,
+                size: 8
+            }
+        );
         let inum = btf.field("net", &["ns", "inum"]).unwrap();
-        assert_eq!(inum, FieldAt { offset: 24, size: 4 });
+        assert_eq!(
+            inum,
+            FieldAt {
+                offset: 24,
+                size: 4
+            }
+        );
         let e = btf.field("net", &["ns", "count"]).unwrap_err();
         assert_eq!(e.0, "kernel BTF: net.ns has no member count");
-        let e = btf.field("sock", &["__sk_common", "skc_state"]).unwrap_err();
+        let e = btf
+            .field("sock", &["__sk_common", "skc_state"])
+            .unwrap_err();
         assert_eq!(e.0, "skc_state is a bitfield");
         assert!(btf.field("task_struct", &["pid"]).is_err());
     }
@@ -365,12 +394,18 @@ mod tests {
     #[test]
     fn the_running_kernel_has_the_fields_the_namespace_filter_reads() {
         if !std::path::Path::new(VMLINUX).exists() {
-            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "no {VMLINUX} in CI");
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "no {VMLINUX} in CI"
+            );
             eprintln!("SKIPPED: no {VMLINUX}");
             return;
         }
         let btf = Btf::vmlinux().unwrap();
-        let net = btf.field("sock", &["__sk_common", "skc_net", "net"]).unwrap();
+        let net = btf
+            .field("sock", &["__sk_common", "skc_net", "net"])
+            .unwrap();
         assert_eq!(net.size, 8);
         // skc_net sits after the addresses, ports, family/state/flags and hash of sock_common.
         assert!((16..=128).contains(&net.offset), "{net:?}");

@@ -5,13 +5,13 @@
 #[cfg(target_os = "linux")]
 pub mod btf;
 pub mod netstat;
+#[cfg(target_os = "linux")]
+pub mod nsfilter;
 pub mod platform;
 pub mod procs;
 #[cfg(target_os = "linux")]
 pub mod sockdiag;
 pub mod tcpinfo;
-#[cfg(target_os = "linux")]
-pub mod nsfilter;
 #[cfg(target_os = "linux")]
 pub mod trace;
 

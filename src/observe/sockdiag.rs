@@ -37,6 +37,15 @@ pub struct SockDiag {
     buf: Vec<u8>,
 }
 
+/// The namespace file `--netns` names: a name under /run/netns, a path, or `pid:PID`.
+pub fn netns_path(spec: &str) -> String {
+    match spec.strip_prefix("pid:") {
+        Some(pid) => format!("/proc/{}/ns/net", pid.trim()),
+        None if spec.contains('/') => spec.to_string(),
+        None => format!("/run/netns/{spec}"),
+    }
+}
+
 impl SockDiag {
     /// Opens the netlink socket in the calling thread's network namespace.
     pub fn open() -> io::Result<Self> {
@@ -65,11 +74,7 @@ impl SockDiag {
     /// the namespace its socket was made in, so it is made there, on a thread that enters it and
     /// ends; the socket keeps answering for that namespace afterwards.
     pub fn open_in(spec: &str) -> io::Result<Self> {
-        let path = match spec.strip_prefix("pid:") {
-            Some(pid) => format!("/proc/{}/ns/net", pid.trim()),
-            None if spec.contains('/') => spec.to_string(),
-            None => format!("/run/netns/{spec}"),
-        };
+        let path = netns_path(spec);
         let ns = std::fs::File::open(&path).map_err(|e| {
             io::Error::new(
                 e.kind(),
