@@ -551,6 +551,41 @@ mod tests {
     }
 
     #[test]
+    fn the_kernels_verifier_accepts_the_program() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI runs as root"
+            );
+            eprintln!("SKIPPED: loading BPF needs root");
+            return;
+        }
+        // The record as this kernel's format file lays it out; no output fds: load only.
+        let record = params().record;
+        let ns = this_netns().expect("our namespace");
+        match NsFilter::load(record, 8080, &[ns], &[]) {
+            Ok(_) => {}
+            Err(e) if e.en.contains(DISABLE_ENV) => {}
+            Err(e) => panic!("{}", e.en),
+        }
+    }
+
+    #[test]
+    fn a_refused_program_brings_the_verifiers_words() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: loading BPF needs root");
+            return;
+        }
+        // Returns without setting r0.
+        let (e, log) = load(&[exit()]).expect_err("the verifier refuses it");
+        assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
+        assert!(log.is_some_and(|l| l.contains("R0 !read_ok")));
+    }
+
+    #[test]
     fn bad_params_are_refused_not_encoded() {
         let mut p = params();
         p.netns = vec![];
