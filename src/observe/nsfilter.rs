@@ -4,10 +4,12 @@
 //! `sock:inet_sock_set_state` is host-wide and its record names no namespace; the program reads
 //! `sk->__sk_common.skc_net.net->ns.inum` with `bpf_probe_read_kernel`, offsets taken from the
 //! kernel's BTF. Programs attached to a tracepoint's perf events live in one array per
-//! tracepoint, for the whole host, and the kernel drops a sample for *every* perf reader when any
-//! of them returns 0 (`perf_trace_run_bpf_submit`). So ours always returns 1 and copies the
-//! records it keeps into its own per-CPU `BPF_OUTPUT` perf events with `bpf_perf_event_output`:
-//! other readers of the tracepoint (another tcp-lab, `perf`, bpftrace) see what they saw before.
+//! tracepoint, for the whole host (the same program cannot be attached twice: EEXIST), and what a
+//! 0 from one of them does to other readers' samples differs between kernels (the older source
+//! drops them for every reader; on 6.18 a program returning 0 dropped nothing, measured). So the
+//! return value is not our filter: ours always returns 1 and copies the records it keeps into its
+//! own per-CPU `BPF_OUTPUT` perf events with `bpf_perf_event_output`. Other readers of the
+//! tracepoint (another tcp-lab, `perf`, bpftrace) see what they saw before, on any kernel.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
