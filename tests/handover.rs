@@ -216,7 +216,8 @@ fn every_time_wait_is_told_at_the_hand_over_and_never_gone_early() {
     let listener = ns.run(|| TcpListener::bind("127.0.0.1:0").unwrap());
     let server = listener.local_addr().unwrap();
     let mut w = Watch::start(server.port(), Some(&ns.path));
-    let mut reference = TraceSource::open(server.port()).expect("an independent reader");
+    let inum = tcp_lab::observe::nsfilter::netns_of(std::path::Path::new(&ns.path)).unwrap();
+    let mut reference = TraceSource::open(server.port(), &[inum]).expect("an independent reader");
     let mut raw: Vec<TraceEvent> = Vec::new();
     let mut in_ss = HashSet::new();
     let mut clients = Vec::new();

@@ -989,7 +989,6 @@ fn a_held_packets_retransmissions_fold_into_its_row() {
     assert!(!screen.contains("⏸ held"), "{screen}");
 }
 
-
 /// `tcp-lab watch` only looks: `c` (it once connected to the watched service) and the lab's other
 /// keys ask for nothing and say so; the key bar and the help list only the keys that work there.
 #[test]

@@ -83,7 +83,8 @@ async fn twenty_connections() -> Result<(), String> {
         .expect("the tracepoint opens as root");
     assert!(s.tracing());
     let port = s.lab.listen_addr().unwrap().port();
-    let mut independent = TraceSource::open(port).expect("an independent reader");
+    let here = tcp_lab::observe::nsfilter::this_netns().expect("our namespace");
+    let mut independent = TraceSource::open(port, &[here]).expect("an independent reader");
     let mut raw = Vec::new();
     for _ in 0..20 {
         let id = s.lab.command(LabCommand::Connect).unwrap();

@@ -58,6 +58,7 @@ struct Port {
 
 /// Opens a watcher per port (in `--netns` when given).
 async fn open(o: &WatchOpts) -> anyhow::Result<Vec<Port>> {
+    use crate::observe::sockdiag::{SockDiag, netns_path};
     let mut netns_facts = None;
     let mut ports = Vec::new();
     for &port in &o.ports {
@@ -66,10 +67,18 @@ async fn open(o: &WatchOpts) -> anyhow::Result<Vec<Port>> {
             server: false,
             ..LabConfig::default()
         };
-        let mut s = Session::start_with(cfg, None, o.source).await?;
-        if let Some(ns) = &o.netns {
-            // Opened first: its error says how to name a namespace.
-            s.use_source(Box::new(crate::observe::sockdiag::SockDiag::open_in(ns)?));
+        // The namespace's socket table first: its error says how to name a namespace. The
+        // tracepoint's filter then keeps that namespace's changes only.
+        let table = o.netns.as_deref().map(SockDiag::open_in).transpose()?;
+        let netns = match &o.netns {
+            Some(spec) => Some(crate::observe::nsfilter::netns_of(
+                netns_path(spec).as_ref(),
+            )?),
+            None => None,
+        };
+        let mut s = Session::start_in(cfg, None, o.source, netns).await?;
+        if let (Some(ns), Some(table)) = (&o.netns, table) {
+            s.use_source(Box::new(table));
             if netns_facts.is_none() {
                 netns_facts = Some(facts_in(ns)?);
             }
@@ -89,11 +98,7 @@ async fn open(o: &WatchOpts) -> anyhow::Result<Vec<Port>> {
 /// The namespace's own sysctls (port range, tw_reuse, fin_timeout): /proc/sys/net answers for
 /// the network namespace of the thread that opens it, so a thread enters it and reads them.
 fn facts_in(spec: &str) -> anyhow::Result<crate::observe::platform::PlatformFacts> {
-    let path = match spec.strip_prefix("pid:") {
-        Some(pid) => format!("/proc/{}/ns/net", pid.trim()),
-        None if spec.contains('/') => spec.to_string(),
-        None => format!("/run/netns/{spec}"),
-    };
+    let path = crate::observe::sockdiag::netns_path(spec);
     let ns = std::fs::File::open(&path)
         .map_err(|e| anyhow::anyhow!("--netns {spec}: cannot open {path}: {e}"))?;
     std::thread::scope(|sc| {

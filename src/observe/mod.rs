@@ -2,9 +2,12 @@
 //! types, and the poll policy (cheap exact lookups for known sockets, a filtered dump now and then
 //! to discover). It only reads the kernel: who owns a row is decided above, by the session.
 
+pub mod btf;
 #[cfg(target_os = "linux")]
 pub mod handover;
 pub mod netstat;
+#[cfg(target_os = "linux")]
+pub mod nsfilter;
 pub mod platform;
 pub mod procs;
 #[cfg(target_os = "linux")]

@@ -38,6 +38,15 @@ pub struct SockDiag {
     buf: Vec<u8>,
 }
 
+/// The namespace file `--netns` names: a name under /run/netns, a path, or `pid:PID`.
+pub fn netns_path(spec: &str) -> String {
+    match spec.strip_prefix("pid:") {
+        Some(pid) => format!("/proc/{}/ns/net", pid.trim()),
+        None if spec.contains('/') => spec.to_string(),
+        None => format!("/run/netns/{spec}"),
+    }
+}
+
 impl SockDiag {
     /// Opens the netlink socket in the calling thread's network namespace.
     pub fn open() -> io::Result<Self> {
@@ -66,11 +75,7 @@ impl SockDiag {
     /// the namespace its socket was made in, so it is made there, on a thread that enters it and
     /// ends; the socket keeps answering for that namespace afterwards.
     pub fn open_in(spec: &str) -> io::Result<Self> {
-        let path = match spec.strip_prefix("pid:") {
-            Some(pid) => format!("/proc/{}/ns/net", pid.trim()),
-            None if spec.contains('/') => spec.to_string(),
-            None => format!("/run/netns/{spec}"),
-        };
+        let path = netns_path(spec);
         // Non-blocking, and a regular file only: a namespace file is one (nsfs); a FIFO would
         // block the open, a device is not a namespace.
         let not_ns = |e: io::Error| io::Error::new(e.kind(), format!("--netns {spec}: {e}"));

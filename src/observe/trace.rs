@@ -1,12 +1,14 @@
-//! TCP state transitions from the `sock:inet_sock_set_state` tracepoint, read with
-//! `perf_event_open` (one fd + mmap ring per online CPU) and filtered by port in the kernel.
+//! TCP state transitions from the `sock:inet_sock_set_state` tracepoint, filtered in the kernel
+//! by port and network namespace (a BPF program, see [`super::nsfilter`]) and read with
+//! `perf_event_open` (one BPF output fd + mmap ring per online CPU).
 //!
-//! Nothing global is changed: tracefs is only *read* (event id and format), the filter is
-//! attached to our own perf fds, and everything disappears when the fds are closed. Where tracefs
+//! Nothing global is changed: tracefs is only *read* (event id and format), the program hangs
+//! on our own perf fd and leaves other readers' samples alone, and everything disappears when
+//! the fds are closed. Where tracefs
 //! is not mounted, root reads those two files through a private mount made on a throwaway
 //! thread (its own mount namespace, gone with the thread): the host's mounts stay as they are.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::{fmt, fs, io};
 
 use super::handover::{Afterlife, Found, Lookup};
+use super::nsfilter::{self, NsFilter};
 use super::{TcpState, unmap};
 use crate::i18n::{Said, os_error_in};
 
@@ -68,7 +71,9 @@ const EVENT_DIR: &str = "events/sock/inet_sock_set_state";
 const RING_PAGES: usize = 16;
 
 // ABI values from include/uapi/linux/perf_event.h.
+const PERF_TYPE_SOFTWARE: u32 = 1;
 const PERF_TYPE_TRACEPOINT: u32 = 2;
+const PERF_COUNT_SW_BPF_OUTPUT: u64 = 10;
 const PERF_SAMPLE_TIME: u64 = 1 << 2;
 const PERF_SAMPLE_RAW: u64 = 1 << 10;
 const PERF_RECORD_LOST: u32 = 2;
@@ -76,9 +81,8 @@ const PERF_RECORD_SAMPLE: u32 = 9;
 const ATTR_DISABLED: u64 = 1 << 0;
 const ATTR_USE_CLOCKID: u64 = 1 << 25;
 const FD_CLOEXEC: libc::c_ulong = 1 << 3; // PERF_FLAG_FD_CLOEXEC
-// _IO('$', 0) and _IOW('$', 6, char *) in the generic ioctl encoding (x86, arm, riscv, s390).
+// _IO('$', 0) in the generic ioctl encoding (x86, arm, riscv, s390).
 const PERF_EVENT_IOC_ENABLE: u64 = 0x2400;
-const PERF_EVENT_IOC_SET_FILTER: u64 = 0x4008_2406;
 // Byte offsets inside struct perf_event_mmap_page.
 const PG_DATA_HEAD: usize = 1024;
 const PG_DATA_TAIL: usize = 1032;
@@ -251,6 +255,18 @@ impl Layout {
         }
     }
 
+    /// What the namespace filter reads from the record, and how much of it to copy out.
+    fn record(&self) -> nsfilter::Record {
+        let at = |f: F| (self.0[f as usize].off, self.0[f as usize].size);
+        nsfilter::Record {
+            skaddr: at(F::Skaddr),
+            sport: at(F::Sport),
+            dport: at(F::Dport),
+            protocol: at(F::Protocol),
+            len: self.0.iter().map(|f| f.off + f.size).max().unwrap_or(0),
+        }
+    }
+
     fn decode(&self, ts_ns: u64, raw: &[u8]) -> Option<TraceEvent> {
         let bytes = |f: F| {
             raw.get(self.0[f as usize].off..)?
@@ -295,6 +311,20 @@ impl Layout {
     }
 }
 
+/// A CPU-wide perf event on `cpu`.
+fn perf_open(attr: &mut PerfEventAttr, cpu: i32) -> io::Result<OwnedFd> {
+    attr.size = std::mem::size_of::<PerfEventAttr>() as u32;
+    let attr: *mut PerfEventAttr = attr;
+    // SAFETY: attr points to a fully initialised perf_event_attr whose `size` matches;
+    // the rest are plain integers (pid -1 + cpu N = every task on that CPU, no group).
+    let ret = unsafe { libc::syscall(libc::SYS_perf_event_open, attr, -1, cpu, -1, FD_CLOEXEC) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
 /// One CPU's perf event and its mmap'ed ring (control page + data pages).
 struct Ring {
     base: *mut u8,
@@ -309,32 +339,22 @@ struct Ring {
 unsafe impl Send for Ring {}
 
 impl Ring {
-    fn open(id: u64, cpu: i32, filter: &CStr, page: usize) -> io::Result<Ring> {
-        let mut attr = PerfEventAttr {
-            type_: PERF_TYPE_TRACEPOINT,
-            size: std::mem::size_of::<PerfEventAttr>() as u32,
-            config: id,
-            sample_period: 1,
-            sample_type: PERF_SAMPLE_RAW | PERF_SAMPLE_TIME,
-            // Start disabled so the filter is in place before the first sample.
-            flags: ATTR_DISABLED | ATTR_USE_CLOCKID,
-            wakeup_events: 1,
-            clockid: libc::CLOCK_MONOTONIC,
-            ..Default::default()
-        };
-        let attr: *mut PerfEventAttr = &mut attr;
-        // SAFETY: attr points to a fully initialised perf_event_attr whose `size` matches;
-        // the rest are plain integers (pid -1 + cpu N = every task on that CPU, no group).
-        let ret =
-            unsafe { libc::syscall(libc::SYS_perf_event_open, attr, -1, cpu, -1, FD_CLOEXEC) };
-        if ret < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just returned this fd and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(ret as RawFd) };
-        ioctl(&fd, PERF_EVENT_IOC_SET_FILTER, Some(filter)).map_err(|e| {
-            io::Error::new(e.kind(), format!("kernel rejected filter {filter:?}: {e}"))
-        })?;
+    /// A BPF output event on `cpu`: the filter writes the records it keeps here, stamped with
+    /// CLOCK_MONOTONIC.
+    fn open(cpu: i32, page: usize) -> io::Result<Ring> {
+        let fd = perf_open(
+            &mut PerfEventAttr {
+                type_: PERF_TYPE_SOFTWARE,
+                config: PERF_COUNT_SW_BPF_OUTPUT,
+                sample_period: 1,
+                sample_type: PERF_SAMPLE_RAW | PERF_SAMPLE_TIME,
+                flags: ATTR_DISABLED | ATTR_USE_CLOCKID,
+                wakeup_events: 1,
+                clockid: libc::CLOCK_MONOTONIC,
+                ..Default::default()
+            },
+            cpu,
+        )?;
         let len = (1 + RING_PAGES) * page;
         let (prot, flags, raw) = (
             libc::PROT_READ | libc::PROT_WRITE,
@@ -419,7 +439,7 @@ impl Drop for Ring {
 fn ioctl(fd: &OwnedFd, request: u64, arg: Option<&CStr>) -> io::Result<()> {
     let arg = arg.map_or(std::ptr::null(), CStr::as_ptr);
     // SAFETY: fd is open; arg is null or a NUL-terminated string that outlives the call, which
-    // is what ENABLE (ignores it) and SET_FILTER (reads a C string) expect.
+    // is what ENABLE (ignores it) expects.
     match unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg) } {
         0.. => Ok(()),
         _ => Err(io::Error::last_os_error()),
@@ -446,6 +466,10 @@ fn online_cpus() -> Vec<i32> {
 
 /// Open tracepoint on every online CPU. CPUs hot-plugged later are not covered.
 pub struct TraceSource {
+    /// The tracepoint's perf event the filter hangs on (counting only: it keeps no samples).
+    /// Declared first so it is closed first: the program stops before its rings go.
+    _attach: OwnedFd,
+    _filter: NsFilter,
     rings: Vec<Ring>,
     layout: Layout,
     lost: u64,
@@ -453,35 +477,54 @@ pub struct TraceSource {
 }
 
 impl TraceSource {
-    /// Opens the tracepoint for every online CPU with a kernel filter on `port`.
-    pub fn open(port: u16) -> Result<TraceSource, TraceUnavailable> {
+    /// Opens the tracepoint for the TCP sockets on `port` in the network namespaces `netns`
+    /// (inode numbers, 1 to [`nsfilter::MAX_NETNS`]), on every online CPU. Without the
+    /// namespace filter the tracepoint is not used at all: its events could not be told from
+    /// other namespaces'.
+    pub fn open(port: u16, netns: &[u32]) -> Result<TraceSource, TraceUnavailable> {
         if let Some(reason) = precheck() {
             return Err(unavailable(reason));
         }
         let (id, format) = event_files().map_err(unavailable)?;
         let layout = Layout::parse(&format).map_err(unavailable)?;
-        // protocol is filtered in the kernel too, so SCTP/MPTCP sockets on the port cost nothing.
-        let filter = format!("(sport == {port} || dport == {port}) && protocol == {IPPROTO_TCP}");
-        let filter = CString::new(filter).expect("no NUL in filter");
+        let perf_failed = |cpu: i32, e: io::Error| {
+            unavailable(crate::said!(l => "trace.perf_open", cpu = cpu, error = os_error_in(&e, l)))
+        };
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let cpus = online_cpus();
         let mut rings = Vec::new();
-        for cpu in online_cpus() {
-            let ring = Ring::open(id, cpu, &filter, page).map_err(|e| {
-                unavailable(
-                    crate::said!(l => "trace.perf_open", cpu = cpu, error = os_error_in(&e, l)),
-                )
-            })?;
-            rings.push(ring);
+        for &cpu in &cpus {
+            rings.push(Ring::open(cpu, page).map_err(|e| perf_failed(cpu, e))?);
         }
+        let outputs: Vec<(i32, RawFd)> = cpus
+            .iter()
+            .zip(&rings)
+            .map(|(c, r)| (*c, r.fd.as_raw_fd()))
+            .collect();
+        let no_filter =
+            |why: Said| unavailable(crate::said!(l => "trace.no_ns_filter", why = why.in_lang(l)));
+        let filter = NsFilter::load(layout.record(), port, netns, &outputs).map_err(no_filter)?;
         // Enable only once all CPUs are set up; on any error above the fds just close.
         for ring in &rings {
             ioctl(&ring.fd, PERF_EVENT_IOC_ENABLE, None).map_err(|e| {
                 unavailable(crate::said!(l => "trace.enable", error = os_error_in(&e, l)))
             })?;
         }
+        // One counting event is enough to hang the program on: it runs for the tracepoint on
+        // every CPU, and the event keeps no samples of its own.
+        let first = cpus.first().copied().unwrap_or(0);
+        let mut attr = PerfEventAttr {
+            type_: PERF_TYPE_TRACEPOINT,
+            config: id,
+            ..Default::default()
+        };
+        let attach = perf_open(&mut attr, first).map_err(|e| perf_failed(first, e))?;
+        filter.attach(&attach).map_err(no_filter)?;
         Ok(TraceSource {
             rings,
+            _attach: attach,
+            _filter: filter,
             layout,
             lost: 0,
             scratch: Vec::with_capacity(256),
@@ -573,9 +616,9 @@ pub struct Transitions {
 }
 
 impl Transitions {
-    pub fn open(port: u16) -> Result<Transitions, TraceUnavailable> {
+    pub fn open(port: u16, netns: &[u32]) -> Result<Transitions, TraceUnavailable> {
         Ok(Transitions {
-            source: TraceSource::open(port)?,
+            source: TraceSource::open(port, netns)?,
             connecting: Default::default(),
             raw: Vec::new(),
             later: Vec::new(),

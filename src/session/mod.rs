@@ -86,6 +86,30 @@ fn both_hosts(hosts: &Hosts) -> std::io::Result<Box<dyn observe::SocketSource>> 
     }))
 }
 
+/// The network namespaces whose sockets the tracepoint may tell about (inode numbers).
+fn watched_netns(
+    netns: Option<u32>,
+    hosts: Option<&Hosts>,
+) -> Result<Vec<u32>, tracepoint::TraceUnavailable> {
+    use observe::nsfilter;
+    let found = match (netns, hosts) {
+        (Some(ns), _) => Ok(vec![ns]),
+        // The sockets of slow motion live in the hosts' namespaces, made by this process.
+        (None, Some(h)) => [Side::Client, Side::Server]
+            .into_iter()
+            .map(|side| {
+                h.run_in(side, || {
+                    nsfilter::netns_of("/proc/thread-self/ns/net".as_ref())
+                })
+            })
+            .collect(),
+        (None, None) => nsfilter::this_netns().map(|ns| vec![ns]),
+    };
+    found.map_err(|e| tracepoint::TraceUnavailable {
+        reason: crate::said!(l => "trace.no_ns_filter", why = os_error_in(&e, l)),
+    })
+}
+
 /// More tracepoint changes of other programs' sockets than this in one round are told as crowds.
 const CROWD: usize = 20;
 
@@ -163,6 +187,19 @@ impl Session {
         wire: Option<WireSettings>,
         choice: SourceChoice,
     ) -> Result<Session, SessionError> {
+        Self::start_in(cfg, wire, choice, None).await
+    }
+
+    /// As [`Session::start_with`], the tracepoint telling only the changes of sockets in the
+    /// network namespace `netns` (its inode number; `--netns`). Without it: this process's
+    /// namespace, or in slow motion the two private hosts'. The socket table is the caller's to
+    /// point there ([`Session::use_source`]).
+    pub async fn start_in(
+        cfg: LabConfig,
+        wire: Option<WireSettings>,
+        choice: SourceChoice,
+        netns: Option<u32>,
+    ) -> Result<Session, SessionError> {
         let start = Instant::now();
         let charset = cfg.charset;
         let (lab_tx, lab_events) = mpsc::unbounded_channel();
@@ -206,7 +243,9 @@ impl Session {
         // Opened after the listener exists (its port is known) and before any connection.
         let (trace, trace_unavailable) = match choice {
             SourceChoice::Poll => (None, Some(Said::from("--source poll"))),
-            _ => match Transitions::open(port) {
+            _ => match watched_netns(netns, hosts.as_deref())
+                .and_then(|ns| Transitions::open(port, &ns))
+            {
                 Ok(t) => (Some(t), None),
                 Err(e) if choice == SourceChoice::Trace => {
                     return Err(SessionError::Trace(e.reason));
