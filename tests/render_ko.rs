@@ -248,10 +248,17 @@ fn replay_in_korean() {
         "항목 28/39",
         "0.116초 중 +0.093초",
         "클라이언트 FIN_WAIT_2: 커널만 유지하는 소켓, tcp_info 없음",
-        "3단계: client.close (a)",
     ] {
         assert!(screen.contains(words), "{words}:\n{screen}");
     }
+    // The step's line, in Korean (above the wrapped lines the pane shows now).
+    let tl = player.timeline();
+    assert!(
+        tl.entries()
+            .iter()
+            .any(|e| tl.text(e).contains("3단계: client.close (a)")),
+        "{screen}"
+    );
     assert!(
         app.info
             .iter()

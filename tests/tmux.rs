@@ -149,14 +149,17 @@ fn slow_motion_step_mode_one_packet_per_key() {
     // w writes what crossed the wire as pcapng.
     t.keys("w");
     let s = t.wait("the pcap message", |s| s.contains("wrote 3 packets to"));
-    // The key bar (the last line) has the whole path; the timeline keeps it too, cut at its edge.
-    let path = s
-        .split("wrote 3 packets to ")
-        .last()
-        .and_then(|r| r.split(" (open").next())
+    // The key bar (the last line) names the file first, then its directory; the timeline keeps
+    // both too, cut at its edge.
+    let msg = s.split("wrote 3 packets to ").last().unwrap();
+    let file = msg.split(" (in ").next().unwrap().trim();
+    let dir = msg
+        .split(" (in ")
+        .nth(1)
+        .and_then(|r| r.split("; open").next())
         .unwrap()
-        .trim()
-        .to_string();
+        .trim();
+    let path = format!("{dir}/{file}");
     let bytes = std::fs::read(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     // pcapng: a Section Header Block (type 0x0A0D0D0A, byte-order magic 0x1A2B3C4D).

@@ -193,6 +193,19 @@ fn stamped(what: &str, ext: &str) -> std::path::PathBuf {
     dir.join(format!("tcp-lab-{what}-{stamp}.{ext}"))
 }
 
+/// A file's name and its directory, apart: a message names the file first, so a narrow key
+/// bar cuts the directory (the timeline keeps both).
+fn file_and_dir(path: &std::path::Path) -> (String, String) {
+    let file = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    let dir = path
+        .parent()
+        .map_or_else(String::new, |d| d.display().to_string());
+    (file, dir)
+}
+
 pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
     let path = stamped("capture", "pcapng");
     // What entered the wire, as the live capture (--pcap) holds it: frame numbers match, and so
@@ -236,17 +249,20 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
         }
         w.flush()
     });
+    let (file, dir) = file_and_dir(&path);
     let msg = |lang: Lang| match &res {
         Ok(()) => t!(
             "flash.pcap_written",
             locale = lang.code(),
             n = packets.len(),
-            path = path.display()
+            file = file,
+            dir = dir
         ),
         Err(e) => t!(
             "flash.pcap_failed",
             locale = lang.code(),
-            path = path.display(),
+            file = file,
+            dir = dir,
             error = crate::i18n::os_error_in(e, lang)
         ),
     };
@@ -274,12 +290,14 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
         f.write_all(b"\n")?;
         f.write_all(s.timeline.json_lines().as_bytes())
     });
+    let (file, dir) = file_and_dir(&path);
     let msg = |lang: Lang| match &res {
         Ok(()) => t!(
             "flash.exported",
             locale = lang.code(),
             n = s.timeline.entries().len(),
-            path = path.display(),
+            file = file,
+            dir = dir,
             dropped = match s.timeline.dropped() {
                 0 => "".into(),
                 n => t!("flash.export_dropped", locale = lang.code(), n = n),
@@ -288,7 +306,8 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
         Err(e) => t!(
             "flash.export_failed",
             locale = lang.code(),
-            path = path.display(),
+            file = file,
+            dir = dir,
             error = crate::i18n::os_error_in(e, lang)
         ),
     };

@@ -15,6 +15,7 @@ pub mod render;
 pub mod replay;
 pub mod styles;
 mod terminal;
+mod timeline_pane;
 pub mod watch;
 mod watch_view;
 
