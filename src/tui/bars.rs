@@ -371,7 +371,7 @@ fn rows_of(items: &[&str], width: usize, rows: usize, sep: &str) -> Option<Vec<S
         if cur.width() + gap + item.width() <= width {
             cur.push_str(if cur.is_empty() { " " } else { sep });
             cur.push_str(item);
-        } else if item.width() + 1 <= width && out.len() < rows {
+        } else if item.width() < width && out.len() < rows {
             out.push(format!(" {item}"));
         } else {
             return None;

@@ -84,7 +84,6 @@ pub(super) fn hanging(text: &str, width: usize, indent: usize) -> Vec<String> {
         if words > 0 {
             out.push(std::mem::take(&mut cur));
             cur = pad.clone();
-            words = 0;
         }
         // A word wider than a row is broken between characters.
         for c in word.chars() {
