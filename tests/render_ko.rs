@@ -76,7 +76,7 @@ fn help_popup_in_korean() {
     lab.app.key(key('?'), None, now);
     let screen = lab.draw(120, 40, 200);
     assert!(
-        screen.contains("클라이언트 / 서버 반쯤 닫기 (shutdown SHUT_WR)"),
+        screen.contains("클라이언트 / 서버 하프 클로즈(반종료: shutdown SHUT_WR)"),
         "{screen}"
     );
     snap_all("help", &lab, 200);
@@ -134,8 +134,8 @@ fn slow_motion_ladder_in_korean() {
     for words in [
         "패킷 사다리 #1 │ 패킷 3개",
         "── 회선: 한 방향 500 ms ──",
-        "ACK seq=1 ack=1 ─▷ ⏸ 붙잡힘",
-        "STEP: 1개 붙잡음",
+        "ACK seq=1 ack=1 ─▷ ⏸ 보류 중",
+        "패킷 1개 보류 중",
         "SYN seq=0 mss 1460,wscale 7 ─",
     ] {
         assert!(screen.contains(words), "{words}:\n{screen}");

@@ -431,7 +431,7 @@ fn the_dashboard_speaks_korean_with_lang_ko() {
     t.keys("?");
     // One wait for all of it: a capture may catch a frame half drawn.
     let s = t.wait("the Korean help", |s| {
-        s.contains("새 클라이언트 연결") && s.contains("반쯤 닫기 (shutdown SHUT_WR)")
+        s.contains("새 클라이언트 연결") && s.contains("하프 클로즈(반종료: shutdown SHUT_WR)")
     });
     // Every row is as wide as the terminal: no double-width glyph cut or spilling over.
     for line in s.lines() {

@@ -31,7 +31,14 @@ pub(super) fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
             "fin_timeout",
         ),
         (k, _) => {
-            return t!("conn.timer", timer = k.name(), secs = format!("{left:.1}")).into_owned();
+            // The timer's name in the class's words ("재전송 타이머"), not the kernel's.
+            let timer = match k {
+                TimerKind::Retransmit => t!("bar.timer_retransmit"),
+                TimerKind::Keepalive => t!("bar.timer_keepalive"),
+                TimerKind::ZeroWindowProbe => t!("bar.timer_probe"),
+                TimerKind::TimeWait => k.name().into(),
+            };
+            return t!("conn.timer", timer = timer, secs = format!("{left:.1}")).into_owned();
         }
     };
     let frac = (left / total).clamp(0.0, 1.0);
