@@ -28,6 +28,29 @@ fn pick<'a>(
     .map(String::as_str)
 }
 
+/// A TOML error framed in the interface's language: the line and column, then toml's own
+/// detail (English: the toml crate's words).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return e.message().to_string();
+    };
+    let before = &text.as_bytes()[..span.start.min(text.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+    let error = e.message().trim().replace('\n', "; ");
+    t!(
+        "scenario_file.toml_error",
+        line = line,
+        col = col,
+        error = error
+    )
+    .into_owned()
+}
+
 impl Scenario {
     pub fn name_in(&self, lang: crate::i18n::Lang) -> &str {
         pick(lang, Some(&self.name), self.name_ko.as_ref()).unwrap_or(&self.name)
@@ -398,7 +421,7 @@ impl Scenario {
 
     /// Parses and checks every step, so a typo fails before any socket is opened.
     pub fn parse(text: &str) -> Result<Scenario, String> {
-        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        let s: Scenario = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         if s.steps.len() > MAX_STEPS {
             return Err(t!("input.too_many_steps", n = s.steps.len(), max = MAX_STEPS).into());
         }

@@ -213,11 +213,11 @@ fn a_selection_below_the_fold_scrolls_into_view() {
     lab.app.selected = Some(6);
     let screen = lab.draw(80, 24, 200);
     assert!(screen.contains("▶#6"), "{screen}");
-    assert!(screen.contains("↑7 ↓0"), "rows above and below: {screen}");
+    assert!(screen.contains("↑8 ↓0"), "rows above and below: {screen}");
     lab.app.selected = Some(1);
     let screen = lab.draw(80, 24, 200);
     assert!(
-        screen.contains("▶#1") && screen.contains("↑0 ↓7"),
+        screen.contains("▶#1") && screen.contains("↑0 ↓8"),
         "{screen}"
     );
 }
@@ -537,6 +537,14 @@ fn a_lesson_step_longer_than_its_pane_scrolls() {
     );
     assert!(screen.contains("↓ 4 more below (↓/j/PgDn)"), "{screen}");
     assert!(!screen.contains("Half a"), "{screen}");
+    // (The lesson pane, right of the timeline: the connections pane explains the states whole.)
+    assert!(
+        !screen
+            .lines()
+            .skip_while(|l| !l.contains("Lesson:"))
+            .any(|l| l.contains("(the peer may still send data)")),
+        "{screen}"
+    );
     assert!(screen.contains("space / →: run step 4"), "{screen}");
     press(&mut lab, KeyCode::Down, 3100);
     for _ in 0..3 {

@@ -76,7 +76,7 @@ fn help_popup_in_korean() {
     lab.app.key(key('?'), None, now);
     let screen = lab.draw(120, 40, 200);
     assert!(
-        screen.contains("클라이언트 / 서버 반쯤 닫기 (shutdown SHUT_WR)"),
+        screen.contains("클라이언트 / 서버 하프 클로즈(반종료: shutdown SHUT_WR)"),
         "{screen}"
     );
     snap_all("help", &lab, 200);
@@ -134,8 +134,8 @@ fn slow_motion_ladder_in_korean() {
     for words in [
         "패킷 사다리 #1 │ 패킷 3개",
         "── 회선: 한 방향 500 ms ──",
-        "ACK seq=1 ack=1 ─▷ ⏸ 붙잡힘",
-        "STEP: 1개 붙잡음",
+        "ACK seq=1 ack=1 ─▷ ⏸ 보류 중",
+        "패킷 1개 보류 중",
         "SYN seq=0 mss 1460,wscale 7 ─",
     ] {
         assert!(screen.contains(words), "{words}:\n{screen}");
@@ -248,10 +248,17 @@ fn replay_in_korean() {
         "항목 28/39",
         "0.116초 중 +0.093초",
         "클라이언트 FIN_WAIT_2: 커널만 유지하는 소켓, tcp_info 없음",
-        "3단계: client.close (a)",
     ] {
         assert!(screen.contains(words), "{words}:\n{screen}");
     }
+    // The step's line, in Korean (above the wrapped lines the pane shows now).
+    let tl = player.timeline();
+    assert!(
+        tl.entries()
+            .iter()
+            .any(|e| tl.text(e).contains("3단계: client.close (a)")),
+        "{screen}"
+    );
     assert!(
         app.info
             .iter()

@@ -154,7 +154,7 @@ fn errors_in_korean() {
     .unwrap();
     let e = err(&["--lang", "ko", "run", typo.to_str().unwrap()]);
     assert!(
-        e.contains("1단계: \"client:ESTABLISHD\"의 상태 \"ESTABLISHD\"은(는) TCP 상태가 아닙니다"),
+        e.contains("1단계: \"client:ESTABLISHD\"의 상태 \"ESTABLISHD\": TCP 상태가 아닙니다"),
         "{e}"
     );
     let _ = std::fs::remove_file(&typo);
@@ -313,4 +313,30 @@ fn help_and_usage_errors_in_korean() {
         err.starts_with("error: invalid value 'abc' for '--port <PORT>'"),
         "{err}"
     );
+}
+
+/// A scenario file TOML cannot read: the frame is Korean (the file, the line, the column), the
+/// detail the toml crate's (issue 25, finding 8).
+#[test]
+fn a_toml_error_is_framed_in_korean() {
+    let dir = std::env::temp_dir().join(format!("tcp-lab-toml-ko-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "name = \"x\"\n[[step]\ndo = 3\n").unwrap();
+    let out = bin()
+        .args(["--lang", "ko", "run"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "시나리오 파일 {} 오류 — 2번째 줄 7번째 글자: ",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("TOML parse error"), "{err}");
 }

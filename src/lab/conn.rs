@@ -193,7 +193,12 @@ impl Conn {
         let timeout = self.shared.cfg.write_timeout;
         let deadline = crate::model::after_tokio(tokio::time::Instant::now(), timeout);
         let mut written = 0;
+        // Stamped when the write that finishes the frame began: the peer may read the bytes (and
+        // its task report them) before this call returns, and a send must never be told after
+        // the receive it caused.
+        let mut began = std::time::Instant::now();
         while written < raw.len() {
+            began = std::time::Instant::now();
             let why =
                 match tokio::time::timeout_at(deadline, self.stream.write(&raw[written..])).await {
                     Ok(Ok(n)) if n > 0 => {
@@ -221,13 +226,16 @@ impl Conn {
             return self.abort();
         }
         let (shown, text) = protocol::shown(&raw, &text);
-        self.emit(EventKind::FrameSent {
-            side,
-            conn,
-            raw: shown,
-            len: raw.len(),
-            text,
-        });
+        self.shared.emit_at(
+            began,
+            EventKind::FrameSent {
+                side,
+                conn,
+                raw: shown,
+                len: raw.len(),
+                text,
+            },
+        );
         Next::Continue
     }
 

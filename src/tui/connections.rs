@@ -31,7 +31,14 @@ pub(super) fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
             "fin_timeout",
         ),
         (k, _) => {
-            return t!("conn.timer", timer = k.name(), secs = format!("{left:.1}")).into_owned();
+            // The timer's name in the class's words ("재전송 타이머"), not the kernel's.
+            let timer = match k {
+                TimerKind::Retransmit => t!("bar.timer_retransmit"),
+                TimerKind::Keepalive => t!("bar.timer_keepalive"),
+                TimerKind::ZeroWindowProbe => t!("bar.timer_probe"),
+                TimerKind::TimeWait => k.name().into(),
+            };
+            return t!("conn.timer", timer = timer, secs = format!("{left:.1}")).into_owned();
         }
     };
     let frac = (left / total).clamp(0.0, 1.0);
@@ -200,20 +207,25 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
             spark(&cwnd)
         )));
     }
-    // The selected connection's states in plain words, one line per side, above its tcp_info.
+    // The selected connection's states in plain words, one line per side (wrapped whole under
+    // its state: cut at the edge, a sentence stopped mid-way), above its tcp_info.
+    let inner = usize::from(area.width.saturating_sub(2));
     let mut meaning: Vec<Line> = Vec::new();
     if let (Some(id), Some(snap)) = (app.selected, tl.snapshot()) {
         for side in [crate::model::Side::Client, crate::model::Side::Server] {
             if let Some(o) = snap.find(side, id) {
-                meaning.push(Line::styled(
-                    format!(
-                        " {} {}: {}",
-                        crate::i18n::side(side, crate::i18n::current()),
-                        o.row.state.name(),
-                        crate::glossary::state_meaning(o.row.state)
-                    ),
-                    Style::default().add_modifier(Modifier::ITALIC),
-                ));
+                let text = format!(
+                    " {} {}: {}",
+                    crate::i18n::side(side, crate::i18n::current()),
+                    o.row.state.name(),
+                    crate::glossary::state_meaning(o.row.state)
+                );
+                let style = Style::default().add_modifier(Modifier::ITALIC);
+                meaning.extend(
+                    super::timeline_pane::hanging(&text, inner, 3)
+                        .into_iter()
+                        .map(|r| Line::styled(r, style)),
+                );
             }
         }
     }

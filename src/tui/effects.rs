@@ -172,6 +172,19 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
     }
 }
 
+/// A file's name and its directory, apart: a message names the file first, so a narrow key
+/// bar cuts the directory (the timeline keeps both).
+fn file_and_dir(path: &std::path::Path) -> (String, String) {
+    let file = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    let dir = path
+        .parent()
+        .map_or_else(String::new, |d| d.display().to_string());
+    (file, dir)
+}
+
 pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
     // What entered the wire, as the live capture (--pcap) holds it: frame numbers match, and so
     // do the comments, but for where a state change lands: here on the packet told just before it.
@@ -216,18 +229,26 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
         w.flush()
     });
     let msg = |lang: Lang| match &res {
-        Ok(path) => t!(
-            "flash.pcap_written",
-            locale = lang.code(),
-            n = packets.len(),
-            path = path.display()
-        ),
-        Err(e) => t!(
-            "flash.pcap_failed",
-            locale = lang.code(),
-            path = e.path.display(),
-            error = crate::i18n::os_error_in(&e.error, lang)
-        ),
+        Ok(path) => {
+            let (file, dir) = file_and_dir(path);
+            t!(
+                "flash.pcap_written",
+                locale = lang.code(),
+                n = packets.len(),
+                file = file,
+                dir = dir
+            )
+        }
+        Err(e) => {
+            let (file, dir) = file_and_dir(&e.path);
+            t!(
+                "flash.pcap_failed",
+                locale = lang.code(),
+                file = file,
+                dir = dir,
+                error = crate::i18n::os_error_in(&e.error, lang)
+            )
+        }
     };
     tell(
         app,
@@ -253,22 +274,30 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
         f.write_all(s.timeline.json_lines().as_bytes())
     });
     let msg = |lang: Lang| match &res {
-        Ok(path) => t!(
-            "flash.exported",
-            locale = lang.code(),
-            n = s.timeline.entries().len(),
-            path = path.display(),
-            dropped = match s.timeline.dropped() {
-                0 => "".into(),
-                n => t!("flash.export_dropped", locale = lang.code(), n = n),
-            }
-        ),
-        Err(e) => t!(
-            "flash.export_failed",
-            locale = lang.code(),
-            path = e.path.display(),
-            error = crate::i18n::os_error_in(&e.error, lang)
-        ),
+        Ok(path) => {
+            let (file, dir) = file_and_dir(path);
+            t!(
+                "flash.exported",
+                locale = lang.code(),
+                n = s.timeline.entries().len(),
+                file = file,
+                dir = dir,
+                dropped = match s.timeline.dropped() {
+                    0 => "".into(),
+                    n => t!("flash.export_dropped", locale = lang.code(), n = n),
+                }
+            )
+        }
+        Err(e) => {
+            let (file, dir) = file_and_dir(&e.path);
+            t!(
+                "flash.export_failed",
+                locale = lang.code(),
+                file = file,
+                dir = dir,
+                error = crate::i18n::os_error_in(&e.error, lang)
+            )
+        }
     };
     let (en, shown) = (msg(Lang::En).into(), msg(Lang::current()).into());
     tell(app, s, en, shown, now);

@@ -16,6 +16,7 @@ pub mod render;
 pub mod replay;
 pub mod styles;
 mod terminal;
+mod timeline_pane;
 pub mod watch;
 mod watch_view;
 
@@ -229,6 +230,7 @@ pub async fn run(
                         Action::None => {}
                     }
                     effects::refresh_info(&mut app, &mut s);
+                    app.policy = s.lab.policy();
                     dirty = true;
                 }
                 Some(Ok(Event::Resize(..))) => dirty = true,
@@ -250,6 +252,12 @@ pub async fn run(
                     && l.tick(&mut s, now)
                 {
                     follow_lesson(&mut app, now);
+                    dirty = true;
+                }
+                // The header says what the lab does now: a lesson's step may change the policy.
+                let policy = s.lab.policy();
+                if policy != app.policy {
+                    app.policy = policy;
                     dirty = true;
                 }
                 // How often the table is read shows in the status bar: redraw when it moves.

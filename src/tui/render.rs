@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
@@ -13,6 +13,7 @@ use super::bars::{key_bar, status_bar};
 use super::connections::connections;
 use super::popups::{HelpFor, detail_popup, help_popup, send_prompt};
 use super::styles::{self, pane_block};
+use super::timeline_pane::timeline_pane;
 use super::{diagram, ladder};
 use crate::lab::EventKind;
 use crate::model::{Side, printable};
@@ -37,16 +38,18 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
+    // The key bar takes a second row when the mode's keys (or a message) need it.
+    let (keys, key_rows) = key_bar(app, tl, now, area.width);
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(1),
             Constraint::Min(4),
-            Constraint::Length(1),
+            Constraint::Length(key_rows),
         ])
         .split(area);
     f.render_widget(status_bar(app, tl, area.width), rows[0]);
-    f.render_widget(key_bar(app, tl, now, area.width), rows[2]);
+    f.render_widget(keys, rows[2]);
     let body = rows[1];
     // Slow motion: the packet ladder takes the messages pane's place (it shows each frame's text).
     let slow = tl.wire_state().is_some();
@@ -253,46 +256,6 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rec
     );
 }
 
-fn timeline_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
-    let h = area.height.saturating_sub(2) as usize;
-    let n = tl.entries().len();
-    // The line `scroll` up from the newest sits at the bottom: Enter shows it whole.
-    let end = n.saturating_sub(app.scroll.min(n.saturating_sub(1)));
-    let start = end.saturating_sub(h);
-    let focused = app.focus == Pane::Timeline;
-    let lines: Vec<Line> = tl.entries()[start..end]
-        .iter()
-        .map(|e| {
-            let style = match &e.what {
-                What::Kernel(_) if app.settings.color => Style::default().fg(Color::Cyan),
-                What::Lab(EventKind::Error { .. } | EventKind::ProtocolError { .. })
-                    if app.settings.color =>
-                {
-                    Style::default().fg(Color::Red)
-                }
-                _ => Style::default(),
-            };
-            Line::styled(tl.text(e), style)
-        })
-        .collect();
-    let mut lines = lines;
-    if focused && let Some(last) = lines.last_mut() {
-        // The cursor line Enter would open.
-        *last = last
-            .clone()
-            .patch_style(Style::default().add_modifier(Modifier::REVERSED));
-    }
-    let title = match (app.scroll, focused) {
-        (0, false) => t!("pane.timeline").into_owned(),
-        (0, true) => t!("pane.timeline_focused").into_owned(),
-        (up, _) => t!("pane.timeline_scrolled", n = up).into_owned(),
-    };
-    f.render_widget(
-        Paragraph::new(lines).block(pane_block(title, app.focus == Pane::Timeline)),
-        area,
-    );
-}
-
 /// Step mode's quiz, over the bottom of the screen: the question, then the kernel's answer.
 fn packet_question(
     f: &mut Frame,
@@ -399,7 +362,7 @@ fn lesson_pane(f: &mut Frame, l: &super::lesson::Lesson, focused: bool, area: Re
 
 /// One line as lines of at most `width` columns, broken between words (a word wider than the
 /// whole line is broken between characters); the line's first span's style is kept.
-fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+pub(super) fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
     use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
     let style = line.spans.first().map(|s| s.style).unwrap_or_default();
     let style = line.style.patch(style);

@@ -239,6 +239,11 @@ pub fn tmux_available(test: &str) -> bool {
 
 impl Tmux {
     pub fn start(cmd: &str) -> Tmux {
+        Tmux::start_sized(cmd, 120, 40)
+    }
+
+    /// As [`Tmux::start`], on a terminal of `w`×`h` (80×24: a projector).
+    pub fn start_sized(cmd: &str, w: u16, h: u16) -> Tmux {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("tcplab-{}-{n}", std::process::id());
@@ -254,9 +259,9 @@ impl Tmux {
                 "-s",
                 &t.name,
                 "-x",
-                "120",
+                &w.to_string(),
                 "-y",
-                "40",
+                &h.to_string(),
                 &english(cmd),
             ])
             .output()
