@@ -463,7 +463,7 @@ impl Lesson {
                         conn,
                         received,
                         ..
-                    } if conn == id && received > 0 => Some(Ok(())),
+                    } if conn == id && *received > 0 => Some(Ok(())),
                     EventKind::SendRefused { conn, error, .. } if conn == id => {
                         Some(Err(Said::each(|l| error.in_lang(l))))
                     }
