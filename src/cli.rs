@@ -419,6 +419,11 @@ pub fn main() -> ExitCode {
 
 async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
+    if matches!(cmd, Cmd::Server(_) | Cmd::Client(_) | Cmd::Run(_))
+        || matches!(&cmd, Cmd::Watch(a) if a.format.is_some())
+    {
+        headless::closed_stdout::end_when_closed();
+    }
     match cmd {
         Cmd::Server(a) => {
             check_reply(a.reply.as_deref(), a.common.charset)?;

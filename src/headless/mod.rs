@@ -2,6 +2,7 @@
 //! `run` (a scenario). Each prints the same timeline the dashboard shows, as text or JSON lines.
 
 mod client;
+pub mod closed_stdout;
 pub mod print;
 pub mod run;
 pub mod watch;
