@@ -123,7 +123,8 @@ fn a_pipelining_peer_cannot_grow_a_server_nobody_reads() {
     while started.elapsed() < flood {
         let body = format!("still here {echoes}");
         let frame = format!("{:04}{body}", body.len());
-        good.write_all(frame.as_bytes()).expect("second client writes");
+        good.write_all(frame.as_bytes())
+            .expect("second client writes");
         let mut back = vec![0u8; frame.len()];
         good.read_exact(&mut back)
             .expect("the second client gets its echo within 5 s during the flood");
@@ -138,8 +139,14 @@ fn a_pipelining_peer_cannot_grow_a_server_nobody_reads() {
     let _ = server.kill();
     let _ = server.wait();
     drop(out);
-    assert!(flooded > 10_000, "the flood was served: {flooded} frames echoed");
-    assert!(echoes >= 10, "the second client was echoed all along: {echoes}");
+    assert!(
+        flooded > 10_000,
+        "the flood was served: {flooded} frames echoed"
+    );
+    assert!(
+        echoes >= 10,
+        "the second client was echoed all along: {echoes}"
+    );
     assert!(
         peak < 128,
         "the server's RSS stays bounded under the flood: {peak} MB after {flooded} frames"
@@ -151,7 +158,11 @@ fn a_pipelining_peer_cannot_grow_a_server_nobody_reads() {
 #[test]
 fn a_watch_whose_reader_is_gone_ends_with_141() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port to watch");
-    let port = listener.local_addr().expect("its address").port().to_string();
+    let port = listener
+        .local_addr()
+        .expect("its address")
+        .port()
+        .to_string();
     let (mut child, mut out) = spawn(&["watch", "--port", &port, "--format", "json"]);
     let mut line = String::new();
     for _ in 0..2 {

@@ -493,7 +493,9 @@ impl Runner<'_> {
                     })
                     .await;
                 match got {
-                    Some(EventKind::FrameReceived { .. } | EventKind::FramesFolded { .. }) => Ok(()),
+                    Some(EventKind::FrameReceived { .. } | EventKind::FramesFolded { .. }) => {
+                        Ok(())
+                    }
                     Some(EventKind::SendRefused { error, .. }) => {
                         Err(Said::each(|l| error.in_lang(l)))
                     }

@@ -45,7 +45,8 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     }) {
         Ok(s) => s,
         Err(e) => {
-            return failed(crate::said!(l => "lab.socket_failed", error = os_error_in(&e, l))).await;
+            return failed(crate::said!(l => "lab.socket_failed", error = os_error_in(&e, l)))
+                .await;
         }
     };
     // From connect() until its event is sent, the server waits before numbering an accept and

@@ -227,7 +227,8 @@ impl Conn {
             ConnCmd::Send(text) => match protocol::encode_frame(&text, self.shared.cfg.charset) {
                 Ok(raw) => self.write_frame(raw, text).await,
                 Err(error) => {
-                    self.emit(EventKind::SendRefused { side, conn, error }).await;
+                    self.emit(EventKind::SendRefused { side, conn, error })
+                        .await;
                     Next::Continue
                 }
             },
@@ -243,7 +244,8 @@ impl Conn {
                 if let Err(e) = self.stream.shutdown().await {
                     self.error(
                         crate::said!(l => "lab.shutdown_failed", error = os_error_in(&e, l)),
-                    ).await;
+                    )
+                    .await;
                 }
                 Next::Continue
             }
@@ -251,14 +253,16 @@ impl Conn {
                 if side == Side::Server && self.shared.policy() == ClosePolicy::Never {
                     self.emit(EventKind::Refused {
                         text: crate::said!("lab.never_closes", conn = conn),
-                    }).await;
+                    })
+                    .await;
                     return Next::Continue;
                 }
                 self.emit(EventKind::CloseCalled {
                     side,
                     conn,
                     reason: CloseReason::Command,
-                }).await;
+                })
+                .await;
                 Next::Stop
             }
             ConnCmd::Abort => self.abort().await,
@@ -270,7 +274,8 @@ impl Conn {
         if self.write_shut {
             self.emit(EventKind::Refused {
                 text: crate::said!(l => "lab.cannot_send", side = i18n::side(side, l), conn = conn),
-            }).await;
+            })
+            .await;
             return Next::Continue;
         }
         // Written piece by piece against one deadline, counting: a frame that cannot be finished
@@ -343,7 +348,10 @@ impl Conn {
                 self.peer_closed = true;
                 match decoder.at_eof(buf) {
                     FrameError::ClosedBetweenFrames => {}
-                    error => self.emit(EventKind::ProtocolError { side, conn, error }).await,
+                    error => {
+                        self.emit(EventKind::ProtocolError { side, conn, error })
+                            .await
+                    }
                 }
                 buf.clear();
                 self.emit(EventKind::PeerClosed { side, conn }).await;
@@ -366,7 +374,8 @@ impl Conn {
                                     }
                                 }
                                 Err(error) => {
-                                    self.emit(EventKind::SendRefused { side, conn, error }).await
+                                    self.emit(EventKind::SendRefused { side, conn, error })
+                                        .await
                                 }
                             }
                         }

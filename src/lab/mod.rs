@@ -336,10 +336,7 @@ pub struct Lab {
 
 impl Lab {
     /// Binds the server (if any) before returning, so a busy port is an immediate, clear error.
-    pub async fn start(
-        cfg: LabConfig,
-        events: mpsc::Sender<LabEvent>,
-    ) -> Result<Lab, LabError> {
+    pub async fn start(cfg: LabConfig, events: mpsc::Sender<LabEvent>) -> Result<Lab, LabError> {
         let listener = if cfg.server {
             Some(server::bind_listener(
                 cfg.bind,

@@ -127,16 +127,17 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: say so, back off briefly, keep serving.
-                shared.emit(EventKind::Error {
-                    side: Some(Side::Server),
-                    conn: None,
-                    text: crate::i18n::Said::each(|l| {
-                        let error = crate::i18n::os_error_in(&e, l);
-                        rust_i18n::t!("lab.accept_failed", locale = l.code(), error = error)
-                            .into_owned()
-                    }),
-                })
-                .await;
+                shared
+                    .emit(EventKind::Error {
+                        side: Some(Side::Server),
+                        conn: None,
+                        text: crate::i18n::Said::each(|l| {
+                            let error = crate::i18n::os_error_in(&e, l);
+                            rust_i18n::t!("lab.accept_failed", locale = l.code(), error = error)
+                                .into_owned()
+                        }),
+                    })
+                    .await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
