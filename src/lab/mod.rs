@@ -92,7 +92,8 @@ pub struct LabConfig {
     pub frame_timeout: Option<Duration>,
     /// A frame not wholly written in this time (the peer stopped reading) aborts the connection.
     pub write_timeout: Duration,
-    /// At this many server connections, the one idle longest is closed to admit a new one.
+    /// At this many server connections, the one with the least standing ([`PROVEN`]) is closed to
+    /// admit a new one.
     pub max_conns: usize,
     /// Run the embedded server (false: observe and connect to someone else's server).
     pub server: bool,
