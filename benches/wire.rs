@@ -68,7 +68,7 @@ fn main() {
     let (lo_med, lo_mean) = run(TcpStream::connect(addr).unwrap(), &frame, n);
 
     // Through the wire at zero delay; count the packets it carries.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(tcp_lab::wire::EVENT_QUEUE);
     let wire = Wire::start(
         hosts.tun_fds().unwrap(),
         WireSettings {

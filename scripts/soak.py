@@ -52,6 +52,12 @@ examples:
   python3 scripts/soak.py --spawn "/tmp/tcp-lab-baseline server --port 0" \\
       --clients 1 --one-conn-frames 20000 --frame-size 9999 --duration 600
 
+  # the pipelining attack: 1 peer sends `0001x` back to back (reading its echoes in another
+  # thread) while the server's stdout is a pipe nobody reads; 1 well-behaved client beside it
+  # must still get its echoes; the summary gives the server's peak RSS (VmHWM)
+  python3 scripts/soak.py --spawn "target/release/tcp-lab server --port 0" --stdout-unread \\
+      --pipeliners 1 --clients 1 --hold-conn --duration 60
+
   # attach to a server that is already running (pid for RSS / fd readings)
   python3 scripts/soak.py --port 9999 --pid 4242 --clients 4 --duration 60 --json
 """
@@ -67,7 +73,9 @@ frames it had yet to send count as attempted and lost too. Success ratio = verif
 With --hold-conn / --one-conn-frames each client keeps one connection instead.
 
 Hostile peers run beside them (each a count): idle holders, tricklers, non-readers, garbage
-senders, terminal-escape senders. Every 10 s (--interval) one line: elapsed, connections,
+senders, terminal-escape senders, pipeliners (tiny frames back to back on one connection, echoes
+read by another thread: the server echoes as fast as it can and must not queue what it reports
+about them). Every 10 s (--interval) one line: elapsed, connections,
 echoes verified/lost/corrupted, the server's RSS (VmRSS, MB) and open fds (/proc/PID/fd).
 At the end a summary (start vs end RSS/fds, max RSS, success ratio, hostile findings);
 --json prints that summary as one JSON line (the last line of stdout).
@@ -103,8 +111,10 @@ class SpawnedServer:
     """A server started by the harness. Its stdout is a pipe read by a thread (so the server never
     blocks on a full pipe), written to --server-log or discarded, and scanned for raw control bytes."""
 
-    def __init__(self, cmd: str, log_path: str | None):
+    def __init__(self, cmd: str, log_path: str | None, unread: bool = False):
         self.cmd = cmd
+        # --stdout-unread: after the port line nobody reads the pipe (`tcp-lab server | sleep 60`)
+        self.unread = unread
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -162,6 +172,8 @@ class SpawnedServer:
                 f"--spawn: no port found in the server's first output lines "
                 f"(exit code {self.proc.returncode}); got: {head[:400]!r}"
             )
+        if self.unread:
+            return
         self._thread = threading.Thread(target=self._drain, name="server-stdout", daemon=True)
         self._thread.start()
 
@@ -240,6 +252,20 @@ def proc_rss_mb(pid: int | None) -> float | None:
                 if line.startswith(b"VmRSS:"):
                     return int(line.split()[1]) / 1024.0
     except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def proc_hwm_mb(pid: int | None) -> float | None:
+    """Peak RSS (VmHWM) of the process so far, in MB."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
         return None
     return None
 
@@ -459,6 +485,9 @@ class Stats:
         self.esc_bad_prefix_closed = 0
         self.esc_bad_prefix_left_open = 0
         self.esc_bad_prefix_replied = 0
+        self.pipe_sent = 0            # pipeliners: frames sent / echo bytes read back
+        self.pipe_echo_bytes = 0
+        self.pipe_closed_by_server = 0
         # harness health
         self.harness_errors = 0
         self.harness_error_examples: list[str] = []
@@ -498,6 +527,7 @@ class Harness:
         self.hold_done = 0
         self.stop_reason = "duration"
         self.T = args.timeout
+        self.tstop = threading.Event()  # the pipeliners' threads stop on it
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -1019,6 +1049,57 @@ class Harness:
                 await self.close(w)
             await self.pause(self.args.hostile_pause)
 
+    # -- pipeliners (threads: as fast as a peer can write, no event loop in the way) -----------
+
+    PIPE_FRAME = b"0001x"
+
+    def pipeliner(self, idx: int) -> None:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.T)
+        except OSError as e:
+            self.err(f"pipeliner {idx}", e)
+            return
+        sock.settimeout(0.5)
+        chunk = self.PIPE_FRAME * 13107  # 64 KB of frames per send
+
+        def reader() -> None:
+            while not self.tstop.is_set():
+                try:
+                    data = sock.recv(1 << 20)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                if not data:
+                    self.s.pipe_closed_by_server += 1
+                    break
+                self.s.pipe_echo_bytes += len(data)
+
+        t = threading.Thread(target=reader, name=f"pipeliner-{idx}-read", daemon=True)
+        t.start()
+        view = memoryview(chunk)
+        while not self.tstop.is_set():
+            try:
+                n = sock.send(view)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            # Count whole frames; the rest of the chunk goes on the next round.
+            self.s.pipe_sent += n // len(self.PIPE_FRAME)
+            if n % len(self.PIPE_FRAME):
+                rest = len(self.PIPE_FRAME) - n % len(self.PIPE_FRAME)
+                try:
+                    sock.sendall(self.PIPE_FRAME[-rest:])
+                except OSError:
+                    break
+                self.s.pipe_sent += 1
+        t.join(timeout=self.T)
+        try:
+            sock.close()
+        except OSError:
+            pass
+
     # -- monitoring ----------------------------------------------------------------------------
 
     def sample(self) -> tuple[float | None, int | None]:
@@ -1055,6 +1136,9 @@ class Harness:
             parts.append(f"garbage conns={s.garbage_conns} open={s.garbage_left_open} replied={s.garbage_replied}")
         if a.escapes:
             parts.append(f"esc ok={s.esc_echo_ok} bad={s.esc_echo_bad}")
+        if a.pipeliners:
+            parts.append(f"pipelined sent={s.pipe_sent} echoed={s.pipe_echo_bytes // len(self.PIPE_FRAME)} "
+                         f"hwm={fmt_mb(proc_hwm_mb(self.pid))}")
         if s.harness_errors:
             parts.append(f"harness_errors={s.harness_errors}")
         return " | ".join(parts)
@@ -1090,7 +1174,7 @@ class Harness:
             f"rss={fmt_mb(rss0)} fds={fmt_int(fds0)} duration={a.duration or 'unlimited'}s "
             f"clients={a.clients} frames/conn={a.frames if not a.hold_conn else 'hold'} "
             f"idle={a.idle} tricklers={a.tricklers} nonreaders={a.nonreaders} garbage={a.garbage} "
-            f"escapes={a.escapes} timeout={self.T}s fd-limit={resource.getrlimit(resource.RLIMIT_NOFILE)[0]}"
+            f"escapes={a.escapes} pipeliners={a.pipeliners} timeout={self.T}s fd-limit={resource.getrlimit(resource.RLIMIT_NOFILE)[0]}"
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -1109,6 +1193,10 @@ class Harness:
             hostile.append(asyncio.create_task(self.guarded("garbage", self.garbage(i))))
         for i in range(a.escapes):
             hostile.append(asyncio.create_task(self.guarded("escapes", self.escaper(i))))
+        pipes = [threading.Thread(target=self.pipeliner, args=(i,), name=f"pipeliner-{i}", daemon=True)
+                 for i in range(a.pipeliners)]
+        for t in pipes:
+            t.start()
         mon = asyncio.create_task(self.guarded("monitor", self.monitor()))
         warmup = a.warmup if a.warmup is not None else (1.0 if hostile else 0.0)
         if warmup:
@@ -1120,8 +1208,10 @@ class Harness:
         if not good and not hostile:
             self.finish("nothing to run")
         await self.until_stopped()
+        self.tstop.set()
         t_stop = self.elapsed()
         rss_stop, fds_stop = self.sample()
+        self.hwm_stop = proc_hwm_mb(self.pid)
         cpu1 = proc_cpu_s(self.pid)
         ru = resource.getrusage(resource.RUSAGE_SELF)
         self.cpu_run = None if cpu1 is None or self.cpu0 is None else cpu1 - self.cpu0
@@ -1132,6 +1222,8 @@ class Harness:
         await wait_all(good, grace)
         await wait_all(hostile, grace + a.drain_timeout)
         await wait_all([mon], 5)
+        for t in pipes:
+            await asyncio.to_thread(t.join, self.T * 2)
         if a.settle:
             await asyncio.sleep(a.settle)
         rss_end, fds_end = self.sample()
@@ -1141,6 +1233,7 @@ class Harness:
         self.finish("signal")
 
     def finish(self, reason: str) -> None:
+        self.tstop.set()
         if not self.stop.is_set():
             self.stop_reason = reason
             self.stop.set()
@@ -1160,6 +1253,8 @@ class Harness:
                        "gone": self.server_gone,
                        "rss_start_mb": rnd(rss0), "rss_at_stop_mb": rnd(rss_stop), "rss_end_mb": rnd(rss_end),
                        "rss_max_mb": rnd(self.rss_max) if self.pid else None,
+                       # the kernel's own peak (VmHWM), between the 1 s samples too
+                       "rss_peak_mb": rnd(self.hwm_stop),
                        "fds_start": fds0, "fds_at_stop": fds_stop, "fds_end": fds_end,
                        "fds_max": self.fds_max if self.pid else None,
                        "cpu_s": rnd2(self.cpu_run),
@@ -1205,6 +1300,11 @@ class Harness:
                               "bad_prefix_closed": s.esc_bad_prefix_closed,
                               "bad_prefix_left_open": s.esc_bad_prefix_left_open,
                               "bad_prefix_replied": s.esc_bad_prefix_replied}
+        if a.pipeliners:
+            echoed = s.pipe_echo_bytes // len(self.PIPE_FRAME)
+            out["pipeliners"] = {"count": a.pipeliners, "frames_sent": s.pipe_sent, "frames_echoed": echoed,
+                                 "frames_per_s": round(echoed / t_stop) if t_stop > 0 else None,
+                                 "closed_by_server": s.pipe_closed_by_server}
         if self.server is not None:
             out["server_stdout"] = {"bytes": self.server.out_bytes, "lines": self.server.out_lines,
                                     "raw_esc_bytes": self.server.esc_bytes,
@@ -1269,7 +1369,8 @@ def print_summary(out: dict) -> None:
     say(f"  stopped: {out['stop_reason']} after {out['elapsed_s']}s; server pid {sv['pid'] or 'n/a'} "
           f"{'EXITED' if sv['gone'] else ('alive' if sv['pid'] else '(not watched)')}")
     say(f"  server RSS start {fmt_mb(sv['rss_start_mb'])} -> at stop {fmt_mb(sv['rss_at_stop_mb'])} "
-          f"-> end {fmt_mb(sv['rss_end_mb'])} (max {fmt_mb(sv['rss_max_mb'])}); fds start "
+          f"-> end {fmt_mb(sv['rss_end_mb'])} (max {fmt_mb(sv['rss_max_mb'])}, peak VmHWM "
+          f"{fmt_mb(sv['rss_peak_mb'])}); fds start "
           f"{fmt_int(sv['fds_start'])} -> at stop {fmt_int(sv['fds_at_stop'])} -> end {fmt_int(sv['fds_end'])} "
           f"(max {fmt_int(sv['fds_max'])})")
     cpu = sv["cpu_pct_of_one_core"]
@@ -1283,7 +1384,7 @@ def print_summary(out: dict) -> None:
           f"{'n/a' if ratio is None else f'{ratio:.4f}'}; {c['echo_mb']} MB echoed, {c['echoes_per_s']} echoes/s")
     for ex in c["corrupt_examples"]:
         say(f"    corrupt: {ex}")
-    for key in ("idle", "tricklers", "garbage", "escapes", "server_stdout"):
+    for key in ("idle", "tricklers", "garbage", "escapes", "pipeliners", "server_stdout"):
         if key in out:
             say(f"  {key}: " + ", ".join(f"{k}={v}" for k, v in out[key].items()))
     if "nonreaders" in out:
@@ -1364,6 +1465,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hostile-pause", type=float, default=0.5, help="pause between garbage/escape connections (default 0.5 s)")
     g.add_argument("--hostile-wait", type=float, default=5.0, help="how long a garbage/bad-prefix peer waits "
                    "for the server to close before counting it 'left open' (default 5 s)")
+    g.add_argument("--pipeliners", type=int, default=0, help="send `0001x` frames back to back on one "
+                   "connection each (a thread), reading the echoes in another thread")
+    g.add_argument("--stdout-unread", action="store_true", help="with --spawn: nobody reads the server's "
+                   "stdout after its port line (as `tcp-lab server | sleep 60`): what it reports must not queue")
     return p
 
 
@@ -1389,7 +1494,7 @@ def main(argv=None) -> int:
 
     server = None
     if args.spawn:
-        server = SpawnedServer(args.spawn, args.server_log)
+        server = SpawnedServer(args.spawn, args.server_log, unread=args.stdout_unread)
         try:
             server.start()
         except (OSError, RuntimeError) as e:

@@ -324,8 +324,10 @@ pub struct ServerArgs {
     /// with RST, so the peer never reads half a frame.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub write_timeout: Duration,
-    /// Most connections served at once; at the limit the one idle longest is closed to admit the
-    /// newcomer (logged), so idle sockets cannot lock working clients out.
+    /// Most connections served at once; at the limit one is closed to admit the newcomer (logged):
+    /// first those that never sent a frame with a body, then the one whose last such frame is
+    /// oldest, so sockets that only hold a place (or send empty frames) cannot lock working
+    /// clients out.
     #[arg(long, default_value_t = 256)]
     pub max_conns: usize,
 }
@@ -441,6 +443,11 @@ pub fn main() -> ExitCode {
 
 async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
+    if matches!(cmd, Cmd::Server(_) | Cmd::Client(_) | Cmd::Run(_))
+        || matches!(&cmd, Cmd::Watch(a) if a.format.is_some())
+    {
+        headless::closed_stdout::end_when_closed();
+    }
     match cmd {
         Cmd::Server(a) => {
             check_reply(a.reply.as_deref(), a.common.charset)?;

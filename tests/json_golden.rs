@@ -428,6 +428,16 @@ fn every_kind() -> Vec<Value> {
             text: "pcap capture stopped: disk full".into(),
         },
     );
+    // Added with backpressure (issue 19): frames counted while the output fell behind.
+    tl.lab(
+        at(t0, 61_900),
+        EventKind::FramesFolded {
+            side: Side::Server,
+            conn: 3,
+            received: 48_211,
+            sent: 48_210,
+        },
+    );
 
     let mut lines: Vec<Value> = tl
         .entries()

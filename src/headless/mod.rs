@@ -4,6 +4,7 @@
 
 pub mod alerts;
 mod client;
+pub mod closed_stdout;
 pub mod figures;
 pub mod http;
 pub mod metrics;

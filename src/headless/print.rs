@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use super::closed_stdout;
 use crate::i18n::Lang;
 use crate::lab::EventKind;
 use crate::session::Session;
@@ -80,8 +81,8 @@ impl<'a> Printer<'a> {
 
     /// Prints one line as it is (a header).
     pub fn line(&mut self, text: &str) {
-        // A closed stdout (piped into `head`) is not worth a panic.
-        let _ = writeln!(self.out, "{text}");
+        // A closed stdout (piped into `head`) ends the run quietly.
+        closed_stdout::check(writeln!(self.out, "{text}"));
     }
 
     /// Prints the entries not printed yet.
@@ -98,17 +99,17 @@ impl<'a> Printer<'a> {
                     crate::timeline::json::truncated(missed, entries.first().map(|e| e.at))
                 }
             };
-            let _ = writeln!(self.out, "{line}");
+            closed_stdout::check(writeln!(self.out, "{line}"));
         }
         for e in entries {
             let line = match self.format {
                 Format::Text => crate::timeline::text::line_in(e, s.timeline.charset(), self.lang),
                 Format::Json => crate::timeline::json::line(e, s.timeline.charset()),
             };
-            let _ = writeln!(self.out, "{}{line}", self.prefix);
+            closed_stdout::check(writeln!(self.out, "{}{line}", self.prefix));
         }
         self.printed = s.timeline.total();
-        let _ = self.out.flush();
+        closed_stdout::check(self.out.flush());
     }
 
     /// Runs the session until `done` says so for a lab event or the deadline passes, printing as

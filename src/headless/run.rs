@@ -487,12 +487,20 @@ impl Runner<'_> {
                             ..
                         }
                         | EventKind::SendRefused { conn, .. } => *conn == id,
+                        EventKind::FramesFolded {
+                            side: Side::Client,
+                            conn,
+                            received,
+                            ..
+                        } => *conn == id && *received > 0,
                         EventKind::Refused { .. } => true,
                         _ => false,
                     })
                     .await;
                 match got {
-                    Some(EventKind::FrameReceived { .. }) => Ok(()),
+                    Some(EventKind::FrameReceived { .. } | EventKind::FramesFolded { .. }) => {
+                        Ok(())
+                    }
                     Some(EventKind::SendRefused { error, .. }) => {
                         Err(Said::each(|l| error.in_lang(l)))
                     }

@@ -18,12 +18,14 @@ use crate::model::{ConnId, Side, unmap};
 
 pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     let remote = shared.target;
-    let failed = |error: Said| {
-        shared.emit(EventKind::ConnectFailed {
-            conn,
-            remote,
-            error,
-        })
+    let failed = async |error: Said| {
+        shared
+            .emit(EventKind::ConnectFailed {
+                conn,
+                remote,
+                error,
+            })
+            .await
     };
     let domain = Domain::for_address(remote);
     let sock = match in_host(shared.cfg.hosts.as_deref(), Side::Client, || {
@@ -43,7 +45,8 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     }) {
         Ok(s) => s,
         Err(e) => {
-            return failed(crate::said!(l => "lab.socket_failed", error = os_error_in(&e, l)));
+            return failed(crate::said!(l => "lab.socket_failed", error = os_error_in(&e, l)))
+                .await;
         }
     };
     // From connect() until its event is sent, the server waits before numbering an accept and
@@ -65,36 +68,40 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
         shared.lock_ports().insert(local.port(), conn);
     }
     let local = match (started, local) {
-        (Err(e), _) if !in_progress => return failed(connect_error(&e, remote)),
+        (Err(e), _) if !in_progress => return failed(connect_error(&e, remote)).await,
         (_, Some(local)) => local,
         (_, None) => {
-            return failed(crate::said!("lab.no_local_address"));
+            return failed(crate::said!("lab.no_local_address")).await;
         }
     };
-    shared.emit_at(
-        called,
-        EventKind::ConnectCalled {
-            conn,
-            local,
-            remote,
-        },
-    );
+    shared
+        .emit_at(
+            called,
+            EventKind::ConnectCalled {
+                conn,
+                local,
+                remote,
+            },
+        )
+        .await;
     drop(busy);
     let stream = match established(sock).await {
         Ok(s) => s,
         Err(e) => {
             forget_port(&shared, local.port(), conn);
-            return failed(connect_error(&e, remote));
+            return failed(connect_error(&e, remote)).await;
         }
     };
     let local = stream.local_addr().map(unmap).unwrap_or(local);
-    let (rx, activity) = shared.register(Side::Client, conn);
-    shared.emit(EventKind::Connected {
-        conn,
-        local,
-        remote,
-    });
-    conn::run(stream, Side::Client, conn, rx, activity, shared.clone()).await;
+    let handles = shared.register(Side::Client, conn);
+    shared
+        .emit(EventKind::Connected {
+            conn,
+            local,
+            remote,
+        })
+        .await;
+    conn::run(stream, Side::Client, conn, handles, shared.clone()).await;
     // Our own server took the port when it accepted; someone else's server did not.
     forget_port(&shared, local.port(), conn);
 }

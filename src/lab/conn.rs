@@ -1,16 +1,24 @@
 //! One task per connection, either side: reads frames (cancellation-safe buffer decoding, so it can
 //! `select!` on commands too), replies on the server side, and carries out send/half-close/close/abort.
+//!
+//! Backpressure: a call's event (close, reset, error…) waits for room in the lab's event queue,
+//! and the task reads nothing meanwhile. A frame's event never waits: when the queue is past its
+//! frame room the task counts its frames instead and tells the count at most once a second
+//! ([`EventKind::FramesFolded`]), so a front end that is behind costs nobody their echoes and a
+//! flooding peer costs a counter, not a queue.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::{ClosePolicy, CloseReason, EVICTING, EventKind, Shared};
+use super::{ClosePolicy, CloseReason, EVICTING, EventKind, PROVEN, Shared};
 use crate::i18n::{self, Said, os_error_in};
 use crate::model::{ConnId, Side};
 use crate::protocol::{self, FrameDecoder, FrameError};
@@ -21,11 +29,25 @@ pub enum ConnCmd {
     HalfClose,
     Close,
     Abort,
-    /// The server close policy changed: re-check a connection whose peer already closed.
-    PolicyChanged,
-    /// The server is full and this connection was idle longest: close to make room.
-    Evict,
 }
+
+/// What a connection's task is given when it is registered.
+pub(crate) struct Handles {
+    pub rx: mpsc::Receiver<ConnCmd>,
+    /// Evicted (`activity` is [`EVICTING`]) or the close policy changed.
+    pub wake: Arc<Notify>,
+    pub activity: Arc<AtomicU64>,
+}
+
+/// Frames not told one by one while the event queue was full for frames.
+struct Folded {
+    received: u64,
+    sent: u64,
+    since: tokio::time::Instant,
+}
+
+/// A connection tells its folded frames at most this often.
+const FOLD_EVERY: Duration = Duration::from_secs(1);
 
 enum Next {
     Continue,
@@ -40,16 +62,22 @@ struct Conn {
     shared: Arc<Shared>,
     peer_closed: bool,
     write_shut: bool,
+    activity: Arc<AtomicU64>,
+    folded: Option<Folded>,
 }
 
 pub(super) async fn run(
     stream: TcpStream,
     side: Side,
     conn: ConnId,
-    mut rx: mpsc::UnboundedReceiver<ConnCmd>,
-    activity: Arc<AtomicU64>,
+    handles: Handles,
     shared: Arc<Shared>,
 ) {
+    let Handles {
+        mut rx,
+        wake,
+        activity,
+    } = handles;
     let decoder = FrameDecoder::new(shared.cfg.charset);
     let frame_timeout = shared.cfg.frame_timeout;
     let idle = if side == Side::Server {
@@ -64,6 +92,8 @@ pub(super) async fn run(
         shared: shared.clone(),
         peer_closed: false,
         write_shut: false,
+        activity,
+        folded: None,
     };
     let mut buf = BytesMut::with_capacity(4096);
     let mut idle_deadline = idle.map(|d| crate::model::after_tokio(tokio::time::Instant::now(), d));
@@ -72,17 +102,20 @@ pub(super) async fn run(
     loop {
         let idle_sleep = sleep_until(idle_deadline);
         let frame_sleep = sleep_until(frame_deadline);
+        let fold_sleep = sleep_until(c.folded.as_ref().map(|f| f.since + FOLD_EVERY));
         let next = tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(cmd) => c.command(cmd).await,
                 None => Next::Stop,
             },
+            _ = wake.notified() => c.woken().await,
+            _ = fold_sleep => {
+                c.tell_folded(false).await;
+                Next::Continue
+            }
             r = c.stream.read_buf(&mut buf), if !c.peer_closed => {
                 let now = tokio::time::Instant::now();
                 idle_deadline = idle.map(|d| crate::model::after_tokio(now, d));
-                if activity.load(Ordering::Relaxed) != EVICTING {
-                    activity.store(shared.now_ms(), Ordering::Relaxed);
-                }
                 let next = c.received(r, &mut buf, decoder).await;
                 frame_deadline = match decoder.partial(&buf) {
                     Ok(Some(_)) => frame_deadline.or(frame_timeout.map(|d| crate::model::after_tokio(now, d))),
@@ -94,15 +127,15 @@ pub(super) async fn run(
                 let after = frame_timeout.unwrap_or_default();
                 if let Ok(Some((got, expected, part))) = decoder.partial(&buf) {
                     let error = FrameError::FrameTimeout { got, expected, part, after };
-                    shared.emit(EventKind::ProtocolError { side, conn, error });
+                    c.emit(EventKind::ProtocolError { side, conn, error }).await;
                 }
-                shared.emit(EventKind::CloseCalled { side, conn, reason: CloseReason::FrameTimeout });
+                c.emit(EventKind::CloseCalled { side, conn, reason: CloseReason::FrameTimeout }).await;
                 Next::Stop
             }
             _ = idle_sleep, if !c.peer_closed => {
                 let after = idle.unwrap_or_default();
-                shared.emit(EventKind::IdleTimeout { conn, after });
-                shared.emit(EventKind::CloseCalled { side, conn, reason: CloseReason::IdleTimeout });
+                c.emit(EventKind::IdleTimeout { conn, after }).await;
+                c.emit(EventKind::CloseCalled { side, conn, reason: CloseReason::IdleTimeout }).await;
                 Next::Stop
             }
         };
@@ -110,6 +143,8 @@ pub(super) async fn run(
             break;
         }
     }
+    // Frames counted since the last line are told before the socket goes.
+    c.tell_folded(true).await;
     shared.unregister(side, conn);
     // Dropping the stream here is the close() the events announced.
 }
@@ -123,8 +158,71 @@ async fn sleep_until(t: Option<tokio::time::Instant>) {
 }
 
 impl Conn {
-    fn emit(&self, kind: EventKind) {
-        self.shared.emit(kind);
+    /// A call's event: after the frames folded before it, so the timeline keeps their order.
+    async fn emit(&mut self, kind: EventKind) {
+        self.tell_folded(true).await;
+        self.shared.emit(kind).await;
+    }
+
+    /// A frame's event: told, or counted while the queue has no room for frames.
+    fn frame_event(&mut self, at: std::time::Instant, kind: EventKind) {
+        let sent = matches!(kind, EventKind::FrameSent { .. });
+        if self.folded.is_none() {
+            if self.shared.try_emit_frame(at, kind).is_ok() {
+                return;
+            }
+            self.folded = Some(Folded {
+                received: 0,
+                sent: 0,
+                since: tokio::time::Instant::now(),
+            });
+        }
+        if let Some(f) = self.folded.as_mut() {
+            if sent {
+                f.sent += 1;
+            } else {
+                f.received += 1;
+            }
+        }
+    }
+
+    /// Tells the frames counted so far as one line: waiting for room when `wait` (a call's event
+    /// follows), else only if there is room for frames (else counting goes on for another second).
+    async fn tell_folded(&mut self, wait: bool) {
+        let Some(f) = self.folded.take() else { return };
+        let kind = EventKind::FramesFolded {
+            side: self.side,
+            conn: self.conn,
+            received: f.received,
+            sent: f.sent,
+        };
+        if wait {
+            self.shared.emit(kind).await;
+        } else if self
+            .shared
+            .try_emit_frame(std::time::Instant::now(), kind)
+            .is_err()
+        {
+            self.folded = Some(Folded {
+                since: tokio::time::Instant::now(),
+                ..f
+            });
+        }
+    }
+
+    /// Woken by the lab: evicted for a newcomer, or the close policy changed.
+    async fn woken(&mut self) -> Next {
+        if self.activity.load(Ordering::Relaxed) == EVICTING {
+            let (side, conn) = (self.side, self.conn);
+            self.emit(EventKind::CloseCalled {
+                side,
+                conn,
+                reason: CloseReason::Evicted,
+            })
+            .await;
+            return Next::Stop;
+        }
+        self.apply_policy().await
     }
 
     async fn command(&mut self, cmd: ConnCmd) -> Next {
@@ -133,7 +231,8 @@ impl Conn {
             ConnCmd::Send(text) => match protocol::encode_frame(&text, self.shared.cfg.charset) {
                 Ok(raw) => self.write_frame(raw, text).await,
                 Err(error) => {
-                    self.emit(EventKind::SendRefused { side, conn, error });
+                    self.emit(EventKind::SendRefused { side, conn, error })
+                        .await;
                     Next::Continue
                 }
             },
@@ -141,15 +240,16 @@ impl Conn {
                 if self.write_shut {
                     self.emit(EventKind::Refused {
                         text: crate::said!(l => "lab.already_half_closed", side = i18n::side(side, l), conn = conn),
-                    });
+                    }).await;
                     return Next::Continue;
                 }
                 self.write_shut = true;
-                self.emit(EventKind::ShutdownCalled { side, conn });
+                self.emit(EventKind::ShutdownCalled { side, conn }).await;
                 if let Err(e) = self.stream.shutdown().await {
                     self.error(
                         crate::said!(l => "lab.shutdown_failed", error = os_error_in(&e, l)),
-                    );
+                    )
+                    .await;
                 }
                 Next::Continue
             }
@@ -157,26 +257,19 @@ impl Conn {
                 if side == Side::Server && self.shared.policy() == ClosePolicy::Never {
                     self.emit(EventKind::Refused {
                         text: crate::said!("lab.never_closes", conn = conn),
-                    });
+                    })
+                    .await;
                     return Next::Continue;
                 }
                 self.emit(EventKind::CloseCalled {
                     side,
                     conn,
                     reason: CloseReason::Command,
-                });
+                })
+                .await;
                 Next::Stop
             }
-            ConnCmd::Abort => self.abort(),
-            ConnCmd::PolicyChanged => self.apply_policy(),
-            ConnCmd::Evict => {
-                self.emit(EventKind::CloseCalled {
-                    side,
-                    conn,
-                    reason: CloseReason::Evicted,
-                });
-                Next::Stop
-            }
+            ConnCmd::Abort => self.abort().await,
         }
     }
 
@@ -185,7 +278,8 @@ impl Conn {
         if self.write_shut {
             self.emit(EventKind::Refused {
                 text: crate::said!(l => "lab.cannot_send", side = i18n::side(side, l), conn = conn),
-            });
+            })
+            .await;
             return Next::Continue;
         }
         // Written piece by piece against one deadline, counting: a frame that cannot be finished
@@ -206,7 +300,7 @@ impl Conn {
                         continue;
                     }
                     Ok(Err(e)) if is_reset(&e) => {
-                        self.emit(EventKind::Reset { side, conn });
+                        self.emit(EventKind::Reset { side, conn }).await;
                         return Next::Stop;
                     }
                     Ok(Ok(_)) => crate::said!("lab.write_zero"),
@@ -222,11 +316,12 @@ impl Conn {
                 written,
                 len: raw.len(),
                 why,
-            });
-            return self.abort();
+            })
+            .await;
+            return self.abort().await;
         }
         let (shown, text) = protocol::shown(&raw, &text);
-        self.shared.emit_at(
+        self.frame_event(
             began,
             EventKind::FrameSent {
                 side,
@@ -240,14 +335,16 @@ impl Conn {
     }
 
     /// SO_LINGER 0: close() discards unsent data and the kernel sends RST instead of FIN.
-    fn abort(&self) -> Next {
+    async fn abort(&mut self) -> Next {
         if let Err(e) = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO)) {
-            self.error(crate::said!(l => "lab.linger_failed", error = os_error_in(&e, l)));
+            self.error(crate::said!(l => "lab.linger_failed", error = os_error_in(&e, l)))
+                .await;
         }
         self.emit(EventKind::AbortCalled {
             side: self.side,
             conn: self.conn,
-        });
+        })
+        .await;
         Next::Stop
     }
 
@@ -263,18 +360,27 @@ impl Conn {
                 self.peer_closed = true;
                 match decoder.at_eof(buf) {
                     FrameError::ClosedBetweenFrames => {}
-                    error => self.emit(EventKind::ProtocolError { side, conn, error }),
+                    error => {
+                        self.emit(EventKind::ProtocolError { side, conn, error })
+                            .await
+                    }
                 }
                 buf.clear();
-                self.emit(EventKind::PeerClosed { side, conn });
-                self.apply_policy()
+                self.emit(EventKind::PeerClosed { side, conn }).await;
+                self.apply_policy().await
             }
             Ok(_) => loop {
                 match decoder.decode(buf) {
                     Ok(Some(frame)) => {
+                        if !frame.body().is_empty() {
+                            self.progressed();
+                        }
                         let reply = (side == Side::Server).then(|| self.reply_for(frame.body()));
                         let frame = frame.shown();
-                        self.emit(EventKind::FrameReceived { side, conn, frame });
+                        self.frame_event(
+                            std::time::Instant::now(),
+                            EventKind::FrameReceived { side, conn, frame },
+                        );
                         if let Some(reply) = reply {
                             match reply {
                                 Ok((raw, text)) => {
@@ -284,6 +390,7 @@ impl Conn {
                                 }
                                 Err(error) => {
                                     self.emit(EventKind::SendRefused { side, conn, error })
+                                        .await
                                 }
                             }
                         }
@@ -291,12 +398,14 @@ impl Conn {
                     Ok(None) => return Next::Continue,
                     Err(error) => {
                         // No way to find the next frame boundary in a broken stream: drop the connection.
-                        self.emit(EventKind::ProtocolError { side, conn, error });
+                        self.emit(EventKind::ProtocolError { side, conn, error })
+                            .await;
                         self.emit(EventKind::CloseCalled {
                             side,
                             conn,
                             reason: CloseReason::ProtocolError,
-                        });
+                        })
+                        .await;
                         return Next::Stop;
                     }
                 }
@@ -309,13 +418,15 @@ impl Conn {
                         expected,
                         part,
                     };
-                    self.emit(EventKind::ProtocolError { side, conn, error });
+                    self.emit(EventKind::ProtocolError { side, conn, error })
+                        .await;
                 }
-                self.emit(EventKind::Reset { side, conn });
+                self.emit(EventKind::Reset { side, conn }).await;
                 Next::Stop
             }
             Err(e) => {
-                self.error(crate::said!(l => "lab.read_failed", error = os_error_in(&e, l)));
+                self.error(crate::said!(l => "lab.read_failed", error = os_error_in(&e, l)))
+                    .await;
                 Next::Stop
             }
         }
@@ -334,7 +445,7 @@ impl Conn {
     }
 
     /// After the peer's FIN: the server closes now under `auto`, clients and other policies wait.
-    fn apply_policy(&self) -> Next {
+    async fn apply_policy(&mut self) -> Next {
         if self.side == Side::Server
             && self.peer_closed
             && self.shared.policy() == ClosePolicy::Auto
@@ -343,18 +454,31 @@ impl Conn {
                 side: self.side,
                 conn: self.conn,
                 reason: CloseReason::PolicyAuto,
-            });
+            })
+            .await;
             return Next::Stop;
         }
         Next::Continue
     }
 
-    fn error(&self, text: Said) {
+    /// A frame with a body came: real progress, the standing eviction protects ([`PROVEN`]).
+    fn progressed(&self) {
+        let now = PROVEN | self.shared.now_ms();
+        // Never overwrite EVICTING: the connection is already leaving.
+        let _ = self
+            .activity
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                (v != EVICTING).then_some(now)
+            });
+    }
+
+    async fn error(&mut self, text: Said) {
         self.emit(EventKind::Error {
             side: Some(self.side),
             conn: Some(self.conn),
             text,
-        });
+        })
+        .await;
     }
 }
 

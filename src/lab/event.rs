@@ -89,6 +89,14 @@ pub enum EventKind {
         conn: ConnId,
         frame: Frame,
     },
+    /// Frames of one connection not told one by one: they came faster than the front end took
+    /// its events (a printer blocked on a pipe, a slow dashboard), so they were counted instead.
+    FramesFolded {
+        side: Side,
+        conn: ConnId,
+        received: u64,
+        sent: u64,
+    },
     /// A frame could not be written whole in time (the peer stopped reading) or the write failed:
     /// the connection is aborted with RST rather than leave half a frame on the wire.
     WriteAborted {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::hosts::Hosts;
 use crate::model::{ConnId, Side};
@@ -92,7 +92,8 @@ pub struct LabConfig {
     pub frame_timeout: Option<Duration>,
     /// A frame not wholly written in this time (the peer stopped reading) aborts the connection.
     pub write_timeout: Duration,
-    /// At this many server connections, the one idle longest is closed to admit a new one.
+    /// At this many server connections, the one with the least standing ([`PROVEN`]) is closed to
+    /// admit a new one.
     pub max_conns: usize,
     /// Run the embedded server (false: observe and connect to someone else's server).
     pub server: bool,
@@ -176,15 +177,39 @@ pub enum LabError {
     },
 }
 
-/// An open connection's task: its command channel and when its peer last sent anything.
+/// Lab events waiting for the front end, at most: a consumer that falls behind (a printer blocked
+/// on a pipe, a slow dashboard) holds the endpoints back instead of letting the queue grow.
+pub const EVENT_QUEUE: usize = 4096;
+
+/// Frame events may fill only this much of [`EVENT_QUEUE`]; beyond it each connection folds its
+/// frames into a count ([`EventKind::FramesFolded`]) and keeps echoing. The rest stays free for
+/// the calls (accept, close, reset…), so one flooding connection cannot hold up another's accept.
+const FRAME_ROOM: usize = EVENT_QUEUE / 2;
+
+/// Commands a person or a scenario may queue for one connection before it says it is busy.
+const CMD_QUEUE: usize = 64;
+
+/// An open connection's task: its command channel, a wake-up for what is not a command (evicted,
+/// the close policy changed), and its standing for eviction.
 pub(crate) struct ConnHandle {
-    tx: mpsc::UnboundedSender<ConnCmd>,
-    /// Milliseconds since the lab started; [`EVICTING`] once chosen to make room.
+    tx: mpsc::Sender<ConnCmd>,
+    wake: Arc<Notify>,
+    /// See [`PROVEN`]: [`EVICTING`] once chosen to make room.
     activity: Arc<AtomicU64>,
 }
 
 /// Marks a connection already told to close for a newcomer, so it is not chosen twice.
 pub(crate) const EVICTING: u64 = u64::MAX;
+
+/// Eviction standing, set in a connection's `activity` with the milliseconds (since the lab
+/// started) of its last *progress*: a frame with a body. The server evicts the smallest value:
+/// first connections that never sent a body (unproven, oldest first), then proven ones whose
+/// last body is oldest. Bytes alone (`0000` keep-alives, a trickle) are not progress: 300
+/// sockets sending `0000` every 0.2 s closed 12 of a working client's 25 connections when any
+/// byte counted. What this protects: connections that did real work, against a crowd that only
+/// holds sockets. It cannot tell a crowd that sends real frames from real clients (per-address
+/// limits would, but a lab on loopback has one address).
+pub(crate) const PROVEN: u64 = 1 << 62;
 
 type ConnMap = HashMap<(Side, ConnId), ConnHandle>;
 
@@ -200,18 +225,49 @@ pub(crate) struct Shared {
     /// Local port of each lab client, so the server can give the accepted side the same number.
     client_ports: Mutex<HashMap<u16, ConnId>>,
     conns: Mutex<ConnMap>,
-    events: mpsc::UnboundedSender<LabEvent>,
+    events: mpsc::Sender<LabEvent>,
 }
 
 impl Shared {
-    pub(crate) fn emit(&self, kind: EventKind) {
-        self.emit_at(Instant::now(), kind);
+    /// Tells an event, waiting while the front end is [`EVENT_QUEUE`] behind: the task waiting
+    /// reads nothing from its socket meanwhile, so TCP's flow control holds its peer back.
+    pub(crate) async fn emit(&self, kind: EventKind) {
+        self.emit_at(Instant::now(), kind).await;
     }
 
     /// An event stamped with when it began (a call made before its outcome was known).
-    pub(crate) fn emit_at(&self, at: Instant, kind: EventKind) {
+    pub(crate) async fn emit_at(&self, at: Instant, kind: EventKind) {
         // A closed receiver means the front end is gone; nothing left to tell.
-        let _ = self.events.send(LabEvent { at, kind });
+        let _ = self.events.send(LabEvent { at, kind }).await;
+    }
+
+    /// A frame's event, when the queue has room for frames; else it comes back to be counted.
+    pub(crate) fn try_emit_frame(&self, at: Instant, kind: EventKind) -> Result<(), EventKind> {
+        if self.events.capacity() <= EVENT_QUEUE - FRAME_ROOM {
+            return Err(kind);
+        }
+        let ev = LabEvent { at, kind };
+        match self.events.try_send(ev) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(ev)) => Err(ev.kind),
+        }
+    }
+
+    /// An event from a caller that cannot wait (a key handled by the front end that drains the
+    /// queue): told now, or as soon as there is room. Not a peer's doing, so a few at most.
+    fn emit_soon(&self, kind: EventKind) {
+        let ev = LabEvent {
+            at: Instant::now(),
+            kind,
+        };
+        if let Err(mpsc::error::TrySendError::Full(ev)) = self.events.try_send(ev)
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let tx = self.events.clone();
+            rt.spawn(async move {
+                let _ = tx.send(ev).await;
+            });
+        }
     }
 
     pub(crate) fn policy(&self) -> ClosePolicy {
@@ -223,22 +279,21 @@ impl Shared {
         self.started.elapsed().as_millis() as u64
     }
 
-    fn register(
-        &self,
-        side: Side,
-        conn: ConnId,
-    ) -> (mpsc::UnboundedReceiver<ConnCmd>, Arc<AtomicU64>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn register(&self, side: Side, conn: ConnId) -> conn::Handles {
+        let (tx, rx) = mpsc::channel(CMD_QUEUE);
         let activity = Arc::new(AtomicU64::new(self.now_ms()));
+        let wake = Arc::new(Notify::new());
         let handle = ConnHandle {
             tx,
+            wake: wake.clone(),
             activity: activity.clone(),
         };
         self.lock_conns().insert((side, conn), handle);
-        (rx, activity)
+        conn::Handles { rx, wake, activity }
     }
 
-    /// Tells the server connection idle longest to close; returns it and how long it was idle.
+    /// Tells the server connection with the least standing ([`PROVEN`]) to close; returns it and
+    /// how long since its last progress (or its accept).
     fn evict_idlest(&self) -> Option<(ConnId, Duration)> {
         let now = self.now_ms();
         let conns = self.lock_conns();
@@ -248,10 +303,9 @@ impl Shared {
                 *side == Side::Server && h.activity.load(Ordering::Relaxed) != EVICTING
             })
             .min_by_key(|(_, h)| h.activity.load(Ordering::Relaxed))?;
-        let idle =
-            Duration::from_millis(now.saturating_sub(h.activity.swap(EVICTING, Ordering::Relaxed)));
-        let _ = h.tx.send(ConnCmd::Evict);
-        Some((conn, idle))
+        let last = h.activity.swap(EVICTING, Ordering::Relaxed) & !PROVEN;
+        h.wake.notify_one();
+        Some((conn, Duration::from_millis(now.saturating_sub(last))))
     }
 
     fn lock_ports(&self) -> std::sync::MutexGuard<'_, HashMap<u16, ConnId>> {
@@ -280,10 +334,7 @@ pub struct Lab {
 
 impl Lab {
     /// Binds the server (if any) before returning, so a busy port is an immediate, clear error.
-    pub async fn start(
-        cfg: LabConfig,
-        events: mpsc::UnboundedSender<LabEvent>,
-    ) -> Result<Lab, LabError> {
+    pub async fn start(cfg: LabConfig, events: mpsc::Sender<LabEvent>) -> Result<Lab, LabError> {
         let listener = if cfg.server {
             Some(server::bind_listener(
                 cfg.bind,
@@ -311,7 +362,7 @@ impl Lab {
             events,
         });
         if let (Some(listener), Some(addr)) = (listener, listen_addr) {
-            shared.emit(EventKind::Listening { addr });
+            shared.emit(EventKind::Listening { addr }).await;
             tokio::spawn(server::accept_loop(listener, shared.clone()));
         }
         Ok(Lab {
@@ -347,10 +398,10 @@ impl Lab {
             }
             Command::SetPolicy(p) => {
                 self.shared.policy.store(p.to_u8(), Ordering::Relaxed);
-                self.shared.emit(EventKind::PolicyChanged(p));
+                self.shared.emit_soon(EventKind::PolicyChanged(p));
                 // Connections already in CLOSE_WAIT follow the new policy at once.
                 for h in self.shared.lock_conns().values() {
-                    let _ = h.tx.send(ConnCmd::PolicyChanged);
+                    h.wake.notify_one();
                 }
             }
             Command::Send { side, conn, text } => self.to_conn(side, conn, ConnCmd::Send(text)),
@@ -362,14 +413,17 @@ impl Lab {
     }
 
     fn to_conn(&self, side: Side, conn: ConnId, cmd: ConnCmd) {
-        let sent = self
-            .shared
-            .lock_conns()
-            .get(&(side, conn))
-            .map(|h| h.tx.send(cmd).is_ok())
-            .unwrap_or(false);
-        if !sent {
-            self.shared.emit(EventKind::Refused {
+        use mpsc::error::TrySendError;
+        let sent = match self.shared.lock_conns().get(&(side, conn)) {
+            Some(h) => h.tx.try_send(cmd),
+            None => Err(TrySendError::Closed(cmd)),
+        };
+        if let Err(TrySendError::Full(_)) = sent {
+            self.shared.emit_soon(EventKind::Refused {
+                text: crate::said!(l => "lab.conn_busy", side = crate::i18n::side(side, l), conn = conn, n = CMD_QUEUE),
+            });
+        } else if sent.is_err() {
+            self.shared.emit_soon(EventKind::Refused {
                 text: crate::i18n::Said::each(|l| {
                     rust_i18n::t!(
                         "lab.no_open_socket",

@@ -1,5 +1,6 @@
-//! The embedded server: the listener and the accept loop. At `max_conns` the connection idle
-//! longest makes room for the newcomer, so a crowd of idle sockets cannot lock working clients out.
+//! The embedded server: the listener and the accept loop. At `max_conns` the connection with the
+//! least standing (see [`super::PROVEN`]: no body ever sent, else the oldest last body) makes room
+//! for the newcomer, so a crowd of sockets that only hold a place cannot lock working clients out.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -117,7 +118,7 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             r = listener.accept() => r,
             _ = tick.tick() => {
                 if let Some((ev, n)) = fold.flush() {
-                    shared.emit(with_count(ev, n));
+                    shared.emit(with_count(ev, n)).await;
                 }
                 continue;
             }
@@ -126,22 +127,24 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: say so, back off briefly, keep serving.
-                shared.emit(EventKind::Error {
-                    side: Some(Side::Server),
-                    conn: None,
-                    text: crate::i18n::Said::each(|l| {
-                        let error = crate::i18n::os_error_in(&e, l);
-                        rust_i18n::t!("lab.accept_failed", locale = l.code(), error = error)
-                            .into_owned()
-                    }),
-                });
+                shared
+                    .emit(EventKind::Error {
+                        side: Some(Side::Server),
+                        conn: None,
+                        text: crate::i18n::Said::each(|l| {
+                            let error = crate::i18n::os_error_in(&e, l);
+                            rust_i18n::t!("lab.accept_failed", locale = l.code(), error = error)
+                                .into_owned()
+                        }),
+                    })
+                    .await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         let remote = unmap(remote);
         if let Some((ev, n)) = fold.flush() {
-            shared.emit(with_count(ev, n));
+            shared.emit(with_count(ev, n)).await;
         }
         let limit = shared.cfg.max_conns;
         if shared.server_conns.load(Ordering::Relaxed) >= limit {
@@ -161,14 +164,14 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                         repeats: 1,
                     });
                     if let Some(ev) = told {
-                        shared.emit(ev);
+                        shared.emit(ev).await;
                     }
                     drop(stream);
                     continue;
                 }
             };
             if let Some(ev) = told {
-                shared.emit(ev);
+                shared.emit(ev).await;
             }
         }
         shared.server_conns.fetch_add(1, Ordering::Relaxed);
@@ -177,18 +180,20 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             Some(id) => id,
             None => shared.next_id.fetch_add(1, Ordering::Relaxed),
         };
-        let (rx, activity) = shared.register(Side::Server, conn);
-        shared.emit(EventKind::Accepted {
-            conn,
-            local,
-            remote,
-        });
+        let handles = shared.register(Side::Server, conn);
+        // Waits while the front end is far behind: no accept meanwhile, the backlog holds the rest.
+        shared
+            .emit(EventKind::Accepted {
+                conn,
+                local,
+                remote,
+            })
+            .await;
         tokio::spawn(conn::run(
             stream,
             Side::Server,
             conn,
-            rx,
-            activity,
+            handles,
             shared.clone(),
         ));
     }

@@ -149,8 +149,9 @@ pub struct Session {
     /// When the registry last forgot gone connections.
     pruned: Option<Instant>,
     procs: ProcCache,
-    lab_events: mpsc::UnboundedReceiver<LabEvent>,
-    wire_events: mpsc::UnboundedReceiver<WireMsg>,
+    lab_events: mpsc::Receiver<LabEvent>,
+    /// Dropped before `wire` (fields drop in order): a wire thread waiting for room then ends.
+    wire_events: mpsc::Receiver<WireMsg>,
     /// The tracepoint, when it is in use (`--source`).
     trace: Option<Transitions>,
     /// Reports too recent to tell yet (see [`Session::cycle`]).
@@ -202,8 +203,9 @@ impl Session {
     ) -> Result<Session, SessionError> {
         let start = Instant::now();
         let charset = cfg.charset;
-        let (lab_tx, lab_events) = mpsc::unbounded_channel();
-        let (wire_tx, wire_events) = mpsc::unbounded_channel();
+        // Bounded: a round that falls behind holds the endpoints and the wire back (see lab::conn).
+        let (lab_tx, lab_events) = mpsc::channel(crate::lab::EVENT_QUEUE);
+        let (wire_tx, wire_events) = mpsc::channel(crate::wire::EVENT_QUEUE);
         let hosts = cfg.hosts.clone();
         let wire_settings = hosts.as_ref().map(|_| wire.unwrap_or_default());
         let wire = match (&hosts, &wire_settings) {

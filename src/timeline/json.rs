@@ -91,6 +91,12 @@ enum Body<'a> {
         text: &'a str,
         malformed: bool,
     },
+    FramesFolded {
+        side: Side,
+        conn: ConnId,
+        received: u64,
+        sent: u64,
+    },
     WriteAborted {
         side: Side,
         conn: ConnId,
@@ -326,6 +332,17 @@ fn lab(k: &K) -> Body<'_> {
             bytes_total: total(frame.raw.len(), frame.len),
             text: &frame.text,
             malformed: frame.malformed,
+        },
+        K::FramesFolded {
+            side,
+            conn,
+            received,
+            sent,
+        } => Body::FramesFolded {
+            side: *side,
+            conn: *conn,
+            received: *received,
+            sent: *sent,
         },
         K::WriteAborted {
             side,

@@ -515,6 +515,12 @@ fn lab(event: &str, v: &Value) -> Option<EventKind> {
                 },
             }
         }
+        "frames_folded" => K::FramesFolded {
+            side: side(v)?,
+            conn: conn(v)?,
+            received: u(v, "received")?,
+            sent: u(v, "sent")?,
+        },
         "write_aborted" => K::WriteAborted {
             side: side(v)?,
             conn: conn(v)?,

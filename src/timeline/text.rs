@@ -439,6 +439,22 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                 side_of(*side),
                 t!("text.reset", locale = l, conn = conn).into(),
             ),
+            K::FramesFolded {
+                side,
+                conn,
+                received,
+                sent,
+            } => (
+                side_of(*side),
+                t!(
+                    "text.frames_folded",
+                    locale = l,
+                    conn = conn,
+                    received = received,
+                    sent = sent
+                )
+                .into(),
+            ),
             K::IdleTimeout { conn, after } => (
                 server(),
                 t!(

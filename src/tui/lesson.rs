@@ -537,6 +537,12 @@ impl Lesson {
                         conn,
                         ..
                     } if conn == id => Some(Ok(())),
+                    EventKind::FramesFolded {
+                        side: Side::Client,
+                        conn,
+                        received,
+                        ..
+                    } if conn == id && *received > 0 => Some(Ok(())),
                     EventKind::SendRefused { conn, error, .. } if conn == id => {
                         Some(Err(Said::each(|l| error.in_lang(l))))
                     }

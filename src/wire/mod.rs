@@ -38,6 +38,9 @@ use rust_i18n::t;
 /// Packets waiting on the wire beyond this are dropped (and counted): a stuck step mode or a huge
 /// delay must not grow memory without bound.
 pub const QUEUE_LIMIT: usize = 4096;
+/// Wire events waiting for the session, at most: beyond it the forwarding thread waits, so the
+/// packets wait in the TUN devices' queues (which drop, and TCP retransmits) instead of in memory.
+pub const EVENT_QUEUE: usize = 4096;
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(500);
 pub const MAX_DELAY: Duration = Duration::from_secs(10);
 
@@ -217,7 +220,7 @@ impl Wire {
     pub fn start(
         tuns: (OwnedFd, OwnedFd),
         settings: WireSettings,
-        events: mpsc::UnboundedSender<WireMsg>,
+        events: mpsc::Sender<WireMsg>,
     ) -> io::Result<Wire> {
         let pcap = match &settings.pcap {
             Some(p) => Some(
@@ -349,7 +352,7 @@ struct Forwarder {
     tun: [OwnedFd; 2],
     wake: OwnedFd,
     rx: std_mpsc::Receiver<Ctl>,
-    events: mpsc::UnboundedSender<WireMsg>,
+    events: mpsc::Sender<WireMsg>,
     /// One FIFO for both directions, in the order packets entered the wire.
     queue: VecDeque<Queued>,
     next_id: u64,
@@ -372,7 +375,8 @@ impl Forwarder {
     }
 
     fn emit_at(&self, at: Instant, ev: WireEvent) {
-        let _ = self.events.send(WireMsg { at, event: ev });
+        // A plain thread, so it may block; the receiver dropped (the session ends) ends the wait.
+        let _ = self.events.blocking_send(WireMsg { at, event: ev });
     }
 
     fn settings(&self) {
