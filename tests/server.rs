@@ -232,6 +232,55 @@ fn connection_cap_is_logged() {
     drop(held);
 }
 
+/// Issue 19: a crowd that keeps sockets "busy" with empty frames (`0000` every 0.2 s) must not
+/// push out a client whose connections did real work and are quiet between requests: at the
+/// limit, connections that never sent a frame with a body go first.
+#[test]
+fn empty_frames_do_not_outrank_real_work_at_the_connection_limit() {
+    let (mut srv, port) = Proc::server(&["--max-conns", "8"]);
+    let mut legit: Vec<TcpStream> = (0..4).map(|_| connect(port)).collect();
+    for c in &mut legit {
+        c.write_all(&HELLO).unwrap();
+        assert_eq!(read_n(c, HELLO.len()), HELLO);
+    }
+    // The legit client goes quiet (as between requests), then the crowd arrives.
+    srv.wait_line("#4 sent 18 bytes", T);
+    std::thread::sleep(Duration::from_millis(600));
+    let crowd = std::sync::Arc::new(std::sync::Mutex::new(Vec::<TcpStream>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pinger = {
+        let (crowd, stop) = (crowd.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for c in crowd.lock().unwrap().iter_mut() {
+                    let _ = c.write_all(b"0000");
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    for _ in 0..20 {
+        let mut c = connect(port);
+        let _ = c.write_all(b"0000");
+        crowd.lock().unwrap().push(c);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    srv.wait_line("connection limit 8 reached", T);
+    // Every connection that did real work still echoes.
+    for (i, c) in legit.iter_mut().enumerate() {
+        let ok = c.write_all(&HELLO).is_ok() && {
+            let mut buf = [0u8; HELLO.len()];
+            c.read_exact(&mut buf).is_ok() && buf == HELLO
+        };
+        assert!(
+            ok,
+            "legit connection {i} was evicted for a crowd of empty frames"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    pinger.join().unwrap();
+}
+
 #[test]
 fn busy_port_names_the_holder() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
