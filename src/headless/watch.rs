@@ -86,6 +86,12 @@ impl Alert {
     }
 }
 
+/// How long the first summary waits for the /proc walk that names the port's owners (a host
+/// with 100,000 fds takes ~0.5 s); past it, what is not named yet is told "owners pending".
+const FIRST_OWNERS_WAIT: Duration = Duration::from_secs(3);
+/// Later summaries and alerts wait this long for sockets newer than the last walk.
+const OWNERS_WAIT: Duration = Duration::from_secs(1);
+
 pub struct WatchOpts {
     pub port: u16,
     pub interval: Duration,
@@ -104,49 +110,85 @@ pub async fn watch(mut o: WatchOpts, format: Format, out: &mut dyn Write) -> any
     };
     let mut s = Session::start_with(cfg, None, o.source).await?;
     if let Some(ns) = &o.netns {
-        s.use_source(Box::new(crate::observe::sockdiag::SockDiag::open_in(ns)?));
+        // The namespace's own port range and tcp_tw_reuse, not the host's: /proc/sys/net is
+        // read on the thread that entered it.
+        let (source, facts) = crate::observe::sockdiag::in_netns(ns, || {
+            Ok((
+                crate::observe::sockdiag::SockDiag::open()?,
+                crate::observe::platform::PlatformFacts::read(),
+            ))
+        })?;
+        s.use_source(Box::new(source));
+        s.facts = facts;
     }
     let mut p = Printer::new(out, format);
     p.line(&print::header(&s, "watch", format));
-    // The first look, told at once: the summary comes right away.
+    // The first look, told at once: the summary comes right away (once its owners are named).
     s.poll_kernel();
     p.new_entries(&s);
+    s.age_close_waits();
     let mut next = Instant::now();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
     let mut checked: Option<Instant> = None;
+    let mut first = true;
+    // A summary or alert waiting for the /proc walk that names owners: since when, until when.
+    let mut naming: Option<(Instant, Instant)> = None;
+    // Alerts fired, with their counts, to print once owners are named.
+    let mut fired: Vec<(usize, usize)> = Vec::new();
     loop {
         let now = Instant::now();
-        // The summary walks every socket: made when one is due, or for the alerts four times
-        // a second, not on every round.
-        let alerts_due = !o.alerts.is_empty()
-            && checked.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(250));
-        let sum = if now >= next || alerts_due {
-            checked = Some(now);
-            if now >= next {
-                // A summary that is printed counts what the kernel shows now, not the last read
-                // of a busy port (up to 2 s old); one read per --interval.
-                s.poll_kernel();
-                p.new_entries(&s);
-            }
-            summary::summarize(&s.timeline, o.port, &s.facts, now)
-        } else {
-            None
-        };
-        if now >= next
-            && let Some(sum) = &sum
-        {
-            p.line(&summary_line(&s, sum, format, now));
-            next = now + o.interval;
+        if now >= next && naming.is_none() {
+            // A summary that is printed counts what the kernel shows now, not the last read
+            // of a busy port (up to 2 s old); one read per --interval.
+            s.poll_kernel();
+            p.new_entries(&s);
+            let wait = if first {
+                FIRST_OWNERS_WAIT
+            } else {
+                OWNERS_WAIT
+            };
+            naming = Some((now, now + wait));
         }
-        if let Some(sum) = &sum {
-            for a in &mut o.alerts {
-                let n = sum.count(a.state);
-                if a.check(n, now) {
-                    p.line(&alert_line(&s, a, n, format, now));
-                    if o.exit_on_alert {
-                        return Ok(false);
+        // The summary walks every socket: made for the alerts four times a second, not on
+        // every round.
+        if !o.alerts.is_empty()
+            && checked.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(250))
+        {
+            checked = Some(now);
+            if let Some(sum) = summary::summarize(&s.timeline, o.port, &s.facts, now, &|_| false) {
+                for (i, a) in o.alerts.iter_mut().enumerate() {
+                    let n = sum.count(a.state);
+                    if a.check(n, now) {
+                        fired.push((i, n));
+                        naming.get_or_insert((now, now + OWNERS_WAIT));
                     }
+                }
+            }
+        }
+        if let Some((wanted, until)) = naming
+            && (s.owners_settled(wanted) || now >= until)
+        {
+            naming = None;
+            let pending = |i: u32| s.owner_pending(i);
+            if now >= next
+                && let Some(sum) = summary::summarize(&s.timeline, o.port, &s.facts, now, &pending)
+            {
+                p.line(&summary_line(&s, &sum, format, now));
+                next = now + o.interval;
+                first = false;
+            }
+            let holders = |st| {
+                s.timeline
+                    .snapshot()
+                    .map(|snap| summary::holders(snap, st, &pending))
+                    .unwrap_or_default()
+            };
+            for (i, n) in std::mem::take(&mut fired) {
+                let a = &o.alerts[i];
+                p.line(&alert_line(&s, a, n, &holders(a.state), format, now));
+                if o.exit_on_alert {
+                    return Ok(false);
                 }
             }
         }
@@ -203,16 +245,34 @@ fn summary_line(s: &Session, sum: &Summary, format: Format, now: Instant) -> Str
     }
 }
 
-fn alert_line(s: &Session, a: &Alert, n: usize, format: Format, now: Instant) -> String {
+fn alert_line(
+    s: &Session,
+    a: &Alert,
+    n: usize,
+    holders: &[summary::Holder],
+    format: Format,
+    now: Instant,
+) -> String {
+    // The three that hold the most: the culprit first.
+    let shown = &holders[..holders.len().min(3)];
     let msg = |l: crate::i18n::Lang| {
-        rust_i18n::t!(
+        let mut m = rust_i18n::t!(
             "watch.alert",
             locale = l.code(),
             rule = a.text,
             n = n,
             state = a.state
         )
-        .into_owned()
+        .into_owned();
+        if !shown.is_empty() {
+            let who: Vec<String> = shown.iter().map(|h| h.text_in(l)).collect();
+            m.push_str(&rust_i18n::t!(
+                "watch.held_by",
+                locale = l.code(),
+                holders = who.join(", ")
+            ));
+        }
+        m
     };
     match format {
         Format::Text => format!(
@@ -221,17 +281,23 @@ fn alert_line(s: &Session, a: &Alert, n: usize, format: Format, now: Instant) ->
             who("who.alert"),
             msg(crate::i18n::current())
         ),
-        Format::Json => serde_json::json!({
-            "t": t(s, now),
-            "source": "watch",
-            "event": "alert",
-            "rule": a.text,
-            "state": a.state.name(),
-            "count": n,
-            "who": "alert",
-            "message": msg(crate::i18n::Lang::En),
-        })
-        .to_string(),
+        Format::Json => {
+            let top = shown.first();
+            serde_json::json!({
+                "t": t(s, now),
+                "source": "watch",
+                "event": "alert",
+                "rule": a.text,
+                "state": a.state.name(),
+                "count": n,
+                "pid": top.and_then(|h| h.pid),
+                "process": top.and_then(|h| h.process.clone()),
+                "holders": shown.iter().map(summary::Holder::json).collect::<Vec<_>>(),
+                "who": "alert",
+                "message": msg(crate::i18n::Lang::En),
+            })
+            .to_string()
+        }
     }
 }
 

@@ -62,33 +62,10 @@ impl SockDiag {
 
     /// Opens the netlink socket inside another network namespace (a container's), given as a
     /// name under /run/netns, a path to a namespace file, or `pid:PID`. sock_diag answers only for
-    /// the namespace its socket was made in, so it is made there, on a thread that enters it and
-    /// ends; the socket keeps answering for that namespace afterwards.
+    /// the namespace its socket was made in, so it is made there (see [`in_netns`]); the socket
+    /// keeps answering for that namespace afterwards.
     pub fn open_in(spec: &str) -> io::Result<Self> {
-        let path = match spec.strip_prefix("pid:") {
-            Some(pid) => format!("/proc/{}/ns/net", pid.trim()),
-            None if spec.contains('/') => spec.to_string(),
-            None => format!("/run/netns/{spec}"),
-        };
-        let ns = std::fs::File::open(&path).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("--netns {spec}: cannot open {path}: {e} (a name under /run/netns, a path, or pid:PID; root is needed for other processes' namespaces)"),
-            )
-        })?;
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
-                    io::Error::new(
-                        io::Error::from(e).kind(),
-                        format!("--netns {spec}: cannot enter {path}: {e} (needs CAP_SYS_ADMIN: run as root)"),
-                    )
-                })?;
-                Self::open()
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
-        })
+        in_netns(spec, Self::open)
     }
 
     /// Every TCP socket (IPv4 and IPv6) whose local or remote port is `port`.
@@ -275,6 +252,37 @@ impl Id {
 
 /// `sport == P || dport == P`, laid out as `ss` does: S_EQ, JMP, D_EQ, each compare followed by an
 /// op whose `no` field holds the port. The kernel's audit walks the `yes` chain, hence the JMP.
+/// Runs `f` on a thread that entered the network namespace `spec` (a name under /run/netns, a
+/// path to a namespace file, or `pid:PID`) and ends with it: sockets made there stay in that
+/// namespace, and /proc/sys/net reads that namespace's sysctls (they follow the reading
+/// thread's namespace, not the process's).
+pub fn in_netns<T: Send>(spec: &str, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+    let path = match spec.strip_prefix("pid:") {
+        Some(pid) => format!("/proc/{}/ns/net", pid.trim()),
+        None if spec.contains('/') => spec.to_string(),
+        None => format!("/run/netns/{spec}"),
+    };
+    let ns = std::fs::File::open(&path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("--netns {spec}: cannot open {path}: {e} (a name under /run/netns, a path, or pid:PID; root is needed for other processes' namespaces)"),
+        )
+    })?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("--netns {spec}: cannot enter {path}: {e} (needs CAP_SYS_ADMIN: run as root)"),
+                )
+            })?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
+    })
+}
+
 fn port_filter(port: u16) -> Vec<u8> {
     let op = |code: u8, yes: u8, no: u16| [code, yes, no.to_ne_bytes()[0], no.to_ne_bytes()[1]];
     let mut bc = Vec::with_capacity(20);
