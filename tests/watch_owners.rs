@@ -195,7 +195,9 @@ fn netns_sysctls_are_the_namespaces_own() {
     let lines = json_lines(&out);
     let header = &lines[0];
     assert!(
-        header["tw_reuse"].as_str().is_some_and(|r| r.starts_with('0')),
+        header["tw_reuse"]
+            .as_str()
+            .is_some_and(|r| r.starts_with('0')),
         "{header}"
     );
     let summary = lines
@@ -205,7 +207,10 @@ fn netns_sysctls_are_the_namespaces_own() {
     let budget = &summary["time_wait_budget"][0];
     assert_eq!(budget["time_wait"], 3, "{summary}");
     assert_eq!(budget["range"], 1000, "the namespace's range: {summary}");
-    assert_eq!(budget["reuse"], false, "the namespace's tcp_tw_reuse: {summary}");
+    assert_eq!(
+        budget["reuse"], false,
+        "the namespace's tcp_tw_reuse: {summary}"
+    );
 }
 
 #[test]
