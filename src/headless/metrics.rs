@@ -294,6 +294,7 @@ mod tests {
             oldest_at_least: false,
             not_reading: n,
             never_closed: 0,
+            pending: false,
         }
     }
 

@@ -48,6 +48,11 @@ pub struct WatchOpts {
 const METRICS_EVERY: Duration = Duration::from_secs(1);
 /// How long `--once` waits for the processes holding the sockets to be named.
 const ONCE_OWNERS_WAIT: Duration = Duration::from_secs(3);
+/// How long the first summary waits for the /proc walk that names its sockets' processes (a
+/// host with 100,000 fds walks in ~0.5 s): owners named, or said pending, never `pid: null`.
+const FIRST_OWNERS_WAIT: Duration = Duration::from_secs(3);
+/// How long a later summary, or a firing alert, waits for sockets that appeared since.
+const OWNERS_WAIT: Duration = Duration::from_secs(1);
 
 /// One session per port: each has its own kernel filter, tracepoint filter and timeline.
 struct Port {
@@ -145,10 +150,13 @@ pub async fn watch(o: WatchOpts, format: WatchFormat, out: &mut dyn Write) -> an
         if let Some(f) = stream {
             Printer::new(out, f).line(&print::header(&p.s, "watch", f));
         }
-        // The first look, told at once: the summary comes right away.
+        // The first look, told at once: the summary comes right away, once its owners are
+        // named; CLOSE_WAITs found now are aged by the kernel.
         p.s.poll_kernel();
+        p.s.age_close_waits();
         print_new(p, out, stream);
     }
+    settle_owners(&mut ports, FIRST_OWNERS_WAIT).await;
     let several = ports.len() > 1;
     let mut alerts = Alerts::new(o.alerts.clone(), o.alert_repeat);
     let mut next = Instant::now();
@@ -170,12 +178,15 @@ pub async fn watch(o: WatchOpts, format: WatchFormat, out: &mut dyn Write) -> an
             for p in &mut ports {
                 if print_due {
                     // A summary that is printed counts what the kernel shows now, not the last
-                    // read of a busy port (up to 2 s old); one read per --interval.
+                    // read of a busy port (up to 2 s old); one read per --interval; its new
+                    // sockets' owners named (waiting at most OWNERS_WAIT).
                     p.s.poll_kernel();
+                    settle_owners(std::slice::from_mut(p), OWNERS_WAIT).await;
                     print_new(p, out, stream);
                 }
+                let pending = |i: u32| p.s.owner_pending(i);
                 let Some(mut sum) =
-                    summary::summarize(&p.s.timeline, p.figures.port, &p.s.facts, now)
+                    summary::summarize(&p.s.timeline, p.figures.port, &p.s.facts, now, &pending)
                 else {
                     continue;
                 };
@@ -190,6 +201,10 @@ pub async fn watch(o: WatchOpts, format: WatchFormat, out: &mut dyn Write) -> an
                         continue;
                     };
                     if let Some(f) = stream {
+                        // Who holds the sockets: named before the line is printed.
+                        if ev.status != Status::Resolved && alerts.rules[i].state().is_some() {
+                            settle_owners(std::slice::from_mut(p), OWNERS_WAIT).await;
+                        }
                         Printer::new(out, f).line(&alert_line(&p.s, &alerts, &ev, f, now));
                     }
                     if o.exit_on_alert && ev.status == Status::Firing {
@@ -277,6 +292,18 @@ fn publish(board: &Board, ports: Vec<PortFigures>, alerts: &Alerts, o: &WatchOpt
     }
 }
 
+/// Waits (at most `wait`, the ports stepping meanwhile) for a /proc walk begun now to have
+/// looked for every unnamed socket of each port's last table read.
+async fn settle_owners(ports: &mut [Port], wait: Duration) {
+    let wanted = Instant::now();
+    let until = crate::model::after(wanted, wait);
+    for p in ports.iter_mut() {
+        while !p.s.owners_settled(wanted) && Instant::now() < until {
+            p.s.step(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// `--once`: the kernel read once, the holders named (waiting at most [`ONCE_OWNERS_WAIT`]),
 /// one summary per port in `format`.
 async fn once(
@@ -301,7 +328,8 @@ async fn once(
     let mut figures = Vec::new();
     let several = ports.len() > 1;
     for p in ports.iter_mut() {
-        let sum = summary::summarize(&p.s.timeline, p.figures.port, &p.s.facts, now);
+        let pending = |i: u32| p.s.owner_pending(i);
+        let sum = summary::summarize(&p.s.timeline, p.figures.port, &p.s.facts, now, &pending);
         if let (WatchFormat::Text | WatchFormat::Json, Some(sum)) = (format, &sum) {
             let f = if format == WatchFormat::Json {
                 Format::Json
@@ -395,8 +423,19 @@ fn alert_line(s: &Session, alerts: &Alerts, ev: &Event, format: Format, now: Ins
         return String::new();
     };
     let v = &ev.reading;
-    let msg = |l: crate::i18n::Lang| {
-        let l = l.code();
+    // Who holds the sockets of a count or rate rule, the culprit first (three at most).
+    let pending = |i: u32| s.owner_pending(i);
+    let holders: Vec<summary::Holder> = match (rule.state(), ev.status) {
+        (Some(state), Status::Firing | Status::Repeat) => s
+            .timeline
+            .snapshot()
+            .map(|snap| summary::holders(snap, state, &pending))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let holders = &holders[..holders.len().min(3)];
+    let msg = |lang: crate::i18n::Lang| {
+        let l = lang.code();
         let (rule_text, port) = (rule.text.as_str(), ev.port);
         let age = summary::age(ev.firing_for.as_secs(), l);
         let head = match ev.status {
@@ -436,7 +475,16 @@ fn alert_line(s: &Session, alerts: &Alerts, ev: &Event, format: Format, now: Ins
             ),
             (Measure::Budget, None) => rust_i18n::t!("alert.budget_none", locale = l),
         };
-        format!("{head}: {what}")
+        let mut line = format!("{head}: {what}");
+        if !holders.is_empty() {
+            let who: Vec<String> = holders.iter().map(|h| h.text_in(lang)).collect();
+            line.push_str(&rust_i18n::t!(
+                "watch.held_by",
+                locale = l,
+                holders = who.join(", ")
+            ));
+        }
+        line
     };
     let who_key = if ev.status == Status::Resolved {
         "who.resolved"
@@ -471,6 +519,12 @@ fn alert_line(s: &Session, alerts: &Alerts, ev: &Event, format: Format, now: Ins
             }
             if let Some(r) = v.remote {
                 j["remote"] = r.to_string().into();
+            }
+            if !holders.is_empty() {
+                let top = &holders[0];
+                j["pid"] = top.pid.into();
+                j["process"] = top.process.clone().into();
+                j["holders"] = holders.iter().map(summary::Holder::json).collect();
             }
             j.to_string()
         }
@@ -508,11 +562,13 @@ impl DashboardMetrics {
             return;
         }
         self.next = now + METRICS_EVERY;
-        let sum = summary::summarize(&s.timeline, f.port, &s.facts, now).map(|mut sum| {
-            f.sample(now, &sum);
-            f.annotate(&mut sum);
-            sum
-        });
+        let pending = |i: u32| s.owner_pending(i);
+        let sum =
+            summary::summarize(&s.timeline, f.port, &s.facts, now, &pending).map(|mut sum| {
+                f.sample(now, &sum);
+                f.annotate(&mut sum);
+                sum
+            });
         let x = Exposition {
             ports: vec![figures_of(s, f, sum)],
             alerts: Vec::new(),

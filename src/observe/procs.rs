@@ -32,13 +32,7 @@ impl ProcCache {
     pub fn resolve(&mut self, inodes: &[u32]) {
         // A finished walk replaces what an older walk saw: the cache holds the host's sockets of
         // now, not of every inode ever met (bounded however long tcp-lab runs).
-        if let Some((_, rx)) = &self.walker
-            && let Ok(found) = rx.try_recv()
-        {
-            self.in_flight = false;
-            let asked = std::mem::take(&mut self.asked);
-            self.install(found, &asked);
-        }
+        self.collect();
         let missing: Vec<u32> = inodes
             .iter()
             .copied()
@@ -54,27 +48,15 @@ impl ProcCache {
         }
         let first = self.last_walk.is_none();
         self.last_walk = Some(Instant::now());
-        let (tx, rx) = self.walker.get_or_insert_with(|| {
-            let (req_tx, req_rx) = mpsc::channel::<()>();
-            let (res_tx, res_rx) = mpsc::channel();
-            // Without a thread, requests go nowhere: unknown sockets stay unnamed, nothing stalls.
-            let _ = std::thread::Builder::new()
-                .name("tcp-lab-procs".into())
-                .spawn(move || {
-                    while req_rx.recv().is_ok() {
-                        if res_tx.send(walk_proc()).is_err() {
-                            return;
-                        }
-                    }
-                });
-            (req_tx, res_rx)
-        });
-        if tx.send(()).is_err() {
+        if self.request().is_err() {
             return;
         }
         // At start the first screen should name its processes, and on most hosts a walk takes a
         // few ms: wait for it, but never longer than FIRST_WALK_WAIT (0.4 s with 100,000 fds).
-        if first && let Ok(found) = rx.recv_timeout(FIRST_WALK_WAIT) {
+        if first
+            && let Some((_, rx)) = &self.walker
+            && let Ok(found) = rx.recv_timeout(FIRST_WALK_WAIT)
+        {
             self.install(found, &missing);
             return;
         }
@@ -89,6 +71,75 @@ impl ProcCache {
             known.entry(*inode).or_insert(None);
         }
         self.known = known;
+    }
+
+    /// Whether `inode`'s owner is not known yet: never looked for by a walk that finished (a
+    /// socket newer than the last walk, or the first walk still running).
+    pub fn pending(&self, inode: u32) -> bool {
+        inode != 0 && !self.known.contains_key(&inode)
+    }
+
+    /// Brings a walk's answer in if one has come, without waiting.
+    fn collect(&mut self) {
+        if self.in_flight
+            && let Some((_, rx)) = &self.walker
+            && let Ok(found) = rx.try_recv()
+        {
+            self.in_flight = false;
+            let asked = std::mem::take(&mut self.asked);
+            self.install(found, &asked);
+        }
+    }
+
+    /// Before something names owners (a summary, an alert): whether every one of `inodes` has
+    /// been looked for by a walk that began after `wanted`. When some have not and no walk is
+    /// running, one starts now, whatever the pace [`resolve`](Self::resolve) keeps; the caller
+    /// asks again until this says true or it stops waiting (then the rest are "pending").
+    pub fn settled(&mut self, inodes: &[u32], wanted: Instant) -> bool {
+        self.collect();
+        let missing: Vec<u32> = inodes
+            .iter()
+            .copied()
+            .filter(|i| self.pending(*i))
+            .collect();
+        if missing.is_empty() {
+            return true;
+        }
+        if self.in_flight {
+            return false;
+        }
+        // The last walk began after the request and finished: what it did not meet is newer.
+        if self.last_walk.is_some_and(|t| t >= wanted) {
+            return true;
+        }
+        self.last_walk = Some(Instant::now());
+        if self.request().is_err() {
+            // No walker thread: nothing will come, waiting is pointless.
+            return true;
+        }
+        self.in_flight = true;
+        self.asked = missing;
+        false
+    }
+
+    /// Asks the walker thread (started on first use) for a walk.
+    fn request(&mut self) -> Result<(), ()> {
+        let (tx, _) = self.walker.get_or_insert_with(|| {
+            let (req_tx, req_rx) = mpsc::channel::<()>();
+            let (res_tx, res_rx) = mpsc::channel();
+            // Without a thread, requests go nowhere: unknown sockets stay unnamed, nothing stalls.
+            let _ = std::thread::Builder::new()
+                .name("tcp-lab-procs".into())
+                .spawn(move || {
+                    while req_rx.recv().is_ok() {
+                        if res_tx.send(walk_proc()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            (req_tx, res_rx)
+        });
+        tx.send(()).map_err(|_| ())
     }
 
     pub fn get(&self, inode: u32) -> (Option<u32>, Option<Name>) {

@@ -72,8 +72,8 @@ impl SockDiag {
 
     /// Opens the netlink socket inside another network namespace (a container's), given as a
     /// name under /run/netns, a path to a namespace file, or `pid:PID`. sock_diag answers only for
-    /// the namespace its socket was made in, so it is made there, on a thread that enters it and
-    /// ends; the socket keeps answering for that namespace afterwards.
+    /// the namespace its socket was made in, so it is made there, on a thread that entered it; the socket
+    /// keeps answering for that namespace afterwards.
     pub fn open_in(spec: &str) -> io::Result<Self> {
         let path = netns_path(spec);
         // Non-blocking, and a regular file only: a namespace file is one (nsfs); a FIFO would

@@ -2,6 +2,7 @@
 //! their reports merged into one timeline, one direction: lab events, wire events and snapshots
 //! flow in; front ends read the timeline.
 
+mod owners;
 pub mod registry;
 
 use std::time::{Duration, Instant};

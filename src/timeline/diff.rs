@@ -60,6 +60,15 @@ impl Differ {
         self.seen.get(&t).map(|s| s.since)
     }
 
+    /// See [`Timeline::state_since_at_most`](super::Timeline::state_since_at_most).
+    pub fn since_at_most(&mut self, t: (SocketAddr, SocketAddr), state: TcpState, at: Instant) {
+        if let Some(s) = self.seen.get_mut(&t)
+            && s.state == state
+        {
+            s.since = s.since.min(at);
+        }
+    }
+
     /// A transition the kernel reported as it happened (the tracepoint): recorded so the poll does
     /// not report it again. None when the poll already showed it.
     pub fn transition(

@@ -276,6 +276,23 @@ impl Timeline {
         self.last.as_deref()
     }
 
+    /// The most recent snapshot, to name owners a walk found after it was read (copied first
+    /// only if a front end still holds it).
+    pub fn snapshot_mut(&mut self) -> Option<&mut Snapshot> {
+        self.last.as_mut().map(std::sync::Arc::make_mut)
+    }
+
+    /// The kernel says the socket has been in `state` since `at` at the latest (tcp_info of a
+    /// socket found in CLOSE_WAIT): an earlier start than tcp-lab's first look.
+    pub fn state_since_at_most(
+        &mut self,
+        t: (SocketAddr, SocketAddr),
+        state: crate::observe::TcpState,
+        at: Instant,
+    ) {
+        self.differ.since_at_most(t, state, at);
+    }
+
     /// The most recent snapshot, shared (a front end may hold it without copying its rows).
     pub fn shared_snapshot(&self) -> Option<std::sync::Arc<Snapshot>> {
         self.last.clone()

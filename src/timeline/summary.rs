@@ -29,13 +29,14 @@ pub struct Summary {
 }
 
 /// One process's CLOSE_WAIT sockets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Culprit {
     pub pid: Option<u32>,
     pub process: Option<String>,
     /// tcp-lab's own side, when the sockets are the lab's (`process` names it in English).
-    #[serde(skip)]
     pub lab: Option<Side>,
+    /// Sockets no /proc walk has looked for yet: their owner is not known, not absent.
+    pub pending: bool,
     pub count: usize,
     /// The longest any of them has been in CLOSE_WAIT, as far as tcp-lab has watched.
     pub oldest_s: u64,
@@ -45,6 +46,39 @@ pub struct Culprit {
     pub not_reading: usize,
     /// Recv-Q 0: the application read EOF and never called close().
     pub never_closed: usize,
+}
+
+/// JSON: `"owners":"pending"` in place of `pid`/`process` while a walk has not looked yet (a
+/// `pid: null` would say no process holds them).
+impl Serialize for Culprit {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = ser.serialize_map(None)?;
+        if self.pending {
+            m.serialize_entry("owners", "pending")?;
+        } else {
+            m.serialize_entry("pid", &self.pid)?;
+            m.serialize_entry("process", &self.process)?;
+        }
+        m.serialize_entry("count", &self.count)?;
+        m.serialize_entry("oldest_s", &self.oldest_s)?;
+        m.serialize_entry("oldest_at_least", &self.oldest_at_least)?;
+        m.serialize_entry("not_reading", &self.not_reading)?;
+        m.serialize_entry("never_closed", &self.never_closed)?;
+        m.end()
+    }
+}
+
+/// Who holds a state's sockets, for an alert: a process, the lab, the kernel alone (TIME_WAIT
+/// and orphaned FIN_WAIT_2 keep no process), or not known yet.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Holder {
+    pub pid: Option<u32>,
+    pub process: Option<String>,
+    pub lab: Option<Side>,
+    pub pending: bool,
+    pub kernel: bool,
+    pub count: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,8 +103,15 @@ impl Budget {
     }
 }
 
-/// The port's sockets as the last snapshot shows them; None before the first.
-pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) -> Option<Summary> {
+/// The port's sockets as the last snapshot shows them; None before the first. `pending`: whether
+/// an inode's owner waits for a /proc walk.
+pub fn summarize(
+    tl: &Timeline,
+    port: u16,
+    facts: &PlatformFacts,
+    now: Instant,
+    pending: &dyn Fn(u32) -> bool,
+) -> Option<Summary> {
     let snap = tl.snapshot()?;
     let mut counts: BTreeMap<TcpState, usize> = BTreeMap::new();
     let mut tw: BTreeMap<IpAddr, usize> = BTreeMap::new();
@@ -86,7 +127,7 @@ pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) 
     let range = facts
         .port_range
         .map_or(28_232, |(lo, hi)| usize::from(hi.saturating_sub(lo)) + 1);
-    let close_wait = culprits(tl, snap, now);
+    let close_wait = culprits_pending(tl, snap, now, pending);
     let time_wait_budget = tw
         .into_iter()
         .map(|(remote, n)| Budget {
@@ -115,28 +156,55 @@ pub fn summarize(tl: &Timeline, port: u16, facts: &PlatformFacts, now: Instant) 
 /// The port's CLOSE_WAIT sockets by process, the most first: who holds them, for how long, and
 /// whether they are unread (Recv-Q > 0) or read to EOF and never closed (Recv-Q 0).
 pub fn culprits(tl: &Timeline, snap: &crate::observe::Snapshot, now: Instant) -> Vec<Culprit> {
-    let mut cw: BTreeMap<(Option<u32>, Option<String>), Culprit> = BTreeMap::new();
+    culprits_pending(tl, snap, now, &|_| false)
+}
+
+/// Who holds a socket: (pid, process, lab side, owner pending).
+fn owner_of(
+    o: &crate::observe::ObservedSocket,
+    pending: &dyn Fn(u32) -> bool,
+) -> (Option<u32>, Option<String>, Option<Side>, bool) {
+    match &o.owner {
+        Owner::External { pid, process } => (
+            *pid,
+            process.as_deref().map(str::to_owned),
+            None,
+            pid.is_none() && pending(o.row.inode),
+        ),
+        Owner::Lab(side, _) => (None, Some(lab_side(*side, Lang::En)), Some(*side), false),
+        Owner::Listener => (None, None, None, false),
+    }
+}
+
+/// [`culprits`], telling apart sockets whose owner a /proc walk has not looked for yet.
+pub fn culprits_pending(
+    tl: &Timeline,
+    snap: &crate::observe::Snapshot,
+    now: Instant,
+    pending: &dyn Fn(u32) -> bool,
+) -> Vec<Culprit> {
+    type Key = (Option<u32>, Option<String>, bool);
+    let mut cw: BTreeMap<Key, Culprit> = BTreeMap::new();
     for o in snap
         .sockets
         .iter()
         .filter(|o| o.row.state == TcpState::CloseWait)
     {
         let row = &o.row;
-        let (pid, process, lab) = match &o.owner {
-            Owner::External { pid, process } => (*pid, process.as_deref().map(str::to_owned), None),
-            Owner::Lab(side, _) => (None, Some(lab_side(*side, Lang::En)), Some(*side)),
-            Owner::Listener => (None, None, None),
-        };
-        let c = cw.entry((pid, process.clone())).or_insert(Culprit {
-            pid,
-            process,
-            lab,
-            count: 0,
-            oldest_s: 0,
-            oldest_at_least: false,
-            not_reading: 0,
-            never_closed: 0,
-        });
+        let (pid, process, lab, pending) = owner_of(o, pending);
+        let c = cw
+            .entry((pid, process.clone(), pending))
+            .or_insert(Culprit {
+                pid,
+                process,
+                lab,
+                pending,
+                count: 0,
+                oldest_s: 0,
+                oldest_at_least: false,
+                not_reading: 0,
+                never_closed: 0,
+            });
         c.count += 1;
         let since = tl.state_since(row.tuple());
         let age = since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
@@ -153,6 +221,86 @@ pub fn culprits(tl: &Timeline, snap: &crate::observe::Snapshot, now: Instant) ->
     let mut close_wait: Vec<Culprit> = cw.into_values().collect();
     close_wait.sort_by_key(|c| std::cmp::Reverse(c.count));
     close_wait
+}
+
+/// Who holds the port's sockets in `state`, the most first (an alert names the culprit).
+pub fn holders(
+    snap: &crate::observe::Snapshot,
+    state: TcpState,
+    pending: &dyn Fn(u32) -> bool,
+) -> Vec<Holder> {
+    let mut by: BTreeMap<Holder, usize> = BTreeMap::new();
+    for o in snap.sockets.iter().filter(|o| o.row.state == state) {
+        let (pid, process, lab, pending) = owner_of(o, pending);
+        let key = Holder {
+            pid,
+            process,
+            lab,
+            pending,
+            kernel: matches!(o.owner, Owner::External { pid: None, .. }) && o.row.inode == 0,
+            count: 0,
+        };
+        *by.entry(key).or_default() += 1;
+    }
+    let mut v: Vec<Holder> = by
+        .into_iter()
+        .map(|(h, count)| Holder { count, ..h })
+        .collect();
+    v.sort_by_key(|h| std::cmp::Reverse(h.count));
+    v
+}
+
+/// "python3 pid 4242", "tcp-lab's server", "owners pending", "no owner found": who holds sockets.
+fn who_in(
+    process: Option<&str>,
+    pid: Option<u32>,
+    lab: Option<Side>,
+    pending: bool,
+    lang: Lang,
+) -> String {
+    let l = lang.code();
+    match (process, pid, lab) {
+        (_, _, Some(side)) => lab_side(side, lang),
+        // Any process may name itself with escape sequences: shown printable.
+        (Some(p), Some(pid), _) => format!("{} pid {pid}", crate::model::printable(p)),
+        (Some(p), None, _) => crate::model::printable(p).into_owned(),
+        (None, Some(pid), _) => format!("pid {pid}"),
+        (None, None, _) if pending => t!("summary.owners_pending", locale = l).into_owned(),
+        // CLOSE_WAIT sockets keep their inode: unnamed, they belong to a process whose
+        // /proc this user may not read.
+        (None, None, _) if !crate::model::is_root() => {
+            t!("summary.no_owner_unprivileged", locale = l).into_owned()
+        }
+        (None, None, _) => t!("summary.no_owner", locale = l).into_owned(),
+    }
+}
+
+impl Holder {
+    /// "python3 pid 4242: 312", "the kernel alone (TIME_WAIT keeps no process): 40".
+    pub fn text_in(&self, lang: Lang) -> String {
+        let who = if self.kernel {
+            t!("summary.kernel_held", locale = lang.code()).into_owned()
+        } else {
+            who_in(
+                self.process.as_deref(),
+                self.pid,
+                self.lab,
+                self.pending,
+                lang,
+            )
+        };
+        format!("{who}: {}", self.count)
+    }
+
+    /// JSON: pid and process, or `"owners":"pending"`, or `"owners":"kernel"`.
+    pub fn json(&self) -> serde_json::Value {
+        if self.pending || self.kernel {
+            let owners = if self.pending { "pending" } else { "kernel" };
+            serde_json::json!({"owners": owners, "count": self.count})
+        } else {
+            serde_json::json!({"pid": self.pid, "process": self.process, "count": self.count})
+        }
+    }
 }
 
 /// "41 min", "3 s": an age as a person says it.
@@ -245,19 +393,13 @@ impl Culprit {
     /// `lang`'s words: the headless summary's part and the dashboard's culprits line.
     pub fn text_in(&self, lang: Lang) -> String {
         let l = lang.code();
-        let who = match (&self.process, self.pid, self.lab) {
-            (_, _, Some(side)) => lab_side(side, lang),
-            // Any process may name itself with escape sequences: shown printable.
-            (Some(p), Some(pid), _) => format!("{} pid {pid}", crate::model::printable(p)),
-            (Some(p), None, _) => crate::model::printable(p).into_owned(),
-            (None, Some(pid), _) => format!("pid {pid}"),
-            // CLOSE_WAIT sockets keep their inode: unnamed, they belong to a process whose
-            // /proc this user may not read.
-            (None, None, _) if !crate::model::is_root() => {
-                t!("summary.no_owner_unprivileged", locale = l).into_owned()
-            }
-            (None, None, _) => t!("summary.no_owner", locale = l).into_owned(),
-        };
+        let who = who_in(
+            self.process.as_deref(),
+            self.pid,
+            self.lab,
+            self.pending,
+            lang,
+        );
         let mut line = t!(
             "summary.culprit",
             locale = l,
