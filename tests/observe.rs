@@ -272,6 +272,13 @@ async fn dual_stack_listener_of_someone_else_is_external_and_shown_as_ipv4() {
     );
     s.observer_mut().unwrap().discover();
     s.poll_kernel();
+    // Owners come from a /proc walk on its own thread: named within a bounded wait, however
+    // busy the host (the first poll waits only 100 ms for it).
+    let wanted = std::time::Instant::now();
+    let deadline = wanted + std::time::Duration::from_secs(10);
+    while !s.owners_settled(wanted) && std::time::Instant::now() < deadline {
+        s.step(std::time::Duration::from_millis(20)).await;
+    }
     let snap = s.timeline.snapshot().unwrap();
     let me = std::process::id();
     let server_side = snap

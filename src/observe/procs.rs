@@ -205,8 +205,13 @@ pub fn listener_holder(port: u16) -> Option<String> {
             .iter()
             .find(|r| r.state == super::TcpState::Listen && r.local.port() == port && r.inode != 0)?
             .inode;
+        // An error's one line: worth waiting for the whole walk (bounded), however busy the host.
         let mut cache = ProcCache::default();
-        cache.resolve(&[inode]);
+        let wanted = Instant::now();
+        let until = wanted + Duration::from_secs(2);
+        while !cache.settled(&[inode], wanted) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         match cache.get(inode) {
             (Some(pid), Some(name)) => Some(format!("pid {pid} ({name})")),
             _ => None,
