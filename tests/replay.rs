@@ -266,7 +266,7 @@ fn every_documented_line_reads_back_to_itself() {
     let golden = include_str!("golden/timeline.jsonl");
     let rec = Recording::parse(golden);
     assert_eq!(rec.unreadable, 0, "lines the replay cannot read");
-    let n = rec.items.len();
+    let n = rec.len();
     let mut p = Player::new(rec, std::time::Instant::now(), Vec::new());
     p.play_until(Duration::from_secs(1_000_000));
     assert_eq!(p.applied(), n);

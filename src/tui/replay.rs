@@ -108,7 +108,7 @@ pub fn intro_notes(rec: &Recording, file: &str) -> Vec<Said> {
             locale = l,
             file = file,
             what = what,
-            n = rec.items.len(),
+            n = rec.len(),
             secs = format!("{:.3}", rec.length().as_secs_f64())
         )
         .into_owned()
