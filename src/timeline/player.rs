@@ -26,9 +26,12 @@ const MAX_DEPARTED: usize = 4096;
 /// Entries between two checkpoints: the most a step back plays again.
 pub const CHECKPOINT_EVERY: usize = 2048;
 
-/// Checkpoints kept, the nearest to where the player is. A checkpoint holds a whole timeline
-/// (bounded by its own limits), so their number bounds what stepping back costs in memory.
+/// Checkpoints kept at most, and the estimated bytes they may hold together (at least
+/// [`MIN_CHECKPOINTS`] are kept whatever they weigh). A checkpoint is a whole copy of the
+/// state: a timeline within its own limits, the ladder's packets, the socket table.
 const MAX_CHECKPOINTS: usize = 6;
+const MIN_CHECKPOINTS: usize = 2;
+const CHECKPOINT_BYTES: usize = 48 << 20;
 
 /// The wire's settings from the note the live timeline writes for them:
 /// `wire: delay 300 ms each way, loss 0%, step mode off`.
@@ -63,6 +66,21 @@ impl Sock {
     }
 }
 
+/// Which checkpoint (index into `at`, positions in order) to let go with a new one coming at
+/// `here`: the one whose going leaves the smallest gap for its distance from `here`, so the gaps
+/// grow with the distance (roughly doubling).
+fn thinnest(at: &[usize], here: usize) -> usize {
+    let cost = |i: usize| {
+        let before = if i == 0 { 0 } else { at[i - 1] };
+        let after = at.get(i + 1).copied().unwrap_or(here);
+        let gap = after.abs_diff(before) as f64;
+        gap / (at[i].abs_diff(here).max(1) as f64)
+    };
+    (0..at.len())
+        .min_by(|&a, &b| cost(a).total_cmp(&cost(b)))
+        .unwrap_or(0)
+}
+
 /// Everything playing changes: what a checkpoint copies.
 #[derive(Clone)]
 struct State {
@@ -88,10 +106,26 @@ pub struct Player {
     /// left out).
     notes: Vec<crate::i18n::Said>,
     s: State,
-    /// Copies of the state at multiples of [`CHECKPOINT_EVERY`] entries, in order.
-    checkpoints: Vec<State>,
+    /// Copies of the state at multiples of [`CHECKPOINT_EVERY`] entries, in order, each with
+    /// its estimated bytes.
+    checkpoints: Vec<(State, usize)>,
     /// Positions below this take no checkpoint (a seek far back plays through them).
     checkpoint_from: usize,
+}
+
+impl State {
+    /// Roughly the heap a copy of this state takes (packet bytes shared between copies are
+    /// counted in each: an overestimate).
+    fn bytes(&self) -> usize {
+        let packets: usize = (self.timeline.packets().all().iter())
+            .map(|p| std::mem::size_of::<super::packets::Packet>() + p.data.len())
+            .sum();
+        self.timeline.held_bytes()
+            + packets
+            + self.table.len() * (std::mem::size_of::<Sock>() + 64)
+            + self.departed.len() * std::mem::size_of::<(ObservedSocket, Duration)>()
+            + self.addrs.len() * 32
+    }
 }
 
 impl Player {
@@ -195,27 +229,31 @@ impl Player {
         true
     }
 
-    /// Keeps a copy of the state at every [`CHECKPOINT_EVERY`]th entry, the farthest from here
-    /// let go beyond [`MAX_CHECKPOINTS`].
+    /// Keeps a copy of the state at every [`CHECKPOINT_EVERY`]th entry. Beyond
+    /// [`MAX_CHECKPOINTS`] one is let go first, so they thin out with distance from here: dense
+    /// just behind, a few far back (a long hold of ← never falls back to the start).
     fn checkpoint(&mut self) {
         let n = self.s.applied;
         if n % CHECKPOINT_EVERY != 0 || n < self.checkpoint_from {
             return;
         }
-        let at = self.checkpoints.partition_point(|c| c.applied < n);
-        if self.checkpoints.get(at).is_some_and(|c| c.applied == n) {
+        let at = self.checkpoints.partition_point(|(c, _)| c.applied < n);
+        if self.checkpoints.get(at).is_some_and(|(c, _)| c.applied == n) {
             return;
         }
-        self.checkpoints.insert(at, self.s.clone());
-        if self.checkpoints.len() > MAX_CHECKPOINTS {
-            let first = self.checkpoints[0].applied;
-            let last = self.checkpoints[self.checkpoints.len() - 1].applied;
-            if n - first >= last - n {
-                self.checkpoints.remove(0);
-            } else {
-                self.checkpoints.pop();
-            }
+        // Let go before copying: the limits hold even while the copy is made.
+        let bytes = self.s.bytes();
+        while self.checkpoints.len() >= MIN_CHECKPOINTS
+            && (self.checkpoints.len() >= MAX_CHECKPOINTS
+                || self.checkpoints.iter().map(|(_, b)| b).sum::<usize>() + bytes
+                    > CHECKPOINT_BYTES)
+        {
+            let at: Vec<usize> = self.checkpoints.iter().map(|(c, _)| c.applied).collect();
+            let drop = thinnest(&at, n);
+            self.checkpoints.remove(drop);
         }
+        let at = self.checkpoints.partition_point(|(c, _)| c.applied < n);
+        self.checkpoints.insert(at, (self.s.clone(), bytes));
     }
 
     /// The state with the first `n` entries applied. Forward it plays on; back, it starts from
@@ -224,8 +262,8 @@ impl Player {
     pub fn seek(&mut self, n: usize) {
         let n = n.min(self.len());
         if n < self.s.applied {
-            self.s = match self.checkpoints.iter().rev().find(|c| c.applied <= n) {
-                Some(c) => c.clone(),
+            self.s = match self.checkpoints.iter().rev().find(|(c, _)| c.applied <= n) {
+                Some((c, _)) => c.clone(),
                 None => Self::fresh(self.start, &self.header, &self.notes),
             };
             self.checkpoint_from = n.saturating_sub(MAX_CHECKPOINTS * CHECKPOINT_EVERY);
@@ -238,7 +276,7 @@ impl Player {
 
     /// Checkpoints held now (their positions), for tests and measurements.
     pub fn checkpoints(&self) -> Vec<usize> {
-        self.checkpoints.iter().map(|c| c.applied).collect()
+        self.checkpoints.iter().map(|(c, _)| c.applied).collect()
     }
 
     fn apply(&mut self, at: Duration, item: Item) {
