@@ -238,7 +238,11 @@ impl Player {
             return;
         }
         let at = self.checkpoints.partition_point(|(c, _)| c.applied < n);
-        if self.checkpoints.get(at).is_some_and(|(c, _)| c.applied == n) {
+        if self
+            .checkpoints
+            .get(at)
+            .is_some_and(|(c, _)| c.applied == n)
+        {
             return;
         }
         // Let go before copying: the limits hold even while the copy is made.
@@ -506,9 +510,132 @@ impl Player {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::timeline::recorded::tests::LINES;
+
+    /// `LINES` (real lines, a packet, a fault, broken lines) `reps` times, each repetition 2 s
+    /// later with its own connection, client port and packet numbers, its client socket gone at
+    /// its end (a few sockets at a time, as a lab session has).
+    pub(crate) fn long_recording(reps: usize) -> String {
+        let gone = r##"{"t":1.9,"source":"kernel","event":"gone","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":"FIN_WAIT_2","to":null,"held_ms":0,"who":"kernel","message":"client #1 :56252 FIN_WAIT_2 → gone after 0.010s"}"##;
+        let mut out = String::new();
+        for r in 0..reps {
+            for line in LINES.lines().chain([gone]) {
+                let Ok(mut v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    out.push_str(line);
+                    out.push('\n');
+                    continue;
+                };
+                if v["event"] == "session" && r > 0 {
+                    continue;
+                }
+                if let Some(t) = v["t"].as_f64() {
+                    v["t"] = (t + 2.0 * r as f64).into();
+                }
+                for k in ["conn", "packet"] {
+                    if let Some(n) = v[k].as_u64() {
+                        v[k] = (n + 10 * r as u64).into();
+                    }
+                }
+                for k in ["local", "remote"] {
+                    if let Some(a) = v[k].as_str() {
+                        v[k] = a.replace(":56252", &format!(":{}", 20_000 + r)).into();
+                    }
+                }
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// What a front end reads of the player at entry `n`: every timeline line, the socket table
+    /// at the clock, the ladder, and the clock.
+    fn seen(p: &mut Player) -> String {
+        let clock = p.reached();
+        p.show_table(clock);
+        let snap = p.timeline().snapshot().map(|s| format!("{:?}", s.sockets));
+        let departed: Vec<_> = p.departed(clock, Duration::from_secs(5)).collect();
+        let packets: Vec<_> = (p.timeline().packets().all().iter())
+            .map(|k| (k.label(), k.status, k.fault.clone()))
+            .collect();
+        format!(
+            "{}\n{snap:?}\n{departed:?}\n{packets:?}\n{clock:?}",
+            p.timeline().json_lines()
+        )
+    }
+
+    /// Stepping back restores a checkpoint and plays on from it: every position shows exactly
+    /// what playing forward to it showed, across checkpoint boundaries, near and far back.
+    #[test]
+    fn stepping_back_lands_where_playing_forward_did() {
+        let rec = Recording::parse(&long_recording(1000));
+        let n = rec.len();
+        assert!(n > 4 * CHECKPOINT_EVERY, "{n} entries");
+        let t0 = Instant::now();
+        let mut p = Player::new(rec, t0, vec!["replay".into()]);
+        let e = CHECKPOINT_EVERY;
+        let mut at = vec![
+            0,
+            1,
+            e - 1,
+            e,
+            e + 1,
+            2 * e + 7,
+            3 * e,
+            n - 2 * e - 1,
+            n - e,
+            n - 1,
+            n,
+        ];
+        at.sort_unstable();
+        at.dedup();
+        let mut forward = Vec::new();
+        for &k in &at {
+            p.seek(k);
+            forward.push(seen(&mut p));
+        }
+        let kept = p.checkpoints();
+        assert!(
+            (MIN_CHECKPOINTS..=MAX_CHECKPOINTS).contains(&kept.len()),
+            "{kept:?}"
+        );
+        // The nearest one is just behind the end; the others thin out further back.
+        assert_eq!(kept.last(), Some(&(n / e * e)), "{kept:?}");
+        // Back in every order: one step, far jumps, forward again after a step back.
+        let order = [10, 9, 8, 3, 7, 0, 6, 5, 2, 4, 1, 10, 0];
+        for &i in &order {
+            p.seek(at[i]);
+            assert_eq!(p.applied(), at[i]);
+            assert!(seen(&mut p) == forward[i], "entry {} differs", at[i]);
+        }
+        // A step back from the end replays at most one checkpoint interval.
+        p.seek(n);
+        let before = p.checkpoints();
+        p.seek(n - 1);
+        let from = before
+            .iter()
+            .rev()
+            .find(|&&c| c <= n - 1)
+            .copied()
+            .unwrap_or(0);
+        assert!(n - 1 - from <= e, "played {} entries again", n - 1 - from);
+    }
+
+    #[test]
+    fn checkpoints_thin_out_with_distance() {
+        // Positions 1..=40 intervals, here at 41: dropping one keeps the near ones dense.
+        let mut at: Vec<usize> = (1..=6).collect();
+        for here in 7..40 {
+            at.remove(thinnest(&at, here));
+            at.push(here);
+        }
+        assert_eq!(at.last(), Some(&39));
+        assert!(at.contains(&38), "{at:?}");
+        let gaps: Vec<usize> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.first() > gaps.last(), "{at:?}");
+    }
 
     #[test]
     fn the_player_rebuilds_states_timers_and_packets() {

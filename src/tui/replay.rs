@@ -413,7 +413,12 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
             {
                 clock.pause();
                 let forward = k.code == KeyCode::Right;
-                arrows = Some(Arrows::press(arrows, player.applied(), player.len(), forward));
+                arrows = Some(Arrows::press(
+                    arrows,
+                    player.applied(),
+                    player.len(),
+                    forward,
+                ));
                 continue;
             }
             // Any other key sees the moves before it carried out.
@@ -571,5 +576,68 @@ mod tests {
             assert_eq!(back, forward[k], "entry {k} stepping back");
         }
         assert!(step_back(&mut app, &mut player, file).is_none());
+    }
+
+    /// Fifty ← pressed together are one move: it lands where fifty single steps back land, and
+    /// shows what playing forward to that entry showed, far past the first checkpoint.
+    #[test]
+    fn fifty_presses_fold_into_one_move() {
+        let long = crate::timeline::player::tests::long_recording(1000);
+        let start = Instant::now();
+        let file = "long.jsonl";
+        let mut player = Player::new(Recording::parse(&long), start, vec!["replay".into()]);
+        let n = player.len();
+        let target = n - 50;
+        let forward_to = |stop: usize, app: &mut App, player: &mut Player| {
+            let mut clock = Duration::ZERO;
+            while player.applied() < stop {
+                clock = step_forward(player, clock).expect("an entry");
+                follow(app, player, clock, start + clock);
+            }
+            clock
+        };
+        let mut app = app_for(&player, file, false);
+        let mut clock = forward_to(n, &mut app, &mut player);
+        // Playing forward to the target, looking at what the person looked at at the end.
+        let mut ahead = Player::new(Recording::parse(&long), start, vec!["replay".into()]);
+        let mut ahead_app = app_for(&ahead, file, false);
+        let ahead_clock = forward_to(target, &mut ahead_app, &mut ahead);
+        ahead_app.selected = app.selected;
+        follow(&mut ahead_app, &mut ahead, ahead_clock, start + ahead_clock);
+        let at_target = screen(&ahead_app, &ahead, start + ahead_clock);
+        assert_eq!(player.applied(), n);
+
+        // Fifty presses and two → among them (the second past the end does nothing).
+        let mut arrows = None;
+        for forward in [true, true].into_iter().chain([false; 50]) {
+            arrows = Some(Arrows::press(arrows, player.applied(), n, forward));
+        }
+        let arrows = arrows.expect("presses");
+        assert_eq!(
+            arrows,
+            Arrows {
+                to: n - 50,
+                back: true
+            }
+        );
+        let mut folded = Player::new(Recording::parse(&long), start, vec!["replay".into()]);
+        folded.seek(n);
+        // Looking at what the person looked at when the presses came.
+        let mut folded_app = fresh_app(&app, &folded, file);
+        let to = arrows
+            .apply(&mut folded_app, &mut folded, file, clock)
+            .expect("a move");
+        follow(&mut folded_app, &mut folded, to, start + to);
+        let folded_screen = screen(&folded_app, &folded, start + to);
+
+        for _ in 0..50 {
+            clock = step_back(&mut app, &mut player, file).expect("a step back");
+            follow(&mut app, &mut player, clock, start + clock);
+        }
+        assert_eq!((player.applied(), folded.applied()), (target, target));
+        assert_eq!(to, clock);
+        let one_by_one = screen(&app, &player, start + clock);
+        assert_eq!(folded_screen, one_by_one);
+        assert_eq!(folded_screen, at_target);
     }
 }
