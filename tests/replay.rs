@@ -266,7 +266,7 @@ fn every_documented_line_reads_back_to_itself() {
     let golden = include_str!("golden/timeline.jsonl");
     let rec = Recording::parse(golden);
     assert_eq!(rec.unreadable, 0, "lines the replay cannot read");
-    let n = rec.items.len();
+    let n = rec.len();
     let mut p = Player::new(rec, std::time::Instant::now(), Vec::new());
     p.play_until(Duration::from_secs(1_000_000));
     assert_eq!(p.applied(), n);
@@ -340,4 +340,76 @@ fn an_exported_dashboard_session_replays_as_nobody() {
     });
     let (_, total) = entry(&s);
     step_through_the_close(&t, total);
+}
+
+/// A recorded client-closes-first `reps` times, each repetition `every` seconds after the last,
+/// with its own connection numbers and client port: a long, busy recording.
+fn long_recording(reps: usize, every: f64) -> (String, usize) {
+    let golden = include_str!("golden/replay-client-closes-first.jsonl");
+    let mut out = String::new();
+    let mut entries = 0;
+    for r in 0..reps {
+        for line in golden.lines() {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v["event"] == "session" {
+                if r > 0 {
+                    continue;
+                }
+            } else {
+                entries += 1;
+            }
+            let t = v["t"].as_f64().unwrap_or(0.0);
+            v["t"] = (t * every / 10.0 + every * r as f64).into();
+            if let Some(c) = v["conn"].as_u64() {
+                v["conn"] = (c + 10 * r as u64).into();
+            }
+            for k in ["local", "remote"] {
+                if let Some(a) = v[k].as_str().filter(|a| !a.ends_with(":40163")) {
+                    let (ip, _) = a.rsplit_once(':').unwrap();
+                    v[k] = format!("{ip}:{}", 20_000 + r % 40_000).into();
+                }
+            }
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+    }
+    (out, entries)
+}
+
+/// Fifty ← queued deep in a long recording, then q: the presses are one move, and q ends the
+/// replay at once (each ← used to replay the whole recording from its start: q came after 7 s).
+#[test]
+fn fifty_queued_steps_back_then_q_exit_at_once() {
+    if !tmux_available("fifty_queued_steps_back_then_q_exit_at_once") {
+        return;
+    }
+    let dir = TempDir::new("queued");
+    let (text, total) = long_recording(2_000, 0.008);
+    let file = dir.file("long.jsonl", text.as_bytes());
+    let cmd = format!(
+        "{}; echo EXITED=$?; sleep 30",
+        unprivileged(&format!("replay --speed 16 {file}"))
+    );
+    let t = Tmux::start(&cmd);
+    common::eventually(Duration::from_secs(60), || {
+        let s = t.screen();
+        (s.contains("│ end │") && entry(&s).0 == total).then_some(())
+    })
+    .unwrap_or_else(|| panic!("never played to the end:\n{}", t.screen()));
+    let begun = std::time::Instant::now();
+    // In one go, so they wait in the terminal together.
+    let mut keys = vec!["Left"; 50];
+    keys.push("q");
+    t.keys_together(&keys);
+    let s = common::eventually(Duration::from_secs(30), || {
+        let s = t.screen();
+        s.contains("EXITED=").then_some(s)
+    })
+    .unwrap_or_else(|| panic!("never exited:\n{}", t.screen()));
+    let took = begun.elapsed();
+    assert!(s.contains("EXITED=0"), "{s}");
+    assert!(
+        took < Duration::from_secs(3),
+        "50 ← and q took {took:?} to exit"
+    );
 }

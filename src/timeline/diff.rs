@@ -26,6 +26,7 @@ pub struct Change {
     pub info: Option<Box<crate::observe::tcpinfo::TcpInfo>>,
 }
 
+#[derive(Clone)]
 struct Seen {
     state: TcpState,
     since: Instant,
@@ -46,7 +47,7 @@ fn is_orphan(row: &crate::observe::SocketRow) -> bool {
 }
 
 /// What each 4-tuple showed last, so the next snapshot yields only what changed.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Differ {
     seen: HashMap<(SocketAddr, SocketAddr), Seen>,
     /// Sockets the tracepoint saw leave, and when: a table read that began before that still

@@ -7,11 +7,13 @@
 //! - [`text`]: an entry in words a student reads
 //! - [`json`]: an entry as one JSON line (field names documented in README.md)
 //! - [`recorded`]: JSON lines read back into entries, for `tcp-lab replay`
+//! - [`player`]: a recording played, stepped and stepped back
 //! - [`retell`]: what a recording says in English, told again in the interface's language
 
 pub mod diff;
 pub mod json;
 pub mod packets;
+pub mod player;
 pub mod recorded;
 pub mod retell;
 pub mod summary;
@@ -150,6 +152,8 @@ impl Default for Limits {
     }
 }
 
+/// Clone: a replay keeps copies as checkpoints to step back from.
+#[derive(Clone)]
 pub struct Timeline {
     start: Instant,
     charset: Charset,

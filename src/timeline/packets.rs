@@ -100,7 +100,7 @@ pub struct NewPacket {
     pub status: Status,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Flow {
     /// Initial sequence numbers, [client→server, server→client].
     isn: [Option<u32>; 2],
@@ -114,7 +114,7 @@ pub const MAX_PACKETS: usize = 20_000;
 /// Segments remembered per flow for retransmission marks.
 const MAX_SEEN: usize = 8_192;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Tracker {
     packets: Vec<Packet>,
     /// Packets dropped from the front to stay within [`MAX_PACKETS`].

@@ -1,45 +1,40 @@
 //! A recorded session read back, for `tcp-lab replay`: the JSON lines of `--format json` or of the
-//! dashboard's `e` export turned into timeline entries again (the inverse of [`super::json`]), and
-//! a [`Player`] that rebuilds the timeline and the socket table from them, entry by entry, with no
-//! socket and no privilege.
+//! dashboard's `e` export turned into timeline entries again (the inverse of [`super::json`]);
+//! [`super::player`] plays them.
 //!
 //! The file is untrusted: its size is bounded, every text in it is made printable, and a line that
 //! cannot be read is skipped and counted, never a reason to stop.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::io::{BufRead, Read};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use clap::ValueEnum;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::retell::{Kind, said};
-use super::{Change, Stage, Timeline, What, WireState};
+use super::{Change, Stage, What};
 use crate::lab::{ClosePolicy, CloseReason, EventKind};
 use crate::model::{ConnId, Side, printable};
 use crate::observe::tcpinfo::TcpInfo;
-use crate::observe::{ObservedSocket, Owner, Snapshot, SocketRow, TcpState, Timer, TimerKind};
+use crate::observe::{Owner, TcpState, Timer, TimerKind};
 use crate::protocol::{self, Charset, Frame};
 use crate::wire::packet as pkt;
-use crate::wire::{Dir, DropReason, WireEvent};
+use crate::wire::{Dir, DropReason};
 
 /// A recording is read whole; larger files are refused (a day of slow motion is a few MB).
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 
-/// Payload bytes a rebuilt packet carries at most (one IPv4 packet; the ladder shows the length).
-const MAX_PAYLOAD: usize = 65_000;
+/// Payload bytes a rebuilt packet carries at most. The wire's TUN devices keep Linux's default
+/// 1500-byte MTU, so no recorded packet carried more than 1460; a larger claim is not a real
+/// recording, and each rebuilt packet holds its payload (20,000 of them on the ladder).
+const MAX_PAYLOAD: usize = 1460;
 
 /// Recorded times beyond this (about 31 years) are not times.
 const MAX_T: f64 = 1e9;
-
-/// How long a socket that left the table is remembered (longer than any front end shows one
-/// leaving), and how many such sockets at most.
-const DEPARTED_KEEP: Duration = Duration::from_secs(60);
-const MAX_DEPARTED: usize = 4096;
 
 /// Why a recording cannot be replayed, and what to do, in the interface's language.
 #[derive(Debug)]
@@ -161,37 +156,91 @@ pub enum Line {
     Item(Duration, Item),
 }
 
-/// A whole recording: its header (when it has one), its entries in file order, and how many
-/// lines could not be read.
-#[derive(Debug, Clone, Default)]
+/// A whole recording: its header (when it has one), its readable entries in file order, and how
+/// many lines could not be read.
+///
+/// Memory stays close to the file's size whatever its lines say: each readable entry is kept as
+/// its line of text (about what the file took) plus 12 bytes of index, and turned into an
+/// [`Item`] only when it is applied. Parsed items and JSON trees are several times larger than
+/// their lines (a 40-byte line becomes a 300-byte item), so keeping them made a 64 MB file cost
+/// hundreds of MB.
+#[derive(Default)]
 pub struct Recording {
     pub header: Option<Header>,
-    pub items: Vec<(Duration, Item)>,
+    /// The readable entries' lines, back to back, trimmed, as bytes (made UTF-8 when applied).
+    text: Vec<u8>,
+    /// Where each entry's line ends in `text` (it starts where the previous one ends).
+    ends: Vec<u32>,
+    /// When each entry happened: nanoseconds since the session began.
+    times: Vec<u64>,
+    /// The latest time of any entry.
+    length: Duration,
+    packets: bool,
     pub unreadable: usize,
     /// Non-empty lines in the file.
     pub lines: usize,
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("header", &self.header)
+            .field("entries", &self.len())
+            .field("unreadable", &self.unreadable)
+            .field("lines", &self.lines)
+            .finish()
+    }
 }
 
 impl Recording {
     /// Reads every line of `text`; what cannot be read is counted.
     pub fn parse(text: &str) -> Recording {
         let mut rec = Recording::default();
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            rec.lines += 1;
-            match parse_line(line) {
-                // Concatenated recordings: the first header describes the session.
-                Some(Line::Header(h)) => {
-                    rec.header.get_or_insert(h);
-                }
-                Some(Line::Item(at, item)) => rec.items.push((at, item)),
-                None => rec.unreadable += 1,
-            }
+        for line in text.lines() {
+            rec.push_line(line.as_bytes());
         }
+        rec.shrink();
         rec
     }
 
-    /// Reads a recording from a file, at most [`MAX_FILE_BYTES`]; an error names the file and
-    /// what to do.
+    /// Reads one line of the file: the header, an entry (kept as text), or a line counted as
+    /// unreadable.
+    fn push_line(&mut self, line: &[u8]) {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            return;
+        }
+        self.lines += 1;
+        match parse_line(&String::from_utf8_lossy(line)) {
+            // Concatenated recordings: the first header describes the session.
+            Some(Line::Header(h)) => {
+                self.header.get_or_insert(h);
+            }
+            Some(Line::Item(at, item)) => {
+                let Ok(end) = u32::try_from(self.text.len() + line.len()) else {
+                    self.unreadable += 1;
+                    return;
+                };
+                self.packets |= matches!(item, Item::Packet(..));
+                self.length = self.length.max(at);
+                self.text.extend_from_slice(line);
+                self.ends.push(end);
+                // Below 1e9 s (MAX_T): fits in u64 nanoseconds.
+                self.times
+                    .push(u64::try_from(at.as_nanos()).unwrap_or(u64::MAX));
+            }
+            None => self.unreadable += 1,
+        }
+    }
+
+    fn shrink(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        self.times.shrink_to_fit();
+    }
+
+    /// Reads a recording from a file, at most [`MAX_FILE_BYTES`], a line at a time (the file is
+    /// never held whole beside what is kept of it); an error names the file and what to do.
     pub fn read(path: &Path) -> Result<Recording, RecordingError> {
         let name = printable(&path.display().to_string()).into_owned();
         let unreadable = |source| RecordingError::Unreadable {
@@ -200,16 +249,30 @@ impl Recording {
         };
         // A regular file only: a FIFO or a device fails at once instead of blocking.
         let f = crate::input::open_regular(path).map_err(unreadable)?;
-        let mut bytes = Vec::new();
-        // Never more than the limit, whatever the file claims (a pipe, a file still growing).
-        f.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(unreadable)?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
+        let size = f.metadata().map_or(0, |m| m.len());
+        if size > MAX_FILE_BYTES {
             return Err(RecordingError::TooBig { path: name });
         }
-        let rec = Recording::parse(&String::from_utf8_lossy(&bytes));
-        if rec.items.is_empty() {
+        let mut rec = Recording::default();
+        // What is kept is at most the file's bytes: room for them once, not doubling growth.
+        rec.text.reserve_exact(usize::try_from(size).unwrap_or(0));
+        // Never more than the limit, whatever the size said (a file still growing).
+        let mut input = std::io::BufReader::new(f.take(MAX_FILE_BYTES + 1));
+        let (mut line, mut total) = (Vec::new(), 0u64);
+        loop {
+            line.clear();
+            let n = input.read_until(b'\n', &mut line).map_err(unreadable)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > MAX_FILE_BYTES {
+                return Err(RecordingError::TooBig { path: name });
+            }
+            rec.push_line(&line);
+        }
+        rec.shrink();
+        if rec.is_empty() {
             return Err(RecordingError::Empty {
                 path: name,
                 lines: rec.lines,
@@ -218,20 +281,45 @@ impl Recording {
         Ok(rec)
     }
 
+    /// Readable entries.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// When entry `i` (0-based) happened.
+    pub fn time(&self, i: usize) -> Option<Duration> {
+        self.times.get(i).map(|&n| Duration::from_nanos(n))
+    }
+
+    /// Entry `i`, read from its line again. None past the end (a line read once reads again).
+    pub fn item(&self, i: usize) -> Option<(Duration, Item)> {
+        let end = *self.ends.get(i)? as usize;
+        let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+        let line = String::from_utf8_lossy(self.text.get(start..end)?);
+        match parse_line(&line)? {
+            Line::Item(_, item) => Some((self.time(i)?, item)),
+            Line::Header(_) => None,
+        }
+    }
+
+    /// The latest of the first `n` entries' times (zero for none).
+    pub fn latest_of(&self, n: usize) -> Duration {
+        let n = n.min(self.times.len());
+        Duration::from_nanos(self.times[..n].iter().copied().max().unwrap_or(0))
+    }
+
     /// When the last entry happened.
     pub fn length(&self) -> Duration {
-        self.items
-            .iter()
-            .map(|(at, _)| *at)
-            .max()
-            .unwrap_or_default()
+        self.length
     }
 
     /// Whether slow motion's wire is in it (the ladder replaces the messages pane).
     pub fn has_packets(&self) -> bool {
-        self.items
-            .iter()
-            .any(|(_, i)| matches!(i, Item::Packet(..)))
+        self.packets
     }
 }
 
@@ -620,6 +708,8 @@ fn item(event: &str, v: &Value) -> Option<Item> {
     })
 }
 
+pub use super::player::Player;
+
 /// One line of a recording; None when it is not a tcp-lab timeline line (or is malformed).
 pub fn parse_line(line: &str) -> Option<Line> {
     let v: Value = serde_json::from_str(line).ok()?;
@@ -634,387 +724,13 @@ pub fn parse_line(line: &str) -> Option<Line> {
     Some(Line::Item(Duration::from_secs_f64(t), item(event, &v)?))
 }
 
-/// The wire's settings from the note the live timeline writes for them:
-/// `wire: delay 300 ms each way, loss 0%, step mode off`.
-fn wire_note(text: &str) -> Option<WireState> {
-    let rest = text.strip_prefix("wire: delay ")?;
-    let (delay, rest) = rest.split_once(" ms each way, loss ")?;
-    let (loss, rest) = rest.split_once("%, step mode ")?;
-    Some(WireState {
-        delay: Duration::from_millis(delay.parse().ok()?),
-        loss: loss.parse().ok().filter(|l: &f64| l.is_finite())?,
-        step: rest == "on",
-    })
-}
-
-/// A socket as the recording last told of it.
-struct Sock {
-    owner: Owner,
-    state: TcpState,
-    /// Kind, time left, and when (since the session began) that was read.
-    timer: Option<(TimerKind, Duration, Duration)>,
-    info: Option<TcpInfo>,
-}
-
-impl Sock {
-    /// TIME_WAIT and orphaned FIN_WAIT_2 are kernel mini-sockets: no process, no tcp_info.
-    fn kernel_held(&self) -> bool {
-        self.state == TcpState::TimeWait
-            || self
-                .timer
-                .is_some_and(|(kind, ..)| kind == TimerKind::TimeWait)
-    }
-}
-
-/// Rebuilds a recorded session's timeline and socket table, entry by entry. Time is the
-/// recording's: `start` stands for the moment the session began.
-pub struct Player {
-    rec: Recording,
-    header: Header,
-    start: Instant,
-    /// Put first on the timeline at every rebuild (where the recording comes from, what was
-    /// left out).
-    notes: Vec<crate::i18n::Said>,
-    timeline: Timeline,
-    applied: usize,
-    table: BTreeMap<(SocketAddr, SocketAddr), Sock>,
-    /// Sockets that left the table, as it showed them last, and when they left (oldest first):
-    /// a front end shows them leaving whether it played forward to here or stepped back.
-    departed: VecDeque<(ObservedSocket, Duration)>,
-    /// Each connection's client and server addresses, for rebuilt packets.
-    addrs: HashMap<ConnId, (SocketAddrV4, SocketAddrV4)>,
-}
-
-impl Player {
-    pub fn new(rec: Recording, start: Instant, notes: Vec<crate::i18n::Said>) -> Self {
-        let header = rec.header.clone().unwrap_or_default();
-        let mut p = Player {
-            timeline: Timeline::for_replay(start, header.charset),
-            rec,
-            header,
-            start,
-            notes,
-            applied: 0,
-            table: BTreeMap::new(),
-            departed: VecDeque::new(),
-            addrs: HashMap::new(),
-        };
-        p.seek(0);
-        p
-    }
-
-    pub fn timeline(&self) -> &Timeline {
-        &self.timeline
-    }
-
-    pub fn recording(&self) -> &Recording {
-        &self.rec
-    }
-
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
-
-    /// Entries applied so far.
-    pub fn applied(&self) -> usize {
-        self.applied
-    }
-
-    /// Entries in the recording.
-    pub fn len(&self) -> usize {
-        self.rec.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rec.items.is_empty()
-    }
-
-    /// When entry `i` (0-based) happened.
-    pub fn time_of(&self, i: usize) -> Duration {
-        self.rec.items.get(i).map_or(Duration::ZERO, |(at, _)| *at)
-    }
-
-    /// When the last applied entry happened (zero before the first).
-    pub fn last_time(&self) -> Duration {
-        match self.applied {
-            0 => Duration::ZERO,
-            n => self.time_of(n - 1),
-        }
-    }
-
-    /// The clock once the applied entries have been played: the latest of their times (a
-    /// recording's times may step back a little: reporters race to the timeline).
-    pub fn reached(&self) -> Duration {
-        self.rec.items[..self.applied.min(self.len())]
-            .iter()
-            .map(|(at, _)| *at)
-            .max()
-            .unwrap_or_default()
-    }
-
-    /// Applies every entry up to `clock`, in file order; returns how many.
-    pub fn play_until(&mut self, clock: Duration) -> usize {
-        let before = self.applied;
-        while self.applied < self.len() && self.time_of(self.applied) <= clock {
-            self.apply_next();
-        }
-        self.applied - before
-    }
-
-    /// Applies the next entry; false at the end.
-    pub fn apply_next(&mut self) -> bool {
-        let Some((at, item)) = self.rec.items.get(self.applied).cloned() else {
-            return false;
-        };
-        self.applied += 1;
-        self.apply(at, item);
-        true
-    }
-
-    /// Rebuilds from the start with the first `n` entries applied (stepping back: simple and
-    /// exact, and a recording is bounded).
-    pub fn seek(&mut self, n: usize) {
-        self.timeline = Timeline::for_replay(self.start, self.header.charset);
-        self.table.clear();
-        self.departed.clear();
-        self.addrs.clear();
-        self.applied = 0;
-        for n in &self.notes {
-            self.timeline
-                .push_recorded(Duration::ZERO, What::Note(n.clone()));
-        }
-        while self.applied < n.min(self.len()) {
-            self.apply_next();
-        }
-    }
-
-    fn apply(&mut self, at: Duration, item: Item) {
-        match item {
-            // A fault marks its packet on the ladder: told through the wire's own path.
-            Item::Entry(What::Fault { packet, text }) => {
-                let when = self.start.checked_add(at).unwrap_or(self.start);
-                let ev = WireEvent::Fault { id: packet, text };
-                self.timeline.wire(when, ev, &|_, _| None);
-            }
-            Item::Entry(what) => {
-                match &what {
-                    What::Note(t) => {
-                        if let Some(w) = wire_note(t) {
-                            self.timeline.set_recorded_wire(w);
-                        }
-                    }
-                    What::Lab(
-                        EventKind::ConnectCalled {
-                            conn,
-                            local,
-                            remote,
-                        }
-                        | EventKind::Connected {
-                            conn,
-                            local,
-                            remote,
-                        },
-                    ) => {
-                        if let (SocketAddr::V4(c), SocketAddr::V4(s)) = (local, remote) {
-                            self.addrs.insert(*conn, (*c, *s));
-                        }
-                    }
-                    _ => {}
-                }
-                self.timeline.push_recorded(at, what);
-            }
-            Item::Kernel(c) => {
-                self.note_socket(at, &c);
-                self.timeline.push_recorded(at, What::Kernel(c));
-            }
-            Item::Packet(stage, p) => self.packet(at, stage, p),
-        }
-    }
-
-    fn note_socket(&mut self, at: Duration, c: &Change) {
-        let key = (c.local, c.remote);
-        let Some(state) = c.to else {
-            if let Some(old) = self.table.remove(&key) {
-                let row = Self::observed(key, &old, at);
-                self.departed.push_back((row, at));
-                let keep_from = at.saturating_sub(DEPARTED_KEEP);
-                while self.departed.len() > MAX_DEPARTED
-                    || self.departed.front().is_some_and(|(_, t)| *t < keep_from)
-                {
-                    self.departed.pop_front();
-                }
-            }
-            return;
-        };
-        let old = self.table.remove(&key);
-        if old.is_none() {
-            // Back in the table: no longer leaving.
-            self.departed.retain(|(o, _)| o.row.tuple() != key);
-        }
-        let same = old.as_ref().filter(|o| o.state == state);
-        let timer = match (c.timer, same) {
-            (Some(t), _) => Some((t.kind, t.remaining, at)),
-            (None, Some(o)) => o.timer,
-            // The tracepoint tells of TIME_WAIT without its timer: it starts full.
-            (None, None) if state == TcpState::TimeWait => {
-                Some((TimerKind::TimeWait, self.header.time_wait, at))
-            }
-            (None, None) => None,
-        };
-        let info = c.info.as_deref().copied().or(old.and_then(|o| o.info));
-        self.table.insert(
-            key,
-            Sock {
-                owner: c.owner.clone(),
-                state,
-                timer,
-                info,
-            },
-        );
-    }
-
-    fn packet(&mut self, at: Duration, stage: Stage, p: WirePacket) {
-        if self.timeline.wire_state().is_none() {
-            self.timeline.set_recorded_wire(WireState {
-                delay: p.delay,
-                loss: 0.0,
-                step: p.held,
-            });
-        }
-        let server_port = self.header.port.unwrap_or(9999);
-        let (client, server) = p.conn.and_then(|c| self.addrs.get(&c).copied()).unwrap_or((
-            SocketAddrV4::new(
-                Ipv4Addr::new(192, 0, 2, 1),
-                40_000 + (p.conn.unwrap_or(0) % 20_000) as u16,
-            ),
-            SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), server_port),
-        ));
-        let (src, dst) = match p.dir {
-            Dir::ToServer => (client, server),
-            Dir::ToClient => (server, client),
-        };
-        // The payload: the frame the line names, when it says one, so the ladder shows its text.
-        let mut payload = p
-            .text
-            .as_deref()
-            .and_then(|t| protocol::encode_frame(t, self.header.charset).ok())
-            .filter(|f| f.len() <= p.len)
-            .unwrap_or_default();
-        payload.resize(p.len, 0);
-        let data: Arc<[u8]> = Arc::from(pkt::build(src, dst, p.flags, p.seq, p.ack, &payload));
-        let wall = SystemTime::UNIX_EPOCH + at;
-        let ev = match stage {
-            Stage::Sent => WireEvent::Sent {
-                id: p.id,
-                dir: p.dir,
-                data,
-                wall,
-                delay: p.delay,
-                held: p.held,
-            },
-            Stage::Delivered => WireEvent::Delivered { id: p.id },
-            Stage::Dropped => WireEvent::Dropped {
-                id: p.id,
-                dir: p.dir,
-                data,
-                wall,
-                reason: p.reason.unwrap_or(DropReason::Loss),
-            },
-        };
-        let conn = p.conn;
-        let when = self.start.checked_add(at).unwrap_or(self.start);
-        self.timeline.wire(when, ev, &move |_, _| conn);
-    }
-
-    /// A socket as the table shows it at `clock`, its timer counted down from when it was read.
-    fn observed(
-        (local, remote): (SocketAddr, SocketAddr),
-        s: &Sock,
-        clock: Duration,
-    ) -> ObservedSocket {
-        ObservedSocket {
-            row: SocketRow {
-                local,
-                remote,
-                state: s.state,
-                timer: s.timer.map(|(kind, remaining, read)| Timer {
-                    kind,
-                    remaining: remaining.saturating_sub(clock.saturating_sub(read)),
-                }),
-                retrans: 0,
-                recv_q: 0,
-                send_q: 0,
-                uid: None,
-                inode: u32::from(!s.kernel_held()),
-            },
-            owner: s.owner.clone(),
-        }
-    }
-
-    /// The sockets that left the table at most `within` before `clock` (and not back since):
-    /// each as the table showed it last, and when it left.
-    pub fn departed(
-        &self,
-        clock: Duration,
-        within: Duration,
-    ) -> impl Iterator<Item = (&ObservedSocket, Duration)> {
-        self.departed
-            .iter()
-            .filter(move |(_, at)| *at <= clock && clock - *at < within)
-            .map(|(o, at)| (o, *at))
-    }
-
-    /// The socket table at `clock`, each timer counted down from when it was read, shown on the
-    /// timeline as its latest table read.
-    pub fn show_table(&mut self, clock: Duration) {
-        let sockets = self
-            .table
-            .iter()
-            .map(|(&key, s)| Self::observed(key, s, clock))
-            .collect();
-        let at = self.start.checked_add(clock).unwrap_or(self.start);
-        self.timeline.show_recorded_table(Snapshot {
-            at,
-            sockets,
-            scope: Default::default(),
-        });
-    }
-
-    /// A connection's tcp_info as last recorded, one line per side, as the live dashboard shows it.
-    pub fn info_lines(&self, conn: ConnId) -> Vec<String> {
-        let mut out = Vec::new();
-        for side in [Side::Client, Side::Server] {
-            let Some(s) = self
-                .table
-                .values()
-                .find(|s| s.owner == Owner::Lab(side, conn))
-            else {
-                continue;
-            };
-            let who = crate::i18n::side(side, crate::i18n::current());
-            if s.kernel_held() {
-                out.push(
-                    rust_i18n::t!("flash.kernel_held_info", side = who, state = s.state)
-                        .into_owned(),
-                );
-            } else if let Some(i) = &s.info {
-                out.push(
-                    rust_i18n::t!("replay.as_recorded", side = who, info = i.ss_line())
-                        .into_owned(),
-                );
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Lines as `tcp-lab run assets/scenarios/client-closes-first.toml --format json` printed
     /// them (tcp_info shortened), a hand-made one with escape sequences, and broken ones.
-    const LINES: &str = r##"{"charset":"MS949","event":"session","fin_timeout_ms":60000,"listen":"127.0.0.1:40163","mode":"run \"Client closes first\"","policy":"manual","port":40163,"socket_source":"sock_diag","source":"session","t":0.0,"target":"127.0.0.1:40163","time_wait_ms":60000,"transitions":"poll"}
+    pub(crate) const LINES: &str = r##"{"charset":"MS949","event":"session","fin_timeout_ms":60000,"listen":"127.0.0.1:40163","mode":"run \"Client closes first\"","policy":"manual","port":40163,"socket_source":"sock_diag","source":"session","t":0.0,"target":"127.0.0.1:40163","time_wait_ms":60000,"transitions":"poll"}
 {"t":0.000071,"source":"lab","event":"listening","side":"server","local":"127.0.0.1:40163","who":"server","message":"listening on 127.0.0.1:40163"}
 {"t":0.007996,"source":"lab","event":"connect_called","side":"client","conn":1,"local":"127.0.0.1:56252","remote":"127.0.0.1:40163","who":"client","message":"#1 connect() called → 127.0.0.1:40163 (SYN sent)"}
 {"t":0.00809,"source":"kernel","event":"state","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":"SYN_SENT","to":"ESTABLISHED","held_ms":0,"tcp_info":{"rtt_us":29,"snd_cwnd":10},"who":"kernel","message":"client #1 :56252 SYN_SENT → ESTABLISHED after 72 µs"}
@@ -1040,9 +756,9 @@ this is not json
         assert_eq!(h.mode.as_deref(), Some("run \"Client closes first\""));
         // Not JSON, bad hex, an unknown event.
         assert_eq!(rec.unreadable, 3);
-        assert_eq!(rec.items.len(), 10);
-        assert_eq!(rec.items[1].0, Duration::from_micros(7996));
-        match &rec.items[2].1 {
+        assert_eq!(rec.len(), 10);
+        assert_eq!(rec.time(1), Some(Duration::from_micros(7996)));
+        match &rec.item(2).expect("an entry").1 {
             Item::Kernel(c) => {
                 assert_eq!(
                     (c.from, c.to),
@@ -1053,87 +769,42 @@ this is not json
             }
             other => panic!("{other:?}"),
         }
-        match &rec.items[3].1 {
+        match &rec.item(3).expect("an entry").1 {
             Item::Entry(What::Lab(EventKind::FrameSent { raw, len, text, .. })) => {
                 assert_eq!((raw.len(), *len, text.as_str()), (18, 18, "Hello 모종닷컴"));
             }
             other => panic!("{other:?}"),
         }
         // Escape sequences from the file never reach the terminal as such.
-        match &rec.items[4].1 {
+        match &rec.item(4).expect("an entry").1 {
             Item::Entry(What::Lab(EventKind::FrameReceived { frame, .. })) => {
                 assert_eq!(frame.text, "\\x1b]2;x\\x07!");
             }
             other => panic!("{other:?}"),
         }
-        match &rec.items[6].1 {
+        match &rec.item(6).expect("an entry").1 {
             Item::Kernel(c) => assert_eq!(c.to, None),
             other => panic!("{other:?}"),
         }
-        match &rec.items[7].1 {
+        match &rec.item(7).expect("an entry").1 {
             Item::Entry(What::Check { ok, text }) => {
                 assert!(*ok);
                 assert_eq!(text, "client #1 is TIME_WAIT, timewait 60.0s left");
             }
             other => panic!("{other:?}"),
         }
-        match &rec.items[8].1 {
+        match &rec.item(8).expect("an entry").1 {
             Item::Packet(Stage::Sent, p) => {
                 assert_eq!((p.flags, p.seq, p.len), (pkt::PSH | pkt::ACK, 1, 18));
                 assert_eq!(p.delay, Duration::from_millis(300));
             }
             other => panic!("{other:?}"),
         }
-        match &rec.items[9].1 {
+        match &rec.item(9).expect("an entry").1 {
             Item::Entry(What::Fault { packet, text }) => {
                 assert_eq!((*packet, &**text), (Some(3), "dropped (key)"));
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn the_player_rebuilds_states_timers_and_packets() {
-        let t0 = Instant::now();
-        let mut p = Player::new(Recording::parse(LINES), t0, vec!["replay".into()]);
-        assert_eq!(p.timeline().entries().len(), 1);
-        assert_eq!(p.play_until(Duration::from_millis(10)), 3);
-        p.show_table(Duration::from_millis(10));
-        let snap = p.timeline().snapshot().unwrap();
-        assert_eq!(
-            snap.find(Side::Client, 1).map(|s| s.row.state),
-            Some(TcpState::Established)
-        );
-        p.play_until(Duration::from_millis(100));
-        // The fin_timeout countdown runs in recorded time.
-        p.show_table(Duration::from_secs(10) + Duration::from_micros(81_584));
-        let snap = p.timeline().snapshot().unwrap();
-        let c = snap.find(Side::Client, 1).unwrap();
-        assert_eq!(c.row.state, TcpState::FinWait2);
-        assert_eq!(c.row.timer.unwrap().remaining, Duration::from_secs(50));
-        assert!(snap.find(Side::Server, 1).is_none());
-        assert!(p.timeline().wire_state().is_none());
-        p.play_until(Duration::from_secs(2));
-        assert_eq!(p.applied(), p.len());
-        let packet = &p.timeline().packets().all()[0];
-        assert_eq!(packet.label(), "PSH/ACK seq=1 ack=1 len=18");
-        assert_eq!(packet.text.as_deref(), Some("Hello 모종닷컴"));
-        assert_eq!(packet.fault.as_deref(), Some("dropped (key)"));
-        assert!(p.timeline().wire_state().is_some());
-        // Back one entry: rebuilt from the start.
-        let n = p.applied();
-        p.seek(n - 1);
-        assert_eq!(p.applied(), n - 1);
-        assert!(p.timeline().packets().all()[0].fault.is_none());
-    }
-
-    #[test]
-    fn the_wire_note_gives_the_settings() {
-        let w = wire_note("wire: delay 300 ms each way, loss 0%, step mode off").unwrap();
-        assert_eq!(
-            (w.delay, w.loss, w.step),
-            (Duration::from_millis(300), 0.0, false)
-        );
-        assert!(wire_note("wire: nonsense").is_none());
     }
 }

@@ -24,6 +24,9 @@ pub const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 /// How often the clock is looked at while playing (the screen is drawn only when it changed).
 const FRAME: Duration = Duration::from_millis(40);
 
+/// Input events taken together before the next frame (a pasted flood still gets drawn).
+const MAX_BATCH: usize = 1024;
+
 pub struct ReplayOptions {
     /// One of [`SPEEDS`].
     pub speed: f64,
@@ -108,7 +111,7 @@ pub fn intro_notes(rec: &Recording, file: &str) -> Vec<Said> {
             locale = l,
             file = file,
             what = what,
-            n = rec.items.len(),
+            n = rec.len(),
             secs = format!("{:.3}", rec.length().as_secs_f64())
         )
         .into_owned()
@@ -204,14 +207,68 @@ pub fn step_forward(player: &mut Player, clock: Duration) -> Option<Duration> {
     player.apply_next().then(|| player.last_time().max(clock))
 }
 
-/// ← : back one entry, the timeline rebuilt from the start and a new app that keeps what the
-/// person chose to look at; the clock where stepping forward to that entry put it. None at the
-/// start.
+/// ← : back one entry, the state played again from the nearest checkpoint and a new app that
+/// keeps what the person chose to look at; the clock where stepping forward to that entry put
+/// it. None at the start.
 pub fn step_back(app: &mut App, player: &mut Player, file: &str) -> Option<Duration> {
     let n = player.applied().checked_sub(1)?;
+    Some(seek_back(app, player, file, n))
+}
+
+/// Back (or, after a step back, anywhere) to entry `n` as a step back shows it: the state
+/// played again from the nearest checkpoint, a new app, the clock at the latest entry time.
+pub fn seek_back(app: &mut App, player: &mut Player, file: &str, n: usize) -> Duration {
     player.seek(n);
     *app = fresh_app(app, player, file);
-    Some(player.reached())
+    player.reached()
+}
+
+/// Arrow presses that arrived together, folded into one move: where they lead and whether any
+/// of them stepped back (then the app is rebuilt once, not once a press).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Arrows {
+    pub to: usize,
+    pub back: bool,
+}
+
+impl Arrows {
+    /// One more press from where the earlier ones led (`from` when there were none).
+    pub fn press(seek: Option<Arrows>, from: usize, len: usize, forward: bool) -> Arrows {
+        let a = seek.unwrap_or(Arrows {
+            to: from,
+            back: false,
+        });
+        if forward {
+            Arrows {
+                to: (a.to + 1).min(len),
+                ..a
+            }
+        } else {
+            Arrows {
+                to: a.to.saturating_sub(1),
+                back: a.back || a.to > 0,
+            }
+        }
+    }
+
+    /// Carries the folded presses out: forward entry by entry as `→` does, or one seek; the new
+    /// clock, None when nothing moved.
+    pub fn apply(
+        self,
+        app: &mut App,
+        player: &mut Player,
+        file: &str,
+        clock: Duration,
+    ) -> Option<Duration> {
+        if self.back {
+            return Some(seek_back(app, player, file, self.to));
+        }
+        let mut at = None;
+        while player.applied() < self.to {
+            at = step_forward(player, at.unwrap_or(clock)).or(at);
+        }
+        at
+    }
 }
 
 /// A new app for a rebuilt timeline (stepping back), keeping what the person chose to look at.
@@ -315,77 +372,115 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
         } else {
             FRAME
         };
-        tokio::select! {
-            ev = keys.next() => match ev {
-                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+        let first = tokio::select! {
+            ev = keys.next() => ev,
+            _ = tokio::time::sleep(wait) => continue,
+            _ = &mut stop => break,
+        };
+        // This event and every one already waiting, before any drawing or seeking: a burst of
+        // arrows becomes one move, and a `q` behind fifty of them is seen at once.
+        let mut batch = vec![first];
+        // Polled in this task (not with a throwaway waker): crossterm registers a waker once.
+        while batch.len() < MAX_BATCH {
+            match futures::poll!(keys.next()) {
+                std::task::Poll::Ready(ev) => batch.push(ev),
+                std::task::Poll::Pending => break,
+            }
+        }
+        let mut arrows: Option<Arrows> = None;
+        let mut quit = false;
+        for ev in batch {
+            let k = match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => k,
+                Some(Ok(Event::Resize(..))) => {
                     dirty = true;
-                    let now = start + clock.now();
-                    if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
-                        break;
-                    }
-                    if app.detail.is_some() || app.help {
-                        // Any key puts the popup away (q still quits).
-                        app.key(k, player.timeline().snapshot(), now);
-                        if app.quit {
-                            break;
-                        }
-                        continue;
-                    }
-                    match k.code {
-                        KeyCode::Char('q') => break,
-                        KeyCode::Char(' ') => {
-                            if ended {
-                                // From the start again.
-                                player.seek(0);
-                                app = fresh_app(&app, &player, &file);
-                                clock.set(Duration::ZERO);
-                                clock.resume();
-                            } else if clock.paused {
-                                clock.resume();
-                            } else {
-                                clock.pause();
-                            }
-                        }
-                        KeyCode::Left | KeyCode::Right => {
-                            clock.pause();
-                            let to = if k.code == KeyCode::Right {
-                                step_forward(&mut player, clock.now())
-                            } else {
-                                step_back(&mut app, &mut player, &file)
-                            };
-                            if let Some(to) = to {
-                                clock.set(to);
-                            }
-                        }
-                        KeyCode::Char(ch @ ('+' | '=' | '-')) => {
-                            let i = SPEEDS.iter().position(|s| *s >= clock.speed).unwrap_or(2);
-                            let j = if ch == '-' {
-                                i.saturating_sub(1)
-                            } else {
-                                (i + 1).min(SPEEDS.len() - 1)
-                            };
-                            clock.set_speed(SPEEDS[j]);
-                            app.say(
-                                t!("replay.speed", speed = super::bars::speed_text(SPEEDS[j])),
-                                now,
-                            );
-                            flash_until = Some(Instant::now() + Duration::from_secs(5));
-                        }
-                        _ if looks(&k) => {
-                            app.key(k, player.timeline().snapshot(), now);
-                        }
-                        _ => {
-                            app.say(t!("replay.only_plays"), now);
-                            flash_until = Some(Instant::now() + Duration::from_secs(5));
-                        }
+                    continue;
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => {
+                    quit = true;
+                    break;
+                }
+            };
+            dirty = true;
+            if k.code == KeyCode::Char('q')
+                || (k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c'))
+            {
+                quit = true;
+                break;
+            }
+            if matches!(k.code, KeyCode::Left | KeyCode::Right) && app.detail.is_none() && !app.help
+            {
+                clock.pause();
+                let forward = k.code == KeyCode::Right;
+                arrows = Some(Arrows::press(
+                    arrows,
+                    player.applied(),
+                    player.len(),
+                    forward,
+                ));
+                continue;
+            }
+            // Any other key sees the moves before it carried out.
+            if let Some(a) = arrows.take() {
+                if let Some(to) = a.apply(&mut app, &mut player, &file, clock.now()) {
+                    clock.set(to);
+                }
+            }
+            let now = start + clock.now();
+            if app.detail.is_some() || app.help {
+                // Any key puts the popup away (q quits, above).
+                app.key(k, player.timeline().snapshot(), now);
+                if app.quit {
+                    quit = true;
+                    break;
+                }
+                continue;
+            }
+            match k.code {
+                KeyCode::Char(' ') => {
+                    if ended {
+                        // From the start again.
+                        player.seek(0);
+                        app = fresh_app(&app, &player, &file);
+                        clock.set(Duration::ZERO);
+                        clock.resume();
+                    } else if clock.paused {
+                        clock.resume();
+                    } else {
+                        clock.pause();
                     }
                 }
-                Some(Ok(Event::Resize(..))) => dirty = true,
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => break,
-            },
-            _ = tokio::time::sleep(wait) => {}
-            _ = &mut stop => break,
+                KeyCode::Char(ch @ ('+' | '=' | '-')) => {
+                    let i = SPEEDS.iter().position(|s| *s >= clock.speed).unwrap_or(2);
+                    let j = if ch == '-' {
+                        i.saturating_sub(1)
+                    } else {
+                        (i + 1).min(SPEEDS.len() - 1)
+                    };
+                    clock.set_speed(SPEEDS[j]);
+                    app.say(
+                        t!("replay.speed", speed = super::bars::speed_text(SPEEDS[j])),
+                        now,
+                    );
+                    flash_until = Some(Instant::now() + Duration::from_secs(5));
+                }
+                _ if looks(&k) => {
+                    app.key(k, player.timeline().snapshot(), now);
+                }
+                _ => {
+                    app.say(t!("replay.only_plays"), now);
+                    flash_until = Some(Instant::now() + Duration::from_secs(5));
+                }
+            }
+        }
+        if quit {
+            break;
+        }
+        if let Some(a) = arrows {
+            if let Some(to) = a.apply(&mut app, &mut player, &file, clock.now()) {
+                clock.set(to);
+            }
         }
     }
     drop(term);
@@ -481,5 +576,68 @@ mod tests {
             assert_eq!(back, forward[k], "entry {k} stepping back");
         }
         assert!(step_back(&mut app, &mut player, file).is_none());
+    }
+
+    /// Fifty ← pressed together are one move: it lands where fifty single steps back land, and
+    /// shows what playing forward to that entry showed, far past the first checkpoint.
+    #[test]
+    fn fifty_presses_fold_into_one_move() {
+        let long = crate::timeline::player::tests::long_recording(1000);
+        let start = Instant::now();
+        let file = "long.jsonl";
+        let mut player = Player::new(Recording::parse(&long), start, vec!["replay".into()]);
+        let n = player.len();
+        let target = n - 50;
+        let forward_to = |stop: usize, app: &mut App, player: &mut Player| {
+            let mut clock = Duration::ZERO;
+            while player.applied() < stop {
+                clock = step_forward(player, clock).expect("an entry");
+                follow(app, player, clock, start + clock);
+            }
+            clock
+        };
+        let mut app = app_for(&player, file, false);
+        let mut clock = forward_to(n, &mut app, &mut player);
+        // Playing forward to the target, looking at what the person looked at at the end.
+        let mut ahead = Player::new(Recording::parse(&long), start, vec!["replay".into()]);
+        let mut ahead_app = app_for(&ahead, file, false);
+        let ahead_clock = forward_to(target, &mut ahead_app, &mut ahead);
+        ahead_app.selected = app.selected;
+        follow(&mut ahead_app, &mut ahead, ahead_clock, start + ahead_clock);
+        let at_target = screen(&ahead_app, &ahead, start + ahead_clock);
+        assert_eq!(player.applied(), n);
+
+        // Fifty presses and two → among them (the second past the end does nothing).
+        let mut arrows = None;
+        for forward in [true, true].into_iter().chain([false; 50]) {
+            arrows = Some(Arrows::press(arrows, player.applied(), n, forward));
+        }
+        let arrows = arrows.expect("presses");
+        assert_eq!(
+            arrows,
+            Arrows {
+                to: n - 50,
+                back: true
+            }
+        );
+        let mut folded = Player::new(Recording::parse(&long), start, vec!["replay".into()]);
+        folded.seek(n);
+        // Looking at what the person looked at when the presses came.
+        let mut folded_app = fresh_app(&app, &folded, file);
+        let to = arrows
+            .apply(&mut folded_app, &mut folded, file, clock)
+            .expect("a move");
+        follow(&mut folded_app, &mut folded, to, start + to);
+        let folded_screen = screen(&folded_app, &folded, start + to);
+
+        for _ in 0..50 {
+            clock = step_back(&mut app, &mut player, file).expect("a step back");
+            follow(&mut app, &mut player, clock, start + clock);
+        }
+        assert_eq!((player.applied(), folded.applied()), (target, target));
+        assert_eq!(to, clock);
+        let one_by_one = screen(&app, &player, start + clock);
+        assert_eq!(folded_screen, one_by_one);
+        assert_eq!(folded_screen, at_target);
     }
 }

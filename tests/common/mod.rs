@@ -291,6 +291,18 @@ impl Tmux {
         );
     }
 
+    /// Sends `keys` in one tmux command: they reach the program together, queued.
+    pub fn keys_together(&self, keys: &[&str]) {
+        assert!(
+            self.cmd()
+                .args(["send-keys", "-t", &self.name])
+                .args(keys)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
     pub fn screen(&self) -> String {
         let out = self
             .cmd()
