@@ -84,17 +84,22 @@ impl Script {
     /// Finds each step of `sc` in `rec`; an error says which step is missing (the recording is
     /// not of this scenario, or its run failed there).
     pub fn new(sc: &Scenario, rec: &Recording) -> Result<Script, String> {
-        let items = &rec.items;
+        // A lesson's recording is small: every entry parsed once, here.
+        let items: Vec<Option<Item>> = (0..rec.len())
+            .map(|i| rec.item(i).map(|(_, item)| item))
+            .collect();
         let mut starts = Vec::with_capacity(sc.steps.len());
         let mut cursor = 0;
         for (j, step) in sc.steps.iter().enumerate() {
             let say = step.say.as_deref().map(one_line);
             let line = format!("step {}: {} (", j + 1, step.action.as_deref().unwrap_or(""));
-            let found = items[cursor..].iter().position(|(_, i)| match said_of(i) {
-                Some(("say", t)) => say.as_deref() == Some(t.en.as_str()),
-                Some(("step", t)) => t.en.starts_with(&line),
-                _ => false,
-            });
+            let found = items[cursor..]
+                .iter()
+                .position(|i| match i.as_ref().and_then(said_of) {
+                    Some(("say", t)) => say.as_deref() == Some(t.en.as_str()),
+                    Some(("step", t)) => t.en.starts_with(&line),
+                    _ => false,
+                });
             let start = match found {
                 Some(k) => cursor + k,
                 // A step with neither narration nor action begins where the one before ended.
@@ -111,8 +116,8 @@ impl Script {
                 .map_err(|e| e.to_string())?
                 .len();
             let checks: Vec<(usize, bool, Said)> = (from..to)
-                .filter_map(|k| match &items[k].1 {
-                    Item::Entry(What::Check { ok, text }) => Some((k, *ok, text.clone())),
+                .filter_map(|k| match &items[k] {
+                    Some(Item::Entry(What::Check { ok, text })) => Some((k, *ok, text.clone())),
                     _ => None,
                 })
                 .collect();
@@ -129,7 +134,7 @@ impl Script {
             // The step line, when it comes after the narration, and the explanation.
             let end = (last..to)
                 .rev()
-                .find(|&k| match said_of(&items[k].1) {
+                .find(|&k| match items[k].as_ref().and_then(said_of) {
                     Some(("say", t)) => step.explain.is_some() && t.en.starts_with("why: "),
                     Some(("step", t)) => {
                         want == 0 && t.en.starts_with(&format!("step {}: ", j + 1))
@@ -201,7 +206,7 @@ impl Played {
     /// lesson's about) already played.
     pub fn new(sc: &Scenario, rec: Recording, start: Instant) -> Result<Played, String> {
         let script = Script::new(sc, &rec)?;
-        let first = script.steps.first().map_or(rec.items.len(), |s| s.start);
+        let first = script.steps.first().map_or(rec.len(), |s| s.start);
         let mut player = Player::new(rec, start, Vec::new());
         while player.applied() < first && player.apply_next() {}
         let at = player.reached();
