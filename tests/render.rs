@@ -963,19 +963,36 @@ fn watch_reorders_when_a_state_changes() {
 fn a_held_packets_retransmissions_fold_into_its_row() {
     use tcp_lab::wire::{DropReason, WireEvent};
     let mut lab = render_lab::held_syn_retransmitted();
-    let screen = lab.draw(120, 40, 6500);
-    assert!(screen.contains("1–6 ×6 SYN seq=0"), "{screen}");
-    assert!(screen.contains("⏸ held"), "{screen}");
-    assert_eq!(
-        screen.matches("SYN seq=0 ─").count(),
-        1,
-        "one ladder row: {screen}"
-    );
-    assert!(
-        screen.contains("↻ meanwhile the client's kernel sent it 5 more times"),
-        "{screen}"
-    );
-    assert!(screen.contains("they go with it, once"), "{screen}");
+    // At both sizes the folded row shows beside or under the question (the quiz keeps clear of
+    // the ladder), and the status line counts one held segment and its copies apart.
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = lab.draw(w, h, 6500);
+        assert!(screen.contains("1–6 ×6 SYN seq=0"), "{w}×{h}: {screen}");
+        assert!(screen.contains("⏸ held"), "{w}×{h}: {screen}");
+        assert_eq!(
+            screen.matches("SYN seq=0 ─").count(),
+            1,
+            "one ladder row at {w}×{h}: {screen}"
+        );
+        assert!(
+            screen.contains("Predict: when this SYN from the client arrives"),
+            "{w}×{h}: {screen}"
+        );
+        assert!(
+            screen.contains("STEP: 1 held (+5 copies)"),
+            "{w}×{h}: {screen}"
+        );
+        let text = screen
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            text.contains("meanwhile the client's kernel sent it 5 more times"),
+            "{w}×{h}: {screen}"
+        );
+    }
+    assert!(lab.draw(120, 40, 6500).contains("they go with it, once"));
     snap_at("held_fold", &lab, 6500, &[(120, 40), (80, 24)]);
     // Released: the SYN arrives once, its copies leave with it; no drop is counted.
     lab.wire(6600, WireEvent::Delivered { id: 1 });

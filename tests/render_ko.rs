@@ -478,8 +478,21 @@ fn watch_keys_and_help_in_korean() {
 fn a_held_packets_retransmissions_fold_in_korean() {
     i18n::set(Lang::Ko);
     let lab = render_lab::held_syn_retransmitted();
-    let screen = lab.draw(120, 40, 6500);
-    assert!(screen.contains("1–6 ×6 SYN seq=0"), "{screen}");
-    assert!(screen.contains("5번 더 보냈습니다"), "{screen}");
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = lab.draw(w, h, 6500);
+        assert!(screen.contains("1–6 ×6 SYN seq=0"), "{w}×{h}: {screen}");
+        assert!(screen.contains("⏸ 보류 중"), "{w}×{h}: {screen}");
+        assert!(
+            screen.contains("패킷 1개 보류 중 (사본 5개)"),
+            "{w}×{h}: {screen}"
+        );
+        assert!(screen.contains("예측:"), "{w}×{h}: {screen}");
+        let text = screen
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(text.contains("5번 더 보냈습니다"), "{w}×{h}: {screen}");
+    }
     snap_at("held_fold", &lab, 6500, &[(120, 40), (80, 24)]);
 }

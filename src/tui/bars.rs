@@ -146,7 +146,12 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             parts.push(one(1, t!("status.loss", pct = w.loss)));
         }
         if w.step {
-            parts.push(one(0, t!("status.step_held", n = tl.packets().held())));
+            // One segment and the kernel's copies of it are one thing to release.
+            let held = match tl.packets().held_segments() {
+                (n, 0) => t!("status.step_held", n = n),
+                (n, copies) => t!("status.step_held_copies", n = n, copies = copies),
+            };
+            parts.push(one(0, held));
         }
         for (why, n) in tl.packets().drops() {
             let why = crate::wire::DropReason::named(why).map_or_else(

@@ -36,6 +36,29 @@ pub fn choices_text(choices: &[Option<TcpState>], chosen: Option<usize>) -> Stri
         .join("  ")
 }
 
+/// The choices in rows of at most `width` columns, each choice whole on one row (a choice
+/// wider than a row gets a row of its own, wrapped later).
+pub fn choices_rows(
+    choices: &[Option<TcpState>],
+    chosen: Option<usize>,
+    width: usize,
+) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    let mut rows: Vec<String> = Vec::new();
+    for (i, c) in choices.iter().enumerate() {
+        let pick = if chosen == Some(i) { "▸" } else { " " };
+        let item = format!("{pick}{}) {}", i + 1, state_name(*c));
+        match rows.last_mut() {
+            Some(row) if row.width() + 2 + item.width() <= width => {
+                row.push_str("  ");
+                row.push_str(&item);
+            }
+            _ => rows.push(item),
+        }
+    }
+    rows
+}
+
 /// `✓ right! you: FIN_WAIT_2 · kernel: FIN_WAIT_2`.
 pub fn verdict_text(you: Option<TcpState>, kernel: Option<TcpState>) -> String {
     let mark = if you == kernel {
