@@ -1051,3 +1051,49 @@ fn snap_at(name: &str, lab: &Lab, now_ms: u64, sizes: &[(u16, u16)]) {
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), lab.draw(w, h, now_ms));
     }
 }
+
+/// Issue 25: a lesson says what each step does, and asks its question, in words a class reads
+/// (`after the client calls close()`), never with the scenario's API names (`client.close`).
+#[test]
+fn lesson_steps_and_questions_are_said_in_words() {
+    use tcp_lab::scenario::{SHIPPED, Scenario};
+    use tcp_lab::tui::lesson::action_words;
+    for (name, text) in SHIPPED {
+        let sc = Scenario::parse(text).unwrap();
+        for n in 0..sc.steps.len() {
+            let Some(w) = action_words(&sc, n) else {
+                continue;
+            };
+            for s in [&w.doing, &w.when] {
+                for api in ["client.", "server.", "wire.", "sleep", "%{", "half_close"] {
+                    assert!(!s.contains(api), "{name} step {}: {s}", n + 1);
+                }
+            }
+            assert!(
+                w.when.starts_with("after ") || w.when.starts_with("once "),
+                "{}",
+                w.when
+            );
+        }
+    }
+    let mut lab = Lab::new();
+    lab.lesson_after_step_3();
+    let l = lab.app.lesson.as_mut().unwrap();
+    // Step 3's question, waiting for its answer.
+    l.log[2].ran = false;
+    l.log[2].checks.clear();
+    l.log[2].question.as_mut().unwrap().chosen = None;
+    l.asking = Some(2);
+    l.next = 2;
+    let screen = lab.draw(120, 40, 4000);
+    let words = lesson_text(&screen);
+    assert!(
+        words.contains("Predict: after the client calls close(), where does the client settle?"),
+        "{screen}"
+    );
+    assert!(
+        words.contains("▶ the client calls close(): next"),
+        "{screen}"
+    );
+    assert!(!screen.contains("client.close"), "{screen}");
+}

@@ -496,3 +496,36 @@ fn a_held_packets_retransmissions_fold_in_korean() {
     }
     snap_at("held_fold", &lab, 6500, &[(120, 40), (80, 24)]);
 }
+
+/// Issue 25: in Korean too, each step's action and question in words (`클라이언트가 close()를
+/// 호출하면`), no API name, and no particle glued to a placeholder's value.
+#[test]
+fn lesson_steps_and_questions_in_korean_words() {
+    use tcp_lab::scenario::{SHIPPED, Scenario};
+    use tcp_lab::tui::lesson::action_words;
+    i18n::set(Lang::Ko);
+    for (name, text) in SHIPPED {
+        let sc = Scenario::parse(text).unwrap();
+        for n in 0..sc.steps.len() {
+            let Some(w) = action_words(&sc, n) else {
+                continue;
+            };
+            for s in [&w.doing, &w.when] {
+                for bad in [
+                    "client", "server", "wire.", "sleep", "%{", "(가)", "(를)", "(으)",
+                ] {
+                    assert!(!s.contains(bad), "{name} step {}: {s}", n + 1);
+                }
+            }
+        }
+    }
+    let sc = Scenario::shipped("mojong").unwrap().unwrap();
+    let close = sc
+        .steps
+        .iter()
+        .position(|s| s.action.as_deref() == Some("client.close"))
+        .unwrap();
+    let w = action_words(&sc, close).unwrap();
+    assert_eq!(w.when, "클라이언트가 close()를 호출하면");
+    assert_eq!(w.doing, "클라이언트가 close() 호출");
+}
