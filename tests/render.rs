@@ -1097,3 +1097,58 @@ fn lesson_steps_and_questions_are_said_in_words() {
     );
     assert!(!screen.contains("client.close"), "{screen}");
 }
+
+/// Issue 25: a lesson played from its recording lists only the keys that work there, in the key
+/// bar and in the help: the lesson's, the quiz's numbers, and the ones that look; nothing that
+/// would act on sockets that are not here (c s x h a p e, step mode's keys).
+#[test]
+fn a_recorded_lessons_keys_are_only_those_that_work() {
+    let mut lab = Lab::new();
+    lesson_ran(&mut lab, "lost-last-ack", true, 0);
+    lab.app.lesson.as_mut().unwrap().recorded = Some("▶ This is a recording".into());
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = lab.draw(w, h, 100);
+        let bar: String = screen.lines().rev().take(2).collect::<Vec<_>>().join("\n");
+        for key in [
+            "space/→ next step",
+            "← previous",
+            "1-4 answer",
+            "Tab",
+            "? help",
+            "q quit",
+        ] {
+            assert!(bar.contains(key), "{w}×{h} {key}: {bar}");
+        }
+        for key in [
+            "c connect",
+            " c ",
+            "s/S",
+            "x/X",
+            "h/H",
+            "a/A",
+            " p ",
+            " e ",
+            "export",
+        ] {
+            assert!(!bar.contains(key), "{w}×{h} {key}: {bar}");
+        }
+    }
+    snap_at("recorded_lesson_keys", &lab, 100, &[(80, 24)]);
+    press(&mut lab, KeyCode::Char('?'), 200);
+    let screen = lab.draw(120, 40, 200);
+    assert!(screen.contains("lesson: run the next step"), "{screen}");
+    assert!(
+        screen.contains("lesson quiz: answer the question"),
+        "{screen}"
+    );
+    assert!(screen.contains("Tab "), "{screen}");
+    // The help's key column: the key padded to 13 columns after the border.
+    for key in [
+        "c", "s", "S", "x / X", "h / H", "a / A", "p", "e", "+ / -", "t", "r", "d u o m", "z / Z",
+        "b / B", "w", "space",
+    ] {
+        let row = format!("│ {key:<13}");
+        assert!(!screen.contains(&row), "{key}: {screen}");
+    }
+    assert!(screen.contains(&format!("│ {:<13}", "Tab")), "{screen}");
+}

@@ -180,6 +180,7 @@ fn overlays(f: &mut Frame, app: &App, tl: &Timeline, area: Rect, body: Rect, lad
     }
     if app.help {
         let what = match &app.lesson {
+            Some(l) if l.recorded.is_some() => HelpFor::RecordedLesson { quiz: l.quiz },
             Some(l) => HelpFor::Lesson { quiz: l.quiz },
             None if app.settings.watch_only && app.replay.is_none() => HelpFor::Watch,
             None => HelpFor::Dashboard,
