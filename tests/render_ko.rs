@@ -116,7 +116,7 @@ fn a_lesson_step_in_korean() {
         "{screen}"
     );
     assert!(
-        screen.contains("½ 절반 정답: 클라이언트 쪽은 FIN_WAIT_1 상태를 43 ms 동안 거쳐"),
+        screen.contains("½ 절반 정답: 클라이언트 쪽은 FIN_WAIT_1 상태를 43 ms 동안 거친"),
         "{screen}"
     );
     assert!(screen.contains("레슨: space/→ 다음 단계"), "{screen}");
