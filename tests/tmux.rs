@@ -408,8 +408,11 @@ fn step_mode_quiz_asks_before_each_packet() {
     t.keys("c");
     t.wait("the SYN held", |s| s.contains("⏸ held"));
     t.keys("Space");
+    // The question keeps clear of the ladder (issue 25): the held SYN's row stays in view.
     let s = t.wait("the first question", |s| {
-        s.contains("Predict: when this SYN from the client arrives, the server will be in…")
+        s.contains("⏸ held")
+            && panes_text(s)
+                .contains("Predict: when this SYN from the client arrives, the server will be in…")
     });
     let right = choice_of(&s, "SYN_RECV").unwrap_or_else(|| panic!("no choice:\n{s}"));
     t.keys(&right.to_string());
@@ -418,7 +421,7 @@ fn step_mode_quiz_asks_before_each_packet() {
     });
     t.keys("Space");
     let s = t.wait("the second question", |s| {
-        s.contains("when this SYN/ACK from the server arrives, the client will be in…")
+        panes_text(s).contains("when this SYN/ACK from the server arrives, the client will be in…")
     });
     let wrong = ['1', '2', '3', '4']
         .into_iter()
