@@ -91,6 +91,37 @@ fn a_slow_lesson_plays_from_its_recording_as_nobody() {
         pane.contains("To run it live, as root: tcp-lab lesson lost-last-ack --slow"),
         "{pane}"
     );
+    // The key bar lists only the keys that work on a recording: the lesson's, the quiz's, the
+    // ones that look; none that would act on sockets (c s/S x/X h/H a/A p e, step mode's).
+    // (Once the start message, which has the bar for its first 8 s, is gone.)
+    let s = t.wait("the key bar", |s| {
+        s.trim_end()
+            .lines()
+            .any(|l| l.starts_with(" LESSON: space/→ next step"))
+    });
+    let bar: String = s
+        .trim_end()
+        .lines()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    for key in ["space/→ next step", "1-4 answer", "Tab", "? help", "q quit"] {
+        assert!(bar.contains(key), "{key}: {bar}");
+    }
+    for key in [
+        "c connect",
+        "s/S",
+        "x/X",
+        "h/H",
+        "a/A",
+        "e export",
+        " e ",
+        " p ",
+        " t ",
+    ] {
+        assert!(!bar.contains(key), "{key}: {bar}");
+    }
     let deadline = Instant::now() + Duration::from_secs(90);
     let end = loop {
         let s = t.screen();

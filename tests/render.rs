@@ -963,19 +963,36 @@ fn watch_reorders_when_a_state_changes() {
 fn a_held_packets_retransmissions_fold_into_its_row() {
     use tcp_lab::wire::{DropReason, WireEvent};
     let mut lab = render_lab::held_syn_retransmitted();
-    let screen = lab.draw(120, 40, 6500);
-    assert!(screen.contains("1–6 ×6 SYN seq=0"), "{screen}");
-    assert!(screen.contains("⏸ held"), "{screen}");
-    assert_eq!(
-        screen.matches("SYN seq=0 ─").count(),
-        1,
-        "one ladder row: {screen}"
-    );
-    assert!(
-        screen.contains("↻ meanwhile the client's kernel sent it 5 more times"),
-        "{screen}"
-    );
-    assert!(screen.contains("they go with it, once"), "{screen}");
+    // At both sizes the folded row shows beside or under the question (the quiz keeps clear of
+    // the ladder), and the status line counts one held segment and its copies apart.
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = lab.draw(w, h, 6500);
+        assert!(screen.contains("1–6 ×6 SYN seq=0"), "{w}×{h}: {screen}");
+        assert!(screen.contains("⏸ held"), "{w}×{h}: {screen}");
+        assert_eq!(
+            screen.matches("SYN seq=0 ─").count(),
+            1,
+            "one ladder row at {w}×{h}: {screen}"
+        );
+        assert!(
+            screen.contains("Predict: when this SYN from the client arrives"),
+            "{w}×{h}: {screen}"
+        );
+        assert!(
+            screen.contains("STEP: 1 held (+5 copies)"),
+            "{w}×{h}: {screen}"
+        );
+        let text = screen
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            text.contains("meanwhile the client's kernel sent it 5 more times"),
+            "{w}×{h}: {screen}"
+        );
+    }
+    assert!(lab.draw(120, 40, 6500).contains("they go with it, once"));
     snap_at("held_fold", &lab, 6500, &[(120, 40), (80, 24)]);
     // Released: the SYN arrives once, its copies leave with it; no drop is counted.
     lab.wire(6600, WireEvent::Delivered { id: 1 });
@@ -1033,4 +1050,105 @@ fn snap_at(name: &str, lab: &Lab, now_ms: u64, sizes: &[(u16, u16)]) {
     for &(w, h) in sizes {
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), lab.draw(w, h, now_ms));
     }
+}
+
+/// Issue 25: a lesson says what each step does, and asks its question, in words a class reads
+/// (`after the client calls close()`), never with the scenario's API names (`client.close`).
+#[test]
+fn lesson_steps_and_questions_are_said_in_words() {
+    use tcp_lab::scenario::{SHIPPED, Scenario};
+    use tcp_lab::tui::lesson::action_words;
+    for (name, text) in SHIPPED {
+        let sc = Scenario::parse(text).unwrap();
+        for n in 0..sc.steps.len() {
+            let Some(w) = action_words(&sc, n) else {
+                continue;
+            };
+            for s in [&w.doing, &w.when] {
+                for api in ["client.", "server.", "wire.", "sleep", "%{", "half_close"] {
+                    assert!(!s.contains(api), "{name} step {}: {s}", n + 1);
+                }
+            }
+            assert!(
+                w.when.starts_with("after ") || w.when.starts_with("once "),
+                "{}",
+                w.when
+            );
+        }
+    }
+    let mut lab = Lab::new();
+    lab.lesson_after_step_3();
+    let l = lab.app.lesson.as_mut().unwrap();
+    // Step 3's question, waiting for its answer.
+    l.log[2].ran = false;
+    l.log[2].checks.clear();
+    l.log[2].question.as_mut().unwrap().chosen = None;
+    l.asking = Some(2);
+    l.next = 2;
+    let screen = lab.draw(120, 40, 4000);
+    let words = lesson_text(&screen);
+    assert!(
+        words.contains("Predict: after the client calls close(), where does the client settle?"),
+        "{screen}"
+    );
+    assert!(
+        words.contains("▶ the client calls close(): next"),
+        "{screen}"
+    );
+    assert!(!screen.contains("client.close"), "{screen}");
+}
+
+/// Issue 25: a lesson played from its recording lists only the keys that work there, in the key
+/// bar and in the help: the lesson's, the quiz's numbers, and the ones that look; nothing that
+/// would act on sockets that are not here (c s x h a p e, step mode's keys).
+#[test]
+fn a_recorded_lessons_keys_are_only_those_that_work() {
+    let mut lab = Lab::new();
+    lesson_ran(&mut lab, "lost-last-ack", true, 0);
+    lab.app.lesson.as_mut().unwrap().recorded = Some("▶ This is a recording".into());
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = lab.draw(w, h, 100);
+        let bar: String = screen.lines().rev().take(2).collect::<Vec<_>>().join("\n");
+        for key in [
+            "space/→ next step",
+            "← previous",
+            "1-4 answer",
+            "Tab",
+            "? help",
+            "q quit",
+        ] {
+            assert!(bar.contains(key), "{w}×{h} {key}: {bar}");
+        }
+        for key in [
+            "c connect",
+            " c ",
+            "s/S",
+            "x/X",
+            "h/H",
+            "a/A",
+            " p ",
+            " e ",
+            "export",
+        ] {
+            assert!(!bar.contains(key), "{w}×{h} {key}: {bar}");
+        }
+    }
+    snap_at("recorded_lesson_keys", &lab, 100, &[(80, 24)]);
+    press(&mut lab, KeyCode::Char('?'), 200);
+    let screen = lab.draw(120, 40, 200);
+    assert!(screen.contains("lesson: run the next step"), "{screen}");
+    assert!(
+        screen.contains("lesson quiz: answer the question"),
+        "{screen}"
+    );
+    assert!(screen.contains("Tab "), "{screen}");
+    // The help's key column: the key padded to 13 columns after the border.
+    for key in [
+        "c", "s", "S", "x / X", "h / H", "a / A", "p", "e", "+ / -", "t", "r", "d u o m", "z / Z",
+        "b / B", "w", "space",
+    ] {
+        let row = format!("│ {key:<13}");
+        assert!(!screen.contains(&row), "{key}: {screen}");
+    }
+    assert!(screen.contains(&format!("│ {:<13}", "Tab")), "{screen}");
 }

@@ -116,7 +116,7 @@ fn a_lesson_step_in_korean() {
         "{screen}"
     );
     assert!(
-        screen.contains("½ 절반 정답: 클라이언트 쪽은 FIN_WAIT_1 상태를 43 ms 동안 거쳐"),
+        screen.contains("½ 절반 정답: 클라이언트 쪽은 FIN_WAIT_1 상태를 43 ms 동안 거친"),
         "{screen}"
     );
     assert!(screen.contains("레슨: space/→ 다음 단계"), "{screen}");
@@ -478,8 +478,54 @@ fn watch_keys_and_help_in_korean() {
 fn a_held_packets_retransmissions_fold_in_korean() {
     i18n::set(Lang::Ko);
     let lab = render_lab::held_syn_retransmitted();
-    let screen = lab.draw(120, 40, 6500);
-    assert!(screen.contains("1–6 ×6 SYN seq=0"), "{screen}");
-    assert!(screen.contains("5번 더 보냈습니다"), "{screen}");
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = lab.draw(w, h, 6500);
+        assert!(screen.contains("1–6 ×6 SYN seq=0"), "{w}×{h}: {screen}");
+        assert!(screen.contains("⏸ 보류 중"), "{w}×{h}: {screen}");
+        assert!(
+            screen.contains("패킷 1개 보류 중 (사본 5개)"),
+            "{w}×{h}: {screen}"
+        );
+        assert!(screen.contains("예측:"), "{w}×{h}: {screen}");
+        let text = screen
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(text.contains("5번 더 보냈습니다"), "{w}×{h}: {screen}");
+    }
     snap_at("held_fold", &lab, 6500, &[(120, 40), (80, 24)]);
+}
+
+/// Issue 25: in Korean too, each step's action and question in words (`클라이언트가 close()를
+/// 호출하면`), no API name, and no particle glued to a placeholder's value.
+#[test]
+fn lesson_steps_and_questions_in_korean_words() {
+    use tcp_lab::scenario::{SHIPPED, Scenario};
+    use tcp_lab::tui::lesson::action_words;
+    i18n::set(Lang::Ko);
+    for (name, text) in SHIPPED {
+        let sc = Scenario::parse(text).unwrap();
+        for n in 0..sc.steps.len() {
+            let Some(w) = action_words(&sc, n) else {
+                continue;
+            };
+            for s in [&w.doing, &w.when] {
+                for bad in [
+                    "client", "server", "wire.", "sleep", "%{", "(가)", "(를)", "(으)",
+                ] {
+                    assert!(!s.contains(bad), "{name} step {}: {s}", n + 1);
+                }
+            }
+        }
+    }
+    let sc = Scenario::shipped("mojong").unwrap().unwrap();
+    let close = sc
+        .steps
+        .iter()
+        .position(|s| s.action.as_deref() == Some("client.close"))
+        .unwrap();
+    let w = action_words(&sc, close).unwrap();
+    assert_eq!(w.when, "클라이언트가 close()를 호출하면");
+    assert_eq!(w.doing, "클라이언트가 close() 호출");
 }

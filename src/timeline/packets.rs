@@ -155,6 +155,28 @@ impl Tracker {
         self.held
     }
 
+    /// The held packets as segments and copies: the kernel's retransmissions of a segment step
+    /// mode holds are held too, and say nothing new (the ladder folds them into its row).
+    pub fn held_segments(&self) -> (usize, usize) {
+        if self.held < 2 {
+            return (self.held, 0);
+        }
+        let mut seen = HashSet::new();
+        let (mut held, mut copies) = (0, 0);
+        for p in self.packets.iter().filter(|p| p.status == Status::Held) {
+            let key = p
+                .tcp
+                .as_ref()
+                .map(|t| (t.src, t.dst, t.seq, t.flags, t.payload_len));
+            if key.is_some() && !seen.insert(key) {
+                copies += 1;
+            } else {
+                held += 1;
+            }
+        }
+        (held, copies)
+    }
+
     /// Packets travelling with a delay right now.
     pub fn in_flight(&self) -> usize {
         self.in_flight
@@ -383,5 +405,34 @@ mod tests {
         t.set(1, Status::Held);
         t.set(2, Status::Delivered(Duration::ZERO));
         assert_eq!((t.in_flight(), t.held()), (2, 1));
+        assert_eq!(t.held_segments(), (1, 0));
+    }
+
+    /// Step mode holds a SYN; the kernel sends it again twice meanwhile: one segment, two
+    /// copies. Another segment held beside them counts as a segment.
+    #[test]
+    fn held_copies_of_a_segment_are_counted_apart() {
+        let c = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
+        let s = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 9999);
+        let mut t = Tracker::default();
+        let mut add = |id, p: Vec<u8>| {
+            let new = NewPacket {
+                id,
+                dir: Dir::ToServer,
+                data: Arc::from(p),
+                wall: SystemTime::now(),
+                sent: Duration::ZERO,
+                delay: Duration::ZERO,
+                status: Status::Held,
+            };
+            t.add(new, Charset::Utf8, &|_, _| Some(1));
+        };
+        for id in 1..=3 {
+            add(id, build(c, s, SYN, 1000, 0, b""));
+        }
+        let c2 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40001);
+        add(4, build(c2, s, SYN, 7000, 0, b""));
+        assert_eq!(t.held(), 4);
+        assert_eq!(t.held_segments(), (2, 2));
     }
 }

@@ -146,7 +146,12 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             parts.push(one(1, t!("status.loss", pct = w.loss)));
         }
         if w.step {
-            parts.push(one(0, t!("status.step_held", n = tl.packets().held())));
+            // One segment and the kernel's copies of it are one thing to release.
+            let held = match tl.packets().held_segments() {
+                (n, 0) => t!("status.step_held", n = n),
+                (n, copies) => t!("status.step_held_copies", n = n, copies = copies),
+            };
+            parts.push(one(0, held));
         }
         for (why, n) in tl.packets().drops() {
             let why = crate::wire::DropReason::named(why).map_or_else(
@@ -256,6 +261,10 @@ pub(super) enum Mode {
         step: bool,
         quiz: bool,
     },
+    /// A lesson played from its recording: only its own keys and the ones that look act.
+    RecordedLesson {
+        quiz: bool,
+    },
     Replay,
     /// `tcp-lab watch`: someone else's port, only the keys that look.
     Watch,
@@ -266,6 +275,10 @@ pub(super) fn mode(app: &App, tl: &Timeline) -> Mode {
     let (slow, step) = (wire.is_some(), wire.is_some_and(|w| w.step));
     if app.replay.is_some() {
         Mode::Replay
+    } else if let Some(l) = &app.lesson
+        && l.recorded.is_some()
+    {
+        Mode::RecordedLesson { quiz: l.quiz }
     } else if let Some(l) = &app.lesson {
         Mode::Lesson {
             slow,
@@ -351,6 +364,17 @@ fn mode_keys(app: &App, tl: &Timeline) -> Vec<(Prio, String)> {
             keys.extend(lab(slow, step).into_iter().map(|(p, s)| (p + 1, s)));
             keys
         }
+        Mode::RecordedLesson { quiz } => {
+            let mut keys = vec![k(0, "keys.lesson_next"), k(0, "keys.lesson_back")];
+            if quiz {
+                keys.push(k(0, "keys.lesson_answer"));
+            }
+            keys.extend([k(2, "keys.panes"), k(2, "keys.select"), k(3, "keys.scroll")]);
+            if tl.wire_state().is_some() {
+                keys.push(k(3, "keys.replay_retransmissions"));
+            }
+            keys
+        }
         Mode::Lab { slow, step } => lab(slow, step),
     };
     if timeline {
@@ -416,7 +440,10 @@ pub(super) fn key_bar(
     let all: Vec<&str> = keys.iter().map(|(_, s)| s.as_str()).collect();
     // A lesson or a replay in front of a class: its panes need the rows more than the lab's
     // keys need their words.
-    let compact = matches!(mode(app, tl), Mode::Lesson { .. } | Mode::Replay);
+    let compact = matches!(
+        mode(app, tl),
+        Mode::Lesson { .. } | Mode::RecordedLesson { .. } | Mode::Replay
+    );
     let short: Vec<String> = keys
         .iter()
         .map(|(p, s)| if *p > 0 { key_names(s) } else { s.clone() })

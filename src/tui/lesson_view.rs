@@ -6,7 +6,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use rust_i18n::t;
 
-use super::lesson::{Grade, Lesson, Mark, action_text, points};
+use super::lesson::{Grade, Lesson, Mark, action_words, points};
 use crate::observe::TcpState;
 use crate::scenario::one_line;
 
@@ -34,6 +34,29 @@ pub fn choices_text(choices: &[Option<TcpState>], chosen: Option<usize>) -> Stri
         })
         .collect::<Vec<_>>()
         .join("  ")
+}
+
+/// The choices in rows of at most `width` columns, each choice whole on one row (a choice
+/// wider than a row gets a row of its own, wrapped later).
+pub fn choices_rows(
+    choices: &[Option<TcpState>],
+    chosen: Option<usize>,
+    width: usize,
+) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    let mut rows: Vec<String> = Vec::new();
+    for (i, c) in choices.iter().enumerate() {
+        let pick = if chosen == Some(i) { "▸" } else { " " };
+        let item = format!("{pick}{}) {}", i + 1, state_name(*c));
+        match rows.last_mut() {
+            Some(row) if row.width() + 2 + item.width() <= width => {
+                row.push_str("  ");
+                row.push_str(&item);
+            }
+            _ => rows.push(item),
+        }
+    }
+    rows
 }
 
 /// `✓ right! you: FIN_WAIT_2 · kernel: FIN_WAIT_2`.
@@ -172,25 +195,28 @@ impl Lesson {
         if let Some(say) = step.say_in(lang) {
             out.push(Line::styled(text(say), bold));
         }
-        if let Some(a) = action_text(&self.sc, n) {
+        let words = action_words(&self.sc, n);
+        if let Some(a) = &words {
             let status = match (&log.action_error, log.running, log.ran) {
                 (Some(e), _, _) => format!("✗ {}", text(e)),
                 (None, true, _) => t!("lesson.status_running").into_owned(),
                 (None, _, true) => t!("lesson.status_done").into_owned(),
                 _ => t!("lesson.status_next").into_owned(),
             };
-            out.push(Line::from(format!("▶ {a}: {status}")));
+            out.push(Line::from(format!("▶ {}: {status}", a.doing)));
         }
         let verdict = log.grade();
         // The question, until the kernel has answered it.
         if let Some(q) = &log.question
             && verdict.is_none()
         {
-            let what =
-                action_text(&self.sc, n).unwrap_or_else(|| t!("lesson.this_step").into_owned());
+            let when = words.as_ref().map_or_else(
+                || t!("action.this_step_when").into_owned(),
+                |w| w.when.clone(),
+            );
             let who = crate::i18n::side(q.side, lang);
             out.push(Line::styled(
-                t!("fair_quiz.predict", what = what, who = who).into_owned(),
+                t!("fair_quiz.predict", when = when, who = who).into_owned(),
                 bold,
             ));
             out.push(Line::from(choices_text(&q.choices, q.chosen)));

@@ -159,9 +159,26 @@ pub const WATCH_HELP: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HelpFor {
     Dashboard,
-    Lesson { quiz: bool },
+    Lesson {
+        quiz: bool,
+    },
+    /// A lesson played from its recording: its keys and the ones that look, nothing that acts.
+    RecordedLesson {
+        quiz: bool,
+    },
     Watch,
 }
+
+/// Of the dashboard's keys, those that work on a lesson's recording: they only look.
+const LOOKING: &[&str] = &[
+    "help.select",
+    "help.tab",
+    "help.page",
+    "help.enter",
+    "help.retransmissions",
+    "help.help",
+    "help.quit",
+];
 
 /// The keys the help lists, each with its description's key in `locales/*.yml` and whether it
 /// is a lesson's. In a lesson its own keys come first, and space is the lesson's (it releases
@@ -172,7 +189,7 @@ pub fn help_keys(what: HelpFor) -> Vec<(&'static str, &'static str, bool)> {
         keys.extend(WATCH_HELP.iter().map(|(k, v)| (*k, *v, false)));
         return keys;
     }
-    if let HelpFor::Lesson { quiz } = what {
+    if let HelpFor::Lesson { quiz } | HelpFor::RecordedLesson { quiz } = what {
         keys.extend(
             LESSON_HELP
                 .iter()
@@ -180,9 +197,11 @@ pub fn help_keys(what: HelpFor) -> Vec<(&'static str, &'static str, bool)> {
                 .map(|(k, v)| (*k, *v, true)),
         );
     }
+    let recorded = matches!(what, HelpFor::RecordedLesson { .. });
     keys.extend(
         HELP.iter()
             .filter(|(_, v)| what == HelpFor::Dashboard || *v != "help.release")
+            .filter(|(_, v)| !recorded || LOOKING.contains(v))
             .map(|(k, v)| (*k, *v, false)),
     );
     keys

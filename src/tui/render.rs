@@ -56,6 +56,8 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     // `tcp-lab watch`: no lab, no frames; the port's sockets take the room.
     let watching = app.settings.watch_only && app.replay.is_none();
     let lesson_focus = app.focus == Pane::Lesson;
+    // Where the packet ladder is, for step mode's quiz to keep clear of it.
+    let mut ladder_at = None;
     if area.width >= 110 && area.height >= 34 {
         // Full layout: connections | diagram, then timeline | messages.
         let v = Layout::default()
@@ -74,7 +76,7 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
         }
         if watching {
             timeline_pane(f, app, tl, v[1]);
-            return overlays(f, app, tl, area, body);
+            return overlays(f, app, tl, area, body, None);
         }
         let split = if slow || app.lesson.is_some() { 45 } else { 60 };
         let bottom = Layout::default()
@@ -90,7 +92,10 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             _ => timeline_pane(f, app, tl, bottom[0]),
         }
         match (&app.lesson, slow) {
-            (_, true) => ladder_pane(f, app, tl, now, bottom[1]),
+            (_, true) => {
+                ladder_pane(f, app, tl, now, bottom[1]);
+                ladder_at = Some(bottom[1]);
+            }
             (Some(l), false) => lesson_pane(f, l, lesson_focus, bottom[1]),
             (None, false) => messages_pane(f, app, tl, bottom[1]),
         }
@@ -137,7 +142,10 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
             _ => timeline_pane(f, app, tl, v[1]),
         }
         match (&app.lesson, slow) {
-            (_, true) => ladder_pane(f, app, tl, now, v[2]),
+            (_, true) => {
+                ladder_pane(f, app, tl, now, v[2]);
+                ladder_at = Some(v[2]);
+            }
             (Some(l), false) => lesson_pane(f, l, lesson_focus, v[2]),
             (None, false) => messages_pane(f, app, tl, v[2]),
         }
@@ -151,15 +159,15 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
     } else {
         sockets(f, app, tl, now, body);
     }
-    overlays(f, app, tl, area, body);
+    overlays(f, app, tl, area, body, ladder_at);
 }
 
 /// The popups and prompts drawn over the panes.
-fn overlays(f: &mut Frame, app: &App, tl: &Timeline, area: Rect, body: Rect) {
+fn overlays(f: &mut Frame, app: &App, tl: &Timeline, area: Rect, body: Rect, ladder: Option<Rect>) {
     if let Some(q) = &app.packet_quiz
         && let Some(open) = &q.open
     {
-        packet_question(f, q, open, tl, body);
+        packet_question(f, q, open, tl, body, ladder);
     }
     if let Some(input) = &app.input {
         send_prompt(f, input, app.selected, app.input_side, area);
@@ -172,6 +180,7 @@ fn overlays(f: &mut Frame, app: &App, tl: &Timeline, area: Rect, body: Rect) {
     }
     if app.help {
         let what = match &app.lesson {
+            Some(l) if l.recorded.is_some() => HelpFor::RecordedLesson { quiz: l.quiz },
             Some(l) => HelpFor::Lesson { quiz: l.quiz },
             None if app.settings.watch_only && app.replay.is_none() => HelpFor::Watch,
             None => HelpFor::Dashboard,
@@ -256,24 +265,32 @@ fn diagram_pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: Rec
     );
 }
 
-/// Step mode's quiz, over the bottom of the screen: the question, then the kernel's answer.
+/// Step mode's quiz: the question, then the kernel's answer. It keeps clear of the packet
+/// ladder (the held packet's row, its copies folded in, is what it asks about): over the panes
+/// left of the ladder, or above it when the ladder spans the screen.
 fn packet_question(
     f: &mut Frame,
     quiz: &super::packet_quiz::PacketQuiz,
     q: &super::packet_quiz::Question,
     tl: &Timeline,
     body: Rect,
+    ladder: Option<Rect>,
 ) {
-    use super::lesson_view::{choices_text, reason, verdict_text};
+    use super::lesson_view::{choices_rows, reason, verdict_text};
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let who = crate::i18n::side(q.receiver, crate::i18n::current());
-    let mut lines = vec![
-        Line::styled(
-            t!("packet_quiz.predict", what = q.what, who = who).into_owned(),
-            bold,
-        ),
-        Line::from(choices_text(&q.choices, q.chosen)),
-    ];
+    let beside = ladder.filter(|l| l.x > body.x);
+    let w = beside.map_or(body.width, |l| l.x - body.x);
+    let width = usize::from(w.saturating_sub(2));
+    let mut lines = vec![Line::styled(
+        t!("packet_quiz.predict", what = q.what, who = who).into_owned(),
+        bold,
+    )];
+    lines.extend(
+        choices_rows(&q.choices, q.chosen, width)
+            .into_iter()
+            .map(Line::from),
+    );
     match (q.chosen, q.truth) {
         (None, _) => lines.push(Line::from(t!("packet_quiz.press").into_owned())),
         (Some(_), None) => lines.push(Line::from(t!("packet_quiz.released").into_owned())),
@@ -290,14 +307,18 @@ fn packet_question(
             t!("held_fold.quiz_line", who = who, n = copies).into_owned(),
         ));
     }
-    let width = usize::from(body.width.saturating_sub(2));
     let lines: Vec<Line> = lines
         .into_iter()
         .flat_map(|l| wrap_line(l, width))
         .collect();
-    // As tall as its lines, so the reason is never cut.
+    // As tall as its lines, so the reason is never cut; over the ladder's top only when the
+    // panes above it are too short for it.
     let h = (lines.len() as u16 + 2).min(body.height);
-    let r = Rect::new(body.x, body.bottom().saturating_sub(h), body.width, h);
+    let bottom = match ladder {
+        Some(l) if beside.is_none() => l.y.max(body.y + h).min(body.bottom()),
+        _ => body.bottom(),
+    };
+    let r = Rect::new(body.x, bottom.saturating_sub(h), w, h);
     super::popups::clear(f, r);
     f.render_widget(
         Paragraph::new(lines).block(pane_block(
