@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, nobody};
+use common::{bin, is_root, nobody};
 use tcp_lab::export;
 
 /// A fresh directory under the temp dir, removed on drop.

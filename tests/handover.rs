@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::netns::Netns;
-use common::root_or_skip;
+use common::{free_port, root_or_skip};
 use serde_json::Value;
 use tcp_lab::observe::trace::{TraceEvent, TraceSource, mono_ns};
 
@@ -262,13 +262,7 @@ fn a_closed_listener_never_appears_again() {
     const CYCLES: usize = 4;
     let ns = Netns::new("handover");
     let _ballast = ballast(&ns);
-    let port = ns.run(|| {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    });
+    let port = ns.run(free_port);
     let mut w = Watch::start(port, Some(&ns.path()));
     let local = format!("127.0.0.1:{port}");
     for i in 0..CYCLES {
@@ -347,13 +341,7 @@ fn fast_open_and_plain_children_are_told_from_syn_recv() {
     let ns = Netns::new("handover");
     ns.sysctl("net.ipv4.tcp_fastopen=3");
     let _ballast = ballast(&ns);
-    let port = ns.run(|| {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    });
+    let port = ns.run(free_port);
     let mut w = Watch::start(port, Some(&ns.path()));
     let server = SocketAddr::from(([127, 0, 0, 1], port));
     let mut children = Vec::new();

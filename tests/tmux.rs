@@ -214,6 +214,15 @@ fn choice_of(screen: &str, state: &str) -> Option<char> {
     screen[..at].chars().last().filter(|c| c.is_ascii_digit())
 }
 
+/// Waits for the screen to ask `question` and presses the choice `state`.
+fn answer(t: &Tmux, question: &str, state: &str) {
+    let s = t.wait(&format!("the question {question:?}"), |s| {
+        s.contains(question)
+    });
+    let key = choice_of(&s, state).unwrap_or_else(|| panic!("no choice {state}:\n{s}"));
+    t.keys(&key.to_string());
+}
+
 #[test]
 fn a_lesson_played_to_the_end_with_space() {
     if !tmux_available("a_lesson_played_to_the_end_with_space") {
@@ -317,11 +326,11 @@ fn a_quiz_answered_right_and_wrong() {
     ));
     t.wait("the lesson", |s| s.contains("step 1 of 4"));
     t.keys("Space");
-    let s = t.wait("the first question", |s| {
-        s.contains("Predict: after client.connect, where does the client settle?")
-    });
-    let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
-    t.keys(&right.to_string());
+    answer(
+        &t,
+        "Predict: after client.connect, where does the client settle?",
+        "ESTABLISHED",
+    );
     t.wait("the verdict and the score", |s| {
         s.contains("✓ right! you: ESTABLISHED · kernel: ESTABLISHED") && s.contains("quiz 1/1")
     });
@@ -392,11 +401,11 @@ fn step_mode_quiz_asks_before_each_packet() {
     t.keys("c");
     t.wait("the SYN held", |s| s.contains("⏸ held"));
     t.keys("Space");
-    let s = t.wait("the first question", |s| {
-        s.contains("Predict: when this SYN from the client arrives, the server will be in…")
-    });
-    let right = choice_of(&s, "SYN_RECV").unwrap_or_else(|| panic!("no choice:\n{s}"));
-    t.keys(&right.to_string());
+    answer(
+        &t,
+        "Predict: when this SYN from the client arrives, the server will be in…",
+        "SYN_RECV",
+    );
     t.wait("the kernel's answer", |s| {
         s.contains("✓ right! you: SYN_RECV · kernel: SYN_RECV") && s.contains("quiz 1/1")
     });
@@ -642,11 +651,7 @@ fn a_long_lesson_name_leaves_the_step_and_score_in_the_title() {
         s.contains("┌ Lesson: The server that forgot to cl… │ step 1 of 5 │ quiz 0/0 ┐")
     });
     t.keys("Space");
-    let s = t.wait("the question", |s| {
-        s.contains("Predict: after client.connect")
-    });
-    let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
-    t.keys(&right.to_string());
+    answer(&t, "Predict: after client.connect", "ESTABLISHED");
     t.wait("the explanation, then the verdict", |s| {
         s.contains("why: Three segments open a connection")
             && s.contains("✓ right! you: ESTABLISHED · kernel: ESTABLISHED")
@@ -664,20 +669,16 @@ fn a_state_the_kernel_passed_through_is_half_right_and_said_so() {
     let t = Tmux::start(&format!("{BIN} lesson mojong --quiz --port 0; sleep 30"));
     t.wait("the lesson", |s| s.contains("step 1 of 5"));
     t.keys("Space");
-    let s = t.wait("the first question", |s| {
-        s.contains("Predict: after client.connect")
-    });
-    let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
-    t.keys(&right.to_string());
+    answer(&t, "Predict: after client.connect", "ESTABLISHED");
     t.wait("step 1 ran", |s| s.contains("quiz 1/1"));
     t.keys("Space");
     t.wait("step 2 ran", |s| s.contains("client.send: done"));
     t.keys("Space");
-    let s = t.wait("the close question", |s| {
-        s.contains("Predict: after client.close, where does the client settle?")
-    });
-    let passing = choice_of(&s, "FIN_WAIT_1").unwrap_or_else(|| panic!("no choice:\n{s}"));
-    t.keys(&passing.to_string());
+    answer(
+        &t,
+        "Predict: after client.close, where does the client settle?",
+        "FIN_WAIT_1",
+    );
     let s = t.wait("the verdict", |s| {
         s.contains("½ half right: the client passed through FIN_WAIT_1 for")
             && s.contains("then settled in FIN_WAIT_2")
