@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, is_root};
+use common::{bin, is_root, nobody};
 use tcp_lab::export;
 
 /// A fresh directory under the temp dir, removed on drop.
@@ -33,26 +33,13 @@ impl Drop for Dir {
 
 /// Root is needed to act as another uid (setpriv); in CI it must be there.
 fn root_or_skip(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(std::env::var("CI").is_err(), "{test} needs root in CI");
-    eprintln!("SKIPPED {test}: needs root to plant files as another uid");
-    false
+    common::root_or_skip(test, "to plant files as another uid")
 }
 
 /// `ln -s target link` run as nobody (uid 65534).
 fn plant_symlink_as_nobody(target: &Path, link: &Path) {
-    let ok = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "ln",
-            "-s",
-        ])
+    let ok = nobody("ln")
+        .arg("-s")
         .arg(target)
         .arg(link)
         .status()
@@ -69,15 +56,21 @@ fn precious(dir: &Path) -> PathBuf {
     p
 }
 
+/// Where an attack happens: a private folder holding a precious file, and a shared, sticky,
+/// world-writable folder (as /tmp) where nobody plants links to it. Returns (private folder,
+/// precious file, shared folder).
+fn attack_scene() -> (Dir, PathBuf, Dir) {
+    let safe = Dir::new("safe", 0o700);
+    let target = precious(&safe.0);
+    (safe, target, Dir::new("sticky", 0o1777))
+}
+
 #[test]
 fn explicit_path_is_never_written_through_another_users_symlink() {
     if !root_or_skip("explicit_path_is_never_written_through_another_users_symlink") {
         return;
     }
-    let safe = Dir::new("safe", 0o700);
-    let target = precious(&safe.0);
-    // A shared, sticky, world-writable folder (as /tmp), where nobody plants the link.
-    let shared = Dir::new("sticky", 0o1777);
+    let (safe, target, shared) = attack_scene();
     let link = shared.0.join("capture.pcapng");
     plant_symlink_as_nobody(&target, &link);
     let err = export::write_explicit(&link, |f| std::io::Write::write_all(f, b"pcap bytes"))
@@ -111,18 +104,7 @@ fn explicit_path_is_never_written_through_another_users_symlink() {
 
     // A regular file nobody made there first is theirs: refused, left alone.
     let theirs = shared.0.join("theirs.pcapng");
-    let ok = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "touch",
-        ])
-        .arg(&theirs)
-        .status()
-        .unwrap();
+    let ok = nobody("touch").arg(&theirs).status().unwrap();
     assert!(ok.success());
     let err = export::open_explicit(&theirs).expect_err("someone else's file");
     assert!(err.to_string().contains("belongs to uid 65534"), "{err}");
@@ -148,10 +130,8 @@ fn exports_refuse_a_shared_or_foreign_directory_and_never_fall_back() {
     if !root_or_skip("exports_refuse_a_shared_or_foreign_directory_and_never_fall_back") {
         return;
     }
-    let safe = Dir::new("safe2", 0o700);
-    let target = precious(&safe.0);
+    let (_safe, target, shared) = attack_scene();
     // The old names were tcp-lab-timeline-<unix seconds>.jsonl: plant the next two minutes'.
-    let shared = Dir::new("sticky2", 0o1777);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -7,98 +7,46 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::is_root;
+use common::netns::Netns;
+use common::{free_port, root_or_skip};
 use serde_json::Value;
 use tcp_lab::observe::trace::{TraceEvent, TraceSource, mono_ns};
 
-type Job = Box<dyn FnOnce() + Send>;
-
-/// A network namespace of the test's own, kept by a thread that runs jobs inside it (sockets
-/// made there stay there, whichever thread uses them later).
-struct Netns {
-    path: String,
-    jobs: mpsc::Sender<Job>,
+/// Idle connections on another port: a dump walks them all, so the poll looks up the sockets
+/// it knows one by one between dumps (as on any busy host) rather than dump every time.
+fn ballast(ns: &Netns) -> Vec<TcpStream> {
+    ns.run(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut keep = Vec::new();
+        for _ in 0..500 {
+            keep.push(TcpStream::connect(l.local_addr().unwrap()).unwrap());
+            keep.push(l.accept().unwrap().0);
+        }
+        keep
+    })
 }
 
-impl Netns {
-    fn new(sysctls: &[&str]) -> Netns {
-        let (tx, rx) = mpsc::channel();
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let sysctls: Vec<String> = sysctls.iter().map(|s| s.to_string()).collect();
-        std::thread::spawn(move || {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("a network namespace");
-            let up = Command::new("ip")
-                .args(["link", "set", "lo", "up"])
-                .status();
-            assert!(up.is_ok_and(|s| s.success()), "ip link set lo up");
-            for s in &sysctls {
-                let ok = Command::new("sysctl").args(["-qw", s]).status();
-                assert!(ok.is_ok_and(|s| s.success()), "sysctl -w {s}");
-            }
-            let tid = nix::unistd::gettid();
-            tx.send(format!("/proc/{}/task/{tid}/ns/net", std::process::id()))
-                .unwrap();
-            for job in queue {
-                job();
-            }
-        });
-        let path = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the namespace");
-        Netns { path, jobs }
-    }
-
-    /// Runs `f` inside the namespace and returns what it returns.
-    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let (tx, rx) = mpsc::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = tx.send(f());
-            }))
-            .unwrap();
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("the job ran")
-    }
-
-    /// Idle connections on another port: a dump walks them all, so the poll looks up the sockets
-    /// it knows one by one between dumps (as on any busy host) rather than dump every time.
-    fn ballast(&self) -> Vec<TcpStream> {
-        self.run(|| {
-            let l = TcpListener::bind("127.0.0.1:0").unwrap();
-            let mut keep = Vec::new();
-            for _ in 0..500 {
-                keep.push(TcpStream::connect(l.local_addr().unwrap()).unwrap());
-                keep.push(l.accept().unwrap().0);
-            }
-            keep
+/// `ss -tanH ARGS` inside the namespace: (local, peer) of each row.
+fn ss(ns: &Netns, args: &[&str]) -> HashSet<(String, String)> {
+    let mut ss = vec!["ss", "-tanH"];
+    ss.extend(args);
+    let out = ns.exec(&ss);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // With a state filter ss leaves the State column out.
+            let n = f.len();
+            Some((
+                f.get(n.checked_sub(2)?)?.to_string(),
+                f.get(n - 1)?.to_string(),
+            ))
         })
-    }
-
-    /// `ss -tanH ARGS` inside the namespace: (local, peer) of each row.
-    fn ss(&self, args: &[&str]) -> HashSet<(String, String)> {
-        let out = Command::new("nsenter")
-            .arg(format!("--net={}", self.path))
-            .args(["ss", "-tanH"])
-            .args(args)
-            .output()
-            .expect("nsenter ss");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                // With a state filter ss leaves the State column out.
-                let n = f.len();
-                Some((
-                    f.get(n.checked_sub(2)?)?.to_string(),
-                    f.get(n - 1)?.to_string(),
-                ))
-            })
-            .collect()
-    }
+        .collect()
 }
 
 /// `tcp-lab watch` with the tracepoint, each JSON line stamped with CLOCK_MONOTONIC on arrival.
@@ -191,16 +139,7 @@ fn moved(v: &Value) -> (Option<&str>, Option<&str>) {
 }
 
 fn skipped(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    // CI runs as root: never pass there without having run.
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{test} needs root (CI=true)"
-    );
-    eprintln!("SKIPPED {test}: needs root for namespaces and the tracepoint");
-    true
+    !root_or_skip(test, "for namespaces and the tracepoint")
 }
 
 /// 100 connections closed by the client first, in a namespace of their own: every TIME_WAIT the
@@ -212,11 +151,11 @@ fn every_time_wait_is_told_at_the_hand_over_and_never_gone_early() {
         return;
     }
     const N: usize = 100;
-    let ns = Netns::new(&[]);
+    let ns = Netns::new("handover");
     let listener = ns.run(|| TcpListener::bind("127.0.0.1:0").unwrap());
     let server = listener.local_addr().unwrap();
-    let mut w = Watch::start(server.port(), Some(&ns.path));
-    let inum = tcp_lab::observe::nsfilter::netns_of(std::path::Path::new(&ns.path)).unwrap();
+    let mut w = Watch::start(server.port(), Some(&ns.path()));
+    let inum = tcp_lab::observe::nsfilter::netns_of(std::path::Path::new(&ns.path())).unwrap();
     let mut reference = TraceSource::open(server.port(), &[inum]).expect("an independent reader");
     let mut raw: Vec<TraceEvent> = Vec::new();
     let mut in_ss = HashSet::new();
@@ -240,7 +179,7 @@ fn every_time_wait_is_told_at_the_hand_over_and_never_gone_early() {
             v["local"] == me.as_str() && v["to"] == "TIME_WAIT"
         });
         if i % 10 == 0 {
-            in_ss.extend(ns.ss(&["state", "time-wait"]));
+            in_ss.extend(ss(&ns, &["state", "time-wait"]));
         }
     }
     let last = format!("{}", clients[N - 1]);
@@ -249,7 +188,7 @@ fn every_time_wait_is_told_at_the_hand_over_and_never_gone_early() {
     });
     w.settle(Duration::from_millis(300));
     reference.read(&mut raw).unwrap();
-    let now_tw = ns.ss(&["state", "time-wait"]);
+    let now_tw = ss(&ns, &["state", "time-wait"]);
     in_ss.extend(now_tw.iter().cloned());
     let (server_s, mut late, mut gaps) = (server.to_string(), Vec::new(), Vec::new());
     let mut wrong = Vec::new();
@@ -321,16 +260,10 @@ fn a_closed_listener_never_appears_again() {
         return;
     }
     const CYCLES: usize = 4;
-    let ns = Netns::new(&[]);
-    let _ballast = ns.ballast();
-    let port = ns.run(|| {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    });
-    let mut w = Watch::start(port, Some(&ns.path));
+    let ns = Netns::new("handover");
+    let _ballast = ballast(&ns);
+    let port = ns.run(free_port);
+    let mut w = Watch::start(port, Some(&ns.path()));
     let local = format!("127.0.0.1:{port}");
     for i in 0..CYCLES {
         let l = ns.run(move || TcpListener::bind(("127.0.0.1", port)).unwrap());
@@ -405,16 +338,11 @@ fn fast_open_and_plain_children_are_told_from_syn_recv() {
     if skipped("fast_open_and_plain_children_are_told_from_syn_recv") {
         return;
     }
-    let ns = Netns::new(&["net.ipv4.tcp_fastopen=3"]);
-    let _ballast = ns.ballast();
-    let port = ns.run(|| {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    });
-    let mut w = Watch::start(port, Some(&ns.path));
+    let ns = Netns::new("handover");
+    ns.sysctl("net.ipv4.tcp_fastopen=3");
+    let _ballast = ballast(&ns);
+    let port = ns.run(free_port);
+    let mut w = Watch::start(port, Some(&ns.path()));
     let server = SocketAddr::from(([127, 0, 0, 1], port));
     let mut children = Vec::new();
     for life in 0..3 {

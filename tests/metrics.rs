@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Proc, eventually, is_root};
+use common::netns::Netns;
+use common::{Proc, alerted, eventually, first, free_port, needs, root_or_skip, run_bounded};
 use serde_json::Value;
 
 /// A server that accepts `n` connections and never closes them, while its clients close: `n`
@@ -44,14 +45,6 @@ fn busy_server(n: usize) -> (u16, Vec<TcpStream>) {
     }
     std::mem::forget(l);
     (port, held)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// How many sockets `ss` shows on `port` in `state` (ss's state names: close-wait, established).
@@ -97,15 +90,12 @@ struct Prometheus {
 impl Prometheus {
     /// Whether `prometheus` is installed; in CI it must be (.ci/run installs it).
     fn present(test: &str) -> bool {
-        if Command::new("prometheus").arg("--version").output().is_ok() {
-            return true;
-        }
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "prometheus is missing in CI: .ci/run installs it (Debian package prometheus)"
-        );
-        eprintln!("SKIPPED {test}: prometheus is not installed (apt-get install prometheus)");
-        false
+        let here = Command::new("prometheus").arg("--version").output().is_ok();
+        needs(
+            here,
+            test,
+            "prometheus (apt-get install prometheus; .ci/run installs it)",
+        )
     }
 
     fn start(target: u16) -> Prometheus {
@@ -284,21 +274,12 @@ fn once_prints_one_snapshot_per_port_with_owners_and_exits_0() {
     let (q, _held) = busy_server(2);
     let (ps, qs) = (p.to_string(), q.to_string());
     let run = |format: &str| {
-        let out = Command::new("timeout")
-            .args([
-                "20",
-                common::BIN,
-                "watch",
-                "--port",
-                &ps,
-                "--port",
-                &qs,
-                "--once",
-            ])
-            .args(["--format", format])
-            .env("LC_ALL", "C")
-            .output()
-            .unwrap();
+        let out = run_bounded(
+            20,
+            &[
+                "watch", "--port", &ps, "--port", &qs, "--once", "--format", format,
+            ],
+        );
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -409,50 +390,18 @@ fn an_alert_fires_repeats_and_resolves_in_text_and_json() {
     }
 }
 
-/// A network namespace of the test's own (`ip netns add`), deleted on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
-    }
-}
-
 #[test]
 fn a_budget_alert_in_a_namespace_with_a_narrow_port_range() {
-    if !is_root() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the namespace budget test needs root in CI"
-        );
-        eprintln!("SKIPPED a_budget_alert_in_a_namespace_with_a_narrow_port_range: needs root");
+    let test = "a_budget_alert_in_a_namespace_with_a_narrow_port_range";
+    if !root_or_skip(test, "for ip netns") {
         return;
     }
-    let ns = Netns(format!("tcplab-budget-{}", std::process::id()));
-    let ok = Command::new("ip")
-        .args(["netns", "add", &ns.0])
-        .status()
-        .unwrap();
-    assert!(ok.success(), "ip netns add {}", ns.0);
-    let path = format!("/run/netns/{}", ns.0);
-    let (tx, rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(&path).unwrap();
-        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        assert!(
-            Command::new("ip")
-                .args(["link", "set", "lo", "up"])
-                .status()
-                .unwrap()
-                .success()
-        );
-        // /proc/sys/net answers for the opening thread's namespace: 100 local ports here only.
-        std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "41000 41099").unwrap();
-        // Without tw_reuse (on loopback by default) a TIME_WAIT port is not taken again.
-        std::fs::write("/proc/sys/net/ipv4/tcp_tw_reuse", "0").unwrap();
+    let ns = Netns::new("budget");
+    // 100 local ports in the namespace only; without tw_reuse (on loopback by default) a
+    // TIME_WAIT port is not taken again.
+    ns.sysctl("net.ipv4.ip_local_port_range=41000 41099")
+        .sysctl("net.ipv4.tcp_tw_reuse=0");
+    let _listener = ns.run(|| {
         let l = TcpListener::bind("127.0.0.1:7001").unwrap();
         // The clients close first: 90 TIME_WAIT on their side, 90 % of the range.
         for _ in 0..90 {
@@ -461,42 +410,26 @@ fn a_budget_alert_in_a_namespace_with_a_narrow_port_range() {
             drop(c);
             drop(s);
         }
-        tx.send(()).unwrap();
-        let _ = done_rx.recv_timeout(Duration::from_secs(60));
+        l
     });
-    rx.recv_timeout(Duration::from_secs(20)).unwrap();
     let started = Instant::now();
-    let out = Command::new("timeout")
-        .args([
-            "20",
-            common::BIN,
+    let out = run_bounded(
+        20,
+        &[
             "watch",
             "--port",
             "7001",
             "--netns",
-            &ns.0,
+            ns.name(),
             "--format",
             "json",
-        ])
-        .args(["--alert", "time_wait_budget>80%", "--exit-on-alert"])
-        .env("LC_ALL", "C")
-        .output()
-        .unwrap();
-    let _ = done_tx.send(());
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "--alert",
+            "time_wait_budget>80%",
+            "--exit-on-alert",
+        ],
     );
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let summary = lines
-        .iter()
-        .find(|v| v["event"] == "summary")
-        .expect("a summary");
+    let lines = alerted(&out);
+    let summary = first(&lines, "summary");
     let budget = &summary["time_wait_budget"][0];
     assert_eq!(
         budget["range"], 100,

@@ -3,59 +3,19 @@
 
 mod common;
 
-use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{Proc, eventually, is_root};
+use common::netns::Netns;
+use common::{Proc, eventually, free_port, root_or_skip};
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// A named network namespace (`ip netns add`) with loopback up, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("tcplab-nsf-{}-{n}{tag}", std::process::id());
-        let ip = |args: &[&str]| {
-            let st = Command::new("ip").args(args).status().expect("run ip");
-            assert!(st.success(), "ip {args:?}");
-        };
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        ip(&["netns", "add", &name]);
-        let ns = Netns { name };
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// Runs `f` on a new thread inside the namespace: the sockets it makes live there.
-    fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
-        let file = File::open(format!("/run/netns/{}", self.name)).expect("netns file");
-        std::thread::spawn(move || {
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            f()
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
 
 /// A client socket bound to `from` that closes with a reset (no TIME_WAIT, so the same
 /// 4-tuple can be used again at once).
@@ -95,14 +55,6 @@ fn busy(
             }
         }
     })
-}
-
-/// A port free on the host (and so, for a moment, unused anywhere we look).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn json(lines: &[String]) -> Vec<Value> {
@@ -169,7 +121,7 @@ fn scene(
         done_rx.recv().expect("done");
         drop((c, s, l));
     });
-    let ns_path = format!("/run/netns/{}", a.name);
+    let ns_path = a.path();
     let port_s = port.to_string();
     let mut full = vec![
         "watch",
@@ -253,13 +205,10 @@ fn assert_only_a(changes: &[Value], lines: &[String], port: u16, cport: u16, dur
 
 #[test]
 fn watching_a_namespace_tells_none_of_another_namespaces_changes_on_the_same_tuples() {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI runs as root"
-        );
-        eprintln!("SKIPPED watching_a_namespace_…: needs root for ip netns and the tracepoint");
+    if !root_or_skip(
+        "watching_a_namespace_tells_none_of_another_namespaces_changes_on_the_same_tuples",
+        "for ip netns and the tracepoint",
+    ) {
         return;
     }
     let (lines, during, port, cport) = scene(&["--source", "trace"], None, true);
@@ -278,13 +227,10 @@ fn watching_a_namespace_tells_none_of_another_namespaces_changes_on_the_same_tup
 
 #[test]
 fn watching_the_host_tells_none_of_the_namespaces_changes() {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI runs as root"
-        );
-        eprintln!("SKIPPED watching_the_host_…: needs root for ip netns and the tracepoint");
+    if !root_or_skip(
+        "watching_the_host_tells_none_of_the_namespaces_changes",
+        "for ip netns and the tracepoint",
+    ) {
         return;
     }
     let (lines, during, _, _) = scene(&["--source", "trace"], None, false);
@@ -298,13 +244,10 @@ fn watching_the_host_tells_none_of_the_namespaces_changes() {
 
 #[test]
 fn without_the_filter_the_header_says_so_and_the_poll_alone_tells_the_namespace() {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI runs as root"
-        );
-        eprintln!("SKIPPED without_the_filter_…: needs root for ip netns");
+    if !root_or_skip(
+        "without_the_filter_the_header_says_so_and_the_poll_alone_tells_the_namespace",
+        "for ip netns",
+    ) {
         return;
     }
     let (lines, during, port, cport) = scene(&[], Some(("TCP_LAB_NO_NS_FILTER", "1")), true);

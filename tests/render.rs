@@ -260,48 +260,9 @@ fn enter_on_the_timeline_shows_the_whole_line() {
 /// race is explained once on the timeline; `v` shows each copy on its own line.
 #[test]
 fn retransmissions_fold_into_the_packet_they_repeat() {
-    use std::sync::Arc;
-    use tcp_lab::wire::packet::{SYN, build};
-    use tcp_lab::wire::{Dir, WireEvent};
-    let mut lab = Lab::listening("192.0.2.2");
-    lab.app.settings.slow = Some("slow motion 192.0.2.1 ↔ 192.0.2.2".into());
-    let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
-    let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
-    let wire = |lab: &mut Lab, ms, w| {
-        let registry = &lab.registry;
-        lab.tl
-            .wire(at(lab.t0, ms), w, &|c, s| registry.conn_of(c, s));
-    };
-    wire(
-        &mut lab,
-        2,
-        WireEvent::Settings {
-            delay: Duration::from_millis(1000),
-            loss: 0.0,
-            step: true,
-        },
-    );
-    lab.ev(
-        1000,
-        EventKind::ConnectCalled {
-            conn: 1,
-            local: "192.0.2.1:40000".parse().unwrap(),
-            remote: "192.0.2.2:9999".parse().unwrap(),
-        },
-    );
+    let mut lab = step_mode("slow motion 192.0.2.1 ↔ 192.0.2.2");
     for (id, ms) in [(1, 1000), (2, 2000), (3, 4000), (4, 8000)] {
-        wire(
-            &mut lab,
-            ms,
-            WireEvent::Sent {
-                id,
-                dir: Dir::ToServer,
-                data: Arc::from(build(c, s, SYN, 7000, 0, b"")),
-                wall: std::time::UNIX_EPOCH,
-                delay: Duration::from_millis(1000),
-                held: true,
-            },
-        );
+        lab.held_syn(id, ms);
     }
     lab.app.selected = Some(1);
     let screen = lab.draw(120, 40, 8100);

@@ -228,6 +228,16 @@ fn choice_of(screen: &str, state: &str) -> Option<char> {
     screen[..at].chars().last().filter(|c| c.is_ascii_digit())
 }
 
+/// Waits for the screen to ask `question` and presses the choice `state`.
+fn answer(t: &Tmux, question: &str, state: &str) {
+    // The question may wrap inside its pane: read pane by pane.
+    let s = t.wait(&format!("the question {question:?}"), |s| {
+        panes_text(s).contains(question)
+    });
+    let key = choice_of(&s, state).unwrap_or_else(|| panic!("no choice {state}:\n{s}"));
+    t.keys(&key.to_string());
+}
+
 #[test]
 fn a_lesson_played_to_the_end_with_space() {
     if !tmux_available("a_lesson_played_to_the_end_with_space") {
@@ -331,12 +341,11 @@ fn a_quiz_answered_right_and_wrong() {
     ));
     t.wait("the lesson", |s| s.contains("step 1 of 4"));
     t.keys("Space");
-    let s = t.wait("the first question", |s| {
-        panes_text(s)
-            .contains("Predict: after the client calls connect(), where does the client settle?")
-    });
-    let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
-    t.keys(&right.to_string());
+    answer(
+        &t,
+        "Predict: after the client calls connect(), where does the client settle?",
+        "ESTABLISHED",
+    );
     t.wait("the verdict and the score", |s| {
         s.contains("✓ right! you: ESTABLISHED · kernel: ESTABLISHED") && s.contains("quiz 1/1")
     });
@@ -409,13 +418,12 @@ fn step_mode_quiz_asks_before_each_packet() {
     t.wait("the SYN held", |s| s.contains("⏸ held"));
     t.keys("Space");
     // The question keeps clear of the ladder (issue 25): the held SYN's row stays in view.
-    let s = t.wait("the first question", |s| {
-        s.contains("⏸ held")
-            && panes_text(s)
-                .contains("Predict: when this SYN from the client arrives, the server will be in…")
-    });
-    let right = choice_of(&s, "SYN_RECV").unwrap_or_else(|| panic!("no choice:\n{s}"));
-    t.keys(&right.to_string());
+    t.wait("the held row", |s| s.contains("⏸ held"));
+    answer(
+        &t,
+        "Predict: when this SYN from the client arrives, the server will be in…",
+        "SYN_RECV",
+    );
     t.wait("the kernel's answer", |s| {
         s.contains("✓ right! you: SYN_RECV · kernel: SYN_RECV") && s.contains("quiz 1/1")
     });
@@ -661,11 +669,11 @@ fn a_long_lesson_name_leaves_the_step_and_score_in_the_title() {
         s.contains("┌ Lesson: The server that forgot to cl… │ step 1 of 5 │ quiz 0/0 ┐")
     });
     t.keys("Space");
-    let s = t.wait("the question", |s| {
-        panes_text(s).contains("Predict: after the client calls connect()")
-    });
-    let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
-    t.keys(&right.to_string());
+    answer(
+        &t,
+        "Predict: after the client calls connect()",
+        "ESTABLISHED",
+    );
     t.wait("the explanation, then the verdict", |s| {
         s.contains("why: Three segments open a connection")
             && s.contains("✓ right! you: ESTABLISHED · kernel: ESTABLISHED")
@@ -683,23 +691,22 @@ fn a_state_the_kernel_passed_through_is_half_right_and_said_so() {
     let t = Tmux::start(&format!("{BIN} lesson mojong --quiz --port 0; sleep 30"));
     t.wait("the lesson", |s| s.contains("step 1 of 5"));
     t.keys("Space");
-    let s = t.wait("the first question", |s| {
-        panes_text(s).contains("Predict: after the client calls connect()")
-    });
-    let right = choice_of(&s, "ESTABLISHED").unwrap_or_else(|| panic!("no choice:\n{s}"));
-    t.keys(&right.to_string());
+    answer(
+        &t,
+        "Predict: after the client calls connect()",
+        "ESTABLISHED",
+    );
     t.wait("step 1 ran", |s| s.contains("quiz 1/1"));
     t.keys("Space");
     t.wait("step 2 ran", |s| {
         s.contains("the client sends a message: done")
     });
     t.keys("Space");
-    let s = t.wait("the close question", |s| {
-        panes_text(s)
-            .contains("Predict: after the client calls close(), where does the client settle?")
-    });
-    let passing = choice_of(&s, "FIN_WAIT_1").unwrap_or_else(|| panic!("no choice:\n{s}"));
-    t.keys(&passing.to_string());
+    answer(
+        &t,
+        "Predict: after the client calls close(), where does the client settle?",
+        "FIN_WAIT_1",
+    );
     let s = t.wait("the verdict", |s| {
         s.contains("½ half right: the client passed through FIN_WAIT_1 for")
             && s.contains("then settled in FIN_WAIT_2")

@@ -10,7 +10,8 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{BIN, Proc, is_root};
+use common::netns::Netns;
+use common::{Proc, alerted, first, is_root, root_or_skip, run_bounded};
 use serde_json::Value;
 
 /// A server that never closes what it accepts: half the connections it reads to EOF (Recv-Q 0,
@@ -43,42 +44,25 @@ fn leaking_server(n: usize) -> u16 {
     port
 }
 
-fn json_lines(out: &std::process::Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
 #[test]
 fn close_wait_culprits_are_named_with_the_recv_q_hint_and_an_alert_ends_the_run() {
     let port = leaking_server(6);
-    let out = Command::new("timeout")
-        .args([
-            "20",
-            BIN,
+    let out = run_bounded(
+        20,
+        &[
             "watch",
             "--port",
             &port.to_string(),
             "--format",
             "json",
-        ])
-        .args([
             "--interval",
             "200ms",
             "--alert",
             "close_wait>=6 for 300ms",
             "--exit-on-alert",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "--exit-on-alert exits 1: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let lines = json_lines(&out);
+    let lines = alerted(&out);
     let summary = lines
         .iter()
         .rev()
@@ -124,53 +108,37 @@ fn close_wait_culprits_are_named_with_the_recv_q_hint_and_an_alert_ends_the_run(
 
 #[test]
 fn a_port_in_another_network_namespace_is_watched_with_netns() {
-    if !is_root() {
-        eprintln!("SKIPPED a_port_in_another_network_namespace_is_watched_with_netns: needs root");
+    let test = "a_port_in_another_network_namespace_is_watched_with_netns";
+    if !root_or_skip(test, "for a network namespace") {
         return;
     }
-    let (tx, rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let ok = Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        // Port 7000 is free in a namespace of our own; the host's 7000 is not ours to touch.
+    let ns = Netns::new("watch");
+    // Port 7000 is free in a namespace of our own; the host's 7000 is not ours to touch.
+    let _held = ns.run(|| {
         let l = TcpListener::bind("127.0.0.1:7000").unwrap();
         let c = TcpStream::connect("127.0.0.1:7000").unwrap();
         let (s, _) = l.accept().unwrap();
         drop(c); // the server side goes CLOSE_WAIT
-        let path = format!(
-            "/proc/{}/task/{}/ns/net",
-            std::process::id(),
-            nix::unistd::gettid()
-        );
-        tx.send(path).unwrap();
-        let _ = done_rx.recv_timeout(Duration::from_secs(30));
-        drop((l, s));
+        (l, s)
     });
-    let path = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    let out = Command::new("timeout")
-        .args([
-            "20", BIN, "watch", "--port", "7000", "--netns", &path, "--format", "json",
-        ])
-        .args(["--alert", "close_wait>=1", "--exit-on-alert"])
-        .output()
-        .unwrap();
-    let _ = done_tx.send(());
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    // The namespace by its file's path (`--netns PATH`; the tests of watch_owners name it).
+    let out = run_bounded(
+        20,
+        &[
+            "watch",
+            "--port",
+            "7000",
+            "--netns",
+            &ns.path(),
+            "--format",
+            "json",
+            "--alert",
+            "close_wait>=1",
+            "--exit-on-alert",
+        ],
     );
-    let lines = json_lines(&out);
-    let summary = lines
-        .iter()
-        .find(|v| v["event"] == "summary")
-        .expect("a summary");
+    let lines = alerted(&out);
+    let summary = first(&lines, "summary");
     assert_eq!(summary["counts"]["LISTEN"], 1, "{summary}");
     assert_eq!(summary["counts"]["CLOSE_WAIT"], 1, "{summary}");
     // A name that does not exist says what to write.
@@ -284,10 +252,10 @@ fn the_text_header_names_the_port_only() {
 /// rather than a bare "no owner found".
 #[test]
 fn unprivileged_the_summary_says_why_no_owner_is_named() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED unprivileged_the_summary_says_why_no_owner_is_named: needs root to drop to nobody"
-        );
+    if !root_or_skip(
+        "unprivileged_the_summary_says_why_no_owner_is_named",
+        "to drop to nobody",
+    ) {
         return;
     }
     let port = leaking_server(2).to_string();

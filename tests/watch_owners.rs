@@ -8,8 +8,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{BIN, eventually, is_root};
-use serde_json::Value;
+use common::netns::Netns;
+use common::{alerted, eventually, first, root_or_skip, run_bounded};
 
 const CHILD_ENV: &str = "TCP_LAB_TEST_CHILD";
 
@@ -100,78 +100,24 @@ impl Drop for Held {
     }
 }
 
-fn json_lines(out: &std::process::Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-/// Root is needed; in CI (`CI=true`) it must be there, elsewhere the test says it skipped.
-fn root_or_skip(test: &str) -> bool {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "{test} needs root in CI"
-        );
-        eprintln!("SKIPPED {test}: needs root");
-    }
-    is_root()
-}
-
 fn watch_until_alert(port: u16, rule: &str, format: &str, extra: &[&str]) -> std::process::Output {
-    Command::new("timeout")
-        .args(["30", BIN, "watch", "--port", &port.to_string()])
-        .args(["--format", format, "--interval", "10s"])
-        .args(["--alert", rule, "--exit-on-alert"])
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
-/// A named network namespace of this test's own, deleted when dropped.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn ns_exec(ns: &str, args: &[&str]) {
-    let ok = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "ip netns exec {ns} {args:?}");
+    let port = port.to_string();
+    let mut args = vec!["watch", "--port", &port, "--format", format];
+    args.extend(["--interval", "10s", "--alert", rule, "--exit-on-alert"]);
+    args.extend(extra);
+    run_bounded(30, &args)
 }
 
 #[test]
 fn netns_sysctls_are_the_namespaces_own() {
-    if !root_or_skip("netns_sysctls_are_the_namespaces_own") {
+    if !root_or_skip("netns_sysctls_are_the_namespaces_own", "for ip netns") {
         return;
     }
-    let ns = Netns(format!("tcplab-sysctl-{}", std::process::id()));
-    let ok = Command::new("ip")
-        .args(["netns", "add", &ns.0])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    ns_exec(&ns.0, &["ip", "link", "set", "lo", "up"]);
-    ns_exec(
-        &ns.0,
-        &["sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40999"],
-    );
-    ns_exec(&ns.0, &["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=0"]);
+    let ns = Netns::new("sysctl");
+    ns.sysctl("net.ipv4.ip_local_port_range=40000 40999")
+        .sysctl("net.ipv4.tcp_tw_reuse=0");
     // Three connections closed by their client first: three TIME_WAITs toward the port.
-    let path = format!("/run/netns/{}", ns.0);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(&path).unwrap();
-        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    let (_listener, port) = ns.run(|| {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         for _ in 0..3 {
@@ -180,19 +126,10 @@ fn netns_sysctls_are_the_namespaces_own() {
             drop(c);
             let _ = s.read_to_end(&mut Vec::new());
         }
-        tx.send(port).unwrap();
-        let _ = done_rx.recv_timeout(Duration::from_secs(30));
+        (l, port)
     });
-    let port = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    let out = watch_until_alert(port, "time_wait>=3", "json", &["--netns", &ns.0]);
-    let _ = done_tx.send(());
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines = json_lines(&out);
+    let out = watch_until_alert(port, "time_wait>=3", "json", &["--netns", ns.name()]);
+    let lines = alerted(&out);
     let header = &lines[0];
     assert!(
         header["tw_reuse"]
@@ -200,10 +137,7 @@ fn netns_sysctls_are_the_namespaces_own() {
             .is_some_and(|r| r.starts_with('0')),
         "{header}"
     );
-    let summary = lines
-        .iter()
-        .find(|v| v["event"] == "summary")
-        .expect("a summary");
+    let summary = first(&lines, "summary");
     let budget = &summary["time_wait_budget"][0];
     assert_eq!(budget["time_wait"], 3, "{summary}");
     assert_eq!(budget["range"], 1000, "the namespace's range: {summary}");
@@ -220,17 +154,8 @@ fn the_first_summary_names_the_owner_while_the_proc_walk_is_slow() {
     let _hogs: Vec<Held> = (0..3).map(|_| Held::start("hog:19000")).collect();
     let leak = Held::start("leak:2000");
     let out = watch_until_alert(leak.port, "close_wait>=2000", "json", &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines = json_lines(&out);
-    let first = lines
-        .iter()
-        .find(|v| v["event"] == "summary")
-        .expect("a summary");
+    let lines = alerted(&out);
+    let first = first(&lines, "summary");
     assert_eq!(first["counts"]["CLOSE_WAIT"], 2000, "{first}");
     let culprits = first["close_wait"].as_array().unwrap();
     assert_eq!(culprits.len(), 1, "one holder, named: {first}");
@@ -243,8 +168,7 @@ fn an_alert_names_the_leaking_pid_and_process() {
     let leak = Held::start("leak:4");
     let comm = std::fs::read_to_string(format!("/proc/{}/comm", leak.pid())).unwrap();
     let out = watch_until_alert(leak.port, "close_wait>=4", "json", &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let lines = json_lines(&out);
+    let lines = alerted(&out);
     let alert = lines.last().unwrap();
     assert_eq!(alert["event"], "alert", "{alert}");
     assert_eq!(alert["pid"], leak.pid(), "{alert}");
@@ -278,12 +202,8 @@ fn a_close_wait_found_at_start_is_aged_by_the_kernel() {
     // The condition is the time itself: 4 s in CLOSE_WAIT before tcp-lab starts.
     std::thread::sleep(Duration::from_secs(4));
     let out = watch_until_alert(port, "close_wait>=1", "json", &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let lines = json_lines(&out);
-    let summary = lines
-        .iter()
-        .find(|v| v["event"] == "summary")
-        .expect("a summary");
+    let lines = alerted(&out);
+    let summary = first(&lines, "summary");
     let culprit = &summary["close_wait"][0];
     assert!(
         culprit["oldest_s"].as_u64().is_some_and(|s| s >= 3),

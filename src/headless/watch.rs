@@ -442,20 +442,13 @@ fn alert_line(s: &Session, alerts: &Alerts, ev: &Event, format: Format, now: Ins
             Status::Firing => {
                 rust_i18n::t!("alert.firing", locale = l, rule = rule_text, port = port)
             }
-            Status::Repeat => rust_i18n::t!(
-                "alert.repeat",
-                locale = l,
-                rule = rule_text,
-                port = port,
-                age = age
-            ),
-            Status::Resolved => rust_i18n::t!(
-                "alert.resolved",
-                locale = l,
-                rule = rule_text,
-                port = port,
-                age = age
-            ),
+            Status::Repeat | Status::Resolved => {
+                let key = match ev.status {
+                    Status::Repeat => "alert.repeat",
+                    _ => "alert.resolved",
+                };
+                rust_i18n::t!(key, locale = l, rule = rule_text, port = port, age = age)
+            }
         };
         let what = match (rule.measure, v.remote) {
             (Measure::Count(state), _) => {

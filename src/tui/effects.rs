@@ -239,24 +239,10 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
                 dir = dir
             )
         }
-        Err(e) => {
-            let (file, dir) = file_and_dir(&e.path);
-            t!(
-                "flash.pcap_failed",
-                locale = lang.code(),
-                file = file,
-                dir = dir,
-                error = crate::i18n::os_error_in(&e.error, lang)
-            )
-        }
+        Err(e) => not_written("flash.pcap_failed", e, lang),
     };
-    tell(
-        app,
-        s,
-        msg(Lang::En).into(),
-        msg(Lang::current()).into(),
-        now,
-    );
+    let (en, shown) = (msg(Lang::En).into(), msg(Lang::current()).into());
+    tell(app, s, en, shown, now);
 }
 
 pub fn export(app: &mut App, s: &mut Session, now: Instant) {
@@ -288,19 +274,26 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
                 }
             )
         }
-        Err(e) => {
-            let (file, dir) = file_and_dir(&e.path);
-            t!(
-                "flash.export_failed",
-                locale = lang.code(),
-                file = file,
-                dir = dir,
-                error = crate::i18n::os_error_in(&e.error, lang)
-            )
-        }
+        Err(e) => not_written("flash.export_failed", e, lang),
     };
     let (en, shown) = (msg(Lang::En).into(), msg(Lang::current()).into());
     tell(app, s, en, shown, now);
+}
+
+/// The message of a file that could not be written: `key` says which (a capture, a timeline).
+fn not_written(
+    key: &str,
+    e: &crate::export::ExportError,
+    lang: Lang,
+) -> std::borrow::Cow<'static, str> {
+    let (file, dir) = file_and_dir(&e.path);
+    t!(
+        key,
+        locale = lang.code(),
+        file = file,
+        dir = dir,
+        error = crate::i18n::os_error_in(&e.error, lang)
+    )
 }
 
 /// A message for the key bar that is also kept on the timeline (a path to find again later).

@@ -1,10 +1,14 @@
 //! Helpers for integration tests: run the real binary, read its output with deadlines.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tcp-lab");
 
@@ -174,6 +178,73 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Whether `test` can run, `ok` saying its need (`what`) is met. In CI (`CI=true`) an unmet
+/// need fails the test (.ci/run provides it): it must never pass there without having run.
+/// Elsewhere the test says it skipped, and why.
+pub fn needs(ok: bool, test: &str, what: &str) -> bool {
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test} needs {what}, which CI provides (CI=true)"
+        );
+        eprintln!("SKIPPED {test}: needs {what}");
+    }
+    ok
+}
+
+/// [`needs`] root, `for_what` saying why (namespaces, the tracepoint, another uid).
+pub fn root_or_skip(test: &str, for_what: &str) -> bool {
+    needs(is_root(), test, &format!("root {for_what}"))
+}
+
+/// A port free on the host's loopback (and so, for a moment, unused anywhere we look).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The binary with `args` under `timeout SECS`, for runs that end by themselves (`--once`,
+/// `--exit-on-alert`): killed (status 124) when one does not.
+pub fn run_bounded(secs: u32, args: &[&str]) -> Output {
+    Command::new("timeout")
+        .arg(secs.to_string())
+        .arg(BIN)
+        .args(args)
+        .env("LC_ALL", "C")
+        .output()
+        .expect("timeout runs")
+}
+
+/// Every stdout line of a run as JSON; panics naming a line that is not.
+pub fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The JSON lines of a `watch --format json --exit-on-alert` run, after asserting it exited 1
+/// (an alert ended it).
+pub fn alerted(out: &Output) -> Vec<Value> {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "--exit-on-alert exits 1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(out)
+}
+
+/// The first line whose `event` is `event`.
+pub fn first<'a>(lines: &'a [Value], event: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|v| v["event"] == event)
+        .unwrap_or_else(|| panic!("no {event} line in {lines:#?}"))
+}
+
 /// Whether slow motion can run here (root and /dev/net/tun; /dev/net/tun is 0600 on these
 /// machines). Says why when `test` is skipped.
 pub fn slow_motion_possible(test: &str) -> bool {
@@ -202,20 +273,23 @@ pub fn unprivileged_path_testable(test: &str) -> bool {
     ok
 }
 
+/// `program` run as `nobody` (uid and gid 65534, no groups, no capabilities): add its arguments.
+pub fn nobody(program: &str) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        program,
+    ]);
+    c
+}
+
 /// Runs the binary as `nobody` (no root, no capabilities).
 pub fn as_nobody(args: &[&str]) -> std::process::Output {
-    std::process::Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            BIN,
-        ])
-        .args(args)
-        .output()
-        .expect("setpriv runs")
+    nobody(BIN).args(args).output().expect("setpriv runs")
 }
 
 /// One tmux server per test (`tmux -L`): tests start in parallel, and a shared default server
@@ -347,15 +421,12 @@ impl Drop for Tmux {
 /// Whether tshark is here to read captures back; in CI (`CI=true`) it must be (.ci/run installs
 /// it), elsewhere a missing one skips `test` with a line saying so.
 pub fn tshark_present(test: &str) -> bool {
-    if Command::new("tshark").arg("--version").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "tshark is missing in CI: .ci/run installs it"
-    );
-    eprintln!("SKIPPED {test}: tshark not installed (apt-get install tshark)");
-    false
+    let here = Command::new("tshark").arg("--version").output().is_ok();
+    needs(
+        here,
+        test,
+        "tshark (apt-get install tshark; .ci/run installs it)",
+    )
 }
 
 /// tshark's reading of a capture: one row per frame (those `filter` keeps, when given), the

@@ -540,17 +540,12 @@ pub fn replayed(
     (app, player, t0 + clock)
 }
 
-/// Step mode at 1 s each way, `--quiz`: the client's SYN is held while the class thinks, and the
-/// client's kernel sends it five more times meanwhile (its SYN timer does not wait): the copies
-/// fold into the held SYN's row, and the question says why.
-pub fn held_syn_retransmitted() -> Lab {
-    use std::sync::Arc;
-    use tcp_lab::wire::packet::{SYN, build};
-    use tcp_lab::wire::{Dir, WireEvent};
+/// Step mode at 1 s each way between 192.0.2.1 (client) and 192.0.2.2 (server), `slow` the
+/// header's slow-motion line, and the client's connect() called at 1 s.
+pub fn step_mode(slow: &str) -> Lab {
+    use tcp_lab::wire::WireEvent;
     let mut lab = Lab::listening("192.0.2.2");
-    lab.app.settings.slow = Some("slow motion 192.0.2.1 ↔ 192.0.2.2 (root)".into());
-    let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
-    let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
+    lab.app.settings.slow = Some(slow.into());
     lab.wire(
         2,
         WireEvent::Settings {
@@ -567,9 +562,20 @@ pub fn held_syn_retransmitted() -> Lab {
             remote: "192.0.2.2:9999".parse().unwrap(),
         },
     );
-    for id in 1..=6u64 {
-        lab.wire(
-            1000 + (id - 1) * 1000,
+    lab
+}
+
+impl Lab {
+    /// In [`step_mode`]: the client's SYN number `id` (the first, or a retransmission), sent at
+    /// `ms` and held.
+    pub fn held_syn(&mut self, id: u64, ms: u64) {
+        use std::sync::Arc;
+        use tcp_lab::wire::packet::{SYN, build};
+        use tcp_lab::wire::{Dir, WireEvent};
+        let c: std::net::SocketAddrV4 = "192.0.2.1:40000".parse().unwrap();
+        let s: std::net::SocketAddrV4 = "192.0.2.2:9999".parse().unwrap();
+        self.wire(
+            ms,
             WireEvent::Sent {
                 id,
                 dir: Dir::ToServer,
@@ -579,6 +585,16 @@ pub fn held_syn_retransmitted() -> Lab {
                 held: true,
             },
         );
+    }
+}
+
+/// Step mode at 1 s each way, `--quiz`: the client's SYN is held while the class thinks, and the
+/// client's kernel sends it five more times meanwhile (its SYN timer does not wait): the copies
+/// fold into the held SYN's row, and the question says why.
+pub fn held_syn_retransmitted() -> Lab {
+    let mut lab = step_mode("slow motion 192.0.2.1 ↔ 192.0.2.2 (root)");
+    for id in 1..=6u64 {
+        lab.held_syn(id, 1000 + (id - 1) * 1000);
         if id == 1 {
             lab.slow_kernel(1010, &[(Side::Client, TcpState::SynSent)]);
             let p = lab.tl.packets().get(1).unwrap().clone();
