@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Proc, is_root, slow_motion_possible};
+use common::{Proc, slow_motion_possible};
 use tcp_lab::lab::{CloseReason, Command as LabCommand, EventKind, LabConfig};
 use tcp_lab::model::Side;
 use tcp_lab::protocol::{FrameError, PREFIX_LEN, SHOWN_BODY};
@@ -348,10 +348,10 @@ async fn idle_holders_and_tricklers_cannot_lock_clients_out() {
 /// third connection succeeds while the first two sit in TIME_WAIT.
 #[test]
 fn a_full_ephemeral_range_of_time_wait_does_not_stop_the_client() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED a_full_ephemeral_range_of_time_wait_does_not_stop_the_client: needs root for a private network namespace"
-        );
+    if !common::root_or_skip(
+        "a_full_ephemeral_range_of_time_wait_does_not_stop_the_client",
+        "a private network namespace",
+    ) {
         return;
     }
     let t = std::thread::spawn(|| {

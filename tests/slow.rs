@@ -207,10 +207,9 @@ fn unprivileged_user_namespace_path_works_where_tun_is_open() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("unshare(CLONE_NEWUSER)") {
-        eprintln!(
-            "SKIPPED user namespace path: unprivileged user namespaces are disabled here: {stderr}"
-        );
+    let disabled = !out.status.success() && stderr.contains("unshare(CLONE_NEWUSER)");
+    let what = format!("unprivileged user namespaces (disabled here: {stderr})");
+    if !common::needs(!disabled, "the user namespace path", &what) {
         return;
     }
     assert!(out.status.success(), "{stdout}\n{stderr}");

@@ -117,8 +117,12 @@ fn run_tap(file: &str, extra: &[&str]) -> (Output, String) {
 
 /// What `prove` (perl's TAP harness) says of a stream, when it is installed: whether it passed.
 fn prove(stdout: &str, name: &str) -> Option<bool> {
-    if Command::new("prove").arg("--version").output().is_err() {
-        eprintln!("SKIPPED the prove check in {name}: prove (perl) is not installed");
+    let present = Command::new("prove").arg("--version").output().is_ok();
+    if !common::needs(
+        present,
+        name,
+        "prove (perl's TAP harness; .ci/run installs perl)",
+    ) {
         return None;
     }
     let f = std::env::temp_dir().join(format!("tcp-lab-{name}-{}.tap", std::process::id()));

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{as_nobody, is_root};
+use common::as_nobody;
 use tcp_lab::lab::{ClosePolicy, Command as LabCommand, EventKind, LabConfig};
 use tcp_lab::model::{Side, unmap};
 use tcp_lab::observe::trace::{TraceEvent, TraceSource};
@@ -45,10 +45,10 @@ fn by_socket(events: &[TraceEvent]) -> HashMap<Tuple, Vec<TcpState>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transition_of_20_connections_matches_the_tracepoint() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED every_transition_of_20_connections_matches_the_tracepoint: needs root for the tracepoint"
-        );
+    if !common::root_or_skip(
+        "every_transition_of_20_connections_matches_the_tracepoint",
+        "the tracepoint",
+    ) {
         return;
     }
     // The reference is a second reader of the same tracepoint. Once in a CI run it received 198
@@ -205,10 +205,10 @@ async fn twenty_connections() -> Result<(), String> {
 /// connection in 150 was told gone): none may be told gone, none may appear twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_read_between_their_events_are_never_told_gone() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED connections_read_between_their_events_are_never_told_gone: needs root for the tracepoint"
-        );
+    if !common::root_or_skip(
+        "connections_read_between_their_events_are_never_told_gone",
+        "the tracepoint",
+    ) {
         return;
     }
     let mut wrong = Vec::new();
@@ -265,17 +265,16 @@ async fn connections_held_open(n: usize) -> Vec<String> {
 
 #[test]
 fn unprivileged_falls_back_to_the_poll_and_says_why() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED unprivileged_falls_back_to_the_poll_and_says_why: needs root to drop to nobody"
-        );
+    let test = "unprivileged_falls_back_to_the_poll_and_says_why";
+    if !common::root_or_skip(test, "dropping to nobody") {
         return;
     }
     let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").unwrap();
-    if paranoid.trim() == "-1" {
-        eprintln!(
-            "SKIPPED unprivileged_falls_back_to_the_poll_and_says_why: perf_event_paranoid is -1, anyone may trace"
-        );
+    if !common::needs(
+        paranoid.trim() != "-1",
+        test,
+        "perf_event_paranoid above -1 (at -1 anyone may trace)",
+    ) {
         return;
     }
     // auto: runs, poll only, with the one-line reason in the header.

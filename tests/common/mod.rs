@@ -250,12 +250,8 @@ pub fn first<'a>(lines: &'a [Value], event: &str) -> &'a Value {
 pub fn slow_motion_possible(test: &str) -> bool {
     let root = is_root();
     let tun = std::path::Path::new("/dev/net/tun").exists();
-    if !(root && tun) {
-        eprintln!(
-            "SKIPPED {test}: slow motion needs root and /dev/net/tun (root: {root}, tun: {tun})"
-        );
-    }
-    root && tun
+    let what = format!("root and /dev/net/tun for slow motion (root: {root}, tun: {tun})");
+    needs(root && tun, test, &what)
 }
 
 /// Whether an unprivileged user can be shown the "no rights" path: we are root (to drop to
@@ -264,13 +260,8 @@ pub fn unprivileged_path_testable(test: &str) -> bool {
     let open = std::fs::metadata("/dev/net/tun")
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o006 == 0o006)
         .unwrap_or(false);
-    let ok = is_root() && !open;
-    if !ok {
-        eprintln!(
-            "SKIPPED {test}: needs root (to drop to nobody) and a /dev/net/tun closed to others"
-        );
-    }
-    ok
+    let what = "root (to drop to nobody) and a /dev/net/tun closed to others";
+    needs(is_root() && !open, test, what)
 }
 
 /// `program` run as `nobody` (uid and gid 65534, no groups, no capabilities): add its arguments.
@@ -305,10 +296,7 @@ pub fn tmux_available(test: &str) -> bool {
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED {test}: tmux is not installed (apt-get install tmux; .ci/run does it)");
-    }
-    ok
+    needs(ok, test, "tmux (apt-get install tmux; .ci/run does it)")
 }
 
 impl Tmux {
