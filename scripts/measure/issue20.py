@@ -97,6 +97,11 @@ class Watch:
                             j.get("from"), j.get("to")))
         return out
 
+    def folded(self, frm, to):
+        """(arrival_ns, count) of the lines that fold many sockets' same change into one."""
+        return [(t, j.get("count", 0)) for t, j in self.lines
+                if j.get("event") == "states" and j.get("from") == frm and j.get("to") == to]
+
 
 class Trace:
     """bpftrace on sock:inet_sock_set_state, only the namespace's sockets of the port."""
@@ -287,6 +292,11 @@ def work_tfo(port, cycles, per):
         time.sleep(0.1)
         lst.close()
         time.sleep(0.3)
+    # the namespace's own counters: how many children were really Fast Open ones
+    names, vals = [ln.split() for ln in open("/proc/self/net/netstat") if ln.startswith("TcpExt:")]
+    ext = dict(zip(names[1:], map(int, vals[1:])))
+    return {k: ext.get(k, 0) for k in ("TCPFastOpenPassive", "TCPFastOpenActive",
+                                         "TCPFastOpenCookieReqd")}
 
 
 def work_synsent(port, n):
@@ -383,6 +393,7 @@ def run(args):
         base = baseline(w.changes(), ev)
         print(f"[{w.name}] baseline, every tracepoint change other than → CLOSE, kernel → line: "
               f"{stats(base)}")
+        args.watch = w
         ANALYSE[args.mode](w.name, w.changes(), ev, ssp, args)
 
 
@@ -427,6 +438,10 @@ def an_tw(name, ch, ev, ssp, args):
         for _, rows in ssp.polls:
             ss_seen |= {k for k, s in rows.items() if s == "TIME_WAIT" and k[1] == P}
     lat = [(tw_lines[k] - t) / 1e6 for k, t in hand.items() if k in tw_lines]
+    fold = args.watch.folded("FIN_WAIT_2", "TIME_WAIT")
+    if fold:
+        print(f"[{name}]   folded lines FIN_WAIT_2 → TIME_WAIT: {len(fold)} covering "
+              f"{sum(c for _, c in fold)} sockets (no tuple: not in the latency)")
     print(f"[{name}] finding 2: kernel hand-overs FIN_WAIT_2→CLOSE {len(hand)}, in ss TIME_WAIT "
           f"{len(ss_seen & set(hand))}; tcp-lab TIME_WAIT lines {len(set(tw_lines) & set(hand))}, "
           f"missing {len(set(hand) - set(tw_lines))}, told gone from FIN_WAIT_x instead "
@@ -439,7 +454,18 @@ def an_tw(name, ch, ev, ssp, args):
             if e == "gone" and fr == "TIME_WAIT":
                 gone.setdefault((lp, rp), t)
         d = [(gone[k] - t) / 1e6 for k, t in ended.items() if k in gone and k in hand]
-        miss = [k for k in ended if k in hand and k not in gone]
+        # folded "N sockets TIME_WAIT → gone" lines carry no tuple: give their slots, in order,
+        # to the ss ends not told one by one
+        slots = sorted(args.watch.folded("TIME_WAIT", None))
+        for t in sorted(t for k, t in ended.items() if k in hand and k not in gone):
+            while slots and (slots[0][0] < t or slots[0][1] == 0):
+                slots.pop(0)  # arrived before this end, or used up
+            if not slots:
+                break
+            d.append((slots[0][0] - t) / 1e6)
+            gone[("folded", len(d))] = t
+            slots[0] = (slots[0][0], slots[0][1] - 1)
+        miss = [k for k in ended if k in hand][len(d):]
         print(f"[{name}] finding 3 (TIME_WAIT expiry): ss ends {len([k for k in ended if k in hand])}, "
               f"tcp-lab gone lines {len(d)}, missing {len(miss)}; "
               f"ss end → gone line: {stats(d)} (ss poll ~10 ms: an upper bound on the kernel's end)")
@@ -506,6 +532,7 @@ def an_tfo(name, ch, ev, ssp, args):
     late = sorted({f"{v[0]}→{v[1]}" for k, v in first.items()
                    if k in kids and v[1] not in ("SYN_RECV", "ESTABLISHED")})
     la = len([1 for t, e, lp, rp, fr, to in ch if lp == P and rp == 0 and to == "LISTEN"])
+    print(f"[{name}] namespace counters {args.cat}")
     print(f"[{name}] finding 5 (TFO): kernel listeners {lst}, children {len(kids)} "
           f"(SYN_RECV→ESTABLISHED {len(tfo)}); tcp-lab listeners {la}; children first reported in "
           f"SYN_RECV {rep_sr}, in SYN_RECV or ESTABLISHED {rep_est}, never {len(kids - set(first))}, "
