@@ -124,7 +124,10 @@ impl Story {
     /// The rows as "client state | packet | server state", a packet as its flags, "×N" copies,
     /// and where it is (`…` held, `✕reason` dropped, `→` in flight, nothing when delivered).
     fn rows(&self, fold: bool) -> Vec<String> {
-        rows(&self.tl, Some(1), fold).iter().map(|r| self.row(r)).collect()
+        rows(&self.tl, Some(1), fold)
+            .iter()
+            .map(|r| self.row(r))
+            .collect()
     }
 
     fn row(&self, r: &Row) -> String {
