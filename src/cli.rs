@@ -112,6 +112,10 @@ pub struct SlowArgs {
     /// Implies --slow.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// Slow motion: seed of the wire's randomness (--loss), to repeat a run's losses exactly.
+    /// Without it the seed comes from the clock; either way the header says which was used.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 }
 
 impl SlowArgs {
@@ -123,6 +127,7 @@ impl SlowArgs {
             loss: self.loss.unwrap_or(0.0),
             step,
             pcap: self.pcap.clone(),
+            seed: self.seed.unwrap_or_else(crate::wire::dice::clock_seed),
         })
     }
 }

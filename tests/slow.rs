@@ -24,6 +24,8 @@ fn client_closes_first_shows_every_state_and_packet() {
         return;
     }
     let lines = run_scenario_json("client-closes-first", &["--slow", "200ms"]);
+    // No randomness on this wire, so no seed to name.
+    assert!(lines[0].get("seed").is_none(), "{}", lines[0]);
     let order = [
         first(&lines, "client", "SYN_SENT"),
         first(&lines, "server", "SYN_RECV"),
@@ -98,6 +100,33 @@ fn simultaneous_close_passes_through_closing_on_both_sides() {
             .as_str()
             .unwrap()
             .starts_with("scenario passed")
+    );
+}
+
+/// Seed 77's dice first fall under 1 % at the 175th roll: this lossy run is bound to lose nothing.
+#[test]
+fn a_lossy_run_names_its_seed_and_the_seed_repeats_its_losses() {
+    if !slow_motion_possible("a_lossy_run_names_its_seed_and_the_seed_repeats_its_losses") {
+        return;
+    }
+    let lossy = ["--slow", "20ms", "--loss", "1", "--seed", "77"];
+    let lines = run_scenario_json("client-closes-first", &lossy);
+    assert_eq!(lines[0]["seed"], 77, "{}", lines[0]);
+    let lost = lines
+        .iter()
+        .filter(|v| v["reason"] == "random loss")
+        .count();
+    let packets = lines.iter().filter(|v| v["source"] == "wire").count();
+    assert!(packets >= 8, "{packets} wire lines");
+    assert_eq!(lost, 0, "seed 77 loses nothing in its first 174 packets");
+    let file = scenario("client-closes-first");
+    let mut args = vec!["run", &file, "--port", "0", "--lang", "en"];
+    args.extend_from_slice(&lossy);
+    let text = common::run_ok(&args);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("# wire: random loss 1%, seed 77")),
+        "{text}"
     );
 }
 

@@ -176,7 +176,16 @@ pub fn header_in(s: &Session, what: &str, format: Format, lang: Lang) -> String 
                 policy = policy
             );
             let source = t!("header.source", locale = l, source = s.source_line_in(lang));
-            format!("{first}\n# {}\n{source}", s.facts.summary_in(lang))
+            let seed = match (s.wire_seed(), &s.wire_settings) {
+                (Some(seed), Some(w)) => {
+                    format!(
+                        "\n{}",
+                        t!("header.seed", locale = l, loss = w.loss, seed = seed)
+                    )
+                }
+                _ => String::new(),
+            };
+            format!("{first}\n# {}\n{source}{seed}", s.facts.summary_in(lang))
         }
         Format::Json => s.header_json(what),
     }

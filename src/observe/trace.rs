@@ -215,6 +215,9 @@ const FIELDS: [(&str, usize); 11] = [
 #[derive(Clone, Copy)]
 enum F { Skaddr, Oldstate, Newstate, Sport, Dport, Family, Protocol, Saddr, Daddr, Saddr6, Daddr6 }
 
+/// No tracepoint record is longer than this.
+const MAX_RECORD: usize = 4096;
+
 /// Where each of FIELDS sits in the raw sample, parsed from the `format` file rather than
 /// hard-coded so a kernel that reorders or grows the record keeps working.
 struct Layout([Field; 11]);
@@ -246,6 +249,11 @@ impl Layout {
             let want = FIELDS[i].1;
             if (want == 0 && !matches!(size, 1 | 2 | 4 | 8)) || (want != 0 && size != want) {
                 return Err(format!("field {name} has unexpected size {size}"));
+            }
+            // A record is a few dozen bytes; an offset past a page is a misread (and offset +
+            // size must not overflow where the record's length is summed up).
+            if off > MAX_RECORD - size {
+                return Err(format!("field {name} at offset {off} is past any record"));
             }
             (layout.0[i], found[i]) = (Field { off, size }, true);
         }
@@ -822,3 +830,6 @@ pub fn instant_of(ts_ns: u64) -> std::time::Instant {
     now.checked_sub(std::time::Duration::from_nanos(mono.saturating_sub(ts_ns)))
         .unwrap_or(now)
 }
+
+#[cfg(test)]
+mod tests;

@@ -329,7 +329,7 @@ impl Session {
     /// what ran (`mode`), where, and the platform's timer facts (a replay reads them back).
     pub fn header_json(&self, mode: &str) -> String {
         let cfg = self.lab.config();
-        serde_json::json!({
+        let mut header = serde_json::json!({
             "t": 0.0,
             "source": "session",
             "event": "session",
@@ -347,8 +347,19 @@ impl Session {
             "transitions": if self.tracing() { "tracepoint" } else { "poll" },
             "tracepoint_unavailable": self.trace_unavailable.as_ref().map(|w| &w.en),
             "message": self.facts.summary(),
-        })
-        .to_string()
+        });
+        // Only where it matters (a lossy wire): other headers stay as they were.
+        if let (Some(seed), Some(o)) = (self.wire_seed(), header.as_object_mut()) {
+            o.insert("seed".into(), seed.into());
+        }
+        header.to_string()
+    }
+
+    /// The seed of the wire's randomness, when the wire runs with some (`--loss`): what
+    /// `--seed` takes to repeat the run's losses.
+    pub fn wire_seed(&self) -> Option<u64> {
+        let w = self.wire_settings.as_ref()?;
+        (w.loss > 0.0).then_some(w.seed)
     }
 
     /// Whether the tracepoint is in use.

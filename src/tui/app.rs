@@ -128,6 +128,8 @@ pub struct App {
     pub packet_quiz: Option<super::packet_quiz::PacketQuiz>,
     /// `tcp-lab watch`: the port's sockets in order, the selected one and its detail.
     pub watch: super::watch_view::WatchView,
+    /// The seed of a lossy wire's randomness, for the status bar (`--seed` repeats the run).
+    pub wire_seed: Option<u64>,
 }
 
 /// Above this many sockets the connections pane shows counts and the interesting rows, not every
@@ -201,6 +203,7 @@ impl App {
             input_side: Side::Client,
             packet_quiz: None,
             watch: Default::default(),
+            wire_seed: None,
         }
     }
 

@@ -143,7 +143,13 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
         parts.push(one(4, hosts.clone()));
         parts.push(one(1, t!("status.delay", ms = w.delay.as_millis())));
         if w.loss > 0.0 {
-            parts.push(one(1, t!("status.loss", pct = w.loss)));
+            parts.push(one(
+                1,
+                match app.wire_seed {
+                    Some(seed) => t!("status.loss_seed", pct = w.loss, seed = seed),
+                    None => t!("status.loss", pct = w.loss),
+                },
+            ));
         }
         if w.step {
             // One segment and the kernel's copies of it are one thing to release.

@@ -625,3 +625,6 @@ fn fault_mark(text: &str) -> Option<&'static str> {
     .find(|(start, _)| text.starts_with(start))
     .map(|(_, mark)| *mark)
 }
+
+#[cfg(test)]
+mod tests;

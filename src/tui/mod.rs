@@ -133,6 +133,7 @@ pub async fn run(
     });
     s.timeline.note(Instant::now(), source);
     let mut app = App::new(settings, s.lab.policy());
+    app.wire_seed = s.wire_seed();
     if let Some(l) = opts.lesson.take() {
         app.start_lesson(l);
     }

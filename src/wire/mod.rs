@@ -8,6 +8,7 @@
 //! delay is then a read and a write, and the wire keeps time even when the front end is busy.
 
 pub mod capture;
+pub mod dice;
 pub mod fault;
 pub mod packet;
 pub mod pcap;
@@ -54,6 +55,8 @@ pub struct WireSettings {
     pub step: bool,
     /// Stream every forwarded packet to this pcapng file.
     pub pcap: Option<PathBuf>,
+    /// Seed of the wire's randomness (`--loss`): the same seed drops the same packets.
+    pub seed: u64,
 }
 
 impl Default for WireSettings {
@@ -63,6 +66,7 @@ impl Default for WireSettings {
             loss: 0.0,
             step: false,
             pcap: None,
+            seed: dice::clock_seed(),
         }
     }
 }
@@ -248,7 +252,7 @@ impl Wire {
             loss: settings.loss.clamp(0.0, 100.0),
             step: settings.step,
             capture: Capture::new(pcap),
-            rng: seed(),
+            dice: dice::Dice::new(settings.seed),
             rules: Vec::new(),
             blackhole: [None, None],
             last_from: [None, None],
@@ -360,7 +364,7 @@ struct Forwarder {
     loss: f64,
     step: bool,
     capture: Capture<BufWriter<File>>,
-    rng: u64,
+    dice: dice::Dice,
     /// Armed rules, with how many packets each has had.
     rules: Vec<(Rule, u32)>,
     /// Until when each direction (by sender: client, server) is blackholed.
@@ -555,7 +559,7 @@ impl Forwarder {
         }
         let drop = if self.blackhole[from].is_some() {
             Some((DropReason::Blackhole, "blackhole".to_string()))
-        } else if self.loss > 0.0 && self.roll() < self.loss {
+        } else if self.loss > 0.0 && self.dice.roll() < self.loss {
             Some((DropReason::Loss, "lost (--loss)".to_string()))
         } else if self.queue.len() >= QUEUE_LIMIT {
             Some((
@@ -842,21 +846,6 @@ impl Forwarder {
             self.emit_at(at, WireEvent::Delivered { id: q.id });
         }
     }
-
-    /// A uniform number in [0, 100): xorshift, plenty for dropping packets.
-    fn roll(&mut self) -> f64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng >> 11) as f64 / (1u64 << 53) as f64 * 100.0
-    }
-}
-
-fn seed() -> u64 {
-    let t = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    (t.as_nanos() as u64) | 1
 }
 
 /// ppoll(2) on the descriptors (sub-millisecond timeouts); which are readable. `None` waits forever.
@@ -879,3 +868,6 @@ fn forged_rst(toward: Side) -> Said {
 fn duplicate_of(id: u64) -> Said {
     crate::said!("fault.duplicate_of", id = id)
 }
+
+#[cfg(test)]
+mod tests;
