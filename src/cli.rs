@@ -853,18 +853,7 @@ fn known_error(e: &anyhow::Error) -> Option<String> {
             return Some(e.in_lang(crate::i18n::current()));
         }
         if let Some(s) = cause.downcast_ref::<ScenarioError>() {
-            return Some(
-                match s {
-                    ScenarioError::Read { path, source } => {
-                        let error = crate::i18n::os_error(source);
-                        t!("error.scenario_read", path = path, error = error)
-                    }
-                    ScenarioError::Parse { path, message } => {
-                        t!("error.scenario_parse", path = path, error = message)
-                    }
-                }
-                .into_owned(),
-            );
+            return Some(s.in_lang(crate::i18n::current()));
         }
     }
     None
