@@ -19,6 +19,8 @@ use crate::protocol::{Charset, DEFAULT_MESSAGE};
 use crate::session::Slow;
 use crate::wire::WireSettings;
 
+mod values;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tcp-lab",
@@ -43,7 +45,7 @@ pub struct Cli {
     pub dash: DashArgs,
     /// Language of the interface: en or ko (한국어). Default: the first non-empty of LC_ALL,
     /// LC_MESSAGES, LANG (ko_KR.* or ko → Korean, else English). JSON output stays English.
-    #[arg(long, global = true, value_enum, value_name = "LANG")]
+    #[arg(long, global = true, value_parser = values::lang(), value_name = "LANG")]
     pub lang: Option<crate::i18n::Lang>,
 }
 
@@ -57,13 +59,13 @@ pub struct DashArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
     /// Character set of message bodies.
-    #[arg(long, value_enum, default_value_t = Charset::Ms949)]
+    #[arg(long, value_parser = values::charset(), default_value = "ms949")]
     pub charset: Charset,
     /// Reply with this fixed text instead of echoing.
     #[arg(long)]
     pub reply: Option<String>,
     /// Server close policy when the client's FIN arrives (p cycles it live).
-    #[arg(long, value_enum, default_value_t = ClosePolicy::Manual)]
+    #[arg(long, value_parser = values::policy(), default_value = "manual")]
     pub policy: ClosePolicy,
     /// How often to read the kernel's socket table, in milliseconds.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=10_000))]
@@ -75,7 +77,7 @@ pub struct DashArgs {
     /// tracepoint when this process may (root or CAP_PERFMON), so even microsecond states
     /// (SYN_SENT, SYN_RECV, FIN_WAIT_1, LAST_ACK) are seen, else the socket-table poll alone, and
     /// says why; `trace` insists on the tracepoint; `poll` never uses it.
-    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
+    #[arg(long, value_parser = values::source(), default_value = "auto")]
     pub source: SourceChoice,
 
     #[command(flatten)]
@@ -282,7 +284,7 @@ pub struct WatchArgs {
     /// Where state transitions come from: `auto` uses the kernel's sock:inet_sock_set_state
     /// tracepoint when this process may (root or CAP_PERFMON), else the socket-table poll alone,
     /// and says why; `trace` insists on the tracepoint; `poll` never uses it.
-    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
+    #[arg(long, value_parser = values::source(), default_value = "auto")]
     pub source: SourceChoice,
 }
 
@@ -292,7 +294,7 @@ pub struct Common {
     #[arg(long, short, default_value_t = 9999)]
     pub port: u16,
     /// Character set of message bodies.
-    #[arg(long, value_enum, default_value_t = Charset::Ms949)]
+    #[arg(long, value_parser = values::charset(), default_value = "ms949")]
     pub charset: Charset,
     /// Output: readable text lines or JSON lines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -301,7 +303,7 @@ pub struct Common {
     /// tracepoint when this process may (root or CAP_PERFMON), so even microsecond states
     /// (SYN_SENT, SYN_RECV, FIN_WAIT_1, LAST_ACK) are seen, else the socket-table poll alone, and
     /// says why; `trace` insists on the tracepoint; `poll` never uses it.
-    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
+    #[arg(long, value_parser = values::source(), default_value = "auto")]
     pub source: SourceChoice,
 }
 
@@ -316,7 +318,7 @@ pub struct ServerArgs {
     #[arg(long)]
     pub reply: Option<String>,
     /// What the server does when the client's FIN arrives.
-    #[arg(long, value_enum, default_value_t = ClosePolicy::Auto)]
+    #[arg(long, value_parser = values::policy(), default_value = "auto")]
     pub policy: ClosePolicy,
     /// Close connections that send nothing for this long (e.g. 300s, 5m; 0: never).
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
@@ -382,7 +384,7 @@ pub struct RunArgs {
     /// tracepoint when this process may (root or CAP_PERFMON), so even microsecond states
     /// (SYN_SENT, SYN_RECV, FIN_WAIT_1, LAST_ACK) are seen, else the socket-table poll alone, and
     /// says why; `trace` insists on the tracepoint; `poll` never uses it.
-    #[arg(long, value_enum, default_value_t = SourceChoice::Auto)]
+    #[arg(long, value_parser = values::source(), default_value = "auto")]
     pub source: SourceChoice,
 }
 
@@ -856,18 +858,7 @@ fn known_error(e: &anyhow::Error) -> Option<String> {
             return Some(e.in_lang(crate::i18n::current()));
         }
         if let Some(s) = cause.downcast_ref::<ScenarioError>() {
-            return Some(
-                match s {
-                    ScenarioError::Read { path, source } => {
-                        let error = crate::i18n::os_error(source);
-                        t!("error.scenario_read", path = path, error = error)
-                    }
-                    ScenarioError::Parse { path, message } => {
-                        t!("error.scenario_parse", path = path, error = message)
-                    }
-                }
-                .into_owned(),
-            );
+            return Some(s.in_lang(crate::i18n::current()));
         }
     }
     None

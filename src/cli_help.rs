@@ -30,7 +30,7 @@ pub fn lang_in_args(args: &[OsString]) -> Option<Lang> {
             None => None,
         };
         if let Some(v) = value {
-            found = <Lang as clap::ValueEnum>::from_str(v, true).ok().or(found);
+            found = v.parse::<Lang>().ok().or(found);
         }
     }
     found

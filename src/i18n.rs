@@ -13,7 +13,7 @@ use rust_i18n::t;
 use unicode_width::UnicodeWidthStr;
 
 /// A language of the interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
     /// English.
     #[default]
@@ -29,6 +29,18 @@ impl Lang {
             Lang::En => "en",
             Lang::Ko => "ko",
         }
+    }
+}
+
+/// A [`Lang::code`], any case (`--lang KO`).
+impl std::str::FromStr for Lang {
+    type Err = crate::model::UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Lang::En, Lang::Ko]
+            .into_iter()
+            .find(|l| l.code().eq_ignore_ascii_case(s))
+            .ok_or_else(|| crate::model::UnknownName::new("language", s, "en, ko"))
     }
 }
 
@@ -50,7 +62,7 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Lang {
     Lang::En
 }
 
-/// `--lang` is global, but clap refuses a subcommand after any option of the dashboard
+/// `--lang` is global, but the parser refuses a subcommand after any option of the dashboard
 /// (`args_conflicts_with_subcommands`): `tcp-lab --lang ko server` is read as
 /// `tcp-lab server --lang ko`. Everything after `--` is left alone.
 pub fn lang_flag_last(
@@ -74,7 +86,8 @@ pub fn lang_flag_last(
         }
     }
     // `tcp-lab help run --lang ko` would ask for help on a command named --lang: the language is
-    // read before clap parses (cli_help::lang_in_args), so the help command goes without it.
+    // read before the command line is parsed (cli_help::lang_in_args), so the help command goes
+    // without it.
     if rest.get(1).is_none_or(|a| a != "help") {
         rest.extend(lang);
     }
@@ -389,7 +402,7 @@ mod tests {
             .into_iter()
             .map(|(k, _)| k.into_owned())
             .filter(|k| !k.starts_with('_'))
-            // The command line's English is clap's, from cli.rs (see cli_help).
+            // The command line's English is in cli.rs's doc comments (see cli_help).
             .filter(|k| !k.starts_with("cli."))
             .collect()
     }

@@ -42,6 +42,29 @@ pub fn unmap(a: SocketAddr) -> SocketAddr {
     }
 }
 
+/// A name that is none of a closed set's (a charset, a close policy, a language…), as a
+/// recording or an argument wrote it. The command line refuses such values itself, in the
+/// interface's language; this is for readers of files, which fall back to a default.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?}: expected one of {expected}")]
+pub struct UnknownName {
+    /// What was being named (`charset`, `policy`…).
+    pub what: &'static str,
+    pub value: String,
+    /// The accepted names, comma separated.
+    pub expected: &'static str,
+}
+
+impl UnknownName {
+    pub fn new(what: &'static str, value: &str, expected: &'static str) -> Self {
+        UnknownName {
+            what,
+            value: value.to_string(),
+            expected,
+        }
+    }
+}
+
 /// A duration as people write it on the command line and in scenarios: `500ms`, `1.5s`, `2m`.
 /// The unit is required (a bare number once meant milliseconds in one place and seconds in
 /// another); only `0` may stand alone.

@@ -19,17 +19,29 @@ pub const PREFIX_LEN: usize = 4;
 /// The message the classic ClientMain sends.
 pub const DEFAULT_MESSAGE: &str = "Hello 모종닷컴";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Charset {
     /// Korean code page 949 (EUC-KR superset), as the classic Kotlin lab used.
     #[default]
-    #[value(name = "ms949", alias = "cp949", alias = "euc-kr")]
     #[serde(alias = "cp949", alias = "euc-kr")]
     Ms949,
-    #[value(name = "utf-8", alias = "utf8")]
     #[serde(alias = "utf8")]
     Utf8,
+}
+
+/// `ms949` (or `cp949`, `euc-kr`) and `utf-8` (or `utf8`), any case: what scenarios and
+/// recordings write (a recording's header says `MS949`).
+impl std::str::FromStr for Charset {
+    type Err = crate::model::UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "ms949" | "cp949" | "euc-kr" => Ok(Charset::Ms949),
+            "utf-8" | "utf8" => Ok(Charset::Utf8),
+            _ => Err(crate::model::UnknownName::new("charset", s, "ms949, utf-8")),
+        }
+    }
 }
 
 impl Charset {

@@ -278,6 +278,54 @@ pub enum ScenarioError {
     },
     #[error("scenario {path} is not valid: {message}")]
     Parse { path: String, message: String },
+    /// A `sysctl` key the kernel has but refused (not a missing key: that is left out).
+    #[error("cannot set {key} = {value} inside the private {} host: {error}", side.name())]
+    Sysctl {
+        key: String,
+        value: String,
+        side: Side,
+        error: std::io::Error,
+    },
+}
+
+impl ScenarioError {
+    /// The message in `lang`'s words (`Display` is the English).
+    pub fn in_lang(&self, lang: crate::i18n::Lang) -> String {
+        let l = lang.code();
+        match self {
+            ScenarioError::Read { path, source } => {
+                let error = crate::i18n::os_error_in(source, lang);
+                t!(
+                    "error.scenario_read",
+                    locale = l,
+                    path = path,
+                    error = error
+                )
+            }
+            ScenarioError::Parse { path, message } => {
+                t!(
+                    "error.scenario_parse",
+                    locale = l,
+                    path = path,
+                    error = message
+                )
+            }
+            ScenarioError::Sysctl {
+                key,
+                value,
+                side,
+                error,
+            } => t!(
+                "scenario.sysctl_failed",
+                locale = l,
+                key = key,
+                value = value,
+                side = crate::i18n::side(*side, lang),
+                error = crate::i18n::os_error_in(error, lang)
+            ),
+        }
+        .into_owned()
+    }
 }
 
 /// One expectation of a step (an `expect` entry or its `wait_for`) and how long it may take.
@@ -362,7 +410,10 @@ impl Scenario {
     /// Sets the scenario's `sysctl` keys inside both private hosts (their namespaces only; the
     /// machine's stay). Returns what to tell: the settings made, and each key this kernel does
     /// not have (left out).
-    pub fn apply_sysctl(&self, h: &crate::hosts::Hosts) -> anyhow::Result<Vec<crate::i18n::Said>> {
+    pub fn apply_sysctl(
+        &self,
+        h: &crate::hosts::Hosts,
+    ) -> Result<Vec<crate::i18n::Said>, ScenarioError> {
         if self.sysctl.is_empty() {
             return Ok(Vec::new());
         }
@@ -384,7 +435,7 @@ impl Scenario {
     }
 
     /// Writes the `sysctl` keys in both hosts; the keys this kernel lacks.
-    fn set_sysctl(&self, h: &crate::hosts::Hosts) -> anyhow::Result<Vec<String>> {
+    fn set_sysctl(&self, h: &crate::hosts::Hosts) -> Result<Vec<String>, ScenarioError> {
         let mut missing = Vec::new();
         for (key, value) in &self.sysctl {
             let path = format!("/proc/sys/{}", key.replace('.', "/"));
@@ -395,16 +446,14 @@ impl Scenario {
                         missing.push(key.clone());
                         break;
                     }
-                    Err(e) => anyhow::bail!(
-                        "{}",
-                        t!(
-                            "scenario.sysctl_failed",
-                            key = key,
-                            value = value,
-                            side = crate::i18n::side(side, crate::i18n::current()),
-                            error = crate::i18n::os_error(&e)
-                        )
-                    ),
+                    Err(error) => {
+                        return Err(ScenarioError::Sysctl {
+                            key: key.clone(),
+                            value: value.clone(),
+                            side,
+                            error,
+                        });
+                    }
                 }
             }
         }
@@ -966,6 +1015,39 @@ impl Expect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
+
+    /// An engine error says itself in either language without the global locale; its `Display`
+    /// is the English words (what `{e:#}` and JSON show).
+    #[test]
+    fn errors_in_either_language() {
+        let sysctl = ScenarioError::Sysctl {
+            key: "net.ipv4.tcp_fin_timeout".into(),
+            value: "5".into(),
+            side: Side::Server,
+            error: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        let read = ScenarioError::Read {
+            path: "x.toml".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        let parse = ScenarioError::Parse {
+            path: "x.toml".into(),
+            message: "step 1".into(),
+        };
+        for e in [&sysctl, &read, &parse] {
+            assert_eq!(e.in_lang(Lang::En), e.to_string());
+            assert_ne!(e.in_lang(Lang::Ko), e.to_string());
+        }
+        let ko = sysctl.in_lang(Lang::Ko);
+        assert!(ko.contains("net.ipv4.tcp_fin_timeout = 5"), "{ko}");
+        assert!(ko.contains("EACCES"), "{ko}");
+        assert_eq!(
+            sysctl.to_string(),
+            "cannot set net.ipv4.tcp_fin_timeout = 5 inside the private server host: \
+             Permission denied (os error 13)"
+        );
+    }
 
     #[test]
     fn durations() {

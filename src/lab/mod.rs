@@ -22,17 +22,7 @@ pub use conn::ConnCmd;
 pub use event::{CloseReason, EventKind, LabEvent};
 
 /// What the server does when the peer's FIN arrives.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Deserialize,
-    serde::Serialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClosePolicy {
     /// Close at once, like the classic ServerMain.
@@ -72,6 +62,18 @@ impl ClosePolicy {
             1 => ClosePolicy::Manual,
             _ => ClosePolicy::Never,
         }
+    }
+}
+
+/// The names [`ClosePolicy::name`] gives, any case (as recordings write them).
+impl std::str::FromStr for ClosePolicy {
+    type Err = crate::model::UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [ClosePolicy::Auto, ClosePolicy::Manual, ClosePolicy::Never]
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| crate::model::UnknownName::new("policy", s, "auto, manual, never"))
     }
 }
 

@@ -327,7 +327,7 @@ impl Snapshot {
 }
 
 /// Where state transitions come from (`--source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SourceChoice {
     /// The tracepoint when this process may open it (root or CAP_PERFMON), else the poll.
     #[default]

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::ValueEnum;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -450,10 +449,10 @@ fn header(v: &Value) -> Header {
         listen: addr(v, "listen"),
         target: addr(v, "target"),
         charset: s(v, "charset")
-            .and_then(|c| Charset::from_str(c, true).ok())
+            .and_then(|c| c.parse::<Charset>().ok())
             .unwrap_or(d.charset),
         policy: s(v, "policy")
-            .and_then(|p| ClosePolicy::from_str(p, true).ok())
+            .and_then(|p| p.parse::<ClosePolicy>().ok())
             .unwrap_or(d.policy),
         time_wait: ms(v, "time_wait_ms")
             .filter(|t| !t.is_zero())
@@ -662,7 +661,7 @@ fn lab(event: &str, v: &Value) -> Option<EventKind> {
             limit: count(v, "limit")?,
             repeats: u(v, "repeats").unwrap_or(1),
         },
-        "policy_changed" => K::PolicyChanged(ClosePolicy::from_str(s(v, "policy")?, true).ok()?),
+        "policy_changed" => K::PolicyChanged(s(v, "policy")?.parse().ok()?),
         "refused" => K::Refused {
             text: message(v, &[]).into(),
         },
