@@ -41,7 +41,16 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
         .rposition(|b| *b == b'\n')
         .map_or(0, |i| i + 1);
     let col = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
-    let error = e.message().trim().replace('\n', "; ");
+    let mut error = e.message().trim().replace('\n', "; ");
+    // toml 1 says only "duplicate key" or "string values must be quoted": name what it points at
+    // (short, one printable line, not already in the message; a short one only when quoted, as
+    // the `x` of "expected" is no mention).
+    let at = text.get(span).map(str::trim).unwrap_or_default();
+    let named =
+        error.contains(&format!("`{at}`")) || (at.chars().count() > 3 && error.contains(at));
+    if !at.is_empty() && at.chars().count() <= 40 && !at.chars().any(char::is_control) && !named {
+        error = format!("{error}: `{at}`");
+    }
     t!(
         "scenario_file.toml_error",
         line = line,
@@ -1057,6 +1066,21 @@ mod tests {
         assert!(parse_duration("1.5").unwrap_err().contains("needs a unit"));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3h").is_err());
+    }
+
+    /// toml 1's bare "duplicate key" and "must be quoted" gain the text they point at.
+    #[test]
+    fn toml_errors_name_what_they_point_at() {
+        let err = Scenario::parse("name = \"x\"\nname = \"y\"\n").unwrap_err();
+        assert!(err.contains("duplicate key: `name`"), "{err}");
+        let err = Scenario::parse("name = x\n").unwrap_err();
+        assert!(
+            err.ends_with("must be quoted, expected literal string: `x`"),
+            "{err}"
+        );
+        // Already named by toml: not repeated.
+        let err = Scenario::parse("name = \"x\"\nnmae = 1\n").unwrap_err();
+        assert_eq!(err.matches("nmae").count(), 1, "{err}");
     }
 
     #[test]

@@ -331,9 +331,10 @@ fn a_toml_error_is_framed_in_korean() {
     let err = String::from_utf8_lossy(&out.stderr);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!out.status.success(), "{err}");
+    // toml 1 points just past `[[step]`, where the missing `]` belongs (toml 0.8 said column 7).
     assert!(
         err.contains(&format!(
-            "시나리오 파일 {} 오류 — 2번째 줄 7번째 글자: ",
+            "시나리오 파일 {} 오류 — 2번째 줄 8번째 글자: ",
             file.display()
         )),
         "{err}"

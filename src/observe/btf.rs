@@ -241,7 +241,7 @@ impl Btf {
             bits += off;
             id = ty;
         }
-        if bits % 8 != 0 {
+        if !bits.is_multiple_of(8) {
             return err(format!("{outer}.{} is not byte aligned", path.join(".")));
         }
         Ok(FieldAt {
