@@ -234,7 +234,7 @@ impl Player {
     /// just behind, a few far back (a long hold of ← never falls back to the start).
     fn checkpoint(&mut self) {
         let n = self.s.applied;
-        if n % CHECKPOINT_EVERY != 0 || n < self.checkpoint_from {
+        if !n.is_multiple_of(CHECKPOINT_EVERY) || n < self.checkpoint_from {
             return;
         }
         let at = self.checkpoints.partition_point(|(c, _)| c.applied < n);

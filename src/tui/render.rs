@@ -333,7 +333,7 @@ fn packet_question(
 /// focus), the line saying what the keys do next kept at the bottom, and the lines out of view
 /// counted in the bottom border.
 fn lesson_pane(f: &mut Frame, l: &super::lesson::Lesson, focused: bool, area: Rect) {
-    // Wrapped here by display width: ratatui 0.29's own wrapping can make a line of double-width
+    // Wrapped here by display width: ratatui's own wrapping (0.30 still mis-measures double-width text, upstream #2679) can make a line of double-width
     // (Korean) text one column too wide, over the pane's border.
     let width = usize::from(area.width.saturating_sub(2));
     let height = usize::from(area.height.saturating_sub(2));

@@ -422,10 +422,10 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
                 continue;
             }
             // Any other key sees the moves before it carried out.
-            if let Some(a) = arrows.take() {
-                if let Some(to) = a.apply(&mut app, &mut player, &file, clock.now()) {
-                    clock.set(to);
-                }
+            if let Some(a) = arrows.take()
+                && let Some(to) = a.apply(&mut app, &mut player, &file, clock.now())
+            {
+                clock.set(to);
             }
             let now = start + clock.now();
             if app.detail.is_some() || app.help {
@@ -477,10 +477,10 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
         if quit {
             break;
         }
-        if let Some(a) = arrows {
-            if let Some(to) = a.apply(&mut app, &mut player, &file, clock.now()) {
-                clock.set(to);
-            }
+        if let Some(a) = arrows
+            && let Some(to) = a.apply(&mut app, &mut player, &file, clock.now())
+        {
+            clock.set(to);
         }
     }
     drop(term);
