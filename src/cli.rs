@@ -855,7 +855,21 @@ fn known_error(e: &anyhow::Error) -> Option<String> {
                 match s {
                     ScenarioError::Read { path, source } => {
                         let error = crate::i18n::os_error(source);
-                        t!("error.scenario_read", path = path, error = error)
+                        // `assets/scenarios/lost-fin.toml` outside the checkout: the name works
+                        // from anywhere.
+                        let shipped = std::path::Path::new(path)
+                            .file_stem()
+                            .and_then(|n| n.to_str())
+                            .filter(|n| crate::scenario::SHIPPED.iter().any(|(s, _)| s == n));
+                        match shipped {
+                            Some(name) if source.kind() == std::io::ErrorKind::NotFound => t!(
+                                "error.scenario_read_shipped",
+                                path = path,
+                                error = error,
+                                name = name
+                            ),
+                            _ => t!("error.scenario_read", path = path, error = error),
+                        }
                     }
                     ScenarioError::Parse { path, message } => {
                         t!("error.scenario_parse", path = path, error = message)
