@@ -304,12 +304,26 @@ impl ScenarioError {
         match self {
             ScenarioError::Read { path, source } => {
                 let error = crate::i18n::os_error_in(source, lang);
-                t!(
-                    "error.scenario_read",
-                    locale = l,
-                    path = path,
-                    error = error
-                )
+                // `assets/scenarios/lost-fin.toml` outside the checkout: the name works anywhere.
+                let shipped = std::path::Path::new(path)
+                    .file_stem()
+                    .and_then(|n| n.to_str())
+                    .filter(|n| SHIPPED.iter().any(|(s, _)| s == n));
+                match shipped {
+                    Some(name) if source.kind() == std::io::ErrorKind::NotFound => t!(
+                        "error.scenario_read_shipped",
+                        locale = l,
+                        path = path,
+                        error = error,
+                        name = name
+                    ),
+                    _ => t!(
+                        "error.scenario_read",
+                        locale = l,
+                        path = path,
+                        error = error
+                    ),
+                }
             }
             ScenarioError::Parse { path, message } => {
                 t!(

@@ -341,3 +341,32 @@ fn a_toml_error_is_framed_in_korean() {
     );
     assert!(!err.contains("TOML parse error"), "{err}");
 }
+
+/// The README's `tcp-lab run assets/scenarios/NAME.toml` run outside the checkout: the error
+/// says the shipped scenario runs by name from anywhere, in both languages; a file that is not
+/// a shipped one's gets no such hint.
+#[test]
+fn a_shipped_scenario_path_outside_the_checkout_points_to_its_name() {
+    let dir = std::env::temp_dir();
+    let err = |args: &[&str]| {
+        let out = bin().current_dir(&dir).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let e = err(&["--lang", "en", "run", "assets/scenarios/lost-fin.toml"]);
+    assert!(
+        e.contains("cannot read scenario assets/scenarios/lost-fin.toml"),
+        "{e}"
+    );
+    assert!(
+        e.contains("runs by name from any directory: tcp-lab run lost-fin"),
+        "{e}"
+    );
+    let e = err(&["--lang", "ko", "run", "assets/scenarios/lost-fin.toml"]);
+    assert!(
+        e.contains("이름으로 실행할 수 있습니다: tcp-lab run lost-fin"),
+        "{e}"
+    );
+    let e = err(&["--lang", "en", "run", "assets/scenarios/not-shipped.toml"]);
+    assert!(!e.contains("tcp-lab run not-shipped"), "{e}");
+}

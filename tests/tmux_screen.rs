@@ -143,3 +143,26 @@ fn a_lesson_at_80x24_shows_every_key() {
         assert!(words.contains(&k), "{k} not on the key bar:\n{s}");
     }
 }
+
+/// An export directory that cannot be made: the bar says the export failed and why (the error
+/// names the directory), not "export to <the directory's last part> failed … (in <its parent>)"
+/// as if a file of that name had been tried.
+#[test]
+fn an_export_directory_that_cannot_be_made_is_named_as_such() {
+    if !tmux_available("an_export_directory_that_cannot_be_made_is_named_as_such") {
+        return;
+    }
+    // Nobody, root included, can make a directory under /dev/null.
+    let t = Tmux::start_sized(
+        &format!("TCP_LAB_DIR=/dev/null/exports {BIN} --port 0; sleep 30"),
+        120,
+        24,
+    );
+    t.wait("the listener", |s| s.contains("LISTEN"));
+    t.keys("e");
+    let s = t.wait("the failed export", |s| {
+        bottom(s, 2).contains("export failed: cannot create the export directory /dev/null/exports")
+    });
+    assert!(!s.contains("export to exports failed"), "{s}");
+    assert!(!s.contains("(in /dev/null)"), "{s}");
+}

@@ -286,13 +286,19 @@ fn not_written(
     e: &crate::export::ExportError,
     lang: Lang,
 ) -> std::borrow::Cow<'static, str> {
+    let error = crate::i18n::os_error_in(&e.error, lang);
+    // No file was made: the directory itself failed, and the error already names it.
+    if e.path == crate::export::export_dir() {
+        let key = format!("{key}_dir");
+        return t!(&key, locale = lang.code(), error = error);
+    }
     let (file, dir) = file_and_dir(&e.path);
     t!(
         key,
         locale = lang.code(),
         file = file,
         dir = dir,
-        error = crate::i18n::os_error_in(&e.error, lang)
+        error = error
     )
 }
 
