@@ -330,7 +330,7 @@ impl Tracker {
         if self.packets[i].is_open() || matches!(status, Status::Dropped(_)) {
             // A copy folded into a held packet was not lost: the segment went through.
             if let Status::Dropped(r) = status
-                && r != DropReason::Folded
+                && !r.is_fold()
             {
                 *self.drops.entry(r.name()).or_default() += 1;
             }

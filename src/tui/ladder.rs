@@ -13,7 +13,7 @@ use crate::model::{ConnId, Side};
 use crate::observe::{Owner, TcpState};
 use crate::timeline::packets::{Packet, Status};
 use crate::timeline::{Stage, Timeline, What};
-use crate::wire::{Dir, DropReason, packet};
+use crate::wire::{Dir, packet};
 
 /// A state change this soon after a packet reached its side is that packet's doing.
 const REACTION: std::time::Duration = std::time::Duration::from_millis(5);
@@ -129,7 +129,7 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                                             repeats(p, q)
                                                 && !matches!(
                                                     q.status,
-                                                    Status::Dropped(r) if r != DropReason::Folded
+                                                    Status::Dropped(r) if !r.is_fold()
                                                 )
                                         })
                                 })
@@ -385,6 +385,7 @@ fn arrow(
                 crate::wire::DropReason::Fault => "ladder.dropped_fault",
                 crate::wire::DropReason::Blackhole => "ladder.blackhole",
                 crate::wire::DropReason::Folded => "held_fold.ladder",
+                crate::wire::DropReason::Answered => "held_fold.answered_ladder",
             }),
             if color {
                 Style::default().fg(Color::Red)
