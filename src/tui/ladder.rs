@@ -13,7 +13,7 @@ use crate::model::{ConnId, Side};
 use crate::observe::{Owner, TcpState};
 use crate::timeline::packets::{Packet, Status};
 use crate::timeline::{Stage, Timeline, What};
-use crate::wire::{Dir, packet};
+use crate::wire::{Dir, DropReason, packet};
 
 /// A state change this soon after a packet reached its side is that packet's doing.
 const REACTION: std::time::Duration = std::time::Duration::from_millis(5);
@@ -122,16 +122,24 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                             .then(|| {
                                 // Never into a dropped copy: the drop stays on its own row (a copy
                                 // folded into a held one was not lost: it went with it).
+                                // Nor, when step mode holds it, into a row that already arrived:
+                                // it waits for a release of its own and gets its own ⏸ row.
+                                // (A copy the wire folded as already answered joins it.)
+                                let own_row = p.status == Status::Held
+                                    && tl.packets().get(p.id).is_none_or(|c| {
+                                        c.status != Status::Dropped(DropReason::Answered)
+                                    });
                                 rows.iter().rposition(|r| {
-                                    r.packet
-                                        .and_then(|id| tl.packets().get(id))
-                                        .is_some_and(|q| {
-                                            repeats(p, q)
-                                                && !matches!(
-                                                    q.status,
-                                                    Status::Dropped(r) if !r.is_fold()
-                                                )
-                                        })
+                                    !(own_row && r.arrived.is_some())
+                                        && r.packet.and_then(|id| tl.packets().get(id)).is_some_and(
+                                            |q| {
+                                                repeats(p, q)
+                                                    && !matches!(
+                                                        q.status,
+                                                        Status::Dropped(r) if !r.is_fold()
+                                                    )
+                                            },
+                                        )
                                 })
                             })
                             .flatten();

@@ -678,7 +678,9 @@ impl Forwarder {
             // Held, it would ask the class about a segment the receiver already has.
             self.capture.comment(
                 id,
-                format!("tcp-lab wire: already delivered, its answer (packet {answer}) is held: folded"),
+                format!(
+                    "tcp-lab wire: already delivered, its answer (packet {answer}) is held: folded"
+                ),
             );
             self.capture.left(id, Instant::now());
             self.emit(WireEvent::Dropped {
