@@ -314,12 +314,21 @@ async fn carry_out(
     }
     r.let_the_wire_empty().await;
     r.s.drain();
-    r.s.timeline.note(
-        Instant::now(),
-        crate::said!("run.passed", steps = sc.steps.len(), checks = checks_made),
-    );
+    r.s.timeline
+        .note(Instant::now(), passed(sc.steps.len(), checks_made));
     r.flush();
     Ok(true)
+}
+
+/// "scenario passed: 8 steps, 13 checks", with "1 step" and "1 check" in the singular (each form
+/// is its own catalogue text, so a recording's replay recognises every one).
+fn passed(steps: usize, checks: usize) -> crate::i18n::Said {
+    match (steps, checks) {
+        (1, 1) => crate::said!("run.passed_one_each"),
+        (1, c) => crate::said!("run.passed_one_step", checks = c),
+        (s, 1) => crate::said!("run.passed_one_check", steps = s),
+        (s, c) => crate::said!("run.passed", steps = s, checks = c),
+    }
 }
 
 impl Runner<'_> {

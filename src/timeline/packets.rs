@@ -177,6 +177,17 @@ impl Tracker {
         (held, copies)
     }
 
+    /// Whether an earlier copy of `p`'s segment (same direction, connection, flags, sequence and
+    /// length) already reached its receiver: `p` then tells it nothing new.
+    pub fn delivered_before(&self, p: &Packet) -> bool {
+        self.packets.iter().take_while(|q| q.id != p.id).any(|q| {
+            matches!(q.status, Status::Delivered(_))
+                && (q.dir, q.conn, q.rel_seq, q.payload_len())
+                    == (p.dir, p.conn, p.rel_seq, p.payload_len())
+                && q.tcp.as_ref().map(|t| t.flags) == p.tcp.as_ref().map(|t| t.flags)
+        })
+    }
+
     /// Packets travelling with a delay right now.
     pub fn in_flight(&self) -> usize {
         self.in_flight
@@ -330,7 +341,7 @@ impl Tracker {
         if self.packets[i].is_open() || matches!(status, Status::Dropped(_)) {
             // A copy folded into a held packet was not lost: the segment went through.
             if let Status::Dropped(r) = status
-                && r != DropReason::Folded
+                && !r.is_fold()
             {
                 *self.drops.entry(r.name()).or_default() += 1;
             }

@@ -410,6 +410,7 @@ fn drop_reason(name: &str) -> Option<DropReason> {
         R::Fault,
         R::Blackhole,
         R::Folded,
+        R::Answered,
     ]
     .into_iter()
     .find(|r| r.name() == name)

@@ -141,6 +141,9 @@ fn templates(kind: Kind, lang: Lang) -> Vec<Template> {
             "lesson.no_such_client",
         ],
         Kind::Note => &[
+            "run.passed_one_each",
+            "run.passed_one_step",
+            "run.passed_one_check",
             "run.passed",
             "run.failed",
             "run.step_error",

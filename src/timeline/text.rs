@@ -96,6 +96,7 @@ pub fn drop_reason(r: crate::wire::DropReason, lang: Lang) -> String {
         R::Fault => "drop.fault",
         R::Blackhole => "drop.blackhole",
         R::Folded => "held_fold.drop",
+        R::Answered => "held_fold.answered_drop",
     };
     t!(key, locale = lang.code()).into_owned()
 }

@@ -273,6 +273,15 @@ impl App {
         self.flash = Some((text.into(), now));
     }
 
+    /// After a lesson key: its message, or, when the lesson moved on (the pane then says what
+    /// comes next), no older message left in the key bar to contradict the pane.
+    pub fn lesson_said(&mut self, said: Option<String>, now: Instant) {
+        match said {
+            Some(msg) => self.say(msg, now),
+            None => self.flash = None,
+        }
+    }
+
     /// Keeps the "gone" list and the selection in step with a new snapshot.
     pub fn on_snapshot(&mut self, snap: &Snapshot, now: Instant) {
         self.on_shared_snapshot(Arc::new(snap.clone()), now);

@@ -155,6 +155,7 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             // One segment and the kernel's copies of it are one thing to release.
             let held = match tl.packets().held_segments() {
                 (n, 0) => t!("status.step_held", n = n),
+                (n, 1) => t!("status.step_held_copy", n = n),
                 (n, copies) => t!("status.step_held_copies", n = n, copies = copies),
             };
             parts.push(one(0, held));

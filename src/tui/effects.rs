@@ -153,7 +153,8 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
             match front {
                 None => app.say(t!("flash.none_held_hint"), now),
                 Some(p) => {
-                    if q.ask(p, s.timeline.snapshot()).is_none() {
+                    let resent = s.timeline.packets().delivered_before(p);
+                    if q.ask(p, resent, s.timeline.snapshot()).is_none() {
                         // Not a lab connection's packet: nothing to predict.
                         wire.release_next();
                     }

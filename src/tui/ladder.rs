@@ -122,16 +122,24 @@ fn rows(tl: &Timeline, conn: Option<ConnId>, fold: bool) -> Vec<Row> {
                             .then(|| {
                                 // Never into a dropped copy: the drop stays on its own row (a copy
                                 // folded into a held one was not lost: it went with it).
+                                // Nor, when step mode holds it, into a row that already arrived:
+                                // it waits for a release of its own and gets its own ⏸ row.
+                                // (A copy the wire folded as already answered joins it.)
+                                let own_row = p.status == Status::Held
+                                    && tl.packets().get(p.id).is_none_or(|c| {
+                                        c.status != Status::Dropped(DropReason::Answered)
+                                    });
                                 rows.iter().rposition(|r| {
-                                    r.packet
-                                        .and_then(|id| tl.packets().get(id))
-                                        .is_some_and(|q| {
-                                            repeats(p, q)
-                                                && !matches!(
-                                                    q.status,
-                                                    Status::Dropped(r) if r != DropReason::Folded
-                                                )
-                                        })
+                                    !(own_row && r.arrived.is_some())
+                                        && r.packet.and_then(|id| tl.packets().get(id)).is_some_and(
+                                            |q| {
+                                                repeats(p, q)
+                                                    && !matches!(
+                                                        q.status,
+                                                        Status::Dropped(r) if !r.is_fold()
+                                                    )
+                                            },
+                                        )
                                 })
                             })
                             .flatten();
@@ -385,6 +393,7 @@ fn arrow(
                 crate::wire::DropReason::Fault => "ladder.dropped_fault",
                 crate::wire::DropReason::Blackhole => "ladder.blackhole",
                 crate::wire::DropReason::Folded => "held_fold.ladder",
+                crate::wire::DropReason::Answered => "held_fold.answered_ladder",
             }),
             if color {
                 Style::default().fg(Color::Red)

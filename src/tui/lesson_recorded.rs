@@ -466,6 +466,7 @@ pub async fn run(
                         break;
                     }
                     let action = app.key(k, played.player.timeline().snapshot(), now);
+                    let lesson_key = matches!(action, Action::LessonNext | Action::LessonAnswer(_));
                     let said = match (action, app.lesson.as_mut()) {
                         (Action::LessonNext, Some(l)) => played.advance(l),
                         (Action::LessonAnswer(n), Some(l)) => played.answer(l, n),
@@ -473,9 +474,12 @@ pub async fn run(
                         // Nothing acts on a recording: its sockets are not here.
                         _ => Some(t!("recorded_lesson.only_lesson_keys").into_owned()),
                     };
-                    if let Some(msg) = said {
-                        app.say(msg, now);
+                    if said.is_some() {
                         flash_until = Some(Instant::now() + Duration::from_secs(5));
+                    }
+                    // A lesson key that moved the lesson on clears an older message.
+                    if lesson_key || said.is_some() {
+                        app.lesson_said(said, now);
                     }
                     if app.quit {
                         break;

@@ -223,9 +223,7 @@ pub async fn run(
                                 (Some(l), _) => l.advance(&mut s, now),
                                 (None, _) => None,
                             };
-                            if let Some(msg) = said {
-                                app.say(msg, now);
-                            }
+                            app.lesson_said(said, now);
                             follow_lesson(&mut app, now);
                         }
                         Action::None => {}

@@ -77,7 +77,8 @@ fn model(before: Option<TcpState>, flags: u8) -> Option<TcpState> {
 
 impl PacketQuiz {
     /// A question about the packet released next; None when it belongs to no lab connection.
-    pub fn ask(&mut self, p: &Packet, snap: Option<&Snapshot>) -> Option<&Question> {
+    /// `resent`: an earlier copy of its segment already reached the receiver.
+    pub fn ask(&mut self, p: &Packet, resent: bool, snap: Option<&Snapshot>) -> Option<&Question> {
         let conn = p.conn?;
         let receiver = p.dir.sender().peer();
         let before = snap
@@ -96,13 +97,22 @@ impl PacketQuiz {
         // Where the likely answer sits moves from packet to packet.
         let at = (p.id as usize * 7 + 1) % choices.len();
         choices.swap(0, at);
+        // A copy of a segment the receiver already has (its answer was lost): said so, as the
+        // ladder's ↻ row does, since the receiver only answers it again from where it is.
+        let lang = crate::i18n::current();
+        let what = rust_i18n::t!(
+            if resent {
+                "packet_quiz.what_resent"
+            } else {
+                "packet_quiz.what"
+            },
+            flags = p.flags(),
+            side = crate::i18n::side(p.dir.sender(), lang),
+            peer = crate::i18n::side(receiver, lang)
+        )
+        .into_owned();
         self.open = Some(Question {
-            what: rust_i18n::t!(
-                "packet_quiz.what",
-                flags = p.flags(),
-                side = crate::i18n::side(p.dir.sender(), crate::i18n::current())
-            )
-            .into_owned(),
+            what,
             receiver,
             conn,
             before,

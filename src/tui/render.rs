@@ -303,9 +303,11 @@ fn packet_question(
     let copies = super::packet_quiz::held_copies(tl, q.packet);
     if copies > 0 {
         let who = crate::i18n::side(q.receiver.peer(), crate::i18n::current());
-        lines.push(Line::from(
-            t!("held_fold.quiz_line", who = who, n = copies).into_owned(),
-        ));
+        lines.push(Line::from(if copies == 1 {
+            t!("held_fold.quiz_line_once", who = who).into_owned()
+        } else {
+            t!("held_fold.quiz_line", who = who, n = copies).into_owned()
+        }));
     }
     let lines: Vec<Line> = lines
         .into_iter()

@@ -108,6 +108,17 @@ pub enum DropReason {
     /// Step mode: the sender's kernel sent again a segment the wire was holding (its timers do
     /// not wait for a held packet); the copy was folded into the held one, released once with it.
     Folded,
+    /// Step mode: the sender's kernel sent again a segment the wire already delivered, while the
+    /// receiver's answer to it waits on the wire; the copy says nothing new and is folded into
+    /// the delivered one (never delivered itself).
+    Answered,
+}
+
+impl DropReason {
+    /// A copy the wire folded into another: the segment itself was not lost.
+    pub fn is_fold(self) -> bool {
+        matches!(self, DropReason::Folded | DropReason::Answered)
+    }
 }
 
 impl DropReason {
@@ -121,6 +132,7 @@ impl DropReason {
             R::Fault,
             R::Blackhole,
             R::Folded,
+            R::Answered,
         ]
         .into_iter()
         .find(|r| r.name() == name)
@@ -134,6 +146,7 @@ impl DropReason {
             DropReason::Fault => "dropped on purpose",
             DropReason::Blackhole => "blackhole",
             DropReason::Folded => "folded into the held copy",
+            DropReason::Answered => "folded: already answered",
         }
     }
 }
@@ -661,6 +674,24 @@ impl Forwarder {
             held: self.step,
         });
         let due = crate::model::after(Instant::now(), delay);
+        if let Some(answer) = self.answer_waiting(to, &data) {
+            // Held, it would ask the class about a segment the receiver already has.
+            self.capture.comment(
+                id,
+                format!(
+                    "tcp-lab wire: already delivered, its answer (packet {answer}) is held: folded"
+                ),
+            );
+            self.capture.left(id, Instant::now());
+            self.emit(WireEvent::Dropped {
+                id,
+                dir,
+                data,
+                wall: SystemTime::now(),
+                reason: DropReason::Answered,
+            });
+            return;
+        }
         let copy_of = self.held_original(to, &data);
         self.queue.push_back(Queued {
             id,
@@ -687,6 +718,34 @@ impl Forwarder {
                 })
         };
         self.queue.iter().find(|q| same(q)).map(|q| q.id)
+    }
+
+    /// Step mode: for a retransmission toward host `to` of a segment already released (none of
+    /// it is held), the held packet from its receiver that acknowledges all of it, if any: the
+    /// answer is on its way, so the copy is redundant. Without one (the answer was dropped) the
+    /// copy is the recovery and is held as a packet of its own.
+    fn answer_waiting(&self, to: usize, data: &[u8]) -> Option<u64> {
+        if !self.step {
+            return None;
+        }
+        let me = TcpSummary::parse(data)?;
+        if me.seq_len() == 0 || self.held_original(to, data).is_some() {
+            return None;
+        }
+        let end = me.seq.wrapping_add(me.seq_len());
+        self.queue
+            .iter()
+            .find(|q| {
+                q.to != to
+                    && TcpSummary::parse(&q.data).is_some_and(|a| {
+                        (a.src, a.dst) == (me.dst, me.src)
+                            && a.flags & packet::ACK != 0
+                            && a.flags & packet::RST == 0
+                            // Serial arithmetic: the answer's ack is at or past the copy's end.
+                            && a.ack.wrapping_sub(end) as i32 >= 0
+                    })
+            })
+            .map(|q| q.id)
     }
 
     /// Releases the oldest held packet; the copies folded into it leave with it, undelivered.

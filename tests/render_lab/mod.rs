@@ -599,7 +599,7 @@ pub fn held_syn_retransmitted() -> Lab {
             lab.slow_kernel(1010, &[(Side::Client, TcpState::SynSent)]);
             let p = lab.tl.packets().get(1).unwrap().clone();
             let mut q = tcp_lab::tui::packet_quiz::PacketQuiz::default();
-            q.ask(&p, lab.tl.snapshot());
+            q.ask(&p, false, lab.tl.snapshot());
             lab.app.packet_quiz = Some(q);
         }
     }
