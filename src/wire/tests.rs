@@ -295,6 +295,53 @@ fn a_retransmission_of_a_held_segment_leaves_with_it_once() {
     );
 }
 
+/// Step mode: a late copy of a segment the receiver already got, while the receiver's answer
+/// waits on the wire, folds into the delivered row (`Answered`) and is never delivered; the
+/// held answer is still the one packet that waits.
+#[test]
+fn a_late_copy_of_a_delivered_segment_whose_answer_waits_folds_away() {
+    let mut b = Bench::start(WireSettings {
+        delay: Duration::ZERO,
+        step: true,
+        ..WireSettings::default()
+    });
+    let syn = packet::build(CLIENT, SERVER, SYN, 1000, 0, b"");
+    b.send(0, &syn);
+    b.next(|e| sent_id(e).is_some());
+    b.wire().release_next();
+    assert_eq!(b.recv(1), syn);
+    // The server's SYN/ACK acknowledges it, and is held.
+    let synack = packet::build(SERVER, CLIENT, SYN | ACK, 5000, 1001, b"");
+    b.send(1, &synack);
+    let answer = b.next(|e| sent_id(e).is_some());
+    // The client's kernel resends the SYN: the server already has it, its answer waits.
+    b.send(0, &syn);
+    let copy = b.next(|e| sent_id(e).is_some());
+    let folded = b.next(|e| matches!(e, WireEvent::Dropped { .. }));
+    let WireEvent::Dropped { id, reason, .. } = folded.event else {
+        unreachable!()
+    };
+    assert_eq!(
+        (id, reason),
+        (sent_id(&copy.event).expect("id"), DropReason::Answered)
+    );
+    b.host[1].set_nonblocking(true).expect("nonblocking");
+    assert!(
+        b.host[1].recv(&mut [0u8; 64]).is_err(),
+        "the copy reached the server"
+    );
+    // Released, the held answer is the next (and only) packet.
+    b.wire().release_next();
+    assert_eq!(b.recv(0), synack);
+    let rest = b.fence();
+    assert!(
+        rest.iter()
+            .filter_map(delivered_id)
+            .all(|d| Some(d) == sent_id(&answer.event)),
+        "{rest:?}"
+    );
+}
+
 #[test]
 fn a_duplicate_rule_delivers_the_packet_twice() {
     let mut b = Bench::start(WireSettings {
