@@ -153,6 +153,12 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--metrics`: an IP address and a port; a host name is not resolved (which of its addresses
+/// would be served is a guess), so say what to write instead of clap's "invalid syntax".
+fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| t!("value.metrics_addr").into_owned())
+}
+
 fn parse_loss(s: &str) -> Result<f64, String> {
     match s.trim().trim_end_matches('%').parse::<f64>() {
         Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
@@ -244,7 +250,8 @@ sudo tcp-lab watch --port 80 --netns pid:4242 --format text\n                   
 pub struct WatchArgs {
     /// The port to watch (its listeners and every connection from or to it); repeat for
     /// several (the dashboard shows one).
-    #[arg(long, short, required = true)]
+    // Port 0 would match every listener (their remote port is 0): refused.
+    #[arg(long, short, required = true, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Vec<u16>,
     /// Print changes, summaries and alerts instead of opening the dashboard; `none` prints
     /// nothing (with --metrics: the endpoint alone); `openmetrics` is for --once.
@@ -268,7 +275,7 @@ pub struct WatchArgs {
     pub exit_on_alert: bool,
     /// Serve the figures as OpenMetrics at http://ADDR/metrics (for Prometheus, or an
     /// OpenTelemetry Collector's prometheus receiver), beside the dashboard or a --format stream.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_metrics_addr)]
     pub metrics: Option<SocketAddr>,
     /// Read the kernel once, name the holders of the sockets, print one summary per port
     /// (text, json, or openmetrics) and exit 0.

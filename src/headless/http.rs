@@ -2,7 +2,11 @@
 //! /metrics` (and HEAD) with the last figures the watch made and 404 for anything else. Scrapers
 //! are peers like any other: a request is read up to [`MAX_REQUEST`] bytes within
 //! [`READ_TIMEOUT`], at most [`MAX_CLIENTS`] at once, and every connection is closed after one
-//! answer.
+//! answer. When all slots are taken, the connection that has waited longest is closed to make
+//! room: a scraper sends its request at once and is done in milliseconds, so the slots are held
+//! only by stalled clients (a slowloris), and they must not lock the scrapes out.
+
+use std::collections::VecDeque;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,7 +19,7 @@ use super::metrics::{self, Exposition, Flavor};
 
 const MAX_REQUEST: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_CLIENTS: usize = 16;
+const MAX_CLIENTS: usize = 64;
 
 /// What the watch writes and the scrapes read.
 pub type Board = Arc<Mutex<Exposition>>;
@@ -34,23 +38,30 @@ pub async fn serve(addr: SocketAddr, board: Board) -> anyhow::Result<SocketAddr>
         )
     })?;
     let bound = l.local_addr()?;
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
     tokio::spawn(async move {
+        // The connections being served, oldest first.
+        let mut live: VecDeque<tokio::task::AbortHandle> = VecDeque::new();
         loop {
             let Ok((conn, _)) = l.accept().await else {
                 // EMFILE and friends: wait a little rather than spin.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
-            // Over the limit, the newcomer is closed at once.
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                continue;
-            };
+            live.retain(|h| !h.is_finished());
+            if live.len() >= MAX_CLIENTS
+                && let Some(oldest) = live.pop_front()
+            {
+                // Aborting drops its socket: the stalled client is closed.
+                oldest.abort();
+            }
             let board = board.clone();
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let _ = tokio::time::timeout(READ_TIMEOUT * 2, answer(conn, &board)).await;
-                drop(slot);
             });
+            live.push_back(task.abort_handle());
+            // Let the newcomer read the request that is usually already there before the next
+            // accept can count it as stalled (a burst of scrapes would evict itself otherwise).
+            tokio::task::yield_now().await;
         }
     });
     Ok(bound)
@@ -66,7 +77,7 @@ async fn answer(mut conn: TcpStream, board: &Board) -> std::io::Result<()> {
                 return Ok::<bool, std::io::Error>(false);
             }
             buf.extend_from_slice(&chunk[..n]);
-            if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            if head_end(&buf) {
                 return Ok(true);
             }
             if buf.len() > MAX_REQUEST {
@@ -85,9 +96,15 @@ async fn answer(mut conn: TcpStream, board: &Board) -> std::io::Result<()> {
     conn.shutdown().await
 }
 
+/// Whether `buf` holds a whole request head: an empty line, ended by CRLF or, as RFC 9112 lets
+/// a server accept (`printf 'GET /metrics HTTP/1.0\n\n' | nc`), a bare LF.
+fn head_end(buf: &[u8]) -> bool {
+    buf.windows(2).any(|w| w == b"\n\n") || buf.windows(3).any(|w| w == b"\n\r\n")
+}
+
 /// The answer to one request head.
 fn respond(head: &str, board: &Board) -> Vec<u8> {
-    let mut lines = head.split("\r\n");
+    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let mut first = lines.next().unwrap_or_default().split(' ');
     let (method, target) = (first.next().unwrap_or(""), first.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");

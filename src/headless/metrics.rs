@@ -240,9 +240,11 @@ fn fold_culprits(all: &[Culprit]) -> Vec<(String, String, usize, usize, u64)> {
         .iter()
         .take(TOP_PROCESSES)
         .map(|c| {
-            let process = match (&c.process, c.pid) {
-                (Some(p), _) => p.clone(),
-                (None, _) => "unknown".to_string(),
+            // Any process may name itself with escape bytes; a scrape read in a terminal (`curl`)
+            // must not run them. The encoder escapes only `\\`, `"` and newline.
+            let process = match &c.process {
+                Some(p) => crate::model::printable(p).into_owned(),
+                None => "unknown".to_string(),
             };
             let pid = c.pid.map(|p| p.to_string()).unwrap_or_default();
             (process, pid, c.not_reading, c.never_closed, c.oldest_s)
