@@ -374,9 +374,10 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Waits until the screen satisfies `f`; panics with the screen otherwise.
+    /// Waits until the screen satisfies `f`; panics with the screen otherwise. 20 s: the tmux
+    /// tests run in parallel, each with a debug build starting, on 2 cores.
     pub fn wait(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
-        eventually(Duration::from_secs(10), || {
+        eventually(Duration::from_secs(20), || {
             let s = self.screen();
             f(&s).then_some(s)
         })
