@@ -4,6 +4,7 @@
 //! ladder as live; each step plays its stretch of the recording in recorded time, and its ✓/✗
 //! are the checks the real kernel passed when it was recorded.
 
+use super::clock::Clock;
 use std::time::{Duration, Instant};
 
 use rust_i18n::t;
@@ -159,35 +160,6 @@ fn conn_in(text: &str) -> Option<ConnId> {
     digits.parse().ok()
 }
 
-/// Recorded time, running as real time unless paused.
-struct Clock {
-    at: Duration,
-    mark: Instant,
-    paused: bool,
-}
-
-impl Clock {
-    fn now(&self) -> Duration {
-        if self.paused {
-            self.at
-        } else {
-            self.at + self.mark.elapsed()
-        }
-    }
-
-    fn pause_at(&mut self, at: Duration) {
-        self.at = at;
-        self.paused = true;
-    }
-
-    fn resume(&mut self) {
-        if self.paused {
-            self.mark = Instant::now();
-            self.paused = false;
-        }
-    }
-}
-
 /// A lesson's recording being played: the player, where each step is, and how far it may go.
 pub struct Played {
     pub player: Player,
@@ -215,11 +187,7 @@ impl Played {
             script,
             limit: first,
             playing: None,
-            clock: Clock {
-                at,
-                mark: Instant::now(),
-                paused: true,
-            },
+            clock: Clock::new(at, 1.0, true),
             start,
         })
     }

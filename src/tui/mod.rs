@@ -3,6 +3,7 @@
 
 pub mod app;
 mod bars;
+mod clock;
 mod connections;
 pub mod diagram;
 mod effects;

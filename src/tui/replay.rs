@@ -2,6 +2,7 @@
 //! privileges. A virtual clock (speed × real time) applies the recorded entries in order, and the
 //! screen is drawn with `now` = start + clock, so countdowns run in recorded time.
 
+use super::clock::Clock;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -33,47 +34,6 @@ pub struct ReplayOptions {
     /// Start paused at the first entry.
     pub paused: bool,
     pub color: bool,
-}
-
-/// Recorded time, running at `speed` × real time unless paused.
-struct Clock {
-    /// Recorded time at `mark`.
-    at: Duration,
-    mark: Instant,
-    speed: f64,
-    paused: bool,
-}
-
-impl Clock {
-    fn now(&self) -> Duration {
-        if self.paused {
-            self.at
-        } else {
-            self.at + self.mark.elapsed().mul_f64(self.speed)
-        }
-    }
-
-    fn set(&mut self, at: Duration) {
-        self.at = at;
-        self.mark = Instant::now();
-    }
-
-    fn pause(&mut self) {
-        let at = self.now();
-        self.set(at);
-        self.paused = true;
-    }
-
-    fn resume(&mut self) {
-        self.mark = Instant::now();
-        self.paused = false;
-    }
-
-    fn set_speed(&mut self, speed: f64) {
-        let at = self.now();
-        self.set(at);
-        self.speed = speed;
-    }
 }
 
 /// The file's name as the status bar shows it: its last component, printable.
@@ -316,12 +276,7 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut player = Player::new(rec, start, notes);
     let mut app = app_for(&player, &file, opts.color);
-    let mut clock = Clock {
-        at: Duration::ZERO,
-        mark: Instant::now(),
-        speed: opts.speed,
-        paused: opts.paused,
-    };
+    let mut clock = Clock::new(Duration::ZERO, opts.speed, opts.paused);
     let end = player.recording().length();
 
     let _guard = terminal::TermGuard::enter()?;
