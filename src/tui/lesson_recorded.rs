@@ -393,10 +393,7 @@ pub async fn run(
     app.say(t!("recorded_lesson.start", name = title), Instant::now());
     let mut flash_until = Some(Instant::now() + Duration::from_secs(8));
 
-    let _guard = super::terminal::TermGuard::enter()?;
-    let mut term =
-        ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
-    term.clear()?;
+    let (_guard, mut term) = super::terminal::open()?;
     let mut keys = EventStream::new();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);

@@ -26,8 +26,6 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
 
 use crate::lab::{Command, LabConfig};
 use crate::session::Session;
@@ -164,9 +162,7 @@ pub async fn run(
         app.say(n.clone(), Instant::now());
     }
 
-    let _guard = terminal::TermGuard::enter()?;
-    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    term.clear()?;
+    let (_guard, mut term) = terminal::open()?;
 
     let mut keys = EventStream::new();
     let mut poll = tokio::time::interval(opts.poll);

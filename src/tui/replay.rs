@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use futures::StreamExt;
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
 
 use super::app::{App, GONE_LINGER, ReplayBar, Settings};
 use super::{render, terminal};
@@ -279,9 +277,7 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
     let mut clock = Clock::new(Duration::ZERO, opts.speed, opts.paused);
     let end = player.recording().length();
 
-    let _guard = terminal::TermGuard::enter()?;
-    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    term.clear()?;
+    let (_guard, mut term) = terminal::open()?;
     let mut keys = EventStream::new();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
@@ -481,7 +477,7 @@ mod tests {
 
     fn screen(app: &App, player: &Player, now: Instant) -> String {
         let (w, h) = (120, 40);
-        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        let mut term = ratatui::Terminal::new(TestBackend::new(w, h)).unwrap();
         term.draw(|f| render::render(f, app, player.timeline(), now))
             .unwrap();
         let buf = term.backend().buffer().clone();

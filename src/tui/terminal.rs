@@ -25,6 +25,19 @@ impl TermGuard {
     }
 }
 
+/// The dashboard's terminal: crossterm on stdout.
+pub type Term = ratatui::Terminal<ratatui::backend::CrosstermBackend<std::io::Stdout>>;
+
+/// Raw mode and the alternate screen entered, and a cleared terminal to draw on. Keep the guard
+/// bound for as long as the terminal is drawn on (`let (_guard, mut term) = open()?;`).
+pub fn open() -> std::io::Result<(TermGuard, Term)> {
+    let guard = TermGuard::enter()?;
+    let mut term =
+        ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
+    term.clear()?;
+    Ok((guard, term))
+}
+
 fn restore() {
     let _ = crossterm::terminal::disable_raw_mode();
     let _ = crossterm::execute!(
