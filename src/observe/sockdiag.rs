@@ -72,47 +72,10 @@ impl SockDiag {
 
     /// Opens the netlink socket inside another network namespace (a container's), given as a
     /// name under /run/netns, a path to a namespace file, or `pid:PID`. sock_diag answers only for
-    /// the namespace its socket was made in, so it is made there, on a thread that entered it; the socket
-    /// keeps answering for that namespace afterwards.
+    /// the namespace its socket was made in, so it is made there ([`in_netns`]); the socket keeps
+    /// answering for that namespace afterwards.
     pub fn open_in(spec: &str) -> io::Result<Self> {
-        let path = netns_path(spec);
-        // Non-blocking, and a regular file only: a namespace file is one (nsfs); a FIFO would
-        // block the open, a device is not a namespace.
-        let not_ns = |e: io::Error| io::Error::new(e.kind(), format!("--netns {spec}: {e}"));
-        let ns = std::fs::File::options()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("--netns {spec}: cannot open {path}: {e} (a name under /run/netns, a path, or pid:PID; root is needed for other processes' namespaces)"),
-                )
-            })?;
-        if !ns.metadata().map_err(not_ns)?.file_type().is_file() {
-            let text = rust_i18n::t!("input.netns_not_a_file", path = path.as_str());
-            return Err(not_ns(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                text.into_owned(),
-            )));
-        }
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
-                    // EINVAL: a file, even root's, that is not a network namespace; EPERM: rights.
-                    let text = if e == nix::errno::Errno::EINVAL {
-                        rust_i18n::t!("input.netns_wrong_kind", path = path.as_str(), error = e)
-                            .into_owned()
-                    } else {
-                        format!("cannot enter {path}: {e} (needs CAP_SYS_ADMIN: run as root)")
-                    };
-                    io::Error::new(io::Error::from(e).kind(), format!("--netns {spec}: {text}"))
-                })?;
-                Self::open()
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
-        })
+        in_netns(spec, Self::open)
     }
 
     /// Every TCP socket (IPv4 and IPv6) whose local or remote port is `port`.
@@ -295,6 +258,50 @@ impl Id {
             cookie: [INET_DIAG_NOCOOKIE; 2],
         }
     }
+}
+
+/// Runs `f` on a thread that entered the network namespace `spec` (a name under /run/netns, a
+/// path to a namespace file, or `pid:PID`), and ends with it: a socket made there stays in that
+/// namespace, and /proc/sys/net answers for it (it follows the reading thread's namespace).
+pub fn in_netns<T: Send>(spec: &str, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+    let path = netns_path(spec);
+    // Non-blocking, and a regular file only: a namespace file is one (nsfs); a FIFO would
+    // block the open, a device is not a namespace.
+    let not_ns = |e: io::Error| io::Error::new(e.kind(), format!("--netns {spec}: {e}"));
+    let ns = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("--netns {spec}: cannot open {path}: {e} (a name under /run/netns, a path, or pid:PID; root is needed for other processes' namespaces)"),
+            )
+        })?;
+    if !ns.metadata().map_err(not_ns)?.file_type().is_file() {
+        let text = rust_i18n::t!("input.netns_not_a_file", path = path.as_str());
+        return Err(not_ns(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            text.into_owned(),
+        )));
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                // EINVAL: a file, even root's, that is not a network namespace; EPERM: rights.
+                let text = if e == nix::errno::Errno::EINVAL {
+                    rust_i18n::t!("input.netns_wrong_kind", path = path.as_str(), error = e)
+                        .into_owned()
+                } else {
+                    format!("cannot enter {path}: {e} (needs CAP_SYS_ADMIN: run as root)")
+                };
+                io::Error::new(io::Error::from(e).kind(), format!("--netns {spec}: {text}"))
+            })?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
+    })
 }
 
 /// `sport == P || dport == P`, laid out as `ss` does: S_EQ, JMP, D_EQ, each compare followed by an
