@@ -1,0 +1,182 @@
+//! A step's action (`do = "client.close"`, `wire.drop`, …) read into what the lab does.
+
+use std::time::Duration;
+
+use rust_i18n::t;
+
+use super::{Step, parse_duration};
+use crate::lab::ClosePolicy;
+use crate::model::Side;
+use crate::protocol::DEFAULT_MESSAGE;
+use crate::wire::fault::{FaultKind, Match, Rule};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Connect,
+    /// connect() started, not waited for.
+    ConnectInBackground,
+    /// Waits for a connect started in the background to succeed or fail.
+    Connected,
+    Send(Side, String),
+    HalfClose(Side),
+    Close(Side),
+    Abort(Side),
+    Policy(ClosePolicy),
+    Sleep(Duration),
+    /// A fault rule for the wire: the next matching packets get it.
+    Fault(Rule),
+    /// A RST forged now toward a side.
+    Rst(Side),
+    /// Every packet a side sends is dropped for a while.
+    Blackhole(Side, Duration),
+}
+
+fn side_named(s: &str, what: &str) -> Result<Side, String> {
+    match s.trim() {
+        "client" => Ok(Side::Client),
+        "server" => Ok(Side::Server),
+        other => {
+            let other = format!("{other:?}");
+            Err(t!("scenario.bad_side", what = what, other = other).into())
+        }
+    }
+}
+
+fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
+    let on = match &step.matching {
+        Some(m) => Some(Match {
+            from: m
+                .from
+                .as_deref()
+                .map(|f| side_named(f, "match.from"))
+                .transpose()?,
+            flags: m.flags.as_deref().map(Match::parse_flags).transpose()?,
+        }),
+        None => None,
+    };
+    let count = step.count.unwrap_or(1);
+    if count == 0 {
+        return Err(t!("scenario.count_zero").into());
+    }
+    let duration = |why: &str| {
+        parse_duration(
+            step.duration
+                .as_deref()
+                .ok_or_else(|| t!("scenario.needs_duration", action = a, example = why))?,
+        )
+        .map_err(|e| format!("duration: {e}"))
+    };
+    let kind = match a {
+        "wire.drop" => FaultKind::Drop,
+        "wire.dup" => FaultKind::Dup,
+        "wire.corrupt" => FaultKind::Corrupt,
+        "wire.delay" => FaultKind::Delay(duration("2s")?),
+        "wire.rst" => {
+            let toward = side_named(
+                step.to
+                    .as_deref()
+                    .ok_or_else(|| t!("scenario.rst_needs_to"))?,
+                "to",
+            )?;
+            match on {
+                // With a match: right after that packet, as its receiver expects next.
+                Some(_) => FaultKind::Rst { toward },
+                None => return Ok(Action::Rst(toward)),
+            }
+        }
+        "wire.blackhole" => {
+            let from = on
+                .and_then(|m| m.from)
+                .ok_or_else(|| t!("scenario.blackhole_needs_from"))?;
+            return Ok(Action::Blackhole(from, duration("3s")?));
+        }
+        other => {
+            let other = format!("{other:?}");
+            return Err(t!("scenario.unknown_wire_action", action = other).into());
+        }
+    };
+    let on = on.ok_or_else(|| t!("scenario.needs_match", action = a))?;
+    Ok(Action::Fault(Rule { kind, on, count }))
+}
+
+impl Action {
+    pub fn parse(a: &str, step: &Step) -> Result<Action, String> {
+        let text = || {
+            step.text
+                .clone()
+                .unwrap_or_else(|| DEFAULT_MESSAGE.to_string())
+        };
+        if a.trim().starts_with("wire.") {
+            return wire_step(a.trim(), step);
+        }
+        Ok(match a.trim() {
+            "client.connect" if step.background => Action::ConnectInBackground,
+            "client.connect" => Action::Connect,
+            "client.connected" => Action::Connected,
+            "client.send" => Action::Send(Side::Client, text()),
+            "server.send" => Action::Send(Side::Server, text()),
+            "client.half_close" => Action::HalfClose(Side::Client),
+            "server.half_close" => Action::HalfClose(Side::Server),
+            "client.close" => Action::Close(Side::Client),
+            "server.close" => Action::Close(Side::Server),
+            "client.abort" => Action::Abort(Side::Client),
+            "server.abort" => Action::Abort(Side::Server),
+            "server.policy" => Action::Policy(
+                step.policy
+                    .ok_or_else(|| t!("scenario.policy_needs_policy"))?,
+            ),
+            "sleep" => Action::Sleep(
+                parse_duration(step.duration.as_deref().ok_or_else(|| {
+                    t!(
+                        "scenario.needs_duration",
+                        action = "sleep",
+                        example = "500ms"
+                    )
+                })?)
+                .map_err(|e| format!("duration: {e}"))?,
+            ),
+            other => {
+                let other = format!("{other:?}");
+                return Err(t!("scenario.unknown_action", action = other).into());
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn wire_steps_read_as_a_teacher_writes_them() {
+        let ok = "name = \"x\"\nslow = true\n[[step]]\ndo = \"wire.drop\"\nmatch = { from = \"client\", flags = \"FIN\" }\ncount = 2\n";
+        let s = Scenario::parse(ok).unwrap();
+        let a = Action::parse(s.steps[0].action.as_deref().unwrap(), &s.steps[0]).unwrap();
+        assert_eq!(
+            a,
+            Action::Fault(Rule {
+                kind: FaultKind::Drop,
+                on: Match {
+                    from: Some(Side::Client),
+                    flags: Some(crate::wire::packet::FIN)
+                },
+                count: 2
+            })
+        );
+        let fast = ok.replace("slow = true\n", "");
+        assert!(Scenario::parse(&fast).unwrap_err().contains("slow = true"));
+        let no_match = "name = \"x\"\nslow = true\n[[step]]\ndo = \"wire.dup\"\n";
+        assert!(
+            Scenario::parse(no_match)
+                .unwrap_err()
+                .contains("needs match")
+        );
+        let rst = "name = \"x\"\nslow = true\n[[step]]\ndo = \"wire.rst\"\nto = \"client\"\n";
+        let s = Scenario::parse(rst).unwrap();
+        assert_eq!(
+            Action::parse("wire.rst", &s.steps[0]).unwrap(),
+            Action::Rst(Side::Client)
+        );
+    }
+}
