@@ -1,6 +1,6 @@
 //! The command line's `--help` and usage errors in the interface's language. English is clap's,
-//! from the doc comments in `cli.rs`; Korean comes from `locales/cli.ko.yml`, laid over the same
-//! command tree, so a translator edits one file and a new option without Korean fails a test.
+//! from the doc comments in `cli/args.rs`; Korean comes from `locales/cli.ko.yml`, laid over the
+//! same command tree, so a translator edits one file and a new option without Korean fails a test.
 //!
 //! The language must be known before clap parses (it writes `--help` and its errors itself), so
 //! `--lang` is read from the raw arguments first ([`lang_in_args`]).

@@ -402,7 +402,7 @@ mod tests {
             .into_iter()
             .map(|(k, _)| k.into_owned())
             .filter(|k| !k.starts_with('_'))
-            // The command line's English is in cli.rs's doc comments (see cli_help).
+            // The command line's English is in cli/args.rs's doc comments (see cli_help).
             .filter(|k| !k.starts_with("cli."))
             .collect()
     }
