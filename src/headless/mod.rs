@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod print;
 pub mod run;
 pub mod watch;
+mod watch_lines;
 
 use std::io::Write;
 use std::time::Duration;

@@ -9,18 +9,21 @@ use std::time::{Duration, Instant};
 
 use crate::lab::{Command, EventKind};
 use crate::model::{ConnId, Side};
-use crate::observe::TcpState;
 use crate::scenario::{Action, Expect, Scenario, one_line};
 use crate::session::Session;
 use crate::timeline::{Said, What};
 use rust_i18n::t;
 
-const DEFAULT_CLIENT: &str = "a";
+pub(crate) use super::lesson_quiz::question;
+pub use super::lesson_quiz::{Grade, Question, confusions, passed_through, points};
+pub use super::lesson_words::{ActionWords, action_words};
+
+pub(super) const DEFAULT_CLIENT: &str = "a";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mark {
     Pending,
-    /// What the kernel showed (English in `en`, which [`shown_state`] reads).
+    /// What the kernel showed (English in `en`, which `lesson_quiz::shown_state` reads).
     Held(Said),
     Failed(Said),
 }
@@ -33,51 +36,6 @@ pub struct Check {
     pub mark: Mark,
 }
 
-/// A quiz question: which state a side will be in after the step.
-#[derive(Debug, Clone)]
-pub struct Question {
-    pub side: Side,
-    /// `None`: gone from the table.
-    pub choices: Vec<Option<TcpState>>,
-    /// Which of the step's checks answers it.
-    pub check: usize,
-    /// The student's choice, once given.
-    pub chosen: Option<usize>,
-    /// The states the side passed through during the step before it settled, with how long
-    /// each lasted (the kernel's transitions), once the kernel has answered.
-    pub passed: Vec<(TcpState, Duration)>,
-}
-
-/// How a quiz answer compares with the kernel's: the question asks where a side settles.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Grade {
-    Right,
-    /// The kernel passed through the chosen state (for this long) on its way: half a point,
-    /// and the verdict says so (FIN_WAIT_1 for 43 ms, then FIN_WAIT_2).
-    PassedThrough(Duration),
-    Wrong,
-}
-
-impl Grade {
-    /// Points in halves: 2 right, 1 passed through, 0 wrong.
-    pub fn halves(self) -> usize {
-        match self {
-            Grade::Right => 2,
-            Grade::PassedThrough(_) => 1,
-            Grade::Wrong => 0,
-        }
-    }
-}
-
-/// A quiz score in halves as the pane writes it: `2`, `2½`, `½`.
-pub fn points(halves: usize) -> String {
-    match (halves / 2, halves % 2) {
-        (0, 1) => "½".into(),
-        (n, 1) => format!("{n}½"),
-        (n, _) => n.to_string(),
-    }
-}
-
 /// What became of one step.
 #[derive(Debug, Clone, Default)]
 pub struct StepLog {
@@ -86,67 +44,6 @@ pub struct StepLog {
     pub action_error: Option<String>,
     pub checks: Vec<Check>,
     pub question: Option<Question>,
-}
-
-impl StepLog {
-    /// A quiz answer and the kernel's, once both are in: (the student's state, the kernel's).
-    pub fn verdict(&self) -> Option<(Option<TcpState>, Option<TcpState>)> {
-        let q = self.question.as_ref()?;
-        let chosen = q.choices[q.chosen?];
-        let truth = match &self.checks.get(q.check)?.mark {
-            Mark::Pending => return None,
-            Mark::Held(s) | Mark::Failed(s) => shown_state(&s.en)?,
-        };
-        Some((chosen, truth))
-    }
-
-    /// The verdict with its grade: the state the kernel passed through on its way counts half.
-    pub fn grade(&self) -> Option<(Option<TcpState>, Option<TcpState>, Grade)> {
-        let (chosen, truth) = self.verdict()?;
-        let q = self.question.as_ref()?;
-        let grade = if chosen == truth {
-            Grade::Right
-        } else if let Some((_, d)) = q.passed.iter().find(|(s, _)| Some(*s) == chosen) {
-            Grade::PassedThrough(*d)
-        } else {
-            Grade::Wrong
-        };
-        Some((chosen, truth, grade))
-    }
-}
-
-/// The states `side` of connection `id` passed through since timeline position `from`, before
-/// the one it is in now, each with how long it lasted (the next change's `held`). A state the
-/// side settled in, and changes that are not changes (`still FIN_WAIT_2`), are left out.
-pub fn passed_through(
-    tl: &crate::timeline::Timeline,
-    from: u64,
-    side: Side,
-    id: ConnId,
-) -> Vec<(TcpState, Duration)> {
-    let (entries, _) = tl.since(from);
-    let owner = crate::observe::Owner::Lab(side, id);
-    let changes: Vec<&crate::timeline::Change> = entries
-        .iter()
-        .filter_map(|e| match &e.what {
-            What::Kernel(c) if c.owner == owner && c.from != c.to => Some(c),
-            _ => None,
-        })
-        .collect();
-    let last = changes.last().and_then(|c| c.to);
-    changes
-        .windows(2)
-        .filter_map(|w| Some((w[0].to?, w[1].held.unwrap_or_default())))
-        .filter(|(s, _)| Some(*s) != last)
-        .collect()
-}
-
-/// The state a check's "shown" text names: `FIN_WAIT_2`, or gone for `no socket (gone)`.
-fn shown_state(s: &str) -> Option<Option<TcpState>> {
-    if s.starts_with("no socket") {
-        return Some(None);
-    }
-    TcpState::parse(s.split(' ').next()?).map(Some)
 }
 
 enum Wait {
@@ -705,133 +602,6 @@ fn lab_outcome(
     entries.iter().find_map(|e| match &e.what {
         What::Lab(k) => f(k),
         _ => None,
-    })
-}
-
-/// States a class is likely to confuse with `s`: the quiz's other choices.
-pub fn confusions(s: Option<TcpState>) -> [Option<TcpState>; 3] {
-    use TcpState as T;
-    match s {
-        Some(T::Established) => [Some(T::SynSent), Some(T::SynRecv), Some(T::FinWait1)],
-        Some(T::FinWait1) => [Some(T::FinWait2), Some(T::CloseWait), Some(T::TimeWait)],
-        Some(T::FinWait2) => [Some(T::FinWait1), Some(T::CloseWait), Some(T::TimeWait)],
-        Some(T::CloseWait) => [Some(T::FinWait2), Some(T::LastAck), Some(T::TimeWait)],
-        Some(T::LastAck) => [Some(T::CloseWait), Some(T::TimeWait), Some(T::Closing)],
-        Some(T::TimeWait) => [Some(T::FinWait2), Some(T::LastAck), None],
-        Some(T::Closing) => [Some(T::TimeWait), Some(T::FinWait2), Some(T::LastAck)],
-        Some(T::SynSent) => [Some(T::SynRecv), Some(T::Established), Some(T::Listen)],
-        Some(T::SynRecv) => [Some(T::SynSent), Some(T::Established), Some(T::Listen)],
-        None => [Some(T::TimeWait), Some(T::CloseWait), Some(T::LastAck)],
-        Some(_) => [Some(T::Established), Some(T::TimeWait), None],
-    }
-}
-
-/// The question for step `n`: its first expectation of a state, if it has one.
-pub(crate) fn question(sc: &Scenario, n: usize) -> Option<Question> {
-    let checks = crate::scenario::step_checks(&sc.steps[n]).ok()?;
-    let (check, c) = checks
-        .iter()
-        .enumerate()
-        .find(|(_, c)| c.e.probe.is_none())?;
-    let (e, truth) = (&c.e, c.e.state);
-    let mut choices: Vec<Option<TcpState>> = confusions(truth).to_vec();
-    // Where the right answer sits moves from step to step, the same in every run.
-    let correct = (n * 7 + 1) % 4;
-    choices.insert(correct, truth);
-    Some(Question {
-        side: e.side,
-        choices,
-        check,
-        chosen: None,
-        passed: Vec::new(),
-    })
-}
-
-/// A step's action in words: what the class sees happen (`the client calls close()`), and the
-/// same as the quiz's "when" (`after the client calls close()`); never the scenario's API name.
-pub struct ActionWords {
-    pub doing: String,
-    pub when: String,
-}
-
-/// The step's action in the interface's language, or None for a step without one.
-pub fn action_words(sc: &Scenario, n: usize) -> Option<ActionWords> {
-    let st = sc.steps.get(n)?;
-    let a = st.action.as_deref()?.trim();
-    let lang = crate::i18n::current();
-    let printable = |s: &str| crate::model::printable(&one_line(s)).into_owned();
-    let side = |s: Option<&str>| match s.map(str::trim) {
-        Some("client") => crate::i18n::side(Side::Client, lang).to_string(),
-        Some("server") => crate::i18n::side(Side::Server, lang).to_string(),
-        Some(other) => printable(other),
-        None => String::new(),
-    };
-    let name = match st.client.as_deref() {
-        Some(c) if c != DEFAULT_CLIENT => {
-            t!("action.client_name", name = printable(c)).into_owned()
-        }
-        _ => String::new(),
-    };
-    let d = st.duration.as_deref().map(printable).unwrap_or_default();
-    let from = st.matching.as_ref().and_then(|m| m.from.as_deref());
-    // The packets a wire fault waits for: `FIN from the client ×3`.
-    let flags = st
-        .matching
-        .as_ref()
-        .and_then(|m| m.flags.as_deref())
-        .map_or_else(|| t!("action.packet").into_owned(), printable);
-    let mut what = match from {
-        Some(f) => t!("packet_quiz.what", flags = flags, side = side(Some(f))).into_owned(),
-        None => flags,
-    };
-    if let Some(c) = st.count.filter(|c| *c > 1) {
-        what.push_str(&format!(" ×{c}"));
-    }
-    let key = match a {
-        "client.connect" if st.background => "connect_background",
-        "client.connect" => "connect",
-        "client.connected" => "connected",
-        "sleep" => "sleep",
-        "server.policy" => "policy",
-        "wire.rst" => "wire_rst",
-        "wire.blackhole" => "wire_blackhole",
-        "wire.drop" => "wire_drop",
-        "wire.dup" => "wire_dup",
-        "wire.corrupt" => "wire_corrupt",
-        "wire.delay" => "wire_delay",
-        "client.send" => "client_send",
-        "server.send" => "server_send",
-        "client.half_close" => "client_half_close",
-        "server.half_close" => "server_half_close",
-        "client.close" => "client_close",
-        "server.close" => "server_close",
-        "client.abort" => "client_abort",
-        "server.abort" => "server_abort",
-        // Not one the scenario format knows (it would not have loaded): its name, as written.
-        other => {
-            let other = printable(other);
-            return Some(ActionWords {
-                when: t!("action.other_when", action = other.as_str()).into_owned(),
-                doing: other,
-            });
-        }
-    };
-    let policy = st.policy.map_or("?", |p| p.name());
-    let say = |key: String| {
-        t!(
-            key.as_str(),
-            name = name.as_str(),
-            d = d.as_str(),
-            what = what.as_str(),
-            from = side(from).as_str(),
-            to = side(st.to.as_deref()).as_str(),
-            policy = policy
-        )
-        .into_owned()
-    };
-    Some(ActionWords {
-        doing: say(format!("action.{key}")),
-        when: say(format!("action.{key}_when")),
     })
 }
 
