@@ -86,7 +86,10 @@ async fn open(o: &WatchOpts) -> anyhow::Result<Vec<Port>> {
         if let (Some(ns), Some(table)) = (&o.netns, table) {
             s.use_source(Box::new(table));
             if netns_facts.is_none() {
-                netns_facts = Some(facts_in(ns)?);
+                // The namespace's own sysctls (port range, tw_reuse, fin_timeout), read in it.
+                netns_facts = Some(crate::observe::sockdiag::in_netns(ns, || {
+                    Ok(crate::observe::platform::PlatformFacts::read())
+                })?);
             }
             if let Some(f) = &netns_facts {
                 s.facts = f.clone();
@@ -99,23 +102,6 @@ async fn open(o: &WatchOpts) -> anyhow::Result<Vec<Port>> {
         });
     }
     Ok(ports)
-}
-
-/// The namespace's own sysctls (port range, tw_reuse, fin_timeout): /proc/sys/net answers for
-/// the network namespace of the thread that opens it, so a thread enters it and reads them.
-fn facts_in(spec: &str) -> anyhow::Result<crate::observe::platform::PlatformFacts> {
-    let path = crate::observe::sockdiag::netns_path(spec);
-    let ns = std::fs::File::open(&path)
-        .map_err(|e| anyhow::anyhow!("--netns {spec}: cannot open {path}: {e}"))?;
-    std::thread::scope(|sc| {
-        sc.spawn(|| {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| anyhow::anyhow!("--netns {spec}: cannot enter {path}: {e}"))?;
-            Ok(crate::observe::platform::PlatformFacts::read())
-        })
-        .join()
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("the namespace thread panicked")))
-    })
 }
 
 /// Prints what a port's timeline told since last time.
