@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 
 use proptest::prelude::*;
 
-use super::{FIELDS, Layout, TraceEvent};
+use super::TraceEvent;
+use super::layout::{FIELDS, Layout, MAX_RECORD};
 
 const NOW_6_18: &str = include_str!("../testdata/inet_sock_set_state-6.18.format");
 const OLD_4_16: &str = include_str!("../testdata/inet_sock_set_state-4.16-handwritten.format");
@@ -233,7 +234,7 @@ proptest! {
             .collect::<Vec<_>>()
             .join("\n");
         if let Ok(layout) = Layout::parse(&format) {
-            prop_assert!(layout.record().len <= super::MAX_RECORD);
+            prop_assert!(layout.record().len <= MAX_RECORD);
             let _ = layout.decode(0, &raw);
         }
     }
