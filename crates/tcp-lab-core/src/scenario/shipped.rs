@@ -6,52 +6,52 @@ use super::Scenario;
 pub const SHIPPED: &[(&str, &str)] = &[
     (
         "client-closes-first",
-        include_str!("../../assets/scenarios/client-closes-first.toml"),
+        include_str!("../../../../assets/scenarios/client-closes-first.toml"),
     ),
     (
         "server-closes-first",
-        include_str!("../../assets/scenarios/server-closes-first.toml"),
+        include_str!("../../../../assets/scenarios/server-closes-first.toml"),
     ),
     (
         "forgotten-close",
-        include_str!("../../assets/scenarios/forgotten-close.toml"),
+        include_str!("../../../../assets/scenarios/forgotten-close.toml"),
     ),
-    ("mojong", include_str!("../../assets/scenarios/mojong.toml")),
+    ("mojong", include_str!("../../../../assets/scenarios/mojong.toml")),
     (
         "half-close",
-        include_str!("../../assets/scenarios/half-close.toml"),
+        include_str!("../../../../assets/scenarios/half-close.toml"),
     ),
     (
         "abort-rst",
-        include_str!("../../assets/scenarios/abort-rst.toml"),
+        include_str!("../../../../assets/scenarios/abort-rst.toml"),
     ),
     (
         "simultaneous-close",
-        include_str!("../../assets/scenarios/simultaneous-close.toml"),
+        include_str!("../../../../assets/scenarios/simultaneous-close.toml"),
     ),
     (
         "lost-fin",
-        include_str!("../../assets/scenarios/lost-fin.toml"),
+        include_str!("../../../../assets/scenarios/lost-fin.toml"),
     ),
     (
         "lost-last-ack",
-        include_str!("../../assets/scenarios/lost-last-ack.toml"),
+        include_str!("../../../../assets/scenarios/lost-last-ack.toml"),
     ),
     (
         "time-wait-assassination",
-        include_str!("../../assets/scenarios/time-wait-assassination.toml"),
+        include_str!("../../../../assets/scenarios/time-wait-assassination.toml"),
     ),
     (
         "time-wait-rfc1337",
-        include_str!("../../assets/scenarios/time-wait-rfc1337.toml"),
+        include_str!("../../../../assets/scenarios/time-wait-rfc1337.toml"),
     ),
     (
         "syn-retry",
-        include_str!("../../assets/scenarios/syn-retry.toml"),
+        include_str!("../../../../assets/scenarios/syn-retry.toml"),
     ),
     (
         "keepalive",
-        include_str!("../../assets/scenarios/keepalive.toml"),
+        include_str!("../../../../assets/scenarios/keepalive.toml"),
     ),
 ];
 
@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn shipped_scenarios_parse() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/scenarios");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/scenarios");
         let mut n = 0;
         for f in std::fs::read_dir(dir).unwrap() {
             let p = f.unwrap().path();
