@@ -36,6 +36,38 @@ pub fn lang_in_args(args: &[OsString]) -> Option<Lang> {
     found
 }
 
+/// `--lang` is global, but the parser refuses a subcommand after any option of the dashboard
+/// (`args_conflicts_with_subcommands`): `tcp-lab --lang ko server` is read as
+/// `tcp-lab server --lang ko`. Everything after `--` is left alone.
+pub fn lang_flag_last(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let (mut rest, mut lang) = (Vec::new(), Vec::new());
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
+        if a == "--" {
+            rest.push(a);
+            rest.extend(args.by_ref());
+            break;
+        }
+        if a == "--lang" {
+            lang.push(a);
+            lang.extend(args.next());
+        } else if a.to_str().is_some_and(|s| s.starts_with("--lang=")) {
+            lang.push(a);
+        } else {
+            rest.push(a);
+        }
+    }
+    // `tcp-lab help run --lang ko` would ask for help on a command named --lang: the language is
+    // read before the command line is parsed (cli_help::lang_in_args), so the help command goes
+    // without it.
+    if rest.get(1).is_none_or(|a| a != "help") {
+        rest.extend(lang);
+    }
+    rest
+}
+
 /// The parsed command line, or the process ends as clap ends it: help and version on stdout
 /// with status 0, a usage error on stderr with status 2, in the interface's language.
 pub fn parse<T: Parser>(args: Vec<OsString>, lang: Lang) -> T {
@@ -412,6 +444,27 @@ mod tests {
         assert_eq!(
             lang_in_args(&os(&["tcp-lab", "--lang", "ko", "--lang", "en"])),
             Some(Lang::En)
+        );
+    }
+
+    #[test]
+    fn lang_goes_after_the_subcommand() {
+        let v = |a: &[&str]| -> Vec<std::ffi::OsString> { a.iter().map(|s| s.into()).collect() };
+        assert_eq!(
+            lang_flag_last(v(&["tcp-lab", "--lang", "ko", "server", "-p", "1"])),
+            v(&["tcp-lab", "server", "-p", "1", "--lang", "ko"])
+        );
+        assert_eq!(
+            lang_flag_last(v(&["tcp-lab", "--lang=ko", "run", "x.toml"])),
+            v(&["tcp-lab", "run", "x.toml", "--lang=ko"])
+        );
+        assert_eq!(
+            lang_flag_last(v(&["tcp-lab", "--lang", "ko", "help", "run"])),
+            v(&["tcp-lab", "help", "run"])
+        );
+        assert_eq!(
+            lang_flag_last(v(&["tcp-lab", "client", "--", "--lang", "ko"])),
+            v(&["tcp-lab", "client", "--", "--lang", "ko"])
         );
     }
 }

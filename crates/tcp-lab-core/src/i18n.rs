@@ -62,38 +62,6 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Lang {
     Lang::En
 }
 
-/// `--lang` is global, but the parser refuses a subcommand after any option of the dashboard
-/// (`args_conflicts_with_subcommands`): `tcp-lab --lang ko server` is read as
-/// `tcp-lab server --lang ko`. Everything after `--` is left alone.
-pub fn lang_flag_last(
-    args: impl IntoIterator<Item = std::ffi::OsString>,
-) -> Vec<std::ffi::OsString> {
-    let (mut rest, mut lang) = (Vec::new(), Vec::new());
-    let mut args = args.into_iter();
-    while let Some(a) = args.next() {
-        if a == "--" {
-            rest.push(a);
-            rest.extend(args.by_ref());
-            break;
-        }
-        if a == "--lang" {
-            lang.push(a);
-            lang.extend(args.next());
-        } else if a.to_str().is_some_and(|s| s.starts_with("--lang=")) {
-            lang.push(a);
-        } else {
-            rest.push(a);
-        }
-    }
-    // `tcp-lab help run --lang ko` would ask for help on a command named --lang: the language is
-    // read before the command line is parsed (cli_help::lang_in_args), so the help command goes
-    // without it.
-    if rest.get(1).is_none_or(|a| a != "help") {
-        rest.extend(lang);
-    }
-    rest
-}
-
 /// Sets the language once, at start: `--lang` when given, else the environment's.
 pub fn init(flag: Option<Lang>) -> Lang {
     let lang = flag.unwrap_or_else(|| from_env(|k| std::env::var(k).ok()));
@@ -443,27 +411,6 @@ mod tests {
                 "{k}: placeholders differ"
             );
         }
-    }
-
-    #[test]
-    fn lang_goes_after_the_subcommand() {
-        let v = |a: &[&str]| -> Vec<std::ffi::OsString> { a.iter().map(|s| s.into()).collect() };
-        assert_eq!(
-            lang_flag_last(v(&["tcp-lab", "--lang", "ko", "server", "-p", "1"])),
-            v(&["tcp-lab", "server", "-p", "1", "--lang", "ko"])
-        );
-        assert_eq!(
-            lang_flag_last(v(&["tcp-lab", "--lang=ko", "run", "x.toml"])),
-            v(&["tcp-lab", "run", "x.toml", "--lang=ko"])
-        );
-        assert_eq!(
-            lang_flag_last(v(&["tcp-lab", "--lang", "ko", "help", "run"])),
-            v(&["tcp-lab", "help", "run"])
-        );
-        assert_eq!(
-            lang_flag_last(v(&["tcp-lab", "client", "--", "--lang", "ko"])),
-            v(&["tcp-lab", "client", "--", "--lang", "ko"])
-        );
     }
 
     #[test]
