@@ -17,6 +17,8 @@ pub mod packet_quiz;
 mod popups;
 pub mod render;
 pub mod replay;
+#[cfg(test)]
+mod replay_fixture;
 pub mod styles;
 mod terminal;
 mod timeline_pane;

@@ -533,7 +533,7 @@ mod tests {
     /// shows what playing forward to that entry showed, far past the first checkpoint.
     #[test]
     fn fifty_presses_fold_into_one_move() {
-        let long = crate::timeline::player::tests::long_recording(1000);
+        let long = crate::tui::replay_fixture::long_recording(1000);
         let start = Instant::now();
         let file = "long.jsonl";
         let mut player = Player::new(Recording::parse(&long), start, vec!["replay".into()]);
