@@ -375,6 +375,20 @@ mod tests {
             .collect()
     }
 
+    /// Every key the engine's code names is in the engine's own catalogue, in English and
+    /// Korean (a key left in the binary's locales/ would print as its name).
+    #[test]
+    fn every_key_the_engine_names_is_in_its_catalogue() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let missing = crate::i18n_scan::unknown_keys(dir, keys(Lang::En), |l, k| {
+            crate::_rust_i18n_backend().translate(l, k).is_some()
+        });
+        assert!(
+            missing.is_empty(),
+            "keys not in crates/tcp-lab-core/locales: {missing:#?}"
+        );
+    }
+
     /// The `%{name}` placeholders of a text.
     fn placeholders(text: &str) -> BTreeSet<String> {
         text.split("%{")

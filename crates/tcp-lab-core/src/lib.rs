@@ -9,6 +9,8 @@
 pub mod export;
 pub mod hosts;
 pub mod i18n;
+#[cfg(test)]
+mod i18n_scan;
 pub mod input;
 pub mod lab;
 pub mod model;

@@ -16,7 +16,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "forgotten-close",
         include_str!("../../../../assets/scenarios/forgotten-close.toml"),
     ),
-    ("mojong", include_str!("../../../../assets/scenarios/mojong.toml")),
+    (
+        "mojong",
+        include_str!("../../../../assets/scenarios/mojong.toml"),
+    ),
     (
         "half-close",
         include_str!("../../../../assets/scenarios/half-close.toml"),
