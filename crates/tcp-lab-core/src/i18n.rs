@@ -1,7 +1,8 @@
 //! The interface's language: English or Korean. Every string tcp-lab writes for people lives in
-//! `locales/en.yml` and `locales/ko.yml` (rust-i18n compiles both into the binary; `--help` and
-//! usage errors in Korean are in `locales/cli.ko.yml`, see `cli_help`); code names
-//! them by key with `t!`. Kernel state names (ESTABLISHED, TIME_WAIT…), flag names, and JSON
+//! `locales/en.yml` and `locales/ko.yml`, the engine's in this crate's, the front ends' in the
+//! binary's (rust-i18n compiles each crate's into that crate: `t!` reads the catalogue of the
+//! crate it is written in, and the binary's is laid over this one); code names them by key with
+//! `t!`. Kernel state names (ESTABLISHED, TIME_WAIT…), flag names, and JSON
 //! field names and values never change with the language: JSON is always English.
 //!
 //! The language is chosen once at start ([`init`]: `--lang`, else the environment) and is
@@ -370,8 +371,6 @@ mod tests {
             .into_iter()
             .map(|(k, _)| k.into_owned())
             .filter(|k| !k.starts_with('_'))
-            // The command line's English is in cli/args.rs's doc comments (see cli_help).
-            .filter(|k| !k.starts_with("cli."))
             .collect()
     }
 
@@ -403,7 +402,7 @@ mod tests {
         let ko = keys(Lang::Ko);
         assert!(
             en.len() > 50,
-            "locales/en.yml not loaded: {} keys",
+            "crates/tcp-lab-core/locales/en.yml not loaded: {} keys",
             en.len()
         );
         let missing: Vec<_> = en.difference(&ko).collect();
