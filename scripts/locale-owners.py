@@ -5,10 +5,12 @@ rust-i18n's t! reads the catalogue of the crate it is written in, and the binary
 (locales/) is laid over the engine's (crates/tcp-lab-core/locales/). So a key the engine's code
 names must be in the engine's catalogue; a key only the front ends name belongs in locales/.
 After merging a branch that added keys on the old layout (all in locales/en.yml and ko.yml),
-resolve a conflict in locales/*.yml by taking the branch's whole file (`git checkout --theirs
-locales/en.yml locales/ko.yml`; a key then in both catalogues keeps locales/'s text), run this, then `cargo test -p tcp-lab-core --lib i18n` and `cargo test -p tcp-lab --lib catalogue`:
-the tests name any key still out of place
-(keys built at run time, like action.*, are left where they are).
+resolve a conflict in locales/*.yml by keeping both sides' lines:
+    for F in locales/en.yml locales/ko.yml; do for n in 1 2 3; do git show :$n:$F > /tmp/s$n; done
+      git merge-file -p --union /tmp/s2 /tmp/s1 /tmp/s3 > $F; done
+then run this (a key then in both catalogues keeps locales/'s text), then
+`cargo test -p tcp-lab-core --lib i18n` and `cargo test -p tcp-lab --lib catalogue`: the tests
+name any key still out of place (keys built at run time, like action.*, stay where they are).
 Needs PyYAML. Lines, comments and order are kept; a moved key goes to the end of its section.
 """
 import re, sys, glob, os
