@@ -208,7 +208,7 @@ async fn carry_out(
             Said::with(one_line(about), lang, one_line(local)),
         );
     }
-    let mut ex = Executor::new(sc, r.stretch, Drive::Straight).map_err(|e| anyhow::anyhow!(e))?;
+    let mut ex = Executor::new(sc, r.stretch, Drive::Straight);
     let checks_made: usize = (0..sc.steps.len()).map(|n| ex.checks(n).len()).sum();
     while !ex.done() {
         for ev in ex.poll(sc, &mut r.s, Instant::now()) {

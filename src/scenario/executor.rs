@@ -66,6 +66,9 @@ struct Plan {
     checks: Vec<StepCheck>,
     /// How long its action may take.
     limit: Duration,
+    /// Why the step cannot run: its action or an expectation does not read (a scenario made
+    /// without `Scenario::parse`, which refuses such a file). It fails when it starts.
+    broken: Option<String>,
 }
 
 /// One expectation of the running step.
@@ -111,24 +114,10 @@ enum Progress {
 }
 
 impl Executor {
-    /// The executor of `sc`, with `stretch` added to every wait (slow motion). An error names the
-    /// step that does not read (`Scenario::parse` has checked them: a loaded scenario reads).
-    pub fn new(sc: &Scenario, stretch: Duration, drive: Drive) -> Result<Executor, String> {
-        let mut plans = Vec::with_capacity(sc.steps.len());
-        for (i, step) in sc.steps.iter().enumerate() {
-            let in_step = |e: String| format!("step {}: {e}", i + 1);
-            let action = match &step.action {
-                Some(a) => Some((a.clone(), Action::parse(a, step).map_err(in_step)?)),
-                None => None,
-            };
-            plans.push(Plan {
-                action,
-                client: step.client.clone().unwrap_or_else(|| DEFAULT_CLIENT.into()),
-                checks: step_checks(step).map_err(in_step)?,
-                limit: step.action_limit(stretch),
-            });
-        }
-        Ok(Executor {
+    /// The executor of `sc`, with `stretch` added to every wait (slow motion).
+    pub fn new(sc: &Scenario, stretch: Duration, drive: Drive) -> Executor {
+        let plans = sc.steps.iter().map(|step| plan(step, stretch)).collect();
+        Executor {
             plans,
             stretch,
             drive,
@@ -137,7 +126,7 @@ impl Executor {
             running: None,
             clients: Clients::default(),
             seen: None,
-        })
+        }
     }
 
     /// The next step to start.
@@ -228,6 +217,7 @@ impl Executor {
         }
         out.push(Event::Started { n, by_itself });
         let plan = &self.plans[n];
+        let broken = plan.broken.as_ref().map(|b| Said::from(b.clone()));
         let mut run = Running {
             n,
             from: s.timeline.total(),
@@ -257,6 +247,10 @@ impl Executor {
                     run.outcome = Some(Err(e));
                 }
             }
+        }
+        if let Some(e) = broken {
+            run.action = Some((Wait::Nothing, now));
+            run.outcome = Some(Err(e));
         }
         self.running = Some(run);
     }
@@ -376,6 +370,23 @@ impl Executor {
         out.push(Event::Done { n, ok: r.ok });
         self.running = None;
         Progress::Done
+    }
+}
+
+/// A step read for carrying out.
+fn plan(step: &Step, stretch: Duration) -> Plan {
+    let action = step.action.as_ref().map(|a| (a, Action::parse(a, step)));
+    let checks = step_checks(step);
+    let broken = match (&action, &checks) {
+        (Some((_, Err(e))), _) | (_, Err(e)) => Some(e.clone()),
+        _ => None,
+    };
+    Plan {
+        action: action.and_then(|(a, act)| Some((a.clone(), act.ok()?))),
+        client: step.client.clone().unwrap_or_else(|| DEFAULT_CLIENT.into()),
+        checks: checks.unwrap_or_default(),
+        limit: step.action_limit(stretch),
+        broken,
     }
 }
 
