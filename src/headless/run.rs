@@ -174,12 +174,7 @@ async fn carry_out(
         // The header's text lines are comments already.
         RunFormat::Tap => (Printer::comments(out), Format::Text),
     };
-    let mut r = Runner {
-        s,
-        p,
-        stretch,
-        tap,
-    };
+    let mut r = Runner { s, p, stretch, tap };
     if !sysctl_notes.is_empty() {
         r.s.settle();
         for n in sysctl_notes {
@@ -286,10 +281,7 @@ impl Runner<'_> {
             return true;
         }
         match ev {
-            Event::Acted {
-                n,
-                result: Err(e),
-            } => {
+            Event::Acted { n, result: Err(e) } => {
                 // TAP's diagnostic is English.
                 self.not_ok(&[("message", "action failed"), ("error", &e.en)]);
                 self.fail(crate::said!(l => "run.step_error", n = n + 1, error = e.in_lang(l)));
@@ -311,9 +303,10 @@ impl Runner<'_> {
                             "no such client".to_string(),
                         ),
                         (Some(_), None) => ("expectation not met".into(), "no socket".into()),
-                        (Some(_), Some(o)) => {
-                            ("expectation not met".into(), format!("{} {o}", who(e, name)))
-                        }
+                        (Some(_), Some(o)) => (
+                            "expectation not met".into(),
+                            format!("{} {o}", who(e, name)),
+                        ),
                     };
                     let waited = waited.map(secs);
                     let mut diag = vec![

@@ -155,7 +155,9 @@ impl Executor {
 
     /// The client step `n` acts on.
     pub fn client_of(&self, n: usize) -> &str {
-        self.plans.get(n).map_or(DEFAULT_CLIENT, |p| p.client.as_str())
+        self.plans
+            .get(n)
+            .map_or(DEFAULT_CLIENT, |p| p.client.as_str())
     }
 
     /// Step `n`'s expectations, in the order they are told.
@@ -198,7 +200,14 @@ impl Executor {
         out
     }
 
-    fn start(&mut self, n: usize, step: &Step, s: &mut Session, now: Instant, out: &mut Vec<Event>) {
+    fn start(
+        &mut self,
+        n: usize,
+        step: &Step,
+        s: &mut Session,
+        now: Instant,
+        out: &mut Vec<Event>,
+    ) {
         let by_itself = !self.gate && self.by_itself(n);
         self.gate = false;
         self.next = n + 1;
@@ -327,13 +336,7 @@ impl Executor {
             }
             if p.verdict.is_none() {
                 let deadline = since.map(|t| crate::model::after(t, p.limit));
-                p.verdict = judge(
-                    &c.e,
-                    (client(c, plan), p.conn),
-                    s,
-                    now,
-                    (deadline, p.limit),
-                );
+                p.verdict = judge(&c.e, (client(c, plan), p.conn), s, now, (deadline, p.limit));
             }
             let (Some(v), Some(_)) = (&p.verdict, since) else {
                 since = None;
@@ -428,3 +431,6 @@ fn as_asked(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -251,10 +251,7 @@ impl Lesson {
             }
             Event::Opened { conn, .. } => self.follow(conn),
             Event::Acted { result: Ok(()), .. } => {}
-            Event::Acted {
-                n,
-                result: Err(e),
-            } => {
+            Event::Acted { n, result: Err(e) } => {
                 s.timeline.check(
                     now,
                     false,
