@@ -53,16 +53,16 @@ impl Clients {
             .ok_or_else(|| no_client_yet(name))
     }
 
-    /// Learns a connect's outcome from a lab event.
+    /// Learns the outcome of one of the scenario's connects from a lab event (connections
+    /// opened by hand meanwhile are not kept).
     pub fn learn(&mut self, k: &EventKind) {
-        match k {
-            EventKind::Connected { conn, .. } => {
-                self.outcomes.insert(*conn, Ok(()));
-            }
-            EventKind::ConnectFailed { conn, error, .. } => {
-                self.outcomes.insert(*conn, Err(error.clone()));
-            }
-            _ => {}
+        let (conn, outcome) = match k {
+            EventKind::Connected { conn, .. } => (conn, Ok(())),
+            EventKind::ConnectFailed { conn, error, .. } => (conn, Err(error.clone())),
+            _ => return,
+        };
+        if self.by_name.values().any(|c| c == conn) {
+            self.outcomes.insert(*conn, outcome);
         }
     }
 }
