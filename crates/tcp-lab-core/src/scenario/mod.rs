@@ -3,22 +3,29 @@
 //!
 //! One job per file: `format` (the file's types, loading and checks), `action` (what a step
 //! does), `expect` (what the kernel must show), `shipped` (the built-in scenarios), `sysctl`
-//! (kernel settings in slow motion's hosts), `error` (what goes wrong, in either language).
+//! (kernel settings in slow motion's hosts), `error` (what goes wrong, in either language),
+//! `executor` (the one executor, for `run` and lessons), `act` (an action carried out and what
+//! ends it), `judge` (an expectation held up against the kernel).
 
+mod act;
 mod action;
 mod error;
+mod executor;
 mod expect;
 mod format;
+mod judge;
 mod shipped;
 mod sysctl;
 
 pub use crate::model::parse_duration;
 pub use action::Action;
 pub use error::{ScenarioError, no_client_opened, no_client_yet};
+pub use executor::{DEFAULT_CLIENT, Drive, Event, Executor};
 pub use expect::{
     DEFAULT_EXPECT_TIMEOUT, Expect, Field, Op, Probe, StepCheck, step_checks, timeout_or_default,
 };
 pub use format::{ACTION_TIMEOUT, MAX_FILE_BYTES, MAX_STEPS, MatchSpec, Scenario, Step, WaitFor};
+pub use judge::{Miss, Verdict};
 pub use shipped::SHIPPED;
 
 /// Text written over several lines in a scenario file, as one line.
