@@ -639,6 +639,10 @@ mod tests {
         let mut o = Observer::new(Box::new(Table(kernel.clone())), 9999);
         assert_eq!(o.poll().unwrap().len(), 3);
         assert_eq!(o.asked(), None, "the first read dumps");
+        // The choice between a dump and lookups weighs their timed costs; on a loaded machine
+        // one slow fake lookup would tip it, so the test fixes the costs it is not about.
+        o.dump_cost = Some(std::time::Duration::from_secs(1));
+        o.lookup_cost = Some(std::time::Duration::from_micros(1));
         let new = row("127.0.0.1:40001", "127.0.0.1:9999", Established);
         kernel.lock().unwrap().push(new.clone());
         assert_eq!(o.poll().unwrap().len(), 3, "lookups of the three it knew");
