@@ -140,6 +140,13 @@ enum Body<'a> {
         side: Side,
         policy: ClosePolicy,
     },
+    /// Reading stopped or resumed, a bulk send began or ended: `change` says which.
+    Flow {
+        side: Side,
+        conn: ConnId,
+        #[serde(flatten)]
+        change: crate::lab::bulk::FlowChange,
+    },
     Refused {},
     Error {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -408,6 +415,11 @@ fn lab(k: &K) -> Body<'_> {
         K::PolicyChanged(policy) => Body::PolicyChanged {
             side: Side::Server,
             policy: *policy,
+        },
+        K::Flow { side, conn, change } => Body::Flow {
+            side: *side,
+            conn: *conn,
+            change: *change,
         },
         K::Refused { .. } => Body::Refused {},
         K::Error { side, conn, text } => Body::Error {

@@ -663,6 +663,11 @@ fn lab(event: &str, v: &Value) -> Option<EventKind> {
             repeats: u(v, "repeats").unwrap_or(1),
         },
         "policy_changed" => K::PolicyChanged(s(v, "policy")?.parse().ok()?),
+        "flow" => K::Flow {
+            side: side(v)?,
+            conn: conn(v)?,
+            change: serde_json::from_value(v.clone()).ok()?,
+        },
         "refused" => K::Refused {
             text: message(v, &[]).into(),
         },

@@ -518,6 +518,24 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                 )
                 .into(),
             ),
+            K::Flow { side, conn, change } => {
+                use crate::lab::bulk::{FlowChange as F, frames_for};
+                let text = match *change {
+                    F::Paused => t!("text.reading_paused", locale = l, conn = conn),
+                    F::Resumed => t!("text.reading_resumed", locale = l, conn = conn),
+                    F::BulkStarted { bytes } => t!(
+                        "text.bulk_started",
+                        locale = l,
+                        conn = conn,
+                        bytes = bytes,
+                        frames = frames_for(bytes)
+                    ),
+                    F::BulkDone { bytes } => {
+                        t!("text.bulk_done", locale = l, conn = conn, bytes = bytes)
+                    }
+                };
+                (side_of(*side), text.into())
+            }
             K::PolicyChanged(p) => (
                 server(),
                 t!("text.policy", locale = l, name = p.name()).into(),
