@@ -59,6 +59,8 @@ enum Body<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'static str>,
     },
+    /// A connection's tcp_info when it said something new (cwnd, ssthresh, rtt…), for graphs.
+    TcpSample(&'a super::graph::TcpSample),
     // The lab's own calls.
     Listening {
         side: Side,
@@ -231,6 +233,8 @@ struct PacketJson<'a> {
     seq: u32,
     ack: u32,
     len: usize,
+    /// The window it advertised, bytes (scaled).
+    win: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
     retransmission: bool,
@@ -276,6 +280,7 @@ fn packet(p: &Packet) -> PacketJson<'_> {
         seq: p.rel_seq,
         ack: p.rel_ack,
         len: p.payload_len(),
+        win: p.win,
         text: p.text.as_deref(),
         retransmission: p.retransmission,
     }
@@ -459,6 +464,7 @@ fn entry(e: &Entry, charset: Charset) -> Line<'_> {
         }
         What::Fault { packet, .. } => ("wire", Body::Fault { packet: *packet }),
         What::Lab(k) => ("lab", lab(k)),
+        What::TcpSample(s) => ("kernel", Body::TcpSample(s)),
         What::Mass {
             from,
             to,

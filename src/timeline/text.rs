@@ -276,6 +276,23 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
             .into_owned(),
         ),
         What::Packet(stage, p) => (word("who.wire"), packet_text(*stage, p, lang)),
+        What::TcpSample(s) => (
+            side_of(s.side),
+            t!(
+                "text.tcp_sample",
+                locale = l,
+                conn = s.conn,
+                cwnd = s.cwnd,
+                ssthresh = s
+                    .ssthresh
+                    .map_or_else(|| "-".to_string(), |v| v.to_string()),
+                rtt = format!("{:.1}", f64::from(s.rtt_us) / 1000.0),
+                wnd = s.snd_wnd,
+                unacked = s.unacked,
+                retrans = s.retrans
+            )
+            .into_owned(),
+        ),
         What::Mass {
             from,
             to,
