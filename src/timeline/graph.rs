@@ -130,13 +130,13 @@ impl Direction {
             .sum()
     }
 
-    /// The highest sequence number reached (data or window edge), for the y axis.
+    /// The highest sequence number the data or the ACKs reached (window edges aside).
     pub fn top(&self) -> u64 {
         let data = self
             .data
             .iter()
             .map(|d| u64::from(d.seq) + u64::from(d.len));
-        let acks = self.acks.iter().map(|a| a.edge.max(u64::from(a.ack)));
+        let acks = self.acks.iter().map(|a| u64::from(a.ack));
         data.chain(acks).max().unwrap_or(0)
     }
 }

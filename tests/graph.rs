@@ -1,0 +1,171 @@
+//! The graph pane (issue 26) from real data: a 64 KiB bulk transfer through the slow wire
+//! (namespaces, root) shows slow start in its tcp_info samples and its segments; its recording
+//! (tests/golden/graph-bulk-64k.jsonl, written by that test with UPDATE_GRAPH_FIXTURE=1) replays
+//! into the same pictures, drawn at 80×24, 120×40 and a tiny terminal, in English and Korean.
+mod common;
+mod render_lab;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tcp_lab::hosts::Hosts;
+use tcp_lab::lab::{Command, EventKind, LabConfig};
+use tcp_lab::model::{ConnId, Side};
+use tcp_lab::session::Session;
+use tcp_lab::timeline::graph::{self, Mark};
+use tcp_lab::timeline::{Timeline, What};
+use tcp_lab::tui::graph::GraphView;
+use tcp_lab::wire::WireSettings;
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/golden/graph-bulk-64k.jsonl"
+);
+const BULK: usize = 64 * 1024;
+/// Bytes on the wire for BULK in max-size frames: 7 frames, each with its 4-byte prefix.
+const ON_WIRE: u64 = (BULK + 7 * 4) as u64;
+
+/// Payload bytes `side` received on `conn` so far.
+fn received(tl: &Timeline, side: Side, conn: ConnId) -> usize {
+    tl.entries()
+        .iter()
+        .map(|e| match &e.what {
+            What::Lab(EventKind::FrameReceived {
+                side: s,
+                conn: c,
+                frame,
+            }) if *s == side && *c == conn => frame.len - 4,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// What a bulk transfer's pictures must show, live or replayed.
+fn assert_slow_start(tl: &Timeline, conn: ConnId) {
+    let g = graph::time_sequence(tl.packets().all(), conn);
+    assert_eq!(g.main(), 0, "the client sent first: its direction leads");
+    let up = &g.dirs[0];
+    assert!(up.bytes() >= ON_WIRE, "{} of {ON_WIRE}", up.bytes());
+    let acked = up.acks.iter().map(|a| a.ack).max().unwrap_or(0);
+    assert!(u64::from(acked) > ON_WIRE, "acked {acked}");
+    assert!(
+        up.acks.iter().all(|a| a.edge > u64::from(a.ack)),
+        "an open window every time"
+    );
+    assert!(up.data.iter().filter(|d| d.mark == Mark::Sent).count() >= 45);
+    // The echo came back the other way.
+    assert!(g.dirs[1].bytes() >= ON_WIRE);
+    // Slow start: cwnd starts at 10 segments and grows while the 64 KiB goes out.
+    let cw: Vec<u32> = graph::congestion(tl.entries(), conn, Side::Client)
+        .iter()
+        .map(|(_, s)| s.cwnd)
+        .collect();
+    assert!(cw.len() >= 3, "{cw:?}");
+    assert_eq!(cw[0], 10, "{cw:?}");
+    assert!(cw.iter().max() > Some(&20), "{cw:?}");
+    assert!(cw.windows(2).filter(|w| w[1] > w[0]).count() >= 2, "{cw:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_through_the_slow_wire_shows_slow_start() {
+    if !common::slow_motion_possible("a_bulk_through_the_slow_wire_shows_slow_start") {
+        return;
+    }
+    let hosts = Hosts::create(true).expect("hosts");
+    let settings = WireSettings {
+        delay: Duration::from_millis(50),
+        ..WireSettings::default()
+    };
+    let cfg = LabConfig {
+        port: 0,
+        ..LabConfig::default()
+    }
+    .in_slow_motion(Arc::new(hosts));
+    let mut s = Session::start(cfg, Some(settings)).await.expect("session");
+    let id = s.lab.command(Command::Connect).expect("a connection");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let accepted = |tl: &Timeline| {
+        tl.entries()
+            .iter()
+            .any(|e| matches!(&e.what, What::Lab(EventKind::Accepted { conn, .. }) if *conn == id))
+    };
+    while !accepted(&s.timeline) && Instant::now() < deadline {
+        s.step(Duration::from_millis(50)).await;
+    }
+    assert!(accepted(&s.timeline), "no accept within 20 s");
+    s.lab.send_bulk(Side::Client, id, BULK);
+    while received(&s.timeline, Side::Client, id) < BULK && Instant::now() < deadline {
+        s.step(Duration::from_millis(50)).await;
+    }
+    assert_eq!(received(&s.timeline, Side::Server, id), BULK);
+    assert_eq!(received(&s.timeline, Side::Client, id), BULK);
+    // The last ACKs cross the wire.
+    let settle = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < settle {
+        s.step(Duration::from_millis(50)).await;
+    }
+    s.drain();
+    assert_slow_start(&s.timeline, id);
+    if std::env::var_os("UPDATE_GRAPH_FIXTURE").is_some() {
+        let text = format!(
+            "{}\n{}",
+            s.header_json("graph test: 64 KiB bulk, 50 ms each way"),
+            s.timeline.json_lines()
+        );
+        std::fs::write(FIXTURE, text).expect("write the fixture");
+    }
+}
+
+/// The recording made by the test above, replayed to its end.
+fn replayed(
+    view: GraphView,
+) -> (
+    tcp_lab::tui::app::App,
+    tcp_lab::timeline::recorded::Player,
+    Instant,
+) {
+    let text = std::fs::read_to_string(FIXTURE).expect("tests/golden/graph-bulk-64k.jsonl");
+    let rec = tcp_lab::timeline::recorded::Recording::parse(&text);
+    let end = rec.length();
+    let (mut app, player, now) =
+        render_lab::replayed(&text, "graph-bulk-64k.jsonl", end, false, true);
+    app.selected = Some(1);
+    app.graph = view;
+    (app, player, now)
+}
+
+#[test]
+fn a_replayed_bulk_draws_both_graphs_in_both_languages() {
+    use tcp_lab::i18n::{self, Lang};
+    let (_, player, _) = replayed(GraphView::TimeSequence);
+    // The recording keeps what the live run showed: the same slow start.
+    assert_slow_start(player.timeline(), 1);
+    for lang in [Lang::En, Lang::Ko] {
+        i18n::set(lang);
+        for view in [GraphView::TimeSequence, GraphView::Congestion] {
+            let (app, player, now) = replayed(view);
+            for (w, h) in [(80, 24), (120, 40), (40, 12)] {
+                let screen = render_lab::screen(w, h, &app, player.timeline(), now);
+                let name = format!("graph_{view:?}_{}_{w}x{h}", lang.code()).to_lowercase();
+                let (time, other) = match (lang, view) {
+                    (Lang::En, GraphView::TimeSequence) => ("time (s)", "seq (bytes)"),
+                    (Lang::En, _) => ("time (s)", "RTT (ms)"),
+                    (_, GraphView::TimeSequence) => ("시간 (초)", "seq (바이트)"),
+                    _ => ("시간 (초)", "RTT (ms)"),
+                };
+                if h >= 24 {
+                    assert!(screen.contains(time), "{name}:\n{screen}");
+                    assert!(screen.contains(other), "{name}:\n{screen}");
+                    // Points drawn: Braille cells beyond the legend's own.
+                    let dots = screen
+                        .chars()
+                        .filter(|c| ('\u{2801}'..='\u{28ff}').contains(c))
+                        .count();
+                    assert!(dots > 30, "{name}: {dots} dots\n{screen}");
+                }
+                insta::assert_snapshot!(name, screen);
+            }
+        }
+    }
+    i18n::set(Lang::En);
+}
