@@ -169,3 +169,53 @@ fn a_replayed_bulk_draws_both_graphs_in_both_languages() {
     }
     i18n::set(Lang::En);
 }
+
+/// `tcp-lab replay` of the recording, as nobody, in tmux at 80×24: `g` draws the time-sequence
+/// graph, `g` again cwnd/RTT, `g` once more closes it.
+#[test]
+fn a_replay_as_nobody_draws_the_graphs_on_g() {
+    use std::os::unix::fs::PermissionsExt;
+    if !common::tmux_available("a_replay_as_nobody_draws_the_graphs_on_g") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcp-lab-graph-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let file = dir.join("bulk.jsonl");
+    std::fs::copy(FIXTURE, &file).expect("copy the recording");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let bin = common::BIN;
+    let run = if common::is_root() {
+        format!("setpriv --reuid 65534 --regid 65534 --clear-groups {bin}")
+    } else {
+        bin.to_string()
+    };
+    let t = common::Tmux::start_sized(
+        &format!(
+            "{run} --lang en replay {}; echo EXITED=$?; sleep 30",
+            file.display()
+        ),
+        80,
+        24,
+    );
+    t.wait("the replay's end", |s| s.contains("│ end │"));
+    t.keys("g");
+    let s = t.wait("the time-sequence graph", |s| {
+        s.contains("time-sequence graph #1") && s.contains("seq (bytes)")
+    });
+    let dots = s
+        .chars()
+        .filter(|c| ('\u{2801}'..='\u{28ff}').contains(c))
+        .count();
+    assert!(dots > 30, "{s}");
+    t.keys("g");
+    t.wait("cwnd over time", |s| {
+        s.contains("cwnd / ssthresh / RTT #1") && s.contains("client cwnd 56")
+    });
+    t.keys("g");
+    t.wait("the graph closed", |s| {
+        !s.contains("RTT (ms)") && s.contains("Connections")
+    });
+    t.quit_cleanly();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -221,8 +221,18 @@ pub fn time_sequence(packets: &[Packet], conn: ConnId) -> TimeSequence {
             thin(&mut other.acks);
         }
     }
+    // From the first data segment on: the handshake and an idle wait before the transfer
+    // would squash the picture into its right edge.
+    let data_from = g
+        .dirs
+        .iter()
+        .filter_map(|d| d.data.first().map(|p| p.t))
+        .fold(f64::INFINITY, f64::min);
+    if data_from.is_finite() {
+        first = data_from;
+    }
     if first.is_finite() {
-        g.span = (first, last);
+        g.span = (first, last.max(first));
     }
     g
 }
@@ -334,7 +344,8 @@ mod tests {
         assert_eq!(acks, vec![1, 201]);
         let last = g.dirs[0].acks[1];
         assert_eq!(last.edge, 201 + u64::from(t.all()[5].win));
-        assert_eq!((g.main(), g.span), (0, (0.1, 0.6)));
+        // From the first data segment (the handshake before it is left out) to the last packet.
+        assert_eq!((g.main(), g.span), (0, (0.3, 0.6)));
         assert_eq!(g.dirs[0].bytes(), 200);
     }
 
