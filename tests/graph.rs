@@ -219,3 +219,71 @@ fn a_replay_as_nobody_draws_the_graphs_on_g() {
     t.quit_cleanly();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Flow control through the slow wire: a server with a small receive buffer stops reading; the
+/// client's samples show the peer's window at 0 and the time-sequence graph's window edge
+/// comes down onto the ACK line; reading again reopens it and the whole bulk arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_reading_closes_the_window_on_the_graph() {
+    if !common::slow_motion_possible("a_server_that_stops_reading_closes_the_window_on_the_graph") {
+        return;
+    }
+    let hosts = Hosts::create(true).expect("hosts");
+    let settings = WireSettings {
+        delay: Duration::from_millis(20),
+        ..WireSettings::default()
+    };
+    let cfg = LabConfig {
+        port: 0,
+        rcvbuf: Some(4096),
+        ..LabConfig::default()
+    }
+    .in_slow_motion(Arc::new(hosts));
+    let mut s = Session::start(cfg, Some(settings)).await.expect("session");
+    let id = s.lab.command(Command::Connect).expect("a connection");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let accepted = |tl: &Timeline| {
+        tl.entries()
+            .iter()
+            .any(|e| matches!(&e.what, What::Lab(EventKind::Accepted { conn, .. }) if *conn == id))
+    };
+    while !accepted(&s.timeline) && Instant::now() < deadline {
+        s.step(Duration::from_millis(50)).await;
+    }
+    s.lab.pause_reading(id);
+    s.lab.send_bulk(Side::Client, id, BULK);
+    let closed = |tl: &Timeline| {
+        graph::congestion(tl.entries(), id, Side::Client)
+            .iter()
+            .any(|(_, x)| x.snd_wnd == 0 && x.unacked == 0)
+    };
+    while !closed(&s.timeline) && Instant::now() < deadline {
+        s.step(Duration::from_millis(50)).await;
+    }
+    assert!(
+        closed(&s.timeline),
+        "no zero window in {:?}",
+        graph::congestion(s.timeline.entries(), id, Side::Client)
+    );
+    let g = graph::time_sequence(s.timeline.packets().all(), id);
+    let shut = g.dirs[0]
+        .acks
+        .iter()
+        .filter(|a| a.ack > 1 && a.edge == u64::from(a.ack))
+        .count();
+    assert!(
+        shut > 0,
+        "the window edge meets the ACK line: {:?}",
+        g.dirs[0].acks
+    );
+    assert!(received(&s.timeline, Side::Server, id) < BULK);
+    s.lab.resume_reading(id);
+    while received(&s.timeline, Side::Client, id) < BULK && Instant::now() < deadline {
+        s.step(Duration::from_millis(50)).await;
+    }
+    assert_eq!(received(&s.timeline, Side::Server, id), BULK);
+    assert_eq!(received(&s.timeline, Side::Client, id), BULK);
+    let g = graph::time_sequence(s.timeline.packets().all(), id);
+    let last = g.dirs[0].acks.last().expect("ACKs");
+    assert!(last.edge > u64::from(last.ack), "reopened: {last:?}");
+}
