@@ -66,14 +66,57 @@ fn assert_slow_start(tl: &Timeline, conn: ConnId) {
     assert!(cw.windows(2).filter(|w| w[1] > w[0]).count() >= 2, "{cw:?}");
 }
 
+/// The capture's numbers as Wireshark reads them: client→server data (relative seq, length) and
+/// the server's ACKs (relative ack, window scaled as Wireshark calculates it) are the graph's.
+fn agrees_with_wireshark(pcap: &std::path::Path, g: &graph::TimeSequence) {
+    let rows = common::tshark_fields(
+        &pcap.display().to_string(),
+        Some("tcp"),
+        &[
+            "ip.src",
+            "tcp.seq",
+            "tcp.len",
+            "tcp.ack",
+            "tcp.window_size",
+            "tcp.flags.syn",
+        ],
+    );
+    let num = |r: &Vec<String>, i: usize| r[i].parse::<u64>().unwrap_or(0);
+    let data: Vec<(u64, u64)> = rows
+        .iter()
+        .filter(|r| r[0] == "192.0.2.1" && num(r, 2) > 0)
+        .map(|r| (num(r, 1), num(r, 2)))
+        .collect();
+    let ours: Vec<(u64, u64)> = g.dirs[0]
+        .data
+        .iter()
+        .map(|d| (u64::from(d.seq), u64::from(d.len)))
+        .collect();
+    assert_eq!(ours, data, "data segments");
+    let acks: Vec<(u64, u64)> = rows
+        .iter()
+        .filter(|r| r[0] == "192.0.2.2" && r[5] == "0")
+        .map(|r| (num(r, 3), num(r, 3) + num(r, 4)))
+        .collect();
+    let ours: Vec<(u64, u64)> = g.dirs[0]
+        .acks
+        .iter()
+        .skip(1) // the SYN/ACK: the rows above leave SYNs out
+        .map(|a| (u64::from(a.ack), a.edge))
+        .collect();
+    assert_eq!(ours, acks, "ACKs and window edges");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bulk_through_the_slow_wire_shows_slow_start() {
     if !common::slow_motion_possible("a_bulk_through_the_slow_wire_shows_slow_start") {
         return;
     }
     let hosts = Hosts::create(true).expect("hosts");
+    let pcap = std::env::temp_dir().join(format!("tcp-lab-graph-{}.pcapng", std::process::id()));
     let settings = WireSettings {
         delay: Duration::from_millis(50),
+        pcap: Some(pcap.clone()),
         ..WireSettings::default()
     };
     let cfg = LabConfig {
@@ -114,6 +157,13 @@ async fn a_bulk_through_the_slow_wire_shows_slow_start() {
         );
         std::fs::write(FIXTURE, text).expect("write the fixture");
     }
+    let g = graph::time_sequence(s.timeline.packets().all(), id);
+    // The wire ends with the session and the capture is whole.
+    drop(s);
+    if common::tshark_present("a_bulk_through_the_slow_wire_shows_slow_start") {
+        agrees_with_wireshark(&pcap, &g);
+    }
+    let _ = std::fs::remove_file(&pcap);
 }
 
 /// The recording made by the test above, replayed to its end.
