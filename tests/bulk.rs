@@ -210,3 +210,63 @@ async fn a_server_that_stops_reading_closes_the_window_and_reading_again_drains_
     });
     assert!(drained.is_some(), "the server's receive queue drains");
 }
+
+/// The server's bulk stalls mid-frame (the client stopped reading) when a frame from the client
+/// comes to be echoed: the echo waits for the bulk frame to finish, so the client, reading
+/// again, gets every frame whole (written at once, the echo would land inside the bulk frame).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echo_waits_for_the_bulk_frame_it_would_cut() {
+    let mut run = Run::start(None).await;
+    let (id, (client, server)) = run.connect().await;
+    let reading = |on| tcp_lab::lab::Command::Reading {
+        side: Side::Client,
+        conn: id,
+        on,
+    };
+    run.lab.command(reading(false));
+    run.until("client paused", |e| {
+        matches!(
+            e,
+            EventKind::Flow {
+                change: FlowChange::Paused,
+                ..
+            }
+        )
+    })
+    .await;
+    let bytes = 4 << 20;
+    run.lab.send_bulk(Side::Server, id, bytes);
+    let mut diag = SockDiag::open().expect("sock_diag");
+    let stalled = common::eventually(WAIT, || {
+        let s = diag.lookup(server, client).ok()??;
+        let c = diag.lookup(client, server).ok()??;
+        (s.send_q > 0 && c.recv_q > 0).then_some(())
+    });
+    assert!(stalled.is_some(), "the server's bulk never stalled");
+    run.lab.command(tcp_lab::lab::Command::Send {
+        side: Side::Client,
+        conn: id,
+        text: "x".into(),
+    });
+    run.until("the server got x", |e| {
+        matches!(e, EventKind::FrameReceived { side: Side::Server, frame, .. } if frame.text == "x")
+    })
+    .await;
+    run.lab.command(reading(true));
+    let deadline = Instant::now() + WAIT;
+    while run.received(Side::Client, id) < bytes + 1 && Instant::now() < deadline {
+        let _ = tokio::time::timeout(Duration::from_millis(200), async {
+            if let Some(ev) = run.events.recv().await {
+                run.seen.push(ev.kind);
+            }
+        })
+        .await;
+    }
+    let broken: Vec<&EventKind> = run
+        .seen
+        .iter()
+        .filter(|e| matches!(e, EventKind::ProtocolError { .. } | EventKind::Error { .. }))
+        .collect();
+    assert!(broken.is_empty(), "{broken:#?}");
+    assert_eq!(run.received(Side::Client, id), bytes + 1);
+}

@@ -69,10 +69,31 @@ impl Bulk {
         self.written >= self.frame.len() && self.left == 0
     }
 
+    /// Whether a frame is partly written: anything else written now would cut into it.
+    pub fn mid_frame(&self) -> bool {
+        self.written > 0 && self.written < self.frame.len()
+    }
+
+    /// Writes the rest of the frame begun (waiting for the socket), so another frame (an echo)
+    /// may follow it; returns it.
+    pub async fn finish_frame(&mut self, stream: &TcpStream) -> io::Result<Vec<Vec<u8>>> {
+        let mut finished = Vec::new();
+        while self.mid_frame() {
+            stream.writable().await?;
+            finished.extend(self.write(stream, true)?);
+        }
+        Ok(finished)
+    }
+
     /// Writes what the kernel takes now, without waiting. Returns each frame finished (its bytes,
     /// for the lab's event). `WouldBlock` is not an error: the send buffer is full, the caller
     /// waits for `writable()`.
     pub fn write_some(&mut self, stream: &TcpStream) -> io::Result<Vec<Vec<u8>>> {
+        self.write(stream, false)
+    }
+
+    /// As [`Bulk::write_some`]; `one` stops at the end of the frame being written.
+    fn write(&mut self, stream: &TcpStream, one: bool) -> io::Result<Vec<Vec<u8>>> {
         let mut finished = Vec::new();
         while !self.done() {
             match stream.try_write(&self.frame[self.written..]) {
@@ -85,6 +106,9 @@ impl Bulk {
                 finished.push(std::mem::take(&mut self.frame));
                 if self.left > 0 {
                     self.next_frame();
+                }
+                if one {
+                    break;
                 }
             }
         }

@@ -247,7 +247,7 @@ impl Conn {
     async fn command(&mut self, cmd: ConnCmd) -> Next {
         let (side, conn) = (self.side, self.conn);
         match cmd {
-            ConnCmd::Send(_) | ConnCmd::Bulk(_) if self.bulk.is_some() => {
+            ConnCmd::Send(_) | ConnCmd::Bulk(_) | ConnCmd::HalfClose if self.bulk.is_some() => {
                 self.emit(EventKind::Refused {
                     text: crate::said!(l => "lab.bulk_busy", side = i18n::side(side, l), conn = conn),
                 })
@@ -337,23 +337,7 @@ impl Conn {
         let (total, done) = (bulk.total, bulk.done());
         match wrote {
             Ok(frames) => {
-                for raw in frames {
-                    let body = String::from_utf8_lossy(&raw[protocol::PREFIX_LEN.min(raw.len())..])
-                        .into_owned();
-                    let (shown, text) = protocol::shown(&raw, &body);
-                    let len = raw.len();
-                    let now = std::time::Instant::now();
-                    self.frame_event(
-                        now,
-                        EventKind::FrameSent {
-                            side,
-                            conn,
-                            raw: shown,
-                            len,
-                            text,
-                        },
-                    );
-                }
+                self.bulk_frames_sent(frames);
                 if done {
                     self.bulk = None;
                     let change = FlowChange::BulkDone { bytes: total };
@@ -375,6 +359,24 @@ impl Conn {
         }
     }
 
+    /// Tells each bulk frame written whole.
+    fn bulk_frames_sent(&mut self, frames: Vec<Vec<u8>>) {
+        let (side, conn) = (self.side, self.conn);
+        for raw in frames {
+            let body = String::from_utf8_lossy(&raw[protocol::PREFIX_LEN.min(raw.len())..]);
+            let (shown, text) = protocol::shown(&raw, &body);
+            let len = raw.len();
+            let kind = EventKind::FrameSent {
+                side,
+                conn,
+                raw: shown,
+                len,
+                text,
+            };
+            self.frame_event(std::time::Instant::now(), kind);
+        }
+    }
+
     async fn write_frame(&mut self, raw: Vec<u8>, text: String) -> Next {
         let (side, conn) = (self.side, self.conn);
         if self.write_shut {
@@ -383,6 +385,27 @@ impl Conn {
             })
             .await;
             return Next::Continue;
+        }
+        // A bulk send's frame half written (the server echoing while it sends its own bulk):
+        // finished first, so the echo follows it whole.
+        if let Some(bulk) = self.bulk.as_mut().filter(|b| b.mid_frame()) {
+            let timeout = self.shared.cfg.write_timeout;
+            match tokio::time::timeout(timeout, bulk.finish_frame(&self.stream)).await {
+                Ok(Ok(frames)) => self.bulk_frames_sent(frames),
+                Ok(Err(e)) => {
+                    self.bulk = None;
+                    self.error(crate::said!(l => "lab.write_failed", error = os_error_in(&e, l)))
+                        .await;
+                    return self.abort().await;
+                }
+                Err(_) => {
+                    self.bulk = None;
+                    let secs = format!("{:.1}", timeout.as_secs_f64());
+                    self.error(crate::said!("lab.peer_not_reading", secs = secs))
+                        .await;
+                    return self.abort().await;
+                }
+            }
         }
         // Written piece by piece against one deadline, counting: a frame that cannot be finished
         // is never left half on the wire (the peer would read body bytes as the next prefix).
