@@ -105,6 +105,7 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                 frame_timeout: (!a.frame_timeout.is_zero()).then_some(a.frame_timeout),
                 write_timeout: a.write_timeout.max(Duration::from_millis(1)),
                 max_conns: a.max_conns.max(1),
+                rcvbuf: a.rcvbuf,
                 ..LabConfig::default()
             };
             headless::server(cfg, a.common.format, a.common.source, &mut out).await?;
@@ -289,6 +290,7 @@ async fn dashboard(
         policy: a.policy,
         server: !a.no_server,
         idle_timeout: None,
+        rcvbuf: a.rcvbuf,
         ..LabConfig::default()
     };
     let (cfg, wire) = match slow {

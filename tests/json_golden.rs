@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
+use tcp_lab::lab::bulk::FlowChange;
 use tcp_lab::lab::{ClosePolicy, CloseReason, EventKind};
 use tcp_lab::model::Side;
 use tcp_lab::observe::{ObservedSocket, Owner, Snapshot, SocketRow, TcpState, Timer, TimerKind};
 use tcp_lab::protocol::{self, Charset, FrameDecoder, FrameError, FramePart};
 use tcp_lab::session::Registry;
 use tcp_lab::timeline::Timeline;
+use tcp_lab::timeline::graph::TcpSample;
 use tcp_lab::wire::packet::{ACK, FIN, PSH, SYN, build};
 use tcp_lab::wire::{Dir, DropReason, WireEvent};
 
@@ -255,6 +257,26 @@ fn every_kind() -> Vec<Value> {
         },
     );
     lab(&mut tl, EventKind::PolicyChanged(ClosePolicy::Never));
+    for change in [
+        FlowChange::BulkStarted { bytes: 65536 },
+        FlowChange::Paused,
+        FlowChange::Resumed,
+        FlowChange::BulkDone { bytes: 65536 },
+    ] {
+        let side = if change == FlowChange::Paused || change == FlowChange::Resumed {
+            Side::Server
+        } else {
+            Side::Client
+        };
+        lab(
+            &mut tl,
+            EventKind::Flow {
+                side,
+                conn: 1,
+                change,
+            },
+        );
+    }
     lab(
         &mut tl,
         EventKind::Refused {
@@ -347,6 +369,22 @@ fn every_kind() -> Vec<Value> {
         "server #1 is CLOSE_WAIT (saw LAST_ACK)",
     );
     tl.note(at(t0, 61_204), "stopping (signal received)");
+    tl.tcp_sample(
+        at(t0, 61_205),
+        TcpSample {
+            side: Side::Client,
+            conn: 1,
+            cwnd: 14,
+            ssthresh: Some(7),
+            rtt_us: 100_250,
+            rttvar_us: 1_500,
+            rto_us: 304_000,
+            unacked: 5,
+            retrans: 1,
+            snd_wnd: 65_280,
+            mss: 1_448,
+        },
+    );
 
     // Wire: settings, a packet sent, delivered, held, dropped; an error.
     let cs = std::net::SocketAddrV4::new([192, 0, 2, 1].into(), 40000);

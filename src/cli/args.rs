@@ -69,6 +69,11 @@ pub struct DashArgs {
     /// Run no server: observe and connect to a server someone else runs on --port.
     #[arg(long, conflicts_with = "slow")]
     pub no_server: bool,
+    /// SO_RCVBUF of the server's sockets in bytes (set on the listener, so the window scale
+    /// agrees); a small one (e.g. 4096) makes the window close quickly when the server stops
+    /// reading. Default: the kernel's autotuning.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=(64 << 20)))]
+    pub rcvbuf: Option<u32>,
     /// Where state transitions come from: `auto` uses the kernel's sock:inet_sock_set_state
     /// tracepoint when this process may (root or CAP_PERFMON), so even microsecond states
     /// (SYN_SENT, SYN_RECV, FIN_WAIT_1, LAST_ACK) are seen, else the socket-table poll alone, and
@@ -340,6 +345,11 @@ pub struct ServerArgs {
     /// clients out.
     #[arg(long, default_value_t = 256)]
     pub max_conns: usize,
+    /// SO_RCVBUF of the server's sockets in bytes (set on the listener, so the window scale
+    /// agrees); a small one (e.g. 4096) makes the window close quickly when the server stops
+    /// reading. Default: the kernel's autotuning.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=(64 << 20)))]
+    pub rcvbuf: Option<u32>,
 }
 
 #[derive(Args, Debug)]

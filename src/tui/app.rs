@@ -103,6 +103,8 @@ pub struct App {
     /// The ladder shows each retransmission on its own line (else folded into the packet it
     /// repeats, with a count).
     pub show_retransmissions: bool,
+    /// The graph pane (`g`): off, the time-sequence graph, or cwnd/ssthresh/RTT.
+    pub graph: super::graph::GraphView,
     /// A one-line message for the user (export done, nothing selected...).
     pub flash: Option<(String, Instant)>,
     pub quit: bool,
@@ -189,6 +191,7 @@ impl App {
             detail: None,
             msg_scroll: 0,
             show_retransmissions: false,
+            graph: Default::default(),
             flash: None,
             quit: false,
             gone: Vec::new(),
@@ -452,6 +455,19 @@ impl App {
                 self.help_scroll = 0;
             }
             KeyCode::Enter if self.focus == Pane::Timeline => self.detail = Some(self.scroll),
+            KeyCode::Char('g') => self.graph = self.graph.next(),
+            KeyCode::Esc if self.graph != super::graph::GraphView::Off => {
+                self.graph = super::graph::GraphView::Off
+            }
+            KeyCode::Char(ch @ ('l' | 'L')) => {
+                let side = if ch == 'L' {
+                    Side::Server
+                } else {
+                    Side::Client
+                };
+                let bytes = crate::lab::bulk::DEFAULT_BULK;
+                return self.on_conn(side, now, |conn| Command::SendBulk { side, conn, bytes });
+            }
             KeyCode::Char('v') if self.settings.slow.is_some() => {
                 self.show_retransmissions = !self.show_retransmissions;
                 self.say(

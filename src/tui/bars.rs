@@ -312,6 +312,7 @@ fn mode_keys(app: &App, tl: &Timeline) -> Vec<(Prio, String)> {
             k(2, "keys.half_close"),
             k(2, "keys.abort"),
             k(2, "keys.policy"),
+            k(2, "keys.bulk"),
         ];
         if step {
             keys.insert(0, k(0, "keys.step_mode"));
@@ -326,6 +327,7 @@ fn mode_keys(app: &App, tl: &Timeline) -> Vec<(Prio, String)> {
                 k(4, "keys.rst"),
                 k(4, "keys.replay_retransmissions"),
                 k(3, "keys.pcap"),
+                k(2, "keys.graph"),
             ]);
         }
         keys.extend([k(3, "keys.export"), k(4, "keys.panes")]);
@@ -349,6 +351,7 @@ fn mode_keys(app: &App, tl: &Timeline) -> Vec<(Prio, String)> {
             ];
             if tl.wire_state().is_some() {
                 keys.push(k(3, "keys.replay_retransmissions"));
+                keys.push(k(2, "keys.graph"));
             }
             if timeline {
                 keys.push(k(2, "keys.replay_whole_line"));
@@ -379,6 +382,7 @@ fn mode_keys(app: &App, tl: &Timeline) -> Vec<(Prio, String)> {
             keys.extend([k(2, "keys.panes"), k(2, "keys.select"), k(3, "keys.scroll")]);
             if tl.wire_state().is_some() {
                 keys.push(k(3, "keys.replay_retransmissions"));
+                keys.push(k(3, "keys.graph"));
             }
             keys
         }

@@ -7,6 +7,7 @@ mod clock;
 mod connections;
 pub mod diagram;
 mod effects;
+pub mod graph;
 pub mod ladder;
 pub mod lesson;
 mod lesson_quiz;

@@ -118,6 +118,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("h / H", "help.half_close"),
     ("a / A", "help.abort"),
     ("p", "help.policy"),
+    ("l / L", "help.bulk"),
+    ("g", "help.graph"),
     ("↑↓ / j k", "help.select"),
     ("Tab", "help.tab"),
     ("PgUp / PgDn", "help.page"),
@@ -176,6 +178,7 @@ const LOOKING: &[&str] = &[
     "help.page",
     "help.enter",
     "help.retransmissions",
+    "help.graph",
     "help.help",
     "help.quit",
 ];

@@ -253,7 +253,7 @@ fn looks(k: &KeyEvent) -> bool {
             | KeyCode::End
             | KeyCode::Enter
             | KeyCode::Esc
-            | KeyCode::Char('j' | 'k' | 'v')
+            | KeyCode::Char('j' | 'k' | 'v' | 'g')
     )
 }
 

@@ -14,10 +14,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::bulk::{Bulk, FlowChange};
 use super::{ClosePolicy, CloseReason, EVICTING, EventKind, PROVEN, Shared};
 use crate::i18n::{self, Said, os_error_in};
 use crate::model::{ConnId, Side};
@@ -26,6 +27,10 @@ use crate::protocol::{self, FrameDecoder, FrameError};
 #[derive(Debug)]
 pub enum ConnCmd {
     Send(String),
+    /// Send this many bytes as max-size frames back to back ([`super::bulk`]).
+    Bulk(usize),
+    /// Stop reading the socket (the peer's window closes) or read again.
+    Reading(bool),
     HalfClose,
     Close,
     Abort,
@@ -64,6 +69,9 @@ struct Conn {
     write_shut: bool,
     activity: Arc<AtomicU64>,
     folded: Option<Folded>,
+    /// Reading stopped on command: the receive buffer fills and the peer's window closes.
+    paused: bool,
+    bulk: Option<Bulk>,
 }
 
 pub(super) async fn run(
@@ -94,6 +102,8 @@ pub(super) async fn run(
         write_shut: false,
         activity,
         folded: None,
+        paused: false,
+        bulk: None,
     };
     let mut buf = BytesMut::with_capacity(4096);
     let mut idle_deadline = idle.map(|d| crate::model::after_tokio(tokio::time::Instant::now(), d));
@@ -113,7 +123,15 @@ pub(super) async fn run(
                 c.tell_folded(false).await;
                 Next::Continue
             }
-            r = c.stream.read_buf(&mut buf), if !c.peer_closed => {
+            // Readiness, then a read that cannot block: the bulk writer shares the stream.
+            ready = c.stream.readable(), if !c.peer_closed && !c.paused => {
+                let r = match ready {
+                    Ok(()) => c.stream.try_read_buf(&mut buf),
+                    Err(e) => Err(e),
+                };
+                if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+                    continue;
+                }
                 let now = tokio::time::Instant::now();
                 idle_deadline = idle.map(|d| crate::model::after_tokio(now, d));
                 let next = c.received(r, &mut buf, decoder).await;
@@ -123,7 +141,8 @@ pub(super) async fn run(
                 };
                 next
             }
-            _ = frame_sleep, if !c.peer_closed => {
+            ready = c.stream.writable(), if c.bulk.is_some() => c.bulk_step(ready).await,
+            _ = frame_sleep, if !c.peer_closed && !c.paused => {
                 let after = frame_timeout.unwrap_or_default();
                 if let Ok(Some((got, expected, part))) = decoder.partial(&buf) {
                     let error = FrameError::FrameTimeout { got, expected, part, after };
@@ -132,7 +151,7 @@ pub(super) async fn run(
                 c.emit(EventKind::CloseCalled { side, conn, reason: CloseReason::FrameTimeout }).await;
                 Next::Stop
             }
-            _ = idle_sleep, if !c.peer_closed => {
+            _ = idle_sleep, if !c.peer_closed && !c.paused => {
                 let after = idle.unwrap_or_default();
                 c.emit(EventKind::IdleTimeout { conn, after }).await;
                 c.emit(EventKind::CloseCalled { side, conn, reason: CloseReason::IdleTimeout }).await;
@@ -228,6 +247,26 @@ impl Conn {
     async fn command(&mut self, cmd: ConnCmd) -> Next {
         let (side, conn) = (self.side, self.conn);
         match cmd {
+            ConnCmd::Send(_) | ConnCmd::Bulk(_) | ConnCmd::HalfClose if self.bulk.is_some() => {
+                self.emit(EventKind::Refused {
+                    text: crate::said!(l => "lab.bulk_busy", side = i18n::side(side, l), conn = conn),
+                })
+                .await;
+                Next::Continue
+            }
+            ConnCmd::Bulk(bytes) => self.start_bulk(bytes).await,
+            ConnCmd::Reading(on) => {
+                if self.paused == on {
+                    self.paused = !on;
+                    let change = if on {
+                        FlowChange::Resumed
+                    } else {
+                        FlowChange::Paused
+                    };
+                    self.emit(EventKind::Flow { side, conn, change }).await;
+                }
+                Next::Continue
+            }
             ConnCmd::Send(text) => match protocol::encode_frame(&text, self.shared.cfg.charset) {
                 Ok(raw) => self.write_frame(raw, text).await,
                 Err(error) => {
@@ -273,6 +312,71 @@ impl Conn {
         }
     }
 
+    async fn start_bulk(&mut self, bytes: usize) -> Next {
+        let (side, conn) = (self.side, self.conn);
+        if self.write_shut {
+            self.emit(EventKind::Refused {
+                text: crate::said!(l => "lab.cannot_send", side = i18n::side(side, l), conn = conn),
+            })
+            .await;
+            return Next::Continue;
+        }
+        let change = FlowChange::BulkStarted { bytes };
+        self.emit(EventKind::Flow { side, conn, change }).await;
+        self.bulk = Some(Bulk::new(bytes));
+        Next::Continue
+    }
+
+    /// The socket can take more of the bulk send: as much as the kernel takes now.
+    async fn bulk_step(&mut self, ready: std::io::Result<()>) -> Next {
+        let (side, conn) = (self.side, self.conn);
+        let Some(bulk) = self.bulk.as_mut() else {
+            return Next::Continue;
+        };
+        let wrote = ready.and_then(|()| bulk.write_some(&self.stream));
+        let (total, done) = (bulk.total, bulk.done());
+        match wrote {
+            Ok(frames) => {
+                self.bulk_frames_sent(frames);
+                if done {
+                    self.bulk = None;
+                    let change = FlowChange::BulkDone { bytes: total };
+                    self.emit(EventKind::Flow { side, conn, change }).await;
+                }
+                Next::Continue
+            }
+            Err(e) if is_reset(&e) => {
+                self.bulk = None;
+                self.emit(EventKind::Reset { side, conn }).await;
+                Next::Stop
+            }
+            Err(e) => {
+                self.bulk = None;
+                self.error(crate::said!(l => "lab.write_failed", error = os_error_in(&e, l)))
+                    .await;
+                self.abort().await
+            }
+        }
+    }
+
+    /// Tells each bulk frame written whole.
+    fn bulk_frames_sent(&mut self, frames: Vec<Vec<u8>>) {
+        let (side, conn) = (self.side, self.conn);
+        for raw in frames {
+            let body = String::from_utf8_lossy(&raw[protocol::PREFIX_LEN.min(raw.len())..]);
+            let (shown, text) = protocol::shown(&raw, &body);
+            let len = raw.len();
+            let kind = EventKind::FrameSent {
+                side,
+                conn,
+                raw: shown,
+                len,
+                text,
+            };
+            self.frame_event(std::time::Instant::now(), kind);
+        }
+    }
+
     async fn write_frame(&mut self, raw: Vec<u8>, text: String) -> Next {
         let (side, conn) = (self.side, self.conn);
         if self.write_shut {
@@ -281,6 +385,27 @@ impl Conn {
             })
             .await;
             return Next::Continue;
+        }
+        // A bulk send's frame half written (the server echoing while it sends its own bulk):
+        // finished first, so the echo follows it whole.
+        if let Some(bulk) = self.bulk.as_mut().filter(|b| b.mid_frame()) {
+            let timeout = self.shared.cfg.write_timeout;
+            match tokio::time::timeout(timeout, bulk.finish_frame(&self.stream)).await {
+                Ok(Ok(frames)) => self.bulk_frames_sent(frames),
+                Ok(Err(e)) => {
+                    self.bulk = None;
+                    self.error(crate::said!(l => "lab.write_failed", error = os_error_in(&e, l)))
+                        .await;
+                    return self.abort().await;
+                }
+                Err(_) => {
+                    self.bulk = None;
+                    let secs = format!("{:.1}", timeout.as_secs_f64());
+                    self.error(crate::said!("lab.peer_not_reading", secs = secs))
+                        .await;
+                    return self.abort().await;
+                }
+            }
         }
         // Written piece by piece against one deadline, counting: a frame that cannot be finished
         // is never left half on the wire (the peer would read body bytes as the next prefix).

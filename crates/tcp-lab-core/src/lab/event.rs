@@ -158,6 +158,12 @@ pub enum EventKind {
         repeats: u64,
     },
     PolicyChanged(ClosePolicy),
+    /// A side stopped or resumed reading, or a bulk send began or ended ([`super::bulk`]).
+    Flow {
+        side: Side,
+        conn: ConnId,
+        change: super::bulk::FlowChange,
+    },
     /// A command that could not be carried out, and why.
     Refused {
         text: Said,

@@ -1,6 +1,7 @@
 //! The embedded endpoints: an echo server and any number of clients on real kernel sockets,
 //! driven by [`Command`]s and reporting [`LabEvent`]s. One tokio task per connection.
 
+pub mod bulk;
 mod client;
 mod conn;
 mod event;
@@ -106,6 +107,9 @@ pub struct LabConfig {
     /// Clients probe an idle connection after this long, then at this interval, 3 times at most
     /// (SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
     pub keepalive: Option<Duration>,
+    /// SO_RCVBUF of the listener, so of every accepted socket (set before listen(): the window
+    /// scale is chosen at the handshake). None: the kernel's autotuning.
+    pub rcvbuf: Option<u32>,
 }
 
 impl LabConfig {
@@ -135,6 +139,7 @@ impl Default for LabConfig {
             target: None,
             hosts: None,
             keepalive: None,
+            rcvbuf: None,
         }
     }
 }
@@ -161,6 +166,18 @@ pub enum Command {
         conn: ConnId,
     },
     SetPolicy(ClosePolicy),
+    /// Send `bytes` payload bytes as max-size frames back to back ([`bulk`]).
+    SendBulk {
+        side: Side,
+        conn: ConnId,
+        bytes: usize,
+    },
+    /// Stop (`false`) or resume (`true`) reading a connection's socket.
+    Reading {
+        side: Side,
+        conn: ConnId,
+        on: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -342,6 +359,7 @@ impl Lab {
                 cfg.bind,
                 cfg.port,
                 cfg.hosts.as_deref(),
+                cfg.rcvbuf,
             )?)
         } else {
             None
@@ -407,6 +425,16 @@ impl Lab {
                 }
             }
             Command::Send { side, conn, text } => self.to_conn(side, conn, ConnCmd::Send(text)),
+            Command::SendBulk { side, conn, bytes } => {
+                if bytes == 0 || bytes > bulk::MAX_BULK {
+                    self.shared.emit_soon(EventKind::Refused {
+                        text: crate::said!("lab.bulk_size", bytes = bytes, max = bulk::MAX_BULK),
+                    });
+                } else {
+                    self.to_conn(side, conn, ConnCmd::Bulk(bytes));
+                }
+            }
+            Command::Reading { side, conn, on } => self.to_conn(side, conn, ConnCmd::Reading(on)),
             Command::HalfClose { side, conn } => self.to_conn(side, conn, ConnCmd::HalfClose),
             Command::Close { side, conn } => self.to_conn(side, conn, ConnCmd::Close),
             Command::Abort { side, conn } => self.to_conn(side, conn, ConnCmd::Abort),
@@ -437,6 +465,29 @@ impl Lab {
                 }),
             });
         }
+    }
+
+    /// Sends `bytes` as max-size frames on `side`'s socket of `conn` (the server echoes them).
+    pub fn send_bulk(&self, side: Side, conn: ConnId, bytes: usize) {
+        self.command(Command::SendBulk { side, conn, bytes });
+    }
+
+    /// The server stops reading `conn`: its receive buffer fills, the window closes to 0.
+    pub fn pause_reading(&self, conn: ConnId) {
+        self.command(Command::Reading {
+            side: Side::Server,
+            conn,
+            on: false,
+        });
+    }
+
+    /// The server reads `conn` again: the window reopens.
+    pub fn resume_reading(&self, conn: ConnId) {
+        self.command(Command::Reading {
+            side: Side::Server,
+            conn,
+            on: true,
+        });
     }
 
     /// Whether a lab client is between connect() and telling of it: its socket may be in the

@@ -17,6 +17,7 @@ pub(super) fn bind_listener(
     bind: IpAddr,
     port: u16,
     hosts: Option<&Hosts>,
+    rcvbuf: Option<u32>,
 ) -> Result<TcpListener, LabError> {
     let addr = SocketAddr::new(bind, port);
     let sock = in_host(hosts, Side::Server, || {
@@ -29,6 +30,11 @@ pub(super) fn bind_listener(
     .map_err(|source| LabError::Listen { addr, source })?;
     // SO_REUSEADDR: a restart must not fail because the last run's connections sit in TIME_WAIT.
     let _ = sock.set_reuseaddr(true);
+    // Accepted sockets inherit it; the kernel doubles the figure for its bookkeeping.
+    if let Some(n) = rcvbuf {
+        sock.set_recv_buffer_size(n)
+            .map_err(|source| LabError::Listen { addr, source })?;
+    }
     match sock.bind(addr).and_then(|_| sock.listen(1024)) {
         Ok(l) => Ok(l),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(LabError::PortInUse {

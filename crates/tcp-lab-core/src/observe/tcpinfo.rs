@@ -27,6 +27,8 @@ pub struct TcpInfo {
     pub bytes_acked: u64,
     pub bytes_received: u64,
     pub bytes_sent: u64,
+    /// The peer's advertised window, scaled, in bytes (Linux 5.4 on; 0 on older kernels).
+    pub snd_wnd: u32,
 }
 
 /// An ssthresh this large means "not set yet" (slow start): `ss` leaves it out too.
@@ -36,6 +38,7 @@ impl TcpInfo {
     /// Reads the struct from the attribute's bytes, zero-padding a short one.
     pub fn parse(raw: &[u8]) -> TcpInfo {
         let mut b = [0u8; 232];
+        // tcpi_snd_wnd sits at 228..232.
         let n = raw.len().min(b.len());
         b[..n].copy_from_slice(&raw[..n]);
         let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
@@ -64,6 +67,7 @@ impl TcpInfo {
             bytes_acked: u64_at(120),
             bytes_received: u64_at(128),
             bytes_sent: u64_at(200),
+            snd_wnd: u32_at(228),
         }
     }
 

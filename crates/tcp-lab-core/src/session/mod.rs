@@ -4,6 +4,7 @@
 
 mod owners;
 pub mod registry;
+mod sampler;
 
 use std::time::{Duration, Instant};
 
@@ -171,6 +172,8 @@ pub struct Session {
     pub wire: Option<Wire>,
     /// The wire's settings at start, when it runs.
     pub wire_settings: Option<WireSettings>,
+    /// When each connection's tcp_info was last sampled for the graphs.
+    sampler: sampler::Sampler,
 }
 
 impl Session {
@@ -277,6 +280,7 @@ impl Session {
             trace_unavailable,
             wire,
             wire_settings,
+            sampler: Default::default(),
         };
         if let Some(e) = s.observer_error.clone() {
             s.timeline.note(start, e);
@@ -684,6 +688,7 @@ impl Session {
             self.unread_began = Some(began);
         }
         self.add_tcp_info(before);
+        self.sample_graphs(before);
         self.annotate_capture(before);
         (self.timeline.total() - before) as usize
     }

@@ -59,6 +59,8 @@ enum Body<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'static str>,
     },
+    /// A connection's tcp_info when it said something new (cwnd, ssthresh, rtt…), for graphs.
+    TcpSample(&'a super::graph::TcpSample),
     // The lab's own calls.
     Listening {
         side: Side,
@@ -139,6 +141,13 @@ enum Body<'a> {
     PolicyChanged {
         side: Side,
         policy: ClosePolicy,
+    },
+    /// Reading stopped or resumed, a bulk send began or ended: `change` says which.
+    Flow {
+        side: Side,
+        conn: ConnId,
+        #[serde(flatten)]
+        change: crate::lab::bulk::FlowChange,
     },
     Refused {},
     Error {
@@ -224,6 +233,8 @@ struct PacketJson<'a> {
     seq: u32,
     ack: u32,
     len: usize,
+    /// The window it advertised, bytes (scaled).
+    win: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
     retransmission: bool,
@@ -269,6 +280,7 @@ fn packet(p: &Packet) -> PacketJson<'_> {
         seq: p.rel_seq,
         ack: p.rel_ack,
         len: p.payload_len(),
+        win: p.win,
         text: p.text.as_deref(),
         retransmission: p.retransmission,
     }
@@ -409,6 +421,11 @@ fn lab(k: &K) -> Body<'_> {
             side: Side::Server,
             policy: *policy,
         },
+        K::Flow { side, conn, change } => Body::Flow {
+            side: *side,
+            conn: *conn,
+            change: *change,
+        },
         K::Refused { .. } => Body::Refused {},
         K::Error { side, conn, text } => Body::Error {
             side: *side,
@@ -447,6 +464,7 @@ fn entry(e: &Entry, charset: Charset) -> Line<'_> {
         }
         What::Fault { packet, .. } => ("wire", Body::Fault { packet: *packet }),
         What::Lab(k) => ("lab", lab(k)),
+        What::TcpSample(s) => ("kernel", Body::TcpSample(s)),
         What::Mass {
             from,
             to,

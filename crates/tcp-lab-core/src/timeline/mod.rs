@@ -11,6 +11,7 @@
 //! - [`retell`]: what a recording says in English, told again in the interface's language
 
 pub mod diff;
+pub mod graph;
 pub mod json;
 pub mod packets;
 pub mod player;
@@ -68,7 +69,7 @@ impl Entry {
                 }
             }
             What::Packet(_, p) => p.data.len() + p.text.as_ref().map_or(0, String::len),
-            What::Mass { .. } => 0,
+            What::Mass { .. } | What::TcpSample(_) => 0,
         };
         std::mem::size_of::<Entry>() + heap
     }
@@ -95,6 +96,8 @@ pub enum What {
         packet: Option<u64>,
         text: Said,
     },
+    /// A connection's tcp_info said something new (cwnd, ssthresh, rtt…): the graphs' data.
+    TcpSample(graph::TcpSample),
     /// Many sockets that are not the lab's made the same change between two reads of a busy
     /// port: one line for all of them.
     Mass {
@@ -458,6 +461,16 @@ impl Timeline {
     pub fn check(&mut self, at: Instant, ok: bool, text: impl Into<Said>) {
         let text = text.into();
         self.push(at, What::Check { ok, text });
+    }
+
+    /// A tcp_info sample of a lab connection (see [`graph::SAMPLE_EVERY`]).
+    pub fn tcp_sample(&mut self, at: Instant, s: graph::TcpSample) {
+        self.push(at, What::TcpSample(s));
+    }
+
+    /// Replay: the window a recorded packet advertised.
+    pub fn set_packet_window(&mut self, id: u64, win: u32) {
+        self.packets.set_window(id, win);
     }
 
     pub fn note(&mut self, at: Instant, text: impl Into<Said>) {

@@ -33,6 +33,9 @@ pub struct Packet {
     pub tcp: Option<TcpSummary>,
     pub rel_seq: u32,
     pub rel_ack: u32,
+    /// The window it advertised, in bytes: scaled by the shift its sender's SYN announced when
+    /// both SYNs offered scaling (RFC 7323); a SYN's own window is never scaled.
+    pub win: u32,
     /// The frame's text when the payload is one whole frame.
     pub text: Option<String>,
     pub retransmission: bool,
@@ -104,6 +107,8 @@ pub struct NewPacket {
 struct Flow {
     /// Initial sequence numbers, [client→server, server→client].
     isn: [Option<u32>; 2],
+    /// Window scale each direction's SYN offered (`Some(None)`: it offered none), once seen.
+    wscale: [Option<Option<u8>>; 2],
     seen: HashSet<(usize, u32, u32)>,
 }
 
@@ -227,6 +232,7 @@ impl Tracker {
         let tcp = TcpSummary::parse(&data);
         let (mut rel_seq, mut rel_ack, mut retransmission, mut text, mut conn) =
             (0, 0, false, None, None);
+        let mut win = 0;
         if let Some(t) = &tcp {
             let d = usize::from(dir == Dir::ToClient);
             let key = if d == 0 {
@@ -244,6 +250,15 @@ impl Tracker {
                 *flow = Flow::default();
             }
             let isn = *flow.isn[d].get_or_insert(t.seq);
+            let syn = t.flags & packet::SYN != 0;
+            if syn {
+                flow.wscale[d] = Some(t.wscale);
+            }
+            let shift = match flow.wscale {
+                [Some(Some(_)), Some(Some(_))] if !syn => flow.wscale[d].flatten().unwrap_or(0),
+                _ => 0,
+            };
+            win = u32::from(t.window) << shift.min(14);
             rel_seq = t.seq.wrapping_sub(isn);
             rel_ack = flow.isn[1 - d].map_or(t.ack, |i| t.ack.wrapping_sub(i));
             if t.seq_len() > 0 {
@@ -273,6 +288,7 @@ impl Tracker {
             tcp,
             rel_seq,
             rel_ack,
+            win,
             text,
             retransmission,
             fault: None,
@@ -324,6 +340,14 @@ impl Tracker {
     pub fn replace(&mut self, id: u64, data: Arc<[u8]>) {
         if let Some(&i) = self.index.get(&id) {
             self.packets[i].data = data;
+        }
+    }
+
+    /// A replay: the window packet `id` advertised, as the recording says (its rebuilt headers
+    /// carry no window scale).
+    pub fn set_window(&mut self, id: u64, win: u32) {
+        if let Some(&i) = self.index.get(&id) {
+            self.packets[i].win = win;
         }
     }
 

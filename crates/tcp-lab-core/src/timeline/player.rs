@@ -422,6 +422,9 @@ impl Player {
         let conn = p.conn;
         let when = self.start.checked_add(at).unwrap_or(self.start);
         self.s.timeline.wire(when, ev, &move |_, _| conn);
+        if let Some(win) = p.win {
+            self.s.timeline.set_packet_window(p.id, win);
+        }
     }
 
     /// A socket as the table shows it at `clock`, its timer counted down from when it was read.

@@ -129,6 +129,8 @@ pub struct WirePacket {
     pub seq: u32,
     pub ack: u32,
     pub len: usize,
+    /// The window it advertised, bytes (recordings before issue 26 have none).
+    pub win: Option<u32>,
     pub text: Option<String>,
     pub held: bool,
     pub delay: Duration,
@@ -528,6 +530,7 @@ fn wire_packet(v: &Value) -> Option<WirePacket> {
         seq: u32::try_from(u(v, "seq")?).ok()?,
         ack: u32::try_from(u(v, "ack")?).ok()?,
         len: count(v, "len")?.min(MAX_PAYLOAD),
+        win: u(v, "win").and_then(|w| u32::try_from(w).ok()),
         text: text(v, "text"),
         held: v.get("held").and_then(Value::as_bool).unwrap_or(false),
         delay: ms(v, "delay_ms")
@@ -663,6 +666,11 @@ fn lab(event: &str, v: &Value) -> Option<EventKind> {
             repeats: u(v, "repeats").unwrap_or(1),
         },
         "policy_changed" => K::PolicyChanged(s(v, "policy")?.parse().ok()?),
+        "flow" => K::Flow {
+            side: side(v)?,
+            conn: conn(v)?,
+            change: serde_json::from_value(v.clone()).ok()?,
+        },
         "refused" => K::Refused {
             text: message(v, &[]).into(),
         },
@@ -701,6 +709,7 @@ fn item(event: &str, v: &Value) -> Option<Item> {
                 text: said(Kind::Fault, message(v, &[prefix.as_str()])),
             })
         }
+        "tcp_sample" => Item::Entry(What::TcpSample(serde_json::from_value(v.clone()).ok()?)),
         "packet_sent" => Item::Packet(Stage::Sent, wire_packet(v)?),
         "packet_delivered" => Item::Packet(Stage::Delivered, wire_packet(v)?),
         "packet_dropped" => Item::Packet(Stage::Dropped, wire_packet(v)?),

@@ -276,6 +276,23 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
             .into_owned(),
         ),
         What::Packet(stage, p) => (word("who.wire"), packet_text(*stage, p, lang)),
+        What::TcpSample(s) => (
+            side_of(s.side),
+            t!(
+                "text.tcp_sample",
+                locale = l,
+                conn = s.conn,
+                cwnd = s.cwnd,
+                ssthresh = s
+                    .ssthresh
+                    .map_or_else(|| "-".to_string(), |v| v.to_string()),
+                rtt = format!("{:.1}", f64::from(s.rtt_us) / 1000.0),
+                wnd = s.snd_wnd,
+                unacked = s.unacked,
+                retrans = s.retrans
+            )
+            .into_owned(),
+        ),
         What::Mass {
             from,
             to,
@@ -518,6 +535,24 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                 )
                 .into(),
             ),
+            K::Flow { side, conn, change } => {
+                use crate::lab::bulk::{FlowChange as F, frames_for};
+                let text = match *change {
+                    F::Paused => t!("text.reading_paused", locale = l, conn = conn),
+                    F::Resumed => t!("text.reading_resumed", locale = l, conn = conn),
+                    F::BulkStarted { bytes } => t!(
+                        "text.bulk_started",
+                        locale = l,
+                        conn = conn,
+                        bytes = bytes,
+                        frames = frames_for(bytes)
+                    ),
+                    F::BulkDone { bytes } => {
+                        t!("text.bulk_done", locale = l, conn = conn, bytes = bytes)
+                    }
+                };
+                (side_of(*side), text.into())
+            }
             K::PolicyChanged(p) => (
                 server(),
                 t!("text.policy", locale = l, name = p.name()).into(),
