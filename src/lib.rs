@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cli_help;
+pub mod error;
 pub mod export;
 pub mod glossary;
 pub mod headless;

@@ -511,7 +511,7 @@ impl Runner<'_> {
                         Ok(())
                     }
                     Some(EventKind::SendRefused { error, .. }) => {
-                        Err(Said::each(|l| error.in_lang(l)))
+                        Err(crate::error::Localized::said(&error))
                     }
                     Some(EventKind::Refused { text }) => Err(text),
                     _ => Err(self.too_slow("run.no_reply")),

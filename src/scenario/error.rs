@@ -17,27 +17,28 @@ pub fn no_client_opened() -> crate::i18n::Said {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
 pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("scenario {path} is not valid: {message}")]
-    Parse { path: String, message: String },
+    Parse {
+        path: String,
+        message: String,
+    },
     /// A `sysctl` key the kernel has but refused (not a missing key: that is left out).
-    #[error("cannot set {key} = {value} inside the private {} host: {error}", side.name())]
     Sysctl {
         key: String,
         value: String,
         side: Side,
+        #[source]
         error: std::io::Error,
     },
 }
 
-impl ScenarioError {
-    /// The message in `lang`'s words (`Display` is the English).
-    pub fn in_lang(&self, lang: crate::i18n::Lang) -> String {
+impl crate::error::Localized for ScenarioError {
+    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
         let l = lang.code();
         match self {
             ScenarioError::Read { path, source } => {
@@ -92,6 +93,7 @@ impl ScenarioError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Localized;
     use crate::i18n::Lang;
 
     /// An engine error says itself in either language without the global locale; its `Display`

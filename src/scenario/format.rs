@@ -210,7 +210,7 @@ pub const MAX_STEPS: usize = 1000;
 impl Scenario {
     /// Reads a scenario file: a regular file (a FIFO or a device fails at once) of at most
     /// [`MAX_FILE_BYTES`]; students' files are graded with `run`, so they are untrusted.
-    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    pub fn load(path: &Path) -> crate::error::Result<Scenario> {
         let bytes = crate::input::read_capped(path, MAX_FILE_BYTES, &t!("input.scenario"))
             .map_err(|source| ScenarioError::Read {
                 path: crate::model::printable(&path.display().to_string()).into_owned(),
@@ -220,9 +220,12 @@ impl Scenario {
             path: crate::model::printable(&path.display().to_string()).into_owned(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
-        Self::parse(&text).map_err(|message| ScenarioError::Parse {
-            path: path.display().to_string(),
-            message,
+        Self::parse(&text).map_err(|message| {
+            ScenarioError::Parse {
+                path: path.display().to_string(),
+                message,
+            }
+            .into()
         })
     }
 

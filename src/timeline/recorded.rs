@@ -35,8 +35,9 @@ const MAX_PAYLOAD: usize = 1460;
 /// Recorded times beyond this (about 31 years) are not times.
 const MAX_T: f64 = 1e9;
 
-/// Why a recording cannot be replayed, and what to do, in the interface's language.
-#[derive(Debug)]
+/// Why a recording cannot be replayed, and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
 pub enum RecordingError {
     Unreadable {
         path: String,
@@ -51,37 +52,33 @@ pub enum RecordingError {
     },
 }
 
-impl std::fmt::Display for RecordingError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl crate::error::Localized for RecordingError {
+    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
         use rust_i18n::t;
-        let text = match self {
+        let l = lang.code();
+        match self {
             RecordingError::Unreadable { path, source } => t!(
                 "replay.file_unreadable",
+                locale = l,
                 path = path,
-                error = crate::i18n::os_error(source)
+                error = crate::i18n::os_error_in(source, lang)
             ),
             RecordingError::TooBig { path } => {
                 t!(
                     "replay.file_too_big",
+                    locale = l,
                     path = path,
                     mb = MAX_FILE_BYTES >> 20
                 )
             }
-            RecordingError::Empty { path, lines: 1 } => t!("replay.file_empty_one", path = path),
-            RecordingError::Empty { path, lines } => {
-                t!("replay.file_empty_n", path = path, n = lines)
+            RecordingError::Empty { path, lines: 1 } => {
+                t!("replay.file_empty_one", locale = l, path = path)
             }
-        };
-        f.write_str(&text)
-    }
-}
-
-impl std::error::Error for RecordingError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            RecordingError::Unreadable { source, .. } => Some(source),
-            _ => None,
+            RecordingError::Empty { path, lines } => {
+                t!("replay.file_empty_n", locale = l, path = path, n = lines)
+            }
         }
+        .into_owned()
     }
 }
 
@@ -240,7 +237,7 @@ impl Recording {
 
     /// Reads a recording from a file, at most [`MAX_FILE_BYTES`], a line at a time (the file is
     /// never held whole beside what is kept of it); an error names the file and what to do.
-    pub fn read(path: &Path) -> Result<Recording, RecordingError> {
+    pub fn read(path: &Path) -> crate::error::Result<Recording> {
         let name = printable(&path.display().to_string()).into_owned();
         let unreadable = |source| RecordingError::Unreadable {
             path: name.clone(),
@@ -250,7 +247,7 @@ impl Recording {
         let f = crate::input::open_regular(path).map_err(unreadable)?;
         let size = f.metadata().map_or(0, |m| m.len());
         if size > MAX_FILE_BYTES {
-            return Err(RecordingError::TooBig { path: name });
+            return Err(RecordingError::TooBig { path: name }.into());
         }
         let mut rec = Recording::default();
         // What is kept is at most the file's bytes: room for them once, not doubling growth.
@@ -266,7 +263,7 @@ impl Recording {
             }
             total += n as u64;
             if total > MAX_FILE_BYTES {
-                return Err(RecordingError::TooBig { path: name });
+                return Err(RecordingError::TooBig { path: name }.into());
             }
             rec.push_line(&line);
         }
@@ -275,7 +272,8 @@ impl Recording {
             return Err(RecordingError::Empty {
                 path: name,
                 lines: rec.lines,
-            });
+            }
+            .into());
         }
         Ok(rec)
     }
