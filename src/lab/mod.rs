@@ -185,10 +185,15 @@ impl crate::error::Localized for LabError {
             LabError::PortInUse { bind, port, holder } => {
                 let holder = holder.trim().trim_start_matches("by ");
                 if holder.is_empty() {
-                    rust_i18n::t!("error.port_in_use", locale = l, port = port, bind = bind)
+                    rust_i18n::t!(
+                        "lab_error.port_in_use",
+                        locale = l,
+                        port = port,
+                        bind = bind
+                    )
                 } else {
                     rust_i18n::t!(
-                        "error.port_in_use_by",
+                        "lab_error.port_in_use_by",
                         locale = l,
                         port = port,
                         bind = bind,
@@ -197,7 +202,7 @@ impl crate::error::Localized for LabError {
                 }
             }
             LabError::Listen { addr, source } => rust_i18n::t!(
-                "error.listen",
+                "lab_error.listen",
                 locale = l,
                 addr = addr,
                 error = crate::i18n::os_error_in(source, lang)

@@ -50,14 +50,14 @@ impl crate::error::Localized for ScenarioError {
                     .filter(|n| SHIPPED.iter().any(|(s, _)| s == n));
                 match shipped {
                     Some(name) if source.kind() == std::io::ErrorKind::NotFound => t!(
-                        "error.scenario_read_shipped",
+                        "scenario_error.read_shipped",
                         locale = l,
                         path = path,
                         error = error,
                         name = name
                     ),
                     _ => t!(
-                        "error.scenario_read",
+                        "scenario_error.read",
                         locale = l,
                         path = path,
                         error = error
@@ -66,7 +66,7 @@ impl crate::error::Localized for ScenarioError {
             }
             ScenarioError::Parse { path, message } => {
                 t!(
-                    "error.scenario_parse",
+                    "scenario_error.parse",
                     locale = l,
                     path = path,
                     error = message
