@@ -96,6 +96,14 @@ fn bad_scenario_files() {
         "{ko}"
     );
 
+    // A directory is refused by the input layer, said in each language too (its words once
+    // came from the global language, Korean here, whatever language the line was asked in).
+    let dir = std::env::temp_dir();
+    let e = tcp_lab::scenario::Scenario::load(&dir).expect_err("a directory");
+    let (en, ko) = both(e.into());
+    assert!(en.contains("is not a regular file"), "{en}");
+    assert!(ko.contains("일반 파일이 아닙니다"), "{ko}");
+
     let bad = TempFile::new("bad.toml", "name = \"x\"\n[[step]]\naction = \"fly\"\n");
     let e = tcp_lab::scenario::Scenario::load(&bad.0).expect_err("an unknown action");
     let en = error_line(&e.into(), Lang::En);

@@ -21,7 +21,7 @@ pub fn no_client_opened() -> crate::i18n::Said {
 pub enum ScenarioError {
     Read {
         path: String,
-        source: std::io::Error,
+        source: crate::input::InputError,
     },
     Parse {
         path: String,
@@ -42,7 +42,7 @@ impl crate::error::Localized for ScenarioError {
         let l = lang.code();
         match self {
             ScenarioError::Read { path, source } => {
-                let error = crate::i18n::os_error_in(source, lang);
+                let error = source.in_lang(lang);
                 // `assets/scenarios/lost-fin.toml` outside the checkout: the name works anywhere.
                 let shipped = std::path::Path::new(path)
                     .file_stem()
@@ -108,7 +108,7 @@ mod tests {
         };
         let read = ScenarioError::Read {
             path: "x.toml".into(),
-            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT).into(),
         };
         let parse = ScenarioError::Parse {
             path: "x.toml".into(),

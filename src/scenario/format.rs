@@ -211,14 +211,15 @@ impl Scenario {
     /// Reads a scenario file: a regular file (a FIFO or a device fails at once) of at most
     /// [`MAX_FILE_BYTES`]; students' files are graded with `run`, so they are untrusted.
     pub fn load(path: &Path) -> crate::error::Result<Scenario> {
-        let bytes = crate::input::read_capped(path, MAX_FILE_BYTES, &t!("input.scenario"))
-            .map_err(|source| ScenarioError::Read {
+        let bytes = crate::input::read_capped(path, MAX_FILE_BYTES, "input.scenario").map_err(
+            |source| ScenarioError::Read {
                 path: crate::model::printable(&path.display().to_string()).into_owned(),
                 source,
-            })?;
+            },
+        )?;
         let text = String::from_utf8(bytes).map_err(|e| ScenarioError::Read {
             path: crate::model::printable(&path.display().to_string()).into_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e).into(),
         })?;
         Self::parse(&text).map_err(|message| {
             ScenarioError::Parse {

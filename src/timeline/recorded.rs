@@ -41,7 +41,7 @@ const MAX_T: f64 = 1e9;
 pub enum RecordingError {
     Unreadable {
         path: String,
-        source: std::io::Error,
+        source: crate::input::InputError,
     },
     TooBig {
         path: String,
@@ -61,7 +61,7 @@ impl crate::error::Localized for RecordingError {
                 "replay.file_unreadable",
                 locale = l,
                 path = path,
-                error = crate::i18n::os_error_in(source, lang)
+                error = crate::error::Localized::in_lang(source, lang)
             ),
             RecordingError::TooBig { path } => {
                 t!(
@@ -239,7 +239,7 @@ impl Recording {
     /// never held whole beside what is kept of it); an error names the file and what to do.
     pub fn read(path: &Path) -> crate::error::Result<Recording> {
         let name = printable(&path.display().to_string()).into_owned();
-        let unreadable = |source| RecordingError::Unreadable {
+        let unreadable = |source: crate::input::InputError| RecordingError::Unreadable {
             path: name.clone(),
             source,
         };
@@ -257,7 +257,9 @@ impl Recording {
         let (mut line, mut total) = (Vec::new(), 0u64);
         loop {
             line.clear();
-            let n = input.read_until(b'\n', &mut line).map_err(unreadable)?;
+            let n = input
+                .read_until(b'\n', &mut line)
+                .map_err(|e| unreadable(e.into()))?;
             if n == 0 {
                 break;
             }
