@@ -37,8 +37,14 @@ pub enum Error {
     Frame(#[from] crate::protocol::FrameError),
     #[error(transparent)]
     Recording(#[from] crate::timeline::recorded::RecordingError),
+    #[cfg(target_os = "linux")]
     #[error(transparent)]
     Trace(#[from] crate::observe::trace::TraceUnavailable),
+    #[cfg(target_os = "linux")]
+    #[error(transparent)]
+    Netns(#[from] crate::observe::sockdiag::NetnsError),
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     #[error(transparent)]
     Btf(#[from] crate::observe::btf::BtfError),
     #[error(transparent)]
@@ -54,7 +60,11 @@ impl Error {
             Error::Scenario(e) => e,
             Error::Frame(e) => e,
             Error::Recording(e) => e,
+            #[cfg(target_os = "linux")]
             Error::Trace(e) => e,
+            #[cfg(target_os = "linux")]
+            Error::Netns(e) => e,
+            Error::Input(e) => e,
             Error::Btf(e) => e,
             Error::Hosts(e) => e,
         }

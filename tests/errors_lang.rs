@@ -203,3 +203,20 @@ fn said_keeps_english_and_the_interface_language() {
     assert_eq!(said.en, e.in_lang(Lang::En));
     assert_eq!(said.in_lang(Lang::Ko), e.in_lang(Lang::Ko));
 }
+
+#[test]
+fn a_network_namespace_that_does_not_exist() {
+    korean_globally();
+    let e = tcp_lab::observe::sockdiag::in_netns("tcp-lab-errors-no-such-ns", || Ok(()))
+        .expect_err("no such namespace");
+    let (en, ko) = both(e.into());
+    assert!(
+        en.starts_with("--netns tcp-lab-errors-no-such-ns: cannot open /run/netns/"),
+        "{en}"
+    );
+    assert!(en.contains("pid:PID"), "{en}");
+    assert!(
+        ko.contains("열 수 없습니다") && ko.contains("(ENOENT)"),
+        "{ko}"
+    );
+}
