@@ -23,9 +23,10 @@ pub enum ScenarioError {
         path: String,
         source: crate::input::InputError,
     },
+    /// `message`: what is wrong, said in English and the interface's language.
     Parse {
         path: String,
-        message: String,
+        message: crate::i18n::Said,
     },
     /// A `sysctl` key the kernel has but refused (not a missing key: that is left out).
     Sysctl {
@@ -69,7 +70,7 @@ impl crate::error::Localized for ScenarioError {
                     "scenario_error.parse",
                     locale = l,
                     path = path,
-                    error = message
+                    error = message.in_lang(lang)
                 )
             }
             ScenarioError::Sysctl {
