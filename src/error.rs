@@ -44,6 +44,10 @@ pub enum Error {
     #[error(transparent)]
     Netns(#[from] crate::observe::sockdiag::NetnsError),
     #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
+    #[error(transparent)]
+    Refusal(#[from] crate::export::Refusal),
+    #[error(transparent)]
     Input(#[from] crate::input::InputError),
     #[error(transparent)]
     Btf(#[from] crate::observe::btf::BtfError),
@@ -64,6 +68,8 @@ impl Error {
             Error::Trace(e) => e,
             #[cfg(target_os = "linux")]
             Error::Netns(e) => e,
+            Error::Export(e) => e,
+            Error::Refusal(e) => e,
             Error::Input(e) => e,
             Error::Btf(e) => e,
             Error::Hosts(e) => e,

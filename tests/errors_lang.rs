@@ -231,3 +231,29 @@ fn a_network_namespace_that_does_not_exist() {
         "{ko}"
     );
 }
+
+/// A refused export, inside an `io::Error` as the export code returns it: the one downcast in
+/// `os_error_in` says it in the language asked for.
+#[test]
+fn an_export_onto_a_fifo() {
+    korean_globally();
+    let path = std::env::temp_dir().join(format!("tcp-lab-errors-{}-fifo", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let fifo = TempFile(path.clone());
+    let error = tcp_lab::export::open_explicit(&fifo.0).expect_err("a FIFO is no capture file");
+    assert!(
+        error.to_string().contains("is not a regular file"),
+        "{error}"
+    );
+    let e = tcp_lab::export::ExportError { path, error };
+    let (en, ko) = both(Error::from(e).into());
+    assert!(
+        en.starts_with("cannot write ") && en.contains("is not a regular file"),
+        "{en}"
+    );
+    assert!(
+        ko.contains("에 쓸 수 없습니다") && ko.contains("일반 파일이 아닙니다"),
+        "{ko}"
+    );
+}
