@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rust_i18n::t;
 
+use crate::error::Localized;
 use crate::headless::print::RunFormat;
 use crate::headless::{self, ClientOpts, Ending};
 use crate::hosts::Hosts;
@@ -53,12 +54,12 @@ pub fn main() -> ExitCode {
                 None,
             ),
             Err(e) => {
-                let msg = t!("error.slow_unavailable", error = e).into_owned();
+                let msg = t!("error.slow_unavailable", error = e.in_lang(lang)).into_owned();
                 // A lesson says it once, on its own screen (or plays from its recording).
                 if !matches!(cli.command, Some(Cmd::Lesson(_))) {
                     eprintln!("tcp-lab: {msg}");
                 }
-                (None, Some(msg), Some(e.what))
+                (None, Some(msg), Some(e.what_in(lang)))
             }
         },
     };
@@ -79,7 +80,7 @@ pub fn main() -> ExitCode {
     match res {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tcp-lab: {}", error_line(&e));
+            eprintln!("tcp-lab: {}", error_line(&e, lang));
             ExitCode::from(2)
         }
     }
@@ -164,7 +165,8 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                 Err(e) => {
                     // A TAP reader gets the reason on its stream too, not an empty one.
                     if a.format == RunFormat::Tap {
-                        let reason = crate::scenario::one_line(&error_line(&e));
+                        let reason =
+                            crate::scenario::one_line(&error_line(&e, crate::i18n::current()));
                         println!("TAP version 13\nBail out! {reason}");
                     }
                     return Err(e);
@@ -258,18 +260,25 @@ fn check_reply(reply: Option<&str>, charset: Charset) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An error and its causes on one line, each cause only once: a message that already quotes its
-/// source ("cannot read x: No such file") is not followed by the same text again.
-fn error_line(e: &anyhow::Error) -> String {
-    if let Some(said) = known_error(e) {
-        return said;
-    }
-    let mut line = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !line.contains(&c) {
+/// An error and its causes on one line in `lang`, each cause only once: a message that already
+/// quotes its source ("cannot read x: No such file") is not followed by the same text again. An
+/// engine error ([`crate::error::Error`]) says itself in `lang`, its own causes included, so the
+/// chain ends there.
+pub fn error_line(e: &anyhow::Error, lang: crate::i18n::Lang) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let (c, last) = match cause.downcast_ref::<crate::error::Error>() {
+            Some(engine) => (engine.in_lang(lang), true),
+            None => (cause.to_string(), false),
+        };
+        if line.is_empty() {
+            line = c;
+        } else if !line.contains(&c) {
             line.push_str(": ");
             line.push_str(&c);
+        }
+        if last {
+            break;
         }
     }
     line
@@ -451,56 +460,6 @@ async fn lesson(
     )
     .await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The errors a person meets most, in the interface's language (in English the types' own
-/// words are the same text).
-fn known_error(e: &anyhow::Error) -> Option<String> {
-    use crate::lab::LabError;
-    use crate::scenario::ScenarioError;
-    for cause in e.chain() {
-        // A session's lab error is transparent: it is not its own link in the chain.
-        let lab = cause.downcast_ref::<LabError>().or_else(|| {
-            match cause.downcast_ref::<crate::session::SessionError>() {
-                Some(crate::session::SessionError::Lab(l)) => Some(l),
-                _ => None,
-            }
-        });
-        if let Some(l) = lab {
-            return Some(
-                match l {
-                    LabError::PortInUse { bind, port, holder } => {
-                        let holder = holder.trim().trim_start_matches("by ").to_string();
-                        if holder.is_empty() {
-                            t!("error.port_in_use", port = port, bind = bind)
-                        } else {
-                            t!(
-                                "error.port_in_use_by",
-                                port = port,
-                                bind = bind,
-                                holder = holder
-                            )
-                        }
-                    }
-                    LabError::Listen { addr, source } => {
-                        let error = crate::i18n::os_error(source);
-                        t!("error.listen", addr = addr, error = error)
-                    }
-                }
-                .into_owned(),
-            );
-        }
-        if let Some(
-            e @ (crate::session::SessionError::Wire(_) | crate::session::SessionError::Trace(_)),
-        ) = cause.downcast_ref::<crate::session::SessionError>()
-        {
-            return Some(e.in_lang(crate::i18n::current()));
-        }
-        if let Some(s) = cause.downcast_ref::<ScenarioError>() {
-            return Some(s.in_lang(crate::i18n::current()));
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! (README.md, "Code map"): the engine → front ends ([`headless`], [`tui`]) → [`cli`].
 
 pub use tcp_lab_core::{
-    export, hosts, i18n, input, lab, model, observe, protocol, said, scenario, session, timeline,
+    error, export, hosts, i18n, input, lab, model, observe, protocol, said, scenario, session, timeline,
     wire,
 };
 

@@ -23,10 +23,105 @@ use nix::unistd::{UnlinkatFlags, unlinkat};
 use rust_i18n::t;
 
 /// A failed export: where it was going (a file, or the directory when none was made) and why.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
 pub struct ExportError {
     pub path: PathBuf,
+    #[source]
     pub error: io::Error,
+}
+
+impl crate::error::Localized for ExportError {
+    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
+        t!(
+            "export_error.not_written",
+            locale = lang.code(),
+            path = self.path.display(),
+            error = crate::i18n::os_error_in(&self.error, lang)
+        )
+        .into_owned()
+    }
+}
+
+/// Why a file or the export directory is refused (an `io::Error` carries it, with the kind
+/// given at [`refused`]; [`crate::i18n::os_error_in`] says it in any language).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
+pub enum Refusal {
+    DirUncreatable { dir: PathBuf, error: io::Error },
+    DirUnopenable { dir: PathBuf, error: io::Error },
+    DirNotOurs { dir: PathBuf, uid: u32, me: u32 },
+    DirShared { dir: PathBuf, mode: u32 },
+    ForeignSymlink { path: PathBuf, uid: u32 },
+    SymlinkNow { path: PathBuf },
+    NotAFile { path: PathBuf },
+    FileNotOurs { path: PathBuf, uid: u32 },
+    HardLinked { path: PathBuf, n: u64 },
+}
+
+impl crate::error::Localized for Refusal {
+    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
+        let l = lang.code();
+        let os = |e| crate::i18n::os_error_in(e, lang);
+        match self {
+            Refusal::DirUncreatable { dir, error } => {
+                t!(
+                    "export.dir_uncreatable",
+                    locale = l,
+                    dir = dir.display(),
+                    error = os(error)
+                )
+            }
+            Refusal::DirUnopenable { dir, error } => {
+                t!(
+                    "export.dir_unopenable",
+                    locale = l,
+                    dir = dir.display(),
+                    error = os(error)
+                )
+            }
+            Refusal::DirNotOurs { dir, uid, me } => t!(
+                "export.dir_not_ours",
+                locale = l,
+                dir = dir.display(),
+                uid = uid,
+                me = me
+            ),
+            Refusal::DirShared { dir, mode } => t!(
+                "export.dir_shared",
+                locale = l,
+                dir = dir.display(),
+                mode = format!("{mode:o}")
+            ),
+            Refusal::ForeignSymlink { path, uid } => t!(
+                "export.foreign_symlink",
+                locale = l,
+                path = path.display(),
+                uid = uid
+            ),
+            Refusal::SymlinkNow { path } => {
+                t!("export.symlink_now", locale = l, path = path.display())
+            }
+            Refusal::NotAFile { path } => {
+                t!("export.not_a_file", locale = l, path = path.display())
+            }
+            Refusal::FileNotOurs { path, uid } => t!(
+                "export.file_not_ours",
+                locale = l,
+                path = path.display(),
+                uid = uid
+            ),
+            Refusal::HardLinked { path, n } => {
+                t!(
+                    "export.hard_linked",
+                    locale = l,
+                    path = path.display(),
+                    n = n
+                )
+            }
+        }
+        .into_owned()
+    }
 }
 
 /// Whose files we make: the effective uid (root's under sudo).
@@ -34,8 +129,13 @@ fn me() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
-fn refused(text: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::PermissionDenied, text.into())
+/// `why` as an `io::Error` of `kind` (PermissionDenied for a refusal).
+fn refused_as(kind: io::ErrorKind, why: Refusal) -> io::Error {
+    io::Error::new(kind, crate::error::Error::from(why))
+}
+
+fn refused(why: Refusal) -> io::Error {
+    refused_as(io::ErrorKind::PermissionDenied, why)
 }
 
 /// Where exports go: `$TCP_LAB_DIR`, else `$XDG_DATA_HOME/tcp-lab`, else
@@ -62,39 +162,33 @@ pub fn open_private_dir(dir: &Path) -> io::Result<OwnedFd> {
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    t!("export.dir_uncreatable", dir = dir.display(), error = e).into_owned(),
-                )
+            .map_err(|error| {
+                let dir = dir.to_path_buf();
+                refused_as(error.kind(), Refusal::DirUncreatable { dir, error })
             })?;
     }
     let fd: OwnedFd = File::options()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(dir)
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                t!("export.dir_unopenable", dir = dir.display(), error = e).into_owned(),
-            )
+        .map_err(|error| {
+            let dir = dir.to_path_buf();
+            refused_as(error.kind(), Refusal::DirUnopenable { dir, error })
         })?
         .into();
     let st = nix::sys::stat::fstat(fd.as_fd()).map_err(io::Error::from)?;
     if st.st_uid != me() {
-        return Err(refused(t!(
-            "export.dir_not_ours",
-            dir = dir.display(),
-            uid = st.st_uid,
-            me = me()
-        )));
+        return Err(refused(Refusal::DirNotOurs {
+            dir: dir.to_path_buf(),
+            uid: st.st_uid,
+            me: me(),
+        }));
     }
     if st.st_mode & 0o022 != 0 {
-        return Err(refused(t!(
-            "export.dir_shared",
-            dir = dir.display(),
-            mode = format!("{:o}", st.st_mode & 0o7777)
-        )));
+        return Err(refused(Refusal::DirShared {
+            dir: dir.to_path_buf(),
+            mode: st.st_mode & 0o7777,
+        }));
     }
     Ok(fd)
 }
@@ -187,11 +281,10 @@ pub fn open_explicit(path: &Path) -> io::Result<(File, PathBuf)> {
         match std::fs::symlink_metadata(&at) {
             Ok(m) if m.file_type().is_symlink() => {
                 if m.uid() != me() {
-                    return Err(refused(t!(
-                        "export.foreign_symlink",
-                        path = at.display(),
-                        uid = m.uid()
-                    )));
+                    return Err(refused(Refusal::ForeignSymlink {
+                        path: at,
+                        uid: m.uid(),
+                    }));
                 }
                 let target = std::fs::read_link(&at)?;
                 at = match at.parent() {
@@ -213,29 +306,27 @@ pub fn open_explicit(path: &Path) -> io::Result<(File, PathBuf)> {
         .open(&at)
         .map_err(|e| {
             match e.raw_os_error() {
-                Some(libc::ELOOP) => refused(t!("export.symlink_now", path = at.display())),
+                Some(libc::ELOOP) => refused(Refusal::SymlinkNow { path: at.clone() }),
                 // ENXIO: a FIFO with no reader (O_NONBLOCK), or a device with nothing behind it.
-                Some(libc::ENXIO) => refused(t!("export.not_a_file", path = at.display())),
+                Some(libc::ENXIO) => refused(Refusal::NotAFile { path: at.clone() }),
                 _ => e,
             }
         })?;
     let m = f.metadata()?;
     if !m.file_type().is_file() {
-        return Err(refused(t!("export.not_a_file", path = at.display())));
+        return Err(refused(Refusal::NotAFile { path: at }));
     }
     if m.uid() != me() {
-        return Err(refused(t!(
-            "export.file_not_ours",
-            path = at.display(),
-            uid = m.uid()
-        )));
+        return Err(refused(Refusal::FileNotOurs {
+            path: at,
+            uid: m.uid(),
+        }));
     }
     if m.nlink() > 1 {
-        return Err(refused(t!(
-            "export.hard_linked",
-            path = at.display(),
-            n = m.nlink()
-        )));
+        return Err(refused(Refusal::HardLinked {
+            path: at,
+            n: m.nlink(),
+        }));
     }
     // Back to blocking writes, then start from empty (only now that the file is known ours).
     nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))

@@ -15,6 +15,10 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
 
+use rust_i18n::t;
+
+use crate::error::Localized;
+use crate::i18n::Lang;
 use crate::model::Side;
 
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -28,28 +32,89 @@ nix::ioctl_write_ptr_bad!(set_if_flags, libc::SIOCSIFFLAGS, IfReq);
 nix::ioctl_write_ptr_bad!(set_if_addr, libc::SIOCSIFADDR, IfReq);
 nix::ioctl_write_ptr_bad!(set_if_netmask, libc::SIOCSIFNETMASK, IfReq);
 
-/// Why slow motion cannot run here, and what to do about it.
+/// Why slow motion cannot run here, and what to do about it: [`HostsError::what_in`] alone, or
+/// with the fix ([`Localized::in_lang`]).
 #[derive(Debug, thiserror::Error)]
-#[error("{what}. {how}")]
-pub struct HostsError {
-    pub what: String,
-    pub how: String,
+#[error("{}", crate::error::english(self))]
+pub enum HostsError {
+    /// `/dev/net/tun` cannot be opened (its mode when it could be read).
+    Tun {
+        #[source]
+        error: io::Error,
+        mode: Option<u32>,
+    },
+    /// A step of making a host failed.
+    Step {
+        step: Step,
+        #[source]
+        error: io::Error,
+    },
+    /// The thread that makes a host panicked.
+    Panicked,
+}
+
+/// The steps of making the hosts, as an error names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A system call or file, named as it is in every language (`unshare(CLONE_NEWUSER)`).
+    Named(String),
+    /// `unshare(CLONE_NEWNET)`: this one needs CAP_SYS_ADMIN whatever the user namespace.
+    NewNetNs,
+    /// Bringing a device up at an address.
+    Configure { dev: &'static str, addr: Ipv4Addr },
 }
 
 impl HostsError {
-    fn os(step: &str, e: io::Error, how: &str) -> Self {
-        Self {
-            what: format!("{step}: {}", os_msg(&e)),
-            how: how.to_string(),
+    fn os(step: Step, error: io::Error) -> Self {
+        HostsError::Step { step, error }
+    }
+
+    fn named(step: &str, error: io::Error) -> Self {
+        HostsError::os(Step::Named(step.to_string()), error)
+    }
+
+    /// What failed, without the fix, in `lang`'s words.
+    pub fn what_in(&self, lang: Lang) -> String {
+        let l = lang.code();
+        match self {
+            HostsError::Tun { error, mode } => {
+                let mode = mode.map(|m| format!(" (mode {m:04o})")).unwrap_or_default();
+                format!("/dev/net/tun: {}{mode}", os_msg(error, lang))
+            }
+            HostsError::Step { step, error } => {
+                let step = match step {
+                    Step::Named(s) => s.clone(),
+                    Step::NewNetNs => "unshare(CLONE_NEWNET)".to_string(),
+                    Step::Configure { dev, addr } => {
+                        t!("hosts.configuring", locale = l, dev = dev, addr = addr).into_owned()
+                    }
+                };
+                format!("{step}: {}", os_msg(error, lang))
+            }
+            HostsError::Panicked => t!("hosts.panicked", locale = l).into_owned(),
         }
     }
 }
 
+impl Localized for HostsError {
+    fn in_lang(&self, lang: Lang) -> String {
+        let how = match self {
+            HostsError::Step {
+                step: Step::NewNetNs,
+                ..
+            } => "hosts.how_netns",
+            HostsError::Panicked => return self.what_in(lang),
+            _ => "hosts.how_root",
+        };
+        format!("{}. {}", self.what_in(lang), t!(how, locale = lang.code()))
+    }
+}
+
 /// "permission denied" rather than "Permission denied (os error 13)"; in Korean, the error in
-/// Korean words ([`crate::i18n::os_error`]).
-fn os_msg(e: &io::Error) -> String {
-    if crate::i18n::current() != crate::i18n::Lang::En {
-        return crate::i18n::os_error(e);
+/// Korean words ([`crate::i18n::os_error_in`]).
+fn os_msg(e: &io::Error, lang: Lang) -> String {
+    if lang != Lang::En {
+        return crate::i18n::os_error_in(e, lang);
     }
     let s = e.to_string();
     let s = s.split(" (os error").next().unwrap_or(&s);
@@ -57,11 +122,6 @@ fn os_msg(e: &io::Error) -> String {
     c.next()
         .map(|f| f.to_lowercase().chain(c).collect())
         .unwrap_or_default()
-}
-
-/// What to do when the hosts cannot be made (in the interface's language).
-fn how_root() -> String {
-    rust_i18n::t!("hosts.how_root").into_owned()
 }
 
 /// One private host: its namespace and the TUN device that is its only link.
@@ -149,23 +209,20 @@ fn enter_user_namespace() -> Result<(), HostsError> {
         .open("/dev/net/tun")
     {
         let mode = std::fs::metadata("/dev/net/tun")
-            .map(|m| format!(" (mode {:04o})", m.permissions().mode() & 0o7777))
-            .unwrap_or_default();
-        return Err(HostsError {
-            what: format!("/dev/net/tun: {}{mode}", os_msg(&e)),
-            how: how_root(),
-        });
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777);
+        return Err(HostsError::Tun { error: e, mode });
     }
     let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
     // Fails cleanly (EINVAL) if the process already has other threads.
     unshare(CloneFlags::CLONE_NEWUSER)
-        .map_err(|e| HostsError::os("unshare(CLONE_NEWUSER)", e.into(), &how_root()))?;
+        .map_err(|e| HostsError::named("unshare(CLONE_NEWUSER)", e.into()))?;
     let write = |path: &str, text: String| -> Result<(), HostsError> {
         OpenOptions::new()
             .write(true)
             .open(path)
             .and_then(|mut f| f.write_all(text.as_bytes()))
-            .map_err(|e| HostsError::os(path, e, &how_root()))
+            .map_err(|e| HostsError::named(path, e))
     };
     write("/proc/self/setgroups", "deny".into())?;
     write("/proc/self/uid_map", format!("0 {uid} 1"))?;
@@ -179,18 +236,12 @@ fn make_host(addr: Ipv4Addr) -> Result<Host, HostsError> {
     std::thread::scope(|s| {
         s.spawn(|| {
             // Affects only this throwaway thread; the namespace outlives it through `ns`.
-            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
-                HostsError::os(
-                    "unshare(CLONE_NEWNET)",
-                    e.into(),
-                    "Making a network namespace needs CAP_SYS_ADMIN: run as root, or outside a \
-                     container that drops it",
-                )
-            })?;
+            unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| HostsError::os(Step::NewNetNs, e.into()))?;
             let ns = std::fs::File::open("/proc/thread-self/ns/net")
                 .map(OwnedFd::from)
-                .map_err(|e| HostsError::os("/proc/thread-self/ns/net", e, &how_root()))?;
-            let tun = open_tun().map_err(|e| HostsError::os("/dev/net/tun", e, &how_root()))?;
+                .map_err(|e| HostsError::named("/proc/thread-self/ns/net", e))?;
+            let tun = open_tun().map_err(|e| HostsError::named("/dev/net/tun", e))?;
             // IPv6 would add router solicitations to the wire; the lab speaks IPv4 only.
             let _ = std::fs::write(
                 format!("/proc/sys/net/ipv6/conf/{TUN_NAME}/disable_ipv6"),
@@ -199,18 +250,16 @@ fn make_host(addr: Ipv4Addr) -> Result<Host, HostsError> {
             configure("lo", None)
                 .and_then(|_| configure(TUN_NAME, Some(addr)))
                 .map_err(|e| {
-                    let step = rust_i18n::t!("hosts.configuring", dev = TUN_NAME, addr = addr);
-                    HostsError::os(&step, e, &how_root())
+                    let step = Step::Configure {
+                        dev: TUN_NAME,
+                        addr,
+                    };
+                    HostsError::os(step, e)
                 })?;
             Ok(Host { addr, ns, tun })
         })
         .join()
-        .unwrap_or_else(|_| {
-            Err(HostsError {
-                what: "namespace thread panicked".into(),
-                how: String::new(),
-            })
-        })
+        .unwrap_or_else(|_| Err(HostsError::Panicked))
     })
 }
 

@@ -253,6 +253,13 @@ pub fn os_error(e: &std::io::Error) -> String {
 
 /// [`os_error`] in `lang`, whatever the interface's language.
 pub fn os_error_in(e: &std::io::Error, lang: Lang) -> String {
+    // An engine error carried by an io::Error (a refused export) says itself.
+    if let Some(engine) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<crate::error::Error>())
+    {
+        return crate::error::Localized::in_lang(engine, lang);
+    }
     if lang == Lang::En {
         return e.to_string();
     }

@@ -10,40 +10,83 @@ use std::path::Path;
 
 use rust_i18n::t;
 
+use crate::i18n::Lang;
+
+/// Why a file someone else may have written cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
+pub enum InputError {
+    /// The OS refused (no such file, permission denied…).
+    Io(#[from] io::Error),
+    /// A FIFO, a device or a directory.
+    NotAFile { path: String },
+    /// More than `max` bytes; `what` is the catalogue key of the kind of file ("input.scenario").
+    TooBig {
+        path: String,
+        max: u64,
+        what: &'static str,
+    },
+}
+
+impl InputError {
+    /// The OS's error kind, or `InvalidInput`/`InvalidData` for a refused file.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            InputError::Io(e) => e.kind(),
+            InputError::NotAFile { .. } => io::ErrorKind::InvalidInput,
+            InputError::TooBig { .. } => io::ErrorKind::InvalidData,
+        }
+    }
+}
+
+impl crate::error::Localized for InputError {
+    fn in_lang(&self, lang: Lang) -> String {
+        let l = lang.code();
+        match self {
+            InputError::Io(e) => crate::i18n::os_error_in(e, lang),
+            InputError::NotAFile { path } => {
+                t!("input.not_a_file", locale = l, path = path).into_owned()
+            }
+            InputError::TooBig { path, max, what } => t!(
+                "input.too_big",
+                locale = l,
+                path = path,
+                max = human(*max),
+                what = t!(*what, locale = l)
+            )
+            .into_owned(),
+        }
+    }
+}
+
 /// Opens `path` for reading if it is a regular file. `O_NONBLOCK` makes opening a FIFO return at
 /// once (without it, open waits for a writer); the type is checked on the open descriptor.
-pub fn open_regular(path: &Path) -> io::Result<File> {
+pub fn open_regular(path: &Path) -> Result<File, InputError> {
     let f = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)?;
     if !f.metadata()?.file_type().is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            t!("input.not_a_file", path = path.display()).into_owned(),
-        ));
+        return Err(InputError::NotAFile {
+            path: path.display().to_string(),
+        });
     }
     Ok(f)
 }
 
-/// Reads a regular file whole, refusing it when it holds more than `max` bytes; `what` names the
-/// kind of file in the message ("scenario file").
-pub fn read_capped(path: &Path, max: u64, what: &str) -> io::Result<Vec<u8>> {
+/// Reads a regular file whole, refusing it when it holds more than `max` bytes; `what` is the
+/// catalogue key naming the kind of file in the message ("input.scenario": "scenario file").
+pub fn read_capped(path: &Path, max: u64, what: &'static str) -> Result<Vec<u8>, InputError> {
     let f = open_regular(path)?;
     let mut bytes = Vec::new();
     // Never more than the cap, whatever the size said (a file still growing).
     f.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            t!(
-                "input.too_big",
-                path = path.display(),
-                max = human(max),
-                what = what
-            )
-            .into_owned(),
-        ));
+        return Err(InputError::TooBig {
+            path: path.display().to_string(),
+            max,
+            what,
+        });
     }
     Ok(bytes)
 }

@@ -6,6 +6,7 @@
 //! [`model`], [`i18n`] → [`protocol`], [`hosts`] → [`lab`], [`wire`], [`observe`] →
 //! [`scenario`] → [`timeline`] → [`session`].
 
+pub mod error;
 pub mod export;
 pub mod hosts;
 pub mod i18n;

@@ -71,6 +71,12 @@ impl UnknownName {
 /// The unit is required (a bare number once meant milliseconds in one place and seconds in
 /// another); only `0` may stand alone.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    parse_duration_in(s, crate::i18n::current())
+}
+
+/// [`parse_duration`], its error in `lang`'s words.
+pub fn parse_duration_in(s: &str, lang: crate::i18n::Lang) -> Result<Duration, String> {
+    let l = lang.code();
     let t = s.trim();
     if t == "0" {
         return Ok(Duration::ZERO);
@@ -80,26 +86,39 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .unwrap_or(t.len());
     let (num, unit) = (&t[..split], t[split..].trim());
     let v: f64 = num.parse().map_err(|_| {
-        rust_i18n::t!("value.not_a_duration", value = format!("{s:?}")).into_owned()
+        rust_i18n::t!("value.not_a_duration", locale = l, value = format!("{s:?}")).into_owned()
     })?;
     let secs = match unit {
         "ms" => v / 1000.0,
         "s" | "sec" => v,
         "m" | "min" => v * 60.0,
         "" => {
+            return Err(rust_i18n::t!(
+                "value.needs_unit",
+                locale = l,
+                value = format!("{s:?}"),
+                num = num
+            )
+            .into_owned());
+        }
+        _ => {
             return Err(
-                rust_i18n::t!("value.needs_unit", value = format!("{s:?}"), num = num).into_owned(),
+                rust_i18n::t!("value.bad_unit", locale = l, value = format!("{s:?}")).into_owned(),
             );
         }
-        _ => return Err(rust_i18n::t!("value.bad_unit", value = format!("{s:?}")).into_owned()),
     };
-    let d = Duration::try_from_secs_f64(secs)
-        .map_err(|_| rust_i18n::t!("value.out_of_range", value = format!("{s:?}")).into_owned())?;
+    let d = Duration::try_from_secs_f64(secs).map_err(|_| {
+        rust_i18n::t!("value.out_of_range", locale = l, value = format!("{s:?}")).into_owned()
+    })?;
     if d > MAX_DURATION {
         let max = format!("{}s", MAX_DURATION.as_secs());
-        return Err(
-            rust_i18n::t!("duration.too_long", value = format!("{s:?}"), max = max).into_owned(),
-        );
+        return Err(rust_i18n::t!(
+            "duration.too_long",
+            locale = l,
+            value = format!("{s:?}"),
+            max = max
+        )
+        .into_owned());
     }
     Ok(d)
 }

@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use rust_i18n::t;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::error::Localized;
 use crate::i18n::{Lang, Said};
 
 /// Largest body a 4-digit prefix can describe.
@@ -68,9 +69,9 @@ impl fmt::Display for Charset {
 }
 
 /// Everything that can go wrong with a frame, each with a message a student can act on.
-/// `Display` is the English (as JSON keeps it); [`FrameError::in_lang`] says it in the
-/// interface's language.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Display` is the English (as JSON keeps it); [`Localized::in_lang`] says it in any language.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
 pub enum FrameError {
     BadPrefix {
         hex: String,
@@ -106,9 +107,9 @@ pub enum FrameError {
     Io(Said),
 }
 
-impl FrameError {
-    /// The message in `lang`'s words (charset names, byte values and flags stay as they are).
-    pub fn in_lang(&self, lang: Lang) -> String {
+/// Charset names, byte values and flags stay as they are in every language.
+impl Localized for FrameError {
+    fn in_lang(&self, lang: Lang) -> String {
         let l = lang.code();
         match self {
             FrameError::BadPrefix { hex, text } => t!(
@@ -168,14 +169,6 @@ impl FrameError {
         .into_owned()
     }
 }
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.in_lang(Lang::En))
-    }
-}
-
-impl std::error::Error for FrameError {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FramePart {

@@ -181,19 +181,52 @@ pub enum Command {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
 pub enum LabError {
     /// `holder` names the process when the caller could find it (" by pid 4242 (java)").
-    #[error("port {port} on {bind} is in use{holder}; pass --port to pick another")]
     PortInUse {
         bind: IpAddr,
         port: u16,
         holder: String,
     },
-    #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+impl crate::error::Localized for LabError {
+    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
+        let l = lang.code();
+        match self {
+            LabError::PortInUse { bind, port, holder } => {
+                let holder = holder.trim().trim_start_matches("by ");
+                if holder.is_empty() {
+                    rust_i18n::t!(
+                        "lab_error.port_in_use",
+                        locale = l,
+                        port = port,
+                        bind = bind
+                    )
+                } else {
+                    rust_i18n::t!(
+                        "lab_error.port_in_use_by",
+                        locale = l,
+                        port = port,
+                        bind = bind,
+                        holder = holder
+                    )
+                }
+            }
+            LabError::Listen { addr, source } => rust_i18n::t!(
+                "lab_error.listen",
+                locale = l,
+                addr = addr,
+                error = crate::i18n::os_error_in(source, lang)
+            ),
+        }
+        .into_owned()
+    }
 }
 
 /// Lab events waiting for the front end, at most: a consumer that falls behind (a printer blocked

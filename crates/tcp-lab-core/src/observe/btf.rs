@@ -28,19 +28,97 @@ const DECL_TAG: u8 = 17;
 const TYPE_TAG: u8 = 18;
 const ENUM64: u8 = 19;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BtfError(pub String);
+/// Why the kernel's BTF cannot give the offsets the namespace filter needs.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
+pub enum BtfError {
+    /// [`VMLINUX`] cannot be read (a kernel built without CONFIG_DEBUG_INFO_BTF has none).
+    Unreadable(#[source] std::io::Error),
+    /// The file is not BTF as this parser reads it.
+    Damaged(Damage),
+    NoStruct {
+        name: String,
+    },
+    /// `within` (`net.ns`) has no member `member`.
+    NoMember {
+        within: String,
+        member: String,
+    },
+    Bitfield {
+        member: String,
+    },
+    /// `field` (`sock.__sk_common.skc_net`) does not start on a byte.
+    Unaligned {
+        field: String,
+    },
+    /// The fields were found with sizes the filter cannot read (bytes).
+    Sizes {
+        net: u32,
+        inum: u32,
+    },
+}
 
-impl fmt::Display for BtfError {
+/// What is wrong inside a BTF file: format details, named the same in every language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    BadMagic,
+    ShortHeader,
+    SectionOutside,
+    UnknownKind(u8),
+    TypeCut,
+    NoTypeId(u32),
+    TypedefLoop,
+    NoSize(u8),
+    Truncated,
+}
+
+impl fmt::Display for Damage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            Damage::BadMagic => f.write_str("bad magic: not BTF of this machine's byte order"),
+            Damage::ShortHeader => f.write_str("header too short"),
+            Damage::SectionOutside => f.write_str("section outside the file"),
+            Damage::UnknownKind(k) => write!(f, "unknown kind {k}"),
+            Damage::TypeCut => f.write_str("type section ends inside a type"),
+            Damage::NoTypeId(id) => write!(f, "type id {id} does not exist"),
+            Damage::TypedefLoop => f.write_str("typedef chain too long"),
+            Damage::NoSize(k) => write!(f, "kind {k} has no size"),
+            Damage::Truncated => f.write_str("truncated"),
+        }
     }
 }
 
-impl std::error::Error for BtfError {}
+impl crate::error::Localized for BtfError {
+    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
+        use rust_i18n::t;
+        let l = lang.code();
+        match self {
+            BtfError::Unreadable(e) => t!(
+                "btf.unreadable",
+                locale = l,
+                path = VMLINUX,
+                error = crate::i18n::os_error_in(e, lang)
+            ),
+            BtfError::Damaged(d) => t!("btf.damaged", locale = l, detail = d),
+            BtfError::NoStruct { name } => t!("btf.no_struct", locale = l, name = name),
+            BtfError::NoMember { within, member } => t!(
+                "btf.no_member",
+                locale = l,
+                within = within,
+                member = member
+            ),
+            BtfError::Bitfield { member } => t!("btf.bitfield", locale = l, member = member),
+            BtfError::Unaligned { field } => t!("btf.unaligned", locale = l, field = field),
+            BtfError::Sizes { net, inum } => {
+                t!("btf.sizes", locale = l, net = net, inum = inum)
+            }
+        }
+        .into_owned()
+    }
+}
 
-fn err<T>(msg: impl Into<String>) -> Result<T, BtfError> {
-    Err(BtfError(msg.into()))
+fn err<T>(damage: Damage) -> Result<T, BtfError> {
+    Err(BtfError::Damaged(damage))
 }
 
 /// One type of the type section: the common `struct btf_type` and where its extra data starts.
@@ -73,23 +151,19 @@ pub struct Btf {
 impl Btf {
     /// The running kernel's BTF.
     pub fn vmlinux() -> Result<Btf, BtfError> {
-        let data = std::fs::read(VMLINUX).map_err(|e| {
-            BtfError(format!(
-                "cannot read {VMLINUX}: {e} (a kernel built with CONFIG_DEBUG_INFO_BTF has it)"
-            ))
-        })?;
+        let data = std::fs::read(VMLINUX).map_err(BtfError::Unreadable)?;
         Btf::parse(data)
     }
 
     pub fn parse(data: Vec<u8>) -> Result<Btf, BtfError> {
         let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
         if u16_at(0) != Some(MAGIC) {
-            return err("not BTF of this machine's byte order (bad magic)");
+            return err(Damage::BadMagic);
         }
         let word = |o: usize| read_u32(&data, o);
         let hdr_len = word(4)? as usize;
         if hdr_len < HEADER_LEN {
-            return err("BTF header too short");
+            return err(Damage::ShortHeader);
         }
         let section = |off: usize, len: usize| {
             let (off, len) = (word(off)? as usize, word(len)? as usize);
@@ -97,7 +171,7 @@ impl Btf {
             let end = start.and_then(|s| s.checked_add(len));
             match (start, end) {
                 (Some(s), Some(e)) if e <= data.len() => Ok(s..e),
-                _ => err("BTF section outside the file"),
+                _ => err(Damage::SectionOutside),
             }
         };
         let (type_sec, strings) = (section(8, 12)?, section(16, 20)?);
@@ -119,14 +193,14 @@ impl Btf {
                 ARRAY => 12,
                 STRUCT | UNION | DATASEC | ENUM64 => 12 * vlen,
                 ENUM | FUNC_PROTO => 8 * vlen,
-                0 | 20.. => return err(format!("unknown BTF kind {}", t.kind)),
+                0 | 20.. => return err(Damage::UnknownKind(t.kind)),
                 _ => 0,
             };
             at = t.extra + extra;
             types.push(t);
         }
         if at != type_sec.end {
-            return err("BTF type section ends inside a type");
+            return err(Damage::TypeCut);
         }
         Ok(Btf {
             data,
@@ -144,7 +218,7 @@ impl Btf {
     fn get(&self, id: u32) -> Result<Type, BtfError> {
         match id.checked_sub(1).and_then(|i| self.types.get(i as usize)) {
             Some(t) => Ok(*t),
-            None => err(format!("BTF type id {id} does not exist")),
+            None => err(Damage::NoTypeId(id)),
         }
     }
 
@@ -157,7 +231,7 @@ impl Btf {
                 _ => return Ok((id, t)),
             }
         }
-        err("BTF typedef chain too long")
+        err(Damage::TypedefLoop)
     }
 
     /// Size in bytes of a type (pointers: this machine's pointer width).
@@ -171,7 +245,7 @@ impl Btf {
                 let n = read_u32(&self.data, t.extra + 8)?;
                 Ok(self.size_of(elem)?.saturating_mul(n))
             }
-            k => err(format!("BTF kind {k} has no size")),
+            k => err(Damage::NoSize(k)),
         }
     }
 
@@ -183,7 +257,9 @@ impl Btf {
                 t.kind == STRUCT && t.vlen > 0 && self.name(t.name_off) == name.as_bytes()
             })
             .map(|i| i as u32 + 1)
-            .ok_or_else(|| BtfError(format!("kernel BTF has no struct {name}")))
+            .ok_or_else(|| BtfError::NoStruct {
+                name: name.to_string(),
+            })
     }
 
     /// Finds `member` in the struct/union `id`, looking inside anonymous structs and unions the
@@ -208,7 +284,9 @@ impl Btf {
             let name = self.name(name_off);
             if name == member.as_bytes() {
                 if width != 0 {
-                    return err(format!("{member} is a bitfield"));
+                    return Err(BtfError::Bitfield {
+                        member: member.to_string(),
+                    });
                 }
                 return Ok(Some((bits, ty)));
             }
@@ -233,16 +311,18 @@ impl Btf {
                     .chain(&path[..i])
                     .copied()
                     .collect::<Vec<_>>();
-                return err(format!(
-                    "kernel BTF: {} has no member {name}",
-                    within.join(".")
-                ));
+                return Err(BtfError::NoMember {
+                    within: within.join("."),
+                    member: name.to_string(),
+                });
             };
             bits += off;
             id = ty;
         }
         if !bits.is_multiple_of(8) {
-            return err(format!("{outer}.{} is not byte aligned", path.join(".")));
+            return Err(BtfError::Unaligned {
+                field: format!("{outer}.{}", path.join(".")),
+            });
         }
         Ok(FieldAt {
             offset: bits / 8,
@@ -254,7 +334,7 @@ impl Btf {
 fn read_u32(data: &[u8], o: usize) -> Result<u32, BtfError> {
     match data.get(o..o + 4) {
         Some(b) => Ok(u32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
-        None => err("BTF truncated"),
+        None => err(Damage::Truncated),
     }
 }
 
@@ -368,11 +448,11 @@ mod tests {
             }
         );
         let e = btf.field("net", &["ns", "count"]).unwrap_err();
-        assert_eq!(e.0, "kernel BTF: net.ns has no member count");
+        assert_eq!(e.to_string(), "kernel BTF: net.ns has no member count");
         let e = btf
             .field("sock", &["__sk_common", "skc_state"])
             .unwrap_err();
-        assert_eq!(e.0, "skc_state is a bitfield");
+        assert_eq!(e.to_string(), "kernel BTF: skc_state is a bitfield");
         assert!(btf.field("task_struct", &["pid"]).is_err());
     }
 

@@ -16,6 +16,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use super::btf::Btf;
+use crate::error::Localized;
 use crate::i18n::{Said, os_error_in};
 
 /// Set (to anything but `0`) to run as if the filter could not be installed: a test and
@@ -372,18 +373,17 @@ impl NsFilter {
         if std::env::var_os(DISABLE_ENV).is_some_and(|v| v != "0") {
             return Err(crate::said!("trace.ns_disabled", var = DISABLE_ENV));
         }
-        let btf = Btf::vmlinux().map_err(|e| Said::from(e.0))?;
+        let said = |e: super::btf::BtfError| e.said();
+        let btf = Btf::vmlinux().map_err(said)?;
         let net_off = btf
             .field("sock", &["__sk_common", "skc_net", "net"])
-            .map_err(|e| Said::from(e.0))?;
-        let inum_off = btf
-            .field("net", &["ns", "inum"])
-            .map_err(|e| Said::from(e.0))?;
+            .map_err(said)?;
+        let inum_off = btf.field("net", &["ns", "inum"]).map_err(said)?;
         if net_off.size != 8 || inum_off.size != 4 {
-            return Err(Said::from(format!(
-                "kernel BTF: skc_net.net is {} bytes, ns.inum {} (want 8 and 4)",
-                net_off.size, inum_off.size
-            )));
+            return Err(said(super::btf::BtfError::Sizes {
+                net: net_off.size,
+                inum: inum_off.size,
+            }));
         }
         let entries = outputs.iter().map(|(cpu, _)| *cpu + 1).max().unwrap_or(1) as u32;
         let mut attr = MapCreate {

@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::{fmt, fs, io};
+use std::{fs, io};
 
 use crate::i18n::{Said, os_error_in};
 
@@ -35,18 +35,23 @@ pub struct TraceEvent {
 }
 
 /// Why the tracepoint cannot be used, in each language (JSON keeps the English).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
 pub struct TraceUnavailable {
     pub reason: Said,
 }
 
-impl fmt::Display for TraceUnavailable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason.en)
+/// The reason was said where it was found (its keys sit there), in English and the interface's
+/// language; another language falls back to the English.
+impl crate::error::Localized for TraceUnavailable {
+    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
+        self.reason.in_lang(lang).to_string()
+    }
+
+    fn said(&self) -> Said {
+        self.reason.clone()
     }
 }
-
-impl std::error::Error for TraceUnavailable {}
 
 fn unavailable(reason: impl Into<Said>) -> TraceUnavailable {
     TraceUnavailable {

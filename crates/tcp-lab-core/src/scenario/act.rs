@@ -172,7 +172,7 @@ impl Wait {
                     ..
                 } if conn == id && *received > 0 => Some(Ok(())),
                 EventKind::SendRefused { conn, error, .. } if conn == id => {
-                    Some(Err(Said::each(|l| error.in_lang(l))))
+                    Some(Err(crate::error::Localized::said(error)))
                 }
                 EventKind::Refused { text } => Some(Err(text.clone())),
                 _ => None,

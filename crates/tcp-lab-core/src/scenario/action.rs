@@ -4,9 +4,11 @@ use std::time::Duration;
 
 use rust_i18n::t;
 
-use super::{Step, parse_duration};
+use super::Step;
+use crate::i18n::Lang;
 use crate::lab::ClosePolicy;
 use crate::model::Side;
+use crate::model::parse_duration_in;
 use crate::protocol::DEFAULT_MESSAGE;
 use crate::wire::fault::{FaultKind, Match, Rule};
 
@@ -31,38 +33,50 @@ pub enum Action {
     Blackhole(Side, Duration),
 }
 
-fn side_named(s: &str, what: &str) -> Result<Side, String> {
+fn side_named(s: &str, what: &str, lang: Lang) -> Result<Side, String> {
+    let l = lang.code();
     match s.trim() {
         "client" => Ok(Side::Client),
         "server" => Ok(Side::Server),
         other => {
             let other = format!("{other:?}");
-            Err(t!("scenario.bad_side", what = what, other = other).into())
+            Err(t!("scenario.bad_side", locale = l, what = what, other = other).into())
         }
     }
 }
 
-fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
+fn wire_step(a: &str, step: &Step, lang: Lang) -> Result<Action, String> {
+    let l = lang.code();
     let on = match &step.matching {
         Some(m) => Some(Match {
             from: m
                 .from
                 .as_deref()
-                .map(|f| side_named(f, "match.from"))
+                .map(|f| side_named(f, "match.from", lang))
                 .transpose()?,
-            flags: m.flags.as_deref().map(Match::parse_flags).transpose()?,
+            flags: m
+                .flags
+                .as_deref()
+                .map(|f| Match::parse_flags_in(f, lang))
+                .transpose()?,
         }),
         None => None,
     };
     let count = step.count.unwrap_or(1);
     if count == 0 {
-        return Err(t!("scenario.count_zero").into());
+        return Err(t!("scenario.count_zero", locale = l).into());
     }
     let duration = |why: &str| {
-        parse_duration(
-            step.duration
-                .as_deref()
-                .ok_or_else(|| t!("scenario.needs_duration", action = a, example = why))?,
+        parse_duration_in(
+            step.duration.as_deref().ok_or_else(|| {
+                t!(
+                    "scenario.needs_duration",
+                    locale = l,
+                    action = a,
+                    example = why
+                )
+            })?,
+            lang,
         )
         .map_err(|e| format!("duration: {e}"))
     };
@@ -75,8 +89,9 @@ fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
             let toward = side_named(
                 step.to
                     .as_deref()
-                    .ok_or_else(|| t!("scenario.rst_needs_to"))?,
+                    .ok_or_else(|| t!("scenario.rst_needs_to", locale = l))?,
                 "to",
+                lang,
             )?;
             match on {
                 // With a match: right after that packet, as its receiver expects next.
@@ -87,27 +102,33 @@ fn wire_step(a: &str, step: &Step) -> Result<Action, String> {
         "wire.blackhole" => {
             let from = on
                 .and_then(|m| m.from)
-                .ok_or_else(|| t!("scenario.blackhole_needs_from"))?;
+                .ok_or_else(|| t!("scenario.blackhole_needs_from", locale = l))?;
             return Ok(Action::Blackhole(from, duration("3s")?));
         }
         other => {
             let other = format!("{other:?}");
-            return Err(t!("scenario.unknown_wire_action", action = other).into());
+            return Err(t!("scenario.unknown_wire_action", locale = l, action = other).into());
         }
     };
-    let on = on.ok_or_else(|| t!("scenario.needs_match", action = a))?;
+    let on = on.ok_or_else(|| t!("scenario.needs_match", locale = l, action = a))?;
     Ok(Action::Fault(Rule { kind, on, count }))
 }
 
 impl Action {
     pub fn parse(a: &str, step: &Step) -> Result<Action, String> {
+        Self::parse_in(a, step, crate::i18n::current())
+    }
+
+    /// [`Action::parse`], its error in `lang`'s words.
+    pub fn parse_in(a: &str, step: &Step, lang: Lang) -> Result<Action, String> {
+        let l = lang.code();
         let text = || {
             step.text
                 .clone()
                 .unwrap_or_else(|| DEFAULT_MESSAGE.to_string())
         };
         if a.trim().starts_with("wire.") {
-            return wire_step(a.trim(), step);
+            return wire_step(a.trim(), step, lang);
         }
         Ok(match a.trim() {
             "client.connect" if step.background => Action::ConnectInBackground,
@@ -123,21 +144,25 @@ impl Action {
             "server.abort" => Action::Abort(Side::Server),
             "server.policy" => Action::Policy(
                 step.policy
-                    .ok_or_else(|| t!("scenario.policy_needs_policy"))?,
+                    .ok_or_else(|| t!("scenario.policy_needs_policy", locale = l))?,
             ),
             "sleep" => Action::Sleep(
-                parse_duration(step.duration.as_deref().ok_or_else(|| {
-                    t!(
-                        "scenario.needs_duration",
-                        action = "sleep",
-                        example = "500ms"
-                    )
-                })?)
+                parse_duration_in(
+                    step.duration.as_deref().ok_or_else(|| {
+                        t!(
+                            "scenario.needs_duration",
+                            locale = l,
+                            action = "sleep",
+                            example = "500ms"
+                        )
+                    })?,
+                    lang,
+                )
                 .map_err(|e| format!("duration: {e}"))?,
             ),
             other => {
                 let other = format!("{other:?}");
-                return Err(t!("scenario.unknown_action", action = other).into());
+                return Err(t!("scenario.unknown_action", locale = l, action = other).into());
             }
         })
     }

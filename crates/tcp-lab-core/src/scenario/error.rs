@@ -17,31 +17,33 @@ pub fn no_client_opened() -> crate::i18n::Said {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
 pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
     Read {
         path: String,
-        source: std::io::Error,
+        source: crate::input::InputError,
     },
-    #[error("scenario {path} is not valid: {message}")]
-    Parse { path: String, message: String },
+    /// `message`: what is wrong, said in English and the interface's language.
+    Parse {
+        path: String,
+        message: crate::i18n::Said,
+    },
     /// A `sysctl` key the kernel has but refused (not a missing key: that is left out).
-    #[error("cannot set {key} = {value} inside the private {} host: {error}", side.name())]
     Sysctl {
         key: String,
         value: String,
         side: Side,
+        #[source]
         error: std::io::Error,
     },
 }
 
-impl ScenarioError {
-    /// The message in `lang`'s words (`Display` is the English).
-    pub fn in_lang(&self, lang: crate::i18n::Lang) -> String {
+impl crate::error::Localized for ScenarioError {
+    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
         let l = lang.code();
         match self {
             ScenarioError::Read { path, source } => {
-                let error = crate::i18n::os_error_in(source, lang);
+                let error = source.in_lang(lang);
                 // `assets/scenarios/lost-fin.toml` outside the checkout: the name works anywhere.
                 let shipped = std::path::Path::new(path)
                     .file_stem()
@@ -49,14 +51,14 @@ impl ScenarioError {
                     .filter(|n| SHIPPED.iter().any(|(s, _)| s == n));
                 match shipped {
                     Some(name) if source.kind() == std::io::ErrorKind::NotFound => t!(
-                        "error.scenario_read_shipped",
+                        "scenario_error.read_shipped",
                         locale = l,
                         path = path,
                         error = error,
                         name = name
                     ),
                     _ => t!(
-                        "error.scenario_read",
+                        "scenario_error.read",
                         locale = l,
                         path = path,
                         error = error
@@ -65,10 +67,10 @@ impl ScenarioError {
             }
             ScenarioError::Parse { path, message } => {
                 t!(
-                    "error.scenario_parse",
+                    "scenario_error.parse",
                     locale = l,
                     path = path,
-                    error = message
+                    error = message.in_lang(lang)
                 )
             }
             ScenarioError::Sysctl {
@@ -92,6 +94,7 @@ impl ScenarioError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Localized;
     use crate::i18n::Lang;
 
     /// An engine error says itself in either language without the global locale; its `Display`
@@ -106,7 +109,7 @@ mod tests {
         };
         let read = ScenarioError::Read {
             path: "x.toml".into(),
-            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT).into(),
         };
         let parse = ScenarioError::Parse {
             path: "x.toml".into(),

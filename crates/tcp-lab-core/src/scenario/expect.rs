@@ -6,7 +6,9 @@ use std::time::Duration;
 use rust_i18n::t;
 
 use super::{Step, parse_duration};
+use crate::i18n::Lang;
 use crate::model::Side;
+use crate::model::parse_duration_in;
 use crate::observe::tcpinfo::TcpInfo;
 use crate::observe::{SocketRow, TcpState, TimerKind};
 
@@ -186,7 +188,8 @@ impl Field {
     }
 }
 
-fn timer_named(s: &str) -> Result<Option<TimerKind>, String> {
+fn timer_named(s: &str, lang: Lang) -> Result<Option<TimerKind>, String> {
+    let l = lang.code();
     Ok(Some(
         match s.to_ascii_lowercase().replace('-', "_").as_str() {
             "none" | "off" => return Ok(None),
@@ -196,14 +199,15 @@ fn timer_named(s: &str) -> Result<Option<TimerKind>, String> {
             "probe" | "persist" | "zero_window" | "zero_window_probe" => TimerKind::ZeroWindowProbe,
             other => {
                 let other = format!("{other:?}");
-                return Err(t!("scenario.bad_timer", timer = other).into());
+                return Err(t!("scenario.bad_timer", locale = l, timer = other).into());
             }
         },
     ))
 }
 
 impl Probe {
-    fn parse(s: &str) -> Result<Option<Probe>, String> {
+    fn parse(s: &str, lang: Lang) -> Result<Option<Probe>, String> {
+        let l = lang.code();
         let ops = [
             (">=", Op::Ge),
             ("<=", Op::Le),
@@ -222,9 +226,9 @@ impl Probe {
         if name == "timer" {
             if op != Op::Eq {
                 let s = format!("{s:?}");
-                return Err(t!("scenario.timer_op", probe = s).into());
+                return Err(t!("scenario.timer_op", locale = l, probe = s).into());
             }
-            return Ok(Some(Probe::Timer(timer_named(value)?)));
+            return Ok(Some(Probe::Timer(timer_named(value, lang)?)));
         }
         let field = FIELDS
             .iter()
@@ -235,18 +239,24 @@ impl Probe {
                 let (name, s) = (format!("{name:?}"), format!("{s:?}"));
                 t!(
                     "scenario.not_a_field",
+                    locale = l,
                     name = name,
                     probe = s,
                     fields = names.join(", ")
                 )
             })?;
         let value = if field == Field::TimerLeft {
-            parse_duration(value)?.as_secs_f64()
+            parse_duration_in(value, lang)?.as_secs_f64()
         } else {
             let v = value.strip_suffix("ms").unwrap_or(value);
             v.parse::<f64>().map_err(|_| {
                 let (value, s) = (format!("{value:?}"), format!("{s:?}"));
-                t!("scenario.not_a_number", value = value, probe = s)
+                t!(
+                    "scenario.not_a_number",
+                    locale = l,
+                    value = value,
+                    probe = s
+                )
             })?
         };
         Ok(Some(Probe::Field { field, op, value }))
@@ -309,10 +319,16 @@ impl Probe {
 
 impl Expect {
     pub fn parse(s: &str) -> Result<Expect, String> {
+        Self::parse_in(s, crate::i18n::current())
+    }
+
+    /// [`Expect::parse`], its error in `lang`'s words.
+    pub fn parse_in(s: &str, lang: Lang) -> Result<Expect, String> {
+        let l = lang.code();
         let quoted = format!("{s:?}");
         let (who, state) = s
             .split_once(':')
-            .ok_or_else(|| t!("scenario.not_side_state", expect = quoted))?;
+            .ok_or_else(|| t!("scenario.not_side_state", locale = l, expect = quoted))?;
         let (side, client) = match who.trim().split_once('@') {
             Some((side, c)) => (side, Some(c.trim().to_string())),
             None => (who.trim(), None),
@@ -322,10 +338,16 @@ impl Expect {
             "server" => Side::Server,
             other => {
                 let other = format!("{other:?}");
-                return Err(t!("scenario.bad_expect_side", side = other, expect = quoted).into());
+                return Err(t!(
+                    "scenario.bad_expect_side",
+                    locale = l,
+                    side = other,
+                    expect = quoted
+                )
+                .into());
             }
         };
-        if let Some(probe) = Probe::parse(state.trim())? {
+        if let Some(probe) = Probe::parse(state.trim(), lang)? {
             return Ok(Expect {
                 side,
                 client,
@@ -337,7 +359,12 @@ impl Expect {
             "GONE" => None,
             st => Some(TcpState::parse(st).ok_or_else(|| {
                 let st = format!("{st:?}");
-                t!("scenario.not_a_state", state = st, expect = quoted)
+                t!(
+                    "scenario.not_a_state",
+                    locale = l,
+                    state = st,
+                    expect = quoted
+                )
             })?),
         };
         Ok(Expect {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{Action, Expect, ScenarioError, parse_duration};
 use crate::lab::ClosePolicy;
+use crate::model::parse_duration_in;
 use crate::protocol::Charset;
 
 /// The text in `lang`: the Korean where the file has it, else the English.
@@ -26,7 +27,8 @@ fn pick<'a>(
 
 /// A TOML error framed in the interface's language: the line and column, then toml's own
 /// detail (English: the toml crate's words).
-fn toml_error(text: &str, e: &toml::de::Error) -> String {
+fn toml_error(text: &str, e: &toml::de::Error, lang: crate::i18n::Lang) -> String {
+    let l = lang.code();
     let Some(span) = e.span() else {
         return e.message().to_string();
     };
@@ -49,6 +51,7 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
     }
     t!(
         "scenario_file.toml_error",
+        locale = l,
         line = line,
         col = col,
         error = error
@@ -210,19 +213,26 @@ pub const MAX_STEPS: usize = 1000;
 impl Scenario {
     /// Reads a scenario file: a regular file (a FIFO or a device fails at once) of at most
     /// [`MAX_FILE_BYTES`]; students' files are graded with `run`, so they are untrusted.
-    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let bytes = crate::input::read_capped(path, MAX_FILE_BYTES, &t!("input.scenario"))
-            .map_err(|source| ScenarioError::Read {
+    pub fn load(path: &Path) -> crate::error::Result<Scenario> {
+        let bytes = crate::input::read_capped(path, MAX_FILE_BYTES, "input.scenario").map_err(
+            |source| ScenarioError::Read {
                 path: crate::model::printable(&path.display().to_string()).into_owned(),
                 source,
-            })?;
+            },
+        )?;
         let text = String::from_utf8(bytes).map_err(|e| ScenarioError::Read {
             path: crate::model::printable(&path.display().to_string()).into_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e).into(),
         })?;
-        Self::parse(&text).map_err(|message| ScenarioError::Parse {
-            path: path.display().to_string(),
-            message,
+        // Checked in English; on a fault, its words in the interface's language too.
+        Self::parse_in(&text, crate::i18n::Lang::En).map_err(|_| {
+            ScenarioError::Parse {
+                path: path.display().to_string(),
+                message: crate::i18n::Said::each(|l| {
+                    Self::parse_in(&text, l).err().unwrap_or_default()
+                }),
+            }
+            .into()
         })
     }
 
@@ -245,39 +255,59 @@ impl Scenario {
 
     /// Parses and checks every step, so a typo fails before any socket is opened.
     pub fn parse(text: &str) -> Result<Scenario, String> {
-        let s: Scenario = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+        Self::parse_in(text, crate::i18n::current())
+    }
+
+    /// [`Scenario::parse`], its error in `lang`'s words.
+    pub fn parse_in(text: &str, lang: crate::i18n::Lang) -> Result<Scenario, String> {
+        let l = lang.code();
+        let s: Scenario = toml::from_str(text).map_err(|e| toml_error(text, &e, lang))?;
         if s.steps.len() > MAX_STEPS {
-            return Err(t!("input.too_many_steps", n = s.steps.len(), max = MAX_STEPS).into());
+            return Err(t!(
+                "input.too_many_steps",
+                locale = l,
+                n = s.steps.len(),
+                max = MAX_STEPS
+            )
+            .into());
         }
         // Which step connected each client: a second connect would silently replace the first.
         let mut connected: std::collections::HashMap<&str, usize> = Default::default();
         for (i, step) in s.steps.iter().enumerate() {
             let n = i + 1;
             // "step 2: …": which step a complaint is about.
-            let in_step = |e: String| t!("run.step_error", n = n, error = e).into_owned();
+            let in_step =
+                |e: String| t!("run.step_error", locale = l, n = n, error = e).into_owned();
             if let Some(a) = &step.action {
-                let action = Action::parse(a, step).map_err(in_step)?;
+                let action = Action::parse_in(a, step, lang).map_err(in_step)?;
                 let name = step.client.as_deref().unwrap_or("a");
                 if matches!(action, Action::Connect | Action::ConnectInBackground)
                     && let Some(first) = connected.insert(name, n)
                 {
                     let name = format!("{name:?}");
                     return Err(in_step(
-                        t!("scenario.connected_twice", name = name, first = first).into(),
+                        t!(
+                            "scenario.connected_twice",
+                            locale = l,
+                            name = name,
+                            first = first
+                        )
+                        .into(),
                     ));
                 }
             }
             for e in &step.expect {
-                Expect::parse(e).map_err(in_step)?;
+                Expect::parse_in(e, lang).map_err(in_step)?;
             }
             if let Some(t) = &step.timeout {
-                parse_duration(t).map_err(|e| in_step(format!("timeout: {e}")))?;
+                parse_duration_in(t, lang).map_err(|e| in_step(format!("timeout: {e}")))?;
             }
             if let Some(w) = &step.wait_for {
-                Expect::parse(&format!("{}:{}", w.side, w.state))
+                Expect::parse_in(&format!("{}:{}", w.side, w.state), lang)
                     .map_err(|e| in_step(format!("wait_for: {e}")))?;
                 if let Some(t) = &w.timeout {
-                    parse_duration(t).map_err(|e| in_step(format!("wait_for timeout: {e}")))?;
+                    parse_duration_in(t, lang)
+                        .map_err(|e| in_step(format!("wait_for timeout: {e}")))?;
                 }
             }
             if step
@@ -286,22 +316,22 @@ impl Scenario {
                 .is_some_and(|a| a.starts_with("wire."))
                 && !s.slow
             {
-                return Err(in_step(t!("scenario.wire_needs_slow").into()));
+                return Err(in_step(t!("scenario.wire_needs_slow", locale = l).into()));
             }
             if !s.sysctl.is_empty() && !s.slow {
-                return Err(t!("scenario.sysctl_needs_slow").into());
+                return Err(t!("scenario.sysctl_needs_slow", locale = l).into());
             }
             for k in s.sysctl.keys() {
                 if !k.starts_with("net.") || k.contains("..") || k.contains('/') {
                     let key = format!("{k:?}");
-                    return Err(t!("scenario.sysctl_net_only", key = key).into());
+                    return Err(t!("scenario.sysctl_net_only", locale = l, key = key).into());
                 }
             }
             if let Some(k) = &s.keepalive {
-                parse_duration(k).map_err(|e| format!("keepalive: {e}"))?;
+                parse_duration_in(k, lang).map_err(|e| format!("keepalive: {e}"))?;
             }
             if step.action.is_none() && step.wait_for.is_none() && step.say.is_none() {
-                return Err(t!("scenario.empty_step", n = n).into());
+                return Err(t!("scenario.empty_step", locale = l, n = n).into());
             }
         }
         Ok(s)

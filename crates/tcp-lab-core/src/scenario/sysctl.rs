@@ -10,7 +10,7 @@ impl Scenario {
     pub fn apply_sysctl(
         &self,
         h: &crate::hosts::Hosts,
-    ) -> Result<Vec<crate::i18n::Said>, ScenarioError> {
+    ) -> crate::error::Result<Vec<crate::i18n::Said>> {
         if self.sysctl.is_empty() {
             return Ok(Vec::new());
         }

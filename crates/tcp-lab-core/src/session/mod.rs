@@ -24,23 +24,18 @@ use crate::wire::{Wire, WireEvent, WireMsg, WireSettings};
 pub use registry::Registry;
 
 #[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
 pub enum SessionError {
-    #[error(transparent)]
     Lab(#[from] LabError),
-    #[error("cannot start the slow-motion wire: {0}")]
-    Wire(std::io::Error),
-    #[error(
-        "--source trace: the sock:inet_sock_set_state tracepoint is unavailable: {0}; use --source poll (or auto)"
-    )]
+    Wire(#[source] std::io::Error),
     Trace(Said),
 }
 
-impl SessionError {
-    /// The message in `lang`'s words (`Display` is the English).
-    pub fn in_lang(&self, lang: Lang) -> String {
+impl crate::error::Localized for SessionError {
+    fn in_lang(&self, lang: Lang) -> String {
         let l = lang.code();
         match self {
-            SessionError::Lab(e) => e.to_string(),
+            SessionError::Lab(e) => e.in_lang(lang),
             SessionError::Wire(e) => t!(
                 "session.wire_failed",
                 locale = l,
@@ -182,7 +177,7 @@ impl Session {
     pub async fn start(
         cfg: LabConfig,
         wire: Option<WireSettings>,
-    ) -> Result<Session, SessionError> {
+    ) -> crate::error::Result<Session> {
         Self::start_with(cfg, wire, SourceChoice::Poll).await
     }
 
@@ -191,7 +186,7 @@ impl Session {
         cfg: LabConfig,
         wire: Option<WireSettings>,
         choice: SourceChoice,
-    ) -> Result<Session, SessionError> {
+    ) -> crate::error::Result<Session> {
         Self::start_in(cfg, wire, choice, None).await
     }
 
@@ -204,7 +199,7 @@ impl Session {
         wire: Option<WireSettings>,
         choice: SourceChoice,
         netns: Option<u32>,
-    ) -> Result<Session, SessionError> {
+    ) -> crate::error::Result<Session> {
         let start = Instant::now();
         let charset = cfg.charset;
         // Bounded: a round that falls behind holds the endpoints and the wire back (see lab::conn).
@@ -254,7 +249,7 @@ impl Session {
             {
                 Ok(t) => (Some(t), None),
                 Err(e) if choice == SourceChoice::Trace => {
-                    return Err(SessionError::Trace(e.reason));
+                    return Err(SessionError::Trace(e.reason).into());
                 }
                 Err(e) => (None, Some(e.reason)),
             },

@@ -35,12 +35,13 @@ const MAX_PAYLOAD: usize = 1460;
 /// Recorded times beyond this (about 31 years) are not times.
 const MAX_T: f64 = 1e9;
 
-/// Why a recording cannot be replayed, and what to do, in the interface's language.
-#[derive(Debug)]
+/// Why a recording cannot be replayed, and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::english(self))]
 pub enum RecordingError {
     Unreadable {
         path: String,
-        source: std::io::Error,
+        source: crate::input::InputError,
     },
     TooBig {
         path: String,
@@ -51,37 +52,33 @@ pub enum RecordingError {
     },
 }
 
-impl std::fmt::Display for RecordingError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl crate::error::Localized for RecordingError {
+    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
         use rust_i18n::t;
-        let text = match self {
+        let l = lang.code();
+        match self {
             RecordingError::Unreadable { path, source } => t!(
                 "replay.file_unreadable",
+                locale = l,
                 path = path,
-                error = crate::i18n::os_error(source)
+                error = crate::error::Localized::in_lang(source, lang)
             ),
             RecordingError::TooBig { path } => {
                 t!(
                     "replay.file_too_big",
+                    locale = l,
                     path = path,
                     mb = MAX_FILE_BYTES >> 20
                 )
             }
-            RecordingError::Empty { path, lines: 1 } => t!("replay.file_empty_one", path = path),
-            RecordingError::Empty { path, lines } => {
-                t!("replay.file_empty_n", path = path, n = lines)
+            RecordingError::Empty { path, lines: 1 } => {
+                t!("replay.file_empty_one", locale = l, path = path)
             }
-        };
-        f.write_str(&text)
-    }
-}
-
-impl std::error::Error for RecordingError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            RecordingError::Unreadable { source, .. } => Some(source),
-            _ => None,
+            RecordingError::Empty { path, lines } => {
+                t!("replay.file_empty_n", locale = l, path = path, n = lines)
+            }
         }
+        .into_owned()
     }
 }
 
@@ -242,9 +239,9 @@ impl Recording {
 
     /// Reads a recording from a file, at most [`MAX_FILE_BYTES`], a line at a time (the file is
     /// never held whole beside what is kept of it); an error names the file and what to do.
-    pub fn read(path: &Path) -> Result<Recording, RecordingError> {
+    pub fn read(path: &Path) -> crate::error::Result<Recording> {
         let name = printable(&path.display().to_string()).into_owned();
-        let unreadable = |source| RecordingError::Unreadable {
+        let unreadable = |source: crate::input::InputError| RecordingError::Unreadable {
             path: name.clone(),
             source,
         };
@@ -252,7 +249,7 @@ impl Recording {
         let f = crate::input::open_regular(path).map_err(unreadable)?;
         let size = f.metadata().map_or(0, |m| m.len());
         if size > MAX_FILE_BYTES {
-            return Err(RecordingError::TooBig { path: name });
+            return Err(RecordingError::TooBig { path: name }.into());
         }
         let mut rec = Recording::default();
         // What is kept is at most the file's bytes: room for them once, not doubling growth.
@@ -262,13 +259,15 @@ impl Recording {
         let (mut line, mut total) = (Vec::new(), 0u64);
         loop {
             line.clear();
-            let n = input.read_until(b'\n', &mut line).map_err(unreadable)?;
+            let n = input
+                .read_until(b'\n', &mut line)
+                .map_err(|e| unreadable(e.into()))?;
             if n == 0 {
                 break;
             }
             total += n as u64;
             if total > MAX_FILE_BYTES {
-                return Err(RecordingError::TooBig { path: name });
+                return Err(RecordingError::TooBig { path: name }.into());
             }
             rec.push_line(&line);
         }
@@ -277,7 +276,8 @@ impl Recording {
             return Err(RecordingError::Empty {
                 path: name,
                 lines: rec.lines,
-            });
+            }
+            .into());
         }
         Ok(rec)
     }

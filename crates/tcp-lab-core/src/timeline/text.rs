@@ -2,6 +2,7 @@
 
 use super::packets::{Packet, Status};
 use super::{Change, Entry, Stage, What};
+use crate::error::Localized;
 use crate::i18n::{self, Lang};
 use crate::lab::{CloseReason, EventKind};
 use crate::model::Side;

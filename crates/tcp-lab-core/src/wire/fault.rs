@@ -25,6 +25,12 @@ pub struct Match {
 impl Match {
     /// "FIN", "FIN/ACK", "SYN,ACK", "ack": flag names joined by `/`, `,`, `+` or spaces.
     pub fn parse_flags(s: &str) -> Result<u8, String> {
+        Self::parse_flags_in(s, crate::i18n::current())
+    }
+
+    /// [`Match::parse_flags`], its error in `lang`'s words.
+    pub fn parse_flags_in(s: &str, lang: crate::i18n::Lang) -> Result<u8, String> {
+        let l = lang.code();
         let mut f = 0;
         for name in s.split(['/', ',', '+', ' ', '|']).filter(|n| !n.is_empty()) {
             f |= match name.to_ascii_uppercase().as_str() {
@@ -35,15 +41,19 @@ impl Match {
                 "ACK" => ACK,
                 other => {
                     let (flag, flags) = (format!("{other:?}"), format!("{s:?}"));
-                    return Err(
-                        rust_i18n::t!("scenario.bad_flag", flag = flag, flags = flags).into(),
-                    );
+                    return Err(rust_i18n::t!(
+                        "scenario.bad_flag",
+                        locale = l,
+                        flag = flag,
+                        flags = flags
+                    )
+                    .into());
                 }
             };
         }
         if f == 0 {
             let flags = format!("{s:?}");
-            return Err(rust_i18n::t!("scenario.no_flag", flags = flags).into());
+            return Err(rust_i18n::t!("scenario.no_flag", locale = l, flags = flags).into());
         }
         Ok(f)
     }

@@ -99,8 +99,12 @@ impl Wire {
                 // The user's path, but never through another user's symlink (crate::export).
                 crate::export::open_explicit(p)
                     .and_then(|(f, _)| pcap::PcapWriter::new(BufWriter::new(f)))
-                    .map_err(|e| {
-                        io::Error::new(e.kind(), format!("--pcap {}: {e}", p.display()))
+                    .map_err(|error| {
+                        // Said in any language where it is shown (i18n::os_error_in).
+                        let kind = error.kind();
+                        let path = p.clone();
+                        let e = crate::export::ExportError { path, error };
+                        io::Error::new(kind, crate::error::Error::from(e))
                     })?,
             ),
             None => None,
