@@ -222,11 +222,10 @@ async fn carry_out(
     r.p.line(&header);
     if let Some(about) = &sc.about {
         r.s.settle();
-        let lang = i18n::current();
-        let local = sc.about_in(lang).unwrap_or(about);
+        // In every language the scenario has: a recording keeps them.
         r.s.timeline.say(
             Instant::now(),
-            Said::with(one_line(about), lang, one_line(local)),
+            Said::each(|l| one_line(sc.about_in(l).unwrap_or(about))),
         );
     }
     let mut checks_made = 0;
@@ -236,11 +235,9 @@ async fn carry_out(
         if let Some(say) = &step.say {
             // Narration goes after everything that happened before it, held reports included.
             r.s.settle();
-            let lang = i18n::current();
-            let local = step.say_in(lang).unwrap_or(say);
             r.s.timeline.say(
                 Instant::now(),
-                Said::with(one_line(say), lang, one_line(local)),
+                Said::each(|l| one_line(step.say_in(l).unwrap_or(say))),
             );
         }
         if let Some(a) = &step.action {
@@ -302,12 +299,9 @@ async fn carry_out(
         }
         if let Some(why) = &step.explain {
             r.s.settle();
-            let lang = i18n::current();
-            let local = one_line(step.explain_in(lang).unwrap_or(why));
-            let why = one_line(why);
             r.s.timeline.say(
                 Instant::now(),
-                crate::said!(l => "lesson.why", text = if l == Lang::En { &why } else { &local }),
+                crate::said!(l => "lesson.why", text = one_line(step.explain_in(l).unwrap_or(why))),
             );
         }
         r.flush();
