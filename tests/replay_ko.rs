@@ -101,3 +101,24 @@ fn an_english_slow_motion_recording_replays_its_faults_in_korean() {
         "{lines:#?}"
     );
 }
+
+/// A recording of an older tcp-lab (no `said` lines: today's shipped lost-fin before it was
+/// recorded again) still replays whole, in Korean too, its words as recorded.
+#[test]
+fn an_old_recording_replays_with_its_words_as_recorded() {
+    let old = include_str!("golden/old-format-lost-fin.jsonl");
+    assert!(!old.contains(r#""event":"said""#));
+    let lines = replay_in_korean(old);
+    let entries = old.lines().filter(|l| !l.contains(r#""event":"session""#)).count();
+    let rec = Recording::parse(old);
+    assert_eq!((rec.len(), rec.unreadable), (entries, 0));
+    assert!(rec.has_packets());
+    // Its catalogue's words are English, as recorded: nothing recognises them any more.
+    assert!(
+        lines
+            .iter()
+            .any(|(k, en, ko)| k == "step" && en == "step 3: client.close (a)" && ko == en),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|(k, ..)| k == "fault"), "{lines:#?}");
+}
