@@ -225,7 +225,7 @@ pub struct Said {
     /// The same in another language.
     pub local: Option<(Lang, String)>,
     /// What it means, when it was said by meaning (not only as words read from a file).
-    pub meaning: Option<Meaning>,
+    pub meaning: Option<Box<Meaning>>,
 }
 
 impl Said {
@@ -253,7 +253,7 @@ impl Said {
             local: (lang != Lang::En)
                 .then(|| m.render(lang).map(|t| (lang, t)))
                 .flatten(),
-            meaning: Some(m),
+            meaning: Some(Box::new(m)),
         }
     }
 
@@ -261,12 +261,14 @@ impl Said {
     pub fn with(en: impl Into<String>, lang: Lang, local: impl Into<String>) -> Said {
         let (en, local) = (en.into(), local.into());
         Said {
-            meaning: (lang != Lang::En).then(|| Meaning::Texts {
-                texts: [
-                    ("en".into(), en.clone()),
-                    (lang.code().into(), local.clone()),
-                ]
-                .into(),
+            meaning: (lang != Lang::En).then(|| {
+                Box::new(Meaning::Texts {
+                    texts: [
+                        ("en".into(), en.clone()),
+                        (lang.code().into(), local.clone()),
+                    ]
+                    .into(),
+                })
             }),
             en,
             local: (lang != Lang::En).then_some((lang, local)),
@@ -275,7 +277,9 @@ impl Said {
 
     /// The bytes its texts hold (a timeline's memory bound counts them).
     pub fn heap_bytes(&self) -> usize {
-        self.en.len() + self.local.as_ref().map_or(0, |(_, l)| l.len())
+        self.en.len()
+            + self.local.as_ref().map_or(0, |(_, l)| l.len())
+            + self.meaning.as_ref().map_or(0, |m| m.heap_bytes())
     }
 
     /// The text in `lang` when it was said in `lang`, else in English.

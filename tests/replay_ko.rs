@@ -109,7 +109,10 @@ fn an_old_recording_replays_with_its_words_as_recorded() {
     let old = include_str!("golden/old-format-lost-fin.jsonl");
     assert!(!old.contains(r#""event":"said""#));
     let lines = replay_in_korean(old);
-    let entries = old.lines().filter(|l| !l.contains(r#""event":"session""#)).count();
+    let entries = old
+        .lines()
+        .filter(|l| !l.contains(r#""event":"session""#))
+        .count();
     let rec = Recording::parse(old);
     assert_eq!((rec.len(), rec.unreadable), (entries, 0));
     assert!(rec.has_packets());
@@ -121,4 +124,17 @@ fn an_old_recording_replays_with_its_words_as_recorded() {
         "{lines:#?}"
     );
     assert!(lines.iter().any(|(k, ..)| k == "fault"), "{lines:#?}");
+}
+
+/// An export that let its oldest entries go starts with a `truncated` line: said again in Korean
+/// from its count.
+#[test]
+fn a_truncated_export_says_so_in_korean() {
+    let export = r#"{"dropped":2,"event":"truncated","message":"2 older entries were dropped to bound memory; what follows is what was held","source":"timeline","t":70.002,"who":"timeline"}"#;
+    let lines = replay_in_korean(export);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let (kind, en, ko) = &lines[0];
+    let want = "2 older entries were dropped to bound memory; what follows is what was held";
+    assert_eq!((kind.as_str(), en.as_str()), ("note", want));
+    assert!(ko.contains("2개") && hangul(ko), "{ko}");
 }

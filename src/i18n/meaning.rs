@@ -64,7 +64,7 @@ impl Arg {
 impl From<super::Said> for Arg {
     fn from(s: super::Said) -> Arg {
         match s.meaning {
-            Some(m) => Arg::Said(m),
+            Some(m) => Arg::Said(*m),
             None => Arg::Text(s.en),
         }
     }
@@ -103,6 +103,25 @@ impl Meaning {
             }
             Meaning::Texts { texts } => texts.get(lang.code()).cloned(),
         }
+    }
+
+    /// Roughly the bytes it holds (a timeline's memory bound counts them).
+    pub fn heap_bytes(&self) -> usize {
+        let node = std::mem::size_of::<Meaning>();
+        let own = match self {
+            Meaning::Key { key, args } => {
+                let args: usize = args
+                    .iter()
+                    .map(|(n, a)| match a {
+                        Arg::Text(t) => n.len() + t.len(),
+                        Arg::Said(m) => n.len() + m.heap_bytes(),
+                    })
+                    .sum();
+                key.len() + args
+            }
+            Meaning::Texts { texts } => texts.iter().map(|(l, t)| l.len() + t.len()).sum(),
+        };
+        node + own
     }
 
     /// A value of a catalogue text, as it was given.

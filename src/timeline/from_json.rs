@@ -217,8 +217,10 @@ fn item(body: Body, m: &str) -> Option<Item> {
         Body::Say {} => entry(What::Say(message(m, &[]))),
         Body::Step {} => entry(What::Step(message(m, &[]))),
         Body::Note {} => entry(What::Note(message(m, &[]))),
-        // Told as a note: the count is in its words.
-        Body::Truncated { .. } => entry(What::Note(message(m, &[]))),
+        // Told as a note, in words said again from its count.
+        Body::Truncated { dropped } => {
+            entry(What::Note(crate::said!("replay.truncated", n = dropped)))
+        }
         Body::Check { ok } => entry(What::Check {
             ok,
             text: message(m, &["ok: ", "FAILED: "]),

@@ -277,7 +277,7 @@ fn said_of(what: &What) -> Option<&crate::i18n::Said> {
 
 /// The `said` line that keeps what an entry's text means, when it has a meaning.
 fn said(e: &Entry, line: &Line) -> Option<Line> {
-    let meaning = said_of(&e.what)?.meaning.clone()?;
+    let meaning = *said_of(&e.what)?.meaning.clone()?;
     Some(Line {
         t: line.t,
         source: line.source,
@@ -294,9 +294,8 @@ pub fn truncated(dropped: u64, first_held: Option<std::time::Duration>) -> Strin
         source: Source::Timeline,
         body: Body::Truncated { dropped },
         who: "timeline".into(),
-        message: format!(
-            "{dropped} older entries were dropped to bound memory; what follows is what was held"
-        ),
+        // JSON is English; a replay says it again from `dropped`.
+        message: rust_i18n::t!("replay.truncated", locale = "en", n = dropped).into_owned(),
     };
     serde_json::to_string(&line).unwrap_or_default()
 }
