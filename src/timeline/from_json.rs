@@ -37,13 +37,11 @@ pub fn parse_line(line: &str) -> Option<Line> {
 /// in the interface's language, printable whatever the file holds. Entries without words and
 /// meanings that cannot be said (an unknown key) stay as recorded.
 pub fn give_meaning(item: &mut Item, meaning: Meaning) {
-    let Item::Entry(what) = item else { return };
-    let text = match what {
-        What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => t,
-        What::Fault { text, .. } => text,
-        What::Lab(K::Refused { text } | K::Error { text, .. }) => text,
-        What::Lab(K::ConnectFailed { error: text, .. } | K::WriteAborted { why: text, .. }) => text,
-        _ => return,
+    let Some(text) = (match item {
+        Item::Entry(what) => what.words_mut(),
+        _ => None,
+    }) else {
+        return;
     };
     let said = Said::meaning(meaning, text.en.clone());
     *text = Said {

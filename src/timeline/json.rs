@@ -261,23 +261,38 @@ fn entry(e: &Entry, charset: Charset) -> Line {
     }
 }
 
-/// The text of an entry that is said in words (narration, checks, notes, faults, the lab's
-/// refusals and errors).
-fn said_of(what: &What) -> Option<&crate::i18n::Said> {
-    match what {
-        What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
-        What::Fault { text, .. } => Some(text),
-        What::Lab(K::Refused { text } | K::Error { text, .. }) => Some(text),
-        What::Lab(K::ConnectFailed { error: text, .. } | K::WriteAborted { why: text, .. }) => {
-            Some(text)
+impl What {
+    /// The words of an entry told in words (narration, steps, checks, notes, faults, the lab's
+    /// refusals and errors): what its `said` line keeps the meaning of.
+    pub fn words(&self) -> Option<&crate::i18n::Said> {
+        match self {
+            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
+            What::Fault { text, .. } => Some(text),
+            What::Lab(K::Refused { text } | K::Error { text, .. }) => Some(text),
+            What::Lab(K::ConnectFailed { error: t, .. } | K::WriteAborted { why: t, .. }) => {
+                Some(t)
+            }
+            _ => None,
         }
-        _ => None,
+    }
+
+    /// [`What::words`], to say them again (a replay, from their `said` line).
+    pub fn words_mut(&mut self) -> Option<&mut crate::i18n::Said> {
+        match self {
+            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
+            What::Fault { text, .. } => Some(text),
+            What::Lab(K::Refused { text } | K::Error { text, .. }) => Some(text),
+            What::Lab(K::ConnectFailed { error: t, .. } | K::WriteAborted { why: t, .. }) => {
+                Some(t)
+            }
+            _ => None,
+        }
     }
 }
 
 /// The `said` line that keeps what an entry's text means, when it has a meaning.
 fn said(e: &Entry, line: &Line) -> Option<Line> {
-    let meaning = *said_of(&e.what)?.meaning.clone()?;
+    let meaning = *e.what.words()?.meaning.clone()?;
     Some(Line {
         t: line.t,
         source: line.source,

@@ -614,6 +614,7 @@ impl Timeline {
         text::line(e, self.charset)
     }
 
+    /// An entry's own JSON line (an export adds its `said` line after it: [`json::line`]).
     pub fn json(&self, e: &Entry) -> serde_json::Value {
         json::value(e, self.charset)
     }
