@@ -2,7 +2,8 @@
 //! `locales/en.yml` and `locales/ko.yml` (rust-i18n compiles both into the binary; `--help` and
 //! usage errors in Korean are in `locales/cli.ko.yml`, see `cli_help`); code names
 //! them by key with `t!`. Kernel state names (ESTABLISHED, TIME_WAIT…), flag names, and JSON
-//! field names and values never change with the language: JSON is always English.
+//! field names and values never change with the language: JSON is always English (a `said`
+//! line keeps what a text means, and so may hold its words in each language).
 //!
 //! The language is chosen once at start ([`init`]: `--lang`, else the environment) and is
 //! global; code that must not follow it (JSON) passes an explicit [`Lang`].

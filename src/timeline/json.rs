@@ -1,4 +1,4 @@
-//! Entries as JSON lines, in the types of [`super::schema`]: an entry's line, and after it, when
+//! Entries as JSON lines, in the types of [`super::schema`]: an entry's line, and before it, when
 //! its text has a meaning (a catalogue key and values), a `said` line that keeps it.
 
 use super::packets::{Packet, Status};
@@ -315,17 +315,16 @@ pub fn truncated(dropped: u64, first_held: Option<std::time::Duration>) -> Strin
     serde_json::to_string(&line).unwrap_or_default()
 }
 
-/// One entry as JSON: its line, and its `said` line after it when its text has a meaning (no
-/// newline at the end).
+/// One entry as JSON: its `said` line when its text has a meaning, then its own line (no
+/// newline at the end). Before it, so a stream's last line stays its last entry's.
 pub fn line(e: &Entry, charset: Charset) -> String {
     let main = entry(e, charset);
     // Serialising plain structs of strings and numbers cannot fail.
-    let mut out = serde_json::to_string(&main).unwrap_or_default();
-    if let Some(said) = said(e, &main) {
-        out.push('\n');
-        out.push_str(&serde_json::to_string(&said).unwrap_or_default());
+    let main_line = serde_json::to_string(&main).unwrap_or_default();
+    match said(e, &main) {
+        Some(said) => serde_json::to_string(&said).unwrap_or_default() + "\n" + &main_line,
+        None => main_line,
     }
-    out
 }
 
 /// An entry's own line (without its `said` line).

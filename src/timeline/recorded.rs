@@ -147,7 +147,7 @@ pub enum Line {
     Header(Header),
     /// An entry, with its time since the session began.
     Item(Duration, Item),
-    /// What the entry before it means (its `said` line).
+    /// What the entry after it means (its `said` line).
     Said(Meaning),
 }
 
@@ -172,6 +172,8 @@ pub struct Recording {
     length: Duration,
     packets: bool,
     pub unreadable: usize,
+    /// `said` lines read since the last entry, waiting for it (kept at the end of `text`).
+    waiting: usize,
     /// Non-empty lines in the file.
     pub lines: usize,
 }
@@ -206,24 +208,21 @@ impl Recording {
             return;
         }
         self.lines += 1;
-        match parse_line(&String::from_utf8_lossy(line)) {
+        let parsed = parse_line(&String::from_utf8_lossy(line));
+        if !matches!(parsed, Some(Line::Said(_) | Line::Item(..))) {
+            self.drop_waiting();
+        }
+        match parsed {
             // Concatenated recordings: the first header describes the session.
             Some(Line::Header(h)) => {
                 self.header.get_or_insert(h);
             }
-            // Kept with its entry's line: read again with it.
+            // Kept before its entry's line, and read again with it.
             Some(Line::Said(_)) => {
-                let Some(end) = self.ends.last_mut() else {
-                    self.unreadable += 1;
-                    return;
-                };
-                let Ok(new_end) = u32::try_from(self.text.len() + 1 + line.len()) else {
-                    self.unreadable += 1;
-                    return;
-                };
-                self.text.push(b'\n');
                 self.text.extend_from_slice(line);
-                *end = new_end;
+                self.text.push(b'\n');
+                self.waiting += 1;
+                return;
             }
             Some(Line::Item(at, item)) => {
                 let Ok(end) = u32::try_from(self.text.len() + line.len()) else {
@@ -240,9 +239,18 @@ impl Recording {
             }
             None => self.unreadable += 1,
         }
+        self.waiting = 0;
+    }
+
+    /// `said` lines not followed by their entry's line mean nothing: dropped, and counted.
+    fn drop_waiting(&mut self) {
+        let end = self.ends.last().map_or(0, |&e| e as usize);
+        self.text.truncate(end);
+        self.unreadable += std::mem::take(&mut self.waiting);
     }
 
     fn shrink(&mut self) {
+        self.drop_waiting();
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.times.shrink_to_fit();
@@ -309,11 +317,12 @@ impl Recording {
         let end = *self.ends.get(i)? as usize;
         let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
         let text = String::from_utf8_lossy(self.text.get(start..end)?);
-        let mut lines = text.split('\n');
-        let Line::Item(_, mut item) = parse_line(lines.next()?)? else {
+        // Its `said` lines, then its own.
+        let (said, line) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let Line::Item(_, mut item) = parse_line(line)? else {
             return None;
         };
-        for line in lines {
+        for line in said.lines() {
             if let Some(Line::Said(m)) = parse_line(line) {
                 super::from_json::give_meaning(&mut item, m);
             }

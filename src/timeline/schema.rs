@@ -62,9 +62,9 @@ pub enum Body {
     Check {
         ok: bool,
     },
-    /// What the line before it means (its catalogue key and values, or its words in each
-    /// language), so a replay says it in any language: only after a line whose text has a
-    /// meaning, in the same place the line is.
+    /// What the line after it means (its catalogue key and values, or its words in each
+    /// language), so a replay says it in any language: only right before a line whose text has
+    /// a meaning, at the same time.
     Said {
         said: Meaning,
     },
