@@ -24,6 +24,14 @@ impl Backend for Engine {
     }
 }
 
+/// Hands the whole catalogue (this one over the engine's) to the engine, so a recording's keys
+/// render in replay whichever crate owns them.
+pub fn install() {
+    tcp_lab_core::i18n::set_catalogue(|locale, key| {
+        crate::_rust_i18n_try_translate(locale, key).map(Cow::into_owned)
+    });
+}
+
 #[cfg(test)]
 #[path = "../crates/tcp-lab-core/src/i18n_scan.rs"]
 mod i18n_scan;

@@ -28,6 +28,7 @@ pub use args::{
 
 pub fn main() -> ExitCode {
     big_blocks_back_to_the_system();
+    crate::catalogue::install();
     let args: Vec<_> = std::env::args_os().collect();
     // The language first: clap writes --help and usage errors in it.
     let lang = crate::i18n::init(crate::cli_help::lang_in_args(&args));

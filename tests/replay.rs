@@ -355,7 +355,8 @@ fn long_recording(reps: usize, every: f64) -> (String, usize) {
                 if r > 0 {
                     continue;
                 }
-            } else {
+            } else if v["event"] != "said" {
+                // A `said` line belongs to the entry before it.
                 entries += 1;
             }
             let t = v["t"].as_f64().unwrap_or(0.0);

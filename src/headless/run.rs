@@ -196,11 +196,10 @@ async fn carry_out(
     r.p.line(&header);
     if let Some(about) = &sc.about {
         r.s.settle();
-        let lang = i18n::current();
-        let local = sc.about_in(lang).unwrap_or(about);
+        // In every language the scenario has: a recording keeps them.
         r.s.timeline.say(
             Instant::now(),
-            Said::with(one_line(about), lang, one_line(local)),
+            Said::each(|l| one_line(sc.about_in(l).unwrap_or(about))),
         );
     }
     let mut ex = Executor::new(sc, r.stretch, Drive::Straight);

@@ -146,13 +146,12 @@ pub async fn run(
     }
     if let Some(l) = &app.lesson {
         let t = Instant::now();
-        // In English too: the timeline's JSON (the e export) is always English.
-        let lang = crate::i18n::current();
-        if let (Some(en), Some(local)) = (l.sc.about.as_deref(), l.sc.about_in(lang)) {
+        // In every language the scenario has: the e export keeps them.
+        if let Some(en) = l.sc.about.as_deref() {
             let one_line = crate::scenario::one_line;
             s.timeline.say(
                 t,
-                crate::i18n::Said::with(one_line(en), lang, one_line(local)),
+                crate::i18n::Said::each(|l2| one_line(l.sc.about_in(l2).unwrap_or(en))),
             );
         }
         app.say(

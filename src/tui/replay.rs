@@ -43,6 +43,24 @@ fn shown_name(path: &Path) -> String {
     printable(&name).into_owned()
 }
 
+/// A recorded session's mode (`run "Lost FIN"`) with a shipped scenario's name (the header
+/// names the scenario as its file does) in `lang`.
+fn mode_in(mode: &str, lang: crate::i18n::Lang) -> String {
+    let named = mode
+        .strip_prefix("run \"")
+        .and_then(|m| m.strip_suffix('"'))
+        .and_then(|name| {
+            crate::scenario::SHIPPED
+                .iter()
+                .filter_map(|(_, text)| crate::scenario::Scenario::parse(text).ok())
+                .find(|sc| sc.name == name)
+        });
+    match named {
+        Some(sc) => format!("run {:?}", sc.name_in(lang)),
+        None => mode.to_string(),
+    }
+}
+
 /// The lines put first on a replay's timeline: what is replayed, and what was left out (in
 /// English and in the interface's language).
 pub fn intro_notes(rec: &Recording, file: &str) -> Vec<Said> {
@@ -53,9 +71,10 @@ pub fn intro_notes(rec: &Recording, file: &str) -> Vec<Said> {
             Some(h) => t!(
                 "replay.intro_what",
                 locale = l,
-                mode = h.mode.as_deref().map_or("tcp-lab".into(), |m| {
-                    crate::timeline::retell::mode(m, lang)
-                }),
+                mode = h
+                    .mode
+                    .as_deref()
+                    .map_or("tcp-lab".into(), |m| mode_in(m, lang)),
                 port = h
                     .port
                     .map(|p| t!("replay.intro_port", locale = l, port = p))

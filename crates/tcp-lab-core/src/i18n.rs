@@ -3,10 +3,13 @@
 //! binary's (rust-i18n compiles each crate's into that crate: `t!` reads the catalogue of the
 //! crate it is written in, and the binary's is laid over this one); code names them by key with
 //! `t!`. Kernel state names (ESTABLISHED, TIME_WAIT…), flag names, and JSON
-//! field names and values never change with the language: JSON is always English.
+//! field names and values never change with the language: JSON is always English (a `said`
+//! line keeps what a text means, and so may hold its words in each language).
 //!
 //! The language is chosen once at start ([`init`]: `--lang`, else the environment) and is
 //! global; code that must not follow it (JSON) passes an explicit [`Lang`].
+
+mod meaning;
 
 use std::borrow::Cow;
 
@@ -22,6 +25,11 @@ pub enum Lang {
     /// Korean (한국어).
     Ko,
 }
+
+/// Every language of the interface.
+pub const LANGS: [Lang; 2] = [Lang::En, Lang::Ko];
+
+pub use meaning::{Arg, Meaning, set_catalogue};
 
 impl Lang {
     /// The locale file's name (`locales/<code>.yml`).
@@ -155,51 +163,93 @@ pub fn side(side: crate::model::Side, lang: Lang) -> Cow<'static, str> {
     }
 }
 
-/// [`Said::each`] of one catalogue text: `said!("key", name = value, …)`; when a value depends
-/// on the language, name the language first: `said!(l => "key", side = i18n::side(side, l))`.
+/// A [`Said`] of one catalogue text that keeps its key and values (a recording keeps them):
+/// `said!("key", name = value, …)`; when a value is worded per language, name the language first:
+/// `said!(l => "key", side = i18n::side(side, l))`.
 #[macro_export]
 macro_rules! said {
     ($l:ident => $key:expr $(, $name:ident = $value:expr)* $(,)?) => {
-        $crate::i18n::Said::each(|$l: $crate::i18n::Lang| {
-            rust_i18n::t!($key, locale = $l.code() $(, $name = $value)*).into_owned()
-        })
+        $crate::i18n::Said::keyed(
+            $key,
+            vec![$((stringify!($name), $crate::i18n::Arg::each(|$l: $crate::i18n::Lang| {
+                let _ = $l;
+                ($value).to_string()
+            }))),*],
+        )
     };
     ($key:expr $(, $name:ident = $value:expr)* $(,)?) => {
-        $crate::said!(lang => $key $(, $name = $value)*)
+        $crate::i18n::Said::keyed(
+            $key,
+            vec![$((stringify!($name), $crate::i18n::Arg::text(&$value))),*],
+        )
     };
 }
 
 /// The text of a narration, step, check or note: in English, as JSON and exports keep it, and
 /// when whoever wrote it said it in the interface's language too, that version, shown on screen
-/// and in text output. Reads as its English text (`Deref`).
+/// and in text output; and what it means (a catalogue key and its values, or its words in each
+/// language), which a recording keeps. Reads as its English text (`Deref`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Said {
     pub en: String,
     /// The same in another language.
     pub local: Option<(Lang, String)>,
+    /// What it means, when it was said by meaning (not only as words read from a file).
+    pub meaning: Option<Box<Meaning>>,
 }
 
 impl Said {
     /// `text` in each language: English, and the interface's language when it is another.
     pub fn each(text: impl Fn(Lang) -> String) -> Said {
+        Said::meaning(Meaning::each(text), String::new())
+    }
+
+    /// A catalogue text with its values, in English and the interface's language.
+    pub fn keyed(key: &str, args: Vec<(&str, Arg)>) -> Said {
+        let args = args.into_iter().map(|(n, a)| (n.to_string(), a)).collect();
+        let m = Meaning::Key {
+            key: key.to_string(),
+            args,
+        };
+        Said::meaning(m, key.to_string())
+    }
+
+    /// What `m` means, said in English and the interface's language; `en` where it cannot be
+    /// said (a recording's key tcp-lab does not know).
+    pub fn meaning(m: Meaning, en: String) -> Said {
         let lang = current();
         Said {
-            en: text(Lang::En),
-            local: (lang != Lang::En).then(|| (lang, text(lang))),
+            en: m.render(Lang::En).unwrap_or(en),
+            local: (lang != Lang::En)
+                .then(|| m.render(lang).map(|t| (lang, t)))
+                .flatten(),
+            meaning: Some(Box::new(m)),
         }
     }
 
     /// English, with `local` in `lang` beside it (none when `lang` is English).
     pub fn with(en: impl Into<String>, lang: Lang, local: impl Into<String>) -> Said {
+        let (en, local) = (en.into(), local.into());
         Said {
-            en: en.into(),
-            local: (lang != Lang::En).then(|| (lang, local.into())),
+            meaning: (lang != Lang::En).then(|| {
+                Box::new(Meaning::Texts {
+                    texts: [
+                        ("en".into(), en.clone()),
+                        (lang.code().into(), local.clone()),
+                    ]
+                    .into(),
+                })
+            }),
+            en,
+            local: (lang != Lang::En).then_some((lang, local)),
         }
     }
 
     /// The bytes its texts hold (a timeline's memory bound counts them).
     pub fn heap_bytes(&self) -> usize {
-        self.en.len() + self.local.as_ref().map_or(0, |(_, l)| l.len())
+        self.en.len()
+            + self.local.as_ref().map_or(0, |(_, l)| l.len())
+            + self.meaning.as_ref().map_or(0, |m| m.heap_bytes())
     }
 
     /// The text in `lang` when it was said in `lang`, else in English.
@@ -213,7 +263,11 @@ impl Said {
 
 impl From<String> for Said {
     fn from(en: String) -> Said {
-        Said { en, local: None }
+        Said {
+            en,
+            local: None,
+            meaning: None,
+        }
     }
 }
 

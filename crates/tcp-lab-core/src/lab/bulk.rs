@@ -18,7 +18,9 @@ pub const DEFAULT_BULK: usize = 64 * 1024;
 pub const MAX_BULK: usize = 64 << 20;
 
 /// What a connection's reading and bulk sending did, for the timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case", tag = "change")]
 pub enum FlowChange {
     /// The side stopped reading its socket: its receive buffer fills, its window closes.

@@ -9,7 +9,9 @@ use crate::model::{ConnId, Side};
 use crate::protocol::{Frame, FrameError};
 
 /// Why the lab called close() on a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum CloseReason {
     /// A person or a scenario asked for it.
     #[serde(rename = "command")]

@@ -23,7 +23,17 @@ pub use conn::ConnCmd;
 pub use event::{CloseReason, EventKind, LabEvent};
 
 /// What the server does when the peer's FIN arrives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ClosePolicy {
     /// Close at once, like the classic ServerMain.

@@ -25,14 +25,31 @@ use crate::model::printable;
 pub use crate::model::unmap;
 use crate::model::{ConnId, Side};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// In JSON by its [`TcpState::name`].
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TcpState {
     Established,
     SynSent,
     SynRecv,
+    #[serde(rename = "FIN_WAIT_1")]
     FinWait1,
+    #[serde(rename = "FIN_WAIT_2")]
     FinWait2,
     TimeWait,
+    #[serde(rename = "CLOSED")]
     Close,
     CloseWait,
     LastAck,
@@ -157,11 +174,18 @@ impl fmt::Display for TcpState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// In JSON by its [`TimerKind::name`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum TimerKind {
+    #[serde(rename = "retransmit")]
     Retransmit,
+    #[serde(rename = "keepalive")]
     Keepalive,
+    #[serde(rename = "timewait")]
     TimeWait,
+    #[serde(rename = "zero-window probe")]
     ZeroWindowProbe,
 }
 

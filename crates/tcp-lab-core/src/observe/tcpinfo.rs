@@ -5,7 +5,17 @@ use std::fmt::Write;
 
 /// The fields tcp-lab shows. Times in microseconds unless the name says ms; a kernel older than
 /// a field sends a shorter struct, read as zeros.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(default)]
 pub struct TcpInfo {
     pub retransmits: u8,

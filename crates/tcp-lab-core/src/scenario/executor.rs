@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::act::{self, Clients, Wait};
 use super::judge::{Verdict, judge};
 use super::{Action, Scenario, Step, StepCheck, one_line, step_checks};
-use crate::i18n::{Lang, Said};
+use crate::i18n::Said;
 use crate::model::ConnId;
 use crate::session::Session;
 use crate::timeline::What;
@@ -219,10 +219,10 @@ impl Executor {
             s.timeline
                 .note(now, crate::said!("lesson.follows", n = n + 1));
         }
-        let lang = crate::i18n::current();
-        if let (Some(en), Some(local)) = (step.say.as_deref(), step.say_in(lang)) {
+        // In every language the scenario has: a recording keeps them.
+        if let Some(en) = step.say.as_deref() {
             s.timeline
-                .say(now, Said::with(one_line(en), lang, one_line(local)));
+                .say(now, Said::each(|l| one_line(step.say_in(l).unwrap_or(en))));
         }
         out.push(Event::Started { n, by_itself });
         let plan = &self.plans[n];
@@ -361,14 +361,12 @@ impl Executor {
         if r.checks.iter().any(|p| p.told.is_none()) {
             return Progress::Waiting;
         }
-        let lang = crate::i18n::current();
-        if let (Some(en), Some(local)) = (step.explain.as_deref(), step.explain_in(lang)) {
-            let why = |l: Lang, t: &str| {
-                rust_i18n::t!("lesson.why", locale = l.code(), text = one_line(t)).into_owned()
-            };
+        if let Some(en) = step.explain.as_deref() {
             s.settle();
-            s.timeline
-                .say(now, Said::with(why(Lang::En, en), lang, why(lang, local)));
+            s.timeline.say(
+                now,
+                crate::said!(l => "lesson.why", text = one_line(step.explain_in(l).unwrap_or(en))),
+            );
         }
         out.push(Event::Done { n, ok: r.ok });
         self.running = None;

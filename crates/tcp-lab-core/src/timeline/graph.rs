@@ -21,7 +21,7 @@ use crate::wire::packet::ACK;
 const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 
 /// One side's congestion state at one moment, read from the kernel's tcp_info.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TcpSample {
     pub side: Side,
     pub conn: ConnId,

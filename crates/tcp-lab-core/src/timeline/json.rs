@@ -1,275 +1,52 @@
-//! Entries as JSON lines. The schema is these types: one internally tagged enum, the `event` field
-//! naming the variant. Field names are documented in README.md and pinned by tests/json_golden.rs.
-
-use serde::Serialize;
+//! Entries as JSON lines, in the types of [`super::schema`]: an entry's line, and before it, when
+//! its text has a meaning (a catalogue key and values), a `said` line that keeps it.
 
 use super::packets::{Packet, Status};
+use super::schema::{
+    Body, Kernel, Line, PacketJson, Process, SideConn, SideError, Source, Tuple, Whose,
+};
 use super::{Change, Entry, Stage, What};
-use crate::lab::{ClosePolicy, CloseReason, EventKind as K};
+use crate::lab::EventKind as K;
 use crate::model::{ConnId, Side};
 use crate::observe::Owner;
 use crate::protocol::{self, Charset};
-
-#[derive(Serialize)]
-struct Line<'a> {
-    t: f64,
-    source: &'static str,
-    #[serde(flatten)]
-    body: Body<'a>,
-    who: String,
-    message: String,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-enum Body<'a> {
-    // Kernel: a socket's state changed, or it left the table.
-    State(Kernel<'a>),
-    Gone(Kernel<'a>),
-    /// Many sockets that are not the lab's made the same change between two reads.
-    States {
-        from: Option<&'static str>,
-        to: Option<&'static str>,
-        count: usize,
-        within_ms: u64,
-    },
-    // Scenario narration and checks.
-    Say {},
-    Step {},
-    Note {},
-    Check {
-        ok: bool,
-    },
-    // Slow motion's wire.
-    PacketSent {
-        #[serde(flatten)]
-        packet: PacketJson<'a>,
-        held: bool,
-        delay_ms: u64,
-    },
-    PacketDelivered(PacketJson<'a>),
-    /// A fault put on a packet on purpose (or a rule armed): what, in `message`.
-    Fault {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        packet: Option<u64>,
-    },
-    PacketDropped {
-        #[serde(flatten)]
-        packet: PacketJson<'a>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        reason: Option<&'static str>,
-    },
-    /// A connection's tcp_info when it said something new (cwnd, ssthresh, rtt…), for graphs.
-    TcpSample(&'a super::graph::TcpSample),
-    // The lab's own calls.
-    Listening {
-        side: Side,
-        local: String,
-    },
-    ConnectCalled(Tuple),
-    Connected(Tuple),
-    ConnectFailed {
-        side: Side,
-        conn: ConnId,
-        remote: String,
-        error: &'a str,
-    },
-    Accepted(Tuple),
-    FrameSent {
-        side: Side,
-        conn: ConnId,
-        bytes_hex: String,
-        /// The frame's whole length, when `bytes_hex` and `text` hold only its head.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        bytes_total: Option<usize>,
-        text: &'a str,
-    },
-    FrameReceived {
-        side: Side,
-        conn: ConnId,
-        bytes_hex: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        bytes_total: Option<usize>,
-        text: &'a str,
-        malformed: bool,
-    },
-    FramesFolded {
-        side: Side,
-        conn: ConnId,
-        received: u64,
-        sent: u64,
-    },
-    WriteAborted {
-        side: Side,
-        conn: ConnId,
-        written: usize,
-        len: usize,
-        error: &'a str,
-    },
-    SendRefused(SideError),
-    ProtocolError(SideError),
-    PeerClosed(SideConn),
-    ShutdownCalled(SideConn),
-    CloseCalled {
-        side: Side,
-        conn: ConnId,
-        reason: CloseReason,
-    },
-    AbortCalled(SideConn),
-    Reset(SideConn),
-    IdleTimeout {
-        side: Side,
-        conn: ConnId,
-        after_ms: u64,
-    },
-    ConnLimit {
-        side: Side,
-        remote: String,
-        limit: usize,
-        #[serde(skip_serializing_if = "is_one")]
-        repeats: u64,
-    },
-    Evicted {
-        side: Side,
-        conn: ConnId,
-        idle_ms: u64,
-        remote: String,
-        limit: usize,
-        #[serde(skip_serializing_if = "is_one")]
-        repeats: u64,
-    },
-    PolicyChanged {
-        side: Side,
-        policy: ClosePolicy,
-    },
-    /// Reading stopped or resumed, a bulk send began or ended: `change` says which.
-    Flow {
-        side: Side,
-        conn: ConnId,
-        #[serde(flatten)]
-        change: crate::lab::bulk::FlowChange,
-    },
-    Refused {},
-    Error {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        side: Option<Side>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        conn: Option<ConnId>,
-        error: &'a str,
-    },
-}
-
-/// A line standing for one occurrence says nothing of repeats.
-fn is_one(n: &u64) -> bool {
-    *n == 1
-}
 
 /// The whole length when display cut the bytes.
 fn total(shown: usize, len: usize) -> Option<usize> {
     (shown < len).then_some(len)
 }
 
-#[derive(Serialize)]
-struct SideConn {
-    side: Side,
-    conn: ConnId,
-}
-
-#[derive(Serialize)]
-struct SideError {
-    side: Side,
-    conn: ConnId,
-    error: String,
-}
-
-#[derive(Serialize)]
-struct Tuple {
-    side: Side,
-    conn: ConnId,
-    local: String,
-    remote: String,
-}
-
-#[derive(Serialize)]
-struct Kernel<'a> {
-    /// client / server for the lab's sockets, else listener / external.
-    side: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    conn: Option<ConnId>,
-    #[serde(flatten)]
-    process: Option<Process<'a>>,
-    owner: String,
-    local: String,
-    remote: String,
-    from: Option<&'static str>,
-    to: Option<&'static str>,
-    held_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timer: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remaining_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tcp_info: Option<&'a crate::observe::tcpinfo::TcpInfo>,
-}
-
-/// An external socket's owner, `null` where /proc did not say.
-#[derive(Serialize)]
-struct Process<'a> {
-    pid: Option<u32>,
-    process: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct PacketJson<'a> {
-    packet: u64,
-    /// The frame number in the capture (Wireshark's "No."), when it is in one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    frame: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    conn: Option<ConnId>,
-    from: Side,
-    to: Side,
-    flags: String,
-    seq: u32,
-    ack: u32,
-    len: usize,
-    /// The window it advertised, bytes (scaled).
-    win: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<&'a str>,
-    retransmission: bool,
-}
-
-fn kernel(c: &Change) -> Kernel<'_> {
+fn kernel(c: &Change) -> Box<Kernel> {
     let (side, conn, process) = match &c.owner {
-        Owner::Lab(side, conn) => (side.name(), Some(*conn), None),
-        Owner::Listener => ("listener", None, None),
+        Owner::Lab(Side::Client, conn) => (Whose::Client, Some(*conn), None),
+        Owner::Lab(Side::Server, conn) => (Whose::Server, Some(*conn), None),
+        Owner::Listener => (Whose::Listener, None, None),
         Owner::External { pid, process } => (
-            "external",
+            Whose::External,
             None,
             Some(Process {
                 pid: *pid,
-                process: process.as_deref(),
+                process: process.as_deref().map(str::to_string),
             }),
         ),
     };
-    Kernel {
+    Box::new(Kernel {
         side,
         conn,
         process,
         owner: c.owner.label(),
         local: c.local.to_string(),
         remote: c.remote.to_string(),
-        from: c.from.map(|s| s.name()),
-        to: c.to.map(|s| s.name()),
+        from: c.from,
+        to: c.to,
         held_ms: c.held.map(|d| d.as_millis() as u64),
-        timer: c.timer.map(|t| t.kind.name()),
+        timer: c.timer.map(|t| t.kind),
         remaining_ms: c.timer.map(|t| t.remaining.as_millis() as u64),
-        tcp_info: c.info.as_deref(),
-    }
+        tcp_info: c.info.as_deref().copied(),
+    })
 }
 
-fn packet(p: &Packet) -> PacketJson<'_> {
+fn packet(p: &Packet) -> PacketJson {
     PacketJson {
         packet: p.id,
         frame: p.frame,
@@ -280,13 +57,13 @@ fn packet(p: &Packet) -> PacketJson<'_> {
         seq: p.rel_seq,
         ack: p.rel_ack,
         len: p.payload_len(),
-        win: p.win,
-        text: p.text.as_deref(),
+        win: Some(p.win),
+        text: p.text.clone(),
         retransmission: p.retransmission,
     }
 }
 
-fn lab(k: &K) -> Body<'_> {
+fn lab(k: &K) -> Body {
     let sc = |side: Side, conn: ConnId| SideConn { side, conn };
     let tuple = |side, conn, local: &std::net::SocketAddr, remote: &std::net::SocketAddr| Tuple {
         side,
@@ -317,7 +94,7 @@ fn lab(k: &K) -> Body<'_> {
             side: Side::Client,
             conn: *conn,
             remote: remote.to_string(),
-            error,
+            error: error.to_string(),
         },
         K::Accepted {
             conn,
@@ -335,14 +112,14 @@ fn lab(k: &K) -> Body<'_> {
             conn: *conn,
             bytes_hex: protocol::hex(raw),
             bytes_total: total(raw.len(), *len),
-            text,
+            text: text.clone(),
         },
         K::FrameReceived { side, conn, frame } => Body::FrameReceived {
             side: *side,
             conn: *conn,
             bytes_hex: protocol::hex(&frame.raw),
             bytes_total: total(frame.raw.len(), frame.len),
-            text: &frame.text,
+            text: frame.text.clone(),
             malformed: frame.malformed,
         },
         K::FramesFolded {
@@ -367,7 +144,7 @@ fn lab(k: &K) -> Body<'_> {
             conn: *conn,
             written: *written,
             len: *len,
-            error: why,
+            error: why.to_string(),
         },
         K::SendRefused { side, conn, error } => Body::SendRefused(SideError {
             side: *side,
@@ -430,19 +207,19 @@ fn lab(k: &K) -> Body<'_> {
         K::Error { side, conn, text } => Body::Error {
             side: *side,
             conn: *conn,
-            error: text,
+            error: text.to_string(),
         },
     }
 }
 
-fn entry(e: &Entry, charset: Charset) -> Line<'_> {
+fn entry(e: &Entry, charset: Charset) -> Line {
     let (source, body) = match &e.what {
-        What::Kernel(c) if c.to.is_none() => ("kernel", Body::Gone(kernel(c))),
-        What::Kernel(c) => ("kernel", Body::State(kernel(c))),
-        What::Say(_) => ("scenario", Body::Say {}),
-        What::Step(_) => ("scenario", Body::Step {}),
-        What::Note(_) => ("scenario", Body::Note {}),
-        What::Check { ok, .. } => ("scenario", Body::Check { ok: *ok }),
+        What::Kernel(c) if c.to.is_none() => (Source::Kernel, Body::Gone(kernel(c))),
+        What::Kernel(c) => (Source::Kernel, Body::State(kernel(c))),
+        What::Say(_) => (Source::Scenario, Body::Say {}),
+        What::Step(_) => (Source::Scenario, Body::Step {}),
+        What::Note(_) => (Source::Scenario, Body::Note {}),
+        What::Check { ok, .. } => (Source::Scenario, Body::Check { ok: *ok }),
         What::Packet(stage, p) => {
             let packet = packet(p);
             let body = match stage {
@@ -455,26 +232,26 @@ fn entry(e: &Entry, charset: Charset) -> Line<'_> {
                 Stage::Dropped => Body::PacketDropped {
                     packet,
                     reason: match p.status {
-                        Status::Dropped(r) => Some(r.name()),
+                        Status::Dropped(r) => Some(r),
                         _ => None,
                     },
                 },
             };
-            ("wire", body)
+            (Source::Wire, body)
         }
-        What::Fault { packet, .. } => ("wire", Body::Fault { packet: *packet }),
-        What::Lab(k) => ("lab", lab(k)),
-        What::TcpSample(s) => ("kernel", Body::TcpSample(s)),
+        What::Fault { packet, .. } => (Source::Wire, Body::Fault { packet: *packet }),
+        What::Lab(k) => (Source::Lab, lab(k)),
+        What::TcpSample(s) => (Source::Kernel, Body::TcpSample(*s)),
         What::Mass {
             from,
             to,
             count,
             within,
         } => (
-            "kernel",
+            Source::Kernel,
             Body::States {
-                from: from.map(|s| s.name()),
-                to: to.map(|s| s.name()),
+                from: *from,
+                to: *to,
                 count: *count,
                 within_ms: within.as_millis() as u64,
             },
@@ -491,25 +268,73 @@ fn entry(e: &Entry, charset: Charset) -> Line<'_> {
     }
 }
 
+impl What {
+    /// The words of an entry told in words (narration, steps, checks, notes, faults, the lab's
+    /// refusals and errors): what its `said` line keeps the meaning of.
+    pub fn words(&self) -> Option<&crate::i18n::Said> {
+        match self {
+            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
+            What::Fault { text, .. } => Some(text),
+            What::Lab(K::Refused { text } | K::Error { text, .. }) => Some(text),
+            What::Lab(K::ConnectFailed { error: t, .. } | K::WriteAborted { why: t, .. }) => {
+                Some(t)
+            }
+            _ => None,
+        }
+    }
+
+    /// [`What::words`], to say them again (a replay, from their `said` line).
+    pub fn words_mut(&mut self) -> Option<&mut crate::i18n::Said> {
+        match self {
+            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
+            What::Fault { text, .. } => Some(text),
+            What::Lab(K::Refused { text } | K::Error { text, .. }) => Some(text),
+            What::Lab(K::ConnectFailed { error: t, .. } | K::WriteAborted { why: t, .. }) => {
+                Some(t)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The `said` line that keeps what an entry's text means, when it has a meaning.
+fn said(e: &Entry, line: &Line) -> Option<Line> {
+    let meaning = *e.what.words()?.meaning.clone()?;
+    Some(Line {
+        t: line.t,
+        source: line.source,
+        body: Body::Said { said: meaning },
+        who: "said".into(),
+        message: String::new(),
+    })
+}
+
 /// The line an export starts with when the timeline dropped its oldest entries.
 pub fn truncated(dropped: u64, first_held: Option<std::time::Duration>) -> String {
-    serde_json::json!({
-        "t": first_held.map_or(0.0, |d| (d.as_secs_f64() * 1e6).round() / 1e6),
-        "source": "timeline",
-        "event": "truncated",
-        "dropped": dropped,
-        "who": "timeline",
-        "message": format!("{dropped} older entries were dropped to bound memory; what follows is what was held"),
-    })
-    .to_string()
+    let line = Line {
+        t: first_held.map_or(0.0, |d| (d.as_secs_f64() * 1e6).round() / 1e6),
+        source: Source::Timeline,
+        body: Body::Truncated { dropped },
+        who: "timeline".into(),
+        // JSON is English; a replay says it again from `dropped`.
+        message: rust_i18n::t!("replay.truncated", locale = "en", n = dropped).into_owned(),
+    };
+    serde_json::to_string(&line).unwrap_or_default()
 }
 
-/// One entry as a JSON line (no newline).
+/// One entry as JSON: its `said` line when its text has a meaning, then its own line (no
+/// newline at the end). Before it, so a stream's last line stays its last entry's.
 pub fn line(e: &Entry, charset: Charset) -> String {
+    let main = entry(e, charset);
     // Serialising plain structs of strings and numbers cannot fail.
-    serde_json::to_string(&entry(e, charset)).unwrap_or_default()
+    let main_line = serde_json::to_string(&main).unwrap_or_default();
+    match said(e, &main) {
+        Some(said) => serde_json::to_string(&said).unwrap_or_default() + "\n" + &main_line,
+        None => main_line,
+    }
 }
 
+/// An entry's own line (without its `said` line).
 pub fn value(e: &Entry, charset: Charset) -> serde_json::Value {
     serde_json::to_value(entry(e, charset)).unwrap_or_default()
 }

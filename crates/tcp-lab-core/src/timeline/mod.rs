@@ -5,18 +5,19 @@
 //! - [`diff`]: snapshots into transitions
 //! - [`packets`]: every packet of the wire and its fate
 //! - [`text`]: an entry in words a student reads
-//! - [`json`]: an entry as one JSON line (field names documented in README.md)
+//! - [`schema`]: the JSON lines' types, both ways, and their JSON Schema
+//! - [`json`]: an entry as JSON lines (field names documented in README.md)
 //! - [`recorded`]: JSON lines read back into entries, for `tcp-lab replay`
 //! - [`player`]: a recording played, stepped and stepped back
-//! - [`retell`]: what a recording says in English, told again in the interface's language
 
 pub mod diff;
+mod from_json;
 pub mod graph;
 pub mod json;
 pub mod packets;
 pub mod player;
 pub mod recorded;
-pub mod retell;
+pub mod schema;
 pub mod summary;
 pub mod text;
 
@@ -395,23 +396,20 @@ impl Timeline {
             }
             WireEvent::Settings { delay, loss, step } => {
                 self.wire = Some(WireState { delay, loss, step });
-                // Replay reads the wire's settings back from the English line.
-                let text = Said::each(|l| {
-                    let l = l.code();
-                    let mode = if step {
-                        rust_i18n::t!("wire_note.on", locale = l)
-                    } else {
-                        rust_i18n::t!("wire_note.off", locale = l)
-                    };
-                    rust_i18n::t!(
-                        "wire_note.settings",
-                        locale = l,
-                        ms = delay.as_millis(),
-                        loss = loss,
-                        mode = mode
-                    )
-                    .into_owned()
+                // Replay reads the wire's settings back from the note's values.
+                let mode = crate::said!(if step {
+                    "wire_note.on"
+                } else {
+                    "wire_note.off"
                 });
+                let text = Said::keyed(
+                    "wire_note.settings",
+                    vec![
+                        ("ms", crate::i18n::Arg::text(delay.as_millis())),
+                        ("loss", crate::i18n::Arg::text(loss)),
+                        ("mode", crate::i18n::Arg::from(mode)),
+                    ],
+                );
                 self.push(at, What::Note(text));
                 return;
             }
@@ -441,12 +439,7 @@ impl Timeline {
         if race {
             // The kernel keeps its own clocks while a packet waits on the wire.
             self.told_rto = true;
-            self.note(
-                at,
-                Said::each(|l| {
-                    rust_i18n::t!("wire_note.retransmitted", locale = l.code()).into_owned()
-                }),
-            );
+            self.note(at, crate::said!("wire_note.retransmitted"));
         }
     }
 
@@ -634,6 +627,7 @@ impl Timeline {
         text::line(e, self.charset)
     }
 
+    /// An entry's own JSON line (an export adds its `said` line after it: [`json::line`]).
     pub fn json(&self, e: &Entry) -> serde_json::Value {
         json::value(e, self.charset)
     }

@@ -33,8 +33,28 @@ const MAX_CHECKPOINTS: usize = 6;
 const MIN_CHECKPOINTS: usize = 2;
 const CHECKPOINT_BYTES: usize = 48 << 20;
 
-/// The wire's settings from the note the live timeline writes for them:
-/// `wire: delay 300 ms each way, loss 0%, step mode off`.
+/// The wire's settings from the note the live timeline writes for them: its values
+/// (`wire_note.settings`), or in a recording of an older tcp-lab that kept no meaning, its words
+/// (`wire: delay 300 ms each way, loss 0%, step mode off`).
+fn wire_settings(note: &crate::i18n::Said) -> Option<WireState> {
+    use crate::i18n::Arg;
+    let Some(m) = &note.meaning else {
+        return wire_note(note);
+    };
+    let number = |name| match m.arg(name)? {
+        Arg::Text(t) => t.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0),
+        Arg::Said(_) => None,
+    };
+    if m.key() != Some("wire_note.settings") {
+        return None;
+    }
+    Some(WireState {
+        delay: Duration::from_millis(number("ms")? as u64),
+        loss: number("loss")?,
+        step: matches!(m.arg("mode"), Some(Arg::Said(s)) if s.key() == Some("wire_note.on")),
+    })
+}
+
 fn wire_note(text: &str) -> Option<WireState> {
     let rest = text.strip_prefix("wire: delay ")?;
     let (delay, rest) = rest.split_once(" ms each way, loss ")?;
@@ -294,7 +314,7 @@ impl Player {
             Item::Entry(what) => {
                 match &what {
                     What::Note(t) => {
-                        if let Some(w) = wire_note(t) {
+                        if let Some(w) = wire_settings(t) {
                             self.s.timeline.set_recorded_wire(w);
                         }
                     }

@@ -1,6 +1,6 @@
 //! A recorded session read back, for `tcp-lab replay`: the JSON lines of `--format json` or of the
-//! dashboard's `e` export turned into timeline entries again (the inverse of [`super::json`]);
-//! [`super::player`] plays them.
+//! dashboard's `e` export kept, bounded, and turned into timeline entries again as they are
+//! played ([`super::from_json`] reads a line); [`super::player`] plays them.
 //!
 //! The file is untrusted: its size is bounded, every text in it is made printable, and a line that
 //! cannot be read is skipped and counted, never a reason to stop.
@@ -8,20 +8,14 @@
 use std::io::{BufRead, Read};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::Value;
-
-use super::retell::{Kind, said};
+pub use super::from_json::parse_line;
 use super::{Change, Stage, What};
-use crate::lab::{ClosePolicy, CloseReason, EventKind};
-use crate::model::{ConnId, Side, printable};
-use crate::observe::tcpinfo::TcpInfo;
-use crate::observe::{Owner, TcpState, Timer, TimerKind};
-use crate::protocol::{self, Charset, Frame};
-use crate::wire::packet as pkt;
+use crate::i18n::Meaning;
+use crate::lab::ClosePolicy;
+use crate::model::{ConnId, printable};
+use crate::protocol::Charset;
 use crate::wire::{Dir, DropReason};
 
 /// A recording is read whole; larger files are refused (a day of slow motion is a few MB).
@@ -30,10 +24,10 @@ pub const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Payload bytes a rebuilt packet carries at most. The wire's TUN devices keep Linux's default
 /// 1500-byte MTU, so no recorded packet carried more than 1460; a larger claim is not a real
 /// recording, and each rebuilt packet holds its payload (20,000 of them on the ladder).
-const MAX_PAYLOAD: usize = 1460;
+pub(crate) const MAX_PAYLOAD: usize = 1460;
 
 /// Recorded times beyond this (about 31 years) are not times.
-const MAX_T: f64 = 1e9;
+pub(crate) const MAX_T: f64 = 1e9;
 
 /// Why a recording cannot be replayed, and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +146,8 @@ pub enum Line {
     Header(Header),
     /// An entry, with its time since the session began.
     Item(Duration, Item),
+    /// What the entry after it means (its `said` line).
+    Said(Meaning),
 }
 
 /// A whole recording: its header (when it has one), its readable entries in file order, and how
@@ -175,6 +171,8 @@ pub struct Recording {
     length: Duration,
     packets: bool,
     pub unreadable: usize,
+    /// `said` lines read since the last entry, waiting for it (kept at the end of `text`).
+    waiting: usize,
     /// Non-empty lines in the file.
     pub lines: usize,
 }
@@ -209,10 +207,21 @@ impl Recording {
             return;
         }
         self.lines += 1;
-        match parse_line(&String::from_utf8_lossy(line)) {
+        let parsed = parse_line(&String::from_utf8_lossy(line));
+        if !matches!(parsed, Some(Line::Said(_) | Line::Item(..))) {
+            self.drop_waiting();
+        }
+        match parsed {
             // Concatenated recordings: the first header describes the session.
             Some(Line::Header(h)) => {
                 self.header.get_or_insert(h);
+            }
+            // Kept before its entry's line, and read again with it.
+            Some(Line::Said(_)) => {
+                self.text.extend_from_slice(line);
+                self.text.push(b'\n');
+                self.waiting += 1;
+                return;
             }
             Some(Line::Item(at, item)) => {
                 let Ok(end) = u32::try_from(self.text.len() + line.len()) else {
@@ -229,9 +238,18 @@ impl Recording {
             }
             None => self.unreadable += 1,
         }
+        self.waiting = 0;
+    }
+
+    /// `said` lines not followed by their entry's line mean nothing: dropped, and counted.
+    fn drop_waiting(&mut self) {
+        let end = self.ends.last().map_or(0, |&e| e as usize);
+        self.text.truncate(end);
+        self.unreadable += std::mem::take(&mut self.waiting);
     }
 
     fn shrink(&mut self) {
+        self.drop_waiting();
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.times.shrink_to_fit();
@@ -300,11 +318,18 @@ impl Recording {
     pub fn item(&self, i: usize) -> Option<(Duration, Item)> {
         let end = *self.ends.get(i)? as usize;
         let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
-        let line = String::from_utf8_lossy(self.text.get(start..end)?);
-        match parse_line(&line)? {
-            Line::Item(_, item) => Some((self.time(i)?, item)),
-            Line::Header(_) => None,
+        let text = String::from_utf8_lossy(self.text.get(start..end)?);
+        // Its `said` lines, then its own.
+        let (said, line) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let Line::Item(_, mut item) = parse_line(line)? else {
+            return None;
+        };
+        for line in said.lines() {
+            if let Some(Line::Said(m)) = parse_line(line) {
+                super::from_json::give_meaning(&mut item, m);
+            }
         }
+        Some((self.time(i)?, item))
     }
 
     /// The latest of the first `n` entries' times (zero for none).
@@ -324,418 +349,15 @@ impl Recording {
     }
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.get(k)?.as_str()
-}
-
-/// A text from the file, made printable: it may hold escape sequences meant for a terminal.
-fn text(v: &Value, k: &str) -> Option<String> {
-    Some(printable(s(v, k)?).into_owned())
-}
-
-fn u(v: &Value, k: &str) -> Option<u64> {
-    v.get(k)?.as_u64()
-}
-
-fn ms(v: &Value, k: &str) -> Option<Duration> {
-    u(v, k).map(Duration::from_millis)
-}
-
-fn addr(v: &Value, k: &str) -> Option<SocketAddr> {
-    s(v, k)?.parse().ok()
-}
-
-fn side(v: &Value) -> Option<Side> {
-    side_named(s(v, "side")?)
-}
-
-fn side_named(name: &str) -> Option<Side> {
-    match name {
-        "client" => Some(Side::Client),
-        "server" => Some(Side::Server),
-        _ => None,
-    }
-}
-
-fn conn(v: &Value) -> Option<ConnId> {
-    ConnId::try_from(u(v, "conn")?).ok()
-}
-
-fn count(v: &Value, k: &str) -> Option<usize> {
-    usize::try_from(u(v, k)?).ok()
-}
-
-/// `null` (not in the table) or a state's name; None when it is neither.
-fn state(v: &Value, k: &str) -> Option<Option<TcpState>> {
-    match v.get(k) {
-        None | Some(Value::Null) => Some(None),
-        Some(Value::String(name)) => TcpState::parse(name).map(Some),
-        Some(_) => None,
-    }
-}
-
-/// The recorded message, printable; `strip` one of the prefixes `describe` put before the text.
-fn message(v: &Value, strip: &[&str]) -> String {
-    let m = text(v, "message").unwrap_or_default();
-    strip
-        .iter()
-        .find_map(|p| m.strip_prefix(p))
-        .map_or(m.clone(), str::to_string)
-}
-
-fn unhex(h: &str) -> Option<Vec<u8>> {
-    h.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).ok())
-        .collect()
-}
-
-fn close_reason(name: &str) -> Option<CloseReason> {
-    use CloseReason as R;
-    [
-        R::Command,
-        R::IdleTimeout,
-        R::ProtocolError,
-        R::PolicyAuto,
-        R::FrameTimeout,
-        R::Evicted,
-    ]
-    .into_iter()
-    .find(|r| r.name() == name)
-}
-
-fn drop_reason(name: &str) -> Option<DropReason> {
-    use DropReason as R;
-    [
-        R::Loss,
-        R::QueueFull,
-        R::WriteFailed,
-        R::Fault,
-        R::Blackhole,
-        R::Folded,
-        R::Answered,
-    ]
-    .into_iter()
-    .find(|r| r.name() == name)
-}
-
-fn timer_kind(name: &str) -> Option<TimerKind> {
-    use TimerKind as K;
-    [K::Retransmit, K::Keepalive, K::TimeWait, K::ZeroWindowProbe]
-        .into_iter()
-        .find(|k| k.name() == name)
-}
-
-/// `SYN/ACK`, `PSH/ACK`, `none` back into the flag byte; None for anything else (not TCP).
-fn flag_bits(names: &str) -> Option<u8> {
-    if names == "none" {
-        return Some(0);
-    }
-    names.split('/').try_fold(0u8, |bits, n| {
-        Some(
-            bits | match n {
-                "SYN" => pkt::SYN,
-                "FIN" => pkt::FIN,
-                "RST" => pkt::RST,
-                "PSH" => pkt::PSH,
-                "ACK" => pkt::ACK,
-                _ => return None,
-            },
-        )
-    })
-}
-
-fn header(v: &Value) -> Header {
-    let d = Header::default();
-    Header {
-        mode: text(v, "mode"),
-        port: u(v, "port").and_then(|p| u16::try_from(p).ok()),
-        listen: addr(v, "listen"),
-        target: addr(v, "target"),
-        charset: s(v, "charset")
-            .and_then(|c| c.parse::<Charset>().ok())
-            .unwrap_or(d.charset),
-        policy: s(v, "policy")
-            .and_then(|p| p.parse::<ClosePolicy>().ok())
-            .unwrap_or(d.policy),
-        time_wait: ms(v, "time_wait_ms")
-            .filter(|t| !t.is_zero())
-            .unwrap_or(d.time_wait),
-        time_wait_source: text(v, "time_wait_source"),
-        fin_timeout: ms(v, "fin_timeout_ms").filter(|t| !t.is_zero()),
-        tracing: s(v, "transitions") == Some("tracepoint"),
-    }
-}
-
-/// How long the old state was held: `held_ms` rounds to milliseconds, so the message's own
-/// figure (`after 72 µs`, `after 0.045s`) is read first when it is there.
-fn held(v: &Value) -> Option<Duration> {
-    let ms_field = ms(v, "held_ms")?;
-    let m = s(v, "message").unwrap_or_default();
-    let figure = m.rsplit_once(" after ").and_then(|(_, rest)| {
-        let mut words = rest.split(' ');
-        let n = words.next()?;
-        if words.next() == Some("µs") {
-            return n.parse().ok().map(Duration::from_micros);
-        }
-        let secs: f64 = n.strip_suffix('s')?.parse().ok()?;
-        (secs.is_finite() && (0.0..MAX_T).contains(&secs)).then(|| Duration::from_secs_f64(secs))
-    });
-    // The message must agree with the field to within its rounding (a hand-edited line may not).
-    Some(match figure {
-        Some(d) if d.abs_diff(ms_field) < Duration::from_millis(2) => d,
-        _ => ms_field,
-    })
-}
-
-fn change(v: &Value) -> Option<Change> {
-    let owner = match s(v, "side")? {
-        "listener" => Owner::Listener,
-        "external" => Owner::External {
-            pid: u(v, "pid").and_then(|p| u32::try_from(p).ok()),
-            process: text(v, "process").map(Arc::from),
-        },
-        name => Owner::Lab(side_named(name)?, conn(v)?),
-    };
-    let timer = match (s(v, "timer"), ms(v, "remaining_ms")) {
-        (Some(kind), Some(remaining)) => Some(Timer {
-            kind: timer_kind(kind)?,
-            remaining,
-        }),
-        _ => None,
-    };
-    Some(Change {
-        owner,
-        local: addr(v, "local")?,
-        remote: addr(v, "remote")?,
-        from: state(v, "from")?,
-        to: state(v, "to")?,
-        held: held(v),
-        timer,
-        info: v
-            .get("tcp_info")
-            .and_then(|i| TcpInfo::deserialize(i).ok())
-            .map(Box::new),
-    })
-}
-
-fn wire_packet(v: &Value) -> Option<WirePacket> {
-    Some(WirePacket {
-        id: u(v, "packet")?,
-        conn: conn(v),
-        dir: match side_named(s(v, "from")?)? {
-            Side::Client => Dir::ToServer,
-            Side::Server => Dir::ToClient,
-        },
-        flags: flag_bits(s(v, "flags")?)?,
-        seq: u32::try_from(u(v, "seq")?).ok()?,
-        ack: u32::try_from(u(v, "ack")?).ok()?,
-        len: count(v, "len")?.min(MAX_PAYLOAD),
-        win: u(v, "win").and_then(|w| u32::try_from(w).ok()),
-        text: text(v, "text"),
-        held: v.get("held").and_then(Value::as_bool).unwrap_or(false),
-        delay: ms(v, "delay_ms")
-            .unwrap_or_default()
-            .min(Duration::from_secs(3600)),
-        reason: s(v, "reason").and_then(drop_reason),
-    })
-}
-
-fn lab(event: &str, v: &Value) -> Option<EventKind> {
-    use EventKind as K;
-    let frame = |v: &Value| -> Option<(Vec<u8>, String, usize)> {
-        let raw = unhex(s(v, "bytes_hex")?)?;
-        let text = text(v, "text")?;
-        let len = count(v, "bytes_total").unwrap_or(raw.len()).max(raw.len());
-        // Kept as the live timeline keeps a frame: its head only.
-        let (raw, text) = protocol::shown(&raw, &text);
-        Some((raw, text, len))
-    };
-    Some(match event {
-        "listening" => K::Listening {
-            addr: addr(v, "local")?,
-        },
-        "connect_called" | "connected" | "accepted" => {
-            let (conn, local, remote) = (conn(v)?, addr(v, "local")?, addr(v, "remote")?);
-            match event {
-                "connect_called" => K::ConnectCalled {
-                    conn,
-                    local,
-                    remote,
-                },
-                "connected" => K::Connected {
-                    conn,
-                    local,
-                    remote,
-                },
-                _ => K::Accepted {
-                    conn,
-                    local,
-                    remote,
-                },
-            }
-        }
-        "connect_failed" => K::ConnectFailed {
-            conn: conn(v)?,
-            remote: addr(v, "remote")?,
-            error: text(v, "error")?.into(),
-        },
-        "frame_sent" => {
-            let (raw, text, len) = frame(v)?;
-            K::FrameSent {
-                side: side(v)?,
-                conn: conn(v)?,
-                raw,
-                len,
-                text,
-            }
-        }
-        "frame_received" => {
-            let (raw, text, len) = frame(v)?;
-            // A received frame always has its 4-byte prefix (the text shows it).
-            if raw.len() < protocol::PREFIX_LEN {
-                return None;
-            }
-            K::FrameReceived {
-                side: side(v)?,
-                conn: conn(v)?,
-                frame: Frame {
-                    raw,
-                    text,
-                    malformed: v.get("malformed").and_then(Value::as_bool)?,
-                    len,
-                },
-            }
-        }
-        "frames_folded" => K::FramesFolded {
-            side: side(v)?,
-            conn: conn(v)?,
-            received: u(v, "received")?,
-            sent: u(v, "sent")?,
-        },
-        "write_aborted" => K::WriteAborted {
-            side: side(v)?,
-            conn: conn(v)?,
-            written: count(v, "written")?,
-            len: count(v, "len")?,
-            why: text(v, "error")?.into(),
-        },
-        // The frame error's own type is not in the line, only its words: told as an error.
-        "send_refused" | "protocol_error" => {
-            let error = text(v, "error")?;
-            let key = if event == "send_refused" {
-                "replay.send_refused"
-            } else {
-                "replay.bad_input"
-            };
-            K::Error {
-                side: Some(side(v)?),
-                conn: Some(conn(v)?),
-                text: crate::i18n::Said::each(|l| {
-                    rust_i18n::t!(key, locale = l.code(), error = error).into_owned()
-                }),
-            }
-        }
-        "peer_closed" | "shutdown_called" | "abort_called" | "reset" => {
-            let (side, conn) = (side(v)?, conn(v)?);
-            match event {
-                "peer_closed" => K::PeerClosed { side, conn },
-                "shutdown_called" => K::ShutdownCalled { side, conn },
-                "abort_called" => K::AbortCalled { side, conn },
-                _ => K::Reset { side, conn },
-            }
-        }
-        "close_called" => K::CloseCalled {
-            side: side(v)?,
-            conn: conn(v)?,
-            reason: close_reason(s(v, "reason")?)?,
-        },
-        "idle_timeout" => K::IdleTimeout {
-            conn: conn(v)?,
-            after: ms(v, "after_ms")?,
-        },
-        "conn_limit" => K::ConnLimit {
-            remote: addr(v, "remote")?,
-            limit: count(v, "limit")?,
-            repeats: u(v, "repeats").unwrap_or(1),
-        },
-        "evicted" => K::Evicted {
-            conn: conn(v)?,
-            idle: ms(v, "idle_ms")?,
-            remote: addr(v, "remote")?,
-            limit: count(v, "limit")?,
-            repeats: u(v, "repeats").unwrap_or(1),
-        },
-        "policy_changed" => K::PolicyChanged(s(v, "policy")?.parse().ok()?),
-        "flow" => K::Flow {
-            side: side(v)?,
-            conn: conn(v)?,
-            change: serde_json::from_value(v.clone()).ok()?,
-        },
-        "refused" => K::Refused {
-            text: message(v, &[]).into(),
-        },
-        "error" => K::Error {
-            side: side(v),
-            conn: conn(v),
-            text: text(v, "error")?.into(),
-        },
-        _ => return None,
-    })
-}
-
-fn item(event: &str, v: &Value) -> Option<Item> {
-    Some(match event {
-        "state" | "gone" => Item::Kernel(change(v)?),
-        "states" => Item::Entry(What::Mass {
-            from: state(v, "from")?,
-            to: state(v, "to")?,
-            count: count(v, "count")?,
-            within: ms(v, "within_ms")?,
-        }),
-        // What was said is kept in English; the screen shows it in the interface's language when
-        // tcp-lab recognises it (a shipped scenario's narration, its own steps, checks and notes).
-        "say" => Item::Entry(What::Say(said(Kind::Say, message(v, &[])))),
-        "step" => Item::Entry(What::Step(said(Kind::Step, message(v, &[])))),
-        "note" | "truncated" => Item::Entry(What::Note(said(Kind::Note, message(v, &[])))),
-        "check" => Item::Entry(What::Check {
-            ok: v.get("ok").and_then(Value::as_bool)?,
-            text: said(Kind::Check, message(v, &["ok: ", "FAILED: "])),
-        }),
-        "fault" => {
-            let packet = u(v, "packet");
-            let prefix = packet.map_or("fault: ".to_string(), |p| format!("fault on packet {p}: "));
-            Item::Entry(What::Fault {
-                packet,
-                text: said(Kind::Fault, message(v, &[prefix.as_str()])),
-            })
-        }
-        "tcp_sample" => Item::Entry(What::TcpSample(serde_json::from_value(v.clone()).ok()?)),
-        "packet_sent" => Item::Packet(Stage::Sent, wire_packet(v)?),
-        "packet_delivered" => Item::Packet(Stage::Delivered, wire_packet(v)?),
-        "packet_dropped" => Item::Packet(Stage::Dropped, wire_packet(v)?),
-        other => Item::Entry(What::Lab(lab(other, v)?)),
-    })
-}
-
 pub use super::player::Player;
-
-/// One line of a recording; None when it is not a tcp-lab timeline line (or is malformed).
-pub fn parse_line(line: &str) -> Option<Line> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    let event = s(&v, "event")?;
-    if event == "session" {
-        return Some(Line::Header(header(&v)));
-    }
-    let t = v.get("t")?.as_f64()?;
-    if !(0.0..MAX_T).contains(&t) {
-        return None;
-    }
-    Some(Line::Item(Duration::from_secs_f64(t), item(event, &v)?))
-}
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::lab::EventKind;
+    use crate::model::Side;
+    use crate::observe::{Owner, TcpState};
+    use crate::wire::packet as pkt;
 
     /// Lines as `tcp-lab run assets/scenarios/client-closes-first.toml --format json` printed
     /// them (tcp_info shortened), a hand-made one with escape sequences, and broken ones.

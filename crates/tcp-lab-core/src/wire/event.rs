@@ -29,24 +29,34 @@ impl Dir {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// In JSON by its [`DropReason::name`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum DropReason {
     /// The --loss dice said so.
+    #[serde(rename = "random loss")]
     Loss,
     /// QUEUE_LIMIT packets were already waiting.
+    #[serde(rename = "queue full")]
     QueueFull,
     /// Writing to the far TUN device failed.
+    #[serde(rename = "write failed")]
     WriteFailed,
     /// A fault rule or key said so.
+    #[serde(rename = "dropped on purpose")]
     Fault,
     /// Its direction was blackholed.
+    #[serde(rename = "blackhole")]
     Blackhole,
     /// Step mode: the sender's kernel sent again a segment the wire was holding (its timers do
     /// not wait for a held packet); the copy was folded into the held one, released once with it.
+    #[serde(rename = "folded into the held copy")]
     Folded,
     /// Step mode: the sender's kernel sent again a segment the wire already delivered, while the
     /// receiver's answer to it waits on the wire; the copy says nothing new and is folded into
     /// the delivered one (never delivered itself).
+    #[serde(rename = "folded: already answered")]
     Answered,
 }
 
