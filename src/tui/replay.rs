@@ -281,8 +281,7 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
     let mut keys = EventStream::new();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
-    let mut dirty = true;
-    let mut last_second = u64::MAX;
+    let mut redraw = super::redraw::Redraw::default();
     // The key bar's messages last 5 real seconds, whatever the clock does.
     let mut flash_until: Option<Instant> = None;
     loop {
@@ -293,21 +292,20 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
                 at = end;
                 clock.set(end);
                 clock.paused = true;
-                dirty = true;
+                redraw.changed();
             }
-            dirty |= player.play_until(at) > 0;
+            redraw.changed_if(player.play_until(at) > 0);
         }
         let ended = clock.paused && player.applied() == player.len() && at >= end;
         if flash_until.is_some_and(|t| Instant::now() >= t) {
             flash_until = None;
             app.flash = None;
-            dirty = true;
+            redraw.changed();
         }
         // Countdowns move once a (recorded) second; arrows in flight grow.
-        let sec = at.as_secs();
-        dirty |= sec != last_second || player.timeline().packets().in_flight() > 0;
-        last_second = sec;
-        if dirty {
+        redraw.second(at.as_secs(), true);
+        redraw.in_flight(player.timeline());
+        if redraw.due() {
             let now = start + at;
             follow(&mut app, &mut player, at, now);
             if let Some(r) = app.replay.as_mut() {
@@ -316,7 +314,6 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
                 r.ended = ended;
             }
             term.draw(|f| render::render(f, &app, player.timeline(), now))?;
-            dirty = false;
         }
         let wait = if clock.paused {
             Duration::from_millis(500)
@@ -344,7 +341,7 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
             let k = match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => k,
                 Some(Ok(Event::Resize(..))) => {
-                    dirty = true;
+                    redraw.changed();
                     continue;
                 }
                 Some(Ok(_)) => continue,
@@ -353,7 +350,7 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
                     break;
                 }
             };
-            dirty = true;
+            redraw.changed();
             if k.code == KeyCode::Char('q')
                 || (k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c'))
             {
