@@ -1,8 +1,11 @@
 import socket, resource, time, sys
-resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
+# usage: noise-sockets.py SECONDS [SOCKETS]   (connected pairs, SOCKETS fds in all; 18000 by default)
+n = int(sys.argv[2]) if len(sys.argv) > 2 else 18000
+hard = max(n + 100, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 100, hard))
 l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4096)
 held = []
-while len(held) < 18000:
+while len(held) < n:
     c = socket.create_connection(l.getsockname()); s, _ = l.accept(); held += [c, s]
 print("ready", len(held), flush=True)
 time.sleep(float(sys.argv[1]))
