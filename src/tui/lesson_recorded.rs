@@ -368,7 +368,7 @@ pub async fn run(
     quiz: bool,
     why: Option<String>,
 ) -> anyhow::Result<()> {
-    use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
+    use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
     use futures::StreamExt;
     use std::io::IsTerminal;
 
@@ -394,7 +394,7 @@ pub async fn run(
     let mut flash_until = Some(Instant::now() + Duration::from_secs(8));
 
     let (_guard, mut term) = super::terminal::open()?;
-    let mut keys = EventStream::new();
+    let mut keys = super::keys::Keys::new();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
     let mut redraw = super::redraw::Redraw::default();

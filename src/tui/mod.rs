@@ -8,6 +8,7 @@ mod connections;
 pub mod diagram;
 mod effects;
 mod frame_index;
+mod keys;
 pub mod ladder;
 pub mod lesson;
 mod lesson_quiz;
@@ -28,7 +29,7 @@ mod watch_view;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{Event, KeyEventKind};
 use futures::StreamExt;
 
 use crate::lab::{Command, LabConfig};
@@ -168,7 +169,7 @@ pub async fn run(
 
     let (_guard, mut term) = terminal::open()?;
 
-    let mut keys = EventStream::new();
+    let mut keys = keys::Keys::new();
     let mut poll = tokio::time::interval(opts.poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stop = crate::signal::shutdown_signal();

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use futures::StreamExt;
 
 use super::app::{App, GONE_LINGER, ReplayBar, Settings};
@@ -278,7 +278,7 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
     let end = player.recording().length();
 
     let (_guard, mut term) = terminal::open()?;
-    let mut keys = EventStream::new();
+    let mut keys = super::keys::Keys::new();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
     let mut redraw = super::redraw::Redraw::default();
