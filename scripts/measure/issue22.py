@@ -7,7 +7,7 @@
 
 idle:  the lab dashboard of each binary (its own port), one connection closed by the client (c x X:
        one TIME_WAIT), against `watch -n 1 ss -tan` on the new one's port.
-watch: a churning port (10 connect/close a second from a Python client) on a host with `--noise`
+watch: a churning port (10 connections a second from a Python client, each held 2 s) on a host with `--noise`
        sockets held by another process (scripts/noise-sockets.py) and `--hog` more sockets
        (fds for the owners walk: --hog 100000); `tcp-lab watch --port P` of each
        binary against `watch -n 0.1 ss -tan` on that port.
@@ -71,11 +71,17 @@ def churn(port, rate, stop):
     l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     l.bind(("127.0.0.1", port))
     l.listen(128)
+    # Each connection is held 2 s (new socket inodes on the port every round), then closed by
+    # the client (a TIME_WAIT).
+    held = []
     while not stop.is_set():
         c = socket.create_connection(("127.0.0.1", port))
         s, _ = l.accept()
-        c.close()
-        s.close()
+        held.append((time.monotonic(), c, s))
+        while held and time.monotonic() - held[0][0] > 2:
+            _, c, s = held.pop(0)
+            c.close()
+            s.close()
         time.sleep(1 / rate)
 
 
@@ -103,10 +109,13 @@ def main():
             time.sleep(2)
             procs = {"old": (pid_old, False), "new": (pid_new, False), "watch-1s-ss": (pid_ss, True)}
         else:
+            # 18,000 sockets a process (the hard fd limit here is 20,000).
             for n in (a.noise, a.hog):
-                if n:
+                while n > 0:
+                    k = min(n, 18000)
+                    n -= k
                     p = subprocess.Popen([sys.executable, os.path.join(here, "..", "noise-sockets.py"),
-                                          "100000", str(n)], stdout=subprocess.PIPE, text=True)
+                                          "100000", str(k)], stdout=subprocess.PIPE, text=True)
                     helpers.append(p)
                     print("noise:", p.stdout.readline().strip(), flush=True)
             port = free_port()
