@@ -1,7 +1,7 @@
 //! Process names for sockets that are not the lab's. A /proc walk is the only way to map a socket
 //! inode to a pid, and with 100,000 fds on a host a whole walk takes ~0.4 s: the cost has to
 //! follow the port, not the host. So, on a thread of its own ([`walk`]):
-//! - an unknown inode is looked for first among the port's known owners and their children (a
+//! - an unknown inode is looked for first among the port's known owners, then their children (a
 //!   server's new connections are its listener's process's), one readlink per fd they hold;
 //! - the whole host is walked only for what that did not find, and at most once per
 //!   [`FULL_SHARE`] × what the last whole walk took (never more than 1/20 of a core on it); the

@@ -69,12 +69,21 @@ pub fn run(job: Job) -> Answer {
         return a;
     };
     let missing: HashSet<u32> = job.missing.iter().copied().collect();
-    for pid in with_children(&job.hints) {
-        scan(pid, &mut a.found);
-        a.scanned.insert(pid);
+    let all_found = |a: &Answer| missing.iter().all(|i| a.found.contains_key(i));
+    // The hinted processes, then their children (a forking server's workers) only for what
+    // those did not hold: a parent of big children (a shell, a supervisor) costs nothing then.
+    for pid in &job.hints {
+        scan(*pid, &mut a.found);
+        a.scanned.insert(*pid);
     }
-    let all_found = missing.iter().all(|i| a.found.contains_key(i));
-    if reach == Reach::Host && !all_found {
+    if !all_found(&a) {
+        for pid in with_children(&job.hints) {
+            if a.scanned.insert(pid) {
+                scan(pid, &mut a.found);
+            }
+        }
+    }
+    if reach == Reach::Host && !all_found(&a) {
         let began = Instant::now();
         a.found = walk_host();
         a.scanned.clear();
