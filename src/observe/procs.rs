@@ -65,22 +65,36 @@ impl ProcCache {
             .copied()
             .filter(|i| self.pending(*i))
             .collect();
-        let full_ok = self.full_due();
-        // What a targeted look already missed waits for a whole walk.
-        let worth = missing.iter().any(|i| full_ok || !self.tried.contains(i));
+        // A socket the port's owners did not hold goes further only when a later read still
+        // shows it: one closed between the read and the look (a churning port) costs nothing
+        // more. On a host whose whole walk is cheap, further at once, as always.
+        if !self.tried.is_empty() {
+            let now_seen: HashSet<u32> = inodes.iter().copied().collect();
+            self.tried.retain(|i| now_seen.contains(i));
+        }
+        let again = missing.iter().any(|i| self.tried.contains(i));
+        let fresh = missing.iter().any(|i| !self.tried.contains(i));
+        let cheap = self.full_took * FULL_SHARE <= MIN_WALK_INTERVAL;
+        let reach = if self.full_due() && (again || cheap || self.last_full.is_none()) {
+            Some(Reach::Host)
+        } else if fresh {
+            Some(Reach::Hinted)
+        } else {
+            None
+        };
         let verify = self.due_checks(inodes);
-        if !worth && verify.is_empty() {
+        if reach.is_none() && verify.is_empty() {
             return;
         }
         let first = self.last_walk.is_none();
         let job = Job {
-            hints: if worth {
+            hints: if reach.is_some() {
                 self.hints(inodes)
             } else {
                 Vec::new()
             },
-            reach: worth.then_some(if full_ok { Reach::Host } else { Reach::Hinted }),
-            missing: if worth { missing } else { Vec::new() },
+            reach,
+            missing: if reach.is_some() { missing } else { Vec::new() },
             verify,
         };
         if self.request(job).is_err() {

@@ -20,9 +20,10 @@ pub struct Held {
 /// How far a job may look for inodes that its targeted part did not find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
-    /// Only the hinted processes (and their children).
+    /// Only the hinted processes.
     Hinted,
-    /// The hinted processes, then the whole host if something is still missing.
+    /// The hinted processes, then their children, then the whole host, each only for what is
+    /// still missing.
     Host,
 }
 
@@ -76,7 +77,7 @@ pub fn run(job: Job) -> Answer {
         scan(*pid, &mut a.found);
         a.scanned.insert(*pid);
     }
-    if !all_found(&a) {
+    if reach == Reach::Host && !all_found(&a) {
         for pid in with_children(&job.hints) {
             if a.scanned.insert(pid) {
                 scan(pid, &mut a.found);
