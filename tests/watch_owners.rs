@@ -277,22 +277,25 @@ fn an_owner_that_passed_its_socket_on_or_exited_is_not_named_any_more() {
         });
     }
     let mut sh = cmd.spawn().unwrap();
-    let parent = Kill(sh.id());
+    let parent = sh.id();
     let mut line = String::new();
     BufReader::new(sh.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let child = Kill(line.trim().parse().expect("the background pid"));
     drop(l);
-    let holders = [parent.0, child.0];
+    let holders = [parent, child.0];
     let first = named_as(&mut cache, inode, &holders).expect("a new owner named");
     // The one named exits; the other still holds the socket.
-    let other = if first == parent.0 { child.0 } else { parent.0 };
-    if first == parent.0 {
-        drop(parent);
+    let other = if first == parent { child.0 } else { parent };
+    if first == parent {
+        let _ = sh.kill();
         let _ = sh.wait();
     } else {
-        drop(child);
+        // SAFETY: kill(2) on a pid this test started.
+        unsafe { libc::kill(child.0 as i32, libc::SIGKILL) };
     }
     assert_eq!(named_as(&mut cache, inode, &[other]), Some(other));
+    let _ = sh.kill();
+    let _ = sh.wait();
 }
