@@ -215,3 +215,87 @@ fn a_close_wait_found_at_start_is_aged_by_the_kernel() {
     assert!(text.contains("oldest ≥ "), "{text}");
     assert!(!text.contains("oldest ≥ 0 s"), "{text}");
 }
+
+/// The socket inode behind `fd` of this process.
+fn inode_of(fd: i32) -> u32 {
+    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+    let link = link.to_str().unwrap();
+    link.trim_start_matches("socket:[")
+        .trim_end_matches(']')
+        .parse()
+        .unwrap()
+}
+
+/// Asks the cache about `inode` (as each table read does) until it names one of `pids`.
+fn named_as(
+    cache: &mut tcp_lab::observe::procs::ProcCache,
+    inode: u32,
+    pids: &[u32],
+) -> Option<u32> {
+    eventually(Duration::from_secs(20), || {
+        cache.resolve(&[inode]);
+        cache.get(inode).0.filter(|p| pids.contains(p))
+    })
+}
+
+/// Kills a process by pid when dropped.
+struct Kill(u32);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a pid this test started.
+        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+    }
+}
+
+#[test]
+fn an_owner_that_passed_its_socket_on_or_exited_is_not_named_any_more() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fd = l.as_raw_fd();
+    let inode = inode_of(fd);
+    let mut cache = tcp_lab::observe::procs::ProcCache::default();
+    assert_eq!(
+        named_as(&mut cache, inode, &[std::process::id()]),
+        Some(std::process::id()),
+        "this test holds the listener"
+    );
+    // The listener goes to a shell (as fd 100, in that child only) and its background child;
+    // this process lets go of it. The socket lives on: only its owners changed.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "sleep 60 & echo $!; exec sleep 60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    // SAFETY: dup2 is async-signal-safe; the new fd 100 is not close-on-exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 100) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut sh = cmd.spawn().unwrap();
+    let parent = sh.id();
+    let mut line = String::new();
+    BufReader::new(sh.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let child = Kill(line.trim().parse().expect("the background pid"));
+    drop(l);
+    let holders = [parent, child.0];
+    let first = named_as(&mut cache, inode, &holders).expect("a new owner named");
+    // The one named exits; the other still holds the socket.
+    let other = if first == parent { child.0 } else { parent };
+    if first == parent {
+        let _ = sh.kill();
+        let _ = sh.wait();
+    } else {
+        // SAFETY: kill(2) on a pid this test started.
+        unsafe { libc::kill(child.0 as i32, libc::SIGKILL) };
+    }
+    assert_eq!(named_as(&mut cache, inode, &[other]), Some(other));
+    let _ = sh.kill();
+    let _ = sh.wait();
+}

@@ -132,6 +132,8 @@ pub struct App {
     pub watch: super::watch_view::WatchView,
     /// The seed of a lossy wire's randomness, for the status bar (`--seed` repeats the run).
     pub wire_seed: Option<u64>,
+    /// Where the timeline's frames are, for the messages pane.
+    pub frames: super::frame_index::FrameIndex,
 }
 
 /// Above this many sockets the connections pane shows counts and the interesting rows, not every
@@ -207,6 +209,7 @@ impl App {
             packet_quiz: None,
             watch: Default::default(),
             wire_seed: None,
+            frames: Default::default(),
         }
     }
 
@@ -288,6 +291,11 @@ impl App {
     /// Keeps the "gone" list and the selection in step with a new snapshot.
     pub fn on_snapshot(&mut self, snap: &Snapshot, now: Instant) {
         self.on_shared_snapshot(Arc::new(snap.clone()), now);
+    }
+
+    /// The snapshot the app last followed: what the screen shows.
+    pub fn shown(&self) -> Option<&Snapshot> {
+        self.last.as_deref()
     }
 
     /// Whether `snap` is the snapshot the app last followed.

@@ -368,7 +368,7 @@ pub async fn run(
     quiz: bool,
     why: Option<String>,
 ) -> anyhow::Result<()> {
-    use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
+    use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
     use futures::StreamExt;
     use std::io::IsTerminal;
 
@@ -394,24 +394,23 @@ pub async fn run(
     let mut flash_until = Some(Instant::now() + Duration::from_secs(8));
 
     let (_guard, mut term) = super::terminal::open()?;
-    let mut keys = EventStream::new();
+    let mut keys = super::keys::Keys::new();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
-    let mut dirty = true;
-    let mut last_second = u64::MAX;
+    let mut redraw = super::redraw::Redraw::default();
     loop {
         if let Some(l) = app.lesson.as_mut() {
-            dirty |= played.tick(l);
+            redraw.changed_if(played.tick(l));
         }
         if flash_until.is_some_and(|t| Instant::now() >= t) {
             flash_until = None;
             app.flash = None;
-            dirty = true;
+            redraw.changed();
         }
         let at = played.clock();
-        dirty |= at.as_secs() != last_second || played.player.timeline().packets().in_flight() > 0;
-        last_second = at.as_secs();
-        if dirty {
+        redraw.second(at.as_secs(), true);
+        redraw.in_flight(played.player.timeline());
+        if redraw.due() {
             let now = played.now();
             super::replay::follow(&mut app, &mut played.player, at, now);
             if let Some(id) = played.conn()
@@ -420,12 +419,11 @@ pub async fn run(
                 app.select_new(id, now);
             }
             term.draw(|f| super::render::render(f, &app, played.player.timeline(), now))?;
-            dirty = false;
         }
         tokio::select! {
             ev = keys.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
-                    dirty = true;
+                    redraw.changed();
                     let now = played.now();
                     if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
                         break;
@@ -450,7 +448,7 @@ pub async fn run(
                         break;
                     }
                 }
-                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(Event::Resize(..))) => redraw.changed(),
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break,
             },

@@ -7,7 +7,9 @@ mod clock;
 mod connections;
 pub mod diagram;
 mod effects;
+mod frame_index;
 pub mod graph;
+mod keys;
 pub mod ladder;
 pub mod lesson;
 mod lesson_quiz;
@@ -16,6 +18,7 @@ pub mod lesson_view;
 mod lesson_words;
 pub mod packet_quiz;
 mod popups;
+mod redraw;
 pub mod render;
 pub mod replay;
 #[cfg(test)]
@@ -29,7 +32,7 @@ mod watch_view;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{Event, KeyEventKind};
 use futures::StreamExt;
 
 use crate::lab::{Command, LabConfig};
@@ -168,21 +171,18 @@ pub async fn run(
 
     let (_guard, mut term) = terminal::open()?;
 
-    let mut keys = EventStream::new();
+    let mut keys = keys::Keys::new();
     let mut poll = tokio::time::interval(opts.poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
-    let mut dirty = true;
-    let mut last_second = 0u64;
+    let mut redraw = redraw::Redraw::default();
     let mut changed_before = false;
-    let mut had_snapshot = false;
     let mut round_began: Option<Instant> = None;
     loop {
-        if dirty {
+        if redraw.due() {
             let now = Instant::now();
             term.draw(|f| render::render(f, &app, &s.timeline, now))?;
-            dirty = false;
             // A round (read, tell, draw) longer than the poll interval: say the port is busy.
             let took = round_began.map(|t| t.elapsed());
             let avg = match (took, app.slowed) {
@@ -231,9 +231,9 @@ pub async fn run(
                     }
                     effects::refresh_info(&mut app, &mut s);
                     app.policy = s.lab.policy();
-                    dirty = true;
+                    redraw.changed();
                 }
-                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(Event::Resize(..))) => redraw.changed(),
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => app.quit = true,
             },
@@ -246,19 +246,19 @@ pub async fn run(
                 if let Some(q) = app.packet_quiz.as_mut()
                     && q.tick(s.timeline.snapshot(), now)
                 {
-                    dirty = true;
+                    redraw.changed();
                 }
                 if let Some(l) = app.lesson.as_mut()
                     && l.tick(&mut s, now)
                 {
                     follow_lesson(&mut app, now);
-                    dirty = true;
+                    redraw.changed();
                 }
                 // The header says what the lab does now: a lesson's step may change the policy.
                 let policy = s.lab.policy();
                 if policy != app.policy {
                     app.policy = policy;
-                    dirty = true;
+                    redraw.changed();
                 }
                 // How often the table is read shows in the status bar: redraw when it moves.
                 let every = s.table_every();
@@ -268,41 +268,36 @@ pub async fn run(
                         && every.abs_diff(app.table_every) > app.table_every / 5);
                 if moved {
                     app.table_every = every;
-                    dirty = true;
+                    redraw.changed();
                 }
                 // Lab events (policy changes included) and kernel transitions all land in the timeline.
                 // The table read that goes with a change is told a round after it (see
                 // Session::cycle): redraw on that round too.
-                // The first table read changes the screen even when it adds no line (an idle port).
-                let first = !had_snapshot && s.timeline.snapshot().is_some();
-                had_snapshot |= first;
-                let changed = s.timeline.total() != before || first;
+                let changed = s.timeline.total() != before;
                 let follow = std::mem::replace(&mut changed_before, changed);
                 // A table read that only confirms what the tracepoint told adds no line, but it
-                // is what the rows (and the selection) are drawn from.
-                let read = s
-                    .timeline
-                    .shared_snapshot()
-                    .is_some_and(|snap| !app.holds(&snap));
+                // is what the rows (and the selection) are drawn from: followed when it would
+                // show differently (the first read always does), not for every read.
+                let read = s.timeline.shared_snapshot().is_some_and(|snap| {
+                    !app.holds(&snap) && redraw.table(app.shown(), &snap)
+                });
                 if changed || follow || read {
                     follow_snapshot(&mut app, &s, now);
-                    dirty = true;
+                    redraw.changed();
                 }
-                // Arrows in flight grow across the ladder.
-                dirty |= s.timeline.packets().in_flight() > 0;
+                redraw.in_flight(&s.timeline);
                 if let Some(m) = opts.metrics.as_mut() {
                     m.feed(&s, now);
                 }
                 // Countdowns and "gone" rows change once a second.
                 let sec = now.duration_since(s.timeline.start()).as_secs();
-                if sec != last_second {
-                    last_second = sec;
+                if redraw.second(sec, false) {
                     effects::refresh_info(&mut app, &mut s);
                     // Watching, ages and the culprits' "oldest" move every second.
                     let counting = app.settings.watch_only || !app.info.is_empty() || s.timeline.snapshot().is_some_and(|x| x.sockets.iter().any(|o| o.row.timer.is_some()));
                     if app.expire(now) || counting || !app.gone.is_empty() || app.flash.is_some() {
                         follow_snapshot(&mut app, &s, now);
-                        dirty = true;
+                        redraw.changed();
                     }
                 }
             }

@@ -427,7 +427,8 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
     let mut items: Vec<Vec<Line>> = Vec::new();
     // Scrolled up by whole messages (two lines each).
     let mut skip = app.msg_scroll;
-    for e in tl.entries().iter().rev() {
+    // Through the pane's own index of frames: never a scan of the whole timeline.
+    app.frames.newest_first(tl, |e| {
         let (dir, side, conn, raw, text) = match &e.what {
             What::Lab(EventKind::FrameSent {
                 side,
@@ -439,11 +440,11 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
             What::Lab(EventKind::FrameReceived { side, conn, frame }) => {
                 (t!("pane.received"), side, conn, &frame.raw, &frame.text)
             }
-            _ => continue,
+            _ => return true,
         };
         if skip > 0 {
             skip -= 1;
-            continue;
+            return true;
         }
         // Peer bytes: made printable before they reach the terminal.
         let prefix = printable(&String::from_utf8_lossy(
@@ -463,10 +464,8 @@ fn messages_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect) {
             ]),
             Line::from(format!("  {}", protocol::hex(body))),
         ]);
-        if items.len() * per >= h {
-            break;
-        }
-    }
+        items.len() * per < h
+    });
     let lines: Vec<Line> = items.into_iter().rev().flatten().collect();
     let lines = if lines.is_empty() {
         // Nothing to send in a replay or when only watching.

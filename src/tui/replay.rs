@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use futures::StreamExt;
 
 use super::app::{App, GONE_LINGER, ReplayBar, Settings};
@@ -297,11 +297,10 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
     let end = player.recording().length();
 
     let (_guard, mut term) = terminal::open()?;
-    let mut keys = EventStream::new();
+    let mut keys = super::keys::Keys::new();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
-    let mut dirty = true;
-    let mut last_second = u64::MAX;
+    let mut redraw = super::redraw::Redraw::default();
     // The key bar's messages last 5 real seconds, whatever the clock does.
     let mut flash_until: Option<Instant> = None;
     loop {
@@ -312,21 +311,20 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
                 at = end;
                 clock.set(end);
                 clock.paused = true;
-                dirty = true;
+                redraw.changed();
             }
-            dirty |= player.play_until(at) > 0;
+            redraw.changed_if(player.play_until(at) > 0);
         }
         let ended = clock.paused && player.applied() == player.len() && at >= end;
         if flash_until.is_some_and(|t| Instant::now() >= t) {
             flash_until = None;
             app.flash = None;
-            dirty = true;
+            redraw.changed();
         }
         // Countdowns move once a (recorded) second; arrows in flight grow.
-        let sec = at.as_secs();
-        dirty |= sec != last_second || player.timeline().packets().in_flight() > 0;
-        last_second = sec;
-        if dirty {
+        redraw.second(at.as_secs(), true);
+        redraw.in_flight(player.timeline());
+        if redraw.due() {
             let now = start + at;
             follow(&mut app, &mut player, at, now);
             if let Some(r) = app.replay.as_mut() {
@@ -335,7 +333,6 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
                 r.ended = ended;
             }
             term.draw(|f| render::render(f, &app, player.timeline(), now))?;
-            dirty = false;
         }
         let wait = if clock.paused {
             Duration::from_millis(500)
@@ -363,7 +360,7 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
             let k = match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => k,
                 Some(Ok(Event::Resize(..))) => {
-                    dirty = true;
+                    redraw.changed();
                     continue;
                 }
                 Some(Ok(_)) => continue,
@@ -372,7 +369,7 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
                     break;
                 }
             };
-            dirty = true;
+            redraw.changed();
             if k.code == KeyCode::Char('q')
                 || (k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c'))
             {

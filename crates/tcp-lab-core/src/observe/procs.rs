@@ -1,54 +1,103 @@
 //! Process names for sockets that are not the lab's. A /proc walk is the only way to map a socket
-//! inode to a pid, so it runs only when an unknown inode appears, resolves every inode it meets,
-//! and is cached; never a walk per poll. With 100,000 fds on a host a walk takes ~0.4 s, so
-//! walks run on a thread of their own; only the very first poll waits for one, at most 100 ms.
+//! inode to a pid, and with 100,000 fds on a host a whole walk takes ~0.4 s: the cost has to
+//! follow the port, not the host. So, on a thread of its own ([`walk`]):
+//! - an unknown inode is looked for first among the port's known owners, then their children (a
+//!   server's new connections are its listener's process's), one readlink per fd they hold;
+//! - the whole host is walked only for what that did not find, and at most once per
+//!   [`FULL_SHARE`] × what the last whole walk took (never more than 1/20 of a core on it); the
+//!   very first walk is a whole one, and the first poll waits for it at most 100 ms;
+//! - the cache is inode → (pid, fd, name); every so often the port's entries are checked with one
+//!   readlink each, so an fd passed on or a process that exited does not keep its name.
 
-use std::collections::HashMap;
-use std::sync::{Arc, mpsc};
+mod walk;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A process's name is shared by all its sockets' rows (a server may hold tens of thousands).
-type Name = Arc<str>;
-type Owners = HashMap<u32, (u32, Name)>;
+pub use walk::Name;
+use walk::{Answer, Held, Job, Reach};
 
-/// Inode → (pid, process name); `None` once looked for and not found.
+/// Inode → (pid, fd, process name); `None` once a whole walk looked for it and did not find it.
 #[derive(Default)]
 pub struct ProcCache {
-    known: HashMap<u32, Option<(u32, Name)>>,
+    known: HashMap<u32, Option<Held>>,
+    /// Asked about, not found among the port's owners: left to the next whole walk.
+    tried: HashSet<u32>,
     last_walk: Option<Instant>,
-    /// The walker thread, once started: requests go in, whole walks come back.
-    walker: Option<(mpsc::Sender<()>, mpsc::Receiver<Owners>)>,
-    /// Inodes asked about since the walk in flight was requested.
+    /// When the last whole-host walk began, and how long it took.
+    last_full: Option<Instant>,
+    full_took: Duration,
+    last_verify: Option<Instant>,
+    verify_took: Duration,
+    /// The walker thread, once started: jobs go in, answers come back.
+    walker: Option<(mpsc::Sender<Job>, mpsc::Receiver<Answer>)>,
+    /// Inodes asked about by the job in flight.
     asked: Vec<u32>,
     in_flight: bool,
 }
 
-/// Unknown inodes wait at least this long between walks (a flood of connections costs one walk a second).
+/// Unknown inodes wait at least this long between jobs (a flood of connections costs one a second).
 const MIN_WALK_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the first poll waits for the first walk before going on without names.
 const FIRST_WALK_WAIT: Duration = Duration::from_millis(100);
+/// The whole host is walked at most once per this many times what its last walk took.
+const FULL_SHARE: u32 = 20;
+/// The port's known owners are confirmed at most this often (and at most 1/FULL_SHARE of the time).
+const VERIFY_EVERY: Duration = Duration::from_secs(2);
+/// Hinted processes at most (the port's owners): a port held by more is found by whole walks.
+const MAX_HINTS: usize = 64;
 
 impl ProcCache {
+    /// Names what it can of `inodes` (the port's sockets that are not the lab's), starting a
+    /// job on the walker thread when some are unknown or the known ones are due a check.
     pub fn resolve(&mut self, inodes: &[u32]) {
-        // A finished walk replaces what an older walk saw: the cache holds the host's sockets of
-        // now, not of every inode ever met (bounded however long tcp-lab runs).
         self.collect();
-        let missing: Vec<u32> = inodes
-            .iter()
-            .copied()
-            .filter(|i| *i != 0 && !self.known.contains_key(i))
-            .collect();
-        if missing.is_empty()
-            || self.in_flight
+        if self.in_flight
             || self
                 .last_walk
                 .is_some_and(|t| t.elapsed() < MIN_WALK_INTERVAL)
         {
             return;
         }
+        let missing: Vec<u32> = inodes
+            .iter()
+            .copied()
+            .filter(|i| self.pending(*i))
+            .collect();
+        // A socket the port's owners did not hold goes further only when a later read still
+        // shows it: one closed between the read and the look (a churning port) costs nothing
+        // more. On a host whose whole walk is cheap, further at once, as always.
+        if !self.tried.is_empty() {
+            let now_seen: HashSet<u32> = inodes.iter().copied().collect();
+            self.tried.retain(|i| now_seen.contains(i));
+        }
+        let again = missing.iter().any(|i| self.tried.contains(i));
+        let fresh = missing.iter().any(|i| !self.tried.contains(i));
+        let cheap = self.full_took * FULL_SHARE <= MIN_WALK_INTERVAL;
+        let reach = if self.full_due() && (again || cheap || self.last_full.is_none()) {
+            Some(Reach::Host)
+        } else if fresh {
+            Some(Reach::Hinted)
+        } else {
+            None
+        };
+        let verify = self.due_checks(inodes);
+        if reach.is_none() && verify.is_empty() {
+            return;
+        }
         let first = self.last_walk.is_none();
-        self.last_walk = Some(Instant::now());
-        if self.request().is_err() {
+        let job = Job {
+            hints: if reach.is_some() {
+                self.hints(inodes)
+            } else {
+                Vec::new()
+            },
+            reach,
+            missing: if reach.is_some() { missing } else { Vec::new() },
+            verify,
+        };
+        if self.request(job).is_err() {
             return;
         }
         // At start the first screen should name its processes, and on most hosts a walk takes a
@@ -57,20 +106,87 @@ impl ProcCache {
             && let Some((_, rx)) = &self.walker
             && let Ok(found) = rx.recv_timeout(FIRST_WALK_WAIT)
         {
-            self.install(found, &missing);
-            return;
+            self.in_flight = false;
+            let asked = std::mem::take(&mut self.asked);
+            self.install(found, &asked);
         }
-        self.in_flight = true;
-        self.asked = missing;
     }
 
-    fn install(&mut self, found: Owners, asked: &[u32]) {
-        let mut known: HashMap<u32, Option<(u32, Name)>> =
-            found.into_iter().map(|(i, o)| (i, Some(o))).collect();
-        for inode in asked {
-            known.entry(*inode).or_insert(None);
+    /// Whether the whole host may be walked again now.
+    fn full_due(&self) -> bool {
+        self.last_full
+            .is_none_or(|t| t.elapsed() >= MIN_WALK_INTERVAL.max(self.full_took * FULL_SHARE))
+    }
+
+    /// The known (inode, pid, fd) of `inodes`, when a check of them is due.
+    fn due_checks(&self, inodes: &[u32]) -> Vec<(u32, u32, u32)> {
+        let due = self
+            .last_verify
+            .is_none_or(|t| t.elapsed() >= VERIFY_EVERY.max(self.verify_took * FULL_SHARE));
+        if !due {
+            return Vec::new();
         }
-        self.known = known;
+        inodes
+            .iter()
+            .filter_map(|i| match self.known.get(i) {
+                Some(Some(h)) => Some((*i, h.pid, h.fd)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The processes that hold some of `inodes` already: where new sockets of the port are.
+    fn hints(&self, inodes: &[u32]) -> Vec<u32> {
+        let mut pids: Vec<u32> = Vec::new();
+        for i in inodes {
+            if let Some(Some(h)) = self.known.get(i)
+                && !pids.contains(&h.pid)
+            {
+                pids.push(h.pid);
+                if pids.len() >= MAX_HINTS {
+                    break;
+                }
+            }
+        }
+        pids
+    }
+
+    fn install(&mut self, a: Answer, asked: &[u32]) {
+        if !a.stale.is_empty() || a.verify_took > Duration::ZERO {
+            self.verify_took = a.verify_took;
+        }
+        for inode in &a.stale {
+            self.known.remove(inode);
+        }
+        if a.full.is_some() {
+            // A whole walk replaces what an older one saw: the cache holds the host's sockets
+            // of now, not every inode ever met (bounded however long tcp-lab runs).
+            self.last_full = a.full;
+            self.full_took = a.full_took;
+            self.tried.clear();
+            let mut known: HashMap<u32, Option<Held>> =
+                a.found.into_iter().map(|(i, h)| (i, Some(h))).collect();
+            for inode in asked {
+                known.entry(*inode).or_insert(None);
+            }
+            self.known = known;
+            return;
+        }
+        // The processes read whole: what they no longer hold is not theirs any more.
+        if !a.scanned.is_empty() {
+            let found = &a.found;
+            self.known.retain(|i, h| match h {
+                Some(h) if a.scanned.contains(&h.pid) => found.contains_key(i),
+                _ => true,
+            });
+        }
+        for inode in asked {
+            if !a.found.contains_key(inode) {
+                self.tried.insert(*inode);
+            }
+        }
+        self.known
+            .extend(a.found.into_iter().map(|(i, h)| (i, Some(h))));
     }
 
     /// Whether `inode`'s owner is not known yet: never looked for by a walk that finished (a
@@ -79,7 +195,7 @@ impl ProcCache {
         inode != 0 && !self.known.contains_key(&inode)
     }
 
-    /// Brings a walk's answer in if one has come, without waiting.
+    /// Brings a job's answer in if one has come, without waiting.
     fn collect(&mut self) {
         if self.in_flight
             && let Some((_, rx)) = &self.walker
@@ -92,9 +208,10 @@ impl ProcCache {
     }
 
     /// Before something names owners (a summary, an alert): whether every one of `inodes` has
-    /// been looked for by a walk that began after `wanted`. When some have not and no walk is
-    /// running, one starts now, whatever the pace [`resolve`](Self::resolve) keeps; the caller
-    /// asks again until this says true or it stops waiting (then the rest are "pending").
+    /// been looked for by a job that began after `wanted` and walked the host for what the
+    /// port's owners did not hold. When some have not and no job is running, one starts now,
+    /// whatever the pace [`resolve`](Self::resolve) keeps; the caller asks again until this says
+    /// true or it stops waiting (then the rest are "pending").
     pub fn settled(&mut self, inodes: &[u32], wanted: Instant) -> bool {
         self.collect();
         let missing: Vec<u32> = inodes
@@ -108,81 +225,58 @@ impl ProcCache {
         if self.in_flight {
             return false;
         }
-        // The last walk began after the request and finished: what it did not meet is newer.
-        if self.last_walk.is_some_and(|t| t >= wanted) {
+        // The last whole walk began after the request and finished: what it did not meet is newer.
+        if self.last_full.is_some_and(|t| t >= wanted) {
             return true;
         }
-        self.last_walk = Some(Instant::now());
-        if self.request().is_err() {
+        let job = Job {
+            hints: self.hints(inodes),
+            reach: Some(Reach::Host),
+            missing,
+            verify: Vec::new(),
+        };
+        if self.request(job).is_err() {
             // No walker thread: nothing will come, waiting is pointless.
             return true;
         }
-        self.in_flight = true;
-        self.asked = missing;
         false
     }
 
-    /// Asks the walker thread (started on first use) for a walk.
-    fn request(&mut self) -> Result<(), ()> {
+    /// Gives the walker thread (started on first use) a job.
+    fn request(&mut self, job: Job) -> Result<(), ()> {
         let (tx, _) = self.walker.get_or_insert_with(|| {
-            let (req_tx, req_rx) = mpsc::channel::<()>();
+            let (req_tx, req_rx) = mpsc::channel::<Job>();
             let (res_tx, res_rx) = mpsc::channel();
             // Without a thread, requests go nowhere: unknown sockets stay unnamed, nothing stalls.
             let _ = std::thread::Builder::new()
                 .name("tcp-lab-procs".into())
                 .spawn(move || {
-                    while req_rx.recv().is_ok() {
-                        if res_tx.send(walk_proc()).is_err() {
+                    while let Ok(job) = req_rx.recv() {
+                        if res_tx.send(walk::run(job)).is_err() {
                             return;
                         }
                     }
                 });
             (req_tx, res_rx)
         });
-        tx.send(()).map_err(|_| ())
+        let asked = job.missing.clone();
+        let now = Instant::now();
+        if !job.verify.is_empty() {
+            self.last_verify = Some(now);
+        }
+        tx.send(job).map_err(|_| ())?;
+        self.last_walk = Some(now);
+        self.asked = asked;
+        self.in_flight = true;
+        Ok(())
     }
 
     pub fn get(&self, inode: u32) -> (Option<u32>, Option<Name>) {
         match self.known.get(&inode) {
-            Some(Some((pid, name))) => (Some(*pid), Some(name.clone())),
+            Some(Some(h)) => (Some(h.pid), Some(h.name.clone())),
             _ => (None, None),
         }
     }
-}
-
-/// Every socket inode held by a process we can see.
-fn walk_proc() -> Owners {
-    let mut out = HashMap::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
-            continue;
-        };
-        let mut name: Option<Name> = None;
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let Some(inode) = target
-                .to_str()
-                .and_then(|t| t.strip_prefix("socket:["))
-                .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let name = name
-                .get_or_insert_with(|| process_name(pid).unwrap_or_else(|| "?".into()).into())
-                .clone();
-            out.insert(inode, (pid, name));
-        }
-    }
-    out
 }
 
 /// The name as the kernel keeps it: any bytes but `/` and NUL, so not always UTF-8 (a name in
