@@ -79,14 +79,21 @@ fn passes_and_needs_its_fault(
     let capture = capture.filter(|_| tshark_present(&format!("{name} (capture)")));
     let pcap = std::env::temp_dir().join(format!("tcp-lab-{name}-{}.pcapng", std::process::id()));
     let p = pcap.to_str().unwrap().to_string();
-    let (lines, (code, out)) = std::thread::scope(|s| {
+    let (lines, rows, (code, out)) = std::thread::scope(|s| {
         let failing = s.spawn(|| run_text(name, &without_fault(name, swap)));
         let mut extra = vec!["--slow", "200ms"];
         if capture.is_some() {
             extra.extend(["--pcap", &p]);
         }
         let lines = run_scenario_json(name, &extra);
-        (lines, failing.join().expect("the run without the fault"))
+        // tshark (slow to start) reads the capture while the other run still waits.
+        let rows = capture.as_ref().map(|_| tshark_retransmissions(&p));
+        let _ = std::fs::remove_file(&pcap);
+        (
+            lines,
+            rows,
+            failing.join().expect("the run without the fault"),
+        )
     });
     // The run ends with the wire empty: every packet arrived or was dropped, so a replay of the
     // recording ends in the states the kernel reached.
@@ -120,14 +127,15 @@ fn passes_and_needs_its_fault(
         .find(|l| l.contains("FAILED: expected"))
         .unwrap_or_else(|| panic!("no failed expectation:\n{out}"));
     assert!(failed.contains(fails_on), "{failed}");
-    if let Some(Retransmits {
-        from,
-        what,
-        at_least,
-    }) = capture
+    if let (
+        Some(Retransmits {
+            from,
+            what,
+            at_least,
+        }),
+        Some(rows),
+    ) = (capture, rows)
     {
-        let rows = tshark_retransmissions(&p);
-        let _ = std::fs::remove_file(&pcap);
         let hits = rows
             .iter()
             .filter(|(src, flags)| src == from && what(flags))
