@@ -41,10 +41,10 @@ pub async fn server(
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = s.step(POLL) => p.new_entries(&s),
+            _ = s.advance_within(POLL) => p.new_entries(&s),
         }
     }
-    s.drain();
+    s.advance(crate::session::Advance::Settle);
     s.timeline.note(std::time::Instant::now(), stopping());
     p.new_entries(&s);
     Ok(())

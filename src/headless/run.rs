@@ -202,7 +202,7 @@ async fn carry_out(
         action_limit: crate::scenario::ACTION_TIMEOUT + stretch,
     };
     if !sysctl_notes.is_empty() {
-        r.s.settle();
+        r.s.advance(crate::session::Advance::Settle);
         for n in sysctl_notes {
             r.s.timeline.note(Instant::now(), n);
         }
@@ -221,7 +221,7 @@ async fn carry_out(
     let header = print::header_in(&r.s, &format!("run {name:?}"), format, lang);
     r.p.line(&header);
     if let Some(about) = &sc.about {
-        r.s.settle();
+        r.s.advance(crate::session::Advance::Settle);
         let lang = i18n::current();
         let local = sc.about_in(lang).unwrap_or(about);
         r.s.timeline.say(
@@ -235,7 +235,7 @@ async fn carry_out(
         let name = step.client.clone().unwrap_or_else(|| DEFAULT_CLIENT.into());
         if let Some(say) = &step.say {
             // Narration goes after everything that happened before it, held reports included.
-            r.s.settle();
+            r.s.advance(crate::session::Advance::Settle);
             let lang = i18n::current();
             let local = step.say_in(lang).unwrap_or(say);
             r.s.timeline.say(
@@ -245,7 +245,7 @@ async fn carry_out(
         }
         if let Some(a) = &step.action {
             let action = Action::parse(a, step).map_err(|e| anyhow::anyhow!("step {n}: {e}"))?;
-            r.s.settle();
+            r.s.advance(crate::session::Advance::Settle);
             r.s.timeline.step(
                 Instant::now(),
                 crate::said!("run.step", n = n, action = a, client = name),
@@ -255,7 +255,7 @@ async fn carry_out(
             let done = match (&step.fails, done) {
                 (None, done) => done,
                 (Some(_), Err(e)) if step.expects_failure(&e) => {
-                    r.s.settle();
+                    r.s.advance(crate::session::Advance::Settle);
                     r.s.timeline.check(
                         Instant::now(),
                         true,
@@ -301,7 +301,7 @@ async fn carry_out(
             r.ok();
         }
         if let Some(why) = &step.explain {
-            r.s.settle();
+            r.s.advance(crate::session::Advance::Settle);
             let lang = i18n::current();
             let local = one_line(step.explain_in(lang).unwrap_or(why));
             let why = one_line(why);
@@ -313,7 +313,7 @@ async fn carry_out(
         r.flush();
     }
     r.let_the_wire_empty().await;
-    r.s.drain();
+    r.s.advance(crate::session::Advance::Settle);
     r.s.timeline
         .note(Instant::now(), passed(sc.steps.len(), checks_made));
     r.flush();
@@ -346,12 +346,12 @@ impl Runner<'_> {
                 .saturating_add(Duration::from_secs(1)),
         );
         while self.s.timeline.packets().in_flight() > 0 && Instant::now() < deadline {
-            self.s.step(Duration::from_millis(20)).await;
+            self.s.advance_within(Duration::from_millis(20)).await;
         }
         // A few polls more: the table shows what the last arrival did (LAST_ACK → gone).
         let quiet = Instant::now() + Duration::from_millis(200);
         while Instant::now() < quiet {
-            self.s.step(Duration::from_millis(20)).await;
+            self.s.advance_within(Duration::from_millis(20)).await;
         }
         self.flush();
     }
@@ -402,7 +402,7 @@ impl Runner<'_> {
     }
 
     fn fail(&mut self, why: Said) {
-        self.s.drain();
+        self.s.advance(crate::session::Advance::Settle);
         self.s.timeline.note(
             Instant::now(),
             crate::said!(l => "run.failed", why = why.in_lang(l)),
@@ -476,7 +476,7 @@ impl Runner<'_> {
                     if Instant::now() >= deadline {
                         return Err(self.too_slow("run.connect_slow"));
                     }
-                    self.s.step(POLL).await;
+                    self.s.advance_within(POLL).await;
                     self.flush();
                 }
             }
@@ -587,7 +587,7 @@ impl Runner<'_> {
         let client = e.client.as_deref().unwrap_or(name);
         let expected = format!("{} {}", who(e, name), wanted(e));
         let Ok(id) = self.conn(client) else {
-            self.s.settle();
+            self.s.advance(crate::session::Advance::Settle);
             self.s.timeline.check(
                 Instant::now(),
                 false,
@@ -634,7 +634,7 @@ impl Runner<'_> {
                         })
                         .unwrap_or_default()
                 };
-                self.s.settle();
+                self.s.advance(crate::session::Advance::Settle);
                 self.s.timeline.check(
                     Instant::now(),
                     true,
@@ -650,7 +650,7 @@ impl Runner<'_> {
                         format!("{} {}", who(e, name), e.shown(seen.as_ref(), info.as_ref()))
                     }
                 };
-                self.s.settle();
+                self.s.advance(crate::session::Advance::Settle);
                 self.s.timeline.check(
                     Instant::now(),
                     false,
@@ -663,7 +663,7 @@ impl Runner<'_> {
                     waited: Some(timeout),
                 });
             }
-            self.s.step(POLL).await;
+            self.s.advance_within(POLL).await;
             self.flush();
         }
     }

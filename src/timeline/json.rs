@@ -492,6 +492,15 @@ pub fn line(e: &Entry, charset: Charset) -> String {
     serde_json::to_string(&entry(e, charset)).unwrap_or_default()
 }
 
+/// [`line`], its notes told as from `notes` (a watch's are the session's, not a scenario's).
+pub fn line_from(e: &Entry, charset: Charset, notes: &'static str) -> String {
+    let mut l = entry(e, charset);
+    if matches!(e.what, What::Note(_)) {
+        l.source = notes;
+    }
+    serde_json::to_string(&l).unwrap_or_default()
+}
+
 pub fn value(e: &Entry, charset: Charset) -> serde_json::Value {
     serde_json::to_value(entry(e, charset)).unwrap_or_default()
 }

@@ -171,6 +171,8 @@ pub struct Timeline {
     told_rto: bool,
     /// When the first snapshot was read: what was there then is at least that old.
     first_seen: Option<Instant>,
+    /// Who a note is from in JSON: a scenario's run, or a watch's session.
+    note_source: &'static str,
 }
 
 impl Timeline {
@@ -200,7 +202,18 @@ impl Timeline {
             wire: None,
             told_rto: false,
             first_seen: None,
+            note_source: "scenario",
         }
+    }
+
+    /// Tells its notes in JSON as from `source` (a watch: "session").
+    pub fn set_note_source(&mut self, source: &'static str) {
+        self.note_source = source;
+    }
+
+    /// One entry as a JSON line (no newline).
+    pub fn json_line(&self, e: &Entry) -> String {
+        json::line_from(e, self.charset, self.note_source)
     }
 
     /// Every packet that entered the wire (slow motion), with its current fate.
@@ -636,7 +649,7 @@ impl Timeline {
             out.push('\n');
         }
         for e in &self.entries {
-            out.push_str(&json::line(e, self.charset));
+            out.push_str(&self.json_line(e));
             out.push('\n');
         }
         out

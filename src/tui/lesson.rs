@@ -238,7 +238,7 @@ impl Lesson {
             self.follow(id);
         }
         let step = &self.sc.steps[n];
-        s.settle();
+        s.advance(crate::session::Advance::Settle);
         // Narration goes on the timeline in the lesson's language, as the pane shows it (and in
         // English for the JSON lines).
         let lang = crate::i18n::current();
