@@ -19,6 +19,9 @@ const SETTLE_NS: u64 = 2_000_000;
 const PRUNE_ABOVE: usize = 1024;
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
+/// How long the tracepoint's news of a socket a lab client may be opening waits for its report.
+const CONNECT_WAIT: Duration = Duration::from_millis(200);
+
 /// How far an advance goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Advance {
@@ -127,7 +130,8 @@ impl Watch {
             None => None,
         };
         self.read_trace(&mut batch, until.0);
-        self.tell(feed, batch, until.1, began);
+        let until = self.until_named(feed, &mut batch, until.1);
+        self.tell(feed, batch, until, began);
         // Held for the next round (a round without a read, as Settle's, tells the held one above).
         if let Some(snap) = snap {
             self.unread = Some(snap);
@@ -189,6 +193,40 @@ impl Watch {
             got.into_iter()
                 .map(|t| Report::Trace(t, tracepoint::instant_of(t.at_ns))),
         );
+    }
+
+    /// A lab client between connect() and its report: the tracepoint's news of an unnamed socket
+    /// to or from the lab's target may be its own. What happened from then on waits for the
+    /// report (at most [`CONNECT_WAIT`]) rather than name it "external"; returns the new `until`.
+    /// Without a connect in flight, a report sent before the count fell is in the channel now.
+    fn until_named(
+        &mut self,
+        feed: &mut impl Feed,
+        batch: &mut Vec<Report>,
+        until: Instant,
+    ) -> Instant {
+        let Some(target) = feed.connecting() else {
+            let from = batch.len();
+            feed.pending(batch);
+            self.learn(&batch[from..]);
+            return until;
+        };
+        let now = Instant::now();
+        let unnamed = |r: &&Report| match r {
+            Report::Trace(t, at) => {
+                now.duration_since(*at) < CONNECT_WAIT
+                    && (t.remote == target || t.local == target)
+                    && self
+                        .registry
+                        .owner_of((t.local, t.remote), t.to.or(t.from))
+                        .is_none()
+            }
+            _ => false,
+        };
+        let first = batch.iter().filter(unnamed).map(Report::at).min();
+        first
+            .and_then(|at| at.checked_sub(Duration::from_nanos(1)))
+            .map_or(until, |at| until.min(at))
     }
 
     /// Tells the batch up to `until` (the rest is held), with the table read of the last round in
