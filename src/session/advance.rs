@@ -168,6 +168,9 @@ impl Watch {
         if let Some(t) = self.trace.as_mut() {
             t.saw_table(rows);
         }
+        if self.load.fell(rows.len()) {
+            self.give_back();
+        }
         Some(snap)
     }
 

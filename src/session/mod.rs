@@ -4,6 +4,7 @@
 //! the lab and the wire beside it.
 
 mod advance;
+mod memory;
 mod reads;
 pub mod registry;
 mod reports;

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use rust_i18n::t;
 
+use super::memory::Load;
 use super::reads::Reads;
 use super::reports::{Feed, Report};
 use super::{Registry, SessionError};
@@ -58,6 +59,8 @@ pub struct Watch {
     /// Reports too recent to tell yet (see [`Watch::advance`]).
     pub(super) held: Vec<Report>,
     pub(super) reads: Reads,
+    /// The port's load, to give memory back when it falls.
+    pub(super) load: Load,
     /// The last table read, told next round (see [`Watch::advance`]).
     pub(super) unread: Option<observe::Snapshot>,
 }
@@ -153,6 +156,7 @@ impl Watch {
             trace_unavailable,
             held: Vec::new(),
             reads: Reads::default(),
+            load: Load::default(),
             unread: None,
         };
         if let Some(e) = w.observer_error.clone() {

@@ -206,6 +206,12 @@ impl Timeline {
         }
     }
 
+    /// Gives back the room a busier port grew (a load has fallen).
+    pub fn shrink(&mut self) {
+        self.differ.shrink();
+        self.entries.shrink_to_fit();
+    }
+
     /// Tells its notes in JSON as from `source` (a watch: "session").
     pub fn set_note_source(&mut self, source: &'static str) {
         self.note_source = source;
