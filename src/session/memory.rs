@@ -64,6 +64,8 @@ mod tests {
         assert!(l.fell(3_000));
         assert!(!l.fell(2_000));
         assert!(l.fell(750));
-        assert!(!l.fell(0), "750 is below the peak worth a trim");
+        assert!(l.fell(0), "the last of the load");
+        assert!(!l.fell(200));
+        assert!(!l.fell(0), "a small peak is not worth a trim");
     }
 }
