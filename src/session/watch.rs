@@ -59,6 +59,8 @@ pub struct Watch {
     /// Reports too recent to tell yet (see [`Watch::advance`]).
     pub(super) held: Vec<Report>,
     pub(super) reads: Reads,
+    /// Slow motion: the lab's events ask for a read even with the tracepoint (see `learn`).
+    pub(super) slow: bool,
     /// The port's load, to give memory back when it falls.
     pub(super) load: Load,
     /// The last table read, told next round (see [`Watch::advance`]).
@@ -156,6 +158,7 @@ impl Watch {
             trace_unavailable,
             held: Vec::new(),
             reads: Reads::default(),
+            slow: sight.hosts.is_some(),
             load: Load::default(),
             unread: None,
         };
