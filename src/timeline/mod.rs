@@ -206,6 +206,12 @@ impl Timeline {
         }
     }
 
+    /// Holds at most `limits` from now on (a front end that prints each entry as it comes
+    /// needs a short history only).
+    pub fn keep(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// Gives back the room a busier port grew (a load has fallen).
     pub fn shrink(&mut self) {
         self.differ.shrink();
