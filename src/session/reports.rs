@@ -14,6 +14,10 @@ use crate::observe::Owner;
 use crate::observe::trace::Transition;
 use crate::wire::{WireEvent, WireMsg};
 
+/// With the tracepoint, a port whose last read found more sockets than this reads on its own
+/// interval, not on each lab event (a churning server: 12,000 TIME_WAITs, a dump per round).
+const BUSY_ROWS: usize = 256;
+
 /// More tracepoint changes of other programs' sockets than this in one round are told as crowds.
 const CROWD: usize = 20;
 
@@ -117,9 +121,14 @@ impl Watch {
         // With the tracepoint, the kernel reports each change of the lab's sockets itself (the
         // hand-over to TIME_WAIT by a lookup of its tuple): a lab event needs no read of its
         // own. A host-wide dump per event cost 45 % of a churning server's time (issue 22).
-        // On the slow wire, request sockets and mini-sockets live for round trips and no
-        // tracepoint tells them: a lab event is read there as without the tracepoint.
-        let traced = self.trace.is_some() && !self.slow;
+        // On a quiet port a read is cheap and shows at once what no tracepoint tells (a
+        // mini-socket's FIN_WAIT_2 → TIME_WAIT); on the slow wire request sockets and
+        // mini-sockets live for round trips: there a lab event is read as without it.
+        let busy = self
+            .observer
+            .as_ref()
+            .is_some_and(|o| o.rows().len() > BUSY_ROWS);
+        let traced = self.trace.is_some() && !self.slow && busy;
         for r in batch {
             // A new connection, or a delivered packet (a SYN makes a SYN_RECV request socket
             // appear in slow motion, which no tracepoint tells): look at the whole port again.
