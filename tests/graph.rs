@@ -133,21 +133,21 @@ async fn a_bulk_through_the_slow_wire_shows_slow_start() {
             .any(|e| matches!(&e.what, What::Lab(EventKind::Accepted { conn, .. }) if *conn == id))
     };
     while !accepted(&s.timeline) && Instant::now() < deadline {
-        s.step(Duration::from_millis(50)).await;
+        s.advance_within(Duration::from_millis(50)).await;
     }
     assert!(accepted(&s.timeline), "no accept within 20 s");
     s.lab.send_bulk(Side::Client, id, BULK);
     while received(&s.timeline, Side::Client, id) < BULK && Instant::now() < deadline {
-        s.step(Duration::from_millis(50)).await;
+        s.advance_within(Duration::from_millis(50)).await;
     }
     assert_eq!(received(&s.timeline, Side::Server, id), BULK);
     assert_eq!(received(&s.timeline, Side::Client, id), BULK);
     // The last ACKs cross the wire.
     let settle = Instant::now() + Duration::from_millis(300);
     while Instant::now() < settle {
-        s.step(Duration::from_millis(50)).await;
+        s.advance_within(Duration::from_millis(50)).await;
     }
-    s.drain();
+    s.advance(tcp_lab::session::Advance::Settle);
     assert_slow_start(&s.timeline, id);
     if std::env::var_os("UPDATE_GRAPH_FIXTURE").is_some() {
         let text = format!(
@@ -298,7 +298,7 @@ async fn a_server_that_stops_reading_closes_the_window_on_the_graph() {
             .any(|e| matches!(&e.what, What::Lab(EventKind::Accepted { conn, .. }) if *conn == id))
     };
     while !accepted(&s.timeline) && Instant::now() < deadline {
-        s.step(Duration::from_millis(50)).await;
+        s.advance_within(Duration::from_millis(50)).await;
     }
     s.lab.pause_reading(id);
     s.lab.send_bulk(Side::Client, id, BULK);
@@ -316,7 +316,7 @@ async fn a_server_that_stops_reading_closes_the_window_on_the_graph() {
             .any(|a| a.ack > 1 && a.edge == u64::from(a.ack))
     };
     while !(closed(&s.timeline) && shut(&s.timeline)) && Instant::now() < deadline {
-        s.step(Duration::from_millis(50)).await;
+        s.advance_within(Duration::from_millis(50)).await;
     }
     assert!(
         closed(&s.timeline),
@@ -331,7 +331,7 @@ async fn a_server_that_stops_reading_closes_the_window_on_the_graph() {
     assert!(received(&s.timeline, Side::Server, id) < BULK);
     s.lab.resume_reading(id);
     while received(&s.timeline, Side::Client, id) < BULK && Instant::now() < deadline {
-        s.step(Duration::from_millis(50)).await;
+        s.advance_within(Duration::from_millis(50)).await;
     }
     assert_eq!(received(&s.timeline, Side::Server, id), BULK);
     assert_eq!(received(&s.timeline, Side::Client, id), BULK);

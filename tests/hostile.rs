@@ -52,7 +52,7 @@ async fn until(
                 lines.join("\n")
             );
         }
-        s.step(Duration::from_millis(10)).await;
+        s.advance_within(Duration::from_millis(10)).await;
     }
 }
 
@@ -96,11 +96,11 @@ async fn the_timeline_stays_bounded_under_a_flood_of_big_frames() {
     });
     let deadline = Instant::now() + T;
     while !client.is_finished() && Instant::now() < deadline {
-        s.step(Duration::from_millis(10)).await;
+        s.advance_within(Duration::from_millis(10)).await;
     }
     client.join().unwrap();
-    s.step(Duration::from_millis(50)).await;
-    s.drain(); // the last reports, held back a moment to keep the order
+    s.advance_within(Duration::from_millis(50)).await;
+    s.advance(tcp_lab::session::Advance::Settle); // the last reports, held back a moment to keep the order
     let tl = &s.timeline;
     assert!(
         tl.entries().len() <= limits.max_entries,
@@ -301,7 +301,7 @@ async fn idle_holders_and_tricklers_cannot_lock_clients_out() {
     .await;
     let deadline = Instant::now() + T;
     while !worker.is_finished() && Instant::now() < deadline {
-        s.step(Duration::from_millis(10)).await;
+        s.advance_within(Duration::from_millis(10)).await;
     }
     worker.join().expect("the working client got its echoes");
     drop(holders);

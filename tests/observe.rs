@@ -171,7 +171,7 @@ async fn wait_event(s: &mut Session, mut f: impl FnMut(&EventKind) -> bool) {
 async fn until_state(s: &mut Session, id: u32, state: TcpState) {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        s.step(Duration::from_millis(10)).await;
+        s.advance_within(Duration::from_millis(10)).await;
         let now = s
             .timeline
             .snapshot()
@@ -189,7 +189,7 @@ async fn until_state(s: &mut Session, id: u32, state: TcpState) {
 
 /// Our rows against ss's: same sockets, same states, TIME_WAIT within 1 s.
 fn compare_with_ss(s: &mut Session) {
-    s.poll_kernel();
+    s.advance(tcp_lab::session::Advance::Read);
     let ours: Vec<_> = s.timeline.snapshot().unwrap().sockets.clone();
     let theirs = ss_rows(s.port());
     assert_eq!(ours.len(), theirs.len(), "ours {ours:?}\nss {theirs:?}");
@@ -271,13 +271,13 @@ async fn dual_stack_listener_of_someone_else_is_external_and_shown_as_ipv4() {
         "kernel gives {peer}"
     );
     s.observer_mut().unwrap().discover();
-    s.poll_kernel();
+    s.advance(tcp_lab::session::Advance::Read);
     // Owners come from a /proc walk on its own thread: named within a bounded wait, however
     // busy the host (the first poll waits only 100 ms for it).
     let wanted = std::time::Instant::now();
     let deadline = wanted + std::time::Duration::from_secs(10);
     while !s.owners_settled(wanted) && std::time::Instant::now() < deadline {
-        s.step(std::time::Duration::from_millis(20)).await;
+        s.advance_within(std::time::Duration::from_millis(20)).await;
     }
     let snap = s.timeline.snapshot().unwrap();
     let me = std::process::id();
@@ -308,7 +308,7 @@ async fn dual_stack_listener_of_someone_else_is_external_and_shown_as_ipv4() {
         && o.row.local.ip().is_unspecified()
         && matches!(o.owner, Owner::External { .. })));
     // The fast path (lookups) finds the dual-stack socket again.
-    s.poll_kernel();
+    s.advance(tcp_lab::session::Advance::Read);
     assert!(
         s.timeline
             .snapshot()

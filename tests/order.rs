@@ -35,7 +35,7 @@ async fn a_frame_is_told_sent_before_it_is_told_received() {
     let deadline = Instant::now() + T;
     while count(&s, &accepted) == 0 {
         assert!(Instant::now() < deadline, "the server never accepted");
-        s.step(Duration::from_millis(10)).await;
+        s.advance_within(Duration::from_millis(10)).await;
     }
     // The client half-closes, so its reads are the only thing its task does.
     s.lab.command(Command::HalfClose {
@@ -64,7 +64,7 @@ async fn a_frame_is_told_sent_before_it_is_told_received() {
         let want = burst.last().map_or(0, |i| i + 1);
         while count(&s, &server_sent) < want {
             assert!(Instant::now() < deadline, "the server never sent m{want}");
-            s.step(Duration::from_millis(10)).await;
+            s.advance_within(Duration::from_millis(10)).await;
         }
     }
     let got = |k: &EventKind| {
@@ -82,9 +82,9 @@ async fn a_frame_is_told_sent_before_it_is_told_received() {
             "the client received {} of {n} frames",
             count(&s, &got)
         );
-        s.step(Duration::from_millis(10)).await;
+        s.advance_within(Duration::from_millis(10)).await;
     }
-    s.drain();
+    s.advance(tcp_lab::session::Advance::Settle);
     // Walk the timeline: the k-th frame the client receives comes after the k-th the server sent.
     let (mut sent, mut received) = (0usize, 0usize);
     for e in s.timeline.entries() {

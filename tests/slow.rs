@@ -278,7 +278,7 @@ async fn total_loss_drops_every_packet_with_its_reason_and_the_syn_is_retried() 
     let deadline = Instant::now() + Duration::from_secs(10);
     // The first SYN and its retransmission (after the 1 s initial RTO) are both lost.
     while s.timeline.packets().all().len() < 2 && Instant::now() < deadline {
-        s.step(Duration::from_millis(50)).await;
+        s.advance_within(Duration::from_millis(50)).await;
     }
     let packets = s.timeline.packets().all();
     assert!(packets.len() >= 2, "{packets:?}");
@@ -342,7 +342,7 @@ async fn corrupting_the_held_packet_changes_every_copy_of_it() {
             .map(|p| (p.id, p.data.clone()))
     };
     while held(&s).is_none() && Instant::now() < deadline {
-        s.step(Duration::from_millis(50)).await;
+        s.advance_within(Duration::from_millis(50)).await;
     }
     let (id, sent) = held(&s).expect("the SYN, held");
     assert!(checksums_ok(&sent), "the SYN as the client sent it");
@@ -355,7 +355,7 @@ async fn corrupting_the_held_packet_changes_every_copy_of_it() {
             .is_some_and(|p| p.fault.is_some() && !p.is_open())
     };
     while !gone(&s) && Instant::now() < deadline {
-        s.step(Duration::from_millis(50)).await;
+        s.advance_within(Duration::from_millis(50)).await;
     }
     let kept = s.timeline.packets().get(id).expect("the SYN").clone();
     assert!(gone(&s), "{kept:?}");

@@ -91,7 +91,7 @@ async fn twenty_connections() -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !s.lab.is_open(Side::Client, id) {
             assert!(Instant::now() < deadline, "client #{id} never connected");
-            s.step(Duration::from_millis(5)).await;
+            s.advance_within(Duration::from_millis(5)).await;
         }
         s.lab.command(LabCommand::Close {
             side: Side::Client,
@@ -99,7 +99,7 @@ async fn twenty_connections() -> Result<(), String> {
         });
         while s.lab.is_open(Side::Server, id) || s.lab.is_open(Side::Client, id) {
             assert!(Instant::now() < deadline, "#{id} never closed");
-            s.step(Duration::from_millis(5)).await;
+            s.advance_within(Duration::from_millis(5)).await;
         }
         // The test's reader keeps up as the lab's does: a ring left unread may overflow.
         independent.read(&mut raw).unwrap();
@@ -108,7 +108,7 @@ async fn twenty_connections() -> Result<(), String> {
     // should have told its part: wait for both, with a deadline.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (ours, theirs) = loop {
-        s.step(Duration::from_millis(20)).await;
+        s.advance_within(Duration::from_millis(20)).await;
         independent.read(&mut raw).unwrap();
         let theirs = by_socket(&raw);
         let mut ours: HashMap<Tuple, Vec<TcpState>> = HashMap::new();
@@ -237,7 +237,7 @@ async fn connections_held_open(n: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !(s.lab.is_open(Side::Client, id) && s.lab.is_open(Side::Server, id)) {
             assert!(Instant::now() < deadline, "#{id} never connected");
-            s.tick();
+            s.advance(tcp_lab::session::Advance::Round);
             tokio::task::yield_now().await;
         }
     }
@@ -245,9 +245,9 @@ async fn connections_held_open(n: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while s.timeline.snapshot().map_or(0, |t| t.sockets.len()) < 2 * n + 1 {
         assert!(Instant::now() < deadline, "never read all {n} connections");
-        s.step(Duration::from_millis(5)).await;
+        s.advance_within(Duration::from_millis(5)).await;
     }
-    s.poll_kernel();
+    s.advance(tcp_lab::session::Advance::Read);
     let mut appeared: HashMap<Tuple, usize> = HashMap::new();
     let mut wrong = Vec::new();
     for e in s.timeline.entries() {

@@ -419,3 +419,49 @@ fn sockets_that_stay_in_the_table_are_never_told_gone() {
         "every socket appeared once"
     );
 }
+
+/// A watch's JSON header names what a watch has (the port, the namespace, where the table and
+/// the changes come from), not a lab's charset, policy, listener or target; its notes (here: a
+/// TIME_WAIT found at start) are the session's, not a scenario's.
+#[test]
+fn the_json_header_and_notes_are_a_watchs() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    // A TIME_WAIT on the port before the watch starts: the client closes first.
+    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    drop(c);
+    let mut b = Vec::new();
+    let _ = (&s).read_to_end(&mut b);
+    drop(s);
+    let out = common::bin()
+        .args(["watch", "--port", &port.to_string(), "--format", "json"])
+        .args(["--alert", "listen>=1", "--exit-on-alert"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let header = &lines[0];
+    assert_eq!(header["event"], "session", "{text}");
+    assert_eq!(header["mode"], "watch");
+    assert_eq!(header["port"], port);
+    assert!(header.get("netns").is_some(), "{header}");
+    assert!(header["transitions"].is_string(), "{header}");
+    for lab_only in ["charset", "policy", "listen", "target"] {
+        assert!(header.get(lab_only).is_none(), "{lab_only} in {header}");
+    }
+    let notes: Vec<&Value> = lines.iter().filter(|v| v["event"] == "note").collect();
+    assert!(
+        notes.iter().any(|n| n["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("TIME_WAIT") || m.contains("kernel"))),
+        "{text}"
+    );
+    for n in notes {
+        assert_eq!(n["source"], "session", "{n}");
+    }
+}

@@ -157,7 +157,7 @@ pub async fn client(
     // Watch the kernel a little longer: the closing states and TIME_WAIT are the point of the lab.
     p.wait_for(&mut s, opts.linger, POLL, |_| false).await;
     // What was held back to keep the order is told before the end.
-    s.drain();
+    s.advance(crate::session::Advance::Settle);
     p.new_entries(&s);
     Ok(all_ok)
 }

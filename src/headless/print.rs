@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::closed_stdout;
 use crate::i18n::Lang;
 use crate::lab::EventKind;
-use crate::session::Session;
+use crate::session::{Session, Watch};
 use crate::timeline::What;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -86,7 +86,7 @@ impl<'a> Printer<'a> {
     }
 
     /// Prints the entries not printed yet.
-    pub fn new_entries(&mut self, s: &Session) {
+    pub fn new_entries(&mut self, s: &Watch) {
         let (entries, missed) = s.timeline.since(self.printed);
         if missed > 0 {
             // Only a burst larger than the whole timeline between two prints gets here.
@@ -104,7 +104,7 @@ impl<'a> Printer<'a> {
         for e in entries {
             let line = match self.format {
                 Format::Text => crate::timeline::text::line_in(e, s.timeline.charset(), self.lang),
-                Format::Json => crate::timeline::json::line(e, s.timeline.charset()),
+                Format::Json => s.timeline.json_line(e),
             };
             closed_stdout::check(writeln!(self.out, "{}{line}", self.prefix));
         }
@@ -124,7 +124,7 @@ impl<'a> Printer<'a> {
         let deadline = crate::model::after(Instant::now(), timeout);
         loop {
             let from = s.timeline.total();
-            s.step(poll).await;
+            s.advance_within(poll).await;
             self.new_entries(s);
             let hit = s.timeline.since(from).0.iter().find_map(|e| match &e.what {
                 What::Lab(k) if done(k) => Some(k.clone()),
@@ -145,17 +145,29 @@ pub fn header(s: &Session, what: &str, format: Format) -> String {
     header_in(s, what, format, Lang::current())
 }
 
+/// The header a watch starts with: no lab (no server, no target, no charset), only the port.
+pub fn watch_header(w: &Watch, format: Format) -> String {
+    use rust_i18n::t;
+    let l = Lang::current();
+    match format {
+        Format::Text => {
+            let first = t!("header.watch", locale = l.code(), port = w.port());
+            let source = t!(
+                "header.source",
+                locale = l.code(),
+                source = w.source_line_in(l)
+            );
+            format!("{first}\n# {}\n{source}", w.facts.summary_in(l))
+        }
+        Format::Json => w.header_json("watch"),
+    }
+}
+
 /// [`header`] with its text lines in `lang` (TAP's are English); JSON is always English.
 pub fn header_in(s: &Session, what: &str, format: Format, lang: Lang) -> String {
     use rust_i18n::t;
     let (cfg, l) = (s.lab.config(), lang.code());
     match format {
-        // A watch has no lab: no server, no target, no charset, only the port.
-        Format::Text if what == "watch" => {
-            let first = t!("header.watch", locale = l, port = s.port());
-            let source = t!("header.source", locale = l, source = s.source_line_in(lang));
-            format!("{first}\n# {}\n{source}", s.facts.summary_in(lang))
-        }
         Format::Text => {
             let place = match s.lab.listen_addr() {
                 Some(a) => t!("header.server_on", locale = l, addr = a),

@@ -176,7 +176,7 @@ async fn carry_out(
     };
     let mut r = Runner { s, p, stretch, tap };
     if !sysctl_notes.is_empty() {
-        r.s.settle();
+        r.s.advance(crate::session::Advance::Settle);
         for n in sysctl_notes {
             r.s.timeline.note(Instant::now(), n);
         }
@@ -195,7 +195,7 @@ async fn carry_out(
     let header = print::header_in(&r.s, &format!("run {name:?}"), format, lang);
     r.p.line(&header);
     if let Some(about) = &sc.about {
-        r.s.settle();
+        r.s.advance(crate::session::Advance::Settle);
         // In every language the scenario has: a recording keeps them.
         r.s.timeline.say(
             Instant::now(),
@@ -213,11 +213,11 @@ async fn carry_out(
         }
         r.flush();
         if ex.is_running() {
-            r.s.step(POLL).await;
+            r.s.advance_within(POLL).await;
         }
     }
     r.let_the_wire_empty().await;
-    r.s.drain();
+    r.s.advance(crate::session::Advance::Settle);
     r.s.timeline
         .note(Instant::now(), passed(sc.steps.len(), checks_made));
     r.flush();
@@ -259,12 +259,12 @@ impl Runner<'_> {
                 .saturating_add(Duration::from_secs(1)),
         );
         while self.s.timeline.packets().in_flight() > 0 && Instant::now() < deadline {
-            self.s.step(Duration::from_millis(20)).await;
+            self.s.advance_within(Duration::from_millis(20)).await;
         }
         // A few polls more: the table shows what the last arrival did (LAST_ACK → gone).
         let quiet = Instant::now() + Duration::from_millis(200);
         while Instant::now() < quiet {
-            self.s.step(Duration::from_millis(20)).await;
+            self.s.advance_within(Duration::from_millis(20)).await;
         }
         self.flush();
     }
@@ -359,7 +359,7 @@ impl Runner<'_> {
     }
 
     fn fail(&mut self, why: Said) {
-        self.s.drain();
+        self.s.advance(crate::session::Advance::Settle);
         self.s.timeline.note(
             Instant::now(),
             crate::said!(l => "run.failed", why = why.in_lang(l)),

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::POLL;
 use super::print::{self, Format, Printer};
-use crate::lab::LabConfig;
 use crate::observe::SourceChoice;
-use crate::session::Session;
+use crate::session::Watch;
 use crate::timeline::summary::{self, Summary};
 
 pub use super::alerts::Rule as Alert;
@@ -57,7 +56,7 @@ const OWNERS_WAIT: Duration = Duration::from_secs(1);
 
 /// One session per port: each has its own kernel filter, tracepoint filter and timeline.
 struct Port {
-    s: Session,
+    s: Watch,
     figures: Figures,
     printed: u64,
 }
@@ -68,11 +67,6 @@ async fn open(o: &WatchOpts) -> anyhow::Result<Vec<Port>> {
     let mut netns_facts = None;
     let mut ports = Vec::new();
     for &port in &o.ports {
-        let cfg = LabConfig {
-            port,
-            server: false,
-            ..LabConfig::default()
-        };
         // The namespace's socket table first: its error says how to name a namespace. The
         // tracepoint's filter then keeps that namespace's changes only.
         let table = o.netns.as_deref().map(SockDiag::open_in).transpose()?;
@@ -82,7 +76,7 @@ async fn open(o: &WatchOpts) -> anyhow::Result<Vec<Port>> {
             )?),
             None => None,
         };
-        let mut s = Session::start_in(cfg, None, o.source, netns).await?;
+        let mut s = Watch::start(port, o.source, netns)?;
         if let (Some(ns), Some(table)) = (&o.netns, table) {
             s.use_source(Box::new(table));
             if netns_facts.is_none() {
@@ -135,11 +129,11 @@ pub async fn watch(o: WatchOpts, format: WatchFormat, out: &mut dyn Write) -> an
     }
     for p in &mut ports {
         if let Some(f) = stream {
-            Printer::new(out, f).line(&print::header(&p.s, "watch", f));
+            Printer::new(out, f).line(&print::watch_header(&p.s, f));
         }
         // The first look, told at once: the summary comes right away, once its owners are
         // named; CLOSE_WAITs found now are aged by the kernel.
-        p.s.poll_kernel();
+        p.s.advance(crate::session::Advance::Read);
         p.s.age_close_waits();
         print_new(p, out, stream);
     }
@@ -167,7 +161,7 @@ pub async fn watch(o: WatchOpts, format: WatchFormat, out: &mut dyn Write) -> an
                     // A summary that is printed counts what the kernel shows now, not the last
                     // read of a busy port (up to 2 s old); one read per --interval; its new
                     // sockets' owners named (waiting at most OWNERS_WAIT).
-                    p.s.poll_kernel();
+                    p.s.advance(crate::session::Advance::Read);
                     settle_owners(std::slice::from_mut(p), OWNERS_WAIT).await;
                     print_new(p, out, stream);
                 }
@@ -210,7 +204,7 @@ pub async fn watch(o: WatchOpts, format: WatchFormat, out: &mut dyn Write) -> an
         }
         tokio::select! {
             _ = &mut stop => break,
-            _ = futures::future::join_all(ports.iter_mut().map(|p| p.s.step(POLL))) => {
+            _ = futures::future::join_all(ports.iter_mut().map(|p| p.s.advance_within(POLL))) => {
                 for p in &mut ports {
                     print_new(p, out, stream);
                 }
@@ -252,7 +246,7 @@ fn port_figures(p: &Port, summary: Option<Summary>) -> PortFigures {
     figures_of(&p.s, &p.figures, summary)
 }
 
-fn figures_of(s: &Session, f: &Figures, summary: Option<Summary>) -> PortFigures {
+fn figures_of(s: &Watch, f: &Figures, summary: Option<Summary>) -> PortFigures {
     PortFigures {
         port: f.port,
         source: if s.tracing() { "tracepoint" } else { "poll" },
@@ -286,7 +280,7 @@ async fn settle_owners(ports: &mut [Port], wait: Duration) {
     let until = crate::model::after(wanted, wait);
     for p in ports.iter_mut() {
         while !p.s.owners_settled(wanted) && Instant::now() < until {
-            p.s.step(Duration::from_millis(20)).await;
+            p.s.advance_within(Duration::from_millis(20)).await;
         }
     }
 }
@@ -302,7 +296,7 @@ async fn once(
     let deadline = Instant::now() + ONCE_OWNERS_WAIT;
     loop {
         for p in ports.iter_mut() {
-            p.s.poll_kernel();
+            p.s.advance(crate::session::Advance::Read);
             p.figures.absorb(&p.s.timeline);
         }
         let named = ports.iter().all(|p| owners_named(&p.s));
@@ -324,7 +318,7 @@ async fn once(
                 Format::Text
             };
             let mut pr = Printer::new(out, f);
-            pr.line(&print::header(&p.s, "watch", f));
+            pr.line(&print::watch_header(&p.s, f));
             pr.line(&summary_line(&p.s, sum, f, now, several));
         }
         figures.push(port_figures(p, sum));
@@ -342,7 +336,7 @@ async fn once(
 }
 
 /// Whether every socket a process holds (inode ≠ 0) has its process named, or at least looked for.
-fn owners_named(s: &Session) -> bool {
+fn owners_named(s: &Watch) -> bool {
     s.timeline.snapshot().is_some_and(|snap| {
         snap.sockets.iter().all(|o| {
             o.row.inode == 0
@@ -375,7 +369,7 @@ impl DashboardMetrics {
     }
 
     /// Makes the figures again when a second has passed since the last time.
-    pub fn feed(&mut self, s: &Session, now: Instant) {
+    pub fn feed(&mut self, s: &Watch, now: Instant) {
         let f = self.figures.get_or_insert_with(|| Figures::new(s.port()));
         f.absorb(&s.timeline);
         if now < self.next {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::alerts::{Alerts, Event, Measure, Status};
 use super::print::Format;
-use crate::session::Session;
+use crate::session::Watch;
 use crate::timeline::summary::{self, Summary};
 
 /// The who column of a text line: `key`'s word, padded as the timeline's.
@@ -17,7 +17,7 @@ fn who(key: &str) -> String {
     )
 }
 
-fn t(s: &Session, now: Instant) -> f64 {
+fn t(s: &Watch, now: Instant) -> f64 {
     (now.saturating_duration_since(s.timeline.start())
         .as_secs_f64()
         * 1e6)
@@ -26,7 +26,7 @@ fn t(s: &Session, now: Instant) -> f64 {
 }
 
 pub(super) fn summary_line(
-    s: &Session,
+    s: &Watch,
     sum: &Summary,
     format: Format,
     now: Instant,
@@ -69,7 +69,7 @@ pub(super) fn summary_line(
 /// An alert's line: `ALERT rule on port P: what`, `… still firing after 5 min: …`, or
 /// `RESOLVED rule on port P after 2 min: what now`.
 pub(super) fn alert_line(
-    s: &Session,
+    s: &Watch,
     alerts: &Alerts,
     ev: &Event,
     format: Format,

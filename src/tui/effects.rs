@@ -249,12 +249,12 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
 pub fn export(app: &mut App, s: &mut Session, now: Instant) {
     // The same session line `--format json` starts with: `tcp-lab replay` reads the port, the
     // charset and the timer lengths from it.
-    let mode = if app.settings.watch_only {
-        "watch"
+    // A watch's header names what a watch has: no charset, no policy.
+    let header = if app.settings.watch_only {
+        crate::session::Watch::header_json(s, "watch")
     } else {
-        "dashboard"
+        s.header_json("dashboard")
     };
-    let header = s.header_json(mode);
     let res = crate::export::write_new("timeline", "jsonl", |f| {
         f.write_all(header.as_bytes())?;
         f.write_all(b"\n")?;

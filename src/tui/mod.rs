@@ -95,6 +95,11 @@ pub async fn run(
     let server = cfg.server;
     let bind = cfg.bind.to_string();
     let mut s = Session::start_with(cfg, wire, opts.source).await?;
+    if opts.watch_only {
+        // A watch's notes are the session's own, not a scenario's.
+        s.timeline
+            .set_note_source(crate::timeline::schema::Source::Session);
+    }
     if let Some(o) = s.observer_mut() {
         // Lab events trigger a dump at once; this only paces discovery of sockets that are not the lab's.
         o.set_discover_every(Duration::from_secs(1).max(opts.poll * 10));
@@ -242,7 +247,7 @@ pub async fn run(
                 round_began = Some(now);
                 let before = s.timeline.total();
                 // One round: lab, wire and kernel reports together, put in the order they happened.
-                s.tick();
+                s.advance(crate::session::Advance::Round);
                 if let Some(q) = app.packet_quiz.as_mut()
                     && q.tick(s.timeline.snapshot(), now)
                 {
@@ -272,7 +277,7 @@ pub async fn run(
                 }
                 // Lab events (policy changes included) and kernel transitions all land in the timeline.
                 // The table read that goes with a change is told a round after it (see
-                // Session::cycle): redraw on that round too.
+                // Watch::advance): redraw on that round too.
                 let changed = s.timeline.total() != before;
                 let follow = std::mem::replace(&mut changed_before, changed);
                 // A table read that only confirms what the tracepoint told adds no line, but it

@@ -46,7 +46,7 @@ pub fn wants(app: &App, k: &KeyEvent) -> bool {
 }
 
 /// The selected socket's tcp_info, read from the kernel now (one lookup), and its fd.
-pub fn refresh_info(app: &mut App, s: &mut crate::session::Session) {
+pub fn refresh_info(app: &mut App, s: &mut crate::session::Watch) {
     let v = &mut app.watch;
     v.info = None;
     let Some(o) = v.selected().cloned() else {

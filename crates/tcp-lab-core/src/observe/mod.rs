@@ -542,6 +542,13 @@ impl Observer {
         self.source.lookup(local, remote)
     }
 
+    /// Gives back the buffers a busier port grew (a load has fallen).
+    pub fn shrink(&mut self) {
+        self.last.shrink_to_fit();
+        self.spare = Vec::new();
+        self.asked.shrink_to_fit();
+    }
+
     /// The rows of the last poll.
     pub fn rows(&self) -> &[SocketRow] {
         &self.last

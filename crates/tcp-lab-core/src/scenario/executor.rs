@@ -214,7 +214,7 @@ impl Executor {
         // Lab events from before the step do not end its action.
         self.read_lab(s);
         // Narration goes after everything that happened before it, held reports included.
-        s.settle();
+        s.advance(crate::session::Advance::Settle);
         if by_itself && self.drive == Drive::Gated {
             s.timeline
                 .note(now, crate::said!("lesson.follows", n = n + 1));
@@ -342,7 +342,7 @@ impl Executor {
                 since = None;
                 continue;
             };
-            s.settle();
+            s.advance(crate::session::Advance::Settle);
             s.timeline.check(now, v.held, v.line.clone());
             p.told = Some(now);
             since = p.told;
@@ -362,7 +362,7 @@ impl Executor {
             return Progress::Waiting;
         }
         if let Some(en) = step.explain.as_deref() {
-            s.settle();
+            s.advance(crate::session::Advance::Settle);
             s.timeline.say(
                 now,
                 crate::said!(l => "lesson.why", text = one_line(step.explain_in(l).unwrap_or(en))),
@@ -411,7 +411,7 @@ fn as_asked(
     let want = format!("{want:?}");
     match outcome {
         Err(e) if step.expects_failure(&e) => {
-            s.settle();
+            s.advance(crate::session::Advance::Settle);
             s.timeline.check(
                 now,
                 true,

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::Session;
+use super::Watch;
 use crate::observe::{Owner, Snapshot, TcpState};
 
 /// The inodes of sockets no process is named for yet.
@@ -15,7 +15,7 @@ fn unnamed(snap: &Snapshot) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
-impl Session {
+impl Watch {
     /// Whether every unnamed socket of the last table read has been looked for by a /proc walk
     /// that began after `wanted`; starts such a walk when none runs. Names what the walks found
     /// either way, so a caller that stops waiting prints what is known.

@@ -64,6 +64,12 @@ impl Registry {
         }
     }
 
+    /// Gives back the room of connections forgotten (a load has fallen).
+    pub fn shrink(&mut self) {
+        self.by_tuple.shrink_to_fit();
+        self.by_conn.shrink_to_fit();
+    }
+
     /// How many connection sides are known.
     pub fn len(&self) -> usize {
         self.by_conn.len()

@@ -56,6 +56,12 @@ pub struct Differ {
 }
 
 impl Differ {
+    /// Gives back the room of sockets long gone (a load has fallen).
+    pub fn shrink(&mut self) {
+        self.seen.shrink_to_fit();
+        self.departed.shrink_to_fit();
+    }
+
     /// Since when a socket has been in the state it is in (as far as tcp-lab has watched).
     pub fn since(&self, t: (SocketAddr, SocketAddr)) -> Option<Instant> {
         self.seen.get(&t).map(|s| s.since)

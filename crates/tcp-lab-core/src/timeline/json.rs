@@ -334,6 +334,19 @@ pub fn line(e: &Entry, charset: Charset) -> String {
     }
 }
 
+/// [`line`], its notes told as from `notes` (a watch's are the session's, not a scenario's).
+pub fn line_from(e: &Entry, charset: Charset, notes: Source) -> String {
+    let mut main = entry(e, charset);
+    if matches!(e.what, What::Note(_)) {
+        main.source = notes;
+    }
+    let main_line = serde_json::to_string(&main).unwrap_or_default();
+    match said(e, &main) {
+        Some(said) => serde_json::to_string(&said).unwrap_or_default() + "\n" + &main_line,
+        None => main_line,
+    }
+}
+
 /// An entry's own line (without its `said` line).
 pub fn value(e: &Entry, charset: Charset) -> serde_json::Value {
     serde_json::to_value(entry(e, charset)).unwrap_or_default()

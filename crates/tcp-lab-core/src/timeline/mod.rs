@@ -175,6 +175,8 @@ pub struct Timeline {
     told_rto: bool,
     /// When the first snapshot was read: what was there then is at least that old.
     first_seen: Option<Instant>,
+    /// Who a note is from in JSON: a scenario's run, or a watch's session.
+    note_source: schema::Source,
 }
 
 impl Timeline {
@@ -204,7 +206,30 @@ impl Timeline {
             wire: None,
             told_rto: false,
             first_seen: None,
+            note_source: schema::Source::Scenario,
         }
+    }
+
+    /// Holds at most `limits` from now on (a front end that prints each entry as it comes
+    /// needs a short history only).
+    pub fn keep(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Gives back the room a busier port grew (a load has fallen).
+    pub fn shrink(&mut self) {
+        self.differ.shrink();
+        self.entries.shrink_to_fit();
+    }
+
+    /// Tells its notes in JSON as from `source` (a watch: "session").
+    pub fn set_note_source(&mut self, source: schema::Source) {
+        self.note_source = source;
+    }
+
+    /// One entry as a JSON line (no newline).
+    pub fn json_line(&self, e: &Entry) -> String {
+        json::line_from(e, self.charset, self.note_source)
     }
 
     /// Every packet that entered the wire (slow motion), with its current fate.
@@ -643,7 +668,7 @@ impl Timeline {
             out.push('\n');
         }
         for e in &self.entries {
-            out.push_str(&json::line(e, self.charset));
+            out.push_str(&self.json_line(e));
             out.push('\n');
         }
         out

@@ -37,7 +37,7 @@ async fn drive(
             return seen;
         }
         assert!(Instant::now() < deadline, "never came: {seen:#?}");
-        s.step(Duration::from_millis(10)).await;
+        s.advance_within(Duration::from_millis(10)).await;
     }
 }
 
@@ -129,7 +129,7 @@ async fn the_gate_holds_steps_with_an_action_only() {
     let mut s = lab(&sc).await;
     let mut ex = Executor::new(&sc, Duration::ZERO, Drive::Gated);
     assert!(ex.poll(&sc, &mut s, Instant::now()).is_empty());
-    s.step(Duration::from_millis(20)).await;
+    s.advance_within(Duration::from_millis(20)).await;
     assert!(ex.poll(&sc, &mut s, Instant::now()).is_empty());
     assert_eq!(ex.next(), 0);
     ex.open_gate();
@@ -156,7 +156,7 @@ async fn the_gate_holds_steps_with_an_action_only() {
     assert!(follows);
     // Step 3 has an action: it waits for the gate however long.
     for _ in 0..3 {
-        s.step(Duration::from_millis(10)).await;
+        s.advance_within(Duration::from_millis(10)).await;
         assert!(ex.poll(&sc, &mut s, Instant::now()).is_empty());
     }
     assert!(!ex.is_running() && ex.next() == 2);
@@ -198,7 +198,7 @@ async fn a_failing_expectation_is_told_at_its_deadline() {
             t0.elapsed() < Duration::from_millis(900),
             "never in the table"
         );
-        s.step(Duration::from_millis(10)).await;
+        s.advance_within(Duration::from_millis(10)).await;
     }
     let ev = ex.poll(&sc, &mut s, Instant::now());
     assert!(ev.is_empty(), "{ev:#?}");

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Usage: sudo scripts/churn-cpu.py BIN [ROUNDS ROUND_S WARM_S]
+Side by side: `tcp-lab server --source trace` vs bpftrace on the same tracepoint, filtered to the
+port, under ~200 connect/close per second. CPU of each from /proc/PID/stat over rounds."""
+import json, os, socket, subprocess, sys, threading, time, collections
+
+BIN = sys.argv[1]
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+ROUND_S = float(sys.argv[3]) if len(sys.argv) > 3 else 10
+WARM_S = float(sys.argv[4]) if len(sys.argv) > 4 else 20
+TICK = os.sysconf('SC_CLK_TCK')
+import tempfile
+OUT = tempfile.mkdtemp(prefix='churn-cpu-')
+
+def free_port():
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); p = s.getsockname()[1]; s.close(); return p
+
+def cpu(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        parts = f.read().rsplit(')', 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / TICK  # utime + stime
+
+port = free_port()
+out = open(os.path.join(OUT, 'server.jsonl'), 'w')
+srv = subprocess.Popen([BIN, 'server', '--port', str(port), '--source', 'trace', '--format', 'json'],
+                       stdout=out, stderr=subprocess.DEVNULL)
+prog = ('tracepoint:sock:inet_sock_set_state /args->sport == %d || args->dport == %d/ '
+        '{ @[args->newstate] = count(); }' % (port, port))
+bt = subprocess.Popen(['bpftrace', '-e', prog], stdout=open(os.path.join(OUT, 'bpftrace.out'), 'w'),
+                      stderr=subprocess.STDOUT)
+# The brief's exact command too (unfiltered), for its CPU alone.
+bt2 = subprocess.Popen(['bpftrace', '-e', 'tracepoint:sock:inet_sock_set_state { @[args->newstate] = count(); }'],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+deadline = time.time() + 10
+while time.time() < deadline:
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=1).close(); break
+    except OSError:
+        time.sleep(0.1)
+time.sleep(2)  # bpftrace attached
+stop = threading.Event(); made = [0]
+def churn():
+    # 200 connect/close per second: the client closes first (TIME_WAIT on the client side).
+    nxt = time.time()
+    while not stop.is_set():
+        try:
+            c = socket.create_connection(('127.0.0.1', port), timeout=1)
+            c.sendall(b'0002hi'); c.recv(6); c.close(); made[0] += 1
+        except OSError:
+            pass
+        nxt += 1 / 200
+        d = nxt - time.time()
+        if d > 0: time.sleep(d)
+t = threading.Thread(target=churn); t.start()
+time.sleep(WARM_S)
+rows = []
+for r in range(ROUNDS):
+    a0, b0, c0, m0, t0 = cpu(srv.pid), cpu(bt.pid), cpu(bt2.pid), made[0], time.time()
+    time.sleep(ROUND_S)
+    a1, b1, c1, m1, t1 = cpu(srv.pid), cpu(bt.pid), cpu(bt2.pid), made[0], time.time()
+    el = t1 - t0
+    print(f'  unfiltered bpftrace {(c1 - c0) / el * 100:.2f} %, filtered {(b1 - b0) / el * 100:.2f} %')
+    rows.append(((a1 - a0) / el * 100, (b1 - b0) / el * 100, (m1 - m0) / el))
+    print(f'round {r+1}: tcp-lab {rows[-1][0]:.1f} %  bpftrace {rows[-1][1]:.1f} %  '
+          f'ratio {rows[-1][0] / max(rows[-1][1], 0.01):.1f}x  ({rows[-1][2]:.0f} conn/s)', flush=True)
+stop.set(); t.join()
+time.sleep(3)
+srv.send_signal(2); bt.send_signal(2); bt2.send_signal(2)
+srv.wait(timeout=90); bt.wait(timeout=90); bt2.wait(timeout=90)
+out.close()
+# count transitions: tcp-lab's kernel lines vs bpftrace's newstate counts
+names = {1: 'ESTABLISHED', 2: 'SYN_SENT', 3: 'SYN_RECV', 4: 'FIN_WAIT_1', 5: 'FIN_WAIT_2', 6: 'TIME_WAIT',
+         7: 'CLOSE', 8: 'CLOSE_WAIT', 9: 'LAST_ACK', 10: 'LISTEN', 11: 'CLOSING'}
+bpf = collections.Counter()
+for line in open(os.path.join(OUT, 'bpftrace.out')):
+    if line.startswith('@['):
+        k, v = line[2:].split(']:')
+        bpf[names.get(int(k), k)] = int(v)
+lab = collections.Counter()
+for line in open(os.path.join(OUT, 'server.jsonl')):
+    try: v = json.loads(line)
+    except ValueError: continue
+    if v.get('source') != 'kernel': continue
+    if v.get('event') == 'states':
+        lab[(v.get('to') or 'CLOSE')] += v.get('count', 0)
+    else:
+        lab[(v.get('to') or 'CLOSE')] += 1
+print('connections made:', made[0])
+print('bpftrace newstate:', dict(bpf))
+print('tcp-lab to-state :', dict(lab))
