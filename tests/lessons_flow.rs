@@ -195,3 +195,63 @@ fn zero_window_closes_is_probed_and_reopens() {
         .collect();
     assert!(wnd.first() == Some(&0) && wnd.iter().any(|w| *w > 0), "{wnd:?}");
 }
+
+/// The shipped fast-retransmit recording, replayed by an ordinary user in tmux at 80×24 and
+/// 120×40: `g` draws its time-sequence graph (the drop and the retransmission in the legend),
+/// `g` again cwnd over time.
+#[test]
+fn the_fast_retransmit_recording_draws_its_graphs_as_nobody() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = "the_fast_retransmit_recording_draws_its_graphs_as_nobody";
+    if !common::tmux_available(test) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcp-lab-flow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let file = dir.join("fast-retransmit.jsonl");
+    let shipped = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/recordings/fast-retransmit.jsonl"
+    );
+    std::fs::copy(shipped, &file).expect("copy the recording");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let bin = common::BIN;
+    let run = if common::is_root() {
+        format!("setpriv --reuid 65534 --regid 65534 --clear-groups {bin}")
+    } else {
+        bin.to_string()
+    };
+    for (w, h) in [(80, 24), (120, 40)] {
+        let t = common::Tmux::start_sized(
+            &format!(
+                "{run} --lang en replay {}; echo EXITED=$?; sleep 30",
+                file.display()
+            ),
+            w,
+            h,
+        );
+        t.wait("the replay's end", |s| s.contains("│ end │"));
+        t.keys("g");
+        let s = t.wait("the time-sequence graph", |s| {
+            s.contains("time-sequence graph #1") && s.contains("seq (bytes)")
+        });
+        let dots = s
+            .chars()
+            .filter(|c| ('\u{2801}'..='\u{28ff}').contains(c))
+            .count();
+        assert!(dots > 30, "{w}×{h}:\n{s}");
+        if h >= 40 {
+            assert!(
+                s.contains("dropped on the wire") && s.contains("retransmitted"),
+                "{w}×{h}:\n{s}"
+            );
+        }
+        t.keys("g");
+        t.wait("cwnd over time", |s| {
+            s.contains("cwnd / ssthresh / RTT #1") && s.contains("client cwnd")
+        });
+        t.quit_cleanly();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
