@@ -51,7 +51,10 @@ fn slow_start_grows_cwnd_from_ten_segments() {
     // No loss: it only grows, in steps, to at least twice the start.
     assert!(cwnd.windows(2).all(|w| w[1] >= w[0]), "{cwnd:?}");
     assert!(cwnd.iter().any(|c| *c >= 20), "{cwnd:?}");
-    assert!(cwnd.iter().collect::<std::collections::HashSet<_>>().len() >= 3, "{cwnd:?}");
+    assert!(
+        cwnd.iter().collect::<std::collections::HashSet<_>>().len() >= 3,
+        "{cwnd:?}"
+    );
 }
 
 #[test]
@@ -110,10 +113,7 @@ fn fast_retransmit_repairs_a_loss_before_its_timer() {
     );
     // tshark sees it as a resend (Wireshark's "fast retransmission" needs a capture at the
     // sender, 20 ms after the duplicate ACK; the wire's capture is mid-way, 50 ms from it).
-    assert!(
-        [6, 7, 8].iter().any(|&i| !again[i].is_empty()),
-        "{again:?}"
-    );
+    assert!([6, 7, 8].iter().any(|&i| !again[i].is_empty()), "{again:?}");
     // The tail loss: only its timer resent it, twice (the first resend was lost too).
     let timer_resends = frames
         .iter()
@@ -123,7 +123,9 @@ fn fast_retransmit_repairs_a_loss_before_its_timer() {
     // cwnd, in the JSON lines, fell after the loss below what it had reached.
     let drop_t = lines
         .iter()
-        .find(|v| v["event"] == "fault" && v["message"].as_str().is_some_and(|m| m.contains("dropped")))
+        .find(|v| {
+            v["event"] == "fault" && v["message"].as_str().is_some_and(|m| m.contains("dropped"))
+        })
         .and_then(|v| v["t"].as_f64())
         .expect("the drop in the JSON lines");
     let peak = samples
@@ -137,7 +139,10 @@ fn fast_retransmit_repairs_a_loss_before_its_timer() {
         .filter(|(t, _)| *t > drop_t)
         .map(|(_, s)| num(s, "cwnd"))
         .collect();
-    assert!(after.iter().any(|c| *c < peak), "peak {peak}, then {after:?}");
+    assert!(
+        after.iter().any(|c| *c < peak),
+        "peak {peak}, then {after:?}"
+    );
 }
 
 #[test]
@@ -193,7 +198,10 @@ fn zero_window_closes_is_probed_and_reopens() {
         .map(|(_, s)| num(s, "snd_wnd"))
         .skip_while(|w| *w != 0)
         .collect();
-    assert!(wnd.first() == Some(&0) && wnd.iter().any(|w| *w > 0), "{wnd:?}");
+    assert!(
+        wnd.first() == Some(&0) && wnd.iter().any(|w| *w > 0),
+        "{wnd:?}"
+    );
 }
 
 /// The shipped fast-retransmit recording, replayed by an ordinary user in tmux at 80×24 and

@@ -165,7 +165,11 @@ pub(super) fn begin(
         }
         Action::Reading(side, on) => {
             let (side, conn) = (*side, clients.get(name)?);
-            lab.command(Command::Reading { side, conn, on: *on });
+            lab.command(Command::Reading {
+                side,
+                conn,
+                on: *on,
+            });
             let end = if *on {
                 FlowEnd::Resumed
             } else {

@@ -209,7 +209,8 @@ mod tests {
                 .unwrap_err()
                 .contains("needs match")
         );
-        let bulk = "name = \"x\"\n[[step]]\ndo = \"client.send_bulk\"\nbytes = 65536\nbackground = true\n";
+        let bulk =
+            "name = \"x\"\n[[step]]\ndo = \"client.send_bulk\"\nbytes = 65536\nbackground = true\n";
         let s = Scenario::parse(bulk).unwrap();
         assert_eq!(
             Action::parse("client.send_bulk", &s.steps[0]).unwrap(),
@@ -221,7 +222,10 @@ mod tests {
         );
         for absurd in ["bytes = 0", "bytes = 99999999999999"] {
             let bad = bulk.replace("bytes = 65536", absurd);
-            assert!(Scenario::parse(&bad).unwrap_err().contains("bytes"), "{absurd}");
+            assert!(
+                Scenario::parse(&bad).unwrap_err().contains("bytes"),
+                "{absurd}"
+            );
         }
         let none = bulk.replace("bytes = 65536\n", "");
         assert!(Scenario::parse(&none).unwrap_err().contains("bytes"));

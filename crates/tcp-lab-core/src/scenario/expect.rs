@@ -329,15 +329,17 @@ impl Probe {
                 row.timer.map_or("none", |t| t.label(row.state)),
                 row.state.name()
             ),
-            Probe::Field { field, .. } | Probe::Peak { field, .. } => match field.value(row, info) {
-                Some(v) => format!("{}={v} ({})", field.name(), row.state.name()),
-                None => rust_i18n::t!(
-                    "run.no_tcp_info",
-                    locale = lang.code(),
-                    state = row.state.name()
-                )
-                .into_owned(),
-            },
+            Probe::Field { field, .. } | Probe::Peak { field, .. } => {
+                match field.value(row, info) {
+                    Some(v) => format!("{}={v} ({})", field.name(), row.state.name()),
+                    None => rust_i18n::t!(
+                        "run.no_tcp_info",
+                        locale = lang.code(),
+                        state = row.state.name()
+                    )
+                    .into_owned(),
+                }
+            }
         }
     }
 

@@ -7,12 +7,12 @@ use rust_i18n::t;
 
 use super::Expect;
 use super::expect::Field;
-use crate::timeline::What;
 use crate::i18n::{self, Lang, Said};
 use crate::model::ConnId;
 use crate::observe::SocketRow;
 use crate::observe::tcpinfo::TcpInfo;
 use crate::session::Session;
+use crate::timeline::What;
 
 /// What became of an expectation.
 #[derive(Debug, Clone, PartialEq)]

@@ -152,6 +152,10 @@ impl Rule {
     pub fn describe_in(&self, lang: Lang) -> String {
         let (l, what) = (lang.code(), self.on.describe_in(lang));
         let step = self.kind.step_name();
+        let what = match self.skip {
+            0 => what,
+            n => t!("fault.after_skip", locale = l, what = what, n = n).into_owned(),
+        };
         if self.count == 1 {
             t!("fault.rule_next", locale = l, step = step, what = what)
         } else {
