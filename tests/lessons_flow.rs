@@ -88,12 +88,13 @@ fn fast_retransmit_repairs_a_loss_before_its_timer() {
         .find(|f| f[1] == CLIENT && f[9].contains("dropped"))
         .unwrap_or_else(|| panic!("no dropped client segment: {frames:?}"));
     let (t0, seq) = (f64_of(&dropped[0]), dropped[2].clone());
-    // The server asks for it again and again: duplicate ACKs of exactly its sequence number.
+    // The server asks for it again and again: after its first ACK of the hole, duplicates of
+    // exactly its sequence number (with SACK, Linux may resend after the second).
     let dups = frames
         .iter()
         .filter(|f| f[1] == SERVER && f[3] == seq && !f[5].is_empty())
         .count();
-    assert!(dups >= 3, "{dups} duplicate ACKs of {seq}: {frames:?}");
+    assert!(dups >= 2, "{dups} duplicate ACKs of {seq}: {frames:?}");
     // Its first resend came sooner than the retransmission timer could fire: fast.
     let again = frames
         .iter()
