@@ -19,6 +19,10 @@ use crate::timeline::recorded::{Item, Player, Recording};
 /// The shipped recordings, by lesson name: every shipped scenario with `slow = true`.
 pub const RECORDINGS: &[(&str, &str)] = &[
     (
+        "fast-retransmit",
+        include_str!("../../assets/recordings/fast-retransmit.jsonl"),
+    ),
+    (
         "keepalive",
         include_str!("../../assets/recordings/keepalive.jsonl"),
     ),
@@ -35,6 +39,10 @@ pub const RECORDINGS: &[(&str, &str)] = &[
         include_str!("../../assets/recordings/simultaneous-close.jsonl"),
     ),
     (
+        "slow-start",
+        include_str!("../../assets/recordings/slow-start.jsonl"),
+    ),
+    (
         "syn-retry",
         include_str!("../../assets/recordings/syn-retry.jsonl"),
     ),
@@ -45,6 +53,10 @@ pub const RECORDINGS: &[(&str, &str)] = &[
     (
         "time-wait-rfc1337",
         include_str!("../../assets/recordings/time-wait-rfc1337.jsonl"),
+    ),
+    (
+        "zero-window",
+        include_str!("../../assets/recordings/zero-window.jsonl"),
     ),
 ];
 

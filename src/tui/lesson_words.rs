@@ -38,7 +38,16 @@ pub fn action_words(sc: &Scenario, n: usize) -> Option<ActionWords> {
         .matching
         .as_ref()
         .and_then(|m| m.flags.as_deref())
-        .map_or_else(|| t!("action.packet").into_owned(), printable);
+        .map_or_else(
+            || {
+                if st.matching.as_ref().is_some_and(|m| m.data) {
+                    t!("action.data_segment").into_owned()
+                } else {
+                    t!("action.packet").into_owned()
+                }
+            },
+            printable,
+        );
     let mut what = match from {
         Some(f) => t!("packet_quiz.what", flags = flags, side = side(Some(f))).into_owned(),
         None => flags,
@@ -46,6 +55,10 @@ pub fn action_words(sc: &Scenario, n: usize) -> Option<ActionWords> {
     if let Some(c) = st.count.filter(|c| *c > 1) {
         what.push_str(&format!(" ×{c}"));
     }
+    if let Some(n) = st.skip.filter(|n| *n > 0) {
+        what = t!("action.after_skip", what = what.as_str(), n = n).into_owned();
+    }
+    let bytes = st.bytes.unwrap_or_default();
     let key = match a {
         "client.connect" if st.background => "connect_background",
         "client.connect" => "connect",
@@ -66,6 +79,12 @@ pub fn action_words(sc: &Scenario, n: usize) -> Option<ActionWords> {
         "server.close" => "server_close",
         "client.abort" => "client_abort",
         "server.abort" => "server_abort",
+        "client.send_bulk" => "client_send_bulk",
+        "server.send_bulk" => "server_send_bulk",
+        "client.pause_reading" => "client_pause_reading",
+        "server.pause_reading" => "server_pause_reading",
+        "client.resume_reading" => "client_resume_reading",
+        "server.resume_reading" => "server_resume_reading",
         // Not one the scenario format knows (it would not have loaded): its name, as written.
         other => {
             let other = printable(other);
@@ -84,7 +103,8 @@ pub fn action_words(sc: &Scenario, n: usize) -> Option<ActionWords> {
             what = what.as_str(),
             from = side(from).as_str(),
             to = side(st.to.as_deref()).as_str(),
-            policy = policy
+            policy = policy,
+            bytes = bytes
         )
         .into_owned()
     };

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{Action, no_client_opened, no_client_yet};
 use crate::i18n::Said;
+use crate::lab::bulk::FlowChange;
 use crate::lab::{Command, EventKind};
 use crate::model::{ConnId, Side};
 use crate::session::Session;
@@ -35,6 +36,29 @@ pub(super) enum Wait {
     Called(Side, ConnId),
     /// A policy change: done when the lab says so, or after [`POLICY_WAIT`] regardless.
     Policy(Instant),
+    /// A bulk send or a change of reading: done when the side's connection tells this change.
+    Flow(Side, ConnId, FlowEnd),
+}
+
+/// Which flow change ends a [`Wait::Flow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FlowEnd {
+    BulkStarted,
+    BulkDone,
+    Paused,
+    Resumed,
+}
+
+impl FlowEnd {
+    fn is(self, c: &FlowChange) -> bool {
+        matches!(
+            (self, c),
+            (FlowEnd::BulkStarted, FlowChange::BulkStarted { .. })
+                | (FlowEnd::BulkDone, FlowChange::BulkDone { .. })
+                | (FlowEnd::Paused, FlowChange::Paused)
+                | (FlowEnd::Resumed, FlowChange::Resumed)
+        )
+    }
 }
 
 /// The clients a scenario has connected, by name, and what became of their connects.
@@ -125,6 +149,34 @@ pub(super) fn begin(
             wire(s)?.blackhole(*from, *d);
             Wait::Nothing
         }
+        Action::Bulk {
+            side,
+            bytes,
+            background,
+        } => {
+            let (side, conn) = (*side, clients.get(name)?);
+            lab.send_bulk(side, conn, *bytes);
+            let end = if *background {
+                FlowEnd::BulkStarted
+            } else {
+                FlowEnd::BulkDone
+            };
+            Wait::Flow(side, conn, end)
+        }
+        Action::Reading(side, on) => {
+            let (side, conn) = (*side, clients.get(name)?);
+            lab.command(Command::Reading {
+                side,
+                conn,
+                on: *on,
+            });
+            let end = if *on {
+                FlowEnd::Resumed
+            } else {
+                FlowEnd::Paused
+            };
+            Wait::Flow(side, conn, end)
+        }
     })
 }
 
@@ -189,6 +241,15 @@ impl Wait {
                 _ => None,
             },
             (Wait::Policy(_), EventKind::PolicyChanged(_)) => Some(Ok(())),
+            (Wait::Flow(side, id, end), k) => match k {
+                EventKind::Flow {
+                    side: s,
+                    conn,
+                    change,
+                } if s == side && conn == id && end.is(change) => Some(Ok(())),
+                EventKind::Refused { text } => Some(Err(text.clone())),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -215,7 +276,9 @@ impl Wait {
             },
             Wait::Connect { .. } => (now >= deadline).then(|| slow("run.connect_slow")),
             Wait::Reply(_) => (now >= deadline).then(|| slow("run.no_reply")),
-            Wait::Called(..) => (now >= deadline).then(|| slow("run.command_slow")),
+            Wait::Called(..) | Wait::Flow(..) => {
+                (now >= deadline).then(|| slow("run.command_slow"))
+            }
         }
     }
 }

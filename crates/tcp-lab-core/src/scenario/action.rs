@@ -7,6 +7,7 @@ use rust_i18n::t;
 use super::Step;
 use crate::i18n::Lang;
 use crate::lab::ClosePolicy;
+use crate::lab::bulk::MAX_BULK;
 use crate::model::Side;
 use crate::model::parse_duration_in;
 use crate::protocol::DEFAULT_MESSAGE;
@@ -31,6 +32,14 @@ pub enum Action {
     Rst(Side),
     /// Every packet a side sends is dropped for a while.
     Blackhole(Side, Duration),
+    /// `bytes` sent as a stream of frames; `background`: the step ends once it began.
+    Bulk {
+        side: Side,
+        bytes: usize,
+        background: bool,
+    },
+    /// The side stops (`false`) or resumes (`true`) reading its socket.
+    Reading(Side, bool),
 }
 
 fn side_named(s: &str, what: &str, lang: Lang) -> Result<Side, String> {
@@ -59,6 +68,7 @@ fn wire_step(a: &str, step: &Step, lang: Lang) -> Result<Action, String> {
                 .as_deref()
                 .map(|f| Match::parse_flags_in(f, lang))
                 .transpose()?,
+            data: m.data,
         }),
         None => None,
     };
@@ -111,7 +121,34 @@ fn wire_step(a: &str, step: &Step, lang: Lang) -> Result<Action, String> {
         }
     };
     let on = on.ok_or_else(|| t!("scenario.needs_match", locale = l, action = a))?;
-    Ok(Action::Fault(Rule { kind, on, count }))
+    let skip = step.skip.unwrap_or(0);
+    Ok(Action::Fault(Rule {
+        kind,
+        on,
+        count,
+        skip,
+    }))
+}
+
+/// `*.send_bulk` with its `bytes`, between 1 and the lab's [`MAX_BULK`].
+fn bulk(side: Side, step: &Step, l: &str) -> Result<Action, String> {
+    let bytes = step
+        .bytes
+        .ok_or_else(|| t!("scenario.bulk_needs_bytes", locale = l))?;
+    match usize::try_from(bytes) {
+        Ok(n) if (1..=MAX_BULK).contains(&n) => Ok(Action::Bulk {
+            side,
+            bytes: n,
+            background: step.background,
+        }),
+        _ => Err(t!(
+            "scenario.bulk_bytes",
+            locale = l,
+            bytes = bytes,
+            max = MAX_BULK
+        )
+        .into()),
+    }
 }
 
 impl Action {
@@ -142,6 +179,12 @@ impl Action {
             "server.close" => Action::Close(Side::Server),
             "client.abort" => Action::Abort(Side::Client),
             "server.abort" => Action::Abort(Side::Server),
+            "client.send_bulk" => bulk(Side::Client, step, l)?,
+            "server.send_bulk" => bulk(Side::Server, step, l)?,
+            "client.pause_reading" => Action::Reading(Side::Client, false),
+            "server.pause_reading" => Action::Reading(Side::Server, false),
+            "client.resume_reading" => Action::Reading(Side::Client, true),
+            "server.resume_reading" => Action::Reading(Side::Server, true),
             "server.policy" => Action::Policy(
                 step.policy
                     .ok_or_else(|| t!("scenario.policy_needs_policy", locale = l))?,
@@ -184,9 +227,11 @@ mod tests {
                 kind: FaultKind::Drop,
                 on: Match {
                     from: Some(Side::Client),
-                    flags: Some(crate::wire::packet::FIN)
+                    flags: Some(crate::wire::packet::FIN),
+                    data: false,
                 },
-                count: 2
+                count: 2,
+                skip: 0,
             })
         );
         let fast = ok.replace("slow = true\n", "");
@@ -197,6 +242,32 @@ mod tests {
                 .unwrap_err()
                 .contains("needs match")
         );
+        let bulk =
+            "name = \"x\"\n[[step]]\ndo = \"client.send_bulk\"\nbytes = 65536\nbackground = true\n";
+        let s = Scenario::parse(bulk).unwrap();
+        assert_eq!(
+            Action::parse("client.send_bulk", &s.steps[0]).unwrap(),
+            Action::Bulk {
+                side: Side::Client,
+                bytes: 65536,
+                background: true
+            }
+        );
+        for absurd in ["bytes = 0", "bytes = 99999999999999"] {
+            let bad = bulk.replace("bytes = 65536", absurd);
+            assert!(
+                Scenario::parse(&bad).unwrap_err().contains("bytes"),
+                "{absurd}"
+            );
+        }
+        let none = bulk.replace("bytes = 65536\n", "");
+        assert!(Scenario::parse(&none).unwrap_err().contains("bytes"));
+        let skip = "name = \"x\"\nslow = true\n[[step]]\ndo = \"wire.drop\"\nmatch = { from = \"client\", data = true }\nskip = 19\n";
+        let s = Scenario::parse(skip).unwrap();
+        let Action::Fault(r) = Action::parse("wire.drop", &s.steps[0]).unwrap() else {
+            panic!("a fault")
+        };
+        assert_eq!((r.skip, r.on.data, r.on.flags), (19, true, None));
         let rst = "name = \"x\"\nslow = true\n[[step]]\ndo = \"wire.rst\"\nto = \"client\"\n";
         let s = Scenario::parse(rst).unwrap();
         assert_eq!(

@@ -71,6 +71,9 @@ pub enum Probe {
     Timer(Option<TimerKind>),
     /// A number from the row or its tcp_info.
     Field { field: Field, op: Op, value: f64 },
+    /// A tcp_info number against the highest this side's graph samples showed so far:
+    /// `client:cwnd<peak` (cwnd fell after a loss).
+    Peak { field: Field, op: Op },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +125,8 @@ pub enum Field {
     Rto,
     BytesAcked,
     BytesReceived,
+    /// The window the peer advertised, bytes (0: its receive buffer is full).
+    SndWnd,
     Lastsnd,
     Lastrcv,
     /// Seconds left on the socket's timer (the table's, not tcp_info's).
@@ -143,6 +148,7 @@ const FIELDS: &[(&str, Field)] = &[
     ("rto", Field::Rto),
     ("bytes_acked", Field::BytesAcked),
     ("bytes_received", Field::BytesReceived),
+    ("snd_wnd", Field::SndWnd),
     ("lastsnd", Field::Lastsnd),
     ("lastrcv", Field::Lastrcv),
     ("timer_left", Field::TimerLeft),
@@ -181,10 +187,24 @@ impl Field {
             Field::Rto => ms(i.rto_us),
             Field::BytesAcked => i.bytes_acked as f64,
             Field::BytesReceived => i.bytes_received as f64,
+            Field::SndWnd => f64::from(i.snd_wnd),
             Field::Lastsnd => f64::from(i.last_data_sent_ms),
             Field::Lastrcv => f64::from(i.last_data_recv_ms),
             Field::TimerLeft => return None,
         })
+    }
+
+    /// The field's value in a graph sample, for those a sample keeps.
+    pub fn in_sample(self, s: &crate::timeline::graph::TcpSample) -> Option<f64> {
+        Some(f64::from(match self {
+            Field::Cwnd => s.cwnd,
+            Field::Ssthresh => s.ssthresh?,
+            Field::Rtt => return Some(f64::from(s.rtt_us) / 1000.0),
+            Field::Unacked => s.unacked,
+            Field::Retrans => s.retrans,
+            Field::SndWnd => s.snd_wnd,
+            _ => return None,
+        }))
     }
 }
 
@@ -245,6 +265,22 @@ impl Probe {
                     fields = names.join(", ")
                 )
             })?;
+        if value.eq_ignore_ascii_case("peak") {
+            let sampled = matches!(
+                field,
+                Field::Cwnd
+                    | Field::Ssthresh
+                    | Field::Rtt
+                    | Field::Unacked
+                    | Field::Retrans
+                    | Field::SndWnd
+            );
+            if !sampled {
+                let (name, s) = (format!("{name:?}"), format!("{s:?}"));
+                return Err(t!("scenario.no_peak", name = name, probe = s).into());
+            }
+            return Ok(Some(Probe::Peak { field, op }));
+        }
         let value = if field == Field::TimerLeft {
             parse_duration_in(value, lang)?.as_secs_f64()
         } else {
@@ -269,6 +305,7 @@ impl Probe {
                 format!("{}{}{value}s", field.name(), op.text())
             }
             Probe::Field { field, op, value } => format!("{}{}{value}", field.name(), op.text()),
+            Probe::Peak { field, op } => format!("{}{}peak", field.name(), op.text()),
         }
     }
 
@@ -279,6 +316,8 @@ impl Probe {
             Probe::Field { field, op, value } => {
                 field.value(row, info).is_some_and(|v| op.holds(v, *value))
             }
+            // Judged once the peak is known ([`Expect::against_peak`]).
+            Probe::Peak { .. } => false,
         }
     }
 
@@ -300,20 +339,22 @@ impl Probe {
                 row.timer.map_or("none", |t| t.label(row.state)),
                 row.state.name()
             ),
-            Probe::Field { field, .. } => match field.value(row, info) {
-                Some(v) => format!("{}={v} ({})", field.name(), row.state.name()),
-                None => rust_i18n::t!(
-                    "run.no_tcp_info",
-                    locale = lang.code(),
-                    state = row.state.name()
-                )
-                .into_owned(),
-            },
+            Probe::Field { field, .. } | Probe::Peak { field, .. } => {
+                match field.value(row, info) {
+                    Some(v) => format!("{}={v} ({})", field.name(), row.state.name()),
+                    None => rust_i18n::t!(
+                        "run.no_tcp_info",
+                        locale = lang.code(),
+                        state = row.state.name()
+                    )
+                    .into_owned(),
+                }
+            }
         }
     }
 
     pub fn needs_info(&self) -> bool {
-        matches!(self, Probe::Field { field, .. } if field.needs_info())
+        matches!(self, Probe::Field { field, .. } | Probe::Peak { field, .. } if field.needs_info())
     }
 }
 
@@ -403,6 +444,22 @@ impl Expect {
         }
     }
 
+    /// A `…peak` expectation made a plain comparison with `peak`, the highest value the side's
+    /// graph samples showed (None: no sample yet, so nothing to compare with); others as they are.
+    pub fn against_peak(&self, peak: impl FnOnce(Field) -> Option<f64>) -> Option<Expect> {
+        match self.probe {
+            Some(Probe::Peak { field, op }) => Some(Expect {
+                probe: Some(Probe::Field {
+                    field,
+                    op,
+                    value: peak(field)?,
+                }),
+                ..self.clone()
+            }),
+            _ => Some(self.clone()),
+        }
+    }
+
     /// Whether checking it needs the socket's tcp_info.
     pub fn needs_info(&self) -> bool {
         self.probe.as_ref().is_some_and(Probe::needs_info)
@@ -455,5 +512,15 @@ mod tests {
         );
         assert!(Expect::parse("client:timer>=1").is_err());
         assert_eq!(Expect::parse("client:FIN_WAIT_1").unwrap().probe, None);
+        let fell = Expect::parse("client:cwnd<peak").unwrap();
+        assert_eq!(fell.label(), "cwnd<peak");
+        let plain = fell.against_peak(|_| Some(40.0)).unwrap();
+        assert_eq!(plain.label(), "cwnd<40");
+        assert!(fell.against_peak(|_| None).is_none());
+        assert!(Expect::parse("client:rto<peak").is_err());
+        assert_eq!(
+            Expect::parse("client:snd_wnd=0").unwrap().label(),
+            "snd_wnd=0"
+        );
     }
 }

@@ -126,6 +126,10 @@ pub struct Scenario {
     /// most: SO_KEEPALIVE).
     #[serde(default)]
     pub keepalive: Option<String>,
+    /// The server's receive buffer, bytes (SO_RCVBUF before listen()): a small one lets a
+    /// paused server's window close quickly. Absent: the kernel's autotuning.
+    #[serde(default)]
+    pub rcvbuf: Option<u32>,
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
 }
@@ -161,10 +165,17 @@ pub struct Step {
     /// For `wire.*` with a `match`: how many matching packets get the fault (default 1).
     #[serde(default)]
     pub count: Option<u32>,
+    /// For `wire.*` with a `match`: matching packets let through before the fault (default 0).
+    #[serde(default)]
+    pub skip: Option<u32>,
+    /// For `*.send_bulk`: how many payload bytes.
+    #[serde(default)]
+    pub bytes: Option<u64>,
     /// For `wire.rst`: the side the forged RST goes to.
     #[serde(default)]
     pub to: Option<String>,
-    /// `client.connect` only: start the connect and go on (`client.connected` waits for it).
+    /// `client.connect`: start the connect and go on (`client.connected` waits for it);
+    /// `*.send_bulk`: go on once the bulk send began, not when its last byte went out.
     #[serde(default)]
     pub background: bool,
     /// The action must fail, with an error containing this text (e.g. "timed out").
@@ -192,6 +203,9 @@ pub struct MatchSpec {
     pub from: Option<String>,
     #[serde(default)]
     pub flags: Option<String>,
+    /// Only segments carrying data.
+    #[serde(default)]
+    pub data: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +218,11 @@ pub struct WaitFor {
     #[serde(default)]
     pub timeout: Option<String>,
 }
+
+/// The smallest and largest `rcvbuf` a scenario may ask for (the kernel doubles it and has a
+/// floor of its own; past a few MiB autotuning does better).
+pub const MIN_RCVBUF: u32 = 1024;
+pub const MAX_RCVBUF: u32 = 16 << 20;
 
 /// The largest scenario file read (the shipped ones are a few KiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -249,6 +268,7 @@ impl Scenario {
                 .map(parse_duration)
                 .transpose()
                 .map_err(|e| format!("keepalive: {e}"))?,
+            rcvbuf: self.rcvbuf,
             ..crate::lab::LabConfig::default()
         })
     }
@@ -326,6 +346,17 @@ impl Scenario {
                     let key = format!("{k:?}");
                     return Err(t!("scenario.sysctl_net_only", locale = l, key = key).into());
                 }
+            }
+            if let Some(n) = s.rcvbuf
+                && !(MIN_RCVBUF..=MAX_RCVBUF).contains(&n)
+            {
+                return Err(t!(
+                    "scenario.rcvbuf_range",
+                    n = n,
+                    min = MIN_RCVBUF,
+                    max = MAX_RCVBUF
+                )
+                .into());
             }
             if let Some(k) = &s.keepalive {
                 parse_duration_in(k, lang).map_err(|e| format!("keepalive: {e}"))?;

@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 use rust_i18n::t;
 
 use super::Expect;
+use super::expect::Field;
 use crate::i18n::{self, Lang, Said};
 use crate::model::ConnId;
 use crate::observe::SocketRow;
 use crate::observe::tcpinfo::TcpInfo;
 use crate::session::Session;
+use crate::timeline::What;
 
 /// What became of an expectation.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +58,13 @@ pub(super) fn judge(
             }),
         });
     };
+    // `cwnd<peak`: the peak of the side's samples so far; none yet, nothing to compare with.
+    let resolved = e.against_peak(|f| peak(s, e.side, id, f));
+    let e = match &resolved {
+        Some(plain) => plain,
+        None if deadline.is_none_or(|d| now < d) => return None,
+        None => e,
+    };
     // Shared, not copied: tcp_info is read from the session meanwhile.
     let snap = s.timeline.shared_snapshot();
     let row = snap
@@ -89,6 +98,18 @@ pub(super) fn judge(
             waited: Some(limit),
         }),
     })
+}
+
+/// The highest value of `field` in the graph samples of `side` of `conn` so far.
+fn peak(s: &Session, side: crate::model::Side, conn: ConnId, field: Field) -> Option<f64> {
+    s.timeline
+        .entries()
+        .iter()
+        .filter_map(|en| match &en.what {
+            What::TcpSample(t) if t.side == side && t.conn == conn => field.in_sample(t),
+            _ => None,
+        })
+        .reduce(f64::max)
 }
 
 /// "ok: client #1 is TIME_WAIT, timewait 60.0s left", with what a probe saw.

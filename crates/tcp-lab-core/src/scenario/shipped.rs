@@ -56,6 +56,18 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "keepalive",
         include_str!("../../../../assets/scenarios/keepalive.toml"),
     ),
+    (
+        "slow-start",
+        include_str!("../../../../assets/scenarios/slow-start.toml"),
+    ),
+    (
+        "fast-retransmit",
+        include_str!("../../../../assets/scenarios/fast-retransmit.toml"),
+    ),
+    (
+        "zero-window",
+        include_str!("../../../../assets/scenarios/zero-window.toml"),
+    ),
 ];
 
 impl Scenario {

@@ -20,6 +20,9 @@ pub struct Match {
     /// "ACK" is a bare ACK (no data, no FIN) and "FIN" a FIN with or without ACK; ACK itself
     /// is free unless named.
     pub flags: Option<u8>,
+    /// Only segments that carry data (a lesson drops one segment of a transfer, whatever its
+    /// flags).
+    pub data: bool,
 }
 
 impl Match {
@@ -62,6 +65,9 @@ impl Match {
         if self.from.is_some_and(|s| s != dir.sender()) {
             return false;
         }
+        if self.data && tcp.is_none_or(|t| t.payload_len == 0) {
+            return false;
+        }
         let Some(want) = self.flags else {
             return true;
         };
@@ -73,10 +79,11 @@ impl Match {
     /// "FIN from the client", "any packet from the server", "SYN/ACK".
     pub fn describe_in(&self, lang: Lang) -> String {
         let l = lang.code();
-        let what = self.flags.map_or_else(
-            || t!("fault.any_packet", locale = l).into_owned(),
-            packet::flag_names,
-        );
+        let what = match (self.flags, self.data) {
+            (Some(f), _) => packet::flag_names(f),
+            (None, true) => t!("fault.data_segment", locale = l).into_owned(),
+            (None, false) => t!("fault.any_packet", locale = l).into_owned(),
+        };
         match self.from {
             Some(s) => t!(
                 "fault.from",
@@ -139,12 +146,15 @@ impl FaultKind {
     }
 }
 
-/// A fault waiting for its packets: the next `count` packets that match get it.
+/// A fault waiting for its packets: after `skip` matching packets pass untouched, the next
+/// `count` that match get it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub kind: FaultKind,
     pub on: Match,
     pub count: u32,
+    /// Matching packets let through first (the 20th data segment of a transfer: `skip = 19`).
+    pub skip: u32,
 }
 
 impl Rule {
@@ -152,6 +162,10 @@ impl Rule {
     pub fn describe_in(&self, lang: Lang) -> String {
         let (l, what) = (lang.code(), self.on.describe_in(lang));
         let step = self.kind.step_name();
+        let what = match self.skip {
+            0 => what,
+            n => t!("fault.after_skip", locale = l, what = what, n = n).into_owned(),
+        };
         if self.count == 1 {
             t!("fault.rule_next", locale = l, step = step, what = what)
         } else {
@@ -195,6 +209,7 @@ mod tests {
         let fin = Match {
             from: Some(Side::Client),
             flags: Some(Match::parse_flags("FIN").unwrap()),
+            data: false,
         };
         assert!(fin.matches(Dir::ToServer, Some(&pkt(FIN | ACK, b""))));
         assert!(!fin.matches(Dir::ToClient, Some(&pkt(FIN | ACK, b""))));
@@ -202,11 +217,18 @@ mod tests {
         let ack = Match {
             from: None,
             flags: Some(Match::parse_flags("ack").unwrap()),
+            data: false,
         };
         assert!(ack.matches(Dir::ToClient, Some(&pkt(ACK, b""))));
         assert!(!ack.matches(Dir::ToClient, Some(&pkt(FIN | ACK, b""))));
         assert!(!ack.matches(Dir::ToClient, Some(&pkt(PSH | ACK, b"0001x"))));
         assert!(Match::default().matches(Dir::ToClient, None));
+        let data = Match {
+            data: true,
+            ..Match::default()
+        };
+        assert!(data.matches(Dir::ToServer, Some(&pkt(ACK, b"0001x"))));
+        assert!(!data.matches(Dir::ToServer, Some(&pkt(ACK, b""))));
         assert_eq!(Match::parse_flags("SYN/ACK"), Ok(SYN | ACK));
         assert!(Match::parse_flags("FIN/URG").unwrap_err().contains("URG"));
         assert_eq!(fin.describe_in(Lang::En), "FIN from the client");

@@ -295,6 +295,13 @@ impl Forwarder {
             .rules
             .iter()
             .position(|(r, _)| r.on.matches(dir, tcp.as_ref()));
+        // A rule still letting matching packets through (`skip`) lets this one pass.
+        let rule = rule.filter(|&i| {
+            let skip = &mut self.rules[i].0.skip;
+            let pass = *skip > 0;
+            *skip = skip.saturating_sub(1);
+            !pass
+        });
         let fault = rule.map(|i| {
             let (r, used) = &mut self.rules[i];
             *used += 1;

@@ -353,8 +353,10 @@ fn a_duplicate_rule_delivers_the_packet_twice() {
         on: Match {
             from: Some(Side::Client),
             flags: Some(PSH | ACK),
+            data: false,
         },
         count: 1,
+        skip: 0,
     });
     b.next(|e| matches!(e, WireEvent::Fault { id: None, .. }));
     // A bare ACK does not match the rule; the data packet after it does.
