@@ -642,8 +642,9 @@ impl Timeline {
             ));
             out.push('\n');
         }
+        let mut windows = json::Windows::default();
         for e in &self.entries {
-            out.push_str(&json::line(e, self.charset));
+            out.push_str(&json::line(e, self.charset, &mut windows));
             out.push('\n');
         }
         out

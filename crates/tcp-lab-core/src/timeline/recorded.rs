@@ -148,6 +148,8 @@ pub enum Line {
     Item(Duration, Item),
     /// What the entry after it means (its `said` line).
     Said(Meaning),
+    /// The window the packet line before it advertised (its `window` line).
+    Window(super::schema::WindowJson),
 }
 
 /// A whole recording: its header (when it has one), its readable entries in file order, and how
@@ -175,6 +177,8 @@ pub struct Recording {
     waiting: usize,
     /// Non-empty lines in the file.
     pub lines: usize,
+    /// The packet the last entry's line told of, which a `window` line may follow.
+    last_packet: Option<u64>,
 }
 
 impl std::fmt::Debug for Recording {
@@ -223,12 +227,31 @@ impl Recording {
                 self.waiting += 1;
                 return;
             }
+            // Kept after its packet's line, and read again with it.
+            Some(Line::Window(w)) => {
+                let end = u32::try_from(self.text.len() + 1 + line.len()).ok();
+                match (end, self.ends.last_mut()) {
+                    (Some(end), Some(last)) if self.last_packet == Some(w.packet) => {
+                        self.text.push(b'\n');
+                        self.text.extend_from_slice(line);
+                        *last = end;
+                    }
+                    // Not after its packet: it means nothing.
+                    _ => self.unreadable += 1,
+                }
+                self.last_packet = None;
+                return;
+            }
             Some(Line::Item(at, item)) => {
                 let Ok(end) = u32::try_from(self.text.len() + line.len()) else {
                     self.unreadable += 1;
                     return;
                 };
                 self.packets |= matches!(item, Item::Packet(..));
+                self.last_packet = match &item {
+                    Item::Packet(_, p) => Some(p.id),
+                    _ => None,
+                };
                 self.length = self.length.max(at);
                 self.text.extend_from_slice(line);
                 self.ends.push(end);
@@ -319,15 +342,22 @@ impl Recording {
         let end = *self.ends.get(i)? as usize;
         let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
         let text = String::from_utf8_lossy(self.text.get(start..end)?);
-        // Its `said` lines, then its own.
-        let (said, line) = text.rsplit_once('\n').unwrap_or(("", &text));
-        let Line::Item(_, mut item) = parse_line(line)? else {
-            return None;
-        };
-        for line in said.lines() {
-            if let Some(Line::Said(m)) = parse_line(line) {
-                super::from_json::give_meaning(&mut item, m);
+        // Its `said` lines, its own, then its `window` line.
+        let (mut said, mut own, mut window) = (Vec::new(), None, None);
+        for line in text.lines() {
+            match parse_line(line) {
+                Some(Line::Said(m)) => said.push(m),
+                Some(Line::Item(_, item)) => own = Some(item),
+                Some(Line::Window(w)) => window = Some(w.win),
+                _ => {}
             }
+        }
+        let mut item = own?;
+        for m in said {
+            super::from_json::give_meaning(&mut item, m);
+        }
+        if let (Item::Packet(_, p), Some(win)) = (&mut item, window) {
+            p.win = Some(win);
         }
         Some((self.time(i)?, item))
     }
