@@ -4,8 +4,7 @@
 
 use super::packets::{Packet, Status};
 use super::schema::{
-    Body, Kernel, Line, PacketJson, Process, SideConn, SideError, Source, Tuple, Whose,
-    WindowJson,
+    Body, Kernel, Line, PacketJson, Process, SideConn, SideError, Source, Tuple, Whose, WindowJson,
 };
 use super::{Change, Entry, Stage, What};
 use crate::lab::EventKind as K;

@@ -464,6 +464,16 @@ impl Timeline {
     /// Replay: the window a recorded packet advertised.
     pub fn set_packet_window(&mut self, id: u64, win: u32) {
         self.packets.set_window(id, win);
+        // The entry its line just made copied the packet before its window was known (an
+        // export of the replay writes the window from it).
+        if let Some(Entry {
+            what: What::Packet(_, p),
+            ..
+        }) = self.entries.last_mut()
+            && p.id == id
+        {
+            p.win = win;
+        }
     }
 
     pub fn note(&mut self, at: Instant, text: impl Into<Said>) {

@@ -468,4 +468,74 @@ this is not json
             other => panic!("{other:?}"),
         }
     }
+
+    /// A packet line, as the wire writes it (no `win`), and a `window` line.
+    fn pkt(t: f64, id: u64, conn: u32, from: &str, flags: &str) -> String {
+        let to = if from == "client" { "server" } else { "client" };
+        format!(
+            r#"{{"t":{t},"source":"wire","event":"packet_sent","packet":{id},"conn":{conn},"from":"{from}","to":"{to}","flags":"{flags}","seq":0,"ack":0,"len":0,"retransmission":false,"held":false,"delay_ms":100}}"#
+        )
+    }
+
+    fn win(t: f64, id: u64, conn: u32, from: &str, win: u32) -> String {
+        format!(
+            r#"{{"t":{t},"source":"wire","event":"window","conn":{conn},"from":"{from}","packet":{id},"win":{win}}}"#
+        )
+    }
+
+    #[test]
+    fn a_replay_of_window_lines_gives_each_packet_its_window() {
+        let lines = [
+            pkt(1.0, 1, 1, "client", "SYN"),
+            win(1.0, 1, 1, "client", 64240),
+            pkt(1.1, 2, 1, "server", "SYN/ACK"),
+            win(1.1, 2, 1, "server", 65160),
+            // Without its own: its direction's last.
+            pkt(1.2, 3, 1, "client", "ACK"),
+            pkt(1.3, 4, 2, "client", "SYN"),
+            win(1.3, 4, 2, "client", 7777),
+            pkt(1.4, 5, 1, "client", "PSH/ACK"),
+            win(1.4, 5, 1, "client", 1000),
+            pkt(1.5, 6, 1, "server", "ACK"),
+            pkt(1.6, 7, 1, "client", "ACK"),
+            // Not after its packet: means nothing.
+            win(1.7, 3, 1, "client", 5),
+        ];
+        let rec = Recording::parse(&lines.join("\n"));
+        assert_eq!((rec.len(), rec.unreadable), (7, 1));
+        let n = rec.len();
+        let mut p = Player::new(rec, std::time::Instant::now(), Vec::new());
+        let wins = |p: &Player| -> Vec<(u64, u32)> {
+            (p.timeline().packets().all().iter())
+                .map(|p| (p.id, p.win))
+                .collect()
+        };
+        p.seek(n);
+        let want = [
+            (1, 64240),
+            (2, 65160),
+            (3, 64240),
+            (4, 7777),
+            (5, 1000),
+            (6, 65160),
+            (7, 1000),
+        ];
+        assert_eq!(wins(&p), want);
+        // Stepping back and forth again gives the same.
+        p.seek(3);
+        p.seek(n);
+        assert_eq!(wins(&p), want);
+        // Written out again, the window lines are the ones read (but the stray one).
+        let again = p.timeline().json_lines();
+        let written: Vec<&str> = again
+            .lines()
+            .filter(|l| l.contains(r#""window""#))
+            .collect();
+        assert_eq!(written.len(), 4, "{again}");
+        assert!(
+            again
+                .lines()
+                .all(|l| !l.contains("packet_") || !l.contains(r#""win""#))
+        );
+    }
 }
