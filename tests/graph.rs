@@ -220,6 +220,59 @@ fn a_replayed_bulk_draws_both_graphs_in_both_languages() {
     i18n::set(Lang::En);
 }
 
+/// The fixture carries `win` on every packet line (recordings made between the graphs and
+/// `window` lines). Written again as the JSON lines are written now (a `window` line after a
+/// packet only when its direction's window changed, none on packet lines), it replays to the
+/// same windows and draws the same graphs.
+#[test]
+fn the_recording_in_window_lines_draws_the_same_graphs() {
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    let text = std::fs::read_to_string(FIXTURE).expect("tests/golden/graph-bulk-64k.jsonl");
+    let rec = Recording::parse(&text);
+    let end = rec.length();
+    let mut old = Player::new(rec, Instant::now(), Vec::new());
+    old.play_until(end);
+    let header = text.lines().next().unwrap_or_default();
+    let again = format!("{header}\n{}", old.timeline().json_lines());
+    let lines: Vec<serde_json::Value> = again
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let is = |v: &serde_json::Value, e: &str| v["event"].as_str().is_some_and(|x| x.starts_with(e));
+    let packets = lines.iter().filter(|v| is(v, "packet_")).count();
+    let windows = lines.iter().filter(|v| is(v, "window")).count();
+    assert!(
+        lines
+            .iter()
+            .all(|v| !is(v, "packet_") || v.get("win").is_none())
+    );
+    // Both directions' first packets, and the changes a bulk into a 64 KiB buffer makes.
+    assert!(
+        windows > 2 && windows < packets / 2,
+        "{windows} of {packets}"
+    );
+    let (_, new, _) = render_lab::replayed(&again, "graph-bulk-64k.jsonl", end, false, true);
+    let win = |p: &Player| -> Vec<(u64, u32)> {
+        (p.timeline().packets().all().iter())
+            .map(|p| (p.id, p.win))
+            .collect()
+    };
+    assert_eq!(win(&new), win(&old));
+    assert_eq!(
+        graph::time_sequence(new.timeline().packets().all(), 1),
+        graph::time_sequence(old.timeline().packets().all(), 1)
+    );
+    for view in [GraphView::TimeSequence, GraphView::Congestion] {
+        let (app, old, now) = replayed(view);
+        let (w, h) = (120, 40);
+        assert_eq!(
+            render_lab::screen(w, h, &app, new.timeline(), now),
+            render_lab::screen(w, h, &app, old.timeline(), now),
+            "{view:?}"
+        );
+    }
+}
+
 /// `tcp-lab replay` of the recording, as nobody, in tmux at 80×24: `g` draws the time-sequence
 /// graph, `g` again cwnd/RTT, `g` once more closes it.
 #[test]

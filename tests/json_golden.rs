@@ -257,26 +257,6 @@ fn every_kind() -> Vec<Value> {
         },
     );
     lab(&mut tl, EventKind::PolicyChanged(ClosePolicy::Never));
-    for change in [
-        FlowChange::BulkStarted { bytes: 65536 },
-        FlowChange::Paused,
-        FlowChange::Resumed,
-        FlowChange::BulkDone { bytes: 65536 },
-    ] {
-        let side = if change == FlowChange::Paused || change == FlowChange::Resumed {
-            Side::Server
-        } else {
-            Side::Client
-        };
-        lab(
-            &mut tl,
-            EventKind::Flow {
-                side,
-                conn: 1,
-                change,
-            },
-        );
-    }
     lab(
         &mut tl,
         EventKind::Refused {
@@ -299,6 +279,27 @@ fn every_kind() -> Vec<Value> {
             text: "accept() failed".into(),
         },
     );
+    // Added with the graphs (issue 26): after the lab's other lines, so their times stay.
+    for change in [
+        FlowChange::BulkStarted { bytes: 65536 },
+        FlowChange::Paused,
+        FlowChange::Resumed,
+        FlowChange::BulkDone { bytes: 65536 },
+    ] {
+        let side = if change == FlowChange::Paused || change == FlowChange::Resumed {
+            Side::Server
+        } else {
+            Side::Client
+        };
+        lab(
+            &mut tl,
+            EventKind::Flow {
+                side,
+                conn: 1,
+                change,
+            },
+        );
+    }
 
     // Kernel: a first sighting, a transition with a timer, a gone socket, an external, the listener.
     let snap = |ms, sockets| Snapshot {
@@ -477,11 +478,14 @@ fn every_kind() -> Vec<Value> {
         },
     );
 
-    let mut lines: Vec<Value> = tl
-        .entries()
-        .iter()
-        .map(|e| serde_json::from_str(&tl.json(e).to_string()).unwrap())
-        .collect();
+    // Each entry's line; after a packet's, its `window` line when its direction's window changed
+    // (added with the graphs, issue 26: packet lines keep their shape).
+    let mut windows = tcp_lab::timeline::json::Windows::default();
+    let mut lines: Vec<Value> = Vec::new();
+    for e in tl.entries() {
+        lines.push(serde_json::from_str(&tl.json(e).to_string()).unwrap());
+        lines.extend(windows.value(e));
+    }
     // An export of a timeline that dropped its oldest entries starts with a `truncated` line.
     let limits = tcp_lab::timeline::Limits {
         max_entries: 4,

@@ -276,10 +276,15 @@ fn every_documented_line_reads_back_to_itself() {
         .map(|l| serde_json::from_str(l).unwrap())
         .filter(|v: &serde_json::Value| v["event"] != "session")
         .collect();
-    assert_eq!(tl.entries().len(), originals.len());
+    // Written out again as a stream writes them: a packet's `window` line after it when its
+    // direction's window changed, from the window the replay gave the packet.
+    let mut windows = tcp_lab::timeline::json::Windows::default();
+    let written: Vec<serde_json::Value> = (tl.entries().iter())
+        .flat_map(|e| std::iter::once(tl.json(e)).chain(windows.value(e)))
+        .collect();
+    assert_eq!(written.len(), originals.len());
     let mut differ = Vec::new();
-    for (e, want) in tl.entries().iter().zip(&originals) {
-        let got = tl.json(e);
+    for (got, want) in written.into_iter().zip(&originals) {
         let mut want = want.clone();
         if let Some(t) = want["text"].as_str() {
             want["text"] = tcp_lab::model::printable(t).into_owned().into();

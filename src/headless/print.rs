@@ -42,6 +42,8 @@ pub struct Printer<'a> {
     lang: Lang,
     /// Absolute position of the next entry to print.
     printed: u64,
+    /// The windows the JSON lines told last (a `window` line follows a packet's when it changed).
+    windows: crate::timeline::json::Windows,
 }
 
 impl<'a> Printer<'a> {
@@ -52,6 +54,7 @@ impl<'a> Printer<'a> {
             prefix: "",
             printed: 0,
             lang: Lang::current(),
+            windows: Default::default(),
         }
     }
 
@@ -104,7 +107,7 @@ impl<'a> Printer<'a> {
         for e in entries {
             let line = match self.format {
                 Format::Text => crate::timeline::text::line_in(e, s.timeline.charset(), self.lang),
-                Format::Json => s.timeline.json_line(e),
+                Format::Json => s.timeline.json_line(e, &mut self.windows),
             };
             closed_stdout::check(writeln!(self.out, "{}{line}", self.prefix));
         }

@@ -26,6 +26,9 @@ pub fn parse_line(line: &str) -> Option<Line> {
     if let Body::Said { said } = line.body {
         return Some(Line::Said(said));
     }
+    if let Body::Window(w) = line.body {
+        return Some(Line::Window(w));
+    }
     if !(0.0..MAX_T).contains(&line.t) {
         return None;
     }
@@ -200,7 +203,7 @@ fn item(body: Body, m: &str) -> Option<Item> {
     let lab = |kind| Some(Item::Entry(What::Lab(kind)));
     let tuple = |t: schema::Tuple| Some((t.conn, addr(&t.local)?, addr(&t.remote)?));
     match body {
-        Body::Session(_) | Body::Said { .. } => None,
+        Body::Session(_) | Body::Said { .. } | Body::Window(_) => None,
         Body::State(k) | Body::Gone(k) => Some(Item::Kernel(change(*k, m)?)),
         Body::States {
             from,

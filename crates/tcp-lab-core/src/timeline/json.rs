@@ -1,9 +1,10 @@
 //! Entries as JSON lines, in the types of [`super::schema`]: an entry's line, and before it, when
-//! its text has a meaning (a catalogue key and values), a `said` line that keeps it.
+//! its text has a meaning (a catalogue key and values), a `said` line that keeps it; after a
+//! packet's line, when its direction's window changed, a `window` line.
 
 use super::packets::{Packet, Status};
 use super::schema::{
-    Body, Kernel, Line, PacketJson, Process, SideConn, SideError, Source, Tuple, Whose,
+    Body, Kernel, Line, PacketJson, Process, SideConn, SideError, Source, Tuple, Whose, WindowJson,
 };
 use super::{Change, Entry, Stage, What};
 use crate::lab::EventKind as K;
@@ -57,7 +58,8 @@ fn packet(p: &Packet) -> PacketJson {
         seq: p.rel_seq,
         ack: p.rel_ack,
         len: p.payload_len(),
-        win: Some(p.win),
+        // Told by a `window` line after it, when it changed: packet lines keep their shape.
+        win: None,
         text: p.text.clone(),
         retransmission: p.retransmission,
     }
@@ -322,29 +324,79 @@ pub fn truncated(dropped: u64, first_held: Option<std::time::Duration>) -> Strin
     serde_json::to_string(&line).unwrap_or_default()
 }
 
-/// One entry as JSON: its `said` line when its text has a meaning, then its own line (no
-/// newline at the end). Before it, so a stream's last line stays its last entry's.
-pub fn line(e: &Entry, charset: Charset) -> String {
-    let main = entry(e, charset);
-    // Serialising plain structs of strings and numbers cannot fail.
-    let main_line = serde_json::to_string(&main).unwrap_or_default();
-    match said(e, &main) {
-        Some(said) => serde_json::to_string(&said).unwrap_or_default() + "\n" + &main_line,
-        None => main_line,
+/// The window each connection's direction advertised in the last `window` line written: a
+/// stream of lines keeps one, so a packet line is followed by a `window` line only when its
+/// window differs (the first packet of a direction always has one).
+#[derive(Debug, Default, Clone)]
+pub struct Windows(std::collections::HashMap<(Option<ConnId>, Side), u32>);
+
+impl Windows {
+    /// The `window` line to write after `e`'s line: a packet whose direction's window changed.
+    fn line(&mut self, e: &Entry) -> Option<Line> {
+        let What::Packet(_, p) = &e.what else {
+            return None;
+        };
+        let from = p.dir.sender();
+        if self.0.insert((p.conn, from), p.win) == Some(p.win) {
+            return None;
+        }
+        let id = p.frame.map_or_else(
+            || rust_i18n::t!("text.not_captured", locale = "en").into_owned(),
+            |f| f.to_string(),
+        );
+        let conn = p.conn.map(|c| format!(" #{c}")).unwrap_or_default();
+        let message = rust_i18n::t!(
+            "text.pkt_window",
+            locale = "en",
+            id = id,
+            conn = conn,
+            from = from.name(),
+            win = p.win
+        );
+        Some(Line {
+            t: (e.at.as_secs_f64() * 1e6).round() / 1e6,
+            source: Source::Wire,
+            body: Body::Window(WindowJson {
+                conn: p.conn,
+                from,
+                packet: p.id,
+                win: p.win,
+            }),
+            who: "wire".into(),
+            message: message.into_owned(),
+        })
+    }
+
+    /// [`Windows::line`] as a JSON value.
+    pub fn value(&mut self, e: &Entry) -> Option<serde_json::Value> {
+        serde_json::to_value(self.line(e)?).ok()
     }
 }
 
+/// One entry as JSON: its `said` line when its text has a meaning, then its own line, then its
+/// `window` line when `windows` says the window changed (no newline at the end). The `said`
+/// line comes before, so a stream's last line stays its last entry's.
+pub fn line(e: &Entry, charset: Charset, windows: &mut Windows) -> String {
+    line_from(e, charset, Source::Scenario, windows)
+}
+
 /// [`line`], its notes told as from `notes` (a watch's are the session's, not a scenario's).
-pub fn line_from(e: &Entry, charset: Charset, notes: Source) -> String {
+pub fn line_from(e: &Entry, charset: Charset, notes: Source, windows: &mut Windows) -> String {
     let mut main = entry(e, charset);
     if matches!(e.what, What::Note(_)) {
         main.source = notes;
     }
-    let main_line = serde_json::to_string(&main).unwrap_or_default();
-    match said(e, &main) {
-        Some(said) => serde_json::to_string(&said).unwrap_or_default() + "\n" + &main_line,
-        None => main_line,
+    // Serialising plain structs of strings and numbers cannot fail.
+    let mut out = match said(e, &main) {
+        Some(said) => serde_json::to_string(&said).unwrap_or_default() + "\n",
+        None => String::new(),
+    };
+    out += &serde_json::to_string(&main).unwrap_or_default();
+    if let Some(window) = windows.line(e) {
+        out += "\n";
+        out += &serde_json::to_string(&window).unwrap_or_default();
     }
+    out
 }
 
 /// An entry's own line (without its `said` line).

@@ -228,8 +228,10 @@ impl Timeline {
     }
 
     /// One entry as a JSON line (no newline).
-    pub fn json_line(&self, e: &Entry) -> String {
-        json::line_from(e, self.charset, self.note_source)
+    /// One entry as JSON lines (its said and window lines beside it; no newline at the end);
+    /// `windows` remembers the windows already written to the stream.
+    pub fn json_line(&self, e: &Entry, windows: &mut json::Windows) -> String {
+        json::line_from(e, self.charset, self.note_source, windows)
     }
 
     /// Every packet that entered the wire (slow motion), with its current fate.
@@ -489,6 +491,16 @@ impl Timeline {
     /// Replay: the window a recorded packet advertised.
     pub fn set_packet_window(&mut self, id: u64, win: u32) {
         self.packets.set_window(id, win);
+        // The entry its line just made copied the packet before its window was known (an
+        // export of the replay writes the window from it).
+        if let Some(Entry {
+            what: What::Packet(_, p),
+            ..
+        }) = self.entries.last_mut()
+            && p.id == id
+        {
+            p.win = win;
+        }
     }
 
     pub fn note(&mut self, at: Instant, text: impl Into<Said>) {
@@ -667,8 +679,9 @@ impl Timeline {
             ));
             out.push('\n');
         }
+        let mut windows = json::Windows::default();
         for e in &self.entries {
-            out.push_str(&self.json_line(e));
+            out.push_str(&self.json_line(e, &mut windows));
             out.push('\n');
         }
         out

@@ -114,6 +114,9 @@ struct State {
     departed: VecDeque<(ObservedSocket, Duration)>,
     /// Each connection's client and server addresses, for rebuilt packets.
     addrs: HashMap<ConnId, (SocketAddrV4, SocketAddrV4)>,
+    /// The window each connection's direction advertised last: a packet without its own
+    /// (no `window` line after it) advertised that one.
+    windows: HashMap<(Option<ConnId>, Dir), u32>,
 }
 
 /// Rebuilds a recorded session's timeline and socket table, entry by entry. Time is the
@@ -176,6 +179,7 @@ impl Player {
             table: BTreeMap::new(),
             departed: VecDeque::new(),
             addrs: HashMap::new(),
+            windows: HashMap::new(),
         }
     }
 
@@ -442,7 +446,11 @@ impl Player {
         let conn = p.conn;
         let when = self.start.checked_add(at).unwrap_or(self.start);
         self.s.timeline.wire(when, ev, &move |_, _| conn);
+        let key = (p.conn, p.dir);
         if let Some(win) = p.win {
+            self.s.windows.insert(key, win);
+        }
+        if let Some(&win) = self.s.windows.get(&key) {
             self.s.timeline.set_packet_window(p.id, win);
         }
     }

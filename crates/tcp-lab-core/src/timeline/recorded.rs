@@ -148,6 +148,8 @@ pub enum Line {
     Item(Duration, Item),
     /// What the entry after it means (its `said` line).
     Said(Meaning),
+    /// The window the packet line before it advertised (its `window` line).
+    Window(super::schema::WindowJson),
 }
 
 /// A whole recording: its header (when it has one), its readable entries in file order, and how
@@ -175,6 +177,8 @@ pub struct Recording {
     waiting: usize,
     /// Non-empty lines in the file.
     pub lines: usize,
+    /// The packet the last entry's line told of, which a `window` line may follow.
+    last_packet: Option<u64>,
 }
 
 impl std::fmt::Debug for Recording {
@@ -223,12 +227,31 @@ impl Recording {
                 self.waiting += 1;
                 return;
             }
+            // Kept after its packet's line, and read again with it.
+            Some(Line::Window(w)) => {
+                let end = u32::try_from(self.text.len() + 1 + line.len()).ok();
+                match (end, self.ends.last_mut()) {
+                    (Some(end), Some(last)) if self.last_packet == Some(w.packet) => {
+                        self.text.push(b'\n');
+                        self.text.extend_from_slice(line);
+                        *last = end;
+                    }
+                    // Not after its packet: it means nothing.
+                    _ => self.unreadable += 1,
+                }
+                self.last_packet = None;
+                return;
+            }
             Some(Line::Item(at, item)) => {
                 let Ok(end) = u32::try_from(self.text.len() + line.len()) else {
                     self.unreadable += 1;
                     return;
                 };
                 self.packets |= matches!(item, Item::Packet(..));
+                self.last_packet = match &item {
+                    Item::Packet(_, p) => Some(p.id),
+                    _ => None,
+                };
                 self.length = self.length.max(at);
                 self.text.extend_from_slice(line);
                 self.ends.push(end);
@@ -319,15 +342,22 @@ impl Recording {
         let end = *self.ends.get(i)? as usize;
         let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
         let text = String::from_utf8_lossy(self.text.get(start..end)?);
-        // Its `said` lines, then its own.
-        let (said, line) = text.rsplit_once('\n').unwrap_or(("", &text));
-        let Line::Item(_, mut item) = parse_line(line)? else {
-            return None;
-        };
-        for line in said.lines() {
-            if let Some(Line::Said(m)) = parse_line(line) {
-                super::from_json::give_meaning(&mut item, m);
+        // Its `said` lines, its own, then its `window` line.
+        let (mut said, mut own, mut window) = (Vec::new(), None, None);
+        for line in text.lines() {
+            match parse_line(line) {
+                Some(Line::Said(m)) => said.push(m),
+                Some(Line::Item(_, item)) => own = Some(item),
+                Some(Line::Window(w)) => window = Some(w.win),
+                _ => {}
             }
+        }
+        let mut item = own?;
+        for m in said {
+            super::from_json::give_meaning(&mut item, m);
+        }
+        if let (Item::Packet(_, p), Some(win)) = (&mut item, window) {
+            p.win = Some(win);
         }
         Some((self.time(i)?, item))
     }
@@ -437,5 +467,75 @@ this is not json
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A packet line, as the wire writes it (no `win`), and a `window` line.
+    fn pkt(t: f64, id: u64, conn: u32, from: &str, flags: &str) -> String {
+        let to = if from == "client" { "server" } else { "client" };
+        format!(
+            r#"{{"t":{t},"source":"wire","event":"packet_sent","packet":{id},"conn":{conn},"from":"{from}","to":"{to}","flags":"{flags}","seq":0,"ack":0,"len":0,"retransmission":false,"held":false,"delay_ms":100}}"#
+        )
+    }
+
+    fn win(t: f64, id: u64, conn: u32, from: &str, win: u32) -> String {
+        format!(
+            r#"{{"t":{t},"source":"wire","event":"window","conn":{conn},"from":"{from}","packet":{id},"win":{win}}}"#
+        )
+    }
+
+    #[test]
+    fn a_replay_of_window_lines_gives_each_packet_its_window() {
+        let lines = [
+            pkt(1.0, 1, 1, "client", "SYN"),
+            win(1.0, 1, 1, "client", 64240),
+            pkt(1.1, 2, 1, "server", "SYN/ACK"),
+            win(1.1, 2, 1, "server", 65160),
+            // Without its own: its direction's last.
+            pkt(1.2, 3, 1, "client", "ACK"),
+            pkt(1.3, 4, 2, "client", "SYN"),
+            win(1.3, 4, 2, "client", 7777),
+            pkt(1.4, 5, 1, "client", "PSH/ACK"),
+            win(1.4, 5, 1, "client", 1000),
+            pkt(1.5, 6, 1, "server", "ACK"),
+            pkt(1.6, 7, 1, "client", "ACK"),
+            // Not after its packet: means nothing.
+            win(1.7, 3, 1, "client", 5),
+        ];
+        let rec = Recording::parse(&lines.join("\n"));
+        assert_eq!((rec.len(), rec.unreadable), (7, 1));
+        let n = rec.len();
+        let mut p = Player::new(rec, std::time::Instant::now(), Vec::new());
+        let wins = |p: &Player| -> Vec<(u64, u32)> {
+            (p.timeline().packets().all().iter())
+                .map(|p| (p.id, p.win))
+                .collect()
+        };
+        p.seek(n);
+        let want = [
+            (1, 64240),
+            (2, 65160),
+            (3, 64240),
+            (4, 7777),
+            (5, 1000),
+            (6, 65160),
+            (7, 1000),
+        ];
+        assert_eq!(wins(&p), want);
+        // Stepping back and forth again gives the same.
+        p.seek(3);
+        p.seek(n);
+        assert_eq!(wins(&p), want);
+        // Written out again, the window lines are the ones read (but the stray one).
+        let again = p.timeline().json_lines();
+        let written: Vec<&str> = again
+            .lines()
+            .filter(|l| l.contains(r#""window""#))
+            .collect();
+        assert_eq!(written.len(), 4, "{again}");
+        assert!(
+            again
+                .lines()
+                .all(|l| !l.contains("packet_") || !l.contains(r#""win""#))
+        );
     }
 }

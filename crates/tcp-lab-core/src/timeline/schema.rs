@@ -87,6 +87,10 @@ pub enum Body {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<DropReason>,
     },
+    /// The window a packet advertised, right after its packet line when it differs from the
+    /// last one written for its connection and direction (the first of a direction too); a
+    /// packet line without one advertised that last window.
+    Window(WindowJson),
     /// A connection's tcp_info when it said something new (cwnd, ssthresh, rtt…), for graphs.
     TcpSample(crate::timeline::graph::TcpSample),
     // The lab's own calls.
@@ -298,13 +302,23 @@ pub struct PacketJson {
     pub seq: u32,
     pub ack: u32,
     pub len: usize,
-    /// The window it advertised, bytes (scaled as its SYN announced); recordings before the
-    /// graphs have none.
+    /// The window it advertised, bytes (scaled as its SYN announced): written only by versions
+    /// between the graphs and `window` lines (read still); recordings before the graphs have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub win: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     pub retransmission: bool,
+}
+
+/// A `window` line: the window packet `packet` advertised, in bytes (scaled as its SYN announced).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct WindowJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<ConnId>,
+    pub from: Side,
+    pub packet: u64,
+    pub win: u32,
 }
 
 /// The JSON Schema of one line (the file `schema/tcp-lab-events.schema.json` holds it).
