@@ -92,7 +92,7 @@ pub fn passed_through(
 ) -> Vec<(TcpState, Duration)> {
     let (entries, _) = tl.since(from);
     let owner = crate::observe::Owner::Lab(side, id);
-    let changes: Vec<&crate::timeline::Change> = entries
+    let changes: Vec<&crate::timeline::Transition> = entries
         .iter()
         .filter_map(|e| match &e.what {
             What::Kernel(c) if c.owner == owner && c.from != c.to => Some(c),

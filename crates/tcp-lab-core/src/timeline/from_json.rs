@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::recorded::{Header, Item, Line, MAX_PAYLOAD, MAX_T, WirePacket};
 use super::schema::{self, Body, Kernel, PacketJson, SideConn, Whose};
-use super::{Change, Stage, What};
+use super::{Transition, Stage, What};
 use crate::i18n::{Meaning, Said};
 use crate::lab::EventKind as K;
 use crate::model::{Side, printable};
@@ -110,7 +110,7 @@ fn held(ms_field: Option<u64>, m: &str) -> Option<Duration> {
     })
 }
 
-fn change(k: Kernel, m: &str) -> Option<Change> {
+fn transition(k: Kernel, m: &str) -> Option<Transition> {
     let owner = match k.side {
         Whose::Listener => Owner::Listener,
         Whose::External => Owner::External {
@@ -130,7 +130,7 @@ fn change(k: Kernel, m: &str) -> Option<Change> {
         }),
         _ => None,
     };
-    Some(Change {
+    Some(Transition {
         owner,
         local: addr(&k.local)?,
         remote: addr(&k.remote)?,
@@ -201,7 +201,7 @@ fn item(body: Body, m: &str) -> Option<Item> {
     let tuple = |t: schema::Tuple| Some((t.conn, addr(&t.local)?, addr(&t.remote)?));
     match body {
         Body::Session(_) | Body::Said { .. } => None,
-        Body::State(k) | Body::Gone(k) => Some(Item::Kernel(change(*k, m)?)),
+        Body::State(k) | Body::Gone(k) => Some(Item::Kernel(transition(*k, m)?)),
         Body::States {
             from,
             to,

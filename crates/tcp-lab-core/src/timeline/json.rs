@@ -5,7 +5,7 @@ use super::packets::{Packet, Status};
 use super::schema::{
     Body, Kernel, Line, PacketJson, Process, SideConn, SideError, Source, Tuple, Whose,
 };
-use super::{Change, Entry, Stage, What};
+use super::{Transition, Entry, Stage, What};
 use crate::lab::EventKind as K;
 use crate::model::{ConnId, Side};
 use crate::observe::Owner;
@@ -16,7 +16,7 @@ fn total(shown: usize, len: usize) -> Option<usize> {
     (shown < len).then_some(len)
 }
 
-fn kernel(c: &Change) -> Box<Kernel> {
+fn kernel(c: &Transition) -> Box<Kernel> {
     let (side, conn, process) = match &c.owner {
         Owner::Lab(Side::Client, conn) => (Whose::Client, Some(*conn), None),
         Owner::Lab(Side::Server, conn) => (Whose::Server, Some(*conn), None),

@@ -29,7 +29,7 @@ use crate::model::ConnId;
 use crate::observe::Snapshot;
 use crate::protocol::Charset;
 use crate::wire::WireEvent;
-pub use diff::Change;
+pub use diff::Transition;
 use packets::{NewPacket, Packet, Status, Tracker};
 
 pub use crate::i18n::Said;
@@ -79,7 +79,7 @@ impl Entry {
 #[derive(Debug, Clone)]
 pub enum What {
     Lab(EventKind),
-    Kernel(Change),
+    Kernel(Transition),
     /// A scenario step's narration.
     Say(Said),
     /// A scenario step being carried out.
@@ -276,7 +276,7 @@ impl Timeline {
     }
 
     /// The kernel changes from absolute position `from` on, to complete (with tcp_info).
-    pub fn changes_since_mut(&mut self, from: u64) -> impl Iterator<Item = &mut Change> {
+    pub fn transitions_since_mut(&mut self, from: u64) -> impl Iterator<Item = &mut Transition> {
         let skip = from.saturating_sub(self.dropped) as usize;
         let n = self.entries.len();
         self.entries[skip.min(n)..]
@@ -588,7 +588,7 @@ impl Timeline {
             .map_or(Duration::ZERO, |l| snap.at.saturating_duration_since(l.at));
         if n > FOLD_ABOVE {
             // A busy port: the lab's own sockets keep their lines, the crowd is counted.
-            let mut groups: Vec<((Option<_>, Option<_>), Vec<Change>)> = Vec::new();
+            let mut groups: Vec<((Option<_>, Option<_>), Vec<Transition>)> = Vec::new();
             for c in changes {
                 if matches!(c.owner, crate::observe::Owner::External { .. }) {
                     let key = (c.from, c.to);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::recorded::{Header, Item, Recording, WirePacket};
-use super::{Change, Stage, Timeline, What, WireState};
+use super::{Transition, Stage, Timeline, What, WireState};
 use crate::lab::EventKind;
 use crate::model::{ConnId, Side};
 use crate::observe::tcpinfo::TcpInfo;
@@ -346,7 +346,7 @@ impl Player {
         }
     }
 
-    fn note_socket(&mut self, at: Duration, c: &Change) {
+    fn note_socket(&mut self, at: Duration, c: &Transition) {
         let key = (c.local, c.remote);
         let Some(state) = c.to else {
             if let Some(old) = self.s.table.remove(&key) {
