@@ -128,7 +128,7 @@ pub struct WireState {
 }
 
 /// One socket's change as the tracepoint told it: when, its 4-tuple, from, to.
-pub type Move = (
+pub type TracedTransition = (
     Instant,
     (SocketAddr, SocketAddr),
     Option<crate::observe::TcpState>,
@@ -535,7 +535,7 @@ impl Timeline {
 
     /// Many transitions of sockets that are not the lab's, reported together: each is recorded
     /// (so the poll does not tell it again), and told as one line per kind of change.
-    pub fn kernel_crowd(&mut self, moves: Vec<Move>, owner: crate::observe::Owner) {
+    pub fn kernel_crowd(&mut self, moves: Vec<TracedTransition>, owner: crate::observe::Owner) {
         let mut groups: Vec<((Option<_>, Option<_>), usize, Instant, Instant)> = Vec::new();
         for (at, (local, remote), from, to) in moves {
             if let Some(c) = self
