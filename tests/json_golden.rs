@@ -406,7 +406,7 @@ fn every_kind() -> Vec<Value> {
         WireEvent::Settings {
             delay: Duration::from_millis(500),
             loss: 0.0,
-            step: false,
+            step_mode: false,
         },
     );
     wire(

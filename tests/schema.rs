@@ -102,7 +102,7 @@ fn said_lines_are_valid() {
         WireEvent::Settings {
             delay: Duration::from_millis(300),
             loss: 0.5,
-            step: true,
+            step_mode: true,
         },
         &|_, _| None,
     );

@@ -151,7 +151,7 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
                 },
             ));
         }
-        if w.step {
+        if w.step_mode {
             // One segment and the kernel's copies of it are one thing to release.
             let held = match tl.packets().held_segments() {
                 (n, 0) => t!("status.step_held", n = n),
@@ -279,7 +279,7 @@ pub(super) enum Mode {
 
 pub(super) fn mode(app: &App, tl: &Timeline) -> Mode {
     let wire = tl.wire_state();
-    let (slow, step) = (wire.is_some(), wire.is_some_and(|w| w.step));
+    let (slow, step) = (wire.is_some(), wire.is_some_and(|w| w.step_mode));
     if app.replay.is_some() {
         Mode::Replay
     } else if let Some(l) = &app.lesson

@@ -124,7 +124,7 @@ pub enum Stage {
 pub struct WireState {
     pub delay: Duration,
     pub loss: f64,
-    pub step: bool,
+    pub step_mode: bool,
 }
 
 /// One socket's change as the tracepoint told it: when, its 4-tuple, from, to.
@@ -419,10 +419,10 @@ impl Timeline {
                 }
                 return;
             }
-            WireEvent::Settings { delay, loss, step } => {
-                self.wire = Some(WireState { delay, loss, step });
+            WireEvent::Settings { delay, loss, step_mode } => {
+                self.wire = Some(WireState { delay, loss, step_mode });
                 // Replay reads the wire's settings back from the note's values.
-                let mode = crate::said!(if step {
+                let mode = crate::said!(if step_mode {
                     "wire_note.on"
                 } else {
                     "wire_note.off"
@@ -459,7 +459,7 @@ impl Timeline {
             && !self.told_rto
             && self
                 .wire
-                .is_some_and(|w| w.step || w.delay >= Duration::from_millis(500));
+                .is_some_and(|w| w.step_mode || w.delay >= Duration::from_millis(500));
         self.push(at, What::Packet(stage, p));
         if race {
             // The kernel keeps its own clocks while a packet waits on the wire.

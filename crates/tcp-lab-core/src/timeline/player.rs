@@ -51,7 +51,7 @@ fn wire_settings(note: &crate::i18n::Said) -> Option<WireState> {
     Some(WireState {
         delay: Duration::from_millis(number("ms")? as u64),
         loss: number("loss")?,
-        step: matches!(m.arg("mode"), Some(Arg::Said(s)) if s.key() == Some("wire_note.on")),
+        step_mode: matches!(m.arg("mode"), Some(Arg::Said(s)) if s.key() == Some("wire_note.on")),
     })
 }
 
@@ -62,7 +62,7 @@ fn wire_note(text: &str) -> Option<WireState> {
     Some(WireState {
         delay: Duration::from_millis(delay.parse().ok()?),
         loss: loss.parse().ok().filter(|l: &f64| l.is_finite())?,
-        step: rest == "on",
+        step_mode: rest == "on",
     })
 }
 
@@ -393,7 +393,7 @@ impl Player {
             self.s.timeline.set_recorded_wire(WireState {
                 delay: p.delay,
                 loss: 0.0,
-                step: p.held,
+                step_mode: p.held,
             });
         }
         let server_port = self.header.port.unwrap_or(9999);
@@ -694,7 +694,7 @@ pub(crate) mod tests {
     fn the_wire_note_gives_the_settings() {
         let w = wire_note("wire: delay 300 ms each way, loss 0%, step mode off").unwrap();
         assert_eq!(
-            (w.delay, w.loss, w.step),
+            (w.delay, w.loss, w.step_mode),
             (Duration::from_millis(300), 0.0, false)
         );
         assert!(wire_note("wire: nonsense").is_none());

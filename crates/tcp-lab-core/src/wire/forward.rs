@@ -54,7 +54,7 @@ pub(super) struct Forwarder {
     next_id: u64,
     delay: Duration,
     loss: f64,
-    step: bool,
+    step_mode: bool,
     capture: Capture<BufWriter<File>>,
     dice: dice::Dice,
     /// Armed rules, with how many packets each has had.
@@ -84,7 +84,7 @@ impl Forwarder {
             next_id: 1,
             delay: settings.delay.min(MAX_DELAY),
             loss: settings.loss.clamp(0.0, 100.0),
-            step: settings.step,
+            step_mode: settings.step_mode,
             capture: Capture::new(pcap),
             dice: dice::Dice::new(settings.seed),
             rules: Vec::new(),
@@ -106,7 +106,7 @@ impl Forwarder {
         self.emit(WireEvent::Settings {
             delay: self.delay,
             loss: self.loss,
-            step: self.step,
+            step_mode: self.step_mode,
         });
     }
 
@@ -116,7 +116,7 @@ impl Forwarder {
         loop {
             let now = Instant::now();
             let due = match self.queue.iter().map(|q| q.due).min() {
-                Some(d) if !self.step => Some(d),
+                Some(d) if !self.step_mode => Some(d),
                 _ => None,
             };
             let wake_at = match (due, self.capture.next_due()) {
@@ -166,8 +166,8 @@ impl Forwarder {
                     self.loss = p.clamp(0.0, 100.0);
                     self.settings();
                 }
-                Ctl::Step(on) if on != self.step => {
-                    self.step = on;
+                Ctl::StepMode(on) if on != self.step_mode => {
+                    self.step_mode = on;
                     let ids = self.queue.iter().map(|q| q.id).collect::<Vec<_>>();
                     if !ids.is_empty() {
                         self.emit(if on {
@@ -178,7 +178,7 @@ impl Forwarder {
                     }
                     self.settings();
                 }
-                Ctl::Step(_) => {}
+                Ctl::StepMode(_) => {}
                 Ctl::ReleaseNext => self.release(),
                 Ctl::ReleaseAll => {
                     while !self.queue.is_empty() {
@@ -377,7 +377,7 @@ impl Forwarder {
             data: data.clone(),
             wall,
             delay,
-            held: self.step,
+            held: self.step_mode,
         });
         let due = crate::model::after(Instant::now(), delay);
         if let Some(answer) = self.answer_waiting(to, &data) {
@@ -411,7 +411,7 @@ impl Forwarder {
     /// Step mode: the held packet toward host `to` that `data` repeats (same ports, flags,
     /// sequence number and length), if one is waiting.
     fn held_original(&self, to: usize, data: &[u8]) -> Option<u64> {
-        if !self.step {
+        if !self.step_mode {
             return None;
         }
         let me = TcpSummary::parse(data)?;
@@ -431,7 +431,7 @@ impl Forwarder {
     /// answer is on its way, so the copy is redundant. Without one (the answer was dropped) the
     /// copy is the recovery and is held as a packet of its own.
     fn answer_waiting(&self, to: usize, data: &[u8]) -> Option<u64> {
-        if !self.step {
+        if !self.step_mode {
             return None;
         }
         let me = TcpSummary::parse(data)?;
@@ -580,7 +580,7 @@ impl Forwarder {
     }
 
     fn deliver_due(&mut self) {
-        if self.step {
+        if self.step_mode {
             return;
         }
         let now = Instant::now();
