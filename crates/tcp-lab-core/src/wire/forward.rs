@@ -521,7 +521,7 @@ impl Forwarder {
     /// Step mode's fault keys: on the packet released next.
     fn on_held(&mut self, kind: FaultKind) {
         let Some(front) = self.queue.front() else {
-            let step = kind.step_name();
+            let step = kind.action_name();
             return self.fault(None, crate::said!("fault.none_held", step = step));
         };
         let (id, dir, data) = (front.id, front.dir(), front.data.clone());
