@@ -106,7 +106,7 @@ fn said_lines_are_valid() {
         },
         &|_, _| None,
     );
-    tl.step(
+    tl.action(
         at,
         tcp_lab::said!("run.step", n = 3, action = "client.close", client = "a"),
     );

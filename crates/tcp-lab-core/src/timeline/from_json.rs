@@ -215,7 +215,7 @@ fn item(body: Body, m: &str) -> Option<Item> {
         }),
         Body::TcpSample(s) => entry(What::TcpSample(s)),
         Body::Say {} => entry(What::Say(message(m, &[]))),
-        Body::Step {} => entry(What::Step(message(m, &[]))),
+        Body::Step {} => entry(What::Action(message(m, &[]))),
         Body::Note {} => entry(What::Note(message(m, &[]))),
         // Told as a note, in words said again from its count.
         Body::Truncated { dropped } => {

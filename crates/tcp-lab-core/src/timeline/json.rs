@@ -217,7 +217,7 @@ fn entry(e: &Entry, charset: Charset) -> Line {
         What::Kernel(c) if c.to.is_none() => (Source::Kernel, Body::Gone(kernel(c))),
         What::Kernel(c) => (Source::Kernel, Body::State(kernel(c))),
         What::Say(_) => (Source::Scenario, Body::Say {}),
-        What::Step(_) => (Source::Scenario, Body::Step {}),
+        What::Action(_) => (Source::Scenario, Body::Step {}),
         What::Note(_) => (Source::Scenario, Body::Note {}),
         What::Check { ok, .. } => (Source::Scenario, Body::Check { ok: *ok }),
         What::Packet(stage, p) => {
@@ -273,7 +273,7 @@ impl What {
     /// refusals and errors): what its `said` line keeps the meaning of.
     pub fn words(&self) -> Option<&crate::i18n::Said> {
         match self {
-            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
+            What::Say(t) | What::Action(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
             What::Fault { text, .. } => Some(text),
             What::Lab(K::Refused { text } | K::Error { text, .. }) => Some(text),
             What::Lab(K::ConnectFailed { error: t, .. } | K::WriteAborted { why: t, .. }) => {
@@ -286,7 +286,7 @@ impl What {
     /// [`What::words`], to say them again (a replay, from their `said` line).
     pub fn words_mut(&mut self) -> Option<&mut crate::i18n::Said> {
         match self {
-            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
+            What::Say(t) | What::Action(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
             What::Fault { text, .. } => Some(text),
             What::Lab(K::Refused { text } | K::Error { text, .. }) => Some(text),
             What::Lab(K::ConnectFailed { error: t, .. } | K::WriteAborted { why: t, .. }) => {

@@ -54,7 +54,7 @@ impl Entry {
                 | EventKind::WriteAborted { why: text, .. },
             ) => text.heap_bytes(),
             What::Lab(_) => 0,
-            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => {
+            What::Say(t) | What::Action(t) | What::Note(t) | What::Check { text: t, .. } => {
                 t.heap_bytes()
             }
             What::Fault { text: t, .. } => t.len(),
@@ -82,8 +82,8 @@ pub enum What {
     Kernel(Transition),
     /// A scenario step's narration.
     Say(Said),
-    /// A scenario step being carried out.
-    Step(Said),
+    /// A scenario step's action being carried out (JSON kind `step`).
+    Action(Said),
     /// A scenario expectation and whether the kernel agreed.
     Check {
         ok: bool,
@@ -472,8 +472,8 @@ impl Timeline {
         self.push(at, What::Say(text.into()));
     }
 
-    pub fn step(&mut self, at: Instant, text: impl Into<Said>) {
-        self.push(at, What::Step(text.into()));
+    pub fn action(&mut self, at: Instant, text: impl Into<Said>) {
+        self.push(at, What::Action(text.into()));
     }
 
     pub fn check(&mut self, at: Instant, ok: bool, text: impl Into<Said>) {

@@ -252,7 +252,7 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
     match what {
         What::Kernel(c) => (kernel(), transition_text(c, lang)),
         What::Say(t) => (word("who.say"), t.in_lang(lang).to_string()),
-        What::Step(t) => (word("who.step"), t.in_lang(lang).to_string()),
+        What::Action(t) => (word("who.step"), t.in_lang(lang).to_string()),
         What::Check { ok, text } => (
             word("who.check"),
             if *ok {
