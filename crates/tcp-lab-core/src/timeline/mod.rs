@@ -635,7 +635,7 @@ impl Timeline {
     }
 
     /// Replay: the socket table a recording tells of, shown as if the kernel had just been read.
-    pub fn show_recorded_table(&mut self, snap: Snapshot) {
+    pub fn show_recorded_snapshot(&mut self, snap: Snapshot) {
         self.first_seen.get_or_insert(snap.at);
         self.last = Some(std::sync::Arc::new(snap));
     }

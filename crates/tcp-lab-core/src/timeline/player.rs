@@ -488,7 +488,7 @@ impl Player {
 
     /// The socket table at `clock`, each timer counted down from when it was read, shown on the
     /// timeline as its latest table read.
-    pub fn show_table(&mut self, clock: Duration) {
+    pub fn show_snapshot(&mut self, clock: Duration) {
         let sockets = self
             .s
             .table
@@ -496,7 +496,7 @@ impl Player {
             .map(|(&key, s)| Self::observed(key, s, clock))
             .collect();
         let at = self.start.checked_add(clock).unwrap_or(self.start);
-        self.s.timeline.show_recorded_table(Snapshot {
+        self.s.timeline.show_recorded_snapshot(Snapshot {
             at,
             sockets,
             scope: Default::default(),
@@ -577,7 +577,7 @@ pub(crate) mod tests {
     /// at the clock, the ladder, and the clock.
     fn seen(p: &mut Player) -> String {
         let clock = p.reached();
-        p.show_table(clock);
+        p.show_snapshot(clock);
         let snap = p.timeline().snapshot().map(|s| format!("{:?}", s.sockets));
         let departed: Vec<_> = p.departed(clock, Duration::from_secs(5)).collect();
         let packets: Vec<_> = (p.timeline().packets().all().iter())
@@ -661,7 +661,7 @@ pub(crate) mod tests {
         let mut p = Player::new(Recording::parse(LINES), t0, vec!["replay".into()]);
         assert_eq!(p.timeline().entries().len(), 1);
         assert_eq!(p.play_until(Duration::from_millis(10)), 3);
-        p.show_table(Duration::from_millis(10));
+        p.show_snapshot(Duration::from_millis(10));
         let snap = p.timeline().snapshot().unwrap();
         assert_eq!(
             snap.find(Side::Client, 1).map(|s| s.row.state),
@@ -669,7 +669,7 @@ pub(crate) mod tests {
         );
         p.play_until(Duration::from_millis(100));
         // The fin_timeout countdown runs in recorded time.
-        p.show_table(Duration::from_secs(10) + Duration::from_micros(81_584));
+        p.show_snapshot(Duration::from_secs(10) + Duration::from_micros(81_584));
         let snap = p.timeline().snapshot().unwrap();
         let c = snap.find(Side::Client, 1).unwrap();
         assert_eq!(c.row.state, TcpState::FinWait2);
