@@ -116,7 +116,7 @@ pub struct App {
     /// interval: a busy port is read less often than asked, and the status bar says so.
     pub slowed: Option<Duration>,
     /// How often the session reads the table on this port (longer on a busy one).
-    pub table_every: Duration,
+    pub read_every: Duration,
     /// The selected connection's tcp_info, one line per side, `ss -i` style.
     pub info: Vec<String>,
     /// Sockets per state, one sample a second, the newest last (busy ports show it as sparklines).
@@ -200,7 +200,7 @@ impl App {
             last: None,
             info: Vec::new(),
             slowed: None,
-            table_every: Duration::ZERO,
+            read_every: Duration::ZERO,
             counts_history: Default::default(),
             counts_at: None,
             history: (None, std::collections::VecDeque::new()),

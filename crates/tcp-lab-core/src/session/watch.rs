@@ -267,7 +267,7 @@ impl Watch {
     }
 
     /// How often the table is read now (see [`Reads::every`]).
-    pub fn table_every(&self) -> std::time::Duration {
+    pub fn read_every(&self) -> std::time::Duration {
         self.reads.every(self.tracing())
     }
 
