@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::recorded::{Header, Item, Line, MAX_PAYLOAD, MAX_T, WirePacket};
 use super::schema::{self, Body, Kernel, PacketJson, SideConn, Whose};
-use super::{Transition, Stage, What};
+use super::{Stage, Transition, What};
 use crate::i18n::{Meaning, Said};
 use crate::lab::EventKind as K;
 use crate::model::{Side, printable};

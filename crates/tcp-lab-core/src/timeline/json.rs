@@ -5,7 +5,7 @@ use super::packets::{Packet, Status};
 use super::schema::{
     Body, Kernel, Line, PacketJson, Process, SideConn, SideError, Source, Tuple, Whose,
 };
-use super::{Transition, Entry, Stage, What};
+use super::{Entry, Stage, Transition, What};
 use crate::lab::EventKind as K;
 use crate::model::{ConnId, Side};
 use crate::observe::Owner;

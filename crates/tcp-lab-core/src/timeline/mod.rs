@@ -419,8 +419,16 @@ impl Timeline {
                 }
                 return;
             }
-            WireEvent::Settings { delay, loss, step_mode } => {
-                self.wire = Some(WireState { delay, loss, step_mode });
+            WireEvent::Settings {
+                delay,
+                loss,
+                step_mode,
+            } => {
+                self.wire = Some(WireState {
+                    delay,
+                    loss,
+                    step_mode,
+                });
                 // Replay reads the wire's settings back from the note's values.
                 let mode = crate::said!(if step_mode {
                     "wire_note.on"

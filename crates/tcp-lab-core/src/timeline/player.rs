@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::recorded::{Header, Item, Recording, WirePacket};
-use super::{Transition, Stage, Timeline, What, WireState};
+use super::{Stage, Timeline, Transition, What, WireState};
 use crate::lab::EventKind;
 use crate::model::{ConnId, Side};
 use crate::observe::tcpinfo::TcpInfo;

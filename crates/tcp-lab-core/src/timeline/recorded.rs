@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use super::from_json::parse_line;
-use super::{Transition, Stage, What};
+use super::{Stage, Transition, What};
 use crate::i18n::Meaning;
 use crate::lab::ClosePolicy;
 use crate::model::{ConnId, printable};

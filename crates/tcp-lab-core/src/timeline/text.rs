@@ -1,7 +1,7 @@
 //! Entries in words a student reads: one line each, `+1.234s who      what happened`.
 
 use super::packets::{Packet, Status};
-use super::{Transition, Entry, Stage, What};
+use super::{Entry, Stage, Transition, What};
 use crate::error::Localized;
 use crate::i18n::{self, Lang};
 use crate::lab::{CloseReason, EventKind};
