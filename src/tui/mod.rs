@@ -12,6 +12,7 @@ pub mod graph;
 mod keys;
 pub mod ladder;
 pub mod lesson;
+mod lesson_log;
 mod lesson_quiz;
 pub mod lesson_recorded;
 pub mod lesson_view;
