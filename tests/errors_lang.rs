@@ -165,8 +165,8 @@ fn damaged_kernel_btf() {
 #[test]
 fn private_hosts_without_the_privilege() {
     korean_globally();
-    let e = tcp_lab::hosts::HostsError::Step {
-        step: tcp_lab::hosts::Step::NewNetNs,
+    let e = tcp_lab::hosts::HostsError::Setup {
+        call: tcp_lab::hosts::SetupCall::NewNetNs,
         error: std::io::Error::from_raw_os_error(libc::EPERM),
     };
     assert_eq!(

@@ -362,7 +362,7 @@ fn every_kind() -> Vec<Value> {
     tl.observe(snap(61_150, crowd));
 
     tl.say(at(t0, 61_200), "The client closes first.");
-    tl.step(at(t0, 61_201), "client.close #1");
+    tl.action(at(t0, 61_201), "client.close #1");
     tl.check(at(t0, 61_202), true, "client #1 is TIME_WAIT");
     tl.check(
         at(t0, 61_203),
@@ -407,7 +407,7 @@ fn every_kind() -> Vec<Value> {
         WireEvent::Settings {
             delay: Duration::from_millis(500),
             loss: 0.0,
-            step: false,
+            step_mode: false,
         },
     );
     wire(

@@ -42,7 +42,7 @@ fn replay_in_korean(json: &str) -> Vec<(String, String, String)> {
     let said = |what: &What| -> Option<(&'static str, Said)> {
         Some(match what {
             What::Say(t) => ("say", t.clone()),
-            What::Step(t) => ("step", t.clone()),
+            What::Action(t) => ("step", t.clone()),
             What::Note(t) => ("note", t.clone()),
             What::Check { text, .. } => ("check", text.clone()),
             What::Fault { text, .. } => ("fault", text.clone()),

@@ -102,11 +102,11 @@ fn said_lines_are_valid() {
         WireEvent::Settings {
             delay: Duration::from_millis(300),
             loss: 0.5,
-            step: true,
+            step_mode: true,
         },
         &|_, _| None,
     );
-    tl.step(
+    tl.action(
         at,
         tcp_lab::said!("run.step", n = 3, action = "client.close", client = "a"),
     );

@@ -321,7 +321,7 @@ async fn corrupting_the_held_packet_changes_every_copy_of_it() {
     let hosts = Hosts::create(true).expect("hosts");
     let settings = WireSettings {
         delay: Duration::from_millis(10),
-        step: true,
+        step_mode: true,
         pcap: Some(pcap.clone()),
         ..WireSettings::default()
     };

@@ -128,7 +128,7 @@ impl SlowArgs {
         (wanted || delay.is_some() || step).then(|| WireSettings {
             delay: delay.or(self.slow).unwrap_or(crate::wire::DEFAULT_DELAY),
             loss: self.loss.unwrap_or(0.0),
-            step,
+            step_mode: step,
             pcap: self.pcap.clone(),
             seed: self.seed.unwrap_or_else(crate::wire::dice::clock_seed),
         })

@@ -27,7 +27,7 @@ pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; char
 pub const TEXT: &str = prometheus_text::CONTENT_TYPE;
 
 /// A kind of transition: (from, to); `None` from: first seen after start, `None` to: gone.
-pub type Move = (Option<TcpState>, Option<TcpState>);
+pub type TransitionKind = (Option<TcpState>, Option<TcpState>);
 
 /// One watched port's figures, as the watch last made them.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub struct PortFigures {
     /// `tracepoint` or `poll`: where transitions come from.
     pub source: &'static str,
     pub summary: Option<Summary>,
-    pub transitions: Vec<(Move, u64)>,
+    pub transitions: Vec<(TransitionKind, u64)>,
 }
 
 /// Everything a scrape shows.

@@ -151,7 +151,7 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
                 },
             ));
         }
-        if w.step {
+        if w.step_mode {
             // One segment and the kernel's copies of it are one thing to release.
             let held = match tl.packets().held_segments() {
                 (n, 0) => t!("status.step_held", n = n),
@@ -185,7 +185,7 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
     }
     // The tracepoint sees every transition; the poll alone misses the short ones. A busy port
     // is read less often than the poll asks: then that is what the bar says instead.
-    let busy = app.table_every > s.poll * 2;
+    let busy = app.read_every > s.poll * 2;
     if !busy {
         let poll = if s.tracing {
             t!("status.poll_trace", ms = s.poll.as_millis())
@@ -210,7 +210,7 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
         } else {
             t!("status.busy_unseen")
         };
-        let ms = app.table_every.as_millis();
+        let ms = app.read_every.as_millis();
         parts.push((
             3,
             vec![
@@ -279,7 +279,7 @@ pub(super) enum Mode {
 
 pub(super) fn mode(app: &App, tl: &Timeline) -> Mode {
     let wire = tl.wire_state();
-    let (slow, step) = (wire.is_some(), wire.is_some_and(|w| w.step));
+    let (slow, step) = (wire.is_some(), wire.is_some_and(|w| w.step_mode));
     if app.replay.is_some() {
         Mode::Replay
     } else if let Some(l) = &app.lesson

@@ -82,9 +82,9 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
             app.say(t!("flash.delay", ms = next), now);
         }
         WireKey::ToggleStep => {
-            wire.set_step(!state.step);
+            wire.set_step_mode(!state.step_mode);
             app.say(
-                if state.step {
+                if state.step_mode {
                     t!("flash.step_off")
                 } else {
                     t!("flash.step_on")
@@ -94,7 +94,7 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
         }
         WireKey::ReleaseAll => {
             let held = s.timeline.packets().held();
-            if !state.step {
+            if !state.step_mode {
                 app.say(t!("flash.release_all_needs_step"), now);
             } else if held > 0 {
                 wire.release_all();
@@ -104,7 +104,7 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
             }
         }
         WireKey::Fault(kind) => {
-            if !state.step {
+            if !state.step_mode {
                 app.say(t!("flash.faults_need_step"), now);
             } else if s.timeline.packets().held() > 0 {
                 wire.on_held(kind);
@@ -133,7 +133,7 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
                 now,
             );
         }
-        WireKey::Release if app.packet_quiz.is_some() && state.step => {
+        WireKey::Release if app.packet_quiz.is_some() && state.step_mode => {
             let Some(q) = app.packet_quiz.as_mut() else {
                 return;
             };
@@ -162,7 +162,7 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
             }
         }
         WireKey::Release => {
-            if !state.step {
+            if !state.step_mode {
                 app.say(t!("flash.release_needs_step"), now);
             } else if s.timeline.packets().held() > 0 {
                 wire.release_next();

@@ -12,36 +12,11 @@ use crate::session::Session;
 use crate::timeline::Said;
 use rust_i18n::t;
 
+pub use super::lesson_log::{Check, Mark, StepLog};
 pub(crate) use super::lesson_quiz::question;
 pub use super::lesson_quiz::{Grade, Question, confusions, passed_through, points};
 pub use super::lesson_words::{ActionWords, action_words};
 pub(super) use crate::scenario::DEFAULT_CLIENT;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Mark {
-    Pending,
-    /// What the kernel showed (English in `en`, which `lesson_quiz::shown_state` reads).
-    Held(Said),
-    Failed(Said),
-}
-
-/// One expectation of a step, as the pane shows it.
-#[derive(Debug, Clone)]
-pub struct Check {
-    /// `client FIN_WAIT_2`, `server retrans>=1`.
-    pub label: String,
-    pub mark: Mark,
-}
-
-/// What became of one step.
-#[derive(Debug, Clone, Default)]
-pub struct StepLog {
-    pub ran: bool,
-    pub running: bool,
-    pub action_error: Option<String>,
-    pub checks: Vec<Check>,
-    pub question: Option<Question>,
-}
 
 pub struct Lesson {
     pub sc: Scenario,

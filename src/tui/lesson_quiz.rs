@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use super::lesson::{Mark, StepLog};
 use crate::model::{ConnId, Side};
 use crate::observe::TcpState;
 use crate::scenario::Scenario;
@@ -54,33 +53,6 @@ pub fn points(halves: usize) -> String {
     }
 }
 
-impl StepLog {
-    /// A quiz answer and the kernel's, once both are in: (the student's state, the kernel's).
-    pub fn verdict(&self) -> Option<(Option<TcpState>, Option<TcpState>)> {
-        let q = self.question.as_ref()?;
-        let chosen = q.choices[q.chosen?];
-        let truth = match &self.checks.get(q.check)?.mark {
-            Mark::Pending => return None,
-            Mark::Held(s) | Mark::Failed(s) => shown_state(&s.en)?,
-        };
-        Some((chosen, truth))
-    }
-
-    /// The verdict with its grade: the state the kernel passed through on its way counts half.
-    pub fn grade(&self) -> Option<(Option<TcpState>, Option<TcpState>, Grade)> {
-        let (chosen, truth) = self.verdict()?;
-        let q = self.question.as_ref()?;
-        let grade = if chosen == truth {
-            Grade::Right
-        } else if let Some((_, d)) = q.passed.iter().find(|(s, _)| Some(*s) == chosen) {
-            Grade::PassedThrough(*d)
-        } else {
-            Grade::Wrong
-        };
-        Some((chosen, truth, grade))
-    }
-}
-
 /// The states `side` of connection `id` passed through since timeline position `from`, before
 /// the one it is in now, each with how long it lasted (the next change's `held`). A state the
 /// side settled in, and changes that are not changes (`still FIN_WAIT_2`), are left out.
@@ -92,7 +64,7 @@ pub fn passed_through(
 ) -> Vec<(TcpState, Duration)> {
     let (entries, _) = tl.since(from);
     let owner = crate::observe::Owner::Lab(side, id);
-    let changes: Vec<&crate::timeline::Change> = entries
+    let changes: Vec<&crate::timeline::Transition> = entries
         .iter()
         .filter_map(|e| match &e.what {
             What::Kernel(c) if c.owner == owner && c.from != c.to => Some(c),
@@ -108,7 +80,7 @@ pub fn passed_through(
 }
 
 /// The state a check's "shown" text names: `FIN_WAIT_2`, or gone for `no socket (gone)`.
-fn shown_state(s: &str) -> Option<Option<TcpState>> {
+pub(super) fn shown_state(s: &str) -> Option<Option<TcpState>> {
     if s.starts_with("no socket") {
         return Some(None);
     }

@@ -88,7 +88,7 @@ pub struct Script {
 fn said_of(item: &Item) -> Option<(&'static str, &Said)> {
     match item {
         Item::Entry(What::Say(t)) => Some(("say", t)),
-        Item::Entry(What::Step(t)) => Some(("step", t)),
+        Item::Entry(What::Action(t)) => Some(("step", t)),
         _ => None,
     }
 }

@@ -1,8 +1,8 @@
 //! A scenario step's action in words, in the interface's language: the phrase the lesson pane
 //! shows (`the client calls close()`) and the quiz's "when" (`after the client calls close()`).
 
-use super::lesson::DEFAULT_CLIENT;
 use crate::model::Side;
+use crate::scenario::DEFAULT_CLIENT;
 use crate::scenario::{Scenario, one_line};
 use rust_i18n::t;
 

@@ -12,6 +12,7 @@ pub mod graph;
 mod keys;
 pub mod ladder;
 pub mod lesson;
+mod lesson_log;
 mod lesson_quiz;
 pub mod lesson_recorded;
 pub mod lesson_view;
@@ -266,13 +267,13 @@ pub async fn run(
                     redraw.changed();
                 }
                 // How often the table is read shows in the status bar: redraw when it moves.
-                let every = s.table_every();
+                let every = s.read_every();
                 let busy = |d: Duration| d > opts.poll * 2;
-                let moved = busy(every) != busy(app.table_every)
+                let moved = busy(every) != busy(app.read_every)
                     || (busy(every)
-                        && every.abs_diff(app.table_every) > app.table_every / 5);
+                        && every.abs_diff(app.read_every) > app.read_every / 5);
                 if moved {
-                    app.table_every = every;
+                    app.read_every = every;
                     redraw.changed();
                 }
                 // Lab events (policy changes included) and kernel transitions all land in the timeline.

@@ -156,7 +156,7 @@ pub fn app_for(player: &Player, file: &str, color: bool) -> App {
 /// Brings the app up to the player's table at `clock`: rows, "gone" rows, selection, tcp_info.
 /// `now` stands for `clock` (the session's start + clock).
 pub fn follow(app: &mut App, player: &mut Player, clock: Duration, now: Instant) {
-    player.show_table(clock);
+    player.show_snapshot(clock);
     // The sockets that left lately, from the recording rather than from the tables this app
     // happened to see: the same rows whether the clock got here forward or back (a rebuilt app
     // has seen no earlier table), and before the table, so the selection stays on them.

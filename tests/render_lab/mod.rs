@@ -344,7 +344,7 @@ pub fn slow_handshake() -> Lab {
     let settings = |step| WireEvent::Settings {
         delay: Duration::from_millis(500),
         loss: 0.0,
-        step,
+        step_mode: step,
     };
     wire(&mut lab, 2, settings(false));
     lab.ev(
@@ -551,7 +551,7 @@ pub fn step_mode(slow: &str) -> Lab {
         WireEvent::Settings {
             delay: Duration::from_secs(1),
             loss: 0.0,
-            step: true,
+            step_mode: true,
         },
     );
     lab.ev(

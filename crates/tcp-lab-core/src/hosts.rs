@@ -43,9 +43,9 @@ pub enum HostsError {
         error: io::Error,
         mode: Option<u32>,
     },
-    /// A step of making a host failed.
-    Step {
-        step: Step,
+    /// A call made in setting up a host failed.
+    Setup {
+        call: SetupCall,
         #[source]
         error: io::Error,
     },
@@ -53,9 +53,9 @@ pub enum HostsError {
     Panicked,
 }
 
-/// The steps of making the hosts, as an error names them.
+/// The calls that set up a host, as an error names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub enum SetupCall {
     /// A system call or file, named as it is in every language (`unshare(CLONE_NEWUSER)`).
     Named(String),
     /// `unshare(CLONE_NEWNET)`: this one needs CAP_SYS_ADMIN whatever the user namespace.
@@ -65,12 +65,12 @@ pub enum Step {
 }
 
 impl HostsError {
-    fn os(step: Step, error: io::Error) -> Self {
-        HostsError::Step { step, error }
+    fn os(call: SetupCall, error: io::Error) -> Self {
+        HostsError::Setup { call, error }
     }
 
     fn named(step: &str, error: io::Error) -> Self {
-        HostsError::os(Step::Named(step.to_string()), error)
+        HostsError::os(SetupCall::Named(step.to_string()), error)
     }
 
     /// What failed, without the fix, in `lang`'s words.
@@ -81,15 +81,15 @@ impl HostsError {
                 let mode = mode.map(|m| format!(" (mode {m:04o})")).unwrap_or_default();
                 format!("/dev/net/tun: {}{mode}", os_msg(error, lang))
             }
-            HostsError::Step { step, error } => {
-                let step = match step {
-                    Step::Named(s) => s.clone(),
-                    Step::NewNetNs => "unshare(CLONE_NEWNET)".to_string(),
-                    Step::Configure { dev, addr } => {
+            HostsError::Setup { call, error } => {
+                let call = match call {
+                    SetupCall::Named(s) => s.clone(),
+                    SetupCall::NewNetNs => "unshare(CLONE_NEWNET)".to_string(),
+                    SetupCall::Configure { dev, addr } => {
                         t!("hosts.configuring", locale = l, dev = dev, addr = addr).into_owned()
                     }
                 };
-                format!("{step}: {}", os_msg(error, lang))
+                format!("{call}: {}", os_msg(error, lang))
             }
             HostsError::Panicked => t!("hosts.panicked", locale = l).into_owned(),
         }
@@ -99,8 +99,8 @@ impl HostsError {
 impl Localized for HostsError {
     fn in_lang(&self, lang: Lang) -> String {
         let how = match self {
-            HostsError::Step {
-                step: Step::NewNetNs,
+            HostsError::Setup {
+                call: SetupCall::NewNetNs,
                 ..
             } => "hosts.how_netns",
             HostsError::Panicked => return self.what_in(lang),
@@ -237,7 +237,7 @@ fn make_host(addr: Ipv4Addr) -> Result<Host, HostsError> {
         s.spawn(|| {
             // Affects only this throwaway thread; the namespace outlives it through `ns`.
             unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| HostsError::os(Step::NewNetNs, e.into()))?;
+                .map_err(|e| HostsError::os(SetupCall::NewNetNs, e.into()))?;
             let ns = std::fs::File::open("/proc/thread-self/ns/net")
                 .map(OwnedFd::from)
                 .map_err(|e| HostsError::named("/proc/thread-self/ns/net", e))?;
@@ -250,11 +250,11 @@ fn make_host(addr: Ipv4Addr) -> Result<Host, HostsError> {
             configure("lo", None)
                 .and_then(|_| configure(TUN_NAME, Some(addr)))
                 .map_err(|e| {
-                    let step = Step::Configure {
+                    let call = SetupCall::Configure {
                         dev: TUN_NAME,
                         addr,
                     };
-                    HostsError::os(step, e)
+                    HostsError::os(call, e)
                 })?;
             Ok(Host { addr, ns, tun })
         })

@@ -35,7 +35,7 @@ impl Story {
             WireEvent::Settings {
                 delay: DELAY,
                 loss: 0.0,
-                step: false,
+                step_mode: false,
             },
             &|_, _| Some(1),
         );

@@ -237,7 +237,7 @@ impl Executor {
             ok: true,
         };
         if let Some((a, action)) = &plan.action {
-            s.timeline.step(
+            s.timeline.action(
                 now,
                 crate::said!("run.step", n = n + 1, action = a, client = plan.client),
             );

@@ -86,7 +86,7 @@ impl Watch {
             .checked_sub(Duration::from_nanos(SETTLE_NS))
             .unwrap_or_else(Instant::now);
         // A connect whose SYN is being retransmitted has no next event to name its socket: a
-        // dump finds it (see Transitions::saw_table).
+        // dump finds it (see Transitions::saw_snapshot).
         let connecting = self.trace.as_ref().is_some_and(|t| t.wants_dump());
         if connecting && let Some(o) = self.observer.as_mut() {
             o.discover();
@@ -166,7 +166,7 @@ impl Watch {
             self.registry.forget_gone(&present);
         }
         if let Some(t) = self.trace.as_mut() {
-            t.saw_table(rows);
+            t.saw_snapshot(rows);
         }
         if self.load.fell(rows.len()) {
             self.give_back();

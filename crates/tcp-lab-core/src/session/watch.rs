@@ -267,7 +267,7 @@ impl Watch {
     }
 
     /// How often the table is read now (see [`Reads::every`]).
-    pub fn table_every(&self) -> std::time::Duration {
+    pub fn read_every(&self) -> std::time::Duration {
         self.reads.every(self.tracing())
     }
 
@@ -297,7 +297,7 @@ impl Watch {
         let Some(o) = self.observer.as_mut() else {
             return;
         };
-        for c in self.timeline.changes_since_mut(from) {
+        for c in self.timeline.transitions_since_mut(from) {
             if matches!(c.owner, Owner::Lab(..)) && c.to.is_some() {
                 c.info = o.tcp_info(c.local, c.remote).ok().flatten().map(Box::new);
             }

@@ -10,7 +10,7 @@ use crate::observe::{Owner, Snapshot, TcpState, Timer};
 
 /// One socket's state change as the poller saw it.
 #[derive(Debug, Clone)]
-pub struct Change {
+pub struct Transition {
     pub owner: Owner,
     pub local: SocketAddr,
     pub remote: SocketAddr,
@@ -86,7 +86,7 @@ impl Differ {
         from_hint: Option<TcpState>,
         to: Option<TcpState>,
         owner: Owner,
-    ) -> Option<Change> {
+    ) -> Option<Transition> {
         let t = (local, remote);
         let prev = self.seen.get(&t);
         let (from, held) = match prev {
@@ -117,7 +117,7 @@ impl Differ {
                 self.departed.insert(t, at);
             }
         }
-        Some(Change {
+        Some(Transition {
             owner,
             local,
             remote,
@@ -131,7 +131,7 @@ impl Differ {
 
     /// The transitions from the previous snapshot to `snap`: appearances and changes in table
     /// order, then the sockets that left the table.
-    pub fn diff(&mut self, snap: &Snapshot) -> Vec<Change> {
+    pub fn diff(&mut self, snap: &Snapshot) -> Vec<Transition> {
         self.diff_except(snap, &HashSet::new(), snap.at)
     }
 
@@ -145,7 +145,7 @@ impl Differ {
         snap: &Snapshot,
         waiting: &HashSet<(SocketAddr, SocketAddr)>,
         began: Instant,
-    ) -> Vec<Change> {
+    ) -> Vec<Transition> {
         let mut out = Vec::new();
         let mut present = FxHashSet::default();
         present.reserve(snap.sockets.len());
@@ -166,7 +166,7 @@ impl Differ {
                     // the kernel alone holds it, on a countdown. Worth a line of its own.
                     if !prev.orphan && is_orphan(&s.row) && s.row.state != TcpState::TimeWait {
                         prev.orphan = true;
-                        out.push(Change {
+                        out.push(Transition {
                             owner: s.owner.clone(),
                             local: s.row.local,
                             remote: s.row.remote,
@@ -190,7 +190,7 @@ impl Differ {
                         Some(p) => (Some(p.state), Some(snap.at.duration_since(p.since))),
                         None => (None, None),
                     };
-                    out.push(Change {
+                    out.push(Transition {
                         owner: s.owner.clone(),
                         local: s.row.local,
                         remote: s.row.remote,
@@ -231,7 +231,7 @@ impl Differ {
         self.departed.retain(|_, gone| *gone >= began);
         for t in gone {
             if let Some(prev) = self.seen.remove(&t) {
-                out.push(Change {
+                out.push(Transition {
                     owner: prev.owner,
                     local: t.0,
                     remote: t.1,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::recorded::{Header, Item, Line, MAX_PAYLOAD, MAX_T, WirePacket};
 use super::schema::{self, Body, Kernel, PacketJson, SideConn, Whose};
-use super::{Change, Stage, What};
+use super::{Stage, Transition, What};
 use crate::i18n::{Meaning, Said};
 use crate::lab::EventKind as K;
 use crate::model::{Side, printable};
@@ -113,7 +113,7 @@ fn held(ms_field: Option<u64>, m: &str) -> Option<Duration> {
     })
 }
 
-fn change(k: Kernel, m: &str) -> Option<Change> {
+fn transition(k: Kernel, m: &str) -> Option<Transition> {
     let owner = match k.side {
         Whose::Listener => Owner::Listener,
         Whose::External => Owner::External {
@@ -133,7 +133,7 @@ fn change(k: Kernel, m: &str) -> Option<Change> {
         }),
         _ => None,
     };
-    Some(Change {
+    Some(Transition {
         owner,
         local: addr(&k.local)?,
         remote: addr(&k.remote)?,
@@ -204,7 +204,7 @@ fn item(body: Body, m: &str) -> Option<Item> {
     let tuple = |t: schema::Tuple| Some((t.conn, addr(&t.local)?, addr(&t.remote)?));
     match body {
         Body::Session(_) | Body::Said { .. } | Body::Window(_) => None,
-        Body::State(k) | Body::Gone(k) => Some(Item::Kernel(change(*k, m)?)),
+        Body::State(k) | Body::Gone(k) => Some(Item::Kernel(transition(*k, m)?)),
         Body::States {
             from,
             to,
@@ -218,7 +218,7 @@ fn item(body: Body, m: &str) -> Option<Item> {
         }),
         Body::TcpSample(s) => entry(What::TcpSample(s)),
         Body::Say {} => entry(What::Say(message(m, &[]))),
-        Body::Step {} => entry(What::Step(message(m, &[]))),
+        Body::Step {} => entry(What::Action(message(m, &[]))),
         Body::Note {} => entry(What::Note(message(m, &[]))),
         // Told as a note, in words said again from its count.
         Body::Truncated { dropped } => {

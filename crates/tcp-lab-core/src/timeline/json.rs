@@ -6,7 +6,7 @@ use super::packets::{Packet, Status};
 use super::schema::{
     Body, Kernel, Line, PacketJson, Process, SideConn, SideError, Source, Tuple, Whose, WindowJson,
 };
-use super::{Change, Entry, Stage, What};
+use super::{Entry, Stage, Transition, What};
 use crate::lab::EventKind as K;
 use crate::model::{ConnId, Side};
 use crate::observe::Owner;
@@ -17,7 +17,7 @@ fn total(shown: usize, len: usize) -> Option<usize> {
     (shown < len).then_some(len)
 }
 
-fn kernel(c: &Change) -> Box<Kernel> {
+fn kernel(c: &Transition) -> Box<Kernel> {
     let (side, conn, process) = match &c.owner {
         Owner::Lab(Side::Client, conn) => (Whose::Client, Some(*conn), None),
         Owner::Lab(Side::Server, conn) => (Whose::Server, Some(*conn), None),
@@ -219,7 +219,7 @@ fn entry(e: &Entry, charset: Charset) -> Line {
         What::Kernel(c) if c.to.is_none() => (Source::Kernel, Body::Gone(kernel(c))),
         What::Kernel(c) => (Source::Kernel, Body::State(kernel(c))),
         What::Say(_) => (Source::Scenario, Body::Say {}),
-        What::Step(_) => (Source::Scenario, Body::Step {}),
+        What::Action(_) => (Source::Scenario, Body::Step {}),
         What::Note(_) => (Source::Scenario, Body::Note {}),
         What::Check { ok, .. } => (Source::Scenario, Body::Check { ok: *ok }),
         What::Packet(stage, p) => {
@@ -275,7 +275,7 @@ impl What {
     /// refusals and errors): what its `said` line keeps the meaning of.
     pub fn words(&self) -> Option<&crate::i18n::Said> {
         match self {
-            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
+            What::Say(t) | What::Action(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
             What::Fault { text, .. } => Some(text),
             What::Lab(K::Refused { text } | K::Error { text, .. }) => Some(text),
             What::Lab(K::ConnectFailed { error: t, .. } | K::WriteAborted { why: t, .. }) => {
@@ -288,7 +288,7 @@ impl What {
     /// [`What::words`], to say them again (a replay, from their `said` line).
     pub fn words_mut(&mut self) -> Option<&mut crate::i18n::Said> {
         match self {
-            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
+            What::Say(t) | What::Action(t) | What::Note(t) | What::Check { text: t, .. } => Some(t),
             What::Fault { text, .. } => Some(text),
             What::Lab(K::Refused { text } | K::Error { text, .. }) => Some(text),
             What::Lab(K::ConnectFailed { error: t, .. } | K::WriteAborted { why: t, .. }) => {

@@ -29,7 +29,7 @@ use crate::model::ConnId;
 use crate::observe::Snapshot;
 use crate::protocol::Charset;
 use crate::wire::WireEvent;
-pub use diff::Change;
+pub use diff::Transition;
 use packets::{NewPacket, Packet, Status, Tracker};
 
 pub use crate::i18n::Said;
@@ -54,7 +54,7 @@ impl Entry {
                 | EventKind::WriteAborted { why: text, .. },
             ) => text.heap_bytes(),
             What::Lab(_) => 0,
-            What::Say(t) | What::Step(t) | What::Note(t) | What::Check { text: t, .. } => {
+            What::Say(t) | What::Action(t) | What::Note(t) | What::Check { text: t, .. } => {
                 t.heap_bytes()
             }
             What::Fault { text: t, .. } => t.len(),
@@ -79,11 +79,11 @@ impl Entry {
 #[derive(Debug, Clone)]
 pub enum What {
     Lab(EventKind),
-    Kernel(Change),
+    Kernel(Transition),
     /// A scenario step's narration.
     Say(Said),
-    /// A scenario step being carried out.
-    Step(Said),
+    /// A scenario step's action being carried out (JSON kind `step`).
+    Action(Said),
     /// A scenario expectation and whether the kernel agreed.
     Check {
         ok: bool,
@@ -124,11 +124,11 @@ pub enum Stage {
 pub struct WireState {
     pub delay: Duration,
     pub loss: f64,
-    pub step: bool,
+    pub step_mode: bool,
 }
 
 /// One socket's change as the tracepoint told it: when, its 4-tuple, from, to.
-pub type Move = (
+pub type TracedTransition = (
     Instant,
     (SocketAddr, SocketAddr),
     Option<crate::observe::TcpState>,
@@ -278,7 +278,7 @@ impl Timeline {
     }
 
     /// The kernel changes from absolute position `from` on, to complete (with tcp_info).
-    pub fn changes_since_mut(&mut self, from: u64) -> impl Iterator<Item = &mut Change> {
+    pub fn transitions_since_mut(&mut self, from: u64) -> impl Iterator<Item = &mut Transition> {
         let skip = from.saturating_sub(self.dropped) as usize;
         let n = self.entries.len();
         self.entries[skip.min(n)..]
@@ -421,10 +421,18 @@ impl Timeline {
                 }
                 return;
             }
-            WireEvent::Settings { delay, loss, step } => {
-                self.wire = Some(WireState { delay, loss, step });
+            WireEvent::Settings {
+                delay,
+                loss,
+                step_mode,
+            } => {
+                self.wire = Some(WireState {
+                    delay,
+                    loss,
+                    step_mode,
+                });
                 // Replay reads the wire's settings back from the note's values.
-                let mode = crate::said!(if step {
+                let mode = crate::said!(if step_mode {
                     "wire_note.on"
                 } else {
                     "wire_note.off"
@@ -461,7 +469,7 @@ impl Timeline {
             && !self.told_rto
             && self
                 .wire
-                .is_some_and(|w| w.step || w.delay >= Duration::from_millis(500));
+                .is_some_and(|w| w.step_mode || w.delay >= Duration::from_millis(500));
         self.push(at, What::Packet(stage, p));
         if race {
             // The kernel keeps its own clocks while a packet waits on the wire.
@@ -474,8 +482,8 @@ impl Timeline {
         self.push(at, What::Say(text.into()));
     }
 
-    pub fn step(&mut self, at: Instant, text: impl Into<Said>) {
-        self.push(at, What::Step(text.into()));
+    pub fn action(&mut self, at: Instant, text: impl Into<Said>) {
+        self.push(at, What::Action(text.into()));
     }
 
     pub fn check(&mut self, at: Instant, ok: bool, text: impl Into<Said>) {
@@ -547,7 +555,7 @@ impl Timeline {
 
     /// Many transitions of sockets that are not the lab's, reported together: each is recorded
     /// (so the poll does not tell it again), and told as one line per kind of change.
-    pub fn kernel_crowd(&mut self, moves: Vec<Move>, owner: crate::observe::Owner) {
+    pub fn kernel_crowd(&mut self, moves: Vec<TracedTransition>, owner: crate::observe::Owner) {
         let mut groups: Vec<((Option<_>, Option<_>), usize, Instant, Instant)> = Vec::new();
         for (at, (local, remote), from, to) in moves {
             if let Some(c) = self
@@ -600,7 +608,7 @@ impl Timeline {
             .map_or(Duration::ZERO, |l| snap.at.saturating_duration_since(l.at));
         if n > FOLD_ABOVE {
             // A busy port: the lab's own sockets keep their lines, the crowd is counted.
-            let mut groups: Vec<((Option<_>, Option<_>), Vec<Change>)> = Vec::new();
+            let mut groups: Vec<((Option<_>, Option<_>), Vec<Transition>)> = Vec::new();
             for c in changes {
                 if matches!(c.owner, crate::observe::Owner::External { .. }) {
                     let key = (c.from, c.to);
@@ -647,7 +655,7 @@ impl Timeline {
     }
 
     /// Replay: the socket table a recording tells of, shown as if the kernel had just been read.
-    pub fn show_recorded_table(&mut self, snap: Snapshot) {
+    pub fn show_recorded_snapshot(&mut self, snap: Snapshot) {
         self.first_seen.get_or_insert(snap.at);
         self.last = Some(std::sync::Arc::new(snap));
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::recorded::{Header, Item, Recording, WirePacket};
-use super::{Change, Stage, Timeline, What, WireState};
+use super::{Stage, Timeline, Transition, What, WireState};
 use crate::lab::EventKind;
 use crate::model::{ConnId, Side};
 use crate::observe::tcpinfo::TcpInfo;
@@ -51,7 +51,7 @@ fn wire_settings(note: &crate::i18n::Said) -> Option<WireState> {
     Some(WireState {
         delay: Duration::from_millis(number("ms")? as u64),
         loss: number("loss")?,
-        step: matches!(m.arg("mode"), Some(Arg::Said(s)) if s.key() == Some("wire_note.on")),
+        step_mode: matches!(m.arg("mode"), Some(Arg::Said(s)) if s.key() == Some("wire_note.on")),
     })
 }
 
@@ -62,7 +62,7 @@ fn wire_note(text: &str) -> Option<WireState> {
     Some(WireState {
         delay: Duration::from_millis(delay.parse().ok()?),
         loss: loss.parse().ok().filter(|l: &f64| l.is_finite())?,
-        step: rest == "on",
+        step_mode: rest == "on",
     })
 }
 
@@ -350,7 +350,7 @@ impl Player {
         }
     }
 
-    fn note_socket(&mut self, at: Duration, c: &Change) {
+    fn note_socket(&mut self, at: Duration, c: &Transition) {
         let key = (c.local, c.remote);
         let Some(state) = c.to else {
             if let Some(old) = self.s.table.remove(&key) {
@@ -397,7 +397,7 @@ impl Player {
             self.s.timeline.set_recorded_wire(WireState {
                 delay: p.delay,
                 loss: 0.0,
-                step: p.held,
+                step_mode: p.held,
             });
         }
         let server_port = self.header.port.unwrap_or(9999);
@@ -496,7 +496,7 @@ impl Player {
 
     /// The socket table at `clock`, each timer counted down from when it was read, shown on the
     /// timeline as its latest table read.
-    pub fn show_table(&mut self, clock: Duration) {
+    pub fn show_snapshot(&mut self, clock: Duration) {
         let sockets = self
             .s
             .table
@@ -504,7 +504,7 @@ impl Player {
             .map(|(&key, s)| Self::observed(key, s, clock))
             .collect();
         let at = self.start.checked_add(clock).unwrap_or(self.start);
-        self.s.timeline.show_recorded_table(Snapshot {
+        self.s.timeline.show_recorded_snapshot(Snapshot {
             at,
             sockets,
             scope: Default::default(),
@@ -585,7 +585,7 @@ pub(crate) mod tests {
     /// at the clock, the ladder, and the clock.
     fn seen(p: &mut Player) -> String {
         let clock = p.reached();
-        p.show_table(clock);
+        p.show_snapshot(clock);
         let snap = p.timeline().snapshot().map(|s| format!("{:?}", s.sockets));
         let departed: Vec<_> = p.departed(clock, Duration::from_secs(5)).collect();
         let packets: Vec<_> = (p.timeline().packets().all().iter())
@@ -669,7 +669,7 @@ pub(crate) mod tests {
         let mut p = Player::new(Recording::parse(LINES), t0, vec!["replay".into()]);
         assert_eq!(p.timeline().entries().len(), 1);
         assert_eq!(p.play_until(Duration::from_millis(10)), 3);
-        p.show_table(Duration::from_millis(10));
+        p.show_snapshot(Duration::from_millis(10));
         let snap = p.timeline().snapshot().unwrap();
         assert_eq!(
             snap.find(Side::Client, 1).map(|s| s.row.state),
@@ -677,7 +677,7 @@ pub(crate) mod tests {
         );
         p.play_until(Duration::from_millis(100));
         // The fin_timeout countdown runs in recorded time.
-        p.show_table(Duration::from_secs(10) + Duration::from_micros(81_584));
+        p.show_snapshot(Duration::from_secs(10) + Duration::from_micros(81_584));
         let snap = p.timeline().snapshot().unwrap();
         let c = snap.find(Side::Client, 1).unwrap();
         assert_eq!(c.row.state, TcpState::FinWait2);
@@ -702,7 +702,7 @@ pub(crate) mod tests {
     fn the_wire_note_gives_the_settings() {
         let w = wire_note("wire: delay 300 ms each way, loss 0%, step mode off").unwrap();
         assert_eq!(
-            (w.delay, w.loss, w.step),
+            (w.delay, w.loss, w.step_mode),
             (Duration::from_millis(300), 0.0, false)
         );
         assert!(wire_note("wire: nonsense").is_none());

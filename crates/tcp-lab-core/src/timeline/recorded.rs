@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use super::from_json::parse_line;
-use super::{Change, Stage, What};
+use super::{Stage, Transition, What};
 use crate::i18n::Meaning;
 use crate::lab::ClosePolicy;
 use crate::model::{ConnId, printable};
@@ -135,7 +135,7 @@ pub enum Item {
     /// it is.
     Entry(What),
     /// A socket's state change: on the timeline, and in the socket table the panes show.
-    Kernel(Change),
+    Kernel(Transition),
     /// A packet on the wire (slow motion): rebuilt so the ladder shows it.
     Packet(Stage, WirePacket),
 }

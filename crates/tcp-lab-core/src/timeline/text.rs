@@ -1,7 +1,7 @@
 //! Entries in words a student reads: one line each, `+1.234s who      what happened`.
 
 use super::packets::{Packet, Status};
-use super::{Change, Entry, Stage, What};
+use super::{Entry, Stage, Transition, What};
 use crate::error::Localized;
 use crate::i18n::{self, Lang};
 use crate::lab::{CloseReason, EventKind};
@@ -115,7 +115,7 @@ fn close_reason(r: CloseReason, lang: Lang) -> String {
     t!(key, locale = lang.code()).into_owned()
 }
 
-fn change_text(c: &Change, lang: Lang) -> String {
+fn transition_text(c: &Transition, lang: Lang) -> String {
     let l = lang.code();
     let who = c.owner.label_in(lang);
     // The lab's own sockets are named by number; their local port is enough to match `ss`.
@@ -250,9 +250,9 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
     let client = || side_of(Side::Client);
     let word = |k: &str| t!(k, locale = l).into_owned();
     match what {
-        What::Kernel(c) => (kernel(), change_text(c, lang)),
+        What::Kernel(c) => (kernel(), transition_text(c, lang)),
         What::Say(t) => (word("who.say"), t.in_lang(lang).to_string()),
-        What::Step(t) => (word("who.step"), t.in_lang(lang).to_string()),
+        What::Action(t) => (word("who.step"), t.in_lang(lang).to_string()),
         What::Check { ok, text } => (
             word("who.check"),
             if *ok {

@@ -138,7 +138,7 @@ pub enum WireEvent {
     Settings {
         delay: Duration,
         loss: f64,
-        step: bool,
+        step_mode: bool,
     },
     /// The pcap stream failed (the wire keeps forwarding).
     Error {

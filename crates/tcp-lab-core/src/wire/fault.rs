@@ -114,8 +114,8 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    /// The scenario step that asks for it (`wire.drop`, ...).
-    pub fn step_name(self) -> &'static str {
+    /// The scenario action that asks for it (`wire.drop`, ...).
+    pub fn action_name(self) -> &'static str {
         match self {
             FaultKind::Drop => "wire.drop",
             FaultKind::Dup => "wire.dup",
@@ -161,7 +161,7 @@ impl Rule {
     /// `wire.drop: the next 3 FIN from the client`.
     pub fn describe_in(&self, lang: Lang) -> String {
         let (l, what) = (lang.code(), self.on.describe_in(lang));
-        let step = self.kind.step_name();
+        let step = self.kind.action_name();
         let what = match self.skip {
             0 => what,
             n => t!("fault.after_skip", locale = l, what = what, n = n).into_owned(),

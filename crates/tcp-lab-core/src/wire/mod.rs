@@ -48,7 +48,7 @@ pub struct WireSettings {
     /// Percentage of packets dropped at random, 0–100.
     pub loss: f64,
     /// Hold every packet until released one at a time.
-    pub step: bool,
+    pub step_mode: bool,
     /// Stream every forwarded packet to this pcapng file.
     pub pcap: Option<PathBuf>,
     /// Seed of the wire's randomness (`--loss`): the same seed drops the same packets.
@@ -60,7 +60,7 @@ impl Default for WireSettings {
         Self {
             delay: DEFAULT_DELAY,
             loss: 0.0,
-            step: false,
+            step_mode: false,
             pcap: None,
             seed: dice::clock_seed(),
         }
@@ -70,7 +70,7 @@ impl Default for WireSettings {
 enum Ctl {
     Delay(Duration),
     Loss(f64),
-    Step(bool),
+    StepMode(bool),
     ReleaseNext,
     ReleaseAll,
     Arm(Rule),
@@ -144,8 +144,8 @@ impl Wire {
     pub fn set_loss(&self, pct: f64) {
         self.send(Ctl::Loss(pct));
     }
-    pub fn set_step(&self, on: bool) {
-        self.send(Ctl::Step(on));
+    pub fn set_step_mode(&self, on: bool) {
+        self.send(Ctl::StepMode(on));
     }
     /// Step mode: deliver the oldest held packet now.
     pub fn release_next(&self) {

@@ -221,7 +221,7 @@ fn a_seed_gives_the_same_drops_every_run() {
 fn step_mode_holds_every_packet_and_releases_them_in_order() {
     let mut b = Bench::start(WireSettings {
         delay: Duration::ZERO,
-        step: true,
+        step_mode: true,
         ..WireSettings::default()
     });
     let a = data(1, b"0001a");
@@ -265,7 +265,7 @@ fn step_mode_holds_every_packet_and_releases_them_in_order() {
 fn a_retransmission_of_a_held_segment_leaves_with_it_once() {
     let mut b = Bench::start(WireSettings {
         delay: Duration::ZERO,
-        step: true,
+        step_mode: true,
         ..WireSettings::default()
     });
     let syn = packet::build(CLIENT, SERVER, SYN, 1000, 0, b"");
@@ -302,7 +302,7 @@ fn a_retransmission_of_a_held_segment_leaves_with_it_once() {
 fn a_late_copy_of_a_delivered_segment_whose_answer_waits_folds_away() {
     let mut b = Bench::start(WireSettings {
         delay: Duration::ZERO,
-        step: true,
+        step_mode: true,
         ..WireSettings::default()
     });
     let syn = packet::build(CLIENT, SERVER, SYN, 1000, 0, b"");
@@ -419,7 +419,7 @@ fn the_capture_keeps_the_order_packets_entered_the_wire() {
     let pcap = dir.join("capture.pcapng");
     let mut b = Bench::start(WireSettings {
         delay: Duration::ZERO,
-        step: true,
+        step_mode: true,
         pcap: Some(pcap.clone()),
         ..WireSettings::default()
     });

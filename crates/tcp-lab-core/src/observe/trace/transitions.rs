@@ -92,7 +92,7 @@ impl Transitions {
 
     /// A table read's rows: a SYN_SENT socket to the peer of a held connecting event is that
     /// socket, told at the event's kernel time (the read's time would be a retransmit later).
-    pub fn saw_table(&mut self, rows: &[SocketRow]) {
+    pub fn saw_snapshot(&mut self, rows: &[SocketRow]) {
         if self.connecting.values().all(|c| c.told.is_some()) {
             return;
         }

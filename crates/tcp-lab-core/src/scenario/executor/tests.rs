@@ -107,7 +107,7 @@ async fn a_scenario_runs_straight_through() {
         .entries()
         .iter()
         .filter_map(|e| match &e.what {
-            What::Step(t) => Some(t.en.clone()),
+            What::Action(t) => Some(t.en.clone()),
             What::Lab(crate::lab::EventKind::CloseCalled { .. }) => Some("close()".into()),
             _ => None,
         })
