@@ -5,25 +5,6 @@
 
 use std::borrow::Cow;
 
-use rust_i18n::Backend;
-
-/// The engine's catalogue, as a backend the binary's `i18n!` extends.
-pub struct Engine;
-
-impl Backend for Engine {
-    fn available_locales(&self) -> Vec<Cow<'_, str>> {
-        tcp_lab_core::_rust_i18n_backend().available_locales()
-    }
-
-    fn translate(&self, locale: &str, key: &str) -> Option<Cow<'_, str>> {
-        tcp_lab_core::_rust_i18n_backend().translate(locale, key)
-    }
-
-    fn messages_for_locale(&self, locale: &str) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
-        tcp_lab_core::_rust_i18n_backend().messages_for_locale(locale)
-    }
-}
-
 /// Hands the whole catalogue (this one over the engine's) to the engine, so a recording's keys
 /// render in replay whichever crate owns them.
 pub fn install() {
@@ -43,6 +24,8 @@ mod tests {
     use rust_i18n::t;
 
     use super::*;
+    use crate::Engine;
+    use rust_i18n::Backend;
 
     /// The keys of the binary's catalogue (its own and the engine's beneath), `cli.*` left out:
     /// the command line's English is in cli/args.rs's doc comments (see cli_help).

@@ -328,7 +328,7 @@ fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
                 t!(
                     "error.resolve",
                     host = host,
-                    error = crate::i18n::os_error(&e)
+                    error = crate::os_error::os_error(&e)
                 )
             )
         })?

@@ -33,7 +33,7 @@ pub async fn serve(addr: SocketAddr, board: Board) -> anyhow::Result<SocketAddr>
             rust_i18n::t!(
                 "metrics.bind",
                 addr = addr,
-                error = crate::i18n::os_error(&e)
+                error = crate::os_error::os_error(&e)
             )
         )
     })?;

@@ -287,7 +287,7 @@ fn not_written(
     e: &crate::export::ExportError,
     lang: Lang,
 ) -> std::borrow::Cow<'static, str> {
-    let error = crate::i18n::os_error_in(&e.error, lang);
+    let error = crate::os_error::os_error_in(&e.error, lang);
     // No file was made: the directory itself failed, and the error already names it.
     if e.path == crate::export::export_dir() {
         let key = format!("{key}_dir");

@@ -24,62 +24,48 @@ pub fn english(e: &impl Localized) -> String {
 }
 
 /// Any engine error, as the engine's entry points return it (`Session::start`, `Scenario::load`,
-/// `Recording::read`…). The area's own type stays inside for callers that match on it.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
-    #[error(transparent)]
-    Session(#[from] crate::session::SessionError),
-    #[error(transparent)]
-    Scenario(#[from] crate::scenario::ScenarioError),
-    #[error(transparent)]
-    Frame(#[from] crate::protocol::FrameError),
-    #[error(transparent)]
-    Recording(#[from] crate::timeline::recorded::RecordingError),
-    #[cfg(target_os = "linux")]
-    #[error(transparent)]
-    Trace(#[from] crate::observe::trace::TraceUnavailable),
-    #[cfg(target_os = "linux")]
-    #[error(transparent)]
-    Netns(#[from] crate::observe::sockdiag::NetnsError),
-    #[error(transparent)]
-    Export(#[from] crate::export::ExportError),
-    #[error(transparent)]
-    Refusal(#[from] crate::export::Refusal),
-    #[error(transparent)]
-    Input(#[from] crate::input::InputError),
-    #[error(transparent)]
-    Btf(#[from] crate::observe::btf::BtfError),
-    #[error(transparent)]
-    Hosts(#[from] crate::hosts::HostsError),
-}
+/// `Recording::read`…): the area's own error inside, which says itself. A carrier rather than an
+/// enum of every area, so this file names no area and every area may use it.
+pub struct Error(Box<dyn Localized + Send + Sync + 'static>);
 
 impl Error {
-    /// The area's error inside.
-    pub fn inner(&self) -> &dyn Localized {
-        match self {
-            Error::Lab(e) => e,
-            Error::Session(e) => e,
-            Error::Scenario(e) => e,
-            Error::Frame(e) => e,
-            Error::Recording(e) => e,
-            #[cfg(target_os = "linux")]
-            Error::Trace(e) => e,
-            #[cfg(target_os = "linux")]
-            Error::Netns(e) => e,
-            Error::Export(e) => e,
-            Error::Refusal(e) => e,
-            Error::Input(e) => e,
-            Error::Btf(e) => e,
-            Error::Hosts(e) => e,
-        }
+    /// The area's error inside (downcast it to match on its variants).
+    pub fn inner(&self) -> &(dyn Localized + Send + Sync + 'static) {
+        &*self.0
+    }
+
+    /// The message in `lang`'s words.
+    pub fn in_lang(&self, lang: Lang) -> String {
+        self.0.in_lang(lang)
+    }
+
+    /// The message in English and in the interface's language.
+    pub fn said(&self) -> Said {
+        self.0.said()
     }
 }
 
-impl Localized for Error {
-    fn in_lang(&self, lang: Lang) -> String {
-        self.inner().in_lang(lang)
+impl<E: Localized + Send + Sync + 'static> From<E> for Error {
+    fn from(e: E) -> Error {
+        Error(Box::new(e))
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 

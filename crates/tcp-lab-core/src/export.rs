@@ -37,14 +37,14 @@ impl crate::error::Localized for ExportError {
             "export_error.not_written",
             locale = lang.code(),
             path = self.path.display(),
-            error = crate::i18n::os_error_in(&self.error, lang)
+            error = crate::os_error::os_error_in(&self.error, lang)
         )
         .into_owned()
     }
 }
 
 /// Why a file or the export directory is refused (an `io::Error` carries it, with the kind
-/// given at [`refused`]; [`crate::i18n::os_error_in`] says it in any language).
+/// given at [`refused`]; [`crate::os_error::os_error_in`] says it in any language).
 #[derive(Debug, thiserror::Error)]
 #[error("{}", crate::error::english(self))]
 pub enum Refusal {
@@ -62,7 +62,7 @@ pub enum Refusal {
 impl crate::error::Localized for Refusal {
     fn in_lang(&self, lang: crate::i18n::Lang) -> String {
         let l = lang.code();
-        let os = |e| crate::i18n::os_error_in(e, lang);
+        let os = |e| crate::os_error::os_error_in(e, lang);
         match self {
             Refusal::DirUncreatable { dir, error } => {
                 t!(

@@ -111,10 +111,10 @@ impl Localized for HostsError {
 }
 
 /// "permission denied" rather than "Permission denied (os error 13)"; in Korean, the error in
-/// Korean words ([`crate::i18n::os_error_in`]).
+/// Korean words ([`crate::os_error::os_error_in`]).
 fn os_msg(e: &io::Error, lang: Lang) -> String {
     if lang != Lang::En {
-        return crate::i18n::os_error_in(e, lang);
+        return crate::os_error::os_error_in(e, lang);
     }
     let s = e.to_string();
     let s = s.split(" (os error").next().unwrap_or(&s);

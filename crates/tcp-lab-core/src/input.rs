@@ -43,7 +43,7 @@ impl crate::error::Localized for InputError {
     fn in_lang(&self, lang: Lang) -> String {
         let l = lang.code();
         match self {
-            InputError::Io(e) => crate::i18n::os_error_in(e, lang),
+            InputError::Io(e) => crate::os_error::os_error_in(e, lang),
             InputError::NotAFile { path } => {
                 t!("input.not_a_file", locale = l, path = path).into_owned()
             }

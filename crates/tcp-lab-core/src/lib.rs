@@ -16,6 +16,7 @@ pub mod input;
 pub mod lab;
 pub mod model;
 pub mod observe;
+pub mod os_error;
 pub mod protocol;
 pub mod scenario;
 pub mod session;

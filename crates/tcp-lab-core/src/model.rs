@@ -81,12 +81,11 @@ impl UnknownName {
 /// The unit is required (a bare number once meant milliseconds in one place and seconds in
 /// another); only `0` may stand alone.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    parse_duration_in(s, crate::i18n::current())
+    parse_duration_in(s, &rust_i18n::locale())
 }
 
-/// [`parse_duration`], its error in `lang`'s words.
-pub fn parse_duration_in(s: &str, lang: crate::i18n::Lang) -> Result<Duration, String> {
-    let l = lang.code();
+/// [`parse_duration`], its error in the words of the catalogue locale `l` (`"en"`, `"ko"`).
+pub fn parse_duration_in(s: &str, l: &str) -> Result<Duration, String> {
     let t = s.trim();
     if t == "0" {
         return Ok(Duration::ZERO);

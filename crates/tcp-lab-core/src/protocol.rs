@@ -444,7 +444,7 @@ async fn read_full<R: AsyncRead + Unpin>(
             Ok(n) => filled += n,
             Err(e) => {
                 return Err(FrameError::Io(Said::each(|l| {
-                    crate::i18n::os_error_in(&e, l)
+                    crate::os_error::os_error_in(&e, l)
                 })));
             }
         }

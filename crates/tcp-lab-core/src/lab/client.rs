@@ -13,8 +13,9 @@ use tokio::net::TcpStream;
 use rust_i18n::t;
 
 use super::{EventKind, Shared, conn, in_host};
-use crate::i18n::{Lang, Said, os_error_in};
+use crate::i18n::{Lang, Said};
 use crate::model::{ConnId, Side, unmap};
+use crate::os_error::os_error_in;
 
 pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     let remote = shared.target;

@@ -20,8 +20,9 @@ use tokio::sync::mpsc;
 
 use super::bulk::{Bulk, FlowChange};
 use super::{ClosePolicy, CloseReason, EVICTING, EventKind, PROVEN, Shared};
-use crate::i18n::{self, Said, os_error_in};
+use crate::i18n::{self, Said};
 use crate::model::{ConnId, Side};
+use crate::os_error::os_error_in;
 use crate::protocol::{self, FrameDecoder, FrameError};
 
 #[derive(Debug)]

@@ -232,7 +232,7 @@ impl crate::error::Localized for LabError {
                 "lab_error.listen",
                 locale = l,
                 addr = addr,
-                error = crate::i18n::os_error_in(source, lang)
+                error = crate::os_error::os_error_in(source, lang)
             ),
         }
         .into_owned()

@@ -138,7 +138,7 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                         side: Some(Side::Server),
                         conn: None,
                         text: crate::i18n::Said::each(|l| {
-                            let error = crate::i18n::os_error_in(&e, l);
+                            let error = crate::os_error::os_error_in(&e, l);
                             rust_i18n::t!("lab.accept_failed", locale = l.code(), error = error)
                                 .into_owned()
                         }),

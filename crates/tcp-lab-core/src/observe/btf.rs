@@ -97,7 +97,7 @@ impl crate::error::Localized for BtfError {
                 "btf.unreadable",
                 locale = l,
                 path = VMLINUX,
-                error = crate::i18n::os_error_in(e, lang)
+                error = crate::os_error::os_error_in(e, lang)
             ),
             BtfError::Damaged(d) => t!("btf.damaged", locale = l, detail = d),
             BtfError::NoStruct { name } => t!("btf.no_struct", locale = l, name = name),

@@ -17,7 +17,8 @@ use std::path::Path;
 
 use super::btf::Btf;
 use crate::error::Localized;
-use crate::i18n::{Said, os_error_in};
+use crate::i18n::Said;
+use crate::os_error::os_error_in;
 
 /// Set (to anything but `0`) to run as if the filter could not be installed: a test and
 /// diagnostic switch that shows the poll-only fallback on any machine.

@@ -300,7 +300,7 @@ pub enum NetnsError {
 
 impl crate::error::Localized for NetnsError {
     fn in_lang(&self, lang: crate::i18n::Lang) -> String {
-        use crate::i18n::os_error_in;
+        use crate::os_error::os_error_in;
         use rust_i18n::t;
         let l = lang.code();
         let errno = |e: &nix::errno::Errno| os_error_in(&io::Error::from(*e), lang);

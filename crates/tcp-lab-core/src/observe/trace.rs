@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::{fs, io};
 
-use crate::i18n::{Said, os_error_in};
+use crate::i18n::Said;
+use crate::os_error::os_error_in;
 
 mod layout;
 mod ring;

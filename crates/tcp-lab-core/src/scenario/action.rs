@@ -86,7 +86,7 @@ fn wire_step(a: &str, step: &Step, lang: Lang) -> Result<Action, String> {
                     example = why
                 )
             })?,
-            lang,
+            lang.code(),
         )
         .map_err(|e| format!("duration: {e}"))
     };
@@ -199,7 +199,7 @@ impl Action {
                             example = "500ms"
                         )
                     })?,
-                    lang,
+                    lang.code(),
                 )
                 .map_err(|e| format!("duration: {e}"))?,
             ),

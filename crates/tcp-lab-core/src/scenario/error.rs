@@ -84,7 +84,7 @@ impl crate::error::Localized for ScenarioError {
                 key = key,
                 value = value,
                 side = crate::i18n::side(*side, lang),
-                error = crate::i18n::os_error_in(error, lang)
+                error = crate::os_error::os_error_in(error, lang)
             ),
         }
         .into_owned()

@@ -282,7 +282,7 @@ impl Probe {
             return Ok(Some(Probe::Peak { field, op }));
         }
         let value = if field == Field::TimerLeft {
-            parse_duration_in(value, lang)?.as_secs_f64()
+            parse_duration_in(value, lang.code())?.as_secs_f64()
         } else {
             let v = value.strip_suffix("ms").unwrap_or(value);
             v.parse::<f64>().map_err(|_| {

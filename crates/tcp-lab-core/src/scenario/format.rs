@@ -320,13 +320,13 @@ impl Scenario {
                 Expect::parse_in(e, lang).map_err(in_step)?;
             }
             if let Some(t) = &step.timeout {
-                parse_duration_in(t, lang).map_err(|e| in_step(format!("timeout: {e}")))?;
+                parse_duration_in(t, lang.code()).map_err(|e| in_step(format!("timeout: {e}")))?;
             }
             if let Some(w) = &step.wait_for {
                 Expect::parse_in(&format!("{}:{}", w.side, w.state), lang)
                     .map_err(|e| in_step(format!("wait_for: {e}")))?;
                 if let Some(t) = &w.timeout {
-                    parse_duration_in(t, lang)
+                    parse_duration_in(t, lang.code())
                         .map_err(|e| in_step(format!("wait_for timeout: {e}")))?;
                 }
             }
@@ -359,7 +359,7 @@ impl Scenario {
                 .into());
             }
             if let Some(k) = &s.keepalive {
-                parse_duration_in(k, lang).map_err(|e| format!("keepalive: {e}"))?;
+                parse_duration_in(k, lang.code()).map_err(|e| format!("keepalive: {e}"))?;
             }
             if step.action.is_none() && step.wait_for.is_none() && step.say.is_none() {
                 return Err(t!("scenario.empty_step", locale = l, n = n).into());

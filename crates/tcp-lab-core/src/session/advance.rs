@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use super::Watch;
 use super::registry;
 use super::reports::{Feed, Quiet, Report};
-use crate::i18n::os_error_in;
 use crate::observe::{self, trace as tracepoint};
+use crate::os_error::os_error_in;
 
 /// How long a tracepoint event waits so the lab's report of the same moment can arrive first.
 const SETTLE_NS: u64 = 2_000_000;

@@ -22,11 +22,12 @@ use tokio::sync::mpsc;
 use rust_i18n::t;
 
 use crate::hosts::Hosts;
-use crate::i18n::{Lang, Said, os_error_in};
+use crate::i18n::{Lang, Said};
 use crate::lab::{Lab, LabConfig, LabError};
 use crate::model::Side;
 use crate::observe::procs;
 use crate::observe::{self, Owner, SourceChoice};
+use crate::os_error::os_error_in;
 use crate::timeline::What;
 use crate::wire::{Wire, WireSettings};
 pub use advance::Advance;

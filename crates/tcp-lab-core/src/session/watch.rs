@@ -11,11 +11,12 @@ use super::reads::Reads;
 use super::reports::{Feed, Report};
 use super::{Registry, SessionError};
 use crate::hosts::Hosts;
-use crate::i18n::{Lang, Said, os_error_in};
+use crate::i18n::{Lang, Said};
 use crate::model::Side;
 use crate::observe::procs::ProcCache;
 use crate::observe::trace::{self as tracepoint, Transitions};
 use crate::observe::{self, Observer, Owner, SourceChoice, platform::PlatformFacts};
+use crate::os_error::os_error_in;
 use crate::protocol::Charset;
 use crate::timeline::Timeline;
 

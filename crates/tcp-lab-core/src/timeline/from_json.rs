@@ -6,16 +6,99 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::recorded::{Header, Item, Line, MAX_PAYLOAD, MAX_T, WirePacket};
 use super::schema::{self, Body, Kernel, PacketJson, SideConn, Whose};
 use super::{Stage, Transition, What};
 use crate::i18n::{Meaning, Said};
-use crate::lab::EventKind as K;
-use crate::model::{Side, printable};
+use crate::lab::{ClosePolicy, EventKind as K};
+use crate::model::{ConnId, Side, printable};
 use crate::observe::{Owner, Timer};
-use crate::protocol::{self, Frame};
-use crate::wire::Dir;
+use crate::protocol::{self, Charset, Frame};
 use crate::wire::packet as pkt;
+use crate::wire::{Dir, DropReason};
+
+/// Payload bytes a rebuilt packet carries at most. The wire's TUN devices keep Linux's default
+/// 1500-byte MTU, so no recorded packet carried more than 1460; a larger claim is not a real
+/// recording, and each rebuilt packet holds its payload (20,000 of them on the ladder).
+pub(crate) const MAX_PAYLOAD: usize = 1460;
+
+/// Recorded times beyond this (about 31 years) are not times.
+pub(crate) const MAX_T: f64 = 1e9;
+
+/// The `"event":"session"` line a recording starts with; defaults where it is missing.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// What was recorded: `run "Client closes first"`, `dashboard`, `server`...
+    pub mode: Option<String>,
+    pub port: Option<u16>,
+    pub listen: Option<SocketAddr>,
+    pub target: Option<SocketAddr>,
+    pub charset: Charset,
+    pub policy: ClosePolicy,
+    pub time_wait: Duration,
+    pub time_wait_source: Option<String>,
+    pub fin_timeout: Option<Duration>,
+    /// Whether transitions came from the tracepoint (every one) or the poll alone.
+    pub tracing: bool,
+}
+
+impl Default for Header {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            port: None,
+            listen: None,
+            target: None,
+            charset: Charset::Ms949,
+            policy: ClosePolicy::Manual,
+            time_wait: Duration::from_secs(60),
+            time_wait_source: None,
+            fin_timeout: None,
+            tracing: false,
+        }
+    }
+}
+
+/// One packet line of slow motion's wire, as recorded (relative seq/ack).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WirePacket {
+    pub id: u64,
+    pub conn: Option<ConnId>,
+    pub dir: Dir,
+    pub flags: u8,
+    pub seq: u32,
+    pub ack: u32,
+    pub len: usize,
+    /// The window it advertised, bytes (recordings before issue 26 have none).
+    pub win: Option<u32>,
+    pub text: Option<String>,
+    pub held: bool,
+    pub delay: Duration,
+    pub reason: Option<DropReason>,
+}
+
+/// What one recorded line becomes.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A lab event, a scenario line, a note, a fault, a crowd of changes: put on the timeline as
+    /// it is.
+    Entry(What),
+    /// A socket's state change: on the timeline, and in the socket table the panes show.
+    Kernel(Transition),
+    /// A packet on the wire (slow motion): rebuilt so the ladder shows it.
+    Packet(Stage, WirePacket),
+}
+
+/// A line read back.
+#[derive(Debug, Clone)]
+pub enum Line {
+    Header(Header),
+    /// An entry, with its time since the session began.
+    Item(Duration, Item),
+    /// What the entry after it means (its `said` line).
+    Said(Meaning),
+    /// The window the packet line before it advertised (its `window` line).
+    Window(super::schema::WindowJson),
+}
 
 /// One line of a recording; None when it is not a tcp-lab timeline line (or is malformed).
 pub fn parse_line(line: &str) -> Option<Line> {

@@ -6,28 +6,14 @@
 //! cannot be read is skipped and counted, never a reason to stop.
 
 use std::io::{BufRead, Read};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 pub use super::from_json::parse_line;
-use super::{Stage, Transition, What};
-use crate::i18n::Meaning;
-use crate::lab::ClosePolicy;
-use crate::model::{ConnId, printable};
-use crate::protocol::Charset;
-use crate::wire::{Dir, DropReason};
+use crate::model::printable;
 
 /// A recording is read whole; larger files are refused (a day of slow motion is a few MB).
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
-
-/// Payload bytes a rebuilt packet carries at most. The wire's TUN devices keep Linux's default
-/// 1500-byte MTU, so no recorded packet carried more than 1460; a larger claim is not a real
-/// recording, and each rebuilt packet holds its payload (20,000 of them on the ladder).
-pub(crate) const MAX_PAYLOAD: usize = 1460;
-
-/// Recorded times beyond this (about 31 years) are not times.
-pub(crate) const MAX_T: f64 = 1e9;
 
 /// Why a recording cannot be replayed, and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -76,81 +62,7 @@ impl crate::error::Localized for RecordingError {
     }
 }
 
-/// The `"event":"session"` line a recording starts with; defaults where it is missing.
-#[derive(Debug, Clone)]
-pub struct Header {
-    /// What was recorded: `run "Client closes first"`, `dashboard`, `server`...
-    pub mode: Option<String>,
-    pub port: Option<u16>,
-    pub listen: Option<SocketAddr>,
-    pub target: Option<SocketAddr>,
-    pub charset: Charset,
-    pub policy: ClosePolicy,
-    pub time_wait: Duration,
-    pub time_wait_source: Option<String>,
-    pub fin_timeout: Option<Duration>,
-    /// Whether transitions came from the tracepoint (every one) or the poll alone.
-    pub tracing: bool,
-}
-
-impl Default for Header {
-    fn default() -> Self {
-        Self {
-            mode: None,
-            port: None,
-            listen: None,
-            target: None,
-            charset: Charset::Ms949,
-            policy: ClosePolicy::Manual,
-            time_wait: Duration::from_secs(60),
-            time_wait_source: None,
-            fin_timeout: None,
-            tracing: false,
-        }
-    }
-}
-
-/// One packet line of slow motion's wire, as recorded (relative seq/ack).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WirePacket {
-    pub id: u64,
-    pub conn: Option<ConnId>,
-    pub dir: Dir,
-    pub flags: u8,
-    pub seq: u32,
-    pub ack: u32,
-    pub len: usize,
-    /// The window it advertised, bytes (recordings before issue 26 have none).
-    pub win: Option<u32>,
-    pub text: Option<String>,
-    pub held: bool,
-    pub delay: Duration,
-    pub reason: Option<DropReason>,
-}
-
-/// What one recorded line becomes.
-#[derive(Debug, Clone)]
-pub enum Item {
-    /// A lab event, a scenario line, a note, a fault, a crowd of changes: put on the timeline as
-    /// it is.
-    Entry(What),
-    /// A socket's state change: on the timeline, and in the socket table the panes show.
-    Kernel(Transition),
-    /// A packet on the wire (slow motion): rebuilt so the ladder shows it.
-    Packet(Stage, WirePacket),
-}
-
-/// A line read back.
-#[derive(Debug, Clone)]
-pub enum Line {
-    Header(Header),
-    /// An entry, with its time since the session began.
-    Item(Duration, Item),
-    /// What the entry after it means (its `said` line).
-    Said(Meaning),
-    /// The window the packet line before it advertised (its `window` line).
-    Window(super::schema::WindowJson),
-}
+pub use super::from_json::{Header, Item, Line, WirePacket};
 
 /// A whole recording: its header (when it has one), its readable entries in file order, and how
 /// many lines could not be read.
@@ -387,6 +299,8 @@ pub(crate) mod tests {
     use crate::lab::EventKind;
     use crate::model::Side;
     use crate::observe::{Owner, TcpState};
+    use crate::protocol::Charset;
+    use crate::timeline::{Stage, What};
     use crate::wire::packet as pkt;
 
     /// Lines as `tcp-lab run assets/scenarios/client-closes-first.toml --format json` printed

@@ -146,7 +146,7 @@ impl Forwarder {
     fn write_capture(&mut self, now: Instant, all: bool) {
         if let Err(e) = self.capture.write_ready(now, all) {
             self.emit(WireEvent::Error {
-                text: crate::said!(l => "wire_note.capture_stopped", error = crate::i18n::os_error_in(&e, l)),
+                text: crate::said!(l => "wire_note.capture_stopped", error = crate::os_error::os_error_in(&e, l)),
             });
         }
     }

@@ -100,7 +100,7 @@ impl Wire {
                 crate::export::open_explicit(p)
                     .and_then(|(f, _)| pcap::PcapWriter::new(BufWriter::new(f)))
                     .map_err(|error| {
-                        // Said in any language where it is shown (i18n::os_error_in).
+                        // Said in any language where it is shown (crate::os_error::os_error_in).
                         let kind = error.kind();
                         let path = p.clone();
                         let e = crate::export::ExportError { path, error };

@@ -8,8 +8,9 @@ use std::{fs, io};
 
 use super::layout::Layout;
 use super::{TraceEvent, TraceUnavailable, event_files, precheck, unavailable};
-use crate::i18n::{Said, os_error_in};
+use crate::i18n::Said;
 use crate::observe::nsfilter::NsFilter;
+use crate::os_error::os_error_in;
 
 /// Data pages per CPU (power of two): 64 KiB with 4K pages, ~600 events between two reads.
 const RING_PAGES: usize = 16;
