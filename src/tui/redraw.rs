@@ -144,9 +144,11 @@ mod tests {
         let mut r = Redraw::default();
         assert!(r.due(), "the first frame");
         assert!(!r.due());
-        let shown = snap(59_950, TcpState::TimeWait);
-        // 50 ms later the countdown still reads 60 s: nothing to draw.
-        assert!(!r.table(Some(&shown), &snap(59_900, TcpState::TimeWait)));
+        let t0 = Instant::now();
+        let shown = snap_at(t0, 59_950, TcpState::TimeWait);
+        // 50 ms later the same timer: nothing to draw.
+        let later = snap_at(t0 + Duration::from_millis(50), 59_900, TcpState::TimeWait);
+        assert!(!r.table(Some(&shown), &later));
         assert!(!r.due());
         // The countdown's second moved.
         assert!(r.table(Some(&shown), &snap(58_990, TcpState::TimeWait)));
