@@ -20,14 +20,48 @@ def cpu(pid):
         parts = f.read().rsplit(')', 1)[1].split()
     return (int(parts[11]) + int(parts[12])) / TICK  # utime + stime
 
+def progs():
+    """BPF programs loaded now: id -> run_time_ns (kernel.bpf_stats_enabled=1 counts them)."""
+    r = subprocess.run(['bpftool', 'prog', 'show', '-j'], capture_output=True, text=True)
+    try:
+        return {p['id']: p.get('run_time_ns', 0) for p in json.loads(r.stdout or '[]')}
+    except ValueError:
+        return {}
+
+def new_progs(before, wait=5):
+    """The ids loaded since `before` (a program attaches a moment after its process starts)."""
+    end = time.time() + wait
+    while time.time() < end:
+        ids = set(progs()) - before
+        if ids:
+            time.sleep(0.5)
+            return set(progs()) - before
+        time.sleep(0.1)
+    return set()
+
+# BPF programs run in the kernel, in whoever fires the tracepoint: /proc/PID/stat does not count
+# them. With the stats on, bpftool's run_time_ns does (tcp-lab's namespace filter and bpftrace's).
+stats_was = open('/proc/sys/kernel/bpf_stats_enabled').read().strip()
+open('/proc/sys/kernel/bpf_stats_enabled', 'w').write('1')
 port = free_port()
+loaded = set(progs())
 out = open(os.path.join(OUT, 'server.jsonl'), 'w')
 srv = subprocess.Popen([BIN, 'server', '--port', str(port), '--source', 'trace', '--format', 'json'],
                        stdout=out, stderr=subprocess.DEVNULL)
 prog = ('tracepoint:sock:inet_sock_set_state /args->sport == %d || args->dport == %d/ '
         '{ @[args->newstate] = count(); }' % (port, port))
+deadline = time.time() + 10
+while time.time() < deadline:
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=1).close(); break
+    except OSError:
+        time.sleep(0.1)
+lab_progs = new_progs(loaded)
+loaded |= lab_progs
 bt = subprocess.Popen(['bpftrace', '-e', prog], stdout=open(os.path.join(OUT, 'bpftrace.out'), 'w'),
                       stderr=subprocess.STDOUT)
+bt_progs = new_progs(loaded, 15)
+loaded |= bt_progs
 # The brief's exact command too (unfiltered), for its CPU alone.
 bt2 = subprocess.Popen(['bpftrace', '-e', 'tracepoint:sock:inet_sock_set_state { @[args->newstate] = count(); }'],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -55,10 +89,17 @@ t = threading.Thread(target=churn); t.start()
 time.sleep(WARM_S)
 rows = []
 for r in range(ROUNDS):
+    p0 = progs()
     a0, b0, c0, m0, t0 = cpu(srv.pid), cpu(bt.pid), cpu(bt2.pid), made[0], time.time()
     time.sleep(ROUND_S)
     a1, b1, c1, m1, t1 = cpu(srv.pid), cpu(bt.pid), cpu(bt2.pid), made[0], time.time()
+    p1 = progs()
     el = t1 - t0
+    bpf_ns = lambda ids: sum(p1.get(i, 0) - p0.get(i, 0) for i in ids)
+    print(f'  BPF run time (bpftool run_time_ns): tcp-lab filter {bpf_ns(lab_progs) / el / 1e7:.3f} %, '
+          f'filtered bpftrace {bpf_ns(bt_progs) / el / 1e7:.3f} %  (ids {sorted(lab_progs)} / {sorted(bt_progs)}); '
+          f'tcp-lab+BPF {(a1 - a0) / el * 100 + bpf_ns(lab_progs) / el / 1e7:.2f} %, '
+          f'bpftrace+BPF {(b1 - b0) / el * 100 + bpf_ns(bt_progs) / el / 1e7:.2f} %')
     print(f'  unfiltered bpftrace {(c1 - c0) / el * 100:.2f} %, filtered {(b1 - b0) / el * 100:.2f} %')
     rows.append(((a1 - a0) / el * 100, (b1 - b0) / el * 100, (m1 - m0) / el))
     print(f'round {r+1}: tcp-lab {rows[-1][0]:.1f} %  bpftrace {rows[-1][1]:.1f} %  '
@@ -67,6 +108,7 @@ stop.set(); t.join()
 time.sleep(3)
 srv.send_signal(2); bt.send_signal(2); bt2.send_signal(2)
 srv.wait(timeout=90); bt.wait(timeout=90); bt2.wait(timeout=90)
+open('/proc/sys/kernel/bpf_stats_enabled', 'w').write(stats_was)
 out.close()
 # count transitions: tcp-lab's kernel lines vs bpftrace's newstate counts
 names = {1: 'ESTABLISHED', 2: 'SYN_SENT', 3: 'SYN_RECV', 4: 'FIN_WAIT_1', 5: 'FIN_WAIT_2', 6: 'TIME_WAIT',

@@ -1,7 +1,7 @@
 //! The connections pane: every socket of the port, the lab's grouped by connection, with the
 //! kernel's state, countdowns and queues; it scrolls to keep the selection on screen.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -17,11 +17,16 @@ use crate::observe::{ObservedSocket, Owner, TcpState, TimerKind};
 use crate::timeline::Timeline;
 use rust_i18n::t;
 
-pub(super) fn countdown(s: &ObservedSocket, app: &App, width: usize) -> String {
+/// A socket's timer as of `now`: counted down from the read the app shows (a quiet port is
+/// read once a second, whatever the screen's clock), then drawn as a bar or seconds.
+pub(super) fn countdown(s: &ObservedSocket, app: &App, width: usize, now: Instant) -> String {
     let Some(t) = s.row.timer else {
         return String::new();
     };
-    let left = t.remaining.as_secs_f64();
+    let age = app
+        .shown()
+        .map_or(Duration::ZERO, |r| now.saturating_duration_since(r.at));
+    let left = t.remaining.saturating_sub(age).as_secs_f64();
     let (total, what) = match (t.kind, s.row.state) {
         (TimerKind::TimeWait, TcpState::TimeWait) => (app.settings.time_wait.as_secs_f64(), "2MSL"),
         (TimerKind::TimeWait, _) => (
@@ -156,7 +161,7 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
             // Shown a moment longer, so a socket that leaves is seen leaving.
             spans.push(Span::raw(t!("conn.shown_more", secs = left).into_owned()));
         } else {
-            let cd = countdown(s, app, if wide { 20 } else { 4 });
+            let cd = countdown(s, app, if wide { 20 } else { 4 }, now);
             if !cd.is_empty() {
                 spans.push(Span::raw(format!(" {cd}")));
             }

@@ -101,9 +101,17 @@ pub async fn run(
         s.timeline
             .set_note_source(crate::timeline::schema::Source::Session);
     }
+    // Lab events trigger a dump at once; this only paces discovery of sockets that are not the
+    // lab's. With the tracepoint a stranger's connection is told by the kernel (its news asks for
+    // a dump), so the dump, which walks the host's whole table, is only a safety net (a listener
+    // starting is told by no tracepoint: a watch keeps looking every second).
+    let tracing_lab = s.tracing() && !opts.watch_only;
+    let discover = match tracing_lab {
+        true => DISCOVER_TRACED,
+        false => Duration::from_secs(1).max(opts.poll * 10),
+    };
     if let Some(o) = s.observer_mut() {
-        // Lab events trigger a dump at once; this only paces discovery of sockets that are not the lab's.
-        o.set_discover_every(Duration::from_secs(1).max(opts.poll * 10));
+        o.set_discover_every(discover);
     }
     let settings = Settings {
         port: s.port(),
@@ -178,8 +186,8 @@ pub async fn run(
     let (_guard, mut term) = terminal::open()?;
 
     let mut keys = keys::Keys::new();
-    let mut poll = tokio::time::interval(opts.poll);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut next_round = Instant::now();
+    let slow = s.lab.config().hosts.is_some();
     let stop = crate::signal::shutdown_signal();
     tokio::pin!(stop);
     let mut redraw = redraw::Redraw::default();
@@ -198,6 +206,14 @@ pub async fn run(
             app.slowed = avg.filter(|a| *a > opts.poll);
             round_began = None;
         }
+        // A quiet traced lab waits for the lab's next report, the clock's next second or a
+        // moment (the tracepoint keeps a stranger's news meanwhile); else rounds every `poll`.
+        let quiet =
+            tracing_lab && !slow && app.lesson.is_none() && app.packet_quiz.is_none() && s.quiet();
+        let wait = match quiet {
+            true => quiet_wait(s.timeline.start(), Instant::now()),
+            false => next_round.saturating_duration_since(Instant::now()),
+        };
         tokio::select! {
             ev = keys.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
@@ -243,12 +259,10 @@ pub async fn run(
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => app.quit = true,
             },
-            _ = poll.tick() => {
+            before = round(&mut s, quiet, wait) => {
                 let now = Instant::now();
+                next_round = now + opts.poll;
                 round_began = Some(now);
-                let before = s.timeline.total();
-                // One round: lab, wire and kernel reports together, put in the order they happened.
-                s.advance(crate::session::Advance::Round);
                 if let Some(q) = app.packet_quiz.as_mut()
                     && q.tick(s.timeline.snapshot(), now)
                 {
@@ -315,6 +329,33 @@ pub async fn run(
     }
     drop(term);
     Ok(())
+}
+
+/// How often a quiet traced lab's dashboard looks at the tracepoint at least.
+const QUIET_TICK: Duration = Duration::from_millis(250);
+
+/// With the tracepoint, how often the host's table is dumped when nothing asks for it.
+const DISCOVER_TRACED: Duration = Duration::from_secs(5);
+
+/// How long a quiet round waits: until the clock's next second (countdowns move then), at most
+/// [`QUIET_TICK`].
+fn quiet_wait(start: Instant, now: Instant) -> Duration {
+    let into = now.saturating_duration_since(start).subsec_nanos();
+    let to_second = Duration::from_nanos(u64::from(1_000_000_000 - into));
+    to_second.min(QUIET_TICK)
+}
+
+/// One round: lab, wire and kernel reports together, put in the order they happened. A quiet one
+/// runs as soon as the lab or the wire reports. Returns the timeline's length before it.
+async fn round(s: &mut Session, quiet: bool, wait: Duration) -> u64 {
+    let before = s.timeline.total();
+    if quiet {
+        s.advance_within(wait).await;
+    } else {
+        tokio::time::sleep(wait).await;
+        s.advance(crate::session::Advance::Round);
+    }
+    before
 }
 
 /// The app follows the table the session read last (and, watching, orders its rows).

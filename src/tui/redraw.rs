@@ -2,7 +2,7 @@
 //! replay and recorded-lesson loops ask. A frame costs far more than a table read, so nothing
 //! is drawn for a read that only confirms what is shown.
 
-use crate::observe::{ObservedSocket, Snapshot, TimerKind};
+use crate::observe::{ObservedSocket, Snapshot};
 use crate::timeline::Timeline;
 
 /// What the loops tell between frames; [`Redraw::due`] says whether to draw.
@@ -60,24 +60,35 @@ impl Redraw {
 }
 
 /// Whether two table reads draw the same rows: the same sockets, states, owners and queues, and
-/// the same countdowns as drawn (whole seconds for TIME_WAIT and FIN_WAIT_2, tenths for the other
-/// timers). The sockets of a snapshot are sorted, so the rows are compared in order.
+/// timers that end at the same moment (a countdown is drawn projected from its read, so a later
+/// read of the same timer draws the same figures). The sockets of a snapshot are sorted, so the
+/// rows are compared in order.
 pub fn same_screen(a: &Snapshot, b: &Snapshot) -> bool {
+    // How much later b was read than a, in ms (negative when earlier).
+    let later = match b.at.checked_duration_since(a.at) {
+        Some(d) => d.as_millis() as i128,
+        None => -(a.at.duration_since(b.at).as_millis() as i128),
+    };
     a.sockets.len() == b.sockets.len()
         && a.scope == b.scope
         && a.sockets
             .iter()
             .zip(&b.sockets)
-            .all(|(x, y)| same_row(x, y))
+            .all(|(x, y)| same_row(x, y, later))
 }
 
-fn same_row(x: &ObservedSocket, y: &ObservedSocket) -> bool {
+/// Timers whose ends differ by less than this draw the same (reads jitter by a few ms).
+const SAME_END_MS: i128 = 50;
+
+fn same_row(x: &ObservedSocket, y: &ObservedSocket, later: i128) -> bool {
     let (a, b) = (&x.row, &y.row);
-    let shown = |r: &crate::observe::SocketRow| {
-        r.timer.map(|t| match t.kind {
-            TimerKind::TimeWait => (t.kind, t.remaining.as_millis().div_ceil(1000)),
-            _ => (t.kind, t.remaining.as_millis() / 100),
-        })
+    let timers = match (a.timer, b.timer) {
+        (None, None) => true,
+        (Some(s), Some(t)) => {
+            let ends = t.remaining.as_millis() as i128 + later - s.remaining.as_millis() as i128;
+            s.kind == t.kind && ends.abs() < SAME_END_MS
+        }
+        _ => false,
     };
     x.owner == y.owner
         && a.local == b.local
@@ -88,18 +99,22 @@ fn same_row(x: &ObservedSocket, y: &ObservedSocket) -> bool {
         && a.send_q == b.send_q
         && a.uid == b.uid
         && a.inode == b.inode
-        && shown(a) == shown(b)
+        && timers
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::{Owner, Scope, SocketRow, TcpState, Timer};
+    use crate::observe::{Owner, Scope, SocketRow, TcpState, Timer, TimerKind};
     use std::time::{Duration, Instant};
 
     fn snap(remaining_ms: u64, state: TcpState) -> Snapshot {
+        snap_at(Instant::now(), remaining_ms, state)
+    }
+
+    fn snap_at(at: Instant, remaining_ms: u64, state: TcpState) -> Snapshot {
         Snapshot {
-            at: Instant::now(),
+            at,
             sockets: vec![ObservedSocket {
                 row: SocketRow {
                     local: "127.0.0.1:40000".parse().unwrap(),
@@ -129,9 +144,11 @@ mod tests {
         let mut r = Redraw::default();
         assert!(r.due(), "the first frame");
         assert!(!r.due());
-        let shown = snap(59_950, TcpState::TimeWait);
-        // 50 ms later the countdown still reads 60 s: nothing to draw.
-        assert!(!r.table(Some(&shown), &snap(59_900, TcpState::TimeWait)));
+        let t0 = Instant::now();
+        let shown = snap_at(t0, 59_950, TcpState::TimeWait);
+        // 50 ms later the same timer: nothing to draw.
+        let later = snap_at(t0 + Duration::from_millis(50), 59_900, TcpState::TimeWait);
+        assert!(!r.table(Some(&shown), &later));
         assert!(!r.due());
         // The countdown's second moved.
         assert!(r.table(Some(&shown), &snap(58_990, TcpState::TimeWait)));
@@ -141,6 +158,30 @@ mod tests {
         assert!(r.due());
         // Nothing shown yet.
         assert!(r.table(None, &shown));
+        assert!(r.due());
+    }
+
+    #[test]
+    fn a_later_read_of_the_same_timer_draws_no_frame() {
+        let mut r = Redraw::default();
+        r.due();
+        let t0 = Instant::now();
+        let shown = snap_at(t0, 59_950, TcpState::TimeWait);
+        // Read 1.3 s later, the timer ends when it did: the projected countdown is the same.
+        let later = snap_at(
+            t0 + Duration::from_millis(1_300),
+            58_652,
+            TcpState::TimeWait,
+        );
+        assert!(!r.table(Some(&shown), &later));
+        assert!(!r.due());
+        // A timer that was re-armed (ends 200 ms later) draws differently.
+        let rearmed = snap_at(
+            t0 + Duration::from_millis(1_300),
+            58_850,
+            TcpState::TimeWait,
+        );
+        assert!(r.table(Some(&shown), &rearmed));
         assert!(r.due());
     }
 

@@ -305,7 +305,7 @@ pub(super) fn pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: 
         if !tiny {
             spans.push(Span::raw(format!("{} ", pad(who, ow))));
         }
-        let timer = super::connections::countdown(o, app, 4);
+        let timer = super::connections::countdown(o, app, 4, now);
         if !timer.is_empty() {
             spans.push(Span::raw(timer));
         } else if o.row.state != TcpState::Listen {

@@ -14,7 +14,16 @@ pub(super) struct Reads {
     pub soon: bool,
     /// When the read held for the next round (the session's `unread`) began.
     pub held_began: Option<Instant>,
+    /// When a report (lab, wire, tracepoint) last came in.
+    news: Option<Instant>,
 }
+
+/// With the tracepoint telling every transition, a port without news for this long is quiet:
+/// its table is read at most every [`QUIET_EVERY`], to refresh timers and queues (a countdown
+/// is projected from its last read in between). Without the tracepoint reads tell transitions
+/// and keep their pace.
+pub(super) const QUIET_AFTER: Duration = Duration::from_secs(1);
+pub(super) const QUIET_EVERY: Duration = Duration::from_secs(1);
 
 impl Default for Reads {
     /// The first round reads.
@@ -24,6 +33,7 @@ impl Default for Reads {
             cost: None,
             soon: true,
             held_began: None,
+            news: None,
         }
     }
 }
@@ -39,9 +49,24 @@ impl Reads {
             .map_or(Duration::ZERO, |c| (c * factor).min(Duration::from_secs(2)))
     }
 
-    /// Whether this round reads: news asked for one, or the interval has passed.
+    /// Whether this round reads: news asked for one, or the interval has passed (on a quiet
+    /// traced port, at least [`QUIET_EVERY`]).
     pub fn due(&self, tracing: bool) -> bool {
-        self.soon || self.last.is_none_or(|t| t.elapsed() >= self.every(tracing))
+        let every = match tracing && self.quiet() {
+            true => self.every(tracing).max(QUIET_EVERY),
+            false => self.every(tracing),
+        };
+        self.soon || self.last.is_none_or(|t| t.elapsed() >= every)
+    }
+
+    /// A report came in: reads keep their pace for [`QUIET_AFTER`].
+    pub fn news(&mut self) {
+        self.news = Some(Instant::now());
+    }
+
+    /// Whether no report came in for [`QUIET_AFTER`].
+    pub fn quiet(&self) -> bool {
+        self.news.is_none_or(|t| t.elapsed() >= QUIET_AFTER)
     }
 
     /// A read that began at `began` is done: its cost joins the average.
@@ -74,5 +99,25 @@ mod tests {
         assert!(r.due(true));
         r.cost = Some(Duration::from_secs(1));
         assert_eq!(r.every(false), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_quiet_traced_port_is_read_once_a_second_and_news_brings_the_pace_back() {
+        let mut r = Reads::default();
+        r.done(Instant::now());
+        r.cost = Some(Duration::from_micros(10));
+        r.last = Instant::now().checked_sub(Duration::from_millis(100));
+        // Quiet and traced: not before a second; untraced: at the cost's pace.
+        assert!(r.quiet());
+        assert!(!r.due(true));
+        assert!(r.due(false));
+        // News (a report) brings the cost's pace back, traced too.
+        r.news();
+        assert!(!r.quiet());
+        assert!(r.due(true));
+        r.news = Instant::now().checked_sub(QUIET_AFTER);
+        assert!(r.quiet());
+        r.last = Instant::now().checked_sub(QUIET_EVERY);
+        assert!(r.due(true));
     }
 }

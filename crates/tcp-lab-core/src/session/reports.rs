@@ -129,6 +129,10 @@ impl Watch {
             .as_ref()
             .is_some_and(|o| o.rows().len() > BUSY_ROWS);
         let traced = self.trace.is_some() && !self.slow && busy;
+        // Any report is news: the table keeps the pace of a port that moves (see Reads::due).
+        if !batch.is_empty() {
+            self.reads.news();
+        }
         for r in batch {
             // A new connection, or a delivered packet (a SYN makes a SYN_RECV request socket
             // appear in slow motion, which no tracepoint tells): look at the whole port again.

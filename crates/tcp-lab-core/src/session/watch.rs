@@ -267,6 +267,20 @@ impl Watch {
         &self.registry
     }
 
+    /// Whether a front end may wait longer between rounds: the tracepoint is in use, nothing
+    /// came in for a moment, nothing is held for the next round (reports, a table read,
+    /// tracepoint news) and no packet or connect is in flight. A quiet round tells nothing new
+    /// but what the next read shows; the tracepoint keeps what happens meanwhile in its rings.
+    pub fn quiet(&self) -> bool {
+        self.trace
+            .as_ref()
+            .is_some_and(|t| t.waiting().next().is_none() && !t.wants_dump())
+            && self.reads.quiet()
+            && self.held.is_empty()
+            && self.unread.is_none()
+            && self.timeline.packets().in_flight() == 0
+    }
+
     /// How often the table is read now (see [`Reads::every`]).
     pub fn read_every(&self) -> std::time::Duration {
         self.reads.every(self.tracing())
