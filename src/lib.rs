@@ -9,12 +9,18 @@ pub mod cli_help;
 pub mod export;
 pub mod glossary;
 pub mod headless;
+// Slow motion's hosts and wire need Linux; elsewhere a stand-in says so (see `platform`).
+#[cfg(target_os = "linux")]
+pub mod hosts;
+#[cfg(not(target_os = "linux"))]
+#[path = "hosts_elsewhere.rs"]
 pub mod hosts;
 pub mod i18n;
 pub mod input;
 pub mod lab;
 pub mod model;
 pub mod observe;
+pub mod platform;
 pub mod protocol;
 pub mod scenario;
 pub mod session;
