@@ -6,6 +6,11 @@
 
 pub mod cli;
 pub mod cli_help;
+// Unix file modes and openat keep exports safe for a root process; elsewhere, what the system has.
+#[cfg(unix)]
+pub mod export;
+#[cfg(not(unix))]
+#[path = "export_elsewhere.rs"]
 pub mod export;
 pub mod glossary;
 pub mod headless;

@@ -86,3 +86,34 @@ pub enum Feature {
     SlowMotion,
     TcpInfo,
 }
+
+/// Whether this process runs as root (never on Windows: administrators there are not root, and
+/// nothing tcp-lab does on Windows needs them).
+pub fn is_root() -> bool {
+    #[cfg(unix)]
+    {
+        nix::unistd::geteuid().is_root()
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// The socket errors tcp-lab tells apart, as this system numbers them (`raw_os_error`).
+#[cfg(unix)]
+pub mod errno {
+    pub const IN_PROGRESS: i32 = libc::EINPROGRESS;
+    pub const CONNECTION_REFUSED: i32 = libc::ECONNREFUSED;
+    pub const ADDR_IN_USE: i32 = libc::EADDRINUSE;
+    pub const ADDR_NOT_AVAILABLE: i32 = libc::EADDRNOTAVAIL;
+}
+
+/// Winsock's numbers (winerror.h): a non-blocking connect says WSAEWOULDBLOCK.
+#[cfg(windows)]
+pub mod errno {
+    pub const IN_PROGRESS: i32 = 10035;
+    pub const CONNECTION_REFUSED: i32 = 10061;
+    pub const ADDR_IN_USE: i32 = 10048;
+    pub const ADDR_NOT_AVAILABLE: i32 = 10049;
+}

@@ -15,6 +15,7 @@ use rust_i18n::t;
 use super::{EventKind, Shared, conn, in_host};
 use crate::i18n::{Lang, Said, os_error_in};
 use crate::model::{ConnId, Side, unmap};
+use crate::platform::errno;
 
 pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     let remote = shared.target;
@@ -29,11 +30,9 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     };
     let domain = Domain::for_address(remote);
     let sock = match in_host(shared.cfg.hosts.as_deref(), Side::Client, || {
-        let s = Socket::new(
-            domain,
-            Type::STREAM.nonblocking().cloexec(),
-            Some(Protocol::TCP),
-        )?;
+        // socket2 sets close-on-exec itself on Unix; non-blocking set apart works everywhere.
+        let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        s.set_nonblocking(true)?;
         if let Some(d) = shared.cfg.keepalive {
             let k = socket2::TcpKeepalive::new()
                 .with_time(d)
@@ -57,7 +56,7 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     let started = sock.connect(&SockAddr::from(remote));
     let in_progress = match &started {
         Ok(()) => true,
-        Err(e) => e.raw_os_error() == Some(libc::EINPROGRESS),
+        Err(e) => e.raw_os_error() == Some(errno::IN_PROGRESS),
     };
     let local = sock
         .local_addr()
@@ -144,7 +143,7 @@ fn forget_port(shared: &Shared, port: u16, conn: ConnId) {
 /// connect()'s error with what to do about it.
 fn connect_error(e: &std::io::Error, remote: SocketAddr) -> Said {
     let (range, reuse) = match e.raw_os_error() {
-        Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => (
+        Some(errno::ADDR_NOT_AVAILABLE | errno::ADDR_IN_USE) => (
             sysctl("net/ipv4/ip_local_port_range").map(|r| r.replace('\t', "–")),
             sysctl("net/ipv4/tcp_tw_reuse"),
         ),
@@ -154,7 +153,7 @@ fn connect_error(e: &std::io::Error, remote: SocketAddr) -> Said {
         let error = os_error_in(e, l);
         let unreadable = || t!("lab.unreadable", locale = l.code()).into_owned();
         match e.raw_os_error() {
-            Some(libc::ECONNREFUSED) => t!(
+            Some(errno::CONNECTION_REFUSED) => t!(
                 "lab.nothing_listens",
                 locale = l.code(),
                 error = error,
@@ -162,7 +161,7 @@ fn connect_error(e: &std::io::Error, remote: SocketAddr) -> Said {
                 port = remote.port()
             )
             .into_owned(),
-            Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => t!(
+            Some(errno::ADDR_NOT_AVAILABLE | errno::ADDR_IN_USE) => t!(
                 "lab.no_free_port",
                 locale = l.code(),
                 error = error,
