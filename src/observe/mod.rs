@@ -347,6 +347,9 @@ pub enum SourceChoice {
     Poll,
     /// The kernel's sock:inet_sock_set_state tracepoint beside the poll; fail if unavailable.
     Trace,
+    /// Only the poll, through netstat2: the portable source macOS and Windows use (no kernel
+    /// timers: TIME_WAIT counts down from first sight), to see on Linux what they see.
+    Netstat2,
 }
 
 /// A source of socket rows for one port.

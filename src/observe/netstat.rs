@@ -29,6 +29,12 @@ impl Netstat2 {
     }
 }
 
+impl Netstat2 {
+    pub fn boxed() -> Box<dyn SocketSource> {
+        Box::new(Self::new())
+    }
+}
+
 impl Default for Netstat2 {
     fn default() -> Self {
         Self::new()

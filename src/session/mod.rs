@@ -229,9 +229,10 @@ impl Session {
             e => e,
         })?;
         let port = lab.listen_addr().map_or(lab.target().port(), |a| a.port());
-        let source = match &hosts {
-            Some(h) => both_hosts(h),
-            None => observe::default_source(),
+        let source = match (&hosts, choice) {
+            (Some(h), _) => both_hosts(h),
+            (None, SourceChoice::Netstat2) => Ok(observe::netstat::Netstat2::boxed()),
+            (None, _) => observe::default_source(),
         };
         let (observer, observer_error) = match source {
             Ok(src) => (Some(Observer::new(src, port)), None),
@@ -246,6 +247,7 @@ impl Session {
         // Opened after the listener exists (its port is known) and before any connection.
         let (trace, trace_unavailable) = match choice {
             SourceChoice::Poll => (None, Some(Said::from("--source poll"))),
+            SourceChoice::Netstat2 => (None, Some(Said::from("--source netstat2"))),
             _ => match watched_netns(netns, hosts.as_deref())
                 .and_then(|ns| Transitions::open(port, &ns))
             {
@@ -256,10 +258,14 @@ impl Session {
                 Err(e) => (None, Some(e.reason)),
             },
         };
+        let mut facts = PlatformFacts::read();
+        facts.estimate = observer
+            .as_ref()
+            .is_some_and(|o| o.source_name() == "netstat2");
         let mut s = Session {
             lab,
             timeline: Timeline::new(start, charset),
-            facts: PlatformFacts::read(),
+            facts,
             observer,
             observer_error,
             registry: Registry::default(),
