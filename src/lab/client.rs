@@ -124,7 +124,21 @@ impl Drop for Connecting<'_> {
 /// Waits for the handshake of a non-blocking connect to finish, one way or the other.
 async fn established(sock: Socket) -> std::io::Result<TcpStream> {
     let stream = TcpStream::from_std(std::net::TcpStream::from(sock))?;
+    #[cfg(not(windows))]
     stream.writable().await?;
+    // A connect begun before the socket met the runtime never reports writable through mio's
+    // AFD poll under Wine (seen in CI): ask for the peer until it is there or the connect failed.
+    // The caller's timeout bounds the wait.
+    #[cfg(windows)]
+    while let Err(e) = stream.peer_addr() {
+        if let Some(failed) = stream.take_error()? {
+            return Err(failed);
+        }
+        if e.kind() != std::io::ErrorKind::NotConnected {
+            return Err(e);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
     if let Some(e) = stream.take_error()? {
         return Err(e);
     }

@@ -358,6 +358,10 @@ impl Session {
         if let (Some(seed), Some(o)) = (self.wire_seed(), header.as_object_mut()) {
             o.insert("seed".into(), seed.into());
         }
+        // Likewise: a countdown from first sight (netstat2) says it is an estimate.
+        if let (true, Some(o)) = (self.facts.estimate, header.as_object_mut()) {
+            o.insert("time_wait_estimate".into(), true.into());
+        }
         header.to_string()
     }
 
