@@ -62,7 +62,7 @@ pids+=($!)
 wait_for "$tmp/server" 30 '"event":"listening"'
 port=$(grep -o '"port":[0-9]*' "$tmp/server" | head -1 | cut -d: -f2)
 
-"$wine" "$win/tcp-lab.exe" watch -p "$port" --format json >"$tmp/watch" 2>&1 &
+"$wine" "$win/tcp-lab.exe" watch -p "$port" --format json --poll-ms 20 >"$tmp/watch" 2>&1 &
 pids+=($!)
 wait_for "$tmp/watch" 120 '"event":"session"'
 # Wine answers GetExtendedTcpTable from /proc, naming owners by walking every process's fds: on a
@@ -70,7 +70,7 @@ wait_for "$tmp/watch" 120 '"event":"session"'
 wait_for "$tmp/watch" 240 '"to":"LISTEN"'
 
 # Many exchanges on one connection: it stays ESTABLISHED for many of watch's polls.
-"$wine" "$win/tcp-lab.exe" client -p "$port" -m "hello from Windows" -n 200 --format json >"$tmp/client" 2>&1
+"$wine" "$win/tcp-lab.exe" client -p "$port" -m "hello from Windows" -n 2000 --format json >"$tmp/client" 2>&1
 grep -q 'hello from Windows' "$tmp/client" || { echo "cross: client under Wine:"; cat "$tmp/client"; exit 1; }
 grep -q '"event":"frame_received"' "$tmp/client" || { echo "cross: no echo under Wine:"; cat "$tmp/client"; exit 1; }
 wait_for "$tmp/watch" 120 '"to":"ESTABLISHED"'

@@ -21,7 +21,8 @@ pub struct Features {
     pub slow_motion: bool,
     /// The kernel's tcp_info of every connection (rtt, cwnd, retransmits).
     pub tcp_info: bool,
-    /// Whether the socket table names the processes holding a socket.
+    /// Whether the socket table names the processes holding a socket. netstat2 reads them on
+    /// macOS and Windows, but rows do not carry them yet (SocketRow has an inode, no pid).
     pub pids: bool,
     /// Whether TIME_WAIT sockets (held by no process) are in the table read.
     pub time_wait_rows: bool,
@@ -49,7 +50,7 @@ pub const HERE: Features = Features {
     namespaces: false,
     slow_motion: false,
     tcp_info: false,
-    pids: true,
+    pids: false,
     time_wait_rows: true,
 };
 
@@ -62,7 +63,7 @@ pub const HERE: Features = Features {
     namespaces: false,
     slow_motion: false,
     tcp_info: false,
-    pids: true,
+    pids: false,
     time_wait_rows: true,
 };
 
