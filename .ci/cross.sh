@@ -9,6 +9,7 @@
 # Skips with one line (exit 0) only when the Debian packages cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+trap 'echo "cross: FAILED at line $LINENO: $BASH_COMMAND (status $?)"' ERR
 step() { printf '== cross: %s (%ss)\n' "$1" "$SECONDS"; }
 
 pkgs=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine64 clang libclang-dev)
@@ -54,7 +55,7 @@ wait_for() {
   done
 }
 
-"$wine" "$win/tcp-lab.exe" --help >"$tmp/help" 2>&1
+"$wine" "$win/tcp-lab.exe" --help >"$tmp/help" 2>&1 || true
 grep -q 'Usage: tcp-lab' "$tmp/help" || { echo "cross: --help under Wine:"; cat "$tmp/help"; exit 1; }
 
 target/debug/tcp-lab server -p 0 --format json >"$tmp/server" 2>&1 &
@@ -70,7 +71,8 @@ wait_for "$tmp/watch" 120 '"event":"session"'
 wait_for "$tmp/watch" 240 '"to":"LISTEN"'
 
 # Many exchanges on one connection: it stays ESTABLISHED for many of watch's polls.
-"$wine" "$win/tcp-lab.exe" client -p "$port" -m "hello from Windows" -n 2000 --format json >"$tmp/client" 2>&1
+"$wine" "$win/tcp-lab.exe" client -p "$port" -m "hello from Windows" -n 200 --format json >"$tmp/client" 2>&1 ||
+  { echo "cross: client under Wine failed:"; tail -5 "$tmp/client"; exit 1; }
 grep -q 'hello from Windows' "$tmp/client" || { echo "cross: client under Wine:"; cat "$tmp/client"; exit 1; }
 grep -q '"event":"frame_received"' "$tmp/client" || { echo "cross: no echo under Wine:"; cat "$tmp/client"; exit 1; }
 wait_for "$tmp/watch" 120 '"to":"ESTABLISHED"'
