@@ -141,6 +141,24 @@ impl Meaning {
     }
 }
 
+/// Where a recorded key is looked up: a recording holds the front ends' keys as well as the
+/// engine's, and `t!` here sees only the engine's catalogue, so a front end that lays its own
+/// over it hands the whole catalogue down once at start (`set_catalogue`).
+static CATALOGUE: std::sync::OnceLock<fn(&str, &str) -> Option<String>> =
+    std::sync::OnceLock::new();
+
+/// The whole catalogue (a front end's, laid over the engine's) for recorded keys; once.
+pub fn set_catalogue(find: fn(&str, &str) -> Option<String>) {
+    let _ = CATALOGUE.set(find);
+}
+
+fn lookup(locale: &str, key: &str) -> Option<String> {
+    match CATALOGUE.get() {
+        Some(find) => find(locale, key),
+        None => crate::_rust_i18n_try_translate(locale, key).map(|t| t.into_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,23 +211,5 @@ mod tests {
         assert_eq!(m.render(Lang::En), None);
         let words = Meaning::each(|l| l.code().to_uppercase());
         assert_eq!(words.render(Lang::Ko).as_deref(), Some("KO"));
-    }
-}
-
-/// Where a recorded key is looked up: a recording holds the front ends' keys as well as the
-/// engine's, and `t!` here sees only the engine's catalogue, so a front end that lays its own
-/// over it hands the whole catalogue down once at start (`set_catalogue`).
-static CATALOGUE: std::sync::OnceLock<fn(&str, &str) -> Option<String>> =
-    std::sync::OnceLock::new();
-
-/// The whole catalogue (a front end's, laid over the engine's) for recorded keys; once.
-pub fn set_catalogue(find: fn(&str, &str) -> Option<String>) {
-    let _ = CATALOGUE.set(find);
-}
-
-fn lookup(locale: &str, key: &str) -> Option<String> {
-    match CATALOGUE.get() {
-        Some(find) => find(locale, key),
-        None => crate::_rust_i18n_try_translate(locale, key).map(|t| t.into_owned()),
     }
 }
