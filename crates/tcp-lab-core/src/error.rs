@@ -49,6 +49,7 @@ pub enum Error {
     Refusal(#[from] crate::export::Refusal),
     #[error(transparent)]
     Input(#[from] crate::input::InputError),
+    #[cfg(target_os = "linux")]
     #[error(transparent)]
     Btf(#[from] crate::observe::btf::BtfError),
     #[error(transparent)]
@@ -71,6 +72,7 @@ impl Error {
             Error::Export(e) => e,
             Error::Refusal(e) => e,
             Error::Input(e) => e,
+            #[cfg(target_os = "linux")]
             Error::Btf(e) => e,
             Error::Hosts(e) => e,
         }
