@@ -71,10 +71,16 @@ wait_for "$tmp/watch" 120 '"event":"session"'
 wait_for "$tmp/watch" 240 '"to":"LISTEN"'
 
 # Many exchanges on one connection: it stays ESTABLISHED for many of watch's polls.
-# Wine under load once ended a client at start with no output at all: up to 3 tries.
+# Wine under load once ended a client at start with no output at all: up to 3 tries. A failure
+# says its exit status (141: tcp-lab's own silent exit on a broken stdout, headless/closed_stdout.rs;
+# 0xC000xxxx-like values: Wine or the loader) and the retries show Wine's own errors and exceptions
+# (WINEDEBUG=err+all,+seh), which -all hides.
 for try in 1 2 3; do
-  "$wine" "$win/tcp-lab.exe" client -p "$port" -m "hello from Windows" -n 200 --format json >"$tmp/client" 2>&1 && break
-  echo "cross: client under Wine failed (try $try):"; tail -5 "$tmp/client"
+  status=0
+  dbg=-all; [ "$try" -eq 1 ] || dbg=err+all,+seh
+  WINEDEBUG=$dbg "$wine" "$win/tcp-lab.exe" client -p "$port" -m "hello from Windows" -n 200 --format json >"$tmp/client" 2>&1 || status=$?
+  [ "$status" -ne 0 ] || break
+  echo "cross: client under Wine failed with status $status (try $try):"; tail -20 "$tmp/client"
   [ "$try" -lt 3 ] || exit 1
 done
 grep -q 'hello from Windows' "$tmp/client" || { echo "cross: client under Wine:"; cat "$tmp/client"; exit 1; }
