@@ -51,7 +51,8 @@ pub enum Refusal {
     DirUncreatable { dir: PathBuf, error: io::Error },
     DirUnopenable { dir: PathBuf, error: io::Error },
     DirNotOurs { dir: PathBuf, uid: u32, me: u32 },
-    DirShared { dir: PathBuf, mode: u32 },
+    // `mode_t`: u32 on Linux, u16 on macOS.
+    DirShared { dir: PathBuf, mode: libc::mode_t },
     ForeignSymlink { path: PathBuf, uid: u32 },
     SymlinkNow { path: PathBuf },
     NotAFile { path: PathBuf },
