@@ -5,8 +5,8 @@
 //! (README.md, "Code map"): the engine → front ends ([`headless`], [`tui`]) → [`cli`].
 
 pub use tcp_lab_core::{
-    error, export, hosts, i18n, input, lab, model, observe, os_error, protocol, said, scenario,
-    session, timeline, wire,
+    error, export, hosts, i18n, input, lab, model, observe, os_error, platform, protocol, said,
+    scenario, session, timeline, wire,
 };
 
 pub mod catalogue;

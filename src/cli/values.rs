@@ -61,8 +61,11 @@ enum SourceArg {
     Poll,
     /// The kernel's sock:inet_sock_set_state tracepoint beside the poll; fail if unavailable.
     Trace,
+    /// Only the poll, through netstat2, as on macOS and Windows: no kernel timers (TIME_WAIT
+    /// counts down from first sight, an estimate).
+    Netstat2,
 }
-mirror!(SourceArg <=> SourceChoice { Auto, Poll, Trace });
+mirror!(SourceArg <=> SourceChoice { Auto, Poll, Trace, Netstat2 });
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LangArg {

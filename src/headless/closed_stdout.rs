@@ -4,10 +4,6 @@
 //! so that `run … | head` never passes for a scenario that did not finish (README: "Exit status").
 
 use std::io::ErrorKind;
-use std::os::fd::AsFd;
-
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 /// The status of a run whose stdout was closed.
 pub const STATUS: i32 = 141;
@@ -16,7 +12,11 @@ pub const STATUS: i32 = 141;
 /// watch, a server nobody connects to) notices too. It asks poll(2) for no event at all: only
 /// POLLERR (a pipe whose reader is gone) and POLLHUP (a socket or terminal hung up) wake it; a
 /// file or /dev/null never does, and the thread sleeps without a timer.
+#[cfg(unix)]
 pub fn end_when_closed() {
+    use nix::errno::Errno;
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
     let spawned = std::thread::Builder::new()
         .name("tcp-lab-stdout".into())
         .spawn(|| {
@@ -41,6 +41,11 @@ pub fn end_when_closed() {
     // Without the thread, a closed pipe is still noticed at the next write (see `check`).
     drop(spawned);
 }
+
+/// Windows has no poll(2) on a console or pipe handle: a closed pipe is noticed at the next
+/// write (see `check`).
+#[cfg(not(unix))]
+pub fn end_when_closed() {}
 
 /// What a failed write to stdout means: a reader gone ends the run; anything else is ignored
 /// (a full disk must not stop a server; the next line tries again).

@@ -51,7 +51,8 @@ pub enum Refusal {
     DirUncreatable { dir: PathBuf, error: io::Error },
     DirUnopenable { dir: PathBuf, error: io::Error },
     DirNotOurs { dir: PathBuf, uid: u32, me: u32 },
-    DirShared { dir: PathBuf, mode: u32 },
+    // `mode_t`: u32 on Linux, u16 on macOS.
+    DirShared { dir: PathBuf, mode: libc::mode_t },
     ForeignSymlink { path: PathBuf, uid: u32 },
     SymlinkNow { path: PathBuf },
     NotAFile { path: PathBuf },
@@ -199,7 +200,15 @@ fn random_hex() -> io::Result<String> {
     let mut filled = 0;
     while filled < b.len() {
         // SAFETY: the pointer and length describe the unfilled tail of `b`.
+        #[cfg(target_os = "linux")]
         let n = unsafe { libc::getrandom(b[filled..].as_mut_ptr().cast(), b.len() - filled, 0) };
+        // macOS has getentropy (at most 256 bytes, all or nothing) instead.
+        #[cfg(not(target_os = "linux"))]
+        let n = match unsafe { libc::getentropy(b[filled..].as_mut_ptr().cast(), b.len() - filled) }
+        {
+            0 => (b.len() - filled) as isize,
+            _ => -1,
+        };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {

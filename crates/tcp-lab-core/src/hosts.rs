@@ -124,6 +124,9 @@ fn os_msg(e: &io::Error, lang: Lang) -> String {
         .unwrap_or_default()
 }
 
+/// Both TUN descriptors, for the wire: (client side, server side).
+pub type Tuns = (OwnedFd, OwnedFd);
+
 /// One private host: its namespace and the TUN device that is its only link.
 pub struct Host {
     pub addr: Ipv4Addr,
@@ -194,7 +197,7 @@ impl Hosts {
     }
 
     /// Duplicates of both TUN descriptors, for the wire: (client side, server side).
-    pub fn tun_fds(&self) -> io::Result<(OwnedFd, OwnedFd)> {
+    pub fn tun_fds(&self) -> io::Result<Tuns> {
         Ok((self.client.tun.try_clone()?, self.server.tun.try_clone()?))
     }
 }

@@ -5,7 +5,6 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rust_i18n::t;
@@ -62,10 +61,14 @@ impl crate::error::Localized for InputError {
 /// Opens `path` for reading if it is a regular file. `O_NONBLOCK` makes opening a FIFO return at
 /// once (without it, open waits for a writer); the type is checked on the open descriptor.
 pub fn open_regular(path: &Path) -> Result<File, InputError> {
-    let f = File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
+    let mut options = File::options();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NONBLOCK | libc::O_CLOEXEC,
+    );
+    let f = options.open(path)?;
     if !f.metadata()?.file_type().is_file() {
         return Err(InputError::NotAFile {
             path: path.display().to_string(),

@@ -7,7 +7,17 @@
 //! [`scenario`] → [`timeline`] → [`session`].
 
 pub mod error;
+// Unix file modes and openat keep exports safe for a root process; elsewhere, what the system has.
+#[cfg(unix)]
 pub mod export;
+#[cfg(not(unix))]
+#[path = "export_elsewhere.rs"]
+pub mod export;
+// Slow motion's hosts and wire need Linux; elsewhere a stand-in says so (see `platform`).
+#[cfg(target_os = "linux")]
+pub mod hosts;
+#[cfg(not(target_os = "linux"))]
+#[path = "hosts_elsewhere.rs"]
 pub mod hosts;
 pub mod i18n;
 #[cfg(test)]
@@ -17,6 +27,7 @@ pub mod lab;
 pub mod model;
 pub mod observe;
 pub mod os_error;
+pub mod platform;
 pub mod protocol;
 pub mod scenario;
 pub mod session;

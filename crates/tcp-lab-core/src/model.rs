@@ -190,7 +190,7 @@ fn needs_escape(c: char) -> bool {
 
 /// Whether this process runs as root. Asked once, at start, and passed down.
 pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
+    crate::platform::is_root()
 }
 
 #[cfg(test)]

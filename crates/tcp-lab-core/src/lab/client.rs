@@ -16,6 +16,7 @@ use super::{EventKind, Shared, conn, in_host};
 use crate::i18n::{Lang, Said};
 use crate::model::{ConnId, Side, unmap};
 use crate::os_error::os_error_in;
+use crate::platform::errno;
 
 pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     let remote = shared.target;
@@ -30,11 +31,9 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     };
     let domain = Domain::for_address(remote);
     let sock = match in_host(shared.cfg.hosts.as_deref(), Side::Client, || {
-        let s = Socket::new(
-            domain,
-            Type::STREAM.nonblocking().cloexec(),
-            Some(Protocol::TCP),
-        )?;
+        // socket2 sets close-on-exec itself on Unix; non-blocking set apart works everywhere.
+        let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        s.set_nonblocking(true)?;
         if let Some(d) = shared.cfg.keepalive {
             let k = socket2::TcpKeepalive::new()
                 .with_time(d)
@@ -58,7 +57,7 @@ pub(super) async fn connect_client(conn: ConnId, shared: Arc<Shared>) {
     let started = sock.connect(&SockAddr::from(remote));
     let in_progress = match &started {
         Ok(()) => true,
-        Err(e) => e.raw_os_error() == Some(libc::EINPROGRESS),
+        Err(e) => e.raw_os_error() == Some(errno::IN_PROGRESS),
     };
     let local = sock
         .local_addr()
@@ -126,7 +125,21 @@ impl Drop for Connecting<'_> {
 /// Waits for the handshake of a non-blocking connect to finish, one way or the other.
 async fn established(sock: Socket) -> std::io::Result<TcpStream> {
     let stream = TcpStream::from_std(std::net::TcpStream::from(sock))?;
+    #[cfg(not(windows))]
     stream.writable().await?;
+    // A connect begun before the socket met the runtime never reports writable through mio's
+    // AFD poll under Wine (seen in CI): ask for the peer until it is there or the connect failed.
+    // The caller's timeout bounds the wait.
+    #[cfg(windows)]
+    while let Err(e) = stream.peer_addr() {
+        if let Some(failed) = stream.take_error()? {
+            return Err(failed);
+        }
+        if e.kind() != std::io::ErrorKind::NotConnected {
+            return Err(e);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
     if let Some(e) = stream.take_error()? {
         return Err(e);
     }
@@ -145,7 +158,7 @@ fn forget_port(shared: &Shared, port: u16, conn: ConnId) {
 /// connect()'s error with what to do about it.
 fn connect_error(e: &std::io::Error, remote: SocketAddr) -> Said {
     let (range, reuse) = match e.raw_os_error() {
-        Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => (
+        Some(errno::ADDR_NOT_AVAILABLE | errno::ADDR_IN_USE) => (
             sysctl("net/ipv4/ip_local_port_range").map(|r| r.replace('\t', "–")),
             sysctl("net/ipv4/tcp_tw_reuse"),
         ),
@@ -155,7 +168,7 @@ fn connect_error(e: &std::io::Error, remote: SocketAddr) -> Said {
         let error = os_error_in(e, l);
         let unreadable = || t!("lab.unreadable", locale = l.code()).into_owned();
         match e.raw_os_error() {
-            Some(libc::ECONNREFUSED) => t!(
+            Some(errno::CONNECTION_REFUSED) => t!(
                 "lab.nothing_listens",
                 locale = l.code(),
                 error = error,
@@ -163,7 +176,7 @@ fn connect_error(e: &std::io::Error, remote: SocketAddr) -> Said {
                 port = remote.port()
             )
             .into_owned(),
-            Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE) => t!(
+            Some(errno::ADDR_NOT_AVAILABLE | errno::ADDR_IN_USE) => t!(
                 "lab.no_free_port",
                 locale = l.code(),
                 error = error,

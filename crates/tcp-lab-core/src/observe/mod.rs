@@ -2,9 +2,18 @@
 //! types, and the poll policy (cheap exact lookups for known sockets, a filtered dump now and then
 //! to discover). It only reads the kernel: who owns a row is decided above, by the session.
 
+// Linux-only sources, gated here and nowhere else; `elsewhere` stands in for them on other
+// systems with the same names (see crate::platform for what each platform has).
+#[cfg(target_os = "linux")]
 pub mod btf;
+#[cfg(not(target_os = "linux"))]
+mod elsewhere;
+#[cfg(not(target_os = "linux"))]
+pub use elsewhere::{nsfilter, sockdiag, trace};
 #[cfg(target_os = "linux")]
 pub mod handover;
+#[cfg(any(target_os = "macos", test))]
+mod mac_timewait;
 pub mod netstat;
 #[cfg(target_os = "linux")]
 pub mod nsfilter;
@@ -15,6 +24,8 @@ pub mod sockdiag;
 pub mod tcpinfo;
 #[cfg(target_os = "linux")]
 pub mod trace;
+#[cfg(windows)]
+mod windows_tw;
 
 use std::fmt;
 use std::io;
@@ -360,6 +371,9 @@ pub enum SourceChoice {
     Poll,
     /// The kernel's sock:inet_sock_set_state tracepoint beside the poll; fail if unavailable.
     Trace,
+    /// Only the poll, through netstat2: the portable source macOS and Windows use (no kernel
+    /// timers: TIME_WAIT counts down from first sight), to see on Linux what they see.
+    Netstat2,
 }
 
 /// A source of socket rows for one port.

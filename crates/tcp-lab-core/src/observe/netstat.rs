@@ -1,5 +1,10 @@
-//! Portable source over netstat2, for systems without sock_diag. It sees no kernel timers, so the
-//! countdown runs from the first sighting against the platform's TIME_WAIT figure.
+//! Portable source over netstat2, for systems without sock_diag (and on Linux with `--source
+//! netstat2`). It sees no kernel timers, so the countdown runs from the first sighting against
+//! the platform's TIME_WAIT figure: an estimate, said so in the platform line.
+//! What netstat2 reads, per system: Linux a sock_diag dump of every socket (pids skipped: their
+//! /proc walk costs ~100 ms a call on a busy host); Windows GetExtendedTcpTable, every state,
+//! with pids; macOS libproc per process, with pids but without TIME_WAIT (no process holds
+//! one), which `mac_timewait` adds from the system's netstat.
 
 use std::collections::HashMap;
 use std::io;
@@ -24,6 +29,12 @@ impl Netstat2 {
     }
 }
 
+impl Netstat2 {
+    pub fn boxed() -> Box<dyn SocketSource> {
+        Box::new(Self::new())
+    }
+}
+
 impl Default for Netstat2 {
     fn default() -> Self {
         Self::new()
@@ -36,24 +47,14 @@ impl SocketSource for Netstat2 {
     }
 
     fn dump(&mut self, port: u16, out: &mut Vec<SocketRow>) -> io::Result<()> {
-        let af = AddressFamilyFlags::IPV4 | AddressFamilyFlags::IPV6;
-        // Without pids: the per-call /proc walk costs ~100 ms on a busy host.
-        let iter = netstat2::iterate_sockets_info_without_pids(af, ProtocolFlags::TCP)
-            .map_err(|e| io::Error::other(e.to_string()))?;
         let now = Instant::now();
         let mut live = HashMap::new();
-        for info in iter.flatten() {
-            let ProtocolSocketInfo::Tcp(t) = info.protocol_socket_info else {
-                continue;
-            };
-            if t.local_port != port && t.remote_port != port {
+        let mut seen = std::collections::HashSet::new();
+        for (local, remote, state) in table(port)? {
+            // netstat2 lists a socket once per process holding it (a forked server's listener).
+            if !seen.insert((local, remote, state)) {
                 continue;
             }
-            let Some(state) = map_state(t.state) else {
-                continue;
-            };
-            let local = unmap(SocketAddr::new(t.local_addr, t.local_port));
-            let remote = unmap(SocketAddr::new(t.remote_addr, t.remote_port));
             let timer = (state == TcpState::TimeWait).then(|| {
                 let first = *self.first_seen.get(&(local, remote)).unwrap_or(&now);
                 live.insert((local, remote), first);
@@ -84,6 +85,35 @@ impl SocketSource for Netstat2 {
             "netstat2 has no single-socket lookup",
         ))
     }
+}
+
+/// The port's TCP sockets as (local, remote, state), from netstat2 (and, on macOS, netstat).
+fn table(port: u16) -> io::Result<Vec<(SocketAddr, SocketAddr, TcpState)>> {
+    let af = AddressFamilyFlags::IPV4 | AddressFamilyFlags::IPV6;
+    #[cfg(target_os = "linux")]
+    let iter = netstat2::iterate_sockets_info_without_pids(af, ProtocolFlags::TCP);
+    #[cfg(not(target_os = "linux"))]
+    let iter = netstat2::iterate_sockets_info(af, ProtocolFlags::TCP);
+    let iter = iter.map_err(|e| io::Error::other(format!("netstat2: {e}")))?;
+    let rows: Vec<_> = iter
+        .flatten()
+        .filter_map(|info| match info.protocol_socket_info {
+            ProtocolSocketInfo::Tcp(t) if t.local_port == port || t.remote_port == port => Some((
+                unmap(SocketAddr::new(t.local_addr, t.local_port)),
+                unmap(SocketAddr::new(t.remote_addr, t.remote_port)),
+                map_state(t.state)?,
+            )),
+            _ => None,
+        })
+        .collect();
+    #[cfg(target_os = "macos")]
+    let rows = {
+        let mut rows = rows;
+        let tw = super::mac_timewait::time_wait_rows(port)?;
+        rows.extend(tw.into_iter().map(|(l, r)| (l, r, TcpState::TimeWait)));
+        rows
+    };
+    Ok(rows)
 }
 
 fn map_state(s: NsState) -> Option<TcpState> {

@@ -23,6 +23,9 @@ pub struct PlatformFacts {
     /// tcp_tw_reuse's value: 1 = outgoing connections may reuse a TIME_WAIT port, 2 = only on
     /// loopback.
     pub tw_reuse_mode: Option<u8>,
+    /// The countdown runs from when the socket was first seen, not on the kernel's timer (the
+    /// netstat2 source): an estimate, and said so.
+    pub estimate: bool,
     /// The source of the TIME_WAIT figure, told in any language.
     source: Source,
     /// tcp_tw_reuse as the kernel wrote it.
@@ -31,7 +34,8 @@ pub struct PlatformFacts {
 
 /// Where the TIME_WAIT figure comes from.
 #[derive(Debug, Clone, Copy)]
-#[cfg_attr(target_os = "linux", allow(dead_code))]
+// Each system makes only its own variants.
+#[allow(dead_code)]
 enum Source {
     /// Linux's TCP_TIMEWAIT_LEN, a constant of the kernel.
     Linux,
@@ -39,8 +43,10 @@ enum Source {
     MacMsl(u64),
     /// macOS: the sysctl could not be read; its default.
     MacDefault,
-    /// Windows: TcpTimedWaitDelay's default (the registry is not read).
+    /// Windows: TcpTimedWaitDelay's documented default, 120 s (the value is not set).
     Windows,
+    /// Windows: TcpTimedWaitDelay as set in the registry (s).
+    WindowsRegistry(u32),
 }
 
 impl Source {
@@ -51,6 +57,7 @@ impl Source {
             Source::MacMsl(ms) => t!("platform.source_msl", locale = l, ms = ms),
             Source::MacDefault => t!("platform.source_msl_default", locale = l),
             Source::Windows => t!("platform.source_windows", locale = l),
+            Source::WindowsRegistry(s) => t!("platform.source_windows_registry", locale = l, s = s),
         }
         .into_owned()
     }
@@ -78,6 +85,7 @@ impl PlatformFacts {
             tw_reuse: None,
             port_range: None,
             tw_reuse_mode: None,
+            estimate: false,
             source,
             tw_reuse_value: None,
         }
@@ -123,11 +131,14 @@ impl PlatformFacts {
         }
         #[cfg(not(any(target_os = "linux", target_os = "macos")))]
         {
-            Self::new(
-                Source::Windows,
-                Duration::from_secs(120),
-                "TcpTimedWaitDelay",
-            )
+            let (tw, src) = match super::windows_tw::time_wait_delay() {
+                Some(s) => (
+                    Duration::from_secs(u64::from(s)),
+                    Source::WindowsRegistry(s),
+                ),
+                None => (Duration::from_secs(120), Source::Windows),
+            };
+            Self::new(src, tw, "TcpTimedWaitDelay")
         }
     }
 
@@ -155,6 +166,9 @@ impl PlatformFacts {
                 locale = l,
                 r = tw_reuse_text(v, lang)
             ));
+        }
+        if self.estimate {
+            s.push_str(&t!("platform.estimate", locale = l));
         }
         s
     }

@@ -178,7 +178,7 @@ impl Session {
         let port = lab.listen_addr().map_or(lab.target().port(), |a| a.port());
         let source = match &hosts {
             Some(h) => both_hosts(h),
-            None => observe::default_source(),
+            None => watch::table_source(choice),
         };
         // Opened after the listener exists (its port is known) and before any connection.
         let sight = Sight {

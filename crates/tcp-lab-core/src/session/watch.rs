@@ -87,6 +87,17 @@ fn watched_netns(
     })
 }
 
+/// The table source `choice` asks for: netstat2 when named (what macOS and Windows read),
+/// else this platform's own.
+pub(super) fn table_source(
+    choice: SourceChoice,
+) -> std::io::Result<Box<dyn observe::SocketSource>> {
+    match choice {
+        SourceChoice::Netstat2 => Ok(observe::netstat::Netstat2::boxed()),
+        _ => observe::default_source(),
+    }
+}
+
 impl Watch {
     /// Watches `port` of this host (or, with `netns`, the tracepoint filtered to that network
     /// namespace's inode; the table is the caller's to point there with
@@ -98,7 +109,7 @@ impl Watch {
     ) -> Result<Watch, SessionError> {
         let sight = Sight {
             port,
-            source: observe::default_source(),
+            source: table_source(choice),
             choice,
             netns,
             hosts: None,
@@ -131,6 +142,7 @@ impl Watch {
         };
         let (trace, trace_unavailable) = match sight.choice {
             SourceChoice::Poll => (None, Some(Said::from("--source poll"))),
+            SourceChoice::Netstat2 => (None, Some(Said::from("--source netstat2"))),
             choice => match watched_netns(sight.netns, sight.hosts)
                 .and_then(|ns| Transitions::open(port, &ns))
             {
@@ -141,9 +153,13 @@ impl Watch {
                 Err(e) => (None, Some(e.reason)),
             },
         };
+        let mut facts = PlatformFacts::read();
+        facts.estimate = observer
+            .as_ref()
+            .is_some_and(|o| o.source_name() == "netstat2");
         let mut w = Watch {
             timeline: Timeline::new(start, charset),
-            facts: PlatformFacts::read(),
+            facts,
             port,
             netns: sight.netns,
             observer,
@@ -217,7 +233,13 @@ impl Watch {
             "message": self.facts.summary(),
         });
         match v {
-            serde_json::Value::Object(m) => m,
+            serde_json::Value::Object(mut m) => {
+                // Only where it matters (netstat2): other headers stay as they were.
+                if self.facts.estimate {
+                    m.insert("time_wait_estimate".into(), true.into());
+                }
+                m
+            }
             _ => serde_json::Map::new(),
         }
     }
@@ -250,6 +272,7 @@ impl Watch {
 
     /// Reads the port through `source` from now on (another network namespace, say).
     pub fn use_source(&mut self, source: Box<dyn observe::SocketSource>) {
+        self.facts.estimate = source.name() == "netstat2";
         self.observer = Some(Observer::new(source, self.port));
         self.observer_error = None;
     }

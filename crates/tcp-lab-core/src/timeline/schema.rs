@@ -226,6 +226,9 @@ pub struct Header {
     /// The seed of the wire's randomness (a lossy wire only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// TIME_WAIT counts down from first sight, not on the kernel's timer (netstat2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait_estimate: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
