@@ -1113,3 +1113,39 @@ fn a_recorded_lessons_keys_are_only_those_that_work() {
     }
     assert!(screen.contains(&format!("│ {:<13}", "Tab")), "{screen}");
 }
+
+/// `R` stops the selected connection's server reading and says so on its detail line; again resumes.
+#[test]
+fn r_toggles_the_servers_reading() {
+    let mut lab = Lab::new();
+    lab.established_after_send();
+    let now = at(lab.t0, 2100);
+    let key = KeyEvent::new(KeyCode::Char('R'), KeyModifiers::NONE);
+    let stop = lab.app.key(key, None, now);
+    assert!(
+        matches!(
+            stop,
+            tcp_lab::tui::app::Action::Lab(tcp_lab::lab::Command::Reading {
+                side: Side::Server,
+                on: false,
+                ..
+            })
+        ),
+        "{stop:?}"
+    );
+    let screen = lab.draw(120, 40, 2100);
+    assert!(screen.contains("server not reading"), "{screen}");
+    snap_all("server_not_reading", &lab, 2100);
+    // Once the flash is over, the key bar shows the key.
+    let screen = lab.draw(120, 40, 30_000);
+    assert!(screen.contains("R server reading"), "{screen}");
+    let resume = lab.app.key(key, None, now);
+    assert!(
+        matches!(
+            resume,
+            tcp_lab::tui::app::Action::Lab(tcp_lab::lab::Command::Reading { on: true, .. })
+        ),
+        "{resume:?}"
+    );
+    assert!(!lab.draw(120, 40, 2100).contains("server not reading"));
+}

@@ -529,3 +529,18 @@ fn lesson_steps_and_questions_in_korean_words() {
     assert_eq!(w.when, "클라이언트가 close()를 호출하면");
     assert_eq!(w.doing, "클라이언트가 close() 호출");
 }
+
+/// `R` in Korean: the server's detail line says it is not reading.
+#[test]
+fn r_stops_the_servers_reading_in_korean() {
+    let mut lab = korean();
+    lab.established_after_send();
+    lab.app.key(
+        KeyEvent::new(KeyCode::Char('R'), KeyModifiers::NONE),
+        None,
+        at(lab.t0, 2100),
+    );
+    let screen = lab.draw(120, 40, 2100);
+    assert!(screen.contains("서버가 읽지 않음"), "{screen}");
+    snap_all("server_not_reading", &lab, 2100);
+}

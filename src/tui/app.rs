@@ -105,6 +105,8 @@ pub struct App {
     pub show_retransmissions: bool,
     /// The graph pane (`g`): off, the time-sequence graph, or cwnd/ssthresh/RTT.
     pub graph: super::graph::GraphView,
+    /// Connections whose server side stopped reading (`R`): their window closes.
+    pub not_reading: std::collections::BTreeSet<ConnId>,
     /// A one-line message for the user (export done, nothing selected...).
     pub flash: Option<(String, Instant)>,
     pub quit: bool,
@@ -194,6 +196,7 @@ impl App {
             msg_scroll: 0,
             show_retransmissions: false,
             graph: Default::default(),
+            not_reading: Default::default(),
             flash: None,
             quit: false,
             gone: Vec::new(),
@@ -475,6 +478,34 @@ impl App {
                 };
                 let bytes = crate::lab::bulk::DEFAULT_BULK;
                 return self.on_conn(side, now, |conn| Command::SendBulk { side, conn, bytes });
+            }
+            KeyCode::Char('R') => {
+                let Some(conn) = self.selected else {
+                    self.say(self.no_selection(), now);
+                    return Action::None;
+                };
+                if !self.settings.server {
+                    self.say(t!("flash.server_not_ours"), now);
+                    return Action::None;
+                }
+                // Toggle: a paused connection resumes, any other stops reading.
+                let on = self.not_reading.remove(&conn);
+                if !on {
+                    self.not_reading.insert(conn);
+                }
+                self.say(
+                    if on {
+                        t!("flash.reading_resumed", conn = conn)
+                    } else {
+                        t!("flash.reading_stopped", conn = conn)
+                    },
+                    now,
+                );
+                return Action::Lab(Command::Reading {
+                    side: Side::Server,
+                    conn,
+                    on,
+                });
             }
             KeyCode::Char('v') if self.settings.slow.is_some() => {
                 self.show_retransmissions = !self.show_retransmissions;

@@ -313,6 +313,7 @@ fn mode_keys(app: &App, tl: &Timeline) -> Vec<(Prio, String)> {
             k(2, "keys.abort"),
             k(2, "keys.policy"),
             k(2, "keys.bulk"),
+            k(3, "keys.reading"),
         ];
         if step {
             keys.insert(0, k(0, "keys.step_mode"));
