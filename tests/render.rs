@@ -1149,3 +1149,20 @@ fn r_toggles_the_servers_reading() {
     );
     assert!(!lab.draw(120, 40, 2100).contains("server not reading"));
 }
+
+/// The status bar shows `--rcvbuf` as asked and as the kernel set it; a watch's shows the port
+/// alone (it covers every address on it).
+#[test]
+fn status_bar_shows_rcvbuf_and_a_watch_only_its_port() {
+    let mut lab = Lab::new();
+    lab.app.settings.rcvbuf = Some((1, 2304));
+    let screen = lab.draw(120, 40, 100);
+    assert!(screen.contains("rcvbuf 1 → SO_RCVBUF 2304"), "{screen}");
+    lab.app.settings.watch_only = true;
+    let screen = lab.draw(120, 40, 100);
+    let top = screen.lines().next().unwrap_or_default();
+    assert!(
+        top.contains(" :9999 ") && !top.contains("127.0.0.1"),
+        "{top}"
+    );
+}

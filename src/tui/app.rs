@@ -53,6 +53,8 @@ pub struct Settings {
     pub slow: Option<String>,
     /// Why slow motion was asked for but could not start.
     pub slow_unavailable: Option<String>,
+    /// `--rcvbuf`: the figure asked and SO_RCVBUF as the kernel set it (doubled, clamped).
+    pub rcvbuf: Option<(u32, u32)>,
 }
 
 /// `tcp-lab replay`: what the status and key bars show instead of the lab's.

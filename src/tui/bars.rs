@@ -168,10 +168,15 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             parts.push(one(2, t!("status.dropped", n = n, why = why)));
         }
     }
-    parts.push((
-        0,
-        vec![format!("{}:{}", s.bind, s.port), format!(":{}", s.port)],
-    ));
+    // A watch covers every address on the port: the bind address would say otherwise.
+    parts.push(if s.watch_only {
+        one(0, format!(":{}", s.port))
+    } else {
+        (
+            0,
+            vec![format!("{}:{}", s.bind, s.port), format!(":{}", s.port)],
+        )
+    });
     if s.watch_only {
         parts.push(one(1, t!("status.watching")));
     } else {
@@ -182,6 +187,9 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             t!("status.policy_na")
         };
         parts.push(one(1, t!("status.policy", name = name)));
+        if let Some((asked, set)) = s.rcvbuf {
+            parts.push(one(3, t!("status.rcvbuf", asked = asked, set = set)));
+        }
     }
     // The tracepoint sees every transition; the poll alone misses the short ones. A busy port
     // is read less often than the poll asks: then that is what the bar says instead.

@@ -118,6 +118,7 @@ pub async fn run(
         watch_only: opts.watch_only,
         color: opts.color,
         slow_unavailable: opts.notice.clone(),
+        rcvbuf: s.lab.config().rcvbuf.zip(s.lab.rcvbuf()),
         slow: s.lab.config().hosts.as_ref().map(|h| {
             // As root the status bar says "root" already; a user namespace is worth saying.
             let (client, server) = (h.client.addr, h.server.addr);
