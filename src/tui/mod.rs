@@ -90,7 +90,13 @@ pub async fn run(
     mut opts: Options,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        anyhow::bail!("{}", rust_i18n::t!("error.needs_terminal"));
+        // A watch's scriptable form is `watch --format`, not the lab's commands.
+        let key = if opts.watch_only {
+            "error.watch_needs_terminal"
+        } else {
+            "error.needs_terminal"
+        };
+        anyhow::bail!("{}", rust_i18n::t!(key));
     }
     let server = cfg.server;
     let bind = cfg.bind.to_string();
