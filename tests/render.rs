@@ -72,6 +72,8 @@ fn help_popup() {
     );
     let screen = lab.draw(120, 40, 200);
     assert!(screen.contains("half-close (shutdown SHUT_WR) client / server"));
+    // L's data is not echoed: the lab's client never echoes.
+    assert!(screen.contains("L from the server (the client only reads)"), "{screen}");
     snap_all("help", &lab, 200);
 }
 
