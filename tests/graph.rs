@@ -339,3 +339,32 @@ async fn a_server_that_stops_reading_closes_the_window_on_the_graph() {
     let last = g.dirs[0].acks.last().expect("ACKs");
     assert!(last.edge > u64::from(last.ack), "reopened: {last:?}");
 }
+
+/// Korean axes say seconds as the rest of the Korean screen does (`0.17초`, not `0.17s`); no
+/// axis repeats a label after rounding.
+#[test]
+fn korean_graph_axes_use_cho_and_labels_differ() {
+    use tcp_lab::i18n::{self, Lang};
+    i18n::set(Lang::Ko);
+    let (app, player, now) = replayed(GraphView::TimeSequence);
+    let screen = render_lab::screen(80, 24, &app, player.timeline(), now);
+    i18n::set(Lang::En);
+    assert!(screen.contains("초"), "{screen}");
+    let labelled_s = screen
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == 's'))
+        .any(|w| w.len() > 1 && w.ends_with('s') && w[..w.len() - 1].parse::<f64>().is_ok());
+    assert!(!labelled_s, "{screen}");
+    let (app, player, now) = replayed(GraphView::TimeSequence);
+    let tiny = render_lab::screen(40, 12, &app, player.timeline(), now);
+    // The seq axis' labels sit left of its │: none may repeat.
+    let mut seen = Vec::new();
+    for l in tiny.lines() {
+        if let Some((left, _)) = l.split_once('│') {
+            let label = left.trim().trim_start_matches('│').trim().to_string();
+            if !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+                assert!(!seen.contains(&label), "{label} twice:\n{tiny}");
+                seen.push(label);
+            }
+        }
+    }
+}

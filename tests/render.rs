@@ -73,7 +73,10 @@ fn help_popup() {
     let screen = lab.draw(120, 40, 200);
     assert!(screen.contains("half-close (shutdown SHUT_WR) client / server"));
     // L's data is not echoed: the lab's client never echoes.
-    assert!(screen.contains("L from the server (the client only reads)"), "{screen}");
+    assert!(
+        screen.contains("L from the server (the client only reads)"),
+        "{screen}"
+    );
     snap_all("help", &lab, 200);
 }
 
@@ -1167,4 +1170,23 @@ fn status_bar_shows_rcvbuf_and_a_watch_only_its_port() {
         top.contains(" :9999 ") && !top.contains("127.0.0.1"),
         "{top}"
     );
+}
+
+/// The graph's hints point to keys that work where it is drawn: without a connection, c; without
+/// slow motion, --slow for cwnd (not l, which brings no samples there). The title has one space
+/// before its dot when no connection is named, and the key bar shows g without --slow.
+#[test]
+fn graph_hints_fit_the_dashboard_without_slow_motion() {
+    let mut lab = Lab::new();
+    press(&mut lab, KeyCode::Char('g'), 100);
+    let screen = lab.draw(120, 40, 100);
+    assert!(screen.contains("press c to connect"), "{screen}");
+    assert!(screen.contains("time-sequence graph · g:"), "{screen}");
+    assert!(screen.contains("g graph"), "{screen}");
+    snap_all("graph_no_connection", &lab, 100);
+    lab.established_after_send();
+    lab.app.graph = tcp_lab::tui::graph::GraphView::Congestion;
+    let screen = lab.draw(120, 40, 2100);
+    assert!(screen.contains("start tcp-lab with --slow"), "{screen}");
+    assert!(!screen.contains("bulk transfer (l)"), "{screen}");
 }

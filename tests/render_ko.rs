@@ -80,7 +80,10 @@ fn help_popup_in_korean() {
         "{screen}"
     );
     // l / L say what each does, as a sentence: L's data is not echoed by the client.
-    assert!(screen.contains("L은 서버가 보내고 클라이언트는 읽기만"), "{screen}");
+    assert!(
+        screen.contains("L은 서버가 보내고 클라이언트는 읽기만"),
+        "{screen}"
+    );
     snap_all("help", &lab, 200);
     // Scrolled to its end: the glossary, every state in plain words.
     for _ in 0..80 {

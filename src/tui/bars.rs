@@ -321,7 +321,7 @@ fn mode_keys(app: &App, tl: &Timeline) -> Vec<(Prio, String)> {
             k(2, "keys.abort"),
             k(2, "keys.policy"),
             k(2, "keys.bulk"),
-            k(3, "keys.reading"),
+            k(4, "keys.reading"),
         ];
         if step {
             keys.insert(0, k(0, "keys.step_mode"));
@@ -336,9 +336,10 @@ fn mode_keys(app: &App, tl: &Timeline) -> Vec<(Prio, String)> {
                 k(4, "keys.rst"),
                 k(4, "keys.replay_retransmissions"),
                 k(3, "keys.pcap"),
-                k(2, "keys.graph"),
             ]);
         }
+        // g works without slow motion too: its pane says what it needs.
+        keys.push(k(if slow { 2 } else { 4 }, "keys.graph"));
         keys.extend([k(3, "keys.export"), k(4, "keys.panes")]);
         keys
     };
