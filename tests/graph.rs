@@ -368,3 +368,21 @@ fn korean_graph_axes_use_cho_and_labels_differ() {
         }
     }
 }
+
+/// `replay assets/recordings/syn-retry.jsonl`: #1's three SYNs were dropped on the wire. The
+/// time-sequence graph draws them as drops (█), and says nothing of send keys a replay lacks.
+#[test]
+fn a_replayed_syn_retry_draws_its_dropped_syns() {
+    let text = std::fs::read_to_string("assets/recordings/syn-retry.jsonl").expect("syn-retry");
+    let rec = tcp_lab::timeline::recorded::Recording::parse(&text);
+    let end = rec.length();
+    let (mut app, player, now) = render_lab::replayed(&text, "syn-retry.jsonl", end, false, true);
+    app.selected = Some(1);
+    app.graph = GraphView::TimeSequence;
+    let screen = render_lab::screen(80, 24, &app, player.timeline(), now);
+    assert!(!screen.contains("Send something"), "{screen}");
+    let graph_rows: Vec<&str> = screen.lines().filter(|l| l.contains('█')).collect();
+    // The legend's own █ is one; the drops add more.
+    assert!(graph_rows.len() >= 2, "{screen}");
+    insta::assert_snapshot!("graph_syn_retry_en_80x24", screen);
+}
