@@ -68,6 +68,7 @@ fn main() {
     snap.sort();
     tl.observe(snap);
     let settings = Settings {
+        rcvbuf: None,
         port,
         bind: "127.0.0.1".into(),
         charset: "UTF-8".into(),

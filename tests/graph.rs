@@ -392,3 +392,50 @@ async fn a_server_that_stops_reading_closes_the_window_on_the_graph() {
     let last = g.dirs[0].acks.last().expect("ACKs");
     assert!(last.edge > u64::from(last.ack), "reopened: {last:?}");
 }
+
+/// Korean axes say seconds as the rest of the Korean screen does (`0.17초`, not `0.17s`); no
+/// axis repeats a label after rounding.
+#[test]
+fn korean_graph_axes_use_cho_and_labels_differ() {
+    use tcp_lab::i18n::{self, Lang};
+    i18n::set(Lang::Ko);
+    let (app, player, now) = replayed(GraphView::TimeSequence);
+    let screen = render_lab::screen(80, 24, &app, player.timeline(), now);
+    i18n::set(Lang::En);
+    assert!(screen.contains("초"), "{screen}");
+    let labelled_s = screen
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == 's'))
+        .any(|w| w.len() > 1 && w.ends_with('s') && w[..w.len() - 1].parse::<f64>().is_ok());
+    assert!(!labelled_s, "{screen}");
+    let (app, player, now) = replayed(GraphView::TimeSequence);
+    let tiny = render_lab::screen(40, 12, &app, player.timeline(), now);
+    // The seq axis' labels sit left of its │: none may repeat.
+    let mut seen = Vec::new();
+    for l in tiny.lines() {
+        if let Some((left, _)) = l.split_once('│') {
+            let label = left.trim().trim_start_matches('│').trim().to_string();
+            if !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+                assert!(!seen.contains(&label), "{label} twice:\n{tiny}");
+                seen.push(label);
+            }
+        }
+    }
+}
+
+/// `replay assets/recordings/syn-retry.jsonl`: #1's three SYNs were dropped on the wire. The
+/// time-sequence graph draws them as drops (█), and says nothing of send keys a replay lacks.
+#[test]
+fn a_replayed_syn_retry_draws_its_dropped_syns() {
+    let text = std::fs::read_to_string("assets/recordings/syn-retry.jsonl").expect("syn-retry");
+    let rec = tcp_lab::timeline::recorded::Recording::parse(&text);
+    let end = rec.length();
+    let (mut app, player, now) = render_lab::replayed(&text, "syn-retry.jsonl", end, false, true);
+    app.selected = Some(1);
+    app.graph = GraphView::TimeSequence;
+    let screen = render_lab::screen(80, 24, &app, player.timeline(), now);
+    assert!(!screen.contains("Send something"), "{screen}");
+    let graph_rows: Vec<&str> = screen.lines().filter(|l| l.contains('█')).collect();
+    // The legend's own █ is one; the drops add more.
+    assert!(graph_rows.len() >= 2, "{screen}");
+    insta::assert_snapshot!("graph_syn_retry_en_80x24", screen);
+}

@@ -72,6 +72,11 @@ fn help_popup() {
     );
     let screen = lab.draw(120, 40, 200);
     assert!(screen.contains("half-close (shutdown SHUT_WR) client / server"));
+    // L's data is not echoed: the lab's client never echoes.
+    assert!(
+        screen.contains("L from the server (the client only reads)"),
+        "{screen}"
+    );
     snap_all("help", &lab, 200);
 }
 
@@ -1112,4 +1117,76 @@ fn a_recorded_lessons_keys_are_only_those_that_work() {
         assert!(!screen.contains(&row), "{key}: {screen}");
     }
     assert!(screen.contains(&format!("│ {:<13}", "Tab")), "{screen}");
+}
+
+/// `R` stops the selected connection's server reading and says so on its detail line; again resumes.
+#[test]
+fn r_toggles_the_servers_reading() {
+    let mut lab = Lab::new();
+    lab.established_after_send();
+    let now = at(lab.t0, 2100);
+    let key = KeyEvent::new(KeyCode::Char('R'), KeyModifiers::NONE);
+    let stop = lab.app.key(key, None, now);
+    assert!(
+        matches!(
+            stop,
+            tcp_lab::tui::app::Action::Lab(tcp_lab::lab::Command::Reading {
+                side: Side::Server,
+                on: false,
+                ..
+            })
+        ),
+        "{stop:?}"
+    );
+    let screen = lab.draw(120, 40, 2100);
+    assert!(screen.contains("server not reading"), "{screen}");
+    snap_all("server_not_reading", &lab, 2100);
+    // Once the flash is over, the key bar shows the key.
+    let screen = lab.draw(120, 40, 30_000);
+    assert!(screen.contains("R server reading"), "{screen}");
+    let resume = lab.app.key(key, None, now);
+    assert!(
+        matches!(
+            resume,
+            tcp_lab::tui::app::Action::Lab(tcp_lab::lab::Command::Reading { on: true, .. })
+        ),
+        "{resume:?}"
+    );
+    assert!(!lab.draw(120, 40, 2100).contains("server not reading"));
+}
+
+/// The status bar shows `--rcvbuf` as asked and as the kernel set it; a watch's shows the port
+/// alone (it covers every address on it).
+#[test]
+fn status_bar_shows_rcvbuf_and_a_watch_only_its_port() {
+    let mut lab = Lab::new();
+    lab.app.settings.rcvbuf = Some((1, 2304));
+    let screen = lab.draw(120, 40, 100);
+    assert!(screen.contains("rcvbuf 1 → SO_RCVBUF 2304"), "{screen}");
+    lab.app.settings.watch_only = true;
+    let screen = lab.draw(120, 40, 100);
+    let top = screen.lines().next().unwrap_or_default();
+    assert!(
+        top.contains(" :9999 ") && !top.contains("127.0.0.1"),
+        "{top}"
+    );
+}
+
+/// The graph's hints point to keys that work where it is drawn: without a connection, c; without
+/// slow motion, --slow for cwnd (not l, which brings no samples there). The title has one space
+/// before its dot when no connection is named, and the key bar shows g without --slow.
+#[test]
+fn graph_hints_fit_the_dashboard_without_slow_motion() {
+    let mut lab = Lab::new();
+    press(&mut lab, KeyCode::Char('g'), 100);
+    let screen = lab.draw(120, 40, 100);
+    assert!(screen.contains("press c to connect"), "{screen}");
+    assert!(screen.contains("time-sequence graph · g:"), "{screen}");
+    assert!(screen.contains("g graph"), "{screen}");
+    snap_all("graph_no_connection", &lab, 100);
+    lab.established_after_send();
+    lab.app.graph = tcp_lab::tui::graph::GraphView::Congestion;
+    let screen = lab.draw(120, 40, 2100);
+    assert!(screen.contains("start tcp-lab with --slow"), "{screen}");
+    assert!(!screen.contains("bulk transfer (l)"), "{screen}");
 }

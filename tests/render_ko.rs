@@ -79,6 +79,11 @@ fn help_popup_in_korean() {
         screen.contains("클라이언트 / 서버 하프 클로즈(반종료: shutdown SHUT_WR)"),
         "{screen}"
     );
+    // l / L say what each does, as a sentence: L's data is not echoed by the client.
+    assert!(
+        screen.contains("L은 서버가 보내고 클라이언트는 읽기만"),
+        "{screen}"
+    );
     snap_all("help", &lab, 200);
     // Scrolled to its end: the glossary, every state in plain words.
     for _ in 0..80 {
@@ -528,4 +533,19 @@ fn lesson_steps_and_questions_in_korean_words() {
     let w = action_words(&sc, close).unwrap();
     assert_eq!(w.when, "클라이언트가 close()를 호출하면");
     assert_eq!(w.doing, "클라이언트가 close() 호출");
+}
+
+/// `R` in Korean: the server's detail line says it is not reading.
+#[test]
+fn r_stops_the_servers_reading_in_korean() {
+    let mut lab = korean();
+    lab.established_after_send();
+    lab.app.key(
+        KeyEvent::new(KeyCode::Char('R'), KeyModifiers::NONE),
+        None,
+        at(lab.t0, 2100),
+    );
+    let screen = lab.draw(120, 40, 2100);
+    assert!(screen.contains("서버가 읽지 않음"), "{screen}");
+    snap_all("server_not_reading", &lab, 2100);
 }

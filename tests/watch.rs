@@ -465,3 +465,25 @@ fn the_json_header_and_notes_are_a_watchs() {
         assert_eq!(n["source"], "session", "{n}");
     }
 }
+
+/// The watch dashboard without a terminal points to watch's own scriptable form, in both languages.
+#[test]
+fn watch_without_a_terminal_points_to_its_formats() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    for (lang, words) in [("en", "for scripts use"), ("ko", "스크립트에서는")] {
+        let out = common::bin()
+            .args(["--lang", lang, "watch", "--port", &port])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(words)
+                && err.contains("tcp-lab watch --port P --format json|text|openmetrics"),
+            "{err}"
+        );
+        assert!(!err.contains("tcp-lab server"), "{err}");
+    }
+}

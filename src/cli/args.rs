@@ -71,7 +71,8 @@ pub struct DashArgs {
     pub no_server: bool,
     /// SO_RCVBUF of the server's sockets in bytes (set on the listener, so the window scale
     /// agrees); a small one (e.g. 4096) makes the window close quickly when the server stops
-    /// reading. Default: the kernel's autotuning.
+    /// reading (key R). The kernel doubles it, at least 2304: the status bar shows what it set.
+    /// Default: the kernel's autotuning.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=(64 << 20)))]
     pub rcvbuf: Option<u32>,
     /// Where state transitions come from: `auto` uses the kernel's sock:inet_sock_set_state

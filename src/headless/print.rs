@@ -181,6 +181,14 @@ pub fn header_in(s: &Session, what: &str, format: Format, lang: Lang) -> String 
                 Some(_) => t!("header.policy", locale = l, name = s.lab.policy().name()),
                 None => "".into(),
             };
+            // `--rcvbuf 1` is silently clamped by the kernel: say what it became.
+            let policy = match cfg.rcvbuf.zip(s.lab.rcvbuf()) {
+                Some((asked, set)) => {
+                    let rcvbuf = t!("header.rcvbuf", locale = l, asked = asked, set = set);
+                    format!("{policy}{rcvbuf}").into()
+                }
+                None => policy,
+            };
             let first = t!(
                 "header.first",
                 locale = l,

@@ -53,6 +53,8 @@ pub struct Settings {
     pub slow: Option<String>,
     /// Why slow motion was asked for but could not start.
     pub slow_unavailable: Option<String>,
+    /// `--rcvbuf`: the figure asked and SO_RCVBUF as the kernel set it (doubled, clamped).
+    pub rcvbuf: Option<(u32, u32)>,
 }
 
 /// `tcp-lab replay`: what the status and key bars show instead of the lab's.
@@ -105,6 +107,8 @@ pub struct App {
     pub show_retransmissions: bool,
     /// The graph pane (`g`): off, the time-sequence graph, or cwnd/ssthresh/RTT.
     pub graph: super::graph::GraphView,
+    /// Connections whose server side stopped reading (`R`): their window closes.
+    pub not_reading: std::collections::BTreeSet<ConnId>,
     /// A one-line message for the user (export done, nothing selected...).
     pub flash: Option<(String, Instant)>,
     pub quit: bool,
@@ -194,6 +198,7 @@ impl App {
             msg_scroll: 0,
             show_retransmissions: false,
             graph: Default::default(),
+            not_reading: Default::default(),
             flash: None,
             quit: false,
             gone: Vec::new(),

@@ -168,10 +168,15 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             parts.push(one(2, t!("status.dropped", n = n, why = why)));
         }
     }
-    parts.push((
-        0,
-        vec![format!("{}:{}", s.bind, s.port), format!(":{}", s.port)],
-    ));
+    // A watch covers every address on the port: the bind address would say otherwise.
+    parts.push(if s.watch_only {
+        one(0, format!(":{}", s.port))
+    } else {
+        (
+            0,
+            vec![format!("{}:{}", s.bind, s.port), format!(":{}", s.port)],
+        )
+    });
     if s.watch_only {
         parts.push(one(1, t!("status.watching")));
     } else {
@@ -182,6 +187,9 @@ pub(super) fn status_bar(app: &App, tl: &Timeline, width: u16) -> Paragraph<'sta
             t!("status.policy_na")
         };
         parts.push(one(1, t!("status.policy", name = name)));
+        if let Some((asked, set)) = s.rcvbuf {
+            parts.push(one(3, t!("status.rcvbuf", asked = asked, set = set)));
+        }
     }
     // The tracepoint sees every transition; the poll alone misses the short ones. A busy port
     // is read less often than the poll asks: then that is what the bar says instead.
@@ -313,6 +321,7 @@ fn mode_keys(app: &App, tl: &Timeline) -> Vec<(Prio, String)> {
             k(2, "keys.abort"),
             k(2, "keys.policy"),
             k(2, "keys.bulk"),
+            k(4, "keys.reading"),
         ];
         if step {
             keys.insert(0, k(0, "keys.step_mode"));
@@ -327,9 +336,10 @@ fn mode_keys(app: &App, tl: &Timeline) -> Vec<(Prio, String)> {
                 k(4, "keys.rst"),
                 k(4, "keys.replay_retransmissions"),
                 k(3, "keys.pcap"),
-                k(2, "keys.graph"),
             ]);
         }
+        // g works without slow motion too: its pane says what it needs.
+        keys.push(k(if slow { 2 } else { 4 }, "keys.graph"));
         keys.extend([k(3, "keys.export"), k(4, "keys.panes")]);
         keys
     };

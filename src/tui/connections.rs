@@ -225,6 +225,12 @@ pub(super) fn connections(f: &mut Frame, app: &App, tl: &Timeline, now: Instant,
                     o.row.state.name(),
                     crate::glossary::state_meaning(o.row.state)
                 );
+                // `R` stopped this side's reading: say so where its state is explained.
+                let text = if side == crate::model::Side::Server && app.not_reading.contains(&id) {
+                    format!("{text} ({})", t!("conn.not_reading"))
+                } else {
+                    text
+                };
                 let style = Style::default().add_modifier(Modifier::ITALIC);
                 meaning.extend(
                     super::timeline_pane::hanging(&text, inner, 3)

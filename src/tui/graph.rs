@@ -37,19 +37,28 @@ impl GraphView {
 }
 
 /// Draws the pane over `area` (the dashboard's body).
+/// Where the graph is drawn, for its hints: only a live lab has keys that send, and only slow
+/// motion samples tcp_info.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    pub live: bool,
+    pub slow: bool,
+}
+
 pub fn graph_pane(
     f: &mut Frame,
     view: GraphView,
     conn: Option<ConnId>,
     tl: &Timeline,
-    color: bool,
+    (color, mode): (bool, Mode),
     area: Rect,
 ) {
     if view == GraphView::Off || area.width < 20 || area.height < 6 {
         return;
     }
     f.render_widget(Clear, area);
-    let who = conn.map_or_else(String::new, |c| format!("#{c}"));
+    // The title's own space goes with the number: none when nothing is selected.
+    let who = conn.map_or_else(String::new, |c| format!(" #{c}"));
     let title = match view {
         GraphView::Congestion => t!("graph.title_cwnd", conn = who),
         _ => t!("graph.title_seq", conn = who),
@@ -60,11 +69,16 @@ pub fn graph_pane(
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(conn) = conn else {
-        return say(f, t!("graph.no_selection").into_owned(), inner);
+        let key = if mode.live {
+            "graph.no_selection_live"
+        } else {
+            "graph.no_selection"
+        };
+        return say(f, t!(key).into_owned(), inner);
     };
     match view {
-        GraphView::Congestion => congestion(f, conn, tl, color, inner),
-        _ => time_sequence(f, conn, tl, color, inner),
+        GraphView::Congestion => congestion(f, conn, tl, (color, mode), inner),
+        _ => time_sequence(f, conn, tl, (color, mode), inner),
     }
 }
 
@@ -93,12 +107,17 @@ fn bytes_label(v: f64) -> String {
     }
 }
 
-/// Three labels across `(lo, hi)`.
+/// Three labels across `(lo, hi)`; fewer when rounding makes two read the same (`0, 1, 1`
+/// on a short axis would lie about the middle).
 fn labels(lo: f64, hi: f64, fmt: impl Fn(f64) -> String) -> Vec<Line<'static>> {
-    [lo, (lo + hi) / 2.0, hi]
-        .into_iter()
-        .map(|v| Line::from(fmt(v)))
-        .collect()
+    let mut text: Vec<String> = [lo, (lo + hi) / 2.0, hi].into_iter().map(fmt).collect();
+    if text[1] == text[0] || text[1] == text[2] {
+        text.remove(1);
+    }
+    if text.len() == 2 && text[0] == text[1] {
+        text.pop();
+    }
+    text.into_iter().map(Line::from).collect()
 }
 
 /// A time axis padded so a single instant still has room.
@@ -107,8 +126,9 @@ fn time_bounds(lo: f64, hi: f64) -> [f64; 2] {
     [(lo - pad).max(0.0), hi + pad]
 }
 
+/// A time label in the interface's unit style ("0.17s", "0.17초").
 fn secs(v: f64) -> String {
-    format!("{v:.2}s")
+    t!("graph.secs", v = format!("{v:.2}")).into_owned()
 }
 
 /// The legend under a chart: each series' marker in its colour, then its name.
@@ -131,13 +151,21 @@ fn with_legend(area: Rect) -> (Rect, Rect) {
     (v[0], v[1])
 }
 
-fn time_sequence(f: &mut Frame, conn: ConnId, tl: &Timeline, color: bool, area: Rect) {
+fn time_sequence(
+    f: &mut Frame,
+    conn: ConnId,
+    tl: &Timeline,
+    (color, mode): (bool, Mode),
+    area: Rect,
+) {
     let g: TimeSequence = graph::time_sequence(tl.packets().all(), conn);
     if g.is_empty() {
-        let why = if tl.wire_state().is_some() {
-            t!("graph.no_packets", conn = conn)
-        } else {
-            t!("graph.needs_slow")
+        // A replay has no send keys: it can only be played on.
+        let why = match (tl.wire_state().is_some(), mode.live) {
+            (true, true) => t!("graph.no_packets", conn = conn),
+            (true, false) => t!("graph.no_packets_replay", conn = conn),
+            (false, true) => t!("graph.needs_slow"),
+            (false, false) => t!("graph.needs_slow_recording"),
         };
         return say(f, why.into_owned(), area);
     }
@@ -264,11 +292,17 @@ fn staircase(
     out
 }
 
-fn congestion(f: &mut Frame, conn: ConnId, tl: &Timeline, color: bool, area: Rect) {
+fn congestion(f: &mut Frame, conn: ConnId, tl: &Timeline, (color, mode): (bool, Mode), area: Rect) {
     let side = graph::busiest_side(tl.entries(), conn);
     let samples = graph::congestion(tl.entries(), conn, side);
     if samples.is_empty() {
-        return say(f, t!("graph.no_samples", conn = conn).into_owned(), area);
+        // Samples are taken only in slow motion: without it, l cannot bring any.
+        let why = match (mode.live, mode.slow) {
+            (true, true) => t!("graph.no_samples", conn = conn),
+            (true, false) => t!("graph.samples_need_slow"),
+            (false, _) => t!("graph.no_samples_replay", conn = conn),
+        };
+        return say(f, why.into_owned(), area);
     }
     let cwnd = staircase(&samples, |s| Some(f64::from(s.cwnd)));
     let ssthresh = staircase(&samples, |s| s.ssthresh.map(f64::from));

@@ -91,7 +91,13 @@ pub async fn run(
     mut opts: Options,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        anyhow::bail!("{}", rust_i18n::t!("error.needs_terminal"));
+        // A watch's scriptable form is `watch --format`, not the lab's commands.
+        let key = if opts.watch_only {
+            "error.watch_needs_terminal"
+        } else {
+            "error.needs_terminal"
+        };
+        anyhow::bail!("{}", rust_i18n::t!(key));
     }
     let server = cfg.server;
     let bind = cfg.bind.to_string();
@@ -127,6 +133,7 @@ pub async fn run(
         watch_only: opts.watch_only,
         color: opts.color,
         slow_unavailable: opts.notice.clone(),
+        rcvbuf: s.lab.config().rcvbuf.zip(s.lab.rcvbuf()),
         slow: s.lab.config().hosts.as_ref().map(|h| {
             // As root the status bar says "root" already; a user namespace is worth saying.
             let (client, server) = (h.client.addr, h.server.addr);

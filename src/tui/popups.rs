@@ -119,6 +119,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("a / A", "help.abort"),
     ("p", "help.policy"),
     ("l / L", "help.bulk"),
+    ("R", "help.reading"),
     ("g", "help.graph"),
     ("↑↓ / j k", "help.select"),
     ("Tab", "help.tab"),

@@ -164,7 +164,18 @@ pub fn render(f: &mut Frame, app: &App, tl: &Timeline, now: Instant) {
 
 /// The popups and prompts drawn over the panes.
 fn overlays(f: &mut Frame, app: &App, tl: &Timeline, area: Rect, body: Rect, ladder: Option<Rect>) {
-    super::graph::graph_pane(f, app.graph, app.selected, tl, app.settings.color, body);
+    let mode = super::graph::Mode {
+        live: app.replay.is_none() && !app.settings.watch_only,
+        slow: app.settings.slow.is_some(),
+    };
+    super::graph::graph_pane(
+        f,
+        app.graph,
+        app.selected,
+        tl,
+        (app.settings.color, mode),
+        body,
+    );
     if let Some(q) = &app.packet_quiz
         && let Some(open) = &q.open
     {

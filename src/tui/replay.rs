@@ -140,6 +140,7 @@ pub fn app_for(player: &Player, file: &str, color: bool) -> App {
             .has_packets()
             .then(|| t!("replay.slow_motion").into_owned()),
         slow_unavailable: None,
+        rcvbuf: None,
     };
     let mut app = App::new(settings, h.policy);
     app.replay = Some(ReplayBar {

@@ -59,6 +59,7 @@ impl Lab {
             color: true,
             slow: None,
             slow_unavailable: None,
+            rcvbuf: None,
         };
         let mut lab = Lab {
             t0,

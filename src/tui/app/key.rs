@@ -102,6 +102,34 @@ impl App {
                 let bytes = crate::lab::bulk::DEFAULT_BULK;
                 return self.on_conn(side, now, |conn| Command::SendBulk { side, conn, bytes });
             }
+            KeyCode::Char('R') => {
+                let Some(conn) = self.selected else {
+                    self.say(self.no_selection(), now);
+                    return Action::None;
+                };
+                if !self.settings.server {
+                    self.say(t!("flash.server_not_ours"), now);
+                    return Action::None;
+                }
+                // Toggle: a paused connection resumes, any other stops reading.
+                let on = self.not_reading.remove(&conn);
+                if !on {
+                    self.not_reading.insert(conn);
+                }
+                self.say(
+                    if on {
+                        t!("flash.reading_resumed", conn = conn)
+                    } else {
+                        t!("flash.reading_stopped", conn = conn)
+                    },
+                    now,
+                );
+                return Action::Lab(Command::Reading {
+                    side: Side::Server,
+                    conn,
+                    on,
+                });
+            }
             KeyCode::Char('v') if self.settings.slow.is_some() => {
                 self.show_retransmissions = !self.show_retransmissions;
                 self.say(

@@ -392,6 +392,8 @@ impl Shared {
 pub struct Lab {
     shared: Arc<Shared>,
     listen_addr: Option<SocketAddr>,
+    /// SO_RCVBUF as the kernel set it on the listener (accepted sockets inherit it), when asked.
+    rcvbuf: Option<u32>,
 }
 
 impl Lab {
@@ -408,6 +410,13 @@ impl Lab {
             None
         };
         let listen_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        // The kernel doubles the figure asked and clamps it to its minimum (`--rcvbuf 1` is 2304).
+        let rcvbuf = cfg.rcvbuf.and(listener.as_ref()).and_then(|l| {
+            socket2::SockRef::from(l)
+                .recv_buffer_size()
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+        });
         let target = cfg
             .target
             .or(listen_addr)
@@ -431,7 +440,13 @@ impl Lab {
         Ok(Lab {
             shared,
             listen_addr,
+            rcvbuf,
         })
+    }
+
+    /// The server's effective SO_RCVBUF when `--rcvbuf` asked for one (getsockopt's figure).
+    pub fn rcvbuf(&self) -> Option<u32> {
+        self.rcvbuf
     }
 
     pub fn listen_addr(&self) -> Option<SocketAddr> {

@@ -15,7 +15,7 @@ use super::{Entry, What};
 use crate::model::{ConnId, Side};
 use crate::observe::tcpinfo::TcpInfo;
 use crate::wire::Dir;
-use crate::wire::packet::ACK;
+use crate::wire::packet::{ACK, FIN, RST, SYN};
 
 /// An ssthresh this large means "not set yet" (slow start).
 const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
@@ -193,7 +193,10 @@ pub fn time_sequence(packets: &[Packet], conn: ConnId) -> TimeSequence {
         let t = p.sent.as_secs_f64();
         first = first.min(t);
         last = last.max(t);
-        if p.payload_len() > 0 {
+        // A dropped SYN, FIN or RST carries no data but is what a lost handshake or close is
+        // made of: drawn as a drop (a zero-length point) like a lost data segment.
+        let dropped = matches!(p.status, Status::Dropped(_));
+        if p.payload_len() > 0 || (dropped && tcp.flags & (SYN | FIN | RST) != 0) {
             let mark = if matches!(p.status, Status::Dropped(_)) {
                 Mark::Dropped
             } else if p.retransmission {
@@ -226,7 +229,7 @@ pub fn time_sequence(packets: &[Packet], conn: ConnId) -> TimeSequence {
     let data_from = g
         .dirs
         .iter()
-        .filter_map(|d| d.data.first().map(|p| p.t))
+        .filter_map(|d| d.data.iter().find(|p| p.len > 0).map(|p| p.t))
         .fold(f64::INFINITY, f64::min);
     if data_from.is_finite() {
         first = data_from;

@@ -78,8 +78,8 @@ impl Wire {
     pub fn set_loss(&self, pct: f64) {
         self.send(Ctl::Loss(pct));
     }
-    pub fn set_step(&self, on: bool) {
-        self.send(Ctl::Step(on));
+    pub fn set_step_mode(&self, on: bool) {
+        self.send(Ctl::StepMode(on));
     }
     /// Step mode: deliver the oldest held packet now.
     pub fn release_next(&self) {
