@@ -72,6 +72,8 @@ struct Conn {
     /// Reading stopped on command: the receive buffer fills and the peer's window closes.
     paused: bool,
     bulk: Option<Bulk>,
+    /// Frames decoded so far: a read that completes one ends that frame's deadline.
+    frames_in: u64,
 }
 
 pub(super) async fn run(
@@ -104,6 +106,7 @@ pub(super) async fn run(
         folded: None,
         paused: false,
         bulk: None,
+        frames_in: 0,
     };
     let mut buf = BytesMut::with_capacity(4096);
     let mut idle_deadline = idle.map(|d| crate::model::after_tokio(tokio::time::Instant::now(), d));
@@ -134,7 +137,12 @@ pub(super) async fn run(
                 }
                 let now = tokio::time::Instant::now();
                 idle_deadline = idle.map(|d| crate::model::after_tokio(now, d));
+                let before = c.frames_in;
                 let next = c.received(r, &mut buf, decoder).await;
+                // Each frame has its own deadline: one that completed ends it, the next starts anew.
+                if c.frames_in != before {
+                    frame_deadline = None;
+                }
                 frame_deadline = match decoder.partial(&buf) {
                     Ok(Some(_)) => frame_deadline.or(frame_timeout.map(|d| crate::model::after_tokio(now, d))),
                     _ => None,
@@ -497,6 +505,7 @@ impl Conn {
             Ok(_) => loop {
                 match decoder.decode(buf) {
                     Ok(Some(frame)) => {
+                        self.frames_in += 1;
                         if !frame.body().is_empty() {
                             self.progressed();
                         }
