@@ -346,3 +346,35 @@ fn frames_that_always_end_mid_write_each_get_their_own_deadline() {
     let mut b = [0u8; 1];
     assert_eq!(slow.read(&mut b).unwrap_or(0), 0);
 }
+
+/// A frame that keeps coming is slow, not bad input, though it takes longer than the frame
+/// timeout; one that trickles slower than the minimum rate is still cut.
+#[test]
+fn a_steadily_growing_frame_outlives_the_frame_timeout_and_a_trickle_does_not() {
+    let (mut srv, port) = Proc::server(&["--frame-timeout", "300ms"]);
+    let mut c = connect(port);
+    c.set_nodelay(true).unwrap();
+    let mut frame = b"0396".to_vec();
+    frame.extend(std::iter::repeat_n(b'x', 396));
+    let start = std::time::Instant::now();
+    for piece in frame.chunks(40) {
+        c.write_all(piece).unwrap();
+        // Pacing, not synchronisation: ~800 bytes/s, the frame takes ~0.5 s.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(start.elapsed() > Duration::from_millis(300));
+    assert_eq!(read_n(&mut c, frame.len()), frame);
+    // 10 bytes/s, never a stall as long as the timeout: cut all the same.
+    let mut trickle = connect(port);
+    trickle.set_nodelay(true).unwrap();
+    for b in b"0100".iter().chain([b'y'; 30].iter()) {
+        // The server's close may reset a later write: the line below says whether it cut.
+        if trickle.write_all(&[*b]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    srv.wait_line("did not finish within", T);
+    let mut b = [0u8; 1];
+    assert_eq!(trickle.read(&mut b).unwrap_or(0), 0);
+}
