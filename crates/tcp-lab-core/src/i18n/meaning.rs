@@ -94,6 +94,10 @@ impl Meaning {
         match self {
             Meaning::Key { key, args } => {
                 let template = lookup(lang.code(), key)?;
+                // A placeholder with no value would show raw (`%{n}`): keep the recorded text.
+                if !placeholders(&template).all(|p| args.contains_key(p)) {
+                    return None;
+                }
                 let names: Vec<&str> = args.keys().map(String::as_str).collect();
                 let values = args
                     .values()
@@ -139,6 +143,32 @@ impl Meaning {
             Meaning::Texts { .. } => None,
         }
     }
+}
+
+/// Where a recorded key is looked up: a recording holds the front ends' keys as well as the
+/// engine's, and `t!` here sees only the engine's catalogue, so a front end that lays its own
+/// over it hands the whole catalogue down once at start (`set_catalogue`).
+static CATALOGUE: std::sync::OnceLock<fn(&str, &str) -> Option<String>> =
+    std::sync::OnceLock::new();
+
+/// The whole catalogue (a front end's, laid over the engine's) for recorded keys; once.
+pub fn set_catalogue(find: fn(&str, &str) -> Option<String>) {
+    let _ = CATALOGUE.set(find);
+}
+
+fn lookup(locale: &str, key: &str) -> Option<String> {
+    match CATALOGUE.get() {
+        Some(find) => find(locale, key),
+        None => crate::_rust_i18n_try_translate(locale, key).map(|t| t.into_owned()),
+    }
+}
+
+/// The names of a template's `%{name}`s.
+fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+    template
+        .split("%{")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
 }
 
 #[cfg(test)]
@@ -194,22 +224,29 @@ mod tests {
         let words = Meaning::each(|l| l.code().to_uppercase());
         assert_eq!(words.render(Lang::Ko).as_deref(), Some("KO"));
     }
-}
 
-/// Where a recorded key is looked up: a recording holds the front ends' keys as well as the
-/// engine's, and `t!` here sees only the engine's catalogue, so a front end that lays its own
-/// over it hands the whole catalogue down once at start (`set_catalogue`).
-static CATALOGUE: std::sync::OnceLock<fn(&str, &str) -> Option<String>> =
-    std::sync::OnceLock::new();
-
-/// The whole catalogue (a front end's, laid over the engine's) for recorded keys; once.
-pub fn set_catalogue(find: fn(&str, &str) -> Option<String>) {
-    let _ = CATALOGUE.set(find);
-}
-
-fn lookup(locale: &str, key: &str) -> Option<String> {
-    match CATALOGUE.get() {
-        Some(find) => find(locale, key),
-        None => crate::_rust_i18n_try_translate(locale, key).map(|t| t.into_owned()),
+    #[test]
+    fn a_key_missing_a_placeholders_value_renders_nothing() {
+        // `wire_note.settings` has %{ms}, %{loss} and %{mode}: a recording that gives other
+        // values keeps its recorded text instead of showing `%{ms}`.
+        let m: Meaning =
+            serde_json::from_str(r#"{"key":"wire_note.settings","args":{"zzz":"1"}}"#).unwrap();
+        assert_eq!(m.render(Lang::En), None);
+        assert_eq!(m.render(Lang::Ko), None);
+        // A value that itself holds `%{` is the peer's text, not a missing value.
+        let off = Meaning::Key {
+            key: "wire_note.off".into(),
+            args: BTreeMap::new(),
+        };
+        let ok = Meaning::Key {
+            key: "wire_note.settings".into(),
+            args: [
+                ("ms".to_string(), Arg::text("%{x}")),
+                ("loss".to_string(), Arg::text(0)),
+                ("mode".to_string(), Arg::Said(off)),
+            ]
+            .into(),
+        };
+        assert!(ok.render(Lang::En).is_some_and(|t| t.contains("%{x}")));
     }
 }
