@@ -54,7 +54,7 @@ impl Arg {
 
     fn render(&self, lang: Lang, depth: u8) -> Option<String> {
         match self {
-            Arg::Text(t) => Some(t.clone()),
+            Arg::Text(t) => Some(crate::model::capped(t).into_owned()),
             Arg::Said(m) => m.render_at(lang, depth + 1),
         }
     }
@@ -105,7 +105,9 @@ impl Meaning {
                     .collect::<Option<Vec<String>>>()?;
                 Some(rust_i18n::replace_patterns(&template, &names, &values))
             }
-            Meaning::Texts { texts } => texts.get(lang.code()).cloned(),
+            Meaning::Texts { texts } => texts
+                .get(lang.code())
+                .map(|t| crate::model::capped(t).into_owned()),
         }
     }
 
@@ -223,6 +225,25 @@ mod tests {
         assert_eq!(m.render(Lang::En), None);
         let words = Meaning::each(|l| l.code().to_uppercase());
         assert_eq!(words.render(Lang::Ko).as_deref(), Some("KO"));
+    }
+
+    #[test]
+    fn a_huge_recorded_value_is_cut() {
+        let huge = "x".repeat(10 * 1024 * 1024);
+        let key = Meaning::Key {
+            key: "lesson.why".into(),
+            args: [("text".to_string(), Arg::text(&huge))].into(),
+        };
+        let words = Meaning::each(|_| huge.clone());
+        for m in [key, words] {
+            let text = m.render(Lang::En).unwrap();
+            assert!(text.len() < 5000, "{} bytes", text.len());
+            assert!(
+                text.ends_with(" bytes cut)"),
+                "{}",
+                &text[text.len() - 40..]
+            );
+        }
     }
 
     #[test]
