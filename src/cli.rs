@@ -78,12 +78,21 @@ pub fn main() -> ExitCode {
             .block_on(dashboard(cli.dash, slow, slow_error, root))
             .map(|_| ExitCode::SUCCESS),
     };
-    match res {
+    let code = match res {
         Ok(code) => code,
         Err(e) => {
             eprintln!("tcp-lab: {}", error_line(&e, lang));
             ExitCode::from(2)
         }
+    };
+    // Output that could not be written fails the run, whatever it found.
+    match headless::closed_stdout::failed() {
+        Some(e) => {
+            let error = crate::os_error::os_error_in(e, lang);
+            eprintln!("tcp-lab: {}", t!("error.stdout", error = error));
+            ExitCode::from(headless::closed_stdout::WRITE_FAILED)
+        }
+        None => code,
     }
 }
 
@@ -168,7 +177,9 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                     if a.format == RunFormat::Tap {
                         let reason =
                             crate::scenario::one_line(&error_line(&e, crate::i18n::current()));
-                        println!("TAP version 13\nBail out! {reason}");
+                        headless::closed_stdout::print(&format!(
+                            "TAP version 13\nBail out! {reason}"
+                        ));
                     }
                     return Err(e);
                 }
@@ -419,7 +430,7 @@ async fn lesson(
     root: bool,
 ) -> anyhow::Result<ExitCode> {
     let Some(what) = &a.lesson else {
-        println!("{}", list_lessons());
+        headless::closed_stdout::print(&list_lessons());
         return Ok(ExitCode::SUCCESS);
     };
     let sc = load_lesson(what)?;

@@ -77,6 +77,10 @@ pub fn parse<T: Parser>(args: Vec<OsString>, lang: Lang) -> T {
         .and_then(|mut m| T::from_arg_matches_mut(&mut m));
     match parsed {
         Ok(cli) => cli,
+        // Help and version on stdout: a closed or full stdout ends as every listing does.
+        Err(e) if !e.use_stderr() => {
+            crate::headless::closed_stdout::exit_after(e.print(), e.exit_code())
+        }
         Err(e) if lang == Lang::En || !is_usage_error(e.kind()) => e.exit(),
         Err(e) => {
             eprintln!("{}", korean_error(&e));

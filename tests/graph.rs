@@ -439,3 +439,57 @@ fn a_replayed_syn_retry_draws_its_dropped_syns() {
     assert!(graph_rows.len() >= 2, "{screen}");
     insta::assert_snapshot!("graph_syn_retry_en_80x24", screen);
 }
+
+/// A small window on the slow wire makes a full-size frame take longer than the frame timeout:
+/// slow, not fatal. Every byte is echoed and the lab's server never cuts it as bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_window_outlasts_the_frame_timeout_without_being_cut() {
+    if !common::slow_motion_possible("a_slow_window_outlasts_the_frame_timeout_without_being_cut") {
+        return;
+    }
+    const SENT: usize = 20_000;
+    let hosts = Hosts::create(true).expect("hosts");
+    let settings = WireSettings {
+        delay: Duration::from_millis(50),
+        ..WireSettings::default()
+    };
+    let cfg = LabConfig {
+        port: 0,
+        rcvbuf: Some(4096),
+        frame_timeout: Some(Duration::from_millis(300)),
+        ..LabConfig::default()
+    }
+    .in_slow_motion(Arc::new(hosts));
+    let mut s = Session::start(cfg, Some(settings)).await.expect("session");
+    let id = s.lab.command(Command::Connect).expect("a connection");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let accepted = |tl: &Timeline| {
+        tl.entries()
+            .iter()
+            .any(|e| matches!(&e.what, What::Lab(EventKind::Accepted { conn, .. }) if *conn == id))
+    };
+    while !accepted(&s.timeline) && Instant::now() < deadline {
+        s.advance_within(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    s.lab.send_bulk(Side::Client, id, SENT);
+    let cut = |tl: &Timeline| {
+        tl.entries()
+            .iter()
+            .any(|e| matches!(&e.what, What::Lab(EventKind::ProtocolError { .. })))
+    };
+    while received(&s.timeline, Side::Client, id) < SENT
+        && !cut(&s.timeline)
+        && Instant::now() < deadline
+    {
+        s.advance_within(Duration::from_millis(50)).await;
+    }
+    assert!(!cut(&s.timeline), "the slow frame was cut as bad input");
+    assert_eq!(received(&s.timeline, Side::Client, id), SENT);
+    // The test means something only if a frame took longer than the frame timeout.
+    assert!(
+        started.elapsed() > Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -419,3 +419,29 @@ fn fifty_queued_steps_back_then_q_exit_at_once() {
         "50 ← and q took {took:?} to exit"
     );
 }
+
+/// A recording's huge text (a 10 MB note) is cut to a screenful saying how much was cut, so a
+/// replay never lays out megabytes.
+#[test]
+fn a_huge_recorded_text_is_cut_and_says_so() {
+    use tcp_lab::timeline::recorded::{Player, Recording};
+    let huge = "x".repeat(10 * 1024 * 1024);
+    let note = serde_json::json!({
+        "t": 0.1, "source": "scenario", "event": "note", "who": "note", "message": huge,
+    });
+    let rec = Recording::parse(&format!("{note}\n"));
+    assert_eq!(rec.unreadable, 0);
+    let mut p = Player::new(rec, std::time::Instant::now(), Vec::new());
+    p.play_until(Duration::from_secs(1_000_000));
+    let tl = p.timeline();
+    assert_eq!(tl.entries().len(), 1);
+    for e in tl.entries() {
+        let text = tl.text(e);
+        assert!(text.len() < 5000, "{} bytes on screen", text.len());
+        assert!(
+            text.contains("bytes cut)"),
+            "{}",
+            &text[text.len().saturating_sub(60)..]
+        );
+    }
+}

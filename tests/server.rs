@@ -325,3 +325,70 @@ fn the_header_says_the_kernels_rcvbuf() {
         .unwrap_or(0);
     assert!(set > 1, "{line}");
 }
+
+/// Valid frames whose every write ends inside the next frame: each frame has its own deadline, so a
+/// steady peer outlives the frame timeout many times over; one frame that never finishes is cut.
+#[test]
+fn frames_that_always_end_mid_write_each_get_their_own_deadline() {
+    let (mut srv, port) = Proc::server(&["--frame-timeout", "300ms"]);
+    let mut c = connect(port);
+    c.set_nodelay(true).unwrap();
+    let frame = |i: usize| format!("0004f{i:03}").into_bytes();
+    c.write_all(&frame(0)[..4]).unwrap();
+    let start = std::time::Instant::now();
+    let mut i = 0;
+    // Well past the frame timeout: the first frame's deadline must not outlive it.
+    while start.elapsed() < Duration::from_millis(1500) {
+        let mut piece = frame(i)[4..].to_vec();
+        piece.extend_from_slice(&frame(i + 1)[..4]);
+        c.write_all(&piece).unwrap();
+        assert_eq!(read_n(&mut c, 8), frame(i), "echo of frame {i}");
+        i += 1;
+        // Pacing, not synchronisation: a slow but steady peer.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(i >= 10, "only {i} frames");
+    assert!(
+        !srv.lines.iter().any(|l| l.contains("did not finish")),
+        "a steady peer was cut: {:?}",
+        srv.lines
+    );
+    // A slowloris: one frame begun and never finished is still cut.
+    let mut slow = connect(port);
+    slow.write_all(b"0010ab").unwrap();
+    srv.wait_line("did not finish within", T);
+    let mut b = [0u8; 1];
+    assert_eq!(slow.read(&mut b).unwrap_or(0), 0);
+}
+
+/// A frame that keeps coming is slow, not bad input, though it takes longer than the frame
+/// timeout; one that trickles slower than the minimum rate is still cut.
+#[test]
+fn a_steadily_growing_frame_outlives_the_frame_timeout_and_a_trickle_does_not() {
+    let (mut srv, port) = Proc::server(&["--frame-timeout", "300ms"]);
+    let mut c = connect(port);
+    c.set_nodelay(true).unwrap();
+    let mut frame = b"0396".to_vec();
+    frame.extend(std::iter::repeat_n(b'x', 396));
+    let start = std::time::Instant::now();
+    for piece in frame.chunks(40) {
+        c.write_all(piece).unwrap();
+        // Pacing, not synchronisation: ~800 bytes/s, the frame takes ~0.5 s.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(start.elapsed() > Duration::from_millis(300));
+    assert_eq!(read_n(&mut c, frame.len()), frame);
+    // 10 bytes/s, never a stall as long as the timeout: cut all the same.
+    let mut trickle = connect(port);
+    trickle.set_nodelay(true).unwrap();
+    for b in b"0100".iter().chain([b'y'; 30].iter()) {
+        // The server's close may reset a later write: the line below says whether it cut.
+        if trickle.write_all(&[*b]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    srv.wait_line("did not finish within", T);
+    let mut b = [0u8; 1];
+    assert_eq!(trickle.read(&mut b).unwrap_or(0), 0);
+}

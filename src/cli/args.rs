@@ -332,8 +332,8 @@ pub struct ServerArgs {
     /// Close connections that send nothing for this long (e.g. 300s, 5m; 0: never).
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
-    /// A frame begun must be whole within this time (e.g. 5s, 500ms; 0: no limit), however
-    /// slowly its bytes trickle in; a peer that never finishes one is disconnected.
+    /// A frame begun must be whole within this time (e.g. 5s, 500ms; 0: no limit), or keep
+    /// coming: a frame that stalls this long, or comes slower than 64 bytes/s, is cut.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub frame_timeout: Duration,
     /// A frame not wholly written in this time (the peer stopped reading) aborts the connection

@@ -118,7 +118,7 @@ pub async fn run(
     let tap = match format {
         RunFormat::Tap => {
             let points = test_points(sc)?;
-            let _ = writeln!(out, "TAP version 13\n1..{}", points.len());
+            super::closed_stdout::check(writeln!(out, "TAP version 13\n1..{}", points.len()));
             Some(Tap { points, done: 0 })
         }
         RunFormat::Text | RunFormat::Json => None,
@@ -127,8 +127,8 @@ pub async fn run(
     let res = carry_out(sc, port, slow, (format, source, tap), out).await;
     if tapped && let Err(e) = &res {
         // A consumer stops here and reports the run as failed, with the reason.
-        let _ = writeln!(out, "Bail out! {}", one_line(&format!("{e:#}")));
-        let _ = out.flush();
+        let bail = writeln!(out, "Bail out! {}", one_line(&format!("{e:#}")));
+        super::closed_stdout::check(bail.and_then(|()| out.flush()));
     }
     res
 }

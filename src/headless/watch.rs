@@ -329,9 +329,10 @@ async fn once(
             alerts: Vec::new(),
             netns: o.netns.clone(),
         };
-        let _ = out.write_all(metrics::encode(&x, metrics::Flavor::OpenMetrics).as_bytes());
+        let text = metrics::encode(&x, metrics::Flavor::OpenMetrics);
+        super::closed_stdout::check(out.write_all(text.as_bytes()));
     }
-    let _ = out.flush();
+    super::closed_stdout::check(out.flush());
     Ok(true)
 }
 

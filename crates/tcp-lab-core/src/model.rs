@@ -148,6 +148,23 @@ pub fn after_tokio(t: tokio::time::Instant, d: Duration) -> tokio::time::Instant
     tokio::time::Instant::from_std(after(t.into_std(), d))
 }
 
+/// The longest text a recording puts on screen: a line is one line of a pane, and a huge one
+/// (a 60 MB note) must not make a replay lay out megabytes.
+pub const MAX_RECORDED_TEXT: usize = 4096;
+
+/// `s` cut to [`MAX_RECORDED_TEXT`] bytes (at a character boundary), saying how much was cut.
+pub fn capped(s: &str) -> Cow<'_, str> {
+    if s.len() <= MAX_RECORDED_TEXT {
+        return Cow::Borrowed(s);
+    }
+    let mut end = MAX_RECORDED_TEXT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = rust_i18n::t!("replay.text_cut", n = s.len() - end);
+    Cow::Owned(format!("{}{cut}", &s[..end]))
+}
+
 /// Text from a peer made safe for a terminal: every control character (C0, DEL, C1) and every
 /// bidirectional override is shown as a visible escape (`\x1b`, `\r`, `\u{202e}`), so a body
 /// cannot move the cursor, rename the window or forge a line. Printable text passes unchanged.

@@ -54,7 +54,7 @@ impl Arg {
 
     fn render(&self, lang: Lang, depth: u8) -> Option<String> {
         match self {
-            Arg::Text(t) => Some(t.clone()),
+            Arg::Text(t) => Some(crate::model::capped(t).into_owned()),
             Arg::Said(m) => m.render_at(lang, depth + 1),
         }
     }
@@ -94,6 +94,10 @@ impl Meaning {
         match self {
             Meaning::Key { key, args } => {
                 let template = lookup(lang.code(), key)?;
+                // A placeholder with no value would show raw (`%{n}`): keep the recorded text.
+                if !placeholders(&template).all(|p| args.contains_key(p)) {
+                    return None;
+                }
                 let names: Vec<&str> = args.keys().map(String::as_str).collect();
                 let values = args
                     .values()
@@ -101,7 +105,9 @@ impl Meaning {
                     .collect::<Option<Vec<String>>>()?;
                 Some(rust_i18n::replace_patterns(&template, &names, &values))
             }
-            Meaning::Texts { texts } => texts.get(lang.code()).cloned(),
+            Meaning::Texts { texts } => texts
+                .get(lang.code())
+                .map(|t| crate::model::capped(t).into_owned()),
         }
     }
 
@@ -159,6 +165,14 @@ fn lookup(locale: &str, key: &str) -> Option<String> {
     }
 }
 
+/// The names of a template's `%{name}`s.
+fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+    template
+        .split("%{")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +225,49 @@ mod tests {
         assert_eq!(m.render(Lang::En), None);
         let words = Meaning::each(|l| l.code().to_uppercase());
         assert_eq!(words.render(Lang::Ko).as_deref(), Some("KO"));
+    }
+
+    #[test]
+    fn a_huge_recorded_value_is_cut() {
+        let huge = "x".repeat(10 * 1024 * 1024);
+        let key = Meaning::Key {
+            key: "lesson.why".into(),
+            args: [("text".to_string(), Arg::text(&huge))].into(),
+        };
+        let words = Meaning::each(|_| huge.clone());
+        for m in [key, words] {
+            let text = m.render(Lang::En).unwrap();
+            assert!(text.len() < 5000, "{} bytes", text.len());
+            assert!(
+                text.ends_with(" bytes cut)"),
+                "{}",
+                &text[text.len() - 40..]
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_missing_a_placeholders_value_renders_nothing() {
+        // `wire_note.settings` has %{ms}, %{loss} and %{mode}: a recording that gives other
+        // values keeps its recorded text instead of showing `%{ms}`.
+        let m: Meaning =
+            serde_json::from_str(r#"{"key":"wire_note.settings","args":{"zzz":"1"}}"#).unwrap();
+        assert_eq!(m.render(Lang::En), None);
+        assert_eq!(m.render(Lang::Ko), None);
+        // A value that itself holds `%{` is the peer's text, not a missing value.
+        let off = Meaning::Key {
+            key: "wire_note.off".into(),
+            args: BTreeMap::new(),
+        };
+        let ok = Meaning::Key {
+            key: "wire_note.settings".into(),
+            args: [
+                ("ms".to_string(), Arg::text("%{x}")),
+                ("loss".to_string(), Arg::text(0)),
+                ("mode".to_string(), Arg::Said(off)),
+            ]
+            .into(),
+        };
+        assert!(ok.render(Lang::En).is_some_and(|t| t.contains("%{x}")));
     }
 }

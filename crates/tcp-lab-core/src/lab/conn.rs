@@ -73,6 +73,8 @@ struct Conn {
     /// Reading stopped on command: the receive buffer fills and the peer's window closes.
     paused: bool,
     bulk: Option<Bulk>,
+    /// Frames decoded so far: a read that completes one ends that frame's deadline.
+    frames_in: u64,
 }
 
 pub(super) async fn run(
@@ -105,10 +107,12 @@ pub(super) async fn run(
         folded: None,
         paused: false,
         bulk: None,
+        frames_in: 0,
     };
     let mut buf = BytesMut::with_capacity(4096);
     let mut idle_deadline = idle.map(|d| crate::model::after_tokio(tokio::time::Instant::now(), d));
-    // Set while a frame is half in: it must be whole by then, however its bytes trickle.
+    // The frame half in, and when it must be whole by ([`FrameClock::deadline`]).
+    let mut frame: Option<FrameClock> = None;
     let mut frame_deadline: Option<tokio::time::Instant> = None;
     loop {
         let idle_sleep = sleep_until(idle_deadline);
@@ -135,16 +139,22 @@ pub(super) async fn run(
                 }
                 let now = tokio::time::Instant::now();
                 idle_deadline = idle.map(|d| crate::model::after_tokio(now, d));
+                let before = c.frames_in;
                 let next = c.received(r, &mut buf, decoder).await;
-                frame_deadline = match decoder.partial(&buf) {
-                    Ok(Some(_)) => frame_deadline.or(frame_timeout.map(|d| crate::model::after_tokio(now, d))),
+                // Each frame has its own deadline: one that completed ends it, the next starts anew.
+                if c.frames_in != before {
+                    frame = None;
+                }
+                frame = match decoder.partial(&buf) {
+                    Ok(Some((got, ..))) => Some(FrameClock::grown(frame, got, now)),
                     _ => None,
                 };
+                frame_deadline = frame_timeout.zip(frame).map(|(d, f)| f.deadline(d));
                 next
             }
             ready = c.stream.writable(), if c.bulk.is_some() => c.bulk_step(ready).await,
             _ = frame_sleep, if !c.peer_closed && !c.paused => {
-                let after = frame_timeout.unwrap_or_default();
+                let after = frame.map(|f| f.age()).unwrap_or_default();
                 if let Ok(Some((got, expected, part))) = decoder.partial(&buf) {
                     let error = FrameError::FrameTimeout { got, expected, part, after };
                     c.emit(EventKind::ProtocolError { side, conn, error }).await;
@@ -167,6 +177,53 @@ pub(super) async fn run(
     c.tell_folded(true).await;
     shared.unregister(side, conn);
     // Dropping the stream here is the close() the events announced.
+}
+
+/// The slowest a frame may come once its timeout has passed: a slow wire (a small window, slow
+/// motion) makes a frame slow, not fatal, while a peer trickling bytes to hold a frame open is
+/// still cut (a full-size frame within `--frame-timeout` + 9999 / 64 ≈ 160 s).
+const MIN_FRAME_RATE: u64 = 64;
+
+/// A frame half in: when it began, when it last grew, how many bytes it has.
+#[derive(Clone, Copy)]
+struct FrameClock {
+    started: tokio::time::Instant,
+    grew: tokio::time::Instant,
+    got: usize,
+}
+
+impl FrameClock {
+    /// `frame` (if still the same frame) after a read that left `got` of it in.
+    fn grown(frame: Option<FrameClock>, got: usize, now: tokio::time::Instant) -> FrameClock {
+        match frame {
+            Some(f) if got > f.got => FrameClock {
+                grew: now,
+                got,
+                ..f
+            },
+            Some(f) => f,
+            None => FrameClock {
+                started: now,
+                grew: now,
+                got,
+            },
+        }
+    }
+
+    /// Never earlier than `timeout` after it began; later while it keeps growing: a stall of
+    /// `timeout` ends it, and so does coming slower than [`MIN_FRAME_RATE`] overall.
+    fn deadline(&self, timeout: Duration) -> tokio::time::Instant {
+        let stalled = crate::model::after_tokio(self.grew, timeout);
+        let earned = Duration::from_millis((self.got as u64).saturating_mul(1000) / MIN_FRAME_RATE);
+        let slow = crate::model::after_tokio(self.started, timeout.saturating_add(earned));
+        stalled.min(slow)
+    }
+
+    /// How long it has been coming, to a tenth of a second (what the timeout's message says).
+    fn age(&self) -> Duration {
+        let ms = self.started.elapsed().as_millis() as u64;
+        Duration::from_millis((ms + 50) / 100 * 100)
+    }
 }
 
 /// Sleeps until `t`; forever when there is no deadline.
@@ -498,6 +555,7 @@ impl Conn {
             Ok(_) => loop {
                 match decoder.decode(buf) {
                     Ok(Some(frame)) => {
+                        self.frames_in += 1;
                         if !frame.body().is_empty() {
                             self.progressed();
                         }

@@ -138,7 +138,7 @@ pub fn give_meaning(item: &mut Item, meaning: Meaning) {
 }
 
 fn text(s: &str) -> String {
-    printable(s).into_owned()
+    printable(&crate::model::capped(s)).into_owned()
 }
 
 fn addr(s: &str) -> Option<SocketAddr> {
