@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::bulk::{Bulk, FlowChange};
+use super::frame_clock::{FrameClock, sleep_until};
 use super::{ClosePolicy, CloseReason, EVICTING, EventKind, PROVEN, Shared};
 use crate::i18n::{self, Said};
 use crate::model::{ConnId, Side};
@@ -177,61 +178,6 @@ pub(super) async fn run(
     c.tell_folded(true).await;
     shared.unregister(side, conn);
     // Dropping the stream here is the close() the events announced.
-}
-
-/// The slowest a frame may come once its timeout has passed: a slow wire (a small window, slow
-/// motion) makes a frame slow, not fatal, while a peer trickling bytes to hold a frame open is
-/// still cut (a full-size frame within `--frame-timeout` + 9999 / 64 ≈ 160 s).
-const MIN_FRAME_RATE: u64 = 64;
-
-/// A frame half in: when it began, when it last grew, how many bytes it has.
-#[derive(Clone, Copy)]
-struct FrameClock {
-    started: tokio::time::Instant,
-    grew: tokio::time::Instant,
-    got: usize,
-}
-
-impl FrameClock {
-    /// `frame` (if still the same frame) after a read that left `got` of it in.
-    fn grown(frame: Option<FrameClock>, got: usize, now: tokio::time::Instant) -> FrameClock {
-        match frame {
-            Some(f) if got > f.got => FrameClock {
-                grew: now,
-                got,
-                ..f
-            },
-            Some(f) => f,
-            None => FrameClock {
-                started: now,
-                grew: now,
-                got,
-            },
-        }
-    }
-
-    /// Never earlier than `timeout` after it began; later while it keeps growing: a stall of
-    /// `timeout` ends it, and so does coming slower than [`MIN_FRAME_RATE`] overall.
-    fn deadline(&self, timeout: Duration) -> tokio::time::Instant {
-        let stalled = crate::model::after_tokio(self.grew, timeout);
-        let earned = Duration::from_millis((self.got as u64).saturating_mul(1000) / MIN_FRAME_RATE);
-        let slow = crate::model::after_tokio(self.started, timeout.saturating_add(earned));
-        stalled.min(slow)
-    }
-
-    /// How long it has been coming, to a tenth of a second (what the timeout's message says).
-    fn age(&self) -> Duration {
-        let ms = self.started.elapsed().as_millis() as u64;
-        Duration::from_millis((ms + 50) / 100 * 100)
-    }
-}
-
-/// Sleeps until `t`; forever when there is no deadline.
-async fn sleep_until(t: Option<tokio::time::Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl Conn {

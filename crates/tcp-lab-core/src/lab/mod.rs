@@ -5,6 +5,7 @@ pub mod bulk;
 mod client;
 mod conn;
 mod event;
+mod frame_clock;
 mod server;
 
 use std::collections::HashMap;
