@@ -22,26 +22,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use rust_i18n::t;
 
-/// A failed export: where it was going (a file, or the directory when none was made) and why.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", crate::error::english(self))]
-pub struct ExportError {
-    pub path: PathBuf,
-    #[source]
-    pub error: io::Error,
-}
-
-impl crate::error::Localized for ExportError {
-    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
-        t!(
-            "export_error.not_written",
-            locale = lang.code(),
-            path = self.path.display(),
-            error = crate::os_error::os_error_in(&self.error, lang)
-        )
-        .into_owned()
-    }
-}
+pub use crate::export_error::ExportError;
 
 /// Why a file or the export directory is refused (an `io::Error` carries it, with the kind
 /// given at [`refused`]; [`crate::os_error::os_error_in`] says it in any language).

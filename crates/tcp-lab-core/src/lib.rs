@@ -7,6 +7,7 @@
 //! [`scenario`] → [`timeline`] → [`session`].
 
 pub mod error;
+mod export_error;
 // Unix file modes and openat keep exports safe for a root process; elsewhere, what the system has.
 #[cfg(unix)]
 pub mod export;
