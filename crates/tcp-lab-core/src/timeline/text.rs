@@ -170,9 +170,10 @@ fn transition_text(c: &Transition, lang: Lang) -> String {
 
 fn packet_text(stage: Stage, p: &Packet, lang: Lang) -> String {
     let l = lang.code();
-    // Numbered as the capture numbers frames, so a line here is the same frame in Wireshark.
+    // Numbered as the capture numbers frames, so a line here is the same frame in Wireshark;
+    // a server packet is numbered when it reaches the client (the capture is the client's view).
     let id = p.frame.map_or_else(
-        || t!("text.not_captured", locale = l).into_owned(),
+        || t!("text.not_captured_yet", locale = l).into_owned(),
         |f| f.to_string(),
     );
     let conn = p.conn.map(|c| format!(" #{c}")).unwrap_or_default();
