@@ -158,6 +158,17 @@ impl Tracker {
         self.index.get(&id).map(|&i| &self.packets[i])
     }
 
+    /// The frame a fault on packet `id` names: its own; for a packet the wire has not told yet
+    /// (a fault that drops it as it enters is told just before it), the next frame, which the
+    /// drop takes; None while a server packet is still on its way to the client.
+    pub fn frame_for_fault(&self, id: u64) -> Option<u32> {
+        match self.get(id) {
+            Some(p) => p.frame,
+            None if self.packets.last().is_none_or(|p| p.id < id) => Some(self.frames + 1),
+            None => None,
+        }
+    }
+
     /// Packets step mode holds mid-wire right now.
     pub fn held(&self) -> usize {
         self.held

@@ -264,16 +264,23 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
             .into_owned(),
         ),
         What::Note(t) => (word("who.note"), t.in_lang(lang).to_string()),
-        What::Fault { packet, text } => (
+        What::Fault {
+            packet,
+            frame,
+            text,
+        } => (
             word("who.wire"),
-            match packet {
-                Some(id) => t!(
+            match (packet, frame) {
+                (Some(_), f) => t!(
                     "text.fault_on",
                     locale = l,
-                    id = id,
+                    id = f.map_or_else(
+                        || t!("text.not_captured_yet", locale = l).into_owned(),
+                        |f| f.to_string()
+                    ),
                     text = text.in_lang(lang)
                 ),
-                None => t!("text.fault", locale = l, text = text.in_lang(lang)),
+                (None, _) => t!("text.fault", locale = l, text = text.in_lang(lang)),
             }
             .into_owned(),
         ),
@@ -685,7 +692,8 @@ mod tests {
             ("확인".into(), "실패: client #1 is TIME_WAIT".into())
         );
         let fault = What::Fault {
-            packet: Some(4),
+            packet: Some(9),
+            frame: Some(4),
             text: "dropped".into(),
         };
         assert_eq!(en(&fault).1, "fault on packet 4: dropped");
