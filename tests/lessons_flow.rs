@@ -227,10 +227,7 @@ fn zero_window_closes_is_probed_and_reopens() {
             .iter()
             .find(|f| f[1] == SERVER && f64_of(&f[0]) > t)
             .unwrap_or_else(|| panic!("probe at {t} unanswered: {flagged:?}"));
-        assert!(
-            !answer[2].is_empty() || !answer[5].is_empty(),
-            "{answer:?}"
-        );
+        assert!(!answer[2].is_empty() || !answer[5].is_empty(), "{answer:?}");
         assert!(f64_of(&answer[0]) - t < 0.5, "{pr:?} → {answer:?}");
     }
     // The persist timer backs off: each wait longer than the one before.

@@ -148,9 +148,10 @@ impl<W: Write> Capture<W> {
                 .filter(|r| r.flags & flag != 0),
             None => self
                 .recs
-                .values_mut()
-                .filter(|r| r.left.is_some())
-                .max_by_key(|r| r.left),
+                .iter_mut()
+                .filter(|(_, r)| r.left.is_some())
+                .max_by_key(|(id, r)| (r.left, **id))
+                .map(|(_, r)| r),
         };
         match target {
             Some(r) => r.comments.push(text),
