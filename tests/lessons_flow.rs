@@ -112,9 +112,11 @@ fn fast_retransmit_repairs_a_loss_before_its_timer() {
         gap < rto as f64 / 1e6,
         "resent {gap:.3}s after, RTO {rto} µs: {again:?}"
     );
-    // tshark sees it as a resend (Wireshark's "fast retransmission" needs a capture at the
-    // sender, 20 ms after the duplicate ACK; the wire's capture is mid-way, 50 ms from it).
-    assert!([6, 7, 8].iter().any(|&i| !again[i].is_empty()), "{again:?}");
+    // tshark calls it what it is: the capture is the client's view, where the resend follows
+    // the duplicate ACK that caused it by microseconds (Wireshark's rule: within 20 ms).
+    assert!(!again[8].is_empty(), "not a fast retransmission: {again:?}");
+    let fast: Vec<_> = frames.iter().filter(|f| !f[8].is_empty()).collect();
+    assert_eq!(fast.len(), 1, "one fast retransmission: {fast:?}");
     // The tail loss: the lone segment and its first resend were dropped; no duplicate ACK
     // asked for it, only its timer resent it, twice.
     let lone = frames
@@ -128,6 +130,14 @@ fn fast_retransmit_repairs_a_loss_before_its_timer() {
         .filter(|f| f[1] == CLIENT && f[2] == lone && !f[6].is_empty())
         .count();
     assert!(timer_resends >= 2, "{frames:?}");
+    // ... and tshark does not call those fast.
+    assert!(
+        frames
+            .iter()
+            .filter(|f| f[1] == CLIENT && f[2] == lone)
+            .all(|f| f[8].is_empty()),
+        "{frames:?}"
+    );
     let asked = frames
         .iter()
         .filter(|f| f[1] == SERVER && f[3] == lone && !f[5].is_empty())
@@ -170,7 +180,7 @@ fn zero_window_closes_is_probed_and_reopens() {
         p,
         Some(
             "tcp.analysis.zero_window or tcp.analysis.keep_alive or tcp.analysis.zero_window_probe \
-             or tcp.analysis.window_update",
+             or tcp.analysis.zero_window_probe_ack or tcp.analysis.window_update",
         ),
         &[
             "frame.time_relative",
@@ -179,6 +189,11 @@ fn zero_window_closes_is_probed_and_reopens() {
             "tcp.analysis.keep_alive",
             "tcp.analysis.zero_window_probe",
             "tcp.analysis.window_update",
+            "tcp.seq",
+            "tcp.ack",
+            "tcp.len",
+            "tcp.analysis.zero_window_probe_ack",
+            "frame.number",
         ],
     );
     let _ = std::fs::remove_file(&pcap);
@@ -187,25 +202,66 @@ fn zero_window_closes_is_probed_and_reopens() {
         .filter(|f| f[1] == SERVER && !f[2].is_empty())
         .count();
     assert!(zero >= 3, "{flagged:?}");
-    // Linux probes with an old byte (seq one below the next, no data): tshark calls those
-    // keep-alives; a 1-byte probe at the next seq would be its zero_window_probe.
-    let probes: Vec<f64> = flagged
+    // Linux probes a closed window with an empty segment one below the next sequence number
+    // (tcp_xmit_probe_skb: snd_una - 1): tshark calls it a keep-alive. Its "zero window probe"
+    // is one byte of new data while the last window seen is 0, which Linux never sends (it
+    // sends new data only into an open window, tcp_write_wakeup); the lesson says so.
+    assert!(
+        flagged.iter().all(|f| f[4].is_empty() && f[9].is_empty()),
+        "a zero window probe: the lesson's narration is out of date: {flagged:?}"
+    );
+    let probes: Vec<&Vec<String>> = flagged
         .iter()
-        .filter(|f| f[1] == CLIENT && (!f[3].is_empty() || !f[4].is_empty()))
-        .map(|f| f64_of(&f[0]))
+        .filter(|f| f[1] == CLIENT && !f[3].is_empty())
         .collect();
     assert!(probes.len() >= 3, "{flagged:?}");
+    assert!(
+        probes.iter().all(|f| f[8] == "0"),
+        "probes carry no data: {probes:?}"
+    );
+    // Each probe is answered at once (one round trip later) by the closed window again, until
+    // the window reopens: the server's next flagged frame.
+    for pr in &probes {
+        let t = f64_of(&pr[0]);
+        let answer = flagged
+            .iter()
+            .find(|f| f[1] == SERVER && f64_of(&f[0]) > t)
+            .unwrap_or_else(|| panic!("probe at {t} unanswered: {flagged:?}"));
+        assert!(!answer[2].is_empty() || !answer[5].is_empty(), "{answer:?}");
+        assert!(f64_of(&answer[0]) - t < 0.5, "{pr:?} → {answer:?}");
+    }
     // The persist timer backs off: each wait longer than the one before.
-    let gaps: Vec<f64> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    let times: Vec<f64> = probes.iter().map(|f| f64_of(&f[0])).collect();
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(gaps.windows(2).all(|g| g[1] > g[0] * 1.5), "{gaps:?}");
     // Reading resumed, the window reopens.
-    let last_probe = probes.last().copied().unwrap_or_default();
+    let last_probe = times.last().copied().unwrap_or_default();
     assert!(
         flagged
             .iter()
             .any(|f| f[1] == SERVER && !f[5].is_empty() && f64_of(&f[0]) > last_probe),
         "{flagged:?}"
     );
+    // The same probes, with the same backoff, in the JSON lines (their frame numbers are the
+    // capture's).
+    let json_probes: Vec<f64> = lines
+        .iter()
+        .filter(|v| {
+            v["event"] == "packet_sent"
+                && v["from"] == "client"
+                && v["len"] == 0
+                && v["flags"] == "ACK"
+                && v["frame"]
+                    .as_u64()
+                    .is_some_and(|f| probes.iter().any(|p| p[10] == f.to_string()))
+        })
+        .map(|v| v["t"].as_f64().unwrap())
+        .collect();
+    assert_eq!(json_probes.len(), probes.len(), "{json_probes:?}");
+    let json_gaps: Vec<f64> = json_probes.windows(2).map(|w| w[1] - w[0]).collect();
+    for (a, b) in gaps.iter().zip(&json_gaps) {
+        assert!((a - b).abs() < 0.05, "{gaps:?} vs {json_gaps:?}");
+    }
     let wnd: Vec<u64> = client_samples(&lines)
         .iter()
         .map(|(_, s)| num(s, "snd_wnd"))

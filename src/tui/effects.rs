@@ -9,7 +9,8 @@ use crate::model::Side;
 use crate::session::Session;
 use crate::timeline::What;
 use crate::timeline::packets::Status;
-use crate::wire::pcap::PcapWriter;
+use crate::wire::Dir;
+use crate::wire::pcap::{IFACE_CLIENT, IFACE_LOST, PcapWriter};
 use rust_i18n::t;
 
 /// Delays `+`/`-` step through.
@@ -187,7 +188,7 @@ fn file_and_dir(path: &std::path::Path) -> (String, String) {
 }
 
 pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
-    // What entered the wire, as the live capture (--pcap) holds it: frame numbers match, and so
+    // What crossed the wire, as the live capture (--pcap) holds it: frame numbers match, and so
     // do the comments, but for where a state change lands: here on the packet told just before it.
     let mut comments: std::collections::HashMap<u64, Vec<String>> = Default::default();
     let mut last: Option<u64> = None;
@@ -207,13 +208,15 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
             _ => {}
         }
     }
-    let packets: Vec<_> = s
+    // In frame order: the client host's view, as the live capture (crate::wire::capture).
+    let mut packets: Vec<_> = s
         .timeline
         .packets()
         .all()
         .iter()
         .filter(|p| p.frame.is_some())
         .collect();
+    packets.sort_by_key(|p| p.frame);
     // A private directory, a new file with a name nobody can plant (crate::export).
     let res = crate::export::write_new("capture", "pcapng", |f| {
         let mut w = PcapWriter::new(std::io::BufWriter::new(f))?;
@@ -225,7 +228,15 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
                 c.push(format!("tcp-lab wire: {}", r.name()));
             }
             c.extend(comments.remove(&p.id).unwrap_or_default());
-            w.packet_with_comments(p.wall, &p.data, &c)?;
+            // A server packet as it reached the client; one lost, on the second interface.
+            let (iface, at) = match (p.dir, p.status) {
+                (Dir::ToClient, Status::Delivered(d)) => {
+                    (IFACE_CLIENT, p.wall + d.saturating_sub(p.sent))
+                }
+                (Dir::ToClient, _) => (IFACE_LOST, p.wall),
+                _ => (IFACE_CLIENT, p.wall),
+            };
+            w.packet_on(iface, at, &p.data, &c)?;
         }
         w.flush()
     });

@@ -312,10 +312,18 @@ fn item(body: Body, m: &str) -> Option<Item> {
             text: message(m, &["ok: ", "FAILED: "]),
         }),
         Body::Fault { packet } => {
-            let prefix = packet.map_or("fault: ".to_string(), |p| format!("fault on packet {p}: "));
+            // "fault on packet N: " names its frame (or says it has none yet), not `packet`.
+            let text = match packet {
+                Some(_) => match text(m).strip_prefix("fault on packet ") {
+                    Some(rest) => Said::from(rest.split_once(": ").map_or(rest, |(_, t)| t)),
+                    None => message(m, &[]),
+                },
+                None => message(m, &["fault: "]),
+            };
             entry(What::Fault {
                 packet,
-                text: message(m, &[prefix.as_str()]),
+                frame: None,
+                text,
             })
         }
         Body::PacketSent {

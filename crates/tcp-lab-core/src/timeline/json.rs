@@ -341,7 +341,7 @@ impl Windows {
             return None;
         }
         let id = p.frame.map_or_else(
-            || rust_i18n::t!("text.not_captured", locale = "en").into_owned(),
+            || rust_i18n::t!("text.not_captured_yet", locale = "en").into_owned(),
             |f| f.to_string(),
         );
         let conn = p.conn.map(|c| format!(" #{c}")).unwrap_or_default();

@@ -92,9 +92,11 @@ pub enum What {
     Note(Said),
     /// Slow motion: a packet entered the wire, arrived, or was dropped (as it was at that moment).
     Packet(Stage, Packet),
-    /// Slow motion: a fault the wire put on a packet on purpose (`packet`: its id), or a rule armed.
+    /// Slow motion: a fault the wire put on a packet on purpose (`packet`: its id; `frame`: its
+    /// frame in the capture, when it has one yet), or a rule armed.
     Fault {
         packet: Option<u64>,
+        frame: Option<u32>,
         text: Said,
     },
     /// A connection's tcp_info said something new (cwnd, ssthresh, rtt…): the graphs' data.
@@ -460,7 +462,16 @@ impl Timeline {
                 if let Some(id) = id {
                     self.packets.mark(id, &text);
                 }
-                self.push(at, What::Fault { packet: id, text });
+                // Named in text by its frame, as packet lines are (the wire's id stays in JSON).
+                let frame = id.and_then(|id| self.packets.frame_for_fault(id));
+                self.push(
+                    at,
+                    What::Fault {
+                        packet: id,
+                        frame,
+                        text,
+                    },
+                );
                 return;
             }
         };

@@ -25,8 +25,9 @@ pub enum Status {
 #[derive(Debug, Clone)]
 pub struct Packet {
     pub id: u64,
-    /// Its frame number in the capture (`--pcap`, the `w` key), as Wireshark numbers it; None for
-    /// a packet lost on entry, which no capture holds.
+    /// Its frame number in the capture (`--pcap`, the `w` key), as Wireshark numbers it. The
+    /// capture is the client host's view (crate::wire::capture): a client packet is numbered
+    /// when sent, a server packet when it reaches the client or is lost (None until then).
     pub frame: Option<u32>,
     pub dir: Dir,
     pub conn: Option<ConnId>,
@@ -124,8 +125,10 @@ pub struct Tracker {
     packets: Vec<Packet>,
     /// Packets dropped from the front to stay within [`MAX_PACKETS`].
     forgotten: u64,
-    /// Packets that entered the wire (and the capture) so far.
+    /// Packets placed in the capture so far (client's when sent, server's when they left the wire).
     frames: u32,
+    /// Server packets let go while still on the wire: their frame is still to be counted.
+    unframed: HashSet<u64>,
     index: HashMap<u64, usize>,
     flows: HashMap<(SocketAddr, SocketAddr), Flow>,
     drops: HashMap<&'static str, u64>,
@@ -153,6 +156,17 @@ impl Tracker {
 
     pub fn get(&self, id: u64) -> Option<&Packet> {
         self.index.get(&id).map(|&i| &self.packets[i])
+    }
+
+    /// The frame a fault on packet `id` names: its own; for a packet the wire has not told yet
+    /// (a fault that drops it as it enters is told just before it), the next frame, which the
+    /// drop takes; None while a server packet is still on its way to the client.
+    pub fn frame_for_fault(&self, id: u64) -> Option<u32> {
+        match self.get(id) {
+            Some(p) => p.frame,
+            None if self.packets.last().is_none_or(|p| p.id < id) => Some(self.frames + 1),
+            None => None,
+        }
     }
 
     /// Packets step mode holds mid-wire right now.
@@ -277,9 +291,10 @@ impl Tracker {
             self.forget_oldest();
         }
         self.index.insert(id, self.packets.len());
-        // Every packet that entered the wire is in the capture, lost ones too.
-        self.frames += 1;
-        let frame = Some(self.frames);
+        // Every packet that entered the wire is in the capture, lost ones too; a server packet
+        // takes its place when it reaches the client (Self::set), as the capture does.
+        let frame = (dir == Dir::ToServer || !matches!(status, Status::InFlight | Status::Held))
+            .then(|| self.next_frame());
         self.packets.push(Packet {
             id,
             frame,
@@ -301,10 +316,18 @@ impl Tracker {
         &self.packets[self.packets.len() - 1]
     }
 
+    fn next_frame(&mut self) -> u32 {
+        self.frames += 1;
+        self.frames
+    }
+
     /// Lets the oldest quarter go, with the flows no held packet belongs to any more.
     fn forget_oldest(&mut self) {
         let n = self.packets.len() / 4;
         for p in self.packets.drain(..n) {
+            if p.frame.is_none() {
+                self.unframed.insert(p.id);
+            }
             let s = p.status;
             let (h, f) = (&mut self.held, &mut self.in_flight);
             match s {
@@ -359,7 +382,16 @@ impl Tracker {
     }
 
     pub fn set(&mut self, id: u64, status: Status) -> Option<&Packet> {
-        let i = *self.index.get(&id)?;
+        let arrived = matches!(status, Status::Delivered(_) | Status::Dropped(_));
+        let Some(&i) = self.index.get(&id) else {
+            if arrived && self.unframed.remove(&id) {
+                self.next_frame();
+            }
+            return None;
+        };
+        if arrived && self.packets[i].frame.is_none() {
+            self.packets[i].frame = Some(self.next_frame());
+        }
         let old = self.packets[i].status;
         // Held/resumed never override an outcome that already happened.
         if self.packets[i].is_open() || matches!(status, Status::Dropped(_)) {
@@ -436,11 +468,16 @@ mod tests {
             Some(Status::Dropped(DropReason::Loss))
         );
         assert_eq!(t.drops(), vec![("random loss", 1)]);
+        // Frames as the capture (the client's view) numbers them: the SYN/ACK when it reaches
+        // the client, after the client's packets sent meanwhile.
+        let frames = |t: &Tracker| t.all().iter().map(|p| p.frame).collect::<Vec<_>>();
+        assert_eq!(frames(&t), [Some(1), None, Some(2), Some(3), Some(4)]);
         assert_eq!((t.in_flight(), t.held()), (4, 0));
         t.set(1, Status::Held);
         t.set(2, Status::Delivered(Duration::ZERO));
         assert_eq!((t.in_flight(), t.held()), (2, 1));
         assert_eq!(t.held_segments(), (1, 0));
+        assert_eq!(frames(&t)[1], Some(5));
     }
 
     /// Step mode holds a SYN; the kernel sends it again twice meanwhile: one segment, two

@@ -310,7 +310,7 @@ impl Player {
     fn apply(&mut self, at: Duration, item: Item) {
         match item {
             // A fault marks its packet on the ladder: told through the wire's own path.
-            Item::Entry(What::Fault { packet, text }) => {
+            Item::Entry(What::Fault { packet, text, .. }) => {
                 let when = self.start.checked_add(at).unwrap_or(self.start);
                 let ev = WireEvent::Fault { id: packet, text };
                 self.s.timeline.wire(when, ev, &|_, _| None);

@@ -376,7 +376,7 @@ this is not json
             other => panic!("{other:?}"),
         }
         match &rec.item(9).expect("an entry").1 {
-            Item::Entry(What::Fault { packet, text }) => {
+            Item::Entry(What::Fault { packet, text, .. }) => {
                 assert_eq!((*packet, &**text), (Some(3), "dropped (key)"));
             }
             other => panic!("{other:?}"),

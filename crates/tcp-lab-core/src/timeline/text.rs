@@ -170,9 +170,10 @@ fn transition_text(c: &Transition, lang: Lang) -> String {
 
 fn packet_text(stage: Stage, p: &Packet, lang: Lang) -> String {
     let l = lang.code();
-    // Numbered as the capture numbers frames, so a line here is the same frame in Wireshark.
+    // Numbered as the capture numbers frames, so a line here is the same frame in Wireshark;
+    // a server packet is numbered when it reaches the client (the capture is the client's view).
     let id = p.frame.map_or_else(
-        || t!("text.not_captured", locale = l).into_owned(),
+        || t!("text.not_captured_yet", locale = l).into_owned(),
         |f| f.to_string(),
     );
     let conn = p.conn.map(|c| format!(" #{c}")).unwrap_or_default();
@@ -263,16 +264,23 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
             .into_owned(),
         ),
         What::Note(t) => (word("who.note"), t.in_lang(lang).to_string()),
-        What::Fault { packet, text } => (
+        What::Fault {
+            packet,
+            frame,
+            text,
+        } => (
             word("who.wire"),
-            match packet {
-                Some(id) => t!(
+            match (packet, frame) {
+                (Some(_), f) => t!(
                     "text.fault_on",
                     locale = l,
-                    id = id,
+                    id = f.map_or_else(
+                        || t!("text.not_captured_yet", locale = l).into_owned(),
+                        |f| f.to_string()
+                    ),
                     text = text.in_lang(lang)
                 ),
-                None => t!("text.fault", locale = l, text = text.in_lang(lang)),
+                (None, _) => t!("text.fault", locale = l, text = text.in_lang(lang)),
             }
             .into_owned(),
         ),
@@ -684,7 +692,8 @@ mod tests {
             ("확인".into(), "실패: client #1 is TIME_WAIT".into())
         );
         let fault = What::Fault {
-            packet: Some(4),
+            packet: Some(9),
+            frame: Some(4),
             text: "dropped".into(),
         };
         assert_eq!(en(&fault).1, "fault on packet 4: dropped");

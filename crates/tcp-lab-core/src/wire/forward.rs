@@ -268,7 +268,8 @@ impl Forwarder {
             self.last_from[from] = Some(data.clone());
         }
         // Everything that entered the wire is in the capture, lost packets too: a reader then
-        // sees the original before its retransmission, as the sender sent them.
+        // sees the original before its retransmission (the server's lost ones on their own
+        // interface, capture.rs).
         self.capture.add(id, from, wall, data.clone());
         if self.blackhole[from].is_some_and(|t| now >= t) {
             self.blackhole[from] = None;
@@ -463,7 +464,7 @@ impl Forwarder {
         // Stamped before the write: the receiving kernel reacts inside it, and the timeline should
         // show the arrival before its consequences.
         let at = Instant::now();
-        self.capture.left(q.id, at);
+        self.capture.delivered(q.id, at);
         let written = nix::unistd::write(&self.tun[q.to], &q.data);
         if written.is_err() {
             let dir = q.dir();

@@ -1,6 +1,8 @@
 //! pcapng through `pcap-file`, link type RAW: each Enhanced Packet Block is one IP packet exactly
 //! as it crossed the wire, and may carry comments (`opt_comment`), which Wireshark shows beside
 //! the packet (`frame.comment`, "Packet comments"): what the kernel did when that packet passed.
+//! Two interfaces: the client host's (what tcpdump there sees) and the packets the wire lost
+//! before they reached the client (`frame.interface_id == 1`), see [`super::capture`].
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -17,6 +19,10 @@ const SNAPLEN: u32 = 65535;
 /// pcap-file writes every EPB timestamp in nanoseconds, so the interface says so
 /// (if_tsresol 9); without it readers take the default, microseconds, and land in year 55,000.
 const TSRESOL_NS: u8 = 9;
+/// The client host's interface: its packets as sent, the server's as they arrive.
+pub const IFACE_CLIENT: u32 = 0;
+/// The server's packets the wire lost (or still held at the end): the client never saw them.
+pub const IFACE_LOST: u32 = 1;
 
 pub struct PcapWriter<W: Write> {
     out: PcapNgWriter<W>,
@@ -30,18 +36,33 @@ fn io_err(e: pcap_file::PcapError) -> io::Error {
 }
 
 impl<W: Write> PcapWriter<W> {
-    /// Writes the Section Header Block and the one interface (raw IP, nanosecond timestamps).
+    /// Writes the Section Header Block and the two interfaces (raw IP, nanosecond timestamps).
     pub fn new(out: W) -> io::Result<Self> {
         let mut out = PcapNgWriter::new(out).map_err(io_err)?;
-        out.write_pcapng_block(InterfaceDescriptionBlock {
-            linktype: DataLink::RAW,
-            snaplen: SNAPLEN,
-            options: vec![
-                InterfaceDescriptionOption::IfName(Cow::Borrowed("tcp-lab wire")),
-                InterfaceDescriptionOption::IfTsResol(TSRESOL_NS),
-            ],
-        })
-        .map_err(io_err)?;
+        let ifaces = [
+            (
+                "tcp-lab client host",
+                "the client host's view, as tcpdump there takes it: its packets when it sends \
+                 them, the server's when they reach it",
+            ),
+            (
+                "tcp-lab wire: lost",
+                "the server's packets the wire lost (or still held at the end), when it lost \
+                 them: the client never saw them",
+            ),
+        ];
+        for (name, about) in ifaces {
+            out.write_pcapng_block(InterfaceDescriptionBlock {
+                linktype: DataLink::RAW,
+                snaplen: SNAPLEN,
+                options: vec![
+                    InterfaceDescriptionOption::IfName(Cow::Borrowed(name)),
+                    InterfaceDescriptionOption::IfDescription(Cow::Borrowed(about)),
+                    InterfaceDescriptionOption::IfTsResol(TSRESOL_NS),
+                ],
+            })
+            .map_err(io_err)?;
+        }
         Ok(Self { out })
     }
 
@@ -49,9 +70,21 @@ impl<W: Write> PcapWriter<W> {
         self.packet_with_comments(at, data, &[])
     }
 
-    /// One packet with each of `comments` as an `opt_comment` of its block.
+    /// One packet on the client host's interface with each of `comments` as an `opt_comment`
+    /// of its block.
     pub fn packet_with_comments(
         &mut self,
+        at: SystemTime,
+        data: &[u8],
+        comments: &[String],
+    ) -> io::Result<()> {
+        self.packet_on(IFACE_CLIENT, at, data, comments)
+    }
+
+    /// [`packet_with_comments`](Self::packet_with_comments) on interface `iface`.
+    pub fn packet_on(
+        &mut self,
+        iface: u32,
         at: SystemTime,
         data: &[u8],
         comments: &[String],
@@ -59,7 +92,7 @@ impl<W: Write> PcapWriter<W> {
         let len = data.len().min(SNAPLEN as usize);
         self.out
             .write_pcapng_block(EnhancedPacketBlock {
-                interface_id: 0,
+                interface_id: iface,
                 timestamp: at.duration_since(UNIX_EPOCH).unwrap_or_default(),
                 original_len: data.len() as u32,
                 data: Cow::Borrowed(&data[..len]),
