@@ -48,13 +48,10 @@ fn slow_start_grows_cwnd_from_ten_segments() {
         .map(|(_, s)| num(s, "cwnd"))
         .collect();
     assert_eq!(cwnd.first(), Some(&10), "{cwnd:?}");
-    // No loss: it only grows, in steps, to at least twice the start.
+    // No loss: it only grows, to at least twice the start. (How many steps the samples catch
+    // depends on the machine's load: a busy one saw [10, 40, 40, 40].)
     assert!(cwnd.windows(2).all(|w| w[1] >= w[0]), "{cwnd:?}");
     assert!(cwnd.iter().any(|c| *c >= 20), "{cwnd:?}");
-    assert!(
-        cwnd.iter().collect::<std::collections::HashSet<_>>().len() >= 3,
-        "{cwnd:?}"
-    );
 }
 
 #[test]
