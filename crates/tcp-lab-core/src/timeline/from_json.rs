@@ -286,7 +286,13 @@ fn item(body: Body, m: &str) -> Option<Item> {
     let lab = |kind| Some(Item::Entry(What::Lab(kind)));
     let tuple = |t: schema::Tuple| Some((t.conn, addr(&t.local)?, addr(&t.remote)?));
     match body {
-        Body::Session(_) | Body::Said { .. } | Body::Window(_) => None,
+        // A watch's summaries and alerts are figures of the moment, not the timeline's entries.
+        Body::Session(_)
+        | Body::Said { .. }
+        | Body::Window(_)
+        | Body::Summary(_)
+        | Body::Alert(_)
+        | Body::Resolved(_) => None,
         Body::State(k) | Body::Gone(k) => Some(Item::Kernel(transition(*k, m)?)),
         Body::States {
             from,
