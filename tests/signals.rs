@@ -142,7 +142,8 @@ fn client_exits_130_on_sigint() {
     c.assert_whole_json_lines();
 }
 
-/// A scenario in the middle of a long sleep.
+/// A scenario in the middle of a long sleep: JSON lines end whole; a TAP stream says why its
+/// plan was not carried out.
 #[test]
 fn run_exits_130_on_sigint() {
     let file = std::env::temp_dir().join(format!("tcp-lab-signals-{}.toml", std::process::id()));
@@ -152,19 +153,24 @@ fn run_exits_130_on_sigint() {
          [[step]]\ndo = \"sleep\"\nduration = \"60s\"\n",
     )
     .unwrap();
-    let mut r = Running::spawn(&[
-        "run",
-        file.to_str().unwrap(),
-        "--port",
-        "0",
-        "--format",
-        "json",
-    ]);
+    let path = file.to_str().unwrap();
+    let mut r = Running::spawn(&["run", path, "--port", "0", "--format", "json"]);
     r.wait_for(r#""event":"connected""#);
-    let code = r.stop_with("-INT");
+    let json = r.stop_with("-INT");
+    let mut tap = Running::spawn(&["run", path, "--port", "0", "--format", "tap"]);
+    tap.wait_for("ok 2 ");
+    let tapped = tap.stop_with("-INT");
     let _ = std::fs::remove_file(&file);
-    assert_eq!(code, Some(130), "{}", r.text());
+    assert_eq!(json, Some(130), "{}", r.text());
     r.assert_whole_json_lines();
+    assert_eq!(tapped, Some(130), "{}", tap.text());
+    let last = tap.text().lines().last().unwrap_or_default().to_string();
+    assert_eq!(
+        last,
+        "Bail out! stopping (signal received)",
+        "{}",
+        tap.text()
+    );
 }
 
 /// The dashboard in raw mode gets Ctrl-C as a key: it interrupts as SIGINT would (130), and the
