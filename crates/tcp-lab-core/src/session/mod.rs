@@ -235,7 +235,7 @@ impl Session {
     pub fn header_json(&self, mode: &str) -> String {
         let cfg = self.lab.config();
         let header = crate::timeline::schema::Header {
-            listen: self.lab.listen_addr().map(|a| a.to_string()),
+            listen: Some(self.lab.listen_addr().map(|a| a.to_string())),
             target: Some(self.lab.target().to_string()),
             charset: Some(cfg.charset.name().to_string()),
             policy: Some(self.lab.policy().name().to_string()),

@@ -243,7 +243,7 @@ impl Watch {
     /// namespace when one was named, and the kernel's side; no lab (no charset, no policy).
     pub fn header_json(&self, mode: &str) -> String {
         let header = Header {
-            netns: self.netns,
+            netns: Some(self.netns),
             ..self.kernel_header(mode)
         };
         crate::timeline::json::header(header, self.facts.summary())

@@ -154,7 +154,7 @@ fn header(h: schema::Header) -> Header {
     Header {
         mode: h.mode.as_deref().map(text),
         port: h.port,
-        listen: h.listen.as_deref().and_then(addr),
+        listen: h.listen.flatten().as_deref().and_then(addr),
         target: h.target.as_deref().and_then(addr),
         charset: h.charset.and_then(|c| c.parse().ok()).unwrap_or(d.charset),
         policy: h.policy.and_then(|p| p.parse().ok()).unwrap_or(d.policy),

@@ -219,10 +219,16 @@ pub struct Header {
     /// What was recorded: `run "Client closes first"`, `dashboard`, `server`...
     pub mode: Option<String>,
     pub port: Option<u16>,
-    pub listen: Option<String>,
+    /// The lab's listener: `null` when it has none (a client), absent without a lab (a watch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<Option<String>>,
+    // The lab's target, charset and policy: absent without a lab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// `MS949` or `UTF-8`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     pub time_wait_ms: Option<u64>,
     pub time_wait_source: Option<String>,
@@ -238,9 +244,10 @@ pub struct Header {
     /// TIME_WAIT counts down from first sight, not on the kernel's timer (netstat2 only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_wait_estimate: Option<bool>,
-    /// `watch --netns`: the inode of the network namespace watched.
+    /// A watch's network namespace (its inode) when `--netns` named one, else `null`; absent
+    /// from a lab's session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub netns: Option<u32>,
+    pub netns: Option<Option<u32>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
