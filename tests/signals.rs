@@ -5,11 +5,11 @@ mod common;
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Tmux, bin, tmux_available};
+use common::{BIN, Tmux, tmux_available};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -22,12 +22,7 @@ struct Running {
 
 impl Running {
     fn spawn(args: &[&str]) -> Running {
-        let mut child = bin()
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn tcp-lab");
+        let mut child = common::spawn_piped(args);
         let mut stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
