@@ -92,7 +92,8 @@ pub fn main() -> ExitCode {
             eprintln!("tcp-lab: {}", t!("error.stdout", error = error));
             ExitCode::from(headless::closed_stdout::WRITE_FAILED)
         }
-        None => code,
+        // Ended by Ctrl-C or SIGTERM: 130 or 143, as a shell expects of an interrupted run.
+        None => crate::signal::exit_status().map_or(code, ExitCode::from),
     }
 }
 
@@ -150,8 +151,8 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                 port: a.common.port,
                 ..LabConfig::default()
             };
-            let ok =
-                headless::client(cfg, opts, a.common.format, a.common.source, &mut out).await?;
+            let client = headless::client(cfg, opts, a.common.format, a.common.source, &mut out);
+            let ok = headless::or_signal(client, false).await?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -184,8 +185,13 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
                     return Err(e);
                 }
             };
-            let ok =
-                headless::run::run(&scenario, a.port, slow, (a.format, a.source), &mut out).await?;
+            let run = headless::run::run(&scenario, a.port, slow, (a.format, a.source), &mut out);
+            let ok = headless::or_signal(run, false).await?;
+            if crate::signal::exit_status().is_some() && a.format == RunFormat::Tap {
+                // A TAP reader learns why the plan was not carried out.
+                let why = t!("watch.stopping", locale = "en");
+                headless::closed_stdout::print(&format!("Bail out! {why}"));
+            }
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {

@@ -5,24 +5,19 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::{Child, ChildStdout};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{bin, eventually};
+use common::eventually;
 
 /// The status of a run whose stdout was closed (README: "Exit status").
 const CLOSED_STDOUT: i32 = 141;
 
 /// Spawns `tcp-lab ARGS` with stdout a pipe; returns it and a reader of that pipe.
 fn spawn(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
-    let mut child = bin()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tcp-lab");
+    let mut child = common::spawn_piped(args);
     let out = BufReader::new(child.stdout.take().expect("stdout"));
     (child, out)
 }

@@ -1,8 +1,11 @@
 //! The JSON Schema of the event stream (`schema/tcp-lab-events.schema.json`): the shipped file is
 //! the one the types generate, and every line tcp-lab is known to write (the golden files, the
-//! shipped recordings, a `said` line of every kind of meaning) is valid against it.
+//! shipped recordings, a `said` line of every kind of meaning, every line a real `watch --format
+//! json` prints) is valid against it.
+mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -126,5 +129,56 @@ fn said_lines_are_valid() {
         .count();
     assert_eq!(said, 4, "{text}");
     let bad = invalid_lines("said", &text);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// A real `watch --format json` on an ephemeral port with a connection: its header, the
+/// connection's changes, its summaries, an alert firing (with its holders) and resolved, and the
+/// line it stops with — every line it prints is valid against the shipped schema.
+#[test]
+fn every_line_a_real_watch_prints_is_valid() {
+    use std::net::{TcpListener, TcpStream};
+    const T: Duration = Duration::from_secs(15);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let mut w = common::Proc::spawn(&[
+        "watch",
+        "--port",
+        &port,
+        "--format",
+        "json",
+        "--interval",
+        "200ms",
+        "--alert",
+        "established>=2",
+    ]);
+    w.wait_line(r#""event":"session""#, T);
+    w.wait_line(r#""event":"summary""#, T);
+    let c = TcpStream::connect(("127.0.0.1", l.local_addr().unwrap().port())).unwrap();
+    let (s, _) = l.accept().unwrap();
+    w.wait_line(r#""event":"alert""#, T);
+    drop((c, s));
+    w.wait_line(r#""event":"resolved""#, T);
+    let pid = w.child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    w.wait_for("the stopping note", T, |l| {
+        l.contains(r#""event":"note""#) && l.contains("stopping (signal received)")
+    });
+    let text = w.lines.join("\n");
+    for event in ["session", "state", "summary", "alert", "resolved", "note"] {
+        assert!(
+            text.contains(&format!(r#""event":"{event}""#)),
+            "no {event} line in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(r#""holders":["#),
+        "an alert names its holders:\n{text}"
+    );
+    let bad = invalid_lines("watch --format json", &text);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

@@ -56,6 +56,19 @@ pub async fn server(
     Ok(())
 }
 
+/// Runs `work` to its end, or until Ctrl-C or SIGTERM (then `stopped`): each line is written
+/// whole, with no await inside, so the output ends with complete lines; the exit status says
+/// the signal (see [`crate::signal`]).
+pub async fn or_signal<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+    stopped: T,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        r = work => r,
+        _ = shutdown_signal() => Ok(stopped),
+    }
+}
+
 /// "stopping (signal received)", in English and the interface's language.
 fn stopping() -> crate::timeline::Said {
     crate::timeline::Said::each(|l| rust_i18n::t!("watch.stopping", locale = l.code()).into_owned())

@@ -6,7 +6,9 @@ use std::time::Instant;
 use super::alerts::{Alerts, Event, Measure, Status};
 use super::print::Format;
 use crate::session::Watch;
+use crate::timeline::schema::{Body, Line, Process, Source};
 use crate::timeline::summary::{self, Summary};
+use crate::timeline::watch_json::{AlertJson, AlertStatus, HolderJson, SummaryJson};
 
 /// The who column of a text line: `key`'s word, padded as the timeline's.
 fn who(key: &str) -> String {
@@ -47,22 +49,13 @@ pub(super) fn summary_line(
                 sum.text_in(crate::i18n::current())
             )
         }
-        Format::Json => serde_json::json!({
-            "t": t(s, now),
-            "source": "watch",
-            "event": "summary",
-            "port": s.port(),
-            "counts": sum
-                .counts
-                .iter()
-                .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
-                .collect::<serde_json::Map<String, serde_json::Value>>(),
-            "close_wait": sum.close_wait,
-            "time_wait_budget": sum.time_wait_budget,
-            "who": "summary",
-            "message": sum.text(),
-        })
-        .to_string(),
+        Format::Json => json(Line {
+            t: t(s, now),
+            source: Source::Watch,
+            body: Body::Summary(Box::new(SummaryJson::of(s.port(), sum))),
+            who: "summary".into(),
+            message: sum.text(),
+        }),
     }
 }
 
@@ -148,34 +141,41 @@ pub(super) fn alert_line(
             msg(crate::i18n::current())
         ),
         Format::Json => {
-            let mut j = serde_json::json!({
-                "t": t(s, now),
-                "source": "watch",
-                "event": if ev.status == Status::Resolved { "resolved" } else { "alert" },
-                "status": ev.status.name(),
-                "rule": rule.text,
-                "port": ev.port,
-                "value": v.value,
-                "firing_s": ev.firing_for.as_secs_f64(),
-                "who": if ev.status == Status::Resolved { "resolved" } else { "alert" },
-                "message": msg(crate::i18n::Lang::En),
+            let alert = Box::new(AlertJson {
+                status: match ev.status {
+                    Status::Firing => AlertStatus::Firing,
+                    Status::Repeat => AlertStatus::Repeat,
+                    Status::Resolved => AlertStatus::Resolved,
+                },
+                rule: rule.text.clone(),
+                port: ev.port,
+                value: v.value,
+                firing_s: ev.firing_for.as_secs_f64(),
+                state: rule.state(),
+                count: matches!(rule.measure, Measure::Count(_)).then_some(v.value as u64),
+                remote: v.remote.map(|r| r.to_string()),
+                top: holders.first().map(|h| Process {
+                    pid: h.pid,
+                    process: h.process.clone(),
+                }),
+                holders: holders.iter().map(HolderJson::from).collect(),
             });
-            if let Some(state) = rule.state() {
-                j["state"] = state.name().into();
-            }
-            if let Measure::Count(_) = rule.measure {
-                j["count"] = (v.value as u64).into();
-            }
-            if let Some(r) = v.remote {
-                j["remote"] = r.to_string().into();
-            }
-            if !holders.is_empty() {
-                let top = &holders[0];
-                j["pid"] = top.pid.into();
-                j["process"] = top.process.clone().into();
-                j["holders"] = holders.iter().map(summary::Holder::json).collect();
-            }
-            j.to_string()
+            let (body, who) = match ev.status {
+                Status::Resolved => (Body::Resolved(alert), "resolved"),
+                _ => (Body::Alert(alert), "alert"),
+            };
+            json(Line {
+                t: t(s, now),
+                source: Source::Watch,
+                body,
+                who: who.into(),
+                message: msg(crate::i18n::Lang::En),
+            })
         }
     }
+}
+
+/// A line of the schema as JSON.
+fn json(line: Line) -> String {
+    serde_json::to_string(&line).unwrap_or_default()
 }

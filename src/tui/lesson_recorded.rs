@@ -438,6 +438,7 @@ pub async fn run(
                     redraw.changed();
                     let now = played.now();
                     if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+                        crate::signal::received(crate::signal::SIGINT);
                         break;
                     }
                     let action = app.key(k, played.player.timeline().snapshot(), now);

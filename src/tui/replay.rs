@@ -371,9 +371,12 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
                 }
             };
             redraw.changed();
-            if k.code == KeyCode::Char('q')
-                || (k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c'))
-            {
+            let ctrl_c =
+                k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
+            if ctrl_c {
+                crate::signal::received(crate::signal::SIGINT);
+            }
+            if k.code == KeyCode::Char('q') || ctrl_c {
                 quit = true;
                 break;
             }

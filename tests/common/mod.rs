@@ -26,6 +26,16 @@ pub fn english(cmd: &str) -> String {
     format!("unset LC_ALL; export LC_MESSAGES=C; {cmd}")
 }
 
+/// Spawns the binary with `args`, stdout a pipe, stderr dropped.
+pub fn spawn_piped(args: &[&str]) -> Child {
+    bin()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tcp-lab")
+}
+
 /// A child process whose stdout lines are collected by a thread.
 pub struct Proc {
     pub child: Child,

@@ -11,6 +11,7 @@ use super::*;
 impl App {
     pub fn key(&mut self, k: KeyEvent, snap: Option<&Snapshot>, now: Instant) -> Action {
         if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+            crate::signal::received(crate::signal::SIGINT);
             self.quit = true;
             return Action::None;
         }

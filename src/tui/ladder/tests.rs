@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{Row, rows};
+use super::rows::{Row, rows};
 use crate::model::Side;
 use crate::observe::{Owner, TcpState};
 use crate::protocol::Charset;

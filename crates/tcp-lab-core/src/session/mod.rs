@@ -234,25 +234,16 @@ impl Session {
     /// what ran (`mode`), where, the lab's charset and policy, and the kernel's side.
     pub fn header_json(&self, mode: &str) -> String {
         let cfg = self.lab.config();
-        let mut header = serde_json::json!({
-            "t": 0.0,
-            "source": "session",
-            "event": "session",
-            "mode": mode,
-            "port": self.port(),
-            "listen": self.lab.listen_addr().map(|a| a.to_string()),
-            "target": self.lab.target().to_string(),
-            "charset": cfg.charset.name(),
-            "policy": self.lab.policy().name(),
-        });
-        if let Some(o) = header.as_object_mut() {
-            o.extend(self.watch.kernel_header());
+        let header = crate::timeline::schema::Header {
+            listen: Some(self.lab.listen_addr().map(|a| a.to_string())),
+            target: Some(self.lab.target().to_string()),
+            charset: Some(cfg.charset.name().to_string()),
+            policy: Some(self.lab.policy().name().to_string()),
             // Only where it matters (a lossy wire): other headers stay as they were.
-            if let Some(seed) = self.wire_seed() {
-                o.insert("seed".into(), seed.into());
-            }
-        }
-        header.to_string()
+            seed: self.wire_seed(),
+            ..self.watch.kernel_header(mode)
+        };
+        crate::timeline::json::header(header, self.watch.facts.summary())
     }
 
     /// The seed of the wire's randomness, when the wire runs with some (`--loss`): what

@@ -19,6 +19,7 @@ use crate::observe::{self, Observer, Owner, SourceChoice, platform::PlatformFact
 use crate::os_error::os_error_in;
 use crate::protocol::Charset;
 use crate::timeline::Timeline;
+use crate::timeline::schema::Header;
 
 /// The name of the socket source that reads both private hosts of slow motion (JSON keeps it).
 pub(super) const BOTH_HOSTS: &str = "sock_diag in both hosts";
@@ -221,44 +222,31 @@ impl Watch {
 
     /// What every session header says of the kernel: where its table and its changes come
     /// from, and the platform's timer facts (a replay reads them back).
-    pub(super) fn kernel_header(&self) -> serde_json::Map<String, serde_json::Value> {
-        let v = serde_json::json!({
-            "time_wait_ms": self.facts.time_wait.as_millis() as u64,
-            "time_wait_source": self.facts.time_wait_source,
-            "fin_timeout_ms": self.facts.fin_timeout.map(|d| d.as_millis() as u64),
-            "tw_reuse": self.facts.tw_reuse,
-            "socket_source": self.source_name(),
-            "transitions": if self.tracing() { "tracepoint" } else { "poll" },
-            "tracepoint_unavailable": self.trace_unavailable.as_ref().map(|w| &w.en),
-            "message": self.facts.summary(),
-        });
-        match v {
-            serde_json::Value::Object(mut m) => {
-                // Only where it matters (netstat2): other headers stay as they were.
-                if self.facts.estimate {
-                    m.insert("time_wait_estimate".into(), true.into());
-                }
-                m
-            }
-            _ => serde_json::Map::new(),
+    pub(super) fn kernel_header(&self, mode: &str) -> Header {
+        Header {
+            mode: Some(mode.to_string()),
+            port: Some(self.port()),
+            time_wait_ms: Some(self.facts.time_wait.as_millis() as u64),
+            time_wait_source: Some(self.facts.time_wait_source.clone()),
+            fin_timeout_ms: self.facts.fin_timeout.map(|d| d.as_millis() as u64),
+            tw_reuse: self.facts.tw_reuse.clone(),
+            socket_source: Some(self.source_name().to_string()),
+            transitions: Some(if self.tracing() { "tracepoint" } else { "poll" }.to_string()),
+            tracepoint_unavailable: self.trace_unavailable.as_ref().map(|w| w.en.clone()),
+            // Only where it matters (netstat2): other headers stay as they were.
+            time_wait_estimate: self.facts.estimate.then_some(true),
+            ..Header::default()
         }
     }
 
     /// The `"event":"session"` line a watch's JSON stream and export start with: the port, the
     /// namespace when one was named, and the kernel's side; no lab (no charset, no policy).
     pub fn header_json(&self, mode: &str) -> String {
-        let mut header = serde_json::json!({
-            "t": 0.0,
-            "source": "session",
-            "event": "session",
-            "mode": mode,
-            "port": self.port(),
-            "netns": self.netns,
-        });
-        if let Some(o) = header.as_object_mut() {
-            o.extend(self.kernel_header());
-        }
-        header.to_string()
+        let header = Header {
+            netns: Some(self.netns),
+            ..self.kernel_header(mode)
+        };
+        crate::timeline::json::header(header, self.facts.summary())
     }
 
     /// Whether the tracepoint is in use.

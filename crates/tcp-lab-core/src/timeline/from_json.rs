@@ -154,7 +154,7 @@ fn header(h: schema::Header) -> Header {
     Header {
         mode: h.mode.as_deref().map(text),
         port: h.port,
-        listen: h.listen.as_deref().and_then(addr),
+        listen: h.listen.flatten().as_deref().and_then(addr),
         target: h.target.as_deref().and_then(addr),
         charset: h.charset.and_then(|c| c.parse().ok()).unwrap_or(d.charset),
         policy: h.policy.and_then(|p| p.parse().ok()).unwrap_or(d.policy),
@@ -286,7 +286,13 @@ fn item(body: Body, m: &str) -> Option<Item> {
     let lab = |kind| Some(Item::Entry(What::Lab(kind)));
     let tuple = |t: schema::Tuple| Some((t.conn, addr(&t.local)?, addr(&t.remote)?));
     match body {
-        Body::Session(_) | Body::Said { .. } | Body::Window(_) => None,
+        // A watch's summaries and alerts are figures of the moment, not the timeline's entries.
+        Body::Session(_)
+        | Body::Said { .. }
+        | Body::Window(_)
+        | Body::Summary(_)
+        | Body::Alert(_)
+        | Body::Resolved(_) => None,
         Body::State(k) | Body::Gone(k) => Some(Item::Kernel(transition(*k, m)?)),
         Body::States {
             from,

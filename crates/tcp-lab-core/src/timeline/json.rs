@@ -311,6 +311,19 @@ fn said(e: &Entry, line: &Line) -> Option<Line> {
     })
 }
 
+/// The `"event":"session"` line a stream or an export starts with; `message` says the
+/// platform's timer facts in English.
+pub fn header(h: super::schema::Header, message: String) -> String {
+    let line = Line {
+        t: 0.0,
+        source: Source::Session,
+        body: Body::Session(Box::new(h)),
+        who: String::new(),
+        message,
+    };
+    serde_json::to_string(&line).unwrap_or_default()
+}
+
 /// The line an export starts with when the timeline dropped its oldest entries.
 pub fn truncated(dropped: u64, first_held: Option<std::time::Duration>) -> String {
     let line = Line {

@@ -20,6 +20,7 @@ pub mod recorded;
 pub mod schema;
 pub mod summary;
 pub mod text;
+pub mod watch_json;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

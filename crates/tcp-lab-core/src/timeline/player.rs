@@ -222,13 +222,13 @@ impl Player {
         }
     }
 
-    /// The clock once the applied entries have been played: the latest of their times (a
-    /// recording's times may step back a little: reporters race to the timeline).
+    /// The clock once the applied entries have been played: the latest of their times (the
+    /// recording presents them in time order: the last one's).
     pub fn reached(&self) -> Duration {
         self.s.reached
     }
 
-    /// Applies every entry up to `clock`, in file order; returns how many.
+    /// Applies every entry up to `clock`, in time order; returns how many.
     pub fn play_until(&mut self, clock: Duration) -> usize {
         let before = self.s.applied;
         while self.s.applied < self.len() && self.time_of(self.s.applied) <= clock {

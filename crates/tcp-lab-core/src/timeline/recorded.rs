@@ -64,7 +64,7 @@ impl crate::error::Localized for RecordingError {
 
 pub use super::from_json::{Header, Item, Line, WirePacket};
 
-/// A whole recording: its header (when it has one), its readable entries in file order, and how
+/// A whole recording: its header (when it has one), its readable entries in time order, and how
 /// many lines could not be read.
 ///
 /// Memory stays close to the file's size whatever its lines say: each readable entry is kept as
@@ -91,6 +91,9 @@ pub struct Recording {
     pub lines: usize,
     /// The packet the last entry's line told of, which a `window` line may follow.
     last_packet: Option<u64>,
+    /// The entries in time order, as positions in the file's order; empty when the file's order
+    /// is time order (see [`Recording::put_in_time_order`]).
+    order: Vec<u32>,
 }
 
 impl std::fmt::Debug for Recording {
@@ -188,6 +191,34 @@ impl Recording {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.times.shrink_to_fit();
+        self.put_in_time_order();
+    }
+
+    /// Entries are played in time order. A recording's lines are written as they become known,
+    /// not as they happened: a tcp_info sample is written before the packets the wire forwarded
+    /// while the table was read, up to tens of ms earlier. Each entry keeps the time it was
+    /// measured at (the graphs and the ladder line up with the capture's), and the order follows
+    /// the times, so stepping forward never goes back in time. A stable sort: entries at the same
+    /// time (a packet sent and the state it caused) stay in the order they were told.
+    fn put_in_time_order(&mut self) {
+        if self.times.is_sorted() {
+            self.order = Vec::new();
+            return;
+        }
+        let Ok(n) = u32::try_from(self.times.len()) else {
+            return;
+        };
+        let mut order: Vec<u32> = (0..n).collect();
+        order.sort_by_key(|&i| self.times[i as usize]);
+        self.order = order;
+    }
+
+    /// Where the `i`th entry in time order is in the file's order.
+    fn stored(&self, i: usize) -> Option<usize> {
+        match self.order.is_empty() {
+            true => (i < self.ends.len()).then_some(i),
+            false => self.order.get(i).map(|&j| j as usize),
+        }
     }
 
     /// Reads a recording from a file, at most [`MAX_FILE_BYTES`], a line at a time (the file is
@@ -244,15 +275,18 @@ impl Recording {
         self.ends.is_empty()
     }
 
-    /// When entry `i` (0-based) happened.
+    /// When entry `i` (0-based, in time order) happened.
     pub fn time(&self, i: usize) -> Option<Duration> {
-        self.times.get(i).map(|&n| Duration::from_nanos(n))
+        let j = self.stored(i)?;
+        self.times.get(j).map(|&n| Duration::from_nanos(n))
     }
 
-    /// Entry `i`, read from its line again. None past the end (a line read once reads again).
+    /// Entry `i` (in time order), read from its line again. None past the end (a line read once
+    /// reads again).
     pub fn item(&self, i: usize) -> Option<(Duration, Item)> {
-        let end = *self.ends.get(i)? as usize;
-        let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+        let j = self.stored(i)?;
+        let end = *self.ends.get(j)? as usize;
+        let start = j.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
         let text = String::from_utf8_lossy(self.text.get(start..end)?);
         // Its `said` lines, its own, then its `window` line.
         let (mut said, mut own, mut window) = (Vec::new(), None, None);
@@ -274,10 +308,11 @@ impl Recording {
         Some((self.time(i)?, item))
     }
 
-    /// The latest of the first `n` entries' times (zero for none).
+    /// The latest of the first `n` entries' times (zero for none): the `n`th's, in time order.
     pub fn latest_of(&self, n: usize) -> Duration {
-        let n = n.min(self.times.len());
-        Duration::from_nanos(self.times[..n].iter().copied().max().unwrap_or(0))
+        n.checked_sub(1)
+            .and_then(|last| self.time(last.min(self.len().saturating_sub(1))))
+            .unwrap_or_default()
     }
 
     /// When the last entry happened.

@@ -6,6 +6,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::watch_json::{AlertJson, SummaryJson};
 use crate::i18n::Meaning;
 use crate::lab::{ClosePolicy, CloseReason};
 use crate::model::{ConnId, Side};
@@ -21,8 +22,8 @@ pub struct Line {
     pub source: Source,
     #[serde(flatten)]
     pub body: Body,
-    /// Who did it, in English.
-    #[serde(default)]
+    /// Who did it, in English (a `session` line has no one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub who: String,
     /// The line in English words (a replay says it again from the line's fields and meaning).
     #[serde(default)]
@@ -38,6 +39,8 @@ pub enum Source {
     Scenario,
     Wire,
     Timeline,
+    /// `watch`'s own lines: summaries and alerts.
+    Watch,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -193,6 +196,12 @@ pub enum Body {
     Truncated {
         dropped: u64,
     },
+    /// `watch`: the port's sockets by state, the CLOSE_WAITs by process, the TIME_WAIT budget.
+    Summary(Box<SummaryJson>),
+    /// `watch --alert`: a rule fired (`status` `firing`) or still fires (`repeat`).
+    Alert(Box<AlertJson>),
+    /// `watch --alert`: a rule that fired no longer holds.
+    Resolved(Box<AlertJson>),
 }
 
 /// A line standing for one occurrence says nothing of repeats.
@@ -210,10 +219,16 @@ pub struct Header {
     /// What was recorded: `run "Client closes first"`, `dashboard`, `server`...
     pub mode: Option<String>,
     pub port: Option<u16>,
-    pub listen: Option<String>,
+    /// The lab's listener: `null` when it has none (a client), absent without a lab (a watch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<Option<String>>,
+    // The lab's target, charset and policy: absent without a lab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// `MS949` or `UTF-8`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     pub time_wait_ms: Option<u64>,
     pub time_wait_source: Option<String>,
@@ -229,6 +244,10 @@ pub struct Header {
     /// TIME_WAIT counts down from first sight, not on the kernel's timer (netstat2 only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_wait_estimate: Option<bool>,
+    /// A watch's network namespace (its inode) when `--netns` named one, else `null`; absent
+    /// from a lab's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<Option<u32>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -10,6 +10,7 @@ use rust_i18n::t;
 use serde::Serialize;
 
 use super::Timeline;
+use super::watch_json::CulpritJson;
 use crate::i18n::Lang;
 use crate::model::Side;
 use crate::observe::platform::PlatformFacts;
@@ -49,23 +50,10 @@ pub struct Culprit {
 }
 
 /// JSON: `"owners":"pending"` in place of `pid`/`process` while a walk has not looked yet (a
-/// `pid: null` would say no process holds them).
+/// `pid: null` would say no process holds them): the schema's [`CulpritJson`].
 impl Serialize for Culprit {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = ser.serialize_map(None)?;
-        if self.pending {
-            m.serialize_entry("owners", "pending")?;
-        } else {
-            m.serialize_entry("pid", &self.pid)?;
-            m.serialize_entry("process", &self.process)?;
-        }
-        m.serialize_entry("count", &self.count)?;
-        m.serialize_entry("oldest_s", &self.oldest_s)?;
-        m.serialize_entry("oldest_at_least", &self.oldest_at_least)?;
-        m.serialize_entry("not_reading", &self.not_reading)?;
-        m.serialize_entry("never_closed", &self.never_closed)?;
-        m.end()
+        CulpritJson::from(self).serialize(ser)
     }
 }
 
@@ -81,7 +69,7 @@ pub struct Holder {
     pub count: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Budget {
     pub remote: IpAddr,
     pub time_wait: usize,
@@ -90,10 +78,10 @@ pub struct Budget {
     /// tcp_tw_reuse lets new connections to this address take a TIME_WAIT port.
     pub reuse: bool,
     /// How fast the count grew lately (per second, net of expiries), when the watch measured it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth_per_s: Option<f64>,
     /// At that rate, seconds until every local port is in TIME_WAIT.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_in_s: Option<f64>,
 }
 
@@ -290,16 +278,6 @@ impl Holder {
             )
         };
         format!("{who}: {}", self.count)
-    }
-
-    /// JSON: pid and process, or `"owners":"pending"`, or `"owners":"kernel"`.
-    pub fn json(&self) -> serde_json::Value {
-        if self.pending || self.kernel {
-            let owners = if self.pending { "pending" } else { "kernel" };
-            serde_json::json!({"owners": owners, "count": self.count})
-        } else {
-            serde_json::json!({"pid": self.pid, "process": self.process, "count": self.count})
-        }
     }
 }
 
