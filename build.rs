@@ -22,7 +22,7 @@ fn main() {
 
 /// The short hash and date of the commit checked out in `dir`, when `dir` is the top of a git
 /// work tree; tells cargo to run this again when HEAD moves.
-fn commit(dir: &Path) -> Option<(String, String)> {
+pub fn commit(dir: &Path) -> Option<(String, String)> {
     // A tarball unpacked inside another repository (a distribution's packaging tree) must not
     // take that repository's commit: only a work tree whose top is this package counts.
     let top = git(dir, &["rev-parse", "--show-toplevel"])?;

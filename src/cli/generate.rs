@@ -17,6 +17,13 @@ pub fn completions(a: CompletionsArgs, lang: Lang) -> anyhow::Result<ExitCode> {
     let mut cmd = crate::cli_help::command::<Cli>(lang);
     let mut script = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "tcp-lab", &mut script);
+    if a.shell == clap_complete::Shell::Bash {
+        // clap_complete 4.6 spells the state `tcp__lab__subcmd__watch` where it walks the words
+        // but `tcp__subcmd__lab__subcmd__watch` in the case arms, so no command's options would
+        // complete (clap-rs/clap#6421, any name with a hyphen): one spelling for both.
+        let fixed = String::from_utf8_lossy(&script).replace("tcp__subcmd__lab", "tcp__lab");
+        script = fixed.into_bytes();
+    }
     write_stdout(&script);
     Ok(ExitCode::SUCCESS)
 }
