@@ -19,6 +19,8 @@ trap 'rm -rf "$assets"' EXIT
 mkdir -p "$assets/man/en" "$assets/man/ko" "$assets/completions"
 "$bin" man --lang en --dir "$assets/man/en" >/dev/null
 "$bin" man --lang ko --dir "$assets/man/ko" >/dev/null
+# Debian policy: man pages gzipped; -n keeps no name or time in them (the same bytes each build).
+gzip -9n "$assets"/man/*/*.1
 "$bin" completions bash --lang en >"$assets/completions/tcp-lab"
 "$bin" completions zsh --lang en >"$assets/completions/_tcp-lab"
 "$bin" completions fish --lang en >"$assets/completions/tcp-lab.fish"
@@ -41,4 +43,12 @@ for want in ./usr/bin/tcp-lab \
   fi
 done
 [ "$missing" = 0 ] || exit 1
+# The packaged page is this binary's: it names the same version and commit.
+version=$("$bin" --version)
+page=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/man/man1/tcp-lab.1.gz | gunzip |
+  sed 's/\\-/-/g') # roff's escaped dashes
+if ! grep -qF "v${version#tcp-lab }" <<<"$page"; then
+  echo "deb.sh: the packaged man page is not the one of $version" >&2
+  exit 1
+fi
 echo "contents ok: $(grep -c . <<<"$contents") entries"
