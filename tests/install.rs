@@ -288,3 +288,32 @@ fn build_script_falls_back_without_a_checkout_of_its_own() {
     .is_some();
     assert_eq!(here.is_some(), in_git);
 }
+
+/// `man --dir` writes as `--pcap` does: never through a symlink another user planted (root
+/// writing a man folder in /tmp must not overwrite what the link points to).
+#[test]
+fn man_dir_refuses_another_users_symlink() {
+    if !common::root_or_skip(
+        "man_dir_refuses_another_users_symlink",
+        "to plant a symlink owned by another uid",
+    ) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcp-lab-man-planted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("make a folder");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "keep me").expect("write");
+    let link = dir.join("tcp-lab.1");
+    std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).expect("lchown");
+    let out = bin()
+        .args(["man", "--dir", dir.to_str().expect("UTF-8")])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("tcp-lab.1") && err.contains("65534"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).expect("read"), "keep me");
+    let _ = std::fs::remove_dir_all(&dir);
+}

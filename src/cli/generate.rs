@@ -41,12 +41,18 @@ pub fn man(a: ManArgs, lang: Lang) -> anyhow::Result<ExitCode> {
     };
     for (name, page) in &pages {
         let path = dir.join(name);
-        std::fs::write(&path, page).map_err(|e| {
-            let error = crate::os_error::os_error(&e);
-            anyhow::anyhow!(
-                "{}",
-                t!("error.man_write", path = path.display(), error = error)
-            )
+        // As --pcap's file: never through another user's symlink, nor into another's file.
+        crate::export::write_explicit(&path, |f| {
+            f.write_all(page.as_bytes())?;
+            // A man page is for every reader (the new file was made 0600).
+            #[cfg(unix)]
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+            Ok(())
+        })
+        .map_err(|e| {
+            let error = crate::os_error::os_error(&e.error);
+            let path = e.path.display();
+            anyhow::anyhow!("{}", t!("error.man_write", path = path, error = error))
         })?;
         closed_stdout::print(&path.display().to_string());
     }
