@@ -19,11 +19,12 @@ use crate::session::Slow;
 use crate::wire::WireSettings;
 
 mod args;
+mod generate;
 mod values;
 
 pub use args::{
-    Cli, ClientArgs, Cmd, Common, DashArgs, LessonArgs, ReplayArgs, RunArgs, ServerArgs, SlowArgs,
-    WatchArgs,
+    Cli, ClientArgs, Cmd, Common, CompletionsArgs, DashArgs, LessonArgs, ManArgs, ReplayArgs,
+    RunArgs, ServerArgs, SlowArgs, WatchArgs,
 };
 
 pub fn main() -> ExitCode {
@@ -160,6 +161,8 @@ async fn run(cmd: Cmd, slow: Option<Slow>, root: bool) -> anyhow::Result<ExitCod
             })
         }
         Cmd::Lesson(a) => lesson(a, slow, (None, None), root).await,
+        Cmd::Completions(a) => generate::completions(a, crate::i18n::current()),
+        Cmd::Man(a) => generate::man(a, crate::i18n::current()),
         Cmd::Watch(a) => watch(a, root, &mut out).await,
         Cmd::Replay(a) => {
             let opts = crate::tui::replay::ReplayOptions {

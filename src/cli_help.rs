@@ -91,7 +91,11 @@ pub fn parse<T: Parser>(args: Vec<OsString>, lang: Lang) -> T {
 
 /// `T`'s command tree with its texts in `lang`.
 pub fn command<T: Parser>(lang: Lang) -> Command {
-    let mut cmd = T::command();
+    localized(T::command(), lang)
+}
+
+/// `cmd`'s tree with its texts in `lang` (a man page's tree has no help command).
+pub fn localized(mut cmd: Command, lang: Lang) -> Command {
     if lang == Lang::En {
         return cmd;
     }

@@ -20,7 +20,8 @@ use crate::wire::WireSettings;
 #[derive(Parser, Debug)]
 #[command(
     name = "tcp-lab",
-    version,
+    // The version and the commit it was built from (build.rs).
+    version = env!("TCP_LAB_VERSION"),
     about = "A terminal lab for the TCP connection lifecycle, on real kernel sockets.",
     long_about = "tcp-lab runs a TCP echo server and clients in one process and shows what the kernel \
 does with each socket: ESTABLISHED, FIN_WAIT_2, CLOSE_WAIT, TIME_WAIT with its 2MSL countdown, and every \
@@ -192,6 +193,37 @@ pub enum Cmd {
     /// packet ladder are rebuilt from the recording and play in recorded time: record at home (as
     /// root, with --slow), replay in class as anyone.
     Replay(ReplayArgs),
+    /// Print a shell's completion script for tcp-lab on stdout (install: see README, Install).
+    Completions(CompletionsArgs),
+    /// Print tcp-lab's man page (roff) on stdout in the interface's language, or write one page
+    /// per command into a folder with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  tcp-lab completions bash > ~/.local/share/bash-completion/completions/tcp-lab\n  \
+tcp-lab completions zsh > ~/.zfunc/_tcp-lab          with fpath+=(~/.zfunc) before compinit\n  \
+tcp-lab completions fish > ~/.config/fish/completions/tcp-lab.fish\n  \
+tcp-lab completions powershell >> $PROFILE"
+)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  tcp-lab man | man -l -                 read it now\n  \
+tcp-lab man --lang ko | man -l -       in Korean\n  \
+tcp-lab man --dir ~/.local/share/man/man1\n                                        tcp-lab.1 and tcp-lab-server.1, … for `man tcp-lab`"
+)]
+pub struct ManArgs {
+    /// Write tcp-lab.1 and one page per command (tcp-lab-server.1, …) into this folder, which
+    /// must exist, instead of printing tcp-lab.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
