@@ -593,8 +593,8 @@ mod tests {
         let helper_at = p.iter().position(|i| i.code == JMP | CALL).unwrap();
         assert!(helper_at > 6, "the port is checked before any helper");
         // And the output is the record's length from the copy's start.
-        assert_eq!(p[out - 3].imm, 72);
-        assert_eq!(p[out - 4].imm, -80);
+        assert_eq!(p[out - 2].imm, 72);
+        assert_eq!(p[out - 3].imm, -80);
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl Watch {
         if let Some(t) = self.trace.as_mut() {
             t.saw_snapshot(rows);
         }
-        if self.load.fell(rows.len()) {
+        if self.load.fell(rows.len(), self.reads.quiet()) {
             self.give_back();
         }
         Some(snap)
