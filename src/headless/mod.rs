@@ -48,6 +48,8 @@ pub async fn server(
         max_entries: 4_000,
         max_bytes: 2 << 20,
     });
+    // It prints changes, never the table: the rows of the last read need not stay.
+    s.timeline.keep_no_rows();
     let mut p = Printer::new(out, format);
     p.line(&print::header(&s, "server", format));
     let stop = shutdown_signal();

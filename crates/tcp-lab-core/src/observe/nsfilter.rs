@@ -588,8 +588,15 @@ mod tests {
             assert_eq!(p[i + 1], stx_dw(R10, R2, -80 + 8 * w), "word {w}");
         }
         // Only two helper calls before the output: the port and protocol need none.
-        let calls: Vec<i32> = p.iter().filter(|i| i.code == JMP | CALL).map(|i| i.imm).collect();
-        assert_eq!(calls, [PROBE_READ_KERNEL, PROBE_READ_KERNEL, PERF_EVENT_OUTPUT]);
+        let calls: Vec<i32> = p
+            .iter()
+            .filter(|i| i.code == JMP | CALL)
+            .map(|i| i.imm)
+            .collect();
+        assert_eq!(
+            calls,
+            [PROBE_READ_KERNEL, PROBE_READ_KERNEL, PERF_EVENT_OUTPUT]
+        );
         let helper_at = p.iter().position(|i| i.code == JMP | CALL).unwrap();
         assert!(helper_at > 6, "the port is checked before any helper");
         // And the output is the record's length from the copy's start.
