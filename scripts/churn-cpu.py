@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Usage: sudo scripts/churn-cpu.py BIN [ROUNDS ROUND_S WARM_S]
-Side by side: `tcp-lab server --source trace` vs bpftrace on the same tracepoint, filtered to the
-port, under ~200 connect/close per second. CPU of each from /proc/PID/stat over rounds."""
+Side by side: `tcp-lab server --source trace` vs two bpftrace anchors on the same tracepoint,
+filtered to the port, under ~200 connect/close per second: one that only counts in the kernel,
+and one that prints a line per transition (addresses, ports, old and new state), which is what a
+user would run to see each transition as tcp-lab does. CPU of each from /proc/PID/stat over
+rounds, plus each one's BPF program run time (bpftool), and the transitions each reported."""
 import json, os, socket, subprocess, sys, threading, time, collections
 
 BIN = sys.argv[1]
@@ -62,6 +65,14 @@ bt = subprocess.Popen(['bpftrace', '-e', prog], stdout=open(os.path.join(OUT, 'b
                       stderr=subprocess.STDOUT)
 bt_progs = new_progs(loaded, 15)
 loaded |= bt_progs
+# The honest anchor: one printed line per transition, as tcp-lab reports each one.
+show = ('tracepoint:sock:inet_sock_set_state /args->protocol == 6 && (args->sport == %d || '
+        'args->dport == %d)/ { printf("%%s:%%d %%s:%%d %%d %%d\\n", ntop(args->saddr), args->sport, '
+        'ntop(args->daddr), args->dport, args->oldstate, args->newstate); }' % (port, port))
+bp = subprocess.Popen(['bpftrace', '-e', show], stdout=open(os.path.join(OUT, 'bpftrace-lines.out'), 'w'),
+                      stderr=subprocess.DEVNULL)
+bp_progs = new_progs(loaded, 15)
+loaded |= bp_progs
 # The brief's exact command too (unfiltered), for its CPU alone.
 bt2 = subprocess.Popen(['bpftrace', '-e', 'tracepoint:sock:inet_sock_set_state { @[args->newstate] = count(); }'],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -90,24 +101,28 @@ time.sleep(WARM_S)
 rows = []
 for r in range(ROUNDS):
     p0 = progs()
-    a0, b0, c0, m0, t0 = cpu(srv.pid), cpu(bt.pid), cpu(bt2.pid), made[0], time.time()
+    a0, b0, c0, d0, m0, t0 = cpu(srv.pid), cpu(bt.pid), cpu(bt2.pid), cpu(bp.pid), made[0], time.time()
     time.sleep(ROUND_S)
-    a1, b1, c1, m1, t1 = cpu(srv.pid), cpu(bt.pid), cpu(bt2.pid), made[0], time.time()
+    a1, b1, c1, d1, m1, t1 = cpu(srv.pid), cpu(bt.pid), cpu(bt2.pid), cpu(bp.pid), made[0], time.time()
     p1 = progs()
     el = t1 - t0
-    bpf_ns = lambda ids: sum(p1.get(i, 0) - p0.get(i, 0) for i in ids)
-    print(f'  BPF run time (bpftool run_time_ns): tcp-lab filter {bpf_ns(lab_progs) / el / 1e7:.3f} %, '
-          f'filtered bpftrace {bpf_ns(bt_progs) / el / 1e7:.3f} %  (ids {sorted(lab_progs)} / {sorted(bt_progs)}); '
-          f'tcp-lab+BPF {(a1 - a0) / el * 100 + bpf_ns(lab_progs) / el / 1e7:.2f} %, '
-          f'bpftrace+BPF {(b1 - b0) / el * 100 + bpf_ns(bt_progs) / el / 1e7:.2f} %')
-    print(f'  unfiltered bpftrace {(c1 - c0) / el * 100:.2f} %, filtered {(b1 - b0) / el * 100:.2f} %')
-    rows.append(((a1 - a0) / el * 100, (b1 - b0) / el * 100, (m1 - m0) / el))
-    print(f'round {r+1}: tcp-lab {rows[-1][0]:.1f} %  bpftrace {rows[-1][1]:.1f} %  '
-          f'ratio {rows[-1][0] / max(rows[-1][1], 0.01):.1f}x  ({rows[-1][2]:.0f} conn/s)', flush=True)
+    bpf = lambda ids: sum(p1.get(i, 0) - p0.get(i, 0) for i in ids) / el / 1e7  # % of a core
+    lab = ((a1 - a0) / el * 100, bpf(lab_progs))
+    cnt = ((b1 - b0) / el * 100, bpf(bt_progs))
+    prn = ((d1 - d0) / el * 100, bpf(bp_progs))
+    tot = lambda x: x[0] + x[1]
+    print(f'round {r+1} ({(m1 - m0) / el:.0f} conn/s): tcp-lab {lab[0]:.2f} % + BPF {lab[1]:.3f} % = {tot(lab):.2f} %; '
+          f'bpftrace printing {prn[0]:.2f} % + BPF {prn[1]:.3f} % = {tot(prn):.2f} %; '
+          f'bpftrace counting {cnt[0]:.2f} % + BPF {cnt[1]:.3f} % = {tot(cnt):.2f} %  '
+          f'(unfiltered counting {(c1 - c0) / el * 100:.2f} %)')
+    print(f'  ratio (with BPF): {tot(lab) / max(tot(prn), 0.01):.1f}x printing, '
+          f'{tot(lab) / max(tot(cnt), 0.01):.1f}x counting;  BPF alone: '
+          f'{lab[1] / max(prn[1], 1e-4):.1f}x printing\'s program, {lab[1] / max(cnt[1], 1e-4):.1f}x counting\'s', flush=True)
+    rows.append((lab, prn, cnt))
 stop.set(); t.join()
 time.sleep(3)
-srv.send_signal(2); bt.send_signal(2); bt2.send_signal(2)
-srv.wait(timeout=90); bt.wait(timeout=90); bt2.wait(timeout=90)
+srv.send_signal(2); bt.send_signal(2); bt2.send_signal(2); bp.send_signal(2)
+srv.wait(timeout=90); bt.wait(timeout=90); bt2.wait(timeout=90); bp.wait(timeout=90)
 open('/proc/sys/kernel/bpf_stats_enabled', 'w').write(stats_was)
 out.close()
 # count transitions: tcp-lab's kernel lines vs bpftrace's newstate counts
@@ -127,6 +142,12 @@ for line in open(os.path.join(OUT, 'server.jsonl')):
         lab[(v.get('to') or 'CLOSE')] += v.get('count', 0)
     else:
         lab[(v.get('to') or 'CLOSE')] += 1
+lines = collections.Counter()
+for line in open(os.path.join(OUT, 'bpftrace-lines.out')):
+    f = line.split()
+    if len(f) == 4 and f[3].isdigit():
+        lines[names.get(int(f[3]), f[3])] += 1
 print('connections made:', made[0])
+print('bpftrace lines   :', dict(lines))
 print('bpftrace newstate:', dict(bpf))
 print('tcp-lab to-state :', dict(lab))

@@ -26,6 +26,14 @@ pub use print::{Format, Printer};
 /// How often the headless front ends read the kernel's table.
 const POLL: Duration = Duration::from_millis(20);
 
+/// The server's round once a report came: the rest of that connection's burst joins it.
+const GATHER: Duration = Duration::from_millis(5);
+
+/// The server's round on a quiet traced port (see `Watch::quiet`): the tracepoint keeps what
+/// happens meanwhile in its rings, and a lab report still wakes it at once. Rounds every
+/// [`POLL`] with nothing to tell were the idle server's cost.
+const QUIET_POLL: Duration = Duration::from_millis(250);
+
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn server(
     cfg: LabConfig,
@@ -40,6 +48,8 @@ pub async fn server(
         max_entries: 4_000,
         max_bytes: 2 << 20,
     });
+    // It prints changes, never the table: the rows of the last read need not stay.
+    s.timeline.keep_no_rows();
     let mut p = Printer::new(out, format);
     p.line(&print::header(&s, "server", format));
     let stop = shutdown_signal();
@@ -47,7 +57,9 @@ pub async fn server(
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = s.advance_within(POLL) => p.new_entries(&s),
+            _ = s.advance_gathered(if s.quiet() { QUIET_POLL } else { POLL }, GATHER) => {
+                p.new_entries(&s)
+            }
         }
     }
     s.advance(crate::session::Advance::Settle);

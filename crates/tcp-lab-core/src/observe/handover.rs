@@ -95,6 +95,11 @@ impl Afterlife {
         self.minis.remove(t);
     }
 
+    /// Gives back the room of mini-sockets the kernel let go (a load has fallen).
+    pub fn shrink(&mut self) {
+        self.minis.shrink_to_fit();
+    }
+
     /// How many mini-sockets are followed.
     pub fn len(&self) -> usize {
         self.minis.len()

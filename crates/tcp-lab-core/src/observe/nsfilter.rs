@@ -79,6 +79,7 @@ const R10: u8 = 10;
 const LD: u8 = 0x00;
 const LDX: u8 = 0x01;
 const ST: u8 = 0x02;
+const STX: u8 = 0x03;
 const ALU: u8 = 0x04;
 const JMP: u8 = 0x05;
 const JMP32: u8 = 0x06;
@@ -134,6 +135,10 @@ const fn add_k(dst: u8, imm: i32) -> Insn {
 /// dst = *(size *)(src + off), zero-extended
 const fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
     insn(LDX | size | MEM, dst, src, off, 0)
+}
+/// *(u64 *)(dst + off) = src
+const fn stx_dw(dst: u8, src: u8, off: i16) -> Insn {
+    insn(STX | DW | MEM, dst, src, off, 0)
 }
 /// *(u64 *)(dst + off) = imm
 const fn st_dw(dst: u8, off: i16, imm: i32) -> Insn {
@@ -192,14 +197,27 @@ pub struct Params {
     pub map_fd: RawFd,
 }
 
-pub const PROGRAM_LEN: usize = 44;
-/// Instruction indices the jumps go to.
+/// Instructions before the record is copied out; the copy takes two per 8-byte word after
+/// the header; the output call and the exit follow ([`TAIL`]).
+const HEAD: usize = 28;
+const TAIL: usize = 10;
+/// Instruction index the namespace checks jump to.
 const KEEP: i16 = 27;
-const OUT: i16 = 42;
+
+/// The program's length for a record of `len` bytes (rounded up to 8).
+pub fn program_len(len: usize) -> usize {
+    HEAD + 2 * (len.div_ceil(8) - 1) + TAIL
+}
 
 /// The program. Registers: r6 = context (the record); the stack holds an 8-byte scratch slot
-/// at -8 and the copied record below it. Every path ends at OUT, which returns 1.
-pub fn program(p: &Params) -> Result<[Insn; PROGRAM_LEN], String> {
+/// at -8 and the copied record below it. Every path ends at OUT (the second-to-last
+/// instruction), which returns 1.
+///
+/// What a kept event costs is mostly the output: the port is checked first (fixed offsets in
+/// the record, no helper), the namespace takes two 8/4-byte kernel reads, and the record is
+/// copied to the stack with plain context loads (a tracepoint program may read its record
+/// directly from byte 8 on) rather than a third helper call.
+pub fn program(p: &Params) -> Result<Vec<Insn>, String> {
     let r = &p.record;
     let size = |(off, len): (usize, usize), what: &str| match (size_code(len), i16::try_from(off)) {
         (Some(s), Ok(o)) if o >= 8 && off % len == 0 => Ok((s, o)),
@@ -227,58 +245,63 @@ pub fn program(p: &Params) -> Result<[Insn; PROGRAM_LEN], String> {
     if p.netns.is_empty() || p.netns.len() > MAX_NETNS {
         return Err(format!("{} namespaces (1 to {MAX_NETNS})", p.netns.len()));
     }
+    let total = program_len(len);
+    let out = (total - 2) as i16;
     let (tmp, rec) = (-8i16, -8 - len as i16);
     let (port, len) = (p.port as i32, len as i32);
     // Jump offsets are relative to the next instruction: to(T) at index I is T - I - 1.
     let to = |target: i16, at: i16| target - at - 1;
     let [map0, map1] = ld_map_fd(R2, p.map_fd);
     #[rustfmt::skip]
-    let prog = [
+    let mut prog = vec![
         mov(R6, R1),                                 //  0: r6 = ctx
         ldx(sport.0, R2, R6, sport.1),               //  1: r2 = sport
         jeq32(R2, port, to(5, 2)),                   //  2: our port: check the protocol
         ldx(dport.0, R2, R6, dport.1),               //  3: r2 = dport
-        jne32(R2, port, to(OUT, 4)),                 //  4: neither port is ours: leave
+        jne32(R2, port, to(out, 4)),                 //  4: neither port is ours: leave
         ldx(proto.0, R2, R6, proto.1),               //  5: r2 = protocol
-        jne32(R2, libc::IPPROTO_TCP, to(OUT, 6)),    //  6: not TCP (MPTCP, SCTP): leave
+        jne32(R2, libc::IPPROTO_TCP, to(out, 6)),    //  6: not TCP (MPTCP, SCTP): leave
         ldx(DW, R3, R6, skaddr.1),                   //  7: r3 = skaddr (struct sock *)
         add_k(R3, net),                              //  8: r3 = &sk->__sk_common.skc_net.net
         mov(R1, R10),                                //  9:
         add_k(R1, tmp as i32),                       // 10: r1 = scratch slot
         mov_k(R2, 8),                                // 11: r2 = 8 bytes
         call(PROBE_READ_KERNEL),                     // 12: scratch = the struct net *
-        jne(R0, 0, to(OUT, 13)),                     // 13: unreadable: leave
+        jne(R0, 0, to(out, 13)),                     // 13: unreadable: leave
         ldx(DW, R3, R10, tmp),                       // 14: r3 = net
         add_k(R3, inum),                             // 15: r3 = &net->ns.inum
         mov(R1, R10),                                // 16:
         add_k(R1, tmp as i32),                       // 17: r1 = scratch slot
         mov_k(R2, 4),                                // 18: r2 = 4 bytes
         call(PROBE_READ_KERNEL),                     // 19: scratch = the namespace's inode
-        jne(R0, 0, to(OUT, 20)),                     // 20: unreadable: leave
+        jne(R0, 0, to(out, 20)),                     // 20: unreadable: leave
         ldx(W, R2, R10, tmp),                        // 21: r2 = inum
         jeq32(R2, ns(0), to(KEEP, 22)),              // 22: a watched namespace: keep
         jeq32(R2, ns(1), to(KEEP, 23)),              // 23:
         jeq32(R2, ns(2), to(KEEP, 24)),              // 24:
         jeq32(R2, ns(3), to(KEEP, 25)),              // 25:
-        ja(to(OUT, 26)),                             // 26: another namespace: leave
-        mov(R1, R10),                                // 27 KEEP:
-        add_k(R1, rec as i32),                       // 28: r1 = record copy on the stack
-        mov_k(R2, len),                              // 29: r2 = its length
-        mov(R3, R6),                                 // 30: r3 = ctx
-        call(PROBE_READ_KERNEL),                     // 31: copy the record
-        jne(R0, 0, to(OUT, 32)),                     // 32: unreadable: leave
-        st_dw(R10, rec, 0),                          // 33: common header (holds a pt_regs *) = 0
-        mov(R1, R6),                                 // 34: r1 = ctx
-        map0,                                        // 35: r2 = the output map
-        map1,                                        // 36:  (second half of the 64-bit load)
-        mov32_k(R3, CURRENT_CPU),                    // 37: r3 = this CPU's entry
-        mov(R4, R10),                                // 38:
-        add_k(R4, rec as i32),                       // 39: r4 = record copy
-        mov_k(R5, len),                              // 40: r5 = its length
-        call(PERF_EVENT_OUTPUT),                     // 41: into our ring of this CPU
-        mov_k(R0, 1),                                // 42 OUT: r0 = 1: other readers keep theirs
-        exit(),                                      // 43:
+        ja(to(out, 26)),                             // 26: another namespace: leave
+        st_dw(R10, rec, 0),                          // 27 KEEP: common header (a pt_regs *) = 0
     ];
+    // The rest of the record, word by word, from the context to the stack copy.
+    for off in (8..len as i16).step_by(8) {
+        prog.push(ldx(DW, R2, R6, off));
+        prog.push(stx_dw(R10, R2, rec + off));
+    }
+    #[rustfmt::skip]
+    prog.extend([
+        mov(R1, R6),                                 // r1 = ctx
+        map0,                                        // r2 = the output map
+        map1,                                        //  (second half of the 64-bit load)
+        mov32_k(R3, CURRENT_CPU),                    // r3 = this CPU's entry
+        mov(R4, R10),                                //
+        add_k(R4, rec as i32),                       // r4 = record copy
+        mov_k(R5, len),                              // r5 = its length
+        call(PERF_EVENT_OUTPUT),                     // into our ring of this CPU
+        mov_k(R0, 1),                                // OUT: r0 = 1: other readers keep theirs
+        exit(),                                      //
+    ]);
+    debug_assert_eq!(prog.len(), total);
     Ok(prog)
 }
 
@@ -528,6 +551,10 @@ mod tests {
             [0xb4, 0x03, 0, 0, 0xff, 0xff, 0xff, 0xff]
         );
         assert_eq!(le(st_dw(R10, -80, 0)), [0x7a, 0x0a, 0xb0, 0xff, 0, 0, 0, 0]);
+        assert_eq!(
+            le(stx_dw(R10, R2, -72)),
+            [0x7b, 0x2a, 0xb8, 0xff, 0, 0, 0, 0]
+        );
         assert_eq!(le(ld_map_fd(R2, 7)[0]), [0x18, 0x12, 0, 0, 7, 0, 0, 0]);
         assert_eq!(le(exit()), [0x95, 0, 0, 0, 0, 0, 0, 0]);
     }
@@ -535,22 +562,46 @@ mod tests {
     #[test]
     fn every_jump_lands_where_its_comment_says() {
         let p = program(&params()).unwrap();
+        // A 68-byte record is copied as 9 words: the zeroed header and 8 loads from the context.
+        assert_eq!(p.len(), program_len(68));
+        assert_eq!(p.len(), HEAD + 16 + TAIL);
+        let out = p.len() - 2;
         let target = |i: usize| (i as i64 + 1 + p[i].off as i64) as usize;
         assert_eq!(target(2), 5);
-        for i in [4, 6, 13, 20, 26, 32] {
-            assert_eq!(target(i), OUT as usize, "insn {i}");
+        for i in [4, 6, 13, 20, 26] {
+            assert_eq!(target(i), out, "insn {i}");
         }
         for i in 22..=25 {
             assert_eq!(target(i), KEEP as usize, "insn {i}");
         }
-        assert_eq!(p[OUT as usize], mov_k(R0, 1));
-        assert_eq!(p[PROGRAM_LEN - 1], exit());
+        assert_eq!(p[out], mov_k(R0, 1));
+        assert_eq!(p[p.len() - 1], exit());
         // The namespaces, 32 bits each; the unused slots repeat the first.
         let ns: Vec<u32> = (22..=25).map(|i| p[i].imm as u32).collect();
         assert_eq!(ns, [4026531840, 4026532000, 4026531840, 4026531840]);
-        // The record is copied whole, rounded up to 8 bytes, below the scratch slot.
-        assert_eq!((p[29].imm, p[28].imm), (72, -80));
         assert_eq!((p[8].imm, p[15].imm), (48, 176));
+        // The record is copied whole, rounded up to 8 bytes, below the scratch slot: the
+        // header zeroed, then each word from the context to its place on the stack.
+        assert_eq!(p[KEEP as usize], st_dw(R10, -80, 0));
+        for (w, i) in (1..9).zip((HEAD..).step_by(2)) {
+            assert_eq!(p[i], ldx(DW, R2, R6, 8 * w), "word {w}");
+            assert_eq!(p[i + 1], stx_dw(R10, R2, -80 + 8 * w), "word {w}");
+        }
+        // Only two helper calls before the output: the port and protocol need none.
+        let calls: Vec<i32> = p
+            .iter()
+            .filter(|i| i.code == JMP | CALL)
+            .map(|i| i.imm)
+            .collect();
+        assert_eq!(
+            calls,
+            [PROBE_READ_KERNEL, PROBE_READ_KERNEL, PERF_EVENT_OUTPUT]
+        );
+        let helper_at = p.iter().position(|i| i.code == JMP | CALL).unwrap();
+        assert!(helper_at > 6, "the port is checked before any helper");
+        // And the output is the record's length from the copy's start.
+        assert_eq!(p[out - 2].imm, 72);
+        assert_eq!(p[out - 3].imm, -80);
     }
 
     #[test]

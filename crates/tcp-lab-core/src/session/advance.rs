@@ -91,7 +91,8 @@ impl Watch {
         if connecting && let Some(o) = self.observer.as_mut() {
             o.discover();
         }
-        let due = connecting || self.reads.due(self.tracing());
+        let traced_busy = self.tracing() && !self.slow && self.busy();
+        let due = connecting || self.reads.due(self.tracing(), traced_busy);
         let began = Instant::now();
         let n = self.round(feed, batch, due, (settled_ns, settled));
         if due {
@@ -168,7 +169,7 @@ impl Watch {
         if let Some(t) = self.trace.as_mut() {
             t.saw_snapshot(rows);
         }
-        if self.load.fell(rows.len()) {
+        if self.load.fell(rows.len(), self.reads.quiet()) {
             self.give_back();
         }
         Some(snap)

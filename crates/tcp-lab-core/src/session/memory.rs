@@ -1,7 +1,9 @@
-//! Memory that comes back after a load: when the port's table falls to a quarter of its peak,
-//! the session's buffers and maps shrink to what they hold, and glibc gives the freed heap back
-//! to the system (its arenas keep freed small blocks otherwise: 155 MB stayed after a
-//! 35,000-connection churn had ended).
+//! Memory that comes back after a load: when the port's table falls to half its peak, and once
+//! when a busy port goes quiet, the session's buffers and maps shrink to what they hold, and
+//! glibc gives the freed heap back to the system (its arenas keep freed small blocks otherwise:
+//! 155 MB stayed after a 35,000-connection churn had ended). Halving steps follow a churn's
+//! TIME_WAITs down as the kernel lets them go (they all go within a few seconds of each
+//! other, 60 s after their close): at a quarter, 30 MB stayed until the last few had gone.
 
 use super::Watch;
 
@@ -12,17 +14,24 @@ const WORTH: usize = 256;
 #[derive(Debug, Default)]
 pub(super) struct Load {
     peak: usize,
+    /// Given back since the port last had news.
+    calm: bool,
 }
 
 impl Load {
-    /// A read found `rows` sockets: whether the load has fallen to a quarter of its peak.
-    pub fn fell(&mut self, rows: usize) -> bool {
+    /// A read found `rows` sockets, the port `quiet` (no news for a while): whether to give
+    /// memory back — the load fell to half its peak, or a busy port has just gone quiet (what
+    /// its burst allocated and freed goes back, though its TIME_WAITs stay for a minute).
+    pub fn fell(&mut self, rows: usize, quiet: bool) -> bool {
         self.peak = self.peak.max(rows);
-        let fell = self.peak >= WORTH && rows <= self.peak / 4;
+        let worth = self.peak >= WORTH;
+        let fell = worth && rows <= self.peak / 2;
         if fell {
             self.peak = rows;
         }
-        fell
+        let calmed = quiet && !self.calm && worth;
+        self.calm = quiet;
+        fell || calmed
     }
 }
 
@@ -31,6 +40,9 @@ impl Watch {
     pub(super) fn give_back(&mut self) {
         if let Some(o) = self.observer.as_mut() {
             o.shrink();
+        }
+        if let Some(t) = self.trace.as_mut() {
+            t.shrink();
         }
         self.registry.shrink();
         self.timeline.shrink();
@@ -55,17 +67,22 @@ mod tests {
     use super::Load;
 
     #[test]
-    fn a_load_falls_at_a_quarter_of_its_peak_once() {
+    fn a_load_falls_at_half_its_peak_and_a_busy_port_gives_back_once_when_quiet() {
         let mut l = Load::default();
-        assert!(!l.fell(100));
-        assert!(!l.fell(0), "a small peak is not worth a trim");
-        assert!(!l.fell(12_000));
-        assert!(!l.fell(3_001));
-        assert!(l.fell(3_000));
-        assert!(!l.fell(2_000));
-        assert!(l.fell(750));
-        assert!(l.fell(0), "the last of the load");
-        assert!(!l.fell(200));
-        assert!(!l.fell(0), "a small peak is not worth a trim");
+        assert!(!l.fell(100, false));
+        assert!(!l.fell(0, false), "a small peak is not worth a trim");
+        assert!(!l.fell(12_000, false));
+        assert!(!l.fell(6_001, false));
+        assert!(l.fell(6_000, false));
+        assert!(!l.fell(4_000, false));
+        assert!(l.fell(3_000, false));
+        // Quiet: once, while it stays quiet; news and quiet again: once more.
+        assert!(l.fell(2_000, true));
+        assert!(!l.fell(2_000, true));
+        assert!(!l.fell(2_000, false));
+        assert!(l.fell(2_000, true));
+        assert!(l.fell(0, true), "the last of the load");
+        assert!(!l.fell(200, false));
+        assert!(!l.fell(0, true), "a small peak is not worth a trim");
     }
 }

@@ -105,6 +105,9 @@ pub struct Session {
     pub wire_settings: Option<WireSettings>,
     /// When each connection's tcp_info was last sampled for the graphs.
     sampler: sampler::Sampler,
+    /// A report taken by [`Session::advance_gathered`] whose round has not run yet (its wait
+    /// was cancelled): the next advance starts with it.
+    gathered: Vec<Report>,
 }
 
 impl Deref for Session {
@@ -199,6 +202,7 @@ impl Session {
             wire,
             wire_settings,
             sampler: Default::default(),
+            gathered: Vec::new(),
         };
         s.advance(Advance::Settle);
         Ok(s)
@@ -218,7 +222,26 @@ impl Session {
         self.advance_with(first.into_iter().collect(), Advance::Round) > 0
     }
 
+    /// As [`Session::advance_within`], for a front end that only prints what each round adds
+    /// (the headless server): once a report came, waits `gather` more, so a connection's burst
+    /// of reports (accept, frame, close and their kernel changes) is one round rather than one
+    /// each; the tracepoint's newest moments wait a round anyway (see [`Advance::Round`]).
+    /// Cancel-safe: a report taken when the wait is cancelled starts the next advance.
+    pub async fn advance_gathered(&mut self, max: Duration, gather: Duration) -> bool {
+        if self.gathered.is_empty() {
+            match self.inbox.next(max).await {
+                Some(first) => self.gathered.push(first),
+                None => return self.advance_with(Vec::new(), Advance::Round) > 0,
+            }
+        }
+        tokio::time::sleep(gather).await;
+        self.advance_with(Vec::new(), Advance::Round) > 0
+    }
+
     fn advance_with(&mut self, first: Vec<Report>, how: Advance) -> usize {
+        let mut batch = std::mem::take(&mut self.gathered);
+        batch.extend(first);
+        let first = batch;
         let before = self.watch.timeline.total();
         let mut feed = LabFeed {
             lab: &self.lab,

@@ -115,6 +115,13 @@ fn nobody() -> Owner {
 }
 
 impl Watch {
+    /// Whether the port's last read found more than [`BUSY_ROWS`] sockets.
+    pub(super) fn busy(&self) -> bool {
+        self.observer
+            .as_ref()
+            .is_some_and(|o| o.rows().len() > BUSY_ROWS)
+    }
+
     /// What the batch teaches before anything is read from the kernel: which sockets are the
     /// lab's (the kernel may report one before the lab does), and when to read the table.
     pub(super) fn learn(&mut self, batch: &[Report]) {
@@ -124,11 +131,7 @@ impl Watch {
         // On a quiet port a read is cheap and shows at once what no tracepoint tells (a
         // mini-socket's FIN_WAIT_2 → TIME_WAIT); on the slow wire request sockets and
         // mini-sockets live for round trips: there a lab event is read as without it.
-        let busy = self
-            .observer
-            .as_ref()
-            .is_some_and(|o| o.rows().len() > BUSY_ROWS);
-        let traced = self.trace.is_some() && !self.slow && busy;
+        let traced = self.trace.is_some() && !self.slow && self.busy();
         // Any report is news: the table keeps the pace of a port that moves (see Reads::due).
         if !batch.is_empty() {
             self.reads.news();

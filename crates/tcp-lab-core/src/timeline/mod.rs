@@ -180,6 +180,8 @@ pub struct Timeline {
     first_seen: Option<Instant>,
     /// Who a note is from in JSON: a scenario's run, or a watch's session.
     note_source: schema::Source,
+    /// Whether the last snapshot keeps its rows (see [`Timeline::keep_no_rows`]).
+    no_rows: bool,
 }
 
 impl Timeline {
@@ -210,6 +212,7 @@ impl Timeline {
             told_rto: false,
             first_seen: None,
             note_source: schema::Source::Scenario,
+            no_rows: false,
         }
     }
 
@@ -217,6 +220,13 @@ impl Timeline {
     /// needs a short history only).
     pub fn keep(&mut self, limits: Limits) {
         self.limits = limits;
+    }
+
+    /// For a front end that shows no table (the headless server): the last snapshot keeps its
+    /// time and scope but not its rows once diffed. The differ keeps what each socket showed,
+    /// so every change is still told; a churn's 35,000 TIME_WAITs held 5 MB here for a minute.
+    pub fn keep_no_rows(&mut self) {
+        self.no_rows = true;
     }
 
     /// Gives back the room a busier port grew (a load has fallen).
@@ -655,6 +665,13 @@ impl Timeline {
                 self.push(snap.at, What::Kernel(c));
             }
         }
+        let snap = match self.no_rows {
+            true => Snapshot {
+                sockets: Vec::new(),
+                ..snap
+            },
+            false => snap,
+        };
         self.last = Some(std::sync::Arc::new(snap));
         n
     }
@@ -733,34 +750,42 @@ mod tests {
 
     #[test]
     fn diffs_snapshots_into_transitions() {
-        let t0 = Instant::now();
-        let mut tl = Timeline::new(t0, Charset::Ms949);
-        let snap = |at: u64, states: &[TcpState]| Snapshot {
-            at: t0 + Duration::from_millis(at),
-            sockets: states
-                .iter()
-                .map(|s| ObservedSocket {
-                    row: row(*s),
-                    owner: Owner::Lab(Side::Client, 1),
-                })
-                .collect(),
-            scope: Default::default(),
-        };
-        assert_eq!(tl.observe(snap(10, &[TcpState::Established])), 1);
-        assert_eq!(tl.observe(snap(20, &[TcpState::Established])), 0);
-        assert_eq!(tl.observe(snap(1020, &[TcpState::FinWait2])), 1);
-        assert_eq!(tl.observe(snap(1030, &[TcpState::TimeWait])), 1);
-        assert_eq!(tl.observe(snap(1040, &[])), 1);
-        let lines: Vec<String> = tl.entries().iter().map(|e| tl.text(e)).collect();
-        assert!(
-            lines[1].contains("ESTABLISHED → FIN_WAIT_2 after 1.010s"),
-            "{lines:?}"
-        );
-        assert!(lines[2].contains("[timewait 59.9s left]"), "{lines:?}");
-        assert!(lines[3].contains("TIME_WAIT → gone"), "{lines:?}");
-        let j = tl.json(&tl.entries()[2]);
-        assert_eq!(j["to"], "TIME_WAIT");
-        assert_eq!(j["side"], "client");
-        assert_eq!(j["remaining_ms"], 59_900);
+        // The same story whether the last read keeps its rows or not (the headless server).
+        for no_rows in [false, true] {
+            let t0 = Instant::now();
+            let mut tl = Timeline::new(t0, Charset::Ms949);
+            if no_rows {
+                tl.keep_no_rows();
+            }
+            let snap = |at: u64, states: &[TcpState]| Snapshot {
+                at: t0 + Duration::from_millis(at),
+                sockets: states
+                    .iter()
+                    .map(|s| ObservedSocket {
+                        row: row(*s),
+                        owner: Owner::Lab(Side::Client, 1),
+                    })
+                    .collect(),
+                scope: Default::default(),
+            };
+            assert_eq!(tl.observe(snap(10, &[TcpState::Established])), 1);
+            let kept = tl.snapshot().map(|s| s.sockets.len());
+            assert_eq!(kept, Some(usize::from(!no_rows)));
+            assert_eq!(tl.observe(snap(20, &[TcpState::Established])), 0);
+            assert_eq!(tl.observe(snap(1020, &[TcpState::FinWait2])), 1);
+            assert_eq!(tl.observe(snap(1030, &[TcpState::TimeWait])), 1);
+            assert_eq!(tl.observe(snap(1040, &[])), 1);
+            let lines: Vec<String> = tl.entries().iter().map(|e| tl.text(e)).collect();
+            assert!(
+                lines[1].contains("ESTABLISHED → FIN_WAIT_2 after 1.010s"),
+                "{lines:?}"
+            );
+            assert!(lines[2].contains("[timewait 59.9s left]"), "{lines:?}");
+            assert!(lines[3].contains("TIME_WAIT → gone"), "{lines:?}");
+            let j = tl.json(&tl.entries()[2]);
+            assert_eq!(j["to"], "TIME_WAIT");
+            assert_eq!(j["side"], "client");
+            assert_eq!(j["remaining_ms"], 59_900);
+        }
     }
 }

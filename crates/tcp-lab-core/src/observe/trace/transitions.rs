@@ -65,6 +65,15 @@ impl Transitions {
         })
     }
 
+    /// Gives back the room of a load that has fallen (the mini-sockets followed, the rest).
+    pub fn shrink(&mut self) {
+        self.afterlife.shrink();
+        self.connecting.shrink_to_fit();
+        self.raw.shrink_to_fit();
+        self.later.shrink_to_fit();
+        self.unsettled.shrink_to_fit();
+    }
+
     pub fn lost(&self) -> u64 {
         self.source.lost()
     }
