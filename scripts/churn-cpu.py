@@ -4,7 +4,9 @@ Side by side: `tcp-lab server --source trace` vs two bpftrace anchors on the sam
 filtered to the port, under ~200 connect/close per second: one that only counts in the kernel,
 and one that prints a line per transition (addresses, ports, old and new state), which is what a
 user would run to see each transition as tcp-lab does. CPU of each from /proc/PID/stat over
-rounds, plus each one's BPF program run time (bpftool), and the transitions each reported."""
+rounds, plus each one's BPF program run time (bpftool), and the transitions each reported.
+With OBSERVER=watch, the measured tcp-lab is `tcp-lab watch --source trace` on a port that a plain
+Python echo server serves (not measured): an observer against observers, without the echo work."""
 import json, os, socket, subprocess, sys, threading, time, collections
 
 BIN = sys.argv[1]
@@ -49,8 +51,25 @@ open('/proc/sys/kernel/bpf_stats_enabled', 'w').write('1')
 port = free_port()
 loaded = set(progs())
 out = open(os.path.join(OUT, 'server.jsonl'), 'w')
-srv = subprocess.Popen([BIN, 'server', '--port', str(port), '--source', 'trace', '--format', 'json'],
-                       stdout=out, stderr=subprocess.DEVNULL)
+if os.environ.get('OBSERVER') == 'watch':
+    def echo_server():
+        ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(('127.0.0.1', port)); ls.listen(1024)
+        while True:
+            c, _ = ls.accept()
+            try:
+                c.settimeout(1); d = c.recv(64)
+                if d: c.sendall(d)
+                c.recv(64)  # the client's FIN
+            except OSError:
+                pass
+            c.close()
+    threading.Thread(target=echo_server, daemon=True).start()
+    srv = subprocess.Popen([BIN, 'watch', '--port', str(port), '--source', 'trace', '--format', 'json'],
+                           stdout=out, stderr=subprocess.DEVNULL)
+else:
+    srv = subprocess.Popen([BIN, 'server', '--port', str(port), '--source', 'trace', '--format', 'json'],
+                           stdout=out, stderr=subprocess.DEVNULL)
 prog = ('tracepoint:sock:inet_sock_set_state /args->sport == %d || args->dport == %d/ '
         '{ @[args->newstate] = count(); }' % (port, port))
 deadline = time.time() + 10
