@@ -716,6 +716,7 @@ mod tests {
             send_q: 0,
             uid: None,
             inode: 0,
+            pid: None,
         }
     }
 
