@@ -10,7 +10,7 @@
 # The cross builds go to target/cross (the host's target/debug is left alone).
 # Skips with one line (exit 0) only when the Debian packages cannot be installed; anything else
 # that goes wrong fails, with what Wine said.
-set -euo pipefail
+set -eEuo pipefail
 cd "$(dirname "$0")/.."
 trap 'echo "cross: FAILED at line $LINENO: $BASH_COMMAND (status $?)"' ERR
 t0=$SECONDS
