@@ -126,6 +126,7 @@ fn row(
         send_q: 0,
         uid: Some(1000),
         inode,
+        pid: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn row(l: &str, r: &str, state: TcpState, timer: Option<(TimerKind, u64)>) -> So
         send_q: 0,
         uid: None,
         inode: 0,
+        pid: None,
     }
 }
 

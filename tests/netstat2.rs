@@ -128,3 +128,43 @@ fn netstat2_streams_a_lab_connection_and_its_time_wait_countdown() {
         "a countdown with the TIME_WAIT: {v}"
     );
 }
+
+#[test]
+fn netstat2_names_the_process_holding_a_connection_by_its_pid() {
+    // This test process holds the listener and both ends: netstat2's pids must name it (the
+    // path macOS and Windows take, where no /proc walk by inode exists).
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let _c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let _s = l.accept().expect("accept");
+    let me = std::process::id();
+    let comm = std::fs::read_to_string("/proc/self/comm").expect("read /proc/self/comm");
+    let mut watch = Proc::spawn(&[
+        "watch",
+        "--port",
+        &port.to_string(),
+        "--format",
+        "json",
+        "--source",
+        "netstat2",
+    ]);
+    let line = watch.wait_line("\"to\":\"ESTABLISHED\"", Duration::from_secs(10));
+    let v: Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(v["pid"], me, "the owner's pid: {v}");
+    assert_eq!(v["process"], comm.trim(), "the owner's name: {v}");
+    assert!(
+        v["owner"]
+            .as_str()
+            .is_some_and(|o| o.contains(&me.to_string())),
+        "{v}"
+    );
+    // Named sockets are not "held by the kernel alone" (said before the first states).
+    assert!(
+        !watch
+            .lines
+            .iter()
+            .any(|l| l.contains("session.kernel_held")),
+        "{:#?}",
+        watch.lines
+    );
+}

@@ -129,6 +129,7 @@ mod tests {
                     send_q: 0,
                     uid: None,
                     inode: 0,
+                    pid: None,
                 },
                 owner: Owner::External {
                     pid: None,

@@ -307,6 +307,7 @@ pub fn row(l: &str, r: &str, state: TcpState, timer_ms: Option<u64>) -> SocketRo
         send_q: 0,
         uid: Some(0),
         inode: 0,
+        pid: None,
     }
 }
 

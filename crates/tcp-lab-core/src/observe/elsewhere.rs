@@ -118,7 +118,7 @@ pub mod trace {
         pub fn wants_dump(&self) -> bool {
             match *self {}
         }
-        pub fn saw_table(&mut self, _: &[SocketRow]) {
+        pub fn saw_snapshot(&mut self, _: &[SocketRow]) {
             match *self {}
         }
         pub fn read(&mut self, _: &mut Vec<Transition>, _: u64, _: &mut Lookup) -> io::Result<()> {

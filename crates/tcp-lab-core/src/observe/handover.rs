@@ -173,6 +173,7 @@ mod tests {
             send_q: 0,
             uid: Some(0),
             inode,
+            pid: None,
         }
     }
 

@@ -17,6 +17,7 @@ mod mac_timewait;
 pub mod netstat;
 #[cfg(target_os = "linux")]
 pub mod nsfilter;
+pub mod pidname;
 pub mod platform;
 pub mod procs;
 #[cfg(target_os = "linux")]
@@ -262,6 +263,8 @@ pub struct SocketRow {
     pub uid: Option<u32>,
     /// 0 for sockets no process holds (TIME_WAIT, orphans).
     pub inode: u32,
+    /// The holding process, when the source names it (netstat2; sock_diag gives the inode).
+    pub pid: Option<u32>,
 }
 
 impl SocketRow {
@@ -677,6 +680,7 @@ mod tests {
             send_q: 0,
             uid: None,
             inode: 1,
+            pid: None,
         }
     }
 

@@ -1,10 +1,12 @@
 //! Portable source over netstat2, for systems without sock_diag (and on Linux with `--source
 //! netstat2`). It sees no kernel timers, so the countdown runs from the first sighting against
 //! the platform's TIME_WAIT figure: an estimate, said so in the platform line.
-//! What netstat2 reads, per system: Linux a sock_diag dump of every socket (pids skipped: their
-//! /proc walk costs ~100 ms a call on a busy host); Windows GetExtendedTcpTable, every state,
-//! with pids; macOS libproc per process, with pids but without TIME_WAIT (no process holds
-//! one), which `mac_timewait` adds from the system's netstat.
+//! What netstat2 reads, per system: Linux a sock_diag dump of every socket and a /proc walk for
+//! the pids (the walk is the cost: `--source netstat2` is Linux's way to run this path, the
+//! default there is sock_diag); Windows GetExtendedTcpTable, every state, with pids; macOS
+//! libproc per process, with pids but without TIME_WAIT (no process holds one), which
+//! `mac_timewait` adds from the system's netstat. The pids name the rows' owners
+//! ([`super::pidname`]): no /proc walk by inode is needed for them.
 
 use std::collections::HashMap;
 use std::io;
@@ -49,12 +51,16 @@ impl SocketSource for Netstat2 {
     fn dump(&mut self, port: u16, out: &mut Vec<SocketRow>) -> io::Result<()> {
         let now = Instant::now();
         let mut live = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
-        for (local, remote, state) in table(port)? {
-            // netstat2 lists a socket once per process holding it (a forked server's listener).
-            if !seen.insert((local, remote, state)) {
+        let mut seen = HashMap::new();
+        for (local, remote, state, pid) in table(port)? {
+            // netstat2 lists a socket once per process holding it (a forked server's listener):
+            // one row, named for the lowest pid (the parent, as a rule).
+            if let Some(&i) = seen.get(&(local, remote, state)) {
+                let row: &mut SocketRow = &mut out[i];
+                row.pid = row.pid.into_iter().chain(pid).min();
                 continue;
             }
+            seen.insert((local, remote, state), out.len());
             let timer = (state == TcpState::TimeWait).then(|| {
                 let first = *self.first_seen.get(&(local, remote)).unwrap_or(&now);
                 live.insert((local, remote), first);
@@ -73,6 +79,7 @@ impl SocketSource for Netstat2 {
                 send_q: 0,
                 uid: None,
                 inode: 0,
+                pid,
             });
         }
         self.first_seen = live;
@@ -87,14 +94,14 @@ impl SocketSource for Netstat2 {
     }
 }
 
-/// The port's TCP sockets as (local, remote, state), from netstat2 (and, on macOS, netstat).
-fn table(port: u16) -> io::Result<Vec<(SocketAddr, SocketAddr, TcpState)>> {
+/// The port's TCP sockets as (local, remote, state, holding pid), from netstat2 (and, on macOS,
+/// netstat).
+type Entry = (SocketAddr, SocketAddr, TcpState, Option<u32>);
+
+fn table(port: u16) -> io::Result<Vec<Entry>> {
     let af = AddressFamilyFlags::IPV4 | AddressFamilyFlags::IPV6;
-    #[cfg(target_os = "linux")]
-    let iter = netstat2::iterate_sockets_info_without_pids(af, ProtocolFlags::TCP);
-    #[cfg(not(target_os = "linux"))]
-    let iter = netstat2::iterate_sockets_info(af, ProtocolFlags::TCP);
-    let iter = iter.map_err(|e| io::Error::other(format!("netstat2: {e}")))?;
+    let iter = netstat2::iterate_sockets_info(af, ProtocolFlags::TCP)
+        .map_err(|e| io::Error::other(format!("netstat2: {e}")))?;
     let rows: Vec<_> = iter
         .flatten()
         .filter_map(|info| match info.protocol_socket_info {
@@ -102,6 +109,7 @@ fn table(port: u16) -> io::Result<Vec<(SocketAddr, SocketAddr, TcpState)>> {
                 unmap(SocketAddr::new(t.local_addr, t.local_port)),
                 unmap(SocketAddr::new(t.remote_addr, t.remote_port)),
                 map_state(t.state)?,
+                holder(&info.associated_pids),
             )),
             _ => None,
         })
@@ -109,11 +117,21 @@ fn table(port: u16) -> io::Result<Vec<(SocketAddr, SocketAddr, TcpState)>> {
     #[cfg(target_os = "macos")]
     let rows = {
         let mut rows = rows;
-        let tw = super::mac_timewait::time_wait_rows(port)?;
-        rows.extend(tw.into_iter().map(|(l, r)| (l, r, TcpState::TimeWait)));
+        // No netstat to run: no TIME_WAIT rows (as documented there), the rest still shows.
+        let tw = super::mac_timewait::time_wait_rows(port).unwrap_or_default();
+        rows.extend(
+            tw.into_iter()
+                .map(|(l, r)| (l, r, TcpState::TimeWait, None)),
+        );
         rows
     };
     Ok(rows)
+}
+
+/// The lowest of the pids holding a socket. 0 is nobody's: Windows' "System Idle Process" owns
+/// TIME_WAIT rows, and Wine gives 0 for sockets of processes that are not Wine's.
+fn holder(pids: &[u32]) -> Option<u32> {
+    pids.iter().copied().filter(|&p| p != 0).min()
 }
 
 fn map_state(s: NsState) -> Option<TcpState> {

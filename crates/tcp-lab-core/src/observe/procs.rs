@@ -35,6 +35,8 @@ pub struct ProcCache {
     /// Inodes asked about by the job in flight.
     asked: Vec<u32>,
     in_flight: bool,
+    /// Names for the rows whose source gave a pid rather than an inode (netstat2).
+    pub by_pid: super::pidname::PidNames,
 }
 
 /// Unknown inodes wait at least this long between jobs (a flood of connections costs one a second).

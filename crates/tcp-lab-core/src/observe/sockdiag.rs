@@ -520,6 +520,7 @@ pub(super) fn parse_diag_msg(p: &[u8]) -> Option<SocketRow> {
         send_q: u32_at(p, 60),
         uid: Some(u32_at(p, 64)),
         inode: u32_at(p, 68),
+        pid: None,
     })
 }
 

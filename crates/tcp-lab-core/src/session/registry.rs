@@ -131,7 +131,8 @@ impl Registry {
     }
 }
 
-/// Names every row: the lab's own by the registry, the rest by the process holding its inode.
+/// Names every row: the lab's own by the registry, the rest by the process holding its inode
+/// (or the pid the source gave).
 /// `connecting`: a lab client is mid-connect to this address; an unknown socket toward it is
 /// left out of this snapshot rather than named "external" a moment before its event arrives
 /// (the snapshot's scope says it is there). `asked`: the 4-tuples the read looked up, when it
@@ -150,6 +151,7 @@ pub fn label(
         .map(|r| r.inode)
         .collect();
     procs.resolve(&unknown);
+    procs.by_pid.keep_only(rows.iter().filter_map(|r| r.pid));
     let in_flight = |row: &SocketRow| {
         connecting == Some(unmap(row.remote))
             && matches!(row.state, TcpState::SynSent | TcpState::Established)
@@ -162,9 +164,15 @@ pub fn label(
         rows.iter()
             .filter(|row| !in_flight(row))
             .map(|row| ObservedSocket {
-                owner: registry.owner(row).unwrap_or_else(|| {
-                    let (pid, process) = procs.get(row.inode);
-                    Owner::External { pid, process }
+                owner: registry.owner(row).unwrap_or_else(|| match row.pid {
+                    Some(pid) => Owner::External {
+                        pid: Some(pid),
+                        process: procs.by_pid.get(pid),
+                    },
+                    None => {
+                        let (pid, process) = procs.get(row.inode);
+                        Owner::External { pid, process }
+                    }
                 }),
                 row: row.clone(),
             }),

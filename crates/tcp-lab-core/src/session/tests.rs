@@ -53,6 +53,7 @@ fn table(at: Instant, rows: &[(Tuple, TcpState)], scope: observe::Scope) -> Snap
                 send_q: 0,
                 uid: None,
                 inode: 1,
+                pid: None,
             },
             owner: Owner::External {
                 pid: None,

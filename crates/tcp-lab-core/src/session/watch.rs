@@ -303,7 +303,7 @@ impl Watch {
         let held = snap
             .sockets
             .iter()
-            .filter(|o| matches!(o.owner, Owner::External { .. }) && o.row.inode == 0)
+            .filter(|o| matches!(o.owner, Owner::External { pid: None, .. }) && o.row.inode == 0)
             .count();
         if held > 0 {
             let port = self.port();

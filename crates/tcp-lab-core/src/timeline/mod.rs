@@ -745,6 +745,7 @@ mod tests {
             send_q: 0,
             uid: None,
             inode: 0,
+            pid: None,
         }
     }
 

@@ -475,6 +475,7 @@ impl Player {
                 send_q: 0,
                 uid: None,
                 inode: u32::from(!s.kernel_held()),
+                pid: None,
             },
             owner: s.owner.clone(),
         }

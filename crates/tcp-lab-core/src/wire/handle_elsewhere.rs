@@ -26,7 +26,7 @@ impl Wire {
     pub fn set_loss(&self, _: f64) {
         match *self {}
     }
-    pub fn set_step(&self, _: bool) {
+    pub fn set_step_mode(&self, _: bool) {
         match *self {}
     }
     pub fn release_next(&self) {
