@@ -124,7 +124,11 @@ impl PlatformFacts {
                 .and_then(|o| String::from_utf8(o.stdout).ok())
                 .and_then(|s| s.trim().parse::<u64>().ok());
             let (tw, src) = match msl {
-                Some(ms) => (Duration::from_millis(2 * ms), Source::MacMsl(ms)),
+                // An absurd sysctl must not overflow: saturate (a real one is thousands of ms).
+                Some(ms) => (
+                    Duration::from_millis(ms.saturating_mul(2)),
+                    Source::MacMsl(ms),
+                ),
                 None => (Duration::from_secs(30), Source::MacDefault),
             };
             Self::new(src, tw, "2 × net.inet.tcp.msl")
