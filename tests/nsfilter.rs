@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::netns::Netns;
-use common::{Proc, eventually, free_port, root_or_skip};
+use common::{Proc, eventually, held_port, root_or_skip};
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 
@@ -99,7 +99,8 @@ fn scene(
     watch_a: bool,
 ) -> (Vec<String>, usize, u16, u16) {
     let (a, b) = (Netns::new("a"), Netns::new("b"));
-    let (port, cport) = (free_port(), free_port());
+    // Held on the host, so nothing there lands on them while the host is watched.
+    let ((port, _hold), (cport, _hold_c)) = (held_port(), held_port());
     let server: SocketAddr = ([127, 0, 0, 1], port).into();
     let (stop, n) = (
         Arc::new(AtomicBool::new(false)),

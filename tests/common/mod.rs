@@ -215,6 +215,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A port of this host held for a test's length: bound, not listening, so no connection on the
+/// host takes it as its ephemeral port (a stranger's TIME_WAIT on a watched port), and sock_diag and
+/// the tracepoint never see the holder (a bound socket is in no table they read).
+pub fn held_port() -> (u16, socket2::Socket) {
+    let s =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    let any: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    s.bind(&any.into()).expect("bind 127.0.0.1:0");
+    let port = s
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("its address")
+        .port();
+    (port, s)
+}
+
 /// The binary with `args` under `timeout SECS`, for runs that end by themselves (`--once`,
 /// `--exit-on-alert`): killed (status 124) when one does not.
 pub fn run_bounded(secs: u32, args: &[&str]) -> Output {
