@@ -307,20 +307,18 @@ fn the_fast_retransmit_recording_draws_its_graphs_as_nobody() {
         );
         t.wait("the replay's end", |s| s.contains("│ end │"));
         t.keys("g");
-        let s = t.wait("the time-sequence graph", |s| {
-            s.contains("time-sequence graph #1") && s.contains("seq (bytes)")
+        // Waited for whole: a loaded machine's capture can catch the pane half drawn.
+        let dots = |s: &str| {
+            s.chars()
+                .filter(|c| ('\u{2801}'..='\u{28ff}').contains(c))
+                .count()
+        };
+        t.wait("the time-sequence graph, its points and legend", |s| {
+            s.contains("time-sequence graph #1")
+                && s.contains("seq (bytes)")
+                && dots(s) > 30
+                && (h < 40 || s.contains("dropped on the wire") && s.contains("retransmitted"))
         });
-        let dots = s
-            .chars()
-            .filter(|c| ('\u{2801}'..='\u{28ff}').contains(c))
-            .count();
-        assert!(dots > 30, "{w}×{h}:\n{s}");
-        if h >= 40 {
-            assert!(
-                s.contains("dropped on the wire") && s.contains("retransmitted"),
-                "{w}×{h}:\n{s}"
-            );
-        }
         t.keys("g");
         t.wait("cwnd over time", |s| {
             s.contains("cwnd / ssthresh / RTT #1") && s.contains("client cwnd")
