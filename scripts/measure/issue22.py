@@ -2,7 +2,7 @@
 """Issue 22, side by side in one run: CPU (utime+stime of /proc/PID/stat, children included for
 `watch`, whose `ss` it waits for) of dashboards in tmux against `watch … ss` on the same port.
 
-    python3 scripts/measure/issue22.py idle  --old OLD/tcp-lab --new target/release/tcp-lab [-r 3] [-s 30]
+    python3 scripts/measure/issue22.py idle  --old OLD/tcp-lab --new target/release/tcp-lab [-r 3] [-s 30] [--noise 18000]
     python3 scripts/measure/issue22.py watch --old OLD/tcp-lab --new target/release/tcp-lab [--noise 50000] [--hog 100000]
 
 idle:  the lab dashboard of each binary (its own port), one connection closed by the client (c x X:
@@ -92,12 +92,24 @@ def main():
     ap.add_argument("--new", required=True)
     ap.add_argument("-r", "--rounds", type=int, default=3)
     ap.add_argument("-s", "--secs", type=float, default=30)
-    ap.add_argument("--noise", type=int, default=50000, help="sockets held by another process")
+    ap.add_argument("--noise", type=int, default=None,
+                    help="sockets held by another process (watch: 50000 unless given; idle: none unless given)")
     ap.add_argument("--hog", type=int, default=0, help="more sockets (fds) held by a third process")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     helpers = []
+    if a.noise is None:
+        a.noise = 50000 if a.mode == "watch" else 0
     try:
+        # 18,000 sockets a process (the hard fd limit here is 20,000).
+        for n in (a.noise, a.hog):
+            while n > 0:
+                k = min(n, 18000)
+                n -= k
+                p = subprocess.Popen([sys.executable, os.path.join(here, "..", "noise-sockets.py"),
+                                      "100000", str(k)], stdout=subprocess.PIPE, text=True)
+                helpers.append(p)
+                print("noise:", p.stdout.readline().strip(), flush=True)
         if a.mode == "idle":
             po, pn = free_port(), free_port()
             pid_old = tmux("i22old", f"{a.old} --port {po}")
@@ -109,15 +121,6 @@ def main():
             time.sleep(2)
             procs = {"old": (pid_old, False), "new": (pid_new, False), "watch-1s-ss": (pid_ss, True)}
         else:
-            # 18,000 sockets a process (the hard fd limit here is 20,000).
-            for n in (a.noise, a.hog):
-                while n > 0:
-                    k = min(n, 18000)
-                    n -= k
-                    p = subprocess.Popen([sys.executable, os.path.join(here, "..", "noise-sockets.py"),
-                                          "100000", str(k)], stdout=subprocess.PIPE, text=True)
-                    helpers.append(p)
-                    print("noise:", p.stdout.readline().strip(), flush=True)
             port = free_port()
             stop = threading.Event()
             threading.Thread(target=churn, args=(port, 10, stop), daemon=True).start()
