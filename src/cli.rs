@@ -72,6 +72,8 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before any output: a Ctrl-C that comes before a front end first waits for it is kept.
+    rt.block_on(async { crate::signal::install() });
     let res = match cli.command {
         Some(Cmd::Lesson(a)) => rt.block_on(lesson(a, slow, (slow_error, slow_what), root)),
         Some(cmd) => rt.block_on(run(cmd, slow, root)),

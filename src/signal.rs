@@ -13,15 +13,42 @@ pub const SIGTERM: i32 = 15;
 /// The signal that ended the run; 0 while none has.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 
+/// The listeners made at start-up, before any output ([`install`]): tokio installs a handler
+/// only when a listener is made, and until then SIGINT's default action kills the process — a
+/// Ctrl-C between the first line printed and the front end's first wait ended it with no
+/// status of its own. A listener keeps a signal that came before anyone waited on it.
+#[cfg(unix)]
+static EARLY: std::sync::Mutex<Option<Listeners>> = std::sync::Mutex::new(None);
+
+#[cfg(unix)]
+type Listeners = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+#[cfg(unix)]
+fn listeners() -> std::io::Result<Listeners> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Ok((
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::terminate())?,
+    ))
+}
+
+/// Installs the handlers now (inside the runtime, before any output).
+pub fn install() {
+    #[cfg(unix)]
+    if let (Ok(mut early), Ok(l)) = (EARLY.lock(), listeners()) {
+        *early = Some(l);
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM, and records which one came.
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        let early = EARLY.lock().ok().and_then(|mut e| e.take());
+        match early.map_or_else(listeners, Ok) {
+            Ok((mut int, mut term)) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => received(SIGINT),
+                    _ = int.recv() => received(SIGINT),
                     _ = term.recv() => received(SIGTERM),
                 }
             }
