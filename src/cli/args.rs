@@ -164,7 +164,7 @@ fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
 fn parse_loss(s: &str) -> Result<f64, String> {
     match s.trim().trim_end_matches('%').parse::<f64>() {
         Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
-        _ => Err(t!("value.bad_percent", value = format!("{s:?}")).into_owned()),
+        _ => Err(t!("value.bad_percent", value = crate::model::quoted(s)).into_owned()),
     }
 }
 

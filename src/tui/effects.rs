@@ -177,12 +177,10 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
 /// bar cuts the directory (the timeline keeps both).
 fn file_and_dir(path: &std::path::Path) -> (String, String) {
     let file = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |f| f.to_string_lossy().into_owned(),
+        || crate::model::shown_path(path),
+        |f| crate::model::printable(&f.to_string_lossy()).into_owned(),
     );
-    let dir = path
-        .parent()
-        .map_or_else(String::new, |d| d.display().to_string());
+    let dir = path.parent().map_or_else(String::new, crate::model::shown_path);
     (file, dir)
 }
 

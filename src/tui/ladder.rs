@@ -519,7 +519,7 @@ impl Label {
         let text = p
             .text
             .as_ref()
-            .map(|t| format!("{:?}", crate::model::printable(t)));
+            .map(|t| crate::model::quoted(t));
         Label {
             head: head.join(" "),
             numbers,

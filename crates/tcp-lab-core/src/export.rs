@@ -50,7 +50,7 @@ impl crate::error::Localized for Refusal {
                 t!(
                     "export.dir_uncreatable",
                     locale = l,
-                    dir = dir.display(),
+                    dir = crate::model::shown_path(dir),
                     error = os(error)
                 )
             }
@@ -58,46 +58,46 @@ impl crate::error::Localized for Refusal {
                 t!(
                     "export.dir_unopenable",
                     locale = l,
-                    dir = dir.display(),
+                    dir = crate::model::shown_path(dir),
                     error = os(error)
                 )
             }
             Refusal::DirNotOurs { dir, uid, me } => t!(
                 "export.dir_not_ours",
                 locale = l,
-                dir = dir.display(),
+                dir = crate::model::shown_path(dir),
                 uid = uid,
                 me = me
             ),
             Refusal::DirShared { dir, mode } => t!(
                 "export.dir_shared",
                 locale = l,
-                dir = dir.display(),
+                dir = crate::model::shown_path(dir),
                 mode = format!("{mode:o}")
             ),
             Refusal::ForeignSymlink { path, uid } => t!(
                 "export.foreign_symlink",
                 locale = l,
-                path = path.display(),
+                path = crate::model::shown_path(path),
                 uid = uid
             ),
             Refusal::SymlinkNow { path } => {
-                t!("export.symlink_now", locale = l, path = path.display())
+                t!("export.symlink_now", locale = l, path = crate::model::shown_path(path))
             }
             Refusal::NotAFile { path } => {
-                t!("export.not_a_file", locale = l, path = path.display())
+                t!("export.not_a_file", locale = l, path = crate::model::shown_path(path))
             }
             Refusal::FileNotOurs { path, uid } => t!(
                 "export.file_not_ours",
                 locale = l,
-                path = path.display(),
+                path = crate::model::shown_path(path),
                 uid = uid
             ),
             Refusal::HardLinked { path, n } => {
                 t!(
                     "export.hard_linked",
                     locale = l,
-                    path = path.display(),
+                    path = crate::model::shown_path(path),
                     n = n
                 )
             }

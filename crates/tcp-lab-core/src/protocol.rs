@@ -116,7 +116,7 @@ impl Localized for FrameError {
                 "frame.bad_prefix",
                 locale = l,
                 hex = hex,
-                text = format!("{text:?}")
+                text = crate::model::quoted(text)
             ),
             FrameError::TooLong { len, charset } => {
                 t!("frame.too_long", locale = l, len = len, charset = charset)

@@ -211,7 +211,9 @@ impl crate::error::Localized for LabError {
         let l = lang.code();
         match self {
             LabError::PortInUse { bind, port, holder } => {
-                let holder = holder.trim().trim_start_matches("by ");
+                // A process's name is anyone's choice (`/proc/self/comm`): made printable here,
+                // where every front end gets it.
+                let holder = crate::model::printable(holder.trim().trim_start_matches("by "));
                 if holder.is_empty() {
                     rust_i18n::t!(
                         "lab_error.port_in_use",

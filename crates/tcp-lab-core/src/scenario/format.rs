@@ -235,18 +235,18 @@ impl Scenario {
     pub fn load(path: &Path) -> crate::error::Result<Scenario> {
         let bytes = crate::input::read_capped(path, MAX_FILE_BYTES, "input.scenario").map_err(
             |source| ScenarioError::Read {
-                path: crate::model::printable(&path.display().to_string()).into_owned(),
+                path: crate::model::shown_path(path),
                 source,
             },
         )?;
         let text = String::from_utf8(bytes).map_err(|e| ScenarioError::Read {
-            path: crate::model::printable(&path.display().to_string()).into_owned(),
+            path: crate::model::shown_path(path),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e).into(),
         })?;
         // Checked in English; on a fault, its words in the interface's language too.
         Self::parse_in(&text, crate::i18n::Lang::En).map_err(|_| {
             ScenarioError::Parse {
-                path: path.display().to_string(),
+                path: crate::model::shown_path(path),
                 message: crate::i18n::Said::each(|l| {
                     Self::parse_in(&text, l).err().unwrap_or_default()
                 }),

@@ -179,7 +179,7 @@ fn packet_text(stage: Stage, p: &Packet, lang: Lang) -> String {
     let text = p
         .text
         .as_ref()
-        .map(|t| format!(" {t:?}"))
+        .map(|t| format!(" {}", crate::model::quoted(t)))
         .unwrap_or_default();
     let label = p.label_in(lang);
     match stage {
@@ -384,10 +384,9 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                     locale = l,
                     conn = conn,
                     len = len,
-                    prefix = format!(
-                        "{:?}",
-                        String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())])
-                    ),
+                    prefix = crate::model::quoted(&String::from_utf8_lossy(
+                        &raw[..protocol::PREFIX_LEN.min(raw.len())]
+                    )),
                     text = text,
                     cut = cut_note(raw.len(), *len, lang),
                 )
@@ -399,10 +398,9 @@ fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
                     locale = l,
                     conn = conn,
                     len = frame.len,
-                    prefix = format!(
-                        "{:?}",
-                        String::from_utf8_lossy(&frame.raw[..protocol::PREFIX_LEN])
-                    ),
+                    prefix = crate::model::quoted(&String::from_utf8_lossy(
+                        &frame.raw[..protocol::PREFIX_LEN]
+                    )),
                     text = frame.text,
                     cut = cut_note(frame.raw.len(), frame.len, lang),
                 )
