@@ -88,7 +88,9 @@ impl App {
                 self.help = true;
                 self.help_scroll = 0;
             }
-            KeyCode::Enter if self.focus == Pane::Timeline => self.detail = Some(self.scroll),
+            KeyCode::Enter if self.focus == Pane::Timeline => {
+                self.detail = Some(self.scroll.min(self.timeline_most.get()))
+            }
             KeyCode::Char('g') => self.graph = self.graph.next(),
             KeyCode::Esc if self.graph != crate::tui::graph::GraphView::Off => {
                 self.graph = crate::tui::graph::GraphView::Off
@@ -249,8 +251,8 @@ impl App {
             KeyCode::PageDown if self.focus == Pane::Messages => {
                 self.msg_scroll = self.msg_scroll.saturating_sub(10)
             }
-            KeyCode::PageUp => self.scroll = self.scroll.saturating_add(10),
-            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(10),
+            KeyCode::PageUp => self.scroll_timeline(10),
+            KeyCode::PageDown => self.scroll_timeline(-10),
             KeyCode::End => {
                 self.scroll = 0;
                 self.msg_scroll = 0;
