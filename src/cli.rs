@@ -32,7 +32,10 @@ pub fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().collect();
     // The language first: clap writes --help and usage errors in it.
     let lang = crate::i18n::init(crate::cli_help::lang_in_args(&args));
-    let cli = crate::cli_help::parse::<Cli>(crate::cli_help::lang_flag_last(args), lang);
+    let cli = crate::cli_help::parse::<Cli>(
+        crate::cli_help::negative_values_joined(crate::cli_help::lang_flag_last(args)),
+        lang,
+    );
     // Privilege is asked once, here, and passed down.
     let root = crate::model::is_root();
     // Namespaces first: an unprivileged user namespace needs a process with one thread.

@@ -73,7 +73,7 @@ pub struct DashArgs {
     /// agrees); a small one (e.g. 4096) makes the window close quickly when the server stops
     /// reading (key R). The kernel doubles it, at least 2304: the status bar shows what it set.
     /// Default: the kernel's autotuning.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=(64 << 20)))]
+    #[arg(long, value_parser = rcvbuf_range())]
     pub rcvbuf: Option<u32>,
     /// Where state transitions come from: `auto` uses the kernel's sock:inet_sock_set_state
     /// tracepoint when this process may (root or CAP_PERFMON), so even microsecond states
@@ -134,6 +134,13 @@ impl SlowArgs {
             seed: self.seed.unwrap_or_else(crate::wire::dice::clock_seed),
         })
     }
+}
+
+/// `--rcvbuf`: the one range a scenario's `rcvbuf` has too.
+fn rcvbuf_range() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(
+        i64::from(crate::lab::MIN_RCVBUF)..=i64::from(crate::lab::MAX_RCVBUF),
+    )
 }
 
 /// "500ms", "0.5s", "2s" or "0": the unit is required, as in scenarios.
@@ -349,7 +356,7 @@ pub struct ServerArgs {
     /// SO_RCVBUF of the server's sockets in bytes (set on the listener, so the window scale
     /// agrees); a small one (e.g. 4096) makes the window close quickly when the server stops
     /// reading. Default: the kernel's autotuning.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=(64 << 20)))]
+    #[arg(long, value_parser = rcvbuf_range())]
     pub rcvbuf: Option<u32>,
 }
 
