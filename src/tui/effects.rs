@@ -230,8 +230,13 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
     let msg = |lang: Lang| match &res {
         Ok(path) => {
             let (file, dir) = file_and_dir(path);
+            let key = if packets.len() == 1 {
+                "flash.pcap_written_one"
+            } else {
+                "flash.pcap_written"
+            };
             t!(
-                "flash.pcap_written",
+                key,
                 locale = lang.code(),
                 n = packets.len(),
                 file = file,
@@ -261,8 +266,13 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
     let msg = |lang: Lang| match &res {
         Ok(path) => {
             let (file, dir) = file_and_dir(path);
+            let key = if s.timeline.entries().len() == 1 {
+                "flash.exported_one"
+            } else {
+                "flash.exported"
+            };
             t!(
-                "flash.exported",
+                key,
                 locale = lang.code(),
                 n = s.timeline.entries().len(),
                 file = file,

@@ -283,8 +283,14 @@ impl Lesson {
                 } else {
                     String::new()
                 };
+                // English says "1 check held"; Korean has no plural (both keys, same words).
+                let key = if ok == 1 {
+                    "lesson.finished_one"
+                } else {
+                    "lesson.finished"
+                };
                 t!(
-                    "lesson.finished",
+                    key,
                     locale = l.code(),
                     ok = ok,
                     bad = bad,
