@@ -82,3 +82,31 @@ fn the_timeline_stops_scrolling_at_its_oldest_entry() {
     assert_eq!(scrolled(&top) - 10, scrolled(&down), "{top}\n{down}");
     assert_ne!(timeline_rows(&down), rows, "{down}");
 }
+
+/// A message on the key bar (an export's) keeps the keys a person must always find: Tab to
+/// move between panes among them, on the second row when the message fills the first.
+#[test]
+fn a_message_on_the_key_bar_keeps_tab_help_and_quit() {
+    let mut lab = Lab::new();
+    // 110 columns: the message fills the first row, the keys need the second.
+    let long = format!(
+        "exported 12 entries to tcp-lab-timeline-1765090000-0123456789abcdef.jsonl (in {})",
+        "/root/.local/share/tcp-lab/xyzw"
+    );
+    assert_eq!(long.len(), 110);
+    for msg in ["exported 3 entries", long.as_str()] {
+        lab.app.flash = Some((msg.to_string(), at(lab.t0, 1000)));
+        let screen = lab.draw(120, 40, 1000);
+        let bar: Vec<&str> = screen.lines().rev().take(2).collect();
+        assert!(
+            bar.iter().any(|r| r.contains("Tab panes")
+                && r.contains("? help")
+                && r.contains("q quit")),
+            "{screen}"
+        );
+        assert!(
+            !bar.iter().any(|r| r.starts_with("   ?")),
+            "keys alone on a row start at its edge: {screen}"
+        );
+    }
+}
