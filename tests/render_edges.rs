@@ -1,5 +1,7 @@
-//! The timeline pane scrolls back no further than its oldest entry: the pane stays full, and a
-//! PgDn after many PgUps moves it at once (the dashboard and the replay share the pane).
+//! The dashboard at its edges: the timeline scrolls back no further than its oldest entry (the
+//! pane stays full, a PgDn after many PgUps moves it at once; the replay shares the pane), a
+//! message on the key bar keeps the keys always needed, and a busy watched port keeps every
+//! state's count on 24 rows.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tcp_lab::i18n::Said;
@@ -108,5 +110,64 @@ fn a_message_on_the_key_bar_keeps_tab_help_and_quit() {
             !bar.iter().any(|r| r.starts_with("   ?")),
             "keys alone on a row start at its edge: {screen}"
         );
+    }
+}
+
+/// A busy port watched at 24 rows: every state's count stays on screen (folded onto fewer rows
+/// when a row each does not fit), CLOSE_WAIT's above all.
+#[test]
+fn a_busy_watch_at_24_rows_shows_every_states_count() {
+    use std::sync::Arc;
+    use tcp_lab::observe::{ObservedSocket, Owner, Snapshot, SocketRow, TcpState};
+    let mut lab = watch_leak();
+    let ext = Owner::External {
+        pid: Some(4242),
+        process: Some(Arc::from("python3")),
+    };
+    let mut sockets = vec![ObservedSocket {
+        row: row("127.0.0.1:8080", "0.0.0.0:0", TcpState::Listen, None),
+        owner: ext.clone(),
+    }];
+    let mut add = |state: TcpState, n: u32, from: u32| {
+        for i in from..from + n {
+            let peer = format!("10.{}.{}.{}:{}", i / 65536, (i / 256) % 256, i % 256, 40000);
+            sockets.push(ObservedSocket {
+                row: SocketRow {
+                    inode: 1000 + i,
+                    ..row("127.0.0.1:8080", &peer, state, None)
+                },
+                owner: ext.clone(),
+            });
+        }
+    };
+    add(TcpState::Established, 5000, 0);
+    add(TcpState::FinWait2, 2500, 5000);
+    add(TcpState::CloseWait, 2500, 7500);
+    lab.tl.observe(Snapshot {
+        at: at(lab.t0, 1000),
+        sockets,
+        scope: Default::default(),
+    });
+    let shared = lab.tl.shared_snapshot().unwrap();
+    lab.app.watch.refresh(shared.clone(), &lab.tl, 8080, at(lab.t0, 1000));
+    lab.app.on_shared_snapshot(shared, at(lab.t0, 1000));
+    for w in [80, 120] {
+        let screen = lab.draw(w, 24, 1000);
+        let counted = |state: &str, n: &str| {
+            screen.lines().any(|l| {
+                !l.contains('⚠')
+                    && l.split(state)
+                        .nth(1)
+                        .is_some_and(|rest| rest.split_whitespace().next() == Some(n))
+            })
+        };
+        for (state, n) in [
+            ("LISTEN", "1"),
+            ("ESTABLISHED", "5000"),
+            ("FIN_WAIT_2", "2500"),
+            ("CLOSE_WAIT", "2500"),
+        ] {
+            assert!(counted(state, n), "{w}×24: {state} {n} missing:\n{screen}");
+        }
     }
 }
