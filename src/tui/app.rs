@@ -88,6 +88,8 @@ pub struct App {
     /// A connection just selected that the table does not show yet (with when it was selected):
     /// the selection waits for it rather than fall back to one that is on screen.
     awaited: Option<(ConnId, Instant)>,
+    /// The charset frames are sent in: the send prompt holds what one frame carries in it.
+    pub frame_charset: crate::protocol::Charset,
     /// Lines scrolled up from the newest timeline entry.
     pub scroll: usize,
     /// The most `scroll` can be, as the last draw found it (the oldest entry at the top, the
@@ -193,6 +195,7 @@ impl App {
             focus: Pane::Connections,
             selected: None,
             awaited: None,
+            frame_charset: crate::protocol::Charset::Ms949,
             scroll: 0,
             timeline_most: std::cell::Cell::new(usize::MAX),
             input: None,

@@ -20,6 +20,7 @@ mod lesson_words;
 pub mod packet_quiz;
 mod popups;
 mod redraw;
+mod send_input;
 pub mod render;
 pub mod replay;
 #[cfg(test)]
@@ -161,6 +162,7 @@ pub async fn run(
     });
     s.timeline.note(Instant::now(), source);
     let mut app = App::new(settings, s.lab.policy());
+    app.frame_charset = s.lab.config().charset;
     app.wire_seed = s.wire_seed();
     if let Some(l) = opts.lesson.take() {
         app.start_lesson(l);
@@ -200,9 +202,14 @@ pub async fn run(
     let mut redraw = redraw::Redraw::default();
     let mut changed_before = false;
     let mut round_began: Option<Instant> = None;
+    let mut drawn = Instant::now();
     loop {
-        if redraw.due() {
+        // Keys typed faster than a frame (a paste the terminal sends as keys) are taken in
+        // before the next draw, a tenth of a second at most: one draw for the burst.
+        let keys_first = keys.waiting() && drawn.elapsed() < Duration::from_millis(100);
+        if redraw.due() && !keys_first {
             let now = Instant::now();
+            drawn = now;
             term.draw(|f| render::render(f, &app, &s.timeline, now))?;
             // A round (read, tell, draw) longer than the poll interval: say the port is busy.
             let took = round_began.map(|t| t.elapsed());
@@ -263,6 +270,10 @@ pub async fn run(
                     redraw.changed();
                 }
                 Some(Ok(Event::Resize(..))) => redraw.changed(),
+                Some(Ok(Event::Paste(text))) => {
+                    app.paste(&text, Instant::now());
+                    redraw.changed();
+                }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => app.quit = true,
             },

@@ -26,6 +26,7 @@ impl App {
                 _ => {
                     use tui_input::backend::crossterm::EventHandler;
                     input.handle_event(&crossterm::event::Event::Key(k));
+                    self.keep_within_a_frame(&k, now);
                 }
             }
             return Action::None;
