@@ -348,7 +348,12 @@ fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
             )
         })?
         .next()
-        .ok_or_else(|| anyhow::anyhow!("{}", t!("error.no_address", host = crate::model::printable(host))))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}",
+                t!("error.no_address", host = crate::model::printable(host))
+            )
+        })
 }
 
 /// A busy port's snapshots are megabytes each and replaced every read. glibc's default raises its
@@ -389,7 +394,9 @@ fn load_scenario(file: &std::path::Path) -> anyhow::Result<crate::scenario::Scen
     if !file.exists()
         && let Some(sc) = file.to_str().and_then(crate::scenario::Scenario::shipped)
     {
-        return sc.map_err(|e| anyhow::anyhow!("shipped scenario {}: {e}", crate::model::shown_path(file)));
+        return sc.map_err(|e| {
+            anyhow::anyhow!("shipped scenario {}: {e}", crate::model::shown_path(file))
+        });
     }
     // A bare name (no folder, no .toml) was meant as a shipped scenario's; a path gets its OS error.
     if !file.exists() && file.components().count() == 1 && file.extension().is_none() {
@@ -406,7 +413,10 @@ fn load_lesson(what: &str) -> anyhow::Result<crate::scenario::Scenario> {
         None if std::path::Path::new(what).exists() => {
             Ok(crate::scenario::Scenario::load(std::path::Path::new(what))?)
         }
-        None => anyhow::bail!("{}", t!("error.no_lesson", what = crate::model::quoted(what))),
+        None => anyhow::bail!(
+            "{}",
+            t!("error.no_lesson", what = crate::model::quoted(what))
+        ),
     }
 }
 

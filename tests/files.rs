@@ -195,12 +195,17 @@ fn the_export_directory_is_never_another_users_symlink() {
         "{text}"
     );
     // A folder on the way planted by nobody too.
-    let err = export::write_new_in(&link.join("deeper"), "timeline", "jsonl", |_| Ok(())).unwrap_err();
+    let err =
+        export::write_new_in(&link.join("deeper"), "timeline", "jsonl", |_| Ok(())).unwrap_err();
     let text = err.error.to_string();
     assert!(text.contains("symbolic link owned by uid 65534"), "{text}");
     let err = export::open_explicit(&link.join("x.pcapng")).unwrap_err();
     assert!(err.to_string().contains("owned by uid 65534"), "{err}");
-    assert_eq!(std::fs::read_dir(&r755.0).unwrap().count(), 0, "written through the link");
+    assert_eq!(
+        std::fs::read_dir(&r755.0).unwrap().count(),
+        0,
+        "written through the link"
+    );
     // Our own link to our own folder is the user's choice.
     let mine = shared.0.join("mine");
     std::os::unix::fs::symlink(&r755.0, &mine).unwrap();

@@ -43,8 +43,14 @@ fn negative_durations_get_the_durations_own_message() {
     let scenario = common::scenario("client-closes-first");
     for (args, flag) in [
         (vec!["run", scenario.as_str(), "--slow", "-1s"], "--slow"),
-        (vec!["server", "--port", "0", "--idle-timeout", "-5s"], "--idle-timeout"),
-        (vec!["client", "--port", "1", "--timeout", "-.5s"], "--timeout"),
+        (
+            vec!["server", "--port", "0", "--idle-timeout", "-5s"],
+            "--idle-timeout",
+        ),
+        (
+            vec!["client", "--port", "1", "--timeout", "-.5s"],
+            "--timeout",
+        ),
     ] {
         let out = run(&args);
         let err = stderr(&out);
@@ -66,7 +72,10 @@ fn an_address_of_another_host_says_which_to_use() {
         let out = run(&args);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(err.contains("127.0.0.1") && err.contains("8.8.8.8"), "{err}");
+        assert!(
+            err.contains("127.0.0.1") && err.contains("8.8.8.8"),
+            "{err}"
+        );
     }
     let err = stderr(&run(&["server", "--bind", "8.8.8.8", "--port", "0"]));
     assert!(err.contains("use an address of this host"), "{err}");
@@ -86,7 +95,10 @@ fn a_scenario_text_no_frame_can_carry_is_refused_before_anything_runs() {
         let out = run(&["run", sc.path(), "--format", "json"]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{tag}: {err}");
-        assert!(err.contains("step 2") && err.contains("9999"), "{tag}: {err}");
+        assert!(
+            err.contains("step 2") && err.contains("9999"),
+            "{tag}: {err}"
+        );
         assert!(out.stdout.is_empty(), "{tag}: it ran");
     }
 }

@@ -101,9 +101,8 @@ fn a_message_on_the_key_bar_keeps_tab_help_and_quit() {
         let screen = lab.draw(120, 40, 1000);
         let bar: Vec<&str> = screen.lines().rev().take(2).collect();
         assert!(
-            bar.iter().any(|r| r.contains("Tab panes")
-                && r.contains("? help")
-                && r.contains("q quit")),
+            bar.iter()
+                .any(|r| r.contains("Tab panes") && r.contains("? help") && r.contains("q quit")),
             "{screen}"
         );
         assert!(
@@ -149,7 +148,9 @@ fn a_busy_watch_at_24_rows_shows_every_states_count() {
         scope: Default::default(),
     });
     let shared = lab.tl.shared_snapshot().unwrap();
-    lab.app.watch.refresh(shared.clone(), &lab.tl, 8080, at(lab.t0, 1000));
+    lab.app
+        .watch
+        .refresh(shared.clone(), &lab.tl, 8080, at(lab.t0, 1000));
     lab.app.on_shared_snapshot(shared, at(lab.t0, 1000));
     for w in [80, 120] {
         let screen = lab.draw(w, 24, 1000);
@@ -170,4 +171,32 @@ fn a_busy_watch_at_24_rows_shows_every_states_count() {
             assert!(counted(state, n), "{w}×24: {state} {n} missing:\n{screen}");
         }
     }
+}
+
+/// A paste into the send prompt lands whole, held to what one frame carries (9,999 bytes in
+/// MS949: 4,999 Hangul syllables), and the key bar says what was cut; a key typed past the end
+/// is taken back the same way.
+#[test]
+fn a_paste_into_the_send_prompt_is_held_to_one_frame() {
+    let mut lab = Lab::new();
+    lab.app.input = Some(tui_input::Input::new(String::new()));
+    lab.app.paste(&"모".repeat(6000), at(lab.t0, 1000));
+    let value = lab.app.input.as_ref().unwrap().value().to_string();
+    assert_eq!(value.chars().count(), 4999);
+    let screen = lab.draw(120, 40, 1000);
+    assert!(
+        screen.contains("message cut at 9999 bytes in MS949") && screen.contains("1001 characters"),
+        "{screen}"
+    );
+    // The prompt shows the end of the text, where the cursor is.
+    assert!(screen.contains("모모모모"), "{screen}");
+    press(&mut lab, KeyCode::Char('a'), 1000);
+    press(&mut lab, KeyCode::Char('b'), 1000);
+    let value = lab.app.input.as_ref().unwrap().value().to_string();
+    assert_eq!(
+        value.len(),
+        4999 * 3 + 1,
+        "one byte was left: 'a' fits, 'b' does not"
+    );
+    assert!(value.ends_with('a'));
 }

@@ -138,9 +138,8 @@ impl SlowArgs {
 
 /// `--rcvbuf`: the one range a scenario's `rcvbuf` has too.
 fn rcvbuf_range() -> clap::builder::RangedI64ValueParser<u32> {
-    clap::value_parser!(u32).range(
-        i64::from(crate::lab::MIN_RCVBUF)..=i64::from(crate::lab::MAX_RCVBUF),
-    )
+    clap::value_parser!(u32)
+        .range(i64::from(crate::lab::MIN_RCVBUF)..=i64::from(crate::lab::MAX_RCVBUF))
 }
 
 /// "500ms", "0.5s", "2s" or "0": the unit is required, as in scenarios.

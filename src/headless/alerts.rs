@@ -41,13 +41,18 @@ pub struct Reading {
 
 impl Rule {
     pub fn parse(s: &str) -> Result<Rule, String> {
-        let usage = || rust_i18n::t!("value.alert_usage", value = crate::model::quoted(s)).into_owned();
+        let usage =
+            || rust_i18n::t!("value.alert_usage", value = crate::model::quoted(s)).into_owned();
         let (rule, held) = match s.split_once(" for ") {
             Some((r, d)) => (
                 r,
                 parse_duration(d).map_err(|e| {
-                    rust_i18n::t!("value.alert_duration", value = crate::model::quoted(s), error = e)
-                        .into_owned()
+                    rust_i18n::t!(
+                        "value.alert_duration",
+                        value = crate::model::quoted(s),
+                        error = e
+                    )
+                    .into_owned()
                 })?,
             ),
             None => (s, Duration::ZERO),

@@ -90,6 +90,8 @@ pub struct App {
     awaited: Option<(ConnId, Instant)>,
     /// The charset frames are sent in: the send prompt holds what one frame carries in it.
     pub frame_charset: crate::protocol::Charset,
+    /// The send prompt's text length, UTF-8 and in `frame_charset`, as the last key left it.
+    pub(super) input_len: std::cell::Cell<Option<(usize, usize)>>,
     /// Lines scrolled up from the newest timeline entry.
     pub scroll: usize,
     /// The most `scroll` can be, as the last draw found it (the oldest entry at the top, the
@@ -196,6 +198,7 @@ impl App {
             selected: None,
             awaited: None,
             frame_charset: crate::protocol::Charset::Ms949,
+            input_len: std::cell::Cell::new(None),
             scroll: 0,
             timeline_most: std::cell::Cell::new(usize::MAX),
             input: None,

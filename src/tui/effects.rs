@@ -180,7 +180,9 @@ fn file_and_dir(path: &std::path::Path) -> (String, String) {
         || crate::model::shown_path(path),
         |f| crate::model::printable(&f.to_string_lossy()).into_owned(),
     );
-    let dir = path.parent().map_or_else(String::new, crate::model::shown_path);
+    let dir = path
+        .parent()
+        .map_or_else(String::new, crate::model::shown_path);
     (file, dir)
 }
 

@@ -289,14 +289,7 @@ impl Lesson {
                 } else {
                     "lesson.finished"
                 };
-                t!(
-                    key,
-                    locale = l.code(),
-                    ok = ok,
-                    bad = bad,
-                    quiz = quiz
-                )
-                .into_owned()
+                t!(key, locale = l.code(), ok = ok, bad = bad, quiz = quiz).into_owned()
             }),
         );
     }

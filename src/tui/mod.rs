@@ -20,11 +20,11 @@ mod lesson_words;
 pub mod packet_quiz;
 mod popups;
 mod redraw;
-mod send_input;
 pub mod render;
 pub mod replay;
 #[cfg(test)]
 mod replay_fixture;
+mod send_input;
 pub mod styles;
 mod terminal;
 mod timeline_pane;

@@ -90,15 +90,15 @@ pub(super) fn send_prompt(
     let (shown, x) = super::send_input::visible(input, inner);
     f.render_widget(
         Paragraph::new(shown).block(
-                Block::default().borders(Borders::ALL).title(
-                    t!(
-                        "pane.send_prompt",
-                        side = crate::i18n::side(side, crate::i18n::current()),
-                        id = conn.unwrap_or_default()
-                    )
-                    .into_owned(),
-                ),
+            Block::default().borders(Borders::ALL).title(
+                t!(
+                    "pane.send_prompt",
+                    side = crate::i18n::side(side, crate::i18n::current()),
+                    id = conn.unwrap_or_default()
+                )
+                .into_owned(),
             ),
+        ),
         r,
     );
     let x = x as u16;

@@ -53,6 +53,7 @@ impl App {
         let (inserted, left_out) = text.split_at(kept);
         let cursor = input.cursor() + inserted.chars().count();
         let joined = format!("{}{inserted}{}", &value[..at], &value[at..]);
+        self.input_len.set(None);
         self.input = Some(Input::new(joined).with_cursor(cursor));
         if !left_out.is_empty() {
             self.say_cut(left_out.chars().count(), now);
@@ -65,12 +66,19 @@ impl App {
         let Some(input) = self.input.as_ref() else {
             return;
         };
-        // Every charset here takes at most UTF-8's bytes for the characters it has: the encoding
-        // is only worth asking for near the end.
-        if !matches!(k.code, KeyCode::Char(_))
-            || input.value().len() <= MAX_BODY
-            || encoded_len(input.value(), self.frame_charset) <= MAX_BODY
-        {
+        let KeyCode::Char(c) = k.code else {
+            self.input_len.set(None);
+            return;
+        };
+        // The text's length in the frame's charset, kept from the last key when this one added
+        // one character (a burst of typed keys costs each key its own character), else counted.
+        let utf8 = input.value().len();
+        let len = match self.input_len.get() {
+            Some((was, n)) if was + c.len_utf8() == utf8 => n + char_len(c, self.frame_charset),
+            _ => encoded_len(input.value(), self.frame_charset),
+        };
+        self.input_len.set(Some((utf8, len)));
+        if len <= MAX_BODY {
             return;
         }
         let (value, cursor) = (input.value(), input.cursor());
@@ -82,6 +90,7 @@ impl App {
         };
         let mut kept = value.to_string();
         kept.remove(typed.0);
+        self.input_len.set(None);
         self.input = Some(Input::new(kept).with_cursor(cursor - 1));
         self.say_cut(1, now);
     }
@@ -101,7 +110,15 @@ impl App {
 /// view, and the cursor's column in it: only that part is laid out, however long the text.
 pub(super) fn visible(input: &Input, width: usize) -> (String, usize) {
     use unicode_width::UnicodeWidthChar;
-    let scroll = input.visual_scroll(width.saturating_sub(1));
+    // Columns by character: tui-input's own walk by grapheme (twice a draw) was most of a
+    // debug build's cost of a long text.
+    let value = input.value();
+    let at = value
+        .char_indices()
+        .nth(input.cursor())
+        .map_or(value.len(), |(i, _)| i);
+    let cursor: usize = value[..at].chars().map(|c| c.width().unwrap_or(0)).sum();
+    let scroll = cursor.saturating_sub(width.saturating_sub(1));
     let mut col = 0;
     let mut shown = String::new();
     let mut used = 0;
@@ -117,7 +134,7 @@ pub(super) fn visible(input: &Input, width: usize) -> (String, usize) {
         used += w;
         shown.push(c);
     }
-    (shown, input.visual_cursor().saturating_sub(scroll))
+    (shown, cursor - col.min(cursor))
 }
 
 #[cfg(test)]

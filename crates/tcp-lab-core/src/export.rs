@@ -82,10 +82,18 @@ impl crate::error::Localized for Refusal {
                 uid = uid
             ),
             Refusal::SymlinkNow { path } => {
-                t!("export.symlink_now", locale = l, path = crate::model::shown_path(path))
+                t!(
+                    "export.symlink_now",
+                    locale = l,
+                    path = crate::model::shown_path(path)
+                )
             }
             Refusal::NotAFile { path } => {
-                t!("export.not_a_file", locale = l, path = crate::model::shown_path(path))
+                t!(
+                    "export.not_a_file",
+                    locale = l,
+                    path = crate::model::shown_path(path)
+                )
             }
             Refusal::FileNotOurs { path, uid } => t!(
                 "export.file_not_ours",
@@ -396,7 +404,10 @@ mod tests {
         let d = export_dir_with(env(&[("XDG_DATA_HOME", "rel"), ("HOME", "/home/a")]));
         assert_eq!(d, Path::new("/home/a/.local/share/tcp-lab"));
         let d = export_dir_with(env(&[("XDG_DATA_HOME", "rel"), ("HOME", "also-rel")]));
-        assert!(d.is_absolute() && d.starts_with(std::env::temp_dir()), "{d:?}");
+        assert!(
+            d.is_absolute() && d.starts_with(std::env::temp_dir()),
+            "{d:?}"
+        );
         let d = export_dir_with(env(&[("XDG_DATA_HOME", "/x/data")]));
         assert_eq!(d, Path::new("/x/data/tcp-lab"));
         let d = export_dir_with(env(&[("TCP_LAB_DIR", "mine")]));

@@ -95,7 +95,12 @@ pub fn parse_duration_in(s: &str, l: &str) -> Result<Duration, String> {
         .unwrap_or(t.len());
     let (num, unit) = (&t[..split], t[split..].trim());
     let v: f64 = num.parse().map_err(|_| {
-        rust_i18n::t!("value.not_a_duration", locale = l, value = crate::model::quoted(s)).into_owned()
+        rust_i18n::t!(
+            "value.not_a_duration",
+            locale = l,
+            value = crate::model::quoted(s)
+        )
+        .into_owned()
     })?;
     let secs = match unit {
         "ms" => v / 1000.0,
@@ -111,13 +116,21 @@ pub fn parse_duration_in(s: &str, l: &str) -> Result<Duration, String> {
             .into_owned());
         }
         _ => {
-            return Err(
-                rust_i18n::t!("value.bad_unit", locale = l, value = crate::model::quoted(s)).into_owned(),
-            );
+            return Err(rust_i18n::t!(
+                "value.bad_unit",
+                locale = l,
+                value = crate::model::quoted(s)
+            )
+            .into_owned());
         }
     };
     let d = Duration::try_from_secs_f64(secs).map_err(|_| {
-        rust_i18n::t!("value.out_of_range", locale = l, value = crate::model::quoted(s)).into_owned()
+        rust_i18n::t!(
+            "value.out_of_range",
+            locale = l,
+            value = crate::model::quoted(s)
+        )
+        .into_owned()
     })?;
     if d > MAX_DURATION {
         let max = format!("{}s", MAX_DURATION.as_secs());

@@ -36,7 +36,11 @@ pub fn os_error_in(e: &std::io::Error, lang: Lang) -> String {
         // A bare kind (`io::Error::from(ErrorKind::TimedOut)`): its words say it all.
         (Some(key), None) => t!(key, locale = l).into_owned(),
         // A kind with a message of its own: the kind in words, the message as written.
-        (Some(key), Some(inner)) => format!("{} ({})", t!(key, locale = l), printable(&inner.to_string())),
+        (Some(key), Some(inner)) => format!(
+            "{} ({})",
+            t!(key, locale = l),
+            printable(&inner.to_string())
+        ),
         (None, _) => t!("os_error.other", locale = l, text = shown(e)).into_owned(),
     }
 }

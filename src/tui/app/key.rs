@@ -158,6 +158,7 @@ impl App {
                 } else {
                     self.input_side = side;
                     self.input = Some(tui_input::Input::new(DEFAULT_MESSAGE.to_string()));
+                    self.input_len.set(None);
                 }
             }
             KeyCode::Char(ch @ ('x' | 'X' | 'h' | 'H' | 'a' | 'A')) => {

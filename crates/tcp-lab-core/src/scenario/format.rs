@@ -220,7 +220,6 @@ pub struct WaitFor {
     pub timeout: Option<String>,
 }
 
-
 /// The largest scenario file read (the shipped ones are a few KiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// The most steps a scenario may have (the shipped ones have a few dozen).
