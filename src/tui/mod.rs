@@ -183,7 +183,7 @@ pub async fn run(
         app.say(
             rust_i18n::t!(
                 "lesson.start",
-                name = crate::model::quoted(&l.sc.name_in(crate::i18n::current()))
+                name = crate::model::quoted(l.sc.name_in(crate::i18n::current()))
             ),
             t,
         );

@@ -56,7 +56,7 @@ fn mode_in(mode: &str, lang: crate::i18n::Lang) -> String {
                 .find(|sc| sc.name == name)
         });
     match named {
-        Some(sc) => format!("run {}", crate::model::quoted(&sc.name_in(lang))),
+        Some(sc) => format!("run {}", crate::model::quoted(sc.name_in(lang))),
         None => mode.to_string(),
     }
 }
