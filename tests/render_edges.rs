@@ -199,4 +199,8 @@ fn a_paste_into_the_send_prompt_is_held_to_one_frame() {
         "one byte was left: 'a' fits, 'b' does not"
     );
     assert!(value.ends_with('a'));
+    assert!(
+        lab.draw(120, 40, 1000).contains("1 character left out"),
+        "one character, said so"
+    );
 }

@@ -96,8 +96,13 @@ impl App {
     }
 
     fn say_cut(&mut self, left_out: usize, now: Instant) {
+        let key = if left_out == 1 {
+            "flash.send_cut_one"
+        } else {
+            "flash.send_cut"
+        };
         let line = t!(
-            "flash.send_cut",
+            key,
             max = MAX_BODY,
             charset = self.frame_charset.name(),
             n = left_out
@@ -146,6 +151,6 @@ mod tests {
         assert_eq!(encoded_len("Hello 모종닷컴", Charset::Ms949), 14);
         assert_eq!(encoded_len("Hello 모종닷컴", Charset::Utf8), 18);
         assert_eq!(char_len('모', Charset::Ms949), 2);
-        assert_eq!(one_line("a\r\nb\tc"), "a   b c");
+        assert_eq!(one_line("a\r\nb\tc"), "a  b c");
     }
 }
