@@ -238,7 +238,9 @@ pub fn describe(what: &What, charset: Charset) -> (String, String) {
 /// always English.
 pub fn describe_in(what: &What, charset: Charset, lang: Lang) -> (String, String) {
     let (who, msg) = describe_raw(what, charset, lang);
-    (who, crate::model::printable(&msg).into_owned())
+    // Its parts from peers are printable already (backslashes doubled): escaped again only
+    // when a control character slipped through.
+    (who, crate::model::terminal_safe(msg))
 }
 
 fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {
