@@ -204,9 +204,11 @@ pub async fn run(
     let mut round_began: Option<Instant> = None;
     let mut drawn = Instant::now();
     loop {
-        // Keys typed faster than a frame (a paste the terminal sends as keys) are taken in
-        // before the next draw, a tenth of a second at most: one draw for the burst.
-        let keys_first = keys.waiting() && drawn.elapsed() < Duration::from_millis(100);
+        // Keys typed into the send prompt faster than a frame (a paste the terminal sends as
+        // keys) are taken in before the next draw, a tenth of a second at most: one draw for
+        // the burst. Other keys keep a draw (and a chance of a round) each.
+        let keys_first =
+            app.input.is_some() && keys.waiting() && drawn.elapsed() < Duration::from_millis(100);
         if redraw.due() && !keys_first {
             let now = Instant::now();
             drawn = now;
