@@ -33,7 +33,10 @@ pub fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().collect();
     // The language first: clap writes --help and usage errors in it.
     let lang = crate::i18n::init(crate::cli_help::lang_in_args(&args));
-    let cli = crate::cli_help::parse::<Cli>(crate::cli_help::lang_flag_last(args), lang);
+    let cli = crate::cli_help::parse::<Cli>(
+        crate::cli_help::negative_values_joined(crate::cli_help::lang_flag_last(args)),
+        lang,
+    );
     // Privilege is asked once, here, and passed down.
     let root = crate::model::is_root();
     // Namespaces first: an unprivileged user namespace needs a process with one thread.
@@ -304,7 +307,8 @@ pub fn error_line(e: &anyhow::Error, lang: crate::i18n::Lang) -> String {
             break;
         }
     }
-    line
+    // Each part names OS- or peer-given text printable; this is the guard for one that did not.
+    crate::model::terminal_safe(line)
 }
 
 async fn dashboard(
@@ -349,13 +353,18 @@ fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
                 "{}",
                 t!(
                     "error.resolve",
-                    host = host,
+                    host = crate::model::printable(host),
                     error = crate::os_error::os_error(&e)
                 )
             )
         })?
         .next()
-        .ok_or_else(|| anyhow::anyhow!("{}", t!("error.no_address", host = host)))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}",
+                t!("error.no_address", host = crate::model::printable(host))
+            )
+        })
 }
 
 /// A busy port's snapshots are megabytes each and replaced every read. glibc's default raises its
@@ -396,11 +405,13 @@ fn load_scenario(file: &std::path::Path) -> anyhow::Result<crate::scenario::Scen
     if !file.exists()
         && let Some(sc) = file.to_str().and_then(crate::scenario::Scenario::shipped)
     {
-        return sc.map_err(|e| anyhow::anyhow!("shipped scenario {}: {e}", file.display()));
+        return sc.map_err(|e| {
+            anyhow::anyhow!("shipped scenario {}: {e}", crate::model::shown_path(file))
+        });
     }
     // A bare name (no folder, no .toml) was meant as a shipped scenario's; a path gets its OS error.
     if !file.exists() && file.components().count() == 1 && file.extension().is_none() {
-        let what = format!("{:?}", file.display().to_string());
+        let what = crate::model::quoted(&file.display().to_string());
         anyhow::bail!("{}", t!("error.no_scenario", what = what));
     }
     Ok(crate::scenario::Scenario::load(file)?)
@@ -413,7 +424,10 @@ fn load_lesson(what: &str) -> anyhow::Result<crate::scenario::Scenario> {
         None if std::path::Path::new(what).exists() => {
             Ok(crate::scenario::Scenario::load(std::path::Path::new(what))?)
         }
-        None => anyhow::bail!("{}", t!("error.no_lesson", what = format!("{what:?}"))),
+        None => anyhow::bail!(
+            "{}",
+            t!("error.no_lesson", what = crate::model::quoted(what))
+        ),
     }
 }
 
@@ -453,7 +467,7 @@ async fn lesson(
             return Ok(ExitCode::SUCCESS);
         }
         let why = notice.unwrap_or_else(|| t!("error.start_with_slow").into_owned());
-        let name = format!("{:?}", sc.name);
+        let name = crate::model::quoted(&sc.name);
         anyhow::bail!("{}", t!("error.lesson_unavailable", name = name, why = why));
     }
     let cfg = sc.lab_config(a.port).map_err(|e| anyhow::anyhow!(e))?;

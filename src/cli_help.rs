@@ -68,6 +68,40 @@ pub fn lang_flag_last(
     rest
 }
 
+/// A negative-looking value after a long option (`--slow -1s`, `--port -1`) joined to it
+/// (`--slow=-1s`): clap would read it as an unknown short option and suggest `-- -1`, which does
+/// not work; joined, the option's own check says what is wrong with the value. Everything after
+/// `--` is left alone.
+pub fn negative_values_joined(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::with_capacity(args.len());
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
+        if a == "--" {
+            out.push(a);
+            out.extend(args.by_ref());
+            break;
+        }
+        let negative = |v: &std::ffi::OsString| {
+            v.to_str().is_some_and(|v| {
+                let mut c = v.chars();
+                c.next() == Some('-') && c.next().is_some_and(|d| d.is_ascii_digit() || d == '.')
+            })
+        };
+        let long = a
+            .to_str()
+            .is_some_and(|s| s.len() > 2 && s.starts_with("--") && !s.contains('='));
+        if long && args.as_slice().first().is_some_and(negative) {
+            let mut joined = a;
+            joined.push("=");
+            joined.push(args.next().unwrap_or_default());
+            out.push(joined);
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
 /// The parsed command line, or the process ends as clap ends it: help and version on stdout
 /// with status 0, a usage error on stderr with status 2, in the interface's language.
 pub fn parse<T: Parser>(args: Vec<OsString>, lang: Lang) -> T {

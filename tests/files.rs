@@ -179,6 +179,41 @@ fn exports_refuse_a_shared_or_foreign_directory_and_never_fall_back() {
 }
 
 #[test]
+fn the_export_directory_is_never_another_users_symlink() {
+    if !root_or_skip("the_export_directory_is_never_another_users_symlink") {
+        return;
+    }
+    // nobody links /tmp/ww/tcp-lab-0 (the no-HOME export directory) to a root folder, 0755.
+    let shared = Dir::new("ww", 0o1777);
+    let r755 = Dir::new("r755", 0o755);
+    let link = shared.0.join("tcp-lab-0");
+    plant_symlink_as_nobody(&r755.0, &link);
+    let err = export::write_new_in(&link, "timeline", "jsonl", |_| Ok(())).unwrap_err();
+    let text = err.error.to_string();
+    assert!(
+        text.contains("symbolic link owned by uid 65534, not by you: refused"),
+        "{text}"
+    );
+    // A folder on the way planted by nobody too.
+    let err =
+        export::write_new_in(&link.join("deeper"), "timeline", "jsonl", |_| Ok(())).unwrap_err();
+    let text = err.error.to_string();
+    assert!(text.contains("symbolic link owned by uid 65534"), "{text}");
+    let err = export::open_explicit(&link.join("x.pcapng")).unwrap_err();
+    assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&r755.0).unwrap().count(),
+        0,
+        "written through the link"
+    );
+    // Our own link to our own folder is the user's choice.
+    let mine = shared.0.join("mine");
+    std::os::unix::fs::symlink(&r755.0, &mine).unwrap();
+    export::write_new_in(&mine, "timeline", "jsonl", |_| Ok(())).unwrap();
+    assert_eq!(std::fs::read_dir(&r755.0).unwrap().count(), 1);
+}
+
+#[test]
 fn exports_are_private_new_files_with_unguessable_names() {
     let base = Dir::new("private", 0o755);
     // Made when missing, 0700.

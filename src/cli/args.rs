@@ -74,7 +74,7 @@ pub struct DashArgs {
     /// agrees); a small one (e.g. 4096) makes the window close quickly when the server stops
     /// reading (key R). The kernel doubles it, at least 2304: the status bar shows what it set.
     /// Default: the kernel's autotuning.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=(64 << 20)))]
+    #[arg(long, value_parser = rcvbuf_range())]
     pub rcvbuf: Option<u32>,
     /// Where state transitions come from: `auto` uses the kernel's sock:inet_sock_set_state
     /// tracepoint when this process may (root or CAP_PERFMON), so even microsecond states
@@ -137,6 +137,12 @@ impl SlowArgs {
     }
 }
 
+/// `--rcvbuf`: the one range a scenario's `rcvbuf` has too.
+fn rcvbuf_range() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32)
+        .range(i64::from(crate::lab::MIN_RCVBUF)..=i64::from(crate::lab::MAX_RCVBUF))
+}
+
 /// "500ms", "0.5s", "2s" or "0": the unit is required, as in scenarios.
 fn parse_delay(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
@@ -165,7 +171,7 @@ fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
 fn parse_loss(s: &str) -> Result<f64, String> {
     match s.trim().trim_end_matches('%').parse::<f64>() {
         Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
-        _ => Err(t!("value.bad_percent", value = format!("{s:?}")).into_owned()),
+        _ => Err(t!("value.bad_percent", value = crate::model::quoted(s)).into_owned()),
     }
 }
 
@@ -381,7 +387,7 @@ pub struct ServerArgs {
     /// SO_RCVBUF of the server's sockets in bytes (set on the listener, so the window scale
     /// agrees); a small one (e.g. 4096) makes the window close quickly when the server stops
     /// reading. Default: the kernel's autotuning.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=(64 << 20)))]
+    #[arg(long, value_parser = rcvbuf_range())]
     pub rcvbuf: Option<u32>,
 }
 

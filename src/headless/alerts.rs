@@ -41,13 +41,18 @@ pub struct Reading {
 
 impl Rule {
     pub fn parse(s: &str) -> Result<Rule, String> {
-        let usage = || rust_i18n::t!("value.alert_usage", value = format!("{s:?}")).into_owned();
+        let usage =
+            || rust_i18n::t!("value.alert_usage", value = crate::model::quoted(s)).into_owned();
         let (rule, held) = match s.split_once(" for ") {
             Some((r, d)) => (
                 r,
                 parse_duration(d).map_err(|e| {
-                    rust_i18n::t!("value.alert_duration", value = format!("{s:?}"), error = e)
-                        .into_owned()
+                    rust_i18n::t!(
+                        "value.alert_duration",
+                        value = crate::model::quoted(s),
+                        error = e
+                    )
+                    .into_owned()
                 })?,
             ),
             None => (s, Duration::ZERO),
@@ -115,8 +120,8 @@ fn state_of(s: &str, name: &str) -> Result<TcpState, String> {
             .collect();
         rust_i18n::t!(
             "value.alert_state",
-            value = format!("{s:?}"),
-            name = format!("{:?}", name.trim()),
+            value = crate::model::quoted(s),
+            name = crate::model::quoted(name.trim()),
             states = states.join(", ")
         )
         .into_owned()

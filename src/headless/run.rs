@@ -147,7 +147,7 @@ async fn carry_out(
         } else {
             i18n::current()
         };
-        let name = format!("{:?}", sc.name);
+        let name = crate::model::quoted(&sc.name);
         anyhow::bail!(
             "{}",
             t!("run.needs_slow", locale = lang.code(), name = name)
@@ -192,7 +192,12 @@ async fn carry_out(
         Format::Json => &sc.name,
         Format::Text => sc.name_in(lang),
     };
-    let header = print::header_in(&r.s, &format!("run {name:?}"), format, lang);
+    let header = print::header_in(
+        &r.s,
+        &format!("run {}", crate::model::quoted(name)),
+        format,
+        lang,
+    );
     r.p.line(&header);
     if let Some(about) = &sc.about {
         r.s.advance(crate::session::Advance::Settle);
@@ -298,7 +303,10 @@ impl Runner<'_> {
                     let observed = verdict.miss.and_then(|m| m.observed);
                     let (message, observed) = match (waited, observed) {
                         (None, _) => (
-                            format!("no client named {client:?}: connect it first"),
+                            format!(
+                                "no client named {}: connect it first",
+                                crate::model::quoted(client)
+                            ),
                             "no such client".to_string(),
                         ),
                         (Some(_), None) => ("expectation not met".into(), "no socket".into()),

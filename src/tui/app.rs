@@ -88,8 +88,15 @@ pub struct App {
     /// A connection just selected that the table does not show yet (with when it was selected):
     /// the selection waits for it rather than fall back to one that is on screen.
     awaited: Option<(ConnId, Instant)>,
+    /// The charset frames are sent in: the send prompt holds what one frame carries in it.
+    pub frame_charset: crate::protocol::Charset,
+    /// The send prompt's text length, UTF-8 and in `frame_charset`, as the last key left it.
+    pub(super) input_len: std::cell::Cell<Option<(usize, usize)>>,
     /// Lines scrolled up from the newest timeline entry.
     pub scroll: usize,
+    /// The most `scroll` can be, as the last draw found it (the oldest entry at the top, the
+    /// pane full); `usize::MAX` before the first draw.
+    pub timeline_most: std::cell::Cell<usize>,
     /// The send prompt, when open: a line editor (Ctrl-U, Ctrl-W, Home/End, ←/→, scrolling).
     pub input: Option<tui_input::Input>,
     /// Which side the send prompt sends from (s: the client, S: the server).
@@ -190,7 +197,10 @@ impl App {
             focus: Pane::Connections,
             selected: None,
             awaited: None,
+            frame_charset: crate::protocol::Charset::Ms949,
+            input_len: std::cell::Cell::new(None),
             scroll: 0,
+            timeline_most: std::cell::Cell::new(usize::MAX),
             input: None,
             help: false,
             help_scroll: 0,
@@ -388,6 +398,13 @@ impl App {
         ids
     }
 
+    /// Scrolls the timeline `by` entries up (older) or down, within what the last draw showed:
+    /// it stops with the oldest entry at the top of a full pane.
+    pub(crate) fn scroll_timeline(&mut self, by: isize) {
+        let most = self.timeline_most.get();
+        self.scroll = self.scroll.min(most).saturating_add_signed(by).min(most);
+    }
+
     fn move_sel(&mut self, snap: Option<&Snapshot>, by: i32) {
         // Up scrolls back in time: the pane shows older lines.
         let scroll = |v: usize| {
@@ -398,7 +415,7 @@ impl App {
             }
         };
         match self.focus {
-            Pane::Timeline => return self.scroll = scroll(self.scroll),
+            Pane::Timeline => return self.scroll_timeline(if by < 0 { 1 } else { -1 }),
             Pane::Messages => return self.msg_scroll = scroll(self.msg_scroll),
             // The lesson's text reads downward: down shows what follows.
             Pane::Lesson => {

@@ -178,12 +178,12 @@ pub fn wire_key(app: &mut App, s: &Session, k: WireKey, now: Instant) {
 /// bar cuts the directory (the timeline keeps both).
 fn file_and_dir(path: &std::path::Path) -> (String, String) {
     let file = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |f| f.to_string_lossy().into_owned(),
+        || crate::model::shown_path(path),
+        |f| crate::model::printable(&f.to_string_lossy()).into_owned(),
     );
     let dir = path
         .parent()
-        .map_or_else(String::new, |d| d.display().to_string());
+        .map_or_else(String::new, crate::model::shown_path);
     (file, dir)
 }
 
@@ -243,8 +243,13 @@ pub fn pcap(app: &mut App, s: &mut Session, now: Instant) {
     let msg = |lang: Lang| match &res {
         Ok(path) => {
             let (file, dir) = file_and_dir(path);
+            let key = if packets.len() == 1 {
+                "flash.pcap_written_one"
+            } else {
+                "flash.pcap_written"
+            };
             t!(
-                "flash.pcap_written",
+                key,
                 locale = lang.code(),
                 n = packets.len(),
                 file = file,
@@ -274,8 +279,13 @@ pub fn export(app: &mut App, s: &mut Session, now: Instant) {
     let msg = |lang: Lang| match &res {
         Ok(path) => {
             let (file, dir) = file_and_dir(path);
+            let key = if s.timeline.entries().len() == 1 {
+                "flash.exported_one"
+            } else {
+                "flash.exported"
+            };
             t!(
-                "flash.exported",
+                key,
                 locale = lang.code(),
                 n = s.timeline.entries().len(),
                 file = file,

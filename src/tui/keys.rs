@@ -33,6 +33,13 @@ impl Keys {
     }
 }
 
+impl Keys {
+    /// Whether events are waiting to be taken.
+    pub fn waiting(&self) -> bool {
+        !self.rx.is_empty()
+    }
+}
+
 impl Stream for Keys {
     type Item = std::io::Result<Event>;
 

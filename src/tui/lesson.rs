@@ -283,14 +283,13 @@ impl Lesson {
                 } else {
                     String::new()
                 };
-                t!(
-                    "lesson.finished",
-                    locale = l.code(),
-                    ok = ok,
-                    bad = bad,
-                    quiz = quiz
-                )
-                .into_owned()
+                // English says "1 check held"; Korean has no plural (both keys, same words).
+                let key = if ok == 1 {
+                    "lesson.finished_one"
+                } else {
+                    "lesson.finished"
+                };
+                t!(key, locale = l.code(), ok = ok, bad = bad, quiz = quiz).into_owned()
             }),
         );
     }

@@ -400,7 +400,7 @@ pub async fn run(
     // The lesson's keys, not a replay's.
     app.replay = None;
     app.settings.slow = Some(t!("recorded_lesson.status").into_owned());
-    let title = format!("{:?}", lesson.sc.name_in(crate::i18n::current()));
+    let title = crate::model::quoted(lesson.sc.name_in(crate::i18n::current()));
     app.start_lesson(lesson);
     app.say(t!("recorded_lesson.start", name = title), Instant::now());
     let mut flash_until = Some(Instant::now() + Duration::from_secs(8));

@@ -24,6 +24,7 @@ pub mod render;
 pub mod replay;
 #[cfg(test)]
 mod replay_fixture;
+mod send_input;
 pub mod styles;
 mod terminal;
 mod timeline_pane;
@@ -161,6 +162,7 @@ pub async fn run(
     });
     s.timeline.note(Instant::now(), source);
     let mut app = App::new(settings, s.lab.policy());
+    app.frame_charset = s.lab.config().charset;
     app.wire_seed = s.wire_seed();
     if let Some(l) = opts.lesson.take() {
         app.start_lesson(l);
@@ -181,7 +183,7 @@ pub async fn run(
         app.say(
             rust_i18n::t!(
                 "lesson.start",
-                name = format!("{:?}", l.sc.name_in(crate::i18n::current()))
+                name = crate::model::quoted(l.sc.name_in(crate::i18n::current()))
             ),
             t,
         );
@@ -200,9 +202,16 @@ pub async fn run(
     let mut redraw = redraw::Redraw::default();
     let mut changed_before = false;
     let mut round_began: Option<Instant> = None;
+    let mut drawn = Instant::now();
     loop {
-        if redraw.due() {
+        // Keys typed into the send prompt faster than a frame (a paste the terminal sends as
+        // keys) are taken in before the next draw, a tenth of a second at most: one draw for
+        // the burst. Other keys keep a draw (and a chance of a round) each.
+        let keys_first =
+            app.input.is_some() && keys.waiting() && drawn.elapsed() < Duration::from_millis(100);
+        if redraw.due() && !keys_first {
             let now = Instant::now();
+            drawn = now;
             term.draw(|f| render::render(f, &app, &s.timeline, now))?;
             // A round (read, tell, draw) longer than the poll interval: say the port is busy.
             let took = round_began.map(|t| t.elapsed());
@@ -263,6 +272,10 @@ pub async fn run(
                     redraw.changed();
                 }
                 Some(Ok(Event::Resize(..))) => redraw.changed(),
+                Some(Ok(Event::Paste(text))) => {
+                    app.paste(&text, Instant::now());
+                    redraw.changed();
+                }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => app.quit = true,
             },

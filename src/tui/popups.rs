@@ -86,23 +86,22 @@ pub(super) fn send_prompt(
     let r = centered(area, 64, 3);
     clear(f, r);
     let inner = r.width.saturating_sub(2) as usize;
-    let scroll = input.visual_scroll(inner.saturating_sub(1));
+    // Only the part on screen is laid out: a pasted 9,999-byte message costs no more to draw.
+    let (shown, x) = super::send_input::visible(input, inner);
     f.render_widget(
-        Paragraph::new(input.value())
-            .scroll((0, scroll as u16))
-            .block(
-                Block::default().borders(Borders::ALL).title(
-                    t!(
-                        "pane.send_prompt",
-                        side = crate::i18n::side(side, crate::i18n::current()),
-                        id = conn.unwrap_or_default()
-                    )
-                    .into_owned(),
-                ),
+        Paragraph::new(shown).block(
+            Block::default().borders(Borders::ALL).title(
+                t!(
+                    "pane.send_prompt",
+                    side = crate::i18n::side(side, crate::i18n::current()),
+                    id = conn.unwrap_or_default()
+                )
+                .into_owned(),
             ),
+        ),
         r,
     );
-    let x = input.visual_cursor().saturating_sub(scroll) as u16;
+    let x = x as u16;
     f.set_cursor_position(Position::new(
         (r.x + 1 + x).min(r.right().saturating_sub(2)),
         r.y + 1,

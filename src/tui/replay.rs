@@ -56,7 +56,7 @@ fn mode_in(mode: &str, lang: crate::i18n::Lang) -> String {
                 .find(|sc| sc.name == name)
         });
     match named {
-        Some(sc) => format!("run {:?}", sc.name_in(lang)),
+        Some(sc) => format!("run {}", crate::model::quoted(sc.name_in(lang))),
         None => mode.to_string(),
     }
 }
@@ -460,11 +460,9 @@ pub async fn run(path: &Path, opts: ReplayOptions) -> anyhow::Result<()> {
 
 /// `--speed`: one of [`SPEEDS`], written `2`, `2x` or `0.25×`.
 pub fn parse_speed(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .trim_end_matches(['x', '×'])
-        .parse()
-        .map_err(|_| rust_i18n::t!("value.bad_speed", value = format!("{s:?}")).into_owned())?;
+    let v: f64 = s.trim().trim_end_matches(['x', '×']).parse().map_err(|_| {
+        rust_i18n::t!("value.bad_speed", value = crate::model::quoted(s)).into_owned()
+    })?;
     SPEEDS
         .iter()
         .copied()

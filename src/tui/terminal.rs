@@ -16,9 +16,11 @@ impl TermGuard {
         }));
         crossterm::terminal::enable_raw_mode()?;
         let guard = TermGuard;
+        // Bracketed paste: a paste arrives as one event, not a key per character.
         crossterm::execute!(
             std::io::stdout(),
             EnterAlternateScreen,
+            crossterm::event::EnableBracketedPaste,
             crossterm::cursor::Hide
         )?;
         Ok(guard)
@@ -42,6 +44,7 @@ fn restore() {
     let _ = crossterm::terminal::disable_raw_mode();
     let _ = crossterm::execute!(
         std::io::stdout(),
+        crossterm::event::DisableBracketedPaste,
         LeaveAlternateScreen,
         crossterm::cursor::Show
     );

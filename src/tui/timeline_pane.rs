@@ -19,12 +19,27 @@ pub(super) fn timeline_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect)
     let h = usize::from(area.height.saturating_sub(2));
     let width = usize::from(area.width.saturating_sub(2));
     let n = tl.entries().len();
-    // The entry `scroll` up from the newest sits at the bottom: Enter shows it whole.
-    let end = n.saturating_sub(app.scroll.min(n.saturating_sub(1)));
-    let focused = app.focus == Pane::Timeline;
     // Continuation rows start under the message, past the time and who columns.
     let indent = 11 + crate::timeline::text::who_width(crate::i18n::current());
     let indent = if indent * 2 > width { 2 } else { indent };
+    // Scrolling stops with the oldest entry at the top of a full pane: as many entries up as
+    // the newest of the fewest oldest entries that fill it.
+    let mut filled = 0;
+    let oldest_page = tl
+        .entries()
+        .iter()
+        .take_while(|e| {
+            let more = filled < h;
+            filled += hanging(&tl.text(e), width, indent).len();
+            more
+        })
+        .count();
+    let most = n.saturating_sub(oldest_page.max(1));
+    app.timeline_most.set(most);
+    let scroll = app.scroll.min(most);
+    // The entry `scroll` up from the newest sits at the bottom: Enter shows it whole.
+    let end = n - scroll;
+    let focused = app.focus == Pane::Timeline;
     let mut rows: Vec<Line> = Vec::new();
     for (i, e) in tl.entries()[..end].iter().enumerate().rev() {
         if rows.len() >= h {
@@ -48,10 +63,17 @@ pub(super) fn timeline_pane(f: &mut Frame, app: &App, tl: &Timeline, area: Rect)
             rows.push(Line::styled(r, style));
         }
     }
-    // The oldest entry shown may lose its first rows at the top edge.
-    rows.truncate(h);
-    rows.reverse();
-    let title = match (app.scroll, focused) {
+    if scroll > 0 && scroll == most {
+        // Scrolled to the top: the oldest entry shows whole there (the cursor's may lose rows
+        // at the bottom edge).
+        rows.reverse();
+        rows.truncate(h);
+    } else {
+        // The oldest entry shown may lose its first rows at the top edge.
+        rows.truncate(h);
+        rows.reverse();
+    }
+    let title = match (scroll, focused) {
         (0, false) => t!("pane.timeline").into_owned(),
         (0, true) => t!("pane.timeline_focused").into_owned(),
         (up, _) => t!("pane.timeline_scrolled", n = up).into_owned(),

@@ -117,6 +117,29 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     out
 }
 
+/// Each state's count (`CLOSE_WAIT 2500`) side by side, wrapped to `width` columns.
+fn folded_counts(counts: &[(TcpState, usize)], width: usize, color: bool) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
+    let mut used = 0;
+    for (st, count) in counts {
+        let item = format!("{} {count}", st.name());
+        if used > 0 && used + 2 + item.width() > width {
+            lines.push(Line::from(std::mem::take(&mut spans)));
+            used = 0;
+        }
+        let gap = if used == 0 { " " } else { "  " };
+        used += gap.len() + item.width();
+        spans.push(Span::raw(gap));
+        spans.push(Span::styled(st.name(), badge_style(Some(*st), color)));
+        spans.push(Span::raw(format!(" {count}")));
+    }
+    if !spans.is_empty() {
+        lines.push(Line::from(spans));
+    }
+    lines
+}
+
 /// How long a socket has been in its state, as the row shows it: "41s", "12m", "3h".
 fn short_age(secs: u64) -> String {
     match secs {
@@ -145,7 +168,12 @@ pub(super) fn pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: 
     let dim = Style::default().add_modifier(Modifier::DIM);
     // A busy port: counts per state with their last minute above the rows.
     let mut head: Vec<Line> = Vec::new();
-    if n > BIG_TABLE {
+    let head_room = (room / 4).max(1);
+    if n > BIG_TABLE && v.counts.len() > head_room {
+        // Too many states for a row each: all of them folded onto as few rows as hold them
+        // (no sparklines). A state's count, CLOSE_WAIT's above all, is never hidden.
+        head = folded_counts(&v.counts, inner_w, app.settings.color);
+    } else if n > BIG_TABLE {
         for (st, count) in &v.counts {
             let hist: Vec<u64> = app
                 .counts_history
@@ -167,7 +195,6 @@ pub(super) fn pane(f: &mut Frame, app: &App, tl: &Timeline, now: Instant, area: 
                 )),
             ]));
         }
-        head.truncate((room / 4).max(1));
     }
     // Who holds the CLOSE_WAITs: always on screen while there are any.
     let mut culprits: Vec<Line> = Vec::new();

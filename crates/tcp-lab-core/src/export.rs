@@ -50,7 +50,7 @@ impl crate::error::Localized for Refusal {
                 t!(
                     "export.dir_uncreatable",
                     locale = l,
-                    dir = dir.display(),
+                    dir = crate::model::shown_path(dir),
                     error = os(error)
                 )
             }
@@ -58,46 +58,54 @@ impl crate::error::Localized for Refusal {
                 t!(
                     "export.dir_unopenable",
                     locale = l,
-                    dir = dir.display(),
+                    dir = crate::model::shown_path(dir),
                     error = os(error)
                 )
             }
             Refusal::DirNotOurs { dir, uid, me } => t!(
                 "export.dir_not_ours",
                 locale = l,
-                dir = dir.display(),
+                dir = crate::model::shown_path(dir),
                 uid = uid,
                 me = me
             ),
             Refusal::DirShared { dir, mode } => t!(
                 "export.dir_shared",
                 locale = l,
-                dir = dir.display(),
+                dir = crate::model::shown_path(dir),
                 mode = format!("{mode:o}")
             ),
             Refusal::ForeignSymlink { path, uid } => t!(
                 "export.foreign_symlink",
                 locale = l,
-                path = path.display(),
+                path = crate::model::shown_path(path),
                 uid = uid
             ),
             Refusal::SymlinkNow { path } => {
-                t!("export.symlink_now", locale = l, path = path.display())
+                t!(
+                    "export.symlink_now",
+                    locale = l,
+                    path = crate::model::shown_path(path)
+                )
             }
             Refusal::NotAFile { path } => {
-                t!("export.not_a_file", locale = l, path = path.display())
+                t!(
+                    "export.not_a_file",
+                    locale = l,
+                    path = crate::model::shown_path(path)
+                )
             }
             Refusal::FileNotOurs { path, uid } => t!(
                 "export.file_not_ours",
                 locale = l,
-                path = path.display(),
+                path = crate::model::shown_path(path),
                 uid = uid
             ),
             Refusal::HardLinked { path, n } => {
                 t!(
                     "export.hard_linked",
                     locale = l,
-                    path = path.display(),
+                    path = crate::model::shown_path(path),
                     n = n
                 )
             }
@@ -124,21 +132,30 @@ fn refused(why: Refusal) -> io::Error {
 /// `~/.local/share/tcp-lab`, else (no `HOME`) `tcp-lab-<uid>` in the temporary directory; never
 /// the current directory (often the checkout). Whichever it is must be private: a directory that
 /// cannot be made or is not ours is an error, never a silent fall back to somewhere shared.
+/// A relative `XDG_DATA_HOME` or `HOME` is ignored (the XDG spec says so: it would follow the
+/// current directory); a relative `TCP_LAB_DIR` is the user's explicit choice, made absolute so
+/// every message names the place in full.
 pub fn export_dir() -> PathBuf {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    export_dir_with(|k| std::env::var_os(k))
+}
+
+/// [`export_dir`] with the environment read through `env`.
+fn export_dir_with(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let var = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let absolute = |k: &str| var(k).filter(|p| p.is_absolute());
     var("TCP_LAB_DIR")
-        .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("tcp-lab")))
-        .or_else(|| var("HOME").map(|h| h.join(".local/share/tcp-lab")))
+        .map(|d| std::path::absolute(&d).unwrap_or(d))
+        .or_else(|| absolute("XDG_DATA_HOME").map(|d| d.join("tcp-lab")))
+        .or_else(|| absolute("HOME").map(|h| h.join(".local/share/tcp-lab")))
         .unwrap_or_else(|| std::env::temp_dir().join(format!("tcp-lab-{}", me())))
 }
 
 /// Opens `dir` (made 0700 when missing) and checks it is private: a directory, ours, and not
 /// writable by group or others. The checks are made on the open descriptor.
 pub fn open_private_dir(dir: &Path) -> io::Result<OwnedFd> {
+    // The directory itself may be a symlink of ours (a link to a bigger disk), never one another
+    // user planted: it could point anywhere, and the checks below would judge its target.
+    let dir = &no_foreign_symlinks(dir)?;
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -266,25 +283,7 @@ pub fn write_new_in(
 /// would block, a device is not a capture). A symlink of our own is followed. Returns the file
 /// and the path it was opened at (the end of our symlinks).
 pub fn open_explicit(path: &Path) -> io::Result<(File, PathBuf)> {
-    let mut at = path.to_path_buf();
-    for _ in 0..8 {
-        match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.file_type().is_symlink() => {
-                if m.uid() != me() {
-                    return Err(refused(Refusal::ForeignSymlink {
-                        path: at,
-                        uid: m.uid(),
-                    }));
-                }
-                let target = std::fs::read_link(&at)?;
-                at = match at.parent() {
-                    Some(p) => p.join(target),
-                    None => target,
-                };
-            }
-            _ => break,
-        }
-    }
+    let at = no_foreign_symlinks(path)?;
     let f = File::options()
         .write(true)
         .create(true)
@@ -325,6 +324,51 @@ pub fn open_explicit(path: &Path) -> io::Result<(File, PathBuf)> {
     Ok((f, at))
 }
 
+/// The one check of a path tcp-lab writes (an export directory, a `--pcap` file) for symlinks
+/// planted by someone else: a folder on the way that is a symlink must be ours or root's (the
+/// system's own, as `/var/run`); the last name, and every link in a chain of symlinks at it, must
+/// be ours. Returns the path at the end of our symlinks at the last name.
+pub fn no_foreign_symlinks(path: &Path) -> io::Result<PathBuf> {
+    let mut on_the_way = PathBuf::new();
+    let mut parts = path.components().peekable();
+    while let Some(part) = parts.next() {
+        on_the_way.push(part);
+        if parts.peek().is_none() {
+            break;
+        }
+        if let Ok(m) = std::fs::symlink_metadata(&on_the_way)
+            && m.file_type().is_symlink()
+            && m.uid() != me()
+            && m.uid() != 0
+        {
+            return Err(refused(Refusal::ForeignSymlink {
+                path: on_the_way,
+                uid: m.uid(),
+            }));
+        }
+    }
+    let mut at = path.to_path_buf();
+    for _ in 0..8 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if m.uid() != me() {
+                    return Err(refused(Refusal::ForeignSymlink {
+                        path: at,
+                        uid: m.uid(),
+                    }));
+                }
+                let target = std::fs::read_link(&at)?;
+                at = match at.parent() {
+                    Some(p) => p.join(target),
+                    None => target,
+                };
+            }
+            _ => break,
+        }
+    }
+    Ok(at)
+}
+
 /// Writes an explicit path with `write`; a write that fails removes the partial file.
 pub fn write_explicit(
     path: &Path,
@@ -341,4 +385,32 @@ pub fn write_explicit(
         return Err(fail(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_data_homes_are_ignored_and_the_dir_is_absolute() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        let d = export_dir_with(env(&[("XDG_DATA_HOME", "rel"), ("HOME", "/home/a")]));
+        assert_eq!(d, Path::new("/home/a/.local/share/tcp-lab"));
+        let d = export_dir_with(env(&[("XDG_DATA_HOME", "rel"), ("HOME", "also-rel")]));
+        assert!(
+            d.is_absolute() && d.starts_with(std::env::temp_dir()),
+            "{d:?}"
+        );
+        let d = export_dir_with(env(&[("XDG_DATA_HOME", "/x/data")]));
+        assert_eq!(d, Path::new("/x/data/tcp-lab"));
+        let d = export_dir_with(env(&[("TCP_LAB_DIR", "mine")]));
+        assert!(d.is_absolute() && d.ends_with("mine"), "{d:?}");
+    }
 }

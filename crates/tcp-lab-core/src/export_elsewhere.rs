@@ -25,7 +25,7 @@ impl crate::error::Localized for Refusal {
                 t!(
                     "export.not_a_file",
                     locale = lang.code(),
-                    path = path.display()
+                    path = crate::model::shown_path(path)
                 )
             }
         }

@@ -19,7 +19,7 @@ impl crate::error::Localized for ExportError {
         t!(
             "export_error.not_written",
             locale = lang.code(),
-            path = self.path.display(),
+            path = crate::model::shown_path(&self.path),
             error = crate::os_error::os_error_in(&self.error, lang)
         )
         .into_owned()

@@ -71,7 +71,7 @@ pub fn open_regular(path: &Path) -> Result<File, InputError> {
     let f = options.open(path)?;
     if !f.metadata()?.file_type().is_file() {
         return Err(InputError::NotAFile {
-            path: path.display().to_string(),
+            path: crate::model::shown_path(path),
         });
     }
     Ok(f)
@@ -86,7 +86,7 @@ pub fn read_capped(path: &Path, max: u64, what: &'static str) -> Result<Vec<u8>,
     f.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
         return Err(InputError::TooBig {
-            path: path.display().to_string(),
+            path: crate::model::shown_path(path),
             max,
             what,
         });

@@ -58,7 +58,7 @@ pub fn unmap(a: SocketAddr) -> SocketAddr {
 /// recording or an argument wrote it. The command line refuses such values itself, in the
 /// interface's language; this is for readers of files, which fall back to a default.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} {value:?}: expected one of {expected}")]
+#[error("unknown {what} {}: expected one of {expected}", quoted(value))]
 pub struct UnknownName {
     /// What was being named (`charset`, `policy`…).
     pub what: &'static str,
@@ -95,7 +95,12 @@ pub fn parse_duration_in(s: &str, l: &str) -> Result<Duration, String> {
         .unwrap_or(t.len());
     let (num, unit) = (&t[..split], t[split..].trim());
     let v: f64 = num.parse().map_err(|_| {
-        rust_i18n::t!("value.not_a_duration", locale = l, value = format!("{s:?}")).into_owned()
+        rust_i18n::t!(
+            "value.not_a_duration",
+            locale = l,
+            value = crate::model::quoted(s)
+        )
+        .into_owned()
     })?;
     let secs = match unit {
         "ms" => v / 1000.0,
@@ -105,26 +110,34 @@ pub fn parse_duration_in(s: &str, l: &str) -> Result<Duration, String> {
             return Err(rust_i18n::t!(
                 "value.needs_unit",
                 locale = l,
-                value = format!("{s:?}"),
+                value = crate::model::quoted(s),
                 num = num
             )
             .into_owned());
         }
         _ => {
-            return Err(
-                rust_i18n::t!("value.bad_unit", locale = l, value = format!("{s:?}")).into_owned(),
-            );
+            return Err(rust_i18n::t!(
+                "value.bad_unit",
+                locale = l,
+                value = crate::model::quoted(s)
+            )
+            .into_owned());
         }
     };
     let d = Duration::try_from_secs_f64(secs).map_err(|_| {
-        rust_i18n::t!("value.out_of_range", locale = l, value = format!("{s:?}")).into_owned()
+        rust_i18n::t!(
+            "value.out_of_range",
+            locale = l,
+            value = crate::model::quoted(s)
+        )
+        .into_owned()
     })?;
     if d > MAX_DURATION {
         let max = format!("{}s", MAX_DURATION.as_secs());
         return Err(rust_i18n::t!(
             "duration.too_long",
             locale = l,
-            value = format!("{s:?}"),
+            value = crate::model::quoted(s),
             max = max
         )
         .into_owned());
@@ -165,15 +178,21 @@ pub fn capped(s: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{}{cut}", &s[..end]))
 }
 
-/// Text from a peer made safe for a terminal: every control character (C0, DEL, C1) and every
-/// bidirectional override is shown as a visible escape (`\x1b`, `\r`, `\u{202e}`), so a body
-/// cannot move the cursor, rename the window or forge a line. Printable text passes unchanged.
+/// Text from a peer or the OS (a body, a process name, a path, an error text) made safe for a
+/// terminal: every control character (C0, DEL, C1) and every bidirectional override is shown as a
+/// visible escape (`\x1b`, `\r`, `\u{202e}`), so it cannot move the cursor, rename the window or
+/// forge a line; a backslash shows as `\\`, so a real newline (`\n`) never looks like a typed
+/// backslash-n. Other printable text passes unchanged. The one escaping of the project.
 pub fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
+    if !s.chars().any(|c| c == '\\' || needs_escape(c)) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
+        if c == '\\' {
+            out.push_str("\\\\");
+            continue;
+        }
         if !needs_escape(c) {
             out.push(c);
             continue;
@@ -187,6 +206,38 @@ pub fn printable(s: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// A path as a message shows it: [`printable`] (a file name may hold any byte but `/` and NUL).
+pub fn shown_path(p: &std::path::Path) -> String {
+    printable(&p.display().to_string()).into_owned()
+}
+
+/// The last guard before a terminal, for a whole message made of parts that should each have
+/// been made [`printable`] already: unchanged when it holds no control character, else escaped
+/// whole (so a part that slipped through still cannot drive the terminal).
+pub fn terminal_safe(s: String) -> String {
+    if s.chars().any(needs_escape) {
+        printable(&s).into_owned()
+    } else {
+        s
+    }
+}
+
+/// `s` made [`printable`] and put in double quotes (a quote inside shows as `\"`): how a name or a
+/// value is quoted in a message, in the same notation as [`printable`] (never Rust's `{:?}`).
+pub fn quoted(s: &str) -> String {
+    let p = printable(s);
+    let mut out = String::with_capacity(p.len() + 2);
+    out.push('"');
+    for c in p.chars() {
+        if c == '"' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 fn needs_escape(c: char) -> bool {
@@ -246,6 +297,11 @@ mod tests {
         assert_eq!(printable("\x1b]2;PWNED\x07"), "\\x1b]2;PWNED\\x07");
         assert_eq!(printable("a\r\nb\t"), "a\\r\\nb\\t");
         assert_eq!(printable("\u{9b}\u{202e}x"), "\\x9b\\u{202e}x");
+        // A real newline and a typed backslash-n look different.
+        assert_eq!(printable("a\nb"), "a\\nb");
+        assert_eq!(printable("a\\nb"), "a\\\\nb");
+        assert_eq!(quoted("\0\0\0\u{5}"), "\"\\x00\\x00\\x00\\x05\"");
+        assert_eq!(quoted("say \"hi\"\x1b"), "\"say \\\"hi\\\"\\x1b\"");
         assert_eq!(
             printable("a\u{2028}b\u{2029}c\u{200b}d\u{feff}e\u{e0041}f\u{2067}g"),
             "a\\u{2028}b\\u{2029}c\\u{200b}d\\u{feff}e\\u{e0041}f\\u{2067}g"

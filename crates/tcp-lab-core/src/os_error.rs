@@ -4,6 +4,7 @@
 use rust_i18n::t;
 
 use crate::i18n::{Lang, current};
+use crate::model::printable;
 
 /// An OS error in the interface's language: in English the OS's own text (`No such file or
 /// directory (os error 2)`); in Korean the common errors in Korean with their errno name
@@ -22,22 +23,32 @@ pub fn os_error_in(e: &std::io::Error, lang: Lang) -> String {
         return engine.in_lang(lang);
     }
     if lang == Lang::En {
-        return e.to_string();
+        return shown(e);
     }
     let l = lang.code();
     if let Some(n) = e.raw_os_error() {
         return match errno_key(n) {
             Some((key, name)) => format!("{} ({name})", t!(key, locale = l)),
-            None => t!("os_error.other", locale = l, text = e).into_owned(),
+            None => t!("os_error.other", locale = l, text = shown(e)).into_owned(),
         };
     }
     match (kind_key(e.kind()), e.get_ref()) {
         // A bare kind (`io::Error::from(ErrorKind::TimedOut)`): its words say it all.
         (Some(key), None) => t!(key, locale = l).into_owned(),
         // A kind with a message of its own: the kind in words, the message as written.
-        (Some(key), Some(inner)) => format!("{} ({inner})", t!(key, locale = l)),
-        (None, _) => t!("os_error.other", locale = l, text = e).into_owned(),
+        (Some(key), Some(inner)) => format!(
+            "{} ({})",
+            t!(key, locale = l),
+            printable(&inner.to_string())
+        ),
+        (None, _) => t!("os_error.other", locale = l, text = shown(e)).into_owned(),
     }
+}
+
+/// An OS error's own text, made printable: a message carried by an `io::Error` may quote a name
+/// or a path (a peer's, a file's).
+fn shown(e: &std::io::Error) -> String {
+    printable(&e.to_string()).into_owned()
 }
 
 /// The catalogue key and the errno name of the OS errors a person meets most.

@@ -116,7 +116,7 @@ impl Localized for FrameError {
                 "frame.bad_prefix",
                 locale = l,
                 hex = hex,
-                text = format!("{text:?}")
+                text = crate::model::quoted(text)
             ),
             FrameError::TooLong { len, charset } => {
                 t!("frame.too_long", locale = l, len = len, charset = charset)
@@ -262,6 +262,12 @@ pub fn encode_frame(text: &str, charset: Charset) -> Result<Vec<u8>, FrameError>
 }
 
 /// Encodes the body only. encoding_rs silently writes `&#NNNN;` for unmappable characters: refuse instead.
+/// Bytes `text` takes in `charset` (a character the charset lacks counts as what the encoder
+/// writes for it, `&#NNNN;`: [`encode_body`] refuses such a text).
+pub fn encoded_len(text: &str, charset: Charset) -> usize {
+    charset.encoding().encode(text).0.len()
+}
+
 pub fn encode_body(text: &str, charset: Charset) -> Result<Vec<u8>, FrameError> {
     let (bytes, _, had_errors) = charset.encoding().encode(text);
     if had_errors {

@@ -27,6 +27,7 @@ impl App {
                 _ => {
                     use tui_input::backend::crossterm::EventHandler;
                     input.handle_event(&crossterm::event::Event::Key(k));
+                    self.keep_within_a_frame(&k, now);
                 }
             }
             return Action::None;
@@ -89,7 +90,9 @@ impl App {
                 self.help = true;
                 self.help_scroll = 0;
             }
-            KeyCode::Enter if self.focus == Pane::Timeline => self.detail = Some(self.scroll),
+            KeyCode::Enter if self.focus == Pane::Timeline => {
+                self.detail = Some(self.scroll.min(self.timeline_most.get()))
+            }
             KeyCode::Char('g') => self.graph = self.graph.next(),
             KeyCode::Esc if self.graph != crate::tui::graph::GraphView::Off => {
                 self.graph = crate::tui::graph::GraphView::Off
@@ -156,6 +159,7 @@ impl App {
                 } else {
                     self.input_side = side;
                     self.input = Some(tui_input::Input::new(DEFAULT_MESSAGE.to_string()));
+                    self.input_len.set(None);
                 }
             }
             KeyCode::Char(ch @ ('x' | 'X' | 'h' | 'H' | 'a' | 'A')) => {
@@ -250,8 +254,8 @@ impl App {
             KeyCode::PageDown if self.focus == Pane::Messages => {
                 self.msg_scroll = self.msg_scroll.saturating_sub(10)
             }
-            KeyCode::PageUp => self.scroll = self.scroll.saturating_add(10),
-            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(10),
+            KeyCode::PageUp => self.scroll_timeline(10),
+            KeyCode::PageDown => self.scroll_timeline(-10),
             KeyCode::End => {
                 self.scroll = 0;
                 self.msg_scroll = 0;

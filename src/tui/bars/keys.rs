@@ -265,10 +265,11 @@ pub(in crate::tui) fn key_bar(
 /// A message on the key bar, with the two keys a person must always find; cut (…) only when
 /// two rows cannot hold it (the timeline keeps the whole of what matters).
 fn flash(app: &App, msg: &str, width: usize) -> (Paragraph<'static>, u16) {
+    let panes = t!("keys.panes");
     let tail = if app.replay.is_some() {
-        format!("  {}", t!("keys.quit"))
+        format!("  {panes}  {}", t!("keys.quit"))
     } else {
-        format!("  {}  {}", t!("keys.help"), t!("keys.quit"))
+        format!("  {panes}  {}  {}", t!("keys.help"), t!("keys.quit"))
     };
     let style = Style::default().add_modifier(Modifier::BOLD);
     let inner = width.saturating_sub(1).max(1);
@@ -290,10 +291,13 @@ fn flash(app: &App, msg: &str, width: usize) -> (Paragraph<'static>, u16) {
         let first = rows.first().cloned().unwrap_or_default();
         let rest = rows.get(1..).unwrap_or_default().join(" ");
         let room = inner.saturating_sub(tail.width());
-        rows = vec![
-            first,
-            format!("{}{tail}", crate::i18n::ellipsize(&rest, room)),
-        ];
+        // A message of one full row leaves the keys a row of their own.
+        let keys = if rest.is_empty() {
+            tail.trim_start().to_string()
+        } else {
+            format!("{}{tail}", crate::i18n::ellipsize(&rest, room))
+        };
+        rows = vec![first, keys];
     }
     let text: Vec<String> = rows.iter().map(|r| format!(" {r}")).collect();
     let n = text.len() as u16;

@@ -176,10 +176,7 @@ impl Label {
                 numbers.push(format!("len={}", t.payload_len));
             }
         }
-        let text = p
-            .text
-            .as_ref()
-            .map(|t| format!("{:?}", crate::model::printable(t)));
+        let text = p.text.as_ref().map(|t| crate::model::quoted(t));
         Label {
             head: head.join(" "),
             numbers,

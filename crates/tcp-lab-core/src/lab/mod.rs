@@ -123,6 +123,11 @@ pub struct LabConfig {
     pub rcvbuf: Option<u32>,
 }
 
+/// The smallest and largest SO_RCVBUF anyone may ask for (`--rcvbuf`, a scenario's `rcvbuf`):
+/// the kernel doubles it and has a floor of its own; past a few MiB autotuning does better.
+pub const MIN_RCVBUF: u32 = 1024;
+pub const MAX_RCVBUF: u32 = 16 << 20;
+
 impl LabConfig {
     /// Slow motion: the server listens in the server host, at its address.
     pub fn in_slow_motion(self, hosts: Arc<Hosts>) -> Self {
@@ -211,7 +216,9 @@ impl crate::error::Localized for LabError {
         let l = lang.code();
         match self {
             LabError::PortInUse { bind, port, holder } => {
-                let holder = holder.trim().trim_start_matches("by ");
+                // A process's name is anyone's choice (`/proc/self/comm`): made printable here,
+                // where every front end gets it.
+                let holder = crate::model::printable(holder.trim().trim_start_matches("by "));
                 if holder.is_empty() {
                     rust_i18n::t!(
                         "lab_error.port_in_use",
@@ -228,6 +235,17 @@ impl crate::error::Localized for LabError {
                         holder = holder
                     )
                 }
+            }
+            // An address of another host (`--bind 8.8.8.8`): say which addresses work.
+            LabError::Listen { addr, source }
+                if source.kind() == std::io::ErrorKind::AddrNotAvailable =>
+            {
+                rust_i18n::t!(
+                    "lab_error.listen_not_here",
+                    locale = l,
+                    addr = addr,
+                    error = crate::os_error::os_error_in(source, lang)
+                )
             }
             LabError::Listen { addr, source } => rust_i18n::t!(
                 "lab_error.listen",

@@ -48,7 +48,7 @@ fn side_named(s: &str, what: &str, lang: Lang) -> Result<Side, String> {
         "client" => Ok(Side::Client),
         "server" => Ok(Side::Server),
         other => {
-            let other = format!("{other:?}");
+            let other = crate::model::quoted(other);
             Err(t!("scenario.bad_side", locale = l, what = what, other = other).into())
         }
     }
@@ -116,7 +116,7 @@ fn wire_step(a: &str, step: &Step, lang: Lang) -> Result<Action, String> {
             return Ok(Action::Blackhole(from, duration("3s")?));
         }
         other => {
-            let other = format!("{other:?}");
+            let other = crate::model::quoted(other);
             return Err(t!("scenario.unknown_wire_action", locale = l, action = other).into());
         }
     };
@@ -204,7 +204,7 @@ impl Action {
                 .map_err(|e| format!("duration: {e}"))?,
             ),
             other => {
-                let other = format!("{other:?}");
+                let other = crate::model::quoted(other);
                 return Err(t!("scenario.unknown_action", locale = l, action = other).into());
             }
         })

@@ -8,7 +8,8 @@ use rust_i18n::t;
 use serde::Deserialize;
 
 use super::{Action, Expect, ScenarioError, parse_duration};
-use crate::lab::ClosePolicy;
+use crate::error::Localized;
+use crate::lab::{ClosePolicy, MAX_RCVBUF, MIN_RCVBUF};
 use crate::model::parse_duration_in;
 use crate::protocol::Charset;
 
@@ -219,11 +220,6 @@ pub struct WaitFor {
     pub timeout: Option<String>,
 }
 
-/// The smallest and largest `rcvbuf` a scenario may ask for (the kernel doubles it and has a
-/// floor of its own; past a few MiB autotuning does better).
-pub const MIN_RCVBUF: u32 = 1024;
-pub const MAX_RCVBUF: u32 = 16 << 20;
-
 /// The largest scenario file read (the shipped ones are a few KiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// The most steps a scenario may have (the shipped ones have a few dozen).
@@ -235,18 +231,18 @@ impl Scenario {
     pub fn load(path: &Path) -> crate::error::Result<Scenario> {
         let bytes = crate::input::read_capped(path, MAX_FILE_BYTES, "input.scenario").map_err(
             |source| ScenarioError::Read {
-                path: crate::model::printable(&path.display().to_string()).into_owned(),
+                path: crate::model::shown_path(path),
                 source,
             },
         )?;
         let text = String::from_utf8(bytes).map_err(|e| ScenarioError::Read {
-            path: crate::model::printable(&path.display().to_string()).into_owned(),
+            path: crate::model::shown_path(path),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e).into(),
         })?;
         // Checked in English; on a fault, its words in the interface's language too.
         Self::parse_in(&text, crate::i18n::Lang::En).map_err(|_| {
             ScenarioError::Parse {
-                path: path.display().to_string(),
+                path: crate::model::shown_path(path),
                 message: crate::i18n::Said::each(|l| {
                     Self::parse_in(&text, l).err().unwrap_or_default()
                 }),
@@ -300,6 +296,12 @@ impl Scenario {
                 |e: String| t!("run.step_error", locale = l, n = n, error = e).into_owned();
             if let Some(a) = &step.action {
                 let action = Action::parse_in(a, step, lang).map_err(in_step)?;
+                // A text the frame cannot carry (too long, or a character the charset lacks)
+                // fails here, before anything runs, not at its step.
+                if let Action::Send(_, text) = &action {
+                    crate::protocol::encode_body(text, s.charset)
+                        .map_err(|e| in_step(format!("text: {}", e.in_lang(lang))))?;
+                }
                 let name = step.client.as_deref().unwrap_or("a");
                 if matches!(action, Action::Connect | Action::ConnectInBackground)
                     && let Some(first) = connected.insert(name, n)
@@ -352,6 +354,7 @@ impl Scenario {
             {
                 return Err(t!(
                     "scenario.rcvbuf_range",
+                    locale = l,
                     n = n,
                     min = MIN_RCVBUF,
                     max = MAX_RCVBUF

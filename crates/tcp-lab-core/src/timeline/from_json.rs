@@ -10,7 +10,7 @@ use super::schema::{self, Body, Kernel, PacketJson, SideConn, Whose};
 use super::{Stage, Transition, What};
 use crate::i18n::{Meaning, Said};
 use crate::lab::{ClosePolicy, EventKind as K};
-use crate::model::{ConnId, Side, printable};
+use crate::model::{ConnId, Side, terminal_safe};
 use crate::observe::{Owner, Timer};
 use crate::protocol::{self, Charset, Frame};
 use crate::wire::packet as pkt;
@@ -131,14 +131,16 @@ pub fn give_meaning(item: &mut Item, meaning: Meaning) {
     };
     let said = Said::meaning(meaning, text.en.clone());
     *text = Said {
-        en: printable(&said.en).into_owned(),
-        local: said.local.map(|(l, t)| (l, printable(&t).into_owned())),
+        en: terminal_safe(said.en),
+        local: said.local.map(|(l, t)| (l, terminal_safe(t))),
         meaning: said.meaning,
     };
 }
 
+/// A recorded line's words, as written: already [`crate::model::printable`] when tcp-lab wrote them (their
+/// backslashes doubled then), so escaped again only when they hold a control character.
 fn text(s: &str) -> String {
-    printable(&crate::model::capped(s)).into_owned()
+    terminal_safe(crate::model::capped(s).into_owned())
 }
 
 fn addr(s: &str) -> Option<SocketAddr> {

@@ -143,7 +143,7 @@ fn packet_text(stage: Stage, p: &Packet, lang: Lang) -> String {
     let text = p
         .text
         .as_ref()
-        .map(|t| format!(" {t:?}"))
+        .map(|t| format!(" {}", crate::model::quoted(t)))
         .unwrap_or_default();
     let label = p.label_in(lang);
     match stage {
@@ -202,7 +202,9 @@ pub fn describe(what: &What, charset: Charset) -> (String, String) {
 /// always English.
 pub fn describe_in(what: &What, charset: Charset, lang: Lang) -> (String, String) {
     let (who, msg) = describe_raw(what, charset, lang);
-    (who, crate::model::printable(&msg).into_owned())
+    // Its parts from peers are printable already (backslashes doubled): escaped again only
+    // when a control character slipped through.
+    (who, crate::model::terminal_safe(msg))
 }
 
 fn describe_raw(what: &What, charset: Charset, lang: Lang) -> (String, String) {

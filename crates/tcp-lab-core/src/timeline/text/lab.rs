@@ -127,10 +127,9 @@ pub(super) fn lab_text(k: &EventKind, charset: Charset, lang: Lang) -> (String, 
                 locale = l,
                 conn = conn,
                 len = len,
-                prefix = format!(
-                    "{:?}",
-                    String::from_utf8_lossy(&raw[..protocol::PREFIX_LEN.min(raw.len())])
-                ),
+                prefix = crate::model::quoted(&String::from_utf8_lossy(
+                    &raw[..protocol::PREFIX_LEN.min(raw.len())]
+                )),
                 text = text,
                 cut = cut_note(raw.len(), *len, lang),
             )
@@ -142,10 +141,9 @@ pub(super) fn lab_text(k: &EventKind, charset: Charset, lang: Lang) -> (String, 
                 locale = l,
                 conn = conn,
                 len = frame.len,
-                prefix = format!(
-                    "{:?}",
-                    String::from_utf8_lossy(&frame.raw[..protocol::PREFIX_LEN])
-                ),
+                prefix = crate::model::quoted(&String::from_utf8_lossy(
+                    &frame.raw[..protocol::PREFIX_LEN]
+                )),
                 text = frame.text,
                 cut = cut_note(frame.raw.len(), frame.len, lang),
             )
