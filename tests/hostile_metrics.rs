@@ -140,11 +140,13 @@ fn a_hostile_process_name_stays_printable_and_valid_in_every_format() {
         String::from_utf8(out.stdout).expect("the output is UTF-8")
     };
     let pid = child.id().to_string();
-    // The holder is named (not "?": the name is not UTF-8) once CLOSE_WAIT has been seen.
+    // The holder is named (not "?": the name is not UTF-8) once CLOSE_WAIT has been seen. Shown
+    // as `q"\\\n\x1b[31m\x07�z` (its backslash doubled, so a real newline, `\n`, differs from
+    // a backslash and an n), then escaped again by OpenMetrics (`\` and `"`).
     let om = eventually(Duration::from_secs(20), || {
         let om = once("openmetrics");
         om.contains(&format!(
-            "process=\"q\\\"\\\\\\\\n\\\\x1b[31m\\\\x07\u{fffd}z\",pid=\"{pid}\""
+            "process=\"q\\\"\\\\\\\\\\\\n\\\\x1b[31m\\\\x07\u{fffd}z\",pid=\"{pid}\""
         ))
         .then_some(om)
     })
