@@ -20,6 +20,11 @@ use crate::error::Localized;
 use crate::i18n::Said;
 use crate::os_error::os_error_in;
 
+mod asm;
+pub use asm::Insn;
+// The program is written in the encoder's words.
+use asm::*;
+
 /// Set (to anything but `0`) to run as if the filter could not be installed: a test and
 /// diagnostic switch that shows the poll-only fallback on any machine.
 pub const DISABLE_ENV: &str = "TCP_LAB_NO_NS_FILTER";
@@ -51,137 +56,6 @@ pub fn netns_of(path: &Path) -> io::Result<u32> {
 /// This process's network namespace (its main thread's).
 pub fn this_netns() -> io::Result<u32> {
     netns_of(Path::new("/proc/self/ns/net"))
-}
-
-// ---- The instruction encoder (include/uapi/linux/bpf.h, bpf_common.h). ----
-
-/// One `struct bpf_insn`: opcode, dst (low nibble) and src (high nibble) registers, offset,
-/// immediate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C)]
-pub struct Insn {
-    code: u8,
-    regs: u8,
-    off: i16,
-    imm: i32,
-}
-
-const R0: u8 = 0;
-const R1: u8 = 1;
-const R2: u8 = 2;
-const R3: u8 = 3;
-const R4: u8 = 4;
-const R5: u8 = 5;
-const R6: u8 = 6;
-const R10: u8 = 10;
-
-// Classes, sizes, modes, ops and sources.
-const LD: u8 = 0x00;
-const LDX: u8 = 0x01;
-const ST: u8 = 0x02;
-const STX: u8 = 0x03;
-const ALU: u8 = 0x04;
-const JMP: u8 = 0x05;
-const JMP32: u8 = 0x06;
-const ALU64: u8 = 0x07;
-const W: u8 = 0x00;
-const H: u8 = 0x08;
-const B: u8 = 0x10;
-const DW: u8 = 0x18;
-const IMM: u8 = 0x00;
-const MEM: u8 = 0x60;
-const ADD: u8 = 0x00;
-const MOV: u8 = 0xb0;
-const JA: u8 = 0x00;
-const JEQ: u8 = 0x10;
-const JNE: u8 = 0x50;
-const CALL: u8 = 0x80;
-const EXIT: u8 = 0x90;
-const K: u8 = 0x00;
-const X: u8 = 0x08;
-/// `src_reg` of a 64-bit immediate load that names a map by its fd.
-const PSEUDO_MAP_FD: u8 = 1;
-
-// Helper ids (enum bpf_func_id).
-const PERF_EVENT_OUTPUT: i32 = 25;
-const PROBE_READ_KERNEL: i32 = 113;
-/// `BPF_F_CURRENT_CPU`: the output map's entry for the CPU the program runs on.
-const CURRENT_CPU: i32 = -1; // as a 32-bit move: 0xffffffff, zero-extended
-
-const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        regs: src << 4 | dst,
-        off,
-        imm,
-    }
-}
-/// dst = src (64-bit)
-const fn mov(dst: u8, src: u8) -> Insn {
-    insn(ALU64 | MOV | X, dst, src, 0, 0)
-}
-/// dst = imm (64-bit, sign-extended)
-const fn mov_k(dst: u8, imm: i32) -> Insn {
-    insn(ALU64 | MOV | K, dst, 0, 0, imm)
-}
-/// dst = (u32)imm (upper half zeroed)
-const fn mov32_k(dst: u8, imm: i32) -> Insn {
-    insn(ALU | MOV | K, dst, 0, 0, imm)
-}
-/// dst += imm
-const fn add_k(dst: u8, imm: i32) -> Insn {
-    insn(ALU64 | ADD | K, dst, 0, 0, imm)
-}
-/// dst = *(size *)(src + off), zero-extended
-const fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
-    insn(LDX | size | MEM, dst, src, off, 0)
-}
-/// *(u64 *)(dst + off) = src
-const fn stx_dw(dst: u8, src: u8, off: i16) -> Insn {
-    insn(STX | DW | MEM, dst, src, off, 0)
-}
-/// *(u64 *)(dst + off) = imm
-const fn st_dw(dst: u8, off: i16, imm: i32) -> Insn {
-    insn(ST | DW | MEM, dst, 0, off, imm)
-}
-/// if (u32)dst == (u32)imm goto pc + 1 + off (32-bit compare: inode numbers use all 32 bits)
-const fn jeq32(dst: u8, imm: i32, off: i16) -> Insn {
-    insn(JMP32 | JEQ | K, dst, 0, off, imm)
-}
-/// if (u32)dst != (u32)imm goto pc + 1 + off
-const fn jne32(dst: u8, imm: i32, off: i16) -> Insn {
-    insn(JMP32 | JNE | K, dst, 0, off, imm)
-}
-/// if dst != imm goto pc + 1 + off (64-bit)
-const fn jne(dst: u8, imm: i32, off: i16) -> Insn {
-    insn(JMP | JNE | K, dst, 0, off, imm)
-}
-/// goto pc + 1 + off
-const fn ja(off: i16) -> Insn {
-    insn(JMP | JA, 0, 0, off, 0)
-}
-/// r0 = helper(r1..r5)
-const fn call(helper: i32) -> Insn {
-    insn(JMP | CALL, 0, 0, 0, helper)
-}
-const fn exit() -> Insn {
-    insn(JMP | EXIT, 0, 0, 0, 0)
-}
-/// dst = the map with this fd: a 64-bit immediate load, two instruction slots.
-const fn ld_map_fd(dst: u8, fd: i32) -> [Insn; 2] {
-    [
-        insn(LD | DW | IMM, dst, PSEUDO_MAP_FD, 0, fd),
-        insn(0, 0, 0, 0, 0),
-    ]
-}
-const fn size_code(bytes: usize) -> Option<u8> {
-    match bytes {
-        1 => Some(B),
-        2 => Some(H),
-        4 => Some(W),
-        8 => Some(DW),
-        _ => None,
-    }
 }
 
 /// What the program is built from.
