@@ -7,7 +7,7 @@ use std::io::Read;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{Proc, run_bounded};
+use common::{Proc, eventually, run_bounded};
 use serde_json::Value;
 
 /// Sockets on one port in every durable state: 2 ESTABLISHED pairs, a CLOSE_WAIT/FIN_WAIT_2
@@ -70,7 +70,13 @@ fn once(port: u16, source: &str) -> (Value, Value) {
 #[test]
 fn netstat2_sees_the_durable_states_sock_diag_sees_with_an_estimated_countdown() {
     let (port, _held, _listener) = sockets();
-    let (diag_header, diag) = once(port, "poll");
+    // The FIN's ACK can come after `shutdown` returns on a busy machine (FIN_WAIT_1 for a
+    // moment): both sources are read once the port has settled.
+    let (diag_header, diag) = eventually(Duration::from_secs(10), || {
+        let (h, c) = once(port, "poll");
+        (c["FIN_WAIT_2"] == 1 && c["TIME_WAIT"] == 1).then_some((h, c))
+    })
+    .expect("the port settles: FIN_WAIT_2 and TIME_WAIT in sock_diag's table");
     let (ns_header, ns) = once(port, "netstat2");
     assert_eq!(diag_header["socket_source"], "sock_diag");
     assert_eq!(ns_header["socket_source"], "netstat2");
