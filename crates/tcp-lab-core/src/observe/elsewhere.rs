@@ -121,6 +121,9 @@ pub mod trace {
         pub fn saw_snapshot(&mut self, _: &[SocketRow]) {
             match *self {}
         }
+        pub fn shrink(&mut self) {
+            match *self {}
+        }
         pub fn read(&mut self, _: &mut Vec<Transition>, _: u64, _: &mut Lookup) -> io::Result<()> {
             match *self {}
         }

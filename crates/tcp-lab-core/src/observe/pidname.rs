@@ -4,8 +4,10 @@
 //! port: a pid gone from the table is forgotten, so a reused pid is named afresh.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::procs::Name;
+/// A process's name is shared by all its sockets' rows (a server may hold tens of thousands).
+pub type Name = Arc<str>;
 
 /// Pid → process name (`None`: the system would not say, e.g. another user's process).
 #[derive(Default)]
@@ -32,16 +34,20 @@ impl PidNames {
     }
 }
 
-/// /proc/PID/comm, as the /proc walk names inodes' owners.
+/// /proc/PID/comm: the name as the kernel keeps it, any bytes but `/` and NUL, so not always
+/// UTF-8 (a name in EUC-KR or Latin-1 would otherwise become "?"); made printable where it is
+/// shown. The /proc walk names inodes' owners with it too.
 #[cfg(target_os = "linux")]
-fn process_name(pid: u32) -> Option<String> {
-    super::procs::process_name(pid)
+pub fn process_name(pid: u32) -> Option<String> {
+    std::fs::read(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
 }
 
 /// libproc's `proc_name`: the kernel's p_name (or p_comm), up to 2 × MAXCOMLEN bytes. Not run
 /// here (type-checked from Linux only): a failure or an empty name leaves the pid alone.
 #[cfg(target_os = "macos")]
-fn process_name(pid: u32) -> Option<String> {
+pub fn process_name(pid: u32) -> Option<String> {
     let pid = libc::c_int::try_from(pid).ok()?;
     // proc_name refuses buffers shorter than its 32-byte p_name.
     let mut buf = [0u8; 64];
@@ -58,7 +64,7 @@ fn process_name(pid: u32) -> Option<String> {
 /// is granted for most processes, other users' included, but not for protected ones: those keep
 /// their pid only.
 #[cfg(windows)]
-fn process_name(pid: u32) -> Option<String> {
+pub fn process_name(pid: u32) -> Option<String> {
     use windows_sys::Win32::Foundation::CloseHandle;
     use windows_sys::Win32::System::Threading::{
         OpenProcess, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
@@ -89,7 +95,7 @@ fn process_name(pid: u32) -> Option<String> {
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
-fn process_name(_: u32) -> Option<String> {
+pub fn process_name(_: u32) -> Option<String> {
     None
 }
 

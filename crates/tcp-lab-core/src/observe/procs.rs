@@ -281,14 +281,6 @@ impl ProcCache {
     }
 }
 
-/// The name as the kernel keeps it: any bytes but `/` and NUL, so not always UTF-8 (a name in
-/// EUC-KR or Latin-1 would otherwise become "?"); made printable where it is shown.
-pub fn process_name(pid: u32) -> Option<String> {
-    std::fs::read(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
-}
-
 /// "pid 4242 (java)" for whoever listens on `port`, where it can be found (needs the right to read
 /// the other process's /proc entries).
 pub fn listener_holder(port: u16) -> Option<String> {

@@ -10,7 +10,6 @@ use rust_i18n::t;
 use serde::Serialize;
 
 use super::Timeline;
-use super::watch_json::CulpritJson;
 use crate::i18n::Lang;
 use crate::model::Side;
 use crate::observe::platform::PlatformFacts;
@@ -47,14 +46,6 @@ pub struct Culprit {
     pub not_reading: usize,
     /// Recv-Q 0: the application read EOF and never called close().
     pub never_closed: usize,
-}
-
-/// JSON: `"owners":"pending"` in place of `pid`/`process` while a walk has not looked yet (a
-/// `pid: null` would say no process holds them): the schema's [`CulpritJson`].
-impl Serialize for Culprit {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        CulpritJson::from(self).serialize(ser)
-    }
 }
 
 /// Who holds a state's sockets, for an alert: a process, the lab, the kernel alone (TIME_WAIT

@@ -201,6 +201,14 @@ impl From<&Culprit> for CulpritJson {
     }
 }
 
+/// JSON: `"owners":"pending"` in place of `pid`/`process` while a walk has not looked yet (a
+/// `pid: null` would say no process holds them): the schema's [`CulpritJson`].
+impl Serialize for Culprit {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        CulpritJson::from(self).serialize(ser)
+    }
+}
+
 impl From<&Holder> for HolderJson {
     fn from(h: &Holder) -> Self {
         HolderJson {

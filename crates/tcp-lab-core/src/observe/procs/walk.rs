@@ -3,11 +3,9 @@
 //! owners and their children), and every fd of every process on the host.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A process's name is shared by all its sockets' rows (a server may hold tens of thousands).
-pub type Name = Arc<str>;
+pub use crate::observe::pidname::Name;
 
 /// Who holds a socket inode: the process and the fd it holds it as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +152,7 @@ fn scan(pid: u32, out: &mut HashMap<u32, Held>) {
         };
         let name = name
             .get_or_insert_with(|| {
-                super::process_name(pid)
+                crate::observe::pidname::process_name(pid)
                     .unwrap_or_else(|| "?".into())
                     .into()
             })
