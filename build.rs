@@ -66,7 +66,7 @@ fn watch_head(dir: &Path) {
 }
 
 /// git's answer in `dir`, trimmed; None when git is missing, fails or says nothing.
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
+pub fn git(dir: &Path, args: &[&str]) -> Option<String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)

@@ -204,18 +204,6 @@ fn man_into_a_missing_folder_says_so() {
     );
 }
 
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 /// Built in a git checkout, `--version` names its HEAD (cargo reruns build.rs when HEAD moves,
 /// so a new commit is named at the next build); from a tarball, the version alone.
 #[test]
@@ -223,14 +211,14 @@ fn version_names_the_commit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let version = run_ok(&["--version"]);
     let pkg = env!("CARGO_PKG_VERSION");
-    let in_git = git(root, &["rev-parse", "--show-toplevel"])
+    let in_git = build_script::git(root, &["rev-parse", "--show-toplevel"])
         .is_some_and(|top| Path::new(&top).canonicalize().ok() == root.canonicalize().ok());
     if !in_git {
         assert_eq!(version, format!("tcp-lab {pkg}\n"));
         return;
     }
-    let head = git(root, &["rev-parse", "HEAD"]).expect("HEAD");
-    let date = git(root, &["log", "-1", "--format=%cs"]).expect("date");
+    let head = build_script::git(root, &["rev-parse", "HEAD"]).expect("HEAD");
+    let date = build_script::git(root, &["log", "-1", "--format=%cs"]).expect("date");
     let rest = version
         .strip_prefix(&format!("tcp-lab {pkg} ("))
         .and_then(|r| r.strip_suffix(")\n"))
@@ -281,7 +269,7 @@ fn build_script_falls_back_without_a_checkout_of_its_own() {
     }
     let _ = std::fs::remove_dir_all(&base);
     let here = build_script::commit(Path::new(env!("CARGO_MANIFEST_DIR")));
-    let in_git = git(
+    let in_git = build_script::git(
         Path::new(env!("CARGO_MANIFEST_DIR")),
         &["rev-parse", "HEAD"],
     )
