@@ -23,6 +23,7 @@ mod redraw;
 pub mod render;
 pub mod replay;
 #[cfg(test)]
+#[path = "../../crates/tcp-lab-core/src/timeline/fixture.rs"]
 mod replay_fixture;
 mod send_input;
 pub mod styles;

@@ -11,6 +11,8 @@
 //! - [`player`]: a recording played, stepped and stepped back
 
 pub mod diff;
+#[cfg(test)]
+pub(crate) mod fixture;
 mod from_json;
 pub mod graph;
 pub mod json;

@@ -544,43 +544,7 @@ impl Player {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::timeline::recorded::tests::LINES;
-
-    /// `LINES` (real lines, a packet, a fault, broken lines) `reps` times, each repetition 2 s
-    /// later with its own connection, client port and packet numbers, its client socket gone at
-    /// its end (a few sockets at a time, as a lab session has).
-    pub(crate) fn long_recording(reps: usize) -> String {
-        let gone = r##"{"t":1.9,"source":"kernel","event":"gone","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":"FIN_WAIT_2","to":null,"held_ms":0,"who":"kernel","message":"client #1 :56252 FIN_WAIT_2 → gone after 0.010s"}"##;
-        let mut out = String::new();
-        for r in 0..reps {
-            for line in LINES.lines().chain([gone]) {
-                let Ok(mut v) = serde_json::from_str::<serde_json::Value>(line) else {
-                    out.push_str(line);
-                    out.push('\n');
-                    continue;
-                };
-                if v["event"] == "session" && r > 0 {
-                    continue;
-                }
-                if let Some(t) = v["t"].as_f64() {
-                    v["t"] = (t + 2.0 * r as f64).into();
-                }
-                for k in ["conn", "packet"] {
-                    if let Some(n) = v[k].as_u64() {
-                        v[k] = (n + 10 * r as u64).into();
-                    }
-                }
-                for k in ["local", "remote"] {
-                    if let Some(a) = v[k].as_str() {
-                        v[k] = a.replace(":56252", &format!(":{}", 20_000 + r)).into();
-                    }
-                }
-                out.push_str(&v.to_string());
-                out.push('\n');
-            }
-        }
-        out
-    }
+    use crate::timeline::fixture::{LINES, long_recording};
 
     /// What a front end reads of the player at entry `n`: every timeline line, the socket table
     /// at the clock, the ladder, and the clock.

@@ -338,23 +338,7 @@ pub(crate) mod tests {
     use crate::timeline::{Stage, What};
     use crate::wire::packet as pkt;
 
-    /// Lines as `tcp-lab run assets/scenarios/client-closes-first.toml --format json` printed
-    /// them (tcp_info shortened), a hand-made one with escape sequences, and broken ones.
-    pub(crate) const LINES: &str = r##"{"charset":"MS949","event":"session","fin_timeout_ms":60000,"listen":"127.0.0.1:40163","mode":"run \"Client closes first\"","policy":"manual","port":40163,"socket_source":"sock_diag","source":"session","t":0.0,"target":"127.0.0.1:40163","time_wait_ms":60000,"transitions":"poll"}
-{"t":0.000071,"source":"lab","event":"listening","side":"server","local":"127.0.0.1:40163","who":"server","message":"listening on 127.0.0.1:40163"}
-{"t":0.007996,"source":"lab","event":"connect_called","side":"client","conn":1,"local":"127.0.0.1:56252","remote":"127.0.0.1:40163","who":"client","message":"#1 connect() called → 127.0.0.1:40163 (SYN sent)"}
-{"t":0.00809,"source":"kernel","event":"state","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":"SYN_SENT","to":"ESTABLISHED","held_ms":0,"tcp_info":{"rtt_us":29,"snd_cwnd":10},"who":"kernel","message":"client #1 :56252 SYN_SENT → ESTABLISHED after 72 µs"}
-{"t":0.021469,"source":"lab","event":"frame_sent","side":"client","conn":1,"bytes_hex":"30 30 31 34 48 65 6c 6c 6f 20 b8 f0 c1 be b4 e5 c4 c4","text":"Hello 모종닷컴","who":"client","message":"#1 sent 18 bytes \"0014\": Hello 모종닷컴"}
-{"t":0.022,"source":"lab","event":"frame_received","side":"server","conn":1,"bytes_hex":"30 30 30 37 1b 5d 32 3b 78 07 21","text":"\u001b]2;x\u0007!","malformed":false,"who":"server","message":"#1 received 11 bytes"}
-this is not json
-{"t":0.03,"source":"lab","event":"frame_sent","side":"client","conn":1,"bytes_hex":"zz","text":"x"}
-{"t":0.031,"source":"lab","event":"teleported","side":"client","conn":1}
-{"t":0.081584,"source":"kernel","event":"state","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":"FIN_WAIT_2","to":"FIN_WAIT_2","held_ms":2,"timer":"timewait","remaining_ms":60000,"who":"kernel","message":"client #1 :56252 still FIN_WAIT_2"}
-{"t":0.093964,"source":"kernel","event":"gone","side":"server","conn":1,"owner":"server #1","local":"127.0.0.1:40163","remote":"127.0.0.1:56252","from":"LAST_ACK","to":null,"held_ms":0,"who":"kernel","message":"server #1 :40163 LAST_ACK → gone after 80 µs"}
-{"t":0.116333,"source":"scenario","event":"check","ok":true,"who":"check","message":"ok: client #1 is TIME_WAIT, timewait 60.0s left"}
-{"t":1.5,"source":"wire","event":"packet_sent","packet":3,"frame":3,"conn":1,"from":"client","to":"server","flags":"PSH/ACK","seq":1,"ack":1,"len":18,"text":"Hello 모종닷컴","retransmission":false,"held":false,"delay_ms":300,"who":"wire","message":"pkt 3"}
-{"t":1.8,"source":"wire","event":"fault","packet":3,"who":"wire","message":"fault on packet 3: dropped (key)"}
-"##;
+    use crate::timeline::fixture::LINES;
 
     #[test]
     fn reads_real_lines_and_counts_the_rest() {

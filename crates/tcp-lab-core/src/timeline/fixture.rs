@@ -1,10 +1,10 @@
-//! A long recording for the replay's tests (thousands of entries, past many checkpoints): the
-//! engine's own fixture (timeline::player's tests) is private to its crate, so the dashboard's
-//! tests keep this copy of today's recording format, which old recordings keep replaying.
+//! Recorded lines for the tests of the replay: the recording reader's, the player's and the
+//! dashboard's (which includes this file by path: test code is not exported from the crate).
+//! Today's recording format, which old recordings keep replaying.
 
 /// Lines as `tcp-lab run assets/scenarios/client-closes-first.toml --format json` printed
 /// them (tcp_info shortened), a hand-made one with escape sequences, and broken ones.
-const LINES: &str = r##"{"charset":"MS949","event":"session","fin_timeout_ms":60000,"listen":"127.0.0.1:40163","mode":"run \"Client closes first\"","policy":"manual","port":40163,"socket_source":"sock_diag","source":"session","t":0.0,"target":"127.0.0.1:40163","time_wait_ms":60000,"transitions":"poll"}
+pub(crate) const LINES: &str = r##"{"charset":"MS949","event":"session","fin_timeout_ms":60000,"listen":"127.0.0.1:40163","mode":"run \"Client closes first\"","policy":"manual","port":40163,"socket_source":"sock_diag","source":"session","t":0.0,"target":"127.0.0.1:40163","time_wait_ms":60000,"transitions":"poll"}
 {"t":0.000071,"source":"lab","event":"listening","side":"server","local":"127.0.0.1:40163","who":"server","message":"listening on 127.0.0.1:40163"}
 {"t":0.007996,"source":"lab","event":"connect_called","side":"client","conn":1,"local":"127.0.0.1:56252","remote":"127.0.0.1:40163","who":"client","message":"#1 connect() called → 127.0.0.1:40163 (SYN sent)"}
 {"t":0.00809,"source":"kernel","event":"state","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":"SYN_SENT","to":"ESTABLISHED","held_ms":0,"tcp_info":{"rtt_us":29,"snd_cwnd":10},"who":"kernel","message":"client #1 :56252 SYN_SENT → ESTABLISHED after 72 µs"}
@@ -23,7 +23,7 @@ this is not json
 /// `LINES` (real lines, a packet, a fault, broken lines) `reps` times, each repetition 2 s
 /// later with its own connection, client port and packet numbers, its client socket gone at
 /// its end (a few sockets at a time, as a lab session has).
-pub(super) fn long_recording(reps: usize) -> String {
+pub(crate) fn long_recording(reps: usize) -> String {
     let gone = r##"{"t":1.9,"source":"kernel","event":"gone","side":"client","conn":1,"owner":"client #1","local":"127.0.0.1:56252","remote":"127.0.0.1:40163","from":"FIN_WAIT_2","to":null,"held_ms":0,"who":"kernel","message":"client #1 :56252 FIN_WAIT_2 → gone after 0.010s"}"##;
     let mut out = String::new();
     for r in 0..reps {
