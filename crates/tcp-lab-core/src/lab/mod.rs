@@ -3,13 +3,15 @@
 
 pub mod bulk;
 mod client;
+mod config;
 mod conn;
+mod error;
 mod event;
 mod frame_clock;
 mod server;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,245 +20,11 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::hosts::Hosts;
 use crate::model::{ConnId, Side};
-use crate::protocol::Charset;
 
+pub use config::{ClosePolicy, Command, DEFAULT_FRAME_TIMEOUT, LabConfig, MAX_RCVBUF, MIN_RCVBUF};
 pub use conn::ConnCmd;
+pub use error::LabError;
 pub use event::{CloseReason, EventKind, LabEvent};
-
-/// What the server does when the peer's FIN arrives.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Deserialize,
-    serde::Serialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ClosePolicy {
-    /// Close at once, like the classic ServerMain.
-    Auto,
-    /// Keep the socket open until a command closes it: CLOSE_WAIT stays visible.
-    #[default]
-    Manual,
-    /// The forgotten-close bug: CLOSE_WAIT until the process exits.
-    Never,
-}
-
-impl ClosePolicy {
-    pub fn name(self) -> &'static str {
-        match self {
-            ClosePolicy::Auto => "auto",
-            ClosePolicy::Manual => "manual",
-            ClosePolicy::Never => "never",
-        }
-    }
-
-    /// The dashboard's `p` key cycles manual → auto → never.
-    pub fn next(self) -> Self {
-        match self {
-            ClosePolicy::Manual => ClosePolicy::Auto,
-            ClosePolicy::Auto => ClosePolicy::Never,
-            ClosePolicy::Never => ClosePolicy::Manual,
-        }
-    }
-
-    fn to_u8(self) -> u8 {
-        self as u8
-    }
-
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => ClosePolicy::Auto,
-            1 => ClosePolicy::Manual,
-            _ => ClosePolicy::Never,
-        }
-    }
-}
-
-/// The names [`ClosePolicy::name`] gives, any case (as recordings write them).
-impl std::str::FromStr for ClosePolicy {
-    type Err = crate::model::UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [ClosePolicy::Auto, ClosePolicy::Manual, ClosePolicy::Never]
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| crate::model::UnknownName::new("policy", s, "auto, manual, never"))
-    }
-}
-
-/// How long a frame may take to arrive once its first byte has come.
-pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone)]
-pub struct LabConfig {
-    pub bind: IpAddr,
-    pub port: u16,
-    pub charset: Charset,
-    /// Fixed reply instead of echo.
-    pub reply: Option<String>,
-    pub policy: ClosePolicy,
-    /// Server closes a connection that sends nothing for this long.
-    pub idle_timeout: Option<Duration>,
-    /// A frame begun must be whole within this time, however slowly its bytes trickle in.
-    pub frame_timeout: Option<Duration>,
-    /// A frame not wholly written in this time (the peer stopped reading) aborts the connection.
-    pub write_timeout: Duration,
-    /// At this many server connections, the one with the least standing ([`PROVEN`]) is closed to
-    /// admit a new one.
-    pub max_conns: usize,
-    /// Run the embedded server (false: observe and connect to someone else's server).
-    pub server: bool,
-    /// Where clients connect to (defaults to bind:port).
-    pub target: Option<SocketAddr>,
-    /// Slow motion: the server's sockets live in the server host, clients in the client host.
-    pub hosts: Option<Arc<Hosts>>,
-    /// Clients probe an idle connection after this long, then at this interval, 3 times at most
-    /// (SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT).
-    pub keepalive: Option<Duration>,
-    /// SO_RCVBUF of the listener, so of every accepted socket (set before listen(): the window
-    /// scale is chosen at the handshake). None: the kernel's autotuning.
-    pub rcvbuf: Option<u32>,
-}
-
-/// The smallest and largest SO_RCVBUF anyone may ask for (`--rcvbuf`, a scenario's `rcvbuf`):
-/// the kernel doubles it and has a floor of its own; past a few MiB autotuning does better.
-pub const MIN_RCVBUF: u32 = 1024;
-pub const MAX_RCVBUF: u32 = 16 << 20;
-
-impl LabConfig {
-    /// Slow motion: the server listens in the server host, at its address.
-    pub fn in_slow_motion(self, hosts: Arc<Hosts>) -> Self {
-        Self {
-            bind: hosts.server.addr.into(),
-            hosts: Some(hosts),
-            ..self
-        }
-    }
-}
-
-impl Default for LabConfig {
-    fn default() -> Self {
-        Self {
-            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port: 9999,
-            charset: Charset::Ms949,
-            reply: None,
-            policy: ClosePolicy::Manual,
-            idle_timeout: Some(Duration::from_secs(300)),
-            frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
-            write_timeout: Duration::from_secs(5),
-            max_conns: 256,
-            server: true,
-            target: None,
-            hosts: None,
-            keepalive: None,
-            rcvbuf: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// Open a new client connection.
-    Connect,
-    Send {
-        side: Side,
-        conn: ConnId,
-        text: String,
-    },
-    HalfClose {
-        side: Side,
-        conn: ConnId,
-    },
-    Close {
-        side: Side,
-        conn: ConnId,
-    },
-    Abort {
-        side: Side,
-        conn: ConnId,
-    },
-    SetPolicy(ClosePolicy),
-    /// Send `bytes` payload bytes as max-size frames back to back ([`bulk`]).
-    SendBulk {
-        side: Side,
-        conn: ConnId,
-        bytes: usize,
-    },
-    /// Stop (`false`) or resume (`true`) reading a connection's socket.
-    Reading {
-        side: Side,
-        conn: ConnId,
-        on: bool,
-    },
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{}", crate::error::english(self))]
-pub enum LabError {
-    /// `holder` names the process when the caller could find it (" by pid 4242 (java)").
-    PortInUse {
-        bind: IpAddr,
-        port: u16,
-        holder: String,
-    },
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-}
-
-impl crate::error::Localized for LabError {
-    fn in_lang(&self, lang: crate::i18n::Lang) -> String {
-        let l = lang.code();
-        match self {
-            LabError::PortInUse { bind, port, holder } => {
-                // A process's name is anyone's choice (`/proc/self/comm`): made printable here,
-                // where every front end gets it.
-                let holder = crate::model::printable(holder.trim().trim_start_matches("by "));
-                if holder.is_empty() {
-                    rust_i18n::t!(
-                        "lab_error.port_in_use",
-                        locale = l,
-                        port = port,
-                        bind = bind
-                    )
-                } else {
-                    rust_i18n::t!(
-                        "lab_error.port_in_use_by",
-                        locale = l,
-                        port = port,
-                        bind = bind,
-                        holder = holder
-                    )
-                }
-            }
-            // An address of another host (`--bind 8.8.8.8`): say which addresses work.
-            LabError::Listen { addr, source }
-                if source.kind() == std::io::ErrorKind::AddrNotAvailable =>
-            {
-                rust_i18n::t!(
-                    "lab_error.listen_not_here",
-                    locale = l,
-                    addr = addr,
-                    error = crate::os_error::os_error_in(source, lang)
-                )
-            }
-            LabError::Listen { addr, source } => rust_i18n::t!(
-                "lab_error.listen",
-                locale = l,
-                addr = addr,
-                error = crate::os_error::os_error_in(source, lang)
-            ),
-        }
-        .into_owned()
-    }
-}
 
 /// Lab events waiting for the front end, at most: a consumer that falls behind (a printer blocked
 /// on a pipe, a slow dashboard) holds the endpoints back instead of letting the queue grow.
